@@ -1,0 +1,162 @@
+/*
+ * Code shared by drinkd, drink and drink-machine: logging, allocation,
+ * clocks, TLS contexts, the line-framed TLS connection and the protocol
+ * helpers (error codes, name/amount rules, the raw request scanner).
+ */
+#ifndef DRINK_COMMON_H
+#define DRINK_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+#include <cjson/cJSON.h>
+
+#define DRINK_VERSION "0.1.0"
+#define DRINK_PROTO 1
+
+#define PRINTFLIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+
+/* log.c */
+enum log_level {
+	LOG_LEVEL_ERR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+void log_init(const char *ident, int to_stderr, int level);
+void log_set_level(int level);
+int log_level_parse(const char *name);
+void log_msg(int level, const char *fmt, ...) PRINTFLIKE(2, 3);
+void fatal(const char *fmt, ...) PRINTFLIKE(1, 2) NORETURN;
+#define log_err(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* xmalloc.c: allocation that cannot fail (fatal on exhaustion). */
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xreallocarray(void *ptr, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) PRINTFLIKE(1, 2);
+int64_t now_ms(void); /* monotonic milliseconds */
+
+/* tls.c */
+enum tls_role {
+	TLS_MEMBER_SERVER,  /* TLS 1.2-1.3, optional client certificates */
+	TLS_MACHINE_SERVER, /* TLS 1.3 only, client certificate required */
+	TLS_CLIENT,	    /* TLS 1.2-1.3, verifies the server */
+};
+/*
+ * Build an SSL_CTX for one role.  cert/key may be NULL for a client without
+ * a certificate; ca is the trust anchor for the peer (NULL on a member server
+ * means no certificate login); crl is optional.  On failure returns NULL and
+ * writes a one-line reason into err.
+ */
+SSL_CTX *tls_ctx_new(enum tls_role role, const char *cert, const char *key,
+    const char *ca, const char *crl, char *err, size_t errlen);
+/* The latest OpenSSL error as text, or fallback when the queue is empty. */
+const char *tls_error_string(char *buf, size_t len, const char *fallback);
+/* Copy the verified peer certificate's subject CN into buf; -1 if none. */
+int tls_peer_cn(SSL *ssl, char *buf, size_t len);
+/* -1 when a private key file may be read by group or others. */
+int tls_key_file_private(const char *path, char *err, size_t errlen);
+
+/* conn.c: one TLS connection read as lines, every wait with a deadline. */
+enum conn_status {
+	CONN_OK = 0,
+	CONN_EOF = -1,	   /* peer closed */
+	CONN_TIMEOUT = -2, /* deadline passed */
+	CONN_TOO_LONG = -3, /* line exceeded max_line */
+	CONN_ERROR = -4,   /* socket or TLS failure; see conn_error() */
+};
+struct conn;
+/* Takes ownership of fd (closed by conn_free); ssl made from ctx. */
+struct conn *conn_new(int fd, SSL_CTX *ctx, size_t max_line);
+void conn_free(struct conn *c);
+int conn_fd(const struct conn *c);
+SSL *conn_ssl(struct conn *c);
+const char *conn_error(const struct conn *c);
+/* Server side handshake, finished before deadline (now_ms() clock). */
+int conn_accept(struct conn *c, int64_t deadline);
+/* Client side handshake; host is checked against the certificate. */
+int conn_connect(struct conn *c, const char *host, int64_t deadline);
+/*
+ * Read one line.  The first byte must arrive before idle_deadline; once a
+ * line has started it must be complete within line_ms.  On CONN_OK *line
+ * points at the line without its "\n" (and "\r"), NUL-terminated, valid
+ * until the next read; *len is its length.
+ */
+int conn_read_line(struct conn *c, char **line, size_t *len,
+    int64_t idle_deadline, int64_t line_ms);
+/* 1 when a complete line is already buffered (pipelined requests). */
+int conn_line_buffered(const struct conn *c);
+int conn_write(struct conn *c, const char *buf, size_t len, int64_t deadline);
+/* Best-effort close_notify; never blocks past deadline. */
+void conn_shutdown(struct conn *c, int64_t deadline);
+/* Open a TCP connection to host:port before deadline; -1 with err set. */
+int conn_dial(const char *host, const char *port, int64_t deadline, char *err,
+    size_t errlen);
+
+/* proto.c */
+enum proto_err {
+	ERR_NONE = 0,
+	ERR_BAD_REQUEST,
+	ERR_LINE_TOO_LONG,
+	ERR_UNKNOWN_COMMAND,
+	ERR_AUTH_REQUIRED,
+	ERR_FORBIDDEN,
+	ERR_BAD_CREDENTIALS,
+	ERR_LOCKED_OUT,
+	ERR_NO_SUCH_USER,
+	ERR_NO_SUCH_MACHINE,
+	ERR_NO_SUCH_SLOT,
+	ERR_NO_SUCH_TRANSACTION,
+	ERR_EXISTS,
+	ERR_INVALID_AMOUNT,
+	ERR_INSUFFICIENT_FUNDS,
+	ERR_SLOT_EMPTY,
+	ERR_SLOT_DISABLED,
+	ERR_MACHINE_OFFLINE,
+	ERR_DROP_IN_PROGRESS,
+	ERR_DROP_FAILED,
+	ERR_DROP_TIMEOUT,
+	ERR_CONFLICT,
+	ERR_SERVER_BUSY,
+	ERR_INTERNAL,
+	ERR_COUNT
+};
+#define PROTO_MAX_AMOUNT 1000000000LL
+#define PROTO_NAME_MAX 32
+#define PROTO_NOTE_MAX 200
+#define PROTO_KEY_MAX 64
+#define PROTO_MAX_DEPTH 32 /* nesting inside a request's values */
+const char *proto_err_code(enum proto_err e);
+const char *proto_err_message(enum proto_err e);
+int proto_err_parse(const char *code); /* -1 if unknown */
+int proto_valid_name(const char *s);
+/*
+ * What the raw text of a request says that cJSON cannot: for each top-level
+ * member, in order, where its value lies in the line and whether a number
+ * was written as a plain integer.  cJSON keeps members in order, so index i
+ * here is the i-th child of the parsed object.
+ */
+struct proto_member {
+	size_t off, len;  /* value's raw text */
+	int integer;	  /* number literal without fraction or exponent */
+};
+struct proto_scan {
+	struct proto_member *m;
+	size_t n;
+	int has_nul;	  /* a "\u0000" escape somewhere in a string */
+};
+/* 0 when line is a JSON object the scanner could walk; -1 otherwise. */
+int proto_scan(const char *line, size_t len, struct proto_scan *ps);
+void proto_scan_free(struct proto_scan *ps);
+/* Serialise obj as one line ending in "\n"; caller frees. */
+char *proto_line(const cJSON *obj, size_t *len);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * A TLS connection read as newline-framed lines.  The socket is
+ * non-blocking and every wait is a poll() against an absolute deadline, so
+ * a peer that trickles bytes cannot hold a thread past its deadline.  The
+ * read buffer grows on demand up to max_line, so ten thousand idle
+ * connections cost a few KiB each rather than max_line each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "common.h"
+
+#define CONN_BUF_INITIAL 4096
+
+struct conn {
+	int fd;
+	SSL *ssl;
+	char *buf;
+	size_t start;	/* first unconsumed byte */
+	size_t len;	/* bytes held in buf */
+	size_t cap;
+	size_t max_line;
+	char err[256];
+};
+
+struct conn *
+conn_new(int fd, SSL_CTX *ctx, size_t max_line)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	int one = 1;
+
+	c->fd = fd;
+	c->max_line = max_line;
+	c->cap = max_line + 1 < CONN_BUF_INITIAL ? max_line + 1 :
+	    CONN_BUF_INITIAL;
+	c->buf = xmalloc(c->cap);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+		conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	SSL_free(c->ssl);
+	if (c->fd != -1) {
+		close(c->fd);
+	}
+	free(c->buf);
+	free(c);
+}
+
+int
+conn_fd(const struct conn *c)
+{
+	return c->fd;
+}
+
+SSL *
+conn_ssl(struct conn *c)
+{
+	return c->ssl;
+}
+
+const char *
+conn_error(const struct conn *c)
+{
+	return c->err[0] != '\0' ? c->err : "no error";
+}
+
+/* Wait until fd is ready for events or the deadline passes. */
+static int
+conn_wait(struct conn *c, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = events };
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0) {
+			snprintf(c->err, sizeof(c->err), "timed out");
+			return CONN_TIMEOUT;
+		}
+		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0) {
+			return CONN_OK;
+		}
+		if (n < 0 && errno != EINTR) {
+			snprintf(c->err, sizeof(c->err), "poll: %s",
+			    strerror(errno));
+			return CONN_ERROR;
+		}
+	}
+}
+
+/*
+ * Translate the outcome of an SSL call: CONN_OK means "wait done, call
+ * again", anything else is final.
+ */
+static int
+conn_ssl_result(struct conn *c, int r, int64_t deadline)
+{
+	int e = SSL_get_error(c->ssl, r);
+	long vr;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		return conn_wait(c, POLLIN, deadline);
+	case SSL_ERROR_WANT_WRITE:
+		return conn_wait(c, POLLOUT, deadline);
+	case SSL_ERROR_ZERO_RETURN:
+		snprintf(c->err, sizeof(c->err), "connection closed by peer");
+		return CONN_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0 || errno == ECONNRESET || errno == EPIPE) {
+			snprintf(c->err, sizeof(c->err),
+			    "connection closed by peer");
+			ERR_clear_error();
+			return CONN_EOF;
+		}
+		snprintf(c->err, sizeof(c->err), "%s", strerror(errno));
+		ERR_clear_error();
+		return CONN_ERROR;
+	default:
+		vr = SSL_get_verify_result(c->ssl);
+		if (vr != X509_V_OK) {
+			snprintf(c->err, sizeof(c->err),
+			    "certificate verify failed: %s",
+			    X509_verify_cert_error_string(vr));
+			ERR_clear_error();
+		} else {
+			tls_error_string(c->err, sizeof(c->err),
+			    "TLS protocol error");
+		}
+		return CONN_ERROR;
+	}
+}
+
+int
+conn_accept(struct conn *c, int64_t deadline)
+{
+	int r, st;
+
+	for (;;) {
+		ERR_clear_error();
+		if ((r = SSL_accept(c->ssl)) == 1) {
+			return CONN_OK;
+		}
+		if ((st = conn_ssl_result(c, r, deadline)) != CONN_OK) {
+			return st;
+		}
+	}
+}
+
+int
+conn_connect(struct conn *c, const char *host, int64_t deadline)
+{
+	unsigned char addr[16];
+	int r, st;
+
+	if (inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1) {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host);
+	} else {
+		SSL_set_tlsext_host_name(c->ssl, host);
+		SSL_set1_host(c->ssl, host);
+	}
+	for (;;) {
+		ERR_clear_error();
+		if ((r = SSL_connect(c->ssl)) == 1) {
+			return CONN_OK;
+		}
+		if ((st = conn_ssl_result(c, r, deadline)) != CONN_OK) {
+			return st;
+		}
+	}
+}
+
+/* Read more bytes into the buffer; CONN_OK once at least one arrived. */
+static int
+conn_fill(struct conn *c, int64_t deadline)
+{
+	size_t got;
+	int r, st;
+
+	if (c->len == c->cap) {
+		size_t ncap = c->cap * 2;
+
+		if (ncap > c->max_line + 1) {
+			ncap = c->max_line + 1;
+		}
+		c->buf = xreallocarray(c->buf, 1, ncap);
+		c->cap = ncap;
+	}
+	for (;;) {
+		ERR_clear_error();
+		r = SSL_read_ex(c->ssl, c->buf + c->len, c->cap - c->len, &got);
+		if (r == 1) {
+			c->len += got;
+			return CONN_OK;
+		}
+		if ((st = conn_ssl_result(c, 0, deadline)) != CONN_OK) {
+			return st;
+		}
+	}
+}
+
+int
+conn_read_line(struct conn *c, char **line, size_t *len,
+    int64_t idle_deadline, int64_t line_ms)
+{
+	size_t scanned = 0, limit;
+	int64_t deadline = idle_deadline;
+	char *nl;
+	int st;
+
+	if (c->start > 0) {
+		memmove(c->buf, c->buf + c->start, c->len - c->start);
+		c->len -= c->start;
+		c->start = 0;
+	}
+	if (c->len > 0) {
+		deadline = now_ms() + line_ms;
+	}
+	for (;;) {
+		limit = c->len < c->max_line ? c->len : c->max_line;
+		nl = memchr(c->buf + scanned, '\n', limit - scanned);
+		if (nl != NULL) {
+			*nl = '\0';
+			*len = (size_t)(nl - c->buf);
+			if (*len > 0 && c->buf[*len - 1] == '\r') {
+				c->buf[--*len] = '\0';
+			}
+			*line = c->buf;
+			c->start = (size_t)(nl - c->buf) + 1;
+			return CONN_OK;
+		}
+		scanned = limit;
+		if (c->len >= c->max_line) {
+			snprintf(c->err, sizeof(c->err),
+			    "line longer than %zu bytes", c->max_line);
+			return CONN_TOO_LONG;
+		}
+		if ((st = conn_fill(c, deadline)) != CONN_OK) {
+			return st;
+		}
+		if (scanned == 0 && deadline == idle_deadline) {
+			deadline = now_ms() + line_ms;
+		}
+	}
+}
+
+int
+conn_line_buffered(const struct conn *c)
+{
+	return memchr(c->buf + c->start, '\n', c->len - c->start) != NULL;
+}
+
+int
+conn_write(struct conn *c, const char *buf, size_t len, int64_t deadline)
+{
+	size_t done;
+	int r, st;
+
+	while (len > 0) {
+		ERR_clear_error();
+		r = SSL_write_ex(c->ssl, buf, len, &done);
+		if (r == 1) {
+			buf += done;
+			len -= done;
+			continue;
+		}
+		if ((st = conn_ssl_result(c, 0, deadline)) != CONN_OK) {
+			return st;
+		}
+	}
+	return CONN_OK;
+}
+
+void
+conn_shutdown(struct conn *c, int64_t deadline)
+{
+	int r;
+
+	ERR_clear_error();
+	if ((r = SSL_shutdown(c->ssl)) < 0) {
+		(void)conn_ssl_result(c, r, deadline);
+	}
+	ERR_clear_error();
+}
+
+int
+conn_dial(const char *host, const char *port, int64_t deadline, char *err,
+    size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int fd = -1, gai, soerr = ETIMEDOUT;
+	socklen_t sl;
+	struct pollfd pfd;
+	int64_t left;
+
+	if ((gai = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host,
+		    gai_strerror(gai));
+		return -1;
+	}
+	snprintf(err, errlen, "cannot connect to %s port %s", host, port);
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd == -1) {
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			break;
+		}
+		if (errno == EINPROGRESS) {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			left = deadline - now_ms();
+			sl = sizeof(soerr);
+			if (left > 0 && poll(&pfd, 1, (int)left) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
+			    &sl) == 0 && soerr == 0) {
+				break;
+			}
+			errno = left > 0 ? soerr : ETIMEDOUT;
+		}
+		snprintf(err, errlen, "cannot connect to %s port %s: %s", host,
+		    port, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}

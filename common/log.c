@@ -1,0 +1,102 @@
+/*
+ * Logging to syslog (the default for a daemon under a supervisor) or to
+ * stderr with a timestamp (-d, tests, command-line tools).  Thread safe:
+ * each message is formatted first and written with a single call.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static int log_to_stderr = 1;
+static int log_threshold = LOG_LEVEL_INFO;
+static const char *log_ident = "drink";
+
+static const struct {
+	const char *name;
+	int prio;
+} log_levels[] = {
+	[LOG_LEVEL_ERR] = { "error", LOG_ERR },
+	[LOG_LEVEL_WARN] = { "warning", LOG_WARNING },
+	[LOG_LEVEL_INFO] = { "info", LOG_INFO },
+	[LOG_LEVEL_DEBUG] = { "debug", LOG_DEBUG },
+};
+
+void
+log_init(const char *ident, int to_stderr, int level)
+{
+	log_ident = ident;
+	log_to_stderr = to_stderr;
+	log_threshold = level;
+	if (!to_stderr) {
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	}
+}
+
+void
+log_set_level(int level)
+{
+	log_threshold = level;
+}
+
+int
+log_level_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++) {
+		if (strcmp(name, log_levels[i].name) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static void
+log_vmsg(int level, const char *fmt, va_list ap)
+{
+	char msg[1024], stamp[32];
+	struct timespec ts;
+	struct tm tm;
+
+	if (level > log_threshold) {
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!log_to_stderr) {
+		syslog(log_levels[level].prio, "%s", msg);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	dprintf(STDERR_FILENO, "%s.%03ldZ %s[%d] %s: %s\n", stamp,
+	    ts.tv_nsec / 1000000, log_ident, (int)getpid(),
+	    log_levels[level].name, msg);
+}
+
+void
+log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LEVEL_ERR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,274 @@
+/*
+ * Protocol vocabulary shared by the server and the clients: the stable
+ * error codes, the name rule, and a scanner for what cJSON throws away
+ * (whether a number was written as an integer, the exact text of "id",
+ * and "\u0000" escapes that would silently truncate a C string).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+static const struct {
+	const char *code;
+	const char *message;
+} proto_errors[ERR_COUNT] = {
+	[ERR_NONE] = { "ok", "ok" },
+	[ERR_BAD_REQUEST] = { "bad_request", "malformed request" },
+	[ERR_LINE_TOO_LONG] = { "line_too_long", "request line too long" },
+	[ERR_UNKNOWN_COMMAND] = { "unknown_command", "no such command" },
+	[ERR_AUTH_REQUIRED] = { "auth_required", "log in first" },
+	[ERR_FORBIDDEN] = { "forbidden", "not allowed for this role" },
+	[ERR_BAD_CREDENTIALS] = { "bad_credentials",
+	    "wrong user or password" },
+	[ERR_LOCKED_OUT] = { "locked_out", "too many failed logins" },
+	[ERR_NO_SUCH_USER] = { "no_such_user", "no such user" },
+	[ERR_NO_SUCH_MACHINE] = { "no_such_machine", "no such machine" },
+	[ERR_NO_SUCH_SLOT] = { "no_such_slot", "no such slot" },
+	[ERR_NO_SUCH_TRANSACTION] = { "no_such_transaction",
+	    "no such transaction" },
+	[ERR_EXISTS] = { "exists", "already exists" },
+	[ERR_INVALID_AMOUNT] = { "invalid_amount", "invalid amount" },
+	[ERR_INSUFFICIENT_FUNDS] = { "insufficient_funds",
+	    "insufficient funds" },
+	[ERR_SLOT_EMPTY] = { "slot_empty", "slot is empty" },
+	[ERR_SLOT_DISABLED] = { "slot_disabled", "slot is disabled" },
+	[ERR_MACHINE_OFFLINE] = { "machine_offline", "machine is offline" },
+	[ERR_DROP_IN_PROGRESS] = { "drop_in_progress",
+	    "a drop is already in progress" },
+	[ERR_DROP_FAILED] = { "drop_failed",
+	    "the machine failed to vend; nothing charged" },
+	[ERR_DROP_TIMEOUT] = { "drop_timeout",
+	    "the machine did not answer; nothing charged" },
+	[ERR_CONFLICT] = { "conflict",
+	    "idempotency key reused with different arguments" },
+	[ERR_SERVER_BUSY] = { "server_busy", "too many connections" },
+	[ERR_INTERNAL] = { "internal", "internal server error" },
+};
+
+const char *
+proto_err_code(enum proto_err e)
+{
+	return (unsigned)e < ERR_COUNT ? proto_errors[e].code : "internal";
+}
+
+const char *
+proto_err_message(enum proto_err e)
+{
+	return (unsigned)e < ERR_COUNT ? proto_errors[e].message :
+	    "internal server error";
+}
+
+int
+proto_err_parse(const char *code)
+{
+	int i;
+
+	for (i = 0; i < ERR_COUNT; i++) {
+		if (strcmp(code, proto_errors[i].code) == 0) {
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* ^[a-z][a-z0-9_.-]{0,31}$ */
+int
+proto_valid_name(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] < 'a' || s[0] > 'z') {
+		return 0;
+	}
+	for (i = 1; s[i] != '\0'; i++) {
+		if (i >= PROTO_NAME_MAX) {
+			return 0;
+		}
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		    s[i] == '.' || s[i] == '-')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+struct scan {
+	const char *p, *end;
+	int has_nul;
+};
+
+static void
+scan_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+	    *s->p == '\n' || *s->p == '\r')) {
+		s->p++;
+	}
+}
+
+/* s->p at the opening quote; leaves it after the closing one. */
+static int
+scan_string(struct scan *s)
+{
+	s->p++;
+	while (s->p < s->end && *s->p != '"') {
+		if (*s->p == '\\') {
+			if (s->end - s->p >= 6 &&
+			    memcmp(s->p, "\\u0000", 6) == 0) {
+				s->has_nul = 1;
+			}
+			s->p++;
+		}
+		s->p++;
+	}
+	if (s->p >= s->end) {
+		return -1;
+	}
+	s->p++;
+	return 0;
+}
+
+/* Skip one value; *integer set for a number literal without . e E. */
+static int
+scan_value(struct scan *s, int *integer)
+{
+	size_t depth = 0;
+
+	*integer = 0;
+	if (s->p >= s->end) {
+		return -1;
+	}
+	if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) {
+		*integer = 1;
+		while (s->p < s->end && strchr("+-0123456789.eE", *s->p) &&
+		    *s->p != '\0') {
+			if (*s->p == '.' || *s->p == 'e' || *s->p == 'E') {
+				*integer = 0;
+			}
+			s->p++;
+		}
+		return 0;
+	}
+	do {
+		if (s->p >= s->end) {
+			return -1;
+		}
+		switch (*s->p) {
+		case '"':
+			if (scan_string(s) != 0) {
+				return -1;
+			}
+			continue;
+		case '{':
+		case '[':
+			/* Bounded so cJSON's recursive parser stays shallow. */
+			if (++depth > PROTO_MAX_DEPTH) {
+				return -1;
+			}
+			break;
+		case '}':
+		case ']':
+			if (depth == 0) {
+				return -1;
+			}
+			depth--;
+			break;
+		case ',':
+		case ':':
+			if (depth == 0) {
+				return 0;
+			}
+			break;
+		}
+		s->p++;
+	} while (depth > 0 || (s->p < s->end && *s->p >= 'a' && *s->p <= 'z'));
+	return 0;
+}
+
+int
+proto_scan(const char *line, size_t len, struct proto_scan *ps)
+{
+	struct scan s = { .p = line, .end = line + len };
+	size_t cap = 0;
+	int integer;
+	const char *v;
+
+	memset(ps, 0, sizeof(*ps));
+	if (memchr(line, '\0', len) != NULL) {
+		return -1;
+	}
+	scan_ws(&s);
+	if (s.p >= s.end || *s.p != '{') {
+		return -1;
+	}
+	s.p++;
+	scan_ws(&s);
+	if (s.p < s.end && *s.p == '}') {
+		return 0;
+	}
+	for (;;) {
+		scan_ws(&s);
+		if (s.p >= s.end || *s.p != '"' || scan_string(&s) != 0) {
+			goto err;
+		}
+		scan_ws(&s);
+		if (s.p >= s.end || *s.p != ':') {
+			goto err;
+		}
+		s.p++;
+		scan_ws(&s);
+		v = s.p;
+		if (scan_value(&s, &integer) != 0) {
+			goto err;
+		}
+		if (ps->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			ps->m = xreallocarray(ps->m, cap, sizeof(*ps->m));
+		}
+		ps->m[ps->n].off = (size_t)(v - line);
+		ps->m[ps->n].len = (size_t)(s.p - v);
+		ps->m[ps->n].integer = integer;
+		ps->n++;
+		scan_ws(&s);
+		if (s.p < s.end && *s.p == ',') {
+			s.p++;
+			continue;
+		}
+		if (s.p < s.end && *s.p == '}') {
+			break;
+		}
+		goto err;
+	}
+	ps->has_nul = s.has_nul;
+	return 0;
+err:
+	proto_scan_free(ps);
+	return -1;
+}
+
+void
+proto_scan_free(struct proto_scan *ps)
+{
+	free(ps->m);
+	ps->m = NULL;
+	ps->n = 0;
+}
+
+char *
+proto_line(const cJSON *obj, size_t *len)
+{
+	char *s, *line;
+	size_t n;
+
+	if ((s = cJSON_PrintUnformatted(obj)) == NULL) {
+		fatal("out of memory serialising a reply");
+	}
+	n = strlen(s);
+	line = xreallocarray(s, 1, n + 2);
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
+	return line;
+}

@@ -1,0 +1,192 @@
+/*
+ * TLS contexts for the three roles that speak the protocol, and the few
+ * certificate questions the programs ask.  The member port follows Mozilla's
+ * "intermediate" profile (TLS 1.2 and 1.3, forward-secret AEAD suites only);
+ * the machine port is TLS 1.3 with a mandatory client certificate and no
+ * session resumption, so every controller connection is verified afresh.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "common.h"
+
+#define TLS_CIPHERS_12                                                 \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"   \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"   \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"   \
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"         \
+	"DHE-RSA-CHACHA20-POLY1305"
+#define TLS_GROUPS "X25519:P-256:P-384"
+
+const char *
+tls_error_string(char *buf, size_t len, const char *fallback)
+{
+	unsigned long e, last = 0;
+
+	/* The last error queued is the most specific one. */
+	while ((e = ERR_get_error()) != 0) {
+		last = e;
+	}
+	if (last == 0) {
+		snprintf(buf, len, "%s", fallback);
+	} else {
+		ERR_error_string_n(last, buf, len);
+	}
+	return buf;
+}
+
+static int
+tls_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *what,
+    const char *path)
+{
+	char ebuf[256];
+
+	tls_error_string(ebuf, sizeof(ebuf), "unknown error");
+	snprintf(err, errlen, "%s %s: %s", what, path ? path : "", ebuf);
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
+static int
+tls_load_crl(SSL_CTX *ctx, const char *crl)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lu;
+
+	if ((lu = X509_STORE_add_lookup(store, X509_LOOKUP_file())) == NULL) {
+		return -1;
+	}
+	if (X509_load_crl_file(lu, crl, X509_FILETYPE_PEM) <= 0) {
+		return -1;
+	}
+	X509_STORE_set_flags(store,
+	    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	return 0;
+}
+
+SSL_CTX *
+tls_ctx_new(enum tls_role role, const char *cert, const char *key,
+    const char *ca, const char *crl, char *err, size_t errlen)
+{
+	static const unsigned char sid_ctx[] = "drinkd";
+	SSL_CTX *ctx;
+	int server = role != TLS_CLIENT;
+
+	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (ctx == NULL) {
+		tls_fail(NULL, err, errlen, "cannot create TLS context", NULL);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, role == TLS_MACHINE_SERVER ?
+	    TLS1_3_VERSION : TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	    SSL_MODE_ENABLE_PARTIAL_WRITE);
+	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
+		tls_fail(ctx, err, errlen, "cannot set TLS ciphers", NULL);
+		return NULL;
+	}
+	if (cert != NULL &&
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		tls_fail(ctx, err, errlen, "cannot load certificate", cert);
+		return NULL;
+	}
+	if (key != NULL) {
+		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
+		    1) {
+			tls_fail(ctx, err, errlen, "cannot load key", key);
+			return NULL;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			tls_fail(ctx, err, errlen,
+			    "key does not match certificate:", key);
+			return NULL;
+		}
+	}
+	if (ca != NULL && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+		tls_fail(ctx, err, errlen, "cannot load CA", ca);
+		return NULL;
+	}
+	if (crl != NULL && tls_load_crl(ctx, crl) != 0) {
+		tls_fail(ctx, err, errlen, "cannot load CRL", crl);
+		return NULL;
+	}
+	switch (role) {
+	case TLS_MEMBER_SERVER:
+		if (ca != NULL) {
+			STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
+
+			if (names != NULL) {
+				SSL_CTX_set_client_CA_list(ctx, names);
+			}
+			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		}
+		SSL_CTX_set_session_id_context(ctx, sid_ctx,
+		    sizeof(sid_ctx) - 1);
+		break;
+	case TLS_MACHINE_SERVER:
+		SSL_CTX_set_verify(ctx,
+		    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		break;
+	case TLS_CLIENT:
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (ca == NULL && SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			tls_fail(ctx, err, errlen, "cannot load system CAs",
+			    NULL);
+			return NULL;
+		}
+		break;
+	}
+	/*
+	 * A server verifying a client certificate checks the "ssl_client"
+	 * purpose, so a serverAuth-only certificate is refused by OpenSSL.
+	 */
+	return ctx;
+}
+
+int
+tls_peer_cn(SSL *ssl, char *buf, size_t len)
+{
+	X509 *peer;
+	X509_NAME *subject;
+	int n;
+
+	if ((peer = SSL_get0_peer_certificate(ssl)) == NULL ||
+	    SSL_get_verify_result(ssl) != X509_V_OK) {
+		return -1;
+	}
+	subject = X509_get_subject_name(peer);
+	n = X509_NAME_get_text_by_NID(subject, NID_commonName, buf, (int)len);
+	if (n <= 0 || (size_t)n >= len || strlen(buf) != (size_t)n) {
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_key_file_private(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "cannot stat key %s: %m", path);
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen,
+		    "key %s is readable by group or others (mode %03o); "
+		    "chmod 600 it",
+		    path, (unsigned)(st.st_mode & 0777));
+		return -1;
+	}
+	return 0;
+}

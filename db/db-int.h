@@ -1,0 +1,69 @@
+/*
+ * Internals shared by the files of db/: the connection pool and the
+ * statement helpers.  Only db/ includes this header.
+ */
+#ifndef DRINK_DB_INT_H
+#define DRINK_DB_INT_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <sqlite3.h>
+
+#include "common.h"
+#include "db.h"
+
+#define DB_MAX_READERS 16
+
+struct db {
+	char *path;
+	sqlite3 *writer;
+	pthread_mutex_t wlock;
+	sqlite3 *readers[DB_MAX_READERS];
+	int nreaders;
+	int free_readers[DB_MAX_READERS];
+	int nfree;
+	pthread_mutex_t rlock;
+	pthread_cond_t rcond;
+};
+
+/* db.c */
+/* Lock the writer and BEGIN IMMEDIATE; NULL on failure (lock released). */
+sqlite3 *db_write_begin(struct db *db);
+/* COMMIT when rc is ERR_NONE, else ROLLBACK; unlock.  Returns final rc. */
+int db_write_end(struct db *db, int rc);
+sqlite3 *db_read_begin(struct db *db);
+void db_read_end(struct db *db, sqlite3 *h);
+/*
+ * Prepare sql and bind arguments described by types, one letter each:
+ * 'i' int, 'l' int64_t, 't' const char * (NULL binds NULL), 'd' double.
+ * NULL on error (logged).
+ */
+sqlite3_stmt *db_prep(sqlite3 *h, const char *sql, const char *types, ...);
+/* Prepare, bind, step to completion, finalize: 0 or -1 (logged). */
+int db_run(sqlite3 *h, const char *sql, const char *types, ...);
+/* Step once: 1 for a row, 0 when done, -1 on error (logged). */
+int db_step(sqlite3_stmt *st);
+const char *db_col_text(sqlite3_stmt *st, int col);
+/* Add column col to obj under name, as number, string or null. */
+void db_col_json(cJSON *obj, const char *name, sqlite3_stmt *st, int col);
+int64_t db_now(void);
+
+/* ledger.c */
+/* Account id of a user or system account (-1 error, 0 none). */
+int64_t ledger_account_id(sqlite3 *h, const char *name, int64_t *balance);
+struct ledger_tx {
+	const char *kind, *state;
+	int64_t account, counterparty, actor; /* 0 for none */
+	int64_t amount;			      /* signed, account's view */
+	const char *machine, *item, *note;
+	int slot;			      /* 0 for none */
+	int64_t refund_of;		      /* 0 for none */
+	int64_t from, to, moved;	      /* the entries: moved from -> to */
+};
+/*
+ * Insert the tx row and its two entries, keeping cached balances in step.
+ * Runs inside the caller's write transaction.  Returns the tx id or -1.
+ */
+int64_t ledger_post(sqlite3 *h, const struct ledger_tx *t);
+
+#endif

@@ -1,0 +1,379 @@
+/*
+ * Opening the database, migrations, the writer lock and the reader pool,
+ * and the statement helpers every other file in db/ uses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db-int.h"
+#include "schema.h"
+
+#define DB_BUSY_MS 10000
+
+/*
+ * Migrations, indexed by the version they produce.  Version 1 is the whole
+ * schema; a later change appends an ALTER script here and bumps
+ * DB_SCHEMA_VERSION, and databases of any older version catch up in order.
+ */
+static const char *const db_migrations[DB_SCHEMA_VERSION + 1] = {
+	[1] = db_schema_sql,
+};
+
+int64_t
+db_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int
+db_bind(sqlite3_stmt *st, const char *types, va_list ap)
+{
+	int i, rc = SQLITE_OK;
+	const char *s;
+
+	for (i = 0; types[i] != '\0' && rc == SQLITE_OK; i++) {
+		switch (types[i]) {
+		case 'i':
+			rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int));
+			break;
+		case 'l':
+			rc = sqlite3_bind_int64(st, i + 1,
+			    va_arg(ap, int64_t));
+			break;
+		case 'd':
+			rc = sqlite3_bind_double(st, i + 1,
+			    va_arg(ap, double));
+			break;
+		case 't':
+			s = va_arg(ap, const char *);
+			rc = s == NULL ? sqlite3_bind_null(st, i + 1) :
+			    sqlite3_bind_text(st, i + 1, s, -1,
+			    SQLITE_TRANSIENT);
+			break;
+		default:
+			fatal("db_bind: bad type letter '%c'", types[i]);
+		}
+	}
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static sqlite3_stmt *
+db_vprep(sqlite3 *h, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_err("sqlite prepare: %s: %.60s", sqlite3_errmsg(h), sql);
+		return NULL;
+	}
+	if (db_bind(st, types, ap) != 0) {
+		log_err("sqlite bind: %s: %.60s", sqlite3_errmsg(h), sql);
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+sqlite3_stmt *
+db_prep(sqlite3 *h, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+
+	va_start(ap, types);
+	st = db_vprep(h, sql, types, ap);
+	va_end(ap);
+	return st;
+}
+
+int
+db_step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		return 1;
+	}
+	if (rc == SQLITE_DONE) {
+		return 0;
+	}
+	log_err("sqlite step: %s: %.60s", sqlite3_errmsg(sqlite3_db_handle(st)),
+	    sqlite3_sql(st));
+	return -1;
+}
+
+int
+db_run(sqlite3 *h, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	st = db_vprep(h, sql, types, ap);
+	va_end(ap);
+	if (st == NULL) {
+		return -1;
+	}
+	while ((rc = db_step(st)) == 1) {
+		;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+const char *
+db_col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s != NULL ? (const char *)s : "";
+}
+
+void
+db_col_json(cJSON *obj, const char *name, sqlite3_stmt *st, int col)
+{
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_INTEGER:
+		cJSON_AddNumberToObject(obj, name,
+		    (double)sqlite3_column_int64(st, col));
+		break;
+	case SQLITE_FLOAT:
+		cJSON_AddNumberToObject(obj, name,
+		    sqlite3_column_double(st, col));
+		break;
+	case SQLITE_NULL:
+		cJSON_AddNullToObject(obj, name);
+		break;
+	default:
+		cJSON_AddStringToObject(obj, name, db_col_text(st, col));
+		break;
+	}
+}
+
+static sqlite3 *
+db_connect(const char *path, int readonly, char *err, size_t errlen)
+{
+	static const char pragmas[] =
+	    "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = FULL;"
+	    "PRAGMA foreign_keys = ON;";
+	sqlite3 *h = NULL;
+	int flags = readonly ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+	flags |= SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &h, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    h ? sqlite3_errmsg(h) : "out of memory");
+		sqlite3_close(h);
+		return NULL;
+	}
+	sqlite3_busy_timeout(h, DB_BUSY_MS);
+	sqlite3_extended_result_codes(h, 1);
+	if (!readonly && sqlite3_exec(h, pragmas, NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot configure database %s: %s", path,
+		    sqlite3_errmsg(h));
+		sqlite3_close(h);
+		return NULL;
+	}
+	if (readonly && sqlite3_exec(h, "PRAGMA foreign_keys = ON;", NULL,
+	    NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot configure database %s: %s", path,
+		    sqlite3_errmsg(h));
+		sqlite3_close(h);
+		return NULL;
+	}
+	return h;
+}
+
+static int
+db_migrate(struct db *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int version, v;
+	char *msg = NULL, *sql;
+
+	if ((st = db_prep(db->writer, "PRAGMA user_version", "")) == NULL ||
+	    db_step(st) != 1) {
+		sqlite3_finalize(st);
+		snprintf(err, errlen, "cannot read schema version");
+		return -1;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > DB_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		    "database schema version %d is newer than this drinkd "
+		    "(%d)", version, DB_SCHEMA_VERSION);
+		return -1;
+	}
+	for (v = version + 1; v <= DB_SCHEMA_VERSION; v++) {
+		sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; "
+		    "COMMIT;", db_migrations[v], v);
+		if (sqlite3_exec(db->writer, sql, NULL, NULL, &msg) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen, "migration to version %d: %s", v,
+			    msg ? msg : "failed");
+			sqlite3_free(msg);
+			sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
+			free(sql);
+			return -1;
+		}
+		free(sql);
+		log_info("database %s migrated to schema version %d", db->path,
+		    v);
+	}
+	return 0;
+}
+
+struct db *
+db_open(const char *path, int readers, char *err, size_t errlen)
+{
+	struct db *db;
+	int fd, i;
+
+	/* Create the file ourselves so that it is never world-readable. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	close(fd);
+	db = xcalloc(1, sizeof(*db));
+	db->path = xstrdup(path);
+	pthread_mutex_init(&db->wlock, NULL);
+	pthread_mutex_init(&db->rlock, NULL);
+	pthread_cond_init(&db->rcond, NULL);
+	if ((db->writer = db_connect(path, 0, err, errlen)) == NULL ||
+	    db_migrate(db, err, errlen) != 0) {
+		db_close(db);
+		return NULL;
+	}
+	if (readers > DB_MAX_READERS) {
+		readers = DB_MAX_READERS;
+	}
+	for (i = 0; i < readers; i++) {
+		if ((db->readers[i] = db_connect(path, 1, err, errlen)) ==
+		    NULL) {
+			db_close(db);
+			return NULL;
+		}
+		db->free_readers[db->nfree++] = i;
+		db->nreaders++;
+	}
+	return db;
+}
+
+void
+db_close(struct db *db)
+{
+	int i;
+
+	if (db == NULL) {
+		return;
+	}
+	for (i = 0; i < db->nreaders; i++) {
+		sqlite3_close(db->readers[i]);
+	}
+	sqlite3_close(db->writer);
+	pthread_mutex_destroy(&db->wlock);
+	pthread_mutex_destroy(&db->rlock);
+	pthread_cond_destroy(&db->rcond);
+	free(db->path);
+	free(db);
+}
+
+int
+db_schema_version(struct db *db)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if ((st = db_prep(h, "PRAGMA user_version", "")) != NULL &&
+	    db_step(st) == 1) {
+		v = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return v;
+}
+
+sqlite3 *
+db_write_begin(struct db *db)
+{
+	pthread_mutex_lock(&db->wlock);
+	if (sqlite3_exec(db->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		log_err("database: cannot begin a write: %s",
+		    sqlite3_errmsg(db->writer));
+		pthread_mutex_unlock(&db->wlock);
+		return NULL;
+	}
+	return db->writer;
+}
+
+int
+db_write_end(struct db *db, int rc)
+{
+	if (rc == ERR_NONE &&
+	    sqlite3_exec(db->writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_err("database: commit failed: %s",
+		    sqlite3_errmsg(db->writer));
+		rc = ERR_INTERNAL;
+	}
+	if (rc != ERR_NONE && sqlite3_get_autocommit(db->writer) == 0) {
+		sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&db->wlock);
+	return rc;
+}
+
+/*
+ * Borrow a reader.  With no reader configured (tools, tests) the writer
+ * serves reads under its lock.
+ */
+sqlite3 *
+db_read_begin(struct db *db)
+{
+	sqlite3 *h;
+
+	if (db->nreaders == 0) {
+		pthread_mutex_lock(&db->wlock);
+		return db->writer;
+	}
+	pthread_mutex_lock(&db->rlock);
+	while (db->nfree == 0) {
+		pthread_cond_wait(&db->rcond, &db->rlock);
+	}
+	h = db->readers[db->free_readers[--db->nfree]];
+	pthread_mutex_unlock(&db->rlock);
+	return h;
+}
+
+void
+db_read_end(struct db *db, sqlite3 *h)
+{
+	int i;
+
+	if (db->nreaders == 0) {
+		pthread_mutex_unlock(&db->wlock);
+		return;
+	}
+	pthread_mutex_lock(&db->rlock);
+	for (i = 0; i < db->nreaders; i++) {
+		if (db->readers[i] == h) {
+			db->free_readers[db->nfree++] = i;
+			break;
+		}
+	}
+	pthread_cond_signal(&db->rcond);
+	pthread_mutex_unlock(&db->rlock);
+}

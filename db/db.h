@@ -1,0 +1,105 @@
+/*
+ * The database: the only interface to SQLite.  Nothing outside db/ includes
+ * sqlite3.h; SQLite result codes are translated here into protocol error
+ * codes (enum proto_err, ERR_NONE on success) or 0/-1.
+ *
+ * Concurrency: one writer connection behind a mutex (every change is one
+ * BEGIN IMMEDIATE ... COMMIT while holding it) and a small pool of
+ * read-only connections.  WAL, synchronous=FULL, foreign keys on.
+ *
+ * Functions that fill a cJSON object or array add to what the caller
+ * passed; the caller owns it.
+ */
+#ifndef DRINK_DB_H
+#define DRINK_DB_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#define DB_SCHEMA_VERSION 1
+
+struct db;
+
+struct db_user {
+	char name[33];
+	char role[8];
+	char hash[160];
+	int disabled;
+	int64_t balance;
+};
+
+/* A money movement requested by a client; unused fields zero/NULL. */
+struct db_move {
+	const char *actor;	/* logged-in user making the request */
+	const char *user;	/* account concerned (send: the recipient) */
+	int64_t amount;		/* send/credit/debit amount; set_balance target */
+	int64_t tx;		/* refund: the drop to refund */
+	const char *note;
+	const char *key;	/* idempotency key, or NULL */
+	const char *request;	/* canonical arguments, for key conflicts */
+	int64_t balance;	/* out: balance shown on insufficient_funds */
+};
+
+struct db_log_filter {
+	const char *user, *machine, *kind;
+	int64_t since, until;	/* -1 when absent */
+	int64_t before;		/* history: tx id upper bound, -1 absent */
+	int limit;
+};
+
+/* db.c */
+/* Open (creating mode 0600) and migrate; NULL with err set on failure. */
+struct db *db_open(const char *path, int readers, char *err, size_t errlen);
+void db_close(struct db *db);
+int db_schema_version(struct db *db);
+
+/* user.c */
+int db_user_add(struct db *db, const char *actor, const char *name,
+    const char *hash, const char *role, int64_t balance);
+int db_user_get(struct db *db, const char *name, struct db_user *u);
+/* role NULL, disabled -1 and hash NULL leave that field alone. */
+int db_user_mod(struct db *db, const char *name, const char *role,
+    int disabled, const char *hash);
+int db_user_seen(struct db *db, const char *name);
+int db_users(struct db *db, cJSON *array);
+int db_balance(struct db *db, const char *name, int64_t *balance);
+
+/* ledger.c: each adds "tx" and "balance" to reply on success. */
+int db_send(struct db *db, struct db_move *m, cJSON *reply);
+int db_credit(struct db *db, struct db_move *m, cJSON *reply);
+int db_debit(struct db *db, struct db_move *m, cJSON *reply);
+int db_set_balance(struct db *db, struct db_move *m, cJSON *reply);
+int db_refund(struct db *db, struct db_move *m, cJSON *reply);
+/* history: f->user is the member whose view is shown. */
+int db_history(struct db *db, const struct db_log_filter *f, cJSON *array);
+int db_log(struct db *db, const struct db_log_filter *f, cJSON *array);
+/* Print each breach to out; 0 when the ledger is sound, -1 otherwise. */
+int db_check_ledger(struct db *db, FILE *out);
+
+/* machine.c */
+int db_machines(struct db *db, cJSON *array);
+int db_machine_add(struct db *db, const char *name, const char *display);
+/* display NULL and enabled -1 leave that field alone. */
+int db_machine_mod(struct db *db, const char *name, const char *display,
+    int enabled);
+int db_machine_del(struct db *db, const char *name);
+int db_slots(struct db *db, const char *machine, cJSON *array);
+/* item NULL and price/stock/enabled -1 leave that field alone. */
+int db_slot_set(struct db *db, const char *machine, int slot,
+    const char *item, int64_t price, int64_t stock, int enabled,
+    cJSON *out);
+
+/* session.c */
+int db_session_open(struct db *db, const char *kind, const char *address,
+    int port, int64_t *id);
+int db_session_name(struct db *db, int64_t id, const char *user,
+    const char *machine);
+int db_session_close(struct db *db, int64_t id);
+/* At startup: close sessions a previous run left open. */
+int db_session_close_stale(struct db *db);
+int db_audit(struct db *db, int64_t session, const char *actor,
+    const char *cmd, const char *args, const char *result);
+
+#endif

@@ -1,0 +1,524 @@
+/*
+ * The double-entry ledger: money movements requested by members and
+ * admins, idempotency keys, history and the invariant checker.
+ *
+ * Every movement runs inside one BEGIN IMMEDIATE transaction on the single
+ * writer, so balance checks and the writes that depend on them cannot
+ * interleave with another movement on the same account.  Balances are read
+ * inside that transaction, never from a value cached in a session.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db-int.h"
+
+typedef int (*ledger_fn)(sqlite3 *h, struct db_move *m, int64_t actor,
+    cJSON *res, int64_t *tx);
+
+int64_t
+ledger_account_id(sqlite3 *h, const char *name, int64_t *balance)
+{
+	sqlite3_stmt *st;
+	int64_t id = -1;
+	int r;
+
+	st = db_prep(h, "SELECT id, balance FROM accounts WHERE name = ?", "t",
+	    name);
+	if (st != NULL && (r = db_step(st)) >= 0) {
+		id = 0;
+		if (r == 1) {
+			id = sqlite3_column_int64(st, 0);
+			if (balance != NULL) {
+				*balance = sqlite3_column_int64(st, 1);
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	return id;
+}
+
+static int
+ledger_move_balance(sqlite3 *h, int64_t account, int64_t delta)
+{
+	return db_run(h, "UPDATE accounts SET balance = balance + ?"
+	    " WHERE id = ?", "ll", delta, account);
+}
+
+int64_t
+ledger_post(sqlite3 *h, const struct ledger_tx *t)
+{
+	int64_t tx;
+
+	if (db_run(h, "INSERT INTO tx (kind, state, account, counterparty,"
+	    " actor, amount, machine, slot, item, note, refund_of, created,"
+	    " settled) VALUES (?, ?, ?, nullif(?, 0), nullif(?, 0), ?, ?,"
+	    " nullif(?, 0), ?, ?, nullif(?, 0), ?,"
+	    " CASE WHEN ? = 'pending' THEN NULL ELSE ? END)",
+	    "ttlllltittlltl", t->kind, t->state, t->account, t->counterparty,
+	    t->actor, t->amount, t->machine, t->slot, t->item, t->note,
+	    t->refund_of, db_now(), t->state, db_now()) != 0) {
+		return -1;
+	}
+	tx = sqlite3_last_insert_rowid(h);
+	if (t->moved == 0) {
+		return tx;
+	}
+	if (db_run(h, "INSERT INTO entries (tx, account, amount)"
+	    " VALUES (?, ?, ?), (?, ?, ?)", "llllll", tx, t->from, -t->moved,
+	    tx, t->to, t->moved) != 0 ||
+	    ledger_move_balance(h, t->from, -t->moved) != 0 ||
+	    ledger_move_balance(h, t->to, t->moved) != 0) {
+		return -1;
+	}
+	return tx;
+}
+
+/* The account of a user (not a system account); 0 when there is none. */
+static int64_t
+ledger_user_id(sqlite3 *h, const char *name, int64_t *balance)
+{
+	if (name == NULL || name[0] == '@') {
+		return 0;
+	}
+	return ledger_account_id(h, name, balance);
+}
+
+/*
+ * Look up (actor, key).  A new key returns ERR_NONE with *replayed = 0.  A
+ * key seen with the same request copies the stored result into res and sets
+ * *replayed; with a different request it is ERR_CONFLICT.
+ */
+static int
+ledger_idem_check(sqlite3 *h, int64_t actor, const struct db_move *m,
+    cJSON *res, int *replayed)
+{
+	sqlite3_stmt *st;
+	cJSON *old, *item;
+	int rc = ERR_INTERNAL, r;
+
+	*replayed = 0;
+	st = db_prep(h, "SELECT request, reply FROM idem"
+	    " WHERE account = ? AND key = ?", "lt", actor, m->key);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		goto out;
+	}
+	if (r == 0) {
+		rc = ERR_NONE;
+		goto out;
+	}
+	if (strcmp(db_col_text(st, 0), m->request) != 0) {
+		rc = ERR_CONFLICT;
+		goto out;
+	}
+	if ((old = cJSON_Parse(db_col_text(st, 1))) == NULL) {
+		goto out;
+	}
+	while ((item = old->child) != NULL) {
+		cJSON_AddItemToObject(res, item->string,
+		    cJSON_DetachItemViaPointer(old, item));
+	}
+	cJSON_Delete(old);
+	*replayed = 1;
+	rc = ERR_NONE;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Run fn in one write transaction, honouring the move's idempotency key. */
+static int
+ledger_apply(struct db *db, struct db_move *m, ledger_fn fn, cJSON *reply)
+{
+	cJSON *res = cJSON_CreateObject(), *item;
+	int64_t actor = 0, tx = 0;
+	int rc = ERR_INTERNAL, replayed = 0;
+	char *text;
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		cJSON_Delete(res);
+		return ERR_INTERNAL;
+	}
+	if (m->actor != NULL &&
+	    (actor = ledger_user_id(h, m->actor, NULL)) <= 0) {
+		rc = actor == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+		goto out;
+	}
+	if (m->key != NULL &&
+	    (rc = ledger_idem_check(h, actor, m, res, &replayed)) != ERR_NONE) {
+		goto out;
+	}
+	if (replayed) {
+		goto out;
+	}
+	if ((rc = fn(h, m, actor, res, &tx)) != ERR_NONE) {
+		goto out;
+	}
+	if (m->key != NULL) {
+		text = cJSON_PrintUnformatted(res);
+		if (text == NULL || db_run(h, "INSERT INTO idem (account, key,"
+		    " request, reply, tx, created) VALUES (?, ?, ?, ?, ?, ?)",
+		    "ltttll", actor, m->key, m->request, text, tx,
+		    db_now()) != 0) {
+			rc = ERR_INTERNAL;
+		}
+		free(text);
+	}
+out:
+	rc = db_write_end(db, rc);
+	if (rc == ERR_NONE) {
+		while ((item = res->child) != NULL) {
+			cJSON_AddItemToObject(reply, item->string,
+			    cJSON_DetachItemViaPointer(res, item));
+		}
+	}
+	cJSON_Delete(res);
+	return rc;
+}
+
+static void
+ledger_result(cJSON *res, int64_t tx, int64_t balance)
+{
+	cJSON_AddNumberToObject(res, "tx", (double)tx);
+	cJSON_AddNumberToObject(res, "balance", (double)balance);
+}
+
+static int
+ledger_send(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
+    int64_t *tx)
+{
+	struct ledger_tx t = { .kind = "transfer", .state = "completed" };
+	int64_t to, balance;
+
+	if ((to = ledger_user_id(h, m->user, NULL)) <= 0) {
+		return to == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+	}
+	if (to == actor) {
+		return ERR_BAD_REQUEST;
+	}
+	if (ledger_account_id(h, m->actor, &balance) < 0) {
+		return ERR_INTERNAL;
+	}
+	if (balance < m->amount) {
+		m->balance = balance;
+		return ERR_INSUFFICIENT_FUNDS;
+	}
+	t.account = actor;
+	t.counterparty = to;
+	t.actor = actor;
+	t.amount = -m->amount;
+	t.note = m->note;
+	t.from = actor;
+	t.to = to;
+	t.moved = m->amount;
+	if ((*tx = ledger_post(h, &t)) < 0) {
+		return ERR_INTERNAL;
+	}
+	ledger_result(res, *tx, balance - m->amount);
+	return ERR_NONE;
+}
+
+/*
+ * credit, debit and set_balance share one shape: money between the user
+ * and a system account.  delta is the change to the user's balance.
+ */
+static int
+ledger_admin_move(sqlite3 *h, struct db_move *m, int64_t actor,
+    const char *kind, const char *system, int64_t delta, int64_t balance,
+    int64_t user, cJSON *res, int64_t *tx)
+{
+	struct ledger_tx t = { .kind = kind, .state = "completed" };
+	int64_t sys;
+
+	if ((sys = ledger_account_id(h, system, NULL)) <= 0) {
+		return ERR_INTERNAL;
+	}
+	t.account = user;
+	t.actor = actor;
+	t.amount = delta;
+	t.note = m->note;
+	t.from = sys;
+	t.to = user;
+	t.moved = delta;
+	if ((*tx = ledger_post(h, &t)) < 0) {
+		return ERR_INTERNAL;
+	}
+	ledger_result(res, *tx, balance + delta);
+	return ERR_NONE;
+}
+
+static int
+ledger_credit(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
+    int64_t *tx)
+{
+	int64_t user, balance;
+
+	if ((user = ledger_user_id(h, m->user, &balance)) <= 0) {
+		return user == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+	}
+	if (balance > PROTO_MAX_AMOUNT * 1000 - m->amount) {
+		return ERR_INVALID_AMOUNT;
+	}
+	return ledger_admin_move(h, m, actor, "credit", "@deposits", m->amount,
+	    balance, user, res, tx);
+}
+
+static int
+ledger_debit(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
+    int64_t *tx)
+{
+	int64_t user, balance;
+
+	if ((user = ledger_user_id(h, m->user, &balance)) <= 0) {
+		return user == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+	}
+	if (balance < m->amount) {
+		m->balance = balance;
+		return ERR_INSUFFICIENT_FUNDS;
+	}
+	return ledger_admin_move(h, m, actor, "debit", "@deposits",
+	    -m->amount, balance, user, res, tx);
+}
+
+static int
+ledger_set_balance(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
+    int64_t *tx)
+{
+	int64_t user, balance;
+
+	if ((user = ledger_user_id(h, m->user, &balance)) <= 0) {
+		return user == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+	}
+	return ledger_admin_move(h, m, actor, "adjust", "@adjustments",
+	    m->amount - balance, balance, user, res, tx);
+}
+
+static int
+ledger_refund(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
+    int64_t *tx)
+{
+	struct ledger_tx t = { .kind = "refund", .state = "completed" };
+	sqlite3_stmt *st;
+	int64_t sales, balance = 0;
+	int rc = ERR_INTERNAL, r;
+
+	st = db_prep(h, "SELECT t.account, -t.amount, t.machine, t.slot,"
+	    " t.item, a.balance, EXISTS (SELECT 1 FROM tx r"
+	    " WHERE r.refund_of = t.id) FROM tx t JOIN accounts a"
+	    " ON a.id = t.account WHERE t.id = ? AND t.kind = 'drop'"
+	    " AND t.state = 'completed'", "l", m->tx);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		goto out;
+	}
+	if (r == 0) {
+		rc = ERR_NO_SUCH_TRANSACTION;
+		goto out;
+	}
+	if (sqlite3_column_int(st, 6)) {
+		rc = ERR_CONFLICT;
+		goto out;
+	}
+	if ((sales = ledger_account_id(h, "@sales", NULL)) <= 0) {
+		goto out;
+	}
+	t.account = sqlite3_column_int64(st, 0);
+	t.actor = actor;
+	t.amount = sqlite3_column_int64(st, 1);
+	t.machine = db_col_text(st, 2);
+	t.slot = sqlite3_column_int(st, 3);
+	t.item = db_col_text(st, 4);
+	t.note = m->note;
+	t.refund_of = m->tx;
+	t.from = sales;
+	t.to = t.account;
+	t.moved = t.amount;
+	balance = sqlite3_column_int64(st, 5);
+	if ((*tx = ledger_post(h, &t)) < 0) {
+		goto out;
+	}
+	ledger_result(res, *tx, balance + t.amount);
+	rc = ERR_NONE;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+db_send(struct db *db, struct db_move *m, cJSON *reply)
+{
+	return ledger_apply(db, m, ledger_send, reply);
+}
+
+int
+db_credit(struct db *db, struct db_move *m, cJSON *reply)
+{
+	return ledger_apply(db, m, ledger_credit, reply);
+}
+
+int
+db_debit(struct db *db, struct db_move *m, cJSON *reply)
+{
+	return ledger_apply(db, m, ledger_debit, reply);
+}
+
+int
+db_set_balance(struct db *db, struct db_move *m, cJSON *reply)
+{
+	return ledger_apply(db, m, ledger_set_balance, reply);
+}
+
+int
+db_refund(struct db *db, struct db_move *m, cJSON *reply)
+{
+	return ledger_apply(db, m, ledger_refund, reply);
+}
+
+/*
+ * One transaction as the history and log commands show it.  viewer is the
+ * account whose point of view gives the sign (0: the tx's own account).
+ */
+static cJSON *
+ledger_tx_json(sqlite3_stmt *st, int with_user, int64_t viewer)
+{
+	cJSON *o = cJSON_CreateObject();
+	int64_t amount = sqlite3_column_int64(st, 3);
+	int mine = viewer == 0 || sqlite3_column_int64(st, 10) == viewer;
+
+	db_col_json(o, "tx", st, 0);
+	db_col_json(o, "time", st, 1);
+	db_col_json(o, "kind", st, 2);
+	cJSON_AddNumberToObject(o, "amount", (double)(mine ? amount : -amount));
+	db_col_json(o, "state", st, 4);
+	if (with_user) {
+		db_col_json(o, "user", st, 11);
+	}
+	if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
+		db_col_json(o, "machine", st, 5);
+		db_col_json(o, "slot", st, 6);
+		db_col_json(o, "item", st, 7);
+	}
+	if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+		db_col_json(o, "counterparty", st, mine ? 9 : 11);
+	}
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
+		db_col_json(o, "note", st, 8);
+	}
+	return o;
+}
+
+#define LEDGER_TX_COLUMNS                                                    \
+	"SELECT t.id, t.created, t.kind, t.amount, t.state, t.machine,       \
+	    t.slot, t.item, t.note, c.name, t.account, a.name FROM tx t       \
+	    JOIN accounts a ON a.id = t.account                               \
+	    LEFT JOIN accounts c ON c.id = t.counterparty "
+
+int
+db_history(struct db *db, const struct db_log_filter *f, cJSON *array)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st = NULL;
+	int64_t me;
+	int r = -1;
+
+	if ((me = ledger_user_id(h, f->user, NULL)) <= 0) {
+		db_read_end(db, h);
+		return me == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+	}
+	st = db_prep(h, LEDGER_TX_COLUMNS "WHERE t.id IN"
+	    " (SELECT id FROM tx WHERE account = ?1 AND id < ?2"
+	    " UNION ALL SELECT id FROM tx WHERE counterparty = ?1"
+	    " AND id < ?2) ORDER BY t.id DESC LIMIT ?3", "lli", me,
+	    f->before >= 0 ? f->before : INT64_MAX, f->limit);
+	while (st != NULL && (r = db_step(st)) == 1) {
+		cJSON_AddItemToArray(array, ledger_tx_json(st, 0, me));
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return r == 0 ? ERR_NONE : ERR_INTERNAL;
+}
+
+int
+db_log(struct db *db, const struct db_log_filter *f, cJSON *array)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	int r = -1;
+
+	st = db_prep(h, LEDGER_TX_COLUMNS "WHERE (?1 IS NULL OR a.name = ?1"
+	    " OR c.name = ?1) AND (?2 IS NULL OR t.machine = ?2)"
+	    " AND (?3 IS NULL OR t.kind = ?3) AND t.created >= ?4"
+	    " AND t.created <= ?5 AND t.id < ?6 ORDER BY t.id DESC LIMIT ?7",
+	    "tttllli", f->user, f->machine, f->kind,
+	    f->since >= 0 ? f->since : 0,
+	    f->until >= 0 ? f->until : INT64_MAX,
+	    f->before >= 0 ? f->before : INT64_MAX, f->limit);
+	while (st != NULL && (r = db_step(st)) == 1) {
+		cJSON_AddItemToArray(array, ledger_tx_json(st, 1, 0));
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return r == 0 ? ERR_NONE : ERR_INTERNAL;
+}
+
+/* One invariant: a query whose rows are breaches, and how to print one. */
+static const struct {
+	const char *what;
+	const char *sql;
+} ledger_checks[] = {
+	{ "transaction entries do not sum to zero",
+	    "SELECT 'tx ' || tx || ': sum ' || sum(amount) FROM entries"
+	    " GROUP BY tx HAVING sum(amount) != 0" },
+	{ "cached balance differs from entries",
+	    "SELECT a.name || ': cached ' || a.balance || ', entries ' ||"
+	    " coalesce((SELECT sum(e.amount) FROM entries e"
+	    " WHERE e.account = a.id), 0) FROM accounts a WHERE a.balance !="
+	    " coalesce((SELECT sum(e.amount) FROM entries e"
+	    " WHERE e.account = a.id), 0)" },
+	{ "balances do not sum to zero",
+	    "SELECT 'sum of balances ' || sum(balance) FROM accounts"
+	    " HAVING sum(balance) != 0" },
+	{ "member balance is negative",
+	    "SELECT name || ': ' || balance FROM accounts"
+	    " WHERE system = 0 AND balance < 0" },
+	{ "holds do not match pending drops",
+	    "SELECT '@holds ' || balance || ', pending drops ' ||"
+	    " (SELECT coalesce(-sum(amount), 0) FROM tx WHERE kind = 'drop'"
+	    " AND state = 'pending') FROM accounts WHERE name = '@holds'"
+	    " AND balance != (SELECT coalesce(-sum(amount), 0) FROM tx"
+	    " WHERE kind = 'drop' AND state = 'pending')" },
+	{ "entry refers to a missing transaction or account",
+	    "SELECT 'entry ' || e.id FROM entries e"
+	    " LEFT JOIN tx t ON t.id = e.tx LEFT JOIN accounts a"
+	    " ON a.id = e.account WHERE t.id IS NULL OR a.id IS NULL" },
+	{ "user without an account",
+	    "SELECT u.name FROM users u LEFT JOIN accounts a"
+	    " ON a.id = u.account WHERE a.id IS NULL" },
+};
+
+int
+db_check_ledger(struct db *db, FILE *out)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	size_t i;
+	int breaches = 0, r;
+
+	for (i = 0; i < sizeof(ledger_checks) / sizeof(ledger_checks[0]);
+	    i++) {
+		if ((st = db_prep(h, ledger_checks[i].sql, "")) == NULL) {
+			breaches++;
+			continue;
+		}
+		while ((r = db_step(st)) == 1) {
+			fprintf(out, "breach: %s: %s\n", ledger_checks[i].what,
+			    db_col_text(st, 0));
+			breaches++;
+		}
+		if (r < 0) {
+			breaches++;
+		}
+		sqlite3_finalize(st);
+	}
+	db_read_end(db, h);
+	return breaches == 0 ? 0 : -1;
+}

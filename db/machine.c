@@ -1,0 +1,184 @@
+/*
+ * Machines and their slots as configured by admins.  Whether a machine is
+ * online is not stored: the server's machine registry knows that.
+ */
+#include <string.h>
+
+#include "db-int.h"
+
+int
+db_machines(struct db *db, cJSON *array)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	cJSON *m;
+	int r = -1;
+
+	st = db_prep(h, "SELECT name, display, enabled, temperature"
+	    " FROM machines ORDER BY name", "");
+	while (st != NULL && (r = db_step(st)) == 1) {
+		m = cJSON_CreateObject();
+		db_col_json(m, "machine", st, 0);
+		db_col_json(m, "name", st, 1);
+		cJSON_AddBoolToObject(m, "online", 0);
+		cJSON_AddBoolToObject(m, "enabled", sqlite3_column_int(st, 2));
+		db_col_json(m, "temperature", st, 3);
+		cJSON_AddItemToArray(array, m);
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return r == 0 ? ERR_NONE : ERR_INTERNAL;
+}
+
+/* Run one write statement; no row changed means no such machine. */
+static int
+db_machine_write(struct db *db, const char *sql, const char *types,
+    const char *display, int enabled, const char *name)
+{
+	sqlite3 *h;
+	int rc = ERR_INTERNAL;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	if ((types[0] == 't' ? db_run(h, sql, types, display, enabled,
+	    enabled, name) : db_run(h, sql, types, name)) == 0) {
+		rc = sqlite3_changes(h) > 0 ? ERR_NONE : ERR_NO_SUCH_MACHINE;
+	}
+	return db_write_end(db, rc);
+}
+
+int
+db_machine_add(struct db *db, const char *name, const char *display)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int rc = ERR_INTERNAL, r;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	st = db_prep(h, "SELECT 1 FROM machines WHERE name = ?", "t", name);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		goto out;
+	}
+	if (r == 1) {
+		rc = ERR_EXISTS;
+		goto out;
+	}
+	if (db_run(h, "INSERT INTO machines (name, display, created)"
+	    " VALUES (?, ?, ?)", "ttl", name, display, db_now()) == 0) {
+		rc = ERR_NONE;
+	}
+out:
+	sqlite3_finalize(st);
+	return db_write_end(db, rc);
+}
+
+int
+db_machine_mod(struct db *db, const char *name, const char *display,
+    int enabled)
+{
+	return db_machine_write(db, "UPDATE machines SET"
+	    " display = coalesce(?, display), enabled = CASE WHEN ? < 0"
+	    " THEN enabled ELSE ? END WHERE name = ?", "tiit", display,
+	    enabled, name);
+}
+
+int
+db_machine_del(struct db *db, const char *name)
+{
+	return db_machine_write(db, "DELETE FROM machines WHERE name = ?", "t",
+	    NULL, 0, name);
+}
+
+static cJSON *
+db_slot_json(sqlite3_stmt *st)
+{
+	cJSON *s = cJSON_CreateObject();
+
+	db_col_json(s, "slot", st, 0);
+	db_col_json(s, "item", st, 1);
+	db_col_json(s, "price", st, 2);
+	db_col_json(s, "stock", st, 3);
+	cJSON_AddBoolToObject(s, "enabled", sqlite3_column_int(st, 4));
+	return s;
+}
+
+static int
+db_machine_exists(sqlite3 *h, const char *machine)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = db_prep(h, "SELECT 1 FROM machines WHERE name = ?", "t", machine);
+	r = st != NULL ? db_step(st) : -1;
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+db_slots(struct db *db, const char *machine, cJSON *array)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = db_machine_exists(h, machine)) != 1) {
+		db_read_end(db, h);
+		return r == 0 ? ERR_NO_SUCH_MACHINE : ERR_INTERNAL;
+	}
+	st = db_prep(h, "SELECT slot, item, price, stock, enabled FROM slots"
+	    " WHERE machine = ? ORDER BY slot", "t", machine);
+	r = -1;
+	while (st != NULL && (r = db_step(st)) == 1) {
+		cJSON_AddItemToArray(array, db_slot_json(st));
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return r == 0 ? ERR_NONE : ERR_INTERNAL;
+}
+
+int
+db_slot_set(struct db *db, const char *machine, int slot, const char *item,
+    int64_t price, int64_t stock, int enabled, cJSON *out)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st = NULL;
+	cJSON *s, *c;
+	int rc = ERR_INTERNAL, r;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	if ((r = db_machine_exists(h, machine)) != 1) {
+		rc = r == 0 ? ERR_NO_SUCH_MACHINE : ERR_INTERNAL;
+		goto out;
+	}
+	if (db_run(h, "INSERT INTO slots (machine, slot, item, price, stock,"
+	    " enabled) VALUES (?1, ?2, coalesce(?3, ''), max(?4, 0),"
+	    " max(?5, 0), CASE WHEN ?6 < 0 THEN 1 ELSE ?6 END)"
+	    " ON CONFLICT (machine, slot) DO UPDATE SET"
+	    " item = coalesce(?3, item),"
+	    " price = CASE WHEN ?4 < 0 THEN price ELSE ?4 END,"
+	    " stock = CASE WHEN ?5 < 0 THEN stock ELSE ?5 END,"
+	    " enabled = CASE WHEN ?6 < 0 THEN enabled ELSE ?6 END",
+	    "titlli", machine, slot, item, price, stock, enabled) != 0) {
+		goto out;
+	}
+	st = db_prep(h, "SELECT slot, item, price, stock, enabled FROM slots"
+	    " WHERE machine = ? AND slot = ?", "ti", machine, slot);
+	if (st == NULL || db_step(st) != 1) {
+		goto out;
+	}
+	s = db_slot_json(st);
+	while ((c = s->child) != NULL) {
+		cJSON_AddItemToObject(out, c->string,
+		    cJSON_DetachItemViaPointer(s, c));
+	}
+	cJSON_Delete(s);
+	rc = ERR_NONE;
+out:
+	sqlite3_finalize(st);
+	return db_write_end(db, rc);
+}

@@ -1,0 +1,177 @@
+/*
+ * The live client list: every connection on either port from accept to
+ * close.  Admission limits are counted here on the raw socket, before any
+ * TLS work is spent; `who` and `kick` read it.  One mutex guards the list.
+ *
+ * kick shuts the socket down under the lock.  The owning thread removes
+ * its entry (under the same lock) before it closes the descriptor, so a
+ * kick can never reach a descriptor number that has been reused.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "drinkd.h"
+
+static pthread_mutex_t client_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct client *client_head;
+static int client_total;
+
+int
+client_admit(struct client *c, long max_total, long max_per_ip)
+{
+	struct client *o;
+	long same = 0;
+
+	pthread_mutex_lock(&client_lock);
+	if (client_total >= max_total) {
+		pthread_mutex_unlock(&client_lock);
+		return -1;
+	}
+	for (o = client_head; o != NULL; o = o->next) {
+		if (strcmp(o->address, c->address) == 0 &&
+		    ++same >= max_per_ip) {
+			pthread_mutex_unlock(&client_lock);
+			return -1;
+		}
+	}
+	c->prev = NULL;
+	c->next = client_head;
+	if (client_head != NULL) {
+		client_head->prev = c;
+	}
+	client_head = c;
+	client_total++;
+	pthread_mutex_unlock(&client_lock);
+	return 0;
+}
+
+void
+client_remove(struct client *c)
+{
+	pthread_mutex_lock(&client_lock);
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		client_head = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	c->prev = c->next = NULL;
+	client_total--;
+	pthread_mutex_unlock(&client_lock);
+}
+
+void
+client_show(struct client *c, int64_t session)
+{
+	pthread_mutex_lock(&client_lock);
+	c->session = session;
+	c->visible = 1;
+	pthread_mutex_unlock(&client_lock);
+}
+
+void
+client_set_name(struct client *c, const char *name)
+{
+	pthread_mutex_lock(&client_lock);
+	snprintf(c->name, sizeof(c->name), "%s", name != NULL ? name : "");
+	pthread_mutex_unlock(&client_lock);
+}
+
+/*
+ * Copy the list under the lock, then build JSON outside it, so a `who`
+ * over ten thousand clients holds the lock only for a memcpy per entry.
+ */
+void
+client_list(cJSON *array, int full)
+{
+	struct client *copy, *o;
+	cJSON *e;
+	int n = 0, i;
+
+	pthread_mutex_lock(&client_lock);
+	copy = xcalloc((size_t)client_total + 1, sizeof(*copy));
+	for (o = client_head; o != NULL; o = o->next) {
+		if (o->visible) {
+			copy[n++] = *o;
+		}
+	}
+	pthread_mutex_unlock(&client_lock);
+	/* Oldest first: the list is kept newest first. */
+	for (i = n - 1; i >= 0; i--) {
+		o = &copy[i];
+		e = cJSON_CreateObject();
+		if (full) {
+			cJSON_AddNumberToObject(e, "session",
+			    (double)o->session);
+		}
+		cJSON_AddStringToObject(e, "kind",
+		    o->kind == CLIENT_MEMBER ? "member" : "machine");
+		if (o->name[0] != '\0') {
+			cJSON_AddStringToObject(e, o->kind == CLIENT_MEMBER ?
+			    "user" : "machine", o->name);
+		} else {
+			cJSON_AddNullToObject(e, o->kind == CLIENT_MEMBER ?
+			    "user" : "machine");
+		}
+		if (full) {
+			cJSON_AddStringToObject(e, "address", o->address);
+			cJSON_AddNumberToObject(e, "port", o->port);
+		}
+		cJSON_AddNumberToObject(e, "since", (double)o->since);
+		cJSON_AddItemToArray(array, e);
+	}
+	free(copy);
+}
+
+/* Shut down every visible client matching; returns how many. */
+static int
+client_kick_match(int64_t session, const char *user)
+{
+	struct client *o;
+	int n = 0;
+
+	pthread_mutex_lock(&client_lock);
+	for (o = client_head; o != NULL; o = o->next) {
+		if ((session == 0 && user == NULL) ||
+		    (o->visible && session != 0 && o->session == session) ||
+		    (o->visible && user != NULL && o->kind == CLIENT_MEMBER &&
+		    strcmp(o->name, user) == 0)) {
+			shutdown(o->fd, SHUT_RDWR);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&client_lock);
+	return n;
+}
+
+int
+client_kick(int64_t session)
+{
+	return client_kick_match(session, NULL) > 0 ? 0 : -1;
+}
+
+int
+client_kick_user(const char *user)
+{
+	return client_kick_match(0, user);
+}
+
+void
+client_kick_all(void)
+{
+	client_kick_match(0, NULL);
+}
+
+int
+client_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&client_lock);
+	n = client_total;
+	pthread_mutex_unlock(&client_lock);
+	return n;
+}

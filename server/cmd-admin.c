@@ -1,0 +1,157 @@
+/*
+ * Handlers for admin commands.  The dispatcher has already checked the
+ * role and recorded nothing yet: it writes the audit row after the handler
+ * returns, with the outcome.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "drinkd.h"
+
+#define LOG_DEFAULT_LIMIT 100
+
+int
+cmd_user_add(struct session *s, struct req *r)
+{
+	const char *user = req_str(r, "user");
+	const char *role = req_str(r, "role");
+	char *hash;
+	int rc;
+
+	if ((hash = auth_hash(req_str(r, "password"))) == NULL) {
+		return ERR_INTERNAL;
+	}
+	rc = db_user_add(server->db, s->user, user, hash,
+	    role != NULL ? role : "member", req_int(r, "balance", 0));
+	free(hash);
+	if (rc == ERR_NONE) {
+		cJSON_AddStringToObject(r->reply, "user", user);
+	}
+	return rc;
+}
+
+int
+cmd_user_mod(struct session *s, struct req *r)
+{
+	const char *user = req_str(r, "user");
+	const char *password = req_str(r, "password");
+	char *hash = NULL;
+	int rc, disabled = req_bool(r, "disabled");
+
+	(void)s;
+	if (password != NULL && (hash = auth_hash(password)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	rc = db_user_mod(server->db, user, req_str(r, "role"), disabled,
+	    hash);
+	free(hash);
+	if (rc != ERR_NONE) {
+		return rc;
+	}
+	/* A disabled user's live sessions end now, not at their next login. */
+	if (disabled == 1) {
+		log_info("user %s disabled; closed %d session(s)", user,
+		    client_kick_user(user));
+	}
+	cJSON_AddStringToObject(r->reply, "user", user);
+	return ERR_NONE;
+}
+
+int
+cmd_users(struct session *s, struct req *r)
+{
+	(void)s;
+	return db_users(server->db, cJSON_AddArrayToObject(r->reply, "users"));
+}
+
+int
+cmd_credit(struct session *s, struct req *r)
+{
+	return cmd_move(s, r, "user", "amount", db_credit);
+}
+
+int
+cmd_debit(struct session *s, struct req *r)
+{
+	return cmd_move(s, r, "user", "amount", db_debit);
+}
+
+int
+cmd_set_balance(struct session *s, struct req *r)
+{
+	return cmd_move(s, r, "user", "balance", db_set_balance);
+}
+
+int
+cmd_refund(struct session *s, struct req *r)
+{
+	int rc = cmd_move(s, r, "user", "amount", db_refund);
+
+	if (rc == ERR_CONFLICT) {
+		r->message = "that drop has already been refunded";
+	}
+	return rc;
+}
+
+int
+cmd_machine_add(struct session *s, struct req *r)
+{
+	(void)s;
+	return db_machine_add(server->db, req_str(r, "machine"),
+	    req_str(r, "name"));
+}
+
+int
+cmd_machine_mod(struct session *s, struct req *r)
+{
+	(void)s;
+	return db_machine_mod(server->db, req_str(r, "machine"),
+	    req_str(r, "name"), req_bool(r, "enabled"));
+}
+
+int
+cmd_machine_del(struct session *s, struct req *r)
+{
+	(void)s;
+	return db_machine_del(server->db, req_str(r, "machine"));
+}
+
+int
+cmd_slot_set(struct session *s, struct req *r)
+{
+	(void)s;
+	return db_slot_set(server->db, req_str(r, "machine"),
+	    (int)req_int(r, "slot", 0), req_str(r, "item"),
+	    req_int(r, "price", -1), req_int(r, "stock", -1),
+	    req_bool(r, "enabled"), r->reply);
+}
+
+int
+cmd_log(struct session *s, struct req *r)
+{
+	struct db_log_filter f;
+
+	(void)s;
+	f.user = req_str(r, "user");
+	f.machine = req_str(r, "machine");
+	f.kind = req_str(r, "kind");
+	f.since = req_int(r, "since", -1);
+	f.until = req_int(r, "until", -1);
+	f.before = req_int(r, "before", -1);
+	f.limit = (int)req_int(r, "limit", LOG_DEFAULT_LIMIT);
+	return db_log(server->db, &f,
+	    cJSON_AddArrayToObject(r->reply, "transactions"));
+}
+
+int
+cmd_kick(struct session *s, struct req *r)
+{
+	int64_t session = req_int(r, "session", 0);
+
+	if (client_kick(session) != 0) {
+		r->message = "no such session";
+		return ERR_BAD_REQUEST;
+	}
+	log_info("session %lld kicked by %s", (long long)session, s->user);
+	return ERR_NONE;
+}

@@ -1,0 +1,240 @@
+/*
+ * Handlers for commands any session or any logged-in member may run.
+ * Arguments were validated by the dispatcher (cmd.c); roles too.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "drinkd.h"
+
+#define HISTORY_DEFAULT_LIMIT 20
+
+int
+cmd_login(struct session *s, struct req *r)
+{
+	const char *user = req_str(r, "user");
+	const char *password = req_str(r, "password");
+	struct db_user u;
+	int64_t wait;
+	int rc, found;
+
+	if ((wait = auth_throttled(user, s->client.address)) > 0) {
+		r->retry_after = wait;
+		log_info("login throttled: user %s from %s, retry after %lld s",
+		    user, s->client.address, (long long)wait);
+		return ERR_LOCKED_OUT;
+	}
+	rc = db_user_get(server->db, user, &u);
+	if (rc != ERR_NONE && rc != ERR_NO_SUCH_USER) {
+		return rc;
+	}
+	found = rc == ERR_NONE;
+	/* Unknown and disabled users cost a full check and get one answer. */
+	if (!auth_verify(found ? u.hash : NULL, password) || u.disabled) {
+		auth_failed(user, s->client.address);
+		log_info("login failed: user %s from %s%s", user,
+		    s->client.address, !found ? " (no such user)" :
+		    u.disabled ? " (disabled)" : "");
+		return ERR_BAD_CREDENTIALS;
+	}
+	auth_succeeded(user, s->client.address);
+	session_login(s, u.name, u.role);
+	log_info("login ok: user %s (%s) from %s port %d, session %lld",
+	    u.name, u.role, s->client.address, s->client.port,
+	    (long long)s->client.session);
+	cJSON_AddStringToObject(r->reply, "user", u.name);
+	cJSON_AddStringToObject(r->reply, "role", u.role);
+	cJSON_AddNumberToObject(r->reply, "balance", (double)u.balance);
+	return ERR_NONE;
+}
+
+int
+cmd_logout(struct session *s, struct req *r)
+{
+	(void)r;
+	session_logout(s);
+	return ERR_NONE;
+}
+
+int
+cmd_ping(struct session *s, struct req *r)
+{
+	const char *data = req_str(r, "data");
+
+	(void)s;
+	cJSON_AddBoolToObject(r->reply, "pong", 1);
+	if (data != NULL) {
+		cJSON_AddStringToObject(r->reply, "data", data);
+	}
+	return ERR_NONE;
+}
+
+int
+cmd_machines(struct session *s, struct req *r)
+{
+	cJSON *list = cJSON_AddArrayToObject(r->reply, "machines");
+
+	(void)s;
+	/* Online state comes from the controller port, not yet served. */
+	return db_machines(server->db, list);
+}
+
+int
+cmd_slots(struct session *s, struct req *r)
+{
+	const char *machine = req_str(r, "machine");
+	cJSON *list;
+
+	(void)s;
+	cJSON_AddStringToObject(r->reply, "machine", machine);
+	list = cJSON_AddArrayToObject(r->reply, "slots");
+	return db_slots(server->db, machine, list);
+}
+
+int
+cmd_quit(struct session *s, struct req *r)
+{
+	(void)r;
+	s->quit = 1;
+	return ERR_NONE;
+}
+
+int
+cmd_whoami(struct session *s, struct req *r)
+{
+	struct db_user u;
+	int rc;
+
+	if ((rc = db_user_get(server->db, s->user, &u)) != ERR_NONE) {
+		return rc;
+	}
+	cJSON_AddStringToObject(r->reply, "user", u.name);
+	cJSON_AddStringToObject(r->reply, "role", u.role);
+	cJSON_AddNumberToObject(r->reply, "balance", (double)u.balance);
+	return ERR_NONE;
+}
+
+int
+cmd_balance(struct session *s, struct req *r)
+{
+	int64_t balance;
+	int rc;
+
+	if ((rc = db_balance(server->db, s->user, &balance)) != ERR_NONE) {
+		return rc;
+	}
+	cJSON_AddNumberToObject(r->reply, "balance", (double)balance);
+	return ERR_NONE;
+}
+
+/*
+ * Until controllers can connect, a drop is validated against the machine
+ * and slot and then refused as machine_offline; nothing is held.
+ */
+int
+cmd_drop(struct session *s, struct req *r)
+{
+	cJSON *slots = cJSON_CreateArray(), *e;
+	int64_t slot = req_int(r, "slot", 0);
+	int rc;
+
+	(void)s;
+	if ((rc = db_slots(server->db, req_str(r, "machine"), slots)) ==
+	    ERR_NONE) {
+		rc = ERR_NO_SUCH_SLOT;
+		cJSON_ArrayForEach(e, slots) {
+			if ((int64_t)cJSON_GetNumberValue(
+			    cJSON_GetObjectItem(e, "slot")) == slot) {
+				rc = ERR_MACHINE_OFFLINE;
+			}
+		}
+	}
+	cJSON_Delete(slots);
+	return rc;
+}
+
+static void
+cmd_move_init(struct session *s, struct req *r, struct db_move *m,
+    const char *user_field, const char *amount_field)
+{
+	memset(m, 0, sizeof(*m));
+	m->actor = s->user;
+	m->user = req_str(r, user_field);
+	m->amount = req_int(r, amount_field, 0);
+	m->note = req_str(r, "note");
+	m->key = req_str(r, "key");
+	m->request = r->request;
+}
+
+/* Run a ledger movement and carry insufficient_funds' balance out. */
+int
+cmd_move(struct session *s, struct req *r, const char *user_field,
+    const char *amount_field, int (*fn)(struct db *, struct db_move *,
+    cJSON *))
+{
+	struct db_move m;
+	int rc;
+
+	cmd_move_init(s, r, &m, user_field, amount_field);
+	m.tx = req_int(r, "tx", 0);
+	rc = fn(server->db, &m, r->reply);
+	if (rc == ERR_INSUFFICIENT_FUNDS) {
+		r->balance = m.balance;
+	}
+	return rc;
+}
+
+int
+cmd_send(struct session *s, struct req *r)
+{
+	int rc = cmd_move(s, r, "to", "amount", db_send);
+
+	if (rc == ERR_BAD_REQUEST) {
+		r->message = "cannot send credits to yourself";
+	}
+	return rc;
+}
+
+int
+cmd_history(struct session *s, struct req *r)
+{
+	struct db_log_filter f = { .user = s->user, .since = -1,
+		.until = -1 };
+
+	f.limit = (int)req_int(r, "limit", HISTORY_DEFAULT_LIMIT);
+	f.before = req_int(r, "before", -1);
+	return db_history(server->db, &f,
+	    cJSON_AddArrayToObject(r->reply, "transactions"));
+}
+
+int
+cmd_who(struct session *s, struct req *r)
+{
+	client_list(cJSON_AddArrayToObject(r->reply, "clients"), s->admin);
+	return ERR_NONE;
+}
+
+int
+cmd_passwd(struct session *s, struct req *r)
+{
+	struct db_user u;
+	char *hash;
+	int rc;
+
+	if ((rc = db_user_get(server->db, s->user, &u)) != ERR_NONE) {
+		return rc;
+	}
+	if (!auth_verify(u.hash, req_str(r, "old"))) {
+		log_info("passwd: wrong old password for %s", s->user);
+		return ERR_BAD_CREDENTIALS;
+	}
+	if ((hash = auth_hash(req_str(r, "new"))) == NULL) {
+		return ERR_INTERNAL;
+	}
+	rc = db_user_mod(server->db, s->user, NULL, -1, hash);
+	free(hash);
+	if (rc == ERR_NONE) {
+		log_info("password changed for %s", s->user);
+	}
+	return rc;
+}

@@ -1,0 +1,167 @@
+/*
+ * drinkd: the server.  One acceptor thread per listening socket, one
+ * detached thread per connection; the client registry and the database
+ * are the shared state.
+ */
+#ifndef DRINKD_H
+#define DRINKD_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "db.h"
+
+/* config.c */
+struct config {
+	char *listen;
+	char *machine_listen;
+	char *database;
+	char *cert;
+	char *key;
+	char *member_ca;
+	char *machine_ca;
+	char *crl;
+	char *ports_file;
+	long vend_timeout;
+	long handshake_timeout;
+	long idle_timeout;
+	long max_clients;
+	long max_clients_per_ip;
+	long max_line;
+	char *log_level;
+};
+void config_init(struct config *cfg);
+void config_free(struct config *cfg);
+/* Set one key from text; -1 with err set on unknown key or bad value. */
+int config_set(struct config *cfg, const char *key, const char *value,
+    char *err, size_t errlen);
+/* Read "key = value" lines; -1 with err naming file:line. */
+int config_load(struct config *cfg, const char *path, char *err,
+    size_t errlen);
+/* Cross-key checks for running the server (files present, keys private). */
+int config_check_server(const struct config *cfg, char *err, size_t errlen);
+
+/* client.c: the live client list (PROTOCOL.md section 5). */
+enum client_kind {
+	CLIENT_MEMBER,
+	CLIENT_MACHINE,
+};
+struct client {
+	int64_t session;	/* database session id; 0 until handshake */
+	enum client_kind kind;
+	char name[PROTO_NAME_MAX + 1];	/* user or machine; "" for none */
+	char address[64];
+	int port;
+	int64_t since;
+	int fd;
+	int visible;		/* handshake done: listed by who */
+	struct client *prev, *next;
+};
+/* Add c unless a limit is reached; -1 when the client must be refused. */
+int client_admit(struct client *c, long max_total, long max_per_ip);
+void client_remove(struct client *c);
+void client_show(struct client *c, int64_t session);
+void client_set_name(struct client *c, const char *name);
+/* Fill array with the list; full adds session, address and port. */
+void client_list(cJSON *array, int full);
+/* Shut the socket of a session (or every session of a user) down. */
+int client_kick(int64_t session);
+int client_kick_user(const char *user);
+void client_kick_all(void);
+int client_count(void);
+
+/* auth.c */
+int auth_init(void);
+/* Argon2id PHC string of password; caller frees; NULL on failure. */
+char *auth_hash(const char *password);
+/* 1 when password matches hash; hash NULL spends the time of a check. */
+int auth_verify(const char *hash, const char *password);
+/* Seconds until user/address may try again; 0 when allowed. */
+int64_t auth_throttled(const char *user, const char *address);
+void auth_failed(const char *user, const char *address);
+void auth_succeeded(const char *user, const char *address);
+
+/* server.c */
+struct server {
+	struct config *cfg;
+	struct db *db;
+	pthread_mutex_t ctx_lock;
+	SSL_CTX *member_ctx;
+	volatile int stopping;
+};
+extern struct server *server;
+int server_run(struct server *srv);
+/* The current member SSL_CTX with a reference the caller must free. */
+SSL_CTX *server_member_ctx(void);
+int server_reload(void);
+
+/* session.c: one member connection. */
+struct session {
+	struct client client;
+	struct conn *conn;
+	int logged_in;
+	int admin;
+	char user[PROTO_NAME_MAX + 1];
+	int quit;
+};
+void *session_main(void *arg);
+void session_login(struct session *s, const char *user, const char *role);
+void session_logout(struct session *s);
+
+/* cmd.c: the command table and dispatcher. */
+struct req {
+	cJSON *msg;		/* the parsed request */
+	cJSON *reply;		/* result fields go here */
+	const char *message;	/* error text overriding the default */
+	int64_t balance;	/* >= 0: sent with insufficient_funds */
+	int64_t retry_after;	/* > 0: sent with locked_out */
+	char *request;		/* canonical arguments (idempotency) */
+};
+/*
+ * Handle one request line (line[len] must be NUL); returns the reply line
+ * with its newline, which the caller frees.
+ */
+char *cmd_dispatch(struct session *s, const char *line, size_t len,
+    size_t *outlen);
+/* Reply for a line that was too long. */
+char *cmd_line_too_long(size_t *outlen);
+const char *req_str(const struct req *r, const char *name);
+int64_t req_int(const struct req *r, const char *name, int64_t dflt);
+int req_bool(const struct req *r, const char *name);
+
+/* cmd-member.c: a ledger movement from the request's fields. */
+int cmd_move(struct session *s, struct req *r, const char *user_field,
+    const char *amount_field,
+    int (*fn)(struct db *, struct db_move *, cJSON *));
+
+/* cmd-member.c, cmd-admin.c: handlers, each returning enum proto_err. */
+#define CMD_HANDLER(n) int n(struct session *, struct req *)
+CMD_HANDLER(cmd_login);
+CMD_HANDLER(cmd_logout);
+CMD_HANDLER(cmd_ping);
+CMD_HANDLER(cmd_machines);
+CMD_HANDLER(cmd_slots);
+CMD_HANDLER(cmd_quit);
+CMD_HANDLER(cmd_whoami);
+CMD_HANDLER(cmd_balance);
+CMD_HANDLER(cmd_drop);
+CMD_HANDLER(cmd_send);
+CMD_HANDLER(cmd_history);
+CMD_HANDLER(cmd_who);
+CMD_HANDLER(cmd_passwd);
+CMD_HANDLER(cmd_user_add);
+CMD_HANDLER(cmd_user_mod);
+CMD_HANDLER(cmd_users);
+CMD_HANDLER(cmd_credit);
+CMD_HANDLER(cmd_debit);
+CMD_HANDLER(cmd_set_balance);
+CMD_HANDLER(cmd_refund);
+CMD_HANDLER(cmd_machine_add);
+CMD_HANDLER(cmd_machine_mod);
+CMD_HANDLER(cmd_machine_del);
+CMD_HANDLER(cmd_slot_set);
+CMD_HANDLER(cmd_log);
+CMD_HANDLER(cmd_kick);
+
+#endif

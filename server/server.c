@@ -1,0 +1,447 @@
+/*
+ * The running server: listening sockets, one acceptor thread per socket,
+ * admission control before TLS, one detached thread per connection, the
+ * ports file, and signals (SIGTERM/SIGINT stop, SIGHUP reloads the TLS
+ * context).  Signals are blocked in every thread and taken synchronously
+ * by the main thread with sigwait(), so no handler runs in a random place.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "drinkd.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SERVER_STACK (2048 * 1024)	/* sanitizers need far more stack */
+#else
+#define SERVER_STACK (256 * 1024)
+#endif
+#define SERVER_BUSY_THREADS 8		/* refusals answered at once, at most */
+#define SERVER_BUSY_MS 2000
+#define SERVER_STOP_MS 10000
+
+struct server *server;
+
+struct listener {
+	int fd;
+	int port;
+	enum client_kind kind;
+	pthread_t thread;
+};
+
+static struct listener server_listeners[2];
+static int server_nlisteners;
+static volatile int server_busy_threads;
+static pthread_mutex_t server_busy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+SSL_CTX *
+server_member_ctx(void)
+{
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&server->ctx_lock);
+	ctx = server->member_ctx;
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&server->ctx_lock);
+	return ctx;
+}
+
+static SSL_CTX *
+server_new_member_ctx(char *err, size_t errlen)
+{
+	const struct config *cfg = server->cfg;
+
+	return tls_ctx_new(TLS_MEMBER_SERVER, cfg->cert, cfg->key,
+	    cfg->member_ca, cfg->member_ca != NULL ? cfg->crl : NULL, err,
+	    errlen);
+}
+
+/*
+ * SIGHUP: load certificates and CRL into a fresh context.  New connections
+ * use it; live ones keep the context they were made with.
+ */
+int
+server_reload(void)
+{
+	char err[512];
+	SSL_CTX *ctx, *old;
+
+	if (tls_key_file_private(server->cfg->key, err, sizeof(err)) != 0 ||
+	    (ctx = server_new_member_ctx(err, sizeof(err))) == NULL) {
+		log_err("reload failed, keeping the old certificates: %s", err);
+		return -1;
+	}
+	pthread_mutex_lock(&server->ctx_lock);
+	old = server->member_ctx;
+	server->member_ctx = ctx;
+	pthread_mutex_unlock(&server->ctx_lock);
+	SSL_CTX_free(old);
+	log_info("reloaded certificates");
+	return 0;
+}
+
+/* Split "host:port", "[v6]:port" or "*:port". */
+static int
+server_parse_addr(const char *spec, char *host, size_t hostlen, char *port,
+    size_t portlen)
+{
+	const char *colon;
+	size_t n;
+
+	if (spec[0] == '[') {
+		if ((colon = strstr(spec, "]:")) == NULL) {
+			return -1;
+		}
+		n = (size_t)(colon - spec - 1);
+		colon++;
+		spec++;
+	} else {
+		if ((colon = strrchr(spec, ':')) == NULL) {
+			return -1;
+		}
+		n = (size_t)(colon - spec);
+	}
+	if (n == 0 || n >= hostlen || strlen(colon + 1) == 0 ||
+	    strlen(colon + 1) >= portlen ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+		return -1;
+	}
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	snprintf(port, portlen, "%s", colon + 1);
+	return 0;
+}
+
+static int
+server_bind(const char *what, const char *spec, struct listener *l)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[128], port[16];
+	int one = 1, zero = 0, fd = -1, gai;
+
+	if (server_parse_addr(spec, host, sizeof(host), port, sizeof(port)) !=
+	    0) {
+		log_err("%s: bad address \"%s\" (want IPv4:PORT, [IPv6]:PORT "
+		    "or *:PORT)", what, spec);
+		return -1;
+	}
+	if (strcmp(host, "*") == 0) {
+		/* One dual-stack socket serves both families. */
+		hints.ai_family = AF_INET6;
+		gai = getaddrinfo(NULL, port, &hints, &res);
+		if (gai != 0) {
+			hints.ai_family = AF_INET;
+			gai = getaddrinfo(NULL, port, &hints, &res);
+		}
+	} else {
+		gai = getaddrinfo(host, port, &hints, &res);
+	}
+	if (gai != 0) {
+		log_err("%s: bad address \"%s\": %s", what, spec,
+		    gai_strerror(gai));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_err("%s: socket: %s", what, strerror(errno));
+		goto err;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6 && strcmp(host, "*") == 0) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	}
+	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+	    listen(fd, 1024) != 0) {
+		log_err("%s: cannot listen on %s: %s", what, spec,
+		    strerror(errno));
+		goto err;
+	}
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	l->port = ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port);
+	l->fd = fd;
+	freeaddrinfo(res);
+	log_info("%s: listening on %s (port %d)", what, spec, l->port);
+	return 0;
+err:
+	if (fd != -1) {
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return -1;
+}
+
+/* Written after binding, so a supervisor or test learns ephemeral ports. */
+static int
+server_write_ports(const char *path, int member, int machine)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f;
+	int rc = -1;
+
+	if ((f = fopen(tmp, "w")) != NULL) {
+		if (machine > 0) {
+			fprintf(f, "{\"listen\":%d,\"machine_listen\":%d}\n",
+			    member, machine);
+		} else {
+			fprintf(f, "{\"listen\":%d,\"machine_listen\":null}\n",
+			    member);
+		}
+		if (fclose(f) == 0 && rename(tmp, path) == 0) {
+			rc = 0;
+		}
+	}
+	if (rc != 0) {
+		log_err("cannot write ports file %s: %s", path,
+		    strerror(errno));
+	}
+	free(tmp);
+	return rc;
+}
+
+static void
+server_peer(const struct sockaddr_storage *ss, char *addr, size_t len,
+    int *port)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		*port = ntohs(s6->sin6_port);
+		/* Show an IPv4 client on a dual-stack socket as IPv4. */
+		snprintf(addr, len, "%s", strncmp(host, "::ffff:", 7) == 0 &&
+		    strchr(host, '.') != NULL ? host + 7 : host);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		*port = ntohs(s4->sin_port);
+		snprintf(addr, len, "%s", host);
+	}
+}
+
+/* Tell a refused client why, over TLS, within a short deadline. */
+static void *
+server_busy_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	SSL_CTX *ctx = server_member_ctx();
+	struct conn *c = conn_new(fd, ctx, 1024);
+	cJSON *o = cJSON_CreateObject();
+	int64_t deadline = now_ms() + SERVER_BUSY_MS;
+	size_t len;
+	char *line;
+
+	SSL_CTX_free(ctx);
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", proto_err_code(ERR_SERVER_BUSY));
+	cJSON_AddStringToObject(o, "message",
+	    proto_err_message(ERR_SERVER_BUSY));
+	line = proto_line(o, &len);
+	if (c != NULL && conn_accept(c, deadline) == CONN_OK &&
+	    conn_write(c, line, len, deadline) == CONN_OK) {
+		conn_shutdown(c, deadline);
+	}
+	free(line);
+	cJSON_Delete(o);
+	conn_free(c);
+	pthread_mutex_lock(&server_busy_lock);
+	server_busy_threads--;
+	pthread_mutex_unlock(&server_busy_lock);
+	return NULL;
+}
+
+static int
+server_spawn(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, SERVER_STACK);
+	rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc == 0 ? 0 : -1;
+}
+
+static void
+server_refuse(int fd, const char *addr)
+{
+	int spawn = 0;
+
+	pthread_mutex_lock(&server_busy_lock);
+	if (server_busy_threads < SERVER_BUSY_THREADS) {
+		server_busy_threads++;
+		spawn = 1;
+	}
+	pthread_mutex_unlock(&server_busy_lock);
+	log_warn("refused %s: connection limit reached", addr);
+	if (spawn && server_spawn(server_busy_main, (void *)(intptr_t)fd) ==
+	    0) {
+		return;
+	}
+	if (spawn) {
+		pthread_mutex_lock(&server_busy_lock);
+		server_busy_threads--;
+		pthread_mutex_unlock(&server_busy_lock);
+	}
+	close(fd);
+}
+
+static void *
+server_accept_main(void *arg)
+{
+	struct listener *l = arg;
+	struct sockaddr_storage ss;
+	struct session *s;
+	socklen_t sl;
+	int fd;
+
+	for (;;) {
+		sl = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (server->stopping) {
+			if (fd != -1) {
+				close(fd);
+			}
+			break;
+		}
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept: %s; pausing",
+				    strerror(errno));
+				usleep(100 * 1000);
+			}
+			continue;
+		}
+		s = xcalloc(1, sizeof(*s));
+		s->client.kind = l->kind;
+		s->client.fd = fd;
+		s->client.since = (int64_t)time(NULL);
+		server_peer(&ss, s->client.address, sizeof(s->client.address),
+		    &s->client.port);
+		if (client_admit(&s->client, server->cfg->max_clients,
+		    server->cfg->max_clients_per_ip) != 0) {
+			server_refuse(fd, s->client.address);
+			free(s);
+			continue;
+		}
+		if (server_spawn(session_main, s) != 0) {
+			log_err("cannot start a thread for %s; closing",
+			    s->client.address);
+			client_remove(&s->client);
+			close(fd);
+			free(s);
+		}
+	}
+	return NULL;
+}
+
+static void
+server_stop(void)
+{
+	int64_t deadline = now_ms() + SERVER_STOP_MS;
+	int i, left;
+
+	server->stopping = 1;
+	for (i = 0; i < server_nlisteners; i++) {
+		shutdown(server_listeners[i].fd, SHUT_RDWR);
+	}
+	for (i = 0; i < server_nlisteners; i++) {
+		pthread_join(server_listeners[i].thread, NULL);
+		close(server_listeners[i].fd);
+	}
+	client_kick_all();
+	while ((left = client_count()) > 0 && now_ms() < deadline) {
+		usleep(20 * 1000);
+	}
+	if (left > 0) {
+		log_warn("%d connection(s) still open at exit", left);
+	}
+}
+
+int
+server_run(struct server *srv)
+{
+	struct config *cfg = srv->cfg;
+	char err[512];
+	sigset_t set;
+	int sig, i;
+
+	server = srv;
+	pthread_mutex_init(&srv->ctx_lock, NULL);
+	if ((srv->member_ctx = server_new_member_ctx(err, sizeof(err))) ==
+	    NULL) {
+		log_err("%s", err);
+		return -1;
+	}
+	if (db_session_close_stale(srv->db) != ERR_NONE) {
+		log_warn("could not close sessions left open by a previous "
+		    "run");
+	}
+	server_listeners[0].kind = CLIENT_MEMBER;
+	if (server_bind("member port", cfg->listen, &server_listeners[0]) !=
+	    0) {
+		return -1;
+	}
+	server_nlisteners = 1;
+	if (cfg->machine_ca == NULL) {
+		log_info("machine port: disabled (machine_ca is not set)");
+	} else {
+		log_warn("machine port: controllers are not served by this "
+		    "version; %s is not opened", cfg->machine_listen);
+	}
+	if (cfg->ports_file != NULL &&
+	    server_write_ports(cfg->ports_file, server_listeners[0].port, 0) !=
+	    0) {
+		return -1;
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (i = 0; i < server_nlisteners; i++) {
+		if (pthread_create(&server_listeners[i].thread, NULL,
+		    server_accept_main, &server_listeners[i]) != 0) {
+			log_err("cannot start the acceptor thread");
+			return -1;
+		}
+	}
+	log_info("drinkd %s ready", DRINK_VERSION);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0) {
+			continue;
+		}
+		if (sig == SIGHUP) {
+			(void)server_reload();
+			continue;
+		}
+		log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" :
+		    "SIGINT");
+		break;
+	}
+	server_stop();
+	SSL_CTX_free(srv->member_ctx);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,183 @@
+/*
+ * One member connection, start to end, in its own thread: TLS handshake
+ * under handshake_timeout, the greeting (with certificate login when the
+ * client presented a certificate from member_ca), then request lines
+ * answered in order until quit, idle_timeout, a kick, or an error.
+ *
+ * The thread owns its struct session, its conn and its SSL; no other
+ * thread touches them.  Other threads reach it only through the client
+ * registry, which can shut its socket down.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "drinkd.h"
+
+#define SESSION_LINE_MS 30000	/* a started request line must end by then */
+#define SESSION_WRITE_MS 60000	/* a reply must be taken by then */
+
+void
+session_login(struct session *s, const char *user, const char *role)
+{
+	snprintf(s->user, sizeof(s->user), "%s", user);
+	s->logged_in = 1;
+	s->admin = strcmp(role, "admin") == 0;
+	client_set_name(&s->client, user);
+	if (db_session_name(server->db, s->client.session, user, NULL) !=
+	    ERR_NONE || db_user_seen(server->db, user) != ERR_NONE) {
+		log_warn("session %lld: could not record login of %s",
+		    (long long)s->client.session, user);
+	}
+}
+
+void
+session_logout(struct session *s)
+{
+	if (s->logged_in) {
+		log_info("logout: user %s, session %lld", s->user,
+		    (long long)s->client.session);
+	}
+	s->logged_in = 0;
+	s->admin = 0;
+	s->user[0] = '\0';
+	client_set_name(&s->client, NULL);
+}
+
+/* Log in by client certificate: CN names an existing, enabled user. */
+static void
+session_cert_login(struct session *s)
+{
+	char cn[PROTO_NAME_MAX + 2];
+	struct db_user u;
+
+	if (server->cfg->member_ca == NULL ||
+	    tls_peer_cn(conn_ssl(s->conn), cn, sizeof(cn)) != 0) {
+		return;
+	}
+	if (!proto_valid_name(cn) ||
+	    db_user_get(server->db, cn, &u) != ERR_NONE || u.disabled) {
+		log_info("session %lld: certificate CN \"%s\" is not an "
+		    "enabled user; not logged in",
+		    (long long)s->client.session, cn);
+		return;
+	}
+	session_login(s, u.name, u.role);
+	log_info("login ok: user %s (%s) by certificate from %s port %d, "
+	    "session %lld", u.name, u.role, s->client.address, s->client.port,
+	    (long long)s->client.session);
+}
+
+static int
+session_send(struct session *s, cJSON *obj)
+{
+	size_t len;
+	char *line = proto_line(obj, &len);
+	int rc;
+
+	rc = conn_write(s->conn, line, len, now_ms() + SESSION_WRITE_MS);
+	free(line);
+	return rc;
+}
+
+static void
+session_greet(struct session *s)
+{
+	cJSON *hello = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(hello, "event", "hello");
+	cJSON_AddStringToObject(hello, "server", "drinkd");
+	cJSON_AddStringToObject(hello, "version", DRINK_VERSION);
+	cJSON_AddNumberToObject(hello, "proto", DRINK_PROTO);
+	if (s->logged_in) {
+		cJSON_AddStringToObject(hello, "user", s->user);
+		cJSON_AddStringToObject(hello, "role",
+		    s->admin ? "admin" : "member");
+	}
+	(void)session_send(s, hello);
+	cJSON_Delete(hello);
+}
+
+/* Requests until the connection ends; returns why, for the log. */
+static const char *
+session_loop(struct session *s)
+{
+	char *line, *out;
+	size_t len, outlen;
+	int rc;
+
+	while (!s->quit && !server->stopping) {
+		rc = conn_read_line(s->conn, &line, &len,
+		    now_ms() + server->cfg->idle_timeout * 1000,
+		    SESSION_LINE_MS);
+		switch (rc) {
+		case CONN_OK:
+			break;
+		case CONN_TOO_LONG:
+			out = cmd_line_too_long(&outlen);
+			(void)conn_write(s->conn, out, outlen,
+			    now_ms() + SESSION_WRITE_MS);
+			free(out);
+			return "line too long";
+		case CONN_EOF:
+			return "closed by client";
+		case CONN_TIMEOUT:
+			return "timed out";
+		default:
+			return conn_error(s->conn);
+		}
+		out = cmd_dispatch(s, line, len, &outlen);
+		rc = conn_write(s->conn, out, outlen,
+		    now_ms() + SESSION_WRITE_MS);
+		free(out);
+		if (rc != CONN_OK) {
+			return conn_error(s->conn);
+		}
+	}
+	return s->quit ? "quit" : "server stopping";
+}
+
+void *
+session_main(void *arg)
+{
+	struct session *s = arg;
+	SSL_CTX *ctx = server_member_ctx();
+	const char *why;
+	int64_t id;
+
+	s->conn = conn_new(s->client.fd, ctx, (size_t)server->cfg->max_line);
+	SSL_CTX_free(ctx);
+	if (s->conn == NULL) {
+		log_err("member %s port %d: cannot set up TLS",
+		    s->client.address, s->client.port);
+		s->client.fd = -1;
+		goto out;
+	}
+	if (conn_accept(s->conn, now_ms() + server->cfg->handshake_timeout *
+	    1000) != CONN_OK) {
+		log_info("member %s port %d: TLS handshake failed: %s",
+		    s->client.address, s->client.port, conn_error(s->conn));
+		goto out;
+	}
+	if (db_session_open(server->db, "member", s->client.address,
+	    s->client.port, &id) != ERR_NONE) {
+		log_err("member %s port %d: cannot record session; closing",
+		    s->client.address, s->client.port);
+		goto out;
+	}
+	client_show(&s->client, id);
+	log_info("session %lld: member connection from %s port %d",
+	    (long long)id, s->client.address, s->client.port);
+	session_cert_login(s);
+	session_greet(s);
+	why = session_loop(s);
+	log_info("session %lld: closed (%s)%s%s", (long long)id, why,
+	    s->logged_in ? ", user " : "", s->logged_in ? s->user : "");
+	conn_shutdown(s->conn, now_ms() + 1000);
+	(void)db_session_close(server->db, id);
+out:
+	/* Leave the registry before the descriptor is closed (kick safety). */
+	client_remove(&s->client);
+	conn_free(s->conn);
+	free(s);
+	return NULL;
+}
