@@ -83,8 +83,12 @@ tls_ctx_new(enum tls_role role, const char *cert, const char *key,
 	}
 	SSL_CTX_set_min_proto_version(ctx, role == TLS_MACHINE_SERVER ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
+	/*
+	 * A peer that closes without close_notify is an ordinary EOF here:
+	 * lines are framed by newlines, so truncation cannot forge a message.
+	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION);
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||

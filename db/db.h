@@ -42,6 +42,21 @@ struct db_move {
 	int64_t balance;	/* out: balance shown on insufficient_funds */
 };
 
+/* A drop on its way through hold and settlement. */
+struct db_drop {
+	const char *user, *machine;
+	int slot;
+	const char *key;	/* idempotency key, or NULL */
+	const char *request;	/* canonical arguments, for key conflicts */
+	int64_t tx;		/* out: the drop's transaction */
+	int64_t price;		/* out */
+	int64_t balance;	/* out: after the hold; on insufficient_funds,
+				 * the balance that fell short */
+	char item[256];		/* out */
+	char message[160];	/* out: text for an error, when specific */
+	int replayed;		/* out: reply is the key's first result */
+};
+
 struct db_log_filter {
 	const char *user, *machine, *kind;
 	int64_t since, until;	/* -1 when absent */
@@ -78,6 +93,21 @@ int db_log(struct db *db, const struct db_log_filter *f, cJSON *array);
 /* Print each breach to out; 0 when the ledger is sound, -1 otherwise. */
 int db_check_ledger(struct db *db, FILE *out);
 
+/* drop.c */
+/*
+ * Validate and hold the price (tx pending, member -> @holds); online says
+ * whether the machine's controller is connected.  With a key already used,
+ * nothing is held: the first result is replayed into reply (d->replayed),
+ * or its error returned, or drop_in_progress while it is still pending.
+ */
+int db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply);
+/* The machine vended: @holds -> @sales, stock - 1; adds the result. */
+int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
+/* The vend failed: @holds -> member; err and message kept for the key. */
+int db_drop_release(struct db *db, int64_t tx, int err, const char *message);
+/* At startup: release every pending drop; *count says how many. */
+int db_drop_release_pending(struct db *db, int *count);
+
 /* machine.c */
 int db_machines(struct db *db, cJSON *array);
 int db_machine_add(struct db *db, const char *name, const char *display);
@@ -86,6 +116,11 @@ int db_machine_mod(struct db *db, const char *name, const char *display,
     int enabled);
 int db_machine_del(struct db *db, const char *name);
 int db_slots(struct db *db, const char *machine, cJSON *array);
+/* ERR_NONE when the machine exists and is enabled. */
+int db_machine_allowed(struct db *db, const char *name);
+/* Sensed stock from a controller: [{slot, stock}] for configured slots. */
+int db_machine_stock(struct db *db, const char *name, const cJSON *slots);
+int db_machine_temperature(struct db *db, const char *name, double celsius);
 /* item NULL and price/stock/enabled -1 leave that field alone. */
 int db_slot_set(struct db *db, const char *machine, int slot,
     const char *item, int64_t price, int64_t stock, int enabled,

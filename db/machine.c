@@ -30,19 +30,13 @@ db_machines(struct db *db, cJSON *array)
 	return r == 0 ? ERR_NONE : ERR_INTERNAL;
 }
 
-/* Run one write statement; no row changed means no such machine. */
+/* Finish a one-statement write: no row changed means no such machine. */
 static int
-db_machine_write(struct db *db, const char *sql, const char *types,
-    const char *display, int enabled, const char *name)
+db_machine_changed(struct db *db, sqlite3 *h, int ran)
 {
-	sqlite3 *h;
 	int rc = ERR_INTERNAL;
 
-	if ((h = db_write_begin(db)) == NULL) {
-		return ERR_INTERNAL;
-	}
-	if ((types[0] == 't' ? db_run(h, sql, types, display, enabled,
-	    enabled, name) : db_run(h, sql, types, name)) == 0) {
+	if (ran == 0) {
 		rc = sqlite3_changes(h) > 0 ? ERR_NONE : ERR_NO_SUCH_MACHINE;
 	}
 	return db_write_end(db, rc);
@@ -79,17 +73,27 @@ int
 db_machine_mod(struct db *db, const char *name, const char *display,
     int enabled)
 {
-	return db_machine_write(db, "UPDATE machines SET"
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_machine_changed(db, h, db_run(h, "UPDATE machines SET"
 	    " display = coalesce(?, display), enabled = CASE WHEN ? < 0"
 	    " THEN enabled ELSE ? END WHERE name = ?", "tiit", display,
-	    enabled, name);
+	    enabled, enabled, name));
 }
 
 int
 db_machine_del(struct db *db, const char *name)
 {
-	return db_machine_write(db, "DELETE FROM machines WHERE name = ?", "t",
-	    NULL, 0, name);
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_machine_changed(db, h, db_run(h,
+	    "DELETE FROM machines WHERE name = ?", "t", name));
 }
 
 static cJSON *
@@ -180,5 +184,72 @@ db_slot_set(struct db *db, const char *machine, int slot, const char *item,
 	rc = ERR_NONE;
 out:
 	sqlite3_finalize(st);
+	return db_write_end(db, rc);
+}
+
+int
+db_machine_allowed(struct db *db, const char *name)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	int rc = ERR_INTERNAL, r;
+
+	st = db_prep(h, "SELECT enabled FROM machines WHERE name = ?", "t",
+	    name);
+	if (st != NULL && (r = db_step(st)) >= 0) {
+		rc = r == 0 ? ERR_NO_SUCH_MACHINE :
+		    sqlite3_column_int(st, 0) ? ERR_NONE : ERR_FORBIDDEN;
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return rc;
+}
+
+int
+db_machine_stock(struct db *db, const char *name, const cJSON *slots)
+{
+	const cJSON *e, *slot, *stock;
+	sqlite3 *h;
+	int rc = ERR_INTERNAL;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	cJSON_ArrayForEach(e, slots) {
+		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
+		stock = cJSON_GetObjectItemCaseSensitive(e, "stock");
+		if (!cJSON_IsNumber(slot) || !cJSON_IsNumber(stock) ||
+		    slot->valuedouble < 1 || slot->valuedouble > 255 ||
+		    stock->valuedouble < 0 ||
+		    stock->valuedouble > PROTO_MAX_AMOUNT) {
+			rc = ERR_BAD_REQUEST;
+			goto out;
+		}
+		if (db_run(h, "UPDATE slots SET stock = ? WHERE machine = ?"
+		    " AND slot = ?", "lti", (int64_t)stock->valuedouble, name,
+		    (int)slot->valuedouble) != 0) {
+			goto out;
+		}
+	}
+	rc = ERR_NONE;
+out:
+	return db_write_end(db, rc);
+}
+
+int
+db_machine_temperature(struct db *db, const char *name, double celsius)
+{
+	sqlite3 *h;
+	int rc = ERR_INTERNAL;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	if (db_run(h, "UPDATE machines SET temperature = ?, temp_time = ?"
+	    " WHERE name = ?", "dlt", celsius, db_now(), name) == 0 &&
+	    db_run(h, "INSERT INTO temperatures (machine, time, celsius)"
+	    " VALUES (?, ?, ?)", "tld", name, db_now(), celsius) == 0) {
+		rc = ERR_NONE;
+	}
 	return db_write_end(db, rc);
 }

@@ -4,22 +4,11 @@
  */
 #include "db-int.h"
 
-/* Run one statement in its own write transaction. */
+/* Finish a one-statement write transaction. */
 static int
-db_session_write(struct db *db, const char *sql, const char *types,
-    int64_t id, const char *a, const char *b)
+db_session_done(struct db *db, int ran)
 {
-	sqlite3 *h;
-	int rc = ERR_INTERNAL;
-
-	if ((h = db_write_begin(db)) == NULL) {
-		return ERR_INTERNAL;
-	}
-	if ((types[0] == 'l' ? db_run(h, sql, types, db_now(), id) :
-	    db_run(h, sql, types, a, b, id)) == 0) {
-		rc = ERR_NONE;
-	}
-	return db_write_end(db, rc);
+	return db_write_end(db, ran == 0 ? ERR_NONE : ERR_INTERNAL);
 }
 
 int
@@ -45,22 +34,37 @@ int
 db_session_name(struct db *db, int64_t id, const char *user,
     const char *machine)
 {
-	return db_session_write(db, "UPDATE sessions SET user = ?,"
-	    " machine = ? WHERE id = ?", "ttl", id, user, machine);
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_session_done(db, db_run(h, "UPDATE sessions SET user = ?,"
+	    " machine = ? WHERE id = ?", "ttl", user, machine, id));
 }
 
 int
 db_session_close(struct db *db, int64_t id)
 {
-	return db_session_write(db, "UPDATE sessions SET ended = ?"
-	    " WHERE id = ?", "ll", id, NULL, NULL);
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_session_done(db, db_run(h, "UPDATE sessions SET ended = ?"
+	    " WHERE id = ?", "ll", db_now(), id));
 }
 
 int
 db_session_close_stale(struct db *db)
 {
-	return db_session_write(db, "UPDATE sessions SET ended = ?"
-	    " WHERE ended IS NULL AND id > ?", "ll", 0, NULL, NULL);
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_session_done(db, db_run(h, "UPDATE sessions SET ended = ?"
+	    " WHERE ended IS NULL", "l", db_now()));
 }
 
 int

@@ -101,19 +101,41 @@ cmd_machine_add(struct session *s, struct req *r)
 	    req_str(r, "name"));
 }
 
+/* A machine that is disabled or deleted loses its controller at once. */
+static void
+cmd_machine_gone(const char *machine, const char *what)
+{
+	if (machine_kick(machine)) {
+		log_info("machine %s %s; its controller was disconnected",
+		    machine, what);
+	}
+}
+
 int
 cmd_machine_mod(struct session *s, struct req *r)
 {
+	int rc, enabled = req_bool(r, "enabled");
+
 	(void)s;
-	return db_machine_mod(server->db, req_str(r, "machine"),
-	    req_str(r, "name"), req_bool(r, "enabled"));
+	rc = db_machine_mod(server->db, req_str(r, "machine"),
+	    req_str(r, "name"), enabled);
+	if (rc == ERR_NONE && enabled == 0) {
+		cmd_machine_gone(req_str(r, "machine"), "disabled");
+	}
+	return rc;
 }
 
 int
 cmd_machine_del(struct session *s, struct req *r)
 {
+	int rc;
+
 	(void)s;
-	return db_machine_del(server->db, req_str(r, "machine"));
+	if ((rc = db_machine_del(server->db, req_str(r, "machine"))) ==
+	    ERR_NONE) {
+		cmd_machine_gone(req_str(r, "machine"), "deleted");
+	}
+	return rc;
 }
 
 int

@@ -72,11 +72,19 @@ cmd_ping(struct session *s, struct req *r)
 int
 cmd_machines(struct session *s, struct req *r)
 {
-	cJSON *list = cJSON_AddArrayToObject(r->reply, "machines");
+	cJSON *list = cJSON_AddArrayToObject(r->reply, "machines"), *m;
+	int rc;
 
 	(void)s;
-	/* Online state comes from the controller port, not yet served. */
-	return db_machines(server->db, list);
+	if ((rc = db_machines(server->db, list)) != ERR_NONE) {
+		return rc;
+	}
+	cJSON_ArrayForEach(m, list) {
+		cJSON_ReplaceItemInObjectCaseSensitive(m, "online",
+		    cJSON_CreateBool(machine_online(cJSON_GetStringValue(
+		    cJSON_GetObjectItem(m, "machine")))));
+	}
+	return ERR_NONE;
 }
 
 int
@@ -128,28 +136,62 @@ cmd_balance(struct session *s, struct req *r)
 }
 
 /*
- * Until controllers can connect, a drop is validated against the machine
- * and slot and then refused as machine_offline; nothing is held.
+ * A drop: hold the price, have the machine vend, then capture or release.
+ * Validation and the hold happen in one database transaction; the wait for
+ * the machine happens outside it.  Whatever the machine does (or fails to
+ * do), the hold ends in exactly one capture or release before the reply.
+ * The member's own connection plays no part after the request: if it goes
+ * away mid-drop, the drop still settles.
  */
 int
 cmd_drop(struct session *s, struct req *r)
 {
-	cJSON *slots = cJSON_CreateArray(), *e;
-	int64_t slot = req_int(r, "slot", 0);
-	int rc;
+	struct db_drop d = { 0 };
+	int64_t delay = req_int(r, "delay", 0);
+	int rc, online;
 
-	(void)s;
-	if ((rc = db_slots(server->db, req_str(r, "machine"), slots)) ==
-	    ERR_NONE) {
-		rc = ERR_NO_SUCH_SLOT;
-		cJSON_ArrayForEach(e, slots) {
-			if ((int64_t)cJSON_GetNumberValue(
-			    cJSON_GetObjectItem(e, "slot")) == slot) {
-				rc = ERR_MACHINE_OFFLINE;
-			}
+	d.user = s->user;
+	d.machine = req_str(r, "machine");
+	d.slot = (int)req_int(r, "slot", 0);
+	d.key = req_str(r, "key");
+	d.request = r->request;
+	online = machine_online(d.machine);
+	rc = db_drop_hold(server->db, &d, online, r->reply);
+	if (rc != ERR_NONE || d.replayed) {
+		if (rc == ERR_INSUFFICIENT_FUNDS) {
+			r->balance = d.balance;
 		}
+		if (d.message[0] != '\0') {
+			snprintf(r->msgbuf, sizeof(r->msgbuf), "%s", d.message);
+			r->message = r->msgbuf;
+		}
+		return rc;
 	}
-	cJSON_Delete(slots);
+	log_info("drop tx %lld: %s, %s slot %d (%s, %lld): price held",
+	    (long long)d.tx, s->user, d.machine, d.slot, d.item,
+	    (long long)d.price);
+	rc = machine_vend(d.machine, d.tx, d.slot, (int)delay,
+	    (server->cfg->vend_timeout + delay) * 1000, r->msgbuf,
+	    sizeof(r->msgbuf));
+	if (rc == ERR_NONE) {
+		if ((rc = db_drop_capture(server->db, d.tx, r->reply)) !=
+		    ERR_NONE) {
+			log_err("drop tx %lld: vended but the capture could "
+			    "not be recorded; the hold is released at the "
+			    "next start", (long long)d.tx);
+			return rc;
+		}
+		log_info("drop tx %lld: completed", (long long)d.tx);
+		return ERR_NONE;
+	}
+	r->message = r->msgbuf;
+	if (db_drop_release(server->db, d.tx, rc, r->msgbuf) != ERR_NONE) {
+		log_err("drop tx %lld: release failed; it is retried at the "
+		    "next start", (long long)d.tx);
+		return ERR_INTERNAL;
+	}
+	log_info("drop tx %lld: failed, hold released (%s: %s)",
+	    (long long)d.tx, proto_err_code(rc), r->msgbuf);
 	return rc;
 }
 

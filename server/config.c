@@ -43,6 +43,7 @@ static const struct config_key {
 	L(max_clients, "4096", 1, 1000000),
 	L(max_clients_per_ip, "64", 1, 1000000),
 	L(max_line, "65536", 256, 64L * 1024 * 1024),
+	L(ping_interval, "30", 1, 3600),
 	{ "log_level", CONFIG_LEVEL, offsetof(struct config, log_level),
 	    "info", 0, 0 },
 #undef S

@@ -29,6 +29,7 @@ struct config {
 	long max_clients;
 	long max_clients_per_ip;
 	long max_line;
+	long ping_interval;
 	char *log_level;
 };
 void config_init(struct config *cfg);
@@ -88,12 +89,14 @@ struct server {
 	struct db *db;
 	pthread_mutex_t ctx_lock;
 	SSL_CTX *member_ctx;
+	SSL_CTX *machine_ctx;	/* NULL when the machine port is off */
 	volatile int stopping;
 };
 extern struct server *server;
 int server_run(struct server *srv);
-/* The current member SSL_CTX with a reference the caller must free. */
+/* The current SSL_CTX for a port, with a reference the caller frees. */
 SSL_CTX *server_member_ctx(void);
+SSL_CTX *server_machine_ctx(void);
 int server_reload(void);
 
 /* session.c: one member connection. */
@@ -109,6 +112,15 @@ void *session_main(void *arg);
 void session_login(struct session *s, const char *user, const char *role);
 void session_logout(struct session *s);
 
+/* machine.c: online controllers and the vends queued for them. */
+void *machine_main(void *arg);
+int machine_online(const char *name);
+/* Shut a machine's controller connection down; 1 if it was online. */
+int machine_kick(const char *name);
+int machine_vend(const char *name, int64_t tx, int slot, int delay,
+    int64_t timeout_ms, char *message, size_t len);
+int machine_vends_in_flight(void);
+
 /* cmd.c: the command table and dispatcher. */
 struct req {
 	cJSON *msg;		/* the parsed request */
@@ -117,6 +129,7 @@ struct req {
 	int64_t balance;	/* >= 0: sent with insufficient_funds */
 	int64_t retry_after;	/* > 0: sent with locked_out */
 	char *request;		/* canonical arguments (idempotency) */
+	char msgbuf[160];	/* storage for a handler's message */
 };
 /*
  * Handle one request line (line[len] must be NUL); returns the reply line

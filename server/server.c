@@ -54,14 +54,40 @@ server_member_ctx(void)
 	return ctx;
 }
 
-static SSL_CTX *
-server_new_member_ctx(char *err, size_t errlen)
+SSL_CTX *
+server_machine_ctx(void)
+{
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&server->ctx_lock);
+	ctx = server->machine_ctx;
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&server->ctx_lock);
+	return ctx;
+}
+
+/* Fresh contexts for both ports from the files named in the config. */
+static int
+server_new_ctxs(SSL_CTX **member, SSL_CTX **machine, char *err,
+    size_t errlen)
 {
 	const struct config *cfg = server->cfg;
 
-	return tls_ctx_new(TLS_MEMBER_SERVER, cfg->cert, cfg->key,
+	*machine = NULL;
+	*member = tls_ctx_new(TLS_MEMBER_SERVER, cfg->cert, cfg->key,
 	    cfg->member_ca, cfg->member_ca != NULL ? cfg->crl : NULL, err,
 	    errlen);
+	if (*member == NULL) {
+		return -1;
+	}
+	if (cfg->machine_ca != NULL &&
+	    (*machine = tls_ctx_new(TLS_MACHINE_SERVER, cfg->cert, cfg->key,
+	    cfg->machine_ca, cfg->crl, err, errlen)) == NULL) {
+		SSL_CTX_free(*member);
+		*member = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -72,19 +98,23 @@ int
 server_reload(void)
 {
 	char err[512];
-	SSL_CTX *ctx, *old;
+	SSL_CTX *member, *machine, *old_member, *old_machine;
 
 	if (tls_key_file_private(server->cfg->key, err, sizeof(err)) != 0 ||
-	    (ctx = server_new_member_ctx(err, sizeof(err))) == NULL) {
+	    server_new_ctxs(&member, &machine, err, sizeof(err)) != 0) {
 		log_err("reload failed, keeping the old certificates: %s", err);
 		return -1;
 	}
 	pthread_mutex_lock(&server->ctx_lock);
-	old = server->member_ctx;
-	server->member_ctx = ctx;
+	old_member = server->member_ctx;
+	old_machine = server->machine_ctx;
+	server->member_ctx = member;
+	server->machine_ctx = machine;
 	pthread_mutex_unlock(&server->ctx_lock);
-	SSL_CTX_free(old);
-	log_info("reloaded certificates");
+	SSL_CTX_free(old_member);
+	SSL_CTX_free(old_machine);
+	log_info("reloaded certificates%s", server->cfg->crl != NULL ?
+	    " and CRL" : "");
 	return 0;
 }
 
@@ -282,12 +312,14 @@ server_spawn(void *(*fn)(void *), void *arg)
 }
 
 static void
-server_refuse(int fd, const char *addr)
+server_refuse(int fd, enum client_kind kind, const char *addr)
 {
 	int spawn = 0;
 
 	pthread_mutex_lock(&server_busy_lock);
-	if (server_busy_threads < SERVER_BUSY_THREADS) {
+	/* Controllers are few and retry by themselves: just close. */
+	if (kind == CLIENT_MEMBER &&
+	    server_busy_threads < SERVER_BUSY_THREADS) {
 		server_busy_threads++;
 		spawn = 1;
 	}
@@ -340,11 +372,12 @@ server_accept_main(void *arg)
 		    &s->client.port);
 		if (client_admit(&s->client, server->cfg->max_clients,
 		    server->cfg->max_clients_per_ip) != 0) {
-			server_refuse(fd, s->client.address);
+			server_refuse(fd, l->kind, s->client.address);
 			free(s);
 			continue;
 		}
-		if (server_spawn(session_main, s) != 0) {
+		if (server_spawn(l->kind == CLIENT_MEMBER ? session_main :
+		    machine_main, s) != 0) {
 			log_err("cannot start a thread for %s; closing",
 			    s->client.address);
 			client_remove(&s->client);
@@ -355,10 +388,15 @@ server_accept_main(void *arg)
 	return NULL;
 }
 
-static void
+/*
+ * Stop accepting, give drops already at a machine up to vend_timeout to
+ * settle (controllers stay connected meanwhile), then close every
+ * connection.  Returns how many connection threads did not finish.
+ */
+static int
 server_stop(void)
 {
-	int64_t deadline = now_ms() + SERVER_STOP_MS;
+	int64_t deadline = now_ms() + server->cfg->vend_timeout * 1000;
 	int i, left;
 
 	server->stopping = 1;
@@ -369,13 +407,23 @@ server_stop(void)
 		pthread_join(server_listeners[i].thread, NULL);
 		close(server_listeners[i].fd);
 	}
+	while ((left = machine_vends_in_flight()) > 0 && now_ms() < deadline) {
+		usleep(20 * 1000);
+	}
+	if (left > 0) {
+		log_warn("%d vend(s) unsettled at shutdown; their holds are "
+		    "released", left);
+	}
 	client_kick_all();
+	deadline = now_ms() + SERVER_STOP_MS;
 	while ((left = client_count()) > 0 && now_ms() < deadline) {
+		client_kick_all();
 		usleep(20 * 1000);
 	}
 	if (left > 0) {
 		log_warn("%d connection(s) still open at exit", left);
 	}
+	return left;
 }
 
 int
@@ -384,12 +432,12 @@ server_run(struct server *srv)
 	struct config *cfg = srv->cfg;
 	char err[512];
 	sigset_t set;
-	int sig, i;
+	int sig, i, released;
 
 	server = srv;
 	pthread_mutex_init(&srv->ctx_lock, NULL);
-	if ((srv->member_ctx = server_new_member_ctx(err, sizeof(err))) ==
-	    NULL) {
+	if (server_new_ctxs(&srv->member_ctx, &srv->machine_ctx, err,
+	    sizeof(err)) != 0) {
 		log_err("%s", err);
 		return -1;
 	}
@@ -397,21 +445,34 @@ server_run(struct server *srv)
 		log_warn("could not close sessions left open by a previous "
 		    "run");
 	}
+	if (db_drop_release_pending(srv->db, &released) != ERR_NONE) {
+		log_err("cannot release pending drops; refusing to start");
+		return -1;
+	}
+	if (released > 0) {
+		log_warn("released %d drop hold(s) left pending by a previous "
+		    "run", released);
+	}
 	server_listeners[0].kind = CLIENT_MEMBER;
 	if (server_bind("member port", cfg->listen, &server_listeners[0]) !=
 	    0) {
 		return -1;
 	}
 	server_nlisteners = 1;
-	if (cfg->machine_ca == NULL) {
-		log_info("machine port: disabled (machine_ca is not set)");
+	if (srv->machine_ctx == NULL) {
+		log_warn("machine port: disabled (machine_ca is not set); "
+		    "no controller can connect");
 	} else {
-		log_warn("machine port: controllers are not served by this "
-		    "version; %s is not opened", cfg->machine_listen);
+		server_listeners[1].kind = CLIENT_MACHINE;
+		if (server_bind("machine port", cfg->machine_listen,
+		    &server_listeners[1]) != 0) {
+			return -1;
+		}
+		server_nlisteners = 2;
 	}
 	if (cfg->ports_file != NULL &&
-	    server_write_ports(cfg->ports_file, server_listeners[0].port, 0) !=
-	    0) {
+	    server_write_ports(cfg->ports_file, server_listeners[0].port,
+	    server_nlisteners > 1 ? server_listeners[1].port : 0) != 0) {
 		return -1;
 	}
 
@@ -440,8 +501,13 @@ server_run(struct server *srv)
 		    "SIGINT");
 		break;
 	}
-	server_stop();
+	if (server_stop() > 0) {
+		/* Threads still hold the database: leave without closing it. */
+		log_info("stopped");
+		_exit(0);
+	}
 	SSL_CTX_free(srv->member_ctx);
+	SSL_CTX_free(srv->machine_ctx);
 	log_info("stopped");
 	return 0;
 }

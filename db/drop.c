@@ -1,0 +1,376 @@
+/*
+ * Drops in the ledger: the hold taken before the machine is asked, and
+ * its capture or release afterwards.  Between the two, the price sits in
+ * @holds under a tx in state 'pending'; every path out of a drop ends in
+ * exactly one of capture or release, and a restart releases whatever a
+ * crash left pending.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db-int.h"
+
+/* The reply stored for a drop's idempotency key once it has settled. */
+static int
+drop_store_reply(sqlite3 *h, int64_t tx, const cJSON *reply)
+{
+	char *text = cJSON_PrintUnformatted(reply);
+	int rc;
+
+	if (text == NULL) {
+		return -1;
+	}
+	rc = db_run(h, "UPDATE idem SET reply = ? WHERE tx = ?", "tl", text,
+	    tx);
+	free(text);
+	return rc;
+}
+
+/*
+ * Replay what an earlier drop with the same key answered: its stored
+ * reply (result fields, or "error" and "message"), or drop_in_progress
+ * while it is still pending.
+ */
+static int
+drop_replay(sqlite3 *h, int64_t tx, const char *stored, cJSON *reply,
+    struct db_drop *d)
+{
+	sqlite3_stmt *st;
+	cJSON *old, *item, *err;
+	int r, pending, e;
+
+	st = db_prep(h, "SELECT state = 'pending' FROM tx WHERE id = ?", "l",
+	    tx);
+	if (st == NULL || (r = db_step(st)) != 1) {
+		sqlite3_finalize(st);
+		return ERR_INTERNAL;
+	}
+	pending = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (pending) {
+		return ERR_DROP_IN_PROGRESS;
+	}
+	if ((old = cJSON_Parse(stored)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	err = cJSON_GetObjectItemCaseSensitive(old, "error");
+	if (cJSON_IsString(err)) {
+		e = proto_err_parse(err->valuestring);
+		item = cJSON_GetObjectItemCaseSensitive(old, "message");
+		snprintf(d->message, sizeof(d->message), "%s",
+		    cJSON_IsString(item) ? item->valuestring : "");
+		cJSON_Delete(old);
+		return e > 0 ? e : ERR_INTERNAL;
+	}
+	while ((item = old->child) != NULL) {
+		cJSON_AddItemToObject(reply, item->string,
+		    cJSON_DetachItemViaPointer(old, item));
+	}
+	cJSON_Delete(old);
+	d->replayed = 1;
+	return ERR_NONE;
+}
+
+/* Check the key inside the hold transaction; see drop_replay. */
+static int
+drop_key(sqlite3 *h, int64_t account, struct db_drop *d, cJSON *reply,
+    int *seen)
+{
+	sqlite3_stmt *st;
+	int rc = ERR_INTERNAL, r;
+
+	*seen = 0;
+	st = db_prep(h, "SELECT request, reply, tx FROM idem"
+	    " WHERE account = ? AND key = ?", "lt", account, d->key);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		goto out;
+	}
+	rc = ERR_NONE;
+	if (r == 1) {
+		*seen = 1;
+		if (strcmp(db_col_text(st, 0), d->request) != 0) {
+			rc = ERR_CONFLICT;
+		} else {
+			rc = drop_replay(h, sqlite3_column_int64(st, 2),
+			    db_col_text(st, 1), reply, d);
+		}
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
+{
+	struct ledger_tx t = { .kind = "drop", .state = "pending" };
+	sqlite3_stmt *st = NULL;
+	sqlite3 *h;
+	int64_t account, balance, holds, price;
+	int rc = ERR_INTERNAL, r, seen = 0;
+
+	d->replayed = 0;
+	d->message[0] = '\0';
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	if ((account = ledger_account_id(h, d->user, &balance)) <= 0) {
+		rc = account == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+		goto out;
+	}
+	if (d->key != NULL && ((rc = drop_key(h, account, d, reply, &seen)) !=
+	    ERR_NONE || seen)) {
+		goto out;
+	}
+	rc = ERR_INTERNAL;
+	st = db_prep(h, "SELECT m.enabled, s.slot IS NOT NULL, s.item,"
+	    " s.price, s.stock, s.enabled FROM machines m LEFT JOIN slots s"
+	    " ON s.machine = m.name AND s.slot = ? WHERE m.name = ?", "it",
+	    d->slot, d->machine);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		goto out;
+	}
+	if (r == 0) {
+		rc = ERR_NO_SUCH_MACHINE;
+		goto out;
+	}
+	if (!sqlite3_column_int(st, 0)) {
+		snprintf(d->message, sizeof(d->message),
+		    "machine %s is disabled", d->machine);
+		rc = ERR_MACHINE_OFFLINE;
+		goto out;
+	}
+	if (!online) {
+		snprintf(d->message, sizeof(d->message),
+		    "machine %s is offline", d->machine);
+		rc = ERR_MACHINE_OFFLINE;
+		goto out;
+	}
+	if (!sqlite3_column_int(st, 1)) {
+		rc = ERR_NO_SUCH_SLOT;
+		goto out;
+	}
+	snprintf(d->item, sizeof(d->item), "%s", db_col_text(st, 2));
+	price = sqlite3_column_int64(st, 3);
+	d->price = price;
+	if (!sqlite3_column_int(st, 5)) {
+		rc = ERR_SLOT_DISABLED;
+		goto out;
+	}
+	if (sqlite3_column_int64(st, 4) <= 0) {
+		rc = ERR_SLOT_EMPTY;
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = db_prep(h, "SELECT 1 FROM tx WHERE account = ? AND kind = 'drop'"
+	    " AND state = 'pending'", "l", account);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		goto out;
+	}
+	if (r == 1) {
+		rc = ERR_DROP_IN_PROGRESS;
+		goto out;
+	}
+	if (balance < price) {
+		d->balance = balance;
+		rc = ERR_INSUFFICIENT_FUNDS;
+		goto out;
+	}
+	if ((holds = ledger_account_id(h, "@holds", NULL)) <= 0) {
+		goto out;
+	}
+	t.account = account;
+	t.actor = account;
+	t.amount = -price;
+	t.machine = d->machine;
+	t.slot = d->slot;
+	t.item = d->item;
+	t.from = account;
+	t.to = holds;
+	t.moved = price;
+	if ((d->tx = ledger_post(h, &t)) < 0) {
+		goto out;
+	}
+	if (d->key != NULL && db_run(h, "INSERT INTO idem (account, key,"
+	    " request, reply, tx, created) VALUES (?, ?, ?, '{}', ?, ?)",
+	    "lttll", account, d->key, d->request, d->tx, db_now()) != 0) {
+		goto out;
+	}
+	d->balance = balance - price;
+	rc = ERR_NONE;
+out:
+	sqlite3_finalize(st);
+	return db_write_end(db, rc);
+}
+
+/*
+ * Move a pending drop's hold to its destination and settle the tx.  Only a
+ * tx still pending is touched, so a second settlement is a no-op (-1).
+ */
+static int
+drop_settle(sqlite3 *h, int64_t tx, const char *state, const char *to_name,
+    int64_t *account, int64_t *price, int64_t *balance)
+{
+	sqlite3_stmt *st;
+	int64_t holds, to;
+	int r;
+
+	st = db_prep(h, "SELECT account, -amount FROM tx WHERE id = ?"
+	    " AND kind = 'drop' AND state = 'pending'", "l", tx);
+	if (st == NULL || (r = db_step(st)) != 1) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*account = sqlite3_column_int64(st, 0);
+	*price = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	holds = ledger_account_id(h, "@holds", NULL);
+	to = to_name != NULL ? ledger_account_id(h, to_name, NULL) : *account;
+	if (holds <= 0 || to <= 0) {
+		return -1;
+	}
+	if (*price != 0 && (db_run(h, "INSERT INTO entries (tx, account,"
+	    " amount) VALUES (?, ?, ?), (?, ?, ?)", "llllll", tx, holds,
+	    -*price, tx, to, *price) != 0 ||
+	    db_run(h, "UPDATE accounts SET balance = balance - ? WHERE id = ?",
+	    "ll", *price, holds) != 0 ||
+	    db_run(h, "UPDATE accounts SET balance = balance + ? WHERE id = ?",
+	    "ll", *price, to) != 0)) {
+		return -1;
+	}
+	if (db_run(h, "UPDATE tx SET state = ?, settled = ? WHERE id = ?",
+	    "tll", state, db_now(), tx) != 0) {
+		return -1;
+	}
+	st = db_prep(h, "SELECT balance FROM accounts WHERE id = ?", "l",
+	    *account);
+	r = st != NULL ? db_step(st) : -1;
+	if (r == 1) {
+		*balance = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return r == 1 ? 0 : -1;
+}
+
+int
+db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
+{
+	sqlite3_stmt *st = NULL;
+	cJSON *res = cJSON_CreateObject();
+	int64_t account, price, balance;
+	int rc = ERR_INTERNAL;
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		cJSON_Delete(res);
+		return ERR_INTERNAL;
+	}
+	if (drop_settle(h, tx, "completed", "@sales", &account, &price,
+	    &balance) != 0) {
+		goto out;
+	}
+	if (db_run(h, "UPDATE slots SET stock = max(stock - 1, 0)"
+	    " WHERE (machine, slot) = (SELECT machine, slot FROM tx"
+	    " WHERE id = ?)", "l", tx) != 0) {
+		goto out;
+	}
+	st = db_prep(h, "SELECT item FROM tx WHERE id = ?", "l", tx);
+	if (st == NULL || db_step(st) != 1) {
+		goto out;
+	}
+	cJSON_AddNumberToObject(res, "tx", (double)tx);
+	cJSON_AddStringToObject(res, "item", db_col_text(st, 0));
+	cJSON_AddNumberToObject(res, "price", (double)price);
+	cJSON_AddNumberToObject(res, "balance", (double)balance);
+	if (drop_store_reply(h, tx, res) != 0) {
+		goto out;
+	}
+	rc = ERR_NONE;
+out:
+	sqlite3_finalize(st);
+	rc = db_write_end(db, rc);
+	if (rc == ERR_NONE) {
+		cJSON *item;
+
+		while ((item = res->child) != NULL) {
+			cJSON_AddItemToObject(reply, item->string,
+			    cJSON_DetachItemViaPointer(res, item));
+		}
+	}
+	cJSON_Delete(res);
+	return rc;
+}
+
+/* Release inside an open write transaction (shared with restart). */
+static int
+drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
+{
+	int64_t account, price, balance;
+	cJSON *res;
+	int rc;
+
+	if (drop_settle(h, tx, "failed", NULL, &account, &price, &balance) !=
+	    0) {
+		return -1;
+	}
+	res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "error", proto_err_code(err));
+	cJSON_AddStringToObject(res, "message", message);
+	rc = drop_store_reply(h, tx, res);
+	cJSON_Delete(res);
+	return rc;
+}
+
+int
+db_drop_release(struct db *db, int64_t tx, int err, const char *message)
+{
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_write_end(db, drop_release(h, tx, err, message) == 0 ?
+	    ERR_NONE : ERR_INTERNAL);
+}
+
+int
+db_drop_release_pending(struct db *db, int *count)
+{
+	sqlite3_stmt *st;
+	sqlite3 *h;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0, i;
+	int rc = ERR_INTERNAL, r;
+
+	*count = 0;
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	st = db_prep(h, "SELECT id FROM tx WHERE kind = 'drop'"
+	    " AND state = 'pending' ORDER BY id", "");
+	while (st != NULL && (r = db_step(st)) == 1) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			ids = xreallocarray(ids, cap, sizeof(*ids));
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (st == NULL || r < 0) {
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (drop_release(h, ids[i], ERR_DROP_FAILED,
+		    "the server restarted before the machine answered; "
+		    "nothing charged") != 0) {
+			goto out;
+		}
+		log_warn("released hold of pending drop tx %lld left by a "
+		    "previous run", (long long)ids[i]);
+	}
+	*count = (int)n;
+	rc = ERR_NONE;
+out:
+	free(ids);
+	return db_write_end(db, rc);
+}

@@ -1,0 +1,167 @@
+/*
+ * Configuration: defaults, the key table shared by the file and the
+ * --KEY=VALUE flags, and the errors an operator sees for a bad file.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drinkd.h"
+
+static char path[] = "/tmp/drink-config-XXXXXX";
+
+static const char *
+write_conf(const char *text)
+{
+	int fd;
+
+	strcpy(path, "/tmp/drink-config-XXXXXX");
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+START_TEST(defaults_match_the_design)
+{
+	struct config c;
+
+	config_init(&c);
+	ck_assert_str_eq(c.listen, "127.0.0.1:4242");
+	ck_assert_str_eq(c.machine_listen, "127.0.0.1:4343");
+	ck_assert_str_eq(c.database, "drink.db");
+	ck_assert_ptr_null(c.cert);
+	ck_assert_ptr_null(c.member_ca);
+	ck_assert_ptr_null(c.ports_file);
+	ck_assert_int_eq(c.vend_timeout, 30);
+	ck_assert_int_eq(c.handshake_timeout, 10);
+	ck_assert_int_eq(c.idle_timeout, 300);
+	ck_assert_int_eq(c.max_clients, 4096);
+	ck_assert_int_eq(c.max_clients_per_ip, 64);
+	ck_assert_int_eq(c.max_line, 65536);
+	ck_assert_str_eq(c.log_level, "info");
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(file_sets_keys_with_comments_and_spaces)
+{
+	struct config c;
+	char err[256];
+
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, write_conf(
+	    "# drinkd\n\n  listen = *:4242   # everywhere\n"
+	    "database=/var/lib/drink/drink.db\r\nmax_line = 1024\n"
+	    "log_level = debug\n"), err, sizeof(err)), 0);
+	unlink(path);
+	ck_assert_str_eq(c.listen, "*:4242");
+	ck_assert_str_eq(c.database, "/var/lib/drink/drink.db");
+	ck_assert_int_eq(c.max_line, 1024);
+	ck_assert_str_eq(c.log_level, "debug");
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(file_errors_name_the_line)
+{
+	struct config c;
+	char err[256];
+
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, write_conf("listen = x:1\nbogus = 1\n"),
+	    err, sizeof(err)), -1);
+	unlink(path);
+	ck_assert_msg(strstr(err, ":2: unknown configuration key \"bogus\"") !=
+	    NULL, "%s", err);
+	ck_assert_int_eq(config_load(&c, write_conf("max_line\n"), err,
+	    sizeof(err)), -1);
+	unlink(path);
+	ck_assert_msg(strstr(err, ":1: expected key = value") != NULL, "%s",
+	    err);
+	ck_assert_int_eq(config_load(&c, "/nonexistent/drinkd.conf", err,
+	    sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "No such file") != NULL, "%s", err);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(numbers_are_range_checked)
+{
+	struct config c;
+	char err[256];
+
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "vend_timeout", "0", err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "from 1 to 3600") != NULL, "%s", err);
+	ck_assert_int_eq(config_set(&c, "max_line", "12k", err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(config_set(&c, "max_clients", "", err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(config_set(&c, "idle_timeout", "99999999999999999999",
+	    err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set(&c, "log_level", "loud", err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(config_set(&c, "idle_timeout", "5", err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(c.idle_timeout, 5);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(server_check_refuses_a_readable_key)
+{
+	struct config c;
+	char err[256], cmd[256];
+	const char *key;
+
+	config_init(&c);
+	key = write_conf("not really a key\n");
+	ck_assert_int_eq(config_set(&c, "cert", key, err, sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&c, "key", key, err, sizeof(err)), 0);
+	snprintf(cmd, sizeof(cmd), "chmod 644 %s", key);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "readable by group or others") != NULL, "%s",
+	    err);
+	snprintf(cmd, sizeof(cmd), "chmod 600 %s", key);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), 0);
+	unlink(key);
+	config_free(&c);
+	config_init(&c);
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "cert is not set");
+	config_free(&c);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("keys");
+
+	tcase_add_test(tc, defaults_match_the_design);
+	tcase_add_test(tc, file_sets_keys_with_comments_and_spaces);
+	tcase_add_test(tc, file_errors_name_the_line);
+	tcase_add_test(tc, numbers_are_range_checked);
+	tcase_add_test(tc, server_check_refuses_a_readable_key);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,299 @@
+/*
+ * Framing over a real TLS session (a socketpair, no network): lines split
+ * across records, CRLF, pipelined lines, the max_line boundary, and the
+ * deadlines — idle, and a line trickled byte by byte.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static char certdir[] = "/tmp/drink-conn-XXXXXX";
+static SSL_CTX *sctx, *cctx;
+static struct conn *srv, *cli;
+
+struct side {
+	struct conn *c;
+	int server;
+	int rc;
+};
+
+static void *
+handshake(void *arg)
+{
+	struct side *s = arg;
+
+	s->rc = s->server ? conn_accept(s->c, now_ms() + 5000) :
+	    conn_connect(s->c, "localhost", now_ms() + 5000);
+	return NULL;
+}
+
+/* A connected pair: srv reads with the given max_line. */
+static void
+pair(size_t max_line)
+{
+	struct side a, b;
+	pthread_t t;
+	int sv[2];
+	char err[256], path[600], key[600], ca[600];
+
+	if (sctx == NULL) {
+		snprintf(path, sizeof(path), "%s/server.crt", certdir);
+		snprintf(key, sizeof(key), "%s/server.key", certdir);
+		snprintf(ca, sizeof(ca), "%s/ca.crt", certdir);
+		sctx = tls_ctx_new(TLS_MEMBER_SERVER, path, key, NULL, NULL,
+		    err, sizeof(err));
+		ck_assert_msg(sctx != NULL, "%s", err);
+		cctx = tls_ctx_new(TLS_CLIENT, NULL, NULL, ca, NULL, err,
+		    sizeof(err));
+		ck_assert_msg(cctx != NULL, "%s", err);
+	}
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	srv = conn_new(sv[0], sctx, max_line);
+	cli = conn_new(sv[1], cctx, 1 << 20);
+	a = (struct side){ srv, 1, -9 };
+	b = (struct side){ cli, 0, -9 };
+	pthread_create(&t, NULL, handshake, &a);
+	handshake(&b);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(a.rc, CONN_OK);
+	ck_assert_int_eq(b.rc, CONN_OK);
+}
+
+static void
+unpair(void)
+{
+	conn_free(srv);
+	conn_free(cli);
+	srv = cli = NULL;
+}
+
+static void
+send_text(const char *s)
+{
+	ck_assert_int_eq(conn_write(cli, s, strlen(s), now_ms() + 2000),
+	    CONN_OK);
+}
+
+static int
+read_line(char **line, size_t *len, int64_t idle_ms, int64_t line_ms)
+{
+	return conn_read_line(srv, line, len, now_ms() + idle_ms, line_ms);
+}
+
+START_TEST(lines_split_across_writes_are_joined)
+{
+	char *line;
+	size_t len;
+
+	pair(1024);
+	send_text("{\"cmd\":");
+	send_text("\"ping\"}\n");
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_str_eq(line, "{\"cmd\":\"ping\"}");
+	ck_assert_uint_eq(len, 14);
+	unpair();
+}
+END_TEST
+
+START_TEST(crlf_is_tolerated_and_pipelined_lines_kept)
+{
+	char *line;
+	size_t len;
+
+	pair(1024);
+	send_text("one\r\ntwo\nthree\n");
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_str_eq(line, "one");
+	ck_assert(conn_line_buffered(srv));
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_str_eq(line, "two");
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_str_eq(line, "three");
+	ck_assert(!conn_line_buffered(srv));
+	unpair();
+}
+END_TEST
+
+START_TEST(max_line_counts_the_newline)
+{
+	char *buf = xmalloc(5000), *line;
+	size_t len;
+
+	/* 4096 bytes with the newline fit a max_line of 4096... */
+	pair(4096);
+	memset(buf, 'a', 4095);
+	buf[4095] = '\n';
+	buf[4096] = '\0';
+	send_text(buf);
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_uint_eq(len, 4095);
+	unpair();
+	/* ...one more byte does not. */
+	pair(4096);
+	memset(buf, 'a', 4096);
+	buf[4096] = '\n';
+	buf[4097] = '\0';
+	send_text(buf);
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_TOO_LONG);
+	unpair();
+	free(buf);
+}
+END_TEST
+
+START_TEST(a_long_line_is_refused_without_waiting_for_its_end)
+{
+	char *buf = xmalloc(70001), *line;
+	size_t len;
+
+	pair(65536);
+	memset(buf, 'x', 70000);
+	buf[70000] = '\0';
+	send_text(buf);	/* no newline at all */
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_TOO_LONG);
+	unpair();
+	free(buf);
+}
+END_TEST
+
+START_TEST(silence_hits_the_idle_deadline)
+{
+	char *line;
+	size_t len;
+	int64_t t0;
+
+	pair(1024);
+	t0 = now_ms();
+	ck_assert_int_eq(read_line(&line, &len, 300, 5000), CONN_TIMEOUT);
+	ck_assert_int_ge(now_ms() - t0, 290);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+	unpair();
+}
+END_TEST
+
+static void *
+trickle(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 20; i++) {
+		if (conn_write(cli, "x", 1, now_ms() + 1000) != CONN_OK) {
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	return NULL;
+}
+
+START_TEST(a_trickled_line_hits_the_line_deadline)
+{
+	pthread_t t;
+	char *line;
+	size_t len;
+	int64_t t0;
+
+	pair(1024);
+	pthread_create(&t, NULL, trickle, NULL);
+	t0 = now_ms();
+	/* Bytes keep coming, but the line must be whole within 500 ms. */
+	ck_assert_int_eq(read_line(&line, &len, 10000, 500), CONN_TIMEOUT);
+	ck_assert_int_lt(now_ms() - t0, 1500);
+	pthread_join(t, NULL);
+	unpair();
+}
+END_TEST
+
+START_TEST(peer_close_is_eof)
+{
+	char *line;
+	size_t len;
+
+	pair(1024);
+	conn_shutdown(cli, now_ms() + 1000);
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_EOF);
+	unpair();
+}
+END_TEST
+
+START_TEST(client_refuses_an_untrusted_server)
+{
+	char err[256];
+	SSL_CTX *other;
+	struct side a, b;
+	pthread_t t;
+	int sv[2];
+
+	pair(1024);	/* builds sctx */
+	unpair();
+	/* The system trust store does not hold the test CA. */
+	other = tls_ctx_new(TLS_CLIENT, NULL, NULL, NULL, NULL, err,
+	    sizeof(err));
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	srv = conn_new(sv[0], sctx, 1024);
+	cli = conn_new(sv[1], other, 1024);
+	a = (struct side){ srv, 1, -9 };
+	b = (struct side){ cli, 0, -9 };
+	pthread_create(&t, NULL, handshake, &a);
+	handshake(&b);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(b.rc, CONN_ERROR);
+	ck_assert_msg(strstr(conn_error(cli), "certificate verify failed") !=
+	    NULL, "%s", conn_error(cli));
+	unpair();
+	SSL_CTX_free(other);
+}
+END_TEST
+
+static Suite *
+conn_suite(void)
+{
+	Suite *s = suite_create("conn");
+	TCase *tc;
+
+	tc = tcase_create("framing");
+	tcase_add_test(tc, lines_split_across_writes_are_joined);
+	tcase_add_test(tc, crlf_is_tolerated_and_pipelined_lines_kept);
+	tcase_add_test(tc, max_line_counts_the_newline);
+	tcase_add_test(tc, a_long_line_is_refused_without_waiting_for_its_end);
+	tcase_add_test(tc, peer_close_is_eof);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("deadlines");
+	tcase_add_test(tc, silence_hits_the_idle_deadline);
+	tcase_add_test(tc, a_trickled_line_hits_the_line_deadline);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("verification");
+	tcase_add_test(tc, client_refuses_an_untrusted_server);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	char cmd[600];
+	int failed;
+
+	if (mkdtemp(certdir) == NULL) {
+		return 1;
+	}
+	snprintf(cmd, sizeof(cmd), "certs/mkcerts %s >/dev/null", certdir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "cannot make test certificates\n");
+		return 1;
+	}
+	sr = srunner_create(conn_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", certdir);
+	failed += system(cmd) != 0;
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,324 @@
+/*
+ * The dispatcher (server/cmd.c) without a network: request parsing, id
+ * echo, role checks from the command table, and argument validation with
+ * the error code each bad input must produce.
+ */
+#include <check.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drinkd.h"
+
+static char dir[] = "/tmp/drink-dispatch-XXXXXX";
+static struct config cfg;
+static struct server srv;
+static struct session sess;
+
+static void
+setup(void)
+{
+	char err[256], path[600];
+
+	strcpy(dir, "/tmp/drink-dispatch-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	config_init(&cfg);
+	srv.cfg = &cfg;
+	srv.db = db_open(path, 1, err, sizeof(err));
+	ck_assert_msg(srv.db != NULL, "%s", err);
+	server = &srv;
+	ck_assert_int_eq(db_user_add(srv.db, NULL, "alice", "x", "member", 10),
+	    ERR_NONE);
+	ck_assert_int_eq(db_user_add(srv.db, NULL, "bob", "x", "member", 0),
+	    ERR_NONE);
+	memset(&sess, 0, sizeof(sess));
+	snprintf(sess.client.address, sizeof(sess.client.address),
+	    "127.0.0.1");
+}
+
+static void
+teardown(void)
+{
+	char cmd[600];
+
+	db_close(srv.db);
+	config_free(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+as(const char *user, int admin)
+{
+	sess.logged_in = 1;
+	sess.admin = admin;
+	snprintf(sess.user, sizeof(sess.user), "%s", user);
+}
+
+/* Dispatch one line; returns the reply text without its newline. */
+static char *
+call(const char *line)
+{
+	size_t len;
+	char *copy = xstrdup(line), *out;
+
+	out = cmd_dispatch(&sess, copy, strlen(copy), &len);
+	free(copy);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_eq(out[len - 1], '\n');
+	ck_assert_ptr_null(memchr(out, '\n', len - 1));
+	out[len - 1] = '\0';
+	return out;
+}
+
+static void
+expect(const char *line, const char *want)
+{
+	char *got = call(line);
+
+	ck_assert_msg(strstr(got, want) != NULL, "%s\n  got  %s\n  want %s",
+	    line, got, want);
+	free(got);
+}
+
+static void
+expect_error(const char *line, const char *code)
+{
+	char want[80];
+
+	snprintf(want, sizeof(want), "\"ok\":false,\"error\":\"%s\"", code);
+	expect(line, want);
+}
+
+static int
+audit_count(const char *where)
+{
+	char path[600], *sql;
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+	sql = xasprintf("SELECT count(*) FROM audit WHERE %s", where);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(sql);
+	return n;
+}
+
+START_TEST(id_is_echoed_verbatim_or_omitted)
+{
+	char *r;
+
+	expect("{\"id\":7,\"cmd\":\"ping\"}", "{\"id\":7,\"ok\":true");
+	expect("{\"id\":\"a b\",\"cmd\":\"ping\"}", "{\"id\":\"a b\",\"ok\"");
+	expect("{\"id\":123456789012345678901234,\"cmd\":\"ping\"}",
+	    "{\"id\":123456789012345678901234,\"ok\":true");
+	expect("{\"id\":\"\\u00e9\",\"cmd\":\"ping\"}",
+	    "{\"id\":\"\\u00e9\",\"ok\"");
+	r = call("{\"cmd\":\"ping\"}");
+	ck_assert_str_eq(r, "{\"ok\":true,\"pong\":true}");
+	free(r);
+	expect("{\"id\":9,\"cmd\":\"nope\"}",
+	    "{\"id\":9,\"ok\":false,\"error\":\"unknown_command\"");
+	expect_error("{\"id\":1.5,\"cmd\":\"ping\"}", "bad_request");
+	expect_error("{\"id\":[1],\"cmd\":\"ping\"}", "bad_request");
+}
+END_TEST
+
+START_TEST(lines_that_are_not_objects_are_bad_requests)
+{
+	expect_error("", "bad_request");
+	expect_error("hello", "bad_request");
+	expect_error("[1,2]", "bad_request");
+	expect_error("{\"cmd\":\"ping\"} trailing", "bad_request");
+	expect_error("{\"cmd\":\"ping\"", "bad_request");
+	expect_error("{}", "bad_request");
+	expect_error("{\"cmd\":5}", "bad_request");
+	expect_error("{\"cmd\":\"ping\",\"data\":\"a\\u0000b\"}",
+	    "bad_request");
+}
+END_TEST
+
+START_TEST(deep_nesting_is_refused_not_recursed)
+{
+	char *line = xmalloc(20100);
+	int i;
+
+	strcpy(line, "{\"cmd\":\"ping\",\"x\":");
+	for (i = 0; i < 10000; i++) {
+		strcat(line + strlen(line), "[");
+	}
+	expect_error(line, "bad_request");
+	free(line);
+}
+END_TEST
+
+START_TEST(commands_need_the_right_role)
+{
+	static const char *const member_cmds[] = {
+		"whoami", "balance", "drop", "send", "history", "who",
+		"passwd",
+	};
+	static const char *const admin_cmds[] = {
+		"user_add", "user_mod", "users", "credit", "debit",
+		"set_balance", "refund", "machine_add", "machine_mod",
+		"machine_del", "slot_set", "log", "kick",
+	};
+	char line[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(member_cmds) / sizeof(member_cmds[0]); i++) {
+		snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}",
+		    member_cmds[i]);
+		expect_error(line, "auth_required");
+	}
+	for (i = 0; i < sizeof(admin_cmds) / sizeof(admin_cmds[0]); i++) {
+		snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}", admin_cmds[i]);
+		sess.logged_in = 0;
+		expect_error(line, "auth_required");
+		as("alice", 0);
+		expect_error(line, "forbidden");
+	}
+}
+END_TEST
+
+START_TEST(arguments_are_type_checked)
+{
+	as("alice", 0);
+	expect_error("{\"cmd\":\"send\",\"amount\":1}", "bad_request");
+	expect("{\"cmd\":\"send\",\"amount\":1}", "missing argument \\\"to\\\"");
+	expect_error("{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":\"1\"}",
+	    "bad_request");
+	expect_error("{\"cmd\":\"send\",\"to\":5,\"amount\":1}", "bad_request");
+	expect_error("{\"cmd\":\"send\",\"to\":\"Bob\",\"amount\":1}",
+	    "bad_request");
+	expect_error("{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1,"
+	    "\"note\":null}", "bad_request");
+	expect_error("{\"cmd\":\"history\",\"limit\":0}", "bad_request");
+	expect_error("{\"cmd\":\"history\",\"limit\":1001}", "bad_request");
+	expect_error("{\"cmd\":\"history\",\"limit\":2.5}", "bad_request");
+	expect_error("{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":256}",
+	    "bad_request");
+	expect_error("{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"delay\":301}", "bad_request");
+}
+END_TEST
+
+START_TEST(amounts_must_be_whole_and_in_range)
+{
+	static const char *const bad[] = {
+		"1.5", "1e2", "1E2", "-5", "0", "1000000001", "1e400",
+		"99999999999999999999999", "-0.0",
+	};
+	char line[160];
+	size_t i;
+
+	as("alice", 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line),
+		    "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":%s}", bad[i]);
+		expect_error(line, "invalid_amount");
+	}
+	expect("{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}",
+	    "\"ok\":true,\"tx\":");
+	expect("{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1}",
+	    "\"error\":\"insufficient_funds\",\"message\":\"insufficient funds\","
+	    "\"balance\":0");
+}
+END_TEST
+
+START_TEST(text_arguments_are_bounded)
+{
+	char line[600], note[202];
+
+	as("alice", 0);
+	memset(note, 'n', 201);
+	note[201] = '\0';
+	snprintf(line, sizeof(line), "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":1,\"note\":\"%s\"}", note);
+	expect_error(line, "bad_request");
+	note[200] = '\0';
+	snprintf(line, sizeof(line), "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":1,\"note\":\"%s\"}", note);
+	expect(line, "\"ok\":true");
+	expect_error("{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1,"
+	    "\"key\":\"\"}", "bad_request");
+	expect_error("{\"cmd\":\"send\",\"to\":\"abcdefghijklmnopqrstuvwxyz"
+	    "0123456\",\"amount\":1}", "bad_request");
+}
+END_TEST
+
+START_TEST(unknown_fields_are_ignored)
+{
+	as("alice", 0);
+	expect("{\"cmd\":\"balance\",\"whatever\":[1,{\"a\":null}]}",
+	    "{\"ok\":true,\"balance\":10}");
+}
+END_TEST
+
+START_TEST(admin_commands_are_audited_without_passwords)
+{
+	as("alice", 1);
+	expect("{\"cmd\":\"user_add\",\"user\":\"carol\",\"password\":"
+	    "\"s3cret-pw\"}", "{\"ok\":true,\"user\":\"carol\"}");
+	expect_error("{\"cmd\":\"user_add\",\"user\":\"carol\",\"password\":"
+	    "\"x\"}", "exists");
+	expect("{\"cmd\":\"users\"}", "\"user\":\"carol\",\"role\":\"member\"");
+	ck_assert_int_eq(audit_count("1"), 3);
+	ck_assert_int_eq(audit_count("args LIKE '%s3cret%'"), 0);
+	ck_assert_int_eq(audit_count("cmd = 'user_add' AND result = 'exists'"
+	    " AND actor = 'alice' AND args LIKE '%\"password\":\"***\"%'"), 1);
+}
+END_TEST
+
+static Suite *
+dispatch_suite(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *tc;
+
+	tc = tcase_create("framing and ids");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, id_is_echoed_verbatim_or_omitted);
+	tcase_add_test(tc, lines_that_are_not_objects_are_bad_requests);
+	tcase_add_test(tc, deep_nesting_is_refused_not_recursed);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("roles");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, commands_need_the_right_role);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("arguments");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, arguments_are_type_checked);
+	tcase_add_test(tc, amounts_must_be_whole_and_in_range);
+	tcase_add_test(tc, text_arguments_are_bounded);
+	tcase_add_test(tc, unknown_fields_are_ignored);
+	tcase_add_test(tc, admin_commands_are_audited_without_passwords);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(dispatch_suite());
+	int failed;
+
+	log_init("check_dispatch", 1, LOG_LEVEL_WARN);
+	if (auth_init() != 0) {
+		return 1;
+	}
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

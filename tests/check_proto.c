@@ -1,0 +1,200 @@
+/*
+ * Protocol vocabulary: names, error codes, and the raw request scanner that
+ * recovers what cJSON loses (integer literals, id text, NUL escapes).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+START_TEST(names_follow_the_pattern)
+{
+	ck_assert(proto_valid_name("a"));
+	ck_assert(proto_valid_name("alice"));
+	ck_assert(proto_valid_name("m1.big-drink_2"));
+	ck_assert(proto_valid_name("abcdefghijklmnopqrstuvwxyz012345"));
+	ck_assert(!proto_valid_name("abcdefghijklmnopqrstuvwxyz0123456"));
+	ck_assert(!proto_valid_name(""));
+	ck_assert(!proto_valid_name(NULL));
+	ck_assert(!proto_valid_name("Alice"));
+	ck_assert(!proto_valid_name("1abc"));
+	ck_assert(!proto_valid_name("_abc"));
+	ck_assert(!proto_valid_name("ab c"));
+	ck_assert(!proto_valid_name("ab/c"));
+	ck_assert(!proto_valid_name("@sales"));
+	ck_assert(!proto_valid_name("caf\xc3\xa9"));
+}
+END_TEST
+
+START_TEST(error_codes_round_trip)
+{
+	int i;
+
+	for (i = 1; i < ERR_COUNT; i++) {
+		ck_assert_int_eq(proto_err_parse(proto_err_code(i)), i);
+		ck_assert(strlen(proto_err_message(i)) > 0);
+	}
+	ck_assert_str_eq(proto_err_code(ERR_INSUFFICIENT_FUNDS),
+	    "insufficient_funds");
+	ck_assert_int_eq(proto_err_parse("no_such_code"), -1);
+}
+END_TEST
+
+static struct proto_scan
+scan_ok(const char *s)
+{
+	struct proto_scan ps;
+
+	ck_assert_msg(proto_scan(s, strlen(s), &ps) == 0, "scan failed: %s",
+	    s);
+	return ps;
+}
+
+START_TEST(scanner_marks_integer_literals)
+{
+	struct proto_scan ps = scan_ok("{\"a\":1,\"b\":1.5,\"c\":1e2,"
+	    "\"d\":-7,\"e\":\"x\",\"f\":[1,2],\"g\":true,\"h\":null,"
+	    "\"i\":{\"j\":1}}");
+
+	ck_assert_uint_eq(ps.n, 9);
+	ck_assert(ps.m[0].integer);
+	ck_assert(!ps.m[1].integer);
+	ck_assert(!ps.m[2].integer);
+	ck_assert(ps.m[3].integer);
+	ck_assert(!ps.m[4].integer);
+	ck_assert(!ps.m[5].integer);
+	ck_assert(!ps.m[6].integer);
+	ck_assert(!ps.m[7].integer);
+	ck_assert(!ps.m[8].integer);
+	ck_assert(!ps.has_nul);
+	proto_scan_free(&ps);
+}
+END_TEST
+
+START_TEST(scanner_records_raw_value_text)
+{
+	const char *s = "{ \"id\" : 12345678901234567890 , \"cmd\":\"x\\\"y\"}";
+	struct proto_scan ps = scan_ok(s);
+
+	ck_assert_uint_eq(ps.n, 2);
+	ck_assert_int_eq(strncmp(s + ps.m[0].off, "12345678901234567890",
+	    ps.m[0].len), 0);
+	ck_assert_uint_eq(ps.m[0].len, 20);
+	ck_assert_int_eq(strncmp(s + ps.m[1].off, "\"x\\\"y\"", ps.m[1].len),
+	    0);
+	proto_scan_free(&ps);
+}
+END_TEST
+
+START_TEST(scanner_flags_nul_escapes)
+{
+	struct proto_scan ps = scan_ok("{\"user\":\"al\\u0000ice\"}");
+
+	ck_assert(ps.has_nul);
+	proto_scan_free(&ps);
+	ps = scan_ok("{\"user\":\"al\\\\u0000ice\"}");
+	/* An escaped backslash followed by text is not a NUL. */
+	ck_assert(!ps.has_nul);
+	proto_scan_free(&ps);
+}
+END_TEST
+
+START_TEST(scanner_rejects_non_objects)
+{
+	static const char *const bad[] = {
+		"", "[]", "\"x\"", "12", "nul", "{", "{\"a\"}", "{\"a\":}",
+		"{\"a\":1,}x", "{\"a\":\"unterminated}", "{\"a\":1 \"b\":2}",
+	};
+	struct proto_scan ps;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(proto_scan(bad[i], strlen(bad[i]), &ps) != 0,
+		    "accepted: %s", bad[i]);
+	}
+	ck_assert(proto_scan("{\"a\":1}\0x", 9, &ps) != 0);
+}
+END_TEST
+
+START_TEST(scanner_bounds_nesting)
+{
+	char *deep = xmalloc(20010);
+	struct proto_scan ps;
+	int i;
+
+	strcpy(deep, "{\"a\":");
+	for (i = 0; i < 10000; i++) {
+		deep[5 + i] = '[';
+	}
+	deep[5 + 10000] = '\0';
+	ck_assert(proto_scan(deep, strlen(deep), &ps) != 0);
+	free(deep);
+	ps = scan_ok("{\"a\":[[[[1]]]]}");
+	ck_assert_uint_eq(ps.n, 1);
+	proto_scan_free(&ps);
+}
+END_TEST
+
+START_TEST(empty_object_scans)
+{
+	struct proto_scan ps = scan_ok(" { } ");
+
+	ck_assert_uint_eq(ps.n, 0);
+	proto_scan_free(&ps);
+}
+END_TEST
+
+START_TEST(reply_lines_end_in_newline)
+{
+	cJSON *o = cJSON_CreateObject();
+	size_t len;
+	char *line;
+
+	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON_AddNumberToObject(o, "balance", 1000000000);
+	line = proto_line(o, &len);
+	ck_assert_str_eq(line, "{\"ok\":true,\"balance\":1000000000}\n");
+	ck_assert_uint_eq(len, strlen(line));
+	free(line);
+	cJSON_Delete(o);
+}
+END_TEST
+
+static Suite *
+proto_suite(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *tc;
+
+	tc = tcase_create("names");
+	tcase_add_test(tc, names_follow_the_pattern);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("error codes");
+	tcase_add_test(tc, error_codes_round_trip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("request scanner");
+	tcase_add_test(tc, scanner_marks_integer_literals);
+	tcase_add_test(tc, scanner_records_raw_value_text);
+	tcase_add_test(tc, scanner_flags_nul_escapes);
+	tcase_add_test(tc, scanner_rejects_non_objects);
+	tcase_add_test(tc, scanner_bounds_nesting);
+	tcase_add_test(tc, empty_object_scans);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("reply lines");
+	tcase_add_test(tc, reply_lines_end_in_newline);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(proto_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
