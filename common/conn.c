@@ -183,7 +183,11 @@ conn_connect(struct conn *c, const char *host, int64_t deadline)
 	    inet_pton(AF_INET6, host, addr) == 1) {
 		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host);
 	} else {
-		SSL_set_tlsext_host_name(c->ssl, host);
+		char name[256];
+
+		/* The SNI macro casts away const; hand it a copy. */
+		snprintf(name, sizeof(name), "%s", host);
+		SSL_set_tlsext_host_name(c->ssl, name);
 		SSL_set1_host(c->ssl, host);
 	}
 	for (;;) {

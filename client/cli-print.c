@@ -1,0 +1,642 @@
+/*
+ * Human output: one-line confirmations from templates, aligned tables and
+ * the sentences for refusals.  Every byte that came from the server passes
+ * through cli_print_clean() on its way to the terminal, so a machine or item
+ * name cannot carry escape sequences into someone's terminal.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define CLI_PRINT_TEXT_MAX 1024
+#define CLI_PRINT_COLS_MAX 8
+#define CLI_PRINT_GAP 2
+
+struct cli_print_col {
+	const char *title;
+	int right;	/* numbers line up on the right */
+};
+
+struct cli_print_table {
+	const struct cli_print_col *cols;
+	size_t ncols;
+	size_t nrows, cap;
+	char **cells;	/* nrows * ncols, each owned, never NULL */
+};
+
+/*
+ * Texts for refusals of any command, tried after the command's own.  A
+ * session without a login gets told how to get one.
+ */
+static const struct cli_cmd_text cli_print_errors_any[] = {
+	{ "auth_required",
+	    "{message}; use -u USER or a member certificate" },
+	{ NULL, NULL }
+};
+
+/*
+ * Control characters become "?", the C1 ones (U+0080 to U+009F, which
+ * some terminals obey like ESC) included; other UTF-8 passes untouched.
+ */
+static void
+cli_print_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			*p = '?';
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = p[1] = '?';
+			p++;
+		}
+	}
+}
+
+/* d as an integer, when it is one that a long long holds. */
+static int
+cli_print_whole(double d, long long *out)
+{
+	/* Both bounds are exact doubles, unlike LLONG_MAX. */
+	if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) ||
+	    d != (double)(long long)d) {
+		return -1;
+	}
+	*out = (long long)d;
+	return 0;
+}
+
+/* Terminal columns taken by s: one per character, not per byte. */
+static size_t
+cli_print_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (((unsigned char)*s & 0xc0) != 0x80) {
+			n++;
+		}
+	}
+	return n;
+}
+
+/* An item as text: strings as they are, integers exactly, yes/no. */
+static const char *
+cli_print_item_text(const cJSON *v, char *buf, size_t len)
+{
+	long long n;
+
+	if (v == NULL || cJSON_IsNull(v)) {
+		return NULL;
+	}
+	if (cJSON_IsString(v) || cJSON_IsRaw(v)) {
+		return v->valuestring;
+	}
+	if (cJSON_IsBool(v)) {
+		return cJSON_IsTrue(v) ? "yes" : "no";
+	}
+	if (cJSON_IsNumber(v)) {
+		if (cli_print_whole(v->valuedouble, &n) == 0) {
+			snprintf(buf, len, "%lld", n);
+		} else {
+			snprintf(buf, len, "%g", v->valuedouble);
+		}
+		return buf;
+	}
+	return NULL;
+}
+
+/*
+ * obj's field as text, in buf when it had to be formatted; NULL when absent
+ * or null.  The text is raw server data: cli_print_clean() it before output.
+ */
+static const char *
+cli_print_value(const cJSON *obj, const char *field, char *buf, size_t len)
+{
+	return cli_print_item_text(cJSON_GetObjectItemCaseSensitive(obj, field),
+	    buf, len);
+}
+
+int
+cli_print_int(const cJSON *obj, const char *field, long long *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+
+	if (cJSON_IsNumber(v)) {
+		return cli_print_whole(v->valuedouble, out);
+	}
+	if (cJSON_IsRaw(v)) {
+		*out = atoll(v->valuestring);
+		return 0;
+	}
+	return -1;
+}
+
+/* Unix seconds as local "YYYY-MM-DD HH:MM"; NULL when absent. */
+static const char *
+cli_print_time(const cJSON *obj, const char *field, char *buf, size_t len)
+{
+	long long secs;
+	time_t t;
+	struct tm tm;
+
+	if (cli_print_int(obj, field, &secs) != 0) {
+		return NULL;
+	}
+	t = (time_t)secs;
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M", &tm) == 0) {
+		return NULL;
+	}
+	return buf;
+}
+
+/* Append src to out[*used..len), truncating; out stays terminated. */
+static void
+cli_print_append(char *out, size_t len, size_t *used, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (*used + 1 >= len) {
+		return;
+	}
+	if (n > len - 1 - *used) {
+		n = len - 1 - *used;
+	}
+	memcpy(out + *used, src, n);
+	*used += n;
+	out[*used] = '\0';
+}
+
+static const char *
+cli_print_lookup(const struct cli_cmd_run *run, const cJSON *reply,
+    const char *name, char *buf, size_t len)
+{
+	const char *v = NULL;
+
+	if (strncmp(name, "request.", 8) == 0) {
+		return run != NULL ?
+		    cli_print_value(run->req, name + 8, buf, len) : NULL;
+	}
+	if ((v = cli_print_value(reply, name, buf, len)) != NULL) {
+		return v;
+	}
+	if (run != NULL && (v = cli_print_value(run->req, name, buf, len)) !=
+	    NULL) {
+		return v;
+	}
+	if (run != NULL) {
+		v = cli_print_value(run->info, name, buf, len);
+	}
+	return v;
+}
+
+/*
+ * Expand {field} in tmpl from the reply, else the request, else run->info
+ * ({request.field}: the request only).  An absent field makes the whole
+ * text fail (-1) when strict, and reads "?" otherwise.  run may be NULL.
+ */
+static int
+cli_print_expand(const struct cli_cmd_run *run, const cJSON *reply,
+    const char *tmpl, int strict, char *out, size_t len)
+{
+	char name[64], num[64];
+	const char *p, *close, *v;
+	size_t used = 0, n;
+
+	out[0] = '\0';
+	for (p = tmpl; *p != '\0'; p++) {
+		if (*p != '{' || (close = strchr(p, '}')) == NULL ||
+		    (n = (size_t)(close - p - 1)) >= sizeof(name)) {
+			char c[2] = { *p, '\0' };
+
+			cli_print_append(out, len, &used, c);
+			continue;
+		}
+		memcpy(name, p + 1, n);
+		name[n] = '\0';
+		v = cli_print_lookup(run, reply, name, num, sizeof(num));
+		if (v == NULL) {
+			if (strict) {
+				return -1;
+			}
+			v = "?";
+		}
+		cli_print_append(out, len, &used, v);
+		p = close;
+	}
+	cli_print_clean(out);
+	return 0;
+}
+
+/* The first text for code in list that can be filled in. */
+static int
+cli_print_pick(const struct cli_cmd_text *list, const struct cli_cmd_run *run,
+    const cJSON *reply, const char *code, char *out, size_t len)
+{
+	for (; list != NULL && list->code != NULL; list++) {
+		if (strcmp(list->code, code) == 0 &&
+		    cli_print_expand(run, reply, list->text, 1, out, len) ==
+		    0) {
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * "drink: <what went wrong> (<code>)".  The command's own sentence is
+ * preferred; otherwise the server's message, with the retry delay or the
+ * balance when the reply carries them.
+ */
+void
+cli_print_refusal(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	char text[CLI_PRINT_TEXT_MAX], code[64], num[32], extra[96] = "";
+	const char *c, *msg;
+	long long n;
+	int e;
+
+	if ((c = cli_print_value(reply, "error", num, sizeof(num))) == NULL) {
+		c = "internal";
+	}
+	snprintf(code, sizeof(code), "%s", c);
+	cli_print_clean(code);
+	if (cli_print_pick(run != NULL ? run->errors : NULL, run, reply, code,
+	    text, sizeof(text)) == 0 ||
+	    cli_print_pick(cli_print_errors_any, run, reply, code, text,
+	    sizeof(text)) == 0) {
+		cli_error("%s (%s)", text, code);
+		return;
+	}
+	msg = cli_print_value(reply, "message", num, sizeof(num));
+	if (msg == NULL) {
+		e = proto_err_parse(code);
+		msg = e >= 0 ? proto_err_message((enum proto_err)e) : code;
+	}
+	snprintf(text, sizeof(text), "%s", msg);
+	cli_print_clean(text);
+	if (cli_print_int(reply, "retry_after", &n) == 0) {
+		snprintf(extra, sizeof(extra), "; retry after %lld s", n);
+	} else if (cli_print_int(reply, "balance", &n) == 0) {
+		snprintf(extra, sizeof(extra), "; balance %lld", n);
+	}
+	cli_error("%s (%s)%s", text, code, extra);
+}
+
+void
+cli_print_done(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	char text[CLI_PRINT_TEXT_MAX];
+
+	if (run->done == NULL) {
+		printf("ok\n");
+		return;
+	}
+	cli_print_expand(run, reply, run->done, 0, text, sizeof(text));
+	printf("%s\n", text);
+}
+
+void
+cli_print_dropping(const struct cli_cmd_run *run)
+{
+	char text[CLI_PRINT_TEXT_MAX];
+
+	if (cli_print_expand(run, NULL, "Dropping {item} from {machine} slot "
+	    "{slot} ...", 1, text, sizeof(text)) != 0) {
+		cli_print_expand(run, NULL, "Dropping from {machine} slot "
+		    "{slot} ...", 0, text, sizeof(text));
+	}
+	printf("%s\n", text);
+	fflush(stdout);
+}
+
+void
+cli_print_pong(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	char text[CLI_PRINT_TEXT_MAX];
+
+	if (cli_print_expand(NULL, reply, "pong {data}", 1, text,
+	    sizeof(text)) != 0) {
+		snprintf(text, sizeof(text), "pong");
+	}
+	(void)run;
+	printf("%s\n", text);
+}
+
+static void
+cli_print_table_init(struct cli_print_table *t,
+    const struct cli_print_col *cols)
+{
+	memset(t, 0, sizeof(*t));
+	t->cols = cols;
+	while (t->ncols < CLI_PRINT_COLS_MAX && cols[t->ncols].title != NULL) {
+		t->ncols++;
+	}
+}
+
+/* One row of ncols cells; NULL cells print as "-". */
+static void
+cli_print_table_row(struct cli_print_table *t, const char *const *cells)
+{
+	size_t i;
+	char *c;
+
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 32;
+		t->cells = xreallocarray(t->cells, t->cap * t->ncols,
+		    sizeof(*t->cells));
+	}
+	for (i = 0; i < t->ncols; i++) {
+		c = xstrdup(cells[i] != NULL ? cells[i] : "-");
+		cli_print_clean(c);
+		t->cells[t->nrows * t->ncols + i] = c;
+	}
+	t->nrows++;
+}
+
+static void
+cli_print_cell(const char *s, size_t width, int right, int last)
+{
+	size_t pad = width - cli_print_width(s);
+
+	if (right) {
+		printf("%*s%s", (int)pad, "", s);
+	} else if (last) {
+		fputs(s, stdout);
+	} else {
+		printf("%s%*s", s, (int)pad, "");
+	}
+	if (!last) {
+		printf("%*s", CLI_PRINT_GAP, "");
+	}
+}
+
+/* Print the header and rows with widths fitted to the data, then free. */
+static void
+cli_print_table_flush(struct cli_print_table *t)
+{
+	size_t w[CLI_PRINT_COLS_MAX], i, r, n;
+
+	for (i = 0; i < t->ncols; i++) {
+		w[i] = cli_print_width(t->cols[i].title);
+		for (r = 0; r < t->nrows; r++) {
+			n = cli_print_width(t->cells[r * t->ncols + i]);
+			w[i] = n > w[i] ? n : w[i];
+		}
+	}
+	for (i = 0; i < t->ncols; i++) {
+		cli_print_cell(t->cols[i].title, w[i], t->cols[i].right,
+		    i + 1 == t->ncols);
+	}
+	printf("\n");
+	for (r = 0; r < t->nrows; r++) {
+		for (i = 0; i < t->ncols; i++) {
+			cli_print_cell(t->cells[r * t->ncols + i], w[i],
+			    t->cols[i].right, i + 1 == t->ncols);
+		}
+		printf("\n");
+	}
+	for (i = 0; i < t->nrows * t->ncols; i++) {
+		free(t->cells[i]);
+	}
+	free(t->cells);
+}
+
+void
+cli_print_machines(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	static const struct cli_print_col cols[] = {
+		{ "MACHINE", 0 }, { "NAME", 0 }, { "ONLINE", 0 },
+		{ "ENABLED", 0 }, { "TEMP", 1 }, { NULL, 0 }
+	};
+	struct cli_print_table t;
+	const cJSON *m, *temp;
+	char b[5][64];
+
+	(void)run;
+	cli_print_table_init(&t, cols);
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(reply,
+	    "machines")) {
+		const char *row[5];
+
+		temp = cJSON_GetObjectItemCaseSensitive(m, "temperature");
+		snprintf(b[4], sizeof(b[4]), "%.1f",
+		    cJSON_IsNumber(temp) ? temp->valuedouble : 0.0);
+		row[0] = cli_print_value(m, "machine", b[0], sizeof(b[0]));
+		row[1] = cli_print_value(m, "name", b[1], sizeof(b[1]));
+		row[2] = cli_print_value(m, "online", b[2], sizeof(b[2]));
+		row[3] = cli_print_value(m, "enabled", b[3], sizeof(b[3]));
+		row[4] = cJSON_IsNumber(temp) ? b[4] : NULL;
+		cli_print_table_row(&t, row);
+	}
+	cli_print_table_flush(&t);
+}
+
+void
+cli_print_slots(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	static const struct cli_print_col cols[] = {
+		{ "SLOT", 1 }, { "ITEM", 0 }, { "PRICE", 1 }, { "STOCK", 1 },
+		{ "ENABLED", 0 }, { NULL, 0 }
+	};
+	struct cli_print_table t;
+	const cJSON *s;
+	char b[5][64];
+
+	(void)run;
+	cli_print_table_init(&t, cols);
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(reply,
+	    "slots")) {
+		const char *row[5];
+
+		row[0] = cli_print_value(s, "slot", b[0], sizeof(b[0]));
+		row[1] = cli_print_value(s, "item", b[1], sizeof(b[1]));
+		row[2] = cli_print_value(s, "price", b[2], sizeof(b[2]));
+		row[3] = cli_print_value(s, "stock", b[3], sizeof(b[3]));
+		row[4] = cli_print_value(s, "enabled", b[4], sizeof(b[4]));
+		cli_print_table_row(&t, row);
+	}
+	cli_print_table_flush(&t);
+}
+
+/*
+ * What a transaction was about: the item and where it came from for drops
+ * and refunds, the other member for transfers, and the note when there is
+ * one.  The amount's sign tells which way a transfer went.
+ */
+static void
+cli_print_details(const cJSON *tx, char *out, size_t len)
+{
+	char b[64], part[CLI_PRINT_TEXT_MAX];
+	const char *v;
+	long long amount = 0;
+	size_t used = 0;
+
+	out[0] = '\0';
+	if ((v = cli_print_value(tx, "item", b, sizeof(b))) != NULL) {
+		cli_print_append(out, len, &used, v);
+	}
+	if ((v = cli_print_value(tx, "machine", b, sizeof(b))) != NULL) {
+		cli_print_append(out, len, &used, used > 0 ? " from " : "");
+		cli_print_append(out, len, &used, v);
+	}
+	if ((v = cli_print_value(tx, "slot", b, sizeof(b))) != NULL) {
+		snprintf(part, sizeof(part), "%sslot %s", used > 0 ? " " : "",
+		    v);
+		cli_print_append(out, len, &used, part);
+	}
+	if ((v = cli_print_value(tx, "counterparty", b, sizeof(b))) != NULL) {
+		cli_print_int(tx, "amount", &amount);
+		snprintf(part, sizeof(part), "%s%s %s", used > 0 ? ", " : "",
+		    amount < 0 ? "to" : "from", v);
+		cli_print_append(out, len, &used, part);
+	}
+	if ((v = cli_print_value(tx, "note", b, sizeof(b))) != NULL &&
+	    *v != '\0') {
+		cli_print_append(out, len, &used, used > 0 ? ": " : "");
+		cli_print_append(out, len, &used, v);
+	}
+}
+
+/* history and log share one layout; log adds the member's name. */
+static void
+cli_print_transactions(const cJSON *reply, int with_user)
+{
+	static const struct cli_print_col cols_history[] = {
+		{ "TX", 1 }, { "TIME", 0 }, { "KIND", 0 }, { "AMOUNT", 1 },
+		{ "STATE", 0 }, { "DETAILS", 0 }, { NULL, 0 }
+	};
+	static const struct cli_print_col cols_log[] = {
+		{ "TX", 1 }, { "TIME", 0 }, { "USER", 0 }, { "KIND", 0 },
+		{ "AMOUNT", 1 }, { "STATE", 0 }, { "DETAILS", 0 }, { NULL, 0 }
+	};
+	struct cli_print_table t;
+	const cJSON *tx;
+	char b[6][64], details[CLI_PRINT_TEXT_MAX];
+	long long amount;
+
+	cli_print_table_init(&t, with_user ? cols_log : cols_history);
+	cJSON_ArrayForEach(tx, cJSON_GetObjectItemCaseSensitive(reply,
+	    "transactions")) {
+		const char *row[7];
+		size_t i = 0;
+
+		row[i++] = cli_print_value(tx, "tx", b[0], sizeof(b[0]));
+		row[i++] = cli_print_time(tx, "time", b[1], sizeof(b[1]));
+		if (with_user) {
+			row[i++] = cli_print_value(tx, "user", b[2],
+			    sizeof(b[2]));
+		}
+		row[i++] = cli_print_value(tx, "kind", b[3], sizeof(b[3]));
+		row[i] = NULL;
+		if (cli_print_int(tx, "amount", &amount) == 0) {
+			snprintf(b[4], sizeof(b[4]), "%+lld", amount);
+			row[i] = b[4];
+		}
+		i++;
+		row[i++] = cli_print_value(tx, "state", b[5], sizeof(b[5]));
+		cli_print_details(tx, details, sizeof(details));
+		row[i++] = details;
+		cli_print_table_row(&t, row);
+	}
+	cli_print_table_flush(&t);
+}
+
+void
+cli_print_history(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	(void)run;
+	cli_print_transactions(reply, 0);
+}
+
+void
+cli_print_log(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	(void)run;
+	cli_print_transactions(reply, 1);
+}
+
+/* Members are not told sessions or addresses: those cells read "-". */
+void
+cli_print_who(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	static const struct cli_print_col cols[] = {
+		{ "SESSION", 1 }, { "KIND", 0 }, { "NAME", 0 },
+		{ "ADDRESS", 0 }, { "PORT", 1 }, { "SINCE", 0 }, { NULL, 0 }
+	};
+	struct cli_print_table t;
+	const cJSON *c;
+	char b[6][64];
+
+	(void)run;
+	cli_print_table_init(&t, cols);
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(reply,
+	    "clients")) {
+		const char *row[6];
+
+		row[0] = cli_print_value(c, "session", b[0], sizeof(b[0]));
+		row[1] = cli_print_value(c, "kind", b[1], sizeof(b[1]));
+		row[2] = cli_print_value(c, "user", b[2], sizeof(b[2]));
+		if (row[2] == NULL) {
+			row[2] = cli_print_value(c, "machine", b[2],
+			    sizeof(b[2]));
+		}
+		row[3] = cli_print_value(c, "address", b[3], sizeof(b[3]));
+		row[4] = cli_print_value(c, "port", b[4], sizeof(b[4]));
+		row[5] = cli_print_time(c, "since", b[5], sizeof(b[5]));
+		cli_print_table_row(&t, row);
+	}
+	cli_print_table_flush(&t);
+}
+
+void
+cli_print_users(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	static const struct cli_print_col cols[] = {
+		{ "USER", 0 }, { "ROLE", 0 }, { "BALANCE", 1 },
+		{ "DISABLED", 0 }, { "LAST SEEN", 0 }, { NULL, 0 }
+	};
+	struct cli_print_table t;
+	const cJSON *u;
+	char b[5][64];
+
+	(void)run;
+	cli_print_table_init(&t, cols);
+	cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(reply,
+	    "users")) {
+		const char *row[5];
+
+		row[0] = cli_print_value(u, "user", b[0], sizeof(b[0]));
+		row[1] = cli_print_value(u, "role", b[1], sizeof(b[1]));
+		row[2] = cli_print_value(u, "balance", b[2], sizeof(b[2]));
+		row[3] = cli_print_value(u, "disabled", b[3], sizeof(b[3]));
+		if ((row[4] = cli_print_time(u, "last_seen", b[4],
+		    sizeof(b[4]))) == NULL) {
+			row[4] = "never";
+		}
+		cli_print_table_row(&t, row);
+	}
+	cli_print_table_flush(&t);
+}
+
+/* The reply is the slot, at the top level or as a "slot" object. */
+void
+cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	const cJSON *slot = cJSON_GetObjectItemCaseSensitive(reply, "slot");
+	char text[CLI_PRINT_TEXT_MAX], b[64];
+	const char *enabled;
+
+	if (!cJSON_IsObject(slot)) {
+		slot = reply;
+	}
+	enabled = cli_print_value(slot, "enabled", b, sizeof(b));
+	cli_print_expand(run, slot, "Slot {slot} of {machine}: {item}, "
+	    "price {price}, stock {stock}", 0, text, sizeof(text));
+	printf("%s, %s\n", text, enabled == NULL ? "?" :
+	    strcmp(enabled, "yes") == 0 ? "enabled" : "disabled");
+}

@@ -1,0 +1,440 @@
+/*
+ * The client's side of one member-port connection: dial, handshake with
+ * host name verification, the greeting, the optional password login, then
+ * requests answered in order.  The connection is made on first use and
+ * dropped on any transport failure, so the shell simply reconnects (and
+ * logs in again with the password it already has) on its next command.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct cli_session {
+	const struct cli_config *cfg;
+	SSL_CTX *ctx;
+	struct conn *conn;
+	char *password;		/* the one that worked; wiped on free */
+	int logged_in;
+	long long next_id;
+};
+
+struct cli_session *
+cli_session_new(const struct cli_config *cfg)
+{
+	struct cli_session *s = xcalloc(1, sizeof(*s));
+
+	s->cfg = cfg;
+	s->next_id = 1;
+	return s;
+}
+
+static void
+cli_session_drop(struct cli_session *s)
+{
+	conn_free(s->conn);
+	s->conn = NULL;
+	s->logged_in = 0;
+}
+
+void
+cli_session_free(struct cli_session *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	cli_session_drop(s);
+	SSL_CTX_free(s->ctx);
+	if (s->password != NULL) {
+		cli_tty_wipe(s->password, strlen(s->password));
+		free(s->password);
+	}
+	free(s);
+}
+
+const struct cli_config *
+cli_session_config(const struct cli_session *s)
+{
+	return s->cfg;
+}
+
+int
+cli_session_logged_in(const struct cli_session *s)
+{
+	return s->logged_in;
+}
+
+int
+cli_session_has_user(const struct cli_session *s)
+{
+	return s->cfg->user != NULL;
+}
+
+const char *
+cli_session_password(const struct cli_session *s)
+{
+	return s->password;
+}
+
+/* "host:port", with brackets around an IPv6 address. */
+static const char *
+cli_session_addr(const struct cli_session *s, char *buf, size_t len)
+{
+	snprintf(buf, len, strchr(s->cfg->host, ':') != NULL ? "[%s]:%s" :
+	    "%s:%s", s->cfg->host, s->cfg->port);
+	return buf;
+}
+
+/*
+ * Read the next message within timeout_ms, passing over events unless
+ * events is set (the greeting is one).  Events are news nobody asked this
+ * client for.  On success *obj is the parsed object (caller deletes) and
+ * *line its text, valid until the next read.
+ */
+static int
+cli_session_read(struct cli_session *s, int64_t timeout_ms, int events,
+    const char *what, cJSON **obj, char **line, size_t *len)
+{
+	int64_t deadline = now_ms() + timeout_ms, left;
+	char addr[300];
+	int st;
+
+	cli_session_addr(s, addr, sizeof(addr));
+	for (;;) {
+		left = deadline - now_ms();
+		st = conn_read_line(s->conn, line, len, deadline,
+		    left > 0 ? left : 1);
+		switch (st) {
+		case CONN_OK:
+			break;
+		case CONN_TIMEOUT:
+			cli_error("no %s from %s within %lld s", what, addr,
+			    (long long)(timeout_ms + 999) / 1000);
+			return CLI_EXIT_CONN;
+		case CONN_EOF:
+			cli_error("%s closed the connection before the %s",
+			    addr, what);
+			return CLI_EXIT_CONN;
+		case CONN_TOO_LONG:
+			cli_error("%s from %s: %s", what, addr,
+			    conn_error(s->conn));
+			return CLI_EXIT_CONN;
+		default:
+			cli_error("connection to %s failed: %s", addr,
+			    conn_error(s->conn));
+			return CLI_EXIT_CONN;
+		}
+		*obj = cJSON_ParseWithLength(*line, *len);
+		if (!cJSON_IsObject(*obj)) {
+			cJSON_Delete(*obj);
+			*obj = NULL;
+			cli_error("malformed %s from %s", what, addr);
+			return CLI_EXIT_CONN;
+		}
+		if (events ||
+		    cJSON_GetObjectItemCaseSensitive(*obj, "event") == NULL ||
+		    cJSON_GetObjectItemCaseSensitive(*obj, "ok") != NULL) {
+			return CLI_EXIT_OK;
+		}
+		cJSON_Delete(*obj);
+		*obj = NULL;
+	}
+}
+
+/*
+ * A server closes idle connections; an interactive user may sit longer
+ * than that between commands.  Read whatever has arrived without waiting:
+ * events are dropped, and a connection found closed is quietly let go so
+ * the command about to run gets a fresh one.
+ */
+static void
+cli_session_check(struct cli_session *s)
+{
+	struct pollfd pfd;
+	cJSON *obj;
+	char *line;
+	size_t len;
+	int st;
+
+	for (;;) {
+		pfd.fd = conn_fd(s->conn);
+		pfd.events = POLLIN;
+		if (!conn_line_buffered(s->conn) && poll(&pfd, 1, 0) != 1) {
+			return;
+		}
+		st = conn_read_line(s->conn, &line, &len, now_ms() + 100, 100);
+		if (st == CONN_TIMEOUT) {
+			return;
+		}
+		if (st != CONN_OK) {
+			cli_session_drop(s);
+			return;
+		}
+		obj = cJSON_ParseWithLength(line, len);
+		cJSON_Delete(obj);
+	}
+}
+
+static int
+cli_session_greeting(struct cli_session *s)
+{
+	const cJSON *event, *user, *proto;
+	cJSON *hello = NULL;
+	char addr[300], *line;
+	size_t len;
+	int st;
+
+	st = cli_session_read(s, CLI_CONNECT_MS, 1, "greeting", &hello, &line,
+	    &len);
+	if (st != CLI_EXIT_OK) {
+		return st;
+	}
+	cli_session_addr(s, addr, sizeof(addr));
+	if (cJSON_GetObjectItemCaseSensitive(hello, "ok") != NULL) {
+		/* server_busy: the server said no before saying hello. */
+		if (s->cfg->json) {
+			printf("%s\n", line);
+		} else {
+			cli_print_refusal(NULL, hello);
+		}
+		st = CLI_EXIT_REFUSED;
+		goto out;
+	}
+	event = cJSON_GetObjectItemCaseSensitive(hello, "event");
+	proto = cJSON_GetObjectItemCaseSensitive(hello, "proto");
+	if (!cJSON_IsString(event) || strcmp(event->valuestring, "hello") !=
+	    0) {
+		cli_error("%s did not greet like a drink server", addr);
+		st = CLI_EXIT_CONN;
+		goto out;
+	}
+	if (cJSON_IsNumber(proto) && proto->valuedouble != DRINK_PROTO) {
+		cli_error("%s speaks protocol %g; this drink speaks %d", addr,
+		    proto->valuedouble, DRINK_PROTO);
+		st = CLI_EXIT_CONN;
+		goto out;
+	}
+	/*
+	 * A certificate login counts unless -u names someone else, in which
+	 * case that user's password login is what was asked for.
+	 */
+	user = cJSON_GetObjectItemCaseSensitive(hello, "user");
+	if (cJSON_IsString(user) && (s->cfg->user == NULL ||
+	    strcmp(s->cfg->user, user->valuestring) == 0)) {
+		s->logged_in = 1;
+	}
+out:
+	cJSON_Delete(hello);
+	return st;
+}
+
+/*
+ * OpenSSL reports a missing file as "system lib"; say which file and why
+ * before it gets the chance.
+ */
+static int
+cli_session_files(const struct cli_session *s)
+{
+	const struct {
+		const char *what, *path;
+	} files[] = {
+		{ "CA", s->cfg->ca },
+		{ "certificate", s->cfg->cert },
+		{ "key", s->cfg->key },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path != NULL && access(files[i].path, R_OK) != 0) {
+			cli_error("cannot read %s %s: %s", files[i].what,
+			    files[i].path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+cli_session_open(struct cli_session *s)
+{
+	char err[512], addr[300];
+	int64_t deadline;
+	int fd, st;
+
+	if (s->conn != NULL) {
+		cli_session_check(s);
+	}
+	if (s->conn != NULL) {
+		return CLI_EXIT_OK;
+	}
+	if (s->ctx == NULL && cli_session_files(s) != 0) {
+		return CLI_EXIT_CONN;
+	}
+	if (s->ctx == NULL && (s->ctx = tls_ctx_new(TLS_CLIENT, s->cfg->cert,
+	    s->cfg->key, s->cfg->ca, NULL, err, sizeof(err))) == NULL) {
+		cli_error("%s", err);
+		return CLI_EXIT_CONN;
+	}
+	deadline = now_ms() + CLI_CONNECT_MS;
+	if ((fd = conn_dial(s->cfg->host, s->cfg->port, deadline, err,
+	    sizeof(err))) == -1) {
+		cli_error("%s", err);
+		return CLI_EXIT_CONN;
+	}
+	if ((s->conn = conn_new(fd, s->ctx, CLI_MAX_LINE)) == NULL) {
+		cli_error("cannot set up TLS: %s", tls_error_string(err,
+		    sizeof(err), "out of memory"));
+		return CLI_EXIT_CONN;
+	}
+	if (conn_connect(s->conn, s->cfg->host, deadline) != CONN_OK) {
+		cli_error("TLS handshake with %s failed: %s",
+		    cli_session_addr(s, addr, sizeof(addr)),
+		    conn_error(s->conn));
+		cli_session_drop(s);
+		return CLI_EXIT_CONN;
+	}
+	if ((st = cli_session_greeting(s)) != CLI_EXIT_OK) {
+		cli_session_drop(s);
+	}
+	return st;
+}
+
+int
+cli_session_request(struct cli_session *s, cJSON *req, int64_t timeout_ms,
+    cJSON **reply, char **raw)
+{
+	const cJSON *id;
+	char *out, *line, num[32], addr[300];
+	size_t len;
+	int64_t start = now_ms();
+	long long my_id;
+	int st;
+
+	*reply = NULL;
+	if (raw != NULL) {
+		*raw = NULL;
+	}
+	cli_session_addr(s, addr, sizeof(addr));
+	if (s->conn == NULL) {
+		/* Reconnecting here would silently lose the login. */
+		cli_error("not connected to %s", addr);
+		return CLI_EXIT_CONN;
+	}
+	my_id = s->next_id++;
+	snprintf(num, sizeof(num), "%lld", my_id);
+	cJSON_DeleteItemFromObjectCaseSensitive(req, "id");
+	cJSON_AddRawToObject(req, "id", num);
+	out = proto_line(req, &len);
+	st = conn_write(s->conn, out, len, start + timeout_ms);
+	cli_tty_wipe(out, len);	/* it may hold a password */
+	free(out);
+	if (st != CONN_OK) {
+		cli_error("cannot send to %s: %s", addr, conn_error(s->conn));
+		cli_session_drop(s);
+		return CLI_EXIT_CONN;
+	}
+	/*
+	 * Replies come in request order and this client has one request
+	 * outstanding, so the first reply is ours; one with another id is
+	 * stale and skipped.  A reply without id is the server failing to
+	 * read the request at all (line_too_long, bad_request).
+	 */
+	for (;;) {
+		st = cli_session_read(s, start + timeout_ms - now_ms(), 0,
+		    "reply", reply, &line, &len);
+		if (st != CLI_EXIT_OK) {
+			cli_session_drop(s);
+			return st;
+		}
+		id = cJSON_GetObjectItemCaseSensitive(*reply, "id");
+		if (id == NULL || (cJSON_IsNumber(id) &&
+		    id->valuedouble == (double)my_id)) {
+			break;
+		}
+		cJSON_Delete(*reply);
+		*reply = NULL;
+	}
+	if (!cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(*reply, "ok"))) {
+		cli_error("malformed reply from %s: no \"ok\"", addr);
+		cJSON_Delete(*reply);
+		*reply = NULL;
+		cli_session_drop(s);
+		return CLI_EXIT_CONN;
+	}
+	if (raw != NULL) {
+		*raw = xmalloc(len + 1);
+		memcpy(*raw, line, len + 1);
+	}
+	return CLI_EXIT_OK;
+}
+
+/*
+ * Password login as -u USER.  The password comes from DRINK_PASSWORD or
+ * the terminal, once per process: a shell that reconnects reuses it.
+ */
+int
+cli_session_login(struct cli_session *s)
+{
+	char pw[CLI_PASSWORD_MAX], prompt[PROTO_NAME_MAX + 320], addr[300];
+	cJSON *req, *reply = NULL;
+	char *raw = NULL;
+	int st;
+
+	if (s->password != NULL) {
+		snprintf(pw, sizeof(pw), "%s", s->password);
+	} else {
+		snprintf(prompt, sizeof(prompt), "Password for %.32s@%s: ",
+		    s->cfg->user, cli_session_addr(s, addr, sizeof(addr)));
+		if (cli_tty_password("DRINK_PASSWORD", prompt, 0, pw,
+		    sizeof(pw)) != 0) {
+			return CLI_EXIT_USAGE;
+		}
+	}
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "login");
+	cJSON_AddStringToObject(req, "user", s->cfg->user);
+	cJSON_AddStringToObject(req, "password", pw);
+	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, &raw);
+	cli_tty_wipe(cJSON_GetObjectItem(req, "password")->valuestring,
+	    strlen(pw));
+	cJSON_Delete(req);
+	if (st != CLI_EXIT_OK) {
+		goto out;
+	}
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
+		if (s->cfg->json) {
+			printf("%s\n", raw);
+		} else {
+			cli_print_refusal(NULL, reply);
+		}
+		st = CLI_EXIT_REFUSED;
+		goto out;
+	}
+	s->logged_in = 1;
+	if (s->password == NULL) {
+		s->password = xstrdup(pw);
+	}
+out:
+	cli_tty_wipe(pw, sizeof(pw));
+	cJSON_Delete(reply);
+	free(raw);
+	return st;
+}
+
+void
+cli_session_close(struct cli_session *s)
+{
+	static const char quit[] = "{\"cmd\":\"quit\"}\n";
+	int64_t deadline = now_ms() + CLI_QUIT_MS;
+
+	if (s->conn == NULL) {
+		return;
+	}
+	if (conn_write(s->conn, quit, sizeof(quit) - 1, deadline) == CONN_OK) {
+		conn_shutdown(s->conn, deadline);
+	}
+	cli_session_drop(s);
+}

@@ -1,0 +1,154 @@
+/*
+ * Passwords: from the environment (scripts, tests) or typed on the
+ * controlling terminal with echo off.  /dev/tty rather than stdin, so a
+ * shell reading commands from a pipe can still ask.  A signal while echo
+ * is off restores the terminal before it takes effect.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static volatile sig_atomic_t cli_tty_signo;
+
+static const int cli_tty_signals[] = { SIGINT, SIGHUP, SIGQUIT, SIGTERM };
+#define CLI_TTY_NSIGNALS (sizeof(cli_tty_signals) / sizeof(cli_tty_signals[0]))
+
+void
+cli_tty_wipe(void *buf, size_t len)
+{
+	explicit_bzero(buf, len);
+}
+
+static void
+cli_tty_catch(int signo)
+{
+	cli_tty_signo = signo;
+}
+
+/*
+ * Read one line from fd into buf, a byte at a time so nothing after the
+ * newline is consumed.  -1 on end of file, a signal, or a line that does
+ * not fit.
+ */
+static int
+cli_tty_read_line(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+	int toolong = 0;
+	ssize_t r;
+	char c;
+
+	for (;;) {
+		r = read(fd, &c, 1);
+		if (r < 0 && errno == EINTR && cli_tty_signo == 0) {
+			continue;
+		}
+		if (r <= 0 || cli_tty_signo != 0) {
+			return -1;
+		}
+		if (c == '\n') {
+			break;
+		}
+		if (n + 1 < len) {
+			buf[n++] = c;
+		} else {
+			toolong = 1;
+		}
+	}
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r') {
+		buf[--n] = '\0';
+	}
+	return toolong ? -1 : 0;
+}
+
+/* Prompt on the terminal and read a line with echo off. */
+static int
+cli_tty_ask(const char *env, const char *prompt, char *buf, size_t len)
+{
+	struct sigaction sa, old_sa[CLI_TTY_NSIGNALS];
+	struct termios old, quiet;
+	size_t i;
+	int fd, st;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1 ||
+	    tcgetattr(fd, &old) != 0) {
+		cli_error("no terminal to ask for a password on (%s); set %s",
+		    strerror(errno), env);
+		if (fd != -1) {
+			close(fd);
+		}
+		return -1;
+	}
+	/* No SA_RESTART: the read must return so echo can come back. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_tty_catch;
+	sigemptyset(&sa.sa_mask);
+	cli_tty_signo = 0;
+	for (i = 0; i < CLI_TTY_NSIGNALS; i++) {
+		sigaction(cli_tty_signals[i], &sa, &old_sa[i]);
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	(void)tcsetattr(fd, TCSAFLUSH, &quiet);
+	if (write(fd, prompt, strlen(prompt)) < 0) {
+		/* A lost prompt is no reason not to read the answer. */
+	}
+	st = cli_tty_read_line(fd, buf, len);
+	(void)tcsetattr(fd, TCSAFLUSH, &old);
+	for (i = 0; i < CLI_TTY_NSIGNALS; i++) {
+		sigaction(cli_tty_signals[i], &old_sa[i], NULL);
+	}
+	close(fd);
+	if (cli_tty_signo != 0) {
+		cli_tty_wipe(buf, len);
+		raise(cli_tty_signo);
+	}
+	if (st != 0) {
+		cli_tty_wipe(buf, len);
+		cli_error("no password read (at most %zu bytes)", len - 1);
+	}
+	return st;
+}
+
+int
+cli_tty_password(const char *env, const char *prompt, int confirm, char *buf,
+    size_t len)
+{
+	char again[CLI_PASSWORD_MAX];
+	const char *v;
+	int st = 0;
+
+	if ((v = getenv(env)) != NULL) {
+		if (strlen(v) >= len) {
+			cli_error("%s is longer than %zu bytes", env, len - 1);
+			return -1;
+		}
+		memcpy(buf, v, strlen(v) + 1);
+		return 0;
+	}
+	if (cli_tty_ask(env, prompt, buf, len) != 0) {
+		return -1;
+	}
+	if (!confirm) {
+		return 0;
+	}
+	if (cli_tty_ask(env, "Retype it: ", again, sizeof(again)) != 0) {
+		st = -1;
+	} else if (strcmp(buf, again) != 0) {
+		cli_error("the passwords do not match");
+		st = -1;
+	}
+	cli_tty_wipe(again, sizeof(again));
+	if (st != 0) {
+		cli_tty_wipe(buf, len);
+	}
+	return st;
+}

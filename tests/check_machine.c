@@ -1,0 +1,1021 @@
+/*
+ * The machine port and drops, over real TLS: the certificate rejection
+ * matrix, registration and events, and every way a drop can end — vended,
+ * refused, unanswered, controller gone, controller replaced, server
+ * killed — with the ledger checked after each.  A fake controller in this
+ * file answers vends the way each test needs.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MACHINE_TIMEOUT 120
+
+enum fake_mode {
+	FAKE_ACK,	/* answer ok after vend_ms */
+	FAKE_NACK,	/* answer ok:false, error jammed */
+	FAKE_SILENT,	/* never answer vends (pings still answered) */
+	FAKE_HANGUP,	/* close the connection on the first vend */
+	FAKE_MUTE,	/* answer nothing at all, not even pings */
+};
+
+struct fake {
+	struct h_client *c;
+	pthread_t thread;
+	enum fake_mode mode;
+	int vend_ms;
+	pthread_mutex_t lock;
+	int vends;		/* vend commands received */
+	int last_slot, last_delay;
+	char last_id[64];
+	char order[256];	/* slots in the order vends arrived */
+	volatile int stop;
+};
+
+static struct h_server *srv;
+
+static char *
+machine_conf(const char *more)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 3\n%s", ca,
+	    more != NULL ? more : "");
+
+	free(ca);
+	return conf;
+}
+
+static void
+start_with(const char *more)
+{
+	char *conf = machine_conf(more);
+
+	srv = h_server_start(conf);
+	free(conf);
+	ck_assert_int_gt(srv->machine_port, 0);
+}
+
+static void
+setup(void)
+{
+	struct h_client *a;
+	cJSON *r;
+
+	start_with(NULL);
+	a = h_connect_as(srv, "admin", "adminpw");
+	r = h_call(a, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Snacks\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"item\":\"Coke\",\"price\":10,\"stock\":5}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"item\":\"Water\",\"price\":5,\"stock\":100}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	h_close(a);
+}
+
+static void
+teardown(void)
+{
+	h_server_free(srv);
+	srv = NULL;
+}
+
+/* Reply to a server command from the fake's thread. */
+static void
+fake_reply(struct fake *f, const cJSON *id, int ok)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+
+	cJSON_AddItemToObject(o, "id", cJSON_Duplicate(id, 1));
+	cJSON_AddBoolToObject(o, "ok", ok);
+	if (!ok) {
+		cJSON_AddStringToObject(o, "error", "jammed");
+		cJSON_AddStringToObject(o, "message", "slot motor stuck");
+	}
+	text = cJSON_PrintUnformatted(o);
+	h_send(f->c, text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+static void *
+fake_main(void *arg)
+{
+	struct fake *f = arg;
+	const cJSON *cmd, *id;
+	cJSON *msg;
+	char n[8];
+
+	while (!f->stop) {
+		if (h_read_line(f->c, 100) != CONN_OK) {
+			if (f->c->conn == NULL) {
+				break;
+			}
+			continue;
+		}
+		if ((msg = cJSON_Parse(f->c->line)) == NULL) {
+			continue;
+		}
+		cmd = cJSON_GetObjectItem(msg, "cmd");
+		id = cJSON_GetObjectItem(msg, "id");
+		if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "ping") ==
+		    0 && f->mode != FAKE_MUTE) {
+			fake_reply(f, id, 1);
+		} else if (cJSON_IsString(cmd) &&
+		    strcmp(cmd->valuestring, "vend") == 0) {
+			pthread_mutex_lock(&f->lock);
+			f->vends++;
+			f->last_slot = cJSON_GetObjectItem(msg, "slot")->valueint;
+			f->last_delay =
+			    cJSON_GetObjectItem(msg, "delay")->valueint;
+			snprintf(f->last_id, sizeof(f->last_id), "%s",
+			    id->valuestring);
+			snprintf(n, sizeof(n), "%d,", f->last_slot);
+			strncat(f->order, n, sizeof(f->order) -
+			    strlen(f->order) - 1);
+			pthread_mutex_unlock(&f->lock);
+			if (f->mode == FAKE_ACK || f->mode == FAKE_NACK) {
+				usleep((useconds_t)f->vend_ms * 1000);
+				fake_reply(f, id, f->mode == FAKE_ACK);
+			} else if (f->mode == FAKE_HANGUP) {
+				cJSON_Delete(msg);
+				conn_free(f->c->conn);
+				f->c->conn = NULL;
+				break;
+			}
+		}
+		cJSON_Delete(msg);
+	}
+	return NULL;
+}
+
+/* Connect as machine name with cert, register with slots, start serving. */
+static struct fake *
+fake_start(const char *name, enum fake_mode mode, int vend_ms)
+{
+	struct fake *f = xcalloc(1, sizeof(*f));
+	char cert[64], err[256], line[160];
+	cJSON *r;
+
+	snprintf(cert, sizeof(cert), "machine-%s", name);
+	f->c = h_tls_dial(srv->machine_port, cert, err, sizeof(err));
+	ck_assert_msg(f->c != NULL, "%s", err);
+	f->mode = mode;
+	f->vend_ms = vend_ms;
+	pthread_mutex_init(&f->lock, NULL);
+	snprintf(line, sizeof(line), "{\"id\":1,\"cmd\":\"register\",\"slots\""
+	    ":[{\"slot\":3,\"stock\":5},{\"slot\":4,\"stock\":100}],"
+	    "\"firmware\":\"fake 1\"}");
+	r = h_call(f->c, line);
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "machine"), name);
+	ck_assert_int_eq(h_num(r, "id"), 1);
+	cJSON_Delete(r);
+	pthread_create(&f->thread, NULL, fake_main, f);
+	return f;
+}
+
+static int
+fake_vends(struct fake *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->vends;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+/* Wait until the fake has received n vends (or fail). */
+static void
+fake_wait_vends(struct fake *f, int n)
+{
+	int64_t deadline = now_ms() + 10000;
+
+	while (fake_vends(f) < n) {
+		ck_assert_msg(now_ms() < deadline, "no vend arrived");
+		usleep(10 * 1000);
+	}
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	f->stop = 1;
+	pthread_join(f->thread, NULL);
+	h_close(f->c);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+/* Send a drop from c without waiting for the reply. */
+static void
+send_drop(struct h_client *c, const char *machine, int slot, const char *extra)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "{\"id\":\"d\",\"cmd\":\"drop\","
+	    "\"machine\":\"%s\",\"slot\":%d%s}", machine, slot,
+	    extra != NULL ? extra : "");
+	h_send(c, line);
+}
+
+static void
+assert_no_pending_and_clean(void)
+{
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE state"
+	    " = 'pending'"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
+	    " WHERE name = '@holds'"), 0);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+}
+
+static void
+wait_online(const char *machine, int want)
+{
+	int64_t deadline = now_ms() + 10000;
+	struct h_client *c = h_connect(srv, NULL);
+	cJSON *r, *m;
+	int online = -1;
+
+	for (;;) {
+		r = h_call(c, "{\"cmd\":\"machines\"}");
+		cJSON_ArrayForEach(m, h_array(r, "machines")) {
+			if (strcmp(h_str(m, "machine"), machine) == 0) {
+				online = cJSON_IsTrue(cJSON_GetObjectItem(m,
+				    "online"));
+			}
+		}
+		cJSON_Delete(r);
+		if (online == want) {
+			break;
+		}
+		ck_assert_msg(now_ms() < deadline, "%s online never became %d",
+		    machine, want);
+		usleep(20 * 1000);
+	}
+	h_close(c);
+}
+
+/* ---- rejection matrix -------------------------------------------------- */
+
+/*
+ * Connect with cert (NULL: none) and expect the server to refuse: the
+ * handshake fails, or a forbidden line then close.  The log must name the
+ * reason once.
+ */
+static void
+expect_refused(const char *cert, const char *reason)
+{
+	char err[256];
+	struct h_client *c;
+	int64_t deadline = now_ms() + 5000;
+	int st;
+
+	c = h_tls_dial(srv->machine_port, cert, err, sizeof(err));
+	if (c != NULL) {
+		/* TLS 1.3: a refused client certificate shows on first read. */
+		static const char reg[] =
+		    "{\"id\":1,\"cmd\":\"register\",\"slots\":[]}\n";
+
+		st = h_send_raw(c, reg, sizeof(reg) - 1);
+		if (st == CONN_OK) {
+			st = h_read_line(c, 5000);
+		}
+		if (st == CONN_OK) {
+			ck_assert_msg(strstr(c->line, "\"forbidden\"") != NULL,
+			    "%s: %s", cert ? cert : "no cert", c->line);
+			ck_assert(h_closed(c));
+		}
+		h_close(c);
+	}
+	while (!h_server_log_contains(srv, reason)) {
+		ck_assert_msg(now_ms() < deadline, "log lacks \"%s\" for %s",
+		    reason, cert != NULL ? cert : "no certificate");
+		usleep(20 * 1000);
+	}
+}
+
+START_TEST(machine_port_refuses_bad_certificates)
+{
+	expect_refused(NULL, "peer did not return a certificate");
+	expect_refused("wrongca-m1", "unable to get local issuer certificate");
+	expect_refused("expired-m1", "certificate has expired");
+	expect_refused("serveronly-m1", "unsuitable certificate purpose");
+	expect_refused("machine-ghost", "CN \"ghost\": not a registered machine");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
+	    " WHERE kind = 'machine'"), 0);
+}
+END_TEST
+
+START_TEST(machine_port_refuses_revoked_and_disabled)
+{
+	struct h_client *a;
+	struct fake *f;
+	cJSON *r;
+	char *crl = h_cert_path("crl.pem"), *more;
+
+	h_server_free(srv);
+	more = xasprintf("crl = %s\n", crl);
+	start_with(more);
+	free(more);
+	free(crl);
+	a = h_connect_as(srv, "admin", "adminpw");
+	r = h_call(a, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"x\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	expect_refused("revoked-m1", "certificate revoked");
+	/* An unrevoked certificate still works with the CRL loaded. */
+	f = fake_start("m1", FAKE_ACK, 0);
+	fake_stop(f);
+	r = h_call(a, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":false}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	expect_refused("machine-m1", "CN \"m1\": machine is disabled");
+	h_close(a);
+}
+END_TEST
+
+START_TEST(disabling_a_machine_disconnects_its_controller)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	struct fake *f = fake_start("m1", FAKE_ACK, 0);
+	cJSON *r;
+
+	wait_online("m1", 1);
+	r = h_call(a, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":false}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	wait_online("m1", 0);
+	f->stop = 1;
+	fake_stop(f);
+	h_close(a);
+}
+END_TEST
+
+/* ---- registration, events, pings --------------------------------------- */
+
+START_TEST(register_reports_stock_and_goes_online)
+{
+	struct h_client *m = h_connect(srv, NULL);
+	struct fake *f;
+	cJSON *r, *e;
+
+	wait_online("m1", 0);
+	f = fake_start("m1", FAKE_ACK, 0);
+	wait_online("m1", 1);
+	/* Sensed stock replaced the configured 5 / 100. */
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
+	    " machine = 'm1' AND slot = 3"), 5);
+	h_send(f->c, "{\"event\":\"slots\",\"slots\":[{\"slot\":3,"
+	    "\"stock\":2},{\"slot\":9,\"stock\":7}]}");
+	h_send(f->c, "{\"event\":\"temperature\",\"celsius\":4.5}");
+	usleep(300 * 1000);
+	r = h_call(m, "{\"cmd\":\"machines\"}");
+	e = cJSON_GetArrayItem(h_array(r, "machines"), 0);
+	ck_assert_str_eq(h_str(e, "machine"), "m1");
+	ck_assert_double_eq_tol(cJSON_GetObjectItem(e, "temperature")
+	    ->valuedouble, 4.5, 0.001);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
+	    " machine = 'm1' AND slot = 3"), 2);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM slots WHERE"
+	    " machine = 'm1' AND slot = 9"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM temperatures"
+	    " WHERE machine = 'm1' AND celsius = 4.5"), 1);
+	/* who lists the controller. */
+	h_login(m, "admin", "adminpw");
+	r = h_call(m, "{\"cmd\":\"who\"}");
+	ck_assert_msg(strstr(m->line, "\"kind\":\"machine\",\"machine\":"
+	    "\"m1\"") != NULL, "%s", m->line);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
+	    " WHERE kind = 'machine' AND machine = 'm1'"), 1);
+	fake_stop(f);
+	wait_online("m1", 0);
+	h_close(m);
+}
+END_TEST
+
+START_TEST(first_message_must_be_register)
+{
+	char err[256];
+	struct h_client *c = h_tls_dial(srv->machine_port, "machine-m1", err,
+	    sizeof(err));
+	cJSON *r;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	r = h_call(c, "{\"id\":5,\"cmd\":\"ping\"}");
+	H_ASSERT_ERROR(r, "bad_request");
+	cJSON_Delete(r);
+	ck_assert(h_closed(c));
+	h_close(c);
+}
+END_TEST
+
+START_TEST(ports_do_not_mix_their_commands)
+{
+	char err[256];
+	struct h_client *c = h_tls_dial(srv->machine_port, "machine-m1", err,
+	    sizeof(err));
+	struct h_client *m = h_connect(srv, NULL);
+	cJSON *r;
+
+	r = h_call(c, "{\"id\":1,\"cmd\":\"register\",\"slots\":[]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = h_call(c, "{\"id\":2,\"cmd\":\"login\",\"user\":\"admin\","
+	    "\"password\":\"adminpw\"}");
+	H_ASSERT_ERROR(r, "unknown_command");
+	cJSON_Delete(r);
+	r = h_call(c, "not json");
+	H_ASSERT_ERROR(r, "bad_request");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"id\":3,\"cmd\":\"ping\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 3);
+	cJSON_Delete(r);
+	r = h_call(m, "{\"id\":1,\"cmd\":\"register\",\"slots\":[]}");
+	H_ASSERT_ERROR(r, "unknown_command");
+	cJSON_Delete(r);
+	h_close(c);
+	h_close(m);
+}
+END_TEST
+
+START_TEST(silent_controller_is_dropped)
+{
+	struct fake *f;
+
+	h_server_free(srv);
+	start_with("ping_interval = 1\n");
+	{
+		struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+		cJSON *r = h_call(a, "{\"cmd\":\"machine_add\","
+		    "\"machine\":\"m1\",\"name\":\"x\"}");
+
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+		h_close(a);
+	}
+	f = fake_start("m1", FAKE_MUTE, 0);
+	wait_online("m1", 1);
+	/* Pinged every second, silent for three: dropped. */
+	wait_online("m1", 0);
+	ck_assert(h_server_log_contains(srv, "machine m1 offline (silent"));
+	f->stop = 1;
+	fake_stop(f);
+}
+END_TEST
+
+/* ---- drops ------------------------------------------------------------- */
+
+START_TEST(drop_charges_and_decrements_stock)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 50);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+	int64_t tx;
+
+	r = h_call(c, "{\"id\":7,\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":3}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 7);
+	ck_assert_str_eq(h_str(r, "item"), "Coke");
+	ck_assert_int_eq(h_num(r, "price"), 10);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	tx = h_num(r, "tx");
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 1);
+	ck_assert_int_eq(f->last_slot, 3);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
+	    " machine = 'm1' AND slot = 3"), 4);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
+	    " WHERE name = '@sales'"), 10);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM entries"
+	    " WHERE tx = %lld", (long long)tx), 4);
+	r = h_call(c, "{\"cmd\":\"history\",\"limit\":1}");
+	ck_assert_msg(strstr(c->line, "\"kind\":\"drop\",\"amount\":-10,"
+	    "\"state\":\"completed\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"item\":\"Coke\"") != NULL, "%s", c->line);
+	cJSON_Delete(r);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(drop_checks_before_holding)
+{
+	struct fake *f;
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	cJSON *r;
+
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_ERROR(r, "machine_offline");
+	cJSON_Delete(r);
+	f = fake_start("m1", FAKE_ACK, 0);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m9\",\"slot\":3}");
+	H_ASSERT_ERROR(r, "no_such_machine");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":8}");
+	H_ASSERT_ERROR(r, "no_such_slot");
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":5,"
+	    "\"item\":\"Gold\",\"price\":1000,\"stock\":1}");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":5}");
+	H_ASSERT_ERROR(r, "insufficient_funds");
+	ck_assert_int_eq(h_num(r, "balance"), 100);
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":5,"
+	    "\"price\":1,\"stock\":0}");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":5}");
+	H_ASSERT_ERROR(r, "slot_empty");
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":5,"
+	    "\"stock\":3,\"enabled\":false}");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":5}");
+	H_ASSERT_ERROR(r, "slot_disabled");
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 0);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'drop'"), 0);
+	fake_stop(f);
+	h_close(c);
+	h_close(a);
+}
+END_TEST
+
+START_TEST(nack_fails_the_drop_and_charges_nothing)
+{
+	struct fake *f = fake_start("m1", FAKE_NACK, 20);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_ERROR(r, "drop_failed");
+	ck_assert_msg(strstr(h_str(r, "message"), "jammed") != NULL, "%s",
+	    c->line);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
+	    " machine = 'm1' AND slot = 3"), 5);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'failed'"), 1);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(unanswered_vend_times_out_and_late_ok_is_not_charged)
+{
+	struct fake *f = fake_start("m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t t0 = now_ms();
+	cJSON *r, *id;
+
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_ERROR(r, "drop_timeout");
+	cJSON_Delete(r);
+	ck_assert_int_ge(now_ms() - t0, 2900);	/* vend_timeout = 3 */
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* The machine answers after all: logged, still not charged. */
+	id = cJSON_CreateString(f->last_id);
+	fake_reply(f, id, 1);
+	cJSON_Delete(id);
+	usleep(300 * 1000);
+	ck_assert(h_server_log_contains(srv, "anomaly: machine m1 answered"));
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(delay_is_sent_and_extends_the_wait)
+{
+	struct fake *f = fake_start("m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t t0 = now_ms();
+	cJSON *r;
+
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"delay\":2}");
+	H_ASSERT_ERROR(r, "drop_timeout");
+	cJSON_Delete(r);
+	ck_assert_int_eq(f->last_delay, 2);
+	ck_assert_int_ge(now_ms() - t0, 4900);	/* 3 s + 2 s delay */
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(controller_disconnect_mid_vend_charges_nothing)
+{
+	struct fake *f = fake_start("m1", FAKE_HANGUP, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_ERROR(r, "drop_failed");
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(replacement_connection_fails_the_vend_in_flight)
+{
+	struct fake *old = fake_start("m1", FAKE_SILENT, 0), *new;
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	send_drop(c, "m1", 3, NULL);
+	fake_wait_vends(old, 1);
+	new = fake_start("m1", FAKE_ACK, 0);
+	r = h_read(c);
+	H_ASSERT_ERROR(r, "drop_failed");
+	cJSON_Delete(r);
+	ck_assert(h_closed(old->c));
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* The new connection serves the next drop. */
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(new), 1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	assert_no_pending_and_clean();
+	old->stop = 1;
+	fake_stop(old);
+	fake_stop(new);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(member_disconnect_does_not_stop_the_drop)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 500);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t deadline;
+
+	send_drop(c, "m1", 3, NULL);
+	fake_wait_vends(f, 1);
+	h_close(c);
+	deadline = now_ms() + 10000;
+	while (h_sql_int(srv, "SELECT count(*) FROM tx WHERE kind = 'drop'"
+	    " AND state = 'completed'") == 0) {
+		ck_assert(now_ms() < deadline);
+		usleep(20 * 1000);
+	}
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(two_members_are_served_in_arrival_order)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 300);
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *b = h_connect_as(srv, "admin", "adminpw");
+	cJSON *r;
+
+	send_drop(a, "m1", 3, NULL);
+	fake_wait_vends(f, 1);
+	send_drop(b, "m1", 4, NULL);
+	r = h_read(a);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = h_read(b);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_str_eq(f->order, "3,4,");
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_balance(srv, "admin"), 995);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(a);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(one_drop_in_flight_per_member)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 500);
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *b = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	send_drop(a, "m1", 3, NULL);
+	fake_wait_vends(f, 1);
+	r = h_call(b, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":4}");
+	H_ASSERT_ERROR(r, "drop_in_progress");
+	cJSON_Delete(r);
+	r = h_read(a);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 1);
+	fake_stop(f);
+	h_close(a);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(retried_drop_with_key_vends_once)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 500);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+	int64_t tx;
+
+	/* The member's connection dies mid-drop... */
+	send_drop(c, "m1", 3, ",\"key\":\"buy-1\"");
+	fake_wait_vends(f, 1);
+	h_close(c);
+	/* ...and the client retries on a new one until it gets an answer. */
+	c = h_connect_as(srv, "alice", "alicepw");
+	for (;;) {
+		r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3,"
+		    "\"key\":\"buy-1\"}");
+		if (h_error(r) == NULL ||
+		    strcmp(h_error(r), "drop_in_progress") != 0) {
+			break;
+		}
+		cJSON_Delete(r);
+		usleep(50 * 1000);
+	}
+	H_ASSERT_OK(r);
+	tx = h_num(r, "tx");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"key\":\"buy-1\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "tx"), tx);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"key\":\"buy-1\"}");
+	H_ASSERT_ERROR(r, "conflict");
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(server_killed_mid_drop_releases_the_hold_on_restart)
+{
+	struct fake *f = fake_start("m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	send_drop(c, "m1", 3, ",\"key\":\"k\"");
+	fake_wait_vends(f, 1);
+	/* The hold is durable before the machine is asked. */
+	h_server_kill(srv);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " state = 'pending'"), 1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	f->stop = 1;
+	fake_stop(f);
+	h_close(c);
+	h_server_restart(srv);
+	ck_assert(h_server_log_contains(srv, "released"));
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'failed'"), 1);
+	assert_no_pending_and_clean();
+	/* The key replays the outcome; nothing is vended again. */
+	f = fake_start("m1", FAKE_ACK, 0);
+	c = h_connect_as(srv, "alice", "alicepw");
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"key\":\"k\"}");
+	H_ASSERT_ERROR(r, "drop_failed");
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 0);
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+struct racer {
+	int ok, poor, other;
+};
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *rc = arg;
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	const char *e;
+	cJSON *r;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		for (;;) {
+			r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\","
+			    "\"slot\":4}");
+			e = h_error(r);
+			if (e == NULL || strcmp(e, "drop_in_progress") != 0) {
+				break;
+			}
+			cJSON_Delete(r);
+			usleep(5 * 1000);
+		}
+		if (e == NULL) {
+			rc->ok++;
+		} else if (strcmp(e, "insufficient_funds") == 0) {
+			rc->poor++;
+		} else {
+			rc->other++;
+		}
+		cJSON_Delete(r);
+	}
+	h_close(c);
+	return NULL;
+}
+
+START_TEST(concurrent_drops_never_overspend)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 30);
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	struct racer rc[8] = { { 0 } };
+	pthread_t t[8];
+	int i, ok = 0, poor = 0, other = 0;
+	cJSON *r;
+
+	/* Water costs 5: credit for exactly 3. */
+	r = h_call(a, "{\"cmd\":\"set_balance\",\"user\":\"alice\","
+	    "\"balance\":15,\"note\":\"race\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	for (i = 0; i < 8; i++) {
+		pthread_create(&t[i], NULL, racer_main, &rc[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		ok += rc[i].ok;
+		poor += rc[i].poor;
+		other += rc[i].other;
+	}
+	ck_assert_int_eq(ok, 3);
+	ck_assert_int_eq(poor, 61);
+	ck_assert_int_eq(other, 0);
+	ck_assert_int_eq(fake_vends(f), 3);
+	ck_assert_int_eq(h_balance(srv, "alice"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'"), 3);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(a);
+}
+END_TEST
+
+START_TEST(admin_refunds_a_completed_drop_once)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	char line[160];
+	int64_t tx;
+	cJSON *r;
+
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_OK(r);
+	tx = h_num(r, "tx");
+	cJSON_Delete(r);
+	snprintf(line, sizeof(line), "{\"cmd\":\"refund\",\"tx\":%lld,"
+	    "\"note\":\"it was warm\"}", (long long)tx);
+	r = h_call(a, line);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 100);
+	ck_assert_int_ne(h_num(r, "tx"), tx);
+	cJSON_Delete(r);
+	r = h_call(a, line);
+	H_ASSERT_ERROR(r, "conflict");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
+	    " WHERE name = '@sales'"), 0);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+	h_close(a);
+}
+END_TEST
+
+START_TEST(sigterm_lets_a_drop_in_flight_settle)
+{
+	struct fake *f = fake_start("m1", FAKE_ACK, 1000);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	send_drop(c, "m1", 3, NULL);
+	fake_wait_vends(f, 1);
+	kill(srv->pid, SIGTERM);
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
+	    " WHERE ended IS NULL"), 0);
+	assert_no_pending_and_clean();
+	f->stop = 1;
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+static Suite *
+machine_suite(void)
+{
+	Suite *s = suite_create("machine");
+	TCase *tc;
+
+	tc = tcase_create("certificates");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tcase_add_test(tc, machine_port_refuses_bad_certificates);
+	tcase_add_test(tc, machine_port_refuses_revoked_and_disabled);
+	tcase_add_test(tc, disabling_a_machine_disconnects_its_controller);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("controller conversation");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tcase_add_test(tc, register_reports_stock_and_goes_online);
+	tcase_add_test(tc, first_message_must_be_register);
+	tcase_add_test(tc, ports_do_not_mix_their_commands);
+	tcase_add_test(tc, silent_controller_is_dropped);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("drops");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tcase_add_test(tc, drop_charges_and_decrements_stock);
+	tcase_add_test(tc, drop_checks_before_holding);
+	tcase_add_test(tc, nack_fails_the_drop_and_charges_nothing);
+	tcase_add_test(tc,
+	    unanswered_vend_times_out_and_late_ok_is_not_charged);
+	tcase_add_test(tc, delay_is_sent_and_extends_the_wait);
+	tcase_add_test(tc, controller_disconnect_mid_vend_charges_nothing);
+	tcase_add_test(tc, replacement_connection_fails_the_vend_in_flight);
+	tcase_add_test(tc, member_disconnect_does_not_stop_the_drop);
+	tcase_add_test(tc, two_members_are_served_in_arrival_order);
+	tcase_add_test(tc, one_drop_in_flight_per_member);
+	tcase_add_test(tc, retried_drop_with_key_vends_once);
+	tcase_add_test(tc, admin_refunds_a_completed_drop_once);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("crashes and signals");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tcase_add_test(tc, server_killed_mid_drop_releases_the_hold_on_restart);
+	tcase_add_test(tc, sigterm_lets_a_drop_in_flight_settle);
+	tcase_add_test(tc, concurrent_drops_never_overspend);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	h_init();
+	sr = srunner_create(machine_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return h_finish(failed);
+}
