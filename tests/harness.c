@@ -1,0 +1,882 @@
+/*
+ * The integration-test harness (see harness.h): drinkd processes in
+ * private temp directories, TLS clients over loopback, and read-only SQL
+ * against the server's database.
+ *
+ * Processes: every child is started with PR_SET_PDEATHSIG, so a drinkd
+ * dies with the forked test that started it even when a failed assertion
+ * ends that test with _exit().  Children are spawned with fork() and
+ * execv() only, so a test with many threads can still start them safely.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "harness.h"
+
+#define HARNESS_START_MS 10000	 /* ports file written by then */
+#define HARNESS_STOP_MS 20000	 /* SIGTERM honoured by then */
+#define HARNESS_CMD_MS 60000	 /* a drinkd subcommand finishes by then */
+#define HARNESS_DIAL_MS 10000	 /* TCP connect and TLS handshake */
+#define HARNESS_GREETING_MS 10000
+#define HARNESS_MAX_LINE (64UL * 1024 * 1024)
+#define HARNESS_MAX_ARGS 32
+#define HARNESS_CTXS 16
+
+static char *harness_root;	/* temp root of this test binary */
+static char *harness_certs;	/* ROOT/certs */
+static char *harness_drinkd;	/* absolute path of drinkd */
+
+/* Client TLS contexts by certificate name ("" for none), made on demand. */
+static struct {
+	char *cert;
+	SSL_CTX *ctx;
+} harness_ctxs[HARNESS_CTXS];
+static int harness_nctxs;
+static pthread_mutex_t harness_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void harness_die(const char *fmt, ...) PRINTFLIKE(1, 2)
+    __attribute__((noreturn));
+
+/* Set-up failures outside any test: say why and stop the binary. */
+static void
+harness_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "harness: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
+/* A file's contents, NUL-terminated, at most max bytes; caller frees. */
+static char *
+harness_slurp(const char *path, size_t max)
+{
+	char *buf = xmalloc(max + 1);
+	size_t n = 0;
+	FILE *f;
+
+	buf[0] = '\0';
+	if ((f = fopen(path, "r")) == NULL) {
+		return buf;
+	}
+	n = fread(buf, 1, max, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* The last bytes of a log, for failure messages; caller frees. */
+static char *
+harness_tail(const char *path)
+{
+	char *all = harness_slurp(path, 1024 * 1024), *out;
+	size_t n = strlen(all);
+
+	out = xstrdup(n > 3000 ? all + n - 3000 : all);
+	free(all);
+	return out;
+}
+
+static int
+harness_rm_one(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+harness_rmtree(const char *dir)
+{
+	(void)nftw(dir, harness_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * Start argv[0] with stdin from stdin_fd (-1: /dev/null) and stdout and
+ * stderr appended to out.  The child dies with the calling thread's
+ * process (PR_SET_PDEATHSIG).  Only async-signal-safe calls after fork.
+ */
+static pid_t
+harness_spawn(char *const argv[], int stdin_fd, const char *out)
+{
+	pid_t parent = getpid(), pid;
+	sigset_t none;
+	int fd;
+
+	if ((pid = fork()) != 0) {
+		return pid;
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) {
+		_exit(127);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (stdin_fd == -1) {
+		stdin_fd = open("/dev/null", O_RDONLY);
+	}
+	if (stdin_fd == -1 || dup2(stdin_fd, 0) == -1) {
+		_exit(127);
+	}
+	if ((fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600)) == -1 ||
+	    dup2(fd, 1) == -1 || dup2(fd, 2) == -1) {
+		_exit(127);
+	}
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+/* Wait for pid; SIGKILL it at the deadline.  Exit code or 128 + signal. */
+static int
+harness_wait(pid_t pid, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int status;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid) {
+			break;
+		}
+		if (r == -1 && errno != EINTR) {
+			return -1;
+		}
+		if (now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			if (waitpid(pid, &status, 0) != pid) {
+				return -1;
+			}
+			break;
+		}
+		usleep(5 * 1000);
+	}
+	if (WIFEXITED(status)) {
+		return WEXITSTATUS(status);
+	}
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+/* Run argv to completion with stdin_text; its exit code or -1. */
+static int
+harness_run(char *const argv[], const char *stdin_text, const char *out,
+    int64_t timeout_ms)
+{
+	size_t len = stdin_text != NULL ? strlen(stdin_text) : 0;
+	int p[2] = { -1, -1 };
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		return -1;
+	}
+	pid = harness_spawn(argv, p[0], out);
+	close(p[0]);
+	if (pid == -1) {
+		close(p[1]);
+		return -1;
+	}
+	while (len > 0 && (n = write(p[1], stdin_text, len)) > 0) {
+		stdin_text += n;
+		len -= (size_t)n;
+	}
+	close(p[1]);
+	return harness_wait(pid, timeout_ms);
+}
+
+void
+h_init(void)
+{
+	const char *build = getenv("BUILD"), *tmp = getenv("TMPDIR");
+	char cwd[4096], *mkcerts, *log;
+	char *argv[3];
+	struct rlimit rl;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (build == NULL || build[0] == '\0') {
+		build = "build";
+	}
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		harness_die("getcwd: %s", strerror(errno));
+	}
+	harness_drinkd = build[0] == '/' ? xasprintf("%s/drinkd", build) :
+	    xasprintf("%s/%s/drinkd", cwd, build);
+	if (access(harness_drinkd, X_OK) != 0) {
+		harness_die("%s: %s (run the tests from the repository root "
+		    "after make)", harness_drinkd, strerror(errno));
+	}
+	harness_root = xasprintf("%s/drink-check.XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(harness_root) == NULL) {
+		harness_die("mkdtemp %s: %s", harness_root, strerror(errno));
+	}
+	harness_certs = xasprintf("%s/certs", harness_root);
+	mkcerts = xasprintf("%s/tests/mkcerts-bad", cwd);
+	log = xasprintf("%s/mkcerts.log", harness_root);
+	argv[0] = mkcerts;
+	argv[1] = harness_certs;
+	argv[2] = NULL;
+	if (harness_run(argv, NULL, log, 120000) != 0) {
+		char *tail = harness_tail(log);
+
+		harness_die("%s %s failed:\n%s", mkcerts, harness_certs, tail);
+	}
+	free(mkcerts);
+	free(log);
+}
+
+int
+h_finish(int failed)
+{
+	if (harness_root != NULL) {
+		if (failed) {
+			fprintf(stderr, "harness: %d failure(s); server "
+			    "directories kept in %s\n", failed, harness_root);
+		} else {
+			harness_rmtree(harness_root);
+		}
+	}
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+char *
+h_cert_path(const char *file)
+{
+	return xasprintf("%s/%s", harness_certs, file);
+}
+
+/* ---- servers ---------------------------------------------------------- */
+
+static void
+harness_write_conf(struct h_server *s)
+{
+	FILE *f = fopen(s->conf, "w");
+
+	ck_assert_msg(f != NULL, "cannot write %s: %s", s->conf,
+	    strerror(errno));
+	fprintf(f, "# drinkd configuration written by the test harness\n"
+	    "listen = 127.0.0.1:0\n"
+	    "machine_listen = 127.0.0.1:0\n"
+	    "database = %s\n"
+	    "cert = %s/server.crt\n"
+	    "key = %s/server.key\n"
+	    "ports_file = %s\n",
+	    s->db, harness_certs, harness_certs, s->ports_file);
+	if (s->extra != NULL) {
+		fprintf(f, "%s\n", s->extra);
+	}
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The ports file, once complete: 0 with the ports, -1 until then. */
+static int
+harness_read_ports(struct h_server *s)
+{
+	char *text = harness_slurp(s->ports_file, 4096);
+	cJSON *o = cJSON_Parse(text), *l, *m;
+	int rc = -1;
+
+	free(text);
+	l = cJSON_GetObjectItemCaseSensitive(o, "listen");
+	m = cJSON_GetObjectItemCaseSensitive(o, "machine_listen");
+	if (cJSON_IsNumber(l) && l->valueint > 0 &&
+	    (cJSON_IsNumber(m) || cJSON_IsNull(m))) {
+		s->port = l->valueint;
+		s->machine_port = cJSON_IsNumber(m) ? m->valueint : 0;
+		rc = 0;
+	}
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* Start drinkd in the foreground and wait for its ports file. */
+static void
+harness_launch(struct h_server *s)
+{
+	char *argv[] = { harness_drinkd, "-f", s->conf, "-d", NULL };
+	int64_t deadline = now_ms() + HARNESS_START_MS;
+	int status;
+
+	(void)unlink(s->ports_file);
+	s->port = s->machine_port = 0;
+	s->pid = harness_spawn(argv, -1, s->log);
+	ck_assert_msg(s->pid > 0, "fork: %s", strerror(errno));
+	while (harness_read_ports(s) != 0) {
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			ck_abort_msg("drinkd exited (status %d) before writing "
+			    "%s; log:\n%s", status, s->ports_file,
+			    harness_tail(s->log));
+		}
+		if (now_ms() > deadline) {
+			ck_abort_msg("drinkd wrote no ports file within %d ms; "
+			    "log:\n%s", HARNESS_START_MS,
+			    harness_tail(s->log));
+		}
+		usleep(5 * 1000);
+	}
+}
+
+struct h_server *
+h_server_start(const char *extra_conf)
+{
+	static const char *const users[][2] = {
+		{ "useradd admin --admin --balance 1000", "adminpw\n" },
+		{ "useradd alice --balance 100", "alicepw\n" },
+		{ "useradd bob", "bobpw\n" },
+	};
+	struct h_server *s = xcalloc(1, sizeof(*s));
+	size_t i;
+	int rc;
+
+	s->dir = xasprintf("%s/srv.XXXXXX", harness_root);
+	ck_assert_msg(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+	s->conf = xasprintf("%s/drinkd.conf", s->dir);
+	s->db = xasprintf("%s/drink.db", s->dir);
+	s->log = xasprintf("%s/drinkd.log", s->dir);
+	s->ports_file = xasprintf("%s/ports.json", s->dir);
+	s->extra = extra_conf != NULL ? xstrdup(extra_conf) : NULL;
+	harness_write_conf(s);
+	rc = h_server_cmd(s, "init", NULL);
+	ck_assert_msg(rc == 0, "drinkd init exited %d; log:\n%s", rc,
+	    harness_tail(s->log));
+	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		rc = h_server_cmd(s, users[i][0], users[i][1]);
+		ck_assert_msg(rc == 0, "drinkd %s exited %d; log:\n%s",
+		    users[i][0], rc, harness_tail(s->log));
+	}
+	harness_launch(s);
+	return s;
+}
+
+int
+h_server_stop(struct h_server *s)
+{
+	int rc;
+
+	if (s->pid <= 0) {
+		return -1;
+	}
+	kill(s->pid, SIGTERM);
+	rc = harness_wait(s->pid, HARNESS_STOP_MS);
+	s->pid = 0;
+	return rc;
+}
+
+void
+h_server_kill(struct h_server *s)
+{
+	if (s->pid <= 0) {
+		return;
+	}
+	kill(s->pid, SIGKILL);
+	(void)harness_wait(s->pid, HARNESS_STOP_MS);
+	s->pid = 0;
+}
+
+void
+h_server_restart(struct h_server *s)
+{
+	if (s->pid > 0) {
+		(void)h_server_stop(s);
+	}
+	harness_launch(s);
+}
+
+void
+h_server_free(struct h_server *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	h_server_kill(s);
+	harness_rmtree(s->dir);
+	free(s->dir);
+	free(s->conf);
+	free(s->db);
+	free(s->log);
+	free(s->ports_file);
+	free(s->extra);
+	free(s);
+}
+
+int
+h_server_cmd(struct h_server *s, const char *args, const char *stdin_text)
+{
+	char *argv[HARNESS_MAX_ARGS + 4], *copy = xstrdup(args), *save, *w;
+	int n = 0, rc;
+
+	argv[n++] = harness_drinkd;
+	argv[n++] = "-f";
+	argv[n++] = s->conf;
+	for (w = strtok_r(copy, " ", &save); w != NULL &&
+	    n < HARNESS_MAX_ARGS; w = strtok_r(NULL, " ", &save)) {
+		argv[n++] = w;
+	}
+	argv[n] = NULL;
+	rc = harness_run(argv, stdin_text, s->log, HARNESS_CMD_MS);
+	free(copy);
+	return rc;
+}
+
+int
+h_server_log_contains(struct h_server *s, const char *needle)
+{
+	char *text = harness_slurp(s->log, 64 * 1024 * 1024);
+	int found = strstr(text, needle) != NULL;
+
+	free(text);
+	return found;
+}
+
+/* ---- clients ---------------------------------------------------------- */
+
+/* The client context for cert (NULL: none), shared by all threads. */
+static SSL_CTX *
+harness_ctx(const char *cert, char *err, size_t errlen)
+{
+	const char *name = cert != NULL ? cert : "";
+	char *crt = NULL, *key = NULL, *ca;
+	SSL_CTX *ctx = NULL;
+	int i;
+
+	pthread_mutex_lock(&harness_ctx_lock);
+	for (i = 0; i < harness_nctxs; i++) {
+		if (strcmp(harness_ctxs[i].cert, name) == 0) {
+			ctx = harness_ctxs[i].ctx;
+			goto out;
+		}
+	}
+	ca = xasprintf("%s/ca.crt", harness_certs);
+	if (cert != NULL) {
+		crt = xasprintf("%s/%s.crt", harness_certs, cert);
+		key = xasprintf("%s/%s.key", harness_certs, cert);
+	}
+	ctx = tls_ctx_new(TLS_CLIENT, crt, key, ca, NULL, err, errlen);
+	if (ctx != NULL && harness_nctxs < HARNESS_CTXS) {
+		harness_ctxs[harness_nctxs].cert = xstrdup(name);
+		harness_ctxs[harness_nctxs].ctx = ctx;
+		harness_nctxs++;
+	}
+	free(ca);
+	free(crt);
+	free(key);
+out:
+	pthread_mutex_unlock(&harness_ctx_lock);
+	return ctx;
+}
+
+static int
+harness_local_port(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	if (getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+		return 0;
+	}
+	return ntohs(sin.sin_port);
+}
+
+struct h_client *
+h_tls_dial(int port, const char *cert, char *err, size_t errlen)
+{
+	int64_t deadline = now_ms() + HARNESS_DIAL_MS;
+	struct h_client *c;
+	char portstr[16];
+	SSL_CTX *ctx;
+	int fd;
+
+	if ((ctx = harness_ctx(cert, err, errlen)) == NULL) {
+		return NULL;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if ((fd = conn_dial("127.0.0.1", portstr, deadline, err, errlen)) ==
+	    -1) {
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->port = harness_local_port(fd);
+	if ((c->conn = conn_new(fd, ctx, HARNESS_MAX_LINE)) == NULL) {
+		snprintf(err, errlen, "cannot set up TLS");
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	if (conn_connect(c->conn, "localhost", deadline) != CONN_OK) {
+		snprintf(err, errlen, "TLS handshake: %s",
+		    conn_error(c->conn));
+		h_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct h_client *
+h_connect_raw(struct h_server *s, const char *cert, char *err, size_t errlen)
+{
+	struct h_client *c;
+	int rc;
+
+	if ((c = h_tls_dial(s->port, cert, err, errlen)) == NULL) {
+		return NULL;
+	}
+	if ((rc = h_read_line(c, HARNESS_GREETING_MS)) != CONN_OK) {
+		snprintf(err, errlen, "no greeting: %s", rc == CONN_EOF ?
+		    "connection closed" : conn_error(c->conn));
+		h_close(c);
+		return NULL;
+	}
+	if ((c->greeting = cJSON_ParseWithOpts(c->line, NULL, 1)) == NULL) {
+		snprintf(err, errlen, "greeting is not JSON: %.200s", c->line);
+		h_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct h_client *
+h_connect(struct h_server *s, const char *cert)
+{
+	struct h_client *c;
+	char err[512];
+	const cJSON *ev;
+
+	c = h_connect_raw(s, cert, err, sizeof(err));
+	ck_assert_msg(c != NULL, "connect to port %d as %s: %s", s->port,
+	    cert != NULL ? cert : "(no certificate)", err);
+	ev = cJSON_GetObjectItemCaseSensitive(c->greeting, "event");
+	ck_assert_msg(cJSON_IsString(ev) && strcmp(ev->valuestring, "hello") ==
+	    0, "expected a hello greeting, got %s", c->line);
+	return c;
+}
+
+struct h_client *
+h_connect_as(struct h_server *s, const char *user, const char *password)
+{
+	struct h_client *c = h_connect(s, NULL);
+
+	h_login(c, user, password);
+	return c;
+}
+
+void
+h_close(struct h_client *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	if (c->conn != NULL) {
+		conn_shutdown(c->conn, now_ms() + 200);
+		conn_free(c->conn);
+	}
+	cJSON_Delete(c->greeting);
+	free(c->line);
+	free(c);
+}
+
+int
+h_tcp_dial(int port)
+{
+	char portstr[16], err[256];
+	int fd;
+
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	fd = conn_dial("127.0.0.1", portstr, now_ms() + HARNESS_DIAL_MS, err,
+	    sizeof(err));
+	ck_assert_msg(fd != -1, "%s", err);
+	return fd;
+}
+
+int
+h_tcp_closed(int fd, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms, left;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[4096];
+	ssize_t n;
+
+	while ((left = deadline - now_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+			return 0;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+h_send_raw(struct h_client *c, const void *buf, size_t len)
+{
+	return conn_write(c->conn, buf, len, now_ms() + H_DEADLINE_MS);
+}
+
+void
+h_send(struct h_client *c, const char *line)
+{
+	size_t n = strlen(line);
+	char *buf = xmalloc(n + 1);
+	int rc;
+
+	memcpy(buf, line, n);
+	buf[n] = '\n';
+	rc = h_send_raw(c, buf, n + 1);
+	free(buf);
+	ck_assert_msg(rc == CONN_OK, "send failed: %s", conn_error(c->conn));
+}
+
+int
+h_read_line(struct h_client *c, int64_t timeout_ms)
+{
+	char *line;
+	size_t len;
+	int rc;
+
+	rc = conn_read_line(c->conn, &line, &len, now_ms() + timeout_ms,
+	    timeout_ms);
+	if (rc == CONN_OK) {
+		free(c->line);
+		c->line = xmalloc(len + 1);
+		memcpy(c->line, line, len);
+		c->line[len] = '\0';
+	}
+	return rc;
+}
+
+cJSON *
+h_read(struct h_client *c)
+{
+	cJSON *r;
+	int rc;
+
+	rc = h_read_line(c, H_DEADLINE_MS);
+	ck_assert_msg(rc == CONN_OK, "no reply within %d ms: %s",
+	    H_DEADLINE_MS, rc == CONN_EOF ? "connection closed" :
+	    conn_error(c->conn));
+	r = cJSON_ParseWithOpts(c->line, NULL, 1);
+	ck_assert_msg(r != NULL && cJSON_IsObject(r),
+	    "reply is not one JSON object: %.300s", c->line);
+	return r;
+}
+
+cJSON *
+h_call(struct h_client *c, const char *json_line)
+{
+	h_send(c, json_line);
+	return h_read(c);
+}
+
+cJSON *
+h_callf(struct h_client *c, const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+	cJSON *r;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&line, fmt, ap), 0);
+	va_end(ap);
+	r = h_call(c, line);
+	free(line);
+	return r;
+}
+
+void
+h_expect(struct h_client *c, const char *code, const char *line)
+{
+	cJSON *r = h_call(c, line);
+
+	if (code == NULL) {
+		ck_assert_msg(h_ok(r), "%.300s: expected ok, got %.300s", line,
+		    c->line);
+	} else {
+		ck_assert_msg(h_error(r) != NULL &&
+		    strcmp(h_error(r), code) == 0,
+		    "%.300s: expected %s, got %.300s", line, code, c->line);
+	}
+	cJSON_Delete(r);
+}
+
+void
+h_expectf(struct h_client *c, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&line, fmt, ap), 0);
+	va_end(ap);
+	h_expect(c, code, line);
+	free(line);
+}
+
+void
+h_login(struct h_client *c, const char *user, const char *password)
+{
+	cJSON *r;
+
+	r = h_callf(c, "{\"cmd\":\"login\",\"user\":\"%s\",\"password\":\"%s\"}",
+	    user, password);
+	ck_assert_msg(h_ok(r), "login as %s: %s", user, h_text(r));
+	cJSON_Delete(r);
+}
+
+int64_t
+h_wait_closed(struct h_client *c, int64_t timeout_ms)
+{
+	int64_t start = now_ms();
+	int rc;
+
+	rc = h_read_line(c, timeout_ms);
+	if (rc == CONN_EOF || rc == CONN_ERROR) {
+		return now_ms() - start;
+	}
+	return -1;
+}
+
+int
+h_closed(struct h_client *c)
+{
+	return h_wait_closed(c, H_CLOSE_MS) >= 0;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+int
+h_ok(const cJSON *reply)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"));
+}
+
+const char *
+h_error(const cJSON *reply)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(reply, "message");
+
+	/* A failure carries ok:false, a code and a human message. */
+	if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(reply, "ok")) ||
+	    !cJSON_IsString(e) || !cJSON_IsString(m) ||
+	    m->valuestring[0] == '\0') {
+		return NULL;
+	}
+	return e->valuestring;
+}
+
+int64_t
+h_num(const cJSON *reply, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(reply, field);
+
+	ck_assert_msg(cJSON_IsNumber(v) &&
+	    v->valuedouble == (double)(int64_t)v->valuedouble,
+	    "field \"%s\" is not an integer in %s", field, h_text(reply));
+	return (int64_t)v->valuedouble;
+}
+
+const char *
+h_str(const cJSON *reply, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(reply, field);
+
+	ck_assert_msg(cJSON_IsString(v), "field \"%s\" is not a string in %s",
+	    field, h_text(reply));
+	return v->valuestring;
+}
+
+cJSON *
+h_array(const cJSON *reply, const char *field)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(reply, field);
+
+	ck_assert_msg(cJSON_IsArray(v), "field \"%s\" is not an array in %s",
+	    field, h_text(reply));
+	return v;
+}
+
+const char *
+h_text(const cJSON *reply)
+{
+	char *s;
+
+	if (reply == NULL) {
+		return "(no reply)";
+	}
+	/* Only used on the way to a failed assertion: never freed. */
+	s = cJSON_PrintUnformatted(reply);
+	return s != NULL ? s : "(unprintable)";
+}
+
+/* ---- the database ------------------------------------------------------ */
+
+int64_t
+h_sql_int(struct h_server *s, const char *fmt, ...)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	char *sql;
+	int64_t v;
+	int rc;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&sql, fmt, ap), 0);
+	va_end(ap);
+	rc = sqlite3_open_v2(s->db, &h, SQLITE_OPEN_READONLY, NULL);
+	ck_assert_msg(rc == SQLITE_OK, "open %s: %s", s->db,
+	    h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+	sqlite3_busy_timeout(h, 10000);
+	rc = sqlite3_prepare_v2(h, sql, -1, &st, NULL);
+	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+	rc = sqlite3_step(st);
+	ck_assert_msg(rc == SQLITE_ROW, "%s: %s", sql, rc == SQLITE_DONE ?
+	    "no row" : sqlite3_errmsg(h));
+	v = sqlite3_column_type(st, 0) == SQLITE_NULL ? H_SQL_NULL :
+	    sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(sql);
+	return v;
+}
+
+int64_t
+h_balance(struct h_server *s, const char *user)
+{
+	return h_sql_int(s, "SELECT balance FROM accounts WHERE name = '%s'",
+	    user);
+}
+
+int
+h_check_ledger(struct h_server *s)
+{
+	return h_server_cmd(s, "check-ledger", NULL);
+}

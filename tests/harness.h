@@ -1,0 +1,167 @@
+/*
+ * Integration-test harness: real drinkd processes on ephemeral loopback
+ * ports, TLS clients that speak the line protocol, and read-only looks at
+ * the server's database.  Every helper that waits has a deadline, and a
+ * helper that cannot do its job fails the running Check test rather than
+ * returning an error the caller might forget to look at; the *_raw and
+ * *_try variants return failures for tests that provoke them.
+ *
+ * A test binary calls h_init() before srunner_run_all() and h_finish()
+ * after it.  Tests run forked (CK_FORK); a drinkd started by a test is
+ * killed when that test's process ends, however it ends.
+ */
+#ifndef DRINK_HARNESS_H
+#define DRINK_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <check.h>
+#include <cjson/cJSON.h>
+
+#include "common.h"
+
+#define H_DEADLINE_MS 30000	/* a reply must arrive by then */
+#define H_CLOSE_MS 10000	/* h_closed: the server must close by then */
+#define H_SQL_NULL INT64_MIN	/* h_sql_int for an SQL NULL */
+
+struct h_server {
+	char *dir;		/* private temp directory, removed by free */
+	char *conf;		/* DIR/drinkd.conf */
+	char *db;		/* DIR/drink.db */
+	char *log;		/* DIR/drinkd.log: the server's stderr */
+	char *ports_file;
+	char *extra;		/* extra configuration lines, or NULL */
+	pid_t pid;		/* 0 when not running */
+	int port;		/* member port */
+	int machine_port;	/* 0 when the machine port is not open */
+};
+
+struct h_client {
+	struct conn *conn;
+	cJSON *greeting;	/* first line from the server, parsed */
+	char *line;		/* last line read, raw, without "\n" */
+	int port;		/* local port of this connection */
+};
+
+/* harness.c: process-wide set-up, from main(). */
+/*
+ * Make the temp root and the test certificates (tests/mkcerts-bad), raise
+ * RLIMIT_NOFILE to the hard limit and ignore SIGPIPE.  Exits on failure.
+ */
+void h_init(void);
+/* Remove the temp root unless tests failed; returns main()'s exit code. */
+int h_finish(int failed);
+/* Path of a file in the certificate directory; caller frees. */
+char *h_cert_path(const char *file);
+
+/* harness.c: servers. */
+/*
+ * A fresh server: new directory, configuration (listen 127.0.0.1:0, the
+ * test certificates, extra_conf lines appended, so they override), a new
+ * database with admin/adminpw (admin, 1000), alice/alicepw (100) and
+ * bob/bobpw (0), then `drinkd -f CONF -d` once the ports file is written.
+ * Caller frees with h_server_free().
+ */
+struct h_server *h_server_start(const char *extra_conf);
+/* SIGTERM, wait (then SIGKILL); exit status, or 128 + signal. */
+int h_server_stop(struct h_server *s);
+void h_server_kill(struct h_server *s);
+/* Stop if running, then start again on the same database and config. */
+void h_server_restart(struct h_server *s);
+/* Kill if running, remove the directory, free. */
+void h_server_free(struct h_server *s);
+/*
+ * Run `drinkd -f CONF ARGS` (ARGS split at spaces) with stdin_text (may be
+ * NULL) on its standard input; its exit code, or -1.
+ */
+int h_server_cmd(struct h_server *s, const char *args, const char *stdin_text);
+/* 1 when the server's log contains needle. */
+int h_server_log_contains(struct h_server *s, const char *needle);
+
+/* harness.c: clients. */
+/*
+ * TLS to 127.0.0.1:port verifying the server as "localhost" against the
+ * test CA, presenting cert (e.g. "member-alice": member-alice.crt/.key)
+ * unless NULL.  No line is read.  NULL with err set on failure.
+ */
+struct h_client *h_tls_dial(int port, const char *cert, char *err,
+    size_t errlen);
+/*
+ * h_tls_dial to the member port, then read the first line into greeting.
+ * NULL with err set when the handshake fails or no line arrives (a client
+ * certificate is refused after the handshake under TLS 1.3).
+ */
+struct h_client *h_connect_raw(struct h_server *s, const char *cert,
+    char *err, size_t errlen);
+/* h_connect_raw that fails the test unless it is greeted with hello. */
+struct h_client *h_connect(struct h_server *s, const char *cert);
+/* Connect and log in with a password; fails the test unless ok. */
+struct h_client *h_connect_as(struct h_server *s, const char *user,
+    const char *password);
+void h_close(struct h_client *c);
+/* Plain TCP to 127.0.0.1:port, non-blocking; the descriptor (caller
+ * closes). */
+int h_tcp_dial(int port);
+/* 1 when the peer of a plain socket closes within timeout_ms (bytes that
+ * arrive first, such as a TLS alert, are skipped). */
+int h_tcp_closed(int fd, int64_t timeout_ms);
+
+/* Write bytes as they are; CONN_OK or the conn_status, never fails. */
+int h_send_raw(struct h_client *c, const void *buf, size_t len);
+/* Write a line; "\n" is appended. */
+void h_send(struct h_client *c, const char *line);
+/*
+ * Read one line within timeout_ms into c->line.  Returns CONN_OK, or the
+ * conn_status (CONN_EOF, CONN_TIMEOUT, CONN_ERROR) without failing.
+ */
+int h_read_line(struct h_client *c, int64_t timeout_ms);
+/* The next line, parsed; fails the test on timeout, close or bad JSON. */
+cJSON *h_read(struct h_client *c);
+/* Send json_line and return the next reply (caller cJSON_Delete()s). */
+cJSON *h_call(struct h_client *c, const char *json_line);
+cJSON *h_callf(struct h_client *c, const char *fmt, ...) PRINTFLIKE(2, 3);
+/*
+ * Send line; fail the test unless the reply is ok (code NULL) or the error
+ * code, naming the request in the failure.
+ */
+void h_expect(struct h_client *c, const char *code, const char *line);
+void h_expectf(struct h_client *c, const char *code, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+/* Log in; fails the test unless the reply is ok. */
+void h_login(struct h_client *c, const char *user, const char *password);
+/* ms until the server closed the connection, or -1 (a line or timeout). */
+int64_t h_wait_closed(struct h_client *c, int64_t timeout_ms);
+/* 1 when the server closes the connection within H_CLOSE_MS. */
+int h_closed(struct h_client *c);
+
+/* harness.c: replies. */
+int h_ok(const cJSON *reply);	/* "ok" is true */
+/* The "error" code of a failure reply, or NULL. */
+const char *h_error(const cJSON *reply);
+/* Integer field; fails the test when absent or not an integer. */
+int64_t h_num(const cJSON *reply, const char *field);
+/* String field; fails the test when absent or not a string. */
+const char *h_str(const cJSON *reply, const char *field);
+/* Array field; fails the test when absent or not an array. */
+cJSON *h_array(const cJSON *reply, const char *field);
+/* Compact text of a reply for failure messages (never freed). */
+const char *h_text(const cJSON *reply);
+
+/* harness.c: the server's database, read-only. */
+/* First column of the first row; fails the test when there is no row. */
+int64_t h_sql_int(struct h_server *s, const char *fmt, ...) PRINTFLIKE(2, 3);
+int64_t h_balance(struct h_server *s, const char *user);
+/* `drinkd check-ledger` exit code. */
+int h_check_ledger(struct h_server *s);
+
+/* Reply assertions that name the caller's line and show the reply. */
+#define H_ASSERT_OK(r)                                                     \
+	ck_assert_msg(h_ok(r), "expected ok, got %s", h_text(r))
+#define H_ASSERT_ERROR(r, code)                                            \
+	ck_assert_msg(h_error(r) != NULL && strcmp(h_error(r), (code)) == 0, \
+	    "expected error %s, got %s", (code), h_text(r))
+
+#endif
