@@ -48,7 +48,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGS = $(BUILD)/drinkd $(BUILD)/drink $(BUILD)/drink-machine
 UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run check check-unit check-asan check-tsan certs install clean bench
+.PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean bench
 all: $(PROGS)
 
 # Bootstrap: install the Debian packages when a dependency is missing.
@@ -96,7 +96,15 @@ $(BUILD)/drink-machine: $(call obj,$(CTRL_SRC)) $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(HARNESS_SRC)) $(BUILD)/libdrink.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) $(CHECK_LIBS)
+
+# The fuzz targets, renamed so both link into the corpus replay test.
+FUZZ_TARGETS = request machine
+$(BUILD)/tests/fuzz/replay_%.o: tests/fuzz/fuzz_%.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DLLVMFuzzerTestOneInput=fuzz_$*_input -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/check_corpus: $(patsubst %,$(BUILD)/tests/fuzz/replay_%.o,$(FUZZ_TARGETS))
 
 # Unit tests first (fast, no network), then the integration suites, which
 # start real drinkd processes on ephemeral loopback ports.
@@ -107,7 +115,34 @@ check-asan:
 	$(MAKE) BUILD=build-asan SAN=address,undefined OPT="-O1 -g" check
 
 check-tsan:
-	$(MAKE) BUILD=build-tsan SAN=thread OPT="-O1 -g" check
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1" \
+	    $(MAKE) BUILD=build-tsan SAN=thread OPT="-O1 -g" check
+
+# The integration suites with every drinkd under valgrind's memcheck.
+check-valgrind: all $(UNIT_TESTS)
+	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind
+	@DRINKD_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite --log-file=%s.valgrind" \
+	    BUILD=$(BUILD) tests/run-tests $(UNIT_TESTS)
+
+# libFuzzer (clang) on the request dispatcher and the controller message
+# handler, FUZZ_SECONDS each, starting from the seed corpus in the repo.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev
+	$(MAKE) BUILD=build-fuzz CC=clang SAN=address,undefined \
+	    OPT="-O1 -g -fsanitize=fuzzer-no-link" \
+	    $(patsubst %,build-fuzz/fuzz_%,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build-fuzz/corpus-$$t build-fuzz/crash-$$t; \
+		echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+		    -artifact_prefix=build-fuzz/crash-$$t/ -print_final_stats=1 \
+		    build-fuzz/corpus-$$t tests/fuzz/corpus-$$t || exit 1; \
+	done
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libdrink.a
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 certs: run/certs/ca.crt
 run/certs/ca.crt: certs/mkcerts
@@ -124,6 +159,6 @@ install: all
 	install -m 644 docs/drinkd.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -108,12 +108,19 @@ scan_ws(struct scan *s)
 	}
 }
 
-/* s->p at the opening quote; leaves it after the closing one. */
+/*
+ * s->p at the opening quote; leaves it after the closing one.  Raw control
+ * characters are refused, as JSON requires: cJSON would accept them, and
+ * an "id" echoed verbatim must never carry one back out.
+ */
 static int
 scan_string(struct scan *s)
 {
 	s->p++;
 	while (s->p < s->end && *s->p != '"') {
+		if ((unsigned char)*s->p < 0x20) {
+			return -1;
+		}
 		if (*s->p == '\\') {
 			if (s->end - s->p >= 6 &&
 			    memcmp(s->p, "\\u0000", 6) == 0) {

@@ -113,7 +113,14 @@ void session_login(struct session *s, const char *user, const char *role);
 void session_logout(struct session *s);
 
 /* machine.c: online controllers and the vends queued for them. */
+struct mach;
 void *machine_main(void *arg);
+/* A registry entry for a controller on fd (not yet online); NULL on error. */
+struct mach *machine_new(const char *name, int fd);
+void machine_free(struct mach *m);
+/* Handle one controller line; *reply (caller frees) is the answer or NULL. */
+void machine_handle(struct mach *m, const char *line, size_t len,
+    cJSON **reply);
 int machine_online(const char *name);
 /* Shut a machine's controller connection down; 1 if it was online. */
 int machine_kick(const char *name);

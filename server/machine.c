@@ -231,12 +231,11 @@ machine_send(struct session *s, cJSON *obj)
 	return rc;
 }
 
-static int
-machine_send_error(struct session *s, const cJSON *id, int err,
-    const char *message)
+/* An error reply object, echoing id when there is one. */
+static cJSON *
+machine_error(const cJSON *id, int err, const char *message)
 {
 	cJSON *o = cJSON_CreateObject();
-	int rc;
 
 	if (id != NULL) {
 		cJSON_AddItemToObject(o, "id", cJSON_Duplicate(id, 1));
@@ -245,14 +244,23 @@ machine_send_error(struct session *s, const cJSON *id, int err,
 	cJSON_AddStringToObject(o, "error", proto_err_code(err));
 	cJSON_AddStringToObject(o, "message",
 	    message != NULL ? message : proto_err_message(err));
-	rc = machine_send(s, o);
+	return o;
+}
+
+static int
+machine_send_error(struct session *s, const cJSON *id, int err,
+    const char *message)
+{
+	cJSON *o = machine_error(id, err, message);
+	int rc = machine_send(s, o);
+
 	cJSON_Delete(o);
 	return rc;
 }
 
-/* Parse one line from a controller; NULL (and a reply sent) if unusable. */
+/* Parse one line; NULL (and *reply set to the error) if unusable. */
 static cJSON *
-machine_parse(struct session *s, const char *line, size_t len)
+machine_parse(const char *line, size_t len, cJSON **reply)
 {
 	struct proto_scan ps;
 	cJSON *msg = NULL;
@@ -262,7 +270,7 @@ machine_parse(struct session *s, const char *line, size_t len)
 	    NULL || !cJSON_IsObject(msg)) {
 		cJSON_Delete(msg);
 		msg = NULL;
-		(void)machine_send_error(s, NULL, ERR_BAD_REQUEST,
+		*reply = machine_error(NULL, ERR_BAD_REQUEST,
 		    "message must be one JSON object on one line");
 	}
 	proto_scan_free(&ps);
@@ -271,7 +279,7 @@ machine_parse(struct session *s, const char *line, size_t len)
 
 /* A reply from the controller: to a vend, or to one of our pings. */
 static void
-machine_on_reply(struct session *s, struct mach *m, const cJSON *msg)
+machine_on_reply(struct mach *m, const cJSON *msg)
 {
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(msg, "ok");
@@ -301,9 +309,8 @@ machine_on_reply(struct session *s, struct mach *m, const cJSON *msg)
 		m->abandoned[0] = '\0';
 		m->busy = 0;
 	} else {
-		log_warn("machine %s: answer for unknown vend %s ignored "
-		    "(session %lld)", m->name, id->valuestring,
-		    (long long)s->client.session);
+		log_warn("machine %s: answer for unknown vend %.40s ignored",
+		    m->name, id->valuestring);
 	}
 	pthread_mutex_unlock(&machine_lock);
 }
@@ -331,48 +338,48 @@ machine_on_event(struct mach *m, const cJSON *msg)
 			    m->name);
 		}
 	} else {
-		log_debug("machine %s: unknown event \"%s\" ignored", m->name,
-		    ev);
+		log_debug("machine %s: unknown event \"%.40s\" ignored",
+		    m->name, ev);
 	}
 }
 
-/* One message after registration; -1 to close the connection. */
-static int
-machine_on_message(struct session *s, struct mach *m, const char *line,
-    size_t len)
+/*
+ * One message from a registered controller.  *reply is what must be sent
+ * back (caller sends and frees it), or NULL.  No I/O happens here, so the
+ * fuzzer can drive it.
+ */
+void
+machine_handle(struct mach *m, const char *line, size_t len, cJSON **reply)
 {
-	cJSON *msg, *o;
 	const cJSON *id, *cmd;
-	int rc = 0;
+	cJSON *msg;
 
-	if ((msg = machine_parse(s, line, len)) == NULL) {
-		return 0;
+	*reply = NULL;
+	if ((msg = machine_parse(line, len, reply)) == NULL) {
+		return;
 	}
 	id = cJSON_GetObjectItemCaseSensitive(msg, "id");
 	cmd = cJSON_GetObjectItemCaseSensitive(msg, "cmd");
 	if (cJSON_HasObjectItem(msg, "ok")) {
-		machine_on_reply(s, m, msg);
+		machine_on_reply(m, msg);
 	} else if (cJSON_IsString(cJSON_GetObjectItem(msg, "event"))) {
 		machine_on_event(m, msg);
 	} else if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "ping") ==
 	    0) {
-		o = cJSON_CreateObject();
+		*reply = cJSON_CreateObject();
 		if (id != NULL) {
-			cJSON_AddItemToObject(o, "id", cJSON_Duplicate(id, 1));
+			cJSON_AddItemToObject(*reply, "id",
+			    cJSON_Duplicate(id, 1));
 		}
-		cJSON_AddBoolToObject(o, "ok", 1);
-		rc = machine_send(s, o) == CONN_OK ? 0 : -1;
-		cJSON_Delete(o);
+		cJSON_AddBoolToObject(*reply, "ok", 1);
 	} else if (cJSON_IsString(cmd)) {
-		rc = machine_send_error(s, id, ERR_UNKNOWN_COMMAND,
-		    "not a machine port command") == CONN_OK ? 0 : -1;
+		*reply = machine_error(id, ERR_UNKNOWN_COMMAND,
+		    "not a machine port command");
 	} else {
-		rc = machine_send_error(s, id, ERR_BAD_REQUEST,
-		    "expected a reply, an event or a command") == CONN_OK ?
-		    0 : -1;
+		*reply = machine_error(id, ERR_BAD_REQUEST,
+		    "expected a reply, an event or a command");
 	}
 	cJSON_Delete(msg);
-	return rc;
 }
 
 /* Send the next queued vend if the machine is free. */
@@ -442,6 +449,7 @@ machine_serve(struct session *s, struct mach *m, char *why, size_t whylen)
 	int64_t interval = server->cfg->ping_interval * 1000;
 	int64_t heard = now_ms(), next_ping = heard + interval, wait, now;
 	struct pollfd pfd[2];
+	cJSON *reply;
 	char *line, buf[64];
 	size_t len;
 	int rc;
@@ -505,8 +513,13 @@ machine_serve(struct session *s, struct mach *m, char *why, size_t whylen)
 			    conn_error(s->conn);
 		}
 		heard = now_ms();
-		if (machine_on_message(s, m, line, len) != 0) {
-			return conn_error(s->conn);
+		machine_handle(m, line, len, &reply);
+		if (reply != NULL) {
+			rc = machine_send(s, reply);
+			cJSON_Delete(reply);
+			if (rc != CONN_OK) {
+				return conn_error(s->conn);
+			}
 		}
 	}
 }
@@ -519,7 +532,7 @@ static int
 machine_register(struct session *s, const char *name)
 {
 	const cJSON *id, *cmd, *slots;
-	cJSON *msg, *o;
+	cJSON *msg, *o = NULL;
 	char *line;
 	size_t len;
 	int rc;
@@ -531,7 +544,9 @@ machine_register(struct session *s, const char *name)
 		    rc == CONN_TIMEOUT ? "timed out" : conn_error(s->conn));
 		return -1;
 	}
-	if ((msg = machine_parse(s, line, len)) == NULL) {
+	if ((msg = machine_parse(line, len, &o)) == NULL) {
+		(void)machine_send(s, o);
+		cJSON_Delete(o);
 		return -1;
 	}
 	id = cJSON_GetObjectItemCaseSensitive(msg, "id");
@@ -564,6 +579,31 @@ machine_register(struct session *s, const char *name)
 	}
 	cJSON_Delete(msg);
 	return rc;
+}
+
+struct mach *
+machine_new(const char *name, int fd)
+{
+	struct mach *m = xcalloc(1, sizeof(*m));
+
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->fd = fd;
+	if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void
+machine_free(struct mach *m)
+{
+	if (m == NULL) {
+		return;
+	}
+	close(m->wake[0]);
+	close(m->wake[1]);
+	free(m);
 }
 
 /* Put m online, replacing (and closing) an older connection. */
@@ -642,7 +682,7 @@ machine_main(void *arg)
 	struct session *s = arg;
 	struct mach *m = NULL;
 	SSL_CTX *ctx = server_machine_ctx();
-	char name[PROTO_NAME_MAX + 2] = "", whybuf[64];
+	char name[PROTO_NAME_MAX + 1] = "", whybuf[64];
 	const char *why;
 	int64_t id = 0;
 
@@ -674,12 +714,7 @@ machine_main(void *arg)
 		why = "registration failed";
 		goto closed;
 	}
-	m = xcalloc(1, sizeof(*m));
-	snprintf(m->name, sizeof(m->name), "%s", name);
-	m->fd = conn_fd(s->conn);
-	if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-		free(m);
-		m = NULL;
+	if ((m = machine_new(name, conn_fd(s->conn))) == NULL) {
 		why = "cannot create a pipe";
 		goto closed;
 	}
@@ -694,11 +729,7 @@ closed:
 out:
 	client_remove(&s->client);
 	conn_free(s->conn);
-	if (m != NULL) {
-		close(m->wake[0]);
-		close(m->wake[1]);
-		free(m);
-	}
+	machine_free(m);
 	free(s);
 	return NULL;
 }

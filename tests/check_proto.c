@@ -105,6 +105,9 @@ START_TEST(scanner_rejects_non_objects)
 	static const char *const bad[] = {
 		"", "[]", "\"x\"", "12", "nul", "{", "{\"a\"}", "{\"a\":}",
 		"{\"a\":1,}x", "{\"a\":\"unterminated}", "{\"a\":1 \"b\":2}",
+		/* Raw control characters inside strings (found by fuzzing). */
+		"{\"id\":\"s\n\",\"cmd\":\"ping\"}", "{\"id\":\"\r\"}",
+		"{\"a\":[\"\x01\"]}",
 	};
 	struct proto_scan ps;
 	size_t i;

@@ -1,0 +1,70 @@
+/*
+ * libFuzzer target: lines from a registered controller through the machine
+ * port's message handler (replies, events, commands), with a database in
+ * a temporary file.  Any reply must be a JSON object.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drinkd.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct config fuzz_cfg;
+static struct server fuzz_srv;
+static struct mach *fuzz_m;
+
+static void
+fuzz_init(void)
+{
+	char dir[] = "/tmp/drink-fuzz-XXXXXX", path[64], err[256];
+	cJSON *slot = cJSON_CreateObject();
+
+	if (mkdtemp(dir) == NULL) {
+		abort();
+	}
+	snprintf(path, sizeof(path), "%s/fuzz.db", dir);
+	log_init("fuzz", 1, LOG_LEVEL_ERR);
+	config_init(&fuzz_cfg);
+	fuzz_srv.cfg = &fuzz_cfg;
+	if ((fuzz_srv.db = db_open(path, 1, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "fuzz: %s\n", err);
+		abort();
+	}
+	server = &fuzz_srv;
+	db_machine_add(fuzz_srv.db, "m1", "Fuzz");
+	db_slot_set(fuzz_srv.db, "m1", 3, "Coke", 10, 5, 1, slot);
+	cJSON_Delete(slot);
+	if ((fuzz_m = machine_new("m1", -1)) == NULL) {
+		abort();
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int ready;
+	cJSON *reply;
+	char *line;
+
+	if (!ready) {
+		fuzz_init();
+		ready = 1;
+	}
+	if (size > 65536) {
+		return 0;
+	}
+	line = xmalloc(size + 1);
+	memcpy(line, data, size);
+	line[size] = '\0';
+	machine_handle(fuzz_m, line, size, &reply);
+	if (reply != NULL && !cJSON_IsObject(reply)) {
+		abort();
+	}
+	cJSON_Delete(reply);
+	free(line);
+	return 0;
+}
