@@ -40,6 +40,7 @@ static const struct config_key {
 	L(vend_timeout, "30", 1, 3600),
 	L(handshake_timeout, "10", 1, 600),
 	L(idle_timeout, "300", 1, 86400),
+	L(line_timeout, "30", 1, 3600),
 	L(max_clients, "4096", 1, 1000000),
 	L(max_clients_per_ip, "64", 1, 1000000),
 	L(max_line, "65536", 256, 64L * 1024 * 1024),

@@ -26,6 +26,7 @@ struct config {
 	long vend_timeout;
 	long handshake_timeout;
 	long idle_timeout;
+	long line_timeout;	/* a started request line must end within */
 	long max_clients;
 	long max_clients_per_ip;
 	long max_line;

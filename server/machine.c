@@ -26,7 +26,6 @@
 
 #include "drinkd.h"
 
-#define MACHINE_LINE_MS 30000
 #define MACHINE_WRITE_MS 10000
 
 struct vend {
@@ -499,7 +498,7 @@ machine_serve(struct session *s, struct mach *m, char *why, size_t whylen)
 			}
 		}
 		rc = conn_read_line(s->conn, &line, &len, now_ms(),
-		    MACHINE_LINE_MS);
+		    server->cfg->line_timeout * 1000);
 		if (rc == CONN_TIMEOUT) {
 			continue;
 		}
@@ -538,7 +537,8 @@ machine_register(struct session *s, const char *name)
 	int rc;
 
 	rc = conn_read_line(s->conn, &line, &len, now_ms() +
-	    server->cfg->handshake_timeout * 1000, MACHINE_LINE_MS);
+	    server->cfg->handshake_timeout * 1000,
+	    server->cfg->line_timeout * 1000);
 	if (rc != CONN_OK) {
 		log_info("machine %s: no register message (%s)", name,
 		    rc == CONN_TIMEOUT ? "timed out" : conn_error(s->conn));

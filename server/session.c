@@ -13,7 +13,6 @@
 
 #include "drinkd.h"
 
-#define SESSION_LINE_MS 30000	/* a started request line must end by then */
 #define SESSION_WRITE_MS 60000	/* a reply must be taken by then */
 
 void
@@ -108,7 +107,7 @@ session_loop(struct session *s)
 	while (!s->quit && !server->stopping) {
 		rc = conn_read_line(s->conn, &line, &len,
 		    now_ms() + server->cfg->idle_timeout * 1000,
-		    SESSION_LINE_MS);
+		    server->cfg->line_timeout * 1000);
 		switch (rc) {
 		case CONN_OK:
 			break;

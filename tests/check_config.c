@@ -38,6 +38,8 @@ START_TEST(defaults_match_the_design)
 	ck_assert_int_eq(c.vend_timeout, 30);
 	ck_assert_int_eq(c.handshake_timeout, 10);
 	ck_assert_int_eq(c.idle_timeout, 300);
+	ck_assert_int_eq(c.line_timeout, 30);
+	ck_assert_int_eq(c.ping_interval, 30);
 	ck_assert_int_eq(c.max_clients, 4096);
 	ck_assert_int_eq(c.max_clients_per_ip, 64);
 	ck_assert_int_eq(c.max_line, 65536);
