@@ -62,6 +62,8 @@ SSL_CTX *tls_ctx_new(enum tls_role role, const char *cert, const char *key,
 const char *tls_error_string(char *buf, size_t len, const char *fallback);
 /* Copy the verified peer certificate's subject CN into buf; -1 if none. */
 int tls_peer_cn(SSL *ssl, char *buf, size_t len);
+/* 1 when the peer certificate names clientAuth in extendedKeyUsage. */
+int tls_peer_client_eku(SSL *ssl);
 /* -1 when a private key file may be read by group or others. */
 int tls_key_file_private(const char *path, char *err, size_t errlen);
 
@@ -140,22 +142,30 @@ int proto_err_parse(const char *code); /* -1 if unknown */
 int proto_valid_name(const char *s);
 /*
  * What the raw text of a request says that cJSON cannot: for each top-level
- * member, in order, where its value lies in the line and whether a number
- * was written as a plain integer.  cJSON keeps members in order, so index i
- * here is the i-th child of the parsed object.
+ * member, in order, where its key and value lie in the line and whether a
+ * number was written as a plain integer; and whether anything in it must
+ * be refused before cJSON sees it (deep nesting, raw control characters,
+ * "\u0000" escapes).
  */
 struct proto_member {
-	size_t off, len;  /* value's raw text */
-	int integer;	  /* number literal without fraction or exponent */
+	size_t key_off, key_len;  /* key's raw text, quotes included */
+	size_t off, len;	  /* value's raw text */
+	int integer;		  /* number literal without fraction/exponent */
+	int clean;		  /* value holds no raw control character */
 };
 struct proto_scan {
 	struct proto_member *m;
 	size_t n;
 	int has_nul;	  /* a "\u0000" escape somewhere in a string */
+	int has_ctl;	  /* a raw control character inside a string */
+	int too_deep;	  /* nesting deeper than PROTO_MAX_DEPTH */
 };
 /* 0 when line is a JSON object the scanner could walk; -1 otherwise. */
 int proto_scan(const char *line, size_t len, struct proto_scan *ps);
 void proto_scan_free(struct proto_scan *ps);
+/* The first member whose raw key is "name" (unescaped), or NULL. */
+const struct proto_member *proto_scan_find(const struct proto_scan *ps,
+    const char *line, const char *name);
 /* Serialise obj as one line ending in "\n"; caller frees. */
 char *proto_line(const cJSON *obj, size_t *len);
 

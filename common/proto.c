@@ -97,6 +97,8 @@ proto_valid_name(const char *s)
 struct scan {
 	const char *p, *end;
 	int has_nul;
+	int has_ctl;
+	int too_deep;
 };
 
 static void
@@ -110,8 +112,8 @@ scan_ws(struct scan *s)
 
 /*
  * s->p at the opening quote; leaves it after the closing one.  Raw control
- * characters are refused, as JSON requires: cJSON would accept them, and
- * an "id" echoed verbatim must never carry one back out.
+ * characters are noted for refusal, as JSON requires: cJSON would accept
+ * them, and an "id" echoed verbatim must never carry one back out.
  */
 static int
 scan_string(struct scan *s)
@@ -119,7 +121,7 @@ scan_string(struct scan *s)
 	s->p++;
 	while (s->p < s->end && *s->p != '"') {
 		if ((unsigned char)*s->p < 0x20) {
-			return -1;
+			s->has_ctl = 1;
 		}
 		if (*s->p == '\\') {
 			if (s->end - s->p >= 6 &&
@@ -172,7 +174,7 @@ scan_value(struct scan *s, int *integer)
 		case '[':
 			/* Bounded so cJSON's recursive parser stays shallow. */
 			if (++depth > PROTO_MAX_DEPTH) {
-				return -1;
+				s->too_deep = 1;
 			}
 			break;
 		case '}':
@@ -199,8 +201,8 @@ proto_scan(const char *line, size_t len, struct proto_scan *ps)
 {
 	struct scan s = { .p = line, .end = line + len };
 	size_t cap = 0;
-	int integer;
-	const char *v;
+	int integer, ctl;
+	const char *v, *k;
 
 	memset(ps, 0, sizeof(*ps));
 	if (memchr(line, '\0', len) != NULL) {
@@ -217,9 +219,16 @@ proto_scan(const char *line, size_t len, struct proto_scan *ps)
 	}
 	for (;;) {
 		scan_ws(&s);
+		k = s.p;
 		if (s.p >= s.end || *s.p != '"' || scan_string(&s) != 0) {
 			goto err;
 		}
+		if (ps->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			ps->m = xreallocarray(ps->m, cap, sizeof(*ps->m));
+		}
+		ps->m[ps->n].key_off = (size_t)(k - line);
+		ps->m[ps->n].key_len = (size_t)(s.p - k);
 		scan_ws(&s);
 		if (s.p >= s.end || *s.p != ':') {
 			goto err;
@@ -227,13 +236,13 @@ proto_scan(const char *line, size_t len, struct proto_scan *ps)
 		s.p++;
 		scan_ws(&s);
 		v = s.p;
+		ctl = s.has_ctl;
+		s.has_ctl = 0;
 		if (scan_value(&s, &integer) != 0) {
 			goto err;
 		}
-		if (ps->n == cap) {
-			cap = cap ? cap * 2 : 8;
-			ps->m = xreallocarray(ps->m, cap, sizeof(*ps->m));
-		}
+		ps->m[ps->n].clean = !s.has_ctl;
+		s.has_ctl |= ctl;
 		ps->m[ps->n].off = (size_t)(v - line);
 		ps->m[ps->n].len = (size_t)(s.p - v);
 		ps->m[ps->n].integer = integer;
@@ -249,6 +258,8 @@ proto_scan(const char *line, size_t len, struct proto_scan *ps)
 		goto err;
 	}
 	ps->has_nul = s.has_nul;
+	ps->has_ctl = s.has_ctl;
+	ps->too_deep = s.too_deep;
 	return 0;
 err:
 	proto_scan_free(ps);
@@ -261,6 +272,21 @@ proto_scan_free(struct proto_scan *ps)
 	free(ps->m);
 	ps->m = NULL;
 	ps->n = 0;
+}
+
+const struct proto_member *
+proto_scan_find(const struct proto_scan *ps, const char *line,
+    const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < ps->n; i++) {
+		if (ps->m[i].key_len == n + 2 &&
+		    memcmp(line + ps->m[i].key_off + 1, name, n) == 0) {
+			return &ps->m[i];
+		}
+	}
+	return NULL;
 }
 
 char *

@@ -177,6 +177,20 @@ tls_peer_cn(SSL *ssl, char *buf, size_t len)
 }
 
 int
+tls_peer_client_eku(SSL *ssl)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+
+	/*
+	 * OpenSSL's purpose check passes a certificate with no extended key
+	 * usage at all; a controller must carry clientAuth explicitly.
+	 */
+	return peer != NULL &&
+	    (X509_get_extension_flags(peer) & EXFLAG_XKUSAGE) != 0 &&
+	    (X509_get_extended_key_usage(peer) & XKU_SSL_CLIENT) != 0;
+}
+
+int
 tls_key_file_private(const char *path, char *err, size_t errlen)
 {
 	struct stat st;

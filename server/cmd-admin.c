@@ -48,9 +48,13 @@ cmd_user_mod(struct session *s, struct req *r)
 	if (rc != ERR_NONE) {
 		return rc;
 	}
-	/* A disabled user's live sessions end now, not at their next login. */
-	if (disabled == 1) {
-		log_info("user %s disabled; closed %d session(s)", user,
+	/*
+	 * A disabled or re-roled user's live sessions end now: sessions keep
+	 * the role they logged in with, so they must log in again.
+	 */
+	if (disabled == 1 || req_str(r, "role") != NULL) {
+		log_info("user %s %s; closed %d session(s)", user,
+		    disabled == 1 ? "disabled" : "changed role",
 		    client_kick_user(user));
 	}
 	cJSON_AddStringToObject(r->reply, "user", user);

@@ -138,21 +138,6 @@ cmd_in(const char *s, const char *const *list)
 	return 0;
 }
 
-/* Index of the first member called name, as the scanner counts them. */
-static int
-cmd_member_index(const cJSON *msg, const char *name)
-{
-	const cJSON *c;
-	int i = 0;
-
-	for (c = msg->child; c != NULL; c = c->next, i++) {
-		if (c->string != NULL && strcmp(c->string, name) == 0) {
-			return i;
-		}
-	}
-	return -1;
-}
-
 static int
 cmd_check_string(const cJSON *v, size_t min, size_t max)
 {
@@ -235,14 +220,15 @@ cmd_check_arg(const struct cmd_arg *a, const cJSON *v, int integer,
  * canonical form of the arguments (all but "key") for idempotency.
  */
 static int
-cmd_check_args(const struct cmd *cmd, const cJSON *msg,
+cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
     const struct proto_scan *ps, struct req *r, char *msgbuf, size_t len)
 {
 	const struct cmd_arg *a;
+	const struct proto_member *pm;
 	const cJSON *v;
 	const char *why = "";
 	cJSON *canon = cJSON_CreateObject();
-	int i, idx, rc;
+	int i, rc;
 
 	cJSON_AddStringToObject(canon, "cmd", cmd->name);
 	for (i = 0; i < CMD_MAX_ARGS && cmd->args[i].name != NULL; i++) {
@@ -257,9 +243,8 @@ cmd_check_args(const struct cmd *cmd, const cJSON *msg,
 			}
 			continue;
 		}
-		idx = cmd_member_index(msg, a->name);
-		rc = cmd_check_arg(a, v, idx >= 0 && (size_t)idx < ps->n &&
-		    ps->m[idx].integer, &why);
+		pm = proto_scan_find(ps, line, a->name);
+		rc = cmd_check_arg(a, v, pm != NULL && pm->integer, &why);
 		if (rc != ERR_NONE) {
 			snprintf(msgbuf, len, "\"%s\" %s", a->name, why);
 			cJSON_Delete(canon);
@@ -315,25 +300,34 @@ cmd_error_reply(cJSON *id, int err, const char *message)
 	return o;
 }
 
-/* The request's "id", re-emitted from its raw text so it is verbatim. */
+/*
+ * The request's "id", re-emitted from its raw text so it is verbatim: a
+ * string or an integer literal.  Anything else is refused (*valid = 0) and
+ * still echoed when its text is clean, so the client can match the error.
+ */
 static cJSON *
-cmd_id(const cJSON *msg, const char *line, const struct proto_scan *ps,
-    int *valid)
+cmd_id(const char *line, const struct proto_scan *ps, int *valid)
 {
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-	int idx = cmd_member_index(msg, "id");
+	const struct proto_member *pm = proto_scan_find(ps, line, "id");
 	char *raw;
 	cJSON *out;
 
 	*valid = 1;
-	if (id == NULL || idx < 0 || (size_t)idx >= ps->n) {
+	if (pm == NULL) {
 		return NULL;
 	}
-	*valid = cJSON_IsString(id) ||
-	    (cJSON_IsNumber(id) && ps->m[idx].integer);
-	raw = xmalloc(ps->m[idx].len + 1);
-	memcpy(raw, line + ps->m[idx].off, ps->m[idx].len);
-	raw[ps->m[idx].len] = '\0';
+	raw = xmalloc(pm->len + 1);
+	memcpy(raw, line + pm->off, pm->len);
+	raw[pm->len] = '\0';
+	/* Echo only text that is itself valid JSON, whatever the rest is. */
+	if (!pm->clean ||
+	    (out = cJSON_ParseWithOpts(raw, NULL, 1)) == NULL) {
+		free(raw);
+		*valid = 0;
+		return NULL;
+	}
+	*valid = cJSON_IsString(out) || (cJSON_IsNumber(out) && pm->integer);
+	cJSON_Delete(out);
 	out = cJSON_CreateRaw(raw);
 	free(raw);
 	return out;
@@ -385,24 +379,33 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 	int rc, id_valid = 1;
 
 	msgbuf[0] = '\0';
-	if (proto_scan(line, len, &ps) != 0 ||
-	    (msg = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1)) == NULL ||
-	    !cJSON_IsObject(msg)) {
+	if (proto_scan(line, len, &ps) != 0) {
 		rc = ERR_BAD_REQUEST;
 		snprintf(msgbuf, sizeof(msgbuf),
 		    "request must be one JSON object on one line");
 		goto reply;
 	}
-	id = cmd_id(msg, line, &ps, &id_valid);
+	id = cmd_id(line, &ps, &id_valid);
+	if (ps.too_deep || ps.has_ctl || ps.has_nul) {
+		rc = ERR_BAD_REQUEST;
+		snprintf(msgbuf, sizeof(msgbuf), "%s", ps.too_deep ?
+		    "request nested too deeply" : ps.has_ctl ?
+		    "control characters in strings must be escaped" :
+		    "strings may not contain NUL characters");
+		goto reply;
+	}
+	if ((msg = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1)) ==
+	    NULL || !cJSON_IsObject(msg)) {
+		rc = ERR_BAD_REQUEST;
+		snprintf(msgbuf, sizeof(msgbuf),
+		    "request must be one JSON object on one line");
+		goto reply;
+	}
 	name = cJSON_GetObjectItemCaseSensitive(msg, "cmd");
 	if (!id_valid) {
 		rc = ERR_BAD_REQUEST;
 		snprintf(msgbuf, sizeof(msgbuf),
 		    "\"id\" must be an integer or a string");
-	} else if (ps.has_nul) {
-		rc = ERR_BAD_REQUEST;
-		snprintf(msgbuf, sizeof(msgbuf),
-		    "strings may not contain NUL characters");
 	} else if (!cJSON_IsString(name)) {
 		rc = ERR_BAD_REQUEST;
 		snprintf(msgbuf, sizeof(msgbuf),
@@ -416,7 +419,8 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		rc = ERR_FORBIDDEN;
 	} else {
 		r.msg = msg;
-		rc = cmd_check_args(cmd, msg, &ps, &r, msgbuf, sizeof(msgbuf));
+		rc = cmd_check_args(cmd, msg, line, &ps, &r, msgbuf,
+		    sizeof(msgbuf));
 	}
 	if (rc == ERR_NONE) {
 		r.reply = cJSON_CreateObject();

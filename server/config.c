@@ -18,6 +18,7 @@ enum config_type {
 	CONFIG_LEVEL,
 };
 
+/* A string key with a default cannot be emptied: drinkd needs a value. */
 static const struct config_key {
 	const char *name;
 	enum config_type type;
@@ -96,6 +97,10 @@ config_apply(struct config *cfg, const struct config_key *k,
 		}
 		/* FALLTHROUGH */
 	case CONFIG_STRING:
+		if (value[0] == '\0' && k->dflt != NULL) {
+			snprintf(err, errlen, "%s: must not be empty", k->name);
+			return -1;
+		}
 		free(*sp);
 		*sp = value[0] != '\0' ? xstrdup(value) : NULL;
 		return 0;

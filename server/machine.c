@@ -536,19 +536,28 @@ machine_register(struct session *s, const char *name)
 	size_t len;
 	int rc;
 
-	rc = conn_read_line(s->conn, &line, &len, now_ms() +
-	    server->cfg->handshake_timeout * 1000,
-	    server->cfg->line_timeout * 1000);
-	if (rc != CONN_OK) {
-		log_info("machine %s: no register message (%s)", name,
-		    rc == CONN_TIMEOUT ? "timed out" : conn_error(s->conn));
-		return -1;
-	}
-	if ((msg = machine_parse(line, len, &o)) == NULL) {
-		(void)machine_send(s, o);
-		cJSON_Delete(o);
-		return -1;
-	}
+	int64_t deadline = now_ms() + server->cfg->handshake_timeout * 1000;
+
+	/* Lines that are not JSON objects are answered and skipped. */
+	do {
+		rc = conn_read_line(s->conn, &line, &len, deadline,
+		    server->cfg->line_timeout * 1000);
+		if (rc != CONN_OK) {
+			log_info("machine %s: no register message (%s)", name,
+			    rc == CONN_TIMEOUT ? "timed out" :
+			    rc == CONN_TOO_LONG ? "line too long" :
+			    conn_error(s->conn));
+			return -1;
+		}
+		if ((msg = machine_parse(line, len, &o)) == NULL) {
+			rc = machine_send(s, o);
+			cJSON_Delete(o);
+			o = NULL;
+			if (rc != CONN_OK) {
+				return -1;
+			}
+		}
+	} while (msg == NULL);
 	id = cJSON_GetObjectItemCaseSensitive(msg, "id");
 	cmd = cJSON_GetObjectItemCaseSensitive(msg, "cmd");
 	slots = cJSON_GetObjectItemCaseSensitive(msg, "slots");
@@ -659,6 +668,8 @@ machine_admit(struct session *s, char *name, size_t len)
 	if (tls_peer_cn(conn_ssl(s->conn), name, len) != 0 ||
 	    !proto_valid_name(name)) {
 		why = "certificate has no usable CN";
+	} else if (!tls_peer_client_eku(conn_ssl(s->conn))) {
+		why = "certificate lacks extended key usage clientAuth";
 	} else if ((rc = db_machine_allowed(server->db, name)) ==
 	    ERR_NO_SUCH_MACHINE) {
 		why = "not a registered machine";

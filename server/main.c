@@ -50,8 +50,10 @@ main_usage(FILE *f)
 	    "keys: listen machine_listen database cert key member_ca "
 	    "machine_ca crl\n"
 	    "      ports_file vend_timeout handshake_timeout idle_timeout "
-	    "max_clients\n"
-	    "      max_clients_per_ip max_line log_level   (see drinkd(8))\n");
+	    "line_timeout\n"
+	    "      ping_interval max_clients max_clients_per_ip max_line "
+	    "log_level\n"
+	    "      (see drinkd(8))\n");
 }
 
 static struct db *

@@ -107,6 +107,11 @@ START_TEST(numbers_are_range_checked)
 	    err, sizeof(err)), -1);
 	ck_assert_int_eq(config_set(&c, "log_level", "loud", err, sizeof(err)),
 	    -1);
+	ck_assert_int_eq(config_set(&c, "listen", "", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "listen: must not be empty");
+	ck_assert_int_eq(config_set(&c, "database", "", err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set(&c, "crl", "", err, sizeof(err)), 0);
+	ck_assert_ptr_null(c.crl);
 	ck_assert_int_eq(config_set(&c, "idle_timeout", "5", err, sizeof(err)),
 	    0);
 	ck_assert_int_eq(c.idle_timeout, 5);

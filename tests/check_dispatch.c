@@ -130,6 +130,15 @@ START_TEST(id_is_echoed_verbatim_or_omitted)
 	    "{\"id\":9,\"ok\":false,\"error\":\"unknown_command\"");
 	expect_error("{\"id\":1.5,\"cmd\":\"ping\"}", "bad_request");
 	expect_error("{\"id\":[1],\"cmd\":\"ping\"}", "bad_request");
+	/* Refused lines keep a usable id; unusable ids are left out. */
+	expect("{\"id\":5,\"cmd\":\"ping\",\"data\":\"a\\u0000\"}",
+	    "{\"id\":5,\"ok\":false,\"error\":\"bad_request\"");
+	expect("{\"id\":6,\"cmd\":\"ping\",\"data\":\"\x01\"}",
+	    "{\"id\":6,\"ok\":false,\"error\":\"bad_request\"");
+	expect("{\"id\":\"\x01\",\"cmd\":\"ping\"}",
+	    "{\"ok\":false,\"error\":\"bad_request\"");
+	expect("{\"id\":1-2,\"cmd\":\"ping\"}",
+	    "{\"ok\":false,\"error\":\"bad_request\"");
 }
 END_TEST
 
@@ -149,14 +158,19 @@ END_TEST
 
 START_TEST(deep_nesting_is_refused_not_recursed)
 {
-	char *line = xmalloc(20100);
+	char *line = xmalloc(20200);
 	int i;
 
-	strcpy(line, "{\"cmd\":\"ping\",\"x\":");
+	strcpy(line, "{\"id\":4,\"cmd\":\"ping\",\"x\":");
 	for (i = 0; i < 10000; i++) {
 		strcat(line + strlen(line), "[");
 	}
-	expect_error(line, "bad_request");
+	for (i = 0; i < 10000; i++) {
+		strcat(line + strlen(line), "]");
+	}
+	strcat(line, "}");
+	expect(line, "{\"id\":4,\"ok\":false,\"error\":\"bad_request\","
+	    "\"message\":\"request nested too deeply\"}");
 	free(line);
 }
 END_TEST

@@ -12,30 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fake.h"
 #include "harness.h"
 
 #define MACHINE_TIMEOUT 120
-
-enum fake_mode {
-	FAKE_ACK,	/* answer ok after vend_ms */
-	FAKE_NACK,	/* answer ok:false, error jammed */
-	FAKE_SILENT,	/* never answer vends (pings still answered) */
-	FAKE_HANGUP,	/* close the connection on the first vend */
-	FAKE_MUTE,	/* answer nothing at all, not even pings */
-};
-
-struct fake {
-	struct h_client *c;
-	pthread_t thread;
-	enum fake_mode mode;
-	int vend_ms;
-	pthread_mutex_t lock;
-	int vends;		/* vend commands received */
-	int last_slot, last_delay;
-	char last_id[64];
-	char order[256];	/* slots in the order vends arrived */
-	volatile int stop;
-};
 
 static struct h_server *srv;
 
@@ -92,135 +72,6 @@ teardown(void)
 {
 	h_server_free(srv);
 	srv = NULL;
-}
-
-/* Reply to a server command from the fake's thread. */
-static void
-fake_reply(struct fake *f, const cJSON *id, int ok)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *text;
-
-	cJSON_AddItemToObject(o, "id", cJSON_Duplicate(id, 1));
-	cJSON_AddBoolToObject(o, "ok", ok);
-	if (!ok) {
-		cJSON_AddStringToObject(o, "error", "jammed");
-		cJSON_AddStringToObject(o, "message", "slot motor stuck");
-	}
-	text = cJSON_PrintUnformatted(o);
-	h_send(f->c, text);
-	free(text);
-	cJSON_Delete(o);
-}
-
-static void *
-fake_main(void *arg)
-{
-	struct fake *f = arg;
-	const cJSON *cmd, *id;
-	cJSON *msg;
-	char n[8];
-
-	while (!f->stop) {
-		if (h_read_line(f->c, 100) != CONN_OK) {
-			if (f->c->conn == NULL) {
-				break;
-			}
-			continue;
-		}
-		if ((msg = cJSON_Parse(f->c->line)) == NULL) {
-			continue;
-		}
-		cmd = cJSON_GetObjectItem(msg, "cmd");
-		id = cJSON_GetObjectItem(msg, "id");
-		if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "ping") ==
-		    0 && f->mode != FAKE_MUTE) {
-			fake_reply(f, id, 1);
-		} else if (cJSON_IsString(cmd) &&
-		    strcmp(cmd->valuestring, "vend") == 0) {
-			pthread_mutex_lock(&f->lock);
-			f->vends++;
-			f->last_slot = cJSON_GetObjectItem(msg, "slot")->valueint;
-			f->last_delay =
-			    cJSON_GetObjectItem(msg, "delay")->valueint;
-			snprintf(f->last_id, sizeof(f->last_id), "%s",
-			    id->valuestring);
-			snprintf(n, sizeof(n), "%d,", f->last_slot);
-			strncat(f->order, n, sizeof(f->order) -
-			    strlen(f->order) - 1);
-			pthread_mutex_unlock(&f->lock);
-			if (f->mode == FAKE_ACK || f->mode == FAKE_NACK) {
-				usleep((useconds_t)f->vend_ms * 1000);
-				fake_reply(f, id, f->mode == FAKE_ACK);
-			} else if (f->mode == FAKE_HANGUP) {
-				cJSON_Delete(msg);
-				conn_free(f->c->conn);
-				f->c->conn = NULL;
-				break;
-			}
-		}
-		cJSON_Delete(msg);
-	}
-	return NULL;
-}
-
-/* Connect as machine name with cert, register with slots, start serving. */
-static struct fake *
-fake_start(const char *name, enum fake_mode mode, int vend_ms)
-{
-	struct fake *f = xcalloc(1, sizeof(*f));
-	char cert[64], err[256], line[160];
-	cJSON *r;
-
-	snprintf(cert, sizeof(cert), "machine-%s", name);
-	f->c = h_tls_dial(srv->machine_port, cert, err, sizeof(err));
-	ck_assert_msg(f->c != NULL, "%s", err);
-	f->mode = mode;
-	f->vend_ms = vend_ms;
-	pthread_mutex_init(&f->lock, NULL);
-	snprintf(line, sizeof(line), "{\"id\":1,\"cmd\":\"register\",\"slots\""
-	    ":[{\"slot\":3,\"stock\":5},{\"slot\":4,\"stock\":100}],"
-	    "\"firmware\":\"fake 1\"}");
-	r = h_call(f->c, line);
-	H_ASSERT_OK(r);
-	ck_assert_str_eq(h_str(r, "machine"), name);
-	ck_assert_int_eq(h_num(r, "id"), 1);
-	cJSON_Delete(r);
-	pthread_create(&f->thread, NULL, fake_main, f);
-	return f;
-}
-
-static int
-fake_vends(struct fake *f)
-{
-	int n;
-
-	pthread_mutex_lock(&f->lock);
-	n = f->vends;
-	pthread_mutex_unlock(&f->lock);
-	return n;
-}
-
-/* Wait until the fake has received n vends (or fail). */
-static void
-fake_wait_vends(struct fake *f, int n)
-{
-	int64_t deadline = now_ms() + 10000;
-
-	while (fake_vends(f) < n) {
-		ck_assert_msg(now_ms() < deadline, "no vend arrived");
-		usleep(10 * 1000);
-	}
-}
-
-static void
-fake_stop(struct fake *f)
-{
-	f->stop = 1;
-	pthread_join(f->thread, NULL);
-	h_close(f->c);
-	pthread_mutex_destroy(&f->lock);
-	free(f);
 }
 
 /* Send a drop from c without waiting for the reply. */
@@ -317,6 +168,7 @@ START_TEST(machine_port_refuses_bad_certificates)
 	expect_refused("wrongca-m1", "unable to get local issuer certificate");
 	expect_refused("expired-m1", "certificate has expired");
 	expect_refused("serveronly-m1", "unsuitable certificate purpose");
+	expect_refused("noeku-m1", "lacks extended key usage clientAuth");
 	expect_refused("machine-ghost", "CN \"ghost\": not a registered machine");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
 	    " WHERE kind = 'machine'"), 0);
@@ -342,7 +194,7 @@ START_TEST(machine_port_refuses_revoked_and_disabled)
 	cJSON_Delete(r);
 	expect_refused("revoked-m1", "certificate revoked");
 	/* An unrevoked certificate still works with the CRL loaded. */
-	f = fake_start("m1", FAKE_ACK, 0);
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
 	fake_stop(f);
 	r = h_call(a, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
 	    "\"enabled\":false}");
@@ -356,7 +208,7 @@ END_TEST
 START_TEST(disabling_a_machine_disconnects_its_controller)
 {
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
-	struct fake *f = fake_start("m1", FAKE_ACK, 0);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
 	cJSON *r;
 
 	wait_online("m1", 1);
@@ -380,7 +232,7 @@ START_TEST(register_reports_stock_and_goes_online)
 	cJSON *r, *e;
 
 	wait_online("m1", 0);
-	f = fake_start("m1", FAKE_ACK, 0);
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
 	wait_online("m1", 1);
 	/* Sensed stock replaced the configured 5 / 100. */
 	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
@@ -423,8 +275,14 @@ START_TEST(first_message_must_be_register)
 	cJSON *r;
 
 	ck_assert_msg(c != NULL, "%s", err);
+	/* Garbage is answered and skipped... */
+	r = h_call(c, "hello?");
+	H_ASSERT_ERROR(r, "bad_request");
+	cJSON_Delete(r);
+	/* ...but any other message before register ends the connection. */
 	r = h_call(c, "{\"id\":5,\"cmd\":\"ping\"}");
 	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_int_eq(h_num(r, "id"), 5);
 	cJSON_Delete(r);
 	ck_assert(h_closed(c));
 	h_close(c);
@@ -476,7 +334,7 @@ START_TEST(silent_controller_is_dropped)
 		cJSON_Delete(r);
 		h_close(a);
 	}
-	f = fake_start("m1", FAKE_MUTE, 0);
+	f = fake_start(srv, "m1", FAKE_MUTE, 0);
 	wait_online("m1", 1);
 	/* Pinged every second, silent for three: dropped. */
 	wait_online("m1", 0);
@@ -490,7 +348,7 @@ END_TEST
 
 START_TEST(drop_charges_and_decrements_stock)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 50);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 	int64_t tx;
@@ -534,7 +392,7 @@ START_TEST(drop_checks_before_holding)
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
 	H_ASSERT_ERROR(r, "machine_offline");
 	cJSON_Delete(r);
-	f = fake_start("m1", FAKE_ACK, 0);
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m9\",\"slot\":3}");
 	H_ASSERT_ERROR(r, "no_such_machine");
 	cJSON_Delete(r);
@@ -572,7 +430,7 @@ END_TEST
 
 START_TEST(nack_fails_the_drop_and_charges_nothing)
 {
-	struct fake *f = fake_start("m1", FAKE_NACK, 20);
+	struct fake *f = fake_start(srv, "m1", FAKE_NACK, 20);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 
@@ -594,7 +452,7 @@ END_TEST
 
 START_TEST(unanswered_vend_times_out_and_late_ok_is_not_charged)
 {
-	struct fake *f = fake_start("m1", FAKE_SILENT, 0);
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	int64_t t0 = now_ms();
 	cJSON *r, *id;
@@ -619,7 +477,7 @@ END_TEST
 
 START_TEST(delay_is_sent_and_extends_the_wait)
 {
-	struct fake *f = fake_start("m1", FAKE_SILENT, 0);
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	int64_t t0 = now_ms();
 	cJSON *r;
@@ -638,7 +496,7 @@ END_TEST
 
 START_TEST(controller_disconnect_mid_vend_charges_nothing)
 {
-	struct fake *f = fake_start("m1", FAKE_HANGUP, 0);
+	struct fake *f = fake_start(srv, "m1", FAKE_HANGUP, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 
@@ -655,13 +513,13 @@ END_TEST
 
 START_TEST(replacement_connection_fails_the_vend_in_flight)
 {
-	struct fake *old = fake_start("m1", FAKE_SILENT, 0), *new;
+	struct fake *old = fake_start(srv, "m1", FAKE_SILENT, 0), *new;
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 
 	send_drop(c, "m1", 3, NULL);
 	fake_wait_vends(old, 1);
-	new = fake_start("m1", FAKE_ACK, 0);
+	new = fake_start(srv, "m1", FAKE_ACK, 0);
 	r = h_read(c);
 	H_ASSERT_ERROR(r, "drop_failed");
 	cJSON_Delete(r);
@@ -683,7 +541,7 @@ END_TEST
 
 START_TEST(member_disconnect_does_not_stop_the_drop)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 500);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 500);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	int64_t deadline;
 
@@ -704,7 +562,7 @@ END_TEST
 
 START_TEST(two_members_are_served_in_arrival_order)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 300);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 300);
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
 	struct h_client *b = h_connect_as(srv, "admin", "adminpw");
 	cJSON *r;
@@ -730,7 +588,7 @@ END_TEST
 
 START_TEST(one_drop_in_flight_per_member)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 500);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 500);
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
 	struct h_client *b = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
@@ -752,7 +610,7 @@ END_TEST
 
 START_TEST(retried_drop_with_key_vends_once)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 500);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 500);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 	int64_t tx;
@@ -796,7 +654,7 @@ END_TEST
 
 START_TEST(server_killed_mid_drop_releases_the_hold_on_restart)
 {
-	struct fake *f = fake_start("m1", FAKE_SILENT, 0);
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 
@@ -817,7 +675,7 @@ START_TEST(server_killed_mid_drop_releases_the_hold_on_restart)
 	    " kind = 'drop' AND state = 'failed'"), 1);
 	assert_no_pending_and_clean();
 	/* The key replays the outcome; nothing is vended again. */
-	f = fake_start("m1", FAKE_ACK, 0);
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
 	c = h_connect_as(srv, "alice", "alicepw");
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3,"
 	    "\"key\":\"k\"}");
@@ -868,7 +726,7 @@ racer_main(void *arg)
 
 START_TEST(concurrent_drops_never_overspend)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 30);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 30);
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
 	struct racer rc[8] = { { 0 } };
 	pthread_t t[8];
@@ -904,7 +762,7 @@ END_TEST
 
 START_TEST(admin_refunds_a_completed_drop_once)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 0);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
 	char line[160];
@@ -937,7 +795,7 @@ END_TEST
 
 START_TEST(sigterm_lets_a_drop_in_flight_settle)
 {
-	struct fake *f = fake_start("m1", FAKE_ACK, 1000);
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 1000);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 

@@ -105,9 +105,7 @@ START_TEST(scanner_rejects_non_objects)
 	static const char *const bad[] = {
 		"", "[]", "\"x\"", "12", "nul", "{", "{\"a\"}", "{\"a\":}",
 		"{\"a\":1,}x", "{\"a\":\"unterminated}", "{\"a\":1 \"b\":2}",
-		/* Raw control characters inside strings (found by fuzzing). */
-		"{\"id\":\"s\n\",\"cmd\":\"ping\"}", "{\"id\":\"\r\"}",
-		"{\"a\":[\"\x01\"]}",
+
 	};
 	struct proto_scan ps;
 	size_t i;
@@ -120,9 +118,45 @@ START_TEST(scanner_rejects_non_objects)
 }
 END_TEST
 
+START_TEST(scanner_flags_raw_control_characters)
+{
+	/* Found by fuzzing: a raw newline in "id" was echoed back raw. */
+	static const char *const bad[] = {
+		"{\"id\":\"s\n\",\"cmd\":\"ping\"}", "{\"id\":\"\r\"}",
+		"{\"a\":[\"\x01\"]}",
+	};
+	struct proto_scan ps;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ps = scan_ok(bad[i]);
+		ck_assert_msg(ps.has_ctl, "not flagged: %s", bad[i]);
+		proto_scan_free(&ps);
+	}
+	ps = scan_ok("{\"id\":\"s\n\",\"b\":\"ok\"}");
+	ck_assert(!ps.m[0].clean);
+	ck_assert(ps.m[1].clean);
+	proto_scan_free(&ps);
+}
+END_TEST
+
+START_TEST(scanner_finds_members_by_raw_key)
+{
+	const char *s = "{\"amount\":5,\"id\":\"x\",\"amount\":6}";
+	struct proto_scan ps = scan_ok(s);
+	const struct proto_member *m = proto_scan_find(&ps, s, "amount");
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(strncmp(s + m->off, "5", m->len), 0);
+	ck_assert_ptr_nonnull(proto_scan_find(&ps, s, "id"));
+	ck_assert_ptr_null(proto_scan_find(&ps, s, "amoun"));
+	proto_scan_free(&ps);
+}
+END_TEST
+
 START_TEST(scanner_bounds_nesting)
 {
-	char *deep = xmalloc(20010);
+	char *deep = xmalloc(20020);
 	struct proto_scan ps;
 	int i;
 
@@ -131,7 +165,15 @@ START_TEST(scanner_bounds_nesting)
 		deep[5 + i] = '[';
 	}
 	deep[5 + 10000] = '\0';
+	/* Unterminated and too deep: refused either way, without recursion. */
 	ck_assert(proto_scan(deep, strlen(deep), &ps) != 0);
+	for (i = 0; i < 10000; i++) {
+		deep[5 + 10000 + i] = ']';
+	}
+	strcpy(deep + 20005, "}");
+	ck_assert_int_eq(proto_scan(deep, strlen(deep), &ps), 0);
+	ck_assert(ps.too_deep);
+	proto_scan_free(&ps);
 	free(deep);
 	ps = scan_ok("{\"a\":[[[[1]]]]}");
 	ck_assert_uint_eq(ps.n, 1);
@@ -182,6 +224,8 @@ proto_suite(void)
 	tcase_add_test(tc, scanner_flags_nul_escapes);
 	tcase_add_test(tc, scanner_rejects_non_objects);
 	tcase_add_test(tc, scanner_bounds_nesting);
+	tcase_add_test(tc, scanner_flags_raw_control_characters);
+	tcase_add_test(tc, scanner_finds_members_by_raw_key);
 	tcase_add_test(tc, empty_object_scans);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reply lines");
