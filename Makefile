@@ -40,13 +40,18 @@ DB_SRC     = $(wildcard db/*.c)
 SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
 CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
-UNIT_SRC   = $(wildcard tests/check_*.c)
-HARNESS_SRC = $(filter-out $(UNIT_SRC),$(wildcard tests/*.c))
+# Unit suites need no network; integration suites start real drinkd
+# processes (tests/harness.c) on ephemeral loopback ports.
+INTEG_NAMES = member admin machine stress crash
+INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
+UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
+CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
+HARNESS_SRC = $(filter-out $(CHECK_SRC),$(wildcard tests/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 PROGS = $(BUILD)/drinkd $(BUILD)/drink $(BUILD)/drink-machine
-UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 
 .PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean bench
 all: $(PROGS)
@@ -108,8 +113,8 @@ $(BUILD)/tests/check_corpus: $(patsubst %,$(BUILD)/tests/fuzz/replay_%.o,$(FUZZ_
 
 # Unit tests first (fast, no network), then the integration suites, which
 # start real drinkd processes on ephemeral loopback ports.
-check: $(PROGS) $(UNIT_TESTS)
-	@BUILD=$(BUILD) tests/run-tests $(UNIT_TESTS)
+check: $(PROGS) $(TESTS)
+	@BUILD=$(BUILD) tests/run-tests $(TESTS)
 
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=address,undefined OPT="-O1 -g" check
@@ -119,11 +124,11 @@ check-tsan:
 	    $(MAKE) BUILD=build-tsan SAN=thread OPT="-O1 -g" check
 
 # The integration suites with every drinkd under valgrind's memcheck.
-check-valgrind: all $(UNIT_TESTS)
+check-valgrind: all $(TESTS)
 	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind
 	@DRINKD_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite --log-file=%s.valgrind" \
-	    BUILD=$(BUILD) tests/run-tests $(UNIT_TESTS)
+	    BUILD=$(BUILD) tests/run-tests $(TESTS)
 
 # libFuzzer (clang) on the request dispatcher and the controller message
 # handler, FUZZ_SECONDS each, starting from the seed corpus in the repo.

@@ -140,14 +140,14 @@ db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 		rc = ERR_MACHINE_OFFLINE;
 		goto out;
 	}
+	if (!sqlite3_column_int(st, 1)) {
+		rc = ERR_NO_SUCH_SLOT;
+		goto out;
+	}
 	if (!online) {
 		snprintf(d->message, sizeof(d->message),
 		    "machine %s is offline", d->machine);
 		rc = ERR_MACHINE_OFFLINE;
-		goto out;
-	}
-	if (!sqlite3_column_int(st, 1)) {
-		rc = ERR_NO_SUCH_SLOT;
 		goto out;
 	}
 	snprintf(d->item, sizeof(d->item), "%s", db_col_text(st, 2));

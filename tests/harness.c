@@ -409,13 +409,39 @@ h_server_restart(struct h_server *s)
 	harness_launch(s);
 }
 
+/*
+ * Fail the test when a sanitizer in a sanitized drinkd reported anything:
+ * memory errors abort the server, but leaks and data races only show in
+ * its log.  The directory is kept for a look.
+ */
+static void
+harness_check_log(struct h_server *s)
+{
+	static const char *const reports[] = {
+		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+		"WARNING: ThreadSanitizer", "runtime error:",
+	};
+	char *text = harness_slurp(s->log, 64 * 1024 * 1024), *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+		if ((p = strstr(text, reports[i])) != NULL) {
+			ck_abort_msg("drinkd log %s reports:\n%.2000s", s->log,
+			    p);
+		}
+	}
+	free(text);
+}
+
 void
 h_server_free(struct h_server *s)
 {
 	if (s == NULL) {
 		return;
 	}
-	h_server_kill(s);
+	/* A clean stop, so that leak checkers in the server get to run. */
+	(void)h_server_stop(s);
+	harness_check_log(s);
 	harness_rmtree(s->dir);
 	free(s->dir);
 	free(s->conf);
@@ -457,12 +483,29 @@ h_server_log_contains(struct h_server *s, const char *needle)
 
 /* ---- clients ---------------------------------------------------------- */
 
+/* A new client context trusting the test CA, presenting cert if set. */
+static SSL_CTX *
+harness_ctx_new(const char *cert, char *err, size_t errlen)
+{
+	char *crt = NULL, *key = NULL, *ca = h_cert_path("ca.crt");
+	SSL_CTX *ctx;
+
+	if (cert != NULL) {
+		crt = xasprintf("%s/%s.crt", harness_certs, cert);
+		key = xasprintf("%s/%s.key", harness_certs, cert);
+	}
+	ctx = tls_ctx_new(TLS_CLIENT, crt, key, ca, NULL, err, errlen);
+	free(ca);
+	free(crt);
+	free(key);
+	return ctx;
+}
+
 /* The client context for cert (NULL: none), shared by all threads. */
 static SSL_CTX *
 harness_ctx(const char *cert, char *err, size_t errlen)
 {
 	const char *name = cert != NULL ? cert : "";
-	char *crt = NULL, *key = NULL, *ca;
 	SSL_CTX *ctx = NULL;
 	int i;
 
@@ -473,20 +516,12 @@ harness_ctx(const char *cert, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	ca = xasprintf("%s/ca.crt", harness_certs);
-	if (cert != NULL) {
-		crt = xasprintf("%s/%s.crt", harness_certs, cert);
-		key = xasprintf("%s/%s.key", harness_certs, cert);
-	}
-	ctx = tls_ctx_new(TLS_CLIENT, crt, key, ca, NULL, err, errlen);
+	ctx = harness_ctx_new(cert, err, errlen);
 	if (ctx != NULL && harness_nctxs < HARNESS_CTXS) {
 		harness_ctxs[harness_nctxs].cert = xstrdup(name);
 		harness_ctxs[harness_nctxs].ctx = ctx;
 		harness_nctxs++;
 	}
-	free(ca);
-	free(crt);
-	free(key);
 out:
 	pthread_mutex_unlock(&harness_ctx_lock);
 	return ctx;
@@ -505,17 +540,13 @@ harness_local_port(int fd)
 }
 
 struct h_client *
-h_tls_dial(int port, const char *cert, char *err, size_t errlen)
+h_tls_dial_ctx(int port, SSL_CTX *ctx, char *err, size_t errlen)
 {
 	int64_t deadline = now_ms() + HARNESS_DIAL_MS;
 	struct h_client *c;
 	char portstr[16];
-	SSL_CTX *ctx;
 	int fd;
 
-	if ((ctx = harness_ctx(cert, err, errlen)) == NULL) {
-		return NULL;
-	}
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	if ((fd = conn_dial("127.0.0.1", portstr, deadline, err, errlen)) ==
 	    -1) {
@@ -525,7 +556,6 @@ h_tls_dial(int port, const char *cert, char *err, size_t errlen)
 	c->port = harness_local_port(fd);
 	if ((c->conn = conn_new(fd, ctx, HARNESS_MAX_LINE)) == NULL) {
 		snprintf(err, errlen, "cannot set up TLS");
-		close(fd);
 		free(c);
 		return NULL;
 	}
@@ -536,6 +566,28 @@ h_tls_dial(int port, const char *cert, char *err, size_t errlen)
 		return NULL;
 	}
 	return c;
+}
+
+SSL_CTX *
+h_tls_ctx(const char *cert)
+{
+	char err[512];
+	SSL_CTX *ctx = harness_ctx_new(cert, err, sizeof(err));
+
+	ck_assert_msg(ctx != NULL, "client TLS context for %s: %s",
+	    cert != NULL ? cert : "(no certificate)", err);
+	return ctx;
+}
+
+struct h_client *
+h_tls_dial(int port, const char *cert, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = harness_ctx(cert, err, errlen)) == NULL) {
+		return NULL;
+	}
+	return h_tls_dial_ctx(port, ctx, err, errlen);
 }
 
 struct h_client *
@@ -744,8 +796,8 @@ h_login(struct h_client *c, const char *user, const char *password)
 {
 	cJSON *r;
 
-	r = h_callf(c, "{\"cmd\":\"login\",\"user\":\"%s\",\"password\":\"%s\"}",
-	    user, password);
+	r = h_callf(c, "{\"cmd\":\"login\",\"user\":\"%s\","
+	    "\"password\":\"%s\"}", user, password);
 	ck_assert_msg(h_ok(r), "login as %s: %s", user, h_text(r));
 	cJSON_Delete(r);
 }

@@ -71,7 +71,10 @@ int h_server_stop(struct h_server *s);
 void h_server_kill(struct h_server *s);
 /* Stop if running, then start again on the same database and config. */
 void h_server_restart(struct h_server *s);
-/* Kill if running, remove the directory, free. */
+/*
+ * Stop if running (SIGTERM), fail the test if the server's log holds a
+ * sanitizer report, then remove the directory and free.
+ */
 void h_server_free(struct h_server *s);
 /*
  * Run `drinkd -f CONF ARGS` (ARGS split at spaces) with stdin_text (may be
@@ -89,6 +92,14 @@ int h_server_log_contains(struct h_server *s, const char *needle);
  */
 struct h_client *h_tls_dial(int port, const char *cert, char *err,
     size_t errlen);
+/* h_tls_dial with a context of the caller's (e.g. pinned TLS versions). */
+struct h_client *h_tls_dial_ctx(int port, SSL_CTX *ctx, char *err,
+    size_t errlen);
+/*
+ * A new client context like the one h_tls_dial uses for cert (trusting the
+ * test CA), for the caller to adjust; caller SSL_CTX_free()s it.
+ */
+SSL_CTX *h_tls_ctx(const char *cert);
 /*
  * h_tls_dial to the member port, then read the first line into greeting.
  * NULL with err set when the handshake fails or no line arrives (a client
@@ -102,11 +113,12 @@ struct h_client *h_connect(struct h_server *s, const char *cert);
 struct h_client *h_connect_as(struct h_server *s, const char *user,
     const char *password);
 void h_close(struct h_client *c);
-/* Plain TCP to 127.0.0.1:port, non-blocking; the descriptor (caller
- * closes). */
+/* Plain TCP to 127.0.0.1:port, non-blocking; caller closes the fd. */
 int h_tcp_dial(int port);
-/* 1 when the peer of a plain socket closes within timeout_ms (bytes that
- * arrive first, such as a TLS alert, are skipped). */
+/*
+ * 1 when the peer of a plain socket closes within timeout_ms (bytes that
+ * arrive first, such as a TLS alert, are skipped).
+ */
 int h_tcp_closed(int fd, int64_t timeout_ms);
 
 /* Write bytes as they are; CONN_OK or the conn_status, never fails. */

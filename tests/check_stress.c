@@ -1,0 +1,373 @@
+/*
+ * Load and limits on the member port: concurrent sends against one
+ * account, a `who` over two thousand live clients, the connection limits,
+ * and the idle and handshake timeouts.  These are behaviour checks with
+ * generous bounds, not benchmarks.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define STRESS_TIMEOUT 120	/* seconds per test; ASan builds are slow */
+#define STRESS_SENDERS 64
+#define STRESS_CLIENTS 2000
+#define STRESS_DIALERS 4	/* threads opening the 2,000 connections */
+
+/* ---- concurrent sends ------------------------------------------------- */
+
+struct stress_sender {
+	pthread_t thread;
+	struct h_server *srv;
+	pthread_barrier_t *go;
+	int ok;			/* 1 sent, 0 refused */
+	char error[64];		/* the refusal's code */
+	int64_t tx;
+	int64_t balance;	/* reply's balance, either way */
+};
+
+static void *
+stress_sender_main(void *arg)
+{
+	struct stress_sender *t = arg;
+	struct h_client *c = h_connect_as(t->srv, "alice", "alicepw");
+	cJSON *r;
+
+	/* Everyone logged in first, then all send at once. */
+	pthread_barrier_wait(t->go);
+	r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1}");
+	t->ok = h_ok(r);
+	if (t->ok) {
+		t->tx = h_num(r, "tx");
+	} else if (h_error(r) != NULL) {
+		snprintf(t->error, sizeof(t->error), "%s", h_error(r));
+	} else {
+		snprintf(t->error, sizeof(t->error), "malformed reply");
+	}
+	t->balance = cJSON_HasObjectItem(r, "balance") ?
+	    h_num(r, "balance") : -1;
+	cJSON_Delete(r);
+	h_close(c);
+	return NULL;
+}
+
+START_TEST(stress_concurrent_sends)
+{
+	/* All senders come from one address. */
+	struct h_server *s = h_server_start("max_clients_per_ip = 200");
+	struct stress_sender *t = xcalloc(STRESS_SENDERS, sizeof(*t));
+	struct h_client *a = h_connect_as(s, "admin", "adminpw");
+	pthread_barrier_t go;
+	int i, j, ok = 0, poor = 0;
+
+	h_expect(a, NULL, "{\"cmd\":\"set_balance\",\"user\":\"alice\","
+	    "\"balance\":10,\"note\":\"stress\"}");
+	ck_assert_int_eq(pthread_barrier_init(&go, NULL, STRESS_SENDERS), 0);
+	for (i = 0; i < STRESS_SENDERS; i++) {
+		t[i].srv = s;
+		t[i].go = &go;
+		ck_assert_int_eq(pthread_create(&t[i].thread, NULL,
+		    stress_sender_main, &t[i]), 0);
+	}
+	for (i = 0; i < STRESS_SENDERS; i++) {
+		pthread_join(t[i].thread, NULL);
+	}
+	for (i = 0; i < STRESS_SENDERS; i++) {
+		if (t[i].ok) {
+			ok++;
+			ck_assert_int_ge(t[i].balance, 0);
+			ck_assert_int_le(t[i].balance, 9);
+			for (j = 0; j < i; j++) {
+				ck_assert(!t[j].ok || t[j].tx != t[i].tx);
+			}
+		} else {
+			ck_assert_msg(strcmp(t[i].error,
+			    "insufficient_funds") == 0, "sender %d: %s", i,
+			    t[i].error);
+			ck_assert_int_eq(t[i].balance, 0);
+			poor++;
+		}
+	}
+	ck_assert_int_eq(ok, 10);
+	ck_assert_int_eq(poor, STRESS_SENDERS - 10);
+	ck_assert_int_eq(h_balance(s, "alice"), 0);
+	ck_assert_int_eq(h_balance(s, "bob"), 10);
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'transfer'"), 10);
+	ck_assert_int_eq(h_sql_int(s, "SELECT sum(balance) FROM accounts"), 0);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	pthread_barrier_destroy(&go);
+	free(t);
+	h_close(a);
+	h_server_free(s);
+}
+END_TEST
+
+/* ---- who over 2,000 clients ------------------------------------------- */
+
+struct stress_dialer {
+	pthread_t thread;
+	struct h_server *srv;
+	struct h_client **clients;
+	int n;
+	char err[512];		/* the failure that stopped it, if any */
+};
+
+static void *
+stress_dialer_main(void *arg)
+{
+	struct stress_dialer *d = arg;
+	char err[256];
+	int i;
+
+	for (i = 0; i < d->n; i++) {
+		d->clients[i] = h_connect_raw(d->srv, NULL, err, sizeof(err));
+		if (d->clients[i] == NULL) {
+			snprintf(d->err, sizeof(d->err), "connection %d: %s",
+			    i, err);
+			break;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(stress_who_two_thousand_clients)
+{
+	struct h_server *s = h_server_start("max_clients = 3000\n"
+	    "max_clients_per_ip = 3000");
+	struct h_client **c = xcalloc(STRESS_CLIENTS, sizeof(*c));
+	struct stress_dialer d[STRESS_DIALERS];
+	struct h_client *a;
+	char *seen = xcalloc(65536, 1);
+	const cJSON *e, *list;
+	int i, n, mine = 0, per = STRESS_CLIENTS / STRESS_DIALERS;
+	int64_t deadline;
+	cJSON *r;
+
+	for (i = 0; i < STRESS_DIALERS; i++) {
+		d[i].srv = s;
+		d[i].clients = c + i * per;
+		d[i].n = per;
+		d[i].err[0] = '\0';
+		ck_assert_int_eq(pthread_create(&d[i].thread, NULL,
+		    stress_dialer_main, &d[i]), 0);
+	}
+	for (i = 0; i < STRESS_DIALERS; i++) {
+		pthread_join(d[i].thread, NULL);
+		ck_assert_msg(d[i].err[0] == '\0', "dialer %d: %s", i,
+		    d[i].err);
+	}
+	for (i = 0; i < STRESS_CLIENTS; i++) {
+		ck_assert_ptr_nonnull(c[i]);
+		ck_assert_msg(strcmp(h_str(c[i]->greeting, "event"), "hello") ==
+		    0, "client %d greeted with %s", i, c[i]->line);
+		seen[c[i]->port] = 1;
+	}
+
+	a = h_connect_as(s, "admin", "adminpw");
+	r = h_call(a, "{\"id\":\"who\",\"cmd\":\"who\"}");
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "id"), "who");
+	list = h_array(r, "clients");
+	n = cJSON_GetArraySize(list);
+	ck_assert_msg(n >= STRESS_CLIENTS + 1, "who lists %d clients", n);
+	cJSON_ArrayForEach(e, list) {
+		ck_assert_int_gt(h_num(e, "session"), 0);
+		ck_assert_str_eq(h_str(e, "kind"), "member");
+		ck_assert_str_eq(h_str(e, "address"), "127.0.0.1");
+		ck_assert(cJSON_HasObjectItem(e, "user"));
+		(void)h_num(e, "since");
+		if (h_num(e, "port") > 0 && h_num(e, "port") < 65536 &&
+		    seen[h_num(e, "port")]) {
+			mine++;
+		}
+	}
+	/* Every one of our connections is there. */
+	ck_assert_int_eq(mine, STRESS_CLIENTS);
+	cJSON_Delete(r);
+
+	for (i = 0; i < STRESS_CLIENTS; i++) {
+		h_close(c[i]);
+	}
+	/* They leave the list as the server notices. */
+	deadline = now_ms() + 30000;
+	do {
+		usleep(100 * 1000);
+		r = h_call(a, "{\"cmd\":\"who\"}");
+		H_ASSERT_OK(r);
+		n = cJSON_GetArraySize(h_array(r, "clients"));
+		cJSON_Delete(r);
+	} while (n > 1 && now_ms() < deadline);
+	ck_assert_int_eq(n, 1);
+	h_close(a);
+	free(seen);
+	free(c);
+	h_server_free(s);
+}
+END_TEST
+
+/* ---- connection limits ------------------------------------------------ */
+
+/* A connection refused for a limit: server_busy after TLS, then closed. */
+static void
+stress_expect_busy(struct h_server *s)
+{
+	struct h_client *c;
+	char err[512];
+
+	c = h_connect_raw(s, NULL, err, sizeof(err));
+	ck_assert_msg(c != NULL, "refused without a reason: %s", err);
+	ck_assert_msg(h_error(c->greeting) != NULL &&
+	    strcmp(h_error(c->greeting), "server_busy") == 0,
+	    "expected server_busy, got %s", c->line);
+	ck_assert(!cJSON_HasObjectItem(c->greeting, "event"));
+	ck_assert_msg(h_closed(c), "refused connection left open");
+	h_close(c);
+}
+
+START_TEST(stress_max_clients_per_ip)
+{
+	struct h_server *s = h_server_start("max_clients_per_ip = 3");
+	struct h_client *c[3], *late = NULL;
+	int64_t deadline;
+	char err[512];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		c[i] = h_connect(s, NULL);
+	}
+	stress_expect_busy(s);
+	/* The first three are unaffected. */
+	h_login(c[0], "alice", "alicepw");
+	for (i = 0; i < 3; i++) {
+		h_expect(c[i], NULL, "{\"cmd\":\"ping\"}");
+	}
+	/* A freed place can be taken again. */
+	h_close(c[2]);
+	deadline = now_ms() + H_CLOSE_MS;
+	while (late == NULL && now_ms() < deadline) {
+		late = h_connect_raw(s, NULL, err, sizeof(err));
+		if (late != NULL && h_error(late->greeting) != NULL) {
+			h_close(late);
+			late = NULL;
+			usleep(50 * 1000);
+		}
+	}
+	ck_assert_msg(late != NULL, "no room after a client left");
+	ck_assert_str_eq(h_str(late->greeting, "event"), "hello");
+	h_close(late);
+	h_close(c[0]);
+	h_close(c[1]);
+	h_server_free(s);
+}
+END_TEST
+
+START_TEST(stress_max_clients)
+{
+	struct h_server *s = h_server_start("max_clients = 2");
+	struct h_client *c0 = h_connect(s, NULL), *c1 = h_connect(s, NULL);
+
+	stress_expect_busy(s);
+	h_expect(c0, NULL, "{\"cmd\":\"ping\"}");
+	h_expect(c1, NULL, "{\"cmd\":\"ping\"}");
+	h_close(c0);
+	h_close(c1);
+	h_server_free(s);
+}
+END_TEST
+
+/* ---- timeouts --------------------------------------------------------- */
+
+START_TEST(stress_idle_timeout)
+{
+	struct h_server *s = h_server_start("idle_timeout = 2");
+	struct h_client *c = h_connect_as(s, "alice", "alicepw");
+	int64_t waited;
+	int i;
+
+	/* Activity keeps a connection alive past the timeout ... */
+	for (i = 0; i < 4; i++) {
+		usleep(1000 * 1000);
+		h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	}
+	/* ... silence ends it. */
+	waited = h_wait_closed(c, 10000);
+	ck_assert_msg(waited >= 0, "idle client not closed within 10 s");
+	ck_assert_msg(waited >= 1500 && waited <= 5000,
+	    "idle client closed after %lld ms, want about 2000",
+	    (long long)waited);
+	h_close(c);
+	/* A new client is served. */
+	c = h_connect(s, NULL);
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	h_close(c);
+	h_server_free(s);
+}
+END_TEST
+
+START_TEST(stress_handshake_timeout)
+{
+	struct h_server *s = h_server_start("handshake_timeout = 1");
+	int64_t start = now_ms(), waited;
+	int fd = h_tcp_dial(s->port);
+	struct h_client *c;
+
+	/* TCP connected, no ClientHello: dropped after the timeout. */
+	ck_assert_msg(h_tcp_closed(fd, 10000), "silent client never closed");
+	waited = now_ms() - start;
+	ck_assert_msg(waited >= 500 && waited <= 5000,
+	    "closed after %lld ms, want about 1000", (long long)waited);
+	close(fd);
+	c = h_connect(s, NULL);
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	h_close(c);
+	h_server_free(s);
+}
+END_TEST
+
+static Suite *
+stress_suite(void)
+{
+	Suite *s = suite_create("stress");
+	TCase *tc;
+
+#define STRESS_TCASE(name)                                                 \
+	do {                                                               \
+		tc = tcase_create(name);                                   \
+		tcase_set_timeout(tc, STRESS_TIMEOUT);                     \
+		suite_add_tcase(s, tc);                                    \
+	} while (0)
+
+	STRESS_TCASE("concurrent sends never overdraw");
+	tcase_add_test(tc, stress_concurrent_sends);
+
+	STRESS_TCASE("who lists 2,000 clients on one line");
+	tcase_add_test(tc, stress_who_two_thousand_clients);
+
+	STRESS_TCASE("connection limits answer server_busy");
+	tcase_add_test(tc, stress_max_clients_per_ip);
+	tcase_add_test(tc, stress_max_clients);
+
+	STRESS_TCASE("idle and silent clients are dropped");
+	tcase_add_test(tc, stress_idle_timeout);
+	tcase_add_test(tc, stress_handshake_timeout);
+#undef STRESS_TCASE
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	h_init();
+	sr = srunner_create(stress_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return h_finish(failed);
+}
