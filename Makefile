@@ -53,7 +53,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGS = $(BUILD)/drinkd $(BUILD)/drink $(BUILD)/drink-machine
 TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 
-.PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean bench
+.PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean
 all: $(PROGS)
 
 # Bootstrap: install the Debian packages when a dependency is missing.
