@@ -703,6 +703,29 @@ cli_cmd_prepare_drop(struct cli_cmd_run *run, struct cli_session *s)
 		break;
 	}
 	cJSON_Delete(reply);
+	/* The machine's display name reads better than its id. */
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "machines");
+	reply = NULL;
+	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
+	cJSON_Delete(req);
+	if (st != CLI_EXIT_OK) {
+		return st;
+	}
+	cJSON_ArrayForEach(slot, cJSON_GetObjectItemCaseSensitive(reply,
+	    "machines")) {
+		v = cJSON_GetObjectItemCaseSensitive(slot, "machine");
+		if (cJSON_IsString(v) && strcmp(v->valuestring,
+		    cli_cmd_req_string(run, "machine")) == 0) {
+			v = cJSON_GetObjectItemCaseSensitive(slot, "name");
+			if (cJSON_IsString(v) && v->valuestring[0] != '\0') {
+				cJSON_AddStringToObject(run->info, "display",
+				    v->valuestring);
+			}
+			break;
+		}
+	}
+	cJSON_Delete(reply);
 	cli_print_dropping(run);
 	return CLI_EXIT_OK;
 }

@@ -305,7 +305,9 @@ cli_print_dropping(const struct cli_cmd_run *run)
 {
 	char text[CLI_PRINT_TEXT_MAX];
 
-	if (cli_print_expand(run, NULL, "Dropping {item} from {machine} slot "
+	if (cli_print_expand(run, NULL, "Dropping {item} from {display} slot "
+	    "{slot} ...", 1, text, sizeof(text)) != 0 &&
+	    cli_print_expand(run, NULL, "Dropping {item} from {machine} slot "
 	    "{slot} ...", 1, text, sizeof(text)) != 0) {
 		cli_print_expand(run, NULL, "Dropping from {machine} slot "
 		    "{slot} ...", 0, text, sizeof(text));
