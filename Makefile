@@ -159,7 +159,8 @@ run: all
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(PROGS) certs/mkcerts $(DESTDIR)$(BINDIR)/
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	install -m 755 certs/mkcerts $(DESTDIR)$(BINDIR)/drink-mkcerts
 	install -m 644 docs/drink.1 docs/drink-machine.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 docs/drinkd.8 $(DESTDIR)$(MANDIR)/man8/
 
