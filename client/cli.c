@@ -129,22 +129,6 @@ cli_valid_port(const char *s)
 	return errno == 0 && *end == '\0' && v >= 1 && v <= 65535;
 }
 
-static char *
-cli_trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t') {
-		s++;
-	}
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-	    e[-1] == '\r')) {
-		*--e = '\0';
-	}
-	return s;
-}
-
 /* "~/x" from $HOME; "x" from the directory holding the config file. */
 static char *
 cli_conf_path(const char *value, const char *file)
@@ -175,7 +159,7 @@ cli_conf_line(struct cli_config *cfg, char *line, const char *file,
 			break;
 		}
 	}
-	key = cli_trim(line);
+	key = str_trim(line);
 	if (*key == '\0') {
 		return 0;
 	}
@@ -184,8 +168,8 @@ cli_conf_line(struct cli_config *cfg, char *line, const char *file,
 		return -1;
 	}
 	*eq = '\0';
-	key = cli_trim(key);
-	value = cli_trim(eq + 1);
+	key = str_trim(key);
+	value = str_trim(eq + 1);
 	n = strlen(value);
 	if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
 		value[n - 1] = '\0';

@@ -44,6 +44,10 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) PRINTFLIKE(1, 2);
 int64_t now_ms(void); /* monotonic milliseconds */
 
+/* str.c */
+/* Strip blanks and line endings at both ends, in place; returns the start. */
+char *str_trim(char *s);
+
 /* tls.c */
 enum tls_role {
 	TLS_MEMBER_SERVER,  /* TLS 1.2-1.3, optional client certificates */

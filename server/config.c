@@ -151,22 +151,6 @@ config_set(struct config *cfg, const char *key, const char *value, char *err,
 	return config_apply(cfg, k, value, err, errlen);
 }
 
-static char *
-config_trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t') {
-		s++;
-	}
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-	    e[-1] == '\r')) {
-		*--e = '\0';
-	}
-	return s;
-}
-
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
@@ -190,7 +174,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		if ((p = strchr(line, '#')) != NULL) {
 			*p = '\0';
 		}
-		p = config_trim(line);
+		p = str_trim(line);
 		if (*p == '\0') {
 			continue;
 		}
@@ -201,8 +185,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			break;
 		}
 		*eq = '\0';
-		key = config_trim(p);
-		value = config_trim(eq + 1);
+		key = str_trim(p);
+		value = str_trim(eq + 1);
 		if (config_set(cfg, key, value, msg, sizeof(msg)) != 0) {
 			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
 			rc = -1;
