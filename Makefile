@@ -56,6 +56,9 @@ TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 .PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean
 all: $(PROGS)
 
+# Keep test objects between runs (they are intermediate to make).
+.SECONDARY:
+
 # Bootstrap: install the Debian packages when a dependency is missing.
 $(BUILD)/.deps:
 	@mkdir -p $(BUILD)
