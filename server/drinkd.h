@@ -91,10 +91,12 @@ struct server {
 	pthread_mutex_t ctx_lock;
 	SSL_CTX *member_ctx;
 	SSL_CTX *machine_ctx;	/* NULL when the machine port is off */
-	volatile int stopping;
+	int stopping;		/* set once by SIGTERM; use server_stopping() */
 };
 extern struct server *server;
 int server_run(struct server *srv);
+/* 1 once shutdown has begun; safe from any thread. */
+int server_stopping(void);
 /* The current SSL_CTX for a port, with a reference the caller frees. */
 SSL_CTX *server_member_ctx(void);
 SSL_CTX *server_machine_ctx(void);

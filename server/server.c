@@ -54,6 +54,12 @@ server_member_ctx(void)
 	return ctx;
 }
 
+int
+server_stopping(void)
+{
+	return __atomic_load_n(&server->stopping, __ATOMIC_SEQ_CST);
+}
+
 SSL_CTX *
 server_machine_ctx(void)
 {
@@ -349,7 +355,7 @@ server_accept_main(void *arg)
 	for (;;) {
 		sl = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (server->stopping) {
+		if (server_stopping()) {
 			if (fd != -1) {
 				close(fd);
 			}
@@ -399,7 +405,7 @@ server_stop(void)
 	int64_t deadline = now_ms() + server->cfg->vend_timeout * 1000;
 	int i, left;
 
-	server->stopping = 1;
+	__atomic_store_n(&server->stopping, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < server_nlisteners; i++) {
 		shutdown(server_listeners[i].fd, SHUT_RDWR);
 	}

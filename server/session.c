@@ -104,7 +104,7 @@ session_loop(struct session *s)
 	size_t len, outlen;
 	int rc;
 
-	while (!s->quit && !server->stopping) {
+	while (!s->quit && !server_stopping()) {
 		rc = conn_read_line(s->conn, &line, &len,
 		    now_ms() + server->cfg->idle_timeout * 1000,
 		    server->cfg->line_timeout * 1000);
