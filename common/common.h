@@ -149,7 +149,7 @@ int proto_valid_name(const char *s);
  * member, in order, where its key and value lie in the line and whether a
  * number was written as a plain integer; and whether anything in it must
  * be refused before cJSON sees it (deep nesting, raw control characters,
- * "\u0000" escapes).
+ * "\u0000" escapes, strings that are not UTF-8).
  */
 struct proto_member {
 	size_t key_off, key_len;  /* key's raw text, quotes included */
@@ -162,6 +162,7 @@ struct proto_scan {
 	size_t n;
 	int has_nul;	  /* a "\u0000" escape somewhere in a string */
 	int has_ctl;	  /* a raw control character inside a string */
+	int bad_utf8;	  /* a string that is not well-formed UTF-8 */
 	int too_deep;	  /* nesting deeper than PROTO_MAX_DEPTH */
 };
 /* 0 when line is a JSON object the scanner could walk; -1 otherwise. */

@@ -98,8 +98,46 @@ struct scan {
 	const char *p, *end;
 	int has_nul;
 	int has_ctl;
+	int bad_utf8;
 	int too_deep;
 };
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
+ */
+static size_t
+scan_utf8(const unsigned char *p, const unsigned char *end)
+{
+	size_t n, i;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80) {
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+		hi = p[0] == 0xed ? 0x9f : 0xbf;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		lo = p[0] == 0xf0 ? 0x90 : 0x80;
+		hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) {
+		return 0;
+	}
+	for (i = 2; i < n; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf) {
+			return 0;
+		}
+	}
+	return n;
+}
 
 static void
 scan_ws(struct scan *s)
@@ -118,10 +156,22 @@ scan_ws(struct scan *s)
 static int
 scan_string(struct scan *s)
 {
+	size_t n;
+
 	s->p++;
 	while (s->p < s->end && *s->p != '"') {
 		if ((unsigned char)*s->p < 0x20) {
 			s->has_ctl = 1;
+		}
+		if ((unsigned char)*s->p >= 0x80) {
+			n = scan_utf8((const unsigned char *)s->p,
+			    (const unsigned char *)s->end);
+			if (n == 0) {
+				s->bad_utf8 = 1;
+				n = 1;
+			}
+			s->p += n;
+			continue;
 		}
 		if (*s->p == '\\') {
 			if (s->end - s->p >= 6 &&
@@ -259,6 +309,7 @@ proto_scan(const char *line, size_t len, struct proto_scan *ps)
 	}
 	ps->has_nul = s.has_nul;
 	ps->has_ctl = s.has_ctl;
+	ps->bad_utf8 = s.bad_utf8;
 	ps->too_deep = s.too_deep;
 	return 0;
 err:

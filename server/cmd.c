@@ -386,12 +386,13 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		goto reply;
 	}
 	id = cmd_id(line, &ps, &id_valid);
-	if (ps.too_deep || ps.has_ctl || ps.has_nul) {
+	if (ps.too_deep || ps.has_ctl || ps.has_nul || ps.bad_utf8) {
 		rc = ERR_BAD_REQUEST;
 		snprintf(msgbuf, sizeof(msgbuf), "%s", ps.too_deep ?
 		    "request nested too deeply" : ps.has_ctl ?
 		    "control characters in strings must be escaped" :
-		    "strings may not contain NUL characters");
+		    ps.has_nul ? "strings may not contain NUL characters" :
+		    "strings must be valid UTF-8");
 		goto reply;
 	}
 	if ((msg = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1)) ==

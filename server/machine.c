@@ -264,7 +264,8 @@ machine_parse(const char *line, size_t len, cJSON **reply)
 	struct proto_scan ps;
 	cJSON *msg = NULL;
 
-	if (proto_scan(line, len, &ps) != 0 || ps.has_nul ||
+	if (proto_scan(line, len, &ps) != 0 || ps.has_nul || ps.has_ctl ||
+	    ps.bad_utf8 || ps.too_deep ||
 	    (msg = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1)) ==
 	    NULL || !cJSON_IsObject(msg)) {
 		cJSON_Delete(msg);

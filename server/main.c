@@ -2,6 +2,7 @@
  * drinkd's command line: run the server, check the configuration, or one
  * of the maintenance subcommands (init, useradd, check-ledger).
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "drinkd.h"
 
 #define MAIN_READERS 4
+#define MAIN_MMAP_THRESHOLD (256 * 1024)
 
 struct main_opts {
 	const char *file;
@@ -193,6 +195,14 @@ main_serve(struct config *cfg)
 		log_err("%s", err);
 		return 1;
 	}
+	/*
+	 * Each password check borrows a 19 MiB buffer.  Left to itself glibc
+	 * raises its mmap threshold after the first such free and then serves
+	 * these buffers from per-thread arenas that keep the memory, so a
+	 * burst of logins would leave hundreds of MiB resident.  A fixed
+	 * threshold makes every large block an mmap returned on free.
+	 */
+	mallopt(M_MMAP_THRESHOLD, MAIN_MMAP_THRESHOLD);
 	if (auth_init() != 0) {
 		log_err("cannot initialise password hashing");
 		return 1;

@@ -32,7 +32,7 @@ static struct h_server *srv;
 static struct op ops[CRASH_OPS];
 static int nops;
 static pthread_mutex_t ops_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int crashed;
+static int crashed;		/* atomic: the server was killed */
 
 /* A new keyed request; keys are unique by user, round, worker, seq. */
 static struct op *
@@ -118,7 +118,8 @@ worker_main(void *arg)
 		h_close(c);
 		return NULL;
 	}
-	for (seq = 0; !crashed; seq++) {
+	for (seq = 0; !__atomic_load_n(&crashed, __ATOMIC_SEQ_CST);
+	    seq++) {
 		o = op_new(seq % 3 == 0, w->user, w->round,
 		    w->index * 100000 + seq);
 		if (op_run(c, o) != 0) {
@@ -223,7 +224,7 @@ START_TEST(killed_at_random_the_ledger_stays_whole)
 		f1 = fake_start(srv, "m1", FAKE_ACK, 5 + (int)(random() % 20));
 		f2 = fake_start(srv, "m2", round % 4 == 3 ? FAKE_NACK :
 		    FAKE_ACK, 5 + (int)(random() % 20));
-		crashed = 0;
+		__atomic_store_n(&crashed, 0, __ATOMIC_SEQ_CST);
 		for (i = 0; i < CRASH_WORKERS; i++) {
 			w[i].user = i % 2 ? "bob" : "alice";
 			w[i].round = round;
@@ -232,11 +233,10 @@ START_TEST(killed_at_random_the_ledger_stays_whole)
 		}
 		usleep((useconds_t)(100 + random() % 600) * 1000);
 		h_server_kill(srv);
-		crashed = 1;
+		__atomic_store_n(&crashed, 1, __ATOMIC_SEQ_CST);
 		for (i = 0; i < CRASH_WORKERS; i++) {
 			pthread_join(t[i], NULL);
 		}
-		f1->stop = f2->stop = 1;
 		fake_stop(f1);
 		fake_stop(f2);
 		h_server_restart(srv);

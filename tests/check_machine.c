@@ -217,7 +217,6 @@ START_TEST(disabling_a_machine_disconnects_its_controller)
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
 	wait_online("m1", 0);
-	f->stop = 1;
 	fake_stop(f);
 	h_close(a);
 }
@@ -237,9 +236,9 @@ START_TEST(register_reports_stock_and_goes_online)
 	/* Sensed stock replaced the configured 5 / 100. */
 	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
 	    " machine = 'm1' AND slot = 3"), 5);
-	h_send(f->c, "{\"event\":\"slots\",\"slots\":[{\"slot\":3,"
+	fake_send(f, "{\"event\":\"slots\",\"slots\":[{\"slot\":3,"
 	    "\"stock\":2},{\"slot\":9,\"stock\":7}]}");
-	h_send(f->c, "{\"event\":\"temperature\",\"celsius\":4.5}");
+	fake_send(f, "{\"event\":\"temperature\",\"celsius\":4.5}");
 	usleep(300 * 1000);
 	r = h_call(m, "{\"cmd\":\"machines\"}");
 	e = cJSON_GetArrayItem(h_array(r, "machines"), 0);
@@ -339,7 +338,6 @@ START_TEST(silent_controller_is_dropped)
 	/* Pinged every second, silent for three: dropped. */
 	wait_online("m1", 0);
 	ck_assert(h_server_log_contains(srv, "machine m1 offline (silent"));
-	f->stop = 1;
 	fake_stop(f);
 }
 END_TEST
@@ -348,6 +346,7 @@ END_TEST
 
 START_TEST(drop_charges_and_decrements_stock)
 {
+	int slot, delay;
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
@@ -363,7 +362,8 @@ START_TEST(drop_charges_and_decrements_stock)
 	tx = h_num(r, "tx");
 	cJSON_Delete(r);
 	ck_assert_int_eq(fake_vends(f), 1);
-	ck_assert_int_eq(f->last_slot, 3);
+	fake_last(f, &slot, &delay);
+	ck_assert_int_eq(slot, 3);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
 	    " machine = 'm1' AND slot = 3"), 4);
@@ -455,7 +455,7 @@ START_TEST(unanswered_vend_times_out_and_late_ok_is_not_charged)
 	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	int64_t t0 = now_ms();
-	cJSON *r, *id;
+	cJSON *r;
 
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
 	H_ASSERT_ERROR(r, "drop_timeout");
@@ -463,9 +463,7 @@ START_TEST(unanswered_vend_times_out_and_late_ok_is_not_charged)
 	ck_assert_int_ge(now_ms() - t0, 2900);	/* vend_timeout = 3 */
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	/* The machine answers after all: logged, still not charged. */
-	id = cJSON_CreateString(f->last_id);
-	fake_reply(f, id, 1);
-	cJSON_Delete(id);
+	fake_answer_last(f, 1);
 	usleep(300 * 1000);
 	ck_assert(h_server_log_contains(srv, "anomaly: machine m1 answered"));
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
@@ -477,6 +475,7 @@ END_TEST
 
 START_TEST(delay_is_sent_and_extends_the_wait)
 {
+	int slot, delay;
 	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	int64_t t0 = now_ms();
@@ -486,7 +485,8 @@ START_TEST(delay_is_sent_and_extends_the_wait)
 	    "\"delay\":2}");
 	H_ASSERT_ERROR(r, "drop_timeout");
 	cJSON_Delete(r);
-	ck_assert_int_eq(f->last_delay, 2);
+	fake_last(f, &slot, &delay);
+	ck_assert_int_eq(delay, 2);
 	ck_assert_int_ge(now_ms() - t0, 4900);	/* 3 s + 2 s delay */
 	assert_no_pending_and_clean();
 	fake_stop(f);
@@ -523,7 +523,7 @@ START_TEST(replacement_connection_fails_the_vend_in_flight)
 	r = h_read(c);
 	H_ASSERT_ERROR(r, "drop_failed");
 	cJSON_Delete(r);
-	ck_assert(h_closed(old->c));
+	ck_assert(fake_closed(old));
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	/* The new connection serves the next drop. */
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
@@ -532,7 +532,6 @@ START_TEST(replacement_connection_fails_the_vend_in_flight)
 	ck_assert_int_eq(fake_vends(new), 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	assert_no_pending_and_clean();
-	old->stop = 1;
 	fake_stop(old);
 	fake_stop(new);
 	h_close(c);
@@ -562,6 +561,7 @@ END_TEST
 
 START_TEST(two_members_are_served_in_arrival_order)
 {
+	char order[64];
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 300);
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
 	struct h_client *b = h_connect_as(srv, "admin", "adminpw");
@@ -576,7 +576,8 @@ START_TEST(two_members_are_served_in_arrival_order)
 	r = h_read(b);
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
-	ck_assert_str_eq(f->order, "3,4,");
+	fake_order(f, order, sizeof(order));
+	ck_assert_str_eq(order, "3,4,");
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	ck_assert_int_eq(h_balance(srv, "admin"), 995);
 	assert_no_pending_and_clean();
@@ -665,7 +666,6 @@ START_TEST(server_killed_mid_drop_releases_the_hold_on_restart)
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " state = 'pending'"), 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
-	f->stop = 1;
 	fake_stop(f);
 	h_close(c);
 	h_server_restart(srv);
@@ -810,7 +810,6 @@ START_TEST(sigterm_lets_a_drop_in_flight_settle)
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
 	    " WHERE ended IS NULL"), 0);
 	assert_no_pending_and_clean();
-	f->stop = 1;
 	fake_stop(f);
 	h_close(c);
 }

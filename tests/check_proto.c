@@ -140,6 +140,37 @@ START_TEST(scanner_flags_raw_control_characters)
 }
 END_TEST
 
+START_TEST(scanner_checks_utf8)
+{
+	static const char *const good[] = {
+		"{\"a\":\"caf\xc3\xa9\"}", "{\"a\":\"\xe2\x82\xac\"}",
+		"{\"a\":\"\xf0\x9f\x8d\xba\"}", "{\"a\":\"\xef\xbf\xbf\"}",
+	};
+	static const char *const bad[] = {
+		"{\"a\":\"n\xffn\"}",		/* never valid */
+		"{\"a\":\"\xc0\xaf\"}",		/* overlong '/' */
+		"{\"a\":\"\xe0\x80\xaf\"}",		/* overlong */
+		"{\"a\":\"\xed\xa0\x80\"}",		/* surrogate */
+		"{\"a\":\"\xf4\x90\x80\x80\"}",	/* above U+10FFFF */
+		"{\"a\":\"\xc3\"}",			/* truncated */
+		"{\"a\":\"\x80\"}",			/* lone continuation */
+	};
+	struct proto_scan ps;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ps = scan_ok(good[i]);
+		ck_assert_msg(!ps.bad_utf8, "refused: %s", good[i]);
+		proto_scan_free(&ps);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ps = scan_ok(bad[i]);
+		ck_assert_msg(ps.bad_utf8, "accepted #%zu", i);
+		proto_scan_free(&ps);
+	}
+}
+END_TEST
+
 START_TEST(scanner_finds_members_by_raw_key)
 {
 	const char *s = "{\"amount\":5,\"id\":\"x\",\"amount\":6}";
@@ -226,6 +257,7 @@ proto_suite(void)
 	tcase_add_test(tc, scanner_bounds_nesting);
 	tcase_add_test(tc, scanner_flags_raw_control_characters);
 	tcase_add_test(tc, scanner_finds_members_by_raw_key);
+	tcase_add_test(tc, scanner_checks_utf8);
 	tcase_add_test(tc, empty_object_scans);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reply lines");

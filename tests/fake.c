@@ -1,6 +1,5 @@
 /*
- * The fake controller (see fake.h).  Its thread owns the connection after
- * registration; tests only read its counters, under its lock.
+ * The fake controller (see fake.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,23 +8,98 @@
 
 #include "fake.h"
 
-/* Reply to a server command from the fake's thread. */
-void
-fake_reply(struct fake *f, const cJSON *id, int ok)
+/* An answer to a server command, as a line the fake sends. */
+static char *
+fake_answer(const char *id, int ok)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *text;
 
-	cJSON_AddItemToObject(o, "id", cJSON_Duplicate(id, 1));
+	cJSON_AddStringToObject(o, "id", id);
 	cJSON_AddBoolToObject(o, "ok", ok);
 	if (!ok) {
 		cJSON_AddStringToObject(o, "error", "jammed");
 		cJSON_AddStringToObject(o, "message", "slot motor stuck");
 	}
 	text = cJSON_PrintUnformatted(o);
-	h_send(f->c, text);
-	free(text);
 	cJSON_Delete(o);
+	return text;
+}
+
+static void
+fake_queue(struct fake *f, char *line)
+{
+	int i;
+
+	pthread_mutex_lock(&f->lock);
+	for (i = 0; i < FAKE_OUTBOX && f->outbox[i] != NULL; i++) {
+		;
+	}
+	ck_assert_msg(i < FAKE_OUTBOX, "fake outbox full");
+	f->outbox[i] = line;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void
+fake_send(struct fake *f, const char *line)
+{
+	fake_queue(f, xstrdup(line));
+}
+
+void
+fake_answer_last(struct fake *f, int ok)
+{
+	char id[64];
+
+	pthread_mutex_lock(&f->lock);
+	snprintf(id, sizeof(id), "%s", f->last_id);
+	pthread_mutex_unlock(&f->lock);
+	fake_queue(f, fake_answer(id, ok));
+}
+
+/* Send what tests queued; in the fake's thread. */
+static void
+fake_flush(struct fake *f)
+{
+	char *line;
+	int i;
+
+	for (i = 0; i < FAKE_OUTBOX; i++) {
+		pthread_mutex_lock(&f->lock);
+		line = f->outbox[i];
+		f->outbox[i] = NULL;
+		pthread_mutex_unlock(&f->lock);
+		if (line != NULL) {
+			h_send(f->c, line);
+			free(line);
+		}
+	}
+}
+
+static void
+fake_vend(struct fake *f, const cJSON *msg, const char *id)
+{
+	char n[8];
+
+	pthread_mutex_lock(&f->lock);
+	f->vends++;
+	f->last_slot = cJSON_GetObjectItem(msg, "slot")->valueint;
+	f->last_delay = cJSON_GetObjectItem(msg, "delay")->valueint;
+	snprintf(f->last_id, sizeof(f->last_id), "%s", id);
+	snprintf(n, sizeof(n), "%d,", f->last_slot);
+	strncat(f->order, n, sizeof(f->order) - strlen(f->order) - 1);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static int
+fake_stopping(struct fake *f)
+{
+	int stop;
+
+	pthread_mutex_lock(&f->lock);
+	stop = f->stop;
+	pthread_mutex_unlock(&f->lock);
+	return stop;
 }
 
 static void *
@@ -34,61 +108,65 @@ fake_main(void *arg)
 	struct fake *f = arg;
 	const cJSON *cmd, *id;
 	cJSON *msg;
-	char n[8];
+	char *line;
+	int st;
 
-	while (!f->stop) {
-		if (h_read_line(f->c, 100) != CONN_OK) {
-			if (f->c->conn == NULL) {
-				break;
-			}
+	while (!fake_stopping(f)) {
+		fake_flush(f);
+		if ((st = h_read_line(f->c, 50)) == CONN_TIMEOUT) {
 			continue;
+		}
+		if (st != CONN_OK) {
+			break;
 		}
 		if ((msg = cJSON_Parse(f->c->line)) == NULL) {
 			continue;
 		}
 		cmd = cJSON_GetObjectItem(msg, "cmd");
 		id = cJSON_GetObjectItem(msg, "id");
-		if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "ping") ==
-		    0 && f->mode != FAKE_MUTE) {
-			fake_reply(f, id, 1);
-		} else if (cJSON_IsString(cmd) &&
-		    strcmp(cmd->valuestring, "vend") == 0) {
-			pthread_mutex_lock(&f->lock);
-			f->vends++;
-			f->last_slot = cJSON_GetObjectItem(msg, "slot")->valueint;
-			f->last_delay =
-			    cJSON_GetObjectItem(msg, "delay")->valueint;
-			snprintf(f->last_id, sizeof(f->last_id), "%s",
-			    id->valuestring);
-			snprintf(n, sizeof(n), "%d,", f->last_slot);
-			strncat(f->order, n, sizeof(f->order) -
-			    strlen(f->order) - 1);
-			pthread_mutex_unlock(&f->lock);
+		if (!cJSON_IsString(cmd) || !cJSON_IsString(id)) {
+			cJSON_Delete(msg);
+			continue;
+		}
+		if (strcmp(cmd->valuestring, "ping") == 0 &&
+		    f->mode != FAKE_MUTE) {
+			line = fake_answer(id->valuestring, 1);
+			h_send(f->c, line);
+			free(line);
+		} else if (strcmp(cmd->valuestring, "vend") == 0) {
+			fake_vend(f, msg, id->valuestring);
+			if (f->mode == FAKE_HANGUP) {
+				cJSON_Delete(msg);
+				break;
+			}
 			if (f->mode == FAKE_ACK || f->mode == FAKE_NACK) {
 				usleep((useconds_t)f->vend_ms * 1000);
-				fake_reply(f, id, f->mode == FAKE_ACK);
-			} else if (f->mode == FAKE_HANGUP) {
-				cJSON_Delete(msg);
-				conn_free(f->c->conn);
-				f->c->conn = NULL;
-				break;
+				line = fake_answer(id->valuestring,
+				    f->mode == FAKE_ACK);
+				h_send(f->c, line);
+				free(line);
 			}
 		}
 		cJSON_Delete(msg);
 	}
+	/* Hang up (or notice the server did). */
+	conn_free(f->c->conn);
+	f->c->conn = NULL;
+	pthread_mutex_lock(&f->lock);
+	f->closed = 1;
+	pthread_mutex_unlock(&f->lock);
 	return NULL;
 }
 
 /* Connect as machine name with cert, register with slots, start serving. */
 struct fake *
-fake_start(struct h_server *srv, const char *name, enum fake_mode mode,
-    int vend_ms)
+fake_start_cert(struct h_server *srv, const char *name, const char *cert,
+    enum fake_mode mode, int vend_ms)
 {
 	struct fake *f = xcalloc(1, sizeof(*f));
-	char cert[64], err[256], line[160];
+	char err[256], line[160];
 	cJSON *r;
 
-	snprintf(cert, sizeof(cert), "machine-%s", name);
 	f->c = h_tls_dial(srv->machine_port, cert, err, sizeof(err));
 	ck_assert_msg(f->c != NULL, "%s", err);
 	f->mode = mode;
@@ -106,6 +184,16 @@ fake_start(struct h_server *srv, const char *name, enum fake_mode mode,
 	return f;
 }
 
+struct fake *
+fake_start(struct h_server *srv, const char *name, enum fake_mode mode,
+    int vend_ms)
+{
+	char cert[64];
+
+	snprintf(cert, sizeof(cert), "machine-%s", name);
+	return fake_start_cert(srv, name, cert, mode, vend_ms);
+}
+
 int
 fake_vends(struct fake *f)
 {
@@ -117,7 +205,23 @@ fake_vends(struct fake *f)
 	return n;
 }
 
-/* Wait until the fake has received n vends (or fail). */
+void
+fake_last(struct fake *f, int *slot, int *delay)
+{
+	pthread_mutex_lock(&f->lock);
+	*slot = f->last_slot;
+	*delay = f->last_delay;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void
+fake_order(struct fake *f, char *buf, size_t len)
+{
+	pthread_mutex_lock(&f->lock);
+	snprintf(buf, len, "%s", f->order);
+	pthread_mutex_unlock(&f->lock);
+}
+
 void
 fake_wait_vends(struct fake *f, int n)
 {
@@ -129,13 +233,36 @@ fake_wait_vends(struct fake *f, int n)
 	}
 }
 
+int
+fake_closed(struct fake *f)
+{
+	int64_t deadline = now_ms() + 10000;
+	int closed;
+
+	for (;;) {
+		pthread_mutex_lock(&f->lock);
+		closed = f->closed;
+		pthread_mutex_unlock(&f->lock);
+		if (closed || now_ms() >= deadline) {
+			return closed;
+		}
+		usleep(10 * 1000);
+	}
+}
+
 void
 fake_stop(struct fake *f)
 {
+	int i;
+
+	pthread_mutex_lock(&f->lock);
 	f->stop = 1;
+	pthread_mutex_unlock(&f->lock);
 	pthread_join(f->thread, NULL);
 	h_close(f->c);
+	for (i = 0; i < FAKE_OUTBOX; i++) {
+		free(f->outbox[i]);
+	}
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
-

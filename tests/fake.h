@@ -1,7 +1,9 @@
 /*
  * A fake machine controller for the integration tests: it registers with
  * a machine certificate and answers vends from its own thread in the way a
- * test asks for (ack, nack, silence, hang-up, mute).
+ * test asks for (ack, nack, silence, hang-up, mute).  After fake_start the
+ * connection belongs to that thread alone; tests talk to the fake only
+ * through these functions, which take its lock.
  */
 #ifndef DRINK_FAKE_H
 #define DRINK_FAKE_H
@@ -9,6 +11,8 @@
 #include <pthread.h>
 
 #include "harness.h"
+
+#define FAKE_OUTBOX 8
 
 enum fake_mode {
 	FAKE_ACK,	/* answer ok after vend_ms */
@@ -19,26 +23,39 @@ enum fake_mode {
 };
 
 struct fake {
-	struct h_client *c;
+	struct h_client *c;	/* owned by the fake's thread */
 	pthread_t thread;
 	enum fake_mode mode;
 	int vend_ms;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* guards everything below */
 	int vends;		/* vend commands received */
 	int last_slot, last_delay;
 	char last_id[64];
 	char order[256];	/* slots in the order vends arrived */
-	volatile int stop;
+	char *outbox[FAKE_OUTBOX]; /* lines for the thread to send */
+	int closed;		/* the server closed the connection */
+	int stop;
 };
 
 /* Register as machine name (certificate machine-NAME) and start serving. */
 struct fake *fake_start(struct h_server *srv, const char *name,
     enum fake_mode mode, int vend_ms);
-/* Answer a server command as the controller would. */
-void fake_reply(struct fake *f, const cJSON *id, int ok);
+/* fake_start presenting certificate cert (e.g. "revoked-m1"). */
+struct fake *fake_start_cert(struct h_server *srv, const char *name,
+    const char *cert, enum fake_mode mode, int vend_ms);
+/* Have the fake's thread send line (an event, a late answer, ...). */
+void fake_send(struct fake *f, const char *line);
+/* Answer the last vend received late, as ok or failed. */
+void fake_answer_last(struct fake *f, int ok);
 int fake_vends(struct fake *f);
+/* The last vend's slot and delay. */
+void fake_last(struct fake *f, int *slot, int *delay);
+/* The slots vended, in order, as "3,4,". */
+void fake_order(struct fake *f, char *buf, size_t len);
 /* Wait until n vends have arrived; fails the test after 10 s. */
 void fake_wait_vends(struct fake *f, int n);
+/* 1 once the server has closed the fake's connection (waits up to 10 s). */
+int fake_closed(struct fake *f);
 void fake_stop(struct fake *f);
 
 #endif

@@ -8,12 +8,14 @@
  * ends that test with _exit().  Children are spawned with fork() and
  * execv() only, so a test with many threads can still start them safely.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +34,8 @@
 
 #define HARNESS_START_MS 10000	 /* ports file written by then */
 #define HARNESS_STOP_MS 20000	 /* SIGTERM honoured by then */
+#define HARNESS_WRAPPED_MS 60000 /* both, under DRINKD_WRAPPER */
+#define HARNESS_WRAPPER_FAIL 99	 /* the wrapper's --error-exitcode */
 #define HARNESS_CMD_MS 60000	 /* a drinkd subcommand finishes by then */
 #define HARNESS_DIAL_MS 10000	 /* TCP connect and TLS handshake */
 #define HARNESS_GREETING_MS 10000
@@ -42,6 +46,7 @@
 static char *harness_root;	/* temp root of this test binary */
 static char *harness_certs;	/* ROOT/certs */
 static char *harness_drinkd;	/* absolute path of drinkd */
+static pthread_mutex_t harness_tmp_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Client TLS contexts by certificate name ("" for none), made on demand. */
 static struct {
@@ -315,17 +320,94 @@ harness_read_ports(struct h_server *s)
 	return rc;
 }
 
+/*
+ * Where execv() finds prog: itself when it names a path, else the first
+ * executable of that name on $PATH (execvp() is not async-signal-safe, so
+ * the search happens before fork).  Caller frees.
+ */
+static char *
+harness_which(const char *prog)
+{
+	const char *path = getenv("PATH"), *p, *colon;
+	char *cand;
+	size_t n;
+
+	if (strchr(prog, '/') != NULL) {
+		return xstrdup(prog);
+	}
+	for (p = path != NULL ? path : "/usr/bin:/bin"; ; p = colon + 1) {
+		colon = strchr(p, ':');
+		n = colon != NULL ? (size_t)(colon - p) : strlen(p);
+		cand = xasprintf("%.*s/%s", (int)n, n > 0 ? p : ".", prog);
+		if (access(cand, X_OK) == 0) {
+			return cand;
+		}
+		free(cand);
+		if (colon == NULL) {
+			return xstrdup(prog);
+		}
+	}
+}
+
+/*
+ * DRINKD_WRAPPER's words with "%s" replaced by DIR/drinkd, into argv from
+ * index 0; the number of words.  Each word is allocated; caller frees.
+ */
+static int
+harness_wrapper_argv(struct h_server *s, const char *wrapper, char **argv,
+    int max)
+{
+	char *copy = xstrdup(wrapper), *save, *w, *pct, *word;
+	int n = 0;
+
+	for (w = strtok_r(copy, " ", &save); w != NULL && n < max;
+	    w = strtok_r(NULL, " ", &save)) {
+		if ((pct = strstr(w, "%s")) != NULL) {
+			word = xasprintf("%.*s%s/drinkd%s", (int)(pct - w), w,
+			    s->dir, pct + 2);
+		} else {
+			word = xstrdup(w);
+		}
+		if (n == 0) {
+			argv[n++] = harness_which(word);
+			free(word);
+		} else {
+			argv[n++] = word;
+		}
+	}
+	free(copy);
+	return n;
+}
+
 /* Start drinkd in the foreground and wait for its ports file. */
 static void
 harness_launch(struct h_server *s)
 {
-	char *argv[] = { harness_drinkd, "-f", s->conf, "-d", NULL };
-	int64_t deadline = now_ms() + HARNESS_START_MS;
-	int status;
+	const char *wrapper = getenv("DRINKD_WRAPPER");
+	char *argv[HARNESS_MAX_ARGS + 8];
+	int64_t limit, deadline;
+	int n = 0, nwrap = 0, status, i;
+
+	if (wrapper != NULL && wrapper[0] != '\0') {
+		nwrap = harness_wrapper_argv(s, wrapper, argv,
+		    HARNESS_MAX_ARGS);
+	}
+	s->wrapped = nwrap > 0;
+	n = nwrap;
+	argv[n++] = harness_drinkd;
+	argv[n++] = "-f";
+	argv[n++] = s->conf;
+	argv[n++] = "-d";
+	argv[n] = NULL;
+	limit = s->wrapped ? HARNESS_WRAPPED_MS : HARNESS_START_MS;
+	deadline = now_ms() + limit;
 
 	(void)unlink(s->ports_file);
 	s->port = s->machine_port = 0;
 	s->pid = harness_spawn(argv, -1, s->log);
+	for (i = 0; i < nwrap; i++) {
+		free(argv[i]);
+	}
 	ck_assert_msg(s->pid > 0, "fork: %s", strerror(errno));
 	while (harness_read_ports(s) != 0) {
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
@@ -335,12 +417,75 @@ harness_launch(struct h_server *s)
 			    harness_tail(s->log));
 		}
 		if (now_ms() > deadline) {
-			ck_abort_msg("drinkd wrote no ports file within %d ms; "
-			    "log:\n%s", HARNESS_START_MS,
+			ck_abort_msg("drinkd wrote no ports file within %lld "
+			    "ms; log:\n%s", (long long)limit,
 			    harness_tail(s->log));
 		}
 		usleep(5 * 1000);
 	}
+}
+
+/* 1 when text matches the extended regular expression re. */
+static int
+harness_matches(const char *text, const char *re, regmatch_t *m)
+{
+	regex_t rx;
+	int found;
+
+	ck_assert_msg(regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE) == 0,
+	    "bad regex %s", re);
+	found = regexec(&rx, text, 1, m, 0) == 0;
+	regfree(&rx);
+	return found;
+}
+
+/*
+ * After a wrapped server ended (status: its exit code, or 128 + signal):
+ * fail the test when the wrapper's log reports memory errors or definite
+ * leaks, or the wrapper exited with its error status.  The log is then
+ * renamed (drinkd.valgrind.N), so that a restart cannot overwrite what it
+ * said and a later check does not count it twice.
+ */
+static void
+harness_check_wrapper(struct h_server *s, int status)
+{
+	static const char *const reports[] = {
+		"ERROR SUMMARY: [1-9]",
+		"definitely lost: [1-9]",
+		"are definitely lost in loss record",
+		/* memcheck's error headings, for a server killed before
+		 * it could print its summary */
+		"== (Invalid (read|write|free)|Mismatched free"
+		    "|Conditional jump|Use of uninitialised"
+		    "|Syscall param|Source and destination overlap"
+		    "|Process terminating)",
+	};
+	char *path, *kept, *text;
+	regmatch_t m;
+	size_t i;
+
+	if (!s->wrapped) {
+		return;
+	}
+	path = xasprintf("%s/drinkd.valgrind", s->dir);
+	kept = xasprintf("%s/drinkd.valgrind.%d", s->dir, ++s->wrapped_runs);
+	text = harness_slurp(path, 16 * 1024 * 1024);
+	(void)rename(path, kept);
+	for (i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+		if (harness_matches(text, reports[i], &m)) {
+			size_t from = (size_t)m.rm_so > 1500 ?
+			    (size_t)m.rm_so - 1500 : 0;
+
+			ck_abort_msg("drinkd under DRINKD_WRAPPER: %s "
+			    "reports:\n%.3000s", kept, text + from);
+		}
+	}
+	ck_assert_msg(status != HARNESS_WRAPPER_FAIL, "drinkd under "
+	    "DRINKD_WRAPPER exited %d (errors found); see %s:\n%.3000s",
+	    status, kept, text);
+	free(text);
+	free(path);
+	free(kept);
 }
 
 struct h_server *
@@ -384,8 +529,10 @@ h_server_stop(struct h_server *s)
 		return -1;
 	}
 	kill(s->pid, SIGTERM);
-	rc = harness_wait(s->pid, HARNESS_STOP_MS);
+	rc = harness_wait(s->pid, s->wrapped ? HARNESS_WRAPPED_MS :
+	    HARNESS_STOP_MS);
 	s->pid = 0;
+	harness_check_wrapper(s, rc);
 	return rc;
 }
 
@@ -398,6 +545,7 @@ h_server_kill(struct h_server *s)
 	kill(s->pid, SIGKILL);
 	(void)harness_wait(s->pid, HARNESS_STOP_MS);
 	s->pid = 0;
+	harness_check_wrapper(s, 128 + SIGKILL);
 }
 
 void
@@ -479,6 +627,181 @@ h_server_log_contains(struct h_server *s, const char *needle)
 
 	free(text);
 	return found;
+}
+
+int
+h_server_log_wait(struct h_server *s, const char *needle, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	while (!h_server_log_contains(s, needle)) {
+		if (now_ms() > deadline) {
+			return 0;
+		}
+		usleep(20 * 1000);
+	}
+	return 1;
+}
+
+int
+h_server_log_count(struct h_server *s, const char *needle)
+{
+	char *text = harness_slurp(s->log, 64 * 1024 * 1024), *p = text;
+	size_t n = strlen(needle);
+	int count = 0;
+
+	while (n > 0 && (p = strstr(p, needle)) != NULL) {
+		count++;
+		p += n;
+	}
+	free(text);
+	return count;
+}
+
+int
+h_drinkd_run(const char *args, const char *out, int64_t timeout_ms)
+{
+	char *argv[HARNESS_MAX_ARGS + 2], *copy = xstrdup(args), *save, *w;
+	int n = 0, rc;
+
+	argv[n++] = harness_drinkd;
+	for (w = strtok_r(copy, " ", &save); w != NULL &&
+	    n < HARNESS_MAX_ARGS; w = strtok_r(NULL, " ", &save)) {
+		argv[n++] = w;
+	}
+	argv[n] = NULL;
+	(void)unlink(out);
+	rc = harness_run(argv, NULL, out, timeout_ms);
+	free(copy);
+	return rc;
+}
+
+/* ---- the server process, from /proc ------------------------------------ */
+
+/* The number after "field:" in /proc/PID/status (kB for Vm* fields). */
+static long
+harness_status_field(struct h_server *s, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long v = -1;
+	FILE *f;
+
+	ck_assert_msg(s->pid > 0, "the server is not running");
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)s->pid);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	ck_assert_msg(v >= 0, "no %s in %s", field, path);
+	return v;
+}
+
+int
+h_server_threads(struct h_server *s)
+{
+	return (int)harness_status_field(s, "Threads");
+}
+
+long
+h_server_rss_kib(struct h_server *s)
+{
+	return harness_status_field(s, "VmRSS");
+}
+
+long
+h_server_hwm_kib(struct h_server *s)
+{
+	return harness_status_field(s, "VmHWM");
+}
+
+int
+h_server_fds(struct h_server *s)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	ck_assert_msg(s->pid > 0, "the server is not running");
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)s->pid);
+	d = opendir(path);
+	ck_assert_msg(d != NULL, "%s: %s", path, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.') {
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int
+h_server_instrumented(struct h_server *s)
+{
+	static const char *const runtimes[] = {
+		"libasan", "libtsan", "liblsan", "libubsan", "libmsan",
+		"vgpreload",
+	};
+	char path[64], *maps;
+	size_t i;
+	int found = s->wrapped;
+
+	ck_assert_msg(s->pid > 0, "the server is not running");
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)s->pid);
+	maps = harness_slurp(path, 16 * 1024 * 1024);
+	for (i = 0; !found && i < sizeof(runtimes) / sizeof(runtimes[0]);
+	    i++) {
+		found = strstr(maps, runtimes[i]) != NULL;
+	}
+	free(maps);
+	return found;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+char *
+h_tmpdir(void)
+{
+	static int seq;
+	char *dir;
+	int n;
+
+	/* mkdtemp is thread-safe; the counter only makes names readable. */
+	pthread_mutex_lock(&harness_tmp_lock);
+	n = ++seq;
+	pthread_mutex_unlock(&harness_tmp_lock);
+	dir = xasprintf("%s/tmp%d.XXXXXX", harness_root, n);
+	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir,
+	    strerror(errno));
+	return dir;
+}
+
+void
+h_copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	int in, out;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(in != -1, "open %s: %s", from, strerror(errno));
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(out != -1, "open %s: %s", to, strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		ck_assert_msg(write(out, buf, (size_t)n) == n, "write %s: %s",
+		    to, strerror(errno));
+	}
+	ck_assert_msg(n == 0, "read %s: %s", from, strerror(errno));
+	ck_assert_msg(fchmod(out, mode) == 0, "chmod %s: %s", to,
+	    strerror(errno));
+	close(in);
+	ck_assert_msg(close(out) == 0, "close %s: %s", to, strerror(errno));
 }
 
 /* ---- clients ---------------------------------------------------------- */

@@ -9,6 +9,14 @@
  * A test binary calls h_init() before srunner_run_all() and h_finish()
  * after it.  Tests run forked (CK_FORK); a drinkd started by a test is
  * killed when that test's process ends, however it ends.
+ *
+ * DRINKD_WRAPPER in the environment (make check-valgrind) runs every
+ * server that h_server_start/h_server_restart launch under that command:
+ * its words, split at spaces and with "%s" replaced by DIR/drinkd, come
+ * before drinkd's own.  Startup may then take 60 s, and stopping or
+ * killing the server fails the test when the wrapper's log
+ * (DIR/drinkd.valgrind, kept as drinkd.valgrind.N after each run) reports
+ * errors or definite leaks, or the wrapper exited with status 99.
  */
 #ifndef DRINK_HARNESS_H
 #define DRINK_HARNESS_H
@@ -37,6 +45,8 @@ struct h_server {
 	pid_t pid;		/* 0 when not running */
 	int port;		/* member port */
 	int machine_port;	/* 0 when the machine port is not open */
+	int wrapped;		/* running under DRINKD_WRAPPER (valgrind) */
+	int wrapped_runs;	/* wrapper logs already checked */
 };
 
 struct h_client {
@@ -83,6 +93,41 @@ void h_server_free(struct h_server *s);
 int h_server_cmd(struct h_server *s, const char *args, const char *stdin_text);
 /* 1 when the server's log contains needle. */
 int h_server_log_contains(struct h_server *s, const char *needle);
+/* Poll the log until it contains needle: 1, or 0 after timeout_ms. */
+int h_server_log_wait(struct h_server *s, const char *needle,
+    int64_t timeout_ms);
+/* How many times needle occurs in the server's log. */
+int h_server_log_count(struct h_server *s, const char *needle);
+/*
+ * Run drinkd (the binary under test, without the wrapper) with ARGS split
+ * at spaces, an empty standard input, stdout and stderr written to out
+ * (replaced); its exit code, 128 + signal when it was killed (as it is
+ * after timeout_ms), or -1.  For command lines that need no h_server.
+ */
+int h_drinkd_run(const char *args, const char *out, int64_t timeout_ms);
+
+/*
+ * harness.c: the running server seen from /proc (Linux).  Each fails the
+ * test when the server is not running or /proc cannot be read.
+ */
+int h_server_threads(struct h_server *s);	/* "Threads:" */
+int h_server_fds(struct h_server *s);		/* entries of /proc/PID/fd */
+long h_server_rss_kib(struct h_server *s);	/* "VmRSS:" */
+long h_server_hwm_kib(struct h_server *s);	/* "VmHWM:", the peak RSS */
+/*
+ * 1 when the server runs under a sanitizer runtime or valgrind (its
+ * memory figures then say little about drinkd itself).
+ */
+int h_server_instrumented(struct h_server *s);
+
+/* harness.c: files. */
+/*
+ * A new private directory under the harness's temp root (removed with it
+ * when all tests pass); caller frees the path.
+ */
+char *h_tmpdir(void);
+/* Copy a file and set its mode; fails the test on any error. */
+void h_copy_file(const char *from, const char *to, mode_t mode);
 
 /* harness.c: clients. */
 /*
