@@ -1016,13 +1016,9 @@ admin_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
 	int failed;
 
 	h_init();
-	sr = srunner_create(admin_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(admin_suite());
 	return h_finish(failed);
 }

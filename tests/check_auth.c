@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "drinkd.h"
+#include "harness.h"
 
 START_TEST(hash_is_argon2id_with_owasp_parameters)
 {
@@ -98,15 +99,13 @@ auth_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(auth_suite());
+	Suite *suite = auth_suite();
 	int failed;
 
 	log_init("check_auth", 1, LOG_LEVEL_WARN);
 	if (auth_init() != 0) {
 		return 1;
 	}
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(suite);
 	return failed == 0 ? 0 : 1;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "drinkd.h"
+#include "harness.h"
 
 static char path[] = "/tmp/drink-config-XXXXXX";
 
@@ -164,11 +165,9 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
+	Suite *suite = config_suite();
 	int failed;
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(suite);
 	return failed == 0 ? 0 : 1;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "harness.h"
 
 static char certdir[] = "/tmp/drink-conn-XXXXXX";
 static SSL_CTX *sctx, *cctx;
@@ -277,7 +278,6 @@ conn_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
 	char cmd[600];
 	int failed;
 
@@ -289,10 +289,7 @@ main(void)
 		fprintf(stderr, "cannot make test certificates\n");
 		return 1;
 	}
-	sr = srunner_create(conn_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(conn_suite());
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", certdir);
 	failed += system(cmd) != 0;
 	return failed == 0 ? 0 : 1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "harness.h"
 
 int fuzz_request_input(const uint8_t *data, size_t size);
 int fuzz_machine_input(const uint8_t *data, size_t size);
@@ -64,16 +65,12 @@ main(void)
 {
 	Suite *s = suite_create("corpus");
 	TCase *tc = tcase_create("fuzz corpus");
-	SRunner *sr;
 	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, request_corpus_replays_cleanly);
 	tcase_add_test(tc, machine_corpus_replays_cleanly);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(s);
 	return failed == 0 ? 0 : 1;
 }

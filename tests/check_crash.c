@@ -262,16 +262,12 @@ main(void)
 {
 	Suite *s = suite_create("crash");
 	TCase *tc = tcase_create("sigkill");
-	SRunner *sr;
 	int failed;
 
 	h_init();
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, killed_at_random_the_ledger_stays_whole);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(s);
 	return h_finish(failed);
 }

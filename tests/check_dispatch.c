@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "drinkd.h"
+#include "harness.h"
 
 static char dir[] = "/tmp/drink-dispatch-XXXXXX";
 static struct config cfg;
@@ -324,15 +325,13 @@ dispatch_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(dispatch_suite());
+	Suite *suite = dispatch_suite();
 	int failed;
 
 	log_init("check_dispatch", 1, LOG_LEVEL_WARN);
 	if (auth_init() != 0) {
 		return 1;
 	}
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(suite);
 	return failed == 0 ? 0 : 1;
 }

@@ -2252,13 +2252,9 @@ hostile_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
 	int failed;
 
 	h_init();
-	sr = srunner_create(hostile_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(hostile_suite());
 	return h_finish(failed);
 }

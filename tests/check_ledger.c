@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "harness.h"
 #include "db.h"
 
 static char dbdir[] = "/tmp/drink-ledger-XXXXXX";
@@ -421,12 +422,10 @@ ledger_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(ledger_suite());
+	Suite *suite = ledger_suite();
 	int failed;
 
 	log_init("check_ledger", 1, LOG_LEVEL_WARN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(suite);
 	return failed == 0 ? 0 : 1;
 }

@@ -866,13 +866,9 @@ machine_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
 	int failed;
 
 	h_init();
-	sr = srunner_create(machine_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(machine_suite());
 	return h_finish(failed);
 }

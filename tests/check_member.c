@@ -1756,13 +1756,9 @@ member_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
 	int failed;
 
 	h_init();
-	sr = srunner_create(member_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(member_suite());
 	return h_finish(failed);
 }

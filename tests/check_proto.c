@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "harness.h"
 
 START_TEST(names_follow_the_pattern)
 {
@@ -269,11 +270,9 @@ proto_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(proto_suite());
+	Suite *suite = proto_suite();
 	int failed;
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(suite);
 	return failed == 0 ? 0 : 1;
 }

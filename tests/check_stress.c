@@ -361,13 +361,9 @@ stress_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
 	int failed;
 
 	h_init();
-	sr = srunner_create(stress_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = h_run(stress_suite());
 	return h_finish(failed);
 }

@@ -211,6 +211,18 @@ harness_run(char *const argv[], const char *stdin_text, const char *out,
 	return harness_wait(pid, timeout_ms);
 }
 
+int
+h_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}
+
 void
 h_init(void)
 {

@@ -57,6 +57,8 @@ struct h_client {
 };
 
 /* harness.c: process-wide set-up, from main(). */
+/* Run suite s (forking per test) and return how many tests failed. */
+int h_run(Suite *s);
 /*
  * Make the temp root and the test certificates (tests/mkcerts-bad), raise
  * RLIMIT_NOFILE to the hard limit and ignore SIGPIPE.  Exits on failure.
