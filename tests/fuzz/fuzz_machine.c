@@ -14,19 +14,36 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct config fuzz_cfg;
+static char fuzz_dir[] = "/tmp/drink-fuzz-XXXXXX";
+
+/* The database lives only as long as the process. */
+static void
+fuzz_cleanup(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "%s/fuzz.db", fuzz_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/fuzz.db-wal", fuzz_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/fuzz.db-shm", fuzz_dir);
+	unlink(path);
+	rmdir(fuzz_dir);
+}
 static struct server fuzz_srv;
 static struct mach *fuzz_m;
 
 static void
 fuzz_init(void)
 {
-	char dir[] = "/tmp/drink-fuzz-XXXXXX", path[64], err[256];
+	char path[64], err[256];
 	cJSON *slot = cJSON_CreateObject();
 
-	if (mkdtemp(dir) == NULL) {
+	if (mkdtemp(fuzz_dir) == NULL) {
 		abort();
 	}
-	snprintf(path, sizeof(path), "%s/fuzz.db", dir);
+	atexit(fuzz_cleanup);
+	snprintf(path, sizeof(path), "%s/fuzz.db", fuzz_dir);
 	log_init("fuzz", 1, LOG_LEVEL_ERR);
 	config_init(&fuzz_cfg);
 	fuzz_srv.cfg = &fuzz_cfg;
