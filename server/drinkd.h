@@ -112,6 +112,8 @@ struct session {
 	int quit;
 };
 void *session_main(void *arg);
+/* Requests in progress (handled or being answered) in all sessions. */
+int session_busy(void);
 void session_login(struct session *s, const char *user, const char *role);
 void session_logout(struct session *s);
 

@@ -395,9 +395,10 @@ server_accept_main(void *arg)
 }
 
 /*
- * Stop accepting, give drops already at a machine up to vend_timeout to
- * settle (controllers stay connected meanwhile), then close every
- * connection.  Returns how many connection threads did not finish.
+ * Stop accepting, give drops already at a machine and requests being
+ * answered up to vend_timeout to finish (controllers stay connected
+ * meanwhile), then close every connection.  Returns how many connection
+ * threads did not finish.
  */
 static int
 server_stop(void)
@@ -413,7 +414,9 @@ server_stop(void)
 		pthread_join(server_listeners[i].thread, NULL);
 		close(server_listeners[i].fd);
 	}
-	while ((left = machine_vends_in_flight()) > 0 && now_ms() < deadline) {
+	/* A drop settles, and its answer is written, before anyone is cut. */
+	while (((left = machine_vends_in_flight()) > 0 || session_busy() > 0) &&
+	    now_ms() < deadline) {
 		usleep(20 * 1000);
 	}
 	if (left > 0) {

@@ -15,6 +15,15 @@
 
 #define SESSION_WRITE_MS 60000	/* a reply must be taken by then */
 
+/* Requests being handled or answered right now, across all sessions. */
+static int session_busy_count;
+
+int
+session_busy(void)
+{
+	return __atomic_load_n(&session_busy_count, __ATOMIC_SEQ_CST);
+}
+
 void
 session_login(struct session *s, const char *user, const char *role)
 {
@@ -124,9 +133,12 @@ session_loop(struct session *s)
 		default:
 			return conn_error(s->conn);
 		}
+		/* Counted until the answer is written, so shutdown waits. */
+		__atomic_add_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
 		out = cmd_dispatch(s, line, len, &outlen);
 		rc = conn_write(s->conn, out, outlen,
 		    now_ms() + SESSION_WRITE_MS);
+		__atomic_sub_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
 		free(out);
 		if (rc != CONN_OK) {
 			return conn_error(s->conn);
