@@ -163,6 +163,7 @@ struct proto_scan {
 	int has_nul;	  /* a "\u0000" escape somewhere in a string */
 	int has_ctl;	  /* a raw control character inside a string */
 	int bad_utf8;	  /* a string that is not well-formed UTF-8 */
+	int escaped_key;  /* a top-level member name written with escapes */
 	int too_deep;	  /* nesting deeper than PROTO_MAX_DEPTH */
 };
 /* 0 when line is a JSON object the scanner could walk; -1 otherwise. */

@@ -33,6 +33,7 @@ struct conn {
 	size_t len;	/* bytes held in buf */
 	size_t cap;
 	size_t max_line;
+	int64_t line_start;	/* when the pending partial line began, or 0 */
 	char err[256];
 };
 
@@ -244,8 +245,15 @@ conn_read_line(struct conn *c, char **line, size_t *len,
 		c->len -= c->start;
 		c->start = 0;
 	}
+	/*
+	 * The line deadline runs from the line's first byte, across calls:
+	 * returning on a timeout and calling again does not extend it.
+	 */
 	if (c->len > 0) {
-		deadline = now_ms() + line_ms;
+		if (c->line_start == 0) {
+			c->line_start = now_ms();
+		}
+		deadline = c->line_start + line_ms;
 	}
 	for (;;) {
 		limit = c->len < c->max_line ? c->len : c->max_line;
@@ -258,6 +266,8 @@ conn_read_line(struct conn *c, char **line, size_t *len,
 			}
 			*line = c->buf;
 			c->start = (size_t)(nl - c->buf) + 1;
+			/* A pipelined line already buffered starts now. */
+			c->line_start = c->start < c->len ? now_ms() : 0;
 			return CONN_OK;
 		}
 		scanned = limit;
@@ -269,8 +279,9 @@ conn_read_line(struct conn *c, char **line, size_t *len,
 		if ((st = conn_fill(c, deadline)) != CONN_OK) {
 			return st;
 		}
-		if (scanned == 0 && deadline == idle_deadline) {
-			deadline = now_ms() + line_ms;
+		if (c->line_start == 0) {
+			c->line_start = now_ms();
+			deadline = c->line_start + line_ms;
 		}
 	}
 }

@@ -279,6 +279,13 @@ proto_scan(const char *line, size_t len, struct proto_scan *ps)
 		}
 		ps->m[ps->n].key_off = (size_t)(k - line);
 		ps->m[ps->n].key_len = (size_t)(s.p - k);
+		/*
+		 * Raw and decoded names must agree, or a member could be
+		 * checked under one spelling and used under another.
+		 */
+		if (memchr(k, '\\', (size_t)(s.p - k)) != NULL) {
+			ps->escaped_key = 1;
+		}
 		scan_ws(&s);
 		if (s.p >= s.end || *s.p != ':') {
 			goto err;

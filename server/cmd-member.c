@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drinkd.h"
 
@@ -38,7 +39,12 @@ cmd_login(struct session *s, struct req *r)
 		return ERR_BAD_CREDENTIALS;
 	}
 	auth_succeeded(user, s->client.address);
-	session_login(s, u.name, u.role);
+	if (session_login(s, u.name, &u) != 0) {
+		/* Disabled while the password was being checked. */
+		log_info("login failed: user %s from %s (disabled meanwhile)",
+		    user, s->client.address);
+		return ERR_BAD_CREDENTIALS;
+	}
 	log_info("login ok: user %s (%s) from %s port %d, session %lld",
 	    u.name, u.role, s->client.address, s->client.port,
 	    (long long)s->client.session);
@@ -135,6 +141,33 @@ cmd_balance(struct session *s, struct req *r)
 	return ERR_NONE;
 }
 
+#define DROP_SETTLE_TRIES 6	/* 0.1 s doubling: about 6 s in all */
+
+/*
+ * Capture (outcome ERR_NONE) or release a held drop.  The machine has
+ * already acted, so a database error here is retried for a while rather
+ * than left to the next start, which can only release.
+ */
+static int
+cmd_drop_settle(struct db_drop *d, int outcome, struct req *r)
+{
+	useconds_t pause = 100 * 1000;
+	int i, rc = ERR_INTERNAL;
+
+	for (i = 0; i < DROP_SETTLE_TRIES && rc != ERR_NONE; i++) {
+		if (i > 0) {
+			log_warn("drop tx %lld: settling failed, retrying",
+			    (long long)d->tx);
+			usleep(pause);
+			pause *= 2;
+		}
+		rc = outcome == ERR_NONE ?
+		    db_drop_capture(server->db, d->tx, r->reply) :
+		    db_drop_release(server->db, d->tx, outcome, r->msgbuf);
+	}
+	return rc;
+}
+
 /*
  * A drop: hold the price, have the machine vend, then capture or release.
  * Validation and the hold happen in one database transaction; the wait for
@@ -174,20 +207,22 @@ cmd_drop(struct session *s, struct req *r)
 	    (server->cfg->vend_timeout + delay) * 1000, r->msgbuf,
 	    sizeof(r->msgbuf));
 	if (rc == ERR_NONE) {
-		if ((rc = db_drop_capture(server->db, d.tx, r->reply)) !=
-		    ERR_NONE) {
-			log_err("drop tx %lld: vended but the capture could "
-			    "not be recorded; the hold is released at the "
-			    "next start", (long long)d.tx);
-			return rc;
+		if (cmd_drop_settle(&d, rc, r) != ERR_NONE) {
+			log_err("drop tx %lld: VENDED but the capture could "
+			    "not be recorded; the hold stays pending and is "
+			    "released at the next start (the member gets the "
+			    "item free): check the database",
+			    (long long)d.tx);
+			return ERR_INTERNAL;
 		}
 		log_info("drop tx %lld: completed", (long long)d.tx);
 		return ERR_NONE;
 	}
 	r->message = r->msgbuf;
-	if (db_drop_release(server->db, d.tx, rc, r->msgbuf) != ERR_NONE) {
-		log_err("drop tx %lld: release failed; it is retried at the "
-		    "next start", (long long)d.tx);
+	if (cmd_drop_settle(&d, rc, r) != ERR_NONE) {
+		log_err("drop tx %lld: the release could not be recorded; it "
+		    "is released at the next start: check the database",
+		    (long long)d.tx);
 		return ERR_INTERNAL;
 	}
 	log_info("drop tx %lld: failed, hold released (%s: %s)",

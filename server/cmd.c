@@ -216,8 +216,9 @@ cmd_check_arg(const struct cmd_arg *a, const cJSON *v, int integer,
 }
 
 /*
- * Check the arguments of cmd in msg.  On success, r->request holds the
- * canonical form of the arguments (all but "key") for idempotency.
+ * Check the arguments of cmd in msg.  On success r->args holds exactly the
+ * declared arguments that were given (handlers see nothing else) and
+ * r->request their canonical form without "key", for idempotency.
  */
 static int
 cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
@@ -227,10 +228,9 @@ cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
 	const struct proto_member *pm;
 	const cJSON *v;
 	const char *why = "";
-	cJSON *canon = cJSON_CreateObject();
+	cJSON *args = cJSON_CreateObject(), *canon;
 	int i, rc;
 
-	cJSON_AddStringToObject(canon, "cmd", cmd->name);
 	for (i = 0; i < CMD_MAX_ARGS && cmd->args[i].name != NULL; i++) {
 		a = &cmd->args[i];
 		v = cJSON_GetObjectItemCaseSensitive(msg, a->name);
@@ -238,7 +238,7 @@ cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
 			if (a->required) {
 				snprintf(msgbuf, len, "missing argument \"%s\"",
 				    a->name);
-				cJSON_Delete(canon);
+				cJSON_Delete(args);
 				return ERR_BAD_REQUEST;
 			}
 			continue;
@@ -247,23 +247,24 @@ cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
 		rc = cmd_check_arg(a, v, pm != NULL && pm->integer, &why);
 		if (rc != ERR_NONE) {
 			snprintf(msgbuf, len, "\"%s\" %s", a->name, why);
-			cJSON_Delete(canon);
+			cJSON_Delete(args);
 			return rc;
 		}
-		if (a->type != ARG_KEY) {
-			cJSON_AddItemToObject(canon, a->name,
-			    cJSON_Duplicate(v, 1));
-		}
+		cJSON_AddItemToObject(args, a->name, cJSON_Duplicate(v, 1));
 	}
+	canon = cJSON_Duplicate(args, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(canon, "key");
+	cJSON_AddStringToObject(canon, "cmd", cmd->name);
 	r->request = cJSON_PrintUnformatted(canon);
 	cJSON_Delete(canon);
+	r->args = args;
 	return ERR_NONE;
 }
 
 const char *
 req_str(const struct req *r, const char *name)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->msg, name);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->args, name);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
@@ -271,7 +272,7 @@ req_str(const struct req *r, const char *name)
 int64_t
 req_int(const struct req *r, const char *name, int64_t dflt)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->msg, name);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->args, name);
 
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
 }
@@ -280,7 +281,7 @@ req_int(const struct req *r, const char *name, int64_t dflt)
 int
 req_bool(const struct req *r, const char *name)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->msg, name);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->args, name);
 
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : -1;
 }
@@ -386,13 +387,15 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		goto reply;
 	}
 	id = cmd_id(line, &ps, &id_valid);
-	if (ps.too_deep || ps.has_ctl || ps.has_nul || ps.bad_utf8) {
+	if (ps.too_deep || ps.has_ctl || ps.has_nul || ps.bad_utf8 ||
+	    ps.escaped_key) {
 		rc = ERR_BAD_REQUEST;
 		snprintf(msgbuf, sizeof(msgbuf), "%s", ps.too_deep ?
 		    "request nested too deeply" : ps.has_ctl ?
 		    "control characters in strings must be escaped" :
 		    ps.has_nul ? "strings may not contain NUL characters" :
-		    "strings must be valid UTF-8");
+		    ps.bad_utf8 ? "strings must be valid UTF-8" :
+		    "argument names may not use escapes");
 		goto reply;
 	}
 	if ((msg = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1)) ==
@@ -460,6 +463,7 @@ reply:
 	out = proto_line(reply, outlen);
 	cJSON_Delete(reply);
 	cJSON_Delete(msg);
+	cJSON_Delete(r.args);
 	cJSON_free(r.request);
 	proto_scan_free(&ps);
 	return out;

@@ -114,7 +114,7 @@ struct session {
 void *session_main(void *arg);
 /* Requests in progress (handled or being answered) in all sessions. */
 int session_busy(void);
-void session_login(struct session *s, const char *user, const char *role);
+int session_login(struct session *s, const char *user, struct db_user *u);
 void session_logout(struct session *s);
 
 /* machine.c: online controllers and the vends queued for them. */
@@ -136,6 +136,7 @@ int machine_vends_in_flight(void);
 /* cmd.c: the command table and dispatcher. */
 struct req {
 	cJSON *msg;		/* the parsed request */
+	cJSON *args;		/* its declared arguments only; req_*() */
 	cJSON *reply;		/* result fields go here */
 	const char *message;	/* error text overriding the default */
 	int64_t balance;	/* >= 0: sent with insufficient_funds */

@@ -480,6 +480,13 @@ machine_serve(struct session *s, struct mach *m, char *why, size_t whylen)
 		    SSL_pending(conn_ssl(s->conn)) == 0) {
 			wait = next_ping < heard + 3 * interval ? next_ping :
 			    heard + 3 * interval;
+			pthread_mutex_lock(&machine_lock);
+			/* Wake when an abandoned vend stops blocking the queue. */
+			if (m->busy && m->inflight == NULL && m->head != NULL &&
+			    m->abandoned_until < wait) {
+				wait = m->abandoned_until;
+			}
+			pthread_mutex_unlock(&machine_lock);
 			wait -= now;
 			pfd[0] = (struct pollfd){ .fd = conn_fd(s->conn),
 				.events = POLLIN };
@@ -541,8 +548,8 @@ machine_register(struct session *s, const char *name)
 
 	/* Lines that are not JSON objects are answered and skipped. */
 	do {
-		rc = conn_read_line(s->conn, &line, &len, deadline,
-		    server->cfg->line_timeout * 1000);
+		rc = now_ms() < deadline ? conn_read_line(s->conn, &line, &len,
+		    deadline, server->cfg->line_timeout * 1000) : CONN_TIMEOUT;
 		if (rc != CONN_OK) {
 			log_info("machine %s: no register message (%s)", name,
 			    rc == CONN_TIMEOUT ? "timed out" :

@@ -24,18 +24,30 @@ session_busy(void)
 	return __atomic_load_n(&session_busy_count, __ATOMIC_SEQ_CST);
 }
 
-void
-session_login(struct session *s, const char *user, const char *role)
+/*
+ * Log s in as user, reading the user afresh into *u.  The name is claimed
+ * in the client list before the read: an admin who disables or re-roles
+ * the user after the read finds and closes this session, and a change
+ * made before it is what the read sees.  -1 when the user is gone or
+ * disabled (the session keeps its previous login).
+ */
+int
+session_login(struct session *s, const char *user, struct db_user *u)
 {
-	snprintf(s->user, sizeof(s->user), "%s", user);
-	s->logged_in = 1;
-	s->admin = strcmp(role, "admin") == 0;
 	client_set_name(&s->client, user);
-	if (db_session_name(server->db, s->client.session, user, NULL) !=
-	    ERR_NONE || db_user_seen(server->db, user) != ERR_NONE) {
-		log_warn("session %lld: could not record login of %s",
-		    (long long)s->client.session, user);
+	if (db_user_get(server->db, user, u) != ERR_NONE || u->disabled) {
+		client_set_name(&s->client, s->logged_in ? s->user : NULL);
+		return -1;
 	}
+	snprintf(s->user, sizeof(s->user), "%s", u->name);
+	s->logged_in = 1;
+	s->admin = strcmp(u->role, "admin") == 0;
+	if (db_session_name(server->db, s->client.session, u->name, NULL) !=
+	    ERR_NONE || db_user_seen(server->db, u->name) != ERR_NONE) {
+		log_warn("session %lld: could not record login of %s",
+		    (long long)s->client.session, u->name);
+	}
+	return 0;
 }
 
 void
@@ -62,14 +74,12 @@ session_cert_login(struct session *s)
 	    tls_peer_cn(conn_ssl(s->conn), cn, sizeof(cn)) != 0) {
 		return;
 	}
-	if (!proto_valid_name(cn) ||
-	    db_user_get(server->db, cn, &u) != ERR_NONE || u.disabled) {
+	if (!proto_valid_name(cn) || session_login(s, cn, &u) != 0) {
 		log_info("session %lld: certificate CN \"%s\" is not an "
 		    "enabled user; not logged in",
 		    (long long)s->client.session, cn);
 		return;
 	}
-	session_login(s, u.name, u.role);
 	log_info("login ok: user %s (%s) by certificate from %s port %d, "
 	    "session %lld", u.name, u.role, s->client.address, s->client.port,
 	    (long long)s->client.session);

@@ -114,6 +114,25 @@ audit_count(const char *where)
 	return n;
 }
 
+static int
+idem_count(void)
+{
+	char path[600];
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT count(*) FROM idem", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
 START_TEST(id_is_echoed_verbatim_or_omitted)
 {
 	char *r;
@@ -271,6 +290,32 @@ START_TEST(text_arguments_are_bounded)
 }
 END_TEST
 
+START_TEST(escaped_argument_names_are_refused)
+{
+	as("alice", 0);
+	/* One spelling must not pass the check and another be used. */
+	expect("{\"id\":3,\"cmd\":\"send\",\"to\":\"bob\",\"\\u0061mount\":1.9,"
+	    "\"amount\":1}", "{\"id\":3,\"ok\":false,\"error\":\"bad_request\","
+	    "\"message\":\"argument names may not use escapes\"}");
+	expect("{\"cmd\":\"balance\"}", "{\"ok\":true,\"balance\":10}");
+}
+END_TEST
+
+START_TEST(undeclared_key_is_ignored)
+{
+	as("alice", 1);
+	/* set_balance takes no key: repeating it sets the balance again. */
+	expect("{\"cmd\":\"set_balance\",\"user\":\"bob\",\"balance\":5,"
+	    "\"note\":\"n\",\"key\":\"k\"}", "\"balance\":5}");
+	expect("{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":3,"
+	    "\"note\":\"n\"}", "\"balance\":8}");
+	expect("{\"cmd\":\"set_balance\",\"user\":\"bob\",\"balance\":5,"
+	    "\"note\":\"n\",\"key\":\"k\"}", "\"balance\":5}");
+	ck_assert_int_eq(audit_count("cmd = 'set_balance'"), 2);
+	ck_assert_int_eq(idem_count(), 0);
+}
+END_TEST
+
 START_TEST(unknown_fields_are_ignored)
 {
 	as("alice", 0);
@@ -317,6 +362,8 @@ dispatch_suite(void)
 	tcase_add_test(tc, amounts_must_be_whole_and_in_range);
 	tcase_add_test(tc, text_arguments_are_bounded);
 	tcase_add_test(tc, unknown_fields_are_ignored);
+	tcase_add_test(tc, escaped_argument_names_are_refused);
+	tcase_add_test(tc, undeclared_key_is_ignored);
 	tcase_add_test(tc, admin_commands_are_audited_without_passwords);
 	suite_add_tcase(s, tc);
 	return s;

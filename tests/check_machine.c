@@ -288,6 +288,41 @@ START_TEST(first_message_must_be_register)
 }
 END_TEST
 
+START_TEST(junk_cannot_stretch_the_register_deadline)
+{
+	char err[256];
+	struct h_client *c;
+	int64_t t0;
+	int st = CONN_OK, i;
+
+	h_server_free(srv);
+	start_with("handshake_timeout = 2\n");
+	{
+		struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+		cJSON *r = h_call(a, "{\"cmd\":\"machine_add\","
+		    "\"machine\":\"m1\",\"name\":\"x\"}");
+
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+		h_close(a);
+	}
+	c = h_tls_dial(srv->machine_port, "machine-m1", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	t0 = now_ms();
+	/* A junk line every 300 ms, each answered, never a register. */
+	for (i = 0; i < 30 && st == CONN_OK; i++) {
+		st = h_send_raw(c, "junk\n", 5);
+		if (st == CONN_OK) {
+			st = h_read_line(c, 2000);
+		}
+		usleep(300 * 1000);
+	}
+	ck_assert_int_ne(st, CONN_OK);
+	ck_assert_int_lt(now_ms() - t0, 5000);
+	h_close(c);
+}
+END_TEST
+
 START_TEST(ports_do_not_mix_their_commands)
 {
 	char err[256];
@@ -833,6 +868,7 @@ machine_suite(void)
 	tcase_set_timeout(tc, MACHINE_TIMEOUT);
 	tcase_add_test(tc, register_reports_stock_and_goes_online);
 	tcase_add_test(tc, first_message_must_be_register);
+	tcase_add_test(tc, junk_cannot_stretch_the_register_deadline);
 	tcase_add_test(tc, ports_do_not_mix_their_commands);
 	tcase_add_test(tc, silent_controller_is_dropped);
 	suite_add_tcase(s, tc);
