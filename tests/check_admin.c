@@ -961,13 +961,8 @@ admin_suite(void)
 	Suite *s = suite_create("admin");
 	TCase *tc;
 
-#define ADMIN_TCASE(name)                                                  \
-	do {                                                               \
-		tc = tcase_create(name);                                   \
-		tcase_add_checked_fixture(tc, admin_setup, admin_teardown); \
-		tcase_set_timeout(tc, ADMIN_TIMEOUT);                      \
-		suite_add_tcase(s, tc);                                    \
-	} while (0)
+#define ADMIN_TCASE(name) \
+	(tc = h_tcase(s, name, admin_setup, admin_teardown, ADMIN_TIMEOUT))
 
 	ADMIN_TCASE("user_add creates users who can log in");
 	tcase_add_test(tc, admin_user_add_can_log_in);

@@ -2188,12 +2188,8 @@ hostile_suite(void)
 	Suite *s = suite_create("hostile");
 	TCase *tc;
 
-#define HOSTILE_TCASE(name, secs)                                          \
-	do {                                                               \
-		tc = tcase_create(name);                                   \
-		tcase_set_timeout(tc, secs);                               \
-		suite_add_tcase(s, tc);                                    \
-	} while (0)
+#define HOSTILE_TCASE(name, secs) \
+	(tc = h_tcase(s, name, NULL, NULL, secs))
 
 	HOSTILE_TCASE("hostile input is answered and harms no one",
 	    HOSTILE_TIMEOUT);

@@ -856,25 +856,17 @@ machine_suite(void)
 	Suite *s = suite_create("machine");
 	TCase *tc;
 
-	tc = tcase_create("certificates");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tc = h_tcase(s, "certificates", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, machine_port_refuses_bad_certificates);
 	tcase_add_test(tc, machine_port_refuses_revoked_and_disabled);
 	tcase_add_test(tc, disabling_a_machine_disconnects_its_controller);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("controller conversation");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tc = h_tcase(s, "controller conversation", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, register_reports_stock_and_goes_online);
 	tcase_add_test(tc, first_message_must_be_register);
 	tcase_add_test(tc, junk_cannot_stretch_the_register_deadline);
 	tcase_add_test(tc, ports_do_not_mix_their_commands);
 	tcase_add_test(tc, silent_controller_is_dropped);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("drops");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tc = h_tcase(s, "drops", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, drop_charges_and_decrements_stock);
 	tcase_add_test(tc, drop_checks_before_holding);
 	tcase_add_test(tc, nack_fails_the_drop_and_charges_nothing);
@@ -888,14 +880,10 @@ machine_suite(void)
 	tcase_add_test(tc, one_drop_in_flight_per_member);
 	tcase_add_test(tc, retried_drop_with_key_vends_once);
 	tcase_add_test(tc, admin_refunds_a_completed_drop_once);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("crashes and signals");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, MACHINE_TIMEOUT);
+	tc = h_tcase(s, "crashes and signals", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, server_killed_mid_drop_releases_the_hold_on_restart);
 	tcase_add_test(tc, sigterm_lets_a_drop_in_flight_settle);
 	tcase_add_test(tc, concurrent_drops_never_overspend);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

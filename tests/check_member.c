@@ -1646,21 +1646,16 @@ member_suite(void)
 	Suite *s = suite_create("member");
 	TCase *tc;
 
-#define MEMBER_TCASE(name)                                                 \
-	do {                                                               \
-		tc = tcase_create(name);                                   \
-		tcase_add_checked_fixture(tc, member_setup, member_teardown); \
-		tcase_set_timeout(tc, MEMBER_TIMEOUT);                     \
-		suite_add_tcase(s, tc);                                    \
-	} while (0)
+#define MEMBER_TCASE(name) \
+	(tc = h_tcase(s, name, member_setup, member_teardown, \
+	    MEMBER_TIMEOUT))
 
 	MEMBER_TCASE("greeting announces server and protocol");
 	tcase_add_test(tc, member_greeting_fields);
 	tcase_add_test(tc, member_greeting_cert_ignored_without_member_ca);
 
-	tc = tcase_create("certificate login via member_ca");
-	tcase_set_timeout(tc, MEMBER_TIMEOUT);
-	suite_add_tcase(s, tc);
+	tc = h_tcase(s, "certificate login via member_ca", NULL, NULL,
+	    MEMBER_TIMEOUT);
 	tcase_add_test(tc, member_cert_login_member);
 	tcase_add_test(tc, member_cert_login_admin);
 	tcase_add_test(tc, member_cert_none_with_member_ca);

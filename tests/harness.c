@@ -223,6 +223,20 @@ h_run(Suite *s)
 	return failed;
 }
 
+TCase *
+h_tcase(Suite *s, const char *name, void (*setup)(void),
+    void (*teardown)(void), int timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	if (setup != NULL || teardown != NULL) {
+		tcase_add_checked_fixture(tc, setup, teardown);
+	}
+	tcase_set_timeout(tc, timeout);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
 void
 h_init(void)
 {

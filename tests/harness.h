@@ -60,6 +60,12 @@ struct h_client {
 /* Run suite s (forking per test) and return how many tests failed. */
 int h_run(Suite *s);
 /*
+ * A test case named name in s, with a checked fixture (setup/teardown may
+ * be NULL) and a timeout in seconds.
+ */
+TCase *h_tcase(Suite *s, const char *name, void (*setup)(void),
+    void (*teardown)(void), int timeout);
+/*
  * Make the temp root and the test certificates (tests/mkcerts-bad), raise
  * RLIMIT_NOFILE to the hard limit and ignore SIGPIPE.  Exits on failure.
  */
