@@ -86,6 +86,20 @@ send_drop(struct h_client *c, const char *machine, int slot, const char *extra)
 	h_send(c, line);
 }
 
+/* Drop from slot of m1 on c and expect the error code; the reply. */
+static cJSON *
+drop_expect_error(struct h_client *c, int slot, const char *code)
+{
+	char line[96];
+	cJSON *r;
+
+	snprintf(line, sizeof(line), "{\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":%d}", slot);
+	r = h_call(c, line);
+	H_ASSERT_ERROR(r, code);
+	return r;
+}
+
 static void
 assert_no_pending_and_clean(void)
 {
@@ -469,8 +483,7 @@ START_TEST(nack_fails_the_drop_and_charges_nothing)
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 
-	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
-	H_ASSERT_ERROR(r, "drop_failed");
+	r = drop_expect_error(c, 3, "drop_failed");
 	ck_assert_msg(strstr(h_str(r, "message"), "jammed") != NULL, "%s",
 	    c->line);
 	cJSON_Delete(r);
@@ -490,11 +503,8 @@ START_TEST(unanswered_vend_times_out_and_late_ok_is_not_charged)
 	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	int64_t t0 = now_ms();
-	cJSON *r;
 
-	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
-	H_ASSERT_ERROR(r, "drop_timeout");
-	cJSON_Delete(r);
+	cJSON_Delete(drop_expect_error(c, 3, "drop_timeout"));
 	ck_assert_int_ge(now_ms() - t0, 2900);	/* vend_timeout = 3 */
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	/* The machine answers after all: logged, still not charged. */
@@ -533,11 +543,8 @@ START_TEST(controller_disconnect_mid_vend_charges_nothing)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_HANGUP, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
-	cJSON *r;
 
-	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
-	H_ASSERT_ERROR(r, "drop_failed");
-	cJSON_Delete(r);
+	cJSON_Delete(drop_expect_error(c, 3, "drop_failed"));
 	ck_assert_int_eq(fake_vends(f), 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	assert_no_pending_and_clean();
