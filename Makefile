@@ -42,7 +42,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine stress crash hostile
+INTEG_NAMES = member admin machine stress crash hostile card
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
@@ -88,7 +88,15 @@ $(BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(call obj,$(DB_SRC)): $(BUILD)/gen/schema.h
+# Each later migration script becomes db_<name>_sql in <name>-sql.h.
+$(BUILD)/gen/%-sql.h: db/%.sql | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from $< */'; \
+	   echo 'static const char db_$*_sql[] ='; \
+	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/"&\\n"/' $<; \
+	   echo ';'; } > $@
+
+$(call obj,$(DB_SRC)): $(BUILD)/gen/schema.h $(BUILD)/gen/cards-sql.h
 
 $(BUILD)/libdrink.a: $(call obj,$(COMMON_SRC) $(DB_SRC) $(SERVER_SRC))
 	rm -f $@

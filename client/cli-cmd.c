@@ -121,6 +121,20 @@ static const struct cli_cmd_arg cli_cmd_args_kick[] = {
 	{ NULL, NULL, 0, 0, 0, NULL }
 };
 
+static const struct cli_cmd_arg cli_cmd_args_card[] = {
+	{ "CARD", "card", CLI_CMD_ARG_STRING, 0, 0, NULL },
+	{ "LABEL", "label", CLI_CMD_ARG_REST, 0, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+static const struct cli_cmd_arg cli_cmd_args_card_id[] = {
+	{ "ID", "card_id", CLI_CMD_ARG_INT, 1, CLI_CMD_MAX_ID, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
+
+static const struct cli_cmd_arg cli_cmd_opts_card[] = {
+	{ "user", "user", CLI_CMD_ARG_STRING, 0, 0, NULL },
+	{ NULL, NULL, 0, 0, 0, NULL }
+};
 static const struct cli_cmd_arg cli_cmd_opts_key[] = {
 	{ "key", "key", CLI_CMD_ARG_STRING, 0, 0, NULL },
 	{ NULL, NULL, 0, 0, 0, NULL }
@@ -248,6 +262,21 @@ static const struct cli_cmd_entry cli_cmd_table[] = {
 	{ .name = "who", .proto = "who", .usage = "who",
 	    .help = "list connected clients",
 	    .flags = CLI_CMD_LOGIN, .print = cli_print_who },
+	{ .name = "card-add", .proto = "card_add",
+	    .usage = "card add CARD [LABEL...] [--user U]",
+	    .help = "bind a card (its UID in hex) for buying at machines",
+	    .min = 1, .max = -1, .flags = CLI_CMD_LOGIN,
+	    .args = cli_cmd_args_card, .opts = cli_cmd_opts_card,
+	    .done = "Card {card_id} bound to {user}" },
+	{ .name = "card-list", .proto = "cards",
+	    .usage = "card list [--user U]", .help = "list bound cards",
+	    .flags = CLI_CMD_LOGIN, .opts = cli_cmd_opts_card,
+	    .print = cli_print_cards },
+	{ .name = "card-del", .proto = "card_del",
+	    .usage = "card del ID [--user U]", .help = "unbind a card",
+	    .min = 1, .max = 1, .flags = CLI_CMD_LOGIN,
+	    .args = cli_cmd_args_card_id, .opts = cli_cmd_opts_card,
+	    .done = "Card {request.card_id} unbound" },
 	{ .name = "passwd", .proto = "passwd", .usage = "passwd",
 	    .help = "change your password",
 	    .flags = CLI_CMD_LOGIN, .prepare = cli_cmd_prepare_passwd,
@@ -814,6 +843,15 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 	char *raw = NULL;
 	int st;
 
+	char group[64];
+
+	/* "card add" is the command card-add, its words after "add". */
+	if (argc >= 2 && strcmp(argv[0], "card") == 0) {
+		snprintf(group, sizeof(group), "card-%s", argv[1]);
+		argv[1] = group;
+		argc--;
+		argv++;
+	}
 	if (argc < 1 || (run.entry = cli_cmd_lookup(argv[0])) == NULL) {
 		return CLI_EXIT_USAGE;
 	}

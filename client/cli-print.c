@@ -625,6 +625,35 @@ cli_print_users(const struct cli_cmd_run *run, const cJSON *reply)
 	cli_print_table_flush(&t);
 }
 
+void
+cli_print_cards(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	static const struct cli_print_col cols[] = {
+		{ "CARD", 1 }, { "LABEL", 0 }, { "ADDED", 0 },
+		{ "LAST USED", 0 }, { NULL, 0 }
+	};
+	struct cli_print_table t;
+	const cJSON *c;
+	char b[4][CLI_PRINT_TEXT_MAX];
+
+	(void)run;
+	cli_print_table_init(&t, cols);
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(reply,
+	    "cards")) {
+		const char *row[4];
+
+		row[0] = cli_print_value(c, "card_id", b[0], sizeof(b[0]));
+		row[1] = cli_print_value(c, "label", b[1], sizeof(b[1]));
+		row[2] = cli_print_time(c, "created", b[2], sizeof(b[2]));
+		if ((row[3] = cli_print_time(c, "last_used", b[3],
+		    sizeof(b[3]))) == NULL) {
+			row[3] = "never";
+		}
+		cli_print_table_row(&t, row);
+	}
+	cli_print_table_flush(&t);
+}
+
 /* The reply is the slot, at the top level or as a "slot" object. */
 void
 cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply)

@@ -126,6 +126,7 @@ void cli_print_history(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_log(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_who(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_users(const struct cli_cmd_run *run, const cJSON *reply);
+void cli_print_cards(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_done(const struct cli_cmd_run *run, const cJSON *reply);
 

@@ -139,11 +139,15 @@ enum proto_err {
 #define PROTO_NAME_MAX 32
 #define PROTO_NOTE_MAX 200
 #define PROTO_KEY_MAX 64
+#define PROTO_CARD_MIN 4	/* hex digits of a card UID */
+#define PROTO_CARD_MAX 32
 #define PROTO_MAX_DEPTH 32 /* nesting inside a request's values */
 const char *proto_err_code(enum proto_err e);
 const char *proto_err_message(enum proto_err e);
 int proto_err_parse(const char *code); /* -1 if unknown */
 int proto_valid_name(const char *s);
+/* 1 for a card UID: PROTO_CARD_MIN..PROTO_CARD_MAX hex digits. */
+int proto_valid_card(const char *s);
 /*
  * What the raw text of a request says that cJSON cannot: for each top-level
  * member, in order, where its key and value lie in the line and whether a

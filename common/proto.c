@@ -94,6 +94,18 @@ proto_valid_name(const char *s)
 	return 1;
 }
 
+int
+proto_valid_card(const char *s)
+{
+	size_t n;
+
+	if (s == NULL) {
+		return 0;
+	}
+	n = strspn(s, "0123456789abcdefABCDEF");
+	return s[n] == '\0' && n >= PROTO_CARD_MIN && n <= PROTO_CARD_MAX;
+}
+
 struct scan {
 	const char *p, *end;
 	int has_nul;

@@ -12,6 +12,7 @@
 
 #include "db-int.h"
 #include "schema.h"
+#include "cards-sql.h"
 
 #define DB_BUSY_MS 10000
 
@@ -22,6 +23,7 @@
  */
 static const char *const db_migrations[DB_SCHEMA_VERSION + 1] = {
 	[1] = db_schema_sql,
+	[2] = db_cards_sql,
 };
 
 int64_t

@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 struct db;
 
@@ -125,6 +125,21 @@ int db_machine_temperature(struct db *db, const char *name, double celsius);
 int db_slot_set(struct db *db, const char *machine, int slot,
     const char *item, int64_t price, int64_t stock, int enabled,
     cJSON *out);
+
+/* card.c: uid is 4-32 hex digits (proto_valid_card), any case. */
+#define DB_CARDS_MAX 32		/* cards one user may bind */
+/* ERR_EXISTS when bound to anyone; ERR_BAD_REQUEST past DB_CARDS_MAX. */
+int db_card_add(struct db *db, const char *user, const char *uid,
+    const char *label, int64_t *id);
+/* [{card_id, label, created, last_used}] of user's cards. */
+int db_cards(struct db *db, const char *user, cJSON *array);
+/* ERR_BAD_REQUEST when user has no card with that id. */
+int db_card_del(struct db *db, const char *user, int64_t id);
+/*
+ * The enabled owner of a card, into *u, marking the card used;
+ * ERR_BAD_CREDENTIALS for an unknown card or a disabled owner.
+ */
+int db_card_owner(struct db *db, const char *uid, struct db_user *u);
 
 /* session.c */
 int db_session_open(struct db *db, const char *kind, const char *address,

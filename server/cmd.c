@@ -11,6 +11,7 @@
 
 #define CMD_F_AUTH 0x1	/* needs a logged-in member or admin */
 #define CMD_F_ADMIN 0x2 /* needs an admin; recorded in the audit table */
+#define CMD_F_OWNER 0x4 /* a "user" argument naming another needs an admin */
 
 enum arg_type {
 	ARG_STRING,	/* any string */
@@ -23,6 +24,7 @@ enum arg_type {
 	ARG_AMOUNT,	/* credits: integer, min..PROTO_MAX_AMOUNT */
 	ARG_INT,	/* integer within min..max */
 	ARG_BOOL,
+	ARG_CARD,	/* card UID: 4..32 hex digits */
 };
 
 #define ARG_REQ 1
@@ -108,6 +110,15 @@ static const struct cmd cmd_table[] = {
 	    INT("before", ARG_OPT, 1, INT64_C(1) << 53) } },
 	{ "kick", CMD_F_ADMIN, cmd_kick, {
 	    INT("session", ARG_REQ, 1, INT64_C(1) << 53) } },
+
+	{ "card_add", CMD_F_AUTH | CMD_F_OWNER, cmd_card_add, {
+	    TYPED("card", ARG_CARD, ARG_REQ), TYPED("label", ARG_NOTE, ARG_OPT),
+	    NAME("user", ARG_OPT) } },
+	{ "cards", CMD_F_AUTH | CMD_F_OWNER, cmd_cards, {
+	    NAME("user", ARG_OPT) } },
+	{ "card_del", CMD_F_AUTH | CMD_F_OWNER, cmd_card_del, {
+	    INT("card_id", ARG_REQ, 1, INT64_C(1) << 53),
+	    NAME("user", ARG_OPT) } },
 };
 
 static const char *const cmd_kinds[] = {
@@ -192,6 +203,10 @@ cmd_check_arg(const struct cmd_arg *a, const cJSON *v, int integer,
 	case ARG_BOOL:
 		*why = "must be true or false";
 		return cJSON_IsBool(v) ? ERR_NONE : ERR_BAD_REQUEST;
+	case ARG_CARD:
+		*why = "must be 4 to 32 hex digits";
+		return cJSON_IsString(v) && proto_valid_card(v->valuestring) ?
+		    ERR_NONE : ERR_BAD_REQUEST;
 	case ARG_AMOUNT:
 		*why = "must be a number";
 		if (!cJSON_IsNumber(v)) {
@@ -425,6 +440,11 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		r.msg = msg;
 		rc = cmd_check_args(cmd, msg, line, &ps, &r, msgbuf,
 		    sizeof(msgbuf));
+		if (rc == ERR_NONE && (cmd->flags & CMD_F_OWNER) &&
+		    !s->admin && req_str(&r, "user") != NULL &&
+		    strcmp(req_str(&r, "user"), s->user) != 0) {
+			rc = ERR_FORBIDDEN;
+		}
 	}
 	if (rc == ERR_NONE) {
 		r.reply = cJSON_CreateObject();

@@ -189,5 +189,8 @@ CMD_HANDLER(cmd_machine_del);
 CMD_HANDLER(cmd_slot_set);
 CMD_HANDLER(cmd_log);
 CMD_HANDLER(cmd_kick);
+CMD_HANDLER(cmd_card_add);
+CMD_HANDLER(cmd_cards);
+CMD_HANDLER(cmd_card_del);
 
 #endif

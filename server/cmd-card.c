@@ -1,0 +1,70 @@
+/*
+ * Handlers for a member's cards (PROTOCOL.md section 11): bind, list and
+ * unbind, for oneself or, as an admin, for the member named by "user".
+ * The dispatcher has already refused "user" naming someone else to a
+ * non-admin (CMD_F_OWNER).  UIDs are never logged.
+ */
+#include <string.h>
+
+#include "drinkd.h"
+
+/* Whose cards a request is about: "user" when given, else oneself. */
+static const char *
+cmd_card_user(struct session *s, struct req *r)
+{
+	const char *user = req_str(r, "user");
+
+	return user != NULL ? user : s->user;
+}
+
+int
+cmd_card_add(struct session *s, struct req *r)
+{
+	const char *user = cmd_card_user(s, r);
+	int64_t id = 0;
+	int rc;
+
+	rc = db_card_add(server->db, user, req_str(r, "card"),
+	    req_str(r, "label"), &id);
+	if (rc == ERR_EXISTS) {
+		r->message = "that card is already bound to an account";
+	} else if (rc == ERR_BAD_REQUEST) {
+		snprintf(r->msgbuf, sizeof(r->msgbuf),
+		    "at most %d cards per member", DB_CARDS_MAX);
+		r->message = r->msgbuf;
+	}
+	if (rc != ERR_NONE) {
+		return rc;
+	}
+	log_info("card %lld bound to %s by %s", (long long)id, user, s->user);
+	cJSON_AddNumberToObject(r->reply, "card_id", (double)id);
+	cJSON_AddStringToObject(r->reply, "user", user);
+	return ERR_NONE;
+}
+
+int
+cmd_cards(struct session *s, struct req *r)
+{
+	const char *user = cmd_card_user(s, r);
+
+	cJSON_AddStringToObject(r->reply, "user", user);
+	return db_cards(server->db, user,
+	    cJSON_AddArrayToObject(r->reply, "cards"));
+}
+
+int
+cmd_card_del(struct session *s, struct req *r)
+{
+	const char *user = cmd_card_user(s, r);
+	int64_t id = req_int(r, "card_id", 0);
+	int rc;
+
+	if ((rc = db_card_del(server->db, user, id)) == ERR_BAD_REQUEST) {
+		r->message = "no such card";
+	}
+	if (rc == ERR_NONE) {
+		log_info("card %lld of %s unbound by %s", (long long)id, user,
+		    s->user);
+	}
+	return rc;
+}
