@@ -8,7 +8,12 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/drink
+# Configuration lives in /etc whatever the prefix (FHS); drinkd reads
+# $(SYSCONFDIR)/drink/drinkd.conf when started without -f.
+SYSCONFDIR ?= /etc
 CC      ?= cc
 
 PKGS     = openssl sqlite3 libcjson libargon2
@@ -31,7 +36,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
-CPPFLAGS_ALL = -D_GNU_SOURCE -Icommon -Idb -Iserver -I$(BUILD)/gen
+CPPFLAGS_ALL = -D_GNU_SOURCE -DDRINKD_CONF='"$(SYSCONFDIR)/drink/drinkd.conf"' -Icommon -Idb -Iserver -I$(BUILD)/gen
 CFLAGS_ALL   = -std=c11 -pthread $(OPT) $(WARN) $(SANFLAGS) $(CPPFLAGS_ALL) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL  = -pthread $(SANFLAGS) $(LDFLAGS)
 

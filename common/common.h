@@ -28,6 +28,8 @@ enum log_level {
 };
 void log_init(const char *ident, int to_stderr, int level);
 void log_set_level(int level);
+/* While on, a daemon logging to syslog also writes to stderr (startup). */
+void log_stderr_too(int on);
 int log_level_parse(const char *name);
 void log_msg(int level, const char *fmt, ...) PRINTFLIKE(2, 3);
 void fatal(const char *fmt, ...) PRINTFLIKE(1, 2) NORETURN;
@@ -68,7 +70,7 @@ const char *tls_error_string(char *buf, size_t len, const char *fallback);
 int tls_peer_cn(SSL *ssl, char *buf, size_t len);
 /* 1 when the peer certificate names clientAuth in extendedKeyUsage. */
 int tls_peer_client_eku(SSL *ssl);
-/* -1 when a private key file may be read by group or others. */
+/* -1 when a private key file may be read by others or a foreign group. */
 int tls_key_file_private(const char *path, char *err, size_t errlen);
 
 /* conn.c: one TLS connection read as lines, every wait with a deadline. */

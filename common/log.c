@@ -4,6 +4,7 @@
  * each message is formatted first and written with a single call.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 static int log_to_stderr = 1;
 static int log_threshold = LOG_LEVEL_INFO;
+static atomic_int log_tee;	/* also to stderr while starting */
 static const char *log_ident = "drink";
 
 static const struct {
@@ -36,6 +38,16 @@ log_init(const char *ident, int to_stderr, int level)
 	if (!to_stderr) {
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	}
+}
+
+/*
+ * Until drinkd serves, nobody may be reading syslog (or there may be none):
+ * a refusal to start must reach the operator's terminal too.
+ */
+void
+log_stderr_too(int on)
+{
+	log_tee = on;
 }
 
 void
@@ -70,6 +82,9 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (!log_to_stderr) {
 		syslog(log_levels[level].prio, "%s", msg);
+		if (log_tee && level <= LOG_LEVEL_WARN) {
+			dprintf(STDERR_FILENO, "%s: %s\n", log_ident, msg);
+		}
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -190,20 +191,36 @@ tls_peer_client_eku(SSL *ssl)
 	    (X509_get_extended_key_usage(peer) & XKU_SSL_CLIENT) != 0;
 }
 
+/*
+ * Owner-only, or readable by the group this process runs as (Debian's
+ * ssl-cert convention: root:drinkd 0640).  Never writable by the group,
+ * never readable by others, never readable by some other group.
+ */
 int
 tls_key_file_private(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
+	mode_t mode;
 
 	if (stat(path, &st) != 0) {
 		snprintf(err, errlen, "cannot stat key %s: %m", path);
 		return -1;
 	}
-	if ((st.st_mode & 077) != 0) {
+	mode = st.st_mode & 0777;
+	if ((mode & 027) != 0) {
 		snprintf(err, errlen,
-		    "key %s is readable by group or others (mode %03o); "
-		    "chmod 600 it",
-		    path, (unsigned)(st.st_mode & 0777));
+		    "key %s is %s (mode %03o); chmod 600 it, or 640 with "
+		    "drinkd's group", path, (mode & 007) != 0 ?
+		    "accessible by others" : "writable by its group",
+		    (unsigned)mode);
+		return -1;
+	}
+	if ((mode & 070) != 0 && st.st_gid != getegid()) {
+		snprintf(err, errlen,
+		    "key %s is readable by group %u, not drinkd's group %u "
+		    "(mode %03o); chmod 600 it, or 640 with drinkd's group",
+		    path, (unsigned)st.st_gid, (unsigned)getegid(),
+		    (unsigned)mode);
 		return -1;
 	}
 	return 0;

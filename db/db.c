@@ -273,6 +273,57 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 	return db;
 }
 
+struct db *
+db_open_existing(const char *path, int readers, char *err, size_t errlen)
+{
+	if (access(path, F_OK) != 0) {
+		snprintf(err, errlen, "database %s: %s (make it with "
+		    "\"drinkd init\")", path, strerror(errno));
+		return NULL;
+	}
+	return db_open(path, readers, err, errlen);
+}
+
+int
+db_probe(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st = NULL;
+	int rc = -1, version;
+
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    h ? sqlite3_errmsg(h) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(h, DB_BUSY_MS);
+	if (sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errlen, "%s is not a usable SQLite database: %s",
+		    path, sqlite3_errmsg(h));
+		goto out;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errlen, "cannot read the schema version of %s",
+		    path);
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	if (version > DB_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database %s has schema version %d, newer "
+		    "than this drinkd (%d)", path, version, DB_SCHEMA_VERSION);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return rc;
+}
+
 void
 db_close(struct db *db)
 {

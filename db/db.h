@@ -67,6 +67,12 @@ struct db_log_filter {
 /* db.c */
 /* Open (creating mode 0600) and migrate; NULL with err set on failure. */
 struct db *db_open(const char *path, int readers, char *err, size_t errlen);
+/* Like db_open, but a missing file is an error naming the path: for every
+ * command that must not create a database by mistake. */
+struct db *db_open_existing(const char *path, int readers, char *err,
+    size_t errlen);
+/* An existing database opens read-only and its schema is not too new. */
+int db_probe(const char *path, char *err, size_t errlen);
 void db_close(struct db *db);
 int db_schema_version(struct db *db);
 

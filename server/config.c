@@ -1,43 +1,84 @@
 /*
- * Configuration: one table of keys with their type, default and bounds.
- * The same table serves the config file ("key = value", '#' comments) and
- * the --KEY=VALUE flags, so every key is settable both ways.
+ * Configuration: one table of keys with their type, default, bounds and
+ * checks.  The same table serves the config file ("key = value", '#'
+ * comments) and the --KEY=VALUE flags, so every key is settable both ways.
+ *
+ * Two kinds of checks, both driven by the table:
+ *   - the form of a value (type, range, address syntax, a key's own
+ *     validator) when it is set, so a bad line is refused with its
+ *     file:line at once;
+ *   - what the server would load (certificates parse and match, CA and CRL
+ *     files parse, the database and ports_file directories are usable) in
+ *     config_check_server(), run by both `drinkd -n` and the server start.
+ * Every value remembers where it came from, so a refusal names the file and
+ * line (or the --flag) next to the key.
+ *
+ * A new key is one line in config_keys[] plus a field in struct config.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "drinkd.h"
 
 enum config_type {
-	CONFIG_STRING,
-	CONFIG_LONG,
-	CONFIG_LEVEL,
+	CONFIG_STRING,		/* free text */
+	CONFIG_PATH,		/* a file name */
+	CONFIG_ADDR,		/* IPv4:PORT, [IPv6]:PORT or *:PORT */
+	CONFIG_LONG,		/* integer in [min, max] */
+	CONFIG_LEVEL,		/* a log level name */
 };
 
-/* A string key with a default cannot be emptied: drinkd needs a value. */
-static const struct config_key {
+/* What the loaded config needs; err gets the reason (without the key). */
+typedef int config_check_fn(const struct config *cfg, const char *value,
+    char *err, size_t errlen);
+/* Form of one value, beyond its type; err gets the reason. */
+typedef int config_valid_fn(const char *value, char *err, size_t errlen);
+
+/*
+ * One key.  A string key with a default cannot be emptied: drinkd needs a
+ * value.  required: config_check_server() refuses it unset.  valid runs
+ * when the value is set; check runs before serving (and for -n) on a set
+ * value.
+ */
+struct config_key {
 	const char *name;
 	enum config_type type;
 	size_t off;
 	const char *dflt;
 	long min, max;
-} config_keys[] = {
-#define S(n, d) { #n, CONFIG_STRING, offsetof(struct config, n), d, 0, 0 }
+	int required;
+	config_valid_fn *valid;
+	config_check_fn *check;
+};
+
+static config_check_fn config_check_cert, config_check_key, config_check_ca,
+    config_check_crl, config_check_database, config_check_ports_file;
+
+static const struct config_key config_keys[] = {
+#define K(n, type, d, req, chk) \
+	{ #n, type, offsetof(struct config, n), d, 0, 0, req, NULL, chk }
 #define L(n, d, lo, hi) \
-	{ #n, CONFIG_LONG, offsetof(struct config, n), d, lo, hi }
-	S(listen, "127.0.0.1:4242"),
-	S(machine_listen, "127.0.0.1:4343"),
-	S(database, "drink.db"),
-	S(cert, NULL),
-	S(key, NULL),
-	S(member_ca, NULL),
-	S(machine_ca, NULL),
-	S(crl, NULL),
-	S(ports_file, NULL),
+	{ #n, CONFIG_LONG, offsetof(struct config, n), d, lo, hi, 0, NULL, NULL }
+	K(listen, CONFIG_ADDR, "127.0.0.1:4242", 0, NULL),
+	K(machine_listen, CONFIG_ADDR, "127.0.0.1:4343", 0, NULL),
+	K(database, CONFIG_PATH, "drink.db", 0, config_check_database),
+	K(cert, CONFIG_PATH, NULL, 1, config_check_cert),
+	K(key, CONFIG_PATH, NULL, 1, config_check_key),
+	K(member_ca, CONFIG_PATH, NULL, 0, config_check_ca),
+	K(machine_ca, CONFIG_PATH, NULL, 0, config_check_ca),
+	K(crl, CONFIG_PATH, NULL, 0, config_check_crl),
+	K(ports_file, CONFIG_PATH, NULL, 0, config_check_ports_file),
 	L(vend_timeout, "30", 1, 3600),
 	L(handshake_timeout, "10", 1, 600),
 	L(idle_timeout, "300", 1, 86400),
@@ -46,66 +87,165 @@ static const struct config_key {
 	L(max_clients_per_ip, "64", 1, 1000000),
 	L(max_line, "65536", 256, 64L * 1024 * 1024),
 	L(ping_interval, "30", 1, 3600),
-	{ "log_level", CONFIG_LEVEL, offsetof(struct config, log_level),
-	    "info", 0, 0 },
-#undef S
+	L(keep_temperatures_days, "400", 1, 36500),
+	L(keep_sessions_days, "400", 1, 36500),
+	K(log_level, CONFIG_LEVEL, "info", 0, NULL),
+#undef K
 #undef L
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+_Static_assert(CONFIG_NKEYS <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
 
-static const struct config_key *
-config_find(const char *name)
+static size_t
+config_index(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		if (strcmp(config_keys[i].name, name) == 0) {
-			return &config_keys[i];
+			return i;
 		}
 	}
-	return NULL;
+	return CONFIG_NKEYS;
 }
 
-static int
-config_apply(struct config *cfg, const struct config_key *k,
-    const char *value, char *err, size_t errlen)
+static void *
+config_field(const struct config *cfg, const struct config_key *k)
 {
-	char **sp = (char **)(void *)((char *)cfg + k->off);
-	long *lp = (long *)(void *)((char *)cfg + k->off);
-	char *end;
-	long v;
+	return (char *)(uintptr_t)cfg + k->off;
+}
 
+const char *
+config_key_name(size_t i)
+{
+	return i < CONFIG_NKEYS ? config_keys[i].name : NULL;
+}
+
+const char *
+config_key_default(size_t i)
+{
+	return i < CONFIG_NKEYS ? config_keys[i].dflt : NULL;
+}
+
+int
+config_addr_split(const char *spec, char *host, size_t hostlen, char *port,
+    size_t portlen, char *err, size_t errlen)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *colon;
+	char *end;
+	size_t n;
+	long p;
+	int v6 = spec[0] == '[';
+
+	if (v6) {
+		if ((colon = strstr(spec, "]:")) == NULL) {
+			goto form;
+		}
+		n = (size_t)(colon - spec - 1);
+		colon++;
+		spec++;
+	} else {
+		if ((colon = strrchr(spec, ':')) == NULL) {
+			goto form;
+		}
+		n = (size_t)(colon - spec);
+	}
+	if (n == 0 || n >= hostlen || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+		goto form;
+	}
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	if (!(strcmp(host, "*") == 0 && !v6) &&
+	    inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1) {
+		snprintf(err, errlen, "\"%s\" is not a numeric %s address "
+		    "(host names are not resolved; use an address or *)",
+		    host, v6 ? "IPv6" : "IPv4");
+		return -1;
+	}
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || p < 0 || p > 65535 || strlen(colon + 1) >= portlen) {
+		snprintf(err, errlen, "port %s is out of range (0 to 65535)",
+		    colon + 1);
+		return -1;
+	}
+	snprintf(port, portlen, "%ld", p);
+	return 0;
+form:
+	snprintf(err, errlen, "\"%s\" is not IPv4:PORT, [IPv6]:PORT or "
+	    "*:PORT", spec);
+	return -1;
+}
+
+/* Check the form of value for k; 0 or -1 with err (without the key name). */
+static int
+config_parse(const struct config_key *k, const char *value, long *num,
+    char *err, size_t errlen)
+{
+	char host[128], port[16], *end;
+
+	if (value[0] == '\0') {
+		if (k->dflt != NULL || k->type == CONFIG_LONG) {
+			snprintf(err, errlen, "must not be empty");
+			return -1;
+		}
+		return 0;
+	}
 	switch (k->type) {
 	case CONFIG_LONG:
 		errno = 0;
-		v = strtol(value, &end, 10);
-		if (errno != 0 || end == value || *end != '\0' || v < k->min ||
-		    v > k->max) {
-			snprintf(err, errlen,
-			    "%s: expected an integer from %ld to %ld, got "
-			    "\"%s\"", k->name, k->min, k->max, value);
+		*num = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' ||
+		    *num < k->min || *num > k->max) {
+			snprintf(err, errlen, "expected an integer from %ld to "
+			    "%ld, got \"%s\"", k->min, k->max, value);
 			return -1;
 		}
-		*lp = v;
-		return 0;
+		break;
 	case CONFIG_LEVEL:
 		if (log_level_parse(value) < 0) {
-			snprintf(err, errlen,
-			    "%s: expected error, warning, info or debug, got "
-			    "\"%s\"", k->name, value);
+			snprintf(err, errlen, "expected error, warning, info or "
+			    "debug, got \"%s\"", value);
 			return -1;
 		}
-		/* FALLTHROUGH */
+		break;
+	case CONFIG_ADDR:
+		if (config_addr_split(value, host, sizeof(host), port,
+		    sizeof(port), err, errlen) != 0) {
+			return -1;
+		}
+		break;
+	case CONFIG_PATH:
 	case CONFIG_STRING:
-		if (value[0] == '\0' && k->dflt != NULL) {
-			snprintf(err, errlen, "%s: must not be empty", k->name);
-			return -1;
-		}
+		break;
+	}
+	return k->valid != NULL ? k->valid(value, err, errlen) : 0;
+}
+
+static int
+config_apply(struct config *cfg, size_t i, const char *value,
+    const char *origin, char *err, size_t errlen)
+{
+	const struct config_key *k = &config_keys[i];
+	char msg[256];
+	char **sp = config_field(cfg, k);
+	long *lp = config_field(cfg, k), num = 0;
+
+	if (config_parse(k, value, &num, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "%s: %s", k->name, msg);
+		return -1;
+	}
+	if (k->type == CONFIG_LONG) {
+		*lp = num;
+	} else {
 		free(*sp);
 		*sp = value[0] != '\0' ? xstrdup(value) : NULL;
-		return 0;
 	}
-	return -1;
+	free(cfg->origin[i]);
+	cfg->origin[i] = origin != NULL ? xstrdup(origin) : NULL;
+	return 0;
 }
 
 void
@@ -117,8 +257,8 @@ config_init(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		if (config_keys[i].dflt != NULL &&
-		    config_apply(cfg, &config_keys[i], config_keys[i].dflt,
-		    err, sizeof(err)) != 0) {
+		    config_apply(cfg, i, config_keys[i].dflt, NULL, err,
+		    sizeof(err)) != 0) {
 			fatal("bad built-in default: %s", err);
 		}
 	}
@@ -131,30 +271,41 @@ config_free(struct config *cfg)
 
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		if (config_keys[i].type != CONFIG_LONG) {
-			free(*(char **)(void *)((char *)cfg +
-			    config_keys[i].off));
+			free(*(char **)config_field(cfg, &config_keys[i]));
 		}
+		free(cfg->origin[i]);
 	}
+	free(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+static int
+config_set_from(struct config *cfg, const char *key, const char *value,
+    const char *origin, char *err, size_t errlen)
+{
+	size_t i = config_index(key);
+
+	if (i == CONFIG_NKEYS) {
+		snprintf(err, errlen, "unknown configuration key \"%s\"", key);
+		return -1;
+	}
+	return config_apply(cfg, i, value, origin, err, errlen);
 }
 
 int
 config_set(struct config *cfg, const char *key, const char *value, char *err,
     size_t errlen)
 {
-	const struct config_key *k;
+	char origin[80];
 
-	if ((k = config_find(key)) == NULL) {
-		snprintf(err, errlen, "unknown configuration key \"%s\"", key);
-		return -1;
-	}
-	return config_apply(cfg, k, value, err, errlen);
+	snprintf(origin, sizeof(origin), "--%s", key);
+	return config_set_from(cfg, key, value, origin, err, errlen);
 }
 
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	char line[4096], msg[256], *p, *eq, *key, *value;
+	char line[4096], msg[300], where[PATH_MAX + 16], *p, *eq, *key, *value;
 	FILE *f;
 	int lineno = 0, rc = 0;
 
@@ -163,6 +314,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
+	free(cfg->file);
+	cfg->file = xstrdup(path);
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
@@ -187,8 +340,10 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		*eq = '\0';
 		key = str_trim(p);
 		value = str_trim(eq + 1);
-		if (config_set(cfg, key, value, msg, sizeof(msg)) != 0) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+		snprintf(where, sizeof(where), "%s:%d", path, lineno);
+		if (config_set_from(cfg, key, value, where, msg,
+		    sizeof(msg)) != 0) {
+			snprintf(err, errlen, "%s: %s", where, msg);
 			rc = -1;
 		}
 	}
@@ -196,40 +351,203 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- what the server loads ----------------------------------------------- */
+
 static int
-config_readable(const char *what, const char *path, char *err, size_t errlen)
+config_ssl_fail(SSL_CTX *ctx, const char *what, char *err, size_t errlen)
 {
-	if (path == NULL) {
-		snprintf(err, errlen, "%s is not set", what);
-		return -1;
-	}
+	char ebuf[256];
+
+	tls_error_string(ebuf, sizeof(ebuf), "unknown error");
+	snprintf(err, errlen, "%s: %s", what, ebuf);
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
+static int
+config_readable(const char *path, char *err, size_t errlen)
+{
 	if (access(path, R_OK) != 0) {
-		snprintf(err, errlen, "%s %s: %s", what, path,
+		snprintf(err, errlen, "cannot read %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int
-config_check_server(const struct config *cfg, char *err, size_t errlen)
+static int
+config_check_cert(const struct config *cfg, const char *value, char *err,
+    size_t errlen)
 {
-	if (config_readable("cert", cfg->cert, err, errlen) != 0 ||
-	    config_readable("key", cfg->key, err, errlen) != 0 ||
-	    tls_key_file_private(cfg->key, err, errlen) != 0) {
+	SSL_CTX *ctx;
+
+	(void)cfg;
+	if (config_readable(value, err, errlen) != 0) {
 		return -1;
 	}
-	if (cfg->member_ca != NULL &&
-	    config_readable("member_ca", cfg->member_ca, err, errlen) != 0) {
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    SSL_CTX_use_certificate_chain_file(ctx, value) != 1) {
+		return config_ssl_fail(ctx, "not a PEM certificate chain", err,
+		    errlen);
+	}
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* The key is private, parses, and matches cert when cert itself loads. */
+static int
+config_check_key(const struct config *cfg, const char *value, char *err,
+    size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	if (config_readable(value, err, errlen) != 0 ||
+	    tls_key_file_private(value, err, errlen) != 0) {
 		return -1;
 	}
-	if (cfg->machine_ca != NULL &&
-	    config_readable("machine_ca", cfg->machine_ca, err, errlen) != 0) {
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    SSL_CTX_use_PrivateKey_file(ctx, value, SSL_FILETYPE_PEM) != 1) {
+		return config_ssl_fail(ctx, "not a PEM private key", err,
+		    errlen);
+	}
+	if (cfg->cert != NULL &&
+	    SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) == 1 &&
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "does not match the certificate %s",
+		    cfg->cert);
+		SSL_CTX_free(ctx);
 		return -1;
 	}
-	if (cfg->crl != NULL &&
-	    config_readable("crl", cfg->crl, err, errlen) != 0) {
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+static int
+config_check_ca(const struct config *cfg, const char *value, char *err,
+    size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	(void)cfg;
+	if (config_readable(value, err, errlen) != 0) {
+		return -1;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    SSL_CTX_load_verify_locations(ctx, value, NULL) != 1) {
+		return config_ssl_fail(ctx, "no PEM CA certificate in it", err,
+		    errlen);
+	}
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+static int
+config_check_crl(const struct config *cfg, const char *value, char *err,
+    size_t errlen)
+{
+	X509_STORE *store;
+	X509_LOOKUP *lu;
+	int n = 0;
+
+	(void)cfg;
+	if (config_readable(value, err, errlen) != 0) {
+		return -1;
+	}
+	if ((store = X509_STORE_new()) != NULL &&
+	    (lu = X509_STORE_add_lookup(store, X509_LOOKUP_file())) != NULL) {
+		n = X509_load_crl_file(lu, value, X509_FILETYPE_PEM);
+	}
+	X509_STORE_free(store);
+	ERR_clear_error();
+	if (n <= 0) {
+		snprintf(err, errlen, "no PEM CRL in it");
 		return -1;
 	}
 	return 0;
+}
+
+/* The directory of path exists and this process may create files in it. */
+static int
+config_dir_writable(const char *path, char *err, size_t errlen)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct stat st;
+	int rc = -1;
+
+	if (slash == dir) {
+		slash[1] = '\0';
+	} else if (slash != NULL) {
+		*slash = '\0';
+	} else {
+		strcpy(dir, ".");
+	}
+	if (stat(dir, &st) != 0) {
+		snprintf(err, errlen, "directory %s: %s", dir, strerror(errno));
+	} else if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory", dir);
+	} else if (access(dir, W_OK | X_OK) != 0) {
+		snprintf(err, errlen, "directory %s is not writable: %s", dir,
+		    strerror(errno));
+	} else {
+		rc = 0;
+	}
+	free(dir);
+	return rc;
+}
+
+/* An existing database must open; a new one needs a writable directory. */
+static int
+config_check_database(const struct config *cfg, const char *value,
+    char *err, size_t errlen)
+{
+	(void)cfg;
+	if (access(value, F_OK) != 0) {
+		return config_dir_writable(value, err, errlen);
+	}
+	/* WAL writes DB-wal and DB-shm beside the file. */
+	if (config_dir_writable(value, err, errlen) != 0) {
+		return -1;
+	}
+	return db_probe(value, err, errlen);
+}
+
+static int
+config_check_ports_file(const struct config *cfg, const char *value,
+    char *err, size_t errlen)
+{
+	(void)cfg;
+	return config_dir_writable(value, err, errlen);
+}
+
+int
+config_check_server(const struct config *cfg, char *err, size_t errlen)
+{
+	char reason[512];
+	const char *value, *where;
+	size_t i, used = 0;
+	int n;
+
+	err[0] = '\0';
+	for (i = 0; i < CONFIG_NKEYS && used < errlen; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->type == CONFIG_LONG) {
+			continue;
+		}
+		value = *(char **)config_field(cfg, k);
+		if (value == NULL && k->required) {
+			snprintf(reason, sizeof(reason), "not set (required)");
+		} else if (value == NULL || k->check == NULL ||
+		    k->check(cfg, value, reason, sizeof(reason)) == 0) {
+			continue;
+		}
+		where = cfg->origin[i] != NULL ? cfg->origin[i] :
+		    cfg->file != NULL ? cfg->file : "defaults";
+		n = snprintf(err + used, errlen - used, "%s%s: %s: %s",
+		    used > 0 ? "\n" : "", where, k->name, reason);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	return err[0] != '\0' ? -1 : 0;
 }

@@ -13,6 +13,7 @@
 #include "db.h"
 
 /* config.c */
+#define CONFIG_MAX_KEYS 64
 struct config {
 	char *listen;
 	char *machine_listen;
@@ -31,7 +32,13 @@ struct config {
 	long max_clients_per_ip;
 	long max_line;
 	long ping_interval;
+	long keep_temperatures_days;	/* retention, see db_prune() */
+	long keep_sessions_days;
 	char *log_level;
+	/* Where each key's value came from ("FILE:LINE", "--key"), NULL for
+	 * a default; indexed like the key table. */
+	char *origin[CONFIG_MAX_KEYS];
+	char *file;		/* the file loaded, if any */
 };
 void config_init(struct config *cfg);
 void config_free(struct config *cfg);
@@ -41,8 +48,20 @@ int config_set(struct config *cfg, const char *key, const char *value,
 /* Read "key = value" lines; -1 with err naming file:line. */
 int config_load(struct config *cfg, const char *path, char *err,
     size_t errlen);
-/* Cross-key checks for running the server (files present, keys private). */
+/*
+ * What the server would load: required keys set, certificate and key parse
+ * and match, CA and CRL files parse, database and ports_file directories
+ * usable.  -1 with one line per refusal in err ("WHERE: KEY: reason",
+ * joined by newlines).
+ */
 int config_check_server(const struct config *cfg, char *err, size_t errlen);
+/* Split a listen address; -1 with err when it is not a numeric
+ * IPv4:PORT, [IPv6]:PORT or *:PORT with a port from 0 to 65535. */
+int config_addr_split(const char *spec, char *host, size_t hostlen,
+    char *port, size_t portlen, char *err, size_t errlen);
+/* The i-th key's name and default (NULL past the end / for no default). */
+const char *config_key_name(size_t i);
+const char *config_key_default(size_t i);
 
 /* client.c: the live client list (PROTOCOL.md section 5). */
 enum client_kind {

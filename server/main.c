@@ -13,6 +13,9 @@
 
 #define MAIN_READERS 4
 #define MAIN_MMAP_THRESHOLD (256 * 1024)
+#ifndef DRINKD_CONF
+#define DRINKD_CONF "/etc/drink/drinkd.conf"
+#endif
 
 struct main_opts {
 	const char *file;
@@ -58,16 +61,35 @@ main_usage(FILE *f)
 	    "      (see drinkd(8))\n");
 }
 
+/* create: 0 for every command that must find an existing database. */
 static struct db *
-main_open_db(const struct config *cfg, int readers)
+main_open_db(const struct config *cfg, int readers, int create)
 {
 	char err[512];
 	struct db *db;
 
-	if ((db = db_open(cfg->database, readers, err, sizeof(err))) == NULL) {
+	db = create ? db_open(cfg->database, readers, err, sizeof(err)) :
+	    db_open_existing(cfg->database, readers, err, sizeof(err));
+	if (db == NULL) {
 		log_err("%s", err);
 	}
 	return db;
+}
+
+/* Print config_check_server()'s refusals, one per line; 0 when none. */
+static int
+main_check_config(const struct config *cfg)
+{
+	char err[4096], *line, *save = NULL;
+
+	if (config_check_server(cfg, err, sizeof(err)) == 0) {
+		return 0;
+	}
+	for (line = strtok_r(err, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		log_err("%s", line);
+	}
+	return -1;
 }
 
 static int
@@ -80,7 +102,7 @@ main_init(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "drinkd: init takes no arguments\n");
 		return 2;
 	}
-	if ((db = main_open_db(cfg, 0)) == NULL) {
+	if ((db = main_open_db(cfg, 0, 1)) == NULL) {
 		return 1;
 	}
 	printf("database %s ready (schema version %d)\n", cfg->database,
@@ -137,7 +159,7 @@ main_useradd(struct config *cfg, int argc, char **argv)
 		return 1;
 	}
 	explicit_bzero(pw, sizeof(pw));
-	if ((db = main_open_db(cfg, 0)) == NULL) {
+	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
 		free(hash);
 		return 1;
 	}
@@ -166,7 +188,7 @@ main_check_ledger(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "drinkd: check-ledger takes no arguments\n");
 		return 2;
 	}
-	if ((db = main_open_db(cfg, 0)) == NULL) {
+	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
 	rc = db_check_ledger(db, stdout);
@@ -188,11 +210,11 @@ static int
 main_serve(struct config *cfg)
 {
 	struct server srv = { .cfg = cfg };
-	char err[512];
 	int rc;
 
-	if (config_check_server(cfg, err, sizeof(err)) != 0) {
-		log_err("%s", err);
+	/* Cleared by server_run() once it serves. */
+	log_stderr_too(1);
+	if (main_check_config(cfg) != 0) {
 		return 1;
 	}
 	/*
@@ -207,7 +229,7 @@ main_serve(struct config *cfg)
 		log_err("cannot initialise password hashing");
 		return 1;
 	}
-	if ((srv.db = main_open_db(cfg, MAIN_READERS)) == NULL) {
+	if ((srv.db = main_open_db(cfg, MAIN_READERS, 1)) == NULL) {
 		return 1;
 	}
 	rc = server_run(&srv);
@@ -270,8 +292,13 @@ main(int argc, char **argv)
 	/* Subcommands are tools run by a person: always log to stderr. */
 	log_init("drinkd", o.to_stderr || first < argc, LOG_LEVEL_INFO);
 	config_init(&cfg);
+	/* Without -f, the installed configuration file if there is one. */
+	if (o.file == NULL && access(DRINKD_CONF, F_OK) == 0) {
+		o.file = DRINKD_CONF;
+	}
 	if (o.file != NULL && config_load(&cfg, o.file, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drinkd: %s\n", err);
+		rc = 1;
 		goto out_cfg;
 	}
 	for (i = 0; i < o.nsets; i++) {
@@ -279,15 +306,15 @@ main(int argc, char **argv)
 		*eq = '\0';
 		if (config_set(&cfg, o.sets[i], eq + 1, err, sizeof(err)) !=
 		    0) {
-			fprintf(stderr, "drinkd: --%s: %s\n", o.sets[i], err);
+			fprintf(stderr, "drinkd: command line: %s\n", err);
 			goto out_cfg;
 		}
 	}
 	log_set_level(o.verbose ? LOG_LEVEL_DEBUG :
 	    log_level_parse(cfg.log_level));
 	if (o.check_only) {
-		if (config_check_server(&cfg, err, sizeof(err)) != 0) {
-			fprintf(stderr, "drinkd: %s\n", err);
+		log_stderr_too(1);
+		if (main_check_config(&cfg) != 0) {
 			rc = 1;
 		} else {
 			printf("configuration OK\n");

@@ -124,38 +124,6 @@ server_reload(void)
 	return 0;
 }
 
-/* Split "host:port", "[v6]:port" or "*:port". */
-static int
-server_parse_addr(const char *spec, char *host, size_t hostlen, char *port,
-    size_t portlen)
-{
-	const char *colon;
-	size_t n;
-
-	if (spec[0] == '[') {
-		if ((colon = strstr(spec, "]:")) == NULL) {
-			return -1;
-		}
-		n = (size_t)(colon - spec - 1);
-		colon++;
-		spec++;
-	} else {
-		if ((colon = strrchr(spec, ':')) == NULL) {
-			return -1;
-		}
-		n = (size_t)(colon - spec);
-	}
-	if (n == 0 || n >= hostlen || strlen(colon + 1) == 0 ||
-	    strlen(colon + 1) >= portlen ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-		return -1;
-	}
-	memcpy(host, spec, n);
-	host[n] = '\0';
-	snprintf(port, portlen, "%s", colon + 1);
-	return 0;
-}
-
 static int
 server_bind(const char *what, const char *spec, struct listener *l)
 {
@@ -164,13 +132,12 @@ server_bind(const char *what, const char *spec, struct listener *l)
 	struct addrinfo *res = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char host[128], port[16];
+	char host[128], port[16], err[256];
 	int one = 1, zero = 0, fd = -1, gai;
 
-	if (server_parse_addr(spec, host, sizeof(host), port, sizeof(port)) !=
-	    0) {
-		log_err("%s: bad address \"%s\" (want IPv4:PORT, [IPv6]:PORT "
-		    "or *:PORT)", what, spec);
+	if (config_addr_split(spec, host, sizeof(host), port, sizeof(port),
+	    err, sizeof(err)) != 0) {
+		log_err("%s: %s", what, err);
 		return -1;
 	}
 	if (strcmp(host, "*") == 0) {
@@ -498,6 +465,7 @@ server_run(struct server *srv)
 		}
 	}
 	log_info("drinkd %s ready", DRINK_VERSION);
+	log_stderr_too(0);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0) {
 			continue;

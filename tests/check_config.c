@@ -74,7 +74,7 @@ START_TEST(file_errors_name_the_line)
 	char err[256];
 
 	config_init(&c);
-	ck_assert_int_eq(config_load(&c, write_conf("listen = x:1\nbogus = 1\n"),
+	ck_assert_int_eq(config_load(&c, write_conf("listen = *:1\nbogus = 1\n"),
 	    err, sizeof(err)), -1);
 	unlink(path);
 	ck_assert_msg(strstr(err, ":2: unknown configuration key \"bogus\"") !=
@@ -133,16 +133,110 @@ START_TEST(server_check_refuses_a_readable_key)
 	snprintf(cmd, sizeof(cmd), "chmod 644 %s", key);
 	ck_assert_int_eq(system(cmd), 0);
 	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "readable by group or others") != NULL, "%s",
-	    err);
+	ck_assert_msg(strstr(err, "--key: key: key ") != NULL &&
+	    strstr(err, "accessible by others (mode 644)") != NULL, "%s", err);
 	snprintf(cmd, sizeof(cmd), "chmod 600 %s", key);
 	ck_assert_int_eq(system(cmd), 0);
-	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), 0);
+	/* Mode 600 passes the permission rule; the text is still no key. */
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--key: key: not a PEM private key") != NULL,
+	    "%s", err);
+	ck_assert_msg(strstr(err, "--cert: cert: not a PEM certificate") !=
+	    NULL, "%s", err);
 	unlink(key);
 	config_free(&c);
 	config_init(&c);
 	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "cert is not set");
+	ck_assert_msg(strstr(err, "defaults: cert: not set (required)\n"
+	    "defaults: key: not set (required)") != NULL, "%s", err);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(listen_addresses_are_numeric_with_a_port_in_range)
+{
+	static const struct {
+		const char *value, *reason;
+	} bad[] = {
+		{ "localhost:4242", "\"localhost\" is not a numeric IPv4" },
+		{ "4242", "is not IPv4:PORT, [IPv6]:PORT or *:PORT" },
+		{ "127.0.0.1:99999", "port 99999 is out of range (0 to 65535)" },
+		{ "127.0.0.1:65536", "port 65536 is out of range" },
+		{ "127.0.0.1:-1", "is not IPv4:PORT" },
+		{ "127.0.0.1:", "is not IPv4:PORT" },
+		{ "[::1]4242", "is not IPv4:PORT" },
+		{ "[localhost]:4242", "is not a numeric IPv6" },
+		{ "[*]:4242", "is not a numeric IPv6" },
+		{ "1.2.3:4242", "is not a numeric IPv4" },
+	};
+	static const char *const good[] = {
+		"127.0.0.1:0", "*:4242", "[::1]:65535", "0.0.0.0:1",
+		"[::]:4343",
+	};
+	struct config c;
+	char err[256];
+	size_t i;
+
+	config_init(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(config_set(&c, "machine_listen", bad[i].value,
+		    err, sizeof(err)), -1);
+		ck_assert_msg(strncmp(err, "machine_listen: ", 16) == 0 &&
+		    strstr(err, bad[i].reason) != NULL, "%s: %s", bad[i].value,
+		    err);
+	}
+	ck_assert_str_eq(c.machine_listen, "127.0.0.1:4343");
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(config_set(&c, "listen", good[i], err,
+		    sizeof(err)) == 0, "%s: %s", good[i], err);
+		ck_assert_str_eq(c.listen, good[i]);
+	}
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(file_values_remember_their_line)
+{
+	struct config c;
+	char err[1024];
+
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, write_conf(
+	    "# a comment\ncert = /nonexistent/server.crt\n\n"
+	    "key = /nonexistent/server.key\n"
+	    "database = /nonexistent/dir/drink.db\n"
+	    "ports_file = /nonexistent/ports\n"), err, sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&c, "crl", "/nonexistent/crl.pem", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":2: cert: cannot read "
+	    "/nonexistent/server.crt: No such file") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, ":4: key: cannot read") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, ":5: database: directory /nonexistent/dir: "
+	    "No such file") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, ":6: ports_file: directory /nonexistent: ")
+	    != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "--crl: crl: cannot read") != NULL, "%s",
+	    err);
+	ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s", err);
+	unlink(path);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(every_key_has_a_name_and_retention_defaults_keep_a_year)
+{
+	struct config c;
+	size_t i;
+
+	for (i = 0; config_key_name(i) != NULL; i++) {
+		ck_assert_int_gt((int)strlen(config_key_name(i)), 0);
+	}
+	ck_assert_uint_ge(i, 20);
+	ck_assert_ptr_null(config_key_name(i + 1));
+	config_init(&c);
+	ck_assert_int_ge(c.keep_temperatures_days, 366);
+	ck_assert_int_ge(c.keep_sessions_days, 366);
 	config_free(&c);
 }
 END_TEST
@@ -158,6 +252,10 @@ config_suite(void)
 	tcase_add_test(tc, file_errors_name_the_line);
 	tcase_add_test(tc, numbers_are_range_checked);
 	tcase_add_test(tc, server_check_refuses_a_readable_key);
+	tcase_add_test(tc, listen_addresses_are_numeric_with_a_port_in_range);
+	tcase_add_test(tc, file_values_remember_their_line);
+	tcase_add_test(tc,
+	    every_key_has_a_name_and_retention_defaults_keep_a_year);
 	suite_add_tcase(s, tc);
 	return s;
 }
