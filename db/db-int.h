@@ -13,6 +13,7 @@
 #include "db.h"
 
 #define DB_MAX_READERS 16
+#define DB_BUSY_MS 10000	/* wait for another connection's lock */
 
 struct db {
 	char *path;

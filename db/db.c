@@ -14,7 +14,6 @@
 #include "schema.h"
 #include "cards-sql.h"
 
-#define DB_BUSY_MS 10000
 
 /*
  * Migrations, indexed by the version they produce.  Version 1 is the whole

@@ -76,6 +76,32 @@ int db_probe(const char *path, char *err, size_t errlen);
 void db_close(struct db *db);
 int db_schema_version(struct db *db);
 
+/* backup.c */
+/*
+ * Copy the database at src_path (live or not) to dst_path with SQLite's
+ * online backup API, through DST.tmp renamed into place once the copy
+ * opens, passes quick_check and the ledger check (breaches printed to
+ * out).  -1 with err set on failure; dst_path is then left as it was.
+ */
+int db_backup(const char *src_path, const char *dst_path, FILE *out,
+    char *err, size_t errlen);
+/*
+ * Replace the contents of db_path (created if missing) with a verified
+ * copy of backup_path, in one write transaction.  No server may be using
+ * db_path.  The backup file itself is not modified.
+ */
+int db_restore(const char *backup_path, const char *db_path, FILE *out,
+    char *err, size_t errlen);
+
+/* prune.c */
+/*
+ * Delete up to batch temperature rows older than temps_before and up to
+ * batch closed session rows that ended before sessions_before (Unix
+ * seconds), in one short transaction.  Rows deleted, or -1.
+ */
+int db_prune(struct db *db, int64_t temps_before, int64_t sessions_before,
+    int batch);
+
 /* user.c */
 int db_user_add(struct db *db, const char *actor, const char *name,
     const char *hash, const char *role, int64_t balance);

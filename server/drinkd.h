@@ -121,6 +121,13 @@ SSL_CTX *server_member_ctx(void);
 SSL_CTX *server_machine_ctx(void);
 int server_reload(void);
 
+/* retention.c: the thread that prunes old history (db_prune). */
+int retention_start(struct server *srv);
+/* Wake the thread, let it finish its batch, join it. */
+void retention_stop(void);
+/* One pass over everything due; rows deleted, or -1. */
+int retention_prune(struct db *db, const struct config *cfg);
+
 /* session.c: one member connection. */
 struct session {
 	struct client client;

@@ -3,16 +3,20 @@
  * of the maintenance subcommands (init, useradd, check-ledger).
  */
 #include <malloc.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "drinkd.h"
 
 #define MAIN_READERS 4
 #define MAIN_MMAP_THRESHOLD (256 * 1024)
+#define MAIN_PASSWORD_LINE 1100	/* 1024 bytes, line end, slack */
 #ifndef DRINKD_CONF
 #define DRINKD_CONF "/etc/drink/drinkd.conf"
 #endif
@@ -29,36 +33,42 @@ struct main_opts {
 static void
 main_usage(FILE *f)
 {
+	size_t i;
+
 	fprintf(f,
 	    "usage: drinkd [-f drinkd.conf] [-d] [-v] [--KEY=VALUE ...]\n"
 	    "       drinkd [-f drinkd.conf] -n\n"
-	    "       drinkd [-f drinkd.conf] init\n"
-	    "       drinkd [-f drinkd.conf] useradd NAME [--admin] "
-	    "[--balance N]\n"
-	    "       drinkd [-f drinkd.conf] check-ledger\n"
+	    "       drinkd [-f drinkd.conf] SUBCOMMAND ...\n"
 	    "\n"
-	    "  -f FILE       read configuration from FILE (key = value lines)\n"
+	    "  -f FILE       read configuration from FILE (default "
+	    DRINKD_CONF " if it exists)\n"
 	    "  -d            log to stderr instead of syslog\n"
 	    "  -v            more verbose logging (debug)\n"
-	    "  -n            check the configuration, print "
-	    "\"configuration OK\"\n"
+	    "  -n            check the configuration as the server would "
+	    "load it\n"
 	    "  --KEY=VALUE   set a configuration key (overrides the file)\n"
 	    "  -h, --help    this help;  --version  print the version\n"
 	    "\n"
 	    "subcommands:\n"
-	    "  init          create the database or migrate it to this "
-	    "version\n"
-	    "  useradd NAME  add a user; the password is read from stdin "
-	    "(one line)\n"
-	    "  check-ledger  verify ledger invariants; exit 1 on any breach\n"
+	    "  init                  create the database or migrate it\n"
+	    "  useradd NAME [--admin] [--balance N]   add a user (password "
+	    "on stdin)\n"
+	    "  usermod NAME [--admin|--member] [--enable|--disable]\n"
+	    "  passwd NAME           set a password (on stdin; prompted on a "
+	    "terminal)\n"
+	    "  check-ledger          verify ledger invariants; exit 1 on a "
+	    "breach\n"
+	    "  backup FILE           verified copy of the database, live or "
+	    "not\n"
+	    "  restore FILE          replace the database with a backup "
+	    "(server stopped)\n"
 	    "\n"
-	    "keys: listen machine_listen database cert key member_ca "
-	    "machine_ca crl\n"
-	    "      ports_file vend_timeout handshake_timeout idle_timeout "
-	    "line_timeout\n"
-	    "      ping_interval max_clients max_clients_per_ip max_line "
-	    "log_level\n"
-	    "      (see drinkd(8))\n");
+	    "keys:");
+	for (i = 0; config_key_name(i) != NULL; i++) {
+		fprintf(f, "%s%s", i % 5 == 0 ? "\n      " : " ",
+		    config_key_name(i));
+	}
+	fprintf(f, "\n      (see drinkd(8))\n");
 }
 
 /* create: 0 for every command that must find an existing database. */
@@ -111,12 +121,85 @@ main_init(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * One password line from stdin.  On a terminal it is prompted for without
+ * echo, twice; from a pipe it is the first line.  0, or 2 (usage) with a
+ * message printed.
+ */
+static int
+main_read_password(const char *cmd, char *pw, size_t len)
+{
+	char again[MAIN_PASSWORD_LINE];
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO), got, same = 1;
+
+	if (tty && tcgetattr(STDIN_FILENO, &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		fprintf(stderr, "New password: ");
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		got = fgets(pw, (int)len, stdin) != NULL;
+		fprintf(stderr, "\nAgain: ");
+		got = got && fgets(again, sizeof(again), stdin) != NULL;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+		same = got && strcmp(pw, again) == 0;
+		explicit_bzero(again, sizeof(again));
+	} else {
+		got = fgets(pw, (int)len, stdin) != NULL;
+	}
+	if (!got) {
+		fprintf(stderr, "drinkd: %s: no password on stdin\n", cmd);
+		return 2;
+	}
+	if (!same) {
+		fprintf(stderr, "drinkd: %s: the passwords differ\n", cmd);
+		return 2;
+	}
+	pw[strcspn(pw, "\r\n")] = '\0';
+	if (pw[0] == '\0' || strlen(pw) > 1024) {
+		fprintf(stderr, "drinkd: %s: the password must be 1 to 1024 "
+		    "bytes\n", cmd);
+		return 2;
+	}
+	return 0;
+}
+
+/* Read, check and hash a password: the PHC string (caller frees), or
+ * NULL with *rc set to the exit code. */
+static char *
+main_new_hash(const char *cmd, int *rc)
+{
+	char pw[MAIN_PASSWORD_LINE], *hash = NULL;
+
+	if ((*rc = main_read_password(cmd, pw, sizeof(pw))) != 0) {
+		return NULL;
+	}
+	if (auth_init() != 0 || (hash = auth_hash(pw)) == NULL) {
+		fprintf(stderr, "drinkd: cannot hash the password\n");
+		*rc = 1;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	return hash;
+}
+
+static int
+main_bad_name(const char *cmd, const char *name)
+{
+	if (name != NULL && proto_valid_name(name)) {
+		return 0;
+	}
+	fprintf(stderr, "drinkd: %s needs a NAME matching "
+	    "^[a-z][a-z0-9_.-]{0,31}$\n", cmd);
+	return 1;
+}
+
 static int
 main_useradd(struct config *cfg, int argc, char **argv)
 {
 	const char *name = NULL;
 	long long balance = 0;
-	char pw[1100], *end, *hash;
+	char *end, *hash;
 	int i, admin = 0, rc;
 	struct db *db;
 
@@ -139,29 +222,16 @@ main_useradd(struct config *cfg, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (name == NULL || !proto_valid_name(name)) {
-		fprintf(stderr, "drinkd: useradd needs a NAME matching "
-		    "^[a-z][a-z0-9_.-]{0,31}$\n");
+	if (main_bad_name("useradd", name)) {
 		return 2;
 	}
-	if (fgets(pw, sizeof(pw), stdin) == NULL) {
-		fprintf(stderr, "drinkd: useradd: no password on stdin\n");
-		return 2;
-	}
-	pw[strcspn(pw, "\r\n")] = '\0';
-	if (pw[0] == '\0' || strlen(pw) > 1024) {
-		fprintf(stderr, "drinkd: useradd: the password must be 1 to "
-		    "1024 bytes\n");
-		return 2;
-	}
-	if (auth_init() != 0 || (hash = auth_hash(pw)) == NULL) {
-		fprintf(stderr, "drinkd: cannot hash the password\n");
-		return 1;
-	}
-	explicit_bzero(pw, sizeof(pw));
+	/* The database first: no password is asked for a missing one. */
 	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
-		free(hash);
 		return 1;
+	}
+	if ((hash = main_new_hash("useradd", &rc)) == NULL) {
+		db_close(db);
+		return rc;
 	}
 	rc = db_user_add(db, NULL, name, hash, admin ? "admin" : "member",
 	    balance);
@@ -175,6 +245,125 @@ main_useradd(struct config *cfg, int argc, char **argv)
 	printf("user %s added (%s, balance %lld)\n", name,
 	    admin ? "admin" : "member", balance);
 	return 0;
+}
+
+/* Apply a change to one user and print the result; an exit code. */
+static int
+main_user_change(struct config *cfg, const char *cmd, const char *name,
+    const char *role, int disabled, const char *hash)
+{
+	struct db_user u;
+	struct db *db;
+	int rc;
+
+	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
+		return 1;
+	}
+	rc = db_user_mod(db, name, role, disabled, hash);
+	if (rc == ERR_NONE) {
+		rc = db_user_get(db, name, &u);
+	}
+	db_close(db);
+	if (rc != ERR_NONE) {
+		fprintf(stderr, "drinkd: %s %s: %s\n", cmd, name,
+		    proto_err_message(rc));
+		return 1;
+	}
+	printf("user %s: %s, %s%s\n", name, u.role,
+	    u.disabled ? "disabled" : "enabled",
+	    hash != NULL ? ", password changed" : "");
+	return 0;
+}
+
+/*
+ * usermod NAME [--admin|--member] [--enable|--disable]: the way back in
+ * for the last admin.  Each flag sets one field; contradicting flags are
+ * a usage error.
+ */
+static int
+main_usermod(struct config *cfg, int argc, char **argv)
+{
+	static const struct {
+		const char *flag;
+		const char *role;	/* NULL: leaves the role */
+		int disabled;		/* -1: leaves the flag */
+	} flags[] = {
+		{ "--admin", "admin", -1 },
+		{ "--member", "member", -1 },
+		{ "--enable", NULL, 0 },
+		{ "--disable", NULL, 1 },
+	};
+	const char *name = NULL, *role = NULL;
+	int i, disabled = -1;
+	size_t f;
+
+	for (i = 0; i < argc; i++) {
+		for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+			if (strcmp(argv[i], flags[f].flag) == 0) {
+				break;
+			}
+		}
+		if (f < sizeof(flags) / sizeof(flags[0])) {
+			if ((flags[f].role != NULL && role != NULL &&
+			    strcmp(role, flags[f].role) != 0) ||
+			    (flags[f].disabled >= 0 && disabled >= 0 &&
+			    disabled != flags[f].disabled)) {
+				fprintf(stderr, "drinkd: usermod: %s "
+				    "contradicts an earlier flag\n", argv[i]);
+				return 2;
+			}
+			role = flags[f].role != NULL ? flags[f].role : role;
+			disabled = flags[f].disabled >= 0 ?
+			    flags[f].disabled : disabled;
+		} else if (name == NULL && argv[i][0] != '-') {
+			name = argv[i];
+		} else {
+			fprintf(stderr, "drinkd: usermod: unexpected "
+			    "argument \"%s\"\n", argv[i]);
+			return 2;
+		}
+	}
+	if (main_bad_name("usermod", name)) {
+		return 2;
+	}
+	if (role == NULL && disabled < 0) {
+		fprintf(stderr, "drinkd: usermod %s: nothing to change (give "
+		    "--admin, --member, --enable or --disable)\n", name);
+		return 2;
+	}
+	return main_user_change(cfg, "usermod", name, role, disabled, NULL);
+}
+
+static int
+main_passwd(struct config *cfg, int argc, char **argv)
+{
+	struct db_user u;
+	struct db *db;
+	char *hash;
+	int rc;
+
+	if (argc != 1 || main_bad_name("passwd", argv[0])) {
+		fprintf(stderr, "drinkd: usage: passwd NAME (password on "
+		    "stdin)\n");
+		return 2;
+	}
+	/* Check the user exists before asking for a password. */
+	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
+		return 1;
+	}
+	rc = db_user_get(db, argv[0], &u);
+	db_close(db);
+	if (rc != ERR_NONE) {
+		fprintf(stderr, "drinkd: passwd %s: %s\n", argv[0],
+		    proto_err_message(rc));
+		return 1;
+	}
+	if ((hash = main_new_hash("passwd", &rc)) == NULL) {
+		return rc;
+	}
+	rc = main_user_change(cfg, "passwd", argv[0], NULL, -1, hash);
+	free(hash);
+	return rc;
 }
 
 static int
@@ -197,13 +386,93 @@ main_check_ledger(struct config *cfg, int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/* backup FILE: a verified copy of the (live) database. */
+static int
+main_backup(struct config *cfg, int argc, char **argv)
+{
+	char err[1024];
+
+	if (argc != 1) {
+		fprintf(stderr, "drinkd: usage: backup FILE\n");
+		return 2;
+	}
+	if (db_backup(cfg->database, argv[0], stdout, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "drinkd: backup: %s\n", err);
+		return 1;
+	}
+	printf("backup of %s written to %s (ledger OK)\n", cfg->database,
+	    argv[0]);
+	return 0;
+}
+
+/* restore FILE: the database becomes a verified copy of FILE. */
+static int
+main_restore(struct config *cfg, int argc, char **argv)
+{
+	char err[1024];
+
+	if (argc != 1) {
+		fprintf(stderr, "drinkd: usage: restore FILE\n");
+		return 2;
+	}
+	if (db_restore(argv[0], cfg->database, stdout, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "drinkd: restore: %s\n", err);
+		return 1;
+	}
+	printf("database %s restored from %s (ledger OK)\n", cfg->database,
+	    argv[0]);
+	return 0;
+}
+
+/*
+ * Run by root on a database that another user owns (drinkd's, under
+ * systemd), a subcommand would leave root-owned DB-wal and DB-shm files
+ * (or a root-owned database) that the server then cannot open.  Refuse,
+ * and say how to run it.  A missing database is judged by its directory.
+ */
+static int
+main_check_owner(const char *path)
+{
+	struct passwd *pw;
+	struct stat st;
+	char *dir, *slash;
+	int rc;
+
+	if (geteuid() != 0) {
+		return 0;
+	}
+	if ((rc = stat(path, &st)) != 0) {
+		dir = xstrdup(path);
+		if ((slash = strrchr(dir, '/')) != NULL) {
+			slash[slash == dir] = '\0';
+		}
+		rc = stat(slash != NULL ? dir : ".", &st);
+		free(dir);
+	}
+	if (rc != 0 || st.st_uid == 0) {
+		return 0;
+	}
+	pw = getpwuid(st.st_uid);
+	fprintf(stderr, "drinkd: %s belongs to %s (uid %u); run this as that "
+	    "user, e.g. runuser -u %s -- drinkd ...\n", path,
+	    pw != NULL ? pw->pw_name : "another user", (unsigned)st.st_uid,
+	    pw != NULL ? pw->pw_name : "USER");
+	return -1;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct config *, int, char **);
 } main_subcommands[] = {
 	{ "init", main_init },
 	{ "useradd", main_useradd },
+	{ "usermod", main_usermod },
+	{ "passwd", main_passwd },
 	{ "check-ledger", main_check_ledger },
+	{ "backup", main_backup },
+	{ "restore", main_restore },
 };
 
 static int
@@ -329,6 +598,10 @@ main(int argc, char **argv)
 	for (k = 0; k < sizeof(main_subcommands) /
 	    sizeof(main_subcommands[0]); k++) {
 		if (strcmp(argv[first], main_subcommands[k].name) == 0) {
+			rc = 1;
+			if (main_check_owner(cfg.database) != 0) {
+				goto out_cfg;
+			}
 			rc = main_subcommands[k].fn(&cfg, argc - first - 1,
 			    argv + first + 1);
 			goto out_cfg;

@@ -464,6 +464,10 @@ server_run(struct server *srv)
 			return -1;
 		}
 	}
+	if (retention_start(srv) != 0) {
+		log_err("cannot start the retention thread");
+		return -1;
+	}
 	log_info("drinkd %s ready", DRINK_VERSION);
 	log_stderr_too(0);
 	for (;;) {
@@ -478,6 +482,7 @@ server_run(struct server *srv)
 		    "SIGINT");
 		break;
 	}
+	retention_stop();
 	if (server_stop() > 0) {
 		/* Threads still hold the database: leave without closing it. */
 		log_info("stopped");

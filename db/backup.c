@@ -1,0 +1,211 @@
+/*
+ * Backup and restore with SQLite's online backup API.  A backup reads the
+ * database through its own read-only connection in one read transaction,
+ * so it is a snapshot of one committed state even while a server writes
+ * (a plain cp of a WAL database can miss commits still in DB-wal).  Every
+ * copy is verified before it is trusted: it opens, passes SQLite's
+ * quick_check and the ledger check.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db-int.h"
+
+#define DB_BACKUP_TRIES 600	/* busy source: retry for up to a minute */
+#define DB_BACKUP_SLEEP_MS 100
+
+/* Every page of src into dst, in one step (one read transaction). */
+static int
+db_backup_copy(sqlite3 *dst, sqlite3 *src, char *err, size_t errlen)
+{
+	sqlite3_backup *b;
+	int rc, tries = 0;
+
+	if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
+		snprintf(err, errlen, "cannot start the copy: %s",
+		    sqlite3_errmsg(dst));
+		return -1;
+	}
+	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED) {
+		if (++tries >= DB_BACKUP_TRIES) {
+			break;
+		}
+		sqlite3_sleep(DB_BACKUP_SLEEP_MS);
+	}
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "copy failed: %s", sqlite3_errstr(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Open path through the normal path, quick_check it, check the ledger. */
+static int
+db_backup_verify(const char *path, FILE *out, char *err, size_t errlen)
+{
+	struct db *db;
+	sqlite3_stmt *st;
+	char res[256] = "cannot run it";
+	int rc = -1;
+
+	if ((db = db_open_existing(path, 0, err, errlen)) == NULL) {
+		return -1;
+	}
+	if ((st = db_prep(db->writer, "PRAGMA quick_check", "")) != NULL &&
+	    db_step(st) == 1) {
+		snprintf(res, sizeof(res), "%s", db_col_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (strcmp(res, "ok") != 0) {
+		snprintf(err, errlen, "%s fails SQLite's quick_check: %s", path,
+		    res);
+	} else if (db_check_ledger(db, out) != 0) {
+		snprintf(err, errlen, "the ledger in %s is broken", path);
+	} else if (sqlite3_exec(db->writer, "PRAGMA journal_mode = DELETE",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		/* One self-contained file: no DB-wal for a reader to need. */
+		snprintf(err, errlen, "cannot leave WAL mode in %s: %s", path,
+		    sqlite3_errmsg(db->writer));
+	} else {
+		rc = 0;
+	}
+	db_close(db);
+	return rc;
+}
+
+static void
+db_backup_unlink(const char *path)
+{
+	char *p;
+
+	(void)unlink(path);
+	p = xasprintf("%s-wal", path);
+	(void)unlink(p);
+	free(p);
+	p = xasprintf("%s-shm", path);
+	(void)unlink(p);
+	free(p);
+}
+
+/* Flush a file (or a directory, after a rename) to disk. */
+static int
+db_backup_fsync(const char *path)
+{
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		return -1;
+	}
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
+    size_t errlen)
+{
+	char *tmp = xasprintf("%s.tmp", dst_path), *dir, *slash;
+	sqlite3 *src = NULL, *dst = NULL;
+	int fd, rc = -1;
+
+	if (access(src_path, F_OK) != 0) {
+		snprintf(err, errlen, "database %s: %s", src_path,
+		    strerror(errno));
+		goto out;
+	}
+	db_backup_unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
+	    -1) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	close(fd);
+	if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", src_path,
+		    src != NULL ? sqlite3_errmsg(src) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(src, DB_BUSY_MS);
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", tmp,
+		    dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
+		goto out;
+	}
+	if (db_backup_copy(dst, src, err, errlen) != 0) {
+		goto out;
+	}
+	sqlite3_close(dst);
+	dst = NULL;
+	if (db_backup_verify(tmp, out, err, errlen) != 0) {
+		goto out;
+	}
+	if (db_backup_fsync(tmp) != 0 || rename(tmp, dst_path) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", dst_path,
+		    strerror(errno));
+		goto out;
+	}
+	dir = xstrdup(dst_path);
+	slash = strrchr(dir, '/');
+	if (slash != NULL) {
+		slash[slash == dir] = '\0';
+	}
+	(void)db_backup_fsync(slash != NULL ? dir : ".");
+	free(dir);
+	rc = 0;
+out:
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	if (rc != 0) {
+		db_backup_unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
+int
+db_restore(const char *backup_path, const char *db_path, FILE *out,
+    char *err, size_t errlen)
+{
+	char *copy = xasprintf("%s.restore", db_path);
+	sqlite3 *src = NULL;
+	struct db *db = NULL;
+	int rc = -1;
+
+	/* A verified private copy first: the backup file is never written. */
+	if (db_backup(backup_path, copy, out, err, errlen) != 0) {
+		goto out;
+	}
+	if ((db = db_open(db_path, 0, err, errlen)) == NULL) {
+		goto out;
+	}
+	if (sqlite3_open_v2(copy, &src, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", copy,
+		    src != NULL ? sqlite3_errmsg(src) : "out of memory");
+		goto out;
+	}
+	/* The copy replaces every page in one write transaction. */
+	pthread_mutex_lock(&db->wlock);
+	rc = db_backup_copy(db->writer, src, err, errlen);
+	pthread_mutex_unlock(&db->wlock);
+	if (rc == 0 && db_check_ledger(db, out) != 0) {
+		snprintf(err, errlen, "the ledger in %s is broken after the "
+		    "restore", db_path);
+		rc = -1;
+	}
+out:
+	sqlite3_close(src);
+	db_close(db);
+	db_backup_unlink(copy);
+	free(copy);
+	return rc;
+}
