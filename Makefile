@@ -3,7 +3,7 @@
 #   make            build drinkd, drink and drink-machine into $(BUILD)/
 #   make run        dev certificates, demo database, server + simulated machines
 #   make check      unit tests, then integration tests over real TLS
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (drinkd in sbin, units, docs)
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -47,7 +47,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine stress crash hostile card
+INTEG_NAMES = member admin machine stress crash hostile card ops
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
@@ -171,20 +171,46 @@ fuzz:
 $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
-certs: run/certs/ca.crt
-run/certs/ca.crt: certs/mkcerts
-	certs/mkcerts run/certs
-	certs/mkcerts run/certs member admin
+# The whole demo set (CA, server, alice, one per demo machine), as make run
+# makes it; either may come first.
+certs:
+	@scripts/run-demo $(BUILD) certs
 
 run: all
 	@scripts/run-demo $(BUILD)
 
+# The Debian daemon layout: drinkd in sbin, the units and the sysusers.d
+# entry under lib, docs and an annotated example configuration under
+# share/doc/drink.  /etc/drink/drinkd.conf is installed only when there is
+# none, so a reinstall never overwrites the operator's file.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+UNIT_SED = -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/drink
+	install -m 755 $(BUILD)/drinkd $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(BUILD)/drink $(BUILD)/drink-machine $(DESTDIR)$(BINDIR)/
 	install -m 755 certs/mkcerts $(DESTDIR)$(BINDIR)/drink-mkcerts
-	install -m 644 docs/drink.1 docs/drink-machine.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 docs/drink.1 docs/drink-machine.1 docs/drink-mkcerts.1 \
+	    $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 docs/drinkd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 README.md docs/protocol.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 dist/drinkd.conf $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 dist/drinkd.sysusers $(DESTDIR)$(SYSUSERSDIR)/drink.conf
+	sed $(UNIT_SED) dist/drinkd.service.in > $(DESTDIR)$(UNITDIR)/drinkd.service
+	sed $(UNIT_SED) dist/drink-machine@.service.in \
+	    > '$(DESTDIR)$(UNITDIR)/drink-machine@.service'
+	chmod 644 $(DESTDIR)$(UNITDIR)/drinkd.service \
+	    '$(DESTDIR)$(UNITDIR)/drink-machine@.service'
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf (example: $(DOCDIR)/examples/drinkd.conf)"; \
+	else \
+		install -m 644 dist/drinkd.conf $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf; \
+	fi
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

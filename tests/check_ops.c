@@ -1,0 +1,939 @@
+/*
+ * Operating drinkd: the strict configuration check, errors where the
+ * operator looks, commands that must not create a database, key
+ * permissions, backup and restore, the offline recovery commands, history
+ * retention, certificates for real host names, the systemd units and the
+ * installed layout.
+ */
+#include <check.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "drinkd.h"
+#include "harness.h"
+
+#define OPS_TIMEOUT 120
+#define OPS_CMD_MS 60000
+#define OPS_DAY (24 * 3600)
+
+static char *
+ops_slurp(const char *path)
+{
+	char *buf = xmalloc(1024 * 1024 + 1);
+	size_t n = 0;
+	FILE *f;
+
+	buf[0] = '\0';
+	if ((f = fopen(path, "r")) != NULL) {
+		n = fread(buf, 1, 1024 * 1024, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+ops_write(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "cannot write %s", path);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A working configuration in dir with a private copy of the server key;
+ * more is appended (later lines win).  Caller frees. */
+static char *
+ops_conf(const char *dir, const char *more)
+{
+	char *conf = xasprintf("%s/drinkd.conf", dir);
+	char *key = xasprintf("%s/server.key", dir), *src, *crt, *text;
+
+	if (access(key, F_OK) != 0) {
+		src = h_cert_path("server.key");
+		h_copy_file(src, key, 0600);
+		free(src);
+	}
+	crt = h_cert_path("server.crt");
+	text = xasprintf("listen = 127.0.0.1:0\n"
+	    "machine_listen = 127.0.0.1:0\n"
+	    "database = %s/drink.db\n"
+	    "cert = %s\n"
+	    "key = %s\n"
+	    "ports_file = %s/ports.json\n"
+	    "%s\n", dir, crt, key, dir, more != NULL ? more : "");
+	ops_write(conf, text);
+	free(text);
+	free(crt);
+	free(key);
+	return conf;
+}
+
+/* Run drinkd ARGS; its exit code, output in *text (caller frees). */
+static int
+ops_run(const char *dir, char **text, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+static int
+ops_run(const char *dir, char **text, const char *fmt, ...)
+{
+	char *args, *out = xasprintf("%s/out.log", dir);
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&args, fmt, ap), 0);
+	va_end(ap);
+	rc = h_drinkd_run(args, out, OPS_CMD_MS);
+	*text = ops_slurp(out);
+	free(args);
+	free(out);
+	return rc;
+}
+
+/* Run a shell command; its exit status, output in *text. */
+static int
+ops_sh(char **text, const char *fmt, ...) PRINTFLIKE(2, 3);
+static int
+ops_sh(char **text, const char *fmt, ...)
+{
+	char *cmd, *dir = h_tmpdir(), *out = xasprintf("%s/sh.log", dir);
+	char *full;
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	full = xasprintf("(%s) >%s 2>&1", cmd, out);
+	st = system(full);
+	*text = ops_slurp(out);
+	free(full);
+	free(cmd);
+	free(out);
+	free(dir);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* ---- drinkd -n ----------------------------------------------------------- */
+
+START_TEST(ops_check_refuses_each_bad_value_naming_file_line_and_key)
+{
+	static const struct {
+		const char *line;	/* line 7 of the file */
+		const char *expect;	/* after "drinkd.conf:7: " */
+	} cases[] = {
+		{ "listen = localhost:4242",
+		    "listen: \"localhost\" is not a numeric IPv4 address" },
+		{ "listen = 4242", "listen: \"4242\" is not IPv4:PORT" },
+		{ "listen = 127.0.0.1:99999",
+		    "listen: port 99999 is out of range (0 to 65535)" },
+		{ "machine_listen = [::1]:70000",
+		    "machine_listen: port 70000 is out of range" },
+		{ "cert = @DIR@/garbage.pem",
+		    "cert: not a PEM certificate chain" },
+		{ "key = @DIR@/other.key",
+		    "key: does not match the certificate" },
+		{ "key = @DIR@/garbage.pem", "key: not a PEM private key" },
+		{ "member_ca = @DIR@/garbage.pem",
+		    "member_ca: no PEM CA certificate in it" },
+		{ "machine_ca = @DIR@/missing.crt",
+		    "machine_ca: cannot read @DIR@/missing.crt: No such file" },
+		{ "crl = @DIR@/garbage.pem", "crl: no PEM CRL in it" },
+		{ "database = @DIR@/no/such/dir/drink.db",
+		    "database: directory @DIR@/no/such/dir: No such file" },
+		{ "database = @DIR@/garbage.pem",
+		    "database: @DIR@/garbage.pem is not a usable SQLite" },
+		{ "ports_file = @DIR@/nodir/ports.json",
+		    "ports_file: directory @DIR@/nodir: No such file" },
+		{ "ports_file = @DIR@/garbage.pem/ports.json",
+		    "ports_file: @DIR@/garbage.pem is not a directory" },
+		{ "vend_timeout = 0",
+		    "vend_timeout: expected an integer from 1 to 3600" },
+		{ "keep_sessions_days = 0",
+		    "keep_sessions_days: expected an integer from 1 to" },
+		{ "log_level = loud", "log_level: expected error, warning" },
+	};
+	char *dir = h_tmpdir(), *conf, *text, *garbage, *other, *src;
+	char *line, *expect, *p;
+	size_t i;
+	int rc;
+
+	garbage = xasprintf("%s/garbage.pem", dir);
+	ops_write(garbage, "-----BEGIN NONSENSE-----\nxyz\n");
+	chmod(garbage, 0600);
+	other = xasprintf("%s/other.key", dir);
+	src = h_cert_path("member-alice.key");
+	h_copy_file(src, other, 0600);
+	conf = ops_conf(dir, NULL);
+	rc = ops_run(dir, &text, "-f %s -n", conf);
+	ck_assert_msg(rc == 0 && strstr(text, "configuration OK") != NULL,
+	    "the good configuration: %d %s", rc, text);
+	free(text);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* @DIR@ stands for dir, in the line and the expectation. */
+		line = xstrdup(cases[i].line);
+		if ((p = strstr(line, "@DIR@")) != NULL) {
+			*p = '\0';
+			p = xasprintf("%s%s%s", line, dir, p + 5);
+			free(line);
+			line = p;
+		}
+		expect = xstrdup(cases[i].expect);
+		while ((p = strstr(expect, "@DIR@")) != NULL) {
+			*p = '\0';
+			p = xasprintf("%s%s%s", expect, dir, p + 5);
+			free(expect);
+			expect = p;
+		}
+		free(conf);
+		conf = ops_conf(dir, line);
+		p = xasprintf("drinkd: %s:7: %s", conf, expect);
+		rc = ops_run(dir, &text, "-f %s -n", conf);
+		ck_assert_msg(rc == 1, "%s: -n exited %d: %s", line, rc, text);
+		ck_assert_msg(strstr(text, p) != NULL, "%s: want \"%s\" in:\n%s",
+		    line, p, text);
+		ck_assert_msg(strstr(text, "configuration OK") == NULL, "%s",
+		    text);
+		free(text);
+		free(p);
+		free(line);
+		free(expect);
+	}
+	/* Nothing was created by the checks. */
+	p = xasprintf("%s/drink.db", dir);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	free(p);
+	free(conf);
+	free(src);
+	free(other);
+	free(garbage);
+	free(dir);
+}
+END_TEST
+
+START_TEST(ops_check_lists_every_refusal_and_unset_required_keys)
+{
+	char *dir = h_tmpdir(), *conf, *text;
+	int rc;
+
+	conf = ops_conf(dir, "cert =\nkey =\ndatabase = /nonexistent/x.db");
+	rc = ops_run(dir, &text, "-f %s -n", conf);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(text, ":7: cert: not set (required)") != NULL &&
+	    strstr(text, ":8: key: not set (required)") != NULL &&
+	    strstr(text, ":9: database: directory /nonexistent: ") != NULL,
+	    "%s", text);
+	free(text);
+	/* A bad --KEY=VALUE is a usage error naming the key. */
+	rc = ops_run(dir, &text, "-f %s -n --listen=127.0.0.1:65536", conf);
+	ck_assert_msg(rc == 2 && strstr(text, "listen: port 65536 is out of "
+	    "range") != NULL, "%d %s", rc, text);
+	free(text);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
+/* ---- errors where the operator looks ------------------------------------- */
+
+START_TEST(ops_start_failures_reach_stderr_without_d)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	char *dir = h_tmpdir(), *conf, *text, *more;
+	int fd, rc;
+
+	/* Not started with -d (syslog), and the certificate is missing. */
+	conf = ops_conf(dir, "cert = /nonexistent/server.crt");
+	rc = ops_run(dir, &text, "-f %s", conf);
+	ck_assert_msg(rc == 1 && strstr(text, "drinkd: ") != NULL &&
+	    strstr(text, ":7: cert: cannot read /nonexistent/server.crt") !=
+	    NULL, "%d: %s", rc, text);
+	free(text);
+	free(conf);
+	/* The port is taken. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	more = xasprintf("listen = 127.0.0.1:%d", ntohs(sa.sin_port));
+	conf = ops_conf(dir, more);
+	rc = ops_run(dir, &text, "-f %s", conf);
+	ck_assert_msg(rc == 1 && strstr(text, "cannot listen on 127.0.0.1:") !=
+	    NULL && strstr(text, "Address already in use") != NULL, "%d: %s",
+	    rc, text);
+	free(text);
+	close(fd);
+	free(more);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
+START_TEST(ops_commands_never_create_a_missing_database)
+{
+	static const char *const cmds[] = {
+		"check-ledger", "useradd carol", "usermod admin --admin",
+		"passwd admin", "backup @DIR@/copy.db", "restore @DIR@/copy.db",
+	};
+	char *dir = h_tmpdir(), *conf, *text, *db, *cmd, *p;
+	size_t i;
+	int rc;
+
+	db = xasprintf("%s/mistyped.db", dir);
+	p = xasprintf("database = %s", db);
+	conf = ops_conf(dir, p);
+	free(p);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		cmd = xstrdup(cmds[i]);
+		if ((p = strstr(cmd, "@DIR@")) != NULL) {
+			*p = '\0';
+			p = xasprintf("%s%s%s", cmd, dir, p + 5);
+			free(cmd);
+			cmd = p;
+		}
+		rc = ops_run(dir, &text, "-f %s %s", conf, cmd);
+		ck_assert_msg(rc == 1, "%s exited %d: %s", cmd, rc, text);
+		ck_assert_msg(strstr(text, i < 5 ? db : "copy.db") != NULL &&
+		    strstr(text, "No such file") != NULL, "%s: %s", cmd, text);
+		ck_assert_msg(access(db, F_OK) != 0, "%s created %s", cmd, db);
+		free(text);
+		free(cmd);
+	}
+	/* init is the command that makes one. */
+	rc = ops_run(dir, &text, "-f %s init", conf);
+	ck_assert_msg(rc == 0 && access(db, F_OK) == 0, "%s", text);
+	free(text);
+	rc = ops_run(dir, &text, "-f %s check-ledger", conf);
+	ck_assert_msg(rc == 0 && strstr(text, "ledger OK") != NULL, "%s",
+	    text);
+	free(text);
+	/* Root does not touch a database that belongs to drinkd's user. */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(db, 1, 1), 0);
+		rc = ops_run(dir, &text, "-f %s usermod admin --admin", conf);
+		ck_assert_msg(rc == 1 && strstr(text, "run this as that user")
+		    != NULL, "%d %s", rc, text);
+		free(text);
+		p = xasprintf("%s-wal", db);
+		ck_assert_int_ne(access(p, F_OK), 0);
+		free(p);
+	}
+	free(conf);
+	free(db);
+	free(dir);
+}
+END_TEST
+
+/* ---- keys ---------------------------------------------------------------- */
+
+START_TEST(ops_key_readable_by_drinkds_group_is_accepted)
+{
+	static const struct {
+		mode_t mode;
+		int own_group;
+		const char *refusal;	/* NULL: accepted */
+	} cases[] = {
+		{ 0600, 1, NULL },
+		{ 0640, 1, NULL },
+		{ 0440, 1, NULL },
+		{ 0640, 0, "not drinkd's group" },
+		{ 0644, 1, "accessible by others" },
+		{ 0604, 1, "accessible by others" },
+		{ 0660, 1, "writable by its group" },
+	};
+	char *dir = h_tmpdir(), *conf, *text, *key;
+	gid_t other = getegid() == 0 ? 1 : 0;
+	size_t i;
+	int rc;
+
+	conf = ops_conf(dir, NULL);
+	key = xasprintf("%s/server.key", dir);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(chown(key, (uid_t)-1, cases[i].own_group ?
+		    getegid() : other), 0);
+		ck_assert_int_eq(chmod(key, cases[i].mode), 0);
+		rc = ops_run(dir, &text, "-f %s -n", conf);
+		if (cases[i].refusal == NULL) {
+			ck_assert_msg(rc == 0, "mode %03o: %d %s",
+			    (unsigned)cases[i].mode, rc, text);
+		} else {
+			ck_assert_msg(rc == 1 && strstr(text, ":5: key: key ")
+			    != NULL && strstr(text, cases[i].refusal) != NULL,
+			    "mode %03o group %s: %d %s",
+			    (unsigned)cases[i].mode, cases[i].own_group ?
+			    "own" : "other", rc, text);
+		}
+		free(text);
+	}
+	free(key);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
+/* ---- backup and restore --------------------------------------------------- */
+
+static int64_t
+ops_file_int(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	ck_assert_msg(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK, "open %s", db);
+	ck_assert_msg(sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(h));
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		v = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+static void
+ops_exec(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	char *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	ck_assert_msg(sqlite3_exec(h, sql, NULL, NULL, &msg) == SQLITE_OK,
+	    "%s: %s", sql, msg != NULL ? msg : "");
+	sqlite3_close(h);
+}
+
+START_TEST(ops_backup_of_a_live_database_is_a_verified_copy)
+{
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *c = h_connect_as(s, "alice", "alicepw");
+	char *copy = xasprintf("%s/backup.db", s->dir), *args, *text, *p;
+	struct stat st;
+	int i, rc;
+
+	for (i = 0; i < 20; i++) {
+		h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\","
+		    "\"amount\":1}");
+	}
+	/* While the server runs and has just committed. */
+	args = xasprintf("backup %s", copy);
+	rc = h_server_cmd(s, args, NULL);
+	ck_assert_msg(rc == 0, "backup exited %d", rc);
+	ck_assert_int_eq(stat(copy, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* No temporary file or WAL left beside it. */
+	p = xasprintf("%s.tmp", copy);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	free(p);
+	p = xasprintf("%s-wal", copy);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	free(p);
+	ck_assert_int_eq(ops_file_int(copy, "SELECT balance FROM accounts"
+	    " WHERE name = 'alice'"), 80);
+	ck_assert_int_eq(ops_file_int(copy, "SELECT balance FROM accounts"
+	    " WHERE name = 'bob'"), 20);
+	ck_assert_int_eq(ops_file_int(copy, "SELECT count(*) FROM tx"),
+	    h_sql_int(s, "SELECT count(*) FROM tx"));
+	/* The copy is a database drinkd accepts. */
+	rc = ops_run(s->dir, &text, "--database=%s check-ledger", copy);
+	ck_assert_msg(rc == 0 && strstr(text, "ledger OK") != NULL, "%s",
+	    text);
+	free(text);
+	/* Into a directory that is not there: 1, nothing written. */
+	rc = ops_run(s->dir, &text, "-f %s backup %s/nodir/b.db", s->conf,
+	    s->dir);
+	ck_assert_msg(rc == 1 && strstr(text, "nodir/b.db.tmp") != NULL,
+	    "%d %s", rc, text);
+	free(text);
+	/* The server never noticed. */
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1}");
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	h_close(c);
+	free(args);
+	free(copy);
+	h_server_free(s);
+}
+END_TEST
+
+START_TEST(ops_backup_refuses_a_broken_ledger)
+{
+	struct h_server *s = h_server_start(NULL);
+	char *copy = xasprintf("%s/backup.db", s->dir), *text;
+	int rc;
+
+	h_server_stop(s);
+	/* A balance that no entry explains. */
+	ops_exec(s->db, "UPDATE accounts SET balance = balance + 5"
+	    " WHERE name = 'bob'");
+	rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf, copy);
+	ck_assert_msg(rc == 1 && strstr(text, "breach") != NULL &&
+	    strstr(text, "ledger") != NULL, "%d %s", rc, text);
+	ck_assert_int_ne(access(copy, F_OK), 0);
+	free(text);
+	free(copy);
+	h_server_free(s);
+}
+END_TEST
+
+START_TEST(ops_restore_puts_a_backup_back)
+{
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *c = h_connect_as(s, "alice", "alicepw");
+	char *copy = xasprintf("%s/backup.db", s->dir), *text, *garbage;
+	int rc;
+
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":30}");
+	rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf, copy);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":50}");
+	h_close(c);
+	ck_assert_int_eq(h_balance(s, "alice"), 20);
+	h_server_stop(s);
+
+	/* A file that is not a database: refused, nothing changed. */
+	garbage = xasprintf("%s/garbage.db", s->dir);
+	ops_write(garbage, "this is not SQLite\n");
+	rc = ops_run(s->dir, &text, "-f %s restore %s", s->conf, garbage);
+	ck_assert_msg(rc == 1 && strstr(text, "restore: ") != NULL, "%d %s",
+	    rc, text);
+	free(text);
+	ck_assert_int_eq(h_balance(s, "alice"), 20);
+
+	rc = ops_run(s->dir, &text, "-f %s restore %s", s->conf, copy);
+	ck_assert_msg(rc == 0 && strstr(text, "restored from") != NULL,
+	    "%d %s", rc, text);
+	free(text);
+	ck_assert_int_eq(h_balance(s, "alice"), 70);
+	ck_assert_int_eq(h_balance(s, "bob"), 30);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	/* The server runs on the restored database. */
+	h_server_restart(s);
+	c = h_connect_as(s, "alice", "alicepw");
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":5}");
+	h_close(c);
+	ck_assert_int_eq(h_balance(s, "alice"), 65);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	free(garbage);
+	free(copy);
+	h_server_free(s);
+}
+END_TEST
+
+/* ---- usermod and passwd ---------------------------------------------------- */
+
+START_TEST(ops_usermod_gives_the_last_admin_a_way_back)
+{
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *c;
+	cJSON *r;
+	char *text;
+	int rc;
+
+	h_server_stop(s);
+	rc = ops_run(s->dir, &text, "-f %s usermod admin --disable --member",
+	    s->conf);
+	ck_assert_msg(rc == 0 && strstr(text, "user admin: member, disabled")
+	    != NULL, "%d %s", rc, text);
+	free(text);
+	ck_assert_int_eq(h_sql_int(s, "SELECT disabled FROM users"
+	    " WHERE name = 'admin'"), 1);
+	h_server_restart(s);
+	c = h_connect(s, NULL);
+	r = h_call(c, "{\"cmd\":\"login\",\"user\":\"admin\","
+	    "\"password\":\"adminpw\"}");
+	ck_assert_msg(!h_ok(r), "a disabled admin logged in: %s", h_text(r));
+	cJSON_Delete(r);
+	h_close(c);
+
+	/* Back in, offline. */
+	rc = ops_run(s->dir, &text, "-f %s usermod admin --enable --admin",
+	    s->conf);
+	ck_assert_msg(rc == 0 && strstr(text, "user admin: admin, enabled") !=
+	    NULL, "%d %s", rc, text);
+	free(text);
+	c = h_connect_as(s, "admin", "adminpw");
+	h_expect(c, NULL, "{\"cmd\":\"users\"}");
+	h_close(c);
+
+	/* Usage errors and unknown users. */
+	rc = ops_run(s->dir, &text, "-f %s usermod admin --admin --member",
+	    s->conf);
+	ck_assert_msg(rc == 2 && strstr(text, "contradicts") != NULL, "%s",
+	    text);
+	free(text);
+	rc = ops_run(s->dir, &text, "-f %s usermod admin", s->conf);
+	ck_assert_msg(rc == 2 && strstr(text, "nothing to change") != NULL,
+	    "%s", text);
+	free(text);
+	rc = ops_run(s->dir, &text, "-f %s usermod nobody --enable", s->conf);
+	ck_assert_msg(rc == 1 && strstr(text, "usermod nobody") != NULL, "%s",
+	    text);
+	free(text);
+	rc = ops_run(s->dir, &text, "-f %s usermod admin --root", s->conf);
+	ck_assert_int_eq(rc, 2);
+	free(text);
+	h_server_free(s);
+}
+END_TEST
+
+START_TEST(ops_passwd_sets_a_password_from_stdin)
+{
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *c;
+	cJSON *r;
+	char *text;
+	int rc;
+
+	/* Safe while the server runs: one write transaction. */
+	rc = h_server_cmd(s, "passwd alice", "a new secret\n");
+	ck_assert_int_eq(rc, 0);
+	c = h_connect(s, NULL);
+	r = h_call(c, "{\"cmd\":\"login\",\"user\":\"alice\","
+	    "\"password\":\"alicepw\"}");
+	ck_assert_msg(!h_ok(r), "the old password still works");
+	cJSON_Delete(r);
+	h_close(c);
+	c = h_connect_as(s, "alice", "a new secret");
+	h_close(c);
+	/* No password, no user, no name. */
+	ck_assert_int_eq(h_server_cmd(s, "passwd alice", ""), 2);
+	ck_assert_int_eq(h_server_cmd(s, "passwd alice", "\n"), 2);
+	rc = ops_run(s->dir, &text, "-f %s passwd nobody", s->conf);
+	ck_assert_msg(rc == 1 && strstr(text, "passwd nobody") != NULL, "%s",
+	    text);
+	free(text);
+	ck_assert_int_eq(h_server_cmd(s, "passwd", "x\n"), 2);
+	c = h_connect_as(s, "alice", "a new secret");
+	h_close(c);
+	h_server_free(s);
+}
+END_TEST
+
+/* ---- retention ------------------------------------------------------------ */
+
+START_TEST(ops_retention_prunes_old_history_never_money)
+{
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *c = h_connect_as(s, "alice", "alicepw");
+	int64_t now = (int64_t)time(NULL), tx, entries;
+	char *sql;
+
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":7}");
+	h_close(c);
+	h_server_stop(s);
+	/* 1200 old and 3 recent temperatures, 1100 old closed sessions; the
+	 * money rows are backdated too: they must all stay. */
+	sql = xasprintf(
+	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+	    " WHERE i < 1200)"
+	    " INSERT INTO temperatures (machine, time, celsius)"
+	    " SELECT 'm1', %lld - i, 4.0 FROM n;"
+	    "INSERT INTO temperatures VALUES ('m1', %lld, 4), ('m1', %lld, 4),"
+	    " ('m1', %lld, 4);"
+	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+	    " WHERE i < 1100)"
+	    " INSERT INTO sessions (kind, address, port, started, ended)"
+	    " SELECT 'member', '127.0.0.1', i, %lld, %lld FROM n;"
+	    "UPDATE tx SET created = %lld;",
+	    (long long)(now - 500LL * OPS_DAY), (long long)now,
+	    (long long)(now - 10LL * OPS_DAY), (long long)(now - 399LL * OPS_DAY),
+	    (long long)(now - 600LL * OPS_DAY), (long long)(now - 500LL * OPS_DAY),
+	    (long long)(now - 900LL * OPS_DAY));
+	ops_exec(s->db, sql);
+	free(sql);
+	tx = h_sql_int(s, "SELECT count(*) FROM tx");
+	entries = h_sql_int(s, "SELECT count(*) FROM entries");
+	ck_assert_int_ge(h_sql_int(s, "SELECT count(*) FROM sessions"), 1100);
+	h_server_restart(s);
+	ck_assert_msg(h_server_log_wait(s, "pruned 2300 row(s)", 30000),
+	    "no pruning logged");
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM temperatures"), 3);
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM sessions"
+	    " WHERE ended < %lld", (long long)(now - 400LL * OPS_DAY)), 0);
+	ck_assert_int_ge(h_sql_int(s, "SELECT count(*) FROM sessions"), 1);
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM tx"), tx);
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM entries"),
+	    entries);
+	ck_assert_int_eq(h_balance(s, "bob"), 7);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	h_server_free(s);
+}
+END_TEST
+
+START_TEST(ops_retention_keys_set_the_age)
+{
+	struct h_server *s = h_server_start("keep_temperatures_days = 2\n"
+	    "keep_sessions_days = 5");
+	int64_t now = (int64_t)time(NULL);
+	char *sql;
+
+	h_server_stop(s);
+	sql = xasprintf("INSERT INTO temperatures VALUES ('m1', %lld, 4),"
+	    " ('m1', %lld, 4);"
+	    "INSERT INTO sessions (kind, address, port, started, ended)"
+	    " VALUES ('member', '::1', 1, %lld, %lld),"
+	    " ('member', '::1', 2, %lld, %lld);",
+	    (long long)(now - 3 * OPS_DAY), (long long)(now - OPS_DAY),
+	    (long long)(now - 9 * OPS_DAY), (long long)(now - 6 * OPS_DAY),
+	    (long long)(now - 9 * OPS_DAY), (long long)(now - 4 * OPS_DAY));
+	ops_exec(s->db, sql);
+	free(sql);
+	h_server_restart(s);
+	ck_assert_msg(h_server_log_wait(s, "pruned 2 row(s)", 30000),
+	    "no pruning logged");
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM temperatures"), 1);
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM sessions"
+	    " WHERE address = '::1'"), 1);
+	ck_assert_int_eq(h_sql_int(s, "SELECT port FROM sessions"
+	    " WHERE address = '::1'"), 2);
+	h_server_free(s);
+}
+END_TEST
+
+/* ---- certificates, units, install ---------------------------------------- */
+
+START_TEST(ops_mkcerts_makes_a_server_certificate_for_real_names)
+{
+	char *dir = h_tmpdir(), *text;
+	int rc;
+
+	rc = ops_sh(&text, "certs/mkcerts %s/ca server drink.club.example "
+	    "192.0.2.7 2001:db8::7", dir);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	rc = ops_sh(&text, "cd %s/ca && X='openssl x509 -in server.crt "
+	    "-noout' && $X -checkhost drink.club.example && "
+	    "$X -checkip 192.0.2.7 && $X -checkip 2001:db8::7 && $X -subject "
+	    "&& openssl verify -CAfile ca.crt -purpose sslserver server.crt",
+	    dir);
+	ck_assert_msg(rc == 0 &&
+	    strstr(text, "Hostname drink.club.example does match") != NULL &&
+	    strstr(text, "IP 192.0.2.7 does match") != NULL &&
+	    strstr(text, "IP 2001:db8::7 does match") != NULL &&
+	    strstr(text, "CN = drink.club.example") != NULL &&
+	    strstr(text, "server.crt: OK") != NULL, "%s", text);
+	free(text);
+	rc = ops_sh(&text, "openssl x509 -in %s/ca/server.crt -noout "
+	    "-checkhost localhost", dir);
+	ck_assert_msg(strstr(text, "does NOT match") != NULL, "%s", text);
+	free(text);
+	/* An existing certificate for other names is not silently kept. */
+	rc = ops_sh(&text, "certs/mkcerts %s/ca server other.example", dir);
+	ck_assert_msg(rc == 1 && strstr(text, "not valid for other.example") !=
+	    NULL, "%d %s", rc, text);
+	free(text);
+	rc = ops_sh(&text, "certs/mkcerts %s/ca server 'bad name'", dir);
+	ck_assert_int_eq(rc, 2);
+	free(text);
+	rc = ops_sh(&text, "certs/mkcerts %s/ca server", dir);
+	ck_assert_int_eq(rc, 2);
+	free(text);
+	free(dir);
+}
+END_TEST
+
+START_TEST(ops_make_certs_makes_the_whole_demo_set)
+{
+	static const char *const files[] = {
+		"ca.crt", "server.crt", "server.key", "member-alice.crt",
+		"machine-bigdrink.crt", "machine-snacks.key",
+		"machine-coffee.crt",
+	};
+	char *dir = h_tmpdir(), *text, *p;
+	size_t i;
+	int rc;
+
+	/* make certs in a copy of the tree's scripts and certs. */
+	rc = ops_sh(&text, "mkdir -p %s/t && cp -r scripts certs %s/t/ && "
+	    "cd %s/t && scripts/run-demo build certs", dir, dir, dir);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = xasprintf("%s/t/run/certs/%s", dir, files[i]);
+		ck_assert_msg(access(p, F_OK) == 0, "%s missing", p);
+		free(p);
+	}
+	rc = ops_sh(&text, "grep -n 'scripts/run-demo $(BUILD) certs' "
+	    "Makefile");
+	ck_assert_msg(rc == 0, "make certs does not make the demo set: %s",
+	    text);
+	free(text);
+	free(dir);
+}
+END_TEST
+
+START_TEST(ops_install_layout_and_units_verify)
+{
+	static const char *const files[] = {
+		"usr/sbin/drinkd", "usr/bin/drink", "usr/bin/drink-machine",
+		"usr/bin/drink-mkcerts", "usr/share/man/man8/drinkd.8",
+		"usr/share/man/man1/drink.1", "usr/share/man/man1/drink-mkcerts.1",
+		"usr/share/man/man1/drink-machine.1",
+		"usr/share/doc/drink/README.md",
+		"usr/share/doc/drink/protocol.md",
+		"usr/share/doc/drink/examples/drinkd.conf",
+		"etc/drink/drinkd.conf",
+		"usr/lib/systemd/system/drinkd.service",
+		"usr/lib/systemd/system/drink-machine@.service",
+		"usr/lib/sysusers.d/drink.conf",
+	};
+	const char *build = getenv("BUILD");
+	char *dir = h_tmpdir(), *text, *p, *conf, *block, *end, *want;
+	struct config cfg;
+	char err[512];
+	size_t i;
+	int rc;
+
+	rc = ops_sh(&text, "make -s install BUILD=%s DESTDIR=%s/root "
+	    "PREFIX=/usr", build != NULL ? build : "build", dir);
+	ck_assert_msg(rc == 0, "make install: %s", text);
+	free(text);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = xasprintf("%s/root/%s", dir, files[i]);
+		ck_assert_msg(access(p, F_OK) == 0, "%s not installed", p);
+		free(p);
+	}
+	p = xasprintf("%s/root/usr/bin/drinkd", dir);
+	ck_assert_msg(access(p, F_OK) != 0, "drinkd is in bin, not sbin");
+	free(p);
+	/* The units name the installed programs and pass systemd's check. */
+	rc = ops_sh(&text, "cd %s/root/usr/lib/systemd/system && "
+	    "grep -x 'ExecStart=/usr/sbin/drinkd -f /etc/drink/drinkd.conf' "
+	    "drinkd.service && grep -x 'User=drinkd' drinkd.service && "
+	    "grep -x 'StateDirectory=drink' drinkd.service && "
+	    "grep -x 'ConfigurationDirectory=drink' drinkd.service && "
+	    "grep -x 'CapabilityBoundingSet=' drinkd.service && "
+	    "grep -x 'ProtectSystem=strict' drinkd.service && "
+	    "grep '^LimitNOFILE=' drinkd.service && "
+	    "grep -x 'Restart=on-failure' drink-machine@.service && "
+	    "grep -F '/usr/bin/drink-machine' drink-machine@.service", dir);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	/*
+	 * systemd-analyze verify checks that the programs exist, so it runs
+	 * on a second install whose PREFIX is real (no DESTDIR).
+	 */
+	rc = ops_sh(&text, "command -v systemd-analyze >/dev/null || "
+	    "apt-get install -y -qq systemd >/dev/null; "
+	    "make -s install BUILD=%s PREFIX=%s/p SYSCONFDIR=%s/p/etc && "
+	    "cd %s/p/lib/systemd/system && grep -q '^ExecStart=%s/p/sbin/drinkd "
+	    "-f %s/p/etc/drink/drinkd.conf$' drinkd.service && "
+	    "SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no "
+	    "drinkd.service drink-machine@bigdrink.service",
+	    build != NULL ? build : "build", dir, dir, dir, dir, dir);
+	ck_assert_msg(rc == 0 && text[0] == '\0',
+	    "systemd-analyze verify: %d\n%s", rc, text);
+	free(text);
+
+	/* The example names every key with its default, and loads. */
+	conf = xasprintf("%s/root/etc/drink/drinkd.conf", dir);
+	text = ops_slurp(conf);
+	for (i = 0; config_key_name(i) != NULL; i++) {
+		p = xasprintf("\n# %s: ", config_key_name(i));
+		block = strstr(text, p);
+		ck_assert_msg(block != NULL, "example lacks %s", p + 1);
+		end = strstr(block, "\n\n");
+		if (end != NULL) {
+			*end = '\0';
+		}
+		want = xasprintf("\n# Default: %s\n", config_key_default(i) !=
+		    NULL ? config_key_default(i) : "none");
+		ck_assert_msg(strstr(block, want) != NULL, "%s: want %s in %s",
+		    config_key_name(i), want + 1, block);
+		free(want);
+		want = xasprintf("\n%s = ", config_key_name(i));
+		ck_assert_msg(strstr(block, want) != NULL ||
+		    strstr(block, want + 1) != NULL, "%s: no setting line",
+		    config_key_name(i));
+		free(want);
+		if (end != NULL) {
+			*end = '\n';
+		}
+		free(p);
+	}
+	free(text);
+	config_init(&cfg);
+	ck_assert_msg(config_load(&cfg, conf, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_str_eq(cfg.database, "/var/lib/drink/drink.db");
+	config_free(&cfg);
+	/* A second install keeps the operator's file. */
+	ops_write(conf, "# mine\n");
+	rc = ops_sh(&text, "make -s install BUILD=%s DESTDIR=%s/root "
+	    "PREFIX=/usr", build != NULL ? build : "build", dir);
+	ck_assert_msg(rc == 0 && strstr(text, "kept ") != NULL, "%s", text);
+	free(text);
+	text = ops_slurp(conf);
+	ck_assert_str_eq(text, "# mine\n");
+	free(text);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
+static Suite *
+ops_suite(void)
+{
+	Suite *s = suite_create("ops");
+	TCase *tc;
+
+	tc = h_tcase(s, "drinkd -n refuses what the server could not load",
+	    NULL, NULL, OPS_TIMEOUT);
+	tcase_add_test(tc,
+	    ops_check_refuses_each_bad_value_naming_file_line_and_key);
+	tcase_add_test(tc, ops_check_lists_every_refusal_and_unset_required_keys);
+	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
+	tcase_add_test(tc, ops_commands_never_create_a_missing_database);
+	tcase_add_test(tc, ops_key_readable_by_drinkds_group_is_accepted);
+
+	tc = h_tcase(s, "backup and restore, verified by the ledger", NULL,
+	    NULL, OPS_TIMEOUT);
+	tcase_add_test(tc, ops_backup_of_a_live_database_is_a_verified_copy);
+	tcase_add_test(tc, ops_backup_refuses_a_broken_ledger);
+	tcase_add_test(tc, ops_restore_puts_a_backup_back);
+
+	tc = h_tcase(s, "offline recovery: usermod and passwd", NULL, NULL,
+	    OPS_TIMEOUT);
+	tcase_add_test(tc, ops_usermod_gives_the_last_admin_a_way_back);
+	tcase_add_test(tc, ops_passwd_sets_a_password_from_stdin);
+
+	tc = h_tcase(s, "retention prunes history, never money", NULL, NULL,
+	    OPS_TIMEOUT);
+	tcase_add_test(tc, ops_retention_prunes_old_history_never_money);
+	tcase_add_test(tc, ops_retention_keys_set_the_age);
+
+	tc = h_tcase(s, "certificates, units and the installed layout", NULL,
+	    NULL, OPS_TIMEOUT);
+	tcase_add_test(tc, ops_mkcerts_makes_a_server_certificate_for_real_names);
+	tcase_add_test(tc, ops_make_certs_makes_the_whole_demo_set);
+	tcase_add_test(tc, ops_install_layout_and_units_verify);
+	return s;
+}
+
+int
+main(void)
+{
+	int failed;
+
+	h_init();
+	failed = h_run(ops_suite());
+	return h_finish(failed);
+}
