@@ -37,6 +37,15 @@ void fatal(const char *fmt, ...) PRINTFLIKE(1, 2) NORETURN;
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/*
+ * ASSERT: an invariant that guards money or locking (a lock held, a legal
+ * state move, a transaction's entries summing to zero, a balance never
+ * negative).  Unlike assert(3) it stays on in release builds: continuing
+ * past a broken invariant could move money wrongly, so it logs file:line
+ * and the expression, then aborts.
+ */
+#define ASSERT(e) ((e) ? (void)0 : assert_fail(#e, __FILE__, __LINE__))
+void assert_fail(const char *expr, const char *file, int line) NORETURN;
 
 /* xmalloc.c: allocation that cannot fail (fatal on exhaustion). */
 void *xmalloc(size_t size);

@@ -115,3 +115,16 @@ fatal(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
+
+void
+assert_fail(const char *expr, const char *file, int line)
+{
+	log_msg(LOG_LEVEL_ERR, "%s:%d: assertion failed: %s", file, line,
+	    expr);
+	/* syslog may be the only log: make sure the line is on stderr too. */
+	if (!log_to_stderr) {
+		dprintf(STDERR_FILENO, "%s: %s:%d: assertion failed: %s\n",
+		    log_ident, file, line, expr);
+	}
+	abort();
+}

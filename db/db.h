@@ -133,7 +133,10 @@ int db_check_ledger(struct db *db, FILE *out);
  * or its error returned, or drop_in_progress while it is still pending.
  */
 int db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply);
-/* The machine vended: @holds -> @sales, stock - 1; adds the result. */
+/*
+ * The machine vended: @holds -> @sales; adds the result.  Stock is not
+ * touched: it follows the machine (db_machine_vended, db_machine_stock).
+ */
 int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
 /* The vend failed: @holds -> member; err and message kept for the key. */
 int db_drop_release(struct db *db, int64_t tx, int err, const char *message);
@@ -152,6 +155,12 @@ int db_slots(struct db *db, const char *machine, cJSON *array);
 int db_machine_allowed(struct db *db, const char *name);
 /* Sensed stock from a controller: [{slot, stock}] for configured slots. */
 int db_machine_stock(struct db *db, const char *name, const cJSON *slots);
+/*
+ * A vend of slot succeeded: stock >= 0 is the count the machine sensed,
+ * -1 means one item less (never below 0).
+ */
+int db_machine_vended(struct db *db, const char *name, int slot,
+    int64_t stock);
 int db_machine_temperature(struct db *db, const char *name, double celsius);
 /* item NULL and price/stock/enabled -1 leave that field alone. */
 int db_slot_set(struct db *db, const char *machine, int slot,

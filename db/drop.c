@@ -269,11 +269,6 @@ db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
 	    &balance) != 0) {
 		goto out;
 	}
-	if (db_run(h, "UPDATE slots SET stock = max(stock - 1, 0)"
-	    " WHERE (machine, slot) = (SELECT machine, slot FROM tx"
-	    " WHERE id = ?)", "l", tx) != 0) {
-		goto out;
-	}
 	st = db_prep(h, "SELECT item FROM tx WHERE id = ?", "l", tx);
 	if (st == NULL || db_step(st) != 1) {
 		goto out;
@@ -365,8 +360,10 @@ db_drop_release_pending(struct db *db, int *count)
 		    "nothing charged") != 0) {
 			goto out;
 		}
-		log_warn("released hold of pending drop tx %lld left by a "
-		    "previous run", (long long)ids[i]);
+		log_warn("drop tx %lld was pending when the previous drinkd "
+		    "stopped; its machine's answer was never recorded, so "
+		    "the hold is returned and the member not charged",
+		    (long long)ids[i]);
 	}
 	*count = (int)n;
 	rc = ERR_NONE;

@@ -126,9 +126,13 @@ client_list(cJSON *array, int full)
 	free(copy);
 }
 
-/* Shut down every visible client matching; returns how many. */
+/*
+ * Shut down every visible client matching (every client at all when
+ * session is 0 and user NULL); why is kept for the owner's log line.
+ * Returns how many.
+ */
 static int
-client_kick_match(int64_t session, const char *user)
+client_kick_match(int64_t session, const char *user, const char *why)
 {
 	struct client *o;
 	int n = 0;
@@ -140,6 +144,7 @@ client_kick_match(int64_t session, const char *user)
 		    (o->visible && user != NULL && o->kind == CLIENT_MEMBER &&
 		    strcmp(o->name, user) == 0)) {
 			shutdown(o->fd, SHUT_RDWR);
+			o->closed_by = why;
 			n++;
 		}
 	}
@@ -150,19 +155,21 @@ client_kick_match(int64_t session, const char *user)
 int
 client_kick(int64_t session)
 {
-	return client_kick_match(session, NULL) > 0 ? 0 : -1;
+	return client_kick_match(session, NULL,
+	    "closed by the server: kicked by an admin") > 0 ? 0 : -1;
 }
 
 int
 client_kick_user(const char *user)
 {
-	return client_kick_match(0, user);
+	return client_kick_match(0, user,
+	    "closed by the server: user disabled or changed");
 }
 
 void
 client_kick_all(void)
 {
-	client_kick_match(0, NULL);
+	client_kick_match(0, NULL, "closed by the server: shutting down");
 }
 
 int
@@ -174,4 +181,15 @@ client_count(void)
 	n = client_total;
 	pthread_mutex_unlock(&client_lock);
 	return n;
+}
+
+const char *
+client_closed_by(struct client *c)
+{
+	const char *why;
+
+	pthread_mutex_lock(&client_lock);
+	why = c->closed_by;
+	pthread_mutex_unlock(&client_lock);
+	return why;
 }

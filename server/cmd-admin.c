@@ -21,7 +21,7 @@ cmd_user_add(struct session *s, struct req *r)
 	if ((hash = auth_hash(req_str(r, "password"))) == NULL) {
 		return ERR_INTERNAL;
 	}
-	rc = db_user_add(server->db, s->user, user, hash,
+	rc = db_user_add(s->peer.srv->db, s->user, user, hash,
 	    role != NULL ? role : "member", req_int(r, "balance", 0));
 	free(hash);
 	if (rc == ERR_NONE) {
@@ -38,11 +38,10 @@ cmd_user_mod(struct session *s, struct req *r)
 	char *hash = NULL;
 	int rc, disabled = req_bool(r, "disabled");
 
-	(void)s;
 	if (password != NULL && (hash = auth_hash(password)) == NULL) {
 		return ERR_INTERNAL;
 	}
-	rc = db_user_mod(server->db, user, req_str(r, "role"), disabled,
+	rc = db_user_mod(s->peer.srv->db, user, req_str(r, "role"), disabled,
 	    hash);
 	free(hash);
 	if (rc != ERR_NONE) {
@@ -64,8 +63,7 @@ cmd_user_mod(struct session *s, struct req *r)
 int
 cmd_users(struct session *s, struct req *r)
 {
-	(void)s;
-	return db_users(server->db, cJSON_AddArrayToObject(r->reply, "users"));
+	return db_users(s->peer.srv->db, cJSON_AddArrayToObject(r->reply, "users"));
 }
 
 int
@@ -100,16 +98,16 @@ cmd_refund(struct session *s, struct req *r)
 int
 cmd_machine_add(struct session *s, struct req *r)
 {
-	(void)s;
-	return db_machine_add(server->db, req_str(r, "machine"),
+	return db_machine_add(s->peer.srv->db, req_str(r, "machine"),
 	    req_str(r, "name"));
 }
 
 /* A machine that is disabled or deleted loses its controller at once. */
 static void
-cmd_machine_gone(const char *machine, const char *what)
+cmd_machine_gone(struct session *s, const char *machine,
+    enum mach_close why, const char *what)
 {
-	if (machine_kick(machine)) {
+	if (vend_close(s->peer.srv->vends, machine, why)) {
 		log_info("machine %s %s; its controller was disconnected",
 		    machine, what);
 	}
@@ -120,11 +118,11 @@ cmd_machine_mod(struct session *s, struct req *r)
 {
 	int rc, enabled = req_bool(r, "enabled");
 
-	(void)s;
-	rc = db_machine_mod(server->db, req_str(r, "machine"),
+	rc = db_machine_mod(s->peer.srv->db, req_str(r, "machine"),
 	    req_str(r, "name"), enabled);
 	if (rc == ERR_NONE && enabled == 0) {
-		cmd_machine_gone(req_str(r, "machine"), "disabled");
+		cmd_machine_gone(s, req_str(r, "machine"),
+		    MACH_CLOSE_DISABLED, "disabled");
 	}
 	return rc;
 }
@@ -134,10 +132,10 @@ cmd_machine_del(struct session *s, struct req *r)
 {
 	int rc;
 
-	(void)s;
-	if ((rc = db_machine_del(server->db, req_str(r, "machine"))) ==
+	if ((rc = db_machine_del(s->peer.srv->db, req_str(r, "machine"))) ==
 	    ERR_NONE) {
-		cmd_machine_gone(req_str(r, "machine"), "deleted");
+		cmd_machine_gone(s, req_str(r, "machine"),
+		    MACH_CLOSE_DELETED, "deleted");
 	}
 	return rc;
 }
@@ -145,8 +143,7 @@ cmd_machine_del(struct session *s, struct req *r)
 int
 cmd_slot_set(struct session *s, struct req *r)
 {
-	(void)s;
-	return db_slot_set(server->db, req_str(r, "machine"),
+	return db_slot_set(s->peer.srv->db, req_str(r, "machine"),
 	    (int)req_int(r, "slot", 0), req_str(r, "item"),
 	    req_int(r, "price", -1), req_int(r, "stock", -1),
 	    req_bool(r, "enabled"), r->reply);
@@ -157,7 +154,6 @@ cmd_log(struct session *s, struct req *r)
 {
 	struct db_log_filter f;
 
-	(void)s;
 	f.user = req_str(r, "user");
 	f.machine = req_str(r, "machine");
 	f.kind = req_str(r, "kind");
@@ -165,7 +161,7 @@ cmd_log(struct session *s, struct req *r)
 	f.until = req_int(r, "until", -1);
 	f.before = req_int(r, "before", -1);
 	f.limit = (int)req_int(r, "limit", LOG_DEFAULT_LIMIT);
-	return db_log(server->db, &f,
+	return db_log(s->peer.srv->db, &f,
 	    cJSON_AddArrayToObject(r->reply, "transactions"));
 }
 

@@ -4,7 +4,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "drinkd.h"
 
@@ -19,35 +18,35 @@ cmd_login(struct session *s, struct req *r)
 	int64_t wait;
 	int rc, found;
 
-	if ((wait = auth_throttled(user, s->client.address)) > 0) {
+	if ((wait = auth_throttled(user, s->peer.client.address)) > 0) {
 		r->retry_after = wait;
 		log_info("login throttled: user %s from %s, retry after %lld s",
-		    user, s->client.address, (long long)wait);
+		    user, s->peer.client.address, (long long)wait);
 		return ERR_LOCKED_OUT;
 	}
-	rc = db_user_get(server->db, user, &u);
+	rc = db_user_get(s->peer.srv->db, user, &u);
 	if (rc != ERR_NONE && rc != ERR_NO_SUCH_USER) {
 		return rc;
 	}
 	found = rc == ERR_NONE;
 	/* Unknown and disabled users cost a full check and get one answer. */
 	if (!auth_verify(found ? u.hash : NULL, password) || u.disabled) {
-		auth_failed(user, s->client.address);
+		auth_failed(user, s->peer.client.address);
 		log_info("login failed: user %s from %s%s", user,
-		    s->client.address, !found ? " (no such user)" :
+		    s->peer.client.address, !found ? " (no such user)" :
 		    u.disabled ? " (disabled)" : "");
 		return ERR_BAD_CREDENTIALS;
 	}
-	auth_succeeded(user, s->client.address);
+	auth_succeeded(user, s->peer.client.address);
 	if (session_login(s, u.name, &u) != 0) {
 		/* Disabled while the password was being checked. */
 		log_info("login failed: user %s from %s (disabled meanwhile)",
-		    user, s->client.address);
+		    user, s->peer.client.address);
 		return ERR_BAD_CREDENTIALS;
 	}
 	log_info("login ok: user %s (%s) from %s port %d, session %lld",
-	    u.name, u.role, s->client.address, s->client.port,
-	    (long long)s->client.session);
+	    u.name, u.role, s->peer.client.address, s->peer.client.port,
+	    (long long)s->peer.client.session);
 	cJSON_AddStringToObject(r->reply, "user", u.name);
 	cJSON_AddStringToObject(r->reply, "role", u.role);
 	cJSON_AddNumberToObject(r->reply, "balance", (double)u.balance);
@@ -81,13 +80,13 @@ cmd_machines(struct session *s, struct req *r)
 	cJSON *list = cJSON_AddArrayToObject(r->reply, "machines"), *m;
 	int rc;
 
-	(void)s;
-	if ((rc = db_machines(server->db, list)) != ERR_NONE) {
+	if ((rc = db_machines(s->peer.srv->db, list)) != ERR_NONE) {
 		return rc;
 	}
 	cJSON_ArrayForEach(m, list) {
 		cJSON_ReplaceItemInObjectCaseSensitive(m, "online",
-		    cJSON_CreateBool(machine_online(cJSON_GetStringValue(
+		    cJSON_CreateBool(vend_online(s->peer.srv->vends,
+		    cJSON_GetStringValue(
 		    cJSON_GetObjectItem(m, "machine")))));
 	}
 	return ERR_NONE;
@@ -99,10 +98,9 @@ cmd_slots(struct session *s, struct req *r)
 	const char *machine = req_str(r, "machine");
 	cJSON *list;
 
-	(void)s;
 	cJSON_AddStringToObject(r->reply, "machine", machine);
 	list = cJSON_AddArrayToObject(r->reply, "slots");
-	return db_slots(server->db, machine, list);
+	return db_slots(s->peer.srv->db, machine, list);
 }
 
 int
@@ -119,7 +117,7 @@ cmd_whoami(struct session *s, struct req *r)
 	struct db_user u;
 	int rc;
 
-	if ((rc = db_user_get(server->db, s->user, &u)) != ERR_NONE) {
+	if ((rc = db_user_get(s->peer.srv->db, s->user, &u)) != ERR_NONE) {
 		return rc;
 	}
 	cJSON_AddStringToObject(r->reply, "user", u.name);
@@ -134,99 +132,34 @@ cmd_balance(struct session *s, struct req *r)
 	int64_t balance;
 	int rc;
 
-	if ((rc = db_balance(server->db, s->user, &balance)) != ERR_NONE) {
+	if ((rc = db_balance(s->peer.srv->db, s->user, &balance)) != ERR_NONE) {
 		return rc;
 	}
 	cJSON_AddNumberToObject(r->reply, "balance", (double)balance);
 	return ERR_NONE;
 }
 
-#define DROP_SETTLE_TRIES 6	/* 0.1 s doubling: about 6 s in all */
-
-/*
- * Capture (outcome ERR_NONE) or release a held drop.  The machine has
- * already acted, so a database error here is retried for a while rather
- * than left to the next start, which can only release.
- */
-static int
-cmd_drop_settle(struct db_drop *d, int outcome, struct req *r)
-{
-	useconds_t pause = 100 * 1000;
-	int i, rc = ERR_INTERNAL;
-
-	for (i = 0; i < DROP_SETTLE_TRIES && rc != ERR_NONE; i++) {
-		if (i > 0) {
-			log_warn("drop tx %lld: settling failed, retrying",
-			    (long long)d->tx);
-			usleep(pause);
-			pause *= 2;
-		}
-		rc = outcome == ERR_NONE ?
-		    db_drop_capture(server->db, d->tx, r->reply) :
-		    db_drop_release(server->db, d->tx, outcome, r->msgbuf);
-	}
-	return rc;
-}
-
-/*
- * A drop: hold the price, have the machine vend, then capture or release.
- * Validation and the hold happen in one database transaction; the wait for
- * the machine happens outside it.  Whatever the machine does (or fails to
- * do), the hold ends in exactly one capture or release before the reply.
- * The member's own connection plays no part after the request: if it goes
- * away mid-drop, the drop still settles.
- */
+/* Arguments only: the drop's lifecycle lives in drop.c. */
 int
 cmd_drop(struct session *s, struct req *r)
 {
-	struct db_drop d = { 0 };
-	int64_t delay = req_int(r, "delay", 0);
-	int rc, online;
+	struct drop_req d = { 0 };
+	int rc;
 
 	d.user = s->user;
 	d.machine = req_str(r, "machine");
 	d.slot = (int)req_int(r, "slot", 0);
+	d.delay = (int)req_int(r, "delay", 0);
 	d.key = req_str(r, "key");
 	d.request = r->request;
-	online = machine_online(d.machine);
-	rc = db_drop_hold(server->db, &d, online, r->reply);
-	if (rc != ERR_NONE || d.replayed) {
-		if (rc == ERR_INSUFFICIENT_FUNDS) {
-			r->balance = d.balance;
-		}
-		if (d.message[0] != '\0') {
-			snprintf(r->msgbuf, sizeof(r->msgbuf), "%s", d.message);
-			r->message = r->msgbuf;
-		}
-		return rc;
+	rc = drop_run(s->peer.srv, &d, r->reply);
+	if (rc == ERR_INSUFFICIENT_FUNDS) {
+		r->balance = d.balance;
 	}
-	log_info("drop tx %lld: %s, %s slot %d (%s, %lld): price held",
-	    (long long)d.tx, s->user, d.machine, d.slot, d.item,
-	    (long long)d.price);
-	rc = machine_vend(d.machine, d.tx, d.slot, (int)delay,
-	    (server->cfg->vend_timeout + delay) * 1000, r->msgbuf,
-	    sizeof(r->msgbuf));
-	if (rc == ERR_NONE) {
-		if (cmd_drop_settle(&d, rc, r) != ERR_NONE) {
-			log_err("drop tx %lld: VENDED but the capture could "
-			    "not be recorded; the hold stays pending and is "
-			    "released at the next start (the member gets the "
-			    "item free): check the database",
-			    (long long)d.tx);
-			return ERR_INTERNAL;
-		}
-		log_info("drop tx %lld: completed", (long long)d.tx);
-		return ERR_NONE;
+	if (rc != ERR_NONE && d.message[0] != '\0') {
+		snprintf(r->msgbuf, sizeof(r->msgbuf), "%s", d.message);
+		r->message = r->msgbuf;
 	}
-	r->message = r->msgbuf;
-	if (cmd_drop_settle(&d, rc, r) != ERR_NONE) {
-		log_err("drop tx %lld: the release could not be recorded; it "
-		    "is released at the next start: check the database",
-		    (long long)d.tx);
-		return ERR_INTERNAL;
-	}
-	log_info("drop tx %lld: failed, hold released (%s: %s)",
-	    (long long)d.tx, proto_err_code(rc), r->msgbuf);
 	return rc;
 }
 
@@ -254,7 +187,7 @@ cmd_move(struct session *s, struct req *r, const char *user_field,
 
 	cmd_move_init(s, r, &m, user_field, amount_field);
 	m.tx = req_int(r, "tx", 0);
-	rc = fn(server->db, &m, r->reply);
+	rc = fn(s->peer.srv->db, &m, r->reply);
 	if (rc == ERR_INSUFFICIENT_FUNDS) {
 		r->balance = m.balance;
 	}
@@ -280,7 +213,7 @@ cmd_history(struct session *s, struct req *r)
 
 	f.limit = (int)req_int(r, "limit", HISTORY_DEFAULT_LIMIT);
 	f.before = req_int(r, "before", -1);
-	return db_history(server->db, &f,
+	return db_history(s->peer.srv->db, &f,
 	    cJSON_AddArrayToObject(r->reply, "transactions"));
 }
 
@@ -298,7 +231,7 @@ cmd_passwd(struct session *s, struct req *r)
 	char *hash;
 	int rc;
 
-	if ((rc = db_user_get(server->db, s->user, &u)) != ERR_NONE) {
+	if ((rc = db_user_get(s->peer.srv->db, s->user, &u)) != ERR_NONE) {
 		return rc;
 	}
 	if (!auth_verify(u.hash, req_str(r, "old"))) {
@@ -308,7 +241,7 @@ cmd_passwd(struct session *s, struct req *r)
 	if ((hash = auth_hash(req_str(r, "new"))) == NULL) {
 		return ERR_INTERNAL;
 	}
-	rc = db_user_mod(server->db, s->user, NULL, -1, hash);
+	rc = db_user_mod(s->peer.srv->db, s->user, NULL, -1, hash);
 	free(hash);
 	if (rc == ERR_NONE) {
 		log_info("password changed for %s", s->user);

@@ -368,7 +368,7 @@ cmd_audit(struct session *s, const struct cmd *cmd, const cJSON *msg,
 		}
 	}
 	text = cJSON_PrintUnformatted(args);
-	if (db_audit(server->db, s->client.session, s->user, cmd->name,
+	if (db_audit(s->peer.srv->db, s->peer.client.session, s->user, cmd->name,
 	    text != NULL ? text : "{}", proto_err_code(rc)) != ERR_NONE) {
 		log_err("audit record failed for %s by %s", cmd->name,
 		    s->user);

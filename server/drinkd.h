@@ -68,6 +68,7 @@ enum client_kind {
 	CLIENT_MEMBER,
 	CLIENT_MACHINE,
 };
+/* Every field is guarded by the client list's lock (client.c). */
 struct client {
 	int64_t session;	/* database session id; 0 until handshake */
 	enum client_kind kind;
@@ -77,6 +78,7 @@ struct client {
 	int64_t since;
 	int fd;
 	int visible;		/* handshake done: listed by who */
+	const char *closed_by;	/* a kick shut it down: why, for the log */
 	struct client *prev, *next;
 };
 /* Add c unless a limit is reached; -1 when the client must be refused. */
@@ -89,7 +91,10 @@ void client_list(cJSON *array, int full);
 /* Shut the socket of a session (or every session of a user) down. */
 int client_kick(int64_t session);
 int client_kick_user(const char *user);
+/* Shut every connection down at shutdown. */
 void client_kick_all(void);
+/* Why the server shut c's socket down (kick, shutdown), or NULL. */
+const char *client_closed_by(struct client *c);
 int client_count(void);
 
 /* auth.c */
@@ -104,21 +109,24 @@ void auth_failed(const char *user, const char *address);
 void auth_succeeded(const char *user, const char *address);
 
 /* server.c */
+struct vend_reg;
 struct server {
-	struct config *cfg;
+	struct config *cfg;	/* read-only while running */
 	struct db *db;
+	struct vend_reg *vends;	/* machines online and their vends (vend.c) */
 	pthread_mutex_t ctx_lock;
-	SSL_CTX *member_ctx;
-	SSL_CTX *machine_ctx;	/* NULL when the machine port is off */
+	SSL_CTX *member_ctx;	/* guarded by ctx_lock */
+	SSL_CTX *machine_ctx;	/* guarded by ctx_lock; NULL: no machine port */
 	int stopping;		/* set once by SIGTERM; use server_stopping() */
 };
+/* The running server, for the signal loop; threads use their peer's srv. */
 extern struct server *server;
 int server_run(struct server *srv);
 /* 1 once shutdown has begun; safe from any thread. */
-int server_stopping(void);
+int server_stopping(struct server *srv);
 /* The current SSL_CTX for a port, with a reference the caller frees. */
-SSL_CTX *server_member_ctx(void);
-SSL_CTX *server_machine_ctx(void);
+SSL_CTX *server_member_ctx(struct server *srv);
+SSL_CTX *server_machine_ctx(struct server *srv);
 int server_reload(void);
 
 /* retention.c: the thread that prunes old history (db_prune). */
@@ -128,10 +136,21 @@ void retention_stop(void);
 /* One pass over everything due; rows deleted, or -1. */
 int retention_prune(struct db *db, const struct config *cfg);
 
-/* session.c: one member connection. */
+/*
+ * One accepted connection, member or controller: what every connection
+ * thread owns.  The acceptor fills srv and client; the thread makes conn
+ * and alone uses it.  Member sessions and controller connections both
+ * start with this struct.
+ */
+struct peer {
+	struct server *srv;
+	struct client client;	/* in the client list from accept to close */
+	struct conn *conn;	/* owned by the connection's thread */
+};
+
+/* session.c: one member connection; only its own thread touches it. */
 struct session {
-	struct client client;
-	struct conn *conn;
+	struct peer peer;	/* first: the acceptor allocates a session */
 	int logged_in;
 	int admin;
 	char user[PROTO_NAME_MAX + 1];
@@ -143,21 +162,179 @@ int session_busy(void);
 int session_login(struct session *s, const char *user, struct db_user *u);
 void session_logout(struct session *s);
 
-/* machine.c: online controllers and the vends queued for them. */
-struct mach;
+/*
+ * vend.c: the vend queue and machine registry; no I/O, injectable clock.
+ * A machine's and a vend's state only change through one transition
+ * function each, which asserts the move is legal.
+ */
+enum mach_state {
+	MACH_STATE_NEW,		/* made, not yet online */
+	MACH_STATE_IDLE,	/* online, nothing at the machine */
+	MACH_STATE_VENDING,	/* one vend sent, its member waiting */
+	MACH_STATE_ABANDONED,	/* the vend sent timed out; nothing else is
+				 * sent until its late answer or the end of
+				 * abandon_ms, so two vends never overlap */
+	MACH_STATE_GONE,	/* offline for good; its vends failed */
+	MACH_STATE_COUNT
+};
+enum vend_state {
+	VEND_STATE_NEW,		/* filled in by the member, not submitted */
+	VEND_STATE_QUEUED,	/* in its machine's FIFO */
+	VEND_STATE_SENT,	/* at the machine */
+	VEND_STATE_DONE,	/* outcome known; the settlement is running */
+	VEND_STATE_FINISHED,	/* settled; out of the registry */
+	VEND_STATE_COUNT
+};
+/* Who took a machine offline, for the log line of its connection. */
+enum mach_close {
+	MACH_CLOSE_NONE,	/* the server did not: the peer, or the
+				 * transport itself (silence, error) */
+	MACH_CLOSE_SHUTDOWN,	/* drinkd is stopping */
+	MACH_CLOSE_KICK,	/* an admin's kick */
+	MACH_CLOSE_DISABLED,	/* machine_mod enabled=false */
+	MACH_CLOSE_DELETED,	/* machine_del */
+	MACH_CLOSE_REPLACED,	/* a newer connection for the same machine */
+};
+/* How the registry reaches a machine's transport thread; may be NULL. */
+struct vend_ops {
+	void (*wake)(void *arg);	/* look at the queue again */
+	void (*hangup)(void *arg);	/* close the connection */
+};
+/* A vend, on the member's stack from submit to finish. */
+struct vend {
+	/* Filled in by the member before vend_submit; read-only after. */
+	int64_t tx;
+	int slot;
+	int delay;
+	int64_t timeout_ms;	/* from submit until the drop gives up */
+	char user[PROTO_NAME_MAX + 1];
+	/* Guarded by the registry's lock. */
+	enum vend_state state;
+	int64_t deadline;	/* registry clock, ms; set by vend_submit */
+	char id[40];		/* "v<tx>.<n>", sent to the controller */
+	struct mach *machine;	/* while QUEUED or SENT */
+	struct vend *next;	/* the machine's FIFO, while QUEUED */
+	struct vend *anext;	/* the registry's active list */
+	int sensed;		/* a sensed report for slot arrived since SENT */
+	int result;		/* enum proto_err, once DONE */
+	char message[160];	/* text for a failure, once DONE */
+};
+/* What to send to the machine next. */
+struct vend_cmd {
+	char id[40];
+	int64_t tx;
+	int slot;
+	int delay;
+};
+/* The vend an answer belongs to. */
+struct vend_abandoned {
+	char id[40];
+	int64_t tx;
+	int slot;
+	int sensed;	/* a sensed report for slot arrived since it was sent */
+};
+enum vend_match {
+	VEND_MATCH_NONE,	/* no such vend at this machine */
+	VEND_MATCH_INFLIGHT,	/* the vend at the machine; member waiting */
+	VEND_MATCH_LATE,	/* a vend whose member already timed out */
+};
+struct vend_reg {
+	pthread_mutex_t lock;	/* guards everything in the registry */
+	pthread_cond_t cond;	/* a vend got done or finished */
+	pthread_t owner;	/* holder of lock, when locked (assertions) */
+	int locked;
+	int64_t abandon_ms;	/* immutable */
+	int64_t (*clock)(void *); /* immutable; NULL: now_ms */
+	void *clock_arg;
+	struct mach *machines;	/* online machines; guarded by lock */
+	struct vend *active;	/* submitted, not finished; guarded by lock */
+	int nactive;		/* guarded by lock */
+	unsigned long seq;	/* vend ids; guarded by lock */
+	int draining;		/* no new vends; guarded by lock */
+};
+/* abandon_ms: how long a vend whose member timed out keeps its machine. */
+struct vend_reg *vend_reg_new(int64_t abandon_ms, int64_t (*clock)(void *),
+    void *clock_arg);
+void vend_reg_free(struct vend_reg *reg);
+int vend_locked(struct vend_reg *reg);
+/* Transport side. */
+struct mach *vend_mach_new(const char *name, const struct vend_ops *ops,
+    void *arg);
+void vend_mach_free(struct mach *m);
+const char *vend_mach_name(const struct mach *m);
+enum mach_state vend_mach_state(struct vend_reg *reg, struct mach *m);
+/* Put m online; an older connection of the same machine is replaced. */
+void vend_attach(struct vend_reg *reg, struct mach *m);
+/* m's connection ended: offline, its vends failed (no-op if already). */
+void vend_detach(struct vend_reg *reg, struct mach *m);
+/* The server closes a machine's connection; 1 when it was online. */
+int vend_close(struct vend_reg *reg, const char *name, enum mach_close why);
+void vend_close_all(struct vend_reg *reg, enum mach_close why);
+enum mach_close vend_closed_by(struct vend_reg *reg, struct mach *m);
+/* 1 and *cmd filled when a vend must be sent to m now. */
+int vend_next(struct vend_reg *reg, struct mach *m, struct vend_cmd *cmd);
+/* When vend_next may have something again without a wake (or INT64_MAX). */
+int64_t vend_next_due(struct vend_reg *reg, struct mach *m);
+/* Which vend an answer with id belongs to (nothing changes). */
+enum vend_match vend_match(struct vend_reg *reg, struct mach *m,
+    const char *id, struct vend_abandoned *info);
+/* The answer to id: the member (if still waiting) gets result/message. */
+enum vend_match vend_complete(struct vend_reg *reg, struct mach *m,
+    const char *id, int result, const char *message);
+/* The machine reported sensed stock for slot. */
+void vend_sensed(struct vend_reg *reg, struct mach *m, int slot);
+/* Member side. */
+int vend_online(struct vend_reg *reg, const char *name);
+/* Queue v (state NEW); ERR_NONE, ERR_MACHINE_OFFLINE, ERR_DROP_IN_PROGRESS. */
+int vend_submit(struct vend_reg *reg, struct vend *v, const char *machine);
+/* 1 once v is DONE; times it out when its deadline has passed. */
+int vend_poll(struct vend_reg *reg, struct vend *v);
+/* Block until v is DONE (by its answer, a failure or its deadline). */
+void vend_wait(struct vend_reg *reg, struct vend *v);
+/* v is settled: it leaves the registry (its user may drop again). */
+void vend_finish(struct vend_reg *reg, struct vend *v);
+/* Shutdown: refuse new vends; vends submitted and not finished. */
+void vend_drain(struct vend_reg *reg);
+int vend_active(struct vend_reg *reg);
+/* Wait until no vend is active or deadline; returns how many are left. */
+int vend_wait_idle(struct vend_reg *reg, int64_t deadline);
+
+/*
+ * drop.c: the drop, start to end (hold, queue, vend, capture or release,
+ * release at startup), and what a machine transport reports about it.
+ */
+struct drop_req {
+	const char *user, *machine;
+	int slot;
+	int delay;		/* seconds the machine waits before vending */
+	const char *key;	/* idempotency key, or NULL */
+	const char *request;	/* canonical arguments, for key conflicts */
+	int64_t balance;	/* out: on insufficient_funds */
+	char message[160];	/* out: text for an error, when specific */
+};
+/* The whole drop; result fields go into reply.  Returns enum proto_err. */
+int drop_run(struct server *srv, struct drop_req *d, cJSON *reply);
+/* At startup, before listening: release holds a previous run left. */
+int drop_recover(struct server *srv);
+/* A machine answered vend id; stock >= 0 is a sensed count it sent. */
+void drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
+    int64_t stock, const char *why);
+/* A machine reported sensed stock: [{slot, stock}]; -1 when malformed. */
+int drop_sensed(struct server *srv, struct mach *m, const cJSON *slots);
+
+/* machine.c: a JSON controller on the machine port (PROTOCOL.md section 4). */
+struct machine_conn {
+	struct peer peer;	/* first: the acceptor allocates one */
+	struct mach *mach;	/* in the registry once registered */
+	int wake[2];		/* registry -> this thread (vend_ops.wake) */
+};
 void *machine_main(void *arg);
-/* A registry entry for a controller on fd (not yet online); NULL on error. */
-struct mach *machine_new(const char *name, int fd);
-void machine_free(struct mach *m);
+/* Set up the registry entry of a registered controller; -1 on error. */
+int machine_setup(struct machine_conn *mc, const char *name);
+void machine_teardown(struct machine_conn *mc);
 /* Handle one controller line; *reply (caller frees) is the answer or NULL. */
-void machine_handle(struct mach *m, const char *line, size_t len,
+void machine_handle(struct machine_conn *mc, const char *line, size_t len,
     cJSON **reply);
-int machine_online(const char *name);
-/* Shut a machine's controller connection down; 1 if it was online. */
-int machine_kick(const char *name);
-int machine_vend(const char *name, int64_t tx, int slot, int delay,
-    int64_t timeout_ms, char *message, size_t len);
-int machine_vends_in_flight(void);
 
 /* cmd.c: the command table and dispatcher. */
 struct req {

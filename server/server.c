@@ -43,32 +43,32 @@ static volatile int server_busy_threads;
 static pthread_mutex_t server_busy_lock = PTHREAD_MUTEX_INITIALIZER;
 
 SSL_CTX *
-server_member_ctx(void)
+server_member_ctx(struct server *srv)
 {
 	SSL_CTX *ctx;
 
-	pthread_mutex_lock(&server->ctx_lock);
-	ctx = server->member_ctx;
+	pthread_mutex_lock(&srv->ctx_lock);
+	ctx = srv->member_ctx;
 	SSL_CTX_up_ref(ctx);
-	pthread_mutex_unlock(&server->ctx_lock);
+	pthread_mutex_unlock(&srv->ctx_lock);
 	return ctx;
 }
 
 int
-server_stopping(void)
+server_stopping(struct server *srv)
 {
-	return __atomic_load_n(&server->stopping, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&srv->stopping, __ATOMIC_SEQ_CST);
 }
 
 SSL_CTX *
-server_machine_ctx(void)
+server_machine_ctx(struct server *srv)
 {
 	SSL_CTX *ctx;
 
-	pthread_mutex_lock(&server->ctx_lock);
-	ctx = server->machine_ctx;
+	pthread_mutex_lock(&srv->ctx_lock);
+	ctx = srv->machine_ctx;
 	SSL_CTX_up_ref(ctx);
-	pthread_mutex_unlock(&server->ctx_lock);
+	pthread_mutex_unlock(&srv->ctx_lock);
 	return ctx;
 }
 
@@ -243,7 +243,7 @@ static void *
 server_busy_main(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	SSL_CTX *ctx = server_member_ctx();
+	SSL_CTX *ctx = server_member_ctx(server);
 	struct conn *c = conn_new(fd, ctx, 1024);
 	cJSON *o = cJSON_CreateObject();
 	int64_t deadline = now_ms() + SERVER_BUSY_MS;
@@ -315,14 +315,14 @@ server_accept_main(void *arg)
 {
 	struct listener *l = arg;
 	struct sockaddr_storage ss;
-	struct session *s;
+	struct peer *p;
 	socklen_t sl;
 	int fd;
 
 	for (;;) {
 		sl = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (server_stopping()) {
+		if (server_stopping(server)) {
 			if (fd != -1) {
 				close(fd);
 			}
@@ -337,25 +337,28 @@ server_accept_main(void *arg)
 			}
 			continue;
 		}
-		s = xcalloc(1, sizeof(*s));
-		s->client.kind = l->kind;
-		s->client.fd = fd;
-		s->client.since = (int64_t)time(NULL);
-		server_peer(&ss, s->client.address, sizeof(s->client.address),
-		    &s->client.port);
-		if (client_admit(&s->client, server->cfg->max_clients,
+		/* A session or a machine_conn, each starting with its peer. */
+		p = xcalloc(1, l->kind == CLIENT_MEMBER ?
+		    sizeof(struct session) : sizeof(struct machine_conn));
+		p->srv = server;
+		p->client.kind = l->kind;
+		p->client.fd = fd;
+		p->client.since = (int64_t)time(NULL);
+		server_peer(&ss, p->client.address, sizeof(p->client.address),
+		    &p->client.port);
+		if (client_admit(&p->client, server->cfg->max_clients,
 		    server->cfg->max_clients_per_ip) != 0) {
-			server_refuse(fd, l->kind, s->client.address);
-			free(s);
+			server_refuse(fd, l->kind, p->client.address);
+			free(p);
 			continue;
 		}
 		if (server_spawn(l->kind == CLIENT_MEMBER ? session_main :
-		    machine_main, s) != 0) {
+		    machine_main, p) != 0) {
 			log_err("cannot start a thread for %s; closing",
-			    s->client.address);
-			client_remove(&s->client);
+			    p->client.address);
+			client_remove(&p->client);
 			close(fd);
-			free(s);
+			free(p);
 		}
 	}
 	return NULL;
@@ -382,14 +385,16 @@ server_stop(void)
 		close(server_listeners[i].fd);
 	}
 	/* A drop settles, and its answer is written, before anyone is cut. */
-	while (((left = machine_vends_in_flight()) > 0 || session_busy() > 0) &&
-	    now_ms() < deadline) {
+	vend_drain(server->vends);
+	left = vend_wait_idle(server->vends, deadline);
+	while (session_busy() > 0 && now_ms() < deadline) {
 		usleep(20 * 1000);
 	}
 	if (left > 0) {
-		log_warn("%d vend(s) unsettled at shutdown; their holds are "
-		    "released", left);
+		log_warn("%d drop(s) still at a machine at shutdown; closing "
+		    "the machines fails and releases them", left);
 	}
+	vend_close_all(server->vends, MACH_CLOSE_SHUTDOWN);
 	client_kick_all();
 	deadline = now_ms() + SERVER_STOP_MS;
 	while ((left = client_count()) > 0 && now_ms() < deadline) {
@@ -408,7 +413,7 @@ server_run(struct server *srv)
 	struct config *cfg = srv->cfg;
 	char err[512];
 	sigset_t set;
-	int sig, i, released;
+	int sig, i;
 
 	server = srv;
 	pthread_mutex_init(&srv->ctx_lock, NULL);
@@ -421,13 +426,9 @@ server_run(struct server *srv)
 		log_warn("could not close sessions left open by a previous "
 		    "run");
 	}
-	if (db_drop_release_pending(srv->db, &released) != ERR_NONE) {
-		log_err("cannot release pending drops; refusing to start");
+	srv->vends = vend_reg_new(cfg->vend_timeout * 1000, NULL, NULL);
+	if (drop_recover(srv) != 0) {
 		return -1;
-	}
-	if (released > 0) {
-		log_warn("released %d drop hold(s) left pending by a previous "
-		    "run", released);
 	}
 	server_listeners[0].kind = CLIENT_MEMBER;
 	if (server_bind("member port", cfg->listen, &server_listeners[0]) !=
@@ -490,6 +491,8 @@ server_run(struct server *srv)
 	}
 	SSL_CTX_free(srv->member_ctx);
 	SSL_CTX_free(srv->machine_ctx);
+	vend_reg_free(srv->vends);
+	srv->vends = NULL;
 	log_info("stopped");
 	return 0;
 }

@@ -34,18 +34,18 @@ session_busy(void)
 int
 session_login(struct session *s, const char *user, struct db_user *u)
 {
-	client_set_name(&s->client, user);
-	if (db_user_get(server->db, user, u) != ERR_NONE || u->disabled) {
-		client_set_name(&s->client, s->logged_in ? s->user : NULL);
+	client_set_name(&s->peer.client, user);
+	if (db_user_get(s->peer.srv->db, user, u) != ERR_NONE || u->disabled) {
+		client_set_name(&s->peer.client, s->logged_in ? s->user : NULL);
 		return -1;
 	}
 	snprintf(s->user, sizeof(s->user), "%s", u->name);
 	s->logged_in = 1;
 	s->admin = strcmp(u->role, "admin") == 0;
-	if (db_session_name(server->db, s->client.session, u->name, NULL) !=
-	    ERR_NONE || db_user_seen(server->db, u->name) != ERR_NONE) {
+	if (db_session_name(s->peer.srv->db, s->peer.client.session, u->name, NULL) !=
+	    ERR_NONE || db_user_seen(s->peer.srv->db, u->name) != ERR_NONE) {
 		log_warn("session %lld: could not record login of %s",
-		    (long long)s->client.session, u->name);
+		    (long long)s->peer.client.session, u->name);
 	}
 	return 0;
 }
@@ -55,12 +55,12 @@ session_logout(struct session *s)
 {
 	if (s->logged_in) {
 		log_info("logout: user %s, session %lld", s->user,
-		    (long long)s->client.session);
+		    (long long)s->peer.client.session);
 	}
 	s->logged_in = 0;
 	s->admin = 0;
 	s->user[0] = '\0';
-	client_set_name(&s->client, NULL);
+	client_set_name(&s->peer.client, NULL);
 }
 
 /* Log in by client certificate: CN names an existing, enabled user. */
@@ -70,19 +70,19 @@ session_cert_login(struct session *s)
 	char cn[PROTO_NAME_MAX + 2];
 	struct db_user u;
 
-	if (server->cfg->member_ca == NULL ||
-	    tls_peer_cn(conn_ssl(s->conn), cn, sizeof(cn)) != 0) {
+	if (s->peer.srv->cfg->member_ca == NULL ||
+	    tls_peer_cn(conn_ssl(s->peer.conn), cn, sizeof(cn)) != 0) {
 		return;
 	}
 	if (!proto_valid_name(cn) || session_login(s, cn, &u) != 0) {
 		log_info("session %lld: certificate CN \"%s\" is not an "
 		    "enabled user; not logged in",
-		    (long long)s->client.session, cn);
+		    (long long)s->peer.client.session, cn);
 		return;
 	}
 	log_info("login ok: user %s (%s) by certificate from %s port %d, "
-	    "session %lld", u.name, u.role, s->client.address, s->client.port,
-	    (long long)s->client.session);
+	    "session %lld", u.name, u.role, s->peer.client.address, s->peer.client.port,
+	    (long long)s->peer.client.session);
 }
 
 static int
@@ -92,7 +92,7 @@ session_send(struct session *s, cJSON *obj)
 	char *line = proto_line(obj, &len);
 	int rc;
 
-	rc = conn_write(s->conn, line, len, now_ms() + SESSION_WRITE_MS);
+	rc = conn_write(s->peer.conn, line, len, now_ms() + SESSION_WRITE_MS);
 	free(line);
 	return rc;
 }
@@ -123,16 +123,16 @@ session_loop(struct session *s)
 	size_t len, outlen;
 	int rc;
 
-	while (!s->quit && !server_stopping()) {
-		rc = conn_read_line(s->conn, &line, &len,
-		    now_ms() + server->cfg->idle_timeout * 1000,
-		    server->cfg->line_timeout * 1000);
+	while (!s->quit && !server_stopping(s->peer.srv)) {
+		rc = conn_read_line(s->peer.conn, &line, &len,
+		    now_ms() + s->peer.srv->cfg->idle_timeout * 1000,
+		    s->peer.srv->cfg->line_timeout * 1000);
 		switch (rc) {
 		case CONN_OK:
 			break;
 		case CONN_TOO_LONG:
 			out = cmd_line_too_long(&outlen);
-			(void)conn_write(s->conn, out, outlen,
+			(void)conn_write(s->peer.conn, out, outlen,
 			    now_ms() + SESSION_WRITE_MS);
 			free(out);
 			return "line too long";
@@ -141,17 +141,17 @@ session_loop(struct session *s)
 		case CONN_TIMEOUT:
 			return "timed out";
 		default:
-			return conn_error(s->conn);
+			return conn_error(s->peer.conn);
 		}
 		/* Counted until the answer is written, so shutdown waits. */
 		__atomic_add_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
 		out = cmd_dispatch(s, line, len, &outlen);
-		rc = conn_write(s->conn, out, outlen,
+		rc = conn_write(s->peer.conn, out, outlen,
 		    now_ms() + SESSION_WRITE_MS);
 		__atomic_sub_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
 		free(out);
 		if (rc != CONN_OK) {
-			return conn_error(s->conn);
+			return conn_error(s->peer.conn);
 		}
 	}
 	return s->quit ? "quit" : "server stopping";
@@ -161,44 +161,44 @@ void *
 session_main(void *arg)
 {
 	struct session *s = arg;
-	SSL_CTX *ctx = server_member_ctx();
+	SSL_CTX *ctx = server_member_ctx(s->peer.srv);
 	const char *why;
 	int64_t id;
 
-	s->conn = conn_new(s->client.fd, ctx, (size_t)server->cfg->max_line);
+	s->peer.conn = conn_new(s->peer.client.fd, ctx, (size_t)s->peer.srv->cfg->max_line);
 	SSL_CTX_free(ctx);
-	if (s->conn == NULL) {
+	if (s->peer.conn == NULL) {
 		log_err("member %s port %d: cannot set up TLS",
-		    s->client.address, s->client.port);
-		s->client.fd = -1;
+		    s->peer.client.address, s->peer.client.port);
+		s->peer.client.fd = -1;
 		goto out;
 	}
-	if (conn_accept(s->conn, now_ms() + server->cfg->handshake_timeout *
+	if (conn_accept(s->peer.conn, now_ms() + s->peer.srv->cfg->handshake_timeout *
 	    1000) != CONN_OK) {
 		log_info("member %s port %d: TLS handshake failed: %s",
-		    s->client.address, s->client.port, conn_error(s->conn));
+		    s->peer.client.address, s->peer.client.port, conn_error(s->peer.conn));
 		goto out;
 	}
-	if (db_session_open(server->db, "member", s->client.address,
-	    s->client.port, &id) != ERR_NONE) {
+	if (db_session_open(s->peer.srv->db, "member", s->peer.client.address,
+	    s->peer.client.port, &id) != ERR_NONE) {
 		log_err("member %s port %d: cannot record session; closing",
-		    s->client.address, s->client.port);
+		    s->peer.client.address, s->peer.client.port);
 		goto out;
 	}
-	client_show(&s->client, id);
+	client_show(&s->peer.client, id);
 	log_info("session %lld: member connection from %s port %d",
-	    (long long)id, s->client.address, s->client.port);
+	    (long long)id, s->peer.client.address, s->peer.client.port);
 	session_cert_login(s);
 	session_greet(s);
 	why = session_loop(s);
 	log_info("session %lld: closed (%s)%s%s", (long long)id, why,
 	    s->logged_in ? ", user " : "", s->logged_in ? s->user : "");
-	conn_shutdown(s->conn, now_ms() + 1000);
-	(void)db_session_close(server->db, id);
+	conn_shutdown(s->peer.conn, now_ms() + 1000);
+	(void)db_session_close(s->peer.srv->db, id);
 out:
 	/* Leave the registry before the descriptor is closed (kick safety). */
-	client_remove(&s->client);
-	conn_free(s->conn);
+	client_remove(&s->peer.client);
+	conn_free(s->peer.conn);
 	free(s);
 	return NULL;
 }

@@ -30,13 +30,14 @@ setup(void)
 	srv.cfg = &cfg;
 	srv.db = db_open(path, 1, err, sizeof(err));
 	ck_assert_msg(srv.db != NULL, "%s", err);
-	server = &srv;
+	srv.vends = vend_reg_new(1000, NULL, NULL);
 	ck_assert_int_eq(db_user_add(srv.db, NULL, "alice", "x", "member", 10),
 	    ERR_NONE);
 	ck_assert_int_eq(db_user_add(srv.db, NULL, "bob", "x", "member", 0),
 	    ERR_NONE);
 	memset(&sess, 0, sizeof(sess));
-	snprintf(sess.client.address, sizeof(sess.client.address),
+	sess.peer.srv = &srv;
+	snprintf(sess.peer.client.address, sizeof(sess.peer.client.address),
 	    "127.0.0.1");
 }
 
@@ -46,6 +47,7 @@ teardown(void)
 	char cmd[600];
 
 	db_close(srv.db);
+	vend_reg_free(srv.vends);
 	config_free(&cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);

@@ -31,7 +31,7 @@ fuzz_cleanup(void)
 	rmdir(fuzz_dir);
 }
 static struct server fuzz_srv;
-static struct mach *fuzz_m;
+static struct machine_conn fuzz_mc;
 
 static void
 fuzz_init(void)
@@ -51,13 +51,16 @@ fuzz_init(void)
 		fprintf(stderr, "fuzz: %s\n", err);
 		abort();
 	}
-	server = &fuzz_srv;
+	fuzz_srv.vends = vend_reg_new(1000, NULL, NULL);
+	fuzz_mc.peer.srv = &fuzz_srv;
+	fuzz_mc.peer.client.fd = -1;
 	db_machine_add(fuzz_srv.db, "m1", "Fuzz");
 	db_slot_set(fuzz_srv.db, "m1", 3, "Coke", 10, 5, 1, slot);
 	cJSON_Delete(slot);
-	if ((fuzz_m = machine_new("m1", -1)) == NULL) {
+	if (machine_setup(&fuzz_mc, "m1") != 0) {
 		abort();
 	}
+	vend_attach(fuzz_srv.vends, fuzz_mc.mach);
 }
 
 int
@@ -77,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	line = xmalloc(size + 1);
 	memcpy(line, data, size);
 	line[size] = '\0';
-	machine_handle(fuzz_m, line, size, &reply);
+	machine_handle(&fuzz_mc, line, size, &reply);
 	if (reply != NULL && !cJSON_IsObject(reply)) {
 		abort();
 	}

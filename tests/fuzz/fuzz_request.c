@@ -51,7 +51,7 @@ fuzz_init(void)
 		fprintf(stderr, "fuzz: %s\n", err);
 		abort();
 	}
-	server = &fuzz_srv;
+	fuzz_srv.vends = vend_reg_new(1000, NULL, NULL);
 	/* A cheap hash: logins stay fast; only the dummy check is slow. */
 	db_user_add(fuzz_srv.db, NULL, "alice", "$argon2id$v=19$m=8,t=1,p=1$"
 	    "c2FsdHNhbHRzYWx0$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ",
@@ -76,7 +76,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
-	snprintf(s.client.address, sizeof(s.client.address), "127.0.0.1");
+	s.peer.srv = &fuzz_srv;
+	snprintf(s.peer.client.address, sizeof(s.peer.client.address),
+	    "127.0.0.1");
 	if (data[0] % 3 > 0) {
 		s.logged_in = 1;
 		s.admin = data[0] % 3 == 2;
