@@ -1,0 +1,491 @@
+/*
+ * The vend queue and machine registry (server/vend.c) alone: no sockets,
+ * no database, no sleeps.  The registry's clock is a variable the tests
+ * move, and a machine's transport is two counters (wakes, hang-ups).
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drinkd.h"
+#include "harness.h"
+
+#define ABANDON_MS 5000
+
+static int64_t clk;
+static struct vend_reg *reg;
+
+struct transport {
+	int wakes;
+	int hangups;
+};
+
+static int64_t
+test_clock(void *arg)
+{
+	return *(int64_t *)arg;
+}
+
+static void
+test_wake(void *arg)
+{
+	((struct transport *)arg)->wakes++;
+}
+
+static void
+test_hangup(void *arg)
+{
+	((struct transport *)arg)->hangups++;
+}
+
+static const struct vend_ops test_ops = {
+	.wake = test_wake,
+	.hangup = test_hangup,
+};
+
+static void
+setup(void)
+{
+	clk = 1000000;
+	reg = vend_reg_new(ABANDON_MS, test_clock, &clk);
+}
+
+/* Every test leaves the registry empty: no machine online, no vend. */
+static void
+teardown(void)
+{
+	vend_reg_free(reg);
+}
+
+static struct mach *
+online(const char *name, struct transport *t)
+{
+	struct mach *m = vend_mach_new(name, &test_ops, t);
+
+	vend_attach(reg, m);
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_IDLE);
+	return m;
+}
+
+static void
+offline(struct mach *m)
+{
+	vend_detach(reg, m);
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_GONE);
+	vend_mach_free(m);
+}
+
+static void
+vend_init(struct vend *v, const char *user, int64_t tx, int slot,
+    int64_t timeout_ms)
+{
+	memset(v, 0, sizeof(*v));
+	snprintf(v->user, sizeof(v->user), "%s", user);
+	v->tx = tx;
+	v->slot = slot;
+	v->timeout_ms = timeout_ms;
+}
+
+/* The machine takes its next vend, which must be v. */
+static void
+expect_sent(struct mach *m, struct vend *v)
+{
+	struct vend_cmd c;
+
+	ck_assert_int_eq(vend_next(reg, m, &c), 1);
+	ck_assert_str_eq(c.id, v->id);
+	ck_assert_int_eq(c.slot, v->slot);
+	ck_assert_int_eq(c.tx, v->tx);
+	ck_assert_int_eq(v->state, VEND_STATE_SENT);
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_VENDING);
+}
+
+static void
+expect_nothing_to_send(struct mach *m)
+{
+	struct vend_cmd c;
+
+	ck_assert_int_eq(vend_next(reg, m, &c), 0);
+}
+
+static void
+expect_done(struct vend *v, int result)
+{
+	ck_assert_int_eq(vend_poll(reg, v), 1);
+	ck_assert_int_eq(v->state, VEND_STATE_DONE);
+	ck_assert_int_eq(v->result, result);
+	vend_finish(reg, v);
+	ck_assert_int_eq(v->state, VEND_STATE_FINISHED);
+}
+
+START_TEST(vends_are_sent_first_come_first_served_one_at_a_time)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a, b, c;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	vend_init(&b, "bob", 12, 4, 30000);
+	vend_init(&c, "carol", 13, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_submit(reg, &c, "m1"), ERR_NONE);
+	ck_assert_int_eq(t.wakes, 3);
+	ck_assert_int_eq(vend_active(reg), 3);
+	expect_sent(m, &a);
+	/* Nothing else goes to the machine until a answers. */
+	expect_nothing_to_send(m);
+	ck_assert_int_eq(vend_poll(reg, &b), 0);
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&a, ERR_NONE);
+	expect_sent(m, &b);
+	ck_assert_int_eq(vend_complete(reg, m, b.id, ERR_DROP_FAILED,
+	    "the machine refused: jammed"), VEND_MATCH_INFLIGHT);
+	ck_assert_int_eq(vend_poll(reg, &b), 1);
+	ck_assert_str_eq(b.message, "the machine refused: jammed");
+	expect_done(&b, ERR_DROP_FAILED);
+	expect_sent(m, &c);
+	ck_assert_int_eq(vend_complete(reg, m, c.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&c, ERR_NONE);
+	ck_assert_int_eq(vend_active(reg), 0);
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_IDLE);
+	offline(m);
+}
+END_TEST
+
+START_TEST(a_vend_to_an_offline_machine_is_refused)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m2"), ERR_MACHINE_OFFLINE);
+	ck_assert_str_eq(a.message, "machine m2 is offline");
+	ck_assert_int_eq(a.state, VEND_STATE_NEW);
+	ck_assert_int_eq(vend_active(reg), 0);
+	ck_assert(vend_online(reg, "m1"));
+	ck_assert(!vend_online(reg, "m2"));
+	offline(m);
+	ck_assert(!vend_online(reg, "m1"));
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_MACHINE_OFFLINE);
+}
+END_TEST
+
+START_TEST(a_queued_vend_times_out_and_leaves_the_queue)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a, b;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	vend_init(&b, "bob", 12, 4, 10000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	expect_sent(m, &a);
+	clk += 9999;
+	ck_assert_int_eq(vend_poll(reg, &b), 0);
+	clk += 1;
+	ck_assert_int_eq(vend_poll(reg, &b), 1);
+	ck_assert_int_eq(b.result, ERR_DROP_TIMEOUT);
+	ck_assert_ptr_null(b.machine);
+	vend_finish(reg, &b);
+	/* a is unaffected, and b is never sent. */
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&a, ERR_NONE);
+	expect_nothing_to_send(m);
+	offline(m);
+}
+END_TEST
+
+START_TEST(an_abandoned_vend_blocks_the_machine_until_its_late_answer)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend_abandoned info;
+	struct vend a, b;
+
+	vend_init(&a, "alice", 11, 3, 10000);
+	vend_init(&b, "bob", 12, 4, 60000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	expect_sent(m, &a);
+	clk += 10000;
+	ck_assert_int_eq(vend_poll(reg, &a), 1);
+	ck_assert_int_eq(a.result, ERR_DROP_TIMEOUT);
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_ABANDONED);
+	ck_assert_int_eq(vend_next_due(reg, m), clk + ABANDON_MS);
+	vend_finish(reg, &a);
+	/* Still at the machine: b must wait. */
+	expect_nothing_to_send(m);
+	/* The late answer is recognised as such, with its slot and tx. */
+	ck_assert_int_eq(vend_match(reg, m, a.id, &info), VEND_MATCH_LATE);
+	ck_assert_int_eq(info.slot, 3);
+	ck_assert_int_eq(info.tx, 11);
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_LATE);
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_IDLE);
+	/* A second copy of the answer matches nothing. */
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_NONE);
+	expect_sent(m, &b);
+	ck_assert_int_eq(vend_complete(reg, m, b.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&b, ERR_NONE);
+	offline(m);
+}
+END_TEST
+
+START_TEST(an_abandoned_vend_never_answered_frees_the_machine_later)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a, b;
+
+	vend_init(&a, "alice", 11, 3, 10000);
+	vend_init(&b, "bob", 12, 4, 60000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	expect_sent(m, &a);
+	clk += 10000;
+	expect_done(&a, ERR_DROP_TIMEOUT);
+	clk += ABANDON_MS - 1;
+	expect_nothing_to_send(m);
+	clk += 1;
+	expect_sent(m, &b);
+	/* The answer to a, far too late, is not taken for b's. */
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_NONE);
+	ck_assert_int_eq(vend_poll(reg, &b), 0);
+	ck_assert_int_eq(vend_complete(reg, m, b.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&b, ERR_NONE);
+	offline(m);
+}
+END_TEST
+
+START_TEST(a_new_connection_replaces_the_old_and_fails_its_vends)
+{
+	struct transport t1 = { 0 }, t2 = { 0 };
+	struct mach *old = online("m1", &t1), *m;
+	struct vend a, b, c;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	vend_init(&b, "bob", 12, 4, 30000);
+	vend_init(&c, "carol", 13, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	expect_sent(old, &a);
+	m = online("m1", &t2);
+	/* The old connection is hung up once and is offline for good. */
+	ck_assert_int_eq(t1.hangups, 1);
+	ck_assert_int_eq(vend_mach_state(reg, old), MACH_STATE_GONE);
+	ck_assert_int_eq(vend_closed_by(reg, old), MACH_CLOSE_REPLACED);
+	expect_done(&a, ERR_DROP_FAILED);
+	ck_assert_str_eq(a.message, "the machine disconnected during the "
+	    "vend; nothing charged");
+	expect_done(&b, ERR_DROP_FAILED);
+	ck_assert_str_eq(b.message, "the machine disconnected before "
+	    "vending; nothing charged");
+	/* The old thread's answer and detach change nothing. */
+	ck_assert_int_eq(vend_complete(reg, old, a.id, ERR_NONE, ""),
+	    VEND_MATCH_NONE);
+	offline(old);
+	ck_assert(vend_online(reg, "m1"));
+	/* New vends go to the new connection. */
+	ck_assert_int_eq(vend_submit(reg, &c, "m1"), ERR_NONE);
+	ck_assert_int_eq(t2.wakes, 1);
+	expect_sent(m, &c);
+	ck_assert_int_eq(vend_complete(reg, m, c.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&c, ERR_NONE);
+	ck_assert_int_eq(t2.hangups, 0);
+	offline(m);
+}
+END_TEST
+
+START_TEST(closing_a_machine_says_who_closed_it)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_close(reg, "m2", MACH_CLOSE_DELETED), 0);
+	ck_assert_int_eq(vend_close(reg, "m1", MACH_CLOSE_DISABLED), 1);
+	ck_assert_int_eq(t.hangups, 1);
+	ck_assert_int_eq(vend_closed_by(reg, m), MACH_CLOSE_DISABLED);
+	ck_assert(!vend_online(reg, "m1"));
+	expect_done(&a, ERR_DROP_FAILED);
+	/* The transport's own detach keeps the server's reason. */
+	offline(m);
+	ck_assert_int_eq(vend_closed_by(reg, m), MACH_CLOSE_DISABLED);
+}
+END_TEST
+
+START_TEST(shutdown_drains_what_was_submitted_and_refuses_more)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a, b, c;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	vend_init(&b, "bob", 12, 4, 30000);
+	vend_init(&c, "carol", 13, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	vend_drain(reg);
+	ck_assert_int_eq(vend_submit(reg, &c, "m1"), ERR_MACHINE_OFFLINE);
+	ck_assert_str_eq(c.message, "the server is shutting down");
+	ck_assert_int_eq(vend_active(reg), 2);
+	/* What was submitted still runs to the end, in order. */
+	expect_sent(m, &a);
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	ck_assert_int_eq(vend_poll(reg, &a), 1);
+	/* Done is not settled: the drain still counts it. */
+	ck_assert_int_eq(vend_active(reg), 2);
+	vend_finish(reg, &a);
+	ck_assert_int_eq(vend_wait_idle(reg, clk), 1);
+	/* Closing every machine fails the rest. */
+	vend_close_all(reg, MACH_CLOSE_SHUTDOWN);
+	ck_assert_int_eq(vend_closed_by(reg, m), MACH_CLOSE_SHUTDOWN);
+	ck_assert_int_eq(t.hangups, 1);
+	expect_done(&b, ERR_DROP_FAILED);
+	ck_assert_int_eq(vend_wait_idle(reg, clk), 0);
+	offline(m);
+}
+END_TEST
+
+START_TEST(one_drop_in_flight_per_user_until_it_is_settled)
+{
+	struct transport t1 = { 0 }, t2 = { 0 };
+	struct mach *m1 = online("m1", &t1), *m2 = online("m2", &t2);
+	struct vend a, a2, b;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	vend_init(&a2, "alice", 12, 3, 30000);
+	vend_init(&b, "bob", 13, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	/* Another machine does not matter: one per user. */
+	ck_assert_int_eq(vend_submit(reg, &a2, "m2"), ERR_DROP_IN_PROGRESS);
+	ck_assert_int_eq(a2.state, VEND_STATE_NEW);
+	ck_assert_int_eq(vend_submit(reg, &b, "m2"), ERR_NONE);
+	expect_sent(m1, &a);
+	ck_assert_int_eq(vend_complete(reg, m1, a.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	ck_assert_int_eq(vend_poll(reg, &a), 1);
+	/* Answered but not yet settled: still in flight. */
+	ck_assert_int_eq(vend_submit(reg, &a2, "m2"), ERR_DROP_IN_PROGRESS);
+	vend_finish(reg, &a);
+	ck_assert_int_eq(vend_submit(reg, &a2, "m2"), ERR_NONE);
+	expect_sent(m2, &b);
+	ck_assert_int_eq(vend_complete(reg, m2, b.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&b, ERR_NONE);
+	expect_sent(m2, &a2);
+	ck_assert_int_eq(vend_complete(reg, m2, a2.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&a2, ERR_NONE);
+	offline(m1);
+	offline(m2);
+}
+END_TEST
+
+START_TEST(sensed_stock_is_noted_on_the_vend_of_that_slot)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend_abandoned info;
+	struct vend a;
+
+	vend_init(&a, "alice", 11, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	/* Before the vend is sent a report does not count for it. */
+	vend_sensed(reg, m, 3);
+	expect_sent(m, &a);
+	ck_assert_int_eq(vend_match(reg, m, a.id, &info),
+	    VEND_MATCH_INFLIGHT);
+	ck_assert_int_eq(info.sensed, 0);
+	vend_sensed(reg, m, 4);
+	ck_assert_int_eq(vend_match(reg, m, a.id, &info),
+	    VEND_MATCH_INFLIGHT);
+	ck_assert_int_eq(info.sensed, 0);
+	vend_sensed(reg, m, 3);
+	ck_assert_int_eq(vend_match(reg, m, a.id, &info),
+	    VEND_MATCH_INFLIGHT);
+	ck_assert_int_eq(info.sensed, 1);
+	ck_assert_int_eq(vend_match(reg, m, "v99.1", &info), VEND_MATCH_NONE);
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(&a, ERR_NONE);
+	offline(m);
+}
+END_TEST
+
+/* An illegal move is an abort, not a silent corruption. */
+START_TEST(finishing_a_vend_still_queued_aborts)
+{
+	struct transport t = { 0 };
+	struct vend a;
+
+	(void)online("m1", &t);
+	vend_init(&a, "alice", 11, 3, 30000);
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	vend_finish(reg, &a);
+}
+END_TEST
+
+START_TEST(freeing_a_machine_still_online_aborts)
+{
+	struct transport t = { 0 };
+
+	vend_mach_free(online("m1", &t));
+}
+END_TEST
+
+static Suite *
+vend_suite(void)
+{
+	Suite *s = suite_create("vend");
+	TCase *tc;
+
+	tc = h_tcase(s, "queue", setup, teardown, 10);
+	tcase_add_test(tc, vends_are_sent_first_come_first_served_one_at_a_time);
+	tcase_add_test(tc, a_vend_to_an_offline_machine_is_refused);
+	tcase_add_test(tc, one_drop_in_flight_per_user_until_it_is_settled);
+	tcase_add_test(tc, sensed_stock_is_noted_on_the_vend_of_that_slot);
+	tc = h_tcase(s, "timeouts", setup, teardown, 10);
+	tcase_add_test(tc, a_queued_vend_times_out_and_leaves_the_queue);
+	tcase_add_test(tc,
+	    an_abandoned_vend_blocks_the_machine_until_its_late_answer);
+	tcase_add_test(tc,
+	    an_abandoned_vend_never_answered_frees_the_machine_later);
+	tc = h_tcase(s, "connections", setup, teardown, 10);
+	tcase_add_test(tc, a_new_connection_replaces_the_old_and_fails_its_vends);
+	tcase_add_test(tc, closing_a_machine_says_who_closed_it);
+	tcase_add_test(tc, shutdown_drains_what_was_submitted_and_refuses_more);
+	tc = h_tcase(s, "asserted transitions", setup, NULL, 10);
+	tcase_add_test_raise_signal(tc, finishing_a_vend_still_queued_aborts,
+	    SIGABRT);
+	tcase_add_test_raise_signal(tc, freeing_a_machine_still_online_aborts,
+	    SIGABRT);
+	return s;
+}
+
+int
+main(void)
+{
+	Suite *suite = vend_suite();
+	int failed;
+
+	log_init("check_vend", 1, LOG_LEVEL_ERR);
+	failed = h_run(suite);
+	return failed == 0 ? 0 : 1;
+}
