@@ -269,7 +269,13 @@ machine_serve(struct machine_conn *mc, char *why, size_t whylen)
 		    MACH_STATE_GONE) {
 			return "closed by the server";
 		}
-		if (machine_dispatch(mc) != CONN_OK) {
+		/*
+		 * What the controller already sent is handled before the next
+		 * vend goes out: an answer and the slots event written with it
+		 * both belong to the vend before.
+		 */
+		if (!conn_line_buffered(c) && SSL_pending(conn_ssl(c)) == 0 &&
+		    machine_dispatch(mc) != CONN_OK) {
 			return conn_error(c);
 		}
 		now = now_ms();

@@ -431,6 +431,99 @@ START_TEST(drop_charges_and_decrements_stock)
 }
 END_TEST
 
+/* ---- exact stock (PROTOCOL.md section 7) --------------------------------- */
+
+/* The stock of slot of m1 as a member's `slots` shows it. */
+static int64_t
+slot_stock(struct h_client *c, int slot)
+{
+	cJSON *r = h_call(c, "{\"cmd\":\"slots\",\"machine\":\"m1\"}"), *e;
+	int64_t stock = -1;
+
+	cJSON_ArrayForEach(e, h_array(r, "slots")) {
+		if (h_num(e, "slot") == slot) {
+			stock = h_num(e, "stock");
+		}
+	}
+	cJSON_Delete(r);
+	return stock;
+}
+
+/*
+ * A sensing machine with 5 items in slot 3 sells exactly 5, and after each
+ * drop's reply `slots` shows the machine's own count, whatever the order
+ * of its answer and its report in one TLS write.
+ */
+static void
+sensed_stock_is_exact(enum fake_mode mode)
+{
+	struct fake *f = fake_start(srv, "m1", mode, 0);
+	struct h_client *c = h_connect_as(srv, "admin", "adminpw");
+	cJSON *r;
+	int i;
+
+	ck_assert_int_eq(slot_stock(c, 3), 5);
+	for (i = 1; i <= 5; i++) {
+		r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\","
+		    "\"slot\":3}");
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+		ck_assert_int_eq(fake_stock(f, 3), 5 - i);
+		ck_assert_int_eq(slot_stock(c, 3), 5 - i);
+	}
+	cJSON_Delete(drop_expect_error(c, 3, "slot_empty"));
+	ck_assert_int_eq(fake_vends(f), 5);
+	ck_assert_int_eq(h_balance(srv, "admin"), 1000 - 5 * 10);
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(c);
+}
+
+START_TEST(stock_is_exact_when_ok_comes_before_slots)
+{
+	sensed_stock_is_exact(FAKE_ACK_SLOTS);
+}
+END_TEST
+
+START_TEST(stock_is_exact_when_slots_comes_before_ok)
+{
+	sensed_stock_is_exact(FAKE_SLOTS_ACK);
+}
+END_TEST
+
+START_TEST(stock_in_the_answer_is_taken_as_sensed)
+{
+	sensed_stock_is_exact(FAKE_ACK_STOCK);
+}
+END_TEST
+
+/* The reference controller: --simulate 3:N sells exactly N. */
+START_TEST(reference_controller_sells_exactly_its_stock)
+{
+	struct h_client *c = h_connect_as(srv, "admin", "adminpw");
+	pid_t pid = h_machine_start(srv, "m1", "--simulate 3:3,4:0 "
+	    "--vend-ms 20");
+	cJSON *r;
+	int i;
+
+	wait_online("m1", 1);
+	for (i = 1; i <= 3; i++) {
+		r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\","
+		    "\"slot\":3}");
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+		ck_assert_int_eq(slot_stock(c, 3), 3 - i);
+	}
+	cJSON_Delete(drop_expect_error(c, 3, "slot_empty"));
+	ck_assert_int_eq(h_balance(srv, "admin"), 1000 - 3 * 10);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'"), 3);
+	assert_no_pending_and_clean();
+	ck_assert_int_eq(h_machine_stop(pid), 0);
+	h_close(c);
+}
+END_TEST
+
 START_TEST(drop_checks_before_holding)
 {
 	struct fake *f;
@@ -876,6 +969,10 @@ machine_suite(void)
 	tc = h_tcase(s, "drops", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, drop_charges_and_decrements_stock);
 	tcase_add_test(tc, drop_checks_before_holding);
+	tcase_add_test(tc, stock_is_exact_when_ok_comes_before_slots);
+	tcase_add_test(tc, stock_is_exact_when_slots_comes_before_ok);
+	tcase_add_test(tc, stock_in_the_answer_is_taken_as_sensed);
+	tcase_add_test(tc, reference_controller_sells_exactly_its_stock);
 	tcase_add_test(tc, nack_fails_the_drop_and_charges_nothing);
 	tcase_add_test(tc,
 	    unanswered_vend_times_out_and_late_ok_is_not_charged);

@@ -91,6 +91,49 @@ fake_vend(struct fake *f, const cJSON *msg, const char *id)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/*
+ * A sensing machine's answer: the item drops, the count goes down, and
+ * the answer and the count leave in a single write, so the server reads
+ * both from one TLS record.
+ */
+static void
+fake_sensed_answer(struct fake *f, const char *id)
+{
+	char *both;
+	int slot, left;
+
+	usleep((useconds_t)f->vend_ms * 1000);
+	pthread_mutex_lock(&f->lock);
+	slot = f->last_slot;
+	left = f->stock[slot] > 0 ? --f->stock[slot] : 0;
+	pthread_mutex_unlock(&f->lock);
+	if (f->mode == FAKE_ACK_STOCK) {
+		both = xasprintf("{\"id\":\"%s\",\"ok\":true,\"stock\":%d}",
+		    id, left);
+	} else if (f->mode == FAKE_ACK_SLOTS) {
+		both = xasprintf("{\"id\":\"%s\",\"ok\":true}\n"
+		    "{\"event\":\"slots\",\"slots\":[{\"slot\":%d,"
+		    "\"stock\":%d}]}", id, slot, left);
+	} else {
+		both = xasprintf("{\"event\":\"slots\",\"slots\":[{\"slot\":"
+		    "%d,\"stock\":%d}]}\n{\"id\":\"%s\",\"ok\":true}", slot,
+		    left, id);
+	}
+	h_send(f->c, both);
+	free(both);
+}
+
+int
+fake_stock(struct fake *f, int slot)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->stock[slot];
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
 static int
 fake_stopping(struct fake *f)
 {
@@ -139,7 +182,9 @@ fake_main(void *arg)
 				cJSON_Delete(msg);
 				break;
 			}
-			if (f->mode == FAKE_ACK || f->mode == FAKE_NACK) {
+			if (f->mode >= FAKE_ACK_SLOTS) {
+				fake_sensed_answer(f, id->valuestring);
+			} else if (f->mode == FAKE_ACK || f->mode == FAKE_NACK) {
 				usleep((useconds_t)f->vend_ms * 1000);
 				line = fake_answer(id->valuestring,
 				    f->mode == FAKE_ACK);
@@ -171,6 +216,8 @@ fake_start_cert(struct h_server *srv, const char *name, const char *cert,
 	ck_assert_msg(f->c != NULL, "%s", err);
 	f->mode = mode;
 	f->vend_ms = vend_ms;
+	f->stock[3] = 5;
+	f->stock[4] = 100;
 	pthread_mutex_init(&f->lock, NULL);
 	snprintf(line, sizeof(line), "{\"id\":1,\"cmd\":\"register\",\"slots\""
 	    ":[{\"slot\":3,\"stock\":5},{\"slot\":4,\"stock\":100}],"

@@ -20,6 +20,14 @@ enum fake_mode {
 	FAKE_SILENT,	/* never answer vends (pings still answered) */
 	FAKE_HANGUP,	/* close the connection on the first vend */
 	FAKE_MUTE,	/* answer nothing at all, not even pings */
+	/*
+	 * Sensing machines: they count their stock (slot 3: 5, slot 4: 100
+	 * at register) and report it after each vend, in one TLS write with
+	 * the answer.
+	 */
+	FAKE_ACK_SLOTS,	/* {"ok":true} then a slots event */
+	FAKE_SLOTS_ACK,	/* a slots event then {"ok":true} */
+	FAKE_ACK_STOCK,	/* {"ok":true,"stock":N} */
 };
 
 struct fake {
@@ -32,6 +40,7 @@ struct fake {
 	int last_slot, last_delay;
 	char last_id[64];
 	char order[256];	/* slots in the order vends arrived */
+	int stock[256];		/* sensing modes: the machine's own count */
 	char *outbox[FAKE_OUTBOX]; /* lines for the thread to send */
 	int closed;		/* the server closed the connection */
 	int stop;
@@ -48,6 +57,8 @@ void fake_send(struct fake *f, const char *line);
 /* Answer the last vend received late, as ok or failed. */
 void fake_answer_last(struct fake *f, int ok);
 int fake_vends(struct fake *f);
+/* A sensing fake's own count for slot. */
+int fake_stock(struct fake *f, int slot);
 /* The last vend's slot and delay. */
 void fake_last(struct fake *f, int *slot, int *delay);
 /* The slots vended, in order, as "3,4,". */

@@ -1281,3 +1281,55 @@ h_check_ledger(struct h_server *s)
 {
 	return h_server_cmd(s, "check-ledger", NULL);
 }
+
+pid_t
+h_machine_start(struct h_server *s, const char *name, const char *args)
+{
+	char *argv[HARNESS_MAX_ARGS + 16], *copy = xstrdup(args), *save, *w;
+	char *prog, *ca, *cert, *key, *port, *file;
+	size_t dirlen = strlen(harness_drinkd) - strlen("drinkd");
+	int n = 0;
+	pid_t pid;
+
+	prog = xasprintf("%.*sdrink-machine", (int)dirlen, harness_drinkd);
+	ca = h_cert_path("ca.crt");
+	file = xasprintf("machine-%s.crt", name);
+	cert = h_cert_path(file);
+	free(file);
+	file = xasprintf("machine-%s.key", name);
+	key = h_cert_path(file);
+	free(file);
+	port = xasprintf("%d", s->machine_port);
+	argv[n++] = prog;
+	argv[n++] = "-H";
+	argv[n++] = "localhost";
+	argv[n++] = "-p";
+	argv[n++] = port;
+	argv[n++] = "--ca";
+	argv[n++] = ca;
+	argv[n++] = "--cert";
+	argv[n++] = cert;
+	argv[n++] = "--key";
+	argv[n++] = key;
+	for (w = strtok_r(copy, " ", &save); w != NULL &&
+	    n < HARNESS_MAX_ARGS + 14; w = strtok_r(NULL, " ", &save)) {
+		argv[n++] = w;
+	}
+	argv[n] = NULL;
+	pid = harness_spawn(argv, -1, s->log);
+	ck_assert_msg(pid > 0, "cannot start %s", prog);
+	free(copy);
+	free(prog);
+	free(ca);
+	free(cert);
+	free(key);
+	free(port);
+	return pid;
+}
+
+int
+h_machine_stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	return harness_wait(pid, 10000);
+}

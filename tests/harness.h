@@ -115,6 +115,15 @@ int h_server_log_count(struct h_server *s, const char *needle);
 int h_drinkd_run(const char *args, const char *out, int64_t timeout_ms);
 
 /*
+ * Start the reference controller, build/drink-machine, as machine name
+ * (certificate machine-NAME) against s's machine port, with args split at
+ * spaces (e.g. "--simulate 3:2 --vend-ms 50"); it logs into s's log.
+ */
+pid_t h_machine_start(struct h_server *s, const char *name, const char *args);
+/* SIGTERM and wait; its exit status (128 + signal if killed). */
+int h_machine_stop(pid_t pid);
+
+/*
  * harness.c: the running server seen from /proc (Linux).  Each fails the
  * test when the server is not running or /proc cannot be read.
  */
