@@ -47,7 +47,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine stress crash hostile card ops
+INTEG_NAMES = member admin machine lock stress crash hostile card ops
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)

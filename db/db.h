@@ -102,6 +102,16 @@ int db_restore(const char *backup_path, const char *db_path, FILE *out,
 int db_prune(struct db *db, int64_t temps_before, int64_t sessions_before,
     int batch);
 
+/* lock.c */
+/*
+ * Take the exclusive lock of the database at path, held until db_unlock
+ * or the process ends; the locked descriptor, -2 when the database's
+ * directory does not exist, or -1 with err set (another drinkd holds it:
+ * "database PATH is in use by drinkd (pid N)").
+ */
+int db_lock(const char *path, char *err, size_t errlen);
+void db_unlock(int fd);
+
 /* user.c */
 int db_user_add(struct db *db, const char *actor, const char *name,
     const char *hash, const char *role, int64_t balance);

@@ -86,6 +86,23 @@ main_open_db(const struct config *cfg, int readers, int create)
 	return db;
 }
 
+/*
+ * Take the database's lock (db/lock.c) for the rest of the process: the
+ * server and every subcommand that changes the database refuse to run
+ * beside a running server.  -1 (logged) when another drinkd holds it.
+ */
+static int
+main_lock(const struct config *cfg)
+{
+	char err[512];
+
+	if (db_lock(cfg->database, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Print config_check_server()'s refusals, one per line; 0 when none. */
 static int
 main_check_config(const struct config *cfg)
@@ -112,7 +129,8 @@ main_init(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "drinkd: init takes no arguments\n");
 		return 2;
 	}
-	if ((db = main_open_db(cfg, 0, 1)) == NULL) {
+	if (main_lock(cfg) != 0 ||
+	    (db = main_open_db(cfg, 0, 1)) == NULL) {
 		return 1;
 	}
 	printf("database %s ready (schema version %d)\n", cfg->database,
@@ -226,7 +244,8 @@ main_useradd(struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	/* The database first: no password is asked for a missing one. */
-	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
+	if (main_lock(cfg) != 0 ||
+	    (db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
 	if ((hash = main_new_hash("useradd", &rc)) == NULL) {
@@ -256,7 +275,8 @@ main_user_change(struct config *cfg, const char *cmd, const char *name,
 	struct db *db;
 	int rc;
 
-	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
+	if (main_lock(cfg) != 0 ||
+	    (db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
 	rc = db_user_mod(db, name, role, disabled, hash);
@@ -348,7 +368,8 @@ main_passwd(struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	/* Check the user exists before asking for a password. */
-	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
+	if (main_lock(cfg) != 0 ||
+	    (db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
 	rc = db_user_get(db, argv[0], &u);
@@ -377,6 +398,7 @@ main_check_ledger(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "drinkd: check-ledger takes no arguments\n");
 		return 2;
 	}
+	/* No lock: it only reads, from one snapshot, beside a server. */
 	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
@@ -415,6 +437,9 @@ main_restore(struct config *cfg, int argc, char **argv)
 	if (argc != 1) {
 		fprintf(stderr, "drinkd: usage: restore FILE\n");
 		return 2;
+	}
+	if (main_lock(cfg) != 0) {
+		return 1;
 	}
 	if (db_restore(argv[0], cfg->database, stdout, err, sizeof(err)) !=
 	    0) {
@@ -498,7 +523,8 @@ main_serve(struct config *cfg)
 		log_err("cannot initialise password hashing");
 		return 1;
 	}
-	if ((srv.db = main_open_db(cfg, MAIN_READERS, 1)) == NULL) {
+	if (main_lock(cfg) != 0 ||
+	    (srv.db = main_open_db(cfg, MAIN_READERS, 1)) == NULL) {
 		return 1;
 	}
 	rc = server_run(&srv);

@@ -422,14 +422,6 @@ server_run(struct server *srv)
 		log_err("%s", err);
 		return -1;
 	}
-	if (db_session_close_stale(srv->db) != ERR_NONE) {
-		log_warn("could not close sessions left open by a previous "
-		    "run");
-	}
-	srv->vends = vend_reg_new(cfg->vend_timeout * 1000, NULL, NULL);
-	if (drop_recover(srv) != 0) {
-		return -1;
-	}
 	server_listeners[0].kind = CLIENT_MEMBER;
 	if (server_bind("member port", cfg->listen, &server_listeners[0]) !=
 	    0) {
@@ -446,6 +438,18 @@ server_run(struct server *srv)
 			return -1;
 		}
 		server_nlisteners = 2;
+	}
+	/*
+	 * main.c holds the database's lock, so what a previous run left is
+	 * ours to clean up; and a server that cannot bind has changed nothing.
+	 */
+	if (db_session_close_stale(srv->db) != ERR_NONE) {
+		log_warn("could not close sessions left open by a previous "
+		    "run");
+	}
+	srv->vends = vend_reg_new(cfg->vend_timeout * 1000, NULL, NULL);
+	if (drop_recover(srv) != 0) {
+		return -1;
 	}
 	if (cfg->ports_file != NULL &&
 	    server_write_ports(cfg->ports_file, server_listeners[0].port,

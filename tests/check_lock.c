@@ -1,0 +1,241 @@
+/*
+ * One drinkd per database (db/lock.c): a second server, init and useradd
+ * refuse while one runs and change nothing; check-ledger reads beside it;
+ * a pending drop survives a second server's start; the lock dies with the
+ * server, even by SIGKILL; a second `make run` leaves the demo alone.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fake.h"
+#include "harness.h"
+
+static struct h_server *srv;
+
+static void
+setup(void)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 20\n", ca);
+	struct h_client *a;
+
+	srv = h_server_start(conf);
+	free(conf);
+	free(ca);
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}");
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}");
+	h_close(a);
+}
+
+static void
+teardown(void)
+{
+	h_server_free(srv);
+	srv = NULL;
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = xcalloc(1, 65536);
+
+	if (f != NULL) {
+		(void)fread(buf, 1, 65535, f);
+		fclose(f);
+	}
+	return buf;
+}
+
+/* The message a refused process must print about srv's database. */
+static char *
+in_use_message(void)
+{
+	return xasprintf("database %s is in use by drinkd (pid %d)", srv->db,
+	    (int)srv->pid);
+}
+
+START_TEST(a_second_server_on_the_same_database_exits_1)
+{
+	char *ports2 = xasprintf("%s/ports2", srv->dir), *args, *before;
+	char *after, *msg = in_use_message();
+
+	before = slurp(srv->ports_file);
+	/* Other ports, so only the database can stop it. */
+	args = xasprintf("-d --listen=127.0.0.1:0 --machine_listen=127.0.0.1:0 "
+	    "--ports_file=%s", ports2);
+	ck_assert_int_eq(h_server_cmd(srv, args, NULL), 1);
+	ck_assert_msg(h_server_log_contains(srv, msg), "log lacks: %s", msg);
+	ck_assert_int_ne(access(ports2, F_OK), 0);
+	after = slurp(srv->ports_file);
+	ck_assert_str_eq(after, before);
+	/* The first server is unharmed. */
+	h_close(h_connect_as(srv, "alice", "alicepw"));
+	free(ports2);
+	free(args);
+	free(before);
+	free(after);
+	free(msg);
+}
+END_TEST
+
+START_TEST(init_and_useradd_refuse_while_a_server_runs)
+{
+	char *msg = in_use_message();
+
+	ck_assert_int_eq(h_server_cmd(srv, "init", NULL), 1);
+	ck_assert_int_eq(h_server_cmd(srv, "useradd carol --balance 50",
+	    "carolpw\n"), 1);
+	ck_assert_int_eq(h_server_log_count(srv, msg), 2);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE"
+	    " name = 'carol'"), 0);
+	/* check-ledger only reads, and may run beside the server. */
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	/* Once the server has stopped, useradd works again. */
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	ck_assert_int_eq(h_server_cmd(srv, "useradd carol --balance 50",
+	    "carolpw\n"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE"
+	    " name = 'carol'"), 1);
+	free(msg);
+}
+END_TEST
+
+/*
+ * The bug this lock is for: a second drinkd used to release the first
+ * one's pending holds at start, and the item the machine then dropped was
+ * never charged.
+ */
+START_TEST(a_second_server_leaves_a_pending_drop_alone)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	char *args = xasprintf("-d --listen=127.0.0.1:0 "
+	    "--machine_listen=127.0.0.1:0 --ports_file=%s/ports2", srv->dir);
+	cJSON *r;
+
+	h_send(c, "{\"id\":1,\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":3}");
+	fake_wait_vends(f, 1);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " state = 'pending'"), 1);
+	ck_assert_int_eq(h_server_cmd(srv, args, NULL), 1);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " state = 'pending'"), 1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	/* The machine vends: the member pays once, the ledger is whole. */
+	fake_answer_last(f, 1);
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'"), 1);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " state IN ('pending', 'failed')"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts WHERE"
+	    " name = '@sales'"), 10);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	ck_assert(!h_server_log_contains(srv, "was pending when the previous"));
+	fake_stop(f);
+	h_close(c);
+	free(args);
+}
+END_TEST
+
+/* SIGKILL leaves no stale lock; the next start releases the hold. */
+START_TEST(the_lock_dies_with_a_killed_server)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+
+	h_send(c, "{\"id\":1,\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":3}");
+	fake_wait_vends(f, 1);
+	h_server_kill(srv);
+	h_close(c);
+	fake_stop(f);
+	h_server_restart(srv);
+	ck_assert(h_server_log_contains(srv, "was pending when the previous "
+	    "drinkd stopped"));
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " state = 'pending'"), 0);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+}
+END_TEST
+
+/* `make run` (scripts/run-demo) while a demo runs: nothing is touched. */
+START_TEST(a_second_make_run_leaves_the_running_demo_alone)
+{
+	char *dir = h_tmpdir(), *lock = xasprintf("%s/drink.db.lock", dir);
+	char *ports = xasprintf("%s/ports", dir);
+	char *out = xasprintf("%s/out", dir), *cmd, *text, *want;
+	const char *build = getenv("BUILD");
+	FILE *f;
+	int fd, rc;
+
+	/* A running demo: its drinkd holds the lock and wrote the ports. */
+	fd = open(lock, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_gt(dprintf(fd, "%d\n", (int)getpid()), 0);
+	ck_assert_ptr_nonnull(f = fopen(ports, "w"));
+	fputs("{\"listen\":4242,\"machine_listen\":4343}\n", f);
+	fclose(f);
+	cmd = xasprintf("DRINK_RUN_DIR=%s scripts/run-demo %s >%s 2>&1", dir,
+	    build != NULL && build[0] != '\0' ? build : "build", out);
+	rc = system(cmd);
+	ck_assert(WIFEXITED(rc));
+	ck_assert_int_eq(WEXITSTATUS(rc), 1);
+	text = slurp(out);
+	want = xasprintf("the demo is already running (drinkd pid %d",
+	    (int)getpid());
+	ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "leaving it alone") != NULL, "%s", text);
+	free(text);
+	text = slurp(ports);
+	ck_assert_str_eq(text, "{\"listen\":4242,\"machine_listen\":4343}\n");
+	/* Not even its configuration was rewritten. */
+	free(cmd);
+	cmd = xasprintf("%s/drinkd.conf", dir);
+	ck_assert_int_ne(access(cmd, F_OK), 0);
+	close(fd);
+	free(text);
+	free(want);
+	free(cmd);
+	free(out);
+	free(ports);
+	free(lock);
+	free(dir);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("lock");
+	TCase *tc;
+	int failed;
+
+	h_init();
+	tc = h_tcase(s, "one server per database", setup, teardown, 120);
+	tcase_add_test(tc, a_second_server_on_the_same_database_exits_1);
+	tcase_add_test(tc, init_and_useradd_refuse_while_a_server_runs);
+	tcase_add_test(tc, a_second_server_leaves_a_pending_drop_alone);
+	tcase_add_test(tc, the_lock_dies_with_a_killed_server);
+	tc = h_tcase(s, "make run", NULL, NULL, 60);
+	tcase_add_test(tc, a_second_make_run_leaves_the_running_demo_alone);
+	failed = h_run(s);
+	return h_finish(failed);
+}
