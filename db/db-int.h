@@ -66,5 +66,28 @@ struct ledger_tx {
  * Runs inside the caller's write transaction.  Returns the tx id or -1.
  */
 int64_t ledger_post(sqlite3 *h, const struct ledger_tx *t);
+/*
+ * Move amount from one account to another under tx: the two entries and
+ * the cached balances, inside the caller's write transaction; asserts the
+ * transaction still sums to zero and no user balance went negative.
+ */
+int ledger_move(sqlite3 *h, int64_t tx, int64_t from, int64_t to,
+    int64_t amount);
+/* Move every member of object from into object to. */
+void ledger_json_move(cJSON *to, cJSON *from);
+/* An idempotency key already used: its stored reply (caller frees). */
+struct ledger_idem {
+	int found;
+	int64_t tx;
+	char *reply;
+};
+/*
+ * Look up account's key: ERR_NONE (found->found says whether it was
+ * used), ERR_CONFLICT when it was used for another request, ERR_INTERNAL.
+ */
+int ledger_idem_find(sqlite3 *h, int64_t account, const char *key,
+    const char *request, struct ledger_idem *found);
+int ledger_idem_store(sqlite3 *h, int64_t account, const char *key,
+    const char *request, const char *reply, int64_t tx);
 
 #endif

@@ -62,10 +62,7 @@ drop_replay(sqlite3 *h, int64_t tx, const char *stored, cJSON *reply,
 		cJSON_Delete(old);
 		return e > 0 ? e : ERR_INTERNAL;
 	}
-	while ((item = old->child) != NULL) {
-		cJSON_AddItemToObject(reply, item->string,
-		    cJSON_DetachItemViaPointer(old, item));
-	}
+	ledger_json_move(reply, old);
 	cJSON_Delete(old);
 	d->replayed = 1;
 	return ERR_NONE;
@@ -76,27 +73,20 @@ static int
 drop_key(sqlite3 *h, int64_t account, struct db_drop *d, cJSON *reply,
     int *seen)
 {
-	sqlite3_stmt *st;
-	int rc = ERR_INTERNAL, r;
+	struct ledger_idem found;
+	int rc;
 
 	*seen = 0;
-	st = db_prep(h, "SELECT request, reply, tx FROM idem"
-	    " WHERE account = ? AND key = ?", "lt", account, d->key);
-	if (st == NULL || (r = db_step(st)) < 0) {
-		goto out;
+	if ((rc = ledger_idem_find(h, account, d->key, d->request, &found)) !=
+	    ERR_NONE) {
+		*seen = rc == ERR_CONFLICT;
+		return rc;
 	}
-	rc = ERR_NONE;
-	if (r == 1) {
+	if (found.found) {
 		*seen = 1;
-		if (strcmp(db_col_text(st, 0), d->request) != 0) {
-			rc = ERR_CONFLICT;
-		} else {
-			rc = drop_replay(h, sqlite3_column_int64(st, 2),
-			    db_col_text(st, 1), reply, d);
-		}
+		rc = drop_replay(h, found.tx, found.reply, reply, d);
+		free(found.reply);
 	}
-out:
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -191,9 +181,8 @@ db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 	if ((d->tx = ledger_post(h, &t)) < 0) {
 		goto out;
 	}
-	if (d->key != NULL && db_run(h, "INSERT INTO idem (account, key,"
-	    " request, reply, tx, created) VALUES (?, ?, ?, '{}', ?, ?)",
-	    "lttll", account, d->key, d->request, d->tx, db_now()) != 0) {
+	if (d->key != NULL && ledger_idem_store(h, account, d->key,
+	    d->request, "{}", d->tx) != 0) {
 		goto out;
 	}
 	d->balance = balance - price;
@@ -229,13 +218,7 @@ drop_settle(sqlite3 *h, int64_t tx, const char *state, const char *to_name,
 	if (holds <= 0 || to <= 0) {
 		return -1;
 	}
-	if (*price != 0 && (db_run(h, "INSERT INTO entries (tx, account,"
-	    " amount) VALUES (?, ?, ?), (?, ?, ?)", "llllll", tx, holds,
-	    -*price, tx, to, *price) != 0 ||
-	    db_run(h, "UPDATE accounts SET balance = balance - ? WHERE id = ?",
-	    "ll", *price, holds) != 0 ||
-	    db_run(h, "UPDATE accounts SET balance = balance + ? WHERE id = ?",
-	    "ll", *price, to) != 0)) {
+	if (ledger_move(h, tx, holds, to, *price) != 0) {
 		return -1;
 	}
 	if (db_run(h, "UPDATE tx SET state = ?, settled = ? WHERE id = ?",
@@ -285,12 +268,7 @@ out:
 	sqlite3_finalize(st);
 	rc = db_write_end(db, rc);
 	if (rc == ERR_NONE) {
-		cJSON *item;
-
-		while ((item = res->child) != NULL) {
-			cJSON_AddItemToObject(reply, item->string,
-			    cJSON_DetachItemViaPointer(res, item));
-		}
+		ledger_json_move(reply, res);
 	}
 	cJSON_Delete(res);
 	return rc;

@@ -37,11 +37,45 @@ ledger_account_id(sqlite3 *h, const char *name, int64_t *balance)
 	return id;
 }
 
-static int
-ledger_move_balance(sqlite3 *h, int64_t account, int64_t delta)
+/*
+ * The money invariants of a movement, checked inside its transaction
+ * before the commit: the transaction's entries sum to zero and no user
+ * account (system accounts are named "@...") went negative.
+ */
+static void
+ledger_assert_sound(sqlite3 *h, int64_t tx, int64_t a, int64_t b)
 {
-	return db_run(h, "UPDATE accounts SET balance = balance + ?"
-	    " WHERE id = ?", "ll", delta, account);
+	sqlite3_stmt *st;
+
+	st = db_prep(h, "SELECT (SELECT coalesce(sum(amount), 0) FROM entries"
+	    " WHERE tx = ?), (SELECT count(*) FROM accounts WHERE id IN (?, ?)"
+	    " AND name NOT LIKE '@%' AND balance < 0)", "lll", tx, a, b);
+	if (st != NULL && db_step(st) == 1) {
+		ASSERT(sqlite3_column_int64(st, 0) == 0);
+		ASSERT(sqlite3_column_int64(st, 1) == 0);
+	}
+	sqlite3_finalize(st);
+}
+
+int
+ledger_move(sqlite3 *h, int64_t tx, int64_t from, int64_t to, int64_t amount)
+{
+	/* Money only moves inside the writer's open transaction. */
+	ASSERT(sqlite3_get_autocommit(h) == 0);
+	if (amount == 0) {
+		return 0;
+	}
+	if (db_run(h, "INSERT INTO entries (tx, account, amount)"
+	    " VALUES (?, ?, ?), (?, ?, ?)", "llllll", tx, from, -amount,
+	    tx, to, amount) != 0 ||
+	    db_run(h, "UPDATE accounts SET balance = balance - ? WHERE id = ?",
+	    "ll", amount, from) != 0 ||
+	    db_run(h, "UPDATE accounts SET balance = balance + ? WHERE id = ?",
+	    "ll", amount, to) != 0) {
+		return -1;
+	}
+	ledger_assert_sound(h, tx, from, to);
+	return 0;
 }
 
 int64_t
@@ -60,17 +94,53 @@ ledger_post(sqlite3 *h, const struct ledger_tx *t)
 		return -1;
 	}
 	tx = sqlite3_last_insert_rowid(h);
-	if (t->moved == 0) {
-		return tx;
+	return ledger_move(h, tx, t->from, t->to, t->moved) == 0 ? tx : -1;
+}
+
+void
+ledger_json_move(cJSON *to, cJSON *from)
+{
+	cJSON *item;
+
+	while ((item = from->child) != NULL) {
+		cJSON_AddItemToObject(to, item->string,
+		    cJSON_DetachItemViaPointer(from, item));
 	}
-	if (db_run(h, "INSERT INTO entries (tx, account, amount)"
-	    " VALUES (?, ?, ?), (?, ?, ?)", "llllll", tx, t->from, -t->moved,
-	    tx, t->to, t->moved) != 0 ||
-	    ledger_move_balance(h, t->from, -t->moved) != 0 ||
-	    ledger_move_balance(h, t->to, t->moved) != 0) {
-		return -1;
+}
+
+int
+ledger_idem_find(sqlite3 *h, int64_t account, const char *key,
+    const char *request, struct ledger_idem *found)
+{
+	sqlite3_stmt *st;
+	int rc = ERR_INTERNAL, r;
+
+	memset(found, 0, sizeof(*found));
+	st = db_prep(h, "SELECT request, reply, tx FROM idem"
+	    " WHERE account = ? AND key = ?", "lt", account, key);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		goto out;
 	}
-	return tx;
+	rc = ERR_NONE;
+	if (r == 1 && strcmp(db_col_text(st, 0), request) != 0) {
+		rc = ERR_CONFLICT;
+	} else if (r == 1) {
+		found->found = 1;
+		found->reply = xstrdup(db_col_text(st, 1));
+		found->tx = sqlite3_column_int64(st, 2);
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+ledger_idem_store(sqlite3 *h, int64_t account, const char *key,
+    const char *request, const char *reply, int64_t tx)
+{
+	return db_run(h, "INSERT INTO idem (account, key, request, reply, tx,"
+	    " created) VALUES (?, ?, ?, ?, ?, ?)", "ltttll", account, key,
+	    request, reply, tx, db_now());
 }
 
 /* The account of a user (not a system account); 0 when there is none. */
@@ -92,44 +162,31 @@ static int
 ledger_idem_check(sqlite3 *h, int64_t actor, const struct db_move *m,
     cJSON *res, int *replayed)
 {
-	sqlite3_stmt *st;
-	cJSON *old, *item;
-	int rc = ERR_INTERNAL, r;
+	struct ledger_idem found;
+	cJSON *old;
+	int rc;
 
 	*replayed = 0;
-	st = db_prep(h, "SELECT request, reply FROM idem"
-	    " WHERE account = ? AND key = ?", "lt", actor, m->key);
-	if (st == NULL || (r = db_step(st)) < 0) {
-		goto out;
+	if ((rc = ledger_idem_find(h, actor, m->key, m->request, &found)) !=
+	    ERR_NONE || !found.found) {
+		return rc;
 	}
-	if (r == 0) {
-		rc = ERR_NONE;
-		goto out;
+	old = cJSON_Parse(found.reply);
+	free(found.reply);
+	if (old == NULL) {
+		return ERR_INTERNAL;
 	}
-	if (strcmp(db_col_text(st, 0), m->request) != 0) {
-		rc = ERR_CONFLICT;
-		goto out;
-	}
-	if ((old = cJSON_Parse(db_col_text(st, 1))) == NULL) {
-		goto out;
-	}
-	while ((item = old->child) != NULL) {
-		cJSON_AddItemToObject(res, item->string,
-		    cJSON_DetachItemViaPointer(old, item));
-	}
+	ledger_json_move(res, old);
 	cJSON_Delete(old);
 	*replayed = 1;
-	rc = ERR_NONE;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return ERR_NONE;
 }
 
 /* Run fn in one write transaction, honouring the move's idempotency key. */
 static int
 ledger_apply(struct db *db, struct db_move *m, ledger_fn fn, cJSON *reply)
 {
-	cJSON *res = cJSON_CreateObject(), *item;
+	cJSON *res = cJSON_CreateObject();
 	int64_t actor = 0, tx = 0;
 	int rc = ERR_INTERNAL, replayed = 0;
 	char *text;
@@ -156,10 +213,8 @@ ledger_apply(struct db *db, struct db_move *m, ledger_fn fn, cJSON *reply)
 	}
 	if (m->key != NULL) {
 		text = cJSON_PrintUnformatted(res);
-		if (text == NULL || db_run(h, "INSERT INTO idem (account, key,"
-		    " request, reply, tx, created) VALUES (?, ?, ?, ?, ?, ?)",
-		    "ltttll", actor, m->key, m->request, text, tx,
-		    db_now()) != 0) {
+		if (text == NULL || ledger_idem_store(h, actor, m->key,
+		    m->request, text, tx) != 0) {
 			rc = ERR_INTERNAL;
 		}
 		free(text);
@@ -167,10 +222,7 @@ ledger_apply(struct db *db, struct db_move *m, ledger_fn fn, cJSON *reply)
 out:
 	rc = db_write_end(db, rc);
 	if (rc == ERR_NONE) {
-		while ((item = res->child) != NULL) {
-			cJSON_AddItemToObject(reply, item->string,
-			    cJSON_DetachItemViaPointer(res, item));
-		}
+		ledger_json_move(reply, res);
 	}
 	cJSON_Delete(res);
 	return rc;
@@ -503,6 +555,12 @@ db_check_ledger(struct db *db, FILE *out)
 	size_t i;
 	int breaches = 0, r;
 
+	/* One read transaction: every check sees the same snapshot (WAL). */
+	if (sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(out, "cannot begin a read: %s\n", sqlite3_errmsg(h));
+		db_read_end(db, h);
+		return -1;
+	}
 	for (i = 0; i < sizeof(ledger_checks) / sizeof(ledger_checks[0]);
 	    i++) {
 		if ((st = db_prep(h, ledger_checks[i].sql, "")) == NULL) {
@@ -519,6 +577,7 @@ db_check_ledger(struct db *db, FILE *out)
 		}
 		sqlite3_finalize(st);
 	}
+	sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
 	db_read_end(db, h);
 	return breaches == 0 ? 0 : -1;
 }
