@@ -24,7 +24,7 @@ cmd_card_add(struct session *s, struct req *r)
 	int64_t id = 0;
 	int rc;
 
-	rc = db_card_add(server->db, user, req_str(r, "card"),
+	rc = db_card_add(s->peer.srv->db, user, req_str(r, "card"),
 	    req_str(r, "label"), &id);
 	if (rc == ERR_EXISTS) {
 		r->message = "that card is already bound to an account";
@@ -48,7 +48,7 @@ cmd_cards(struct session *s, struct req *r)
 	const char *user = cmd_card_user(s, r);
 
 	cJSON_AddStringToObject(r->reply, "user", user);
-	return db_cards(server->db, user,
+	return db_cards(s->peer.srv->db, user,
 	    cJSON_AddArrayToObject(r->reply, "cards"));
 }
 
@@ -59,7 +59,7 @@ cmd_card_del(struct session *s, struct req *r)
 	int64_t id = req_int(r, "card_id", 0);
 	int rc;
 
-	if ((rc = db_card_del(server->db, user, id)) == ERR_BAD_REQUEST) {
+	if ((rc = db_card_del(s->peer.srv->db, user, id)) == ERR_BAD_REQUEST) {
 		r->message = "no such card";
 	}
 	if (rc == ERR_NONE) {
