@@ -119,8 +119,6 @@ struct server {
 	SSL_CTX *machine_ctx;	/* guarded by ctx_lock; NULL: no machine port */
 	int stopping;		/* set once by SIGTERM; use server_stopping() */
 };
-/* The running server, for the signal loop; threads use their peer's srv. */
-extern struct server *server;
 int server_run(struct server *srv);
 /* 1 once shutdown has begun; safe from any thread. */
 int server_stopping(struct server *srv);

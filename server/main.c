@@ -275,8 +275,8 @@ main_user_change(struct config *cfg, const char *cmd, const char *name,
 	struct db *db;
 	int rc;
 
-	if (main_lock(cfg) != 0 ||
-	    (db = main_open_db(cfg, 0, 0)) == NULL) {
+	/* No lock: one user's row, safe beside a running server. */
+	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
 	rc = db_user_mod(db, name, role, disabled, hash);
@@ -368,8 +368,7 @@ main_passwd(struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	/* Check the user exists before asking for a password. */
-	if (main_lock(cfg) != 0 ||
-	    (db = main_open_db(cfg, 0, 0)) == NULL) {
+	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
 	rc = db_user_get(db, argv[0], &u);

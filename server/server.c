@@ -28,7 +28,8 @@
 #define SERVER_BUSY_MS 2000
 #define SERVER_STOP_MS 10000
 
-struct server *server;
+/* The running server: for the acceptors and the signal loop only. */
+static struct server *server;
 
 struct listener {
 	int fd;

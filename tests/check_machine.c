@@ -110,30 +110,28 @@ assert_no_pending_and_clean(void)
 	ck_assert_int_eq(h_check_ledger(srv), 0);
 }
 
+/* 1 when machines shows machine online. */
+static int
+machine_online(struct h_client *c, const char *machine)
+{
+	cJSON *r = h_call(c, "{\"cmd\":\"machines\"}"), *m;
+	int online = 0;
+
+	cJSON_ArrayForEach(m, h_array(r, "machines")) {
+		if (strcmp(h_str(m, "machine"), machine) == 0) {
+			online = cJSON_IsTrue(cJSON_GetObjectItem(m, "online"));
+		}
+	}
+	cJSON_Delete(r);
+	return online;
+}
+
 static void
 wait_online(const char *machine, int want)
 {
-	int64_t deadline = now_ms() + 10000;
 	struct h_client *c = h_connect(srv, NULL);
-	cJSON *r, *m;
-	int online = -1;
 
-	for (;;) {
-		r = h_call(c, "{\"cmd\":\"machines\"}");
-		cJSON_ArrayForEach(m, h_array(r, "machines")) {
-			if (strcmp(h_str(m, "machine"), machine) == 0) {
-				online = cJSON_IsTrue(cJSON_GetObjectItem(m,
-				    "online"));
-			}
-		}
-		cJSON_Delete(r);
-		if (online == want) {
-			break;
-		}
-		ck_assert_msg(now_ms() < deadline, "%s online never became %d",
-		    machine, want);
-		usleep(20 * 1000);
-	}
+	H_WAIT_UNTIL(machine_online(c, machine) == want);
 	h_close(c);
 }
 
@@ -149,7 +147,6 @@ expect_refused(const char *cert, const char *reason)
 {
 	char err[256];
 	struct h_client *c;
-	int64_t deadline = now_ms() + 5000;
 	int st;
 
 	c = h_tls_dial(srv->machine_port, cert, err, sizeof(err));
@@ -169,11 +166,9 @@ expect_refused(const char *cert, const char *reason)
 		}
 		h_close(c);
 	}
-	while (!h_server_log_contains(srv, reason)) {
-		ck_assert_msg(now_ms() < deadline, "log lacks \"%s\" for %s",
-		    reason, cert != NULL ? cert : "no certificate");
-		usleep(20 * 1000);
-	}
+	ck_assert_msg(h_server_log_wait(srv, reason, 5000),
+	    "log lacks \"%s\" for %s", reason,
+	    cert != NULL ? cert : "no certificate");
 }
 
 START_TEST(machine_port_refuses_bad_certificates)
@@ -253,7 +248,8 @@ START_TEST(register_reports_stock_and_goes_online)
 	fake_send(f, "{\"event\":\"slots\",\"slots\":[{\"slot\":3,"
 	    "\"stock\":2},{\"slot\":9,\"stock\":7}]}");
 	fake_send(f, "{\"event\":\"temperature\",\"celsius\":4.5}");
-	usleep(300 * 1000);
+	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM temperatures"
+	    " WHERE machine = 'm1'") == 1);
 	r = h_call(m, "{\"cmd\":\"machines\"}");
 	e = cJSON_GetArrayItem(h_array(r, "machines"), 0);
 	ck_assert_str_eq(h_str(e, "machine"), "m1");
@@ -677,17 +673,12 @@ START_TEST(member_disconnect_does_not_stop_the_drop)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 500);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
-	int64_t deadline;
 
 	send_drop(c, "m1", 3, NULL);
 	fake_wait_vends(f, 1);
 	h_close(c);
-	deadline = now_ms() + 10000;
-	while (h_sql_int(srv, "SELECT count(*) FROM tx WHERE kind = 'drop'"
-	    " AND state = 'completed'") == 0) {
-		ck_assert(now_ms() < deadline);
-		usleep(20 * 1000);
-	}
+	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'") == 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	assert_no_pending_and_clean();
 	fake_stop(f);

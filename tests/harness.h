@@ -231,6 +231,21 @@ int64_t h_balance(struct h_server *s, const char *user);
 /* `drinkd check-ledger` exit code. */
 int h_check_ledger(struct h_server *s);
 
+/*
+ * Poll until cond holds, every 10 ms; fail the test naming cond after
+ * H_WAIT_MS.  For waits on another process, instead of a fixed sleep.
+ */
+#define H_WAIT_MS 10000
+#define H_WAIT_UNTIL(cond)                                                 \
+	do {                                                               \
+		int64_t h_wait_deadline_ = now_ms() + H_WAIT_MS;           \
+		while (!(cond)) {                                          \
+			ck_assert_msg(now_ms() < h_wait_deadline_,         \
+			    "never became true: %s", #cond);               \
+			usleep(10 * 1000);                                 \
+		}                                                          \
+	} while (0)
+
 /* Reply assertions that name the caller's line and show the reply. */
 #define H_ASSERT_OK(r)                                                     \
 	ck_assert_msg(h_ok(r), "expected ok, got %s", h_text(r))
