@@ -324,8 +324,9 @@ START_TEST(closing_a_machine_says_who_closed_it)
 	ck_assert(!vend_online(reg, "m1"));
 	expect_done(&a, ERR_DROP_FAILED);
 	/* The transport's own detach keeps the server's reason. */
-	offline(m);
+	vend_detach(reg, m);
 	ck_assert_int_eq(vend_closed_by(reg, m), MACH_CLOSE_DISABLED);
+	offline(m);
 }
 END_TEST
 
