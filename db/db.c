@@ -283,19 +283,48 @@ db_open_existing(const char *path, int readers, char *err, size_t errlen)
 	return db_open(path, readers, err, errlen);
 }
 
+/* "file:PATH?immutable=1", with the characters a URI gives meaning to
+ * percent-encoded. */
+static char *
+db_probe_uri(const char *path)
+{
+	char *uri = xmalloc(strlen(path) * 3 + 32), *p = uri;
+
+	p += sprintf(p, "file:");
+	for (; *path != '\0'; path++) {
+		if (*path == '?' || *path == '#' || *path == '%') {
+			p += sprintf(p, "%%%02X", (unsigned char)*path);
+		} else {
+			*p++ = *path;
+		}
+	}
+	strcpy(p, "?immutable=1");
+	return uri;
+}
+
 int
 db_probe(const char *path, char *err, size_t errlen)
 {
-	sqlite3 *h;
+	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
-	int rc = -1, version;
+	char *uri;
+	int rc, version;
 
-	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
+	/*
+	 * immutable: no locks, no DB-shm.  A probe run by root must not leave
+	 * root-owned files beside the server's database.
+	 */
+	uri = db_probe_uri(path);
+	rc = sqlite3_open_v2(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	    NULL);
+	free(uri);
+	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", path,
 		    h ? sqlite3_errmsg(h) : "out of memory");
+		rc = -1;
 		goto out;
 	}
+	rc = -1;
 	sqlite3_busy_timeout(h, DB_BUSY_MS);
 	if (sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master",
 	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
