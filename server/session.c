@@ -115,17 +115,31 @@ session_greet(struct session *s)
 	cJSON_Delete(hello);
 }
 
+/*
+ * Why a connection that failed or ended was closed, saying who closed it:
+ * a kick, a disabled user or shutdown (the server shut the socket down and
+ * said why in the client list), else the client or the network.
+ */
+static const char *
+session_closed_why(struct session *s, const char *peer_why)
+{
+	const char *server_why = client_closed_by(&s->peer.client);
+
+	return server_why != NULL ? server_why : peer_why;
+}
+
 /* Requests until the connection ends; returns why, for the log. */
 static const char *
 session_loop(struct session *s)
 {
 	char *line, *out;
 	size_t len, outlen;
+	int64_t idle_deadline;
 	int rc;
 
 	while (!s->quit && !server_stopping(s->peer.srv)) {
-		rc = conn_read_line(s->peer.conn, &line, &len,
-		    now_ms() + s->peer.srv->cfg->idle_timeout * 1000,
+		idle_deadline = now_ms() + s->peer.srv->cfg->idle_timeout * 1000;
+		rc = conn_read_line(s->peer.conn, &line, &len, idle_deadline,
 		    s->peer.srv->cfg->line_timeout * 1000);
 		switch (rc) {
 		case CONN_OK:
@@ -135,13 +149,16 @@ session_loop(struct session *s)
 			(void)conn_write(s->peer.conn, out, outlen,
 			    now_ms() + SESSION_WRITE_MS);
 			free(out);
-			return "line too long";
+			return "closed by the server: line too long";
 		case CONN_EOF:
-			return "closed by client";
+			return session_closed_why(s, "closed by the client");
 		case CONN_TIMEOUT:
-			return "timed out";
+			/* The idle deadline, or a started line's own. */
+			return now_ms() >= idle_deadline ?
+			    "closed by the server: idle timeout" :
+			    "closed by the server: line timeout";
 		default:
-			return conn_error(s->peer.conn);
+			return session_closed_why(s, conn_error(s->peer.conn));
 		}
 		/* Counted until the answer is written, so shutdown waits. */
 		__atomic_add_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
@@ -151,10 +168,11 @@ session_loop(struct session *s)
 		__atomic_sub_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
 		free(out);
 		if (rc != CONN_OK) {
-			return conn_error(s->peer.conn);
+			return session_closed_why(s, conn_error(s->peer.conn));
 		}
 	}
-	return s->quit ? "quit" : "server stopping";
+	return s->quit ? "quit by the client" :
+	    "closed by the server: shutting down";
 }
 
 void *

@@ -1034,7 +1034,8 @@ START_TEST(hostile_partial_line_then_silence)
 	ck_assert_msg(waited > 1500 && waited < 10000, "logged-in: closed "
 	    "after %lld ms, want about 2000", (long long)waited);
 	h_close(c);
-	ck_assert(h_server_log_contains(s, "closed (timed out)"));
+	ck_assert(h_server_log_contains(s,
+	    "closed (closed by the server: line timeout)"));
 	hostile_watch_check(&w, "a line left unfinished");
 	hostile_fresh_ok(s, "a line left unfinished");
 	h_close(w.c);

@@ -518,6 +518,12 @@ START_TEST(ops_restore_puts_a_backup_back)
 	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":50}");
 	h_close(c);
 	ck_assert_int_eq(h_balance(s, "alice"), 20);
+	/* Not under a running server: it holds the database's lock. */
+	rc = ops_run(s->dir, &text, "-f %s restore %s", s->conf, copy);
+	ck_assert_msg(rc == 1 && strstr(text, "is in use by drinkd") != NULL,
+	    "%d %s", rc, text);
+	free(text);
+	ck_assert_int_eq(h_balance(s, "alice"), 20);
 	h_server_stop(s);
 
 	/* A file that is not a database: refused, nothing changed. */
@@ -716,6 +722,65 @@ START_TEST(ops_retention_keys_set_the_age)
 	    " WHERE address = '::1'"), 1);
 	ck_assert_int_eq(h_sql_int(s, "SELECT port FROM sessions"
 	    " WHERE address = '::1'"), 2);
+	h_server_free(s);
+}
+END_TEST
+
+/* ---- close reasons -------------------------------------------------------- */
+
+static int64_t
+ops_session_of(struct h_server *s, const char *user)
+{
+	return h_sql_int(s, "SELECT max(id) FROM sessions WHERE user = '%s'",
+	    user);
+}
+
+START_TEST(ops_member_close_reasons_say_who_closed)
+{
+	struct h_server *s = h_server_start("idle_timeout = 3");
+	struct h_client *a, *c, *idle;
+	int64_t id;
+
+	/* Kicked by an admin. */
+	c = h_connect_as(s, "alice", "alicepw");
+	id = ops_session_of(s, "alice");
+	a = h_connect_as(s, "admin", "adminpw");
+	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)id);
+	ck_assert(h_closed(c));
+	h_close(c);
+	ck_assert_msg(h_server_log_wait(s, "closed (closed by the server: "
+	    "kicked by an admin), user alice", 10000), "no kick reason");
+	/* Disabled by an admin while logged in. */
+	c = h_connect_as(s, "bob", "bobpw");
+	h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
+	    "\"disabled\":true}");
+	ck_assert(h_closed(c));
+	h_close(c);
+	ck_assert_msg(h_server_log_wait(s, "closed (closed by the server: "
+	    "user disabled or changed), user bob", 10000),
+	    "no disable reason");
+	h_close(a);
+	/* The client closed. */
+	c = h_connect_as(s, "alice", "alicepw");
+	h_close(c);
+	ck_assert_msg(h_server_log_wait(s, "closed (closed by the client), "
+	    "user alice", 10000), "no client close reason");
+	/* Silent past idle_timeout. */
+	idle = h_connect(s, NULL);
+	ck_assert(h_closed(idle));
+	h_close(idle);
+	ck_assert_msg(h_server_log_wait(s, "closed (closed by the server: "
+	    "idle timeout)", 10000), "no idle reason");
+	/* The kicked session was not blamed on the client. */
+	ck_assert_int_eq(h_server_log_count(s, "closed (closed by the client), "
+	    "user alice"), 1);
+	/* Shutdown. */
+	c = h_connect_as(s, "alice", "alicepw");
+	ck_assert_int_eq(h_server_stop(s), 0);
+	h_close(c);
+	ck_assert_msg(h_server_log_contains(s, "closed (closed by the server: "
+	    "shutting down), user alice"), "no shutdown reason");
 	h_server_free(s);
 }
 END_TEST
@@ -932,6 +997,10 @@ ops_suite(void)
 	    OPS_TIMEOUT);
 	tcase_add_test(tc, ops_retention_prunes_old_history_never_money);
 	tcase_add_test(tc, ops_retention_keys_set_the_age);
+
+	tc = h_tcase(s, "member close reasons say who closed", NULL, NULL,
+	    OPS_TIMEOUT);
+	tcase_add_test(tc, ops_member_close_reasons_say_who_closed);
 
 	tc = h_tcase(s, "certificates, units and the installed layout", NULL,
 	    NULL, OPS_TIMEOUT);
