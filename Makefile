@@ -16,8 +16,12 @@ DOCDIR  ?= $(PREFIX)/share/doc/drink
 SYSCONFDIR ?= /etc
 CC      ?= cc
 
+# The web port parses HTTP/1.1 with http-parser and frames WebSockets with
+# wslay; neither ships a .pc file in Debian, so both are linked by name
+# and their headers checked for by the bootstrap.
 PKGS     = openssl sqlite3 libcjson libargon2
-DEB_PKGS = libssl-dev libsqlite3-dev libcjson-dev check libargon2-dev pkg-config sqlite3 openssl
+DEB_PKGS = libssl-dev libsqlite3-dev libcjson-dev check libargon2-dev pkg-config sqlite3 openssl \
+           libwslay-dev libhttp-parser-dev
 
 WARN     = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
            -Wpointer-arith -Wcast-qual -Wsign-compare
@@ -32,7 +36,7 @@ endif
 
 # Recursive (=) so pkg-config runs after the bootstrap step has installed it.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lwslay -lhttp_parser
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
@@ -47,7 +51,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine lock stress crash hostile card ops
+INTEG_NAMES = member admin machine lock stress crash hostile card ops web
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
@@ -68,7 +72,9 @@ all: $(PROGS)
 $(BUILD)/.deps:
 	@mkdir -p $(BUILD)
 	@if ! command -v pkg-config >/dev/null 2>&1 || \
-	    ! pkg-config --exists $(PKGS) check; then \
+	    ! pkg-config --exists $(PKGS) check || \
+	    [ ! -f /usr/include/http_parser.h ] || \
+	    [ ! -f /usr/include/wslay/wslay.h ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing build dependencies: $(DEB_PKGS)"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -101,7 +107,15 @@ $(BUILD)/gen/%-sql.h: db/%.sql | $(BUILD)/.deps
 	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/"&\\n"/' $<; \
 	   echo ';'; } > $@
 
-$(call obj,$(DB_SRC)): $(BUILD)/gen/schema.h $(BUILD)/gen/cards-sql.h
+$(call obj,$(DB_SRC)): $(BUILD)/gen/schema.h $(BUILD)/gen/cards-sql.h \
+    $(BUILD)/gen/tokens-sql.h
+
+# The web app, built into drinkd as byte arrays.
+WEB_FILES = $(shell find web -type f ! -name '.*')
+$(BUILD)/gen/web_assets.h: $(WEB_FILES) scripts/web-embed | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	@scripts/web-embed web > $@.tmp && mv $@.tmp $@
+$(BUILD)/server/web.o: $(BUILD)/gen/web_assets.h
 
 $(BUILD)/libdrink.a: $(call obj,$(COMMON_SRC) $(DB_SRC) $(SERVER_SRC))
 	rm -f $@

@@ -89,6 +89,7 @@ enum conn_status {
 	CONN_TIMEOUT = -2, /* deadline passed */
 	CONN_TOO_LONG = -3, /* line exceeded max_line */
 	CONN_ERROR = -4,   /* socket or TLS failure; see conn_error() */
+	CONN_WAKE = -5,	   /* the wake descriptor became readable */
 };
 struct conn;
 /* Takes ownership of fd (closed by conn_free); ssl made from ctx. */
@@ -109,6 +110,28 @@ int conn_connect(struct conn *c, const char *host, int64_t deadline);
  */
 int conn_read_line(struct conn *c, char **line, size_t *len,
     int64_t idle_deadline, int64_t line_ms);
+/*
+ * While a read waits, a readable fd (an eventfd another thread signals)
+ * ends the wait with CONN_WAKE; -1 turns that off.  Partial lines keep
+ * their deadline across the interruption.
+ */
+void conn_set_wake_fd(struct conn *c, int fd);
+/*
+ * Raw bytes (the line buffer first): CONN_OK with *got > 0, or a status.
+ * deadline 0 means do not wait: CONN_TIMEOUT with *got 0 when nothing is
+ * ready.  For a conn read only this way (the web port).
+ */
+int conn_read(struct conn *c, char *buf, size_t cap, size_t *got,
+    int64_t deadline);
+/*
+ * One non-blocking write: CONN_OK with *done bytes taken, CONN_TIMEOUT
+ * when the socket cannot take any now, or a final status.  The caller
+ * retries with the same bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ */
+int conn_write_some(struct conn *c, const char *buf, size_t len,
+    size_t *done);
+/* Bytes already received and decrypted but not yet read. */
+size_t conn_buffered(const struct conn *c);
 /* 1 when a complete line is already buffered (pipelined requests). */
 int conn_line_buffered(const struct conn *c);
 int conn_write(struct conn *c, const char *buf, size_t len, int64_t deadline);

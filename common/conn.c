@@ -5,6 +5,7 @@
  * read buffer grows on demand up to max_line, so ten thousand idle
  * connections cost a few KiB each rather than max_line each.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -34,6 +35,8 @@ struct conn {
 	size_t cap;
 	size_t max_line;
 	int64_t line_start;	/* when the pending partial line began, or 0 */
+	int wake_fd;		/* readable: a read returns CONN_WAKE; or -1 */
+	int reading;		/* inside conn_read_line: wakes count */
 	char err[256];
 };
 
@@ -44,6 +47,7 @@ conn_new(int fd, SSL_CTX *ctx, size_t max_line)
 	int one = 1;
 
 	c->fd = fd;
+	c->wake_fd = -1;
 	c->max_line = max_line;
 	c->cap = max_line + 1 < CONN_BUF_INITIAL ? max_line + 1 :
 	    CONN_BUF_INITIAL;
@@ -89,11 +93,23 @@ conn_error(const struct conn *c)
 	return c->err[0] != '\0' ? c->err : "no error";
 }
 
-/* Wait until fd is ready for events or the deadline passes. */
+void
+conn_set_wake_fd(struct conn *c, int fd)
+{
+	c->wake_fd = fd;
+}
+
+/*
+ * Wait until fd is ready for events or the deadline passes.  While waiting
+ * to read, a readable wake descriptor ends the wait with CONN_WAKE.
+ */
 static int
 conn_wait(struct conn *c, short events, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = events };
+	struct pollfd pfd[2] = { { .fd = c->fd, .events = events },
+		{ .fd = c->wake_fd, .events = POLLIN } };
+	nfds_t nfds = c->wake_fd != -1 && c->reading && events == POLLIN ?
+	    2 : 1;
 	int64_t left;
 	int n;
 
@@ -103,7 +119,11 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 			snprintf(c->err, sizeof(c->err), "timed out");
 			return CONN_TIMEOUT;
 		}
-		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		n = poll(pfd, nfds, left > 60000 ? 60000 : (int)left);
+		if (n > 0 && nfds == 2 && (pfd[1].revents & POLLIN) &&
+		    !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			return CONN_WAKE;
+		}
 		if (n > 0) {
 			return CONN_OK;
 		}
@@ -276,7 +296,10 @@ conn_read_line(struct conn *c, char **line, size_t *len,
 			    "line longer than %zu bytes", c->max_line);
 			return CONN_TOO_LONG;
 		}
-		if ((st = conn_fill(c, deadline)) != CONN_OK) {
+		c->reading = 1;
+		st = conn_fill(c, deadline);
+		c->reading = 0;
+		if (st != CONN_OK) {
 			return st;
 		}
 		if (c->line_start == 0) {
@@ -284,6 +307,66 @@ conn_read_line(struct conn *c, char **line, size_t *len,
 			deadline = c->line_start + line_ms;
 		}
 	}
+}
+
+int
+conn_read(struct conn *c, char *buf, size_t cap, size_t *got,
+    int64_t deadline)
+{
+	size_t n;
+	int r, st;
+
+	assert(cap > 0);
+	if (c->start < c->len) {
+		n = c->len - c->start < cap ? c->len - c->start : cap;
+		memcpy(buf, c->buf + c->start, n);
+		c->start += n;
+		*got = n;
+		return CONN_OK;
+	}
+	for (;;) {
+		ERR_clear_error();
+		r = SSL_read_ex(c->ssl, buf, cap, got);
+		if (r == 1) {
+			return CONN_OK;
+		}
+		if (deadline == 0 && (SSL_get_error(c->ssl, 0) ==
+		    SSL_ERROR_WANT_READ || SSL_get_error(c->ssl, 0) ==
+		    SSL_ERROR_WANT_WRITE)) {
+			*got = 0;
+			ERR_clear_error();
+			return CONN_TIMEOUT;
+		}
+		if ((st = conn_ssl_result(c, 0, deadline == 0 ? now_ms() + 1 :
+		    deadline)) != CONN_OK) {
+			return st;
+		}
+	}
+}
+
+int
+conn_write_some(struct conn *c, const char *buf, size_t len, size_t *done)
+{
+	int r, e;
+
+	ERR_clear_error();
+	r = SSL_write_ex(c->ssl, buf, len, done);
+	if (r == 1) {
+		return CONN_OK;
+	}
+	*done = 0;
+	e = SSL_get_error(c->ssl, 0);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		return CONN_TIMEOUT;
+	}
+	return conn_ssl_result(c, 0, now_ms() + 1);
+}
+
+size_t
+conn_buffered(const struct conn *c)
+{
+	return c->len - c->start + (size_t)SSL_pending(c->ssl);
 }
 
 int

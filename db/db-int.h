@@ -14,6 +14,7 @@
 
 #define DB_MAX_READERS 16
 #define DB_BUSY_MS 10000	/* wait for another connection's lock */
+#define DB_MAX_TOUCHED 8	/* a movement touches two or three accounts */
 
 struct db {
 	char *path;
@@ -25,6 +26,15 @@ struct db {
 	int nfree;
 	pthread_mutex_t rlock;
 	pthread_cond_t rcond;
+	/*
+	 * Accounts whose balance the open write changed, and the last tx row
+	 * it wrote (SQLite's update hook fills them); reported through
+	 * balance_hook after COMMIT.  Guarded by wlock.
+	 */
+	int64_t touched[DB_MAX_TOUCHED];
+	int ntouched;
+	int64_t touched_tx;
+	db_balance_hook_fn balance_hook;
 };
 
 /* db.c */

@@ -13,6 +13,7 @@
 #include "db-int.h"
 #include "schema.h"
 #include "cards-sql.h"
+#include "tokens-sql.h"
 
 
 /*
@@ -23,7 +24,65 @@
 static const char *const db_migrations[DB_SCHEMA_VERSION + 1] = {
 	[1] = db_schema_sql,
 	[2] = db_cards_sql,
+	/* Login tokens: a SHA-256 of the secret, never the secret. */
+	[3] = db_tokens_sql,
 };
+
+/* SQLite's update hook on the writer: remember what a write touched. */
+static void
+db_update_hook(void *arg, int op, const char *dbname, const char *table,
+    sqlite3_int64 rowid)
+{
+	struct db *db = arg;
+	int i;
+
+	(void)op;
+	(void)dbname;
+	if (strcmp(table, "tx") == 0) {
+		db->touched_tx = rowid;
+		return;
+	}
+	if (strcmp(table, "accounts") != 0) {
+		return;
+	}
+	for (i = 0; i < db->ntouched; i++) {
+		if (db->touched[i] == rowid) {
+			return;
+		}
+	}
+	if (db->ntouched < DB_MAX_TOUCHED) {
+		db->touched[db->ntouched++] = rowid;
+	}
+}
+
+void
+db_set_balance_hook(struct db *db, db_balance_hook_fn fn)
+{
+	pthread_mutex_lock(&db->wlock);
+	db->balance_hook = fn;
+	pthread_mutex_unlock(&db->wlock);
+}
+
+/* After a COMMIT: tell the hook about each member balance it changed. */
+static void
+db_report_balances(struct db *db)
+{
+	sqlite3_stmt *st;
+	int i;
+
+	for (i = 0; db->balance_hook != NULL && i < db->ntouched; i++) {
+		st = db_prep(db->writer, "SELECT u.name, a.balance FROM users u"
+		    " JOIN accounts a ON a.id = u.account WHERE a.id = ?", "l",
+		    (int64_t)db->touched[i]);
+		if (st != NULL && db_step(st) == 1) {
+			db->balance_hook(db_col_text(st, 0),
+			    sqlite3_column_int64(st, 1), db->touched_tx);
+		}
+		sqlite3_finalize(st);
+	}
+	db->ntouched = 0;
+	db->touched_tx = 0;
+}
 
 int64_t
 db_now(void)
@@ -257,6 +316,7 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 		db_close(db);
 		return NULL;
 	}
+	sqlite3_update_hook(db->writer, db_update_hook, db);
 	if (readers > DB_MAX_READERS) {
 		readers = DB_MAX_READERS;
 	}
@@ -391,6 +451,8 @@ sqlite3 *
 db_write_begin(struct db *db)
 {
 	pthread_mutex_lock(&db->wlock);
+	db->ntouched = 0;
+	db->touched_tx = 0;
 	if (sqlite3_exec(db->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
 		log_err("database: cannot begin a write: %s",
@@ -413,6 +475,10 @@ db_write_end(struct db *db, int rc)
 	if (rc != ERR_NONE && sqlite3_get_autocommit(db->writer) == 0) {
 		sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
 	}
+	if (rc == ERR_NONE) {
+		db_report_balances(db);
+	}
+	db->ntouched = 0;
 	pthread_mutex_unlock(&db->wlock);
 	return rc;
 }

@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 struct db;
 
@@ -64,7 +64,16 @@ struct db_log_filter {
 	int limit;
 };
 
+/*
+ * Called after each COMMIT that changed a member's balance, with the
+ * writer lock still held, so calls come in commit order.  It must not use
+ * the database.
+ */
+typedef void (*db_balance_hook_fn)(const char *user, int64_t balance,
+    int64_t tx);
+
 /* db.c */
+void db_set_balance_hook(struct db *db, db_balance_hook_fn fn);
 /* Open (creating mode 0600) and migrate; NULL with err set on failure. */
 struct db *db_open(const char *path, int readers, char *err, size_t errlen);
 /* Like db_open, but a missing file is an error naming the path: for every
@@ -191,6 +200,21 @@ int db_card_del(struct db *db, const char *user, int64_t id);
  * ERR_BAD_CREDENTIALS for an unknown card or a disabled owner.
  */
 int db_card_owner(struct db *db, const char *uid, struct db_user *u);
+
+/* token.c: login tokens (only a SHA-256 of each is stored). */
+/* A new token for user; *id and *expires (unix seconds) are set. */
+int db_token_add(struct db *db, const char *user, const char *hash,
+    const char *label, int days, int64_t *id, int64_t *expires);
+/* user's live tokens, oldest first. */
+int db_tokens(struct db *db, const char *user, cJSON *array);
+/* ERR_BAD_REQUEST when user has no live token with that id. */
+int db_token_revoke(struct db *db, const char *user, int64_t id);
+/*
+ * The user a live token hash belongs to (name copied into user, which has
+ * PROTO_NAME_MAX + 1 bytes), stamping last_use; ERR_BAD_CREDENTIALS when
+ * the token is unknown, expired or revoked.
+ */
+int db_token_use(struct db *db, const char *hash, char *user, size_t len);
 
 /* session.c */
 int db_session_open(struct db *db, const char *kind, const char *address,

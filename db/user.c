@@ -100,6 +100,11 @@ db_user_mod(struct db *db, const char *name, const char *role, int disabled,
 		goto out;
 	}
 	rc = sqlite3_changes(h) == 1 ? ERR_NONE : ERR_NO_SUCH_USER;
+	/* A disabled user or a new password ends every login token. */
+	if (rc == ERR_NONE && (disabled == 1 || hash != NULL) &&
+	    db_run(h, "DELETE FROM tokens WHERE user = ?", "t", name) != 0) {
+		rc = ERR_INTERNAL;
+	}
 out:
 	return db_write_end(db, rc);
 }

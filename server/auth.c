@@ -146,10 +146,10 @@ auth_throttled(const char *user, const char *address)
 	char ku[80], ka[80];
 	int64_t now = now_ms(), a, b;
 
-	snprintf(ku, sizeof(ku), "u:%s", user);
+	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	snprintf(ka, sizeof(ka), "a:%s", address);
 	pthread_mutex_lock(&auth_lock);
-	a = auth_wait(ku, now);
+	a = user != NULL ? auth_wait(ku, now) : 0;
 	b = auth_wait(ka, now);
 	pthread_mutex_unlock(&auth_lock);
 	return a > b ? a : b;
@@ -179,10 +179,12 @@ auth_failed(const char *user, const char *address)
 	char ku[80], ka[80];
 	int64_t now = now_ms();
 
-	snprintf(ku, sizeof(ku), "u:%s", user);
+	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	snprintf(ka, sizeof(ka), "a:%s", address);
 	pthread_mutex_lock(&auth_lock);
-	auth_fail_key(ku, now);
+	if (user != NULL) {
+		auth_fail_key(ku, now);
+	}
 	auth_fail_key(ka, now);
 	pthread_mutex_unlock(&auth_lock);
 }

@@ -98,8 +98,13 @@ cmd_refund(struct session *s, struct req *r)
 int
 cmd_machine_add(struct session *s, struct req *r)
 {
-	return db_machine_add(s->peer.srv->db, req_str(r, "machine"),
+	int rc = db_machine_add(s->peer.srv->db, req_str(r, "machine"),
 	    req_str(r, "name"));
+
+	if (rc == ERR_NONE) {
+		event_machine(s->peer.srv, req_str(r, "machine"));
+	}
+	return rc;
 }
 
 /* A machine that is disabled or deleted loses its controller at once. */
@@ -124,6 +129,9 @@ cmd_machine_mod(struct session *s, struct req *r)
 		cmd_machine_gone(s, req_str(r, "machine"),
 		    MACH_CLOSE_DISABLED, "disabled");
 	}
+	if (rc == ERR_NONE) {
+		event_machine(s->peer.srv, req_str(r, "machine"));
+	}
 	return rc;
 }
 
@@ -136,6 +144,7 @@ cmd_machine_del(struct session *s, struct req *r)
 	    ERR_NONE) {
 		cmd_machine_gone(s, req_str(r, "machine"),
 		    MACH_CLOSE_DELETED, "deleted");
+		event_machine(s->peer.srv, req_str(r, "machine"));
 	}
 	return rc;
 }
@@ -143,10 +152,16 @@ cmd_machine_del(struct session *s, struct req *r)
 int
 cmd_slot_set(struct session *s, struct req *r)
 {
-	return db_slot_set(s->peer.srv->db, req_str(r, "machine"),
+	int rc = db_slot_set(s->peer.srv->db, req_str(r, "machine"),
 	    (int)req_int(r, "slot", 0), req_str(r, "item"),
 	    req_int(r, "price", -1), req_int(r, "stock", -1),
 	    req_bool(r, "enabled"), r->reply);
+
+	if (rc == ERR_NONE) {
+		event_slots(s->peer.srv, req_str(r, "machine"), NULL,
+		    (int)req_int(r, "slot", 0));
+	}
+	return rc;
 }
 
 int

@@ -9,15 +9,82 @@
 
 #define HISTORY_DEFAULT_LIMIT 20
 
+/* Log s in as u after a successful check; fills the reply. */
+static int
+cmd_login_done(struct session *s, struct req *r, struct db_user *u,
+    const char *how)
+{
+	if (session_login(s, u->name, u) != 0) {
+		/* Disabled while the credentials were being checked. */
+		log_info("login failed: user %s from %s (disabled meanwhile)",
+		    u->name, s->peer.client.address);
+		return ERR_BAD_CREDENTIALS;
+	}
+	log_info("login ok: user %s (%s)%s from %s port %d, session %lld",
+	    u->name, u->role, how, s->peer.client.address,
+	    s->peer.client.port, (long long)s->peer.client.session);
+	cJSON_AddStringToObject(r->reply, "user", u->name);
+	cJSON_AddStringToObject(r->reply, "role", u->role);
+	cJSON_AddNumberToObject(r->reply, "balance", (double)u->balance);
+	return ERR_NONE;
+}
+
+/*
+ * Login by token: no password hash is spent, so only the address is
+ * throttled (a token names no user until it is found).
+ */
+static int
+cmd_login_token(struct session *s, struct req *r, const char *token)
+{
+	const char *address = s->peer.client.address;
+	char hash[TOKEN_HASH_LEN], user[PROTO_NAME_MAX + 1];
+	struct db_user u;
+	int64_t wait;
+	int rc;
+
+	if ((wait = auth_throttled(NULL, address)) > 0) {
+		r->retry_after = wait;
+		log_info("token login throttled from %s, retry after %lld s",
+		    address, (long long)wait);
+		return ERR_LOCKED_OUT;
+	}
+	token_hash(token, hash);
+	rc = db_token_use(s->peer.srv->db, hash, user, sizeof(user));
+	if (rc == ERR_NONE) {
+		rc = db_user_get(s->peer.srv->db, user, &u);
+		if (rc == ERR_NONE && u.disabled) {
+			rc = ERR_BAD_CREDENTIALS;
+		}
+	}
+	if (rc == ERR_BAD_CREDENTIALS || rc == ERR_NO_SUCH_USER) {
+		auth_failed(NULL, address);
+		log_info("token login failed from %s", address);
+		return ERR_BAD_CREDENTIALS;
+	}
+	if (rc != ERR_NONE) {
+		return rc;
+	}
+	auth_succeeded(u.name, address);
+	return cmd_login_done(s, r, &u, " by token");
+}
+
 int
 cmd_login(struct session *s, struct req *r)
 {
 	const char *user = req_str(r, "user");
 	const char *password = req_str(r, "password");
+	const char *token = req_str(r, "token");
 	struct db_user u;
 	int64_t wait;
 	int rc, found;
 
+	if (token != NULL && user == NULL && password == NULL) {
+		return cmd_login_token(s, r, token);
+	}
+	if (token != NULL || user == NULL || password == NULL) {
+		r->message = "give \"user\" and \"password\", or \"token\"";
+		return ERR_BAD_REQUEST;
+	}
 	if ((wait = auth_throttled(user, s->peer.client.address)) > 0) {
 		r->retry_after = wait;
 		log_info("login throttled: user %s from %s, retry after %lld s",
@@ -38,19 +105,7 @@ cmd_login(struct session *s, struct req *r)
 		return ERR_BAD_CREDENTIALS;
 	}
 	auth_succeeded(user, s->peer.client.address);
-	if (session_login(s, u.name, &u) != 0) {
-		/* Disabled while the password was being checked. */
-		log_info("login failed: user %s from %s (disabled meanwhile)",
-		    user, s->peer.client.address);
-		return ERR_BAD_CREDENTIALS;
-	}
-	log_info("login ok: user %s (%s) from %s port %d, session %lld",
-	    u.name, u.role, s->peer.client.address, s->peer.client.port,
-	    (long long)s->peer.client.session);
-	cJSON_AddStringToObject(r->reply, "user", u.name);
-	cJSON_AddStringToObject(r->reply, "role", u.role);
-	cJSON_AddNumberToObject(r->reply, "balance", (double)u.balance);
-	return ERR_NONE;
+	return cmd_login_done(s, r, &u, "");
 }
 
 int

@@ -25,7 +25,10 @@ enum arg_type {
 	ARG_INT,	/* integer within min..max */
 	ARG_BOOL,
 	ARG_CARD,	/* card UID: 4..32 hex digits */
+	ARG_LABEL,	/* free text, at most CMD_LABEL_MAX bytes */
+	ARG_ARRAY,	/* a JSON array (the handler checks its items) */
 };
+#define CMD_LABEL_MAX 64
 
 #define ARG_REQ 1
 #define ARG_OPT 0
@@ -55,13 +58,18 @@ struct cmd {
 #define TIME(n) INT(n, ARG_OPT, 0, INT64_C(1) << 40)
 
 static const struct cmd cmd_table[] = {
-	{ "login", 0, cmd_login, { NAME("user", ARG_REQ),
-	    SECRET("password", ARG_REQ) } },
+	/* user and password, or token: cmd_login checks which. */
+	{ "login", 0, cmd_login, { NAME("user", ARG_OPT),
+	    SECRET("password", ARG_OPT), SECRET("token", ARG_OPT) } },
 	{ "logout", 0, cmd_logout, { { 0 } } },
 	{ "ping", 0, cmd_ping, { TYPED("data", ARG_STRING, ARG_OPT) } },
 	{ "machines", 0, cmd_machines, { { 0 } } },
 	{ "slots", 0, cmd_slots, { NAME("machine", ARG_REQ) } },
 	{ "quit", 0, cmd_quit, { { 0 } } },
+	{ "subscribe", 0, cmd_subscribe, { TYPED("topics", ARG_ARRAY,
+	    ARG_REQ) } },
+	{ "unsubscribe", 0, cmd_unsubscribe, { TYPED("topics", ARG_ARRAY,
+	    ARG_OPT) } },
 
 	{ "whoami", CMD_F_AUTH, cmd_whoami, { { 0 } } },
 	{ "balance", CMD_F_AUTH, cmd_balance, { { 0 } } },
@@ -75,6 +83,11 @@ static const struct cmd cmd_table[] = {
 	{ "who", CMD_F_AUTH, cmd_who, { { 0 } } },
 	{ "passwd", CMD_F_AUTH, cmd_passwd, { SECRET("old", ARG_REQ),
 	    SECRET("new", ARG_REQ) } },
+	{ "token_create", CMD_F_AUTH, cmd_token_create, {
+	    TYPED("label", ARG_LABEL, ARG_OPT), INT("days", ARG_OPT, 1, 365) } },
+	{ "tokens", CMD_F_AUTH, cmd_tokens, { { 0 } } },
+	{ "token_revoke", CMD_F_AUTH, cmd_token_revoke, {
+	    INT("token_id", ARG_REQ, 1, INT64_C(1) << 53) } },
 
 	{ "user_add", CMD_F_ADMIN, cmd_user_add, { NAME("user", ARG_REQ),
 	    SECRET("password", ARG_REQ), TYPED("role", ARG_ROLE, ARG_OPT),
@@ -207,6 +220,13 @@ cmd_check_arg(const struct cmd_arg *a, const cJSON *v, int integer,
 		*why = "must be 4 to 32 hex digits";
 		return cJSON_IsString(v) && proto_valid_card(v->valuestring) ?
 		    ERR_NONE : ERR_BAD_REQUEST;
+	case ARG_LABEL:
+		*why = "must be a string of at most 64 bytes";
+		return cmd_check_string(v, 0, CMD_LABEL_MAX) ? ERR_NONE :
+		    ERR_BAD_REQUEST;
+	case ARG_ARRAY:
+		*why = "must be an array";
+		return cJSON_IsArray(v) ? ERR_NONE : ERR_BAD_REQUEST;
 	case ARG_AMOUNT:
 		*why = "must be a number";
 		if (!cJSON_IsNumber(v)) {

@@ -65,6 +65,8 @@ struct config_key {
 static config_check_fn config_check_cert, config_check_key, config_check_ca,
     config_check_crl, config_check_database, config_check_ports_file;
 
+static config_valid_fn config_valid_origins;
+
 static const struct config_key config_keys[] = {
 #define K(n, type, d, req, chk) \
 	{ #n, type, offsetof(struct config, n), d, 0, 0, req, NULL, chk }
@@ -90,11 +92,38 @@ static const struct config_key config_keys[] = {
 	L(keep_temperatures_days, "400", 1, 36500),
 	L(keep_sessions_days, "400", 1, 36500),
 	K(log_level, CONFIG_LEVEL, "info", 0, NULL),
+	K(web_listen, CONFIG_ADDR, NULL, 0, NULL),
+	{ "web_origins", CONFIG_STRING, offsetof(struct config, web_origins),
+	    NULL, 0, 0, 0, config_valid_origins, NULL },
 #undef K
 #undef L
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 _Static_assert(CONFIG_NKEYS <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
+
+/* web_origins: origins ("https://host[:port]"), by commas or blanks. */
+static int
+config_valid_origins(const char *value, char *err, size_t errlen)
+{
+	const char *p = value;
+	size_t n;
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		if ((n = strcspn(p, " \t,")) == 0) {
+			break;
+		}
+		if ((strncmp(p, "https://", 8) != 0 &&
+		    strncmp(p, "http://", 7) != 0) || p[n - 1] == '/' ||
+		    memchr(p + 8, '/', n > 8 ? n - 8 : 0) != NULL) {
+			snprintf(err, errlen, "\"%.*s\" is not an origin "
+			    "(https://HOST or https://HOST:PORT)", (int)n, p);
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
 
 static size_t
 config_index(const char *name)

@@ -35,6 +35,8 @@ struct config {
 	long keep_temperatures_days;	/* retention, see db_prune() */
 	long keep_sessions_days;
 	char *log_level;
+	char *web_listen;	/* NULL: no web port */
+	char *web_origins;	/* more origins allowed to open /ws */
 	/* Where each key's value came from ("FILE:LINE", "--key"), NULL for
 	 * a default; indexed like the key table. */
 	char *origin[CONFIG_MAX_KEYS];
@@ -107,6 +109,7 @@ int auth_verify(const char *hash, const char *password);
 int64_t auth_throttled(const char *user, const char *address);
 void auth_failed(const char *user, const char *address);
 void auth_succeeded(const char *user, const char *address);
+/* Token logins: the address alone is throttled (user NULL above). */
 
 /* server.c */
 struct vend_reg;
@@ -117,6 +120,7 @@ struct server {
 	pthread_mutex_t ctx_lock;
 	SSL_CTX *member_ctx;	/* guarded by ctx_lock */
 	SSL_CTX *machine_ctx;	/* guarded by ctx_lock; NULL: no machine port */
+	int web_port;		/* bound web port, 0 when off */
 	int stopping;		/* set once by SIGTERM; use server_stopping() */
 };
 int server_run(struct server *srv);
@@ -146,17 +150,40 @@ struct peer {
 	struct conn *conn;	/* owned by the connection's thread */
 };
 
-/* session.c: one member connection; only its own thread touches it. */
+/*
+ * session.c: one member connection, on the member port or a WebSocket;
+ * only its own thread touches it.
+ */
 struct session {
 	struct peer peer;	/* first: the acceptor allocates a session */
 	int logged_in;
 	int admin;
 	char user[PROTO_NAME_MAX + 1];
 	int quit;
+	struct event_queue *events;	/* NULL until the first subscribe */
 };
 void *session_main(void *arg);
+/* After the handshake: record the session, certificate login. */
+int session_open(struct session *s, const char *what);
+/* The greeting event; caller deletes. */
+cJSON *session_hello(struct session *s);
+/* Log the end, close the session's record; why is for the log. */
+void session_close(struct session *s, const char *why);
+/* Answer one request; the reply line is the caller's to free. */
+char *session_request(struct session *s, const char *line, size_t len,
+    size_t *outlen);
+/* Make s's event queue if it has none; -1 on failure. */
+int session_events(struct session *s);
+/*
+ * This thread serves s and writes its waiting events with fn (0 or -1);
+ * session_pump() calls it while a request waits (a drop at its machine).
+ */
+void session_set_pump(struct session *s, int (*fn)(struct session *));
+void session_pump(void);
 /* Requests in progress (handled or being answered) in all sessions. */
 int session_busy(void);
+/* A request being answered outside session.c (the web port). */
+void session_busy_add(int delta);
 int session_login(struct session *s, const char *user, struct db_user *u);
 void session_logout(struct session *s);
 
@@ -289,6 +316,8 @@ int vend_submit(struct vend_reg *reg, struct vend *v, const char *machine);
 int vend_poll(struct vend_reg *reg, struct vend *v);
 /* Block until v is DONE (by its answer, a failure or its deadline). */
 void vend_wait(struct vend_reg *reg, struct vend *v);
+/* vend_wait for at most max_ms; 1 once v is DONE. */
+int vend_wait_for(struct vend_reg *reg, struct vend *v, int64_t max_ms);
 /* v is settled: it leaves the registry (its user may drop again). */
 void vend_finish(struct vend_reg *reg, struct vend *v);
 /* Shutdown: refuse new vends; vends submitted and not finished. */
@@ -333,6 +362,41 @@ void machine_teardown(struct machine_conn *mc);
 /* Handle one controller line; *reply (caller frees) is the answer or NULL. */
 void machine_handle(struct machine_conn *mc, const char *line, size_t len,
     cJSON **reply);
+
+/* event.c: live events (PROTOCOL.md section 8). */
+#define EVENT_T_MACHINES 0x01
+#define EVENT_T_SLOTS 0x02
+#define EVENT_T_BALANCE 0x04
+#define EVENT_T_DROPS 0x08
+#define EVENT_T_SESSIONS 0x10
+#define EVENT_QUEUE_MAX 1000	/* waiting events before overflow */
+struct event_queue;
+struct event_queue *event_queue_new(void);
+void event_queue_free(struct event_queue *q);
+int event_queue_fd(const struct event_queue *q);
+void event_queue_who(struct event_queue *q, const char *user, int admin);
+int event_topics_parse(const cJSON *list, int logged_in, int admin,
+    unsigned *bits, const char **why);
+unsigned event_queue_topics(struct event_queue *q, unsigned bits, int add);
+void event_topics_list(unsigned bits, cJSON *array);
+char *event_queue_take(struct event_queue *q, size_t *len, int *overflow);
+int event_queue_waiting(struct event_queue *q);
+void event_publish(unsigned topic, const char *user, const cJSON *ev);
+void event_machine(struct server *srv, const char *machine);
+cJSON *event_slots_before(struct server *srv, const char *machine);
+void event_slots(struct server *srv, const char *machine, cJSON *before,
+    int slot);
+void event_balance(const char *user, int64_t balance, int64_t tx);
+void event_drop(int64_t tx, const char *user, const char *machine, int slot,
+    const char *state, const char *error);
+void event_session(const struct client *c, const char *state);
+
+/* cmd-live.c */
+#define TOKEN_HASH_LEN 65	/* SHA-256 in hex, NUL included */
+void token_hash(const char *token, char out[TOKEN_HASH_LEN]);
+
+/* web.c: the web port (PROTOCOL.md section 9). */
+void *web_main(void *arg);
 
 /* cmd.c: the command table and dispatcher. */
 struct req {
@@ -393,5 +457,10 @@ CMD_HANDLER(cmd_kick);
 CMD_HANDLER(cmd_card_add);
 CMD_HANDLER(cmd_cards);
 CMD_HANDLER(cmd_card_del);
+CMD_HANDLER(cmd_subscribe);
+CMD_HANDLER(cmd_unsubscribe);
+CMD_HANDLER(cmd_token_create);
+CMD_HANDLER(cmd_tokens);
+CMD_HANDLER(cmd_token_revoke);
 
 #endif

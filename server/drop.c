@@ -30,6 +30,8 @@
 
 #include "drinkd.h"
 
+#define DROP_PUMP_MS 100	/* a waiting drop writes its events so often */
+
 #define DROP_SETTLE_TRIES 6	/* 0.1 s doubling: about 6 s in all */
 
 /*
@@ -86,6 +88,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	log_info("drop tx %lld: %s, %s slot %d (%s, %lld): price held",
 	    (long long)d.tx, d.user, d.machine, d.slot, d.item,
 	    (long long)d.price);
+	event_drop(d.tx, d.user, d.machine, d.slot, "queued", NULL);
 
 	/* 2 and 3. Queue, and wait for the machine or the deadline. */
 	v.tx = d.tx;
@@ -94,7 +97,13 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	v.timeout_ms = (srv->cfg->vend_timeout + rq->delay) * 1000;
 	snprintf(v.user, sizeof(v.user), "%s", d.user);
 	if ((rc = vend_submit(srv->vends, &v, d.machine)) == ERR_NONE) {
-		vend_wait(srv->vends, &v);
+		/*
+		 * In slices, so the member's session writes the events it is
+		 * sent meanwhile (this drop's "queued" and "vending").
+		 */
+		while (!vend_wait_for(srv->vends, &v, DROP_PUMP_MS)) {
+			session_pump();
+		}
 		rc = v.result;
 	}
 	snprintf(rq->message, sizeof(rq->message), "%s", v.message);
@@ -119,11 +128,14 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		}
 		rc = ERR_INTERNAL;
 		rq->message[0] = '\0';
+		event_drop(d.tx, NULL, NULL, 0, "failed", proto_err_code(rc));
 	} else if (rc == ERR_NONE) {
+		event_drop(d.tx, NULL, NULL, 0, "completed", NULL);
 		log_info("drop tx %lld: completed", (long long)d.tx);
 	} else {
 		log_info("drop tx %lld: failed, hold released (%s: %s)",
 		    (long long)d.tx, proto_err_code(rc), rq->message);
+		event_drop(d.tx, NULL, NULL, 0, "failed", proto_err_code(rc));
 	}
 	if (v.state != VEND_STATE_NEW) {
 		vend_finish(srv->vends, &v);
@@ -149,10 +161,13 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 		    name, id);
 		return;
 	}
-	if (ok && (stock >= 0 || !info.sensed) &&
-	    db_machine_vended(srv->db, name, info.slot, stock) != ERR_NONE) {
-		log_warn("machine %s: could not record the stock of slot %d "
-		    "after vend %s", name, info.slot, id);
+	if (ok && (stock >= 0 || !info.sensed)) {
+		if (db_machine_vended(srv->db, name, info.slot, stock) !=
+		    ERR_NONE) {
+			log_warn("machine %s: could not record the stock of "
+			    "slot %d after vend %s", name, info.slot, id);
+		}
+		event_slots(srv, name, NULL, info.slot);
 	}
 	match = vend_complete(srv->vends, m, id, ok ? ERR_NONE :
 	    ERR_DROP_FAILED, why);
@@ -171,11 +186,17 @@ int
 drop_sensed(struct server *srv, struct mach *m, const cJSON *slots)
 {
 	const cJSON *e, *slot;
+	cJSON *before;
 
-	if (!cJSON_IsArray(slots) ||
-	    db_machine_stock(srv->db, vend_mach_name(m), slots) != ERR_NONE) {
+	if (!cJSON_IsArray(slots)) {
 		return -1;
 	}
+	before = event_slots_before(srv, vend_mach_name(m));
+	if (db_machine_stock(srv->db, vend_mach_name(m), slots) != ERR_NONE) {
+		cJSON_Delete(before);
+		return -1;
+	}
+	event_slots(srv, vend_mach_name(m), before, 0);
 	/* Answers are handled on this same thread, so the order holds. */
 	cJSON_ArrayForEach(e, slots) {
 		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");

@@ -158,6 +158,8 @@ machine_on_event(struct machine_conn *mc, const cJSON *msg)
 		    ERR_NONE) {
 			log_warn("machine %s: bad temperature event ignored",
 			    name);
+		} else {
+			event_machine(srv, name);
 		}
 	} else {
 		log_debug("machine %s: unknown event \"%.40s\" ignored",
@@ -226,6 +228,9 @@ machine_dispatch(struct machine_conn *mc)
 	    (long long)vc.tx);
 	rc = machine_send(mc, o);
 	cJSON_Delete(o);
+	if (rc == CONN_OK) {
+		event_drop(vc.tx, NULL, NULL, 0, "vending", NULL);
+	}
 	return rc;
 }
 
@@ -355,6 +360,7 @@ machine_register(struct machine_conn *mc, const char *name)
 	char *line;
 	size_t len;
 	int rc;
+	cJSON *before = event_slots_before(mc->peer.srv, name);
 
 	int64_t deadline = now_ms() + mc->peer.srv->cfg->handshake_timeout * 1000;
 
@@ -367,6 +373,7 @@ machine_register(struct machine_conn *mc, const char *name)
 			    rc == CONN_TIMEOUT ? "timed out" :
 			    rc == CONN_TOO_LONG ? "line too long" :
 			    conn_error(mc->peer.conn));
+			cJSON_Delete(before);
 			return -1;
 		}
 		if ((msg = machine_parse(line, len, &o)) == NULL) {
@@ -374,6 +381,7 @@ machine_register(struct machine_conn *mc, const char *name)
 			cJSON_Delete(o);
 			o = NULL;
 			if (rc != CONN_OK) {
+				cJSON_Delete(before);
 				return -1;
 			}
 		}
@@ -407,6 +415,7 @@ machine_register(struct machine_conn *mc, const char *name)
 		    "unknown");
 	}
 	cJSON_Delete(msg);
+	event_slots(mc->peer.srv, name, before, 0);
 	return rc;
 }
 
@@ -499,6 +508,7 @@ machine_main(void *arg)
 	}
 	client_set_name(&mc->peer.client, name);
 	client_show(&mc->peer.client, id);
+	event_session(&mc->peer.client, "open");
 	(void)db_session_name(srv->db, id, NULL, name);
 	log_info("session %lld: machine %s connected from %s port %d",
 	    (long long)id, name, mc->peer.client.address,
@@ -509,6 +519,7 @@ machine_main(void *arg)
 		why = "cannot create a pipe";
 	} else {
 		vend_attach(srv->vends, mc->mach);
+		event_machine(srv, name);
 		why = machine_serve(mc, whybuf, sizeof(whybuf));
 		server_why = machine_close_why[vend_closed_by(srv->vends,
 		    mc->mach)];
@@ -520,6 +531,8 @@ machine_main(void *arg)
 		why = client_closed_by(&mc->peer.client);
 	}
 	machine_teardown(mc);
+	event_machine(srv, name);
+	event_session(&mc->peer.client, "closed");
 	log_info("session %lld: machine %s offline (%s)", (long long)id, name,
 	    why);
 	conn_shutdown(mc->peer.conn, now_ms() + 1000);

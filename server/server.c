@@ -35,10 +35,11 @@ struct listener {
 	int fd;
 	int port;
 	enum client_kind kind;
+	void *(*main)(void *);	/* the connection thread */
 	pthread_t thread;
 };
 
-static struct listener server_listeners[2];
+static struct listener server_listeners[3];
 static int server_nlisteners;
 static volatile int server_busy_threads;
 static pthread_mutex_t server_busy_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -190,20 +191,18 @@ err:
 
 /* Written after binding, so a supervisor or test learns ephemeral ports. */
 static int
-server_write_ports(const char *path, int member, int machine)
+server_write_ports(const char *path, int member, int machine, int web)
 {
-	char *tmp = xasprintf("%s.tmp", path);
+	char *tmp = xasprintf("%s.tmp", path), mbuf[16], wbuf[16];
 	FILE *f;
 	int rc = -1;
 
+	snprintf(mbuf, sizeof(mbuf), "%d", machine);
+	snprintf(wbuf, sizeof(wbuf), "%d", web);
 	if ((f = fopen(tmp, "w")) != NULL) {
-		if (machine > 0) {
-			fprintf(f, "{\"listen\":%d,\"machine_listen\":%d}\n",
-			    member, machine);
-		} else {
-			fprintf(f, "{\"listen\":%d,\"machine_listen\":null}\n",
-			    member);
-		}
+		fprintf(f, "{\"listen\":%d,\"machine_listen\":%s,"
+		    "\"web_listen\":%s}\n", member, machine > 0 ? mbuf : "null",
+		    web > 0 ? wbuf : "null");
 		if (fclose(f) == 0 && rename(tmp, path) == 0) {
 			rc = 0;
 		}
@@ -286,13 +285,16 @@ server_spawn(void *(*fn)(void *), void *arg)
 }
 
 static void
-server_refuse(int fd, enum client_kind kind, const char *addr)
+server_refuse(int fd, const struct listener *l, const char *addr)
 {
 	int spawn = 0;
 
 	pthread_mutex_lock(&server_busy_lock);
-	/* Controllers are few and retry by themselves: just close. */
-	if (kind == CLIENT_MEMBER &&
+	/*
+	 * Controllers are few and retry by themselves, and a browser would
+	 * not read a JSON line: just close those.
+	 */
+	if (l->main == session_main &&
 	    server_busy_threads < SERVER_BUSY_THREADS) {
 		server_busy_threads++;
 		spawn = 1;
@@ -349,12 +351,11 @@ server_accept_main(void *arg)
 		    &p->client.port);
 		if (client_admit(&p->client, server->cfg->max_clients,
 		    server->cfg->max_clients_per_ip) != 0) {
-			server_refuse(fd, l->kind, p->client.address);
+			server_refuse(fd, l, p->client.address);
 			free(p);
 			continue;
 		}
-		if (server_spawn(l->kind == CLIENT_MEMBER ? session_main :
-		    machine_main, p) != 0) {
+		if (server_spawn(l->main, p) != 0) {
 			log_err("cannot start a thread for %s; closing",
 			    p->client.address);
 			client_remove(&p->client);
@@ -412,18 +413,21 @@ int
 server_run(struct server *srv)
 {
 	struct config *cfg = srv->cfg;
+	struct listener *machine = NULL, *web = NULL;
 	char err[512];
 	sigset_t set;
 	int sig, i;
 
 	server = srv;
 	pthread_mutex_init(&srv->ctx_lock, NULL);
+	db_set_balance_hook(srv->db, event_balance);
 	if (server_new_ctxs(&srv->member_ctx, &srv->machine_ctx, err,
 	    sizeof(err)) != 0) {
 		log_err("%s", err);
 		return -1;
 	}
 	server_listeners[0].kind = CLIENT_MEMBER;
+	server_listeners[0].main = session_main;
 	if (server_bind("member port", cfg->listen, &server_listeners[0]) !=
 	    0) {
 		return -1;
@@ -433,12 +437,23 @@ server_run(struct server *srv)
 		log_warn("machine port: disabled (machine_ca is not set); "
 		    "no controller can connect");
 	} else {
-		server_listeners[1].kind = CLIENT_MACHINE;
-		if (server_bind("machine port", cfg->machine_listen,
-		    &server_listeners[1]) != 0) {
+		machine = &server_listeners[server_nlisteners++];
+		machine->kind = CLIENT_MACHINE;
+		machine->main = machine_main;
+		if (server_bind("machine port", cfg->machine_listen, machine) !=
+		    0) {
 			return -1;
 		}
-		server_nlisteners = 2;
+	}
+	if (cfg->web_listen != NULL) {
+		/* A web connection is a member session once it upgrades. */
+		web = &server_listeners[server_nlisteners++];
+		web->kind = CLIENT_MEMBER;
+		web->main = web_main;
+		if (server_bind("web port", cfg->web_listen, web) != 0) {
+			return -1;
+		}
+		srv->web_port = web->port;
 	}
 	/*
 	 * main.c holds the database's lock, so what a previous run left is
@@ -454,7 +469,8 @@ server_run(struct server *srv)
 	}
 	if (cfg->ports_file != NULL &&
 	    server_write_ports(cfg->ports_file, server_listeners[0].port,
-	    server_nlisteners > 1 ? server_listeners[1].port : 0) != 0) {
+	    machine != NULL ? machine->port : 0, web != NULL ? web->port : 0) !=
+	    0) {
 		return -1;
 	}
 

@@ -10,13 +10,50 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "drinkd.h"
 
 #define SESSION_WRITE_MS 60000	/* a reply must be taken by then */
+/*
+ * A subscriber's socket buffers no more than this, so a client that stops
+ * reading makes events wait in its queue (where the overflow rule sees
+ * them) rather than in megabytes of kernel buffer.
+ */
+#define SESSION_EVENT_SNDBUF (64 * 1024)
+
+/*
+ * The session this thread serves and how it writes waiting events, for
+ * session_pump() from deep inside a request (a drop waiting for its
+ * machine).
+ */
+static __thread struct session *session_self;
+static __thread int (*session_pump_fn)(struct session *);
+
+void
+session_set_pump(struct session *s, int (*fn)(struct session *))
+{
+	session_self = s;
+	session_pump_fn = fn;
+}
+
+void
+session_pump(void)
+{
+	if (session_self != NULL && session_pump_fn != NULL &&
+	    session_self->events != NULL) {
+		(void)session_pump_fn(session_self);
+	}
+}
 
 /* Requests being handled or answered right now, across all sessions. */
 static int session_busy_count;
+
+void
+session_busy_add(int delta)
+{
+	__atomic_add_fetch(&session_busy_count, delta, __ATOMIC_SEQ_CST);
+}
 
 int
 session_busy(void)
@@ -42,6 +79,9 @@ session_login(struct session *s, const char *user, struct db_user *u)
 	snprintf(s->user, sizeof(s->user), "%s", u->name);
 	s->logged_in = 1;
 	s->admin = strcmp(u->role, "admin") == 0;
+	if (s->events != NULL) {
+		event_queue_who(s->events, s->user, s->admin);
+	}
 	if (db_session_name(s->peer.srv->db, s->peer.client.session, u->name, NULL) !=
 	    ERR_NONE || db_user_seen(s->peer.srv->db, u->name) != ERR_NONE) {
 		log_warn("session %lld: could not record login of %s",
@@ -61,6 +101,27 @@ session_logout(struct session *s)
 	s->admin = 0;
 	s->user[0] = '\0';
 	client_set_name(&s->peer.client, NULL);
+	if (s->events != NULL) {
+		event_queue_who(s->events, NULL, 0);
+	}
+}
+
+int
+session_events(struct session *s)
+{
+	int size = SESSION_EVENT_SNDBUF;
+
+	if (s->events != NULL) {
+		return 0;
+	}
+	if ((s->events = event_queue_new()) == NULL) {
+		return -1;
+	}
+	event_queue_who(s->events, s->logged_in ? s->user : NULL, s->admin);
+	conn_set_wake_fd(s->peer.conn, event_queue_fd(s->events));
+	setsockopt(conn_fd(s->peer.conn), SOL_SOCKET, SO_SNDBUF, &size,
+	    sizeof(size));
+	return 0;
 }
 
 /* Log in by client certificate: CN names an existing, enabled user. */
@@ -97,8 +158,8 @@ session_send(struct session *s, cJSON *obj)
 	return rc;
 }
 
-static void
-session_greet(struct session *s)
+cJSON *
+session_hello(struct session *s)
 {
 	cJSON *hello = cJSON_CreateObject();
 
@@ -111,8 +172,45 @@ session_greet(struct session *s)
 		cJSON_AddStringToObject(hello, "role",
 		    s->admin ? "admin" : "member");
 	}
-	(void)session_send(s, hello);
-	cJSON_Delete(hello);
+	return hello;
+}
+
+char *
+session_request(struct session *s, const char *line, size_t len,
+    size_t *outlen)
+{
+	return cmd_dispatch(s, line, len, outlen);
+}
+
+/*
+ * Write the events waiting for this session.  -1 when the connection must
+ * end: a write failed, or the queue overflowed (said, then closed).
+ */
+static int
+session_flush(struct session *s)
+{
+	static const char overflow[] = "{\"event\":\"overflow\"}\n";
+	char *line;
+	size_t len;
+	int over, rc;
+
+	if (s->events == NULL) {
+		return 0;
+	}
+	while ((line = event_queue_take(s->events, &len, &over)) != NULL) {
+		rc = conn_write(s->peer.conn, line, len,
+		    now_ms() + SESSION_WRITE_MS);
+		free(line);
+		if (rc != CONN_OK) {
+			return -1;
+		}
+	}
+	if (over) {
+		(void)conn_write(s->peer.conn, overflow, sizeof(overflow) - 1,
+		    now_ms() + 1000);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -132,18 +230,25 @@ session_closed_why(struct session *s, const char *peer_why)
 static const char *
 session_loop(struct session *s)
 {
+	const struct config *cfg = s->peer.srv->cfg;
 	char *line, *out;
 	size_t len, outlen;
-	int64_t idle_deadline;
+	int64_t idle_deadline = now_ms() + cfg->idle_timeout * 1000;
 	int rc;
 
+	session_set_pump(s, session_flush);
 	while (!s->quit && !server_stopping(s->peer.srv)) {
-		idle_deadline = now_ms() + s->peer.srv->cfg->idle_timeout * 1000;
+		if (session_flush(s) != 0) {
+			return "closed by the server: event queue overflow "
+			    "or write failed";
+		}
 		rc = conn_read_line(s->peer.conn, &line, &len, idle_deadline,
-		    s->peer.srv->cfg->line_timeout * 1000);
+		    cfg->line_timeout * 1000);
 		switch (rc) {
 		case CONN_OK:
 			break;
+		case CONN_WAKE:
+			continue;
 		case CONN_TOO_LONG:
 			out = cmd_line_too_long(&outlen);
 			(void)conn_write(s->peer.conn, out, outlen,
@@ -170,9 +275,42 @@ session_loop(struct session *s)
 		if (rc != CONN_OK) {
 			return session_closed_why(s, conn_error(s->peer.conn));
 		}
+		/* Events do not keep a connection alive; requests do. */
+		idle_deadline = now_ms() + cfg->idle_timeout * 1000;
 	}
 	return s->quit ? "quit by the client" :
 	    "closed by the server: shutting down";
+}
+
+int
+session_open(struct session *s, const char *what)
+{
+	int64_t id;
+
+	if (db_session_open(s->peer.srv->db, "member", s->peer.client.address,
+	    s->peer.client.port, &id) != ERR_NONE) {
+		log_err("%s %s port %d: cannot record session; closing", what,
+		    s->peer.client.address, s->peer.client.port);
+		return -1;
+	}
+	client_show(&s->peer.client, id);
+	log_info("session %lld: %s connection from %s port %d",
+	    (long long)id, what, s->peer.client.address, s->peer.client.port);
+	session_cert_login(s);
+	event_session(&s->peer.client, "open");
+	return 0;
+}
+
+void
+session_close(struct session *s, const char *why)
+{
+	log_info("session %lld: closed (%s)%s%s",
+	    (long long)s->peer.client.session, why, s->logged_in ?
+	    ", user " : "", s->logged_in ? s->user : "");
+	event_session(&s->peer.client, "closed");
+	(void)db_session_close(s->peer.srv->db, s->peer.client.session);
+	event_queue_free(s->events);
+	s->events = NULL;
 }
 
 void *
@@ -181,7 +319,7 @@ session_main(void *arg)
 	struct session *s = arg;
 	SSL_CTX *ctx = server_member_ctx(s->peer.srv);
 	const char *why;
-	int64_t id;
+	cJSON *hello;
 
 	s->peer.conn = conn_new(s->peer.client.fd, ctx, (size_t)s->peer.srv->cfg->max_line);
 	SSL_CTX_free(ctx);
@@ -197,22 +335,15 @@ session_main(void *arg)
 		    s->peer.client.address, s->peer.client.port, conn_error(s->peer.conn));
 		goto out;
 	}
-	if (db_session_open(s->peer.srv->db, "member", s->peer.client.address,
-	    s->peer.client.port, &id) != ERR_NONE) {
-		log_err("member %s port %d: cannot record session; closing",
-		    s->peer.client.address, s->peer.client.port);
+	if (session_open(s, "member") != 0) {
 		goto out;
 	}
-	client_show(&s->peer.client, id);
-	log_info("session %lld: member connection from %s port %d",
-	    (long long)id, s->peer.client.address, s->peer.client.port);
-	session_cert_login(s);
-	session_greet(s);
+	hello = session_hello(s);
+	(void)session_send(s, hello);
+	cJSON_Delete(hello);
 	why = session_loop(s);
-	log_info("session %lld: closed (%s)%s%s", (long long)id, why,
-	    s->logged_in ? ", user " : "", s->logged_in ? s->user : "");
 	conn_shutdown(s->peer.conn, now_ms() + 1000);
-	(void)db_session_close(s->peer.srv->db, id);
+	session_close(s, why);
 out:
 	/* Leave the registry before the descriptor is closed (kick safety). */
 	client_remove(&s->peer.client);

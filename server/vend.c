@@ -462,6 +462,32 @@ vend_wait(struct vend_reg *reg, struct vend *v)
 	vend_unlock(reg);
 }
 
+int
+vend_wait_for(struct vend_reg *reg, struct vend *v, int64_t max_ms)
+{
+	int64_t until;
+	int done;
+
+	vend_lock(reg);
+	until = vend_now(reg) + max_ms;
+	if (until > v->deadline) {
+		until = v->deadline;
+	}
+	while (v->state != VEND_STATE_DONE) {
+		if (vend_now(reg) >= v->deadline) {
+			vend_expire(reg, v, vend_now(reg));
+			break;
+		}
+		if (vend_now(reg) >= until) {
+			break;
+		}
+		vend_sleep(reg, until);
+	}
+	done = v->state == VEND_STATE_DONE;
+	vend_unlock(reg);
+	return done;
+}
+
 void
 vend_finish(struct vend_reg *reg, struct vend *v)
 {

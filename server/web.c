@@ -1,0 +1,782 @@
+/*
+ * The web port (PROTOCOL.md section 9): HTTPS with the member port's TLS
+ * policy, one thread per connection.  GET / and the app's files (built
+ * into drinkd from web/) are answered with keep-alive; GET /ws upgrades
+ * to a WebSocket that is a member session: each text message is one
+ * request for the same dispatcher the member port uses, each reply and
+ * event one text message.
+ *
+ * HTTP/1.1 is parsed by http-parser (the Node.js parser, packaged in
+ * Debian as libhttp-parser) and WebSocket framing, masking, fragments,
+ * ping/pong and the close handshake are done by wslay, whose event API
+ * leaves the socket to its caller: the connection's own thread reads and
+ * writes its SSL, nothing else does.
+ *
+ * Deadlines: a request head must be complete within line_timeout of its
+ * first byte (slow headers are cut off) and may not exceed WEB_HEAD_MAX
+ * bytes (431); a kept-alive connection may idle for idle_timeout; a
+ * WebSocket must send a complete message within idle_timeout of its last
+ * one and take what it is sent within WEB_WRITE_MS.
+ */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <http_parser.h>
+#include <openssl/evp.h>
+#include <wslay/wslay.h>
+
+#include "drinkd.h"
+#include "web_assets.h"
+
+#define WEB_HEAD_MAX 8192	/* request line and headers, bytes */
+#define WEB_URL_MAX 2048
+#define WEB_VALUE_MAX 512	/* a header value we keep */
+#define WEB_WRITE_MS 60000	/* a response or frame must be taken by */
+#define WEB_READ_CHUNK 4096
+#define WEB_WS_QUEUE 16		/* frames waiting before reads pause */
+#define WEB_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* The request headers the server looks at. */
+enum web_header {
+	WEB_H_HOST,
+	WEB_H_ORIGIN,
+	WEB_H_UPGRADE,
+	WEB_H_CONNECTION,
+	WEB_H_WS_KEY,
+	WEB_H_WS_VERSION,
+	WEB_H_COUNT,
+	WEB_H_OTHER = WEB_H_COUNT,
+};
+
+static const char *const web_header_names[WEB_H_COUNT] = {
+	[WEB_H_HOST] = "host",
+	[WEB_H_ORIGIN] = "origin",
+	[WEB_H_UPGRADE] = "upgrade",
+	[WEB_H_CONNECTION] = "connection",
+	[WEB_H_WS_KEY] = "sec-websocket-key",
+	[WEB_H_WS_VERSION] = "sec-websocket-version",
+};
+
+/* Where a request head is in its parse. */
+enum web_state {
+	WEB_STATE_IDLE,		/* between requests */
+	WEB_STATE_HEAD,		/* request line and headers arriving */
+	WEB_STATE_DONE,		/* a whole request was read */
+	WEB_STATE_BAD,		/* parse error */
+};
+
+struct web {
+	struct session *s;
+	http_parser parser;
+	enum web_state state;
+	char url[WEB_URL_MAX + 1];
+	size_t url_len;
+	int url_too_long;
+	char field[32];		/* header name being read, lower case */
+	size_t field_len;
+	int in_value;		/* the last callback was a value */
+	enum web_header current;
+	char values[WEB_H_COUNT][WEB_VALUE_MAX + 1];
+	size_t value_len[WEB_H_COUNT];
+	/* Bytes read but not yet parsed (pipelined requests, ws frames). */
+	char buf[WEB_HEAD_MAX + WEB_READ_CHUNK];
+	size_t buf_len;
+	/* WebSocket */
+	wslay_event_context_ptr ws;
+	int64_t idle_deadline;
+	int64_t write_deadline;	/* 0 while nothing is stuck */
+	int send_blocked;
+	int closing;
+};
+
+static const char web_security_headers[] =
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; "
+    "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "manifest-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
+    "Strict-Transport-Security: max-age=31536000\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "X-Frame-Options: DENY\r\n";
+
+static int
+web_on_url(http_parser *p, const char *at, size_t len)
+{
+	struct web *w = p->data;
+
+	if (w->url_len + len > WEB_URL_MAX) {
+		w->url_too_long = 1;
+		return 0;
+	}
+	memcpy(w->url + w->url_len, at, len);
+	w->url_len += len;
+	w->url[w->url_len] = '\0';
+	return 0;
+}
+
+static int
+web_on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct web *w = p->data;
+	size_t i;
+
+	if (w->in_value) {
+		w->field_len = 0;
+		w->in_value = 0;
+	}
+	for (i = 0; i < len; i++) {
+		if (w->field_len + 1 < sizeof(w->field)) {
+			w->field[w->field_len++] = (char)(at[i] | 0x20);
+		} else {
+			/* Too long: not one of ours. */
+			w->field[0] = '\0';
+		}
+	}
+	w->field[w->field_len] = '\0';
+	return 0;
+}
+
+static int
+web_on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct web *w = p->data;
+	size_t n;
+	int i;
+
+	if (!w->in_value) {
+		w->in_value = 1;
+		w->current = WEB_H_OTHER;
+		for (i = 0; i < WEB_H_COUNT; i++) {
+			if (strcmp(w->field, web_header_names[i]) == 0) {
+				w->current = (enum web_header)i;
+				/* A repeated header: keep the first. */
+				if (w->value_len[i] > 0) {
+					w->current = WEB_H_OTHER;
+				}
+				break;
+			}
+		}
+	}
+	if (w->current == WEB_H_OTHER) {
+		return 0;
+	}
+	n = w->value_len[w->current];
+	if (n + len > WEB_VALUE_MAX) {
+		len = WEB_VALUE_MAX - n;
+	}
+	memcpy(w->values[w->current] + n, at, len);
+	w->value_len[w->current] = n + len;
+	w->values[w->current][n + len] = '\0';
+	return 0;
+}
+
+static int
+web_on_message_complete(http_parser *p)
+{
+	struct web *w = p->data;
+
+	w->state = WEB_STATE_DONE;
+	/* Stop here: what follows is the next request, or WebSocket data. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings web_settings = {
+	.on_url = web_on_url,
+	.on_header_field = web_on_header_field,
+	.on_header_value = web_on_header_value,
+	.on_message_complete = web_on_message_complete,
+};
+
+static void
+web_reset(struct web *w)
+{
+	http_parser_init(&w->parser, HTTP_REQUEST);
+	w->parser.data = w;
+	w->state = WEB_STATE_IDLE;
+	w->url_len = 0;
+	w->url[0] = '\0';
+	w->url_too_long = 0;
+	w->field_len = 0;
+	w->in_value = 0;
+	memset(w->value_len, 0, sizeof(w->value_len));
+	memset(w->values, 0, sizeof(w->values));
+}
+
+/*
+ * Write one response.  body may be NULL (no body); head_only sends the
+ * headers of a GET's response without its body (HEAD).
+ */
+static int
+web_respond(struct web *w, int status, const char *reason,
+    const char *type, const void *body, size_t len, int head_only,
+    const char *extra, int keep_alive)
+{
+	char *head;
+	int rc;
+
+	head = xasprintf("HTTP/1.1 %d %s\r\n%s%s%s%s"
+	    "Content-Length: %zu\r\nCache-Control: no-cache\r\n"
+	    "Connection: %s\r\n\r\n", status, reason, web_security_headers,
+	    type != NULL ? "Content-Type: " : "", type != NULL ? type : "",
+	    type != NULL ? "\r\n" : "", len, keep_alive ? "keep-alive" :
+	    "close");
+	if (extra != NULL) {
+		char *full;
+
+		/* Extra headers go before the blank line. */
+		head[strlen(head) - 2] = '\0';
+		full = xasprintf("%s%s\r\n", head, extra);
+		free(head);
+		head = full;
+	}
+	rc = conn_write(w->s->peer.conn, head, strlen(head),
+	    now_ms() + WEB_WRITE_MS);
+	free(head);
+	if (rc == CONN_OK && body != NULL && len > 0 && !head_only) {
+		rc = conn_write(w->s->peer.conn, body, len,
+		    now_ms() + WEB_WRITE_MS);
+	}
+	return rc == CONN_OK ? 0 : -1;
+}
+
+/* A short plain-text error page; the connection stays up if keep_alive. */
+static int
+web_error(struct web *w, int status, const char *reason, int keep_alive,
+    const char *extra)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "%d %s\n", status, reason);
+	return web_respond(w, status, reason, "text/plain; charset=utf-8",
+	    body, strlen(body), w->parser.method == HTTP_HEAD, extra,
+	    keep_alive);
+}
+
+/*
+ * Read and parse one request head.  0 with w->state DONE, or -1 when the
+ * connection must end (after answering, when there is anything to say).
+ */
+static int
+web_read_request(struct web *w)
+{
+	struct session *s = w->s;
+	int64_t deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
+	size_t parsed = 0, got, head = 0;
+	int rc;
+
+	web_reset(w);
+	for (;;) {
+		if (w->buf_len > 0) {
+			if (w->state == WEB_STATE_IDLE) {
+				w->state = WEB_STATE_HEAD;
+				deadline = now_ms() +
+				    w->s->peer.srv->cfg->line_timeout * 1000;
+			}
+			parsed = http_parser_execute(&w->parser, &web_settings,
+			    w->buf, w->buf_len);
+			head += parsed;
+			memmove(w->buf, w->buf + parsed, w->buf_len - parsed);
+			w->buf_len -= parsed;
+			if (w->state == WEB_STATE_DONE) {
+				return 0;
+			}
+			if (HTTP_PARSER_ERRNO(&w->parser) != HPE_OK &&
+			    HTTP_PARSER_ERRNO(&w->parser) != HPE_PAUSED) {
+				log_info("web %s port %d: bad request: %s",
+				    s->peer.client.address, s->peer.client.port,
+				    http_errno_description(HTTP_PARSER_ERRNO(
+				    &w->parser)));
+				(void)web_error(w, HTTP_PARSER_ERRNO(
+				    &w->parser) == HPE_HEADER_OVERFLOW ? 431 :
+				    400, HTTP_PARSER_ERRNO(&w->parser) ==
+				    HPE_HEADER_OVERFLOW ?
+				    "Request Header Fields Too Large" :
+				    "Bad Request", 0, NULL);
+				return -1;
+			}
+			if (head > WEB_HEAD_MAX) {
+				(void)web_error(w, 431,
+				    "Request Header Fields Too Large", 0, NULL);
+				return -1;
+			}
+		}
+		rc = conn_read(s->peer.conn, w->buf + w->buf_len,
+		    sizeof(w->buf) - w->buf_len, &got, deadline);
+		if (rc == CONN_TIMEOUT && w->state == WEB_STATE_HEAD) {
+			log_info("web %s port %d: request head not complete "
+			    "within %ld s; closing", s->peer.client.address,
+			    s->peer.client.port,
+			    w->s->peer.srv->cfg->line_timeout);
+			(void)web_error(w, 408, "Request Timeout", 0, NULL);
+			return -1;
+		}
+		if (rc != CONN_OK) {
+			return -1;
+		}
+		w->buf_len += got;
+	}
+}
+
+static const struct web_asset *
+web_find_asset(const char *path)
+{
+	size_t i;
+
+	if (strcmp(path, "/") == 0) {
+		path = "/index.html";
+	}
+	for (i = 0; i < sizeof(web_assets) / sizeof(web_assets[0]); i++) {
+		if (strcmp(web_assets[i].path, path) == 0) {
+			return &web_assets[i];
+		}
+	}
+	return NULL;
+}
+
+/* 1 when the comma-separated list has word (case-insensitive). */
+static int
+web_list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p = list;
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		if (strncasecmp(p, word, n) == 0 &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' ' ||
+		    p[n] == '\t')) {
+			return 1;
+		}
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+/*
+ * The Origin check: the page that opens /ws must come from this server
+ * (https://HOST as the browser addressed it) or from web_origins.
+ */
+static int
+web_origin_ok(const struct web *w)
+{
+	const char *origin = w->values[WEB_H_ORIGIN];
+	char own[WEB_VALUE_MAX + 16];
+	const char *list = w->s->peer.srv->cfg->web_origins, *p;
+	size_t n;
+
+	if (w->value_len[WEB_H_ORIGIN] == 0) {
+		return 0;
+	}
+	snprintf(own, sizeof(own), "https://%s", w->values[WEB_H_HOST]);
+	if (w->value_len[WEB_H_HOST] > 0 && strcasecmp(origin, own) == 0) {
+		return 1;
+	}
+	for (p = list; p != NULL && *p != '\0'; p += n) {
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n > 0 && n == strlen(origin) &&
+		    strncasecmp(p, origin, n) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* base64(SHA-1(key + GUID)), RFC 6455 section 4.2.2. */
+static void
+web_ws_accept(const char *key, char out[64])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char *text = xasprintf("%s%s", key, WEB_WS_GUID);
+
+	if (EVP_Digest(text, strlen(text), md, &n, EVP_sha1(), NULL) != 1) {
+		fatal("SHA-1 unavailable");
+	}
+	free(text);
+	EVP_EncodeBlock((unsigned char *)out, md, (int)n);
+}
+
+/* wslay reads: bytes left over from the HTTP head first, then the SSL. */
+static ssize_t
+web_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+    int flags, void *arg)
+{
+	struct web *w = arg;
+	size_t got;
+	int rc;
+
+	(void)flags;
+	/* Replies not yet taken: read no more requests (backpressure). */
+	if (wslay_event_get_queued_msg_count(ctx) >= WEB_WS_QUEUE) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (w->buf_len > 0) {
+		got = w->buf_len < len ? w->buf_len : len;
+		memcpy(buf, w->buf, got);
+		memmove(w->buf, w->buf + got, w->buf_len - got);
+		w->buf_len -= got;
+		return (ssize_t)got;
+	}
+	rc = conn_read(w->s->peer.conn, (char *)buf, len, &got, 0);
+	if (rc == CONN_OK) {
+		return (ssize_t)got;
+	}
+	wslay_event_set_error(ctx, rc == CONN_TIMEOUT ? WSLAY_ERR_WOULDBLOCK :
+	    WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
+}
+
+static ssize_t
+web_ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+    int flags, void *arg)
+{
+	struct web *w = arg;
+	size_t done;
+	int rc;
+
+	(void)flags;
+	rc = conn_write_some(w->s->peer.conn, (const char *)data, len, &done);
+	if (rc == CONN_OK) {
+		w->send_blocked = 0;
+		w->write_deadline = 0;
+		return (ssize_t)done;
+	}
+	if (rc == CONN_TIMEOUT) {
+		w->send_blocked = 1;
+		if (w->write_deadline == 0) {
+			w->write_deadline = now_ms() + WEB_WRITE_MS;
+		}
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
+}
+
+/* Queue text (a line from the dispatcher or an event) as one message. */
+static void
+web_ws_queue(struct web *w, const char *text, size_t len)
+{
+	struct wslay_event_msg msg = { WSLAY_TEXT_FRAME,
+		(const uint8_t *)text, len };
+
+	if (len > 0 && text[len - 1] == '\n') {
+		msg.msg_length = len - 1;
+	}
+	(void)wslay_event_queue_msg(w->ws, &msg);
+}
+
+static void
+web_ws_close(struct web *w, uint16_t code, const char *reason)
+{
+	if (!w->closing) {
+		w->closing = 1;
+		(void)wslay_event_queue_close(w->ws, code,
+		    (const uint8_t *)reason, strlen(reason));
+	}
+}
+
+/* One whole message from the browser: a request, answered in order. */
+static void
+web_ws_on_msg(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_msg_recv_arg *arg, void *user)
+{
+	struct web *w = user;
+	char *line, *out;
+	size_t outlen;
+
+	(void)ctx;
+	if (arg->opcode == WSLAY_BINARY_FRAME) {
+		web_ws_close(w, WSLAY_CODE_UNSUPPORTED_DATA,
+		    "binary messages are not accepted");
+		return;
+	}
+	if (arg->opcode != WSLAY_TEXT_FRAME || w->closing) {
+		return;
+	}
+	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
+	line = xmalloc(arg->msg_length + 1);
+	memcpy(line, arg->msg, arg->msg_length);
+	line[arg->msg_length] = '\0';
+	session_busy_add(1);
+	out = session_request(w->s, line, arg->msg_length, &outlen);
+	session_busy_add(-1);
+	free(line);
+	web_ws_queue(w, out, outlen);
+	free(out);
+	if (w->s->quit) {
+		web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE, "quit");
+	}
+}
+
+/*
+ * Move waiting events into wslay's queue while it is short, so a browser
+ * that stops reading leaves them in the event queue, where the overflow
+ * rule applies.  -1 on overflow (the close is queued).
+ */
+static int
+web_ws_events(struct web *w)
+{
+	static const char overflow[] = "{\"event\":\"overflow\"}";
+	char *line;
+	size_t len;
+	int over = 0;
+
+	while (w->s->events != NULL && !w->closing &&
+	    wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE &&
+	    (line = event_queue_take(w->s->events, &len, &over)) != NULL) {
+		web_ws_queue(w, line, len);
+		free(line);
+	}
+	if (over && !w->closing) {
+		web_ws_queue(w, overflow, sizeof(overflow) - 1);
+		web_ws_close(w, WSLAY_CODE_POLICY_VIOLATION, "event overflow");
+		return -1;
+	}
+	return 0;
+}
+
+/* The WebSocket session until either side closes; returns why. */
+static const char *
+web_ws_loop(struct web *w)
+{
+	struct session *s = w->s;
+	struct pollfd pfd[2];
+	int64_t now, until;
+	nfds_t n;
+	int want_read, want_write, room;
+
+	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
+	for (;;) {
+		if (server_stopping(w->s->peer.srv)) {
+			web_ws_close(w, WSLAY_CODE_GOING_AWAY,
+			    "server stopping");
+		}
+		(void)web_ws_events(w);
+		if (wslay_event_want_write(w->ws) &&
+		    wslay_event_send(w->ws) != 0) {
+			return "write failed";
+		}
+		want_read = wslay_event_want_read(w->ws);
+		want_write = wslay_event_want_write(w->ws);
+		if (!want_read && !want_write) {
+			return w->closing ? "closed by server" :
+			    "closed by client";
+		}
+		if (want_read && !w->closing && (w->buf_len > 0 ||
+		    conn_buffered(s->peer.conn) > 0) &&
+		    wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE) {
+			if (wslay_event_recv(w->ws) != 0) {
+				return "connection lost";
+			}
+			continue;
+		}
+		now = now_ms();
+		if (w->write_deadline != 0 && now >= w->write_deadline) {
+			return "client not reading";
+		}
+		if (!w->closing && now >= w->idle_deadline) {
+			web_ws_close(w, WSLAY_CODE_GOING_AWAY, "idle");
+			w->write_deadline = now + 1000;
+			continue;
+		}
+		until = w->closing ? (w->write_deadline != 0 ?
+		    w->write_deadline : now + 1000) : w->idle_deadline;
+		if (w->write_deadline != 0 && w->write_deadline < until) {
+			until = w->write_deadline;
+		}
+		/* With replies piling up, wait for the browser to take them. */
+		room = wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE;
+		pfd[0].fd = conn_fd(s->peer.conn);
+		pfd[0].events = (want_read && room ? POLLIN : 0) |
+		    (want_write && w->send_blocked ? POLLOUT : 0);
+		n = 1;
+		if (s->events != NULL && room) {
+			pfd[1].fd = event_queue_fd(s->events);
+			pfd[1].events = POLLIN;
+			n = 2;
+		}
+		if (poll(pfd, n, until - now > 60000 ? 60000 :
+		    (int)(until - now)) <= 0) {
+			if (w->closing && now_ms() >= until) {
+				return "close not acknowledged";
+			}
+			continue;
+		}
+		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    want_read && wslay_event_recv(w->ws) != 0) {
+			return "connection lost";
+		}
+		if (pfd[0].revents & POLLOUT) {
+			w->send_blocked = 0;
+		}
+	}
+}
+
+/*
+ * Upgrade to a WebSocket member session: the checks, 101, the hello,
+ * then the session.  -1 when the request was refused (answered).
+ */
+static int
+web_upgrade(struct web *w)
+{
+	static const struct wslay_event_callbacks cb = {
+		.recv_callback = web_ws_recv,
+		.send_callback = web_ws_send,
+		.on_msg_recv_callback = web_ws_on_msg,
+	};
+	struct session *s = w->s;
+	char accept[64], *extra;
+	const char *why;
+	cJSON *hello;
+	char *text;
+	size_t len;
+
+	if (!w->parser.upgrade ||
+	    !web_list_has(w->values[WEB_H_UPGRADE], "websocket") ||
+	    !web_list_has(w->values[WEB_H_CONNECTION], "upgrade") ||
+	    w->value_len[WEB_H_WS_KEY] == 0 ||
+	    w->parser.method != HTTP_GET) {
+		(void)web_error(w, 400, "Bad Request", 0, NULL);
+		return -1;
+	}
+	if (strcmp(w->values[WEB_H_WS_VERSION], "13") != 0) {
+		(void)web_error(w, 426, "Upgrade Required", 0,
+		    "Sec-WebSocket-Version: 13\r\n");
+		return -1;
+	}
+	if (!web_origin_ok(w)) {
+		log_warn("web %s port %d: WebSocket refused: origin \"%s\" is "
+		    "not allowed", s->peer.client.address, s->peer.client.port,
+		    w->values[WEB_H_ORIGIN]);
+		(void)web_error(w, 403, "Forbidden", 0, NULL);
+		return -1;
+	}
+	web_ws_accept(w->values[WEB_H_WS_KEY], accept);
+	extra = xasprintf("Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: %s\r\n%s\r\n", accept,
+	    web_security_headers);
+	text = xasprintf("HTTP/1.1 101 Switching Protocols\r\n%s", extra);
+	free(extra);
+	if (conn_write(s->peer.conn, text, strlen(text),
+	    now_ms() + WEB_WRITE_MS) != CONN_OK) {
+		free(text);
+		return -1;
+	}
+	free(text);
+	if (wslay_event_context_server_init(&w->ws, &cb, w) != 0) {
+		return -1;
+	}
+	wslay_event_config_set_max_recv_msg_length(w->ws,
+	    (uint64_t)w->s->peer.srv->cfg->max_line);
+	if (session_open(s, "web") != 0) {
+		wslay_event_context_free(w->ws);
+		return -1;
+	}
+	hello = session_hello(s);
+	text = proto_line(hello, &len);
+	web_ws_queue(w, text, len);
+	free(text);
+	cJSON_Delete(hello);
+	why = web_ws_loop(w);
+	session_close(s, why);
+	wslay_event_context_free(w->ws);
+	return 0;
+}
+
+/* Requests on one connection until it closes or upgrades. */
+static void
+web_serve(struct web *w)
+{
+	const struct web_asset *a;
+	int keep, head;
+	char *q;
+
+	while (!server_stopping(w->s->peer.srv)) {
+		if (web_read_request(w) != 0) {
+			return;
+		}
+		keep = http_should_keep_alive(&w->parser);
+		head = w->parser.method == HTTP_HEAD;
+		if (w->url_too_long) {
+			(void)web_error(w, 414, "URI Too Long", 0, NULL);
+			return;
+		}
+		if ((q = strchr(w->url, '?')) != NULL) {
+			*q = '\0';
+		}
+		if (strcmp(w->url, "/ws") == 0) {
+			(void)web_upgrade(w);
+			return;
+		}
+		if (w->parser.method != HTTP_GET && !head) {
+			(void)web_error(w, 405, "Method Not Allowed", 0,
+			    "Allow: GET, HEAD\r\n");
+			return;
+		}
+		if ((a = web_find_asset(w->url)) == NULL) {
+			if (web_error(w, 404, "Not Found", keep, NULL) != 0 ||
+			    !keep) {
+				return;
+			}
+			continue;
+		}
+		if (web_respond(w, 200, "OK", a->type, a->data, a->len, head,
+		    NULL, keep) != 0 || !keep) {
+			return;
+		}
+	}
+}
+
+static pthread_once_t web_once = PTHREAD_ONCE_INIT;
+
+static void
+web_init(void)
+{
+	http_parser_set_max_header_size(WEB_HEAD_MAX);
+}
+
+void *
+web_main(void *arg)
+{
+	struct session *s = arg;
+	const struct config *cfg = s->peer.srv->cfg;
+	SSL_CTX *ctx = server_member_ctx(s->peer.srv);
+	struct web *w = NULL;
+
+	pthread_once(&web_once, web_init);
+	s->peer.conn = conn_new(s->peer.client.fd, ctx, (size_t)cfg->max_line);
+	SSL_CTX_free(ctx);
+	if (s->peer.conn == NULL) {
+		log_err("web %s port %d: cannot set up TLS",
+		    s->peer.client.address, s->peer.client.port);
+		s->peer.client.fd = -1;
+		goto out;
+	}
+	/* wslay resends what a blocked write left, from its own buffer. */
+	SSL_set_mode(conn_ssl(s->peer.conn), SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (conn_accept(s->peer.conn, now_ms() + cfg->handshake_timeout *
+	    1000) != CONN_OK) {
+		log_info("web %s port %d: TLS handshake failed: %s",
+		    s->peer.client.address, s->peer.client.port,
+		    conn_error(s->peer.conn));
+		goto out;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	web_serve(w);
+	conn_shutdown(s->peer.conn, now_ms() + 1000);
+out:
+	/* Leave the registry before the descriptor is closed (kick safety). */
+	client_remove(&s->peer.client);
+	conn_free(s->peer.conn);
+	free(w);
+	free(s);
+	return NULL;
+}

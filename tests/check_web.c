@@ -1,0 +1,1025 @@
+/*
+ * Login tokens, live events and the web port, over real TLS.  Tokens and
+ * subscribe are driven on the member port; the web port is driven with a
+ * small WebSocket client written here (frames built by hand, so a test can
+ * split them across TLS records, fragment messages, send binary or
+ * oversized ones), and with raw HTTP for the static files and the errors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "fake.h"
+#include "harness.h"
+
+#define WEB_TIMEOUT 120
+
+static struct h_server *srv;
+static int web_port;
+
+static void
+start_with(const char *more)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 5\n"
+	    "web_listen = 127.0.0.1:0\nline_timeout = 2\n"
+	    "web_origins = https://app.example\n%s", ca,
+	    more != NULL ? more : "");
+	char *path, *text;
+	cJSON *o;
+	FILE *f;
+	long n;
+
+	srv = h_server_start(conf);
+	free(conf);
+	free(ca);
+	path = srv->ports_file;
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	text = xcalloc(1, 4096);
+	n = (long)fread(text, 1, 4095, f);
+	fclose(f);
+	ck_assert_int_gt(n, 0);
+	o = cJSON_Parse(text);
+	free(text);
+	ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(o, "web_listen")),
+	    "ports file has no web_listen");
+	web_port = cJSON_GetObjectItem(o, "web_listen")->valueint;
+	cJSON_Delete(o);
+}
+
+static void
+setup(void)
+{
+	struct h_client *a;
+
+	start_with(NULL);
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}");
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Cola\",\"price\":10,\"stock\":5}");
+	h_close(a);
+}
+
+static void
+teardown(void)
+{
+	h_server_free(srv);
+	srv = NULL;
+}
+
+/* The next event named name, skipping others; fails after timeout_ms. */
+static cJSON *
+wait_event(struct h_client *c, const char *name, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	const cJSON *ev;
+	cJSON *r;
+
+	while (now_ms() < deadline) {
+		if (h_read_line(c, deadline - now_ms()) != CONN_OK) {
+			break;
+		}
+		r = cJSON_Parse(c->line);
+		ev = cJSON_GetObjectItem(r, "event");
+		if (cJSON_IsString(ev) && strcmp(ev->valuestring, name) == 0) {
+			return r;
+		}
+		cJSON_Delete(r);
+	}
+	ck_abort_msg("no %s event within %lld ms", name,
+	    (long long)timeout_ms);
+	return NULL;
+}
+
+/* ---- tokens ----------------------------------------------------------- */
+
+static char *
+make_token(struct h_client *c, const char *label, int64_t *id)
+{
+	cJSON *r = h_callf(c, "{\"cmd\":\"token_create\",\"label\":\"%s\"}",
+	    label);
+	char *token;
+
+	H_ASSERT_OK(r);
+	token = xstrdup(h_str(r, "token"));
+	ck_assert_uint_eq(strlen(token), 64);
+	*id = h_num(r, "token_id");
+	ck_assert_int_gt(h_num(r, "expires"), (int64_t)time(NULL) + 89 * 86400);
+	cJSON_Delete(r);
+	return token;
+}
+
+START_TEST(token_login_list_revoke)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b;
+	int64_t id, id2;
+	char *tok = make_token(a, "laptop", &id), *tok2;
+	cJSON *r, *list;
+
+	tok2 = make_token(a, "phone", &id2);
+	ck_assert_int_ne(id, id2);
+	/* Only the hash is stored. */
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
+	    "hash = '%s'", tok), 0);
+	b = h_connect(srv, NULL);
+	r = h_callf(b, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "alice");
+	ck_assert_int_eq(h_num(r, "balance"), 100);
+	cJSON_Delete(r);
+	r = h_call(b, "{\"cmd\":\"tokens\"}");
+	H_ASSERT_OK(r);
+	list = h_array(r, "tokens");
+	ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+	ck_assert_str_eq(h_str(cJSON_GetArrayItem(list, 0), "label"),
+	    "laptop");
+	ck_assert_int_gt(h_num(cJSON_GetArrayItem(list, 0), "last_used"), 0);
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(list,
+	    1), "last_used")));
+	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0),
+	    "token"));
+	cJSON_Delete(r);
+	h_expectf(b, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
+	    (long long)id);
+	h_expectf(b, "bad_request", "{\"cmd\":\"token_revoke\","
+	    "\"token_id\":%lld}", (long long)id);
+	h_close(b);
+	b = h_connect(srv, NULL);
+	h_expectf(b, "bad_credentials", "{\"cmd\":\"login\",\"token\":\"%s\"}",
+	    tok);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok2);
+	/* Someone else's token id is not theirs to revoke. */
+	h_close(b);
+	b = h_connect_as(srv, "bob", "bobpw");
+	h_expectf(b, "bad_request", "{\"cmd\":\"token_revoke\","
+	    "\"token_id\":%lld}", (long long)id2);
+	h_close(b);
+	free(tok);
+	free(tok2);
+	h_close(a);
+}
+END_TEST
+
+START_TEST(token_revoked_by_passwd_and_disable)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *adm;
+	int64_t id;
+	char *tok = make_token(a, "x", &id);
+
+	h_expect(a, NULL, "{\"cmd\":\"passwd\",\"old\":\"alicepw\","
+	    "\"new\":\"alicepw2\"}");
+	b = h_connect(srv, NULL);
+	h_expectf(b, "bad_credentials", "{\"cmd\":\"login\",\"token\":\"%s\"}",
+	    tok);
+	free(tok);
+	tok = make_token(a, "y", &id);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	adm = h_connect_as(srv, "admin", "adminpw");
+	h_expect(adm, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":true}");
+	h_expect(adm, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":false}");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens"), 0);
+	h_close(b);
+	b = h_connect(srv, NULL);
+	h_expectf(b, "bad_credentials", "{\"cmd\":\"login\",\"token\":\"%s\"}",
+	    tok);
+	free(tok);
+	h_close(b);
+	h_close(adm);
+	h_close(a);
+}
+END_TEST
+
+START_TEST(token_errors_and_throttle)
+{
+	struct h_client *c = h_connect_as(srv, "bob", "bobpw");
+	cJSON *r;
+	int i;
+
+	h_expect(c, "bad_request", "{\"cmd\":\"token_create\",\"days\":0}");
+	h_expect(c, "bad_request", "{\"cmd\":\"token_create\",\"days\":366}");
+	h_expect(c, "bad_request", "{\"cmd\":\"token_create\",\"label\":"
+	    "\"01234567890123456789012345678901234567890123456789012345678901"
+	    "234\"}");
+	h_close(c);
+	c = h_connect(srv, NULL);
+	h_expect(c, "auth_required", "{\"cmd\":\"token_create\"}");
+	h_expect(c, "bad_request", "{\"cmd\":\"login\",\"user\":\"alice\","
+	    "\"token\":\"00\"}");
+	h_expect(c, "bad_request", "{\"cmd\":\"login\",\"user\":\"alice\"}");
+	for (i = 0; i < 5; i++) {
+		h_expect(c, "bad_credentials", "{\"cmd\":\"login\","
+		    "\"token\":\"0000\"}");
+	}
+	/* Throttled like a password login: by the address. */
+	r = h_call(c, "{\"cmd\":\"login\",\"token\":\"0000\"}");
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	h_close(c);
+}
+END_TEST
+
+/* ---- subscribe on the member port --------------------------------------- */
+
+START_TEST(subscribe_roles_and_topics)
+{
+	struct h_client *c = h_connect(srv, NULL);
+	cJSON *r;
+
+	h_expect(c, "bad_request", "{\"cmd\":\"subscribe\",\"topics\":"
+	    "[\"weather\"]}");
+	h_expect(c, "bad_request", "{\"cmd\":\"subscribe\",\"topics\":"
+	    "\"machines\"}");
+	h_expect(c, "forbidden", "{\"cmd\":\"subscribe\",\"topics\":"
+	    "[\"machines\",\"balance\"]}");
+	r = h_call(c, "{\"cmd\":\"unsubscribe\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 0);
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"machines\","
+	    "\"slots\"]}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 2);
+	cJSON_Delete(r);
+	h_login(c, "alice", "alicepw");
+	h_expect(c, "forbidden", "{\"cmd\":\"subscribe\",\"topics\":"
+	    "[\"sessions\"]}");
+	r = h_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"balance\","
+	    "\"drops\"]}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 4);
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"unsubscribe\",\"topics\":[\"slots\"]}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 3);
+	cJSON_Delete(r);
+	/* Logging out leaves only what anyone may have. */
+	h_expect(c, NULL, "{\"cmd\":\"logout\"}");
+	r = h_call(c, "{\"cmd\":\"unsubscribe\",\"topics\":[]}");
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 1);
+	cJSON_Delete(r);
+	h_close(c);
+}
+END_TEST
+
+/*
+ * A drop seen by a subscriber: queued, vending, completed in that order,
+ * the balance event with the drop's tx, the slot's new stock; and the
+ * machine going offline when its controller leaves.
+ */
+START_TEST(subscribe_drop_balance_slot_machine)
+{
+	struct h_client *w = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct fake *f;
+	const char *states[] = { "queued", "vending", "completed" };
+	cJSON *r, *ev;
+	int64_t tx, t0;
+	int i;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"machines\","
+	    "\"slots\",\"balance\",\"drops\"]}");
+	f = fake_start(srv, "m1", FAKE_ACK, 200);
+	ev = wait_event(w, "machine", 5000);
+	ck_assert_str_eq(h_str(ev, "machine"), "m1");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(ev, "online")));
+	ck_assert_str_eq(h_str(ev, "name"), "Big Drink");
+	cJSON_Delete(ev);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_OK(r);
+	tx = h_num(r, "tx");
+	cJSON_Delete(r);
+	for (i = 0; i < 3; i++) {
+		ev = wait_event(w, "drop", 5000);
+		ck_assert_int_eq(h_num(ev, "tx"), tx);
+		ck_assert_str_eq(h_str(ev, "state"), states[i]);
+		ck_assert_str_eq(h_str(ev, "machine"), "m1");
+		ck_assert_int_eq(h_num(ev, "slot"), 3);
+		cJSON_Delete(ev);
+	}
+	/* The hold (queued) changed the balance: 100 - 10. */
+	r = h_call(w, "{\"cmd\":\"balance\"}");
+	cJSON_Delete(r);
+	h_close(w);
+	w = h_connect_as(srv, "alice", "alicepw");
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"machines\","
+	    "\"slots\",\"balance\"]}");
+	/* An admin credit reaches the member's subscription. */
+	h_close(c);
+	c = h_connect_as(srv, "admin", "adminpw");
+	h_expect(c, NULL, "{\"cmd\":\"credit\",\"user\":\"alice\",\"amount\":"
+	    "25,\"note\":\"cash\"}");
+	ev = wait_event(w, "balance", 2000);
+	ck_assert_int_eq(h_num(ev, "balance"), 115);
+	ck_assert_int_gt(h_num(ev, "tx"), tx);
+	cJSON_Delete(ev);
+	h_expect(c, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"price\":12}");
+	ev = wait_event(w, "slot", 2000);
+	ck_assert_int_eq(h_num(ev, "price"), 12);
+	ck_assert_int_eq(h_num(ev, "stock"), 4);
+	ck_assert_str_eq(h_str(ev, "item"), "Cola");
+	cJSON_Delete(ev);
+	t0 = now_ms();
+	fake_stop(f);
+	ev = wait_event(w, "machine", 2000);
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(ev, "online")));
+	ck_assert_int_lt(now_ms() - t0, 2000);
+	cJSON_Delete(ev);
+	h_close(c);
+	h_close(w);
+}
+END_TEST
+
+START_TEST(subscribe_sessions_admin)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw"), *c;
+	cJSON *ev;
+	int64_t session;
+
+	h_expect(a, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"sessions\"]}");
+	c = h_connect(srv, NULL);
+	ev = wait_event(a, "session", 2000);
+	ck_assert_str_eq(h_str(ev, "state"), "open");
+	ck_assert_str_eq(h_str(ev, "kind"), "member");
+	session = h_num(ev, "session");
+	cJSON_Delete(ev);
+	h_close(c);
+	ev = wait_event(a, "session", 2000);
+	ck_assert_str_eq(h_str(ev, "state"), "closed");
+	ck_assert_int_eq(h_num(ev, "session"), session);
+	cJSON_Delete(ev);
+	h_close(a);
+}
+END_TEST
+
+/*
+ * Events for one session arrive in commit order: many credits from one
+ * admin produce balance events with rising tx and balance, none missing.
+ */
+START_TEST(subscribe_ordering)
+{
+	struct h_client *w = h_connect_as(srv, "bob", "bobpw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	int64_t last_tx = 0, bal;
+	cJSON *ev;
+	int i;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"balance\"]}");
+	for (i = 1; i <= 50; i++) {
+		h_send(a, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":1,"
+		    "\"note\":\"n\"}");
+	}
+	for (i = 1; i <= 50; i++) {
+		cJSON_Delete(h_read(a));
+	}
+	for (i = 1; i <= 50; i++) {
+		ev = wait_event(w, "balance", 5000);
+		bal = h_num(ev, "balance");
+		ck_assert_int_eq(bal, i);
+		ck_assert_int_gt(h_num(ev, "tx"), last_tx);
+		last_tx = h_num(ev, "tx");
+		cJSON_Delete(ev);
+	}
+	h_close(a);
+	h_close(w);
+}
+END_TEST
+
+/*
+ * A subscriber that never reads is sent "overflow" and closed once 1000
+ * events wait for it; a subscriber that reads sees every event, and other
+ * sessions are answered meanwhile.
+ */
+START_TEST(subscribe_overflow_closes_only_slow)
+{
+	struct h_client *slow = h_connect(srv, NULL), *fast, *a, *other;
+	struct fake *f;
+	char *msg, *p;
+	int i, j, seen = 0, rc;
+	int64_t t;
+
+	a = h_connect_as(srv, "admin", "adminpw");
+	for (i = 1; i <= 40; i++) {
+		h_expectf(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+		    "\"slot\":%d,\"item\":\"Item number %d with a long name\","
+		    "\"price\":1,\"stock\":1}", i, i);
+	}
+	f = fake_start(srv, "m1", FAKE_ACK, 10);
+	/* A small receive buffer, so the server's sends back up soon. */
+	{
+		int small = 4096;
+
+		setsockopt(conn_fd(slow->conn), SOL_SOCKET, SO_RCVBUF, &small,
+		    sizeof(small));
+	}
+	h_expect(slow, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"slots\"]}");
+	fast = h_connect(srv, NULL);
+	h_expect(fast, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"slots\"]}");
+	other = h_connect(srv, NULL);
+	/* 120 reports x 40 slots = 4800 slot events. */
+	msg = xmalloc(40 * 32 + 64);
+	for (j = 0; j < 120; j++) {
+		p = msg + sprintf(msg, "{\"event\":\"slots\",\"slots\":[");
+		for (i = 1; i <= 40; i++) {
+			p += sprintf(p, "%s{\"slot\":%d,\"stock\":%d}",
+			    i > 1 ? "," : "", i, 2 + j);
+		}
+		sprintf(p, "]}");
+		fake_send(f, msg);
+		/* The fast reader keeps up. */
+		while ((rc = h_read_line(fast, j == 119 ? 3000 : 50)) ==
+		    CONN_OK && strstr(fast->line, "\"slot\"") != NULL) {
+			seen++;
+			if (seen == 4800) {
+				break;
+			}
+		}
+		if (j % 20 == 0) {
+			h_expect(other, NULL, "{\"cmd\":\"ping\"}");
+		}
+	}
+	free(msg);
+	t = now_ms();
+	while (seen < 4800 && now_ms() - t < 10000 &&
+	    h_read_line(fast, 1000) == CONN_OK) {
+		if (strstr(fast->line, "\"slot\"") != NULL) {
+			seen++;
+		}
+	}
+	ck_assert_int_eq(seen, 4800);
+	/* The slow one: its events up to the overflow, then the close. */
+	for (;;) {
+		rc = h_read_line(slow, 15000);
+		ck_assert_msg(rc == CONN_OK, "slow subscriber closed without "
+		    "an overflow event");
+		if (strstr(slow->line, "overflow") != NULL) {
+			break;
+		}
+	}
+	ck_assert(h_closed(slow));
+	h_expect(fast, NULL, "{\"cmd\":\"ping\"}");
+	h_expect(other, NULL, "{\"cmd\":\"ping\"}");
+	fake_stop(f);
+	h_close(fast);
+	h_close(other);
+	h_close(slow);
+	h_close(a);
+}
+END_TEST
+
+/* ---- the web port: HTTP ------------------------------------------------- */
+
+/* Read raw bytes until the HTTP head ends; returns the head (static). */
+static const char *
+http_read_head(struct h_client *c, char *buf, size_t cap, int64_t ms)
+{
+	size_t len = 0, got;
+	int64_t deadline = now_ms() + ms;
+
+	while (len + 1 < cap) {
+		if (conn_read(c->conn, buf + len, 1, &got, deadline) !=
+		    CONN_OK) {
+			break;
+		}
+		len += got;
+		buf[len] = '\0';
+		if (len >= 4 && memcmp(buf + len - 4, "\r\n\r\n", 4) == 0) {
+			return buf;
+		}
+	}
+	buf[len] = '\0';
+	return len > 0 ? buf : NULL;
+}
+
+static long
+http_content_length(const char *head)
+{
+	const char *p = strstr(head, "Content-Length: ");
+
+	return p != NULL ? atol(p + 16) : -1;
+}
+
+/* Read exactly n bytes. */
+static void
+read_exact(struct h_client *c, void *buf, size_t n)
+{
+	size_t done = 0, got;
+	int64_t deadline = now_ms() + H_DEADLINE_MS;
+
+	while (done < n) {
+		ck_assert_msg(conn_read(c->conn, (char *)buf + done, n - done,
+		    &got, deadline) == CONN_OK, "short read: %zu of %zu", done,
+		    n);
+		done += got;
+	}
+}
+
+static void
+send_text(struct h_client *c, const char *text)
+{
+	h_send_raw(c, text, strlen(text));
+}
+
+static struct h_client *
+web_dial(void)
+{
+	char err[256];
+	struct h_client *c = h_tls_dial(web_port, NULL, err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "web port: %s", err);
+	return c;
+}
+
+START_TEST(http_static_and_errors)
+{
+	struct h_client *c = web_dial();
+	char head[8192], *body;
+	long n;
+
+	/* Two requests on one kept-alive connection. */
+	send_text(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "Content-Security-Policy: "
+	    "default-src 'none'; script-src 'self'"));
+	ck_assert_ptr_nonnull(strstr(head, "X-Content-Type-Options: nosniff"));
+	ck_assert_ptr_nonnull(strstr(head, "Strict-Transport-Security: "));
+	ck_assert_ptr_nonnull(strstr(head, "text/html"));
+	n = http_content_length(head);
+	ck_assert_int_gt(n, 100);
+	body = xmalloc((size_t)n + 1);
+	read_exact(c, body, (size_t)n);
+	body[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(body, "app.js"));
+	/* No inline script: every <script> has a src. */
+	ck_assert_ptr_null(strstr(body, "<script>"));
+	free(body);
+	send_text(c, "HEAD /app.js HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "text/javascript"));
+	ck_assert_int_gt(http_content_length(head), 1000);
+	/* HEAD has no body: the next response follows at once. */
+	send_text(c, "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 404", 12) == 0, "%s", head);
+	n = http_content_length(head);
+	body = xmalloc((size_t)n + 1);
+	read_exact(c, body, (size_t)n);
+	free(body);
+	h_send_raw(c, "POST / HTTP/1.1\r\nHost: localhost\r\n"
+	    "Content-Length: 0\r\n\r\n", 55);
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 405", 12) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "Allow: GET, HEAD"));
+	h_close(c);
+
+	c = web_dial();
+	send_text(c, "XYZZY / HTTP/1.1\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 400", 12) == 0, "%s", head);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(http_header_too_large)
+{
+	struct h_client *c = web_dial();
+	char head[4096], *big = xmalloc(10000);
+	int rc;
+
+	memset(big, 'a', 9999);
+	big[9999] = '\0';
+	send_text(c, "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ");
+	rc = h_send_raw(c, big, 9999);
+	(void)rc;
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 431", 12) == 0, "%s", head);
+	free(big);
+	h_close(c);
+}
+END_TEST
+
+/* A head sent a byte at a time is cut off at line_timeout (2 s here). */
+START_TEST(http_slow_headers)
+{
+	struct h_client *c = web_dial();
+	const char *req = "GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+	char head[4096];
+	int64_t t0 = now_ms();
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; i < strlen(req) && ok; i++) {
+		ok = h_send_raw(c, req + i, 1) == CONN_OK;
+		if (now_ms() - t0 > 6000) {
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 408", 12) == 0, "%s", head);
+	ck_assert_int_lt(now_ms() - t0, 6000);
+	h_close(c);
+}
+END_TEST
+
+/* ---- the web port: WebSocket ------------------------------------------ */
+
+#define WS_TEXT 0x1
+#define WS_BINARY 0x2
+#define WS_CLOSE 0x8
+#define WS_PING 0x9
+#define WS_PONG 0xa
+#define WS_CONT 0x0
+
+/* The upgrade request with origin (NULL: none); returns the head. */
+static const char *
+ws_upgrade(struct h_client *c, const char *origin, char *head, size_t cap)
+{
+	char *req = xasprintf("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n", web_port,
+	    origin != NULL ? "Origin: " : "", origin != NULL ? origin : "",
+	    origin != NULL ? "\r\n" : "");
+
+	h_send_raw(c, req, strlen(req));
+	free(req);
+	return http_read_head(c, head, cap, 5000);
+}
+
+/*
+ * One client frame: FIN as given, masked.  split > 0 writes it in pieces
+ * of that many bytes, each its own TLS record.
+ */
+static void
+ws_frame(struct h_client *c, int fin, int opcode, const void *data,
+    size_t len, size_t split)
+{
+	unsigned char *f = xmalloc(len + 14), mask[4] = { 0x12, 0x34, 0x56,
+		0x78 };
+	size_t n = 0, i;
+
+	f[n++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
+	if (len < 126) {
+		f[n++] = (unsigned char)(0x80 | len);
+	} else if (len < 65536) {
+		f[n++] = 0x80 | 126;
+		f[n++] = (unsigned char)(len >> 8);
+		f[n++] = (unsigned char)len;
+	} else {
+		f[n++] = 0x80 | 127;
+		for (i = 0; i < 8; i++) {
+			f[n++] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+		}
+	}
+	memcpy(f + n, mask, 4);
+	n += 4;
+	for (i = 0; i < len; i++) {
+		f[n + i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
+	}
+	n += len;
+	if (split == 0) {
+		split = n;
+	}
+	for (i = 0; i < n; i += split) {
+		h_send_raw(c, f + i, n - i < split ? n - i : split);
+	}
+	free(f);
+}
+
+static void
+ws_text(struct h_client *c, const char *text)
+{
+	ws_frame(c, 1, WS_TEXT, text, strlen(text), 0);
+}
+
+/* One server frame: its opcode; payload into a fresh NUL-ended string. */
+static int
+ws_read(struct h_client *c, char **payload, size_t *len)
+{
+	unsigned char h[2], ext[8];
+	uint64_t n;
+	int i;
+
+	read_exact(c, h, 2);
+	ck_assert_msg((h[1] & 0x80) == 0, "server frames are not masked");
+	n = h[1] & 0x7f;
+	if (n == 126) {
+		read_exact(c, ext, 2);
+		n = (uint64_t)ext[0] << 8 | ext[1];
+	} else if (n == 127) {
+		read_exact(c, ext, 8);
+		for (n = 0, i = 0; i < 8; i++) {
+			n = n << 8 | ext[i];
+		}
+	}
+	ck_assert_uint_lt(n, 64u << 20);
+	*payload = xmalloc((size_t)n + 1);
+	read_exact(c, *payload, (size_t)n);
+	(*payload)[n] = '\0';
+	*len = (size_t)n;
+	ck_assert_msg(h[0] & 0x80, "fragmented server frame");
+	return h[0] & 0x0f;
+}
+
+/* The next text message, parsed. */
+static cJSON *
+ws_json(struct h_client *c)
+{
+	char *p;
+	size_t n;
+	int op = ws_read(c, &p, &n);
+	cJSON *o;
+
+	ck_assert_msg(op == WS_TEXT, "expected a text frame, got opcode %d",
+	    op);
+	o = cJSON_Parse(p);
+	ck_assert_msg(o != NULL, "not JSON: %s", p);
+	ck_assert_msg(memchr(p, '\n', n) == NULL, "newline in a frame");
+	free(p);
+	return o;
+}
+
+/* Expect a close frame with code. */
+static void
+ws_expect_close(struct h_client *c, int code)
+{
+	char *p;
+	size_t n;
+	int op;
+
+	do {
+		op = ws_read(c, &p, &n);
+		if (op != WS_CLOSE) {
+			free(p);
+		}
+	} while (op == WS_TEXT);
+	ck_assert_int_eq(op, WS_CLOSE);
+	ck_assert_uint_ge(n, 2);
+	ck_assert_int_eq(((unsigned char)p[0] << 8) | (unsigned char)p[1],
+	    code);
+	free(p);
+}
+
+static struct h_client *
+ws_open(const char *origin)
+{
+	struct h_client *c = web_dial();
+	char head[4096];
+	cJSON *hello;
+
+	ck_assert_ptr_nonnull(ws_upgrade(c, origin, head, sizeof(head)));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 101", 12) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head,
+	    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+	hello = ws_json(c);
+	ck_assert_str_eq(h_str(hello, "event"), "hello");
+	ck_assert_int_eq(h_num(hello, "proto"), 1);
+	cJSON_Delete(hello);
+	return c;
+}
+
+static cJSON *
+ws_call(struct h_client *c, const char *text)
+{
+	cJSON *r;
+
+	ws_text(c, text);
+	for (;;) {
+		r = ws_json(c);
+		if (cJSON_GetObjectItem(r, "event") == NULL) {
+			return r;
+		}
+		cJSON_Delete(r);
+	}
+}
+
+START_TEST(ws_origin_checked)
+{
+	struct h_client *c = web_dial();
+	char head[4096], own[64];
+
+	ck_assert_ptr_nonnull(ws_upgrade(c, "https://evil.example", head,
+	    sizeof(head)));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 403", 12) == 0, "%s", head);
+	h_close(c);
+	c = web_dial();
+	ck_assert_ptr_nonnull(ws_upgrade(c, NULL, head, sizeof(head)));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 403", 12) == 0, "%s", head);
+	h_close(c);
+	/* The server's own origin and one from web_origins are let in. */
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	h_close(ws_open(own));
+	h_close(ws_open("https://app.example"));
+	/* A plain GET /ws is not an upgrade. */
+	c = web_dial();
+	send_text(c, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 400", 12) == 0, "%s", head);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(ws_session_requests)
+{
+	char own[64];
+	struct h_client *c;
+	cJSON *r;
+	int64_t id;
+	char *tok;
+
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	r = ws_call(c, "{\"id\":1,\"cmd\":\"balance\"}");
+	H_ASSERT_ERROR(r, "auth_required");
+	ck_assert_int_eq(h_num(r, "id"), 1);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"id\":2,\"cmd\":\"login\",\"user\":\"alice\","
+	    "\"password\":\"alicepw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"token_create\",\"label\":\"web\"}");
+	H_ASSERT_OK(r);
+	tok = xstrdup(h_str(r, "token"));
+	id = h_num(r, "token_id");
+	cJSON_Delete(r);
+	r = ws_call(c, "not json");
+	H_ASSERT_ERROR(r, "bad_request");
+	cJSON_Delete(r);
+	/* Split across TLS records: 3 bytes per record. */
+	ws_frame(c, 1, WS_TEXT, "{\"id\":9,\"cmd\":\"whoami\"}", 23, 3);
+	r = ws_json(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 9);
+	ck_assert_str_eq(h_str(r, "user"), "alice");
+	cJSON_Delete(r);
+	/* A fragmented message, with a ping between the fragments. */
+	ws_frame(c, 0, WS_TEXT, "{\"id\":10,", 9, 0);
+	ws_frame(c, 1, WS_PING, "hi", 2, 0);
+	ws_frame(c, 0, WS_CONT, "\"cmd\":\"pi", 9, 0);
+	ws_frame(c, 1, WS_CONT, "ng\"}", 4, 0);
+	{
+		char *p;
+		size_t n;
+
+		ck_assert_int_eq(ws_read(c, &p, &n), WS_PONG);
+		ck_assert_str_eq(p, "hi");
+		free(p);
+	}
+	r = ws_json(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 10);
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "pong")));
+	cJSON_Delete(r);
+	/* Pipelined: answered in order. */
+	ws_text(c, "{\"id\":11,\"cmd\":\"ping\"}");
+	ws_text(c, "{\"id\":12,\"cmd\":\"balance\"}");
+	ws_text(c, "{\"id\":13,\"cmd\":\"ping\"}");
+	r = ws_json(c);
+	ck_assert_int_eq(h_num(r, "id"), 11);
+	cJSON_Delete(r);
+	r = ws_json(c);
+	ck_assert_int_eq(h_num(r, "id"), 12);
+	ck_assert_int_eq(h_num(r, "balance"), 100);
+	cJSON_Delete(r);
+	r = ws_json(c);
+	ck_assert_int_eq(h_num(r, "id"), 13);
+	cJSON_Delete(r);
+	ws_text(c, "{\"cmd\":\"quit\"}");
+	ws_expect_close(c, 1000);
+	h_close(c);
+	/* A new connection logs in with the token. */
+	c = ws_open(own);
+	r = ws_call(c, "{\"cmd\":\"login\",\"token\":\"ffff\"}");
+	H_ASSERT_ERROR(r, "bad_credentials");
+	cJSON_Delete(r);
+	r = ws_call(c, tok);
+	H_ASSERT_ERROR(r, "bad_request");
+	cJSON_Delete(r);
+	{
+		char *req = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}",
+		    tok);
+
+		r = ws_call(c, req);
+		free(req);
+	}
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "alice");
+	cJSON_Delete(r);
+	(void)id;
+	free(tok);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(ws_too_big_and_binary)
+{
+	char own[64], *big;
+	struct h_client *c;
+	size_t n = 70000;
+
+	snprintf(own, sizeof(own), "https://localhost:%d", web_port);
+	/* Host says 127.0.0.1, so localhost is another origin: refused. */
+	c = web_dial();
+	{
+		char head[4096];
+
+		ck_assert_ptr_nonnull(ws_upgrade(c, own, head, sizeof(head)));
+		ck_assert_msg(strncmp(head, "HTTP/1.1 403", 12) == 0, "%s",
+		    head);
+	}
+	h_close(c);
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	big = xmalloc(n);
+	memset(big, ' ', n);
+	memcpy(big, "{\"cmd\":\"ping\"", 13);
+	big[n - 1] = '}';
+	ws_frame(c, 1, WS_TEXT, big, n, 0);
+	free(big);
+	ws_expect_close(c, 1009);
+	h_close(c);
+	c = ws_open(own);
+	ws_frame(c, 1, WS_BINARY, "{\"cmd\":\"ping\"}", 14, 0);
+	ws_expect_close(c, 1003);
+	h_close(c);
+}
+END_TEST
+
+/* Events reach a WebSocket subscriber as frames. */
+START_TEST(ws_events)
+{
+	char own[64];
+	struct h_client *c, *a;
+	cJSON *r;
+
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"bob\","
+	    "\"password\":\"bobpw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"balance\","
+	    "\"machines\"]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":7,"
+	    "\"note\":\"x\"}");
+	r = ws_json(c);
+	ck_assert_str_eq(h_str(r, "event"), "balance");
+	ck_assert_int_eq(h_num(r, "balance"), 7);
+	cJSON_Delete(r);
+	h_expect(a, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"name\":\"Renamed\"}");
+	r = ws_json(c);
+	ck_assert_str_eq(h_str(r, "event"), "machine");
+	ck_assert_str_eq(h_str(r, "name"), "Renamed");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "online")));
+	cJSON_Delete(r);
+	h_close(a);
+	h_close(c);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("web");
+	TCase *tc;
+	int failed;
+
+	h_init();
+	tc = h_tcase(s, "tokens", setup, teardown, WEB_TIMEOUT);
+	tcase_add_test(tc, token_login_list_revoke);
+	tcase_add_test(tc, token_revoked_by_passwd_and_disable);
+	tcase_add_test(tc, token_errors_and_throttle);
+	tc = h_tcase(s, "subscribe on the member port", setup, teardown,
+	    WEB_TIMEOUT);
+	tcase_add_test(tc, subscribe_roles_and_topics);
+	tcase_add_test(tc, subscribe_drop_balance_slot_machine);
+	tcase_add_test(tc, subscribe_sessions_admin);
+	tcase_add_test(tc, subscribe_ordering);
+	tcase_add_test(tc, subscribe_overflow_closes_only_slow);
+	tc = h_tcase(s, "web port HTTP", setup, teardown, WEB_TIMEOUT);
+	tcase_add_test(tc, http_static_and_errors);
+	tcase_add_test(tc, http_header_too_large);
+	tcase_add_test(tc, http_slow_headers);
+	tc = h_tcase(s, "web port WebSocket", setup, teardown, WEB_TIMEOUT);
+	tcase_add_test(tc, ws_origin_checked);
+	tcase_add_test(tc, ws_session_requests);
+	tcase_add_test(tc, ws_too_big_and_binary);
+	tcase_add_test(tc, ws_events);
+	failed = h_run(s);
+	return h_finish(failed);
+}
