@@ -51,7 +51,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine lock stress crash hostile card ops web
+INTEG_NAMES = member admin machine lock stress crash hostile card ops web browser
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
@@ -62,7 +62,8 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGS = $(BUILD)/drinkd $(BUILD)/drink $(BUILD)/drink-machine
 TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 
-.PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean
+.PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean \
+    browser-deps
 all: $(PROGS)
 
 # Keep test objects between runs (they are intermediate to make).
@@ -143,8 +144,24 @@ $(BUILD)/tests/check_corpus: $(patsubst %,$(BUILD)/tests/fuzz/replay_%.o,$(FUZZ_
 
 # Unit tests first (fast, no network), then the integration suites, which
 # start real drinkd processes on ephemeral loopback ports.
-check: $(PROGS) $(TESTS)
+check: $(PROGS) $(TESTS) browser-deps
 	@BUILD=$(BUILD) tests/run-tests $(TESTS)
+
+# check_browser drives Debian's chromium from a node script (node's own
+# modules only): install both when missing.
+BROWSER_DEB_PKGS = chromium nodejs
+browser-deps:
+	@if ! command -v node >/dev/null 2>&1 || \
+	    ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing browser test dependencies: $(BROWSER_DEB_PKGS)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			    apt-get install -y -qq $(BROWSER_DEB_PKGS) >/dev/null || exit 1; \
+		else \
+			echo "the browser test needs: sudo apt-get install $(BROWSER_DEB_PKGS)"; \
+			exit 1; \
+		fi; \
+	fi
 
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=address,undefined OPT="-O1 -g" check

@@ -1,2 +1,775 @@
-// placeholder
-// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x// x
+// drink web app: one WebSocket to drinkd's /ws, which is a member session.
+// Every request is {"id", "cmd", ...}; replies come back in order with the
+// same id; events ({"event": ...}) keep the page live without reloading.
+// No framework, no build step, no inline script (the server's CSP forbids
+// it).  User data is only ever put into the page with textContent.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const TOKEN_KEY = "drink.token";
+
+// Plain words for the protocol's error codes.
+const ERRORS = {
+  bad_credentials: "Wrong user name or password.",
+  locked_out: "Too many failed attempts. Try again in {retry_after} seconds.",
+  insufficient_funds: "Not enough credit (your balance is {balance}).",
+  slot_empty: "That slot is empty.",
+  slot_disabled: "That slot is switched off.",
+  machine_offline: "The machine is offline.",
+  drop_in_progress: "Another drop of yours is still running; wait for it.",
+  drop_failed: "The machine could not vend it. Nothing was charged.",
+  drop_timeout: "The machine did not answer in time. Nothing was charged.",
+  no_such_user: "There is no such user.",
+  no_such_machine: "There is no such machine.",
+  no_such_slot: "There is no such slot.",
+  no_such_transaction: "There is no such transaction.",
+  exists: "That name is already taken.",
+  invalid_amount: "The amount must be a whole number of credits.",
+  forbidden: "You are not allowed to do that.",
+  auth_required: "Please log in first.",
+  conflict: "That was already done with different details.",
+  server_busy: "The server is busy. Try again shortly.",
+  internal: "The server had a problem; nothing was changed.",
+};
+
+function explain(reply) {
+  const text = ERRORS[reply.error];
+  if (!text) {
+    return reply.message || "Something went wrong (" + reply.error + ").";
+  }
+  return text.replace(/\{(\w+)\}/g, (_, k) => String(reply[k] ?? "?"));
+}
+
+// Build an element: h("td", {class: "num"}, "12").
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "on") {
+      for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+    } else if (k === "dataset") {
+      Object.assign(el.dataset, v);
+    } else if (v === true) {
+      el.setAttribute(k, "");
+    } else if (v !== false && v !== null && v !== undefined) {
+      el.setAttribute(k, v);
+    }
+  }
+  for (const kid of kids.flat()) {
+    if (kid !== null && kid !== undefined && kid !== false) {
+      el.append(kid instanceof Node ? kid : String(kid));
+    }
+  }
+  return el;
+}
+
+function when(unix) {
+  if (unix === null || unix === undefined) return "never";
+  const d = new Date(unix * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
+    " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+}
+
+function signed(n) {
+  return (n > 0 ? "+" : "") + n;
+}
+
+// ---- the connection ----------------------------------------------------
+
+const conn = {
+  ws: null,
+  nextId: 1,
+  pending: new Map(),
+  ready: null,
+  retry: 500,
+};
+
+function connect() {
+  conn.ready = new Promise((resolve) => {
+    const ws = new WebSocket("wss://" + location.host + "/ws");
+    conn.ws = ws;
+    ws.addEventListener("message", (m) => {
+      let msg;
+      try {
+        msg = JSON.parse(m.data);
+      } catch (e) {
+        return;
+      }
+      if (msg.event === "hello") {
+        conn.retry = 500;
+        resolve();
+      } else if (msg.event) {
+        onEvent(msg);
+      } else if (conn.pending.has(msg.id)) {
+        conn.pending.get(msg.id)(msg);
+        conn.pending.delete(msg.id);
+      }
+    });
+    ws.addEventListener("close", () => {
+      for (const done of conn.pending.values()) {
+        done({ ok: false, error: "connection", message: "The connection to the server was lost." });
+      }
+      conn.pending.clear();
+      setStatus("Connection lost; reconnecting…", true);
+      setTimeout(reconnect, conn.retry);
+      conn.retry = Math.min(conn.retry * 2, 15000);
+    });
+  });
+  return conn.ready;
+}
+
+async function reconnect() {
+  await connect();
+  setStatus("");
+  if (state.user) {
+    const token = storedToken();
+    if (!token || !(await tokenLogin(token))) {
+      showLogin("Please log in again.");
+    }
+  }
+}
+
+// Send a request; resolves with the reply (ok or not), never rejects.
+async function call(cmd, args) {
+  await conn.ready;
+  const id = conn.nextId++;
+  return new Promise((resolve) => {
+    conn.pending.set(id, resolve);
+    conn.ws.send(JSON.stringify(Object.assign({ id: id, cmd: cmd }, args || {})));
+  });
+}
+
+// Idle connections are closed by the server; a ping keeps ours open.
+setInterval(() => {
+  if (conn.ws && conn.ws.readyState === WebSocket.OPEN) call("ping");
+}, 60000);
+
+// ---- state and status --------------------------------------------------
+
+const state = {
+  user: null,
+  admin: false,
+  balance: null,
+  machines: new Map(),    // id -> machine
+  slots: new Map(),       // id -> [slot]
+  drops: new Map(),       // tx -> {item, machine}
+  historyBefore: [],      // stack of "before" values for paging
+  logBefore: null,
+  moneyUser: null,
+  tab: "machines",
+};
+
+function setStatus(text, bad) {
+  const el = $("#status");
+  el.textContent = text;
+  el.classList.toggle("bad", !!bad);
+}
+
+function storedToken() {
+  return localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY);
+}
+
+function forgetToken() {
+  localStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(TOKEN_KEY + ".id");
+  sessionStorage.removeItem(TOKEN_KEY + ".id");
+}
+
+function showLogin(message) {
+  state.user = null;
+  $("#who").hidden = true;
+  $("#app-view").hidden = true;
+  $("#login-view").hidden = false;
+  $("#login-error").textContent = message || "";
+  $("#login-user").focus();
+}
+
+// ---- log in and out ----------------------------------------------------
+
+async function tokenLogin(token) {
+  const r = await call("login", { token: token });
+  if (!r.ok) {
+    if (r.error === "bad_credentials") forgetToken();
+    return false;
+  }
+  await loggedIn(r);
+  return true;
+}
+
+async function passwordLogin(ev) {
+  ev.preventDefault();
+  const err = $("#login-error");
+  const button = $("#login-submit");
+  err.textContent = "";
+  button.disabled = true;
+  const r = await call("login", {
+    user: $("#login-user").value.trim().toLowerCase(),
+    password: $("#login-password").value,
+  });
+  button.disabled = false;
+  if (!r.ok) {
+    err.textContent = explain(r);
+    return;
+  }
+  $("#login-password").value = "";
+  // The token survives a reload; "stay logged in" keeps it after the
+  // browser closes, otherwise it lives as long as this tab, for a day.
+  const stay = $("#login-stay").checked;
+  const t = await call("token_create", {
+    label: (stay ? "browser: " : "tab: ") + navigator.userAgent.slice(0, 50),
+    days: stay ? 90 : 1,
+  });
+  if (t.ok) {
+    const store = stay ? localStorage : sessionStorage;
+    store.setItem(TOKEN_KEY, t.token);
+    store.setItem(TOKEN_KEY + ".id", String(t.token_id));
+  }
+  await loggedIn(r);
+}
+
+async function logout() {
+  const id = Number(localStorage.getItem(TOKEN_KEY + ".id") ||
+    sessionStorage.getItem(TOKEN_KEY + ".id"));
+  if (id) await call("token_revoke", { token_id: id });
+  forgetToken();
+  await call("unsubscribe");
+  await call("logout");
+  showLogin("You are logged out.");
+}
+
+async function loggedIn(r) {
+  state.user = r.user;
+  state.admin = r.role === "admin";
+  setBalance(r.balance);
+  $("#user-name").textContent = r.user + (state.admin ? " (admin)" : "");
+  $("#who").hidden = false;
+  $("#login-view").hidden = true;
+  $("#app-view").hidden = false;
+  const topics = ["machines", "slots", "balance", "drops"];
+  if (state.admin) topics.push("sessions");
+  await call("subscribe", { topics: topics });
+  buildTabs();
+  await loadMachines();
+  showTab(state.admin || state.tab !== "users" ? state.tab : "machines");
+}
+
+function setBalance(b) {
+  state.balance = b;
+  $("#balance").textContent = b;
+  renderMachines();
+}
+
+// ---- tabs --------------------------------------------------------------
+
+const TABS = [
+  { id: "machines", label: "Machines", load: loadMachines },
+  { id: "history", label: "History", load: () => loadHistory(null) },
+  { id: "send", label: "Send" },
+  { id: "account", label: "Account", load: loadTokens },
+  { id: "users", label: "Users", admin: true, load: loadUsers },
+  { id: "admin-machines", label: "Set up", admin: true, load: loadAdminMachines },
+  { id: "log", label: "Log", admin: true, load: () => loadLog(false) },
+  { id: "online", label: "Online", admin: true, load: loadOnline },
+];
+
+function buildTabs() {
+  const nav = $("#tabs");
+  nav.replaceChildren();
+  for (const t of TABS) {
+    if (t.admin && !state.admin) continue;
+    nav.append(h("button", {
+      type: "button", id: "tabbtn-" + t.id, dataset: { tab: t.id },
+      on: { click: () => showTab(t.id) },
+    }, t.label));
+  }
+}
+
+function showTab(id) {
+  const t = TABS.find((x) => x.id === id && (!x.admin || state.admin)) || TABS[0];
+  state.tab = t.id;
+  for (const x of TABS) {
+    $("#tab-" + x.id).hidden = x.id !== t.id;
+    const b = $("#tabbtn-" + x.id);
+    if (b) b.setAttribute("aria-current", x.id === t.id ? "page" : "false");
+  }
+  if (t.load) t.load();
+}
+
+// ---- machines, slots and drops -----------------------------------------
+
+async function loadMachines() {
+  const r = await call("machines");
+  if (!r.ok) return;
+  state.machines = new Map(r.machines.map((m) => [m.machine, m]));
+  await Promise.all(r.machines.map(async (m) => {
+    const s = await call("slots", { machine: m.machine });
+    if (s.ok) state.slots.set(m.machine, s.slots);
+  }));
+  renderMachines();
+  if (state.tab === "admin-machines") renderAdminMachines();
+}
+
+function dropBlocked(m, s) {
+  if (!m.enabled) return "machine switched off";
+  if (!m.online) return "machine offline";
+  if (!s.enabled) return "slot switched off";
+  if (s.stock <= 0) return "empty";
+  if (state.balance !== null && s.price > state.balance) return "not enough credit";
+  return null;
+}
+
+function renderMachines() {
+  const box = $("#machines");
+  if (!box) return;
+  box.replaceChildren();
+  if (state.machines.size === 0) {
+    box.append(h("p", { class: "hint" }, "No machines yet."));
+  }
+  for (const m of [...state.machines.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    const slots = (state.slots.get(m.machine) || []).filter((s) => s.item);
+    const rows = slots.map((s) => {
+      const why = dropBlocked(m, s);
+      return h("li", { class: "slot" + (why ? " off" : "") },
+        h("span", { class: "item" }, s.item),
+        h("span", { class: "price" }, s.price + " cr"),
+        h("span", { class: "stock" }, s.stock > 0 ? s.stock + " left" : "empty"),
+        h("button", {
+          type: "button", class: "drop", disabled: !!why,
+          title: why || "Drop " + s.item,
+          "aria-label": "Drop " + s.item + " from " + m.name + (why ? " (" + why + ")" : ""),
+          dataset: { machine: m.machine, slot: String(s.slot) },
+          on: { click: () => drop(m, s) },
+        }, "Drop"));
+    });
+    const temp = typeof m.temperature === "number" ? m.temperature.toFixed(1) + " °C" : "";
+    box.append(h("article", { class: "card machine", dataset: { machine: m.machine } },
+      h("header", {},
+        h("h2", {}, m.name),
+        h("span", { class: "state " + (m.online ? "online" : "offline") },
+          !m.enabled ? "switched off" : m.online ? "online" : "offline"),
+        h("span", { class: "temp" }, temp)),
+      rows.length ? h("ul", { class: "slots" }, rows) : h("p", { class: "hint" }, "No slots set up.")));
+  }
+}
+
+function dropStatus(text, kind) {
+  const el = $("#drop-status");
+  el.hidden = false;
+  el.className = "drop-status " + (kind || "");
+  el.textContent = text;
+}
+
+async function drop(m, s) {
+  const delay = Number($("#drop-delay").value);
+  dropStatus("Asking for " + s.item + " from " + m.name + "…", "busy");
+  const r = await call("drop", { machine: m.machine, slot: s.slot, delay: delay });
+  if (r.ok) {
+    dropStatus("Done: " + s.item + " dropped for " + r.price + " credits. Balance " + r.balance + ".", "good");
+  } else {
+    dropStatus(s.item + ": " + explain(r), "bad");
+  }
+}
+
+const DROP_WORDS = {
+  queued: "Queued: waiting for the machine…",
+  vending: "Vending now…",
+  completed: "Done.",
+  failed: "Failed.",
+};
+
+function onDropEvent(ev) {
+  if (ev.state === "queued" || ev.state === "vending") {
+    const m = state.machines.get(ev.machine);
+    const s = (state.slots.get(ev.machine) || []).find((x) => x.slot === ev.slot);
+    const what = (s ? s.item : "slot " + ev.slot) + " from " + (m ? m.name : ev.machine);
+    let text = what + ": " + DROP_WORDS[ev.state];
+    const delay = Number($("#drop-delay").value);
+    if (ev.state === "vending" && delay > 0) text += " (it drops after " + delay + " s)";
+    dropStatus(text, "busy");
+  }
+  // completed and failed are told by the drop's own reply, with details.
+}
+
+// ---- events --------------------------------------------------------------
+
+function onEvent(ev) {
+  switch (ev.event) {
+    case "balance":
+      setBalance(ev.balance);
+      if (state.tab === "history" && state.historyBefore.length === 0) loadHistory(null);
+      break;
+    case "machine":
+      if (ev.deleted) {
+        state.machines.delete(ev.machine);
+      } else {
+        state.machines.set(ev.machine, ev);
+        if (!state.slots.has(ev.machine)) loadSlots(ev.machine);
+      }
+      renderMachines();
+      if (state.tab === "admin-machines") renderAdminMachines();
+      break;
+    case "slot": {
+      const list = state.slots.get(ev.machine) || [];
+      const s = { slot: ev.slot, item: ev.item, price: ev.price, stock: ev.stock, enabled: ev.enabled };
+      const i = list.findIndex((x) => x.slot === ev.slot);
+      if (i >= 0) list[i] = s; else list.push(s);
+      list.sort((a, b) => a.slot - b.slot);
+      state.slots.set(ev.machine, list);
+      renderMachines();
+      if (state.tab === "admin-machines" && !document.activeElement.closest("#admin-machines")) {
+        renderAdminMachines();
+      }
+      break;
+    }
+    case "drop":
+      onDropEvent(ev);
+      break;
+    case "session":
+      if (state.tab === "online") loadOnline();
+      break;
+    case "overflow":
+      setStatus("Too many updates at once; reconnecting…", true);
+      break;
+  }
+}
+
+async function loadSlots(machine) {
+  const s = await call("slots", { machine: machine });
+  if (s.ok) {
+    state.slots.set(machine, s.slots);
+    renderMachines();
+  }
+}
+
+// ---- history ---------------------------------------------------------------
+
+const PAGE = 20;
+
+function describe(t) {
+  switch (t.kind) {
+    case "drop": return (t.item || "item") + " from " + t.machine + " slot " + t.slot;
+    case "transfer": return (t.amount < 0 ? "to " : "from ") + t.counterparty + (t.note ? ": " + t.note : "");
+    case "refund": return "refund" + (t.note ? ": " + t.note : "");
+    default: return t.kind + (t.note ? ": " + t.note : "");
+  }
+}
+
+async function loadHistory(before) {
+  const args = { limit: PAGE };
+  if (before) args.before = before;
+  const r = await call("history", args);
+  if (!r.ok) return;
+  const body = $("#history tbody");
+  body.replaceChildren(...r.transactions.map((t) => h("tr", {},
+    h("td", {}, t.tx), h("td", {}, when(t.time)), h("td", {}, describe(t)),
+    h("td", { class: "num" }, signed(t.amount)), h("td", {}, t.state))));
+  if (r.transactions.length === 0) {
+    body.append(h("tr", {}, h("td", { colspan: 5, class: "hint" }, "Nothing here yet.")));
+  }
+  state.historyOldest = r.transactions.length ? r.transactions[r.transactions.length - 1].tx : null;
+  $("#history-older").disabled = r.transactions.length < PAGE;
+  $("#history-newer").disabled = state.historyBefore.length === 0;
+}
+
+function historyOlder() {
+  if (!state.historyOldest) return;
+  state.historyBefore.push(state.historyOldest);
+  loadHistory(state.historyOldest);
+}
+
+function historyNewer() {
+  state.historyBefore.pop();
+  const before = state.historyBefore[state.historyBefore.length - 1] || null;
+  loadHistory(before);
+}
+
+// ---- forms -----------------------------------------------------------------
+
+// Run a form's request; show the error in its alert, or reset it.
+function formHandler(form, run) {
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const err = form.querySelector(".error");
+    const button = form.querySelector("button[type=submit]");
+    err.textContent = "";
+    button.disabled = true;
+    try {
+      const msg = await run();
+      if (msg) {
+        err.textContent = msg;
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+function wholeNumber(text) {
+  return /^[0-9]+$/.test(text.trim()) ? Number(text) : NaN;
+}
+
+function setupForms() {
+  $("#login-form").addEventListener("submit", passwordLogin);
+  $("#logout").addEventListener("click", logout);
+  $("#history-older").addEventListener("click", historyOlder);
+  $("#history-newer").addEventListener("click", historyNewer);
+  $("#log-older").addEventListener("click", () => loadLog(true));
+  $("#money-cancel").addEventListener("click", () => { $("#money-form").hidden = true; });
+
+  formHandler($("#send-form"), async () => {
+    const amount = wholeNumber($("#send-amount").value);
+    if (!(amount > 0)) return "The amount must be a whole number above 0.";
+    const args = { to: $("#send-to").value.trim().toLowerCase(), amount: amount };
+    if ($("#send-note").value) args.note = $("#send-note").value;
+    const r = await call("send", args);
+    if (!r.ok) return explain(r);
+    setStatus("Sent " + amount + " credits to " + args.to + ".");
+    $("#send-form").reset();
+    return null;
+  });
+
+  formHandler($("#passwd-form"), async () => {
+    if ($("#passwd-new").value !== $("#passwd-again").value) {
+      return "The two new passwords are not the same.";
+    }
+    const r = await call("passwd", { old: $("#passwd-old").value, new: $("#passwd-new").value });
+    if (!r.ok) return r.error === "bad_credentials" ? "The current password is wrong." : explain(r);
+    // A new password revokes every token, ours included: make a new one.
+    const stay = !!localStorage.getItem(TOKEN_KEY);
+    forgetToken();
+    const t = await call("token_create", { label: "browser", days: stay ? 90 : 1 });
+    if (t.ok) {
+      const store = stay ? localStorage : sessionStorage;
+      store.setItem(TOKEN_KEY, t.token);
+      store.setItem(TOKEN_KEY + ".id", String(t.token_id));
+    }
+    $("#passwd-form").reset();
+    setStatus("Password changed. Other devices are logged out.");
+    loadTokens();
+    return null;
+  });
+
+  formHandler($("#useradd-form"), async () => {
+    const balance = wholeNumber($("#useradd-balance").value || "0");
+    if (isNaN(balance)) return "The balance must be a whole number.";
+    const r = await call("user_add", {
+      user: $("#useradd-user").value.trim(), password: $("#useradd-password").value,
+      role: $("#useradd-role").value, balance: balance,
+    });
+    if (!r.ok) return explain(r);
+    $("#useradd-form").reset();
+    loadUsers();
+    return null;
+  });
+
+  formHandler($("#money-form"), async () => {
+    const kind = $("#money-kind").value;
+    const amount = wholeNumber($("#money-amount").value);
+    if (isNaN(amount)) return "The amount must be a whole number.";
+    const args = { user: state.moneyUser, note: $("#money-note").value };
+    args[kind === "set_balance" ? "balance" : "amount"] = amount;
+    const r = await call(kind, args);
+    if (!r.ok) return explain(r);
+    $("#money-form").hidden = true;
+    setStatus("Balance of " + state.moneyUser + " is now " + r.balance + ".");
+    loadUsers();
+    return null;
+  });
+
+  formHandler($("#machineadd-form"), async () => {
+    const r = await call("machine_add", {
+      machine: $("#machineadd-id").value.trim(), name: $("#machineadd-name").value.trim(),
+    });
+    if (!r.ok) return explain(r);
+    $("#machineadd-form").reset();
+    return null;
+  });
+
+  formHandler($("#log-form"), async () => {
+    await loadLog(false);
+    return null;
+  });
+}
+
+// ---- tokens ------------------------------------------------------------------
+
+async function loadTokens() {
+  const r = await call("tokens");
+  if (!r.ok) return;
+  const mine = Number(localStorage.getItem(TOKEN_KEY + ".id") || sessionStorage.getItem(TOKEN_KEY + ".id"));
+  $("#tokens tbody").replaceChildren(...r.tokens.map((t) => h("tr", {},
+    h("td", {}, (t.label || "(no label)") + (t.token_id === mine ? " — this browser" : "")),
+    h("td", {}, when(t.created)), h("td", {}, when(t.last_used)), h("td", {}, when(t.expires)),
+    h("td", {}, h("button", {
+      type: "button", class: "quiet",
+      on: { click: async () => { await call("token_revoke", { token_id: t.token_id }); loadTokens(); } },
+    }, "Revoke")))));
+}
+
+// ---- admin: users --------------------------------------------------------------
+
+async function loadUsers() {
+  const r = await call("users");
+  if (!r.ok) return;
+  $("#users tbody").replaceChildren(...r.users.map((u) => h("tr", { dataset: { user: u.user } },
+    h("td", {}, u.user), h("td", {}, u.role), h("td", { class: "num" }, u.balance),
+    h("td", {}, u.disabled ? "disabled" : "active"), h("td", {}, when(u.last_seen)),
+    h("td", { class: "actions" },
+      h("button", { type: "button", class: "quiet", on: { click: () => moneyForm(u) } }, "Balance…"),
+      h("button", {
+        type: "button", class: "quiet",
+        on: { click: () => userMod(u, { role: u.role === "admin" ? "member" : "admin" }) },
+      }, u.role === "admin" ? "Make member" : "Make admin"),
+      h("button", {
+        type: "button", class: "quiet",
+        on: { click: () => userMod(u, { disabled: !u.disabled }) },
+      }, u.disabled ? "Enable" : "Disable")))));
+}
+
+function moneyForm(u) {
+  state.moneyUser = u.user;
+  $("#money-title").textContent = "Balance of " + u.user + " (now " + u.balance + ")";
+  $("#money-form").hidden = false;
+  $("#money-form").querySelector(".error").textContent = "";
+  $("#money-amount").focus();
+}
+
+async function userMod(u, change) {
+  const r = await call("user_mod", Object.assign({ user: u.user }, change));
+  setStatus(r.ok ? "User " + u.user + " updated." : explain(r), !r.ok);
+  loadUsers();
+}
+
+// ---- admin: machines and slots ------------------------------------------------------
+
+function loadAdminMachines() {
+  return loadMachines();
+}
+
+function renderAdminMachines() {
+  const box = $("#admin-machines");
+  box.replaceChildren();
+  for (const m of state.machines.values()) {
+    const name = h("input", { value: m.name, "aria-label": "Display name of " + m.machine, maxlength: 200 });
+    const slots = state.slots.get(m.machine) || [];
+    const slotRow = (s) => {
+      const item = h("input", { value: s.item || "", "aria-label": "Item in slot " + s.slot, maxlength: 200 });
+      const price = h("input", { type: "number", min: 0, step: 1, value: s.price, "aria-label": "Price of slot " + s.slot, class: "short" });
+      const stock = h("input", { type: "number", min: 0, step: 1, value: s.stock, "aria-label": "Stock of slot " + s.slot, class: "short" });
+      const enabled = h("input", { type: "checkbox", checked: s.enabled !== false, "aria-label": "Slot " + s.slot + " enabled" });
+      const err = h("span", { class: "error", role: "alert" });
+      return h("tr", {},
+        h("td", {}, s.slot), h("td", {}, item), h("td", {}, price), h("td", {}, stock), h("td", {}, enabled),
+        h("td", {}, h("button", {
+          type: "button", class: "quiet",
+          on: {
+            click: async () => {
+              const p = wholeNumber(price.value), st = wholeNumber(stock.value);
+              if (isNaN(p) || isNaN(st)) { err.textContent = "Price and stock are whole numbers."; return; }
+              const r = await call("slot_set", { machine: m.machine, slot: s.slot, item: item.value, price: p, stock: st, enabled: enabled.checked });
+              err.textContent = r.ok ? "" : explain(r);
+              if (r.ok) setStatus("Slot " + s.slot + " of " + m.name + " saved.");
+            },
+          },
+        }, "Save"), err));
+    };
+    const newSlot = h("input", { type: "number", min: 1, max: 255, step: 1, class: "short", "aria-label": "New slot number" });
+    box.append(h("article", { class: "card" },
+      h("div", { class: "row" },
+        h("strong", {}, m.machine), name,
+        h("button", { type: "button", class: "quiet", on: { click: () => machineMod(m, { name: name.value }) } }, "Rename"),
+        h("button", { type: "button", class: "quiet", on: { click: () => machineMod(m, { enabled: !m.enabled }) } },
+          m.enabled ? "Switch off" : "Switch on"),
+        h("span", { class: "state " + (m.online ? "online" : "offline") }, m.online ? "online" : "offline")),
+      h("div", { class: "scroll" }, h("table", { class: "list" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Slot"), h("th", {}, "Item"), h("th", {}, "Price"),
+          h("th", {}, "Stock"), h("th", {}, "On"), h("th", {}))),
+        h("tbody", {}, slots.map(slotRow)))),
+      h("div", { class: "row" }, newSlot, h("button", {
+        type: "button", class: "quiet",
+        on: {
+          click: async () => {
+            const n = wholeNumber(newSlot.value);
+            if (!(n >= 1 && n <= 255)) { setStatus("A slot number is 1 to 255.", true); return; }
+            const r = await call("slot_set", { machine: m.machine, slot: n });
+            setStatus(r.ok ? "Slot " + n + " added." : explain(r), !r.ok);
+          },
+        },
+      }, "Add slot"))));
+  }
+}
+
+async function machineMod(m, change) {
+  const r = await call("machine_mod", Object.assign({ machine: m.machine }, change));
+  setStatus(r.ok ? "Machine " + m.machine + " updated." : explain(r), !r.ok);
+}
+
+// ---- admin: log --------------------------------------------------------------------
+
+async function loadLog(older) {
+  const args = { limit: 50 };
+  for (const f of ["user", "machine", "kind"]) {
+    const v = $("#log-" + f).value.trim();
+    if (v) args[f] = v;
+  }
+  const since = $("#log-since").value, until = $("#log-until").value;
+  if (since) args.since = Math.floor(new Date(since + "T00:00").getTime() / 1000);
+  if (until) args.until = Math.floor(new Date(until + "T23:59:59").getTime() / 1000);
+  if (older && state.logBefore) args.before = state.logBefore;
+  const r = await call("log", args);
+  const err = $("#log-form .error");
+  if (!r.ok) {
+    err.textContent = explain(r);
+    return;
+  }
+  err.textContent = "";
+  const rows = r.transactions.map((t) => h("tr", {},
+    h("td", {}, t.tx), h("td", {}, when(t.time)), h("td", {}, t.user), h("td", {}, describe(t)),
+    h("td", { class: "num" }, signed(t.amount)), h("td", {}, t.state),
+    h("td", {}, t.kind === "drop" && t.state === "completed" ? h("button", {
+      type: "button", class: "quiet", on: { click: () => refund(t) },
+    }, "Refund") : "")));
+  if (older) $("#log tbody").append(...rows); else $("#log tbody").replaceChildren(...rows);
+  state.logBefore = r.transactions.length ? r.transactions[r.transactions.length - 1].tx : null;
+  $("#log-older").disabled = r.transactions.length < 50;
+}
+
+async function refund(t) {
+  const note = prompt("Refund " + (t.item || "drop") + " (tx " + t.tx + ") to " + t.user + ". Reason:", "");
+  if (note === null) return;
+  const r = await call("refund", { tx: t.tx, note: note });
+  setStatus(r.ok ? "Refunded tx " + t.tx + "." : explain(r), !r.ok);
+  if (r.ok) loadLog(false);
+}
+
+// ---- admin: online -------------------------------------------------------------------
+
+async function loadOnline() {
+  const r = await call("who");
+  if (!r.ok) return;
+  $("#online tbody").replaceChildren(...r.clients.map((c) => h("tr", {},
+    h("td", {}, c.session), h("td", {}, c.kind), h("td", {}, c.user || c.machine || "—"),
+    h("td", {}, c.address + ":" + c.port), h("td", {}, when(c.since)),
+    h("td", {}, h("button", {
+      type: "button", class: "quiet",
+      on: {
+        click: async () => {
+          const k = await call("kick", { session: c.session });
+          setStatus(k.ok ? "Session " + c.session + " closed." : explain(k), !k.ok);
+        },
+      },
+    }, "Kick")))));
+}
+
+// ---- start ------------------------------------------------------------------------------
+
+async function start() {
+  setupForms();
+  await connect();
+  const token = storedToken();
+  if (token && (await tokenLogin(token))) return;
+  showLogin("");
+}
+
+start();

@@ -1,0 +1,347 @@
+// End-to-end test of the web app in a real headless Chromium, driven over
+// the DevTools protocol on a pipe (--remote-debugging-pipe): node's own
+// modules only, no driver library to pin.  Started by tests/check_browser.c,
+// which runs drinkd and passes in, through the environment:
+//   WEB_URL        https://localhost:PORT/
+//   MACHINE_PORT   the machine port, for drink-machine
+//   CERTS          the test certificate directory
+//   BUILD          the build directory (drink-machine)
+//   SHOTS          where screenshots go
+// Users are the harness's: alice/alicepw (100 credits), admin/adminpw.
+// Machine m1 exists with slot 3 (Cola, price 10).  Exit status 0 = pass.
+"use strict";
+
+const { spawn } = require("child_process");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+
+const env = process.env;
+const SHOTS = env.SHOTS;
+const CHROMIUM = env.CHROMIUM || "/usr/bin/chromium";
+const STEP_MS = 20000;
+
+function log(...args) {
+  console.log("[" + new Date().toISOString().slice(11, 23) + "]", ...args);
+}
+
+// ---- the DevTools protocol over a pipe --------------------------------------
+
+class Browser {
+  constructor() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "drink-chromium-"));
+    this.proc = spawn(CHROMIUM, [
+      "--headless=new", "--remote-debugging-pipe", "--no-sandbox",
+      "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+      "--disable-extensions", "--disable-background-networking",
+      // The test CA is not in this profile's trust store.
+      "--ignore-certificate-errors",
+      "--user-data-dir=" + this.dir, "--window-size=1200,900", "about:blank",
+    ], { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
+    this.proc.stderr.on("data", () => {});
+    this.out = this.proc.stdio[3];
+    this.nextId = 1;
+    this.pending = new Map();
+    this.listeners = [];
+    let buf = Buffer.alloc(0);
+    this.proc.stdio[4].on("data", (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      let nul;
+      while ((nul = buf.indexOf(0)) >= 0) {
+        const msg = JSON.parse(buf.subarray(0, nul).toString("utf8"));
+        buf = buf.subarray(nul + 1);
+        this.dispatch(msg);
+      }
+    });
+  }
+
+  dispatch(msg) {
+    if (msg.id !== undefined && this.pending.has(msg.id)) {
+      const { resolve, reject } = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (msg.error) reject(new Error(JSON.stringify(msg.error)));
+      else resolve(msg.result);
+      return;
+    }
+    for (const l of this.listeners) l(msg);
+  }
+
+  send(method, params, sessionId) {
+    const id = this.nextId++;
+    const msg = { id: id, method: method, params: params || {} };
+    if (sessionId) msg.sessionId = sessionId;
+    this.out.write(JSON.stringify(msg) + "\0");
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      setTimeout(() => {
+        if (this.pending.has(id)) {
+          this.pending.delete(id);
+          reject(new Error(method + ": no answer from the browser"));
+        }
+      }, STEP_MS);
+    });
+  }
+
+  // A page in a fresh browser context (its own cookies and storage).
+  async page(name) {
+    const { browserContextId } = await this.send("Target.createBrowserContext");
+    const { targetId } = await this.send("Target.createTarget",
+      { url: "about:blank", browserContextId: browserContextId });
+    const { sessionId } = await this.send("Target.attachToTarget",
+      { targetId: targetId, flatten: true });
+    const page = new Page(this, sessionId, name);
+    await page.send("Page.enable");
+    await page.send("Runtime.enable");
+    this.listeners.push((msg) => {
+      if (msg.sessionId === sessionId && msg.method === "Runtime.exceptionThrown") {
+        page.errors.push(msg.params.exceptionDetails.text + " " +
+          JSON.stringify(msg.params.exceptionDetails.exception || {}).slice(0, 200));
+      }
+      if (msg.sessionId === sessionId && msg.method === "Runtime.consoleAPICalled" &&
+          msg.params.type === "error") {
+        page.errors.push("console.error: " + JSON.stringify(msg.params.args).slice(0, 300));
+      }
+    });
+    return page;
+  }
+
+  async close() {
+    const gone = new Promise((r) => this.proc.once("exit", r));
+    this.proc.kill("SIGKILL");
+    await Promise.race([gone, sleep(3000)]);
+    try {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    } catch (e) {
+      log("could not remove", this.dir + ":", e.message);
+    }
+  }
+}
+
+class Page {
+  constructor(browser, sessionId, name) {
+    this.b = browser;
+    this.sid = sessionId;
+    this.name = name;
+    this.errors = [];
+  }
+
+  send(method, params) {
+    return this.b.send(method, params, this.sid);
+  }
+
+  async eval(expr) {
+    const r = await this.send("Runtime.evaluate",
+      { expression: expr, awaitPromise: true, returnByValue: true });
+    if (r.exceptionDetails) {
+      throw new Error(this.name + ": " + expr + ": " + r.exceptionDetails.text);
+    }
+    return r.result.value;
+  }
+
+  // Poll expr until it is truthy; returns its value and how long it took.
+  async waitFor(expr, what, ms) {
+    const t0 = Date.now();
+    let v;
+    while (Date.now() - t0 < (ms || STEP_MS)) {
+      v = await this.eval(expr);
+      if (v) return { value: v, ms: Date.now() - t0 };
+      await sleep(50);
+    }
+    await this.shot("FAILED-" + this.name);
+    throw new Error(this.name + ": timed out waiting for " + what + " (" + expr + " = " +
+      JSON.stringify(v) + ")");
+  }
+
+  async goto(url) {
+    await this.send("Page.navigate", { url: url });
+    await this.waitFor("document.readyState === 'complete'", "the page to load");
+  }
+
+  async shot(name) {
+    const r = await this.send("Page.captureScreenshot", { format: "png" });
+    const file = path.join(SHOTS, name + ".png");
+    fs.writeFileSync(file, Buffer.from(r.data, "base64"));
+    log("screenshot", file);
+  }
+
+  // Focus a field and type into it as a keyboard would.
+  async type(selector, text) {
+    await this.eval("document.querySelector(" + JSON.stringify(selector) + ").focus()");
+    await this.eval("document.querySelector(" + JSON.stringify(selector) + ").select?.()");
+    await this.send("Input.insertText", { text: text });
+  }
+
+  async key(key, code, keyCode) {
+    const base = { key: key, code: code, windowsVirtualKeyCode: keyCode, nativeVirtualKeyCode: keyCode };
+    await this.send("Input.dispatchKeyEvent", Object.assign({ type: "rawKeyDown" }, base,
+      key === "Enter" ? { text: "\r", unmodifiedText: "\r" } : {}));
+    if (key === "Enter") {
+      await this.send("Input.dispatchKeyEvent", Object.assign({ type: "char", text: "\r", unmodifiedText: "\r" }, base));
+    }
+    await this.send("Input.dispatchKeyEvent", Object.assign({ type: "keyUp" }, base));
+  }
+
+  async click(selector) {
+    const ok = await this.eval("(() => { const e = document.querySelector(" +
+      JSON.stringify(selector) + "); if (!e || e.disabled) return false; e.click(); return true; })()");
+    if (!ok) {
+      await this.shot("FAILED-" + this.name);
+      throw new Error(this.name + ": cannot click " + selector);
+    }
+  }
+
+  text(selector) {
+    return this.eval("(document.querySelector(" + JSON.stringify(selector) +
+      ") || {}).textContent");
+  }
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---- a controller for machine m1 ----------------------------------------------
+
+function startMachine() {
+  const p = spawn(path.join(env.BUILD, "drink-machine"), [
+    "-H", "localhost", "-p", env.MACHINE_PORT,
+    "--ca", path.join(env.CERTS, "ca.crt"),
+    "--cert", path.join(env.CERTS, "machine-m1.crt"),
+    "--key", path.join(env.CERTS, "machine-m1.key"),
+    "--simulate", "3:5,4:0", "--vend-ms", "1500", "--temp", "4.2",
+  ], { stdio: ["ignore", "ignore", "inherit"] });
+  return p;
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error("check failed: " + what);
+  log("ok:", what);
+}
+
+const MACHINE = ".machine[data-machine=m1]";
+const ONLINE = "(document.querySelector('" + MACHINE + " .state') || {}).textContent";
+
+async function login(page, user, password, stay) {
+  await page.goto(env.WEB_URL);
+  await page.waitFor("!document.querySelector('#login-view').hidden", "the login form");
+  await page.type("#login-user", user);
+  await page.type("#login-password", password);
+  if (stay) await page.click("#login-stay");
+  return async () => {
+    // Submit from the keyboard: Enter in the password field.
+    await page.eval("document.querySelector('#login-password').focus()");
+    await page.key("Enter", "Enter", 13);
+    await page.waitFor("!document.querySelector('#app-view').hidden", user + " logged in");
+  };
+}
+
+async function main() {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  let machine = startMachine();
+  const browser = new Browser();
+  try {
+    const alice = await browser.page("alice");
+    await alice.send("Emulation.setDeviceMetricsOverride",
+      { width: 1100, height: 800, deviceScaleFactor: 1, mobile: false });
+
+    // 1. Log in (keyboard: type, Enter), stay logged in.
+    const submit = await login(alice, "alice", "alicepw", true);
+    await alice.shot("01-login");
+    await submit();
+    await alice.waitFor("document.querySelector('#balance').textContent === '100'", "balance 100");
+    await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+    check(await alice.eval("!!localStorage.getItem('drink.token')"), "token kept in local storage");
+    await alice.shot("02-machines");
+
+    // 2. Drop: queued -> vending -> done; the balance falls by the price.
+    await alice.eval("window.__seen = []; new MutationObserver(() => " +
+      "window.__seen.push(document.querySelector('#drop-status').textContent))" +
+      ".observe(document.querySelector('#drop-status'), {childList: true, characterData: true, subtree: true})");
+    await alice.click(MACHINE + " button.drop[data-slot='3']");
+    await alice.waitFor("document.querySelector('#drop-status').textContent.startsWith('Done')", "the drop to finish");
+    await alice.waitFor("document.querySelector('#balance').textContent === '90'", "balance 90");
+    const seen = await alice.eval("window.__seen.join(' | ')");
+    log("drop status went:", seen);
+    check(/Queued|Vending/.test(seen) && /Done/.test(seen), "drop shown as queued/vending then done");
+    await alice.shot("03-dropped");
+
+    // 3. The controller stops: the page shows m1 offline within 2 s.
+    const t0 = Date.now();
+    machine.kill("SIGTERM");
+    await alice.waitFor(ONLINE + " === 'offline'", "m1 offline", 5000);
+    const offMs = Date.now() - t0;
+    log("machine shown offline after", offMs, "ms");
+    check(offMs < 2000, "offline shown within 2 s (" + offMs + " ms)");
+    check(await alice.eval("document.querySelector('" + MACHINE + " button.drop').disabled"),
+      "drop button disabled while offline");
+    await alice.shot("04-offline");
+    machine = startMachine();
+    await alice.waitFor(ONLINE + " === 'online'", "m1 back online");
+
+    // 4. An admin credits alice in another browser; alice's page updates.
+    const admin = await browser.page("admin");
+    const submitAdmin = await login(admin, "admin", "adminpw", false);
+    await submitAdmin();
+    await admin.click("#tabbtn-users");
+    await admin.waitFor("document.querySelector('#users tr[data-user=alice]')", "the users list");
+    await admin.click("#users tr[data-user=alice] .actions button");
+    await admin.type("#money-amount", "25");
+    await admin.type("#money-note", "cash at the bar");
+    await admin.shot("05-admin-credit");
+    await admin.click("#money-form button[type=submit]");
+    await admin.waitFor("document.querySelector('#status').textContent.includes('115')", "the credit to apply");
+    const t1 = Date.now();
+    await alice.waitFor("document.querySelector('#balance').textContent === '115'", "alice's page to show 115", 5000);
+    log("member page updated", Date.now() - t1, "ms after the admin's reply");
+    await alice.shot("06-member-updated");
+    await admin.click("#tabbtn-log");
+    await admin.waitFor("document.querySelectorAll('#log tbody tr').length >= 2", "the log");
+    await admin.shot("07-admin-log");
+
+    // 5. A reload stays logged in with the token.
+    await alice.send("Page.reload");
+    await alice.waitFor("document.readyState === 'complete'", "reload");
+    await alice.waitFor("!document.querySelector('#app-view').hidden && " +
+      "document.querySelector('#balance').textContent === '115'", "logged in again after reload");
+    check(await alice.eval("document.querySelector('#login-view').hidden"), "no login form after reload");
+
+    // History, with the drop and the credit.
+    await alice.click("#tabbtn-history");
+    await alice.waitFor("document.querySelectorAll('#history tbody tr').length >= 3", "history rows");
+    await alice.shot("08-history");
+
+    // A phone-sized screen.
+    await alice.send("Emulation.setDeviceMetricsOverride",
+      { width: 390, height: 844, deviceScaleFactor: 2, mobile: true });
+    await alice.click("#tabbtn-machines");
+    await sleep(300);
+    await alice.shot("09-phone");
+    await alice.send("Emulation.setDeviceMetricsOverride",
+      { width: 1100, height: 800, deviceScaleFactor: 1, mobile: false });
+
+    // 6. Log out: the token is revoked and forgotten; a reload asks again.
+    await alice.click("#logout");
+    await alice.waitFor("!document.querySelector('#login-view').hidden", "the login form after logout");
+    check(!(await alice.eval("localStorage.getItem('drink.token')")), "token removed from storage");
+    await alice.send("Page.reload");
+    await alice.waitFor("document.readyState === 'complete'", "reload");
+    await alice.waitFor("!document.querySelector('#login-view').hidden", "login form after reload");
+    await alice.shot("10-logged-out");
+
+    for (const p of [alice, admin]) {
+      check(p.errors.length === 0, p.name + "'s page had no script errors" +
+        (p.errors.length ? ": " + p.errors.join("; ") : ""));
+    }
+  } finally {
+    machine.kill("SIGTERM");
+    await browser.close();
+  }
+}
+
+main().then(() => {
+  log("all browser checks passed");
+  process.exit(0);
+}, (e) => {
+  console.error("FAILED:", e.message);
+  process.exit(1);
+});

@@ -1,0 +1,158 @@
+/*
+ * The web app end to end, in headless Chromium: tests/browser/e2e.js
+ * drives two browser contexts (a member and an admin) over the DevTools
+ * protocol against a real drinkd with its web port, and a real
+ * drink-machine for m1 that it stops and starts.  This file sets the
+ * server up, runs the script and asserts on its exit status; the
+ * script's own log (every check and timing) is shown on failure, and its
+ * screenshots are left in $BUILD/screenshots.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define BROWSER_TIMEOUT 240
+#define BROWSER_SCRIPT_MS 180000
+
+static struct h_server *srv;
+
+static void
+setup(void)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\nweb_listen = 127.0.0.1:0\n"
+	    "vend_timeout = 10\n", ca);
+	struct h_client *a;
+
+	srv = h_server_start(conf);
+	free(conf);
+	free(ca);
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}");
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Cola\",\"price\":10,\"stock\":5}");
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":4,\"item\":\"Water\",\"price\":5,\"stock\":0}");
+	h_close(a);
+}
+
+static void
+teardown(void)
+{
+	h_server_free(srv);
+	srv = NULL;
+}
+
+/* The web port from the ports file. */
+static int
+web_port(void)
+{
+	char buf[512];
+	FILE *f = fopen(srv->ports_file, "r");
+	size_t n;
+	cJSON *o;
+	int port;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	o = cJSON_Parse(buf);
+	ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(o, "web_listen")));
+	port = cJSON_GetObjectItem(o, "web_listen")->valueint;
+	cJSON_Delete(o);
+	return port;
+}
+
+static char *
+slurp_tail(const char *path, size_t max)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = xcalloc(1, max + 1);
+	long size;
+
+	if (f == NULL) {
+		return buf;
+	}
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size > (long)max ? size - (long)max : 0, SEEK_SET);
+	buf[fread(buf, 1, max, f)] = '\0';
+	fclose(f);
+	return buf;
+}
+
+START_TEST(web_app_end_to_end)
+{
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
+	    "build";
+	char *url = xasprintf("https://localhost:%d/", web_port());
+	char *mport = xasprintf("%d", srv->machine_port);
+	char *certs = h_cert_path("");
+	char *shots = xasprintf("%s/screenshots", build);
+	char *logpath = xasprintf("%s/browser.log", srv->dir);
+	char *out;
+	int64_t deadline = now_ms() + BROWSER_SCRIPT_MS;
+	int status = -1;
+	pid_t pid, done = 0;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		FILE *f = freopen(logpath, "w", stdout);
+
+		if (f == NULL || dup2(fileno(stdout), 2) == -1) {
+			_exit(127);
+		}
+		setenv("WEB_URL", url, 1);
+		setenv("MACHINE_PORT", mport, 1);
+		setenv("CERTS", certs, 1);
+		setenv("BUILD", build, 1);
+		setenv("SHOTS", shots, 1);
+		execlp("node", "node", "tests/browser/e2e.js", (char *)NULL);
+		fprintf(stderr, "cannot run node: the test needs nodejs "
+		    "(make check installs it)\n");
+		_exit(127);
+	}
+	while (now_ms() < deadline &&
+	    (done = waitpid(pid, &status, WNOHANG)) == 0) {
+		usleep(100 * 1000);
+	}
+	if (done == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	out = slurp_tail(logpath, 6000);
+	printf("%s", out);
+	ck_assert_msg(done == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0, "browser test %s:\n%s", done == 0 ?
+	    "timed out" : "failed", out);
+	free(out);
+	free(url);
+	free(mport);
+	free(certs);
+	free(shots);
+	free(logpath);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("browser");
+	TCase *tc;
+	int failed;
+
+	h_init();
+	tc = h_tcase(s, "web app in headless chromium", setup, teardown,
+	    BROWSER_TIMEOUT);
+	tcase_add_test(tc, web_app_end_to_end);
+	failed = h_run(s);
+	return h_finish(failed);
+}
