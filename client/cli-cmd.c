@@ -60,6 +60,8 @@ struct cli_cmd_entry {
 	const struct cli_cmd_text *errors;
 	/* Said when the connection fails with the request in flight. */
 	const char *lost;
+	/* The whole command, instead of one request (login, watch). */
+	int (*run)(struct cli_cmd_run *, struct cli_session *);
 };
 
 static int cli_cmd_prepare_drop(struct cli_cmd_run *,
@@ -229,6 +231,17 @@ static const struct cli_cmd_entry cli_cmd_table[] = {
 	    .help = "list a machine's slots",
 	    .min = 1, .max = 1, .args = cli_cmd_args_machine,
 	    .print = cli_print_slots },
+
+	{ .name = "watch", .proto = "subscribe", .usage = "watch",
+	    .help = "print machine and slot changes as they happen",
+	    .run = cli_token_watch },
+	{ .name = "login", .proto = "login", .usage = "login",
+	    .help = "log in as -u USER and keep the login (a token) for "
+	    "later commands",
+	    .run = cli_token_login },
+	{ .name = "logout", .proto = "token_revoke", .usage = "logout",
+	    .help = "end the kept login: revoke its token",
+	    .run = cli_token_logout },
 
 	/* Members. */
 	{ .name = "whoami", .proto = "whoami", .usage = "whoami",
@@ -867,9 +880,16 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 	if ((st = cli_session_open(s)) != CLI_EXIT_OK) {
 		goto out;
 	}
+	if (run.entry->run != NULL) {
+		st = run.entry->run(&run, s);
+		goto out;
+	}
+	/* A kept login (drink login) first, else the password for -u. */
 	if ((run.entry->flags & CLI_CMD_LOGIN) != 0 &&
-	    !cli_session_logged_in(s) && cli_session_has_user(s) &&
-	    (st = cli_session_login(s)) != CLI_EXIT_OK) {
+	    !cli_session_logged_in(s) &&
+	    (st = cli_token_use(s)) != CLI_EXIT_OK &&
+	    (st == CLI_EXIT_CONN || (cli_session_has_user(s) &&
+	    (st = cli_session_login(s)) != CLI_EXIT_OK))) {
 		goto out;
 	}
 	if (run.entry->prepare != NULL &&

@@ -424,6 +424,86 @@ out:
 	return st;
 }
 
+int
+cli_session_token_login(struct cli_session *s, const char *token)
+{
+	cJSON *req = cJSON_CreateObject(), *reply = NULL;
+	const char *err;
+	int st;
+
+	cJSON_AddStringToObject(req, "cmd", "login");
+	cJSON_AddStringToObject(req, "token", token);
+	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
+	cli_tty_wipe(cJSON_GetObjectItem(req, "token")->valuestring,
+	    strlen(token));
+	cJSON_Delete(req);
+	if (st != CLI_EXIT_OK) {
+		return st;
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
+		s->logged_in = 1;
+	} else {
+		err = cJSON_GetStringValue(cJSON_GetObjectItem(reply, "error"));
+		if (err == NULL || strcmp(err, "bad_credentials") != 0) {
+			cli_print_refusal(NULL, reply);
+		}
+		st = CLI_EXIT_REFUSED;
+	}
+	cJSON_Delete(reply);
+	return st;
+}
+
+int
+cli_session_send(struct cli_session *s, cJSON *req)
+{
+	char *out, num[32];
+	size_t len;
+	int st;
+
+	snprintf(num, sizeof(num), "%lld", s->next_id++);
+	cJSON_DeleteItemFromObjectCaseSensitive(req, "id");
+	cJSON_AddRawToObject(req, "id", num);
+	out = proto_line(req, &len);
+	st = conn_write(s->conn, out, len, now_ms() + CLI_REPLY_MS);
+	free(out);
+	if (st != CONN_OK) {
+		cli_error("cannot send: %s", conn_error(s->conn));
+		cli_session_drop(s);
+		return CLI_EXIT_CONN;
+	}
+	return CLI_EXIT_OK;
+}
+
+int
+cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
+    char **raw)
+{
+	char *line;
+	size_t len;
+	int st;
+
+	*obj = NULL;
+	st = conn_read_line(s->conn, &line, &len, now_ms() +
+	    (timeout_ms > 0 ? timeout_ms : 1), CLI_REPLY_MS);
+	if (st == CONN_TIMEOUT) {
+		return CLI_EXIT_TIMEOUT;
+	}
+	if (st != CONN_OK) {
+		cli_error("connection lost: %s", st == CONN_EOF ?
+		    "closed by the server" : conn_error(s->conn));
+		cli_session_drop(s);
+		return CLI_EXIT_CONN;
+	}
+	if ((*obj = cJSON_ParseWithLength(line, len)) == NULL) {
+		cli_error("malformed message from the server");
+		cli_session_drop(s);
+		return CLI_EXIT_CONN;
+	}
+	*raw = xmalloc(len + 1);
+	memcpy(*raw, line, len + 1);
+	return CLI_EXIT_OK;
+}
+
 void
 cli_session_close(struct cli_session *s)
 {

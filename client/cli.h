@@ -20,6 +20,7 @@ enum cli_exit {
 	CLI_EXIT_USAGE = 2,	/* bad command line, config file or input */
 	CLI_EXIT_CONN = 3,	/* connection, TLS or framing failure */
 };
+#define CLI_EXIT_TIMEOUT (-1)	/* internal: cli_session_next waited out */
 
 /* Deadlines, in milliseconds. */
 #define CLI_CONNECT_MS 10000	/* dial + handshake; again: greeting */
@@ -68,6 +69,16 @@ const char *cli_session_password(const struct cli_session *s);
  */
 int cli_session_request(struct cli_session *s, cJSON *req, int64_t timeout_ms,
     cJSON **reply, char **raw);
+/* Log in with a token; CLI_EXIT_REFUSED (quiet) for bad_credentials. */
+int cli_session_token_login(struct cli_session *s, const char *token);
+/* Send req (an "id" is added) without waiting for the reply. */
+int cli_session_send(struct cli_session *s, cJSON *req);
+/*
+ * The next message of any kind (event or reply) within timeout_ms: *obj
+ * and *raw (caller frees both); CLI_EXIT_TIMEOUT when none came.
+ */
+int cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
+    char **raw);
 /* Say "quit" and close, best effort and bounded. */
 void cli_session_close(struct cli_session *s);
 
@@ -129,6 +140,15 @@ void cli_print_users(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_cards(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_done(const struct cli_cmd_run *run, const cJSON *reply);
+
+/* cli-token.c: the kept login token, and "watch". */
+char *cli_token_path(const struct cli_config *cfg);
+cJSON *cli_token_load(const struct cli_config *cfg);
+void cli_token_forget(const struct cli_config *cfg);
+int cli_token_use(struct cli_session *s);
+int cli_token_login(struct cli_cmd_run *run, struct cli_session *s);
+int cli_token_logout(struct cli_cmd_run *run, struct cli_session *s);
+int cli_token_watch(struct cli_cmd_run *run, struct cli_session *s);
 
 /* cli-shell.c */
 /* Read commands from stdin until quit or EOF; the last command's status. */

@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "fake.h"
 #include "harness.h"
@@ -992,6 +996,162 @@ START_TEST(ws_events)
 }
 END_TEST
 
+/* ---- the CLI: drink login / logout / watch ------------------------------ */
+
+/* "HOME=... drink -H localhost -p PORT --ca CA" for a shell; caller frees. */
+static char *
+cli_base(const char *home)
+{
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
+	    "build";
+	char *ca = h_cert_path("ca.crt");
+	char *base = xasprintf("env -u XDG_STATE_HOME "
+	    "HOME=%s DRINK_CONFIG=/dev/null %s/drink -H localhost -p %d "
+	    "--ca %s", home, build, srv->port, ca);
+
+	free(ca);
+	return base;
+}
+
+static int
+sh(const char *fmt, ...) PRINTFLIKE(1, 2);
+
+static int
+sh(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd;
+	int rc;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	rc = system(cmd);
+	free(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = xcalloc(1, 65536);
+
+	if (f != NULL) {
+		buf[fread(buf, 1, 65535, f)] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+START_TEST(cli_login_keeps_token_logout_revokes)
+{
+	char *home = h_tmpdir(), *base = cli_base(home), *file, *out, *text;
+	struct stat st;
+
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw %s -u alice login "
+	    ">/dev/null", base), 0);
+	file = xasprintf("%s/.local/state/drink/token-localhost-%d", home,
+	    srv->port);
+	ck_assert_int_eq(stat(file, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	text = xasprintf("%s/.local/state/drink", home);
+	ck_assert_int_eq(stat(text, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	free(text);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
+	    "user = 'alice'"), 1);
+	/* No password anywhere now: the kept token logs in. */
+	out = xasprintf("%s/out", home);
+	ck_assert_int_eq(sh("%s balance > %s 2>&1", base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "Balance: 100") != NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(sh("%s logout > %s 2>&1", base, out), 0);
+	ck_assert_int_ne(stat(file, &st), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens"), 0);
+	/* Logged out: a command that needs a login is refused. */
+	ck_assert_int_eq(sh("%s balance > %s 2>&1 < /dev/null", base, out), 1);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "auth_required") != NULL, "%s", text);
+	free(text);
+	/* A kept token revoked elsewhere is dropped with a clear message. */
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw %s -u alice login "
+	    ">/dev/null", base), 0);
+	{
+		struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+
+		h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+		    "\"password\":\"newpw\"}");
+		h_close(a);
+	}
+	ck_assert_int_eq(sh("%s balance > %s 2>&1 < /dev/null", base, out), 1);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "expired or was revoked") != NULL, "%s",
+	    text);
+	free(text);
+	ck_assert_int_ne(stat(file, &st), 0);
+	free(out);
+	free(file);
+	free(base);
+	free(home);
+}
+END_TEST
+
+START_TEST(cli_watch_prints_events)
+{
+	char *home = h_tmpdir(), *base = cli_base(home), *out, *pidf, *text;
+	struct h_client *a;
+	int64_t deadline;
+	long pid;
+
+	out = xasprintf("%s/watch.out", home);
+	pidf = xasprintf("%s/watch.pid", home);
+	ck_assert_int_eq(sh("%s watch > %s 2>&1 & echo $! > %s", base, out,
+	    pidf), 0);
+	text = slurp(pidf);
+	pid = atol(text);
+	free(text);
+	ck_assert_int_gt(pid, 1);
+	/* Wait until it has subscribed. */
+	deadline = now_ms() + 10000;
+	do {
+		usleep(100 * 1000);
+		text = slurp(out);
+		if (strstr(text, "watching") != NULL) {
+			free(text);
+			break;
+		}
+		free(text);
+	} while (now_ms() < deadline);
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"name\":\"Renamed Drink\"}");
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"price\":15}");
+	h_close(a);
+	deadline = now_ms() + 5000;
+	for (;;) {
+		text = slurp(out);
+		if ((strstr(text, "machine m1 (Renamed Drink): offline, "
+		    "enabled") != NULL && strstr(text, "slot m1 3: Cola, price "
+		    "15, stock 5, enabled") != NULL) || now_ms() > deadline) {
+			break;
+		}
+		free(text);
+		usleep(100 * 1000);
+	}
+	kill((pid_t)pid, SIGTERM);
+	ck_assert_msg(strstr(text, "Renamed Drink") != NULL &&
+	    strstr(text, "price 15") != NULL, "watch printed:\n%s", text);
+	free(text);
+	free(out);
+	free(pidf);
+	free(base);
+	free(home);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1020,6 +1180,10 @@ main(void)
 	tcase_add_test(tc, ws_session_requests);
 	tcase_add_test(tc, ws_too_big_and_binary);
 	tcase_add_test(tc, ws_events);
+	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
+	    WEB_TIMEOUT);
+	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
+	tcase_add_test(tc, cli_watch_prints_events);
 	failed = h_run(s);
 	return h_finish(failed);
 }

@@ -287,6 +287,7 @@ function buildTabs() {
 
 function showTab(id) {
   const t = TABS.find((x) => x.id === id && (!x.admin || state.admin)) || TABS[0];
+  if (t.id !== state.tab) setStatus("");
   state.tab = t.id;
   for (const x of TABS) {
     $("#tab-" + x.id).hidden = x.id !== t.id;
