@@ -541,6 +541,28 @@ web_ws_events(struct web *w)
 	return 0;
 }
 
+/*
+ * session_pump() for a WebSocket: while a request waits (a drop at its
+ * machine), queue the events that came meanwhile and send what can go.
+ */
+static __thread struct web *web_current;
+
+static int
+web_ws_pump(struct session *s)
+{
+	struct web *w = web_current;
+
+	(void)s;
+	if (w == NULL) {
+		return -1;
+	}
+	(void)web_ws_events(w);
+	if (wslay_event_want_write(w->ws)) {
+		(void)wslay_event_send(w->ws);
+	}
+	return 0;
+}
+
 /* The WebSocket session until either side closes; returns why. */
 static const char *
 web_ws_loop(struct web *w)
@@ -552,6 +574,8 @@ web_ws_loop(struct web *w)
 	int want_read, want_write, room;
 
 	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
+	web_current = w;
+	session_set_pump(s, web_ws_pump);
 	for (;;) {
 		if (server_stopping(w->s->peer.srv)) {
 			web_ws_close(w, WSLAY_CODE_GOING_AWAY,

@@ -152,7 +152,7 @@ const state = {
   balance: null,
   machines: new Map(),    // id -> machine
   slots: new Map(),       // id -> [slot]
-  drops: new Map(),       // tx -> {item, machine}
+  dropsDone: new Set(),   // tx of drops whose reply came
   historyBefore: [],      // stack of "before" values for paging
   logBefore: null,
   moneyUser: null,
@@ -365,6 +365,7 @@ async function drop(m, s) {
   const delay = Number($("#drop-delay").value);
   dropStatus("Asking for " + s.item + " from " + m.name + "…", "busy");
   const r = await call("drop", { machine: m.machine, slot: s.slot, delay: delay });
+  if (r.tx) state.dropsDone.add(r.tx);
   if (r.ok) {
     dropStatus("Done: " + s.item + " dropped for " + r.price + " credits. Balance " + r.balance + ".", "good");
   } else {
@@ -380,6 +381,8 @@ const DROP_WORDS = {
 };
 
 function onDropEvent(ev) {
+  // The reply says how it ended; a progress event never overwrites that.
+  if (state.dropsDone.has(ev.tx)) return;
   if (ev.state === "queued" || ev.state === "vending") {
     const m = state.machines.get(ev.machine);
     const s = (state.slots.get(ev.machine) || []).find((x) => x.slot === ev.slot);
