@@ -112,7 +112,7 @@ $(call obj,$(DB_SRC)): $(BUILD)/gen/schema.h $(BUILD)/gen/cards-sql.h \
     $(BUILD)/gen/tokens-sql.h
 
 # The web app, built into drinkd as byte arrays.
-WEB_FILES = $(shell find web -type f ! -name '.*')
+WEB_FILES = $(wildcard web/*)
 $(BUILD)/gen/web_assets.h: $(WEB_FILES) scripts/web-embed | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	@scripts/web-embed web > $@.tmp && mv $@.tmp $@
