@@ -10,11 +10,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "cli.h"
 
 #define CLI_CMD_LOGIN 0x1			/* log in with -u first */
 #define CLI_CMD_ADMIN (0x2 | CLI_CMD_LOGIN)	/* listed as admin command */
+#define CLI_CMD_KEYED 0x4	/* changes money or users: always keyed */
+#define CLI_CMD_KEY_BYTES 16	/* random bytes in a generated key */
+#define CLI_CMD_RETRY_MS 1000	/* pause before the one automatic retry */
 
 #define CLI_CMD_MAX_AMOUNT PROTO_MAX_AMOUNT
 /* 2^53 - 1: the largest integer every JSON reader holds exactly. */
@@ -154,6 +160,7 @@ static const struct cli_cmd_arg cli_cmd_opts_history[] = {
 static const struct cli_cmd_arg cli_cmd_opts_user_add[] = {
 	{ "admin", "role", CLI_CMD_ARG_CONST, 0, 0, "admin" },
 	{ "balance", "balance", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_AMOUNT, NULL },
+	{ "key", "key", CLI_CMD_ARG_STRING, 0, 0, NULL },
 	{ NULL, NULL, 0, 0, 0, NULL }
 };
 static const struct cli_cmd_arg cli_cmd_opts_user_mod[] = {
@@ -254,7 +261,7 @@ static const struct cli_cmd_entry cli_cmd_table[] = {
 	{ .name = "drop", .proto = "drop",
 	    .usage = "drop MACHINE SLOT [--delay S] [--key K]",
 	    .help = "buy the item in a slot and drop it",
-	    .min = 2, .max = 2, .flags = CLI_CMD_LOGIN,
+	    .min = 2, .max = 2, .flags = CLI_CMD_LOGIN | CLI_CMD_KEYED,
 	    .timeout_ms = CLI_DROP_MS, .args = cli_cmd_args_machine_slot,
 	    .opts = cli_cmd_opts_drop, .prepare = cli_cmd_prepare_drop,
 	    .done = "done, balance {balance}", .errors = cli_cmd_errors_drop,
@@ -263,7 +270,7 @@ static const struct cli_cmd_entry cli_cmd_table[] = {
 	{ .name = "send", .proto = "send",
 	    .usage = "send USER AMOUNT [NOTE] [--key K]",
 	    .help = "give credits to another member",
-	    .min = 2, .max = 3, .flags = CLI_CMD_LOGIN,
+	    .min = 2, .max = 3, .flags = CLI_CMD_LOGIN | CLI_CMD_KEYED,
 	    .args = cli_cmd_args_send, .opts = cli_cmd_opts_key,
 	    .done = "Sent {amount} to {to} (tx {tx}), balance {balance}",
 	    .errors = cli_cmd_errors_send, .lost = CLI_CMD_LOST_MONEY },
@@ -297,11 +304,12 @@ static const struct cli_cmd_entry cli_cmd_table[] = {
 
 	/* Admins. */
 	{ .name = "user-add", .proto = "user_add",
-	    .usage = "user-add USER [--admin] [--balance N]",
+	    .usage = "user-add USER [--admin] [--balance N] [--key K]",
 	    .help = "create a user (password asked twice)",
-	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN,
+	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
 	    .args = cli_cmd_args_user, .opts = cli_cmd_opts_user_add,
-	    .prepare = cli_cmd_prepare_user_add, .done = "User {user} added" },
+	    .prepare = cli_cmd_prepare_user_add, .done = "User {user} added",
+	    .lost = CLI_CMD_LOST_MONEY },
 	{ .name = "user-mod", .proto = "user_mod",
 	    .usage = "user-mod USER [--role R] [--disable|--enable] "
 	    "[--password]",
@@ -316,29 +324,32 @@ static const struct cli_cmd_entry cli_cmd_table[] = {
 	{ .name = "credit", .proto = "credit",
 	    .usage = "credit USER AMOUNT NOTE [--key K]",
 	    .help = "add credits to a user (a deposit)",
-	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN,
+	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
 	    .args = cli_cmd_args_user_amount, .opts = cli_cmd_opts_key,
 	    .done = "Credited {amount} to {user} (tx {tx}), balance {balance}",
 	    .lost = CLI_CMD_LOST_MONEY },
 	{ .name = "debit", .proto = "debit",
 	    .usage = "debit USER AMOUNT NOTE [--key K]",
 	    .help = "take credits from a user (a payout)",
-	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN,
+	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
 	    .args = cli_cmd_args_user_amount, .opts = cli_cmd_opts_key,
 	    .done = "Debited {amount} from {user} (tx {tx}), balance "
 	    "{balance}",
 	    .lost = CLI_CMD_LOST_MONEY },
 	{ .name = "set-balance", .proto = "set_balance",
-	    .usage = "set-balance USER BALANCE NOTE",
+	    .usage = "set-balance USER BALANCE NOTE [--key K]",
 	    .help = "set a user's balance (an adjustment)",
-	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_set_balance,
-	    .done = "Balance of {user} set to {balance} (tx {tx})" },
-	{ .name = "refund", .proto = "refund", .usage = "refund TX NOTE",
+	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
+	    .args = cli_cmd_args_set_balance, .opts = cli_cmd_opts_key,
+	    .done = "Balance of {user} set to {balance} (tx {tx})",
+	    .lost = CLI_CMD_LOST_MONEY },
+	{ .name = "refund", .proto = "refund",
+	    .usage = "refund TX NOTE [--key K]",
 	    .help = "refund a completed drop",
-	    .min = 2, .max = 2, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_refund,
-	    .done = "Refunded tx {request.tx} (tx {tx}), balance {balance}" },
+	    .min = 2, .max = 2, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
+	    .args = cli_cmd_args_refund, .opts = cli_cmd_opts_key,
+	    .done = "Refunded tx {request.tx} (tx {tx}), balance {balance}",
+	    .lost = CLI_CMD_LOST_MONEY },
 	{ .name = "machine-add", .proto = "machine_add",
 	    .usage = "machine-add MACHINE NAME...",
 	    .help = "register a machine; NAME may have spaces",
@@ -844,17 +855,78 @@ cli_cmd_show(struct cli_cmd_run *run, const cJSON *reply, const char *raw)
 }
 
 /*
+ * A command that changes money or users carries a key, generated when the
+ * user gave none, so that resending it can never apply it twice.
+ */
+static int
+cli_cmd_add_key(struct cli_cmd_run *run)
+{
+	unsigned char raw[CLI_CMD_KEY_BYTES];
+	char key[2 * CLI_CMD_KEY_BYTES + 1];
+	size_t i;
+
+	if ((run->entry->flags & CLI_CMD_KEYED) == 0 ||
+	    cJSON_GetObjectItemCaseSensitive(run->req, "key") != NULL) {
+		return CLI_EXIT_OK;
+	}
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		cli_error("%s: cannot make an idempotency key",
+		    run->entry->name);
+		return CLI_EXIT_CONN;
+	}
+	for (i = 0; i < sizeof(raw); i++) {
+		snprintf(key + 2 * i, 3, "%02x", raw[i]);
+	}
+	cJSON_AddStringToObject(run->req, "key", key);
+	return CLI_EXIT_OK;
+}
+
+/* Connect (again), and log in when the command needs it; CLI_EXIT_*. */
+static int
+cli_cmd_connect(struct cli_cmd_run *run, struct cli_session *s)
+{
+	int st;
+
+	if ((st = cli_session_open(s)) != CLI_EXIT_OK) {
+		return st;
+	}
+	if ((run->entry->flags & CLI_CMD_LOGIN) == 0 ||
+	    cli_session_logged_in(s)) {
+		return CLI_EXIT_OK;
+	}
+	/* A kept login (drink login) first, else the password for -u. */
+	if ((st = cli_token_use(s)) == CLI_EXIT_OK || st == CLI_EXIT_CONN) {
+		return st;
+	}
+	return cli_session_has_user(s) ? cli_session_login(s) : CLI_EXIT_OK;
+}
+
+/* 1 when the outcome is unknown: no answer, or "internal". */
+static int
+cli_cmd_unknown(int st, const cJSON *reply)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+
+	return st == CLI_EXIT_CONN || (st == CLI_EXIT_OK &&
+	    cJSON_IsString(e) && strcmp(e->valuestring, "internal") == 0);
+}
+
+/*
  * Run one command: every word is checked before anything is sent, then the
  * connection is made (or reused), the login done when the command needs it
- * and a user was named, and the request sent.
+ * and a user was named, and the request sent.  A keyed command whose
+ * outcome is unknown (connection lost, or "internal") is sent once more
+ * with the same key, which the server answers with the first result if the
+ * first attempt was applied.
  */
 int
 cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 {
 	struct cli_cmd_run run = { 0 };
+	const cJSON *key;
 	cJSON *reply = NULL;
 	char *raw = NULL;
-	int st;
+	int st, attempt, unknown;
 
 	char group[64];
 
@@ -874,34 +946,51 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 	run.req = cJSON_CreateObject();
 	run.info = cJSON_CreateObject();
 	cJSON_AddStringToObject(run.req, "cmd", run.entry->proto);
-	if ((st = cli_cmd_parse(&run, argc - 1, argv + 1)) != CLI_EXIT_OK) {
-		goto out;
-	}
-	if ((st = cli_session_open(s)) != CLI_EXIT_OK) {
+	if ((st = cli_cmd_parse(&run, argc - 1, argv + 1)) != CLI_EXIT_OK ||
+	    (st = cli_cmd_add_key(&run)) != CLI_EXIT_OK) {
 		goto out;
 	}
 	if (run.entry->run != NULL) {
-		st = run.entry->run(&run, s);
+		if ((st = cli_session_open(s)) == CLI_EXIT_OK) {
+			st = run.entry->run(&run, s);
+		}
 		goto out;
 	}
-	/* A kept login (drink login) first, else the password for -u. */
-	if ((run.entry->flags & CLI_CMD_LOGIN) != 0 &&
-	    !cli_session_logged_in(s) &&
-	    (st = cli_token_use(s)) != CLI_EXIT_OK &&
-	    (st == CLI_EXIT_CONN || (cli_session_has_user(s) &&
-	    (st = cli_session_login(s)) != CLI_EXIT_OK))) {
+	if ((st = cli_cmd_connect(&run, s)) != CLI_EXIT_OK) {
 		goto out;
 	}
 	if (run.entry->prepare != NULL &&
 	    (st = run.entry->prepare(&run, s)) != CLI_EXIT_OK) {
 		goto out;
 	}
-	st = cli_session_request(s, run.req, run.entry->timeout_ms > 0 ?
-	    run.entry->timeout_ms : CLI_REPLY_MS, &reply, &raw);
+	key = cJSON_GetObjectItemCaseSensitive(run.req, "key");
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (attempt > 0) {
+			cJSON_Delete(reply);
+			free(raw);
+			reply = NULL;
+			raw = NULL;
+			usleep(CLI_CMD_RETRY_MS * 1000);
+			if ((st = cli_cmd_connect(&run, s)) != CLI_EXIT_OK) {
+				break;
+			}
+		}
+		st = cli_session_request(s, run.req,
+		    run.entry->timeout_ms > 0 ? run.entry->timeout_ms :
+		    CLI_REPLY_MS, &reply, &raw);
+		if (key == NULL || !cli_cmd_unknown(st, reply)) {
+			break;
+		}
+	}
+	unknown = cli_cmd_unknown(st, reply);
 	if (st == CLI_EXIT_OK) {
 		st = cli_cmd_show(&run, reply, raw);
-	} else if (st == CLI_EXIT_CONN && run.entry->lost != NULL) {
+	}
+	if (unknown && run.entry->lost != NULL) {
 		cli_error("%s", run.entry->lost);
+		if (cJSON_IsString(key)) {
+			cli_error("its key: --key %s", key->valuestring);
+		}
 	}
 out:
 	fflush(stdout);

@@ -43,7 +43,8 @@ static const struct {
 	[ERR_CONFLICT] = { "conflict",
 	    "idempotency key reused with different arguments" },
 	[ERR_SERVER_BUSY] = { "server_busy", "too many connections" },
-	[ERR_INTERNAL] = { "internal", "internal server error" },
+	[ERR_INTERNAL] = { "internal",
+	    "server fault; outcome unknown: retry only with the same key" },
 };
 
 const char *

@@ -99,5 +99,22 @@ int ledger_idem_find(sqlite3 *h, int64_t account, const char *key,
     const char *request, struct ledger_idem *found);
 int ledger_idem_store(sqlite3 *h, int64_t account, const char *key,
     const char *request, const char *reply, int64_t tx);
+/*
+ * One change inside the writer's transaction: fills res with the result
+ * and *tx with the transaction it posted (0 for none); returns enum
+ * proto_err.  actor is the requesting user's account id (0: none).
+ */
+typedef int (*ledger_fn)(sqlite3 *h, struct db_move *m, int64_t actor,
+    cJSON *res, int64_t *tx);
+/*
+ * Run fn in one write transaction, honouring m->key: every keyed change to
+ * money or users goes through here, so a retry can never apply twice.
+ */
+int ledger_apply(struct db *db, struct db_move *m, ledger_fn fn,
+    cJSON *reply);
+
+/* user.c, machine.c: the one namespace of user and machine names. */
+/* "user", "machine" or NULL (also on error) inside a transaction. */
+const char *db_name_taken(sqlite3 *h, const char *name);
 
 #endif

@@ -30,11 +30,19 @@ struct db_user {
 	int64_t balance;
 };
 
-/* A money movement requested by a client; unused fields zero/NULL. */
+/*
+ * A change to money or users requested by a client; unused fields
+ * zero/NULL.  A key makes it idempotent (ledger.c): the same actor, key and
+ * request return the first result and never apply twice.
+ */
 struct db_move {
 	const char *actor;	/* logged-in user making the request */
-	const char *user;	/* account concerned (send: the recipient) */
-	int64_t amount;		/* send/credit/debit amount; set_balance target */
+	const char *user;	/* account concerned (send: the recipient;
+				 * user_add: the new user) */
+	int64_t amount;		/* send/credit/debit amount; set_balance target;
+				 * user_add: initial balance */
+	const char *role;	/* user_add: "member" or "admin" */
+	const char *hash;	/* user_add: the password's hash */
 	int64_t tx;		/* refund: the drop to refund */
 	const char *note;
 	const char *key;	/* idempotency key, or NULL */
@@ -122,8 +130,17 @@ int db_lock(const char *path, char *err, size_t errlen);
 void db_unlock(int fd);
 
 /* user.c */
+/*
+ * Create m->user (role, hash, initial balance m->amount) honouring m->key;
+ * adds "user" to reply.  ERR_EXISTS when the name is a user's or a
+ * machine's (one namespace: see db_name_owner).
+ */
+int db_user_create(struct db *db, struct db_move *m, cJSON *reply);
+/* db_user_create without a key or a reply (offline useradd, tests). */
 int db_user_add(struct db *db, const char *actor, const char *name,
     const char *hash, const char *role, int64_t balance);
+/* "user", "machine" or NULL: who holds name in the shared namespace. */
+const char *db_name_owner(struct db *db, const char *name);
 int db_user_get(struct db *db, const char *name, struct db_user *u);
 /* role NULL, disabled -1 and hash NULL leave that field alone. */
 int db_user_mod(struct db *db, const char *name, const char *role,

@@ -12,9 +12,6 @@
 
 #include "db-int.h"
 
-typedef int (*ledger_fn)(sqlite3 *h, struct db_move *m, int64_t actor,
-    cJSON *res, int64_t *tx);
-
 int64_t
 ledger_account_id(sqlite3 *h, const char *name, int64_t *balance)
 {
@@ -139,8 +136,8 @@ ledger_idem_store(sqlite3 *h, int64_t account, const char *key,
     const char *request, const char *reply, int64_t tx)
 {
 	return db_run(h, "INSERT INTO idem (account, key, request, reply, tx,"
-	    " created) VALUES (?, ?, ?, ?, ?, ?)", "ltttll", account, key,
-	    request, reply, tx, db_now());
+	    " created) VALUES (?, ?, ?, ?, nullif(?, 0), ?)", "ltttll", account,
+	    key, request, reply, tx, db_now());
 }
 
 /* The account of a user (not a system account); 0 when there is none. */
@@ -182,8 +179,7 @@ ledger_idem_check(sqlite3 *h, int64_t actor, const struct db_move *m,
 	return ERR_NONE;
 }
 
-/* Run fn in one write transaction, honouring the move's idempotency key. */
-static int
+int
 ledger_apply(struct db *db, struct db_move *m, ledger_fn fn, cJSON *reply)
 {
 	cJSON *res = cJSON_CreateObject();
@@ -201,6 +197,8 @@ ledger_apply(struct db *db, struct db_move *m, ledger_fn fn, cJSON *reply)
 		rc = actor == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
 		goto out;
 	}
+	/* A key belongs to a user: the idem row references the account. */
+	ASSERT(m->key == NULL || m->actor != NULL);
 	if (m->key != NULL &&
 	    (rc = ledger_idem_check(h, actor, m, res, &replayed)) != ERR_NONE) {
 		goto out;

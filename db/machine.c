@@ -42,30 +42,22 @@ db_machine_changed(struct db *db, sqlite3 *h, int ran)
 	return db_write_end(db, rc);
 }
 
+/* A machine's name may be neither a machine's nor a user's already. */
 int
 db_machine_add(struct db *db, const char *name, const char *display)
 {
 	sqlite3 *h;
-	sqlite3_stmt *st;
-	int rc = ERR_INTERNAL, r;
+	int rc = ERR_INTERNAL;
 
 	if ((h = db_write_begin(db)) == NULL) {
 		return ERR_INTERNAL;
 	}
-	st = db_prep(h, "SELECT 1 FROM machines WHERE name = ?", "t", name);
-	if (st == NULL || (r = db_step(st)) < 0) {
-		goto out;
-	}
-	if (r == 1) {
+	if (db_name_taken(h, name) != NULL) {
 		rc = ERR_EXISTS;
-		goto out;
-	}
-	if (db_run(h, "INSERT INTO machines (name, display, created)"
+	} else if (db_run(h, "INSERT INTO machines (name, display, created)"
 	    " VALUES (?, ?, ?)", "ttl", name, display, db_now()) == 0) {
 		rc = ERR_NONE;
 	}
-out:
-	sqlite3_finalize(st);
 	return db_write_end(db, rc);
 }
 

@@ -6,51 +6,92 @@
 
 #include "db-int.h"
 
+/*
+ * User and machine names share one namespace: a certificate's CN, the
+ * session list and the audit log name either, so a name must say which.
+ */
+const char *
+db_name_taken(sqlite3 *h, const char *name)
+{
+	sqlite3_stmt *st;
+	const char *owner = NULL;
+	int r;
+
+	st = db_prep(h, "SELECT 'user' FROM users WHERE name = ?1"
+	    " UNION ALL SELECT 'machine' FROM machines WHERE name = ?1", "t",
+	    name);
+	if (st != NULL && (r = db_step(st)) == 1) {
+		owner = strcmp(db_col_text(st, 0), "user") == 0 ? "user" :
+		    "machine";
+	}
+	sqlite3_finalize(st);
+	return owner;
+}
+
+const char *
+db_name_owner(struct db *db, const char *name)
+{
+	sqlite3 *h = db_read_begin(db);
+	const char *owner = db_name_taken(h, name);
+
+	db_read_end(db, h);
+	return owner;
+}
+
+static int
+db_user_insert(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
+    int64_t *tx)
+{
+	struct ledger_tx t = { .kind = "credit", .state = "completed",
+		.note = "initial balance" };
+	int64_t account;
+
+	if (db_name_taken(h, m->user) != NULL ||
+	    ledger_account_id(h, m->user, NULL) != 0) {
+		return ERR_EXISTS;
+	}
+	if (db_run(h, "INSERT INTO accounts (name) VALUES (?)", "t",
+	    m->user) != 0) {
+		return ERR_INTERNAL;
+	}
+	account = sqlite3_last_insert_rowid(h);
+	if (db_run(h, "INSERT INTO users (account, name, role, hash, created)"
+	    " VALUES (?, ?, ?, ?, ?)", "ltttl", account, m->user, m->role,
+	    m->hash, db_now()) != 0) {
+		return ERR_INTERNAL;
+	}
+	if (m->amount > 0) {
+		t.account = account;
+		t.amount = m->amount;
+		t.actor = actor > 0 ? actor : account;
+		t.from = ledger_account_id(h, "@deposits", NULL);
+		t.to = account;
+		t.moved = m->amount;
+		if (t.from <= 0 || (*tx = ledger_post(h, &t)) < 0) {
+			return ERR_INTERNAL;
+		}
+	}
+	cJSON_AddStringToObject(res, "user", m->user);
+	return ERR_NONE;
+}
+
+int
+db_user_create(struct db *db, struct db_move *m, cJSON *reply)
+{
+	return ledger_apply(db, m, db_user_insert, reply);
+}
+
 int
 db_user_add(struct db *db, const char *actor, const char *name,
     const char *hash, const char *role, int64_t balance)
 {
-	sqlite3 *h;
-	int64_t account, deposits, actor_id = 0;
-	int rc = ERR_INTERNAL;
+	struct db_move m = { .actor = actor, .user = name, .amount = balance,
+		.role = role, .hash = hash };
+	cJSON *reply = cJSON_CreateObject();
+	int rc = db_user_create(db, &m, reply);
 
-	if ((h = db_write_begin(db)) == NULL) {
-		return ERR_INTERNAL;
-	}
-	if (ledger_account_id(h, name, NULL) > 0) {
-		rc = ERR_EXISTS;
-		goto out;
-	}
-	if (actor != NULL && (actor_id = ledger_account_id(h, actor, NULL)) <
-	    0) {
-		goto out;
-	}
-	if (db_run(h, "INSERT INTO accounts (name) VALUES (?)", "t", name) !=
-	    0) {
-		goto out;
-	}
-	account = sqlite3_last_insert_rowid(h);
-	if (db_run(h, "INSERT INTO users (account, name, role, hash, created)"
-	    " VALUES (?, ?, ?, ?, ?)", "ltttl", account, name, role, hash,
-	    db_now()) != 0) {
-		goto out;
-	}
-	if (balance > 0) {
-		deposits = ledger_account_id(h, "@deposits", NULL);
-		struct ledger_tx t = { .kind = "credit", .state = "completed",
-			.account = account, .amount = balance,
-			.actor = actor_id > 0 ? actor_id : account,
-			.note = "initial balance", .to = account,
-			.moved = balance };
-
-		t.from = deposits;
-		if (deposits <= 0 || ledger_post(h, &t) < 0) {
-			goto out;
-		}
-	}
-	rc = ERR_NONE;
-out:
-	return db_write_end(db, rc);
+	cJSON_Delete(reply);
+	return rc;
 }
 
 int

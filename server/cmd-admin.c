@@ -10,22 +10,42 @@
 
 #define LOG_DEFAULT_LIMIT 100
 
+/* The message for exists: which kind of thing holds the name. */
+static const char *
+cmd_exists_message(struct db *db, const char *name)
+{
+	const char *owner = db_name_owner(db, name);
+
+	if (owner == NULL) {
+		return NULL;
+	}
+	return strcmp(owner, "user") == 0 ? "that name is taken by a user" :
+	    "that name is taken by a machine";
+}
+
+/*
+ * The password is hashed before the key is looked up, so a replay costs a
+ * hash too; the stored result does not depend on it (the first hash wins).
+ */
 int
 cmd_user_add(struct session *s, struct req *r)
 {
-	const char *user = req_str(r, "user");
-	const char *role = req_str(r, "role");
+	struct db_move m = { .actor = s->user, .user = req_str(r, "user") };
 	char *hash;
 	int rc;
 
 	if ((hash = auth_hash(req_str(r, "password"))) == NULL) {
 		return ERR_INTERNAL;
 	}
-	rc = db_user_add(s->peer.srv->db, s->user, user, hash,
-	    role != NULL ? role : "member", req_int(r, "balance", 0));
+	m.hash = hash;
+	m.role = req_str(r, "role") != NULL ? req_str(r, "role") : "member";
+	m.amount = req_int(r, "balance", 0);
+	m.key = req_str(r, "key");
+	m.request = r->request;
+	rc = db_user_create(s->peer.srv->db, &m, r->reply);
 	free(hash);
-	if (rc == ERR_NONE) {
-		cJSON_AddStringToObject(r->reply, "user", user);
+	if (rc == ERR_EXISTS) {
+		r->message = cmd_exists_message(s->peer.srv->db, m.user);
 	}
 	return rc;
 }
@@ -103,6 +123,9 @@ cmd_machine_add(struct session *s, struct req *r)
 
 	if (rc == ERR_NONE) {
 		event_machine(s->peer.srv, req_str(r, "machine"));
+	} else if (rc == ERR_EXISTS) {
+		r->message = cmd_exists_message(s->peer.srv->db,
+		    req_str(r, "machine"));
 	}
 	return rc;
 }

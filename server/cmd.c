@@ -91,7 +91,7 @@ static const struct cmd cmd_table[] = {
 
 	{ "user_add", CMD_F_ADMIN, cmd_user_add, { NAME("user", ARG_REQ),
 	    SECRET("password", ARG_REQ), TYPED("role", ARG_ROLE, ARG_OPT),
-	    AMOUNT("balance", ARG_OPT, 0) } },
+	    AMOUNT("balance", ARG_OPT, 0), KEY } },
 	{ "user_mod", CMD_F_ADMIN, cmd_user_mod, { NAME("user", ARG_REQ),
 	    TYPED("role", ARG_ROLE, ARG_OPT),
 	    TYPED("disabled", ARG_BOOL, ARG_OPT),
@@ -102,9 +102,9 @@ static const struct cmd cmd_table[] = {
 	{ "debit", CMD_F_ADMIN, cmd_debit, { NAME("user", ARG_REQ),
 	    AMOUNT("amount", ARG_REQ, 1), NOTE(ARG_REQ), KEY } },
 	{ "set_balance", CMD_F_ADMIN, cmd_set_balance, { NAME("user", ARG_REQ),
-	    AMOUNT("balance", ARG_REQ, 0), NOTE(ARG_REQ) } },
+	    AMOUNT("balance", ARG_REQ, 0), NOTE(ARG_REQ), KEY } },
 	{ "refund", CMD_F_ADMIN, cmd_refund, {
-	    INT("tx", ARG_REQ, 1, INT64_C(1) << 53), NOTE(ARG_REQ) } },
+	    INT("tx", ARG_REQ, 1, INT64_C(1) << 53), NOTE(ARG_REQ), KEY } },
 	{ "machine_add", CMD_F_ADMIN, cmd_machine_add, {
 	    NAME("machine", ARG_REQ), TYPED("name", ARG_NOTE, ARG_REQ) } },
 	{ "machine_mod", CMD_F_ADMIN, cmd_machine_mod, {
@@ -254,6 +254,8 @@ cmd_check_arg(const struct cmd_arg *a, const cJSON *v, int integer,
  * Check the arguments of cmd in msg.  On success r->args holds exactly the
  * declared arguments that were given (handlers see nothing else) and
  * r->request their canonical form without "key", for idempotency.
+ * Secrets stay out of the canonical form: it is stored with the key, and
+ * a password must never be stored in the clear.
  */
 static int
 cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
@@ -289,6 +291,12 @@ cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
 	}
 	canon = cJSON_Duplicate(args, 1);
 	cJSON_DeleteItemFromObjectCaseSensitive(canon, "key");
+	for (i = 0; i < CMD_MAX_ARGS && cmd->args[i].name != NULL; i++) {
+		if (cmd->args[i].type == ARG_SECRET) {
+			cJSON_DeleteItemFromObjectCaseSensitive(canon,
+			    cmd->args[i].name);
+		}
+	}
 	cJSON_AddStringToObject(canon, "cmd", cmd->name);
 	r->request = cJSON_PrintUnformatted(canon);
 	cJSON_Delete(canon);

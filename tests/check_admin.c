@@ -523,6 +523,127 @@ START_TEST(admin_credit_key_once)
 }
 END_TEST
 
+/*
+ * internal means "outcome unknown", so every change to money or users
+ * must be retryable with a key: set_balance and user_add replay their
+ * first result instead of applying twice.
+ */
+START_TEST(admin_set_balance_and_user_add_keys_once)
+{
+	struct h_client *a = admin_connect();
+	const char *sb = "{\"cmd\":\"set_balance\",\"user\":\"bob\","
+	    "\"balance\":50,\"note\":\"audit\",\"key\":\"sb-1\"}";
+	const char *ua = "{\"cmd\":\"user_add\",\"user\":\"carol\","
+	    "\"password\":\"carolpw\",\"balance\":30,\"key\":\"ua-1\"}";
+	int64_t tx;
+	cJSON *r;
+
+	r = h_call(a, sb);
+	H_ASSERT_OK(r);
+	tx = h_num(r, "tx");
+	cJSON_Delete(r);
+	/* Someone else moves bob's money; the keyed retry must not undo it. */
+	h_expect(a, NULL, "{\"cmd\":\"credit\",\"user\":\"bob\","
+	    "\"amount\":7,\"note\":\"c\"}");
+	r = h_call(a, sb);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "tx"), tx);
+	ck_assert_int_eq(h_num(r, "balance"), 50);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(admin_srv, "bob"), 57);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'adjust'"), 1);
+	h_expect(a, "conflict", "{\"cmd\":\"set_balance\",\"user\":\"bob\","
+	    "\"balance\":51,\"note\":\"audit\",\"key\":\"sb-1\"}");
+
+	r = h_call(a, ua);
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "carol");
+	cJSON_Delete(r);
+	/* The retry gets the first result, not "exists". */
+	r = h_call(a, ua);
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "carol");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(admin_srv, "carol"), 30);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM tx t"
+	    " JOIN accounts a ON a.id = t.account WHERE a.name = 'carol'"), 1);
+	h_expect(a, "conflict", "{\"cmd\":\"user_add\",\"user\":\"carol\","
+	    "\"password\":\"carolpw\",\"balance\":31,\"key\":\"ua-1\"}");
+	/* Without a key the name is simply taken. */
+	h_expect(a, "exists", "{\"cmd\":\"user_add\",\"user\":\"carol\","
+	    "\"password\":\"carolpw\"}");
+	/* The stored request never holds the password. */
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM idem"
+	    " WHERE request LIKE '%%carolpw%%'"), 0);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM idem"), 2);
+	h_close(a);
+	a = h_connect_as(admin_srv, "carol", "carolpw");
+	h_close(a);
+	ck_assert_int_eq(h_check_ledger(admin_srv), 0);
+}
+END_TEST
+
+/* Run drink as admin against the test server; its exit code. */
+static int
+admin_drink(const char *args, char **output)
+{
+	char *ca = h_cert_path("ca.crt"), *dir = h_tmpdir();
+	char *out = xasprintf("%s/drink.out", dir);
+	char *cmd = xasprintf("-p %d --ca %s -u admin --json %s",
+	    admin_srv->port, ca, args);
+	int rc;
+	FILE *f;
+
+	setenv("DRINK_PASSWORD", "adminpw", 1);
+	rc = h_drink_run(cmd, out, 30000);
+	*output = xcalloc(1, 4096);
+	if ((f = fopen(out, "r")) != NULL) {
+		(void)fread(*output, 1, 4095, f);
+		fclose(f);
+	}
+	free(cmd);
+	free(out);
+	free(dir);
+	free(ca);
+	return rc;
+}
+
+/* drink keys every change to money or users, so its own retry is safe. */
+START_TEST(admin_drink_keys_changes_by_default)
+{
+	static const char *const cmds[] = {
+		"set-balance bob 40 audit",
+		"credit bob 5 cash",
+		"debit bob 3 payout",
+		"user-add dave --balance 9",
+	};
+	char *output;
+	size_t i;
+
+	setenv("DRINK_NEW_PASSWORD", "davepw", 1);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		ck_assert_msg(admin_drink(cmds[i], &output) == 0,
+		    "drink %s failed: %s", cmds[i], output);
+		free(output);
+		ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM"
+		    " idem"), (int64_t)i + 1);
+	}
+	/* A key given on the command line is the one used. */
+	ck_assert_int_eq(admin_drink("credit bob 1 cash --key mine-1",
+	    &output), 0);
+	free(output);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM idem"
+	    " WHERE key = 'mine-1'"), 1);
+	ck_assert_int_eq(admin_drink("credit bob 1 cash --key mine-1",
+	    &output), 0);
+	free(output);
+	ck_assert_int_eq(h_balance(admin_srv, "bob"), 43);
+	ck_assert_int_eq(h_balance(admin_srv, "dave"), 9);
+	ck_assert_int_eq(h_check_ledger(admin_srv), 0);
+}
+END_TEST
+
 /* ---- refund ----------------------------------------------------------- */
 
 START_TEST(admin_refund_only_drops)
@@ -984,6 +1105,10 @@ admin_suite(void)
 	tcase_add_test(tc, admin_credit_debit_set_balance);
 	tcase_add_test(tc, admin_money_refusals);
 	tcase_add_test(tc, admin_credit_key_once);
+
+	ADMIN_TCASE("every change to money or users takes a key");
+	tcase_add_test(tc, admin_set_balance_and_user_add_keys_once);
+	tcase_add_test(tc, admin_drink_keys_changes_by_default);
 
 	ADMIN_TCASE("refund only refunds drops");
 	tcase_add_test(tc, admin_refund_only_drops);

@@ -306,15 +306,29 @@ END_TEST
 START_TEST(undeclared_key_is_ignored)
 {
 	as("alice", 1);
-	/* set_balance takes no key: repeating it sets the balance again. */
+	/* user_mod takes no key: repeating it runs it again. */
+	expect("{\"cmd\":\"user_mod\",\"user\":\"bob\",\"role\":\"member\","
+	    "\"key\":\"k\"}", "\"user\":\"bob\"}");
+	expect("{\"cmd\":\"user_mod\",\"user\":\"bob\",\"role\":\"member\","
+	    "\"key\":\"k\"}", "\"user\":\"bob\"}");
+	ck_assert_int_eq(audit_count("cmd = 'user_mod'"), 2);
+	ck_assert_int_eq(idem_count(), 0);
+}
+END_TEST
+
+/* set_balance takes a key: repeating it replays, even after a change. */
+START_TEST(set_balance_key_replays)
+{
+	as("alice", 1);
 	expect("{\"cmd\":\"set_balance\",\"user\":\"bob\",\"balance\":5,"
 	    "\"note\":\"n\",\"key\":\"k\"}", "\"balance\":5}");
 	expect("{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":3,"
 	    "\"note\":\"n\"}", "\"balance\":8}");
 	expect("{\"cmd\":\"set_balance\",\"user\":\"bob\",\"balance\":5,"
 	    "\"note\":\"n\",\"key\":\"k\"}", "\"balance\":5}");
+	expect("{\"cmd\":\"balance\"}", "\"balance\":");
+	ck_assert_int_eq(idem_count(), 1);
 	ck_assert_int_eq(audit_count("cmd = 'set_balance'"), 2);
-	ck_assert_int_eq(idem_count(), 0);
 }
 END_TEST
 
@@ -366,6 +380,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, unknown_fields_are_ignored);
 	tcase_add_test(tc, escaped_argument_names_are_refused);
 	tcase_add_test(tc, undeclared_key_is_ignored);
+	tcase_add_test(tc, set_balance_key_replays);
 	tcase_add_test(tc, admin_commands_are_audited_without_passwords);
 	suite_add_tcase(s, tc);
 	return s;

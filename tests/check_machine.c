@@ -892,7 +892,7 @@ START_TEST(admin_refunds_a_completed_drop_once)
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
 	char line[160];
-	int64_t tx;
+	int64_t tx, refund;
 	cJSON *r;
 
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
@@ -910,6 +910,25 @@ START_TEST(admin_refunds_a_completed_drop_once)
 	H_ASSERT_ERROR(r, "conflict");
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* A keyed refund retried returns its first result, not conflict. */
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_OK(r);
+	tx = h_num(r, "tx");
+	cJSON_Delete(r);
+	snprintf(line, sizeof(line), "{\"cmd\":\"refund\",\"tx\":%lld,"
+	    "\"note\":\"warm\",\"key\":\"rf-1\"}", (long long)tx);
+	r = h_call(a, line);
+	H_ASSERT_OK(r);
+	refund = h_num(r, "tx");
+	cJSON_Delete(r);
+	r = h_call(a, line);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "tx"), refund);
+	ck_assert_int_eq(h_num(r, "balance"), 100);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'refund'"), 2);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
 	    " WHERE name = '@sales'"), 0);
 	assert_no_pending_and_clean();

@@ -684,13 +684,15 @@ h_server_log_count(struct h_server *s, const char *needle)
 	return count;
 }
 
-int
-h_drinkd_run(const char *args, const char *out, int64_t timeout_ms)
+/* Run program (an absolute path) with args split at spaces. */
+static int
+harness_run_words(const char *program, const char *args, const char *out,
+    int64_t timeout_ms)
 {
 	char *argv[HARNESS_MAX_ARGS + 2], *copy = xstrdup(args), *save, *w;
 	int n = 0, rc;
 
-	argv[n++] = harness_drinkd;
+	argv[n++] = (char *)(uintptr_t)program;
 	for (w = strtok_r(copy, " ", &save); w != NULL &&
 	    n < HARNESS_MAX_ARGS; w = strtok_r(NULL, " ", &save)) {
 		argv[n++] = w;
@@ -699,6 +701,25 @@ h_drinkd_run(const char *args, const char *out, int64_t timeout_ms)
 	(void)unlink(out);
 	rc = harness_run(argv, NULL, out, timeout_ms);
 	free(copy);
+	return rc;
+}
+
+int
+h_drinkd_run(const char *args, const char *out, int64_t timeout_ms)
+{
+	return harness_run_words(harness_drinkd, args, out, timeout_ms);
+}
+
+int
+h_drink_run(const char *args, const char *out, int64_t timeout_ms)
+{
+	size_t n = strlen(harness_drinkd);
+	char *drink = xstrdup(harness_drinkd);
+	int rc;
+
+	drink[n - 1] = '\0';	/* ".../drinkd" -> ".../drink" */
+	rc = harness_run_words(drink, args, out, timeout_ms);
+	free(drink);
 	return rc;
 }
 

@@ -113,6 +113,8 @@ int h_server_log_count(struct h_server *s, const char *needle);
  * after timeout_ms), or -1.  For command lines that need no h_server.
  */
 int h_drinkd_run(const char *args, const char *out, int64_t timeout_ms);
+/* h_drinkd_run for the client, drink (environment inherited). */
+int h_drink_run(const char *args, const char *out, int64_t timeout_ms);
 
 /*
  * Start the reference controller, build/drink-machine, as machine name
