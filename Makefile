@@ -51,7 +51,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine lock stress crash hostile card ops web browser
+INTEG_NAMES = member admin machine lock stress crash hostile card ops web browser identity
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
@@ -202,8 +202,8 @@ fuzz:
 $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
-# The whole demo set (CA, server, alice, one per demo machine), as make run
-# makes it; either may come first.
+# The whole demo set as make run makes it (two CAs: one for the server and
+# members, one for the controllers); either may come first.
 certs:
 	@scripts/run-demo $(BUILD) certs
 

@@ -79,6 +79,16 @@ const char *tls_error_string(char *buf, size_t len, const char *fallback);
 int tls_peer_cn(SSL *ssl, char *buf, size_t len);
 /* 1 when the peer certificate names clientAuth in extendedKeyUsage. */
 int tls_peer_client_eku(SSL *ssl);
+/*
+ * 1 when the two PEM files hold a certificate in common (one CA trusted
+ * for two roles), 0 when not, -1 when either cannot be read.
+ */
+int tls_same_ca(const char *a, const char *b);
+/*
+ * Seconds until the CRL file's earliest nextUpdate (negative once past);
+ * -1 when the file cannot be read or no CRL in it has a nextUpdate.
+ */
+int tls_crl_expiry(const char *path, int64_t *seconds_left);
 /* -1 when a private key file may be read by others or a foreign group. */
 int tls_key_file_private(const char *path, char *err, size_t errlen);
 

@@ -2,8 +2,10 @@
  * TLS contexts for the three roles that speak the protocol, and the few
  * certificate questions the programs ask.  The member port follows Mozilla's
  * "intermediate" profile (TLS 1.2 and 1.3, forward-secret AEAD suites only);
- * the machine port is TLS 1.3 with a mandatory client certificate and no
- * session resumption, so every controller connection is verified afresh.
+ * the machine port is TLS 1.3 with a mandatory client certificate.  Where
+ * a client certificate logs in (the machine port, and the member port with
+ * member_ca) there is no session resumption, so every connection's
+ * certificate is verified afresh.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "common.h"
@@ -67,6 +70,15 @@ tls_load_crl(SSL_CTX *ctx, const char *crl)
 	X509_STORE_set_flags(store,
 	    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 	return 0;
+}
+
+/* Neither session ids nor tickets: each handshake verifies the peer. */
+static void
+tls_no_resumption(SSL_CTX *ctx)
+{
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
 }
 
 SSL_CTX *
@@ -134,13 +146,20 @@ tls_ctx_new(enum tls_role role, const char *cert, const char *key,
 		}
 		SSL_CTX_set_session_id_context(ctx, sid_ctx,
 		    sizeof(sid_ctx) - 1);
+		/*
+		 * A resumed session carries the first handshake's verdict on
+		 * the client certificate, so a certificate that has expired
+		 * or been revoked since would still log in.  Where
+		 * certificates log in, every handshake verifies afresh.
+		 */
+		if (ca != NULL) {
+			tls_no_resumption(ctx);
+		}
 		break;
 	case TLS_MACHINE_SERVER:
 		SSL_CTX_set_verify(ctx,
 		    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-		SSL_CTX_set_num_tickets(ctx, 0);
+		tls_no_resumption(ctx);
 		break;
 	case TLS_CLIENT:
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -189,6 +208,89 @@ tls_peer_client_eku(SSL *ssl)
 	return peer != NULL &&
 	    (X509_get_extension_flags(peer) & EXFLAG_XKUSAGE) != 0 &&
 	    (X509_get_extended_key_usage(peer) & XKU_SSL_CLIENT) != 0;
+}
+
+/* Every certificate in a PEM file; NULL when none can be read. */
+static STACK_OF(X509) *
+tls_read_certs(const char *path)
+{
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	X509 *x;
+	BIO *in;
+
+	if (certs == NULL || (in = BIO_new_file(path, "r")) == NULL) {
+		sk_X509_free(certs);
+		return NULL;
+	}
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(certs, x) <= 0) {
+			X509_free(x);
+			break;
+		}
+	}
+	BIO_free(in);
+	ERR_clear_error();	/* the end of the file reads as an error */
+	if (sk_X509_num(certs) == 0) {
+		sk_X509_free(certs);
+		return NULL;
+	}
+	return certs;
+}
+
+int
+tls_same_ca(const char *a, const char *b)
+{
+	STACK_OF(X509) *ca = tls_read_certs(a), *cb = tls_read_certs(b);
+	int i, j, same = 0;
+
+	if (ca == NULL || cb == NULL) {
+		same = -1;
+		goto out;
+	}
+	for (i = 0; i < sk_X509_num(ca) && !same; i++) {
+		for (j = 0; j < sk_X509_num(cb) && !same; j++) {
+			same = X509_cmp(sk_X509_value(ca, i),
+			    sk_X509_value(cb, j)) == 0;
+		}
+	}
+out:
+	sk_X509_pop_free(ca, X509_free);
+	sk_X509_pop_free(cb, X509_free);
+	return same;
+}
+
+int
+tls_crl_expiry(const char *path, int64_t *seconds_left)
+{
+	const ASN1_TIME *next;
+	X509_CRL *crl, *soonest = NULL;
+	int day, sec, rc = -1;
+	BIO *in;
+
+	if ((in = BIO_new_file(path, "r")) == NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	/* A file of several CRLs is as good as its first to expire. */
+	while ((crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL)) != NULL) {
+		if ((next = X509_CRL_get0_nextUpdate(crl)) == NULL ||
+		    (soonest != NULL && ASN1_TIME_compare(next,
+		    X509_CRL_get0_nextUpdate(soonest)) >= 0)) {
+			X509_CRL_free(crl);
+			continue;
+		}
+		X509_CRL_free(soonest);
+		soonest = crl;
+	}
+	BIO_free(in);
+	ERR_clear_error();
+	if (soonest != NULL && ASN1_TIME_diff(&day, &sec, NULL,
+	    X509_CRL_get0_nextUpdate(soonest)) == 1) {
+		*seconds_left = (int64_t)day * 86400 + sec;
+		rc = 0;
+	}
+	X509_CRL_free(soonest);
+	return rc;
 }
 
 /*

@@ -3,10 +3,22 @@
  * close.  Admission limits are counted here on the raw socket, before any
  * TLS work is spent; `who` and `kick` read it.  One mutex guards the list.
  *
+ * Each port is counted on its own, so a flood on the member port cannot
+ * keep controllers out.  A connection that has not logged in (a member
+ * without a login, a controller whose certificate has not yet named an
+ * allowed machine) is "unauthenticated"; an address may hold only a few of
+ * those per port, as Dropbear caps unauthenticated connections.  Once an
+ * address is at that cap, a new connection closes the address's oldest
+ * unauthenticated one instead of being refused: a burst of idle sockets
+ * from one address (one NAT, a whole club) delays a real client by at
+ * most one handshake, it cannot lock it out.  Logged-in member sessions
+ * are capped per address separately (client_login).
+ *
  * kick shuts the socket down under the lock.  The owning thread removes
  * its entry (under the same lock) before it closes the descriptor, so a
  * kick can never reach a descriptor number that has been reused.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,26 +26,42 @@
 #include "drinkd.h"
 
 static pthread_mutex_t client_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct client *client_head;
+static struct client *client_head;	/* newest first */
 static int client_total;
+static int client_port_total[2];	/* by enum client_kind */
+
+/* Not logged in and not already being closed to make room; lock held. */
+static int
+client_unauth(const struct client *c)
+{
+	return c->name[0] == '\0' && !c->evicted;
+}
 
 int
-client_admit(struct client *c, long max_total, long max_per_ip)
+client_admit(struct client *c, long max_port, long max_unauth_per_ip)
 {
-	struct client *o;
-	long same = 0;
+	struct client *o, *oldest = NULL;
+	long unauth = 0;
 
 	pthread_mutex_lock(&client_lock);
-	if (client_total >= max_total) {
+	if (client_port_total[c->kind] >= max_port) {
 		pthread_mutex_unlock(&client_lock);
 		return -1;
 	}
 	for (o = client_head; o != NULL; o = o->next) {
-		if (strcmp(o->address, c->address) == 0 &&
-		    ++same >= max_per_ip) {
-			pthread_mutex_unlock(&client_lock);
-			return -1;
+		if (o->kind == c->kind && client_unauth(o) &&
+		    strcmp(o->address, c->address) == 0) {
+			unauth++;
+			oldest = o;	/* the list runs newest to oldest */
 		}
+	}
+	if (unauth >= max_unauth_per_ip && oldest != NULL) {
+		/* Its thread notices, fails its read and leaves the list. */
+		oldest->evicted = 1;
+		oldest->closed_by = "closed by the server: room made for a "
+		    "newer connection (max_unauth_per_ip)";
+		shutdown(oldest->fd, SHUT_RDWR);
+		c->made_room = 1;
 	}
 	c->prev = NULL;
 	c->next = client_head;
@@ -42,6 +70,7 @@ client_admit(struct client *c, long max_total, long max_per_ip)
 	}
 	client_head = c;
 	client_total++;
+	client_port_total[c->kind]++;
 	pthread_mutex_unlock(&client_lock);
 	return 0;
 }
@@ -60,6 +89,7 @@ client_remove(struct client *c)
 	}
 	c->prev = c->next = NULL;
 	client_total--;
+	client_port_total[c->kind]--;
 	pthread_mutex_unlock(&client_lock);
 }
 
@@ -78,6 +108,29 @@ client_set_name(struct client *c, const char *name)
 	pthread_mutex_lock(&client_lock);
 	snprintf(c->name, sizeof(c->name), "%s", name != NULL ? name : "");
 	pthread_mutex_unlock(&client_lock);
+}
+
+int
+client_login(struct client *c, const char *name, long max_per_ip)
+{
+	struct client *o;
+	long same = 0;
+
+	assert(c->kind == CLIENT_MEMBER);
+	pthread_mutex_lock(&client_lock);
+	for (o = client_head; o != NULL && c->name[0] == '\0'; o = o->next) {
+		if (o != c && o->kind == CLIENT_MEMBER &&
+		    o->name[0] != '\0' && strcmp(o->address, c->address) == 0) {
+			same++;
+		}
+	}
+	if (same >= max_per_ip) {
+		pthread_mutex_unlock(&client_lock);
+		return -1;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	pthread_mutex_unlock(&client_lock);
+	return 0;
 }
 
 /*

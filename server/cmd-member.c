@@ -14,7 +14,16 @@ static int
 cmd_login_done(struct session *s, struct req *r, struct db_user *u,
     const char *how)
 {
-	if (session_login(s, u->name, u) != 0) {
+	int rc;
+
+	if ((rc = session_login(s, u->name, u)) == SESSION_LOGIN_BUSY) {
+		log_warn("login refused: user %s from %s: max_clients_per_ip "
+		    "sessions from that address are logged in already",
+		    u->name, s->peer.client.address);
+		r->message = "too many sessions logged in from your address";
+		return ERR_SERVER_BUSY;
+	}
+	if (rc != 0) {
 		/* Disabled while the credentials were being checked. */
 		log_info("login failed: user %s from %s (disabled meanwhile)",
 		    u->name, s->peer.client.address);

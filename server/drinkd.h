@@ -28,12 +28,15 @@ struct config {
 	long handshake_timeout;
 	long idle_timeout;
 	long line_timeout;	/* a started request line must end within */
-	long max_clients;
-	long max_clients_per_ip;
+	long max_clients;	/* connections at once, on each port */
+	long max_clients_per_ip; /* logged-in member sessions per address */
+	long max_unauth_per_ip;	/* per address and port, not logged in */
+	long login_timeout;	/* a member connection must log in within */
 	long max_line;
 	long ping_interval;
 	long keep_temperatures_days;	/* retention, see db_prune() */
 	long keep_sessions_days;
+	long crl_warn_days;	/* warn when the CRL expires sooner; 0: never */
 	char *log_level;
 	char *web_listen;	/* NULL: no web port */
 	char *web_origins;	/* more origins allowed to open /ws */
@@ -81,13 +84,26 @@ struct client {
 	int fd;
 	int visible;		/* handshake done: listed by who */
 	const char *closed_by;	/* a kick shut it down: why, for the log */
+	int evicted;		/* closed to make room for a newer one */
+	int made_room;		/* its admission closed an older connection */
 	struct client *prev, *next;
 };
-/* Add c unless a limit is reached; -1 when the client must be refused. */
-int client_admit(struct client *c, long max_total, long max_per_ip);
+/*
+ * Add c unless its port already has max_port connections (-1: refuse
+ * it).  When c's address already has max_unauth_per_ip connections on
+ * that port that have not logged in, the oldest of them is shut down to
+ * make room (c->made_room is set).
+ */
+int client_admit(struct client *c, long max_port, long max_unauth_per_ip);
 void client_remove(struct client *c);
 void client_show(struct client *c, int64_t session);
+/* Name (or with NULL unname) a connection: the user or machine. */
 void client_set_name(struct client *c, const char *name);
+/*
+ * A member connection logs in as name, unless its address already has
+ * max_per_ip logged-in member sessions: -1, and it stays as it was.
+ */
+int client_login(struct client *c, const char *name, long max_per_ip);
 /* Fill array with the list; full adds session, address and port. */
 void client_list(cJSON *array, int full);
 /* Shut the socket of a session (or every session of a user) down. */
@@ -130,6 +146,8 @@ int server_stopping(struct server *srv);
 SSL_CTX *server_member_ctx(struct server *srv);
 SSL_CTX *server_machine_ctx(struct server *srv);
 int server_reload(void);
+/* Log-worthy certificate set-ups (shared CA, CRL near nextUpdate). */
+int server_cert_warnings(const struct config *cfg, void (*say)(const char *));
 
 /* retention.c: the thread that prunes old history (db_prune). */
 int retention_start(struct server *srv);
@@ -161,7 +179,9 @@ struct session {
 	char user[PROTO_NAME_MAX + 1];
 	int quit;
 	struct event_queue *events;	/* NULL until the first subscribe */
+	int64_t anon_since;	/* ms: accepted, or last logged out */
 };
+#define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);
 /* After the handshake: record the session, certificate login. */
 int session_open(struct session *s, const char *what);

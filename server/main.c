@@ -215,7 +215,7 @@ main_bad_name(const char *cmd, const char *name)
 static int
 main_useradd(struct config *cfg, int argc, char **argv)
 {
-	const char *name = NULL;
+	const char *name = NULL, *owner;
 	long long balance = 0;
 	char *end, *hash;
 	int i, admin = 0, rc;
@@ -255,10 +255,12 @@ main_useradd(struct config *cfg, int argc, char **argv)
 	rc = db_user_add(db, NULL, name, hash, admin ? "admin" : "member",
 	    balance);
 	free(hash);
+	owner = rc == ERR_EXISTS ? db_name_owner(db, name) : NULL;
 	db_close(db);
 	if (rc != ERR_NONE) {
-		fprintf(stderr, "drinkd: useradd %s: %s\n", name,
-		    proto_err_message(rc));
+		fprintf(stderr, "drinkd: useradd %s: %s%s\n", name,
+		    owner != NULL ? "that name is taken by a " :
+		    proto_err_message(rc), owner != NULL ? owner : "");
 		return 1;
 	}
 	printf("user %s added (%s, balance %lld)\n", name,
@@ -569,6 +571,13 @@ main_parse(int argc, char **argv, struct main_opts *o, int *first)
 	return 0;
 }
 
+/* -n: a warning is printed, not logged; the configuration is still OK. */
+static void
+main_say(const char *msg)
+{
+	printf("warning: %s\n", msg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -611,6 +620,7 @@ main(int argc, char **argv)
 		if (main_check_config(&cfg) != 0) {
 			rc = 1;
 		} else {
+			(void)server_cert_warnings(&cfg, main_say);
 			printf("configuration OK\n");
 			rc = 0;
 		}

@@ -1,6 +1,6 @@
 /*
  * The running server: listening sockets, one acceptor thread per socket,
- * admission control before TLS, one detached thread per connection, the
+ * admission control before TLS (client.c counts; each port on its own), one detached thread per connection, the
  * ports file, and signals (SIGTERM/SIGINT stop, SIGHUP reloads the TLS
  * context).  Signals are blocked in every thread and taken synchronously
  * by the main thread with sigwait(), so no handler runs in a random place.
@@ -99,6 +99,63 @@ server_new_ctxs(SSL_CTX **member, SSL_CTX **machine, char *err,
 }
 
 /*
+ * Certificate set-ups that work now but mislead or will stop working: one
+ * CA trusted on both ports (a member certificate could register as the
+ * machine its CN names, a controller's log in as the user of its name),
+ * and a CRL whose nextUpdate is near or past (OpenSSL then refuses every
+ * certificate).  say() gets each warning; returns how many there were.
+ */
+int
+server_cert_warnings(const struct config *cfg, void (*say)(const char *))
+{
+	char msg[1024];
+	int64_t left;
+	int n = 0;
+
+	if (cfg->member_ca != NULL && cfg->machine_ca != NULL &&
+	    tls_same_ca(cfg->member_ca, cfg->machine_ca) == 1) {
+		snprintf(msg, sizeof(msg), "member_ca (%s) and machine_ca (%s) "
+		    "are the same CA: a member certificate is accepted on the "
+		    "machine port, and a controller certificate on the member "
+		    "port; give controllers a CA of their own",
+		    cfg->member_ca, cfg->machine_ca);
+		say(msg);
+		n++;
+	}
+	if (cfg->crl == NULL || cfg->crl_warn_days == 0) {
+		return n;
+	}
+	if (tls_crl_expiry(cfg->crl, &left) != 0) {
+		snprintf(msg, sizeof(msg), "crl %s: no nextUpdate could be read",
+		    cfg->crl);
+		say(msg);
+		n++;
+	} else if (left <= 0) {
+		snprintf(msg, sizeof(msg), "crl %s: nextUpdate passed %lld "
+		    "hour(s) ago; every client certificate is refused until a "
+		    "fresh CRL is installed (SIGHUP reloads it)", cfg->crl,
+		    (long long)(-left / 3600));
+		say(msg);
+		n++;
+	} else if (left < cfg->crl_warn_days * INT64_C(86400)) {
+		snprintf(msg, sizeof(msg), "crl %s: nextUpdate is in %lld "
+		    "day(s) %lld hour(s); install a fresh CRL before then "
+		    "(SIGHUP reloads it), or every client certificate will be "
+		    "refused", cfg->crl, (long long)(left / 86400),
+		    (long long)(left % 86400 / 3600));
+		say(msg);
+		n++;
+	}
+	return n;
+}
+
+static void
+server_say(const char *msg)
+{
+	log_warn("%s", msg);
+}
+
+/*
  * SIGHUP: load certificates and CRL into a fresh context.  New connections
  * use it; live ones keep the context they were made with.
  */
@@ -123,6 +180,7 @@ server_reload(void)
 	SSL_CTX_free(old_machine);
 	log_info("reloaded certificates%s", server->cfg->crl != NULL ?
 	    " and CRL" : "");
+	(void)server_cert_warnings(server->cfg, server_say);
 	return 0;
 }
 
@@ -350,10 +408,15 @@ server_accept_main(void *arg)
 		server_peer(&ss, p->client.address, sizeof(p->client.address),
 		    &p->client.port);
 		if (client_admit(&p->client, server->cfg->max_clients,
-		    server->cfg->max_clients_per_ip) != 0) {
+		    server->cfg->max_unauth_per_ip) != 0) {
 			server_refuse(fd, l, p->client.address);
 			free(p);
 			continue;
+		}
+		if (p->client.made_room) {
+			log_debug("%s: at max_unauth_per_ip; closed its oldest "
+			    "connection that had not logged in",
+			    p->client.address);
 		}
 		if (server_spawn(l->main, p) != 0) {
 			log_err("cannot start a thread for %s; closing",
@@ -426,6 +489,7 @@ server_run(struct server *srv)
 		log_err("%s", err);
 		return -1;
 	}
+	(void)server_cert_warnings(cfg, server_say);
 	server_listeners[0].kind = CLIENT_MEMBER;
 	server_listeners[0].main = session_main;
 	if (server_bind("member port", cfg->listen, &server_listeners[0]) !=

@@ -66,12 +66,19 @@ session_busy(void)
  * in the client list before the read: an admin who disables or re-roles
  * the user after the read finds and closes this session, and a change
  * made before it is what the read sees.  -1 when the user is gone or
- * disabled (the session keeps its previous login).
+ * disabled, SESSION_LOGIN_BUSY when the address already has
+ * max_clients_per_ip sessions logged in (the session keeps its previous
+ * login either way).
  */
 int
 session_login(struct session *s, const char *user, struct db_user *u)
 {
-	client_set_name(&s->peer.client, user);
+	if (s->logged_in) {
+		client_set_name(&s->peer.client, user);
+	} else if (client_login(&s->peer.client, user,
+	    s->peer.srv->cfg->max_clients_per_ip) != 0) {
+		return SESSION_LOGIN_BUSY;
+	}
 	if (db_user_get(s->peer.srv->db, user, u) != ERR_NONE || u->disabled) {
 		client_set_name(&s->peer.client, s->logged_in ? s->user : NULL);
 		return -1;
@@ -100,6 +107,7 @@ session_logout(struct session *s)
 	s->logged_in = 0;
 	s->admin = 0;
 	s->user[0] = '\0';
+	s->anon_since = now_ms();
 	client_set_name(&s->peer.client, NULL);
 	if (s->events != NULL) {
 		event_queue_who(s->events, NULL, 0);
@@ -130,15 +138,32 @@ session_cert_login(struct session *s)
 {
 	char cn[PROTO_NAME_MAX + 2];
 	struct db_user u;
+	int rc;
 
 	if (s->peer.srv->cfg->member_ca == NULL ||
 	    tls_peer_cn(conn_ssl(s->peer.conn), cn, sizeof(cn)) != 0) {
 		return;
 	}
-	if (!proto_valid_name(cn) || session_login(s, cn, &u) != 0) {
+	/*
+	 * As on the machine port: OpenSSL's purpose check lets a certificate
+	 * with no extended key usage through, so clientAuth is required here.
+	 */
+	if (!tls_peer_client_eku(conn_ssl(s->peer.conn))) {
+		log_info("session %lld: certificate CN \"%s\" lacks extended "
+		    "key usage clientAuth; not logged in",
+		    (long long)s->peer.client.session, cn);
+		return;
+	}
+	if (!proto_valid_name(cn) || (rc = session_login(s, cn, &u)) == -1) {
 		log_info("session %lld: certificate CN \"%s\" is not an "
 		    "enabled user; not logged in",
 		    (long long)s->peer.client.session, cn);
+		return;
+	}
+	if (rc == SESSION_LOGIN_BUSY) {
+		log_warn("session %lld: certificate login of %s refused: "
+		    "%s already has max_clients_per_ip sessions logged in",
+		    (long long)s->peer.client.session, cn, s->peer.client.address);
 		return;
 	}
 	log_info("login ok: user %s (%s) by certificate from %s port %d, "
@@ -234,7 +259,8 @@ session_loop(struct session *s)
 	char *line, *out;
 	size_t len, outlen;
 	int64_t idle_deadline = now_ms() + cfg->idle_timeout * 1000;
-	int rc;
+	int64_t login, deadline;
+	int rc, anon;
 
 	session_set_pump(s, session_flush);
 	while (!s->quit && !server_stopping(s->peer.srv)) {
@@ -242,7 +268,11 @@ session_loop(struct session *s)
 			return "closed by the server: event queue overflow "
 			    "or write failed";
 		}
-		rc = conn_read_line(s->peer.conn, &line, &len, idle_deadline,
+		/* Not logged in, the connection has login_timeout in all. */
+		login = s->anon_since + cfg->login_timeout * 1000;
+		anon = !s->logged_in && login < idle_deadline;
+		deadline = anon ? login : idle_deadline;
+		rc = conn_read_line(s->peer.conn, &line, &len, deadline,
 		    cfg->line_timeout * 1000);
 		switch (rc) {
 		case CONN_OK:
@@ -258,10 +288,12 @@ session_loop(struct session *s)
 		case CONN_EOF:
 			return session_closed_why(s, "closed by the client");
 		case CONN_TIMEOUT:
-			/* The idle deadline, or a started line's own. */
-			return now_ms() >= idle_deadline ?
-			    "closed by the server: idle timeout" :
-			    "closed by the server: line timeout";
+			/* The login or idle deadline, or a started line's. */
+			if (now_ms() < deadline) {
+				return "closed by the server: line timeout";
+			}
+			return anon ? "closed by the server: no login within "
+			    "login_timeout" : "closed by the server: idle timeout";
 		default:
 			return session_closed_why(s, conn_error(s->peer.conn));
 		}
@@ -329,6 +361,7 @@ session_main(void *arg)
 		s->peer.client.fd = -1;
 		goto out;
 	}
+	s->anon_since = now_ms();
 	if (conn_accept(s->peer.conn, now_ms() + s->peer.srv->cfg->handshake_timeout *
 	    1000) != CONN_OK) {
 		log_info("member %s port %d: TLS handshake failed: %s",

@@ -43,6 +43,9 @@ START_TEST(defaults_match_the_design)
 	ck_assert_int_eq(c.ping_interval, 30);
 	ck_assert_int_eq(c.max_clients, 4096);
 	ck_assert_int_eq(c.max_clients_per_ip, 64);
+	ck_assert_int_eq(c.max_unauth_per_ip, 8);
+	ck_assert_int_eq(c.login_timeout, 60);
+	ck_assert_int_eq(c.crl_warn_days, 7);
 	ck_assert_int_eq(c.max_line, 65536);
 	ck_assert_str_eq(c.log_level, "info");
 	config_free(&c);

@@ -1219,7 +1219,7 @@ START_TEST(hostile_connect_cycles_return_to_baseline)
 {
 	/* Room for every connection: the limits are not what is tested. */
 	struct h_server *s = h_server_start("max_clients = 100000\n"
-	    "max_clients_per_ip = 100000");
+	    "max_clients_per_ip = 100000\nmax_unauth_per_ip = 100000");
 	struct hostile_cycler w[HOSTILE_CYCLERS];
 	struct hostile_watch watch;
 	int base_t, base_f, t, f, i, k, total = 0, per;
@@ -1396,7 +1396,7 @@ START_TEST(hostile_login_flood_during_drops)
 	cJSON *r;
 
 	conf = xasprintf("machine_ca = %s\nvend_timeout = 10\n"
-	    "max_clients_per_ip = 1000", ca);
+	    "max_clients_per_ip = 1000\nmax_unauth_per_ip = 1000", ca);
 	s = h_server_start(conf);
 	free(conf);
 	free(ca);
