@@ -297,12 +297,27 @@ async function main() {
     await admin.click("#tabbtn-log");
     await admin.waitFor("document.querySelectorAll('#log tbody tr').length >= 2", "the log");
     await admin.shot("07-admin-log");
+    // Who is online lists alice's web session with a Kick button.
+    await admin.click("#tabbtn-online");
+    await admin.waitFor("[...document.querySelectorAll('#online tbody tr')].some(" +
+      "(r) => r.textContent.includes('alice'))", "alice in the online list");
+    await admin.shot("07b-admin-online");
+    // Set up: m1's slots, editable; a price change reaches alice's page.
+    await admin.click("#tabbtn-admin-machines");
+    await admin.waitFor("document.querySelector('#admin-machines input[aria-label=\"Price of slot 3\"]')",
+      "the slot editor");
+    await admin.eval("(() => { const i = document.querySelector('#admin-machines input[aria-label=\"Price of slot 3\"]');" +
+      " i.value = '12'; i.closest('tr').querySelector('button').click(); })()");
+    await alice.waitFor("document.querySelector('" + MACHINE + " li.slot .price').textContent === '12 cr'",
+      "the new price on alice's page", 5000);
+    await admin.shot("07c-admin-setup");
 
     // 5. A reload stays logged in with the token.
     await alice.send("Page.reload");
     await alice.waitFor("document.readyState === 'complete'", "reload");
     await alice.waitFor("!document.querySelector('#app-view').hidden && " +
       "document.querySelector('#balance').textContent === '115'", "logged in again after reload");
+    check((await alice.text(MACHINE + " li.slot .price")) === "12 cr", "the price after reload");
     check(await alice.eval("document.querySelector('#login-view').hidden"), "no login form after reload");
 
     // History, with the drop and the credit.
