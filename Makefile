@@ -21,7 +21,7 @@ CC      ?= cc
 # and their headers checked for by the bootstrap.
 PKGS     = openssl sqlite3 libcjson libargon2
 DEB_PKGS = libssl-dev libsqlite3-dev libcjson-dev check libargon2-dev pkg-config sqlite3 openssl \
-           libwslay-dev libhttp-parser-dev
+           libwslay-dev libhttp-parser-dev socat
 
 WARN     = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
            -Wpointer-arith -Wcast-qual -Wsign-compare
@@ -51,7 +51,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine lock stress crash hostile card ops web browser identity
+INTEG_NAMES = member admin machine lock stress crash hostile card ops web browser identity sunday tini
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
@@ -144,7 +144,11 @@ $(BUILD)/tests/check_corpus: $(patsubst %,$(BUILD)/tests/fuzz/replay_%.o,$(FUZZ_
 
 # Unit tests first (fast, no network), then the integration suites, which
 # start real drinkd processes on ephemeral loopback ports.
+# check_tini runs a simulated board behind socat, as boards are deployed.
 check: $(PROGS) $(TESTS) browser-deps
+	@command -v socat >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	    apt-get install -y -qq socat >/dev/null; } || \
+	    { echo "check_tini needs socat: apt-get install socat"; exit 1; }
 	@BUILD=$(BUILD) tests/run-tests $(TESTS)
 
 # check_browser drives Debian's chromium from a node script (node's own

@@ -78,6 +78,8 @@ static int cli_cmd_prepare_user_add(struct cli_cmd_run *,
     struct cli_session *);
 static int cli_cmd_prepare_user_mod(struct cli_cmd_run *,
     struct cli_session *);
+static int cli_cmd_prepare_machine_mod(struct cli_cmd_run *,
+    struct cli_session *);
 
 static const struct cli_cmd_arg cli_cmd_args_data[] = {
 	{ "DATA", "data", CLI_CMD_ARG_STRING, 0, 0, NULL },
@@ -174,6 +176,7 @@ static const struct cli_cmd_arg cli_cmd_opts_machine_mod[] = {
 	{ "name", "name", CLI_CMD_ARG_STRING, 0, 0, NULL },
 	{ "enable", "enabled", CLI_CMD_ARG_TRUE, 0, 0, NULL },
 	{ "disable", "enabled", CLI_CMD_ARG_FALSE, 0, 0, NULL },
+	{ "legacy-password", NULL, CLI_CMD_ARG_FLAG, 0, 0, NULL },
 	{ NULL, NULL, 0, 0, 0, NULL }
 };
 static const struct cli_cmd_arg cli_cmd_opts_slot_set[] = {
@@ -357,10 +360,12 @@ static const struct cli_cmd_entry cli_cmd_table[] = {
 	    .args = cli_cmd_args_machine_name,
 	    .done = "Machine {machine} added" },
 	{ .name = "machine-mod", .proto = "machine_mod",
-	    .usage = "machine-mod MACHINE [--name NAME] [--enable|--disable]",
+	    .usage = "machine-mod MACHINE [--name NAME] [--enable|--disable] "
+	    "[--legacy-password]",
 	    .help = "rename, enable or disable a machine",
 	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN,
 	    .args = cli_cmd_args_machine, .opts = cli_cmd_opts_machine_mod,
+	    .prepare = cli_cmd_prepare_machine_mod,
 	    .done = "Machine {machine} updated" },
 	{ .name = "machine-del", .proto = "machine_del",
 	    .usage = "machine-del MACHINE", .help = "remove a machine",
@@ -817,11 +822,31 @@ cli_cmd_prepare_user_mod(struct cli_cmd_run *run, struct cli_session *s)
 	return cli_cmd_new_password(run, cli_cmd_req_string(run, "user"));
 }
 
+/*
+ * --legacy-password: the tini board's password, asked twice (or
+ * DRINK_NEW_PASSWORD), sent as legacy_password.
+ */
+static int
+cli_cmd_prepare_machine_mod(struct cli_cmd_run *run, struct cli_session *s)
+{
+	char prompt[128];
+
+	(void)s;
+	if (!cli_cmd_seen(run, "legacy-password")) {
+		return CLI_EXIT_OK;
+	}
+	snprintf(prompt, sizeof(prompt), "Board password for %s: ",
+	    cli_cmd_req_string(run, "machine"));
+	return cli_cmd_password(run, "legacy_password", "DRINK_NEW_PASSWORD",
+	    prompt, 1);
+}
+
 /* Passwords do not outlive the request in freed heap memory. */
 static void
 cli_cmd_run_free(struct cli_cmd_run *run)
 {
-	static const char *const secret[] = { "password", "old", "new" };
+	static const char *const secret[] = { "password", "old", "new",
+		"legacy_password" };
 	cJSON *v;
 	size_t i;
 

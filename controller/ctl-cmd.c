@@ -172,7 +172,7 @@ ctl_cmd_find(const char *name)
 	return NULL;
 }
 
-/* A reply to one of our requests: only pings are sent after register. */
+/* A reply to one of our requests: pings, and card_drops (id "c..."). */
 static void
 ctl_cmd_on_reply(const struct ctl_cmd_msg *m)
 {
@@ -180,6 +180,16 @@ ctl_cmd_on_reply(const struct ctl_cmd_msg *m)
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(m->obj, "message");
 
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m->obj, "ok"))) {
+		if (m->id != NULL && m->id[0] == 'c') {
+			log_info("card drop %.*s done: %.*s charged, balance "
+			    "%lld", CTL_CMD_LOG_MAX, m->id, CTL_CMD_LOG_MAX,
+			    cJSON_GetStringValue(cJSON_GetObjectItem(m->obj,
+			    "user")) != NULL ? cJSON_GetStringValue(
+			    cJSON_GetObjectItem(m->obj, "user")) : "?",
+			    (long long)cJSON_GetNumberValue(
+			    cJSON_GetObjectItem(m->obj, "balance")));
+			return;
+		}
 		log_debug("server answered %s", m->id != NULL ? m->id : "-");
 		return;
 	}

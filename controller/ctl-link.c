@@ -284,6 +284,43 @@ ctl_link_register(struct ctl_link *l)
 	return st;
 }
 
+int
+ctl_link_send_card(struct ctl_link *l, const char *uid, int slot)
+{
+	cJSON *o = cJSON_CreateObject();
+	char id[32];
+	int rc;
+
+	snprintf(id, sizeof(id), "c%lu", ++l->card_seq);
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "cmd", "card_drop");
+	cJSON_AddStringToObject(o, "card", uid);
+	cJSON_AddNumberToObject(o, "slot", slot);
+	log_info("card tapped: asking for slot %d (%s)", slot, id);
+	rc = ctl_link_send(l, o);
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* Look at the card reader; a tap becomes a card_drop.  -1: connection. */
+static int
+ctl_link_poll_card(struct ctl_link *l, int64_t now)
+{
+	char uid[HW_CARD_MAX + 1];
+	int slot, r;
+
+	if (now < l->next_card) {
+		return 0;
+	}
+	l->next_card = now + CTL_CARD_POLL_MS;
+	r = l->cfg->hw_ops->card(l->cfg->hw, uid, sizeof(uid), &slot);
+	if (r < 0) {
+		l->next_card = INT64_MAX;	/* no reader */
+		return 0;
+	}
+	return r == 1 ? ctl_link_send_card(l, uid, slot) : 0;
+}
+
 static int64_t
 ctl_link_min(int64_t a, int64_t b)
 {
@@ -307,6 +344,7 @@ ctl_link_serve(struct ctl_link *l)
 	l->heard = now;
 	l->next_ping = now + CTL_PING_MS;
 	l->next_temp = now;
+	l->next_card = now;
 	for (;;) {
 		now = now_ms();
 		if (l->vend.active && now >= l->vend.due) {
@@ -334,7 +372,11 @@ ctl_link_serve(struct ctl_link *l)
 			}
 			l->next_ping = now + CTL_PING_MS;
 		}
+		if (ctl_link_poll_card(l, now) != 0) {
+			return CTL_LINK_RETRY;
+		}
 		deadline = ctl_link_min(l->next_temp, l->next_ping);
+		deadline = ctl_link_min(deadline, l->next_card);
 		deadline = ctl_link_min(deadline, l->heard + CTL_SILENCE_MS);
 		if (l->vend.active) {
 			deadline = ctl_link_min(deadline, l->vend.due);

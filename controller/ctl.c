@@ -39,6 +39,7 @@ enum {
 	CTL_OPT_VEND_MS,
 	CTL_OPT_TEMP,
 	CTL_OPT_TEMP_INTERVAL,
+	CTL_OPT_CARD_FILE,
 	CTL_OPT_VERSION,
 };
 
@@ -53,6 +54,7 @@ static const struct option ctl_options[] = {
 	{ "vend-ms", required_argument, NULL, CTL_OPT_VEND_MS },
 	{ "temp", required_argument, NULL, CTL_OPT_TEMP },
 	{ "temp-interval", required_argument, NULL, CTL_OPT_TEMP_INTERVAL },
+	{ "card-file", required_argument, NULL, CTL_OPT_CARD_FILE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, CTL_OPT_VERSION },
@@ -75,7 +77,7 @@ ctl_usage(FILE *fp)
 	    "--key FILE\n"
 	    "                     --simulate SLOTS [--fail-rate P] "
 	    "[--vend-ms N] [--temp C]\n"
-	    "                     [--temp-interval S] [-v]\n"
+	    "                     [--temp-interval S] [--card-file FILE] [-v]\n"
 	    "\n"
 	    "Connects to drinkd's machine port as the machine named by the "
 	    "certificate's CN,\n"
@@ -106,6 +108,10 @@ ctl_usage(FILE *fp)
 	    "(default %.1f)\n"
 	    "  --temp-interval S     seconds between temperature reports "
 	    "(default %d)\n"
+	    "  --card-file FILE      simulated card reader: each line "
+	    "\"UID SLOT\" appended\n"
+	    "                        to FILE is a card tap that buys from "
+	    "SLOT (card_drop)\n"
 	    "  -v, --verbose         log debug messages too\n"
 	    "  -h, --help            this text\n"
 	    "  --version             print the version\n"
@@ -224,6 +230,9 @@ ctl_parse_value(struct ctl_args *a, int ch, const char *v)
 			    "(%.0f to %.0f)", v, CTL_TEMP_MIN, CTL_TEMP_MAX);
 			return -1;
 		}
+		break;
+	case CTL_OPT_CARD_FILE:
+		a->hw.card_file = v;
 		break;
 	case CTL_OPT_TEMP_INTERVAL:
 		if (ctl_parse_long(v, 1, CTL_TEMP_INTERVAL_MAX, &n) != 0) {

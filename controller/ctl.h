@@ -26,6 +26,7 @@ enum ctl_exit {
 #define CTL_WRITE_MS 10000	/* any one message */
 #define CTL_LINE_MS 10000	/* a line, once started, must be complete */
 #define CTL_PING_MS 30000
+#define CTL_CARD_POLL_MS 200	/* how often the card reader is looked at */
 #define CTL_SILENCE_MS 90000	/* nothing heard that long: reconnect */
 #define CTL_CLOSE_MS 1000	/* the parting close_notify */
 #define CTL_BACKOFF_MIN_MS 500
@@ -68,6 +69,8 @@ struct ctl_link {
 	int64_t next_ping;
 	int64_t next_temp;
 	unsigned long ping_seq;
+	unsigned long card_seq;
+	int64_t next_card;	/* next look at the card reader */
 	struct ctl_vend vend;
 };
 
@@ -82,6 +85,8 @@ int ctl_wake_fd(void);
 int ctl_link_run(const struct ctl_config *cfg, SSL_CTX *ctx);
 /* Send one message (borrowed) within CTL_WRITE_MS; -1 after logging. */
 int ctl_link_send(struct ctl_link *l, const cJSON *msg);
+/* A tapped card asks for a drop from slot (PROTOCOL.md section 11). */
+int ctl_link_send_card(struct ctl_link *l, const char *uid, int slot);
 /* Send {"event":"slots",...} with the stock the hardware senses now. */
 int ctl_link_send_slots(struct ctl_link *l);
 

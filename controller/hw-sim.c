@@ -23,6 +23,8 @@ struct hw_sim {
 	int vend_ms;
 	double base_c;
 	double drift_c;
+	char *card_file;	/* taps: lines "UID SLOT" appended here */
+	long card_off;		/* how far card_file has been read */
 };
 
 /* A decimal number of at most HW_SIM_NUM_DIGITS digits and no sign. */
@@ -122,6 +124,7 @@ hw_sim_open(void **hw, const char *spec, const struct hw_params *p, char *err,
 	sim->fail_rate = p->fail_rate;
 	sim->vend_ms = p->vend_ms;
 	sim->base_c = p->temp_c;
+	sim->card_file = p->card_file != NULL ? xstrdup(p->card_file) : NULL;
 	*hw = sim;
 	return HW_OPEN_OK;
 }
@@ -129,7 +132,12 @@ hw_sim_open(void **hw, const char *spec, const struct hw_params *p, char *err,
 static void
 hw_sim_close(void *hw)
 {
-	free(hw);
+	struct hw_sim *sim = hw;
+
+	if (sim != NULL) {
+		free(sim->card_file);
+	}
+	free(sim);
 }
 
 /* Sleep the whole time even when signals arrive: the motor keeps turning. */
@@ -208,11 +216,49 @@ hw_sim_temperature(void *hw, double *celsius)
 	return 0;
 }
 
+/*
+ * The simulated reader: each complete line "UID SLOT" appended to the
+ * card file is one tap (a card held to the reader, then a slot button).
+ * Malformed lines are skipped with a warning.
+ */
+static int
+hw_sim_card(void *hw, char *uid, size_t len, int *slot)
+{
+	struct hw_sim *sim = hw;
+	char line[128], id[HW_CARD_MAX + 2];
+	FILE *f;
+	int found = 0, n;
+
+	if (sim->card_file == NULL) {
+		return -1;
+	}
+	if ((f = fopen(sim->card_file, "r")) == NULL) {
+		return 0;
+	}
+	while (!found && fseek(f, sim->card_off, SEEK_SET) == 0 &&
+	    fgets(line, sizeof(line), f) != NULL &&
+	    strchr(line, '\n') != NULL) {
+		sim->card_off = ftell(f);
+		if (sscanf(line, "%33s %d", id, &n) == 2 &&
+		    strlen(id) <= HW_CARD_MAX && n >= HW_SLOT_MIN &&
+		    n <= HW_SLOT_MAX) {
+			snprintf(uid, len, "%s", id);
+			*slot = n;
+			found = 1;
+		} else {
+			log_warn("card file: bad line skipped (want UID SLOT)");
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 const struct hw_ops hw_sim_ops = {
 	.name = "simulator",
 	.open = hw_sim_open,
 	.vend = hw_sim_vend,
 	.stock = hw_sim_stock,
 	.temperature = hw_sim_temperature,
+	.card = hw_sim_card,
 	.close = hw_sim_close,
 };

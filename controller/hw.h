@@ -36,7 +36,10 @@ struct hw_params {
 	double fail_rate;	/* simulator: probability that a vend jams */
 	int vend_ms;		/* simulator: how long the mechanism runs */
 	double temp_c;		/* simulator: base temperature */
+	const char *card_file;	/* simulator: card taps appear here, or NULL */
 };
+
+#define HW_CARD_MAX 32		/* hex digits of a card UID */
 
 struct hw_ops {
 	const char *name;
@@ -57,6 +60,12 @@ struct hw_ops {
 	void (*stock)(void *hw, cJSON *slots);
 	/* Current cabinet temperature; -1 when there is no sensor. */
 	int (*temperature)(void *hw, double *celsius);
+	/*
+	 * The card reader: 1 when a card was tapped and a slot chosen since
+	 * the last call (uid gets up to HW_CARD_MAX hex digits), 0 when not,
+	 * -1 when the machine has no reader.  Never blocks.
+	 */
+	int (*card)(void *hw, char *uid, size_t len, int *slot);
 	void (*close)(void *hw);
 };
 

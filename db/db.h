@@ -176,6 +176,8 @@ int db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply);
 int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
 /* The vend failed: @holds -> member; err and message kept for the key. */
 int db_drop_release(struct db *db, int64_t tx, int err, const char *message);
+/* 1 when user has a drop pending, 0 when not, -1 on error. */
+int db_drop_pending(struct db *db, const char *user);
 /* At startup: release every pending drop; *count says how many. */
 int db_drop_release_pending(struct db *db, int *count);
 
@@ -202,6 +204,16 @@ int db_machine_temperature(struct db *db, const char *name, double celsius);
 int db_slot_set(struct db *db, const char *machine, int slot,
     const char *item, int64_t price, int64_t stock, int enabled,
     cJSON *out);
+
+/* machine.c: legacy boards (LEGACY.md section 3). */
+/* hash NULL clears the board password. */
+int db_machine_legacy_set(struct db *db, const char *name, const char *hash);
+/* The board password's hash into hash ("" when none is set). */
+int db_machine_legacy_get(struct db *db, const char *name, char *hash,
+    size_t len);
+/* A tini slot state: 0 empties the slot, 1 makes an empty one hold 1. */
+int db_machine_slot_state(struct db *db, const char *name, int slot,
+    int stocked);
 
 /* card.c: uid is 4-32 hex digits (proto_valid_card), any case. */
 #define DB_CARDS_MAX 32		/* cards one user may bind */

@@ -349,3 +349,19 @@ out:
 	free(ids);
 	return db_write_end(db, rc);
 }
+
+int
+db_drop_pending(struct db *db, const char *user)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	int r;
+
+	st = db_prep(h, "SELECT EXISTS (SELECT 1 FROM tx t JOIN users u"
+	    " ON u.account = t.account WHERE u.name = ? AND t.kind = 'drop'"
+	    " AND t.state = 'pending')", "t", user);
+	r = st != NULL && db_step(st) == 1 ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return r;
+}

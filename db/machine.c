@@ -262,3 +262,56 @@ db_machine_temperature(struct db *db, const char *name, double celsius)
 	}
 	return db_write_end(db, rc);
 }
+
+int
+db_machine_legacy_set(struct db *db, const char *name, const char *hash)
+{
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_machine_changed(db, h, db_run(h, "UPDATE machines SET"
+	    " legacy_hash = ? WHERE name = ?", "tt", hash, name));
+}
+
+int
+db_machine_legacy_get(struct db *db, const char *name, char *hash,
+    size_t len)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	int rc = ERR_INTERNAL, r;
+
+	st = db_prep(h, "SELECT legacy_hash FROM machines WHERE name = ?",
+	    "t", name);
+	if (st != NULL && (r = db_step(st)) >= 0) {
+		rc = r == 1 ? ERR_NONE : ERR_NO_SUCH_MACHINE;
+		hash[0] = '\0';
+		if (r == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			snprintf(hash, len, "%s", db_col_text(st, 0));
+		}
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return rc;
+}
+
+int
+db_machine_slot_state(struct db *db, const char *name, int slot,
+    int stocked)
+{
+	sqlite3 *h;
+	int rc = ERR_INTERNAL;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	if (db_run(h, "UPDATE slots SET stock = CASE WHEN ? = 0 THEN 0"
+	    " WHEN stock = 0 THEN 1 ELSE stock END"
+	    " WHERE machine = ? AND slot = ?", "iti", stocked, name,
+	    slot) == 0) {
+		rc = sqlite3_changes(h) == 1 ? ERR_NONE : ERR_NO_SUCH_SLOT;
+	}
+	return db_write_end(db, rc);
+}

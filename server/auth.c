@@ -189,6 +189,49 @@ auth_failed(const char *user, const char *address)
 	pthread_mutex_unlock(&auth_lock);
 }
 
+/*
+ * The same throttling for a credential that has no user name: a card
+ * tapped at an address or a machine, a board's password.  key names the
+ * record ("card:ADDRESS", ...), kept apart from user and address records.
+ */
+int64_t
+auth_key_throttled(const char *key)
+{
+	char k[80];
+	int64_t wait;
+
+	snprintf(k, sizeof(k), "k:%s", key);
+	pthread_mutex_lock(&auth_lock);
+	wait = auth_wait(k, now_ms());
+	pthread_mutex_unlock(&auth_lock);
+	return wait;
+}
+
+void
+auth_key_failed(const char *key)
+{
+	char k[80];
+
+	snprintf(k, sizeof(k), "k:%s", key);
+	pthread_mutex_lock(&auth_lock);
+	auth_fail_key(k, now_ms());
+	pthread_mutex_unlock(&auth_lock);
+}
+
+void
+auth_key_succeeded(const char *key)
+{
+	struct auth_record *r;
+	char k[80];
+
+	snprintf(k, sizeof(k), "k:%s", key);
+	pthread_mutex_lock(&auth_lock);
+	if ((r = auth_record(k, 0)) != NULL) {
+		memset(r, 0, sizeof(*r));
+	}
+	pthread_mutex_unlock(&auth_lock);
+}
+
 void
 auth_succeeded(const char *user, const char *address)
 {

@@ -146,8 +146,20 @@ cmd_machine_mod(struct session *s, struct req *r)
 {
 	int rc, enabled = req_bool(r, "enabled");
 
-	rc = db_machine_mod(s->peer.srv->db, req_str(r, "machine"),
-	    req_str(r, "name"), enabled);
+	const char *pw = req_str(r, "legacy_password");
+	char *hash = NULL;
+
+	/* The board password first: hashing can fail, nothing changed. */
+	if (pw != NULL && pw[0] != '\0' && (hash = auth_hash(pw)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	rc = pw != NULL ? db_machine_legacy_set(s->peer.srv->db,
+	    req_str(r, "machine"), hash) : ERR_NONE;
+	free(hash);
+	if (rc == ERR_NONE) {
+		rc = db_machine_mod(s->peer.srv->db, req_str(r, "machine"),
+		    req_str(r, "name"), enabled);
+	}
 	if (rc == ERR_NONE && enabled == 0) {
 		cmd_machine_gone(s, req_str(r, "machine"),
 		    MACH_CLOSE_DISABLED, "disabled");

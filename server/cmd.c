@@ -27,6 +27,8 @@ enum arg_type {
 	ARG_CARD,	/* card UID: 4..32 hex digits */
 	ARG_LABEL,	/* free text, at most CMD_LABEL_MAX bytes */
 	ARG_ARRAY,	/* a JSON array (the handler checks its items) */
+	ARG_BOARD_PW,	/* a tini board's password: 0..64 printable ASCII,
+			 * no edge spaces; never logged */
 };
 #define CMD_LABEL_MAX 64
 
@@ -109,7 +111,8 @@ static const struct cmd cmd_table[] = {
 	    NAME("machine", ARG_REQ), TYPED("name", ARG_NOTE, ARG_REQ) } },
 	{ "machine_mod", CMD_F_ADMIN, cmd_machine_mod, {
 	    NAME("machine", ARG_REQ), TYPED("name", ARG_NOTE, ARG_OPT),
-	    TYPED("enabled", ARG_BOOL, ARG_OPT) } },
+	    TYPED("enabled", ARG_BOOL, ARG_OPT),
+	    TYPED("legacy_password", ARG_BOARD_PW, ARG_OPT) } },
 	{ "machine_del", CMD_F_ADMIN, cmd_machine_del, {
 	    NAME("machine", ARG_REQ) } },
 	{ "slot_set", CMD_F_ADMIN, cmd_slot_set, { NAME("machine", ARG_REQ),
@@ -160,6 +163,20 @@ cmd_in(const char *s, const char *const *list)
 		}
 	}
 	return 0;
+}
+
+/* LEGACY.md 3.1: 1-64 printable ASCII bytes, no edge spaces; "" clears. */
+static int
+cmd_board_pw(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < 0x20 || s[i] > 0x7e) {
+			return 0;
+		}
+	}
+	return n <= 64 && (n == 0 || (s[0] != ' ' && s[n - 1] != ' '));
 }
 
 static int
@@ -216,6 +233,11 @@ cmd_check_arg(const struct cmd_arg *a, const cJSON *v, int integer,
 	case ARG_BOOL:
 		*why = "must be true or false";
 		return cJSON_IsBool(v) ? ERR_NONE : ERR_BAD_REQUEST;
+	case ARG_BOARD_PW:
+		*why = "must be 0 to 64 printable ASCII bytes without spaces "
+		    "at either end";
+		return cJSON_IsString(v) && cmd_board_pw(v->valuestring) ?
+		    ERR_NONE : ERR_BAD_REQUEST;
 	case ARG_CARD:
 		*why = "must be 4 to 32 hex digits";
 		return cJSON_IsString(v) && proto_valid_card(v->valuestring) ?
@@ -389,7 +411,8 @@ cmd_audit(struct session *s, const struct cmd *cmd, const cJSON *msg,
 	cJSON_DeleteItemFromObjectCaseSensitive(args, "cmd");
 	cJSON_DeleteItemFromObjectCaseSensitive(args, "id");
 	for (i = 0; i < CMD_MAX_ARGS && cmd->args[i].name != NULL; i++) {
-		if (cmd->args[i].type == ARG_SECRET &&
+		if ((cmd->args[i].type == ARG_SECRET ||
+		    cmd->args[i].type == ARG_BOARD_PW) &&
 		    cJSON_HasObjectItem(args, cmd->args[i].name)) {
 			cJSON_ReplaceItemInObjectCaseSensitive(args,
 			    cmd->args[i].name, cJSON_CreateString("***"));

@@ -63,7 +63,9 @@ struct config_key {
 };
 
 static config_check_fn config_check_cert, config_check_key, config_check_ca,
-    config_check_crl, config_check_database, config_check_ports_file;
+    config_check_crl, config_check_database, config_check_ports_file,
+    config_check_tini;
+static config_valid_fn config_valid_ibutton;
 
 static config_valid_fn config_valid_origins;
 
@@ -98,6 +100,14 @@ static const struct config_key config_keys[] = {
 	K(web_listen, CONFIG_ADDR, NULL, 0, NULL),
 	{ "web_origins", CONFIG_STRING, offsetof(struct config, web_origins),
 	    NULL, 0, 0, 0, config_valid_origins, NULL },
+	/* Legacy dialects, LEGACY.md: each listener is off unless set. */
+	K(sunday_listen, CONFIG_ADDR, NULL, 0, NULL),
+	K(sunday_default_machine, CONFIG_STRING, NULL, 0, NULL),
+	{ "sunday_ibutton", CONFIG_STRING,
+	    offsetof(struct config, sunday_ibutton), "any", 0, 0, 0,
+	    config_valid_ibutton, NULL },
+	K(tini_listen, CONFIG_ADDR, NULL, 0, config_check_tini),
+	L(tini_silence, "180", 1, 3600),
 #undef K
 #undef L
 };
@@ -551,6 +561,36 @@ config_check_ports_file(const struct config *cfg, const char *value,
 {
 	(void)cfg;
 	return config_dir_writable(value, err, errlen);
+}
+
+/* sunday_ibutton: where Sunday's IBUTTON (card login) is allowed. */
+static int
+config_valid_ibutton(const char *value, char *err, size_t errlen)
+{
+	static const char *const modes[] = { "any", "cert", "off" };
+	size_t i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(value, modes[i]) == 0) {
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "expected any, cert or off, got \"%s\"", value);
+	return -1;
+}
+
+/* Boards present machine certificates: no machine_ca, no tini listener. */
+static int
+config_check_tini(const struct config *cfg, const char *value, char *err,
+    size_t errlen)
+{
+	(void)value;
+	if (cfg->machine_ca == NULL) {
+		snprintf(err, errlen, "needs machine_ca (boards present "
+		    "machine certificates)");
+		return -1;
+	}
+	return 0;
 }
 
 int

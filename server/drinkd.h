@@ -40,6 +40,11 @@ struct config {
 	char *log_level;
 	char *web_listen;	/* NULL: no web port */
 	char *web_origins;	/* more origins allowed to open /ws */
+	char *sunday_listen;		/* LEGACY.md: off when NULL */
+	char *sunday_default_machine;
+	char *sunday_ibutton;		/* "any", "cert" or "off" */
+	char *tini_listen;		/* LEGACY.md: off when NULL */
+	long tini_silence;		/* seconds a board may stay silent */
 	/* Where each key's value came from ("FILE:LINE", "--key"), NULL for
 	 * a default; indexed like the key table. */
 	char *origin[CONFIG_MAX_KEYS];
@@ -126,6 +131,10 @@ int64_t auth_throttled(const char *user, const char *address);
 void auth_failed(const char *user, const char *address);
 void auth_succeeded(const char *user, const char *address);
 /* Token logins: the address alone is throttled (user NULL above). */
+/* Throttling by a key of the caller's (a card reader's place, a board). */
+int64_t auth_key_throttled(const char *key);
+void auth_key_failed(const char *key);
+void auth_key_succeeded(const char *key);
 
 /* server.c */
 struct vend_reg;
@@ -138,6 +147,7 @@ struct server {
 	SSL_CTX *machine_ctx;	/* guarded by ctx_lock; NULL: no machine port */
 	int web_port;		/* bound web port, 0 when off */
 	int stopping;		/* set once by SIGTERM; use server_stopping() */
+	int64_t started;	/* unix seconds, for Sunday's UPTIME */
 };
 int server_run(struct server *srv);
 /* 1 once shutdown has begun; safe from any thread. */
@@ -370,11 +380,33 @@ void drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 int drop_sensed(struct server *srv, struct mach *m, const cJSON *slots);
 
 /* machine.c: a JSON controller on the machine port (PROTOCOL.md section 4). */
+struct card_box;
 struct machine_conn {
 	struct peer peer;	/* first: the acceptor allocates one */
 	struct mach *mach;	/* in the registry once registered */
 	int wake[2];		/* registry -> this thread (vend_ops.wake) */
+	struct card_box *cards;	/* card_drop replies -> this thread */
 };
+
+/* card.c: card_drop on the machine port (PROTOCOL.md section 11). */
+/* A mailbox for card_drop replies; wake_fd is written when one is ready. */
+struct card_box *card_box_new(int wake_fd);
+/* The connection is gone (NULL is fine): replies still due are dropped. */
+void card_box_close(struct card_box *b);
+/* The reply line ready to be written (caller frees), or NULL. */
+char *card_box_take(struct card_box *b);
+/* Start a card_drop for machine; *reply set when refused at once. */
+void card_drop_start(struct server *srv, struct card_box *box,
+    const char *machine, const cJSON *msg, cJSON **reply);
+
+/* sunday.c: one Sunday-dialect client connection (LEGACY.md section 2). */
+void *sunday_main(void *arg);
+
+/* tini.c: one tini board behind its TLS wrapper (LEGACY.md section 3). */
+void *tini_main(void *arg);
+/* How much the acceptor allocates for a board connection. */
+size_t tini_conn_size(void);
+
 void *machine_main(void *arg);
 /* Set up the registry entry of a registered controller; -1 on error. */
 int machine_setup(struct machine_conn *mc, const char *name);

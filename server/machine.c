@@ -197,6 +197,10 @@ machine_handle(struct machine_conn *mc, const char *line, size_t len,
 			    cJSON_Duplicate(id, 1));
 		}
 		cJSON_AddBoolToObject(*reply, "ok", 1);
+	} else if (cJSON_IsString(cmd) && strcmp(cmd->valuestring,
+	    "card_drop") == 0) {
+		card_drop_start(mc->peer.srv, mc->cards,
+		    vend_mach_name(mc->mach), msg, reply);
 	} else if (cJSON_IsString(cmd)) {
 		*reply = machine_error(id, ERR_UNKNOWN_COMMAND,
 		    "not a machine port command");
@@ -248,6 +252,21 @@ machine_ping(struct machine_conn *mc)
 	cJSON_AddStringToObject(o, "cmd", "ping");
 	rc = machine_send(mc, o);
 	cJSON_Delete(o);
+	return rc;
+}
+
+/* Write a finished card_drop's reply, if there is one. */
+static int
+machine_card_reply(struct machine_conn *mc)
+{
+	char *line = card_box_take(mc->cards);
+	int rc = CONN_OK;
+
+	if (line != NULL) {
+		rc = conn_write(mc->peer.conn, line, strlen(line),
+		    now_ms() + MACHINE_WRITE_MS);
+		free(line);
+	}
 	return rc;
 }
 
@@ -316,6 +335,9 @@ machine_serve(struct machine_conn *mc, char *why, size_t whylen)
 				while (read(mc->wake[0], buf, sizeof(buf)) >
 				    0) {
 					;
+				}
+				if (machine_card_reply(mc) != CONN_OK) {
+					return conn_error(c);
 				}
 			}
 			if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -427,6 +449,7 @@ machine_setup(struct machine_conn *mc, const char *name)
 		return -1;
 	}
 	mc->mach = vend_mach_new(name, &machine_ops, mc);
+	mc->cards = card_box_new(mc->wake[1]);
 	return 0;
 }
 
@@ -439,6 +462,9 @@ machine_teardown(struct machine_conn *mc)
 		vend_mach_free(mc->mach);
 		mc->mach = NULL;
 	}
+	/* Before the pipe closes: no card_drop worker writes to it after. */
+	card_box_close(mc->cards);
+	mc->cards = NULL;
 	if (mc->wake[0] != -1) {
 		close(mc->wake[0]);
 		close(mc->wake[1]);

@@ -5,6 +5,7 @@
  * context).  Signals are blocked in every thread and taken synchronously
  * by the main thread with sigwait(), so no handler runs in a random place.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -32,14 +33,19 @@
 static struct server *server;
 
 struct listener {
+	const char *what;	/* for the log */
+	const char *key;	/* its configuration key and ports file name */
 	int fd;
 	int port;
 	enum client_kind kind;
-	void *(*main)(void *);	/* the connection thread */
+	void *(*main)(void *);	/* the connection thread, given a peer */
+	size_t size;		/* what main's peer is the start of */
+	int busy_reply;		/* refusals get a JSON server_busy line */
 	pthread_t thread;
 };
 
-static struct listener server_listeners[3];
+#define SERVER_LISTENERS 5	/* member, machine, Sunday, tini, web */
+static struct listener server_listeners[SERVER_LISTENERS];
 static int server_nlisteners;
 static volatile int server_busy_threads;
 static pthread_mutex_t server_busy_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -247,20 +253,29 @@ err:
 	return -1;
 }
 
-/* Written after binding, so a supervisor or test learns ephemeral ports. */
+/*
+ * Written after binding, so a supervisor or test learns ephemeral ports:
+ * {"listen":P,"machine_listen":P|null,"web_listen":P|null} and each
+ * legacy listener when on.
+ */
 static int
-server_write_ports(const char *path, int member, int machine, int web)
+server_write_ports(const char *path)
 {
-	char *tmp = xasprintf("%s.tmp", path), mbuf[16], wbuf[16];
+	char *tmp = xasprintf("%s.tmp", path);
+	const struct listener *l;
 	FILE *f;
-	int rc = -1;
+	int rc = -1, i, machine = 0, web = 0;
 
-	snprintf(mbuf, sizeof(mbuf), "%d", machine);
-	snprintf(wbuf, sizeof(wbuf), "%d", web);
 	if ((f = fopen(tmp, "w")) != NULL) {
-		fprintf(f, "{\"listen\":%d,\"machine_listen\":%s,"
-		    "\"web_listen\":%s}\n", member, machine > 0 ? mbuf : "null",
-		    web > 0 ? wbuf : "null");
+		for (i = 0; i < server_nlisteners; i++) {
+			l = &server_listeners[i];
+			machine |= strcmp(l->key, "machine_listen") == 0;
+			web |= strcmp(l->key, "web_listen") == 0;
+			fprintf(f, "%s\"%s\":%d", i == 0 ? "{" : ",", l->key,
+			    l->port);
+		}
+		fprintf(f, "%s%s}\n", machine ? "" : ",\"machine_listen\":null",
+		    web ? "" : ",\"web_listen\":null");
 		if (fclose(f) == 0 && rename(tmp, path) == 0) {
 			rc = 0;
 		}
@@ -294,6 +309,27 @@ server_peer(const struct sockaddr_storage *ss, char *addr, size_t len,
 		*port = ntohs(s4->sin_port);
 		snprintf(addr, len, "%s", host);
 	}
+}
+
+/* Bind the next listener; its acceptor starts later, in server_run. */
+static int
+server_listen(const char *what, const char *key, const char *spec,
+    enum client_kind kind, void *(*fn)(void *), size_t size)
+{
+	struct listener *l = &server_listeners[server_nlisteners];
+
+	assert(server_nlisteners < SERVER_LISTENERS);
+	memset(l, 0, sizeof(*l));
+	l->what = what;
+	l->key = key;
+	l->kind = kind;
+	l->main = fn;
+	l->size = size;
+	if (server_bind(what, spec, l) != 0) {
+		return -1;
+	}
+	server_nlisteners++;
+	return 0;
 }
 
 /* Tell a refused client why, over TLS, within a short deadline. */
@@ -349,11 +385,10 @@ server_refuse(int fd, const struct listener *l, const char *addr)
 
 	pthread_mutex_lock(&server_busy_lock);
 	/*
-	 * Controllers are few and retry by themselves, and a browser would
-	 * not read a JSON line: just close those.
+	 * Controllers are few and retry by themselves, and legacy clients
+	 * have no word for it: just close.
 	 */
-	if (l->main == session_main &&
-	    server_busy_threads < SERVER_BUSY_THREADS) {
+	if (l->busy_reply && server_busy_threads < SERVER_BUSY_THREADS) {
 		server_busy_threads++;
 		spawn = 1;
 	}
@@ -399,8 +434,7 @@ server_accept_main(void *arg)
 			continue;
 		}
 		/* A session or a machine_conn, each starting with its peer. */
-		p = xcalloc(1, l->kind == CLIENT_MEMBER ?
-		    sizeof(struct session) : sizeof(struct machine_conn));
+		p = xcalloc(1, l->size);
 		p->srv = server;
 		p->client.kind = l->kind;
 		p->client.fd = fd;
@@ -476,7 +510,7 @@ int
 server_run(struct server *srv)
 {
 	struct config *cfg = srv->cfg;
-	struct listener *machine = NULL, *web = NULL;
+
 	char err[512];
 	sigset_t set;
 	int sig, i;
@@ -490,34 +524,37 @@ server_run(struct server *srv)
 		return -1;
 	}
 	(void)server_cert_warnings(cfg, server_say);
-	server_listeners[0].kind = CLIENT_MEMBER;
-	server_listeners[0].main = session_main;
-	if (server_bind("member port", cfg->listen, &server_listeners[0]) !=
-	    0) {
+	srv->started = (int64_t)time(NULL);
+	if (server_listen("member port", "listen", cfg->listen, CLIENT_MEMBER,
+	    session_main, sizeof(struct session)) != 0) {
 		return -1;
 	}
-	server_nlisteners = 1;
+	server_listeners[0].busy_reply = 1;
 	if (srv->machine_ctx == NULL) {
 		log_warn("machine port: disabled (machine_ca is not set); "
 		    "no controller can connect");
-	} else {
-		machine = &server_listeners[server_nlisteners++];
-		machine->kind = CLIENT_MACHINE;
-		machine->main = machine_main;
-		if (server_bind("machine port", cfg->machine_listen, machine) !=
-		    0) {
-			return -1;
-		}
+	} else if (server_listen("machine port", "machine_listen",
+	    cfg->machine_listen, CLIENT_MACHINE, machine_main,
+	    sizeof(struct machine_conn)) != 0) {
+		return -1;
+	}
+	if (cfg->sunday_listen != NULL && server_listen("Sunday listener",
+	    "sunday_listen", cfg->sunday_listen, CLIENT_MEMBER,
+	    sunday_main, sizeof(struct session)) != 0) {
+		return -1;
+	}
+	if (cfg->tini_listen != NULL && srv->machine_ctx != NULL &&
+	    server_listen("tini listener", "tini_listen", cfg->tini_listen,
+	    CLIENT_MACHINE, tini_main, tini_conn_size()) != 0) {
+		return -1;
 	}
 	if (cfg->web_listen != NULL) {
 		/* A web connection is a member session once it upgrades. */
-		web = &server_listeners[server_nlisteners++];
-		web->kind = CLIENT_MEMBER;
-		web->main = web_main;
-		if (server_bind("web port", cfg->web_listen, web) != 0) {
+		if (server_listen("web port", "web_listen", cfg->web_listen,
+		    CLIENT_MEMBER, web_main, sizeof(struct session)) != 0) {
 			return -1;
 		}
-		srv->web_port = web->port;
+		srv->web_port = server_listeners[server_nlisteners - 1].port;
 	}
 	/*
 	 * main.c holds the database's lock, so what a previous run left is
@@ -532,9 +569,7 @@ server_run(struct server *srv)
 		return -1;
 	}
 	if (cfg->ports_file != NULL &&
-	    server_write_ports(cfg->ports_file, server_listeners[0].port,
-	    machine != NULL ? machine->port : 0, web != NULL ? web->port : 0) !=
-	    0) {
+	    server_write_ports(cfg->ports_file) != 0) {
 		return -1;
 	}
 

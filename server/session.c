@@ -298,11 +298,11 @@ session_loop(struct session *s)
 			return session_closed_why(s, conn_error(s->peer.conn));
 		}
 		/* Counted until the answer is written, so shutdown waits. */
-		__atomic_add_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
+		session_busy_add(1);
 		out = cmd_dispatch(s, line, len, &outlen);
 		rc = conn_write(s->peer.conn, out, outlen,
 		    now_ms() + SESSION_WRITE_MS);
-		__atomic_sub_fetch(&session_busy_count, 1, __ATOMIC_SEQ_CST);
+		session_busy_add(-1);
 		free(out);
 		if (rc != CONN_OK) {
 			return session_closed_why(s, conn_error(s->peer.conn));

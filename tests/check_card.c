@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -219,6 +223,341 @@ START_TEST(card_limit_per_member)
 }
 END_TEST
 
+/* ---- card_drop on the machine port ------------------------------------ */
+
+static void
+tap_setup(void)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 3", ca);
+	struct h_client *a;
+
+	srv = h_server_start(conf);
+	free(conf);
+	free(ca);
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}");
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":1,\"item\":\"Cola\",\"price\":10,\"stock\":5}");
+	h_expect(a, NULL, "{\"cmd\":\"card_add\",\"card\":\"0d000016c2f28501\","
+	    "\"user\":\"alice\"}");
+	h_expect(a, NULL, "{\"cmd\":\"card_add\",\"card\":\"b0b0b0b0\","
+	    "\"user\":\"bob\"}");
+	h_close(a);
+}
+
+/* A controller for m1, registered; the test plays it line by line. */
+static struct h_client *
+ctl_connect(void)
+{
+	char err[512];
+	struct h_client *c = h_tls_dial(srv->machine_port, "machine-m1", err,
+	    sizeof(err));
+	cJSON *r;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	r = h_call(c, "{\"id\":1,\"cmd\":\"register\","
+	    "\"slots\":[{\"slot\":1,\"stock\":5}]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	return c;
+}
+
+/* The next message that is not a ping (pings are answered). */
+static cJSON *
+ctl_read(struct h_client *c)
+{
+	char line[128];
+	cJSON *m;
+
+	for (;;) {
+		m = h_read(c);
+		if (!cJSON_IsString(cJSON_GetObjectItem(m, "cmd")) ||
+		    strcmp(h_str(m, "cmd"), "ping") != 0) {
+			return m;
+		}
+		snprintf(line, sizeof(line), "{\"id\":\"%.60s\",\"ok\":true}",
+		    h_str(m, "id"));
+		h_send(c, line);
+		cJSON_Delete(m);
+	}
+}
+
+static void
+ledger_clean(void)
+{
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE state = 'pending'"), 0);
+}
+
+/* Tap card at slot; the vend must come first, answered ok or not. */
+static cJSON *
+ctl_tap(struct h_client *c, const char *card, int slot, int vend_ok)
+{
+	cJSON *m;
+	char line[160];
+
+	snprintf(line, sizeof(line), "{\"id\":7,\"cmd\":\"card_drop\","
+	    "\"card\":\"%s\",\"slot\":%d}", card, slot);
+	h_send(c, line);
+	m = ctl_read(c);
+	if (vend_ok < 0) {
+		return m;	/* refused: this is the reply */
+	}
+	ck_assert_msg(cJSON_IsString(cJSON_GetObjectItem(m, "cmd")) &&
+	    strcmp(h_str(m, "cmd"), "vend") == 0,
+	    "expected the vend before the reply, got %s", h_text(m));
+	ck_assert_int_eq(h_num(m, "slot"), slot);
+	snprintf(line, sizeof(line), "{\"id\":\"%s\",\"ok\":%s}",
+	    h_str(m, "id"), vend_ok ? "true" : "false,\"error\":\"jammed\"");
+	cJSON_Delete(m);
+	h_send(c, line);
+	return ctl_read(c);
+}
+
+START_TEST(card_tap_charges_owner)
+{
+	struct h_client *c = ctl_connect();
+	cJSON *r = ctl_tap(c, "0D000016C2F28501", 1, 1);
+
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 7);
+	ck_assert_str_eq(h_str(r, "user"), "alice");
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT amount FROM tx WHERE id = %lld"
+	    " AND kind = 'drop' AND state = 'completed' AND machine = 'm1'",
+	    (long long)h_num(r, "tx")), -10);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE "
+	    "machine = 'm1' AND slot = 1"), 4);
+	ck_assert_int_gt(h_sql_int(srv, "SELECT last_used FROM cards WHERE "
+	    "account = (SELECT account FROM users WHERE name = 'alice')"), 0);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+START_TEST(card_tap_nack_charges_nothing)
+{
+	struct h_client *c = ctl_connect();
+	cJSON *r = ctl_tap(c, "0d000016c2f28501", 1, 0);
+
+	H_ASSERT_ERROR(r, "drop_failed");
+	ck_assert_int_eq(h_num(r, "id"), 7);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+START_TEST(card_tap_unknown_refused_and_throttled)
+{
+	struct h_client *c = ctl_connect();
+	char card[16];
+	cJSON *r;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		snprintf(card, sizeof(card), "%08x", 0xbad0 + i);
+		r = ctl_tap(c, card, 1, -1);
+		H_ASSERT_ERROR(r, "bad_credentials");
+		cJSON_Delete(r);
+	}
+	/* Throttled now, even for a good card; no vend was sent. */
+	r = ctl_tap(c, "0d000016c2f28501", 1, -1);
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 0);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+START_TEST(card_tap_disabled_owner_refused)
+{
+	struct h_client *c = ctl_connect();
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	cJSON *r;
+
+	h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":true}");
+	r = ctl_tap(c, "0d000016c2f28501", 1, -1);
+	H_ASSERT_ERROR(r, "bad_credentials");
+	cJSON_Delete(r);
+	/* The usual drop errors follow a known card: bob has no credit. */
+	r = ctl_tap(c, "b0b0b0b0", 1, -1);
+	H_ASSERT_ERROR(r, "insufficient_funds");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ledger_clean();
+	h_close(a);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(card_tap_bad_arguments)
+{
+	struct h_client *c = ctl_connect();
+	static const char *const bad[] = {
+		"{\"id\":3,\"cmd\":\"card_drop\",\"slot\":1}",
+		"{\"id\":3,\"cmd\":\"card_drop\",\"card\":\"xyz1\",\"slot\":1}",
+		"{\"id\":3,\"cmd\":\"card_drop\",\"card\":\"abcd\",\"slot\":0}",
+		"{\"id\":3,\"cmd\":\"card_drop\",\"card\":\"abcd\",\"slot\":1.5}",
+		"{\"id\":3,\"cmd\":\"card_drop\",\"card\":\"abcd\"}",
+	};
+	size_t i;
+	cJSON *r;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		h_send(c, bad[i]);
+		r = ctl_read(c);
+		H_ASSERT_ERROR(r, "bad_request");
+		ck_assert_int_eq(h_num(r, "id"), 3);
+		cJSON_Delete(r);
+	}
+	h_close(c);
+}
+END_TEST
+
+START_TEST(card_tap_one_at_a_time)
+{
+	struct h_client *c = ctl_connect();
+	cJSON *m, *r;
+	char line[128];
+
+	h_send(c, "{\"id\":7,\"cmd\":\"card_drop\","
+	    "\"card\":\"0d000016c2f28501\",\"slot\":1}");
+	m = ctl_read(c);
+	ck_assert_str_eq(h_str(m, "cmd"), "vend");
+	h_send(c, "{\"id\":8,\"cmd\":\"card_drop\","
+	    "\"card\":\"b0b0b0b0\",\"slot\":1}");
+	r = ctl_read(c);
+	H_ASSERT_ERROR(r, "drop_in_progress");
+	ck_assert_int_eq(h_num(r, "id"), 8);
+	cJSON_Delete(r);
+	snprintf(line, sizeof(line), "{\"id\":\"%s\",\"ok\":true}",
+	    h_str(m, "id"));
+	cJSON_Delete(m);
+	h_send(c, line);
+	r = ctl_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 7);
+	cJSON_Delete(r);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+START_TEST(card_tap_controller_gone_settles)
+{
+	struct h_client *c = ctl_connect();
+	cJSON *m;
+	int64_t deadline;
+
+	h_send(c, "{\"id\":7,\"cmd\":\"card_drop\","
+	    "\"card\":\"0d000016c2f28501\",\"slot\":1}");
+	m = ctl_read(c);
+	ck_assert_str_eq(h_str(m, "cmd"), "vend");
+	cJSON_Delete(m);
+	h_close(c);
+	deadline = now_ms() + 10000;
+	while (h_sql_int(srv, "SELECT count(*) FROM tx WHERE state = "
+	    "'failed'") == 0 && now_ms() < deadline) {
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ledger_clean();
+}
+END_TEST
+
+/* Wait until SQL count query gives want; 1 when it did within 15 s. */
+static int
+wait_count(int64_t want, const char *sql)
+{
+	int64_t deadline = now_ms() + 15000;
+
+	while (h_sql_int(srv, "%s", sql) != want && now_ms() < deadline) {
+		usleep(100 * 1000);
+	}
+	return h_sql_int(srv, "%s", sql) == want;
+}
+
+static void
+append_line(const char *path, const char *line)
+{
+	FILE *f = fopen(path, "a");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(line, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/*
+ * The reference controller, drink-machine, with its simulated reader:
+ * a line appended to --card-file is a tap that buys through card_drop.
+ */
+START_TEST(card_tap_at_drink_machine)
+{
+	const char *build = getenv("BUILD");
+	char *prog, *port, *ca = h_cert_path("ca.crt");
+	char *crt = h_cert_path("machine-m1.crt");
+	char *key = h_cert_path("machine-m1.key");
+	char *cards = xasprintf("%s/cards.txt", srv->dir);
+	char *log = xasprintf("%s/machine.log", srv->dir);
+	int status, fd;
+	pid_t pid;
+
+	prog = xasprintf("%s/drink-machine", build != NULL && build[0] != '\0' ?
+	    build : "build");
+	port = xasprintf("%d", srv->machine_port);
+	append_line(cards, "");
+	if ((pid = fork()) == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 2);
+		execl(prog, prog, "-H", "localhost", "-p", port, "--ca", ca,
+		    "--cert", crt, "--key", key, "--simulate", "1:5",
+		    "--vend-ms", "100", "--card-file", cards, (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_gt(pid, 0);
+	ck_assert_msg(wait_count(1, "SELECT count(*) FROM sessions WHERE "
+	    "machine = 'm1' AND ended IS NULL"), "drink-machine never came");
+	append_line(cards, "0D000016C2F28501 1\n");
+	ck_assert_msg(wait_count(1, "SELECT count(*) FROM tx WHERE kind = "
+	    "'drop' AND state = 'completed'"), "the tap bought nothing");
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	/* An unknown card buys nothing; a good one again does. */
+	append_line(cards, "deadbeef 1\nnot a line\n0d000016c2f28501 1\n");
+	ck_assert_msg(wait_count(2, "SELECT count(*) FROM tx WHERE kind = "
+	    "'drop' AND state = 'completed'"), "the second tap bought nothing");
+	ck_assert_int_eq(h_balance(srv, "alice"), 80);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 2);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE "
+	    "machine = 'm1' AND slot = 1"), 3);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(h_server_log_contains(srv, "card_drop refused: unknown "
+	    "card"));
+	ledger_clean();
+	free(prog);
+	free(port);
+	free(ca);
+	free(crt);
+	free(key);
+	free(cards);
+	free(log);
+}
+END_TEST
+
 static Suite *
 card_suite(void)
 {
@@ -235,6 +574,17 @@ card_suite(void)
 	tcase_add_test(tc, card_member_cannot_touch_others);
 	tcase_add_test(tc, card_admin_forms);
 	tcase_add_test(tc, card_limit_per_member);
+
+	tc = h_tcase(s, "a tap at the machine is the owner's drop", tap_setup,
+	    teardown, CARD_TIMEOUT);
+	tcase_add_test(tc, card_tap_charges_owner);
+	tcase_add_test(tc, card_tap_nack_charges_nothing);
+	tcase_add_test(tc, card_tap_unknown_refused_and_throttled);
+	tcase_add_test(tc, card_tap_disabled_owner_refused);
+	tcase_add_test(tc, card_tap_bad_arguments);
+	tcase_add_test(tc, card_tap_one_at_a_time);
+	tcase_add_test(tc, card_tap_controller_gone_settles);
+	tcase_add_test(tc, card_tap_at_drink_machine);
 	return s;
 }
 

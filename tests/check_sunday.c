@@ -1,0 +1,871 @@
+/*
+ * The Sunday listener (LEGACY.md section 2) over real TLS, byte for byte:
+ * the greeting, every command's success and error lines with their line
+ * endings, the framing rules (pipelining, CR, case, empty arguments, long
+ * lines), logins by password and card under each sunday_ibutton mode,
+ * drops answered only after the machine's answer and charging nothing
+ * when it fails, transfers, and the ledger checked after money moved.
+ * Machines m1 ("Big Drink") and m2 ("Snack") have test certificates, so
+ * the fake controller (fake.c) can play either.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake.h"
+#include "legacy.h"
+
+#define SUNDAY_TIMEOUT 90
+
+static struct h_server *srv;
+
+static void
+sunday_start(const char *more)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 3\n"
+	    "sunday_listen = 127.0.0.1:0\n%s", ca, more != NULL ? more : "");
+
+	srv = h_server_start(conf);
+	free(conf);
+	free(ca);
+}
+
+static void
+admin_do(const char *line)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+
+	h_expect(a, NULL, line);
+	h_close(a);
+}
+
+/* Machines m1 (slots as in LEGACY.md 2.7) and m2; no controller yet. */
+static void
+machines_setup(void)
+{
+	static const char *const lines[] = {
+		"{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+		    "\"name\":\"Big Drink\"}",
+		"{\"cmd\":\"machine_add\",\"machine\":\"m2\",\"name\":\"Snack\"}",
+		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
+		    "\"item\":\"Coke\",\"price\":50,\"stock\":3}",
+		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
+		    "\"item\":\"Dr. Pepper\",\"price\":50,\"stock\":0}",
+		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+		    "\"item\":\"Jolt\",\"price\":75,\"stock\":5,"
+		    "\"enabled\":false}",
+		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+		    "\"item\":\"Club-Mate\",\"price\":150,\"stock\":9}",
+	};
+	struct h_client *a;
+	size_t i;
+
+	sunday_start(NULL);
+	a = h_connect_as(srv, "admin", "adminpw");
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		h_expect(a, NULL, lines[i]);
+	}
+	h_close(a);
+}
+
+static void
+plain_setup(void)
+{
+	sunday_start(NULL);
+}
+
+static void
+teardown(void)
+{
+	h_server_free(srv);
+	srv = NULL;
+}
+
+/* A Sunday connection (presenting cert unless NULL), greeting read. */
+static struct h_client *
+sunday_connect_cert(const char *cert, const char *greeting)
+{
+	char err[512];
+	struct h_client *c = h_tls_dial(lg_port(srv, "sunday_listen"), cert,
+	    err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "Sunday connect: %s", err);
+	lg_expect(c, greeting);
+	return c;
+}
+
+static struct h_client *
+sunday_connect(void)
+{
+	return sunday_connect_cert(NULL, "Welcome to Big Drink\n");
+}
+
+/* Send one line and expect exactly reply. */
+static void
+say(struct h_client *c, const char *line, const char *reply)
+{
+	lg_send(c, line);
+	lg_expect(c, reply);
+}
+
+static struct h_client *
+sunday_login(const char *user, const char *password, const char *ok)
+{
+	struct h_client *c = sunday_connect();
+	char line[128];
+
+	snprintf(line, sizeof(line), "USER %s\n", user);
+	say(c, line, "OK: \r\n");
+	snprintf(line, sizeof(line), "PASS %s\n", password);
+	say(c, line, ok);
+	return c;
+}
+
+/* Wait until machine's online flag is want; fails after 10 s. */
+static void
+wait_online(const char *machine, int want)
+{
+	struct h_client *c = h_connect(srv, NULL);
+	int64_t deadline = now_ms() + 10000;
+	cJSON *r, *m;
+	int online = !want;
+
+	while (online != want && now_ms() < deadline) {
+		r = h_call(c, "{\"cmd\":\"machines\"}");
+		cJSON_ArrayForEach(m, h_array(r, "machines")) {
+			if (strcmp(h_str(m, "machine"), machine) == 0) {
+				online = cJSON_IsTrue(cJSON_GetObjectItem(m,
+				    "online"));
+			}
+		}
+		cJSON_Delete(r);
+		if (online != want) {
+			usleep(50 * 1000);
+		}
+	}
+	ck_assert_msg(online == want, "%s never went %s", machine,
+	    want ? "online" : "offline");
+	h_close(c);
+}
+
+static void
+ledger_clean(void)
+{
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE state = 'pending'"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
+	    " WHERE name = '@holds'"), 0);
+}
+
+/* ---- greeting and machine selection --------------------------------- */
+
+START_TEST(sunday_greeting_first_machine)
+{
+	struct h_client *c = sunday_connect();
+
+	/* The greeting is the only line, ended by a bare LF. */
+	ck_assert(lg_quiet(c, 300));
+	say(c, "STAT\n", "1 \"Coke\" 50 3 1\n2 \"Dr. Pepper\" 50 0 1\n"
+	    "3 \"Jolt\" 75 5 0\n4 \"Club-Mate\" 150 9 1\n"
+	    "OK 4 Slots retrieved\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_greeting_default_machine)
+{
+	h_server_free(srv);
+	sunday_start("sunday_default_machine = m2");
+	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}");
+	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Snack\"}");
+	h_close(sunday_connect_cert(NULL, "Welcome to Snack\n"));
+}
+END_TEST
+
+START_TEST(sunday_greeting_unknown_default_machine)
+{
+	h_server_free(srv);
+	sunday_start("sunday_default_machine = nosuch");
+	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"zz\","
+	    "\"name\":\"Last\"}");
+	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Snack\"}");
+	h_close(sunday_connect_cert(NULL, "Welcome to Snack\n"));
+}
+END_TEST
+
+START_TEST(sunday_greeting_no_machines)
+{
+	struct h_client *c = sunday_connect_cert(NULL, "Welcome to Drink\n");
+
+	say(c, "STAT\n", "ERR 413 No machine selected.\r\n");
+	say(c, "SERVERSTAT\n", "{\"machines\":[],\"opcode\":\"OK\"}\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_machine_select)
+{
+	struct h_client *c = sunday_connect();
+
+	say(c, "MACHINE\n", "ERR 206 Invalid number of args - USAGE: "
+	    "MACHINE <machine id>\r\n");
+	say(c, "MACHINE m2 x\n", "ERR 206 Invalid number of args - USAGE: "
+	    "MACHINE <machine id>\r\n");
+	say(c, "MACHINE ld\n", "ERR 414 Invalid machine name - USAGE: "
+	    "MACHINE <machine id>\r\n");
+	say(c, "MACHINE M2\n", "ERR 414 Invalid machine name - USAGE: "
+	    "MACHINE <machine id>\r\n");
+	say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
+	say(c, "STAT\n", "OK 0 Slots retrieved\r\n");
+	say(c, "machine m1\n", "OK:  Welcome to Big Drink\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_stat_item_escaping)
+{
+	struct h_client *c;
+
+	admin_do("{\"cmd\":\"slot_set\",\"machine\":\"m2\",\"slot\":1,"
+	    "\"item\":\"Say \\\"hi\\\"\\tnow\",\"price\":5,\"stock\":1}");
+	admin_do("{\"cmd\":\"slot_set\",\"machine\":\"m2\",\"slot\":2,"
+	    "\"price\":7,\"stock\":2}");
+	c = sunday_connect();
+	say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
+	say(c, "stat ignored args\n", "1 \"Say 'hi' now\" 5 1 1\n"
+	    "2 \"\" 7 2 1\nOK 2 Slots retrieved\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_stat_deleted_machine)
+{
+	struct h_client *c = sunday_connect();
+
+	admin_do("{\"cmd\":\"machine_del\",\"machine\":\"m1\"}");
+	say(c, "STAT\n", "ERR 413 No machine selected.\r\n");
+	say(c, "USER alice\n", "OK: \r\n");
+	say(c, "PASS alicepw\n", "OK: 100\r\n");
+	say(c, "DROP 1\n", "ERR 413 No machine selected.\r\n");
+	h_close(c);
+}
+END_TEST
+
+/* ---- password login ------------------------------------------------- */
+
+START_TEST(sunday_user_pass)
+{
+	struct h_client *c = sunday_connect();
+
+	say(c, "USER\n", "ERR 206 Invalid number of args USAGE: "
+	    "PASS <username>\r\n");
+	say(c, "PASS\n", "ERR 206 Invalid number of args USAGE: "
+	    "PASS <username>\r\n");
+	say(c, "PASS alicepw\n", "ERR 201 USER command needs to be issued "
+	    "first.\r\n");
+	say(c, "USER alice x\n", "ERR 206 Invalid number of args USAGE: "
+	    "PASS <username>\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	say(c, "USER alice\n", "OK: \r\n");
+	say(c, "PASS wrong\n", "ERR 407 Invalid password.\r\n");
+	/* The pending name survives a failure; CRLF and case are fine. */
+	say(c, "pass alicepw\r\n", "OK: 100\r\n");
+	say(c, "WHOAMI\n", "OK:  alice\r\n");
+	say(c, "GETBALANCE\n", "OK: 100\r\n");
+	/* Success cleared the pending name. */
+	say(c, "PASS alicepw\n", "ERR 201 USER command needs to be issued "
+	    "first.\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_pass_refusals_all_407)
+{
+	struct h_client *c = sunday_connect();
+
+	say(c, "USER nobody\n", "OK: \r\n");
+	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	say(c, "USER Bad.Name\n", "OK: \r\n");
+	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	/* An empty argument counts as one: an empty name, then password. */
+	say(c, "USER \n", "OK: \r\n");
+	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	say(c, "USER alice\n", "OK: \r\n");
+	say(c, "PASS \n", "ERR 407 Invalid password.\r\n");
+	say(c, "PASS alice pw\n", "ERR 206 Invalid number of args USAGE: "
+	    "PASS <username>\r\n");
+	admin_do("{\"cmd\":\"user_mod\",\"user\":\"bob\",\"disabled\":true}");
+	say(c, "USER bob\n", "OK: \r\n");
+	say(c, "PASS bobpw\n", "ERR 407 Invalid password.\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_pass_lockout)
+{
+	struct h_client *c = sunday_connect();
+	int i;
+
+	say(c, "USER alice\n", "OK: \r\n");
+	for (i = 0; i < 6; i++) {
+		say(c, "PASS nope\n", "ERR 407 Invalid password.\r\n");
+	}
+	/* Locked out: the right password is refused too, and no login. */
+	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	h_close(c);
+}
+END_TEST
+
+/* ---- card login ----------------------------------------------------- */
+
+static void
+bind_card(const char *user, const char *card)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "{\"cmd\":\"card_add\",\"card\":\"%s\","
+	    "\"user\":\"%s\"}", card, user);
+	admin_do(line);
+}
+
+START_TEST(sunday_ibutton_any)
+{
+	struct h_client *c;
+
+	bind_card("alice", "0d000016c2f28501");
+	c = sunday_connect();
+	say(c, "IBUTTON\n", "ERR 206 Invalid number of args - USAGE: "
+	    "IBUTTON <ibutton number>\r\n");
+	say(c, "IBUTTON 0D000016C2F28502\n", "ERR 207 Invalid Ibutton\r\n");
+	say(c, "IBUTTON xyz!\n", "ERR 207 Invalid Ibutton\r\n");
+	say(c, "IBUTTON 0D000016C2F2850100000000000000000\n",
+	    "ERR 207 Invalid Ibutton\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	/* Separators are dropped; hex case does not matter. */
+	say(c, "ibutton 0D-00-00-16-C2-F2-85-01\n", "OK: 100\r\n");
+	say(c, "WHOAMI\n", "OK:  alice\r\n");
+	ck_assert_int_gt(h_sql_int(srv, "SELECT last_used FROM cards"), 0);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_ibutton_disabled_owner)
+{
+	struct h_client *c;
+
+	bind_card("bob", "b0b0b0b0");
+	admin_do("{\"cmd\":\"user_mod\",\"user\":\"bob\",\"disabled\":true}");
+	c = sunday_connect();
+	say(c, "IBUTTON b0b0b0b0\n", "ERR 207 Invalid Ibutton\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_ibutton_throttled)
+{
+	struct h_client *c;
+	char line[64];
+	int i;
+
+	bind_card("alice", "a11cea11ce");
+	c = sunday_connect();
+	for (i = 0; i < 6; i++) {
+		snprintf(line, sizeof(line), "IBUTTON %08x\n", 0xbad0 + i);
+		say(c, line, "ERR 207 Invalid Ibutton\r\n");
+	}
+	say(c, "IBUTTON a11cea11ce\n", "ERR 207 Invalid Ibutton\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_ibutton_off)
+{
+	struct h_client *c;
+
+	h_server_free(srv);
+	sunday_start("sunday_ibutton = off");
+	bind_card("alice", "0d000016c2f28501");
+	c = sunday_connect_cert(NULL, "Welcome to Drink\n");
+	say(c, "IBUTTON 0D000016C2F28501\n", "ERR 207 Invalid Ibutton\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_ibutton_cert)
+{
+	struct h_client *c;
+	char *ca = h_cert_path("ca.crt"), *more;
+
+	h_server_free(srv);
+	more = xasprintf("sunday_ibutton = cert\nmember_ca = %s", ca);
+	sunday_start(more);
+	free(more);
+	free(ca);
+	bind_card("bob", "0d000016c2f28501");
+	/* Without a certificate: refused. */
+	c = sunday_connect_cert(NULL, "Welcome to Drink\n");
+	say(c, "IBUTTON 0D000016C2F28501\n", "ERR 207 Invalid Ibutton\r\n");
+	h_close(c);
+	/* With one from member_ca, whatever its CN: allowed. */
+	c = sunday_connect_cert("member-alice", "Welcome to Drink\n");
+	say(c, "IBUTTON 0D000016C2F28501\n", "OK: 0\r\n");
+	say(c, "WHOAMI\n", "OK:  bob\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_config_ibutton_mode_checked)
+{
+	char *out = xasprintf("%s/ibutton.out", srv->dir), *text;
+	FILE *f;
+
+	ck_assert_int_eq(h_drinkd_run("-n --sunday_ibutton=maybe", out,
+	    10000), 2);
+	f = fopen(out, "r");
+	ck_assert_ptr_nonnull(f);
+	text = xcalloc(1, 4096);
+	ck_assert_uint_gt(fread(text, 1, 4095, f), 0);
+	fclose(f);
+	ck_assert_msg(strstr(text, "sunday_ibutton: expected any, cert or "
+	    "off, got \"maybe\"") != NULL, "%s", text);
+	free(text);
+	free(out);
+}
+END_TEST
+
+/* ---- reads ---------------------------------------------------------- */
+
+START_TEST(sunday_uptime_serverstat)
+{
+	struct h_client *c = sunday_connect();
+	struct tm tm = { 0 };
+	const char *end;
+	time_t up, now = time(NULL);
+
+	lg_send(c, "UPTIME\n");
+	/* "OK: Up since: Tue, 01 Dec 2026 21:38:51 GMT\r\n" */
+	lg_expect(c, "OK: Up since: ");
+	ck_assert_int_eq(h_read_line(c, 5000), CONN_OK);
+	ck_assert_int_eq(strlen(c->line), 29);
+	end = strptime(c->line, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	ck_assert_msg(end != NULL && *end == '\0', "bad date \"%s\"",
+	    c->line);
+	up = timegm(&tm);
+	/* drinkd started during this test's setup. */
+	ck_assert_msg(up <= now && up >= now - 120, "up since %s",
+	    c->line);
+	say(c, "SERVERSTAT x\n", "{\"machines\":[{\"machine_name\":"
+	    "\"Big Drink\",\"connected\":false},{\"machine_name\":\"Snack\","
+	    "\"connected\":false}],\"opcode\":\"OK\"}\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_quit)
+{
+	struct h_client *c = sunday_connect();
+
+	say(c, "QUIT now\n", "Good Bye\r\n");
+	ck_assert(h_closed(c));
+	h_close(c);
+}
+END_TEST
+
+/* ---- framing -------------------------------------------------------- */
+
+START_TEST(sunday_pipelined_lines)
+{
+	struct h_client *c = sunday_connect();
+
+	say(c, "WHOAMI\nDROP 1\nPASS x\n", "ERR 204 You need to login.\r\n"
+	    "ERR 204 You need to login.\r\nERR 201 USER command needs to be "
+	    "issued first.\r\n");
+	/* Split anywhere: a line is a line however it arrives. */
+	lg_send(c, "US");
+	usleep(100 * 1000);
+	lg_send(c, "ER alice\r");
+	usleep(100 * 1000);
+	say(c, "\nPASS alicepw\nGETBAL", "OK: \r\nOK: 100\r\n");
+	say(c, "ANCE\n", "OK: 100\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_bad_lines)
+{
+	struct h_client *c = sunday_connect();
+
+	say(c, "\n", "ERR 415 Invalid command\r\n");
+	say(c, "\r\n", "ERR 415 Invalid command\r\n");
+	say(c, "HELLO\n", "ERR 415 Invalid command\r\n");
+	say(c, " WHOAMI\n", "ERR 415 Invalid command\r\n");
+	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_line_too_long)
+{
+	struct h_client *c;
+	char *line;
+
+	h_server_free(srv);
+	sunday_start("max_line = 256");
+	c = sunday_connect_cert(NULL, "Welcome to Drink\n");
+	line = xmalloc(400);
+	memset(line, 'A', 399);
+	line[399] = '\0';
+	lg_send(c, line);
+	lg_expect(c, "ERR 415 Invalid command\r\n");
+	ck_assert(h_closed(c));
+	free(line);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_plaintext_and_tls11_refused)
+{
+	const char req[] = "USER alice\n";
+	SSL_CTX *ctx = h_tls_ctx(NULL);
+	struct h_client *c;
+	char err[512];
+	int fd = h_tcp_dial(lg_port(srv, "sunday_listen"));
+
+	ck_assert_int_eq(write(fd, req, sizeof(req) - 1),
+	    (ssize_t)sizeof(req) - 1);
+	ck_assert(h_tcp_closed(fd, H_CLOSE_MS));
+	close(fd);
+	SSL_CTX_set_security_level(ctx, 0);
+	ck_assert_int_eq(SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0"),
+	    1);
+	ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, TLS1_1_VERSION),
+	    1);
+	ck_assert_int_eq(SSL_CTX_set_min_proto_version(ctx, TLS1_1_VERSION),
+	    1);
+	c = h_tls_dial_ctx(lg_port(srv, "sunday_listen"), ctx, err,
+	    sizeof(err));
+	SSL_CTX_free(ctx);
+	ck_assert_msg(c == NULL, "TLS 1.1 accepted");
+	ck_assert_msg(strstr(err, "no protocols available") == NULL, "%s",
+	    err);
+	h_close(sunday_connect());
+}
+END_TEST
+
+START_TEST(sunday_who_lists_member)
+{
+	struct h_client *c = sunday_login("bob", "bobpw", "OK: 0\r\n");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	cJSON *r = h_call(a, "{\"cmd\":\"who\"}"), *e;
+	int found = 0;
+
+	H_ASSERT_OK(r);
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		const cJSON *u = cJSON_GetObjectItem(e, "user");
+
+		if (cJSON_IsString(u) && strcmp(u->valuestring, "bob") == 0) {
+			ck_assert_str_eq(h_str(e, "kind"), "member");
+			found = 1;
+		}
+	}
+	ck_assert_msg(found, "bob not in who: %s", h_text(r));
+	cJSON_Delete(r);
+	h_close(a);
+	h_close(c);
+}
+END_TEST
+
+/* ---- drops ---------------------------------------------------------- */
+
+START_TEST(sunday_drop_syntax)
+{
+	struct h_client *c = sunday_connect();
+
+	say(c, "DROP 1\n", "ERR 204 You need to login.\r\n");
+	say(c, "USER alice\n", "OK: \r\n");
+	say(c, "PASS alicepw\n", "OK: 100\r\n");
+	say(c, "DROP\n", "ERR 409 Invalid slot.\r\n");
+	say(c, "DROP 3x\n", "ERR 409 Invalid slot.\r\n");
+	say(c, "DROP -1\n", "ERR 409 Invalid slot.\r\n");
+	say(c, "DROP 12345678901\n", "ERR 409 Invalid slot.\r\n");
+	say(c, "DROP \n", "ERR 409 Invalid slot.\r\n");
+	say(c, "DROP 1 301\n", "ERR 403 Invalid delay\r\n");
+	say(c, "DROP 1 0300\n", "ERR 403 Invalid delay\r\n");
+	say(c, "DROP 1 1.5\n", "ERR 403 Invalid delay\r\n");
+	say(c, "DROP 1 \n", "ERR 403 Invalid delay\r\n");
+	/* Well-formed, but nobody is at m1. */
+	say(c, "DROP 1 300 extra words\n", "ERR 151 Unable to communicate "
+	    "with hardware. Contact an admin.\r\n");
+	say(c, "DROP 99\n", "ERR 151 Unable to communicate with hardware. "
+	    "Contact an admin.\r\n");
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_drop_refusals)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+
+	say(c, "DROP 99\n", "ERR 105 Slot not found\r\n");
+	say(c, "DROP 0\n", "ERR 105 Slot not found\r\n");
+	say(c, "DROP 9999999999\n", "ERR 105 Slot not found\r\n");
+	say(c, "DROP 3\n", "ERR 102 Slot disabled.\r\n");
+	say(c, "DROP 2\n", "ERR 100 Slot empty.\r\n");
+	say(c, "DROP 4\n", "ERR 203 User is poor.\r\n");
+	ck_assert_int_eq(fake_vends(f), 0);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ledger_clean();
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(sunday_drop_charges_after_ack)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 1500);
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+	int slot, delay;
+
+	lg_send(c, "DROP 1\n");
+	fake_wait_vends(f, 1);
+	/* The vend is out; the answer waits for the machine. */
+	ck_assert(lg_quiet(c, 500));
+	lg_expect(c, "OK:  Dropping drink\r\n");
+	fake_last(f, &slot, &delay);
+	ck_assert_int_eq(slot, 1);
+	ck_assert_int_eq(delay, 0);
+	say(c, "GETBALANCE\n", "OK: 50\r\n");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop' AND state = 'completed' AND amount = -50"), 1);
+	ledger_clean();
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(sunday_drop_nack_and_timeout_charge_nothing)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_NACK, 50);
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+
+	say(c, "DROP 1\n", "ERR 150 Unable to initialize hardware for "
+	    "drop.\r\n");
+	fake_stop(f);
+	wait_online("m1", 0);
+	f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	wait_online("m1", 1);
+	say(c, "DROP 1\n", "ERR 150 Unable to initialize hardware for "
+	    "drop.\r\n");
+	say(c, "GETBALANCE\n", "OK: 100\r\n");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop' AND state = 'failed'"), 2);
+	ledger_clean();
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(sunday_drop_with_delay_and_pipelined_behind)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+	int slot, delay;
+
+	/* The command behind a DROP waits for it. */
+	say(c, "DROP 1 1\nGETBALANCE\n", "OK:  Dropping drink\r\nOK: 50\r\n");
+	fake_last(f, &slot, &delay);
+	ck_assert_int_eq(slot, 1);
+	ck_assert_int_eq(delay, 1);
+	ledger_clean();
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(sunday_drop_in_progress_across_ports)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 2000);
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+	struct h_client *m = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	h_send(m, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1}");
+	fake_wait_vends(f, 1);
+	say(c, "DROP 1\n", "WARN 152 Drop in progress, please wait before "
+	    "dropping again\r\n");
+	r = h_read(m);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 1);
+	say(c, "GETBALANCE\n", "OK: 50\r\n");
+	ledger_clean();
+	h_close(m);
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(sunday_drop_survives_disconnect)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 1000);
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+	int64_t deadline;
+
+	lg_send(c, "DROP 1\n");
+	fake_wait_vends(f, 1);
+	h_close(c);
+	deadline = now_ms() + 10000;
+	while (h_sql_int(srv, "SELECT count(*) FROM tx WHERE state = "
+	    "'completed' AND kind = 'drop'") == 0 && now_ms() < deadline) {
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(h_balance(srv, "alice"), 50);
+	ledger_clean();
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(sunday_drop_offline_machine)
+{
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+
+	say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
+	say(c, "DROP 4 10\n", "ERR 151 Unable to communicate with hardware. "
+	    "Contact an admin.\r\n");
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	h_close(c);
+}
+END_TEST
+
+START_TEST(sunday_serverstat_online)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
+	struct h_client *c = sunday_connect();
+
+	say(c, "SERVERSTAT\n", "{\"machines\":[{\"machine_name\":"
+	    "\"Big Drink\",\"connected\":true},{\"machine_name\":\"Snack\","
+	    "\"connected\":false}],\"opcode\":\"OK\"}\r\n");
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+/* ---- transfers ------------------------------------------------------ */
+
+START_TEST(sunday_sendcredits)
+{
+	static const char *const bad[] = { "0", "-5", "1.5", "abc", "",
+		"1000000001", "12345678901", "+5" };
+	struct h_client *c = sunday_connect();
+	char line[64];
+	size_t i;
+
+	say(c, "SENDCREDITS 5\n", "ERR 206 Invalid number of args - USAGE: "
+	    "SENDCREDITS <(int) num credits> <username>\r\n");
+	say(c, "SENDCREDITS 5 bob\n", "ERR 204 You need to login.\r\n");
+	say(c, "USER alice\n", "OK: \r\n");
+	say(c, "PASS alicepw\n", "OK: 100\r\n");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line), "SENDCREDITS %s bob\n", bad[i]);
+		say(c, line, "ERR 210 Send amount must be a positive, whole "
+		    "number\r\n");
+	}
+	say(c, "SENDCREDITS 5 nobody\n", "ERR 208 Transfer error - user "
+	    "doesnt exist\r\n");
+	say(c, "SENDCREDITS 5 Bob\n", "ERR 208 Transfer error - user "
+	    "doesnt exist\r\n");
+	say(c, "SENDCREDITS 101 bob\n", "ERR 203 User is poor.\r\n");
+	say(c, "SENDCREDITS 5 alice\n", "ERR 209 Error during credit "
+	    "transfer\r\n");
+	say(c, "sendcredits 30 bob\n", "OK: \r\n");
+	say(c, "GETBALANCE\n", "OK: 70\r\n");
+	ck_assert_int_eq(h_balance(srv, "bob"), 30);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'transfer'"), 1);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+static Suite *
+sunday_suite(void)
+{
+	Suite *s = suite_create("sunday");
+	TCase *tc;
+
+#define SUNDAY_TCASE(name, setup) \
+	(tc = h_tcase(s, name, setup, teardown, SUNDAY_TIMEOUT))
+
+	SUNDAY_TCASE("greeting and machine selection", machines_setup);
+	tcase_add_test(tc, sunday_greeting_first_machine);
+	tcase_add_test(tc, sunday_greeting_default_machine);
+	tcase_add_test(tc, sunday_greeting_unknown_default_machine);
+	tcase_add_test(tc, sunday_machine_select);
+	tcase_add_test(tc, sunday_stat_item_escaping);
+	tcase_add_test(tc, sunday_stat_deleted_machine);
+	SUNDAY_TCASE("no machines", plain_setup);
+	tcase_add_test(tc, sunday_greeting_no_machines);
+
+	SUNDAY_TCASE("USER and PASS", machines_setup);
+	tcase_add_test(tc, sunday_user_pass);
+	tcase_add_test(tc, sunday_pass_refusals_all_407);
+	tcase_add_test(tc, sunday_pass_lockout);
+
+	SUNDAY_TCASE("IBUTTON under each sunday_ibutton mode", machines_setup);
+	tcase_add_test(tc, sunday_ibutton_any);
+	tcase_add_test(tc, sunday_ibutton_disabled_owner);
+	tcase_add_test(tc, sunday_ibutton_throttled);
+	tcase_add_test(tc, sunday_ibutton_off);
+	tcase_add_test(tc, sunday_ibutton_cert);
+	tcase_add_test(tc, sunday_config_ibutton_mode_checked);
+
+	SUNDAY_TCASE("UPTIME, SERVERSTAT, QUIT", machines_setup);
+	tcase_add_test(tc, sunday_uptime_serverstat);
+	tcase_add_test(tc, sunday_serverstat_online);
+	tcase_add_test(tc, sunday_quit);
+
+	SUNDAY_TCASE("framing", machines_setup);
+	tcase_add_test(tc, sunday_pipelined_lines);
+	tcase_add_test(tc, sunday_bad_lines);
+	tcase_add_test(tc, sunday_line_too_long);
+	tcase_add_test(tc, sunday_plaintext_and_tls11_refused);
+	tcase_add_test(tc, sunday_who_lists_member);
+
+	SUNDAY_TCASE("DROP through drink's drop", machines_setup);
+	tcase_add_test(tc, sunday_drop_syntax);
+	tcase_add_test(tc, sunday_drop_refusals);
+	tcase_add_test(tc, sunday_drop_charges_after_ack);
+	tcase_add_test(tc, sunday_drop_nack_and_timeout_charge_nothing);
+	tcase_add_test(tc, sunday_drop_with_delay_and_pipelined_behind);
+	tcase_add_test(tc, sunday_drop_in_progress_across_ports);
+	tcase_add_test(tc, sunday_drop_survives_disconnect);
+	tcase_add_test(tc, sunday_drop_offline_machine);
+
+	SUNDAY_TCASE("SENDCREDITS is a drink send", machines_setup);
+	tcase_add_test(tc, sunday_sendcredits);
+	return s;
+}
+
+int
+main(void)
+{
+	int failed;
+
+	h_init();
+	failed = h_run(sunday_suite());
+	return h_finish(failed);
+}

@@ -1,0 +1,567 @@
+/*
+ * The tini board listener (LEGACY.md section 3), byte for byte: the
+ * login line and its refusals, nothing sent before the login is answered,
+ * "1\n6\n" after it, vends as "3<slot>\n" answered by "4" or "5", a late
+ * answer that moves nothing, slot states, temperatures, silence, and
+ * replacement.  Boards present machine certificates over TLS, as their
+ * wrapper would; the last case runs a simulated board (tini-board.c)
+ * through socat, the deployment docs/legacy.md describes.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "legacy.h"
+#include "tini-board.h"
+
+#define TINI_TIMEOUT 90
+
+static struct h_server *srv;
+
+static void
+admin_do(const char *line)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+
+	h_expect(a, NULL, line);
+	h_close(a);
+}
+
+static void
+tini_start(const char *more)
+{
+	static const char *const lines[] = {
+		"{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+		    "\"name\":\"Big Drink\"}",
+		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
+		    "\"item\":\"Coke\",\"price\":10,\"stock\":5}",
+		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
+		    "\"item\":\"Jolt\",\"price\":10,\"stock\":0}",
+		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+		    "\"item\":\"Mate\",\"price\":10,\"stock\":4}",
+		"{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+		    "\"legacy_password\":\"password\"}",
+	};
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 2\n"
+	    "tini_listen = 127.0.0.1:0\n%s", ca, more != NULL ? more : "");
+	size_t i;
+
+	srv = h_server_start(conf);
+	free(conf);
+	free(ca);
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		admin_do(lines[i]);
+	}
+}
+
+static void
+setup(void)
+{
+	tini_start(NULL);
+}
+
+static void
+teardown(void)
+{
+	h_server_free(srv);
+	srv = NULL;
+}
+
+static struct h_client *
+board_dial(const char *cert)
+{
+	char err[512];
+	struct h_client *c = h_tls_dial(lg_port(srv, "tini_listen"), cert,
+	    err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "tini connect: %s", err);
+	return c;
+}
+
+/* A board for m1, logged in, its "1\n6\n" read. */
+static struct h_client *
+board_login(const char *login)
+{
+	struct h_client *b = board_dial("machine-m1");
+
+	lg_send(b, login);
+	lg_expect(b, "1\n6\n");
+	return b;
+}
+
+static int
+m1_online(void)
+{
+	struct h_client *c = h_connect(srv, NULL);
+	cJSON *r = h_call(c, "{\"cmd\":\"machines\"}"), *m;
+	int online = -1;
+
+	cJSON_ArrayForEach(m, h_array(r, "machines")) {
+		if (strcmp(h_str(m, "machine"), "m1") == 0) {
+			online = cJSON_IsTrue(cJSON_GetObjectItem(m, "online"));
+		}
+	}
+	cJSON_Delete(r);
+	h_close(c);
+	return online;
+}
+
+static int
+wait_online(int want)
+{
+	int64_t deadline = now_ms() + 10000;
+
+	while (m1_online() != want && now_ms() < deadline) {
+		usleep(50 * 1000);
+	}
+	return m1_online() == want;
+}
+
+static int64_t
+stock(int slot)
+{
+	return h_sql_int(srv, "SELECT stock FROM slots WHERE machine = 'm1' "
+	    "AND slot = %d", slot);
+}
+
+static void
+ledger_clean(void)
+{
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE state = 'pending'"), 0);
+}
+
+/* ---- login ----------------------------------------------------------- */
+
+START_TEST(tini_login_forms)
+{
+	struct h_client *b = board_dial("machine-m1");
+
+	/* Nothing is written before the board speaks. */
+	ck_assert(lg_quiet(b, 500));
+	ck_assert_int_eq(m1_online(), 0);
+	lg_send(b, "0password\n");
+	lg_expect(b, "1\n6\n");
+	ck_assert(wait_online(1));
+	/* A later 0 is ignored: nothing comes back. */
+	lg_send(b, "0password\n");
+	ck_assert(lg_quiet(b, 300));
+	h_close(b);
+	ck_assert(wait_online(0));
+	b = board_login("0 password \r\n");
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_login_refusals)
+{
+	static const char *const bad[] = { "0wrong\n", "0\n", "9\n",
+		"71 1\n", "password\n" };
+	struct h_client *b;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b = board_dial("machine-m1");
+		lg_send(b, bad[i]);
+		lg_expect(b, "2\n");
+		ck_assert_msg(h_closed(b), "open after %s", bad[i]);
+		h_close(b);
+	}
+	/* A CN that names no machine, right password or not. */
+	b = board_dial("machine-m2");
+	lg_send(b, "0password\n");
+	lg_expect(b, "2\n");
+	ck_assert(h_closed(b));
+	h_close(b);
+	ck_assert_int_eq(m1_online(), 0);
+}
+END_TEST
+
+START_TEST(tini_login_lockout)
+{
+	struct h_client *b;
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		b = board_dial("machine-m1");
+		lg_send(b, "0nope\n");
+		lg_expect(b, "2\n");
+		h_close(b);
+	}
+	b = board_dial("machine-m1");
+	lg_send(b, "0password\n");
+	lg_expect(b, "2\n");
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_login_no_password_set)
+{
+	struct h_client *b;
+
+	admin_do("{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"\"}");
+	b = board_login("0\n");
+	h_close(b);
+	ck_assert(wait_online(0));
+	b = board_login("0 herpin_my_derp\n");
+	h_close(b);
+	/* The hash is stored, never the password, and never shown. */
+	admin_do("{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"s3cret pw\"}");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines WHERE "
+	    "legacy_hash LIKE '$argon2id$%%'"), 1);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM audit WHERE "
+	    "args LIKE '%%s3cret%%'"), 0);
+}
+END_TEST
+
+START_TEST(tini_legacy_password_checked)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+
+	h_expect(a, "bad_request", "{\"cmd\":\"machine_mod\","
+	    "\"machine\":\"m1\",\"legacy_password\":\" edge\"}");
+	h_expect(a, "bad_request", "{\"cmd\":\"machine_mod\","
+	    "\"machine\":\"m1\",\"legacy_password\":\"tab\\there\"}");
+	h_expectf(a, "bad_request", "{\"cmd\":\"machine_mod\","
+	    "\"machine\":\"m1\",\"legacy_password\":\"x%064d\"}", 0);
+	h_expect(a, "no_such_machine", "{\"cmd\":\"machine_mod\","
+	    "\"machine\":\"zz\",\"legacy_password\":\"abc\"}");
+	h_close(a);
+}
+END_TEST
+
+START_TEST(tini_handshake_timeout_silent_close)
+{
+	struct h_client *b;
+
+	h_server_free(srv);
+	tini_start("handshake_timeout = 1");
+	b = board_dial("machine-m1");
+	ck_assert_int_eq(h_read_line(b, 5000), CONN_EOF);
+	h_close(b);
+}
+END_TEST
+
+/* ---- vends ----------------------------------------------------------- */
+
+/* A member drop of slot 1 on m1, not waiting for its reply. */
+static struct h_client *
+member_drop(int slot)
+{
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	char line[96];
+
+	snprintf(line, sizeof(line), "{\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":%d}", slot);
+	h_send(c, line);
+	return c;
+}
+
+START_TEST(tini_vend_ack_captures)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c = member_drop(3);
+	cJSON *r;
+
+	lg_expect(b, "33\n");
+	ck_assert(lg_quiet(b, 200));
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(stock(3), 3);
+	/* The firmware's report after the drop does not undo the count. */
+	lg_send(b, "71 1`2 0`3 1\n");
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	ck_assert_int_eq(stock(3), 3);
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_vend_delay_waited_by_drinkd)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t t0 = now_ms();
+	cJSON *r;
+
+	h_send(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"delay\":1}");
+	lg_expect(b, "31\n");
+	ck_assert_int_ge(now_ms() - t0, 900);
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_vend_nack_releases)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c = member_drop(1);
+	cJSON *r;
+
+	lg_expect(b, "31\n");
+	lg_send(b, "5\n");
+	r = h_read(c);
+	H_ASSERT_ERROR(r, "drop_failed");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(stock(1), 5);
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_late_ack_moves_nothing)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c = member_drop(1);
+	cJSON *r;
+
+	lg_expect(b, "31\n");
+	r = h_read(c);			/* vend_timeout = 2 */
+	H_ASSERT_ERROR(r, "drop_timeout");
+	cJSON_Delete(r);
+	/* The late answer, then one with no vend at all. */
+	lg_send(b, "4\n4\n");
+	h_send(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1}");
+	lg_expect(b, "31\n");
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	/* Charged once, for the second drop only. */
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop' AND state = 'completed'"), 1);
+	ck_assert(h_server_log_contains(srv, "late 4 (dropped) with no vend"));
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_disconnect_mid_vend_releases)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c = member_drop(1);
+	cJSON *r;
+
+	lg_expect(b, "31\n");
+	h_close(b);
+	r = h_read(c);
+	ck_assert_msg(!h_ok(r), "charged after a hang-up: %s", h_text(r));
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+START_TEST(tini_replaced_by_newer_board)
+{
+	struct h_client *b1 = board_login("0password\n");
+	struct h_client *b2 = board_login("0password\n");
+
+	ck_assert(h_closed(b1));
+	ck_assert_int_eq(m1_online(), 1);
+	h_close(b1);
+	h_close(b2);
+}
+END_TEST
+
+/* ---- states, temperature, silence ------------------------------------ */
+
+START_TEST(tini_slot_states)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c = h_connect(srv, NULL);
+
+	lg_send(b, "71 1`2 0`3 1\n");
+	lg_send(b, "9\n");
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	usleep(200 * 1000);
+	ck_assert_int_eq(stock(1), 5);	/* 1 keeps a count >= 1 */
+	ck_assert_int_eq(stock(2), 0);
+	ck_assert_int_eq(stock(3), 4);
+	lg_send(b, "7 1 0 ` 2 1\n");	/* spaces around the pieces */
+	lg_send(b, "7 0 1\n");		/* slot 0: skipped */
+	lg_send(b, "79 1`x 1`3 2`3\n");	/* all malformed or unknown */
+	lg_send(b, "\n   \n9\n");
+	usleep(300 * 1000);
+	ck_assert_int_eq(stock(1), 0);
+	ck_assert_int_eq(stock(2), 1);
+	ck_assert_int_eq(stock(3), 4);
+	ck_assert(lg_quiet(b, 200));
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_temperature)
+{
+	struct h_client *b = board_login("0password\n");
+	int64_t deadline = now_ms() + 5000;
+
+	lg_send(b, "872.5\n");
+	while (h_sql_int(srv, "SELECT count(*) FROM temperatures") < 1 &&
+	    now_ms() < deadline) {
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(h_sql_int(srv, "SELECT round(temperature * 10) "
+	    "FROM machines WHERE name = 'm1'"), 225);
+	lg_send(b, "8abc\n8\n8 1e999\n8 NaN\n8 0.0\n");
+	deadline = now_ms() + 5000;
+	while (h_sql_int(srv, "SELECT count(*) FROM temperatures") < 2 &&
+	    now_ms() < deadline) {
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM temperatures"),
+	    2);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT round(temperature * 10) "
+	    "FROM machines WHERE name = 'm1'"), -178);
+	lg_send(b, "8 -4.0\n8 1.0E-4\n");
+	deadline = now_ms() + 5000;
+	while (h_sql_int(srv, "SELECT count(*) FROM temperatures") < 4 &&
+	    now_ms() < deadline) {
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM temperatures"),
+	    4);
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_silent_board_goes_offline)
+{
+	struct h_client *b;
+	int64_t t0;
+
+	h_server_free(srv);
+	tini_start("tini_silence = 2");
+	b = board_login("0password\n");
+	ck_assert(wait_online(1));
+	/* Keepalives hold it... */
+	for (t0 = now_ms(); now_ms() - t0 < 3000;) {
+		lg_send(b, "9\n");
+		usleep(500 * 1000);
+	}
+	ck_assert_int_eq(m1_online(), 1);
+	/* ...silence does not. */
+	ck_assert(h_closed(b));
+	ck_assert(wait_online(0));
+	ck_assert(h_server_log_contains(srv, "offline (silent)"));
+	h_close(b);
+}
+END_TEST
+
+START_TEST(tini_who_lists_machine)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	cJSON *r = h_call(a, "{\"cmd\":\"who\"}"), *e;
+	int found = 0;
+
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		const cJSON *m = cJSON_GetObjectItem(e, "machine");
+
+		if (cJSON_IsString(m) && strcmp(m->valuestring, "m1") == 0) {
+			ck_assert_str_eq(h_str(e, "kind"), "machine");
+			found = 1;
+		}
+	}
+	ck_assert_msg(found, "%s", h_text(r));
+	cJSON_Delete(r);
+	h_close(a);
+	h_close(b);
+}
+END_TEST
+
+/* ---- the deployment: a board behind socat ----------------------------- */
+
+START_TEST(tini_board_through_socat)
+{
+	struct tini_board *tb;
+	struct h_client *c;
+	cJSON *r;
+
+	tb = tini_board_start(srv, "machine-m1", "password");
+	ck_assert_msg(tb != NULL, "socat did not start");
+	ck_assert(wait_online(1));
+	c = h_connect_as(srv, "alice", "alicepw");
+	h_expect(c, NULL, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	r = h_call(c, "{\"cmd\":\"balance\"}");
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	/* The board refuses the next one (jam): nothing charged. */
+	tini_board_jam_next(tb);
+	h_expect(c, "drop_failed", "{\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":3}");
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(tini_board_vends(tb), 2);
+	ledger_clean();
+	h_close(c);
+	tini_board_stop(tb);
+	ck_assert(wait_online(0));
+}
+END_TEST
+
+static Suite *
+tini_suite(void)
+{
+	Suite *s = suite_create("tini");
+	TCase *tc;
+
+#define TINI_TCASE(name) \
+	(tc = h_tcase(s, name, setup, teardown, TINI_TIMEOUT))
+
+	TINI_TCASE("login");
+	tcase_add_test(tc, tini_login_forms);
+	tcase_add_test(tc, tini_login_refusals);
+	tcase_add_test(tc, tini_login_lockout);
+	tcase_add_test(tc, tini_login_no_password_set);
+	tcase_add_test(tc, tini_legacy_password_checked);
+	tcase_add_test(tc, tini_handshake_timeout_silent_close);
+	TINI_TCASE("vends through drink's drop");
+	tcase_add_test(tc, tini_vend_ack_captures);
+	tcase_add_test(tc, tini_vend_delay_waited_by_drinkd);
+	tcase_add_test(tc, tini_vend_nack_releases);
+	tcase_add_test(tc, tini_late_ack_moves_nothing);
+	tcase_add_test(tc, tini_disconnect_mid_vend_releases);
+	tcase_add_test(tc, tini_replaced_by_newer_board);
+	TINI_TCASE("slot states, temperature, liveness");
+	tcase_add_test(tc, tini_slot_states);
+	tcase_add_test(tc, tini_temperature);
+	tcase_add_test(tc, tini_silent_board_goes_offline);
+	tcase_add_test(tc, tini_who_lists_machine);
+	TINI_TCASE("a simulated board behind socat");
+	tcase_add_test(tc, tini_board_through_socat);
+	return s;
+}
+
+int
+main(void)
+{
+	int failed;
+
+	h_init();
+	failed = h_run(tini_suite());
+	return h_finish(failed);
+}
