@@ -324,7 +324,8 @@ sunday_ibutton(struct sunday *u, int nargs, char **args)
 			auth_key_failed(key);
 		}
 		log_info("session %lld: IBUTTON login refused from %s",
-		    (long long)u->s->peer.client.session, u->s->peer.client.address);
+		    (long long)u->s->peer.client.session,
+		    u->s->peer.client.address);
 		sunday_say(u, SUNDAY_BAD_IBUTTON);
 		return;
 	}
@@ -768,7 +769,8 @@ sunday_main(void *arg)
 	if (conn_accept(s->peer.conn, now_ms() +
 	    s->peer.srv->cfg->handshake_timeout * 1000) != CONN_OK) {
 		log_info("Sunday %s port %d: TLS handshake failed: %s",
-		    s->peer.client.address, s->peer.client.port, conn_error(s->peer.conn));
+		    s->peer.client.address, s->peer.client.port,
+		    conn_error(s->peer.conn));
 		goto out;
 	}
 	if (db_session_open(s->peer.srv->db, "member",

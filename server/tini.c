@@ -384,7 +384,8 @@ tini_main(void *arg)
 	if (rc != CONN_OK) {
 		log_info("board from %s port %d: no login (%s)",
 		    tc->peer.client.address, tc->peer.client.port,
-		    rc == CONN_TIMEOUT ? "timed out" : conn_error(tc->peer.conn));
+		    rc == CONN_TIMEOUT ? "timed out" :
+		    conn_error(tc->peer.conn));
 		goto out;
 	}
 	if (memchr(line, '\0', len) != NULL ||
