@@ -63,7 +63,7 @@ PROGS = $(BUILD)/drinkd $(BUILD)/drink $(BUILD)/drink-machine
 TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 
 .PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean \
-    browser-deps
+    browser-deps bench
 all: $(PROGS)
 
 # Keep test objects between runs (they are intermediate to make).
@@ -205,6 +205,34 @@ fuzz:
 
 $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+# drinkd against nginx (same certificate, same load generator) and raw
+# SQLite, interleaved, medians of 3 rounds; about 10 minutes, or about 2
+# with BENCH_QUICK=1.  Never part of check.  nginx runs under its own
+# configuration in $(BUILD)/bench/; installing it must not start the
+# system service, hence the policy-rc.d for the duration of apt-get.
+BENCH_QUICK ?= 0
+BENCH_DEB = nginx libnginx-mod-stream
+bench: $(PROGS) $(BUILD)/loadgen
+	@if ! command -v nginx >/dev/null || \
+	    [ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "bench needs: sudo apt-get install $(BENCH_DEB)"; \
+			exit 1; \
+		fi; \
+		p=/usr/sbin/policy-rc.d; own=0; \
+		if [ ! -e $$p ]; then \
+			printf '#!/bin/sh\nexit 101\n' >$$p; chmod 755 $$p; \
+			own=1; \
+		fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -qq $(BENCH_DEB) >/dev/null; rc=$$?; \
+		[ $$own = 1 ] && rm -f $$p; [ $$rc = 0 ] || exit 1; \
+	fi
+	@BENCH_QUICK=$(BENCH_QUICK) bench/run $(BUILD)
+
+$(BUILD)/loadgen: bench/loadgen.c | $(BUILD)/.deps
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
 
 # The whole demo set as make run makes it (two CAs: one for the server and
 # members, one for the controllers); either may come first.
