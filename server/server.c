@@ -8,11 +8,14 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,12 @@
 #define SERVER_BUSY_THREADS 8		/* refusals answered at once, at most */
 #define SERVER_BUSY_MS 2000
 #define SERVER_STOP_MS 10000
+/*
+ * Descriptors kept free beyond max_clients: the database's WAL and shm
+ * files, controllers' wake pipes, refusals being answered, the ports file.
+ */
+#define SERVER_FD_MARGIN (48 + SERVER_BUSY_THREADS)
+#define SERVER_FD_GUESS 64	/* open at start, when /proc cannot say */
 
 /* The running server: for the acceptors and the signal loop only. */
 static struct server *server;
@@ -49,6 +58,14 @@ static struct listener server_listeners[SERVER_LISTENERS];
 static int server_nlisteners;
 static volatile int server_busy_threads;
 static pthread_mutex_t server_busy_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * A descriptor held in reserve: when accept() finds none left, it is
+ * given up so that the client waiting in the backlog can be accepted,
+ * told server_busy and closed, instead of hanging there.
+ */
+static int server_reserve_fd = -1;	/* server_busy_lock */
+static int server_fd_exhausted;		/* server_busy_lock: in an episode */
+static long server_fd_limit;		/* RLIMIT_NOFILE, once raised */
 
 SSL_CTX *
 server_member_ctx(struct server *srv)
@@ -406,6 +423,132 @@ server_refuse(int fd, const struct listener *l, const char *addr)
 	close(fd);
 }
 
+/* Descriptors open in this process now (Linux), or a guess. */
+static long
+server_fds_open(void)
+{
+	struct dirent *e;
+	long n = 0;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		return SERVER_FD_GUESS;
+	}
+	while ((e = readdir(d)) != NULL) {
+		n += e->d_name[0] != '.';
+	}
+	closedir(d);
+	return n - 1;	/* the directory's own descriptor */
+}
+
+/*
+ * Raise the soft RLIMIT_NOFILE to the hard limit, then serve no more
+ * clients than the limit leaves room for after what is open now and
+ * SERVER_FD_MARGIN; a configured max_clients above that is lowered, with
+ * a warning.  Then take the reserve descriptor.
+ */
+static int
+server_fd_limits(struct config *cfg)
+{
+	struct rlimit rl;
+	long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit: %s", strerror(errno));
+		return 0;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("cannot raise the descriptor limit to %llu: %s",
+			    (unsigned long long)rl.rlim_max, strerror(errno));
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	server_fd_limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX ?
+	    LONG_MAX : (long)rl.rlim_cur;
+	if ((server_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) ==
+	    -1) {
+		log_err("cannot open /dev/null: %s", strerror(errno));
+		return -1;
+	}
+	/* max_clients counts each port on its own. */
+	room = (server_fd_limit - server_fds_open() - SERVER_FD_MARGIN) /
+	    (1 + (cfg->machine_ca != NULL) + (cfg->web_listen != NULL));
+	if (room < 1) {
+		log_err("the descriptor limit (ulimit -n %ld) leaves no room "
+		    "for clients; raise it", server_fd_limit);
+		return -1;
+	}
+	if (cfg->max_clients > room) {
+		log_warn("max_clients %ld is more than the descriptor limit "
+		    "(ulimit -n %ld) allows; serving at most %ld clients",
+		    cfg->max_clients, server_fd_limit, room);
+		cfg->max_clients = room;
+	}
+	return 0;
+}
+
+/*
+ * accept() found no descriptor (EMFILE/ENFILE).  Log it once for the
+ * episode; give up the reserve descriptor to accept one waiting client
+ * and refuse it with server_busy; without a reserve, wait a little.
+ */
+static void
+server_fd_exhaustion(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char addr[64];
+	int port, fd = -1, first, reserve;
+
+	pthread_mutex_lock(&server_busy_lock);
+	first = !server_fd_exhausted;
+	server_fd_exhausted = 1;
+	reserve = server_reserve_fd;
+	server_reserve_fd = -1;
+	pthread_mutex_unlock(&server_busy_lock);
+	if (first) {
+		log_warn("out of file descriptors (ulimit -n %ld, %d "
+		    "clients): refusing new clients with server_busy until "
+		    "some leave", server_fd_limit, client_count());
+	}
+	if (reserve == -1) {
+		usleep(50 * 1000);
+		return;
+	}
+	close(reserve);
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (fd != -1) {
+		server_peer(&ss, addr, sizeof(addr), &port);
+		server_refuse(fd, l, addr);
+	}
+}
+
+/*
+ * Before each accept: take the reserve descriptor back if it was given
+ * up.  An accept that succeeds with the reserve in hand ends an episode.
+ */
+static void
+server_fd_reserve(int accepted)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&server_busy_lock);
+	if (server_reserve_fd == -1) {
+		fd = server_reserve_fd = open("/dev/null", O_RDONLY |
+		    O_CLOEXEC);
+	} else if (accepted && server_fd_exhausted) {
+		server_fd_exhausted = 0;
+		fd = -2;
+	}
+	pthread_mutex_unlock(&server_busy_lock);
+	if (fd == -2) {
+		log_info("file descriptors available again (%d clients)",
+		    client_count());
+	}
+}
+
 static void *
 server_accept_main(void *arg)
 {
@@ -416,6 +559,7 @@ server_accept_main(void *arg)
 	int fd;
 
 	for (;;) {
+		server_fd_reserve(0);
 		sl = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (server_stopping(server)) {
@@ -425,14 +569,16 @@ server_accept_main(void *arg)
 			break;
 		}
 		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
+			if (errno == EMFILE || errno == ENFILE) {
+				server_fd_exhaustion(l);
+			} else if (errno == ENOBUFS || errno == ENOMEM) {
 				log_warn("accept: %s; pausing",
 				    strerror(errno));
 				usleep(100 * 1000);
 			}
 			continue;
 		}
+		server_fd_reserve(1);
 		/* A session or a machine_conn, each starting with its peer. */
 		p = xcalloc(1, l->size);
 		p->srv = server;
@@ -518,6 +664,9 @@ server_run(struct server *srv)
 	server = srv;
 	pthread_mutex_init(&srv->ctx_lock, NULL);
 	db_set_balance_hook(srv->db, event_balance);
+	if (server_fd_limits(cfg) != 0) {
+		return -1;
+	}
 	if (server_new_ctxs(&srv->member_ctx, &srv->machine_ctx, err,
 	    sizeof(err)) != 0) {
 		log_err("%s", err);

@@ -4,10 +4,12 @@
  * and the idle and handshake timeouts.  These are behaviour checks with
  * generous bounds, not benchmarks.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -274,6 +276,169 @@ START_TEST(stress_max_clients)
 }
 END_TEST
 
+/* ---- file descriptors --------------------------------------------------- */
+
+/* The client cap drinkd announced for its descriptor limit, or -1. */
+static long
+stress_fd_cap(struct h_server *s, long max_clients, long limit)
+{
+	char want[160], line[512];
+	const char *p;
+	long cap = -1;
+	FILE *f;
+
+	snprintf(want, sizeof(want), "max_clients %ld is more than the "
+	    "descriptor limit (ulimit -n %ld) allows; serving at most ",
+	    max_clients, limit);
+	ck_assert_msg((f = fopen(s->log, "r")) != NULL, "cannot read %s",
+	    s->log);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if ((p = strstr(line, want)) != NULL) {
+			cap = strtol(p + strlen(want), NULL, 10);
+		}
+	}
+	fclose(f);
+	return cap;
+}
+
+/*
+ * Under ulimit -n 128 (soft and hard) the default max_clients of 4096 is
+ * lowered, with a warning naming both numbers; the clients beyond the
+ * lowered cap are told server_busy instead of hanging in the backlog.
+ */
+START_TEST(stress_fd_limit_caps_max_clients)
+{
+	struct h_server *s = h_server_start_nofile("max_unauth_per_ip = 1000",
+	    128, 128);
+	struct h_client **c;
+	long cap = stress_fd_cap(s, 4096, 128), i;
+
+	ck_assert_msg(cap > 16 && cap < 128, "no usable cap announced "
+	    "(%ld)", cap);
+	c = xcalloc((size_t)cap, sizeof(*c));
+	for (i = 0; i < cap; i++) {
+		c[i] = h_connect(s, NULL);
+	}
+	stress_expect_busy(s);
+	stress_expect_busy(s);
+	h_login(c[0], "alice", "alicepw");
+	h_expect(c[cap - 1], NULL, "{\"cmd\":\"ping\"}");
+	ck_assert(!h_server_log_contains(s, "Too many open files"));
+	for (i = 0; i < cap; i++) {
+		h_close(c[i]);
+	}
+	free(c);
+	h_server_free(s);
+}
+END_TEST
+
+/* A soft limit below the hard one is raised to it; no cap is needed. */
+START_TEST(stress_fd_soft_limit_raised)
+{
+	struct h_server *s = h_server_start_nofile(NULL, 256, 16384);
+	struct rlimit rl;
+	struct h_client *c = h_connect(s, NULL);
+
+	ck_assert_int_eq(prlimit(s->pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	ck_assert_int_eq((long)rl.rlim_cur, 16384);
+	ck_assert_int_eq((long)rl.rlim_max, 16384);
+	ck_assert(!h_server_log_contains(s, "is more than the descriptor "
+	    "limit"));
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	h_close(c);
+	h_server_free(s);
+}
+END_TEST
+
+/*
+ * The lowest descriptor number free in process pid: as a soft limit, it
+ * leaves that process no descriptor to open.
+ */
+static long
+stress_lowest_free_fd(pid_t pid)
+{
+	char path[64], *used;
+	struct dirent *e;
+	long n, fd = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	ck_assert_msg((d = opendir(path)) != NULL, "cannot list %s", path);
+	used = xcalloc(65536, 1);
+	while ((e = readdir(d)) != NULL) {
+		n = strtol(e->d_name, NULL, 10);
+		if (e->d_name[0] != '.' && n >= 0 && n < 65536) {
+			used[n] = 1;
+		}
+	}
+	closedir(d);
+	while (fd < 65536 && used[fd]) {
+		fd++;
+	}
+	free(used);
+	return fd;
+}
+
+/*
+ * Descriptors run out below max_clients (the soft limit is lowered under
+ * the running server to what it has open): each new client is accepted
+ * on the reserve descriptor, told server_busy and closed, the episode is
+ * logged once, connected clients are unaffected, and once descriptors
+ * are back new clients are served again.
+ */
+START_TEST(stress_fd_exhaustion_answers_busy)
+{
+	struct h_server *s = h_server_start("max_unauth_per_ip = 1000");
+	struct h_client *c[3], *late = NULL;
+	struct rlimit rl, low;
+	int64_t deadline;
+	char err[512];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		c[i] = h_connect(s, NULL);
+	}
+	ck_assert_int_eq(prlimit(s->pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	low = rl;
+	low.rlim_cur = (rlim_t)stress_lowest_free_fd(s->pid);
+	ck_assert_int_eq(prlimit(s->pid, RLIMIT_NOFILE, &low, NULL), 0);
+	/*
+	 * Linux allocates accept()'s descriptor before it waits, so the
+	 * client the acceptor was already waiting for may still be served.
+	 */
+	if ((late = h_connect_raw(s, NULL, err, sizeof(err))) != NULL) {
+		h_close(late);
+		late = NULL;
+	}
+	for (i = 0; i < 4; i++) {
+		stress_expect_busy(s);
+	}
+	ck_assert_int_eq(h_server_log_count(s, "out of file descriptors"), 1);
+	ck_assert(!h_server_log_contains(s, "Too many open files"));
+	h_login(c[0], "alice", "alicepw");
+	h_expect(c[2], NULL, "{\"cmd\":\"ping\"}");
+	ck_assert_int_eq(prlimit(s->pid, RLIMIT_NOFILE, &rl, NULL), 0);
+	deadline = now_ms() + H_CLOSE_MS;
+	while (late == NULL && now_ms() < deadline) {
+		late = h_connect_raw(s, NULL, err, sizeof(err));
+		if (late != NULL && h_error(late->greeting) != NULL) {
+			h_close(late);
+			late = NULL;
+			usleep(50 * 1000);
+		}
+	}
+	ck_assert_msg(late != NULL, "not served once descriptors were back");
+	ck_assert_str_eq(h_str(late->greeting, "event"), "hello");
+	ck_assert(h_server_log_wait(s, "file descriptors available again",
+	    H_CLOSE_MS));
+	h_close(late);
+	for (i = 0; i < 3; i++) {
+		h_close(c[i]);
+	}
+	h_server_free(s);
+}
+END_TEST
+
 /* ---- timeouts --------------------------------------------------------- */
 
 START_TEST(stress_idle_timeout)
@@ -345,6 +510,11 @@ stress_suite(void)
 	STRESS_TCASE("connection limits answer server_busy");
 	tcase_add_test(tc, stress_max_clients_per_ip);
 	tcase_add_test(tc, stress_max_clients);
+
+	STRESS_TCASE("descriptor limits: capped, busy, logged once");
+	tcase_add_test(tc, stress_fd_limit_caps_max_clients);
+	tcase_add_test(tc, stress_fd_soft_limit_raised);
+	tcase_add_test(tc, stress_fd_exhaustion_answers_busy);
 
 	STRESS_TCASE("idle and silent clients are dropped");
 	tcase_add_test(tc, stress_idle_timeout);

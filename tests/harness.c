@@ -121,11 +121,14 @@ harness_rmtree(const char *dir)
 
 /*
  * Start argv[0] with stdin from stdin_fd (-1: /dev/null) and stdout and
- * stderr appended to out.  The child dies with the calling thread's
- * process (PR_SET_PDEATHSIG).  Only async-signal-safe calls after fork.
+ * stderr appended to out, and RLIMIT_NOFILE set to *nofile unless it is
+ * NULL.  The child dies with the calling thread's process
+ * (PR_SET_PDEATHSIG).  Only async-signal-safe calls (and setrlimit, a
+ * bare system call) after fork.
  */
 static pid_t
-harness_spawn(char *const argv[], int stdin_fd, const char *out)
+harness_spawn(char *const argv[], int stdin_fd, const char *out,
+    const struct rlimit *nofile)
 {
 	pid_t parent = getpid(), pid;
 	sigset_t none;
@@ -147,6 +150,12 @@ harness_spawn(char *const argv[], int stdin_fd, const char *out)
 	}
 	if ((fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600)) == -1 ||
 	    dup2(fd, 1) == -1 || dup2(fd, 2) == -1) {
+		_exit(127);
+	}
+	if (fd > 2) {
+		close(fd);
+	}
+	if (nofile != NULL && setrlimit(RLIMIT_NOFILE, nofile) != 0) {
 		_exit(127);
 	}
 	execv(argv[0], argv);
@@ -197,7 +206,7 @@ harness_run(char *const argv[], const char *stdin_text, const char *out,
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		return -1;
 	}
-	pid = harness_spawn(argv, p[0], out);
+	pid = harness_spawn(argv, p[0], out, NULL);
 	close(p[0]);
 	if (pid == -1) {
 		close(p[1]);
@@ -430,7 +439,8 @@ harness_launch(struct h_server *s)
 
 	(void)unlink(s->ports_file);
 	s->port = s->machine_port = 0;
-	s->pid = harness_spawn(argv, -1, s->log);
+	s->pid = harness_spawn(argv, -1, s->log, s->nofile.rlim_cur > 0 ?
+	    &s->nofile : NULL);
 	for (i = 0; i < nwrap; i++) {
 		free(argv[i]);
 	}
@@ -517,6 +527,12 @@ harness_check_wrapper(struct h_server *s, int status)
 struct h_server *
 h_server_start(const char *extra_conf)
 {
+	return h_server_start_nofile(extra_conf, 0, 0);
+}
+
+struct h_server *
+h_server_start_nofile(const char *extra_conf, long soft, long hard)
+{
 	static const char *const users[][2] = {
 		{ "useradd admin --admin --balance 1000", "adminpw\n" },
 		{ "useradd alice --balance 100", "alicepw\n" },
@@ -533,6 +549,8 @@ h_server_start(const char *extra_conf)
 	s->log = xasprintf("%s/drinkd.log", s->dir);
 	s->ports_file = xasprintf("%s/ports.json", s->dir);
 	s->extra = extra_conf != NULL ? xstrdup(extra_conf) : NULL;
+	s->nofile.rlim_cur = (rlim_t)soft;
+	s->nofile.rlim_max = (rlim_t)hard;
 	harness_write_conf(s);
 	rc = h_server_cmd(s, "init", NULL);
 	ck_assert_msg(rc == 0, "drinkd init exited %d; log:\n%s", rc,
@@ -1337,7 +1355,7 @@ h_machine_start(struct h_server *s, const char *name, const char *args)
 		argv[n++] = w;
 	}
 	argv[n] = NULL;
-	pid = harness_spawn(argv, -1, s->log);
+	pid = harness_spawn(argv, -1, s->log, NULL);
 	ck_assert_msg(pid > 0, "cannot start %s", prog);
 	free(copy);
 	free(prog);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <check.h>
@@ -47,6 +48,7 @@ struct h_server {
 	int machine_port;	/* 0 when the machine port is not open */
 	int wrapped;		/* running under DRINKD_WRAPPER (valgrind) */
 	int wrapped_runs;	/* wrapper logs already checked */
+	struct rlimit nofile;	/* drinkd's RLIMIT_NOFILE; rlim_cur 0: ours */
 };
 
 struct h_client {
@@ -84,6 +86,12 @@ char *h_cert_path(const char *file);
  * Caller frees with h_server_free().
  */
 struct h_server *h_server_start(const char *extra_conf);
+/*
+ * h_server_start with drinkd (and its restarts) started under the given
+ * soft and hard RLIMIT_NOFILE (the database is made under ours).
+ */
+struct h_server *h_server_start_nofile(const char *extra_conf, long soft,
+    long hard);
 /* SIGTERM, wait (then SIGKILL); exit status, or 128 + signal. */
 int h_server_stop(struct h_server *s);
 void h_server_kill(struct h_server *s);
