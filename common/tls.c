@@ -102,8 +102,15 @@ tls_ctx_new(enum tls_role role, const char *cert, const char *key,
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/*
+	 * The chain sent is the cert file as written, not one rebuilt and
+	 * re-verified from the CA store on every handshake (which also sent
+	 * the CA itself).  Record buffers are freed whenever empty, so an
+	 * idle connection holds none.
+	 */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-	    SSL_MODE_ENABLE_PARTIAL_WRITE);
+	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_NO_AUTO_CHAIN |
+	    SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
 		tls_fail(ctx, err, errlen, "cannot set TLS ciphers", NULL);
