@@ -329,6 +329,19 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 		db->free_readers[db->nfree++] = i;
 		db->nreaders++;
 	}
+	/*
+	 * A reader opens the WAL and shm files at its first read; do that
+	 * now, so that a read never needs a descriptor later (when they may
+	 * have run out).
+	 */
+	for (i = 0; i < db->nreaders; i++) {
+		if (db_run(db->readers[i], "SELECT count(*) FROM sqlite_master",
+		    "") != 0) {
+			snprintf(err, errlen, "cannot read database %s", path);
+			db_close(db);
+			return NULL;
+		}
+	}
 	return db;
 }
 
