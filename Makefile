@@ -20,8 +20,11 @@ CC      ?= cc
 # wslay; neither ships a .pc file in Debian, so both are linked by name
 # and their headers checked for by the bootstrap.
 PKGS     = openssl sqlite3 libcjson libargon2
-DEB_PKGS = libssl-dev libsqlite3-dev libcjson-dev check libargon2-dev pkg-config sqlite3 openssl \
-           libwslay-dev libhttp-parser-dev socat
+# libedit: line editing, history and completion in drink's shell.
+CLI_PKGS = libedit
+DEB_PKGS = libssl-dev libsqlite3-dev libcjson-dev check libargon2-dev \
+           libedit-dev pkg-config sqlite3 openssl libwslay-dev \
+           libhttp-parser-dev socat
 
 WARN     = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
            -Wpointer-arith -Wcast-qual -Wsign-compare
@@ -37,6 +40,7 @@ endif
 # Recursive (=) so pkg-config runs after the bootstrap step has installed it.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lwslay -lhttp_parser
+CLI_LIBS   = $(shell pkg-config --libs $(CLI_PKGS))
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
@@ -73,7 +77,7 @@ all: $(PROGS)
 $(BUILD)/.deps:
 	@mkdir -p $(BUILD)
 	@if ! command -v pkg-config >/dev/null 2>&1 || \
-	    ! pkg-config --exists $(PKGS) check || \
+	    ! pkg-config --exists $(PKGS) $(CLI_PKGS) check || \
 	    [ ! -f /usr/include/http_parser.h ] || \
 	    [ ! -f /usr/include/wslay/wslay.h ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -126,7 +130,7 @@ $(BUILD)/drinkd: $(BUILD)/server/main.o $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/drink: $(call obj,$(CLIENT_SRC)) $(BUILD)/libdrink.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CLI_LIBS)
 
 $(BUILD)/drink-machine: $(call obj,$(CTRL_SRC)) $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)

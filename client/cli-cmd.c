@@ -1,63 +1,34 @@
 /*
- * The command table.  Each entry is one protocol request: its positional
- * words and options are described by small argument tables, so a single
- * parser turns any command line into the request (and rejects a bad one
- * before anything is sent), and the dispatcher alone decides whether a
- * login is needed first.  Entries add behaviour only where the request is
- * more than its words: passwords asked on the terminal, and the slot lookup
- * that lets "drop" say what it is dropping.
+ * drink's commands.  What a command is called, who may run it and what
+ * its arguments are comes from the specification the server dispatches
+ * with (spec_table in common/spec.c): one parser turns any command line
+ * into the request, checks every value with the server's own rules before
+ * anything is sent, and writes usage and help.  This file adds only how a
+ * command looks to people (cli_cmd_shows): its output, its refusals in
+ * plain words, and the few requests that are more than their words
+ * (passwords asked on the terminal, the slot lookup that lets "drop" say
+ * what it is dropping).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
 
 #include "cli.h"
 
-#define CLI_CMD_LOGIN 0x1			/* log in with -u first */
-#define CLI_CMD_ADMIN (0x2 | CLI_CMD_LOGIN)	/* listed as admin command */
-#define CLI_CMD_KEYED 0x4	/* changes money or users: always keyed */
 #define CLI_CMD_KEY_BYTES 16	/* random bytes in a generated key */
 #define CLI_CMD_RETRY_MS 1000	/* pause before the one automatic retry */
 
-#define CLI_CMD_MAX_AMOUNT PROTO_MAX_AMOUNT
-/* 2^53 - 1: the largest integer every JSON reader holds exactly. */
-#define CLI_CMD_MAX_ID 9007199254740991LL
-#define CLI_CMD_MAX_OPTS 32	/* bits in cli_cmd_run.seen */
 #define CLI_CMD_USAGE_WIDTH 36
+#define CLI_CMD_NAME_MAX 64
 
-/* The option kinds take no value, except STRING and INT. */
-enum cli_cmd_arg_type {
-	CLI_CMD_ARG_STRING,	/* sent as a JSON string */
-	CLI_CMD_ARG_INT,	/* plain integer within [min, max] */
-	CLI_CMD_ARG_REST,	/* positional: this word and all later ones */
-	CLI_CMD_ARG_TRUE,	/* field is true */
-	CLI_CMD_ARG_FALSE,	/* field is false */
-	CLI_CMD_ARG_CONST,	/* field is the string in value */
-	CLI_CMD_ARG_FLAG,	/* only marks cli_cmd_run.seen */
-};
-
-/* A positional word (name is its metavar) or an option (name after --). */
-struct cli_cmd_arg {
-	const char *name;
-	const char *field;
-	enum cli_cmd_arg_type type;
-	long long min, max;
-	const char *value;
-};
-
-struct cli_cmd_entry {
-	const char *name;
+/* How a command looks; a command without an entry prints its fields. */
+struct cli_cmd_show {
 	const char *proto;
-	const char *usage;
-	const char *help;
-	int min, max;		/* positional words; max -1: no limit */
-	int flags;		/* CLI_CMD_LOGIN, CLI_CMD_ADMIN */
-	int64_t timeout_ms;	/* 0: CLI_REPLY_MS */
-	const struct cli_cmd_arg *args;	/* NULL: none */
-	const struct cli_cmd_arg *opts;	/* NULL: none */
 	/* After the login, before the request; returns CLI_EXIT_*. */
 	int (*prepare)(struct cli_cmd_run *, struct cli_session *);
 	/* Success output; NULL prints the done template. */
@@ -66,12 +37,12 @@ struct cli_cmd_entry {
 	const struct cli_cmd_text *errors;
 	/* Said when the connection fails with the request in flight. */
 	const char *lost;
+	int64_t timeout_ms;	/* 0: CLI_REPLY_MS */
 	/* The whole command, instead of one request (login, watch). */
 	int (*run)(struct cli_cmd_run *, struct cli_session *);
 };
 
-static int cli_cmd_prepare_drop(struct cli_cmd_run *,
-    struct cli_session *);
+static int cli_cmd_prepare_drop(struct cli_cmd_run *, struct cli_session *);
 static int cli_cmd_prepare_passwd(struct cli_cmd_run *,
     struct cli_session *);
 static int cli_cmd_prepare_user_add(struct cli_cmd_run *,
@@ -80,122 +51,6 @@ static int cli_cmd_prepare_user_mod(struct cli_cmd_run *,
     struct cli_session *);
 static int cli_cmd_prepare_machine_mod(struct cli_cmd_run *,
     struct cli_session *);
-
-static const struct cli_cmd_arg cli_cmd_args_data[] = {
-	{ "DATA", "data", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_machine[] = {
-	{ "MACHINE", "machine", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_machine_slot[] = {
-	{ "MACHINE", "machine", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "SLOT", "slot", CLI_CMD_ARG_INT, 1, 255, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_machine_name[] = {
-	{ "MACHINE", "machine", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "NAME", "name", CLI_CMD_ARG_REST, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_send[] = {
-	{ "USER", "to", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "AMOUNT", "amount", CLI_CMD_ARG_INT, 1, CLI_CMD_MAX_AMOUNT, NULL },
-	{ "NOTE", "note", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_user[] = {
-	{ "USER", "user", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_user_amount[] = {
-	{ "USER", "user", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "AMOUNT", "amount", CLI_CMD_ARG_INT, 1, CLI_CMD_MAX_AMOUNT, NULL },
-	{ "NOTE", "note", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_set_balance[] = {
-	{ "USER", "user", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "BALANCE", "balance", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_AMOUNT, NULL },
-	{ "NOTE", "note", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_refund[] = {
-	{ "TX", "tx", CLI_CMD_ARG_INT, 1, CLI_CMD_MAX_ID, NULL },
-	{ "NOTE", "note", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_kick[] = {
-	{ "SESSION", "session", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_ID, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-
-static const struct cli_cmd_arg cli_cmd_args_card[] = {
-	{ "CARD", "card", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "LABEL", "label", CLI_CMD_ARG_REST, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_args_card_id[] = {
-	{ "ID", "card_id", CLI_CMD_ARG_INT, 1, CLI_CMD_MAX_ID, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-
-static const struct cli_cmd_arg cli_cmd_opts_card[] = {
-	{ "user", "user", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_key[] = {
-	{ "key", "key", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_drop[] = {
-	{ "delay", "delay", CLI_CMD_ARG_INT, 0, 300, NULL },
-	{ "key", "key", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_history[] = {
-	{ "limit", "limit", CLI_CMD_ARG_INT, 1, 1000, NULL },
-	{ "before", "before", CLI_CMD_ARG_INT, 1, CLI_CMD_MAX_ID, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_user_add[] = {
-	{ "admin", "role", CLI_CMD_ARG_CONST, 0, 0, "admin" },
-	{ "balance", "balance", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_AMOUNT, NULL },
-	{ "key", "key", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_user_mod[] = {
-	{ "role", "role", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "disable", "disabled", CLI_CMD_ARG_TRUE, 0, 0, NULL },
-	{ "enable", "disabled", CLI_CMD_ARG_FALSE, 0, 0, NULL },
-	{ "password", NULL, CLI_CMD_ARG_FLAG, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_machine_mod[] = {
-	{ "name", "name", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "enable", "enabled", CLI_CMD_ARG_TRUE, 0, 0, NULL },
-	{ "disable", "enabled", CLI_CMD_ARG_FALSE, 0, 0, NULL },
-	{ "legacy-password", NULL, CLI_CMD_ARG_FLAG, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_slot_set[] = {
-	{ "item", "item", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "price", "price", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_AMOUNT, NULL },
-	{ "stock", "stock", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_AMOUNT, NULL },
-	{ "enable", "enabled", CLI_CMD_ARG_TRUE, 0, 0, NULL },
-	{ "disable", "enabled", CLI_CMD_ARG_FALSE, 0, 0, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
-static const struct cli_cmd_arg cli_cmd_opts_log[] = {
-	{ "user", "user", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "machine", "machine", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "kind", "kind", CLI_CMD_ARG_STRING, 0, 0, NULL },
-	{ "since", "since", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_ID, NULL },
-	{ "until", "until", CLI_CMD_ARG_INT, 0, CLI_CMD_MAX_ID, NULL },
-	{ "limit", "limit", CLI_CMD_ARG_INT, 1, CLI_CMD_MAX_ID, NULL },
-	{ NULL, NULL, 0, 0, 0, NULL }
-};
 
 /*
  * What a failed drop means, in the member's words.  {name} is the field of
@@ -209,11 +64,11 @@ static const struct cli_cmd_text cli_cmd_errors_drop[] = {
 	{ "insufficient_funds",
 	    "insufficient funds: balance {balance}, price {price}" },
 	{ "insufficient_funds", "insufficient funds: balance {balance}" },
-	{ "drop_failed", "the machine failed to vend; nothing was charged" },
+	{ "drop_failed", "the machine failed to vend: {message}; nothing "
+	    "was charged" },
 	{ "drop_timeout", "the machine did not answer; nothing was charged" },
 	{ "drop_in_progress",
 	    "another drop of yours is still in progress; try again shortly" },
-	{ "no_such_machine", "there is no machine {machine}" },
 	{ "no_such_slot", "machine {machine} has no slot {slot}" },
 	{ NULL, NULL }
 };
@@ -225,172 +80,91 @@ static const struct cli_cmd_text cli_cmd_errors_send[] = {
 	{ NULL, NULL }
 };
 
+static const struct cli_cmd_text cli_cmd_errors_refund[] = {
+	{ "no_such_transaction", "there is no completed drop {tx} to "
+	    "refund" },
+	{ NULL, NULL }
+};
+
 #define CLI_CMD_LOST_MONEY \
 	"it may still have gone through: check history, or repeat it " \
 	"with the same --key"
 
-static const struct cli_cmd_entry cli_cmd_table[] = {
-	/* Any session. */
-	{ .name = "ping", .proto = "ping", .usage = "ping [DATA]",
-	    .help = "check that the server answers",
-	    .min = 0, .max = 1, .args = cli_cmd_args_data,
-	    .print = cli_print_pong },
-	{ .name = "machines", .proto = "machines", .usage = "machines",
-	    .help = "list machines", .print = cli_print_machines },
-	{ .name = "slots", .proto = "slots", .usage = "slots MACHINE",
-	    .help = "list a machine's slots",
-	    .min = 1, .max = 1, .args = cli_cmd_args_machine,
-	    .print = cli_print_slots },
-
-	{ .name = "watch", .proto = "subscribe", .usage = "watch",
-	    .help = "print machine and slot changes as they happen",
-	    .run = cli_token_watch },
-	{ .name = "login", .proto = "login", .usage = "login",
-	    .help = "log in as -u USER and keep the login (a token) for "
-	    "later commands",
-	    .run = cli_token_login },
-	{ .name = "logout", .proto = "token_revoke", .usage = "logout",
-	    .help = "end the kept login: revoke its token",
-	    .run = cli_token_logout },
-
-	/* Members. */
-	{ .name = "whoami", .proto = "whoami", .usage = "whoami",
-	    .help = "show who you are logged in as",
-	    .flags = CLI_CMD_LOGIN,
-	    .done = "{user} ({role}), balance {balance}" },
-	{ .name = "balance", .proto = "balance", .usage = "balance",
-	    .help = "show your balance",
-	    .flags = CLI_CMD_LOGIN, .done = "Balance: {balance}" },
-	{ .name = "drop", .proto = "drop",
-	    .usage = "drop MACHINE SLOT [--delay S] [--key K]",
-	    .help = "buy the item in a slot and drop it",
-	    .min = 2, .max = 2, .flags = CLI_CMD_LOGIN | CLI_CMD_KEYED,
-	    .timeout_ms = CLI_DROP_MS, .args = cli_cmd_args_machine_slot,
-	    .opts = cli_cmd_opts_drop, .prepare = cli_cmd_prepare_drop,
+static const struct cli_cmd_show cli_cmd_shows[] = {
+	{ .proto = "login", .run = cli_token_login },
+	{ .proto = "logout", .run = cli_token_logout },
+	{ .proto = "subscribe", .run = cli_token_watch },
+	{ .proto = "ping", .print = cli_print_pong },
+	{ .proto = "machines", .print = cli_print_machines },
+	{ .proto = "slots", .print = cli_print_slots },
+	{ .proto = "whoami", .done = "{user} ({role}), balance {balance}" },
+	{ .proto = "balance", .done = "Balance: {balance}" },
+	{ .proto = "drop", .timeout_ms = CLI_DROP_MS,
+	    .prepare = cli_cmd_prepare_drop,
 	    .done = "done, balance {balance}", .errors = cli_cmd_errors_drop,
 	    .lost = "the drop may still happen: check history before "
 	    "trying again, or repeat it with the same --key" },
-	{ .name = "send", .proto = "send",
-	    .usage = "send USER AMOUNT [NOTE] [--key K]",
-	    .help = "give credits to another member",
-	    .min = 2, .max = 3, .flags = CLI_CMD_LOGIN | CLI_CMD_KEYED,
-	    .args = cli_cmd_args_send, .opts = cli_cmd_opts_key,
+	{ .proto = "send",
 	    .done = "Sent {amount} to {to} (tx {tx}), balance {balance}",
 	    .errors = cli_cmd_errors_send, .lost = CLI_CMD_LOST_MONEY },
-	{ .name = "history", .proto = "history",
-	    .usage = "history [--limit N] [--before TX]",
-	    .help = "list your transactions, newest first",
-	    .flags = CLI_CMD_LOGIN, .opts = cli_cmd_opts_history,
-	    .print = cli_print_history },
-	{ .name = "who", .proto = "who", .usage = "who",
-	    .help = "list connected clients",
-	    .flags = CLI_CMD_LOGIN, .print = cli_print_who },
-	{ .name = "card-add", .proto = "card_add",
-	    .usage = "card add CARD [LABEL...] [--user U]",
-	    .help = "bind a card (its UID in hex) for buying at machines",
-	    .min = 1, .max = -1, .flags = CLI_CMD_LOGIN,
-	    .args = cli_cmd_args_card, .opts = cli_cmd_opts_card,
-	    .done = "Card {card_id} bound to {user}" },
-	{ .name = "card-list", .proto = "cards",
-	    .usage = "card list [--user U]", .help = "list bound cards",
-	    .flags = CLI_CMD_LOGIN, .opts = cli_cmd_opts_card,
-	    .print = cli_print_cards },
-	{ .name = "card-del", .proto = "card_del",
-	    .usage = "card del ID [--user U]", .help = "unbind a card",
-	    .min = 1, .max = 1, .flags = CLI_CMD_LOGIN,
-	    .args = cli_cmd_args_card_id, .opts = cli_cmd_opts_card,
-	    .done = "Card {request.card_id} unbound" },
-	{ .name = "passwd", .proto = "passwd", .usage = "passwd",
-	    .help = "change your password",
-	    .flags = CLI_CMD_LOGIN, .prepare = cli_cmd_prepare_passwd,
+	{ .proto = "history", .print = cli_print_history },
+	{ .proto = "who", .print = cli_print_who },
+	{ .proto = "passwd", .prepare = cli_cmd_prepare_passwd,
 	    .done = "Password changed" },
-
-	/* Admins. */
-	{ .name = "user-add", .proto = "user_add",
-	    .usage = "user-add USER [--admin] [--balance N] [--key K]",
-	    .help = "create a user (password asked twice)",
-	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
-	    .args = cli_cmd_args_user, .opts = cli_cmd_opts_user_add,
-	    .prepare = cli_cmd_prepare_user_add, .done = "User {user} added",
-	    .lost = CLI_CMD_LOST_MONEY },
-	{ .name = "user-mod", .proto = "user_mod",
-	    .usage = "user-mod USER [--role R] [--disable|--enable] "
-	    "[--password]",
-	    .help = "change a user's role, state or password",
-	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_user, .opts = cli_cmd_opts_user_mod,
-	    .prepare = cli_cmd_prepare_user_mod,
+	{ .proto = "user_add", .prepare = cli_cmd_prepare_user_add,
+	    .done = "User {user} added", .lost = CLI_CMD_LOST_MONEY },
+	{ .proto = "user_mod", .prepare = cli_cmd_prepare_user_mod,
 	    .done = "User {user} updated" },
-	{ .name = "users", .proto = "users", .usage = "users",
-	    .help = "list users", .flags = CLI_CMD_ADMIN,
-	    .print = cli_print_users },
-	{ .name = "credit", .proto = "credit",
-	    .usage = "credit USER AMOUNT NOTE [--key K]",
-	    .help = "add credits to a user (a deposit)",
-	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
-	    .args = cli_cmd_args_user_amount, .opts = cli_cmd_opts_key,
+	{ .proto = "users", .print = cli_print_users },
+	{ .proto = "credit",
 	    .done = "Credited {amount} to {user} (tx {tx}), balance {balance}",
 	    .lost = CLI_CMD_LOST_MONEY },
-	{ .name = "debit", .proto = "debit",
-	    .usage = "debit USER AMOUNT NOTE [--key K]",
-	    .help = "take credits from a user (a payout)",
-	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
-	    .args = cli_cmd_args_user_amount, .opts = cli_cmd_opts_key,
+	{ .proto = "debit",
 	    .done = "Debited {amount} from {user} (tx {tx}), balance "
 	    "{balance}",
 	    .lost = CLI_CMD_LOST_MONEY },
-	{ .name = "set-balance", .proto = "set_balance",
-	    .usage = "set-balance USER BALANCE NOTE [--key K]",
-	    .help = "set a user's balance (an adjustment)",
-	    .min = 3, .max = 3, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
-	    .args = cli_cmd_args_set_balance, .opts = cli_cmd_opts_key,
+	{ .proto = "set_balance",
 	    .done = "Balance of {user} set to {balance} (tx {tx})",
 	    .lost = CLI_CMD_LOST_MONEY },
-	{ .name = "refund", .proto = "refund",
-	    .usage = "refund TX NOTE [--key K]",
-	    .help = "refund a completed drop",
-	    .min = 2, .max = 2, .flags = CLI_CMD_ADMIN | CLI_CMD_KEYED,
-	    .args = cli_cmd_args_refund, .opts = cli_cmd_opts_key,
+	{ .proto = "refund", .errors = cli_cmd_errors_refund,
 	    .done = "Refunded tx {request.tx} (tx {tx}), balance {balance}",
 	    .lost = CLI_CMD_LOST_MONEY },
-	{ .name = "machine-add", .proto = "machine_add",
-	    .usage = "machine-add MACHINE NAME...",
-	    .help = "register a machine; NAME may have spaces",
-	    .min = 2, .max = -1, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_machine_name,
-	    .done = "Machine {machine} added" },
-	{ .name = "machine-mod", .proto = "machine_mod",
-	    .usage = "machine-mod MACHINE [--name NAME] [--enable|--disable] "
-	    "[--legacy-password]",
-	    .help = "rename, enable or disable a machine",
-	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_machine, .opts = cli_cmd_opts_machine_mod,
-	    .prepare = cli_cmd_prepare_machine_mod,
+	{ .proto = "machine_add", .done = "Machine {machine} added" },
+	{ .proto = "machine_mod", .prepare = cli_cmd_prepare_machine_mod,
 	    .done = "Machine {machine} updated" },
-	{ .name = "machine-del", .proto = "machine_del",
-	    .usage = "machine-del MACHINE", .help = "remove a machine",
-	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_machine, .done = "Machine {machine} deleted" },
-	{ .name = "slot-set", .proto = "slot_set",
-	    .usage = "slot-set MACHINE SLOT [--item ITEM] [--price N] "
-	    "[--stock N] [--enable|--disable]",
-	    .help = "set up a slot",
-	    .min = 2, .max = 2, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_machine_slot, .opts = cli_cmd_opts_slot_set,
-	    .print = cli_print_slot_set },
-	{ .name = "log", .proto = "log",
-	    .usage = "log [--user U] [--machine M] [--kind K] [--since T] "
-	    "[--until T] [--limit N]",
-	    .help = "list everyone's transactions, newest first",
-	    .flags = CLI_CMD_ADMIN, .opts = cli_cmd_opts_log,
-	    .print = cli_print_log },
-	{ .name = "kick", .proto = "kick", .usage = "kick SESSION",
-	    .help = "disconnect a client (see who)",
-	    .min = 1, .max = 1, .flags = CLI_CMD_ADMIN,
-	    .args = cli_cmd_args_kick, .done = "Session {session} kicked" },
+	{ .proto = "machine_del", .done = "Machine {machine} deleted" },
+	{ .proto = "slot_set", .print = cli_print_slot_set },
+	{ .proto = "log", .print = cli_print_log },
+	{ .proto = "kick", .done = "Session {session} kicked" },
+	{ .proto = "card_add", .done = "Card {card_id} bound to {user}" },
+	{ .proto = "cards", .print = cli_print_cards },
+	{ .proto = "card_del", .done = "Card {request.card_id} unbound" },
 };
 
-#define CLI_CMD_COUNT (sizeof(cli_cmd_table) / sizeof(cli_cmd_table[0]))
+/* Commands without an entry of their own. */
+static const struct cli_cmd_show cli_cmd_show_default = {
+	.proto = NULL, .print = cli_print_fields,
+};
+
+static const struct cli_cmd_show *
+cli_cmd_show_find(const struct spec_cmd *c)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cli_cmd_shows) / sizeof(cli_cmd_shows[0]);
+	    i++) {
+		if (strcmp(cli_cmd_shows[i].proto, c->name) == 0) {
+			return &cli_cmd_shows[i];
+		}
+	}
+	return &cli_cmd_show_default;
+}
+
+int
+cli_cmd_visible(const struct spec_cmd *c)
+{
+	return (c->flags & SPEC_CMD_NOCLI) == 0;
+}
 
 /* The command's name as typed, with the protocol's "_" read as "-". */
 static void
@@ -404,89 +178,248 @@ cli_cmd_normalise(const char *word, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-/*
- * An exact name wins; otherwise a prefix of exactly one name.  On failure
- * the one-line reason (unknown, or ambiguous with its candidates) has been
- * printed.
- */
-static const struct cli_cmd_entry *
-cli_cmd_lookup(const char *word)
+const struct spec_cmd *
+cli_cmd_find(const char *word, int *ambiguous, char *cands, size_t len)
 {
-	char name[64], cands[512];
-	const struct cli_cmd_entry *found = NULL;
+	char name[CLI_CMD_NAME_MAX], cli[CLI_CMD_NAME_MAX];
+	const struct spec_cmd *found = NULL;
 	size_t i, n, matches = 0, used = 0;
 
 	cli_cmd_normalise(word, name, sizeof(name));
 	n = strlen(name);
-	cands[0] = '\0';
-	for (i = 0; n > 0 && i < CLI_CMD_COUNT; i++) {
-		if (strcmp(name, cli_cmd_table[i].name) == 0) {
-			return &cli_cmd_table[i];
-		}
-		if (strncmp(name, cli_cmd_table[i].name, n) != 0) {
+	*ambiguous = 0;
+	if (cands != NULL && len > 0) {
+		cands[0] = '\0';
+	}
+	for (i = 0; n > 0 && i < spec_count; i++) {
+		if (!cli_cmd_visible(&spec_table[i])) {
 			continue;
 		}
-		found = &cli_cmd_table[i];
+		spec_cli_name(&spec_table[i], cli, sizeof(cli));
+		if (strcmp(name, cli) == 0) {
+			return &spec_table[i];
+		}
+		if (strncmp(name, cli, n) != 0) {
+			continue;
+		}
+		found = &spec_table[i];
 		matches++;
-		if (used < sizeof(cands)) {
-			used += (size_t)snprintf(cands + used,
-			    sizeof(cands) - used, "%s%s", matches > 1 ? ", " :
-			    "", cli_cmd_table[i].name);
+		if (cands != NULL && used < len) {
+			used += (size_t)snprintf(cands + used, len - used,
+			    "%s%s", matches > 1 ? ", " : "", cli);
 		}
 	}
 	if (matches == 1) {
 		return found;
 	}
-	if (matches == 0) {
-		cli_error("unknown command '%s' (try help)", word);
-	} else {
+	*ambiguous = matches > 1;
+	return NULL;
+}
+
+/*
+ * An exact name wins; otherwise a prefix of exactly one name.  On failure
+ * the one-line reason (unknown, or ambiguous with its candidates) has been
+ * printed.
+ */
+static const struct spec_cmd *
+cli_cmd_lookup(const char *word)
+{
+	const struct spec_cmd *c;
+	char cands[512];
+	int ambiguous;
+
+	if ((c = cli_cmd_find(word, &ambiguous, cands, sizeof(cands))) !=
+	    NULL) {
+		return c;
+	}
+	if (ambiguous) {
 		cli_error("ambiguous command '%s': %s", word, cands);
+	} else {
+		cli_error("unknown command '%s' (try drink help)", word);
 	}
 	return NULL;
+}
+
+/* Append to a string buffer, truncating. */
+static void
+cli_cmd_cat(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    PRINTFLIKE(4, 5);
+
+static void
+cli_cmd_cat(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used >= len) {
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		*used += (size_t)n;
+	}
+	if (*used >= len) {
+		*used = len - 1;
+	}
+}
+
+/* How an argument is written on the command line ("--delay SECONDS"). */
+static void
+cli_cmd_arg_form(const struct spec_arg *a, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	switch (a->form) {
+	case SPEC_F_WORD:
+	case SPEC_F_REST:
+		cli_cmd_cat(buf, len, &used, "%s", a->meta);
+		break;
+	case SPEC_F_OPTION:
+		cli_cmd_cat(buf, len, &used, "--%s %s", a->opt, a->meta);
+		if (a->on != NULL) {
+			cli_cmd_cat(buf, len, &used, "|--%s", a->on);
+		}
+		break;
+	case SPEC_F_SWITCH:
+		cli_cmd_cat(buf, len, &used, "--%s|--%s", a->on, a->off);
+		break;
+	case SPEC_F_SECRET:
+		if (a->opt != NULL) {
+			cli_cmd_cat(buf, len, &used, "--%s", a->opt);
+		}
+		break;
+	case SPEC_F_HIDDEN:
+		break;
+	}
+}
+
+void
+cli_cmd_synopsis(const struct spec_cmd *c, char *buf, size_t len)
+{
+	const struct spec_arg *a;
+	char form[96];
+	size_t used = 0, i;
+	int pass;
+
+	spec_cli_name(c, buf, len);
+	used = strlen(buf);
+	/* Positional words first, then the options. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < spec_nargs(c); i++) {
+			a = &c->args[i];
+			if ((a->form == SPEC_F_WORD || a->form == SPEC_F_REST) !=
+			    (pass == 0)) {
+				continue;
+			}
+			cli_cmd_arg_form(a, form, sizeof(form));
+			if (form[0] == '\0') {
+				continue;
+			}
+			cli_cmd_cat(buf, len, &used, (a->flags & SPEC_A_REQ) ?
+			    " %s" : " [%s]", form);
+		}
+	}
+	if (c->flags & SPEC_CMD_CONFIRM) {
+		cli_cmd_cat(buf, len, &used, " [--yes]");
+	}
 }
 
 void
 cli_cmd_usage(FILE *fp)
 {
-	const struct cli_cmd_entry *e;
-	int admin;
+	static const char *const titles[] = {
+		[SPEC_ANYONE] = "Commands for anyone",
+		[SPEC_MEMBER] = "Commands for members",
+		[SPEC_ADMIN] = "Commands for admins",
+	};
+	char syn[512];
+	size_t i;
+	int role;
 
-	for (admin = 0; admin <= 1; admin++) {
-		fprintf(fp, "\n%s:\n", admin ? "Admin commands" : "Commands");
-		for (e = cli_cmd_table; e < cli_cmd_table + CLI_CMD_COUNT;
-		    e++) {
-			if (((e->flags & CLI_CMD_ADMIN) == CLI_CMD_ADMIN) !=
-			    admin) {
+	for (role = SPEC_ANYONE; role <= SPEC_ADMIN; role++) {
+		fprintf(fp, "\n%s:\n", titles[role]);
+		for (i = 0; i < spec_count; i++) {
+			if ((int)spec_table[i].role != role ||
+			    !cli_cmd_visible(&spec_table[i])) {
 				continue;
 			}
-			/* A long usage gets its help on the next line. */
-			if (strlen(e->usage) > CLI_CMD_USAGE_WIDTH) {
-				fprintf(fp, "  %s\n", e->usage);
+			cli_cmd_synopsis(&spec_table[i], syn, sizeof(syn));
+			/* A long usage gets its summary on the next line. */
+			if (strlen(syn) > CLI_CMD_USAGE_WIDTH) {
+				fprintf(fp, "  %s\n", syn);
 			}
 			fprintf(fp, "  %-*s %s\n", CLI_CMD_USAGE_WIDTH,
-			    strlen(e->usage) > CLI_CMD_USAGE_WIDTH ? "" :
-			    e->usage, e->help);
+			    strlen(syn) > CLI_CMD_USAGE_WIDTH ? "" : syn,
+			    spec_table[i].summary);
 		}
+	}
+}
+
+/* One command's usage, summary and arguments, for --help. */
+static void
+cli_cmd_help(FILE *fp, const struct spec_cmd *c)
+{
+	static const char *const who[] = {
+		[SPEC_ANYONE] = "needs no login",
+		[SPEC_MEMBER] = "needs a login",
+		[SPEC_ADMIN] = "admins only",
+	};
+	const struct spec_arg *a;
+	char syn[512], form[96], rule[256];
+	size_t i;
+
+	cli_cmd_synopsis(c, syn, sizeof(syn));
+	fprintf(fp, "usage: drink %s\n\n%c%s (%s).\n", syn,
+	    c->summary[0] >= 'a' && c->summary[0] <= 'z' ?
+	    c->summary[0] - 'a' + 'A' : c->summary[0], c->summary + 1,
+	    who[c->role]);
+	if (spec_nargs(c) > 0 || (c->flags & SPEC_CMD_CONFIRM)) {
+		fprintf(fp, "\n");
+	}
+	for (i = 0; i < spec_nargs(c); i++) {
+		a = &c->args[i];
+		if (a->form == SPEC_F_HIDDEN) {
+			continue;
+		}
+		cli_cmd_arg_form(a, form, sizeof(form));
+		if (form[0] == '\0') {
+			snprintf(form, sizeof(form), "(asked)");
+		}
+		rule[0] = '\0';
+		if (a->type == SPEC_T_INT || a->type == SPEC_T_AMOUNT) {
+			snprintf(rule, sizeof(rule), "%lld to %lld",
+			    (long long)a->min, (long long)a->max);
+		} else if (a->type == SPEC_T_KIND ||
+		    a->type == SPEC_T_ROLE) {
+			/* "must be one of ..." without "must be ". */
+			spec_rule(a, rule, sizeof(rule));
+			memmove(rule, rule + 8, strlen(rule + 8) + 1);
+		} else if (a->type == SPEC_T_TIME) {
+			snprintf(rule, sizeof(rule), "YYYY-MM-DD[ HH:MM] or "
+			    "unix seconds");
+		}
+		fprintf(fp, "  %-18s %s%s%s\n", form, a->help,
+		    rule[0] != '\0' ? "; " : "", rule);
+	}
+	if (c->flags & SPEC_CMD_CONFIRM) {
+		fprintf(fp, "  %-18s %s\n", "--yes",
+		    "do not ask for confirmation");
 	}
 }
 
 int
 cli_cmd_usage_one(FILE *fp, const char *name)
 {
-	const struct cli_cmd_entry *e;
+	const struct spec_cmd *c;
 
-	if ((e = cli_cmd_lookup(name)) == NULL) {
+	if ((c = cli_cmd_lookup(name)) == NULL) {
 		return -1;
 	}
-	fprintf(fp, "usage: %s\n  %s\n", e->usage, e->help);
+	cli_cmd_help(fp, c);
 	return 0;
-}
-
-static int
-cli_cmd_bad_usage(const struct cli_cmd_entry *e)
-{
-	cli_error("usage: %s", e->usage);
-	return CLI_EXIT_USAGE;
 }
 
 /*
@@ -514,94 +447,217 @@ cli_cmd_parse_int(const char *s, long long min, long long max,
 }
 
 /*
- * Put one argument's value into the request.  Integers go in as the exact
- * text of the number, so nothing is lost to floating point on the way.
+ * A time: "YYYY-MM-DD HH:MM" (or with "T"), "YYYY-MM-DD" (its start, or
+ * with end set the start of the next day), local time; or unix seconds.
+ */
+int
+cli_cmd_parse_time(const char *s, int end, long long *out)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
+	};
+	struct tm tm;
+	const char *rest;
+	time_t t;
+	size_t i;
+
+	if (cli_cmd_parse_int(s, 0, INT64_C(1) << 40, out) == 0) {
+		return 0;
+	}
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		if ((rest = strptime(s, formats[i], &tm)) == NULL ||
+		    *rest != '\0') {
+			continue;
+		}
+		if (i == 2 && end) {
+			tm.tm_mday++;
+		}
+		tm.tm_isdst = -1;
+		if ((t = mktime(&tm)) == (time_t)-1 || t < 0) {
+			return -1;
+		}
+		*out = (long long)t;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+cli_cmd_is_hhmm(const char *s)
+{
+	return strlen(s) == 5 && s[0] >= '0' && s[0] <= '2' && s[1] >= '0' &&
+	    s[1] <= '9' && s[2] == ':' && s[3] >= '0' && s[3] <= '5' &&
+	    s[4] >= '0' && s[4] <= '9';
+}
+
+/* How to name an argument in a message: its metavar or its option. */
+static void
+cli_cmd_arg_name(const struct spec_arg *a, char *buf, size_t len)
+{
+	if (a->form == SPEC_F_OPTION || (a->form == SPEC_F_SECRET &&
+	    a->opt != NULL)) {
+		snprintf(buf, len, "--%s", a->opt);
+	} else if (a->meta != NULL) {
+		snprintf(buf, len, "%s", a->meta);
+	} else {
+		snprintf(buf, len, "%s", a->field);
+	}
+}
+
+/* "drop: " and the message, exit status 2. */
+static int
+cli_cmd_usage_error(const struct cli_cmd_run *run, const char *fmt, ...)
+    PRINTFLIKE(2, 3);
+
+static int
+cli_cmd_usage_error(const struct cli_cmd_run *run, const char *fmt, ...)
+{
+	char name[CLI_CMD_NAME_MAX], text[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	spec_cli_name(run->spec, name, sizeof(name));
+	cli_error("%s: %s", name, text);
+	return CLI_EXIT_USAGE;
+}
+
+/*
+ * Put one argument's value into the request, checked by the rule the
+ * server applies.  Integers go in as the exact text of the number, so
+ * nothing is lost to floating point on the way.
  */
 static int
-cli_cmd_set(struct cli_cmd_run *run, const struct cli_cmd_arg *a,
-    const char *value, const char *what)
+cli_cmd_set(struct cli_cmd_run *run, const struct spec_arg *a,
+    const char *value, int truth)
 {
-	char num[32];
+	char what[CLI_CMD_NAME_MAX], num[32], rule[256];
 	long long v;
+	cJSON *item;
+	size_t k = (size_t)(a - run->spec->args);
 
-	if (a->field != NULL &&
-	    cJSON_GetObjectItemCaseSensitive(run->req, a->field) != NULL) {
-		cli_error("%s: %s conflicts with an earlier argument",
-		    run->entry->name, what);
-		return CLI_EXIT_USAGE;
+	cli_cmd_arg_name(a, what, sizeof(what));
+	if (run->given & (1u << k)) {
+		return cli_cmd_usage_error(run, "%s given twice, or conflicts "
+		    "with an earlier option", what);
 	}
+	run->given |= 1u << k;
 	switch (a->type) {
-	case CLI_CMD_ARG_STRING:
-	case CLI_CMD_ARG_REST:
-		cJSON_AddStringToObject(run->req, a->field, value);
-		break;
-	case CLI_CMD_ARG_INT:
-		if (cli_cmd_parse_int(value, a->min, a->max, &v) != 0) {
-			cli_error("%s: %s must be an integer from %lld to "
-			    "%lld, not '%s'", run->entry->name, what, a->min,
-			    a->max, value);
-			return CLI_EXIT_USAGE;
+	case SPEC_T_INT:
+	case SPEC_T_AMOUNT:
+	case SPEC_T_TIME:
+		if ((a->type == SPEC_T_TIME ?
+		    cli_cmd_parse_time(value, (a->flags & SPEC_A_END) != 0,
+		    &v) : cli_cmd_parse_int(value, a->min, a->max, &v)) !=
+		    0 || v < a->min || v > a->max) {
+			if (a->type == SPEC_T_TIME) {
+				snprintf(rule, sizeof(rule), "must be a date "
+				    "YYYY-MM-DD, a time YYYY-MM-DD HH:MM, or "
+				    "unix seconds");
+			} else {
+				spec_rule(a, rule, sizeof(rule));
+			}
+			return cli_cmd_usage_error(run, "%s %s, not '%s'",
+			    what, rule, value);
 		}
 		snprintf(num, sizeof(num), "%lld", v);
-		cJSON_AddRawToObject(run->req, a->field, num);
+		item = cJSON_CreateRaw(num);
 		break;
-	case CLI_CMD_ARG_TRUE:
-		cJSON_AddTrueToObject(run->req, a->field);
+	case SPEC_T_BOOL:
+		item = cJSON_CreateBool(truth);
 		break;
-	case CLI_CMD_ARG_FALSE:
-		cJSON_AddFalseToObject(run->req, a->field);
-		break;
-	case CLI_CMD_ARG_CONST:
-		cJSON_AddStringToObject(run->req, a->field, a->value);
-		break;
-	case CLI_CMD_ARG_FLAG:
+	case SPEC_T_SECRET:
+	case SPEC_T_BOARD_PW:
+		/* Only marks the argument: prepare asks for it. */
+		return CLI_EXIT_OK;
+	default:
+		item = cJSON_CreateString(value);
 		break;
 	}
+	/* The server's own rule, so it need not refuse what we send. */
+	if (!cJSON_IsRaw(item) && spec_check(a, item, 0, rule,
+	    sizeof(rule)) != ERR_NONE) {
+		cJSON_Delete(item);
+		return cli_cmd_usage_error(run, "%s %s, not '%s'", what, rule,
+		    value);
+	}
+	cJSON_AddItemToObject(run->req, a->field, item);
 	return CLI_EXIT_OK;
 }
 
-/* argv[*i] is "--name" or "--name=value"; a value may be the next word. */
+/*
+ * argv[*i] is "--name" or "--name=value"; a value may be the next word,
+ * and a date's time the word after that.
+ */
 static int
 cli_cmd_option(struct cli_cmd_run *run, char **argv, int argc, int *i)
 {
-	const struct cli_cmd_arg *o = run->entry->opts;
+	const struct spec_cmd *c = run->spec;
+	const struct spec_arg *a;
 	const char *word = argv[*i] + 2, *value = NULL, *eq;
+	char joined[64];
 	size_t n, k;
-	char what[64];
+	int takes = 0, truth = 1;
 
 	n = (eq = strchr(word, '=')) != NULL ? (size_t)(eq - word) :
 	    strlen(word);
-	for (k = 0; o != NULL && o->name != NULL; k++, o++) {
-		if (strlen(o->name) == n && strncmp(o->name, word, n) == 0) {
+	if (n == 3 && strncmp(word, "yes", 3) == 0 && eq == NULL &&
+	    (c->flags & SPEC_CMD_CONFIRM)) {
+		run->yes = 1;
+		return CLI_EXIT_OK;
+	}
+	for (k = 0; k < spec_nargs(c); k++) {
+		a = &c->args[k];
+		if (a->form == SPEC_F_OPTION && strlen(a->opt) == n &&
+		    strncmp(a->opt, word, n) == 0) {
+			takes = 1;
+			break;
+		}
+		if ((a->form == SPEC_F_SWITCH || a->form == SPEC_F_OPTION) &&
+		    a->on != NULL && strlen(a->on) == n &&
+		    strncmp(a->on, word, n) == 0) {
+			value = a->on;
+			break;
+		}
+		if (a->form == SPEC_F_SWITCH && strlen(a->off) == n &&
+		    strncmp(a->off, word, n) == 0) {
+			truth = 0;
+			break;
+		}
+		if (a->form == SPEC_F_SECRET && a->opt != NULL &&
+		    strlen(a->opt) == n && strncmp(a->opt, word, n) == 0) {
 			break;
 		}
 	}
-	if (o == NULL || o->name == NULL || k >= CLI_CMD_MAX_OPTS) {
-		cli_error("%s: unknown option '%s'", run->entry->name,
-		    argv[*i]);
-		return CLI_EXIT_USAGE;
+	if (k == spec_nargs(c)) {
+		return cli_cmd_usage_error(run, "unknown option '%s' (see "
+		    "drink help %s)", argv[*i], argv[0]);
 	}
-	snprintf(what, sizeof(what), "--%s", o->name);
-	if (o->type == CLI_CMD_ARG_STRING || o->type == CLI_CMD_ARG_INT) {
+	a = &c->args[k];
+	if (!takes && eq != NULL) {
+		return cli_cmd_usage_error(run, "--%.*s takes no value",
+		    (int)n, word);
+	}
+	if (takes) {
 		if (eq != NULL) {
 			value = eq + 1;
 		} else if (*i + 1 < argc) {
 			value = argv[++*i];
 		} else {
-			cli_error("%s: %s needs a value", run->entry->name,
-			    what);
-			return CLI_EXIT_USAGE;
+			return cli_cmd_usage_error(run, "--%s needs a value "
+			    "(%s)", a->opt, a->meta);
 		}
-	} else if (eq != NULL) {
-		cli_error("%s: %s takes no value", run->entry->name, what);
-		return CLI_EXIT_USAGE;
+		/* "--since 2026-11-21 12:00": the time is the next word. */
+		if (a->type == SPEC_T_TIME && strlen(value) == 10 &&
+		    *i + 1 < argc && cli_cmd_is_hhmm(argv[*i + 1])) {
+			snprintf(joined, sizeof(joined), "%s %s", value,
+			    argv[++*i]);
+			value = joined;
+		}
 	}
-	if ((run->seen & (1u << k)) != 0) {
-		cli_error("%s: %s given twice", run->entry->name, what);
-		return CLI_EXIT_USAGE;
-	}
-	run->seen |= 1u << k;
-	return cli_cmd_set(run, o, value, what);
+	return cli_cmd_set(run, a, value, truth);
 }
 
 /* The words joined by single spaces; caller frees. */
@@ -626,40 +682,49 @@ cli_cmd_join(char **words, int n)
 	return out;
 }
 
-/* Whether the option called name was given. */
+/* A word that looks like an option ("-h", "--x") rather than a value. */
 static int
-cli_cmd_seen(const struct cli_cmd_run *run, const char *name)
+cli_cmd_dashed(const char *w)
 {
-	const struct cli_cmd_arg *o = run->entry->opts;
-	unsigned k;
-
-	for (k = 0; o != NULL && o->name != NULL; k++, o++) {
-		if (strcmp(o->name, name) == 0) {
-			return (run->seen & (1u << k)) != 0;
-		}
-	}
-	return 0;
+	return w[0] == '-' && ((w[1] >= 'a' && w[1] <= 'z') ||
+	    (w[1] >= 'A' && w[1] <= 'Z') || w[1] == '-');
 }
 
 /*
  * Words after the command name into the request.  Options may come before,
  * between or after the positional words; "--" makes every later word
- * positional, so a NOTE may start with dashes.
+ * positional, so a NOTE may start with dashes.  -h or --help anywhere
+ * before "--" prints the command's help (*help set).
  */
 static int
-cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv)
+cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv, int *help)
 {
-	const struct cli_cmd_entry *e = run->entry;
-	const struct cli_cmd_arg *a = e->args;
+	const struct spec_cmd *c = run->spec;
+	const struct spec_arg *a;
 	char **pos = xcalloc((size_t)argc + 1, sizeof(*pos));
-	char *rest = NULL;
-	int i, npos = 0, dashdash = 0, st = CLI_EXIT_OK;
+	char *rest = NULL, syn[512];
+	size_t k;
+	int i, npos = 0, used = 0, dashdash = 0, st = CLI_EXIT_OK, some = 0;
 
-	for (i = 0; i < argc && st == CLI_EXIT_OK; i++) {
+	*help = 0;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			break;
+		}
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			*help = 1;
+			goto out;
+		}
+	}
+	for (i = 1; i < argc && st == CLI_EXIT_OK; i++) {
 		if (!dashdash && strcmp(argv[i], "--") == 0) {
 			dashdash = 1;
 		} else if (!dashdash && strncmp(argv[i], "--", 2) == 0) {
 			st = cli_cmd_option(run, argv, argc, &i);
+		} else if (!dashdash && cli_cmd_dashed(argv[i])) {
+			st = cli_cmd_usage_error(run, "unknown option '%s' "
+			    "(see drink help %s)", argv[i], argv[0]);
 		} else {
 			pos[npos++] = argv[i];
 		}
@@ -667,17 +732,32 @@ cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv)
 	if (st != CLI_EXIT_OK) {
 		goto out;
 	}
-	if (npos < e->min || (e->max >= 0 && npos > e->max)) {
-		st = cli_cmd_bad_usage(e);
-		goto out;
-	}
-	for (i = 0; i < npos && st == CLI_EXIT_OK; i++, a++) {
-		if (a->type == CLI_CMD_ARG_REST) {
-			rest = cli_cmd_join(pos + i, npos - i);
-			st = cli_cmd_set(run, a, rest, a->name);
-			break;
+	for (k = 0; k < spec_nargs(c) && st == CLI_EXIT_OK; k++) {
+		a = &c->args[k];
+		if (a->form == SPEC_F_REST && used < npos) {
+			rest = cli_cmd_join(pos + used, npos - used);
+			used = npos;
+			st = cli_cmd_set(run, a, rest, 1);
+		} else if (a->form == SPEC_F_WORD && used < npos) {
+			st = cli_cmd_set(run, a, pos[used++], 1);
+		} else if ((a->form == SPEC_F_WORD ||
+		    a->form == SPEC_F_REST) && (a->flags & SPEC_A_REQ)) {
+			cli_cmd_synopsis(c, syn, sizeof(syn));
+			st = cli_cmd_usage_error(run, "%s missing; usage: "
+			    "drink %s", a->meta, syn);
 		}
-		st = cli_cmd_set(run, a, pos[i], a->name);
+		if (!(a->flags & SPEC_A_REQ) && (run->given & (1u << k))) {
+			some = 1;
+		}
+	}
+	if (st == CLI_EXIT_OK && used < npos) {
+		cli_cmd_synopsis(c, syn, sizeof(syn));
+		st = cli_cmd_usage_error(run, "unexpected '%s'; usage: "
+		    "drink %s", pos[used], syn);
+	} else if (st == CLI_EXIT_OK && (c->flags & SPEC_CMD_SOME) && !some) {
+		cli_cmd_synopsis(c, syn, sizeof(syn));
+		st = cli_cmd_usage_error(run, "nothing to change; usage: "
+		    "drink %s", syn);
 	}
 out:
 	free(rest);
@@ -690,7 +770,7 @@ static int
 cli_cmd_password(struct cli_cmd_run *run, const char *field, const char *env,
     const char *prompt, int confirm)
 {
-	char pw[CLI_PASSWORD_MAX];
+	char pw[PROTO_PASSWORD_MAX + 1];
 
 	if (cli_tty_password(env, prompt, confirm, pw, sizeof(pw)) != 0) {
 		return CLI_EXIT_USAGE;
@@ -719,23 +799,19 @@ cli_cmd_req_string(const struct cli_cmd_run *run, const char *field)
 }
 
 /*
- * Before a drop, learn what is in the slot so the member sees what is
- * about to fall out (and the price, should the drop be refused for lack of
- * funds).  A failed lookup only costs the item name: the drop itself is
- * still sent and its reply is what counts.
+ * The machine's slot list, to learn what is about to fall out (and the
+ * price, should the drop be refused for lack of funds).  An unknown machine
+ * or slot is reported from this list, before anything is bought.
  */
 static int
-cli_cmd_prepare_drop(struct cli_cmd_run *run, struct cli_session *s)
+cli_cmd_drop_slot(struct cli_cmd_run *run, struct cli_session *s)
 {
 	static const char *const learn[] = { "item", "price" };
 	cJSON *req, *reply = NULL, *slot, *v;
 	long long want, n;
 	size_t i;
-	int st;
+	int st, found = 0;
 
-	if (run->json) {
-		return CLI_EXIT_OK;
-	}
 	want = atoll(cli_cmd_req_string(run, "slot"));
 	req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "cmd", "slots");
@@ -746,11 +822,17 @@ cli_cmd_prepare_drop(struct cli_cmd_run *run, struct cli_session *s)
 	if (st != CLI_EXIT_OK) {
 		return st;
 	}
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
+		cli_print_refusal(run, reply);
+		cJSON_Delete(reply);
+		return CLI_EXIT_REFUSED;
+	}
 	cJSON_ArrayForEach(slot, cJSON_GetObjectItemCaseSensitive(reply,
 	    "slots")) {
 		if (cli_print_int(slot, "slot", &n) != 0 || n != want) {
 			continue;
 		}
+		found = 1;
 		for (i = 0; i < sizeof(learn) / sizeof(learn[0]); i++) {
 			v = cJSON_GetObjectItemCaseSensitive(slot, learn[i]);
 			if (v != NULL && !cJSON_IsNull(v)) {
@@ -761,21 +843,34 @@ cli_cmd_prepare_drop(struct cli_cmd_run *run, struct cli_session *s)
 		break;
 	}
 	cJSON_Delete(reply);
-	/* The machine's display name reads better than its id. */
+	if (!found) {
+		cli_error("machine %s has no slot %lld (no_such_slot)",
+		    cli_cmd_req_string(run, "machine"), want);
+		return CLI_EXIT_REFUSED;
+	}
+	return CLI_EXIT_OK;
+}
+
+/* The machine's display name, which reads better than its id. */
+static int
+cli_cmd_drop_display(struct cli_cmd_run *run, struct cli_session *s)
+{
+	cJSON *req, *reply = NULL, *m, *v;
+	int st;
+
 	req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "cmd", "machines");
-	reply = NULL;
 	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
 	cJSON_Delete(req);
 	if (st != CLI_EXIT_OK) {
 		return st;
 	}
-	cJSON_ArrayForEach(slot, cJSON_GetObjectItemCaseSensitive(reply,
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(reply,
 	    "machines")) {
-		v = cJSON_GetObjectItemCaseSensitive(slot, "machine");
+		v = cJSON_GetObjectItemCaseSensitive(m, "machine");
 		if (cJSON_IsString(v) && strcmp(v->valuestring,
 		    cli_cmd_req_string(run, "machine")) == 0) {
-			v = cJSON_GetObjectItemCaseSensitive(slot, "name");
+			v = cJSON_GetObjectItemCaseSensitive(m, "name");
 			if (cJSON_IsString(v) && v->valuestring[0] != '\0') {
 				cJSON_AddStringToObject(run->info, "display",
 				    v->valuestring);
@@ -784,7 +879,27 @@ cli_cmd_prepare_drop(struct cli_cmd_run *run, struct cli_session *s)
 		}
 	}
 	cJSON_Delete(reply);
+	return CLI_EXIT_OK;
+}
+
+static int
+cli_cmd_prepare_drop(struct cli_cmd_run *run, struct cli_session *s)
+{
+	const cJSON *delay;
+	int st;
+
+	if (run->json) {
+		return CLI_EXIT_OK;
+	}
+	if ((st = cli_cmd_drop_slot(run, s)) != CLI_EXIT_OK ||
+	    (st = cli_cmd_drop_display(run, s)) != CLI_EXIT_OK) {
+		return st;
+	}
 	cli_print_dropping(run);
+	delay = cJSON_GetObjectItemCaseSensitive(run->req, "delay");
+	if (delay != NULL && atoll(delay->valuestring) > 0) {
+		cli_session_countdown(s, atoi(delay->valuestring));
+	}
 	return CLI_EXIT_OK;
 }
 
@@ -815,8 +930,10 @@ cli_cmd_prepare_user_add(struct cli_cmd_run *run, struct cli_session *s)
 static int
 cli_cmd_prepare_user_mod(struct cli_cmd_run *run, struct cli_session *s)
 {
+	const struct spec_arg *a = spec_arg_find(run->spec, "password");
+
 	(void)s;
-	if (!cli_cmd_seen(run, "password")) {
+	if (a == NULL || !(run->given & (1u << (a - run->spec->args)))) {
 		return CLI_EXIT_OK;
 	}
 	return cli_cmd_new_password(run, cli_cmd_req_string(run, "user"));
@@ -829,10 +946,11 @@ cli_cmd_prepare_user_mod(struct cli_cmd_run *run, struct cli_session *s)
 static int
 cli_cmd_prepare_machine_mod(struct cli_cmd_run *run, struct cli_session *s)
 {
+	const struct spec_arg *a = spec_arg_find(run->spec, "legacy_password");
 	char prompt[128];
 
 	(void)s;
-	if (!cli_cmd_seen(run, "legacy-password")) {
+	if (a == NULL || !(run->given & (1u << (a - run->spec->args)))) {
 		return CLI_EXIT_OK;
 	}
 	snprintf(prompt, sizeof(prompt), "Board password for %s: ",
@@ -841,18 +959,40 @@ cli_cmd_prepare_machine_mod(struct cli_cmd_run *run, struct cli_session *s)
 	    prompt, 1);
 }
 
+/*
+ * A destructive command goes ahead with --yes, or when the person at the
+ * terminal says so; without a terminal to ask on it is a usage error.
+ */
+static int
+cli_cmd_confirm(struct cli_cmd_run *run, int argc, char **argv)
+{
+	char *line, name[CLI_CMD_NAME_MAX];
+	int st;
+
+	if (!(run->spec->flags & SPEC_CMD_CONFIRM) || run->yes) {
+		return CLI_EXIT_OK;
+	}
+	spec_cli_name(run->spec, name, sizeof(name));
+	line = cli_cmd_join(argv + 1, argc - 1);
+	st = cli_tty_confirm(name, line);
+	free(line);
+	return st;
+}
+
 /* Passwords do not outlive the request in freed heap memory. */
 static void
 cli_cmd_run_free(struct cli_cmd_run *run)
 {
-	static const char *const secret[] = { "password", "old", "new",
-		"legacy_password" };
-	cJSON *v;
+	const cJSON *v;
 	size_t i;
 
-	for (i = 0; run->req != NULL && i < sizeof(secret) / sizeof(*secret);
-	    i++) {
-		v = cJSON_GetObjectItemCaseSensitive(run->req, secret[i]);
+	for (i = 0; run->spec != NULL && run->req != NULL &&
+	    i < spec_nargs(run->spec); i++) {
+		if (!spec_secret(&run->spec->args[i])) {
+			continue;
+		}
+		v = cJSON_GetObjectItemCaseSensitive(run->req,
+		    run->spec->args[i].field);
 		if (cJSON_IsString(v)) {
 			cli_tty_wipe(v->valuestring, strlen(v->valuestring));
 		}
@@ -863,14 +1003,15 @@ cli_cmd_run_free(struct cli_cmd_run *run)
 
 /* The reply, for people or for scripts; the exit status it implies. */
 static int
-cli_cmd_show(struct cli_cmd_run *run, const cJSON *reply, const char *raw)
+cli_cmd_show(struct cli_cmd_run *run, const struct cli_cmd_show *show,
+    const cJSON *reply, const char *raw)
 {
 	int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"));
 
 	if (run->json) {
 		printf("%s\n", raw);
-	} else if (ok && run->entry->print != NULL) {
-		run->entry->print(run, reply);
+	} else if (ok && show->print != NULL) {
+		show->print(run, reply);
 	} else if (ok) {
 		cli_print_done(run, reply);
 	} else {
@@ -887,16 +1028,16 @@ static int
 cli_cmd_add_key(struct cli_cmd_run *run)
 {
 	unsigned char raw[CLI_CMD_KEY_BYTES];
-	char key[2 * CLI_CMD_KEY_BYTES + 1];
+	char key[2 * CLI_CMD_KEY_BYTES + 1], name[CLI_CMD_NAME_MAX];
 	size_t i;
 
-	if ((run->entry->flags & CLI_CMD_KEYED) == 0 ||
+	if ((run->spec->flags & SPEC_CMD_KEYED) == 0 ||
 	    cJSON_GetObjectItemCaseSensitive(run->req, "key") != NULL) {
 		return CLI_EXIT_OK;
 	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
-		cli_error("%s: cannot make an idempotency key",
-		    run->entry->name);
+		spec_cli_name(run->spec, name, sizeof(name));
+		cli_error("%s: cannot make an idempotency key", name);
 		return CLI_EXIT_CONN;
 	}
 	for (i = 0; i < sizeof(raw); i++) {
@@ -915,8 +1056,7 @@ cli_cmd_connect(struct cli_cmd_run *run, struct cli_session *s)
 	if ((st = cli_session_open(s)) != CLI_EXIT_OK) {
 		return st;
 	}
-	if ((run->entry->flags & CLI_CMD_LOGIN) == 0 ||
-	    cli_session_logged_in(s)) {
+	if (run->spec->role == SPEC_ANYONE || cli_session_logged_in(s)) {
 		return CLI_EXIT_OK;
 	}
 	/* A kept login (drink login) first, else the password for -u. */
@@ -948,12 +1088,11 @@ int
 cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 {
 	struct cli_cmd_run run = { 0 };
+	const struct cli_cmd_show *show;
 	const cJSON *key;
 	cJSON *reply = NULL;
-	char *raw = NULL;
-	int st, attempt, unknown;
-
-	char group[64];
+	char *raw = NULL, group[64];
+	int st, help, attempt, unknown;
 
 	/* "card add" is the command card-add, its words after "add". */
 	if (argc >= 2 && strcmp(argv[0], "card") == 0) {
@@ -962,30 +1101,38 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 		argc--;
 		argv++;
 	}
-	if (argc < 1 || (run.entry = cli_cmd_lookup(argv[0])) == NULL) {
+	if (argc < 1 || (run.spec = cli_cmd_lookup(argv[0])) == NULL) {
 		return CLI_EXIT_USAGE;
 	}
+	show = cli_cmd_show_find(run.spec);
 	run.json = cli_session_config(s)->json;
-	run.done = run.entry->done;
-	run.errors = run.entry->errors;
+	run.done = show->done;
+	run.errors = show->errors;
 	run.req = cJSON_CreateObject();
 	run.info = cJSON_CreateObject();
-	cJSON_AddStringToObject(run.req, "cmd", run.entry->proto);
-	if ((st = cli_cmd_parse(&run, argc - 1, argv + 1)) != CLI_EXIT_OK ||
+	cJSON_AddStringToObject(run.req, "cmd", run.spec->name);
+	if ((st = cli_cmd_parse(&run, argc, argv, &help)) != CLI_EXIT_OK) {
+		goto out;
+	}
+	if (help) {
+		cli_cmd_help(stdout, run.spec);
+		goto out;
+	}
+	if ((st = cli_cmd_confirm(&run, argc, argv)) != CLI_EXIT_OK ||
 	    (st = cli_cmd_add_key(&run)) != CLI_EXIT_OK) {
 		goto out;
 	}
-	if (run.entry->run != NULL) {
+	if (show->run != NULL) {
 		if ((st = cli_session_open(s)) == CLI_EXIT_OK) {
-			st = run.entry->run(&run, s);
+			st = show->run(&run, s);
 		}
 		goto out;
 	}
 	if ((st = cli_cmd_connect(&run, s)) != CLI_EXIT_OK) {
 		goto out;
 	}
-	if (run.entry->prepare != NULL &&
-	    (st = run.entry->prepare(&run, s)) != CLI_EXIT_OK) {
+	if (show->prepare != NULL &&
+	    (st = show->prepare(&run, s)) != CLI_EXIT_OK) {
 		goto out;
 	}
 	key = cJSON_GetObjectItemCaseSensitive(run.req, "key");
@@ -1000,27 +1147,26 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 				break;
 			}
 		}
-		st = cli_session_request(s, run.req,
-		    run.entry->timeout_ms > 0 ? run.entry->timeout_ms :
-		    CLI_REPLY_MS, &reply, &raw);
+		st = cli_session_request(s, run.req, show->timeout_ms > 0 ?
+		    show->timeout_ms : CLI_REPLY_MS, &reply, &raw);
 		if (key == NULL || !cli_cmd_unknown(st, reply)) {
 			break;
 		}
 	}
 	unknown = cli_cmd_unknown(st, reply);
 	if (st == CLI_EXIT_OK) {
-		st = cli_cmd_show(&run, reply, raw);
+		st = cli_cmd_show(&run, show, reply, raw);
 	}
-	if (unknown && run.entry->lost != NULL) {
-		cli_error("%s", run.entry->lost);
+	if (unknown && show->lost != NULL) {
+		cli_error("%s", show->lost);
 		if (cJSON_IsString(key)) {
 			cli_error("its key: --key %s", key->valuestring);
 		}
 	}
 out:
-	fflush(stdout);
+	cli_session_countdown(s, 0);
 	cJSON_Delete(reply);
 	free(raw);
 	cli_cmd_run_free(&run);
-	return st;
+	return cli_output_check(st);
 }

@@ -34,6 +34,22 @@ struct cli_print_table {
 static const struct cli_cmd_text cli_print_errors_any[] = {
 	{ "auth_required",
 	    "{message}; use -u USER or a member certificate" },
+	{ "bad_credentials", "wrong user name or password" },
+	{ "locked_out", "too many failed logins; try again in "
+	    "{retry_after} s" },
+	{ "forbidden", "only admins may do that" },
+	{ "no_such_user", "there is no user {user}" },
+	{ "no_such_user", "there is no user {to}" },
+	{ "no_such_machine", "there is no machine {machine}" },
+	{ "no_such_slot", "machine {machine} has no slot {slot}" },
+	{ "no_such_transaction", "there is no transaction {tx}" },
+	{ "exists", "user {user} already exists" },
+	{ "exists", "machine {machine} already exists" },
+	{ "machine_offline", "machine {machine} is offline" },
+	{ "insufficient_funds", "insufficient funds: balance {balance}" },
+	{ "conflict", "the key {key} was already used with other arguments" },
+	{ "server_busy", "the server has too many connections; try again "
+	    "later" },
 	{ NULL, NULL }
 };
 
@@ -69,16 +85,72 @@ cli_print_whole(double d, long long *out)
 	return 0;
 }
 
-/* Terminal columns taken by s: one per character, not per byte. */
-static size_t
+/*
+ * Columns a code point takes on a terminal: 0 for combining marks and
+ * zero-width characters, 2 for East Asian wide and fullwidth forms and
+ * emoji, else 1.  A small fixed table rather than wcwidth(), which needs a
+ * UTF-8 locale and gives -1 in the C locale.
+ */
+static int
+cli_print_cp_width(unsigned long cp)
+{
+	static const struct {
+		unsigned long lo, hi;
+		int width;
+	} ranges[] = {
+		{ 0x0300, 0x036f, 0 }, { 0x0483, 0x0489, 0 },
+		{ 0x0591, 0x05bd, 0 }, { 0x0610, 0x061a, 0 },
+		{ 0x064b, 0x065f, 0 }, { 0x200b, 0x200f, 0 },
+		{ 0x20d0, 0x20ff, 0 }, { 0xfe00, 0xfe0f, 0 },
+		{ 0xfe20, 0xfe2f, 0 }, { 0x1100, 0x115f, 2 },
+		{ 0x231a, 0x231b, 2 }, { 0x2329, 0x232a, 2 },
+		{ 0x23e9, 0x23ec, 2 }, { 0x25fd, 0x25fe, 2 },
+		{ 0x2614, 0x2615, 2 }, { 0x2e80, 0x303e, 2 },
+		{ 0x3041, 0x33ff, 2 }, { 0x3400, 0x4dbf, 2 },
+		{ 0x4e00, 0x9fff, 2 }, { 0xa000, 0xa4cf, 2 },
+		{ 0xac00, 0xd7a3, 2 }, { 0xf900, 0xfaff, 2 },
+		{ 0xfe30, 0xfe4f, 2 }, { 0xff00, 0xff60, 2 },
+		{ 0xffe0, 0xffe6, 2 }, { 0x1f300, 0x1f64f, 2 },
+		{ 0x1f680, 0x1f6ff, 2 }, { 0x1f900, 0x1f9ff, 2 },
+		{ 0x20000, 0x3fffd, 2 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		if (cp >= ranges[i].lo && cp <= ranges[i].hi) {
+			return ranges[i].width;
+		}
+	}
+	return 1;
+}
+
+/* Terminal columns taken by s (UTF-8, already cleaned). */
+size_t
 cli_print_width(const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned long cp;
 	size_t n = 0;
+	int more;
 
-	for (; *s != '\0'; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80) {
-			n++;
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			cp = *p++;
+			more = 0;
+		} else if ((*p & 0xe0) == 0xc0) {
+			cp = *p++ & 0x1f;
+			more = 1;
+		} else if ((*p & 0xf0) == 0xe0) {
+			cp = *p++ & 0x0f;
+			more = 2;
+		} else {
+			cp = *p++ & 0x07;
+			more = 3;
 		}
+		for (; more > 0 && (*p & 0xc0) == 0x80; more--) {
+			cp = cp << 6 | (*p++ & 0x3f);
+		}
+		n += (size_t)cli_print_cp_width(cp);
 	}
 	return n;
 }
@@ -502,6 +574,13 @@ cli_print_details(const cJSON *tx, char *out, size_t len)
 		cli_print_append(out, len, &used, used > 0 ? ": " : "");
 		cli_print_append(out, len, &used, v);
 	}
+	/* Why a drop failed, when the server recorded it. */
+	if ((v = cli_print_value(tx, "reason", b, sizeof(b))) != NULL &&
+	    *v != '\0') {
+		cli_print_append(out, len, &used, used > 0 ? " (" : "(");
+		cli_print_append(out, len, &used, v);
+		cli_print_append(out, len, &used, ")");
+	}
 }
 
 /* history and log share one layout; log adds the member's name. */
@@ -670,4 +749,34 @@ cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply)
 	    "price {price}, stock {stock}", 0, text, sizeof(text));
 	printf("%s, %s\n", text, enabled == NULL ? "?" :
 	    strcmp(enabled, "yes") == 0 ? "enabled" : "disabled");
+}
+
+void
+cli_print_fields(const struct cli_cmd_run *run, const cJSON *reply)
+{
+	char text[CLI_PRINT_TEXT_MAX], b[64], *json;
+	const cJSON *v;
+	const char *t;
+	int any = 0;
+
+	(void)run;
+	cJSON_ArrayForEach(v, reply) {
+		if (v->string == NULL || strcmp(v->string, "ok") == 0 ||
+		    strcmp(v->string, "id") == 0) {
+			continue;
+		}
+		json = NULL;
+		if ((t = cli_print_item_text(v, b, sizeof(b))) == NULL) {
+			t = json = cJSON_PrintUnformatted(v);
+		}
+		snprintf(text, sizeof(text), "%s: %s", v->string,
+		    t != NULL ? t : "-");
+		cli_print_clean(text);
+		printf("%s\n", text);
+		free(json);
+		any = 1;
+	}
+	if (!any) {
+		printf("ok\n");
+	}
 }

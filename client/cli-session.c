@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,7 +20,11 @@ struct cli_session {
 	struct conn *conn;
 	char *password;		/* the one that worked; wiped on free */
 	int logged_in;
+	int lost;		/* the server closed the connection on us */
 	long long next_id;
+	int countdown;		/* seconds of a drop's delay to count down */
+	int64_t countdown_start;	/* now_ms() when it was set */
+	int counting;		/* a countdown line is on the terminal */
 };
 
 struct cli_session *
@@ -68,6 +73,12 @@ cli_session_logged_in(const struct cli_session *s)
 }
 
 int
+cli_session_connected(const struct cli_session *s)
+{
+	return s->conn != NULL;
+}
+
+int
 cli_session_has_user(const struct cli_session *s)
 {
 	return s->cfg->user != NULL;
@@ -88,6 +99,39 @@ cli_session_addr(const struct cli_session *s, char *buf, size_t len)
 	return buf;
 }
 
+/* One second of a countdown, on the terminal only. */
+static void
+cli_session_tick(struct cli_session *s)
+{
+	int64_t left = s->countdown - (now_ms() - s->countdown_start) / 1000;
+
+	if (!isatty(STDERR_FILENO)) {
+		return;
+	}
+	if (left > 0) {
+		fprintf(stderr, "\rdropping in %lld s ", (long long)left);
+	} else {
+		fprintf(stderr, "\rwaiting for the machine ...");
+	}
+	fflush(stderr);
+	s->counting = 1;
+}
+
+void
+cli_session_countdown(struct cli_session *s, int secs)
+{
+	if (secs == 0 && s->counting) {
+		fprintf(stderr, "\r%30s\r", "");
+		fflush(stderr);
+	}
+	s->countdown = secs;
+	s->countdown_start = now_ms();
+	s->counting = 0;
+	if (secs > 0) {
+		cli_session_tick(s);
+	}
+}
+
 /*
  * Read the next message within timeout_ms, passing over events unless
  * events is set (the greeting is one).  Events are news nobody asked this
@@ -105,8 +149,14 @@ cli_session_read(struct cli_session *s, int64_t timeout_ms, int events,
 	cli_session_addr(s, addr, sizeof(addr));
 	for (;;) {
 		left = deadline - now_ms();
-		st = conn_read_line(s->conn, line, len, deadline,
+		st = conn_read_line(s->conn, line, len, s->countdown > 0 &&
+		    left > 1000 ? now_ms() + 1000 : deadline,
 		    left > 0 ? left : 1);
+		if (st == CONN_TIMEOUT && s->countdown > 0 &&
+		    now_ms() < deadline) {
+			cli_session_tick(s);
+			continue;
+		}
 		switch (st) {
 		case CONN_OK:
 			break;
@@ -171,11 +221,56 @@ cli_session_check(struct cli_session *s)
 		}
 		if (st != CONN_OK) {
 			cli_session_drop(s);
+			s->lost = 1;
 			return;
 		}
 		obj = cJSON_ParseWithLength(line, len);
 		cJSON_Delete(obj);
 	}
+}
+
+const char *
+cli_session_lost(struct cli_session *s)
+{
+	if (s->conn != NULL) {
+		cli_session_check(s);
+	}
+	if (!s->lost) {
+		return NULL;
+	}
+	s->lost = 0;
+	return "the server closed the connection (kicked, idle too long, or "
+	    "restarted); reconnecting";
+}
+
+int
+cli_session_whoami(struct cli_session *s, char *user, size_t len,
+    long long *balance)
+{
+	cJSON *req, *reply = NULL;
+	const cJSON *u;
+	int st;
+
+	if (s->conn == NULL || !s->logged_in) {
+		return -1;
+	}
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "whoami");
+	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
+	cJSON_Delete(req);
+	if (st != CLI_EXIT_OK) {
+		/* The loss is told with the next command. */
+		s->lost = 1;
+		return -1;
+	}
+	u = cJSON_GetObjectItemCaseSensitive(reply, "user");
+	st = cJSON_IsString(u) && cli_print_int(reply, "balance", balance) ==
+	    0 ? 0 : -1;
+	if (st == 0) {
+		snprintf(user, len, "%s", u->valuestring);
+	}
+	cJSON_Delete(reply);
+	return st;
 }
 
 static int
@@ -378,7 +473,7 @@ cli_session_request(struct cli_session *s, cJSON *req, int64_t timeout_ms,
 int
 cli_session_login(struct cli_session *s)
 {
-	char pw[CLI_PASSWORD_MAX], prompt[PROTO_NAME_MAX + 320], addr[300];
+	char pw[PROTO_PASSWORD_MAX + 1], prompt[PROTO_NAME_MAX + 320], addr[300];
 	cJSON *req, *reply = NULL;
 	char *raw = NULL;
 	int st;

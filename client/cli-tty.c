@@ -119,10 +119,32 @@ cli_tty_ask(const char *env, const char *prompt, char *buf, size_t len)
 }
 
 int
+cli_tty_confirm(const char *name, const char *words)
+{
+	char answer[16];
+	int fd, st;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1) {
+		cli_error("%s: this cannot be undone, and there is no terminal "
+		    "to confirm on; add --yes", name);
+		return CLI_EXIT_USAGE;
+	}
+	dprintf(fd, "%s %s: are you sure? [y/N] ", name, words);
+	st = cli_tty_read_line(fd, answer, sizeof(answer));
+	close(fd);
+	if (st == 0 && (strcmp(answer, "y") == 0 ||
+	    strcmp(answer, "yes") == 0 || strcmp(answer, "Y") == 0)) {
+		return CLI_EXIT_OK;
+	}
+	cli_error("%s: not confirmed; nothing done", name);
+	return CLI_EXIT_USAGE;
+}
+
+int
 cli_tty_password(const char *env, const char *prompt, int confirm, char *buf,
     size_t len)
 {
-	char again[CLI_PASSWORD_MAX];
+	char again[PROTO_PASSWORD_MAX + 1];
 	const char *v;
 	int st = 0;
 

@@ -73,6 +73,17 @@ cli_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+int
+cli_output_check(int st)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout)) {
+		return st;
+	}
+	cli_error("cannot write the output: %s", strerror(errno));
+	clearerr(stdout);
+	return CLI_EXIT_OUTPUT;
+}
+
 static void
 cli_usage(FILE *fp)
 {
@@ -96,7 +107,8 @@ cli_usage(FILE *fp)
 	cli_cmd_usage(fp);
 	fprintf(fp,
 	    "\nWithout COMMAND, drink reads commands from standard input;\n"
-	    "drink help COMMAND shows one command's usage.\n"
+	    "drink help COMMAND or drink COMMAND --help shows one command's "
+	    "usage.\n"
 	    "Defaults come from $DRINK_CONFIG or ~/.config/drink/config.\n");
 }
 

@@ -19,6 +19,7 @@ enum cli_exit {
 	CLI_EXIT_REFUSED = 1,	/* the server answered ok:false */
 	CLI_EXIT_USAGE = 2,	/* bad command line, config file or input */
 	CLI_EXIT_CONN = 3,	/* connection, TLS or framing failure */
+	CLI_EXIT_OUTPUT = 4,	/* the output could not be written */
 };
 #define CLI_EXIT_TIMEOUT (-1)	/* internal: cli_session_next waited out */
 
@@ -29,7 +30,6 @@ enum cli_exit {
 #define CLI_QUIT_MS 1000	/* the parting "quit" and close_notify */
 /* Replies are not bounded by the server's max_line: "who" may be huge. */
 #define CLI_MAX_LINE (64u << 20)
-#define CLI_PASSWORD_MAX 1024
 
 /* Where to connect and as whom. */
 struct cli_config {
@@ -44,6 +44,12 @@ struct cli_config {
 
 /* cli.c */
 void cli_error(const char *fmt, ...) PRINTFLIKE(1, 2);
+/*
+ * After a command: flush standard output; when writing it failed, say so
+ * and return CLI_EXIT_OUTPUT (and clear the error, for the shell's next
+ * command), else st.
+ */
+int cli_output_check(int st);
 
 /* cli-session.c: one connection, made on first use, remade after a loss. */
 struct cli_session;
@@ -56,6 +62,7 @@ int cli_session_open(struct cli_session *s);
 /* Log in as -u USER with a password; CLI_EXIT_*, refusals reported. */
 int cli_session_login(struct cli_session *s);
 int cli_session_logged_in(const struct cli_session *s);
+int cli_session_connected(const struct cli_session *s);
 int cli_session_has_user(const struct cli_session *s);
 /* The password this session logged in with, or NULL. */
 const char *cli_session_password(const struct cli_session *s);
@@ -81,6 +88,20 @@ int cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
     char **raw);
 /* Say "quit" and close, best effort and bounded. */
 void cli_session_close(struct cli_session *s);
+/*
+ * While the next request waits, count seconds down on the terminal from
+ * secs (a drop's delay); 0 stops and clears the countdown.
+ */
+void cli_session_countdown(struct cli_session *s, int secs);
+/*
+ * A note for the shell when the server has closed the connection since
+ * the last command (kick, idle timeout, shutdown); NULL when it has not.
+ * Checking drops a closed connection, so the next command reconnects.
+ */
+const char *cli_session_lost(struct cli_session *s);
+/* The logged-in user and balance for a prompt: -1 when unknown. */
+int cli_session_whoami(struct cli_session *s, char *user, size_t len,
+    long long *balance);
 
 /* cli-tty.c */
 /*
@@ -91,9 +112,13 @@ void cli_session_close(struct cli_session *s);
 int cli_tty_password(const char *env, const char *prompt, int confirm,
     char *buf, size_t len);
 void cli_tty_wipe(void *buf, size_t len);
+/*
+ * Ask on the terminal whether to run a destructive command ("name words");
+ * CLI_EXIT_OK for yes, CLI_EXIT_USAGE (reported) for no or no terminal.
+ */
+int cli_tty_confirm(const char *name, const char *words);
 
 /* cli-cmd.c */
-struct cli_cmd_entry;
 /*
  * An error code and what to say about it.  {field} is filled from the
  * reply, else the request, else cli_cmd_run.info; a text naming a field that is
@@ -108,10 +133,11 @@ struct cli_cmd_text {
  * learnt on the way.  Owned by cli_cmd_execute(); print functions only read it.
  */
 struct cli_cmd_run {
-	const struct cli_cmd_entry *entry;
+	const struct spec_cmd *spec;
 	cJSON *req;	/* the request */
 	cJSON *info;	/* facts gathered before the request (drop: item) */
-	unsigned seen;	/* bit i set: option i of the entry was given */
+	unsigned given;	/* bit i set: spec argument i was given */
+	int yes;	/* --yes: no confirmation asked */
 	int json;
 	const char *done;	/* success text, without a print function */
 	const struct cli_cmd_text *errors;	/* refusals; NULL-ended */
@@ -120,10 +146,24 @@ struct cli_cmd_run {
 int cli_cmd_execute(struct cli_session *s, int argc, char **argv);
 /* The command list, for --help and the shell's "help". */
 void cli_cmd_usage(FILE *fp);
+/* Whether drink offers the command (login, logout, quit it does not). */
+int cli_cmd_visible(const struct spec_cmd *c);
+/*
+ * The command a word names (exact, or the only one it is a prefix of);
+ * NULL with *ambiguous set when several match, their names in cands.
+ */
+const struct spec_cmd *cli_cmd_find(const char *word, int *ambiguous,
+    char *cands, size_t len);
+/* "drop MACHINE SLOT [--delay SECONDS] [--key KEY]" into buf. */
+void cli_cmd_synopsis(const struct spec_cmd *c, char *buf, size_t len);
+/* A time as drink takes it (see drink(1)) into unix seconds; -1 if bad. */
+int cli_cmd_parse_time(const char *s, int end, long long *out);
 /* One command's usage and help; -1 (reported) when name is unknown. */
 int cli_cmd_usage_one(FILE *fp, const char *name);
 
 /* cli-print.c */
+/* Terminal columns taken by UTF-8 text (wide characters count 2). */
+size_t cli_print_width(const char *s);
 /* A whole number field as an integer; -1 when absent or not one. */
 int cli_print_int(const cJSON *obj, const char *field, long long *out);
 /* Report an ok:false reply on stderr; run may be NULL (the login). */
@@ -140,6 +180,8 @@ void cli_print_users(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_cards(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply);
 void cli_print_done(const struct cli_cmd_run *run, const cJSON *reply);
+/* A reply's fields, one "name: value" per line (commands without a look). */
+void cli_print_fields(const struct cli_cmd_run *run, const cJSON *reply);
 
 /* cli-token.c: the kept login token, and "watch". */
 char *cli_token_path(const struct cli_config *cfg);

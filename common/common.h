@@ -223,4 +223,102 @@ const struct proto_member *proto_scan_find(const struct proto_scan *ps,
 /* Serialise obj as one line ending in "\n"; caller frees. */
 char *proto_line(const cJSON *obj, size_t *len);
 
+/*
+ * spec.c: the command specification shared by drinkd's dispatcher and
+ * drink's parser, usage and completion (see the top of spec.c for how to
+ * add a command).
+ */
+enum spec_role {
+	SPEC_ANYONE,	/* any session */
+	SPEC_MEMBER,	/* a logged-in member or admin */
+	SPEC_ADMIN,	/* an admin; recorded in the audit table */
+};
+enum spec_type {
+	SPEC_T_STRING,	/* any text, at most max bytes */
+	SPEC_T_NAME,	/* user or machine name: proto_valid_name() */
+	SPEC_T_TEXT,	/* free text, min..max bytes */
+	SPEC_T_KEY,	/* idempotency key, min..max bytes */
+	SPEC_T_SECRET,	/* password, min..max bytes, never logged */
+	SPEC_T_ROLE,	/* one of spec_roles */
+	SPEC_T_KIND,	/* one of spec_kinds */
+	SPEC_T_AMOUNT,	/* credits, integer min..max; invalid_amount */
+	SPEC_T_INT,	/* integer min..max */
+	SPEC_T_TIME,	/* unix seconds min..max; drink also takes dates */
+	SPEC_T_BOOL,
+	SPEC_T_CARD,	/* card UID: proto_valid_card() */
+	SPEC_T_ARRAY,	/* a JSON array; the handler checks its items */
+	SPEC_T_BOARD_PW,	/* a tini board's password; never logged */
+};
+/* How drink's command line gives an argument. */
+enum spec_form {
+	SPEC_F_WORD,	/* a positional word, shown as meta */
+	SPEC_F_REST,	/* positional: this word and all later, joined */
+	SPEC_F_OPTION,	/* --opt META; .on, when set, is a shorthand switch */
+	SPEC_F_SWITCH,	/* a bool: --on sets true, --off false */
+	SPEC_F_SECRET,	/* asked on the terminal; optional ones need --opt */
+	SPEC_F_HIDDEN,	/* not on the command line (drink fills it in) */
+};
+/* What drink's shell offers when completing the argument. */
+enum spec_complete {
+	SPEC_C_NONE,
+	SPEC_C_USER,
+	SPEC_C_MACHINE,
+	SPEC_C_SLOT,	/* slots of the machine given before it */
+	SPEC_C_KIND,
+	SPEC_C_ROLE,
+};
+#define SPEC_A_REQ 0x1	/* the request must have it */
+#define SPEC_A_END 0x2	/* TIME: a date alone means the end of that day */
+struct spec_arg {
+	const char *field;	/* JSON member name */
+	enum spec_type type;
+	int flags;		/* SPEC_A_* */
+	int64_t min, max;	/* integers: value; strings: length in bytes */
+	enum spec_form form;
+	const char *opt;	/* OPTION, optional SECRET: the name after -- */
+	const char *meta;	/* WORD, REST, OPTION: what the value is */
+	const char *on, *off;	/* SWITCH (and OPTION's shorthand) */
+	enum spec_complete complete;
+	const char *help;	/* one line for drink CMD --help */
+};
+#define SPEC_MAX_ARGS 8
+#define SPEC_CMD_NOCLI 0x1	/* not a drink command (login is -u) */
+#define SPEC_CMD_CONFIRM 0x2	/* destructive: drink asks, or --yes */
+/* drink asks for at least one optional argument (the protocol does not). */
+#define SPEC_CMD_SOME 0x4
+/* A "user" argument naming someone else needs an admin. */
+#define SPEC_CMD_OWNER 0x8
+/* Changes money or users: drink always sends a key (one it makes up). */
+#define SPEC_CMD_KEYED 0x10
+struct spec_cmd {
+	const char *name;	/* protocol name; drink shows "_" as "-" */
+	enum spec_role role;
+	int flags;		/* SPEC_CMD_* */
+	const char *summary;
+	struct spec_arg args[SPEC_MAX_ARGS];	/* ended by a NULL field */
+	const char *cli;	/* drink's name when not the protocol's */
+};
+#define PROTO_PASSWORD_MAX 1024	/* bytes */
+extern const struct spec_cmd spec_table[];
+extern const size_t spec_count;
+extern const char *const spec_kinds[];	/* NULL-ended */
+extern const char *const spec_roles[];	/* NULL-ended */
+const struct spec_cmd *spec_find(const char *name);
+size_t spec_nargs(const struct spec_cmd *c);
+const struct spec_arg *spec_arg_find(const struct spec_cmd *c,
+    const char *field);
+/*
+ * Check one argument's value (integer: the raw literal was a plain
+ * integer); ERR_NONE, or the error code with the rule in plain words in
+ * why (may be NULL).
+ */
+int spec_check(const struct spec_arg *a, const cJSON *v, int integer,
+    char *why, size_t len);
+/* 1 for the types whose values are never logged or stored in clear. */
+int spec_secret(const struct spec_arg *a);
+/* The rule an argument's value must follow, in plain words, in buf. */
+const char *spec_rule(const struct spec_arg *a, char *buf, size_t len);
+/* The command's name as drink shows it ("user-add"). */
+void spec_cli_name(const struct spec_cmd *c, char *buf, size_t len);
+
 #endif

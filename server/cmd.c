@@ -9,267 +9,104 @@
 
 #include "drinkd.h"
 
-#define CMD_F_AUTH 0x1	/* needs a logged-in member or admin */
-#define CMD_F_ADMIN 0x2 /* needs an admin; recorded in the audit table */
-#define CMD_F_OWNER 0x4 /* a "user" argument naming another needs an admin */
+typedef int (*cmd_exec_fn)(struct session *, struct req *);
 
-enum arg_type {
-	ARG_STRING,	/* any string */
-	ARG_NAME,	/* user or machine name */
-	ARG_NOTE,	/* free text, at most PROTO_NOTE_MAX bytes */
-	ARG_KEY,	/* idempotency key, 1..PROTO_KEY_MAX bytes */
-	ARG_SECRET,	/* password: 1..1024 bytes, never logged */
-	ARG_ROLE,	/* "member" or "admin" */
-	ARG_KIND,	/* a transaction kind */
-	ARG_AMOUNT,	/* credits: integer, min..PROTO_MAX_AMOUNT */
-	ARG_INT,	/* integer within min..max */
-	ARG_BOOL,
-	ARG_CARD,	/* card UID: 4..32 hex digits */
-	ARG_LABEL,	/* free text, at most CMD_LABEL_MAX bytes */
-	ARG_ARRAY,	/* a JSON array (the handler checks its items) */
-	ARG_BOARD_PW,	/* a tini board's password: 0..64 printable ASCII,
-			 * no edge spaces; never logged */
-};
-#define CMD_LABEL_MAX 64
-
-#define ARG_REQ 1
-#define ARG_OPT 0
-#define CMD_MAX_ARGS 8
-
-struct cmd_arg {
+/*
+ * The handler of each command of spec_table (common/spec.c), which says
+ * who may run it and what its arguments are.  cmd_table_check() (run at
+ * startup and by check_spec) finds a command without a handler here, or a
+ * handler for no command.
+ */
+static const struct cmd_handler {
 	const char *name;
-	enum arg_type type;
-	int required;
-	int64_t min, max;
+	cmd_exec_fn exec;
+} cmd_handlers[] = {
+	{ "login", cmd_login },
+	{ "logout", cmd_logout },
+	{ "ping", cmd_ping },
+	{ "machines", cmd_machines },
+	{ "slots", cmd_slots },
+	{ "quit", cmd_quit },
+	{ "subscribe", cmd_subscribe },
+	{ "unsubscribe", cmd_unsubscribe },
+	{ "whoami", cmd_whoami },
+	{ "balance", cmd_balance },
+	{ "drop", cmd_drop },
+	{ "send", cmd_send },
+	{ "history", cmd_history },
+	{ "who", cmd_who },
+	{ "passwd", cmd_passwd },
+	{ "token_create", cmd_token_create },
+	{ "tokens", cmd_tokens },
+	{ "token_revoke", cmd_token_revoke },
+	{ "user_add", cmd_user_add },
+	{ "user_mod", cmd_user_mod },
+	{ "users", cmd_users },
+	{ "credit", cmd_credit },
+	{ "debit", cmd_debit },
+	{ "set_balance", cmd_set_balance },
+	{ "refund", cmd_refund },
+	{ "machine_add", cmd_machine_add },
+	{ "machine_mod", cmd_machine_mod },
+	{ "machine_del", cmd_machine_del },
+	{ "slot_set", cmd_slot_set },
+	{ "log", cmd_log },
+	{ "kick", cmd_kick },
+	{ "card_add", cmd_card_add },
+	{ "cards", cmd_cards },
+	{ "card_del", cmd_card_del },
 };
+#define CMD_NHANDLERS (sizeof(cmd_handlers) / sizeof(cmd_handlers[0]))
 
+/* A command as the dispatcher runs it: its specification and handler. */
 struct cmd {
-	const char *name;
-	int flags;
-	int (*exec)(struct session *, struct req *);
-	struct cmd_arg args[CMD_MAX_ARGS];
+	const struct spec_cmd *spec;
+	cmd_exec_fn exec;
 };
 
-#define NAME(n, r) { n, ARG_NAME, r, 0, 0 }
-#define AMOUNT(n, r, lo) { n, ARG_AMOUNT, r, lo, PROTO_MAX_AMOUNT }
-#define INT(n, r, lo, hi) { n, ARG_INT, r, lo, hi }
-#define TYPED(n, t, r) { n, t, r, 0, 0 }
-#define SECRET(n, r) TYPED(n, ARG_SECRET, r)
-#define NOTE(r) TYPED("note", ARG_NOTE, r)
-#define KEY TYPED("key", ARG_KEY, ARG_OPT)
-#define TIME(n) INT(n, ARG_OPT, 0, INT64_C(1) << 40)
-
-static const struct cmd cmd_table[] = {
-	/* user and password, or token: cmd_login checks which. */
-	{ "login", 0, cmd_login, { NAME("user", ARG_OPT),
-	    SECRET("password", ARG_OPT), SECRET("token", ARG_OPT) } },
-	{ "logout", 0, cmd_logout, { { 0 } } },
-	{ "ping", 0, cmd_ping, { TYPED("data", ARG_STRING, ARG_OPT) } },
-	{ "machines", 0, cmd_machines, { { 0 } } },
-	{ "slots", 0, cmd_slots, { NAME("machine", ARG_REQ) } },
-	{ "quit", 0, cmd_quit, { { 0 } } },
-	{ "subscribe", 0, cmd_subscribe, { TYPED("topics", ARG_ARRAY,
-	    ARG_REQ) } },
-	{ "unsubscribe", 0, cmd_unsubscribe, { TYPED("topics", ARG_ARRAY,
-	    ARG_OPT) } },
-
-	{ "whoami", CMD_F_AUTH, cmd_whoami, { { 0 } } },
-	{ "balance", CMD_F_AUTH, cmd_balance, { { 0 } } },
-	{ "drop", CMD_F_AUTH, cmd_drop, { NAME("machine", ARG_REQ),
-	    INT("slot", ARG_REQ, 1, 255), INT("delay", ARG_OPT, 0, 300),
-	    KEY } },
-	{ "send", CMD_F_AUTH, cmd_send, { NAME("to", ARG_REQ),
-	    AMOUNT("amount", ARG_REQ, 1), NOTE(ARG_OPT), KEY } },
-	{ "history", CMD_F_AUTH, cmd_history, { INT("limit", ARG_OPT, 1, 1000),
-	    INT("before", ARG_OPT, 1, INT64_C(1) << 53) } },
-	{ "who", CMD_F_AUTH, cmd_who, { { 0 } } },
-	{ "passwd", CMD_F_AUTH, cmd_passwd, { SECRET("old", ARG_REQ),
-	    SECRET("new", ARG_REQ) } },
-	{ "token_create", CMD_F_AUTH, cmd_token_create, {
-	    TYPED("label", ARG_LABEL, ARG_OPT), INT("days", ARG_OPT, 1, 365) } },
-	{ "tokens", CMD_F_AUTH, cmd_tokens, { { 0 } } },
-	{ "token_revoke", CMD_F_AUTH, cmd_token_revoke, {
-	    INT("token_id", ARG_REQ, 1, INT64_C(1) << 53) } },
-
-	{ "user_add", CMD_F_ADMIN, cmd_user_add, { NAME("user", ARG_REQ),
-	    SECRET("password", ARG_REQ), TYPED("role", ARG_ROLE, ARG_OPT),
-	    AMOUNT("balance", ARG_OPT, 0), KEY } },
-	{ "user_mod", CMD_F_ADMIN, cmd_user_mod, { NAME("user", ARG_REQ),
-	    TYPED("role", ARG_ROLE, ARG_OPT),
-	    TYPED("disabled", ARG_BOOL, ARG_OPT),
-	    SECRET("password", ARG_OPT) } },
-	{ "users", CMD_F_ADMIN, cmd_users, { { 0 } } },
-	{ "credit", CMD_F_ADMIN, cmd_credit, { NAME("user", ARG_REQ),
-	    AMOUNT("amount", ARG_REQ, 1), NOTE(ARG_REQ), KEY } },
-	{ "debit", CMD_F_ADMIN, cmd_debit, { NAME("user", ARG_REQ),
-	    AMOUNT("amount", ARG_REQ, 1), NOTE(ARG_REQ), KEY } },
-	{ "set_balance", CMD_F_ADMIN, cmd_set_balance, { NAME("user", ARG_REQ),
-	    AMOUNT("balance", ARG_REQ, 0), NOTE(ARG_REQ), KEY } },
-	{ "refund", CMD_F_ADMIN, cmd_refund, {
-	    INT("tx", ARG_REQ, 1, INT64_C(1) << 53), NOTE(ARG_REQ), KEY } },
-	{ "machine_add", CMD_F_ADMIN, cmd_machine_add, {
-	    NAME("machine", ARG_REQ), TYPED("name", ARG_NOTE, ARG_REQ) } },
-	{ "machine_mod", CMD_F_ADMIN, cmd_machine_mod, {
-	    NAME("machine", ARG_REQ), TYPED("name", ARG_NOTE, ARG_OPT),
-	    TYPED("enabled", ARG_BOOL, ARG_OPT),
-	    TYPED("legacy_password", ARG_BOARD_PW, ARG_OPT) } },
-	{ "machine_del", CMD_F_ADMIN, cmd_machine_del, {
-	    NAME("machine", ARG_REQ) } },
-	{ "slot_set", CMD_F_ADMIN, cmd_slot_set, { NAME("machine", ARG_REQ),
-	    INT("slot", ARG_REQ, 1, 255), TYPED("item", ARG_NOTE, ARG_OPT),
-	    AMOUNT("price", ARG_OPT, 0),
-	    INT("stock", ARG_OPT, 0, PROTO_MAX_AMOUNT),
-	    TYPED("enabled", ARG_BOOL, ARG_OPT) } },
-	{ "log", CMD_F_ADMIN, cmd_log, { NAME("user", ARG_OPT),
-	    NAME("machine", ARG_OPT), TYPED("kind", ARG_KIND, ARG_OPT),
-	    TIME("since"), TIME("until"), INT("limit", ARG_OPT, 1, 1000),
-	    INT("before", ARG_OPT, 1, INT64_C(1) << 53) } },
-	{ "kick", CMD_F_ADMIN, cmd_kick, {
-	    INT("session", ARG_REQ, 1, INT64_C(1) << 53) } },
-
-	{ "card_add", CMD_F_AUTH | CMD_F_OWNER, cmd_card_add, {
-	    TYPED("card", ARG_CARD, ARG_REQ), TYPED("label", ARG_NOTE, ARG_OPT),
-	    NAME("user", ARG_OPT) } },
-	{ "cards", CMD_F_AUTH | CMD_F_OWNER, cmd_cards, {
-	    NAME("user", ARG_OPT) } },
-	{ "card_del", CMD_F_AUTH | CMD_F_OWNER, cmd_card_del, {
-	    INT("card_id", ARG_REQ, 1, INT64_C(1) << 53),
-	    NAME("user", ARG_OPT) } },
-};
-
-static const char *const cmd_kinds[] = {
-	"drop", "refund", "transfer", "credit", "debit", "adjust", NULL
-};
-
-static const struct cmd *
-cmd_find(const char *name)
+static cmd_exec_fn
+cmd_handler(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++) {
-		if (strcmp(cmd_table[i].name, name) == 0) {
-			return &cmd_table[i];
+	for (i = 0; i < CMD_NHANDLERS; i++) {
+		if (strcmp(cmd_handlers[i].name, name) == 0) {
+			return cmd_handlers[i].exec;
 		}
 	}
 	return NULL;
 }
 
-static int
-cmd_in(const char *s, const char *const *list)
+int
+cmd_table_check(char *err, size_t len)
 {
-	for (; *list != NULL; list++) {
-		if (strcmp(s, *list) == 0) {
-			return 1;
+	size_t i;
+
+	for (i = 0; i < spec_count; i++) {
+		if (cmd_handler(spec_table[i].name) == NULL) {
+			snprintf(err, len, "command %s has no handler",
+			    spec_table[i].name);
+			return -1;
+		}
+	}
+	for (i = 0; i < CMD_NHANDLERS; i++) {
+		if (spec_find(cmd_handlers[i].name) == NULL) {
+			snprintf(err, len, "handler %s has no command",
+			    cmd_handlers[i].name);
+			return -1;
 		}
 	}
 	return 0;
 }
 
-/* LEGACY.md 3.1: 1-64 printable ASCII bytes, no edge spaces; "" clears. */
 static int
-cmd_board_pw(const char *s)
+cmd_find(const char *name, struct cmd *cmd)
 {
-	size_t i, n = strlen(s);
-
-	for (i = 0; i < n; i++) {
-		if (s[i] < 0x20 || s[i] > 0x7e) {
-			return 0;
-		}
+	if ((cmd->spec = spec_find(name)) == NULL ||
+	    (cmd->exec = cmd_handler(name)) == NULL) {
+		return -1;
 	}
-	return n <= 64 && (n == 0 || (s[0] != ' ' && s[n - 1] != ' '));
-}
-
-static int
-cmd_check_string(const cJSON *v, size_t min, size_t max)
-{
-	size_t n;
-
-	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		return 0;
-	}
-	n = strlen(v->valuestring);
-	return n >= min && n <= max;
-}
-
-/*
- * Check one argument; ERR_NONE or the error to answer, with a message.
- * integer says whether the raw literal was a plain integer.
- */
-static int
-cmd_check_arg(const struct cmd_arg *a, const cJSON *v, int integer,
-    const char **why)
-{
-	static const char *const roles[] = { "member", "admin", NULL };
-	double d;
-
-	switch (a->type) {
-	case ARG_STRING:
-		*why = "must be a string";
-		return cJSON_IsString(v) ? ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_SECRET:
-		*why = "must be a string of 1 to 1024 bytes";
-		return cmd_check_string(v, 1, 1024) ? ERR_NONE :
-		    ERR_BAD_REQUEST;
-	case ARG_NOTE:
-		*why = "must be a string of at most 200 bytes";
-		return cmd_check_string(v, 0, PROTO_NOTE_MAX) ? ERR_NONE :
-		    ERR_BAD_REQUEST;
-	case ARG_KEY:
-		*why = "must be a string of 1 to 64 bytes";
-		return cmd_check_string(v, 1, PROTO_KEY_MAX) ? ERR_NONE :
-		    ERR_BAD_REQUEST;
-	case ARG_NAME:
-		*why = "must match ^[a-z][a-z0-9_.-]{0,31}$";
-		return cJSON_IsString(v) && proto_valid_name(v->valuestring) ?
-		    ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_ROLE:
-		*why = "must be \"member\" or \"admin\"";
-		return cJSON_IsString(v) && cmd_in(v->valuestring, roles) ?
-		    ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_KIND:
-		*why = "must be a transaction kind";
-		return cJSON_IsString(v) && cmd_in(v->valuestring, cmd_kinds) ?
-		    ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_BOOL:
-		*why = "must be true or false";
-		return cJSON_IsBool(v) ? ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_BOARD_PW:
-		*why = "must be 0 to 64 printable ASCII bytes without spaces "
-		    "at either end";
-		return cJSON_IsString(v) && cmd_board_pw(v->valuestring) ?
-		    ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_CARD:
-		*why = "must be 4 to 32 hex digits";
-		return cJSON_IsString(v) && proto_valid_card(v->valuestring) ?
-		    ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_LABEL:
-		*why = "must be a string of at most 64 bytes";
-		return cmd_check_string(v, 0, CMD_LABEL_MAX) ? ERR_NONE :
-		    ERR_BAD_REQUEST;
-	case ARG_ARRAY:
-		*why = "must be an array";
-		return cJSON_IsArray(v) ? ERR_NONE : ERR_BAD_REQUEST;
-	case ARG_AMOUNT:
-		*why = "must be a number";
-		if (!cJSON_IsNumber(v)) {
-			return ERR_BAD_REQUEST;
-		}
-		d = v->valuedouble;
-		*why = a->min > 0 ? "must be a whole number from 1 to "
-		    "1000000000" : "must be a whole number from 0 to "
-		    "1000000000";
-		return integer && d >= (double)a->min && d <= (double)a->max ?
-		    ERR_NONE : ERR_INVALID_AMOUNT;
-	case ARG_INT:
-		*why = "must be a whole number in range";
-		if (!cJSON_IsNumber(v)) {
-			return ERR_BAD_REQUEST;
-		}
-		d = v->valuedouble;
-		return integer && d >= (double)a->min && d <= (double)a->max ?
-		    ERR_NONE : ERR_BAD_REQUEST;
-	}
-	return ERR_INTERNAL;
+	return 0;
 }
 
 /*
@@ -283,43 +120,47 @@ static int
 cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
     const struct proto_scan *ps, struct req *r, char *msgbuf, size_t len)
 {
-	const struct cmd_arg *a;
+	const struct spec_arg *a;
 	const struct proto_member *pm;
 	const cJSON *v;
-	const char *why = "";
+	char why[256];
 	cJSON *args = cJSON_CreateObject(), *canon;
-	int i, rc;
+	size_t i;
+	int rc;
 
-	for (i = 0; i < CMD_MAX_ARGS && cmd->args[i].name != NULL; i++) {
-		a = &cmd->args[i];
-		v = cJSON_GetObjectItemCaseSensitive(msg, a->name);
+	for (i = 0; i < SPEC_MAX_ARGS && cmd->spec->args[i].field != NULL;
+	    i++) {
+		a = &cmd->spec->args[i];
+		v = cJSON_GetObjectItemCaseSensitive(msg, a->field);
 		if (v == NULL) {
-			if (a->required) {
+			if (a->flags & SPEC_A_REQ) {
 				snprintf(msgbuf, len, "missing argument \"%s\"",
-				    a->name);
+				    a->field);
 				cJSON_Delete(args);
 				return ERR_BAD_REQUEST;
 			}
 			continue;
 		}
-		pm = proto_scan_find(ps, line, a->name);
-		rc = cmd_check_arg(a, v, pm != NULL && pm->integer, &why);
+		pm = proto_scan_find(ps, line, a->field);
+		rc = spec_check(a, v, pm != NULL && pm->integer, why,
+		    sizeof(why));
 		if (rc != ERR_NONE) {
-			snprintf(msgbuf, len, "\"%s\" %s", a->name, why);
+			snprintf(msgbuf, len, "\"%s\" %s", a->field, why);
 			cJSON_Delete(args);
 			return rc;
 		}
-		cJSON_AddItemToObject(args, a->name, cJSON_Duplicate(v, 1));
+		cJSON_AddItemToObject(args, a->field, cJSON_Duplicate(v, 1));
 	}
 	canon = cJSON_Duplicate(args, 1);
 	cJSON_DeleteItemFromObjectCaseSensitive(canon, "key");
-	for (i = 0; i < CMD_MAX_ARGS && cmd->args[i].name != NULL; i++) {
-		if (cmd->args[i].type == ARG_SECRET) {
+	for (i = 0; i < SPEC_MAX_ARGS && cmd->spec->args[i].field != NULL;
+	    i++) {
+		if (spec_secret(&cmd->spec->args[i])) {
 			cJSON_DeleteItemFromObjectCaseSensitive(canon,
-			    cmd->args[i].name);
+			    cmd->spec->args[i].field);
 		}
 	}
-	cJSON_AddStringToObject(canon, "cmd", cmd->name);
+	cJSON_AddStringToObject(canon, "cmd", cmd->spec->name);
 	r->request = cJSON_PrintUnformatted(canon);
 	cJSON_Delete(canon);
 	r->args = args;
@@ -406,25 +247,27 @@ cmd_audit(struct session *s, const struct cmd *cmd, const cJSON *msg,
 {
 	cJSON *args = cJSON_Duplicate(msg, 1);
 	char *text;
-	int i;
+	size_t i;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(args, "cmd");
 	cJSON_DeleteItemFromObjectCaseSensitive(args, "id");
-	for (i = 0; i < CMD_MAX_ARGS && cmd->args[i].name != NULL; i++) {
-		if ((cmd->args[i].type == ARG_SECRET ||
-		    cmd->args[i].type == ARG_BOARD_PW) &&
-		    cJSON_HasObjectItem(args, cmd->args[i].name)) {
+	for (i = 0; i < SPEC_MAX_ARGS && cmd->spec->args[i].field != NULL;
+	    i++) {
+		if (spec_secret(&cmd->spec->args[i]) &&
+		    cJSON_HasObjectItem(args, cmd->spec->args[i].field)) {
 			cJSON_ReplaceItemInObjectCaseSensitive(args,
-			    cmd->args[i].name, cJSON_CreateString("***"));
+			    cmd->spec->args[i].field,
+			    cJSON_CreateString("***"));
 		}
 	}
 	text = cJSON_PrintUnformatted(args);
-	if (db_audit(s->peer.srv->db, s->peer.client.session, s->user, cmd->name,
+	if (db_audit(s->peer.srv->db, s->peer.client.session, s->user,
+	    cmd->spec->name,
 	    text != NULL ? text : "{}", proto_err_code(rc)) != ERR_NONE) {
-		log_err("audit record failed for %s by %s", cmd->name,
+		log_err("audit record failed for %s by %s", cmd->spec->name,
 		    s->user);
 	}
-	log_info("admin %s: %s %s -> %s", s->user, cmd->name,
+	log_info("admin %s: %s %s -> %s", s->user, cmd->spec->name,
 	    text != NULL ? text : "{}", proto_err_code(rc));
 	free(text);
 	cJSON_Delete(args);
@@ -439,10 +282,10 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 {
 	struct proto_scan ps;
 	struct req r = { .balance = -1 };
-	const struct cmd *cmd = NULL;
+	struct cmd cmd_s, *cmd = NULL;
 	const cJSON *name;
 	cJSON *msg = NULL, *id = NULL, *reply;
-	char msgbuf[160], *out;
+	char msgbuf[400], *out;
 	int rc, id_valid = 1;
 
 	msgbuf[0] = '\0';
@@ -480,18 +323,18 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		rc = ERR_BAD_REQUEST;
 		snprintf(msgbuf, sizeof(msgbuf),
 		    "\"cmd\" must be present and a string");
-	} else if ((cmd = cmd_find(name->valuestring)) == NULL) {
+	} else if (cmd_find(name->valuestring, &cmd_s) != 0) {
 		rc = ERR_UNKNOWN_COMMAND;
-	} else if ((cmd->flags & (CMD_F_AUTH | CMD_F_ADMIN)) &&
+	} else if ((cmd = &cmd_s)->spec->role != SPEC_ANYONE &&
 	    !s->logged_in) {
 		rc = ERR_AUTH_REQUIRED;
-	} else if ((cmd->flags & CMD_F_ADMIN) && !s->admin) {
+	} else if (cmd->spec->role == SPEC_ADMIN && !s->admin) {
 		rc = ERR_FORBIDDEN;
 	} else {
 		r.msg = msg;
 		rc = cmd_check_args(cmd, msg, line, &ps, &r, msgbuf,
 		    sizeof(msgbuf));
-		if (rc == ERR_NONE && (cmd->flags & CMD_F_OWNER) &&
+		if (rc == ERR_NONE && (cmd->spec->flags & SPEC_CMD_OWNER) &&
 		    !s->admin && req_str(&r, "user") != NULL &&
 		    strcmp(req_str(&r, "user"), s->user) != 0) {
 			rc = ERR_FORBIDDEN;
@@ -505,7 +348,7 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		}
 		cJSON_AddBoolToObject(r.reply, "ok", 1);
 		rc = cmd->exec(s, &r);
-		if (cmd->flags & CMD_F_ADMIN) {
+		if (cmd->spec->role == SPEC_ADMIN) {
 			cmd_audit(s, cmd, msg, rc);
 		}
 		if (rc != ERR_NONE) {

@@ -467,6 +467,8 @@ struct req {
  */
 char *cmd_dispatch(struct session *s, const char *line, size_t len,
     size_t *outlen);
+/* -1 with err set when spec_table and the handlers do not match. */
+int cmd_table_check(char *err, size_t len);
 /* Reply for a line that was too long. */
 char *cmd_line_too_long(size_t *outlen);
 const char *req_str(const struct req *r, const char *name);

@@ -505,12 +505,16 @@ static int
 main_serve(struct config *cfg)
 {
 	struct server srv = { .cfg = cfg };
+	char err[256];
 	int rc;
 
 	/* Cleared by server_run() once it serves. */
 	log_stderr_too(1);
 	if (main_check_config(cfg) != 0) {
 		return 1;
+	}
+	if (cmd_table_check(err, sizeof(err)) != 0) {
+		fatal("%s", err);
 	}
 	/*
 	 * Each password check borrows a 19 MiB buffer.  Left to itself glibc
