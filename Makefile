@@ -55,7 +55,8 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine lock stress crash hostile card ops web browser identity sunday tini
+INTEG_NAMES = member admin machine lock stress crash hostile card ops web \
+              browser identity sunday tini client controller
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
 CHECK_SRC  = $(UNIT_SRC) $(INTEG_SRC)
@@ -252,15 +253,20 @@ run: all
 # none, so a reinstall never overwrites the operator's file.
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 UNIT_SED = -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
     -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/drink
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/drink \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 755 $(BUILD)/drinkd $(DESTDIR)$(SBINDIR)/
 	install -m 755 $(BUILD)/drink $(BUILD)/drink-machine $(DESTDIR)$(BINDIR)/
+	install -m 644 completions/drink.bash $(DESTDIR)$(BASHCOMPDIR)/drink
+	install -m 644 completions/_drink $(DESTDIR)$(ZSHCOMPDIR)/_drink
 	install -m 755 certs/mkcerts $(DESTDIR)$(BINDIR)/drink-mkcerts
 	install -m 644 docs/drink.1 docs/drink-machine.1 docs/drink-mkcerts.1 \
 	    $(DESTDIR)$(MANDIR)/man1/

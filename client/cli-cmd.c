@@ -531,14 +531,19 @@ cli_cmd_usage_error(const struct cli_cmd_run *run, const char *fmt, ...)
  */
 static int
 cli_cmd_set(struct cli_cmd_run *run, const struct spec_arg *a,
-    const char *value, int truth)
+    const char *value, int truth, const char *typed)
 {
 	char what[CLI_CMD_NAME_MAX], num[32], rule[256];
 	long long v;
 	cJSON *item;
 	size_t k = (size_t)(a - run->spec->args);
 
-	cli_cmd_arg_name(a, what, sizeof(what));
+	if (typed != NULL && a->form != SPEC_F_OPTION) {
+		snprintf(what, sizeof(what), "%.*s", (int)strcspn(typed, "="),
+		    typed);
+	} else {
+		cli_cmd_arg_name(a, what, sizeof(what));
+	}
 	if (run->given & (1u << k)) {
 		return cli_cmd_usage_error(run, "%s given twice, or conflicts "
 		    "with an earlier option", what);
@@ -596,7 +601,7 @@ cli_cmd_option(struct cli_cmd_run *run, char **argv, int argc, int *i)
 {
 	const struct spec_cmd *c = run->spec;
 	const struct spec_arg *a;
-	const char *word = argv[*i] + 2, *value = NULL, *eq;
+	const char *typed = argv[*i], *word = typed + 2, *value = NULL, *eq;
 	char joined[64];
 	size_t n, k;
 	int takes = 0, truth = 1;
@@ -657,7 +662,7 @@ cli_cmd_option(struct cli_cmd_run *run, char **argv, int argc, int *i)
 			value = joined;
 		}
 	}
-	return cli_cmd_set(run, a, value, truth);
+	return cli_cmd_set(run, a, value, truth, typed);
 }
 
 /* The words joined by single spaces; caller frees. */
@@ -737,9 +742,9 @@ cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv, int *help)
 		if (a->form == SPEC_F_REST && used < npos) {
 			rest = cli_cmd_join(pos + used, npos - used);
 			used = npos;
-			st = cli_cmd_set(run, a, rest, 1);
+			st = cli_cmd_set(run, a, rest, 1, NULL);
 		} else if (a->form == SPEC_F_WORD && used < npos) {
-			st = cli_cmd_set(run, a, pos[used++], 1);
+			st = cli_cmd_set(run, a, pos[used++], 1, NULL);
 		} else if ((a->form == SPEC_F_WORD ||
 		    a->form == SPEC_F_REST) && (a->flags & SPEC_A_REQ)) {
 			cli_cmd_synopsis(c, syn, sizeof(syn));

@@ -18,6 +18,18 @@
 #include "common.h"
 #include "run.h"
 
+/* execve's prototype predates const; the strings are not changed. */
+static char *const *
+run_unconst(const char *const *v)
+{
+	union {
+		const char *const *c;
+		char *const *m;
+	} u = { .c = v };
+
+	return u.m;
+}
+
 char *
 run_bin(const char *name)
 {
@@ -110,7 +122,7 @@ run_redirect(const char *path, int fd, int flags)
 }
 
 void
-run_prog(char *const argv[], char *const envp[], const char *input,
+run_prog(const char *const argv[], const char *const envp[], const char *input,
     const char *stdout_path, int64_t timeout_ms, struct run_result *r)
 {
 	char dir[] = "/tmp/drink-run.XXXXXX", *in, *out, *err;
@@ -137,7 +149,7 @@ run_prog(char *const argv[], char *const envp[], const char *input,
 		run_redirect(stdout_path != NULL ? stdout_path : out,
 		    STDOUT_FILENO, O_WRONLY | O_CREAT | O_TRUNC);
 		run_redirect(err, STDERR_FILENO, O_WRONLY | O_CREAT | O_TRUNC);
-		execve(argv[0], argv, envp);
+		execve(argv[0], run_unconst(argv), run_unconst(envp));
 		_exit(127);
 	}
 	r->status = pid < 0 ? -1 : run_wait(pid, timeout_ms);
@@ -164,7 +176,7 @@ run_result_free(struct run_result *r)
 }
 
 pid_t
-run_spawn(char *const argv[], char *const envp[], const char *log_path)
+run_spawn(const char *const argv[], const char *const envp[], const char *log_path)
 {
 	pid_t pid = fork();
 
@@ -174,14 +186,14 @@ run_spawn(char *const argv[], char *const envp[], const char *log_path)
 		run_redirect(log_path, STDOUT_FILENO,
 		    O_WRONLY | O_CREAT | O_APPEND);
 		dup2(STDOUT_FILENO, STDERR_FILENO);
-		execve(argv[0], argv, envp);
+		execve(argv[0], run_unconst(argv), run_unconst(envp));
 		_exit(127);
 	}
 	return pid;
 }
 
 struct run_pty *
-run_pty_start(char *const argv[], char *const envp[])
+run_pty_start(const char *const argv[], const char *const envp[])
 {
 	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
 	struct run_pty *p = xcalloc(1, sizeof(*p));
@@ -191,7 +203,7 @@ run_pty_start(char *const argv[], char *const envp[])
 	p->buf[0] = '\0';
 	p->pid = forkpty(&p->fd, NULL, NULL, &ws);
 	if (p->pid == 0) {
-		execve(argv[0], argv, envp);
+		execve(argv[0], run_unconst(argv), run_unconst(envp));
 		_exit(127);
 	}
 	if (p->pid > 0) {

@@ -24,12 +24,12 @@ struct run_result {
  * timeout_ms.  stdout_path, when not NULL, replaces the captured standard
  * output (e.g. "/dev/full").
  */
-void run_prog(char *const argv[], char *const envp[], const char *input,
+void run_prog(const char *const argv[], const char *const envp[], const char *input,
     const char *stdout_path, int64_t timeout_ms, struct run_result *r);
 void run_result_free(struct run_result *r);
 
 /* A background process, output (both streams) to log_path. */
-pid_t run_spawn(char *const argv[], char *const envp[], const char *log_path);
+pid_t run_spawn(const char *const argv[], const char *const envp[], const char *log_path);
 /* Wait up to timeout_ms; exit code, 128 + signal, or -2 on timeout. */
 int run_wait(pid_t pid, int64_t timeout_ms);
 /* SIGKILL and reap, if still running. */
@@ -43,7 +43,7 @@ struct run_pty {
 	size_t len, cap;
 	size_t mark;	/* run_pty_expect searches from here */
 };
-struct run_pty *run_pty_start(char *const argv[], char *const envp[]);
+struct run_pty *run_pty_start(const char *const argv[], const char *const envp[]);
 void run_pty_send(struct run_pty *p, const char *bytes);
 /*
  * Read until the output after the mark contains needle; then move the

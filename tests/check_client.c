@@ -1,0 +1,936 @@
+/*
+ * drink, the client, run as a person or a script runs it against a real
+ * drinkd: every exit status with its one-line message, --json for every
+ * command, where settings come from, the password prompt, and the
+ * interactive shell on a pseudo-terminal (editing, history, completion,
+ * Ctrl-C, the notice when the server closes the session).
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fake.h"
+#include "harness.h"
+#include "run.h"
+
+#define CLIENT_MS 60000		/* a drink run must end by then */
+#define PTY_MS 20000		/* text expected on the terminal */
+#define ENV_MAX 24
+
+static struct h_server *srv;
+static char *home;		/* HOME of the client: config, history */
+static char *conf;		/* HOME/drink.conf: host, port, ca */
+static char *drink_bin;
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	ck_assert_msg(fp != NULL, "cannot write %s", path);
+	fputs(text, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void
+write_conf(const char *path, int port)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *text = xasprintf("# client settings for the test\n"
+	    "host = localhost\nport = %d\nca = %s\n", port, ca);
+
+	write_file(path, text);
+	free(text);
+	free(ca);
+}
+
+static void
+admin_call(const char *line)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+
+	h_expect(a, NULL, line);
+	h_close(a);
+}
+
+static void
+setup(void)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *extra = xasprintf("machine_ca = %s\nvend_timeout = 5", ca);
+
+	srv = h_server_start(extra);
+	free(extra);
+	free(ca);
+	home = h_tmpdir();
+	conf = xasprintf("%s/drink.conf", home);
+	write_conf(conf, srv->port);
+	drink_bin = run_bin("drink");
+	admin_call("{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}");
+	admin_call("{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"item\":\"Cola\",\"price\":10,\"stock\":5}");
+}
+
+static void
+teardown(void)
+{
+	h_server_free(srv);
+	srv = NULL;
+	free(home);
+	free(conf);
+	free(drink_bin);
+}
+
+/*
+ * The environment a test runs drink in: a private HOME, the test config
+ * as DRINK_CONFIG, then the NAME=value strings in extra (NULL-ended; a
+ * later one replaces an earlier one of the same name, "NAME=" without a
+ * value only removes it).
+ */
+static void
+make_env(const char **env, char **own, const char *const *extra)
+{
+	const char *base[ENV_MAX];
+	size_t n = 0, i, j, k = 0, len;
+
+	own[0] = xasprintf("HOME=%s", home);
+	own[1] = xasprintf("DRINK_CONFIG=%s", conf);
+	own[2] = xasprintf("XDG_STATE_HOME=%s/state", home);
+	own[3] = NULL;
+	base[n++] = own[0];
+	base[n++] = own[1];
+	base[n++] = own[2];
+	base[n++] = "PATH=/usr/bin:/bin";
+	base[n++] = "TERM=xterm";
+	base[n++] = "LC_ALL=C";
+	for (i = 0; extra != NULL && extra[i] != NULL && n < ENV_MAX; i++) {
+		len = strcspn(extra[i], "=") + 1;
+		for (j = 0; j < n; j++) {
+			if (base[j] != NULL && strncmp(base[j], extra[i],
+			    len) == 0) {
+				base[j] = NULL;
+			}
+		}
+		base[n++] = extra[i][len] != '\0' ? extra[i] : NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (base[i] != NULL) {
+			env[k++] = base[i];
+		}
+	}
+	env[k] = NULL;
+}
+
+static void
+free_env(char **own)
+{
+	int i;
+
+	for (i = 0; own[i] != NULL; i++) {
+		free(own[i]);
+	}
+}
+
+/* Run drink with argv words (NULL-ended) in the test environment. */
+static void
+drink_env(struct run_result *r, const char *const *extra, const char *input,
+    const char *out_path, ...)
+{
+	const char *argv[32], *env[ENV_MAX + 1], *w;
+	char *own[4];
+	va_list ap;
+	int n = 0;
+
+	argv[n++] = drink_bin;
+	va_start(ap, out_path);
+	while ((w = va_arg(ap, const char *)) != NULL && n < 31) {
+		argv[n++] = w;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	make_env(env, own, extra);
+	run_prog(argv, env, input, out_path, CLIENT_MS, r);
+	free_env(own);
+}
+
+#define DRINK(r, ...) drink_env(r, NULL, NULL, NULL, __VA_ARGS__, NULL)
+#define DRINK_AS(r, user, pw, ...) do {					\
+	const char *const as_env_[] = { "DRINK_PASSWORD=" pw, NULL };	\
+	drink_env(r, as_env_, NULL, NULL, "-u", user, __VA_ARGS__, NULL); \
+} while (0)
+
+/* The status, standard output and standard error are exactly these. */
+static void
+expect_run(struct run_result *r, int status, const char *out,
+    const char *err)
+{
+	ck_assert_msg(r->status == status, "exit %d, wanted %d; stdout: %s; "
+	    "stderr: %s", r->status, status, r->out, r->err);
+	if (out != NULL) {
+		ck_assert_str_eq(r->out, out);
+	}
+	if (err != NULL) {
+		ck_assert_str_eq(r->err, err);
+	}
+	run_result_free(r);
+}
+
+/* ---- exit statuses and their messages --------------------------------- */
+
+START_TEST(exit_0_prints_the_answer)
+{
+	struct run_result r;
+
+	DRINK(&r, "slots", "m1");
+	expect_run(&r, 0, "SLOT  ITEM  PRICE  STOCK  ENABLED\n"
+	    "   1  Cola     10      5  yes\n", "");
+	DRINK_AS(&r, "alice", "alicepw", "balance");
+	expect_run(&r, 0, "Balance: 100\n", "");
+	DRINK_AS(&r, "alice", "alicepw", "send", "bob", "30", "pizza");
+	ck_assert(strstr(r.out, "Sent 30 to bob (tx ") == r.out);
+	ck_assert(strstr(r.out, "balance 70\n") != NULL);
+	expect_run(&r, 0, NULL, "");
+	ck_assert_int_eq(h_balance(srv, "bob"), 30);
+}
+END_TEST
+
+START_TEST(exit_1_is_a_refusal_in_plain_words)
+{
+	struct run_result r;
+
+	DRINK_AS(&r, "alice", "wrong", "balance");
+	expect_run(&r, 1, "", "drink: wrong user name or password "
+	    "(bad_credentials)\n");
+	DRINK(&r, "balance");
+	expect_run(&r, 1, "", "drink: log in first; use -u USER or a member "
+	    "certificate (auth_required)\n");
+	DRINK_AS(&r, "alice", "alicepw", "users");
+	expect_run(&r, 1, "", "drink: only admins may do that (forbidden)\n");
+	DRINK_AS(&r, "alice", "alicepw", "send", "carol", "1");
+	expect_run(&r, 1, "", "drink: there is no user carol "
+	    "(no_such_user)\n");
+	DRINK_AS(&r, "alice", "alicepw", "send", "bob", "500");
+	expect_run(&r, 1, "", "drink: insufficient funds: balance 100, "
+	    "amount 500 (insufficient_funds)\n");
+	DRINK(&r, "slots", "m9");
+	expect_run(&r, 1, "", "drink: there is no machine m9 "
+	    "(no_such_machine)\n");
+	/* A slot the machine lacks is found before anything is bought. */
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "99");
+	expect_run(&r, 1, "", "drink: machine m1 has no slot 99 "
+	    "(no_such_slot)\n");
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "1");
+	expect_run(&r, 1, "Dropping Cola from Big Drink slot 1 ...\n",
+	    "drink: machine m1 is offline (machine_offline)\n");
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+}
+END_TEST
+
+START_TEST(exit_2_is_a_usage_error_naming_the_rule)
+{
+	struct run_result r;
+
+	DRINK(&r, "bogus");
+	expect_run(&r, 2, "", "drink: unknown command 'bogus' (try drink "
+	    "help)\n");
+	DRINK(&r, "us");
+	expect_run(&r, 2, "", "drink: ambiguous command 'us': user-add, "
+	    "user-mod, users\n");
+	DRINK(&r, "send", "Bob", "1");
+	expect_run(&r, 2, "", "drink: send: USER must be a user name: "
+	    "lower-case letters, digits, '_', '.' or '-', starting with a "
+	    "letter, at most 32 characters, not 'Bob'\n");
+	DRINK(&r, "log", "--kind", "bogus");
+	expect_run(&r, 2, "", "drink: log: --kind must be one of drop, "
+	    "refund, transfer, credit, debit or adjust, not 'bogus'\n");
+	DRINK(&r, "log", "--since", "yesterday");
+	expect_run(&r, 2, "", "drink: log: --since must be a date "
+	    "YYYY-MM-DD, a time YYYY-MM-DD HH:MM, or unix seconds, not "
+	    "'yesterday'\n");
+	DRINK(&r, "log", "--limit", "1001");
+	expect_run(&r, 2, "", "drink: log: --limit must be a whole number "
+	    "from 1 to 1000, not '1001'\n");
+	DRINK(&r, "kick", "0");
+	expect_run(&r, 2, "", "drink: kick: SESSION must be a whole number "
+	    "from 1 to 9007199254740992, not '0'\n");
+	DRINK(&r, "drop", "m1");
+	expect_run(&r, 2, "", "drink: drop: SLOT missing; usage: drink drop "
+	    "MACHINE SLOT [--delay SECONDS] [--key KEY]\n");
+	DRINK(&r, "drop", "m1", "1", "--delay");
+	expect_run(&r, 2, "", "drink: drop: --delay needs a value "
+	    "(SECONDS)\n");
+	DRINK(&r, "drop", "m1", "1", "--bogus");
+	expect_run(&r, 2, "", "drink: drop: unknown option '--bogus' (see "
+	    "drink help drop)\n");
+	DRINK(&r, "user-mod", "alice");
+	expect_run(&r, 2, "", "drink: user-mod: nothing to change; usage: "
+	    "drink user-mod USER [--role ROLE] [--disable|--enable] "
+	    "[--password]\n");
+	DRINK(&r, "slot-set", "m1", "3");
+	expect_run(&r, 2, "", "drink: slot-set: nothing to change; usage: "
+	    "drink slot-set MACHINE SLOT [--item ITEM] [--price N] "
+	    "[--stock N] [--enable|--disable]\n");
+	DRINK(&r, "machine-add", "x", "");
+	expect_run(&r, 2, "", "drink: machine-add: NAME... must be 1 to 200 "
+	    "bytes long, not ''\n");
+	DRINK(&r, "machine-mod", "m1", "--enable", "--disable");
+	expect_run(&r, 2, "", "drink: machine-mod: --disable given twice, "
+	    "or conflicts with an earlier option\n");
+	/* Destructive, and no terminal to confirm on. */
+	DRINK_AS(&r, "admin", "adminpw", "machine-del", "m1");
+	expect_run(&r, 2, "", "drink: machine-del: this cannot be undone, and "
+	    "there is no terminal to confirm on; add --yes\n");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 1);
+	DRINK_AS(&r, "admin", "adminpw", "machine-del", "m1", "--yes");
+	expect_run(&r, 0, "Machine m1 deleted\n", "");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 0);
+	/* No password and no terminal to ask on. */
+	DRINK(&r, "-u", "alice", "balance");
+	expect_run(&r, 2, "", NULL);
+	DRINK(&r, "--bogus");
+	expect_run(&r, 2, "", "drink: unknown option '--bogus' (try "
+	    "--help)\n");
+}
+END_TEST
+
+START_TEST(help_is_generated_from_the_specification)
+{
+	struct run_result r;
+	const char *drop_help = "usage: drink drop MACHINE SLOT "
+	    "[--delay SECONDS] [--key KEY]\n\nBuy the item in a slot and drop "
+	    "it (needs a login).\n\n"
+	    "  MACHINE            the machine's id (see machines)\n"
+	    "  SLOT               slot number (see slots); 1 to 255\n"
+	    "  --delay SECONDS    wait this long before dropping, to walk to "
+	    "the machine; 0 to 300\n"
+	    "  --key KEY          idempotency key: repeating the command with "
+	    "it never applies it twice\n";
+
+	DRINK(&r, "drop", "--help");
+	expect_run(&r, 0, drop_help, "");
+	DRINK(&r, "help", "drop");
+	expect_run(&r, 0, drop_help, "");
+	DRINK(&r, "drop", "m1", "-h");
+	expect_run(&r, 0, drop_help, "");
+	/* -h is not sent to the server as a machine. */
+	DRINK(&r, "slots", "-h");
+	ck_assert(strncmp(r.out, "usage: drink slots MACHINE\n", 27) == 0);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "help", "help");
+	ck_assert(strncmp(r.out, "usage: drink help [COMMAND]\n", 28) == 0);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "help", "machine-del");
+	ck_assert(strstr(r.out, "  --yes              do not ask for "
+	    "confirmation\n") != NULL);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "--help");
+	ck_assert(strstr(r.out, "  set-balance USER BALANCE NOTE [--yes]\n")
+	    != NULL);
+	ck_assert(strstr(r.out, "login") == NULL);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "help", "nope");
+	expect_run(&r, 2, "", "drink: unknown command 'nope' (try drink "
+	    "help)\n");
+}
+END_TEST
+
+START_TEST(exit_3_is_a_connection_failure)
+{
+	struct run_result r;
+	char *other = xasprintf("%s/other.conf", home);
+	const char *const env[] = { NULL, NULL };
+	char *dc = xasprintf("DRINK_CONFIG=%s", other);
+	const char *const env2[] = { dc, NULL };
+
+	(void)env;
+	DRINK(&r, "-p", "1", "machines");
+	expect_run(&r, 3, "", "drink: cannot connect to localhost port 1: "
+	    "Connection refused\n");
+	/* A server certificate the CA did not sign. */
+	write_file(other, "host = localhost\nca = /etc/ssl/certs/"
+	    "ca-certificates.crt\n");
+	drink_env(&r, env2, NULL, NULL, "-p", "0", "machines", NULL);
+	expect_run(&r, 2, "", "drink: bad port '0'\n");
+	{
+		char *port = xasprintf("%d", srv->port);
+
+		drink_env(&r, env2, NULL, NULL, "-p", port, "machines", NULL);
+		free(port);
+	}
+	ck_assert_msg(r.status == 3 && strstr(r.err, "TLS handshake with "
+	    "localhost:") == r.err + 7, "%d %s", r.status, r.err);
+	run_result_free(&r);
+	DRINK(&r, "--ca", "/nonexistent.crt", "machines");
+	expect_run(&r, 3, "", "drink: cannot read CA /nonexistent.crt: No "
+	    "such file or directory\n");
+	free(dc);
+	free(other);
+}
+END_TEST
+
+START_TEST(exit_4_is_output_that_could_not_be_written)
+{
+	struct run_result r;
+
+	drink_env(&r, NULL, NULL, "/dev/full", "machines", NULL);
+	expect_run(&r, 4, "", "drink: cannot write the output: No space left "
+	    "on device\n");
+	drink_env(&r, NULL, NULL, "/dev/full", "--json", "slots", "m1", NULL);
+	expect_run(&r, 4, "", NULL);
+}
+END_TEST
+
+/* ---- --json ------------------------------------------------------------ */
+
+/*
+ * One command line per drink command, run in order as admin with --json;
+ * every visible command of the specification must appear.
+ */
+static const char *const json_lines[][8] = {
+	{ "ping", "hello" },
+	{ "machines" },
+	{ "slots", "m1" },
+	{ "whoami" },
+	{ "balance" },
+	{ "drop", "m1", "1" },
+	{ "send", "alice", "5", "gift", "--key", "k1" },
+	{ "history", "--limit", "5" },
+	{ "who" },
+	{ "passwd" },
+	{ "user-add", "carol", "--balance", "7" },
+	{ "user-mod", "carol", "--disable" },
+	{ "users" },
+	{ "credit", "bob", "10", "cash" },
+	{ "debit", "bob", "3", "payout" },
+	{ "set-balance", "bob", "50", "fix", "--yes" },
+	{ "refund", "1", "sorry" },
+	{ "machine-add", "m2", "Snack", "tower" },
+	{ "machine-mod", "m2", "--name", "Snacks" },
+	{ "slot-set", "m2", "2", "--item", "Chips", "--price", "4" },
+	{ "log", "--since", "2000-01-01", "--kind", "credit" },
+	{ "kick", "999999", "--yes" },
+	{ "machine-del", "m2", "--yes" },
+};
+
+START_TEST(json_prints_each_reply_as_sent)
+{
+	const char *const env[] = { "DRINK_PASSWORD=adminpw",
+		"DRINK_NEW_PASSWORD=newpw", NULL };
+	struct run_result r;
+	char name[64];
+	size_t i, k, n;
+	cJSON *o;
+
+	for (i = 0; i < spec_count; i++) {
+		if (spec_table[i].flags & SPEC_CMD_NOCLI) {
+			continue;
+		}
+		spec_cli_name(&spec_table[i], name, sizeof(name));
+		for (k = 0; k < sizeof(json_lines) / sizeof(json_lines[0]);
+		    k++) {
+			if (strcmp(json_lines[k][0], name) == 0) {
+				break;
+			}
+		}
+		ck_assert_msg(k < sizeof(json_lines) / sizeof(json_lines[0]),
+		    "no --json test for %s", name);
+	}
+	for (k = 0; k < sizeof(json_lines) / sizeof(json_lines[0]); k++) {
+		const char *w[8] = { 0 };
+		int expect_ok;
+
+		for (n = 0; n < 8 && json_lines[k][n] != NULL; n++) {
+			w[n] = json_lines[k][n];
+		}
+		drink_env(&r, env, NULL, NULL, "--json", "-u", "admin",
+		    w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], NULL);
+		/* The refused ones: offline machine, no drop tx 1, session. */
+		expect_ok = strcmp(w[0], "drop") != 0 &&
+		    strcmp(w[0], "refund") != 0 && strcmp(w[0], "kick") != 0;
+		ck_assert_msg(r.status == (expect_ok ? 0 : 1), "%s: exit %d: "
+		    "%s %s", w[0], r.status, r.out, r.err);
+		ck_assert_msg(strlen(r.out) > 0 &&
+		    strchr(r.out, '\n') == r.out + strlen(r.out) - 1,
+		    "%s: not one line: %s", w[0], r.out);
+		o = cJSON_Parse(r.out);
+		ck_assert_msg(cJSON_IsObject(o), "%s: not JSON: %s", w[0],
+		    r.out);
+		ck_assert_msg(cJSON_IsBool(cJSON_GetObjectItem(o, "ok")) &&
+		    cJSON_IsTrue(cJSON_GetObjectItem(o, "ok")) == expect_ok,
+		    "%s: %s", w[0], r.out);
+		ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(o, "id")),
+		    "%s: no id: %s", w[0], r.out);
+		ck_assert_str_eq(r.err, "");
+		cJSON_Delete(o);
+		run_result_free(&r);
+		if (strcmp(w[0], "passwd") == 0) {
+			/* Change it back for the next commands. */
+			const char *const back[] = {
+				"DRINK_PASSWORD=newpw",
+				"DRINK_NEW_PASSWORD=adminpw", NULL };
+
+			drink_env(&r, back, NULL, NULL, "-u", "admin",
+			    "passwd", NULL);
+			expect_run(&r, 0, "Password changed\n", "");
+		}
+	}
+	ck_assert_int_eq(h_balance(srv, "bob"), 50);
+	ck_assert_int_eq(h_balance(srv, "carol"), 7);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 1);
+}
+END_TEST
+
+/* ---- settings --------------------------------------------------------- */
+
+START_TEST(command_line_beats_config_file_beats_defaults)
+{
+	struct run_result r;
+	char *dir = xasprintf("%s/xdg", home), *sub;
+	char *xdg = xasprintf("XDG_CONFIG_HOME=%s", dir);
+	char *port = xasprintf("%d", srv->port);
+	char *bad = xasprintf("%s/bad.conf", home);
+	char *dcbad = xasprintf("DRINK_CONFIG=%s", bad);
+	char *missing = xasprintf("DRINK_CONFIG=%s/none.conf", home);
+
+	/* The config file's port is wrong: -p on the command line wins. */
+	write_conf(conf, 1);
+	DRINK(&r, "ping");
+	ck_assert_int_eq(r.status, 3);
+	run_result_free(&r);
+	DRINK(&r, "-p", port, "ping");
+	expect_run(&r, 0, "pong\n", "");
+	/* Without DRINK_CONFIG: $XDG_CONFIG_HOME/drink/config. */
+	sub = xasprintf("%s/drink", dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	free(sub);
+	sub = xasprintf("%s/drink/config", dir);
+	write_conf(sub, srv->port);
+	{
+		const char *const env[] = { "DRINK_CONFIG=", xdg, NULL };
+
+		drink_env(&r, env, NULL, NULL, "ping", NULL);
+		expect_run(&r, 0, "pong\n", "");
+	}
+	/* DRINK_CONFIG beats XDG_CONFIG_HOME. */
+	{
+		const char *const env[] = { xdg, NULL };
+
+		drink_env(&r, env, NULL, NULL, "ping", NULL);
+		ck_assert_int_eq(r.status, 3);
+		run_result_free(&r);
+	}
+	/* A user in the config file; -u replaces it. */
+	write_conf(conf, srv->port);
+	{
+		FILE *fp = fopen(conf, "a");
+
+		fputs("user = bob\n", fp);
+		fclose(fp);
+	}
+	{
+		const char *const env[] = { "DRINK_PASSWORD=bobpw", NULL };
+
+		drink_env(&r, env, NULL, NULL, "whoami", NULL);
+		expect_run(&r, 0, "bob (member), balance 0\n", "");
+	}
+	DRINK_AS(&r, "alice", "alicepw", "whoami");
+	expect_run(&r, 0, "alice (member), balance 100\n", "");
+	/* Errors name the file and line. */
+	write_file(bad, "host = localhost\n\ncolour = blue\n");
+	{
+		const char *const env[] = { dcbad, NULL };
+
+		drink_env(&r, env, NULL, NULL, "ping", NULL);
+		free(sub);
+		sub = xasprintf("drink: %s:3: unknown key 'colour'\n", bad);
+		expect_run(&r, 2, "", sub);
+	}
+	write_file(bad, "port = 70000\n");
+	{
+		const char *const env[] = { dcbad, NULL };
+
+		drink_env(&r, env, NULL, NULL, "ping", NULL);
+		free(sub);
+		sub = xasprintf("drink: %s:1: bad port '70000'\n", bad);
+		expect_run(&r, 2, "", sub);
+	}
+	{
+		const char *const env[] = { missing, NULL };
+
+		drink_env(&r, env, NULL, NULL, "ping", NULL);
+		ck_assert_int_eq(r.status, 2);
+		ck_assert(strstr(r.err, "none.conf: No such file") != NULL);
+		run_result_free(&r);
+	}
+	free(sub);
+	free(missing);
+	free(dcbad);
+	free(bad);
+	free(port);
+	free(xdg);
+	free(dir);
+}
+END_TEST
+
+START_TEST(dates_are_taken_where_times_are)
+{
+	struct run_result r;
+
+	DRINK_AS(&r, "admin", "adminpw", "credit", "bob", "5", "cash");
+	expect_run(&r, 0, NULL, "");
+	DRINK_AS(&r, "admin", "adminpw", "log", "--since", "2000-01-01",
+	    "00:00", "--kind", "credit");
+	ck_assert(strstr(r.out, "cash") != NULL);
+	expect_run(&r, 0, NULL, "");
+	DRINK_AS(&r, "admin", "adminpw", "log", "--since", "2000-01-01 00:00",
+	    "--until", "2000-12-31");
+	expect_run(&r, 0, "TX  TIME  USER  KIND  AMOUNT  STATE  DETAILS\n",
+	    "");
+	DRINK_AS(&r, "admin", "adminpw", "log", "--until", "2999-01-01");
+	ck_assert(strstr(r.out, "cash") != NULL);
+	expect_run(&r, 0, NULL, "");
+}
+END_TEST
+
+/* Columns line up on the screen when names have wide characters. */
+START_TEST(tables_align_wide_characters)
+{
+	struct run_result r;
+	char *line2, *line3;
+	const char *p2, *p3;
+
+	admin_call("{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
+	    "\"item\":\"\xe7\xb7\x91\xe8\x8c\xb6\",\"price\":12,"
+	    "\"stock\":3}");
+	DRINK(&r, "slots", "m1");
+	ck_assert_int_eq(r.status, 0);
+	/* Cola is 4 columns, the green tea two wide characters: 4 too. */
+	line2 = strchr(r.out, '\n') + 1;
+	line3 = strchr(line2, '\n') + 1;
+	ck_assert(strncmp(line2, "   1  Cola     10", 17) == 0);
+	ck_assert(strncmp(line3, "   2  \xe7\xb7\x91\xe8\x8c\xb6     12",
+	    19) == 0);
+	p2 = strstr(line2, "10");
+	p3 = strstr(line3, "12");
+	/* Same column: the tea's 6 bytes take 4 columns like "Cola". */
+	ck_assert_int_eq((int)(p3 - line3) - 2, (int)(p2 - line2));
+	run_result_free(&r);
+}
+END_TEST
+
+/* ---- on a terminal ----------------------------------------------------- */
+
+static struct run_pty *
+pty_drink(const char *const *extra, ...)
+{
+	const char *argv[16], *env[ENV_MAX + 1], *w;
+	char *own[4];
+	struct run_pty *p;
+	va_list ap;
+	int n = 0;
+
+	argv[n++] = drink_bin;
+	va_start(ap, extra);
+	while ((w = va_arg(ap, const char *)) != NULL && n < 15) {
+		argv[n++] = w;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	make_env(env, own, extra);
+	p = run_pty_start(argv, env);
+	free_env(own);
+	ck_assert_int_gt(p->pid, 0);
+	return p;
+}
+
+#define EXPECT(p, text) ck_assert_msg(run_pty_expect(p, text, PTY_MS), \
+	"no '%s' on the terminal; it shows:\n%s", text, (p)->buf + (p)->mark)
+
+START_TEST(password_is_asked_without_echo)
+{
+	struct run_pty *p = pty_drink(NULL, "-u", "alice", "balance", NULL);
+
+	EXPECT(p, "Password for alice@localhost:");
+	run_pty_send(p, "alicepw\r");
+	EXPECT(p, "Balance: 100");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	ck_assert_msg(strstr(p->buf, "alicepw") == NULL, "echoed: %s",
+	    p->buf);
+	run_pty_free(p);
+	/* A wrong one is a refusal, still not echoed. */
+	p = pty_drink(NULL, "-u", "alice", "balance", NULL);
+	EXPECT(p, "Password for alice@localhost:");
+	run_pty_send(p, "guess\r");
+	EXPECT(p, "wrong user name or password (bad_credentials)");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 1);
+	ck_assert(strstr(p->buf, "guess") == NULL);
+	run_pty_free(p);
+}
+END_TEST
+
+START_TEST(shell_edits_lines_and_keeps_history)
+{
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	struct run_pty *p = pty_drink(env, "-u", "alice", NULL);
+	char *hist = xasprintf("%s/state/drink/history", home);
+	struct stat st;
+	FILE *fp;
+	char line[256];
+	int found = 0;
+
+	EXPECT(p, "Type help for the commands");
+	EXPECT(p, "drink> ");
+	/* Left arrow edits in place instead of inserting ^[[D. */
+	run_pty_send(p, "hoami\x1b[D\x1b[D\x1b[D\x1b[D\x1b[Dw\r");
+	EXPECT(p, "alice (member), balance 100");
+	/* The prompt now shows the user and the balance. */
+	EXPECT(p, "alice (100)> ");
+	/* Up arrow recalls the last line. */
+	run_pty_send(p, "\x1b[A\r");
+	EXPECT(p, "alice (member), balance 100");
+	ck_assert(strstr(p->buf, "^[[") == NULL);
+	ck_assert(strstr(p->buf, "unknown command") == NULL);
+	/* Ctrl-C drops the line and the shell goes on. */
+	EXPECT(p, "alice (100)> ");
+	run_pty_send(p, "send bob 99\x03");
+	EXPECT(p, "^C");
+	EXPECT(p, "alice (100)> ");
+	run_pty_send(p, "balance\r");
+	EXPECT(p, "Balance: 100");
+	ck_assert_int_eq(h_balance(srv, "bob"), 0);
+	/* Ctrl-D on an empty line leaves, with the last status. */
+	EXPECT(p, "alice (100)> ");
+	run_pty_send(p, "\x04");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	run_pty_free(p);
+	/* The history is in the XDG state directory, private. */
+	ck_assert_int_eq(stat(hist, &st), 0);
+	ck_assert_int_eq(st.st_mode & 077, 0);
+	fp = fopen(hist, "r");
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		found |= strstr(line, "whoami") != NULL;
+		ck_assert(strstr(line, "send bob 99") == NULL);
+	}
+	fclose(fp);
+	ck_assert(found);
+	/* A new shell starts with it: up arrow gives "balance". */
+	p = pty_drink(env, "-u", "alice", NULL);
+	EXPECT(p, "drink> ");
+	run_pty_send(p, "\x1b[A\r");
+	EXPECT(p, "Balance: 100");
+	run_pty_send(p, "quit\r");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	run_pty_free(p);
+	free(hist);
+}
+END_TEST
+
+START_TEST(shell_completes_commands_options_and_names)
+{
+	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
+	struct run_pty *p = pty_drink(env, "-u", "admin", NULL);
+
+	EXPECT(p, "drink> ");
+	/* A unique command prefix. */
+	run_pty_send(p, "bal\t\r");
+	EXPECT(p, "Balance: 1000");
+	EXPECT(p, "admin (1000)> ");
+	/* A machine id, fetched from the server. */
+	run_pty_send(p, "slots \t\r");
+	EXPECT(p, "   1  Cola");
+	EXPECT(p, "admin (1000)> ");
+	/* A slot number of the machine named before it. */
+	run_pty_send(p, "slot-set m1 \t--st\t7\r");
+	EXPECT(p, "Slot 1 of m1: Cola, price 10, stock 7, enabled");
+	EXPECT(p, "admin (1000)> ");
+	/* User names, and a kind for log --kind. */
+	run_pty_send(p, "credit bo\t5 cash\r");
+	EXPECT(p, "Credited 5 to bob");
+	EXPECT(p, "admin (1000)> ");
+	run_pty_send(p, "log --kind cr\t\r");
+	EXPECT(p, "credit");
+	EXPECT(p, "admin (1000)> ");
+	/* Several candidates are listed. */
+	run_pty_send(p, "user\t\t");
+	EXPECT(p, "user-add");
+	EXPECT(p, "user-mod");
+	EXPECT(p, "users");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "admin (1000)> ");
+	run_pty_send(p, "quit\r");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	ck_assert_int_eq(h_balance(srv, "bob"), 5);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE "
+	    "machine = 'm1' AND slot = 1"), 7);
+	run_pty_free(p);
+}
+END_TEST
+
+/* The session a member's shell has, found as admin through who. */
+static int64_t
+member_session(const char *user)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	cJSON *r = h_call(a, "{\"cmd\":\"who\"}"), *c;
+	int64_t session = 0;
+
+	cJSON_ArrayForEach(c, h_array(r, "clients")) {
+		const cJSON *u = cJSON_GetObjectItem(c, "user");
+
+		if (cJSON_IsString(u) && strcmp(u->valuestring, user) == 0) {
+			session = (int64_t)cJSON_GetObjectItem(c,
+			    "session")->valuedouble;
+		}
+	}
+	cJSON_Delete(r);
+	h_close(a);
+	return session;
+}
+
+START_TEST(shell_says_when_the_server_closed_the_session)
+{
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	struct run_pty *p = pty_drink(env, "-u", "alice", NULL);
+	int64_t session;
+	char *kick;
+
+	EXPECT(p, "drink> ");
+	run_pty_send(p, "balance\r");
+	EXPECT(p, "Balance: 100");
+	EXPECT(p, "alice (100)> ");
+	session = member_session("alice");
+	ck_assert_int_gt(session, 0);
+	kick = xasprintf("{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)session);
+	admin_call(kick);
+	free(kick);
+	run_pty_send(p, "balance\r");
+	EXPECT(p, "drink: the server closed the connection (kicked, idle too "
+	    "long, or restarted); reconnecting");
+	EXPECT(p, "Balance: 100");
+	run_pty_send(p, "quit\r");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	run_pty_free(p);
+}
+END_TEST
+
+START_TEST(drop_counts_its_delay_down)
+{
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	/* The fake answers after 2.5 s, as if it had waited the delay. */
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 2500);
+	struct run_pty *p = pty_drink(env, "-u", "alice", "drop", "m1", "1",
+	    "--delay", "3", NULL);
+
+	EXPECT(p, "Dropping Cola from Big Drink slot 1 ...");
+	EXPECT(p, "dropping in 3 s");
+	EXPECT(p, "dropping in 2 s");
+	EXPECT(p, "done, balance 90");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	run_pty_free(p);
+	ck_assert_int_eq(fake_vends(f), 1);
+	fake_stop(f);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+}
+END_TEST
+
+START_TEST(destructive_commands_ask_on_the_terminal)
+{
+	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
+	struct run_pty *p = pty_drink(env, "-u", "admin", "machine-del", "m1",
+	    NULL);
+
+	EXPECT(p, "machine-del m1: are you sure? [y/N] ");
+	run_pty_send(p, "n\r");
+	EXPECT(p, "machine-del: not confirmed; nothing done");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 2);
+	run_pty_free(p);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 1);
+	p = pty_drink(env, "-u", "admin", "machine-del", "m1", NULL);
+	EXPECT(p, "are you sure? [y/N] ");
+	run_pty_send(p, "y\r");
+	EXPECT(p, "Machine m1 deleted");
+	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	run_pty_free(p);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 0);
+}
+END_TEST
+
+/* completions/drink.bash offers what drink's help lists. */
+START_TEST(bash_completion_reads_drink_help)
+{
+	struct run_result r;
+	char *dir = run_bin(""), *path = xasprintf("PATH=%s:/usr/bin:/bin",
+	    dir);
+	const char *const env[] = { path, NULL };
+	const char *argv[] = { "/bin/bash", "-c",
+		"source completions/drink.bash\n"
+		"c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); _drink; "
+		"echo \"${COMPREPLY[*]}\"; }\n"
+		"c drink us; c drink log --kind ''; c drink -u a drop m1 1 --; "
+		"c drink user-add x --role ''; c drink help sl", NULL };
+	const char *envp[ENV_MAX + 1];
+	char *own[4];
+
+	make_env(envp, own, env);
+	run_prog(argv, envp, NULL, NULL, CLIENT_MS, &r);
+	free_env(own);
+	expect_run(&r, 0, "user-add user-mod users\n"
+	    "drop refund transfer credit debit adjust\n"
+	    "--delay --key --help\n"
+	    "member admin\n"
+	    "slots slot-set\n", "");
+	free(path);
+	free(dir);
+}
+END_TEST
+
+static Suite *
+client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc;
+
+	tc = h_tcase(s, "exit statuses and their messages", setup, teardown,
+	    120);
+	tcase_add_test(tc, exit_0_prints_the_answer);
+	tcase_add_test(tc, exit_1_is_a_refusal_in_plain_words);
+	tcase_add_test(tc, exit_2_is_a_usage_error_naming_the_rule);
+	tcase_add_test(tc, help_is_generated_from_the_specification);
+	tcase_add_test(tc, exit_3_is_a_connection_failure);
+	tcase_add_test(tc, exit_4_is_output_that_could_not_be_written);
+	tc = h_tcase(s, "output for scripts and people", setup, teardown,
+	    180);
+	tcase_add_test(tc, json_prints_each_reply_as_sent);
+	tcase_add_test(tc, dates_are_taken_where_times_are);
+	tcase_add_test(tc, tables_align_wide_characters);
+	tcase_add_test(tc, bash_completion_reads_drink_help);
+	tc = h_tcase(s, "settings", setup, teardown, 120);
+	tcase_add_test(tc, command_line_beats_config_file_beats_defaults);
+	tc = h_tcase(s, "on a terminal", setup, teardown, 120);
+	tcase_add_test(tc, password_is_asked_without_echo);
+	tcase_add_test(tc, shell_edits_lines_and_keeps_history);
+	tcase_add_test(tc, shell_completes_commands_options_and_names);
+	tcase_add_test(tc, shell_says_when_the_server_closed_the_session);
+	tcase_add_test(tc, drop_counts_its_delay_down);
+	tcase_add_test(tc, destructive_commands_ask_on_the_terminal);
+	return s;
+}
+
+int
+main(void)
+{
+	int failed;
+
+	h_init();
+	failed = h_run(client_suite());
+	return h_finish(failed);
+}
