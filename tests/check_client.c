@@ -416,6 +416,9 @@ static const char *const json_lines[][8] = {
 	{ "log", "--since", "2000-01-01", "--kind", "credit" },
 	{ "kick", "999999", "--yes" },
 	{ "machine-del", "m2", "--yes" },
+	{ "card-add", "0a1b2c3d", "office", "door" },
+	{ "card-list" },
+	{ "card-del", "1" },
 };
 
 START_TEST(json_prints_each_reply_as_sent)

@@ -105,7 +105,8 @@ START_TEST(every_argument_is_described_for_both_programs)
 			    a->form == SPEC_F_HIDDEN :
 			    a->form != SPEC_F_SECRET, "%s.%s: secrets are "
 			    "asked, never typed", c->name, a->field);
-			ck_assert_msg(!rest, "%s: words after a REST",
+			ck_assert_msg(!rest || (a->form != SPEC_F_WORD &&
+			    a->form != SPEC_F_REST), "%s: words after a REST",
 			    c->name);
 			switch (a->form) {
 			case SPEC_F_WORD:
