@@ -108,6 +108,11 @@ void conn_free(struct conn *c);
 int conn_fd(const struct conn *c);
 SSL *conn_ssl(struct conn *c);
 const char *conn_error(const struct conn *c);
+/*
+ * 1 when the last failure was the peer's TLS alert refusing the
+ * certificate we presented (revoked, expired, unknown CA, ...).
+ */
+int conn_cert_refused(const struct conn *c);
 /* Server side handshake, finished before deadline (now_ms() clock). */
 int conn_accept(struct conn *c, int64_t deadline);
 /* Client side handshake; host is checked against the certificate. */

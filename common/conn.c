@@ -37,6 +37,7 @@ struct conn {
 	int64_t line_start;	/* when the pending partial line began, or 0 */
 	int wake_fd;		/* readable: a read returns CONN_WAKE; or -1 */
 	int reading;		/* inside conn_read_line: wakes count */
+	int cert_refused;	/* the peer's alert refused our certificate */
 	char err[256];
 };
 
@@ -139,6 +140,37 @@ conn_wait(struct conn *c, short events, int64_t deadline)
  * Translate the outcome of an SSL call: CONN_OK means "wait done, call
  * again", anything else is final.
  */
+/*
+ * Whether an error is the peer's alert about the certificate we showed
+ * (revoked, expired, from a CA it does not trust, missing, refused):
+ * trying again with the same certificate cannot succeed.
+ */
+static int
+conn_alert_refuses_cert(unsigned long e)
+{
+	static const int reasons[] = {
+		SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,
+		SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE,
+		SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED,
+		SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED,
+		SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN,
+		SSL_R_TLSV1_ALERT_UNKNOWN_CA,
+		SSL_R_TLSV1_ALERT_ACCESS_DENIED,
+		SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED,
+	};
+	size_t i;
+
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL) {
+		return 0;
+	}
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (ERR_GET_REASON(e) == reasons[i]) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int
 conn_ssl_result(struct conn *c, int r, int64_t deadline)
 {
@@ -171,11 +203,19 @@ conn_ssl_result(struct conn *c, int r, int64_t deadline)
 			    X509_verify_cert_error_string(vr));
 			ERR_clear_error();
 		} else {
+			c->cert_refused = conn_alert_refuses_cert(
+			    ERR_peek_last_error());
 			tls_error_string(c->err, sizeof(c->err),
 			    "TLS protocol error");
 		}
 		return CONN_ERROR;
 	}
+}
+
+int
+conn_cert_refused(const struct conn *c)
+{
+	return c->cert_refused;
 }
 
 int

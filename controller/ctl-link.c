@@ -182,6 +182,19 @@ ctl_link_why(const struct ctl_link *l, int st)
 	}
 }
 
+/*
+ * The server's TLS alert refused this machine's certificate (revoked,
+ * expired, from another CA): the same certificate will be refused again,
+ * so stop rather than retry until someone replaces it.
+ */
+static int
+ctl_link_cert_refused(const struct ctl_link *l)
+{
+	log_err("the server refused this machine's certificate: %s",
+	    conn_error(l->conn));
+	return CTL_LINK_FATAL;
+}
+
 /* TCP, then TLS with the server's certificate checked against -H. */
 static int
 ctl_link_connect(struct ctl_link *l)
@@ -204,6 +217,9 @@ ctl_link_connect(struct ctl_link *l)
 	}
 	if (conn_connect(l->conn, cfg->host, now_ms() + CTL_CONNECT_MS) !=
 	    CONN_OK) {
+		if (conn_cert_refused(l->conn)) {
+			return ctl_link_cert_refused(l);
+		}
 		log_warn("TLS handshake with %s port %s failed: %s", cfg->host,
 		    cfg->port, conn_error(l->conn));
 		return CTL_LINK_RETRY;
@@ -235,7 +251,14 @@ ctl_link_register(struct ctl_link *l)
 	rc = ctl_link_send(l, o);
 	cJSON_Delete(o);
 	if (rc != 0) {
-		return CTL_LINK_RETRY;
+		/*
+		 * Under TLS 1.3 the server judges our certificate after the
+		 * handshake; its alert may be waiting behind the reset that
+		 * our unread register caused.  Read it before giving up.
+		 */
+		(void)ctl_link_read(l, now_ms() + CTL_ALERT_MS, &line, &len);
+		return conn_cert_refused(l->conn) ? ctl_link_cert_refused(l) :
+		    CTL_LINK_RETRY;
 	}
 	deadline = now_ms() + CTL_CONNECT_MS;
 	for (;;) {
@@ -247,6 +270,10 @@ ctl_link_register(struct ctl_link *l)
 			log_warn("no answer to register within %d s",
 			    CTL_CONNECT_MS / 1000);
 			return CTL_LINK_RETRY;
+		}
+		if (st != CONN_OK && st != CONN_EOF &&
+		    conn_cert_refused(l->conn)) {
+			return ctl_link_cert_refused(l);
 		}
 		if (st != CONN_OK) {
 			log_warn("connection lost while registering: %s",

@@ -29,6 +29,7 @@ enum ctl_exit {
 #define CTL_CARD_POLL_MS 200	/* how often the card reader is looked at */
 #define CTL_SILENCE_MS 90000	/* nothing heard that long: reconnect */
 #define CTL_CLOSE_MS 1000	/* the parting close_notify */
+#define CTL_ALERT_MS 1000	/* a refusal's alert, after a failed write */
 #define CTL_BACKOFF_MIN_MS 500
 #define CTL_BACKOFF_MAX_MS 30000
 #define CTL_MAX_LINE 65536	/* the protocol's default max_line */

@@ -653,6 +653,24 @@ pty_drink(const char *const *extra, ...)
 	return p;
 }
 
+/*
+ * Send keys once the editor waits for them: libedit sets the terminal up
+ * (raw mode, Ctrl-C as a key) just around its prompt.
+ */
+static void
+send_keys(struct run_pty *p, const char *keys)
+{
+	run_pty_drain(p, 300);
+	run_pty_send(p, keys);
+}
+
+/* The program's exit status, its whole terminal output on failure. */
+#define EXPECT_EXIT(p, status) do {					\
+	int st_ = run_pty_wait(p, PTY_MS);				\
+	ck_assert_msg(st_ == (status), "exit %d, wanted %d; the terminal " \
+	    "shows:\n%s", st_, (status), (p)->buf);			\
+} while (0)
+
 #define EXPECT(p, text) ck_assert_msg(run_pty_expect(p, text, PTY_MS), \
 	"no '%s' on the terminal; it shows:\n%s", text, (p)->buf + (p)->mark)
 
@@ -663,7 +681,7 @@ START_TEST(password_is_asked_without_echo)
 	EXPECT(p, "Password for alice@localhost:");
 	run_pty_send(p, "alicepw\r");
 	EXPECT(p, "Balance: 100");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	EXPECT_EXIT(p, 0);
 	ck_assert_msg(strstr(p->buf, "alicepw") == NULL, "echoed: %s",
 	    p->buf);
 	run_pty_free(p);
@@ -672,7 +690,7 @@ START_TEST(password_is_asked_without_echo)
 	EXPECT(p, "Password for alice@localhost:");
 	run_pty_send(p, "guess\r");
 	EXPECT(p, "wrong user name or password (bad_credentials)");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 1);
+	EXPECT_EXIT(p, 1);
 	ck_assert(strstr(p->buf, "guess") == NULL);
 	run_pty_free(p);
 }
@@ -702,7 +720,7 @@ START_TEST(shell_edits_lines_and_keeps_history)
 	ck_assert(strstr(p->buf, "unknown command") == NULL);
 	/* Ctrl-C drops the line and the shell goes on. */
 	EXPECT(p, "alice (100)> ");
-	run_pty_send(p, "send bob 99\x03");
+	send_keys(p, "send bob 99\x03");
 	EXPECT(p, "^C");
 	EXPECT(p, "alice (100)> ");
 	run_pty_send(p, "balance\r");
@@ -710,8 +728,8 @@ START_TEST(shell_edits_lines_and_keeps_history)
 	ck_assert_int_eq(h_balance(srv, "bob"), 0);
 	/* Ctrl-D on an empty line leaves, with the last status. */
 	EXPECT(p, "alice (100)> ");
-	run_pty_send(p, "\x04");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	send_keys(p, "\x04");
+	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	/* The history is in the XDG state directory, private. */
 	ck_assert_int_eq(stat(hist, &st), 0);
@@ -730,7 +748,7 @@ START_TEST(shell_edits_lines_and_keeps_history)
 	run_pty_send(p, "\x1b[A\r");
 	EXPECT(p, "Balance: 100");
 	run_pty_send(p, "quit\r");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	free(hist);
 }
@@ -766,10 +784,10 @@ START_TEST(shell_completes_commands_options_and_names)
 	EXPECT(p, "user-add");
 	EXPECT(p, "user-mod");
 	EXPECT(p, "users");
-	run_pty_send(p, "\x03");
+	send_keys(p, "\x03");
 	EXPECT(p, "admin (1000)> ");
 	run_pty_send(p, "quit\r");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	EXPECT_EXIT(p, 0);
 	ck_assert_int_eq(h_balance(srv, "bob"), 5);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE "
 	    "machine = 'm1' AND slot = 1"), 7);
@@ -820,7 +838,7 @@ START_TEST(shell_says_when_the_server_closed_the_session)
 	    "long, or restarted); reconnecting");
 	EXPECT(p, "Balance: 100");
 	run_pty_send(p, "quit\r");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 }
 END_TEST
@@ -837,7 +855,7 @@ START_TEST(drop_counts_its_delay_down)
 	EXPECT(p, "dropping in 3 s");
 	EXPECT(p, "dropping in 2 s");
 	EXPECT(p, "done, balance 90");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	ck_assert_int_eq(fake_vends(f), 1);
 	fake_stop(f);
@@ -854,14 +872,14 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	EXPECT(p, "machine-del m1: are you sure? [y/N] ");
 	run_pty_send(p, "n\r");
 	EXPECT(p, "machine-del: not confirmed; nothing done");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 2);
+	EXPECT_EXIT(p, 2);
 	run_pty_free(p);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 1);
 	p = pty_drink(env, "-u", "admin", "machine-del", "m1", NULL);
 	EXPECT(p, "are you sure? [y/N] ");
 	run_pty_send(p, "y\r");
 	EXPECT(p, "Machine m1 deleted");
-	ck_assert_int_eq(run_pty_wait(p, PTY_MS), 0);
+	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 0);
 }

@@ -57,12 +57,12 @@ admin_call(const char *line)
  * registered: slot 1 (Cola, 10) and slot 2 (Water, 5).
  */
 static void
-setup(void)
+start_server(const char *more)
 {
 	char *ca = h_cert_path("ca.crt");
 	char *extra = xasprintf("machine_ca = %s\nvend_timeout = 5\n"
-	    "ping_interval = 1\nmachine_listen = 127.0.0.1:%d", ca,
-	    free_port());
+	    "ping_interval = 1\nmachine_listen = 127.0.0.1:%d\n%s", ca,
+	    free_port(), more);
 
 	srv = h_server_start(extra);
 	free(extra);
@@ -74,8 +74,14 @@ setup(void)
 	    "\"item\":\"Cola\",\"price\":10,\"stock\":5}");
 	admin_call("{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
 	    "\"item\":\"Water\",\"price\":5,\"stock\":5}");
+}
+
+static void
+setup(void)
+{
 	ctl_log = NULL;
 	ctl_pid = 0;
+	start_server("");
 }
 
 static void
@@ -403,6 +409,31 @@ START_TEST(refused_certificate_exits_1_without_retrying)
 }
 END_TEST
 
+/*
+ * A revoked certificate is refused by the server's TLS alert: the same
+ * certificate cannot succeed later, so the controller stops with 1.
+ */
+START_TEST(revoked_certificate_exits_1_without_retrying)
+{
+	char *crl = h_cert_path("crl.pem"), *more = xasprintf("crl = %s", crl);
+	int st;
+
+	h_server_free(srv);
+	start_server(more);
+	free(more);
+	free(crl);
+	ctl_start("revoked-m1", "1:5", NULL, NULL);
+	st = run_wait(ctl_pid, 20000);
+	ck_assert_msg(st == 1, "exit %d; log:\n%s", st, ctl_log_text());
+	ctl_pid = 0;
+	ck_assert_int_eq(ctl_log_count("connecting to"), 1);
+	ck_assert_int_eq(ctl_log_count("reconnecting in"), 0);
+	ck_assert_int_eq(ctl_log_count("the server refused this machine's "
+	    "certificate"), 1);
+	ck_assert(h_server_log_contains(srv, "certificate revoked"));
+}
+END_TEST
+
 /* A disabled machine is refused the same way, once. */
 START_TEST(disabled_machine_exits_1_without_retrying)
 {
@@ -435,6 +466,7 @@ controller_suite(void)
 	tcase_add_test(tc, reconnects_with_backoff_after_server_restart);
 	tcase_add_test(tc, refused_certificate_exits_1_without_retrying);
 	tcase_add_test(tc, disabled_machine_exits_1_without_retrying);
+	tcase_add_test(tc, revoked_certificate_exits_1_without_retrying);
 	return s;
 }
 
