@@ -654,13 +654,18 @@ pty_drink(const char *const *extra, ...)
 }
 
 /*
- * Send keys once the editor waits for them: libedit sets the terminal up
- * (raw mode, Ctrl-C as a key) just around its prompt.
+ * Send keys once whoever reads them is ready: the line editor puts the
+ * terminal in raw mode (Ctrl-C a key, no echo by the terminal) only while
+ * it waits for a line, and keys typed ahead are echoed by the terminal.
+ * Where no editor is running (a password or confirmation prompt), wait a
+ * little instead.
  */
 static void
 send_keys(struct run_pty *p, const char *keys)
 {
-	run_pty_drain(p, 300);
+	if (!run_pty_wait_raw(p, 1000)) {
+		run_pty_drain(p, 100);
+	}
 	run_pty_send(p, keys);
 }
 
@@ -679,7 +684,7 @@ START_TEST(password_is_asked_without_echo)
 	struct run_pty *p = pty_drink(NULL, "-u", "alice", "balance", NULL);
 
 	EXPECT(p, "Password for alice@localhost:");
-	run_pty_send(p, "alicepw\r");
+	send_keys(p, "alicepw\r");
 	EXPECT(p, "Balance: 100");
 	EXPECT_EXIT(p, 0);
 	ck_assert_msg(strstr(p->buf, "alicepw") == NULL, "echoed: %s",
@@ -688,7 +693,7 @@ START_TEST(password_is_asked_without_echo)
 	/* A wrong one is a refusal, still not echoed. */
 	p = pty_drink(NULL, "-u", "alice", "balance", NULL);
 	EXPECT(p, "Password for alice@localhost:");
-	run_pty_send(p, "guess\r");
+	send_keys(p, "guess\r");
 	EXPECT(p, "wrong user name or password (bad_credentials)");
 	EXPECT_EXIT(p, 1);
 	ck_assert(strstr(p->buf, "guess") == NULL);
@@ -709,12 +714,12 @@ START_TEST(shell_edits_lines_and_keeps_history)
 	EXPECT(p, "Type help for the commands");
 	EXPECT(p, "drink> ");
 	/* Left arrow edits in place instead of inserting ^[[D. */
-	run_pty_send(p, "hoami\x1b[D\x1b[D\x1b[D\x1b[D\x1b[Dw\r");
+	send_keys(p, "hoami\x1b[D\x1b[D\x1b[D\x1b[D\x1b[Dw\r");
 	EXPECT(p, "alice (member), balance 100");
 	/* The prompt now shows the user and the balance. */
 	EXPECT(p, "alice (100)> ");
 	/* Up arrow recalls the last line. */
-	run_pty_send(p, "\x1b[A\r");
+	send_keys(p, "\x1b[A\r");
 	EXPECT(p, "alice (member), balance 100");
 	ck_assert(strstr(p->buf, "^[[") == NULL);
 	ck_assert(strstr(p->buf, "unknown command") == NULL);
@@ -723,7 +728,7 @@ START_TEST(shell_edits_lines_and_keeps_history)
 	send_keys(p, "send bob 99\x03");
 	EXPECT(p, "^C");
 	EXPECT(p, "alice (100)> ");
-	run_pty_send(p, "balance\r");
+	send_keys(p, "balance\r");
 	EXPECT(p, "Balance: 100");
 	ck_assert_int_eq(h_balance(srv, "bob"), 0);
 	/* Ctrl-D on an empty line leaves, with the last status. */
@@ -745,9 +750,9 @@ START_TEST(shell_edits_lines_and_keeps_history)
 	/* A new shell starts with it: up arrow gives "balance". */
 	p = pty_drink(env, "-u", "alice", NULL);
 	EXPECT(p, "drink> ");
-	run_pty_send(p, "\x1b[A\r");
+	send_keys(p, "\x1b[A\r");
 	EXPECT(p, "Balance: 100");
-	run_pty_send(p, "quit\r");
+	send_keys(p, "quit\r");
 	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	free(hist);
@@ -761,32 +766,32 @@ START_TEST(shell_completes_commands_options_and_names)
 
 	EXPECT(p, "drink> ");
 	/* A unique command prefix. */
-	run_pty_send(p, "bal\t\r");
+	send_keys(p, "bal\t\r");
 	EXPECT(p, "Balance: 1000");
 	EXPECT(p, "admin (1000)> ");
 	/* A machine id, fetched from the server. */
-	run_pty_send(p, "slots \t\r");
+	send_keys(p, "slots \t\r");
 	EXPECT(p, "   1  Cola");
 	EXPECT(p, "admin (1000)> ");
 	/* A slot number of the machine named before it. */
-	run_pty_send(p, "slot-set m1 \t--st\t7\r");
+	send_keys(p, "slot-set m1 \t--st\t7\r");
 	EXPECT(p, "Slot 1 of m1: Cola, price 10, stock 7, enabled");
 	EXPECT(p, "admin (1000)> ");
 	/* User names, and a kind for log --kind. */
-	run_pty_send(p, "credit bo\t5 cash\r");
+	send_keys(p, "credit bo\t5 cash\r");
 	EXPECT(p, "Credited 5 to bob");
 	EXPECT(p, "admin (1000)> ");
-	run_pty_send(p, "log --kind cr\t\r");
+	send_keys(p, "log --kind cr\t\r");
 	EXPECT(p, "credit");
 	EXPECT(p, "admin (1000)> ");
 	/* Several candidates are listed. */
-	run_pty_send(p, "user\t\t");
+	send_keys(p, "user\t\t");
 	EXPECT(p, "user-add");
 	EXPECT(p, "user-mod");
 	EXPECT(p, "users");
 	send_keys(p, "\x03");
 	EXPECT(p, "admin (1000)> ");
-	run_pty_send(p, "quit\r");
+	send_keys(p, "quit\r");
 	EXPECT_EXIT(p, 0);
 	ck_assert_int_eq(h_balance(srv, "bob"), 5);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE "
@@ -824,7 +829,7 @@ START_TEST(shell_says_when_the_server_closed_the_session)
 	char *kick;
 
 	EXPECT(p, "drink> ");
-	run_pty_send(p, "balance\r");
+	send_keys(p, "balance\r");
 	EXPECT(p, "Balance: 100");
 	EXPECT(p, "alice (100)> ");
 	session = member_session("alice");
@@ -833,11 +838,11 @@ START_TEST(shell_says_when_the_server_closed_the_session)
 	    (long long)session);
 	admin_call(kick);
 	free(kick);
-	run_pty_send(p, "balance\r");
+	send_keys(p, "balance\r");
 	EXPECT(p, "drink: the server closed the connection (kicked, idle too "
 	    "long, or restarted); reconnecting");
 	EXPECT(p, "Balance: 100");
-	run_pty_send(p, "quit\r");
+	send_keys(p, "quit\r");
 	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 }
@@ -870,14 +875,14 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	    NULL);
 
 	EXPECT(p, "machine-del m1: are you sure? [y/N] ");
-	run_pty_send(p, "n\r");
+	send_keys(p, "n\r");
 	EXPECT(p, "machine-del: not confirmed; nothing done");
 	EXPECT_EXIT(p, 2);
 	run_pty_free(p);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 1);
 	p = pty_drink(env, "-u", "admin", "machine-del", "m1", NULL);
 	EXPECT(p, "are you sure? [y/N] ");
-	run_pty_send(p, "y\r");
+	send_keys(p, "y\r");
 	EXPECT(p, "Machine m1 deleted");
 	EXPECT_EXIT(p, 0);
 	run_pty_free(p);

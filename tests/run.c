@@ -317,3 +317,19 @@ run_pty_free(struct run_pty *p)
 	free(p->buf);
 	free(p);
 }
+
+int
+run_pty_wait_raw(struct run_pty *p, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	struct termios t;
+
+	/* On Linux the master reports the slave's line discipline. */
+	while (tcgetattr(p->fd, &t) == 0 && (t.c_lflag & ICANON)) {
+		if (now_ms() >= deadline) {
+			return 0;
+		}
+		(void)run_pty_read(p, 10);
+	}
+	return 1;
+}

@@ -50,6 +50,11 @@ void run_pty_send(struct run_pty *p, const char *bytes);
  * mark past it.  1, or 0 after timeout_ms.
  */
 int run_pty_expect(struct run_pty *p, const char *needle, int64_t timeout_ms);
+/*
+ * Wait until the program has put its terminal in raw mode (a line editor
+ * waiting for keys), reading its output meanwhile: 1, or 0 on timeout.
+ */
+int run_pty_wait_raw(struct run_pty *p, int64_t timeout_ms);
 /* Read what arrives for ms milliseconds. */
 void run_pty_drain(struct run_pty *p, int64_t ms);
 /* Wait for the program to exit (reading its output); as run_wait. */
