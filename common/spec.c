@@ -79,8 +79,8 @@ const struct spec_cmd spec_table[] = {
 	/* Any session. */
 	/* user and password, or token: cmd_login checks which. */
 	{ .name = "login", .role = SPEC_ANYONE, .flags = 0,
-	    .summary = "log in as -u USER and keep the login (a token) for "
-	    "later commands", .args = {
+	    .summary = "log in as -u USER and keep the login (a token)",
+	    .args = {
 	    { .field = "user", .type = SPEC_T_NAME, .form = SPEC_F_HIDDEN,
 	    .complete = SPEC_C_USER, .help = "who to log in as (-u)" },
 	    { .field = "password", .type = SPEC_T_SECRET,

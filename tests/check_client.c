@@ -435,6 +435,12 @@ START_TEST(json_prints_each_reply_as_sent)
 			continue;
 		}
 		spec_cli_name(&spec_table[i], name, sizeof(name));
+		/* Not one request each: login keeps a token, watch waits. */
+		if (strcmp(name, "login") == 0 ||
+		    strcmp(name, "logout") == 0 ||
+		    strcmp(name, "watch") == 0) {
+			continue;
+		}
 		for (k = 0; k < sizeof(json_lines) / sizeof(json_lines[0]);
 		    k++) {
 			if (strcmp(json_lines[k][0], name) == 0) {

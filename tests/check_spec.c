@@ -263,7 +263,9 @@ START_TEST(drink_names_use_dashes)
 	ck_assert_str_eq(name, "set-balance");
 	spec_cli_name(spec_find("drop"), name, sizeof(name));
 	ck_assert_str_eq(name, "drop");
-	ck_assert(spec_find("login")->flags & SPEC_CMD_NOCLI);
+	ck_assert(spec_find("tokens")->flags & SPEC_CMD_NOCLI);
+	spec_cli_name(spec_find("subscribe"), name, sizeof(name));
+	ck_assert_str_eq(name, "watch");
 	ck_assert(spec_find("machine_del")->flags & SPEC_CMD_CONFIRM);
 	ck_assert(spec_find("slot_set")->flags & SPEC_CMD_SOME);
 }
