@@ -330,7 +330,7 @@ START_TEST(help_is_generated_from_the_specification)
 	    "confirmation\n") != NULL);
 	expect_run(&r, 0, NULL, "");
 	DRINK(&r, "--help");
-	ck_assert(strstr(r.out, "  set-balance USER BALANCE NOTE [--yes]\n")
+	ck_assert(strstr(r.out, "  set-balance USER BALANCE NOTE [--key KEY] [--yes]\n")
 	    != NULL);
 	/* Protocol commands drink does not offer are not listed. */
 	ck_assert(strstr(r.out, "token-create") == NULL);
