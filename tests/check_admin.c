@@ -613,7 +613,7 @@ admin_drink(const char *args, char **output)
 START_TEST(admin_drink_keys_changes_by_default)
 {
 	static const char *const cmds[] = {
-		"set-balance bob 40 audit",
+		"set-balance bob 40 audit --yes",
 		"credit bob 5 cash",
 		"debit bob 3 payout",
 		"user-add dave --balance 9",
