@@ -100,7 +100,7 @@ START_TEST(every_argument_is_described_for_both_programs)
 				    c->args[j].field) != 0, "%s.%s twice",
 				    c->name, a->field);
 			}
-			ck_assert_msg(a->type == SPEC_T_SECRET ?
+			ck_assert_msg(spec_secret(a) ?
 			    a->form == SPEC_F_SECRET ||
 			    a->form == SPEC_F_HIDDEN :
 			    a->form != SPEC_F_SECRET, "%s.%s: secrets are "
