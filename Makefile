@@ -55,7 +55,7 @@ CLIENT_SRC = $(wildcard client/*.c)
 CTRL_SRC   = $(wildcard controller/*.c)
 # Unit suites need no network; integration suites start real drinkd
 # processes (tests/harness.c) on ephemeral loopback ports.
-INTEG_NAMES = member admin machine lock stress crash hostile card ops web \
+INTEG_NAMES = member admin machine lock fault stress crash hostile card ops web \
               browser identity sunday tini client controller
 INTEG_SRC  = $(patsubst %,tests/check_%.c,$(INTEG_NAMES))
 UNIT_SRC   = $(filter-out $(INTEG_SRC),$(wildcard tests/check_*.c))
@@ -138,6 +138,14 @@ $(BUILD)/drink-machine: $(call obj,$(CTRL_SRC)) $(BUILD)/libdrink.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(HARNESS_SRC)) $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) $(CHECK_LIBS)
+
+# The storage-fault shim check_fault preloads into drinkd: plain, never
+# sanitized (it must not bring a second sanitizer runtime along).
+$(BUILD)/tests/fault.so: tests/shim/fault.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -fPIC -shared $(WARN) -o $@ $< -ldl
+
+$(BUILD)/tests/check_fault: $(BUILD)/tests/fault.so
 
 # The fuzz targets, renamed so both link into the corpus replay test.
 FUZZ_TARGETS = request machine

@@ -181,6 +181,7 @@ enum proto_err {
 	ERR_DROP_TIMEOUT,
 	ERR_CONFLICT,
 	ERR_SERVER_BUSY,
+	ERR_UNAVAILABLE,	/* storage failing: not applied, retry_after */
 	ERR_INTERNAL,
 	ERR_COUNT
 };

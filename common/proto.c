@@ -43,6 +43,8 @@ static const struct {
 	[ERR_CONFLICT] = { "conflict",
 	    "idempotency key reused with different arguments" },
 	[ERR_SERVER_BUSY] = { "server_busy", "too many connections" },
+	[ERR_UNAVAILABLE] = { "unavailable",
+	    "storage is failing; nothing was changed, try again later" },
 	[ERR_INTERNAL] = { "internal",
 	    "server fault; outcome unknown: retry only with the same key" },
 };

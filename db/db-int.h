@@ -35,6 +35,11 @@ struct db {
 	int ntouched;
 	int64_t touched_tx;
 	db_balance_hook_fn balance_hook;
+	int created;		/* db_open made the schema from nothing */
+	int64_t fault_since;	/* storage episode start (ms), 0: none; wlock */
+	int64_t fault_until;	/* writes refused until then; wlock */
+	long fault_refused;	/* writes refused this episode; wlock */
+	int answers;		/* answer.c's file, or -1 */
 };
 
 /* db.c */

@@ -268,6 +268,7 @@ db_migrate(struct db *db, char *err, size_t errlen)
 	}
 	version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	db->created = version == 0;
 	if (version > DB_SCHEMA_VERSION) {
 		snprintf(err, errlen,
 		    "database schema version %d is newer than this drinkd "
@@ -308,6 +309,7 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 	close(fd);
 	db = xcalloc(1, sizeof(*db));
 	db->path = xstrdup(path);
+	db->answers = -1;
 	pthread_mutex_init(&db->wlock, NULL);
 	pthread_mutex_init(&db->rlock, NULL);
 	pthread_cond_init(&db->rcond, NULL);
@@ -437,6 +439,9 @@ db_close(struct db *db)
 		sqlite3_close(db->readers[i]);
 	}
 	sqlite3_close(db->writer);
+	if (db->answers != -1) {
+		close(db->answers);
+	}
 	pthread_mutex_destroy(&db->wlock);
 	pthread_mutex_destroy(&db->rlock);
 	pthread_cond_destroy(&db->rcond);
@@ -460,30 +465,130 @@ db_schema_version(struct db *db)
 	return v;
 }
 
+/*
+ * Storage faults.  An episode starts with the first write that fails for
+ * a storage reason (I/O error, disk full, read-only, cannot open) and
+ * ends with the first write that commits again.  Meanwhile writes are
+ * refused up front, without touching the disk, except one probe every
+ * DB_FAULT_PROBE_MS; the log gets one line when it starts (naming the
+ * operation, from db_set_op) and one when it ends.
+ */
+#define DB_FAULT_PROBE_MS 2000
+
+static __thread const char *db_op;	/* what this thread is writing */
+static __thread int db_refused;		/* a write refused without trying */
+
+void
+db_set_op(const char *op)
+{
+	db_op = op;
+}
+
+int
+db_take_refused(void)
+{
+	int r = db_refused;
+
+	db_refused = 0;
+	return r;
+}
+
+int64_t
+db_retry_after(struct db *db)
+{
+	int64_t ms;
+
+	pthread_mutex_lock(&db->wlock);
+	ms = db->fault_since != 0 ? db->fault_until - now_ms() : 0;
+	pthread_mutex_unlock(&db->wlock);
+	return ms > 1000 ? (ms + 999) / 1000 : 1;
+}
+
+/* 1 when the writer's last error is the storage's doing (lock held). */
+static int
+db_storage_error(struct db *db)
+{
+	switch (sqlite3_extended_errcode(db->writer) & 0xff) {
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* A write failed for a storage reason (lock held). */
+static void
+db_fault(struct db *db, const char *what)
+{
+	int64_t now = now_ms();
+
+	if (db->fault_since == 0) {
+		db->fault_since = now;
+		db->fault_refused = 0;
+		log_err("storage is failing: %s: %s failed: %s; writes are "
+		    "refused with unavailable until it recovers",
+		    db_op != NULL ? db_op : "a write", what,
+		    sqlite3_errmsg(db->writer));
+	}
+	db->fault_until = now + DB_FAULT_PROBE_MS;
+}
+
 sqlite3 *
 db_write_begin(struct db *db)
 {
 	pthread_mutex_lock(&db->wlock);
+	if (db->fault_since != 0 && now_ms() < db->fault_until) {
+		db->fault_refused++;
+		db_refused = 1;
+		pthread_mutex_unlock(&db->wlock);
+		return NULL;
+	}
 	db->ntouched = 0;
 	db->touched_tx = 0;
 	if (sqlite3_exec(db->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
-		log_err("database: cannot begin a write: %s",
-		    sqlite3_errmsg(db->writer));
+		if (db_storage_error(db)) {
+			db_fault(db, "begin");
+			db_refused = 1;
+		} else {
+			log_err("database: cannot begin a write: %s",
+			    sqlite3_errmsg(db->writer));
+		}
 		pthread_mutex_unlock(&db->wlock);
 		return NULL;
 	}
 	return db->writer;
 }
 
+/*
+ * A failed statement rolls back: nothing was applied, and a storage fault
+ * there is unavailable.  A failed COMMIT may or may not have reached the
+ * disk, so it stays internal (outcome unknown).
+ */
 int
 db_write_end(struct db *db, int rc)
 {
 	if (rc == ERR_NONE &&
 	    sqlite3_exec(db->writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		log_err("database: commit failed: %s",
-		    sqlite3_errmsg(db->writer));
+		if (db_storage_error(db)) {
+			db_fault(db, "commit");
+		} else {
+			log_err("database: commit failed: %s",
+			    sqlite3_errmsg(db->writer));
+		}
 		rc = ERR_INTERNAL;
+	} else if (rc == ERR_INTERNAL && db_storage_error(db)) {
+		db_fault(db, "a statement");
+		rc = ERR_UNAVAILABLE;
+	} else if (rc == ERR_NONE && db->fault_since != 0) {
+		log_warn("storage recovered after %lld s; %ld write(s) were "
+		    "refused meanwhile",
+		    (long long)((now_ms() - db->fault_since) / 1000),
+		    db->fault_refused);
+		db->fault_since = 0;
 	}
 	if (rc != ERR_NONE && sqlite3_get_autocommit(db->writer) == 0) {
 		sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);

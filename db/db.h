@@ -119,6 +119,18 @@ int db_restore(const char *backup_path, const char *db_path, FILE *out,
 int db_prune(struct db *db, int64_t temps_before, int64_t sessions_before,
     int batch);
 
+/*
+ * db.c: storage faults.  While storage fails, writes are refused up
+ * front (the caller sees ERR_INTERNAL or ERR_UNAVAILABLE from db_*);
+ * db_take_refused says whether this thread's last write was refused
+ * without being tried (so nothing was applied), db_retry_after when to
+ * try again (seconds, at least 1).  db_set_op names what the thread is
+ * writing, for the one log line of an episode.
+ */
+void db_set_op(const char *op);
+int db_take_refused(void);
+int64_t db_retry_after(struct db *db);
+
 /* lock.c */
 /*
  * Take the exclusive lock of the database at path, held until db_unlock
@@ -128,6 +140,18 @@ int db_prune(struct db *db, int64_t temps_before, int64_t sessions_before,
  */
 int db_lock(const char *path, char *err, size_t errlen);
 void db_unlock(int fd);
+
+/*
+ * answer.c: machines' answers kept outside SQLite until their drop is
+ * settled, so a restart after a storage fault captures what was vended.
+ */
+int db_answer_open(struct db *db);
+/* Record that the machine answered tx with outcome (ERR_NONE: vended). */
+int db_answer_put(struct db *db, int64_t tx, int outcome);
+/* 1 and *outcome when an answer for tx is recorded. */
+int db_answer_get(struct db *db, int64_t tx, int *outcome);
+/* Forget every answer (all pending drops are settled). */
+int db_answer_reset(struct db *db);
 
 /* user.c */
 /*
@@ -178,7 +202,10 @@ int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
 int db_drop_release(struct db *db, int64_t tx, int err, const char *message);
 /* 1 when user has a drop pending, 0 when not, -1 on error. */
 int db_drop_pending(struct db *db, const char *user);
-/* At startup: release every pending drop; *count says how many. */
+/*
+ * At startup: settle every pending drop, capturing those whose machine
+ * answered ok (answer.c) and releasing the rest; *count says how many.
+ */
 int db_drop_release_pending(struct db *db, int *count);
 
 /* machine.c */

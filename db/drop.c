@@ -235,38 +235,43 @@ drop_settle(sqlite3 *h, int64_t tx, const char *state, const char *to_name,
 	return r == 1 ? 0 : -1;
 }
 
+/* Capture inside an open write transaction (shared with restart). */
+static int
+drop_capture(sqlite3 *h, int64_t tx, cJSON *res)
+{
+	sqlite3_stmt *st;
+	int64_t account, price, balance;
+	int rc = -1;
+
+	if (drop_settle(h, tx, "completed", "@sales", &account, &price,
+	    &balance) != 0) {
+		return -1;
+	}
+	st = db_prep(h, "SELECT item FROM tx WHERE id = ?", "l", tx);
+	if (st != NULL && db_step(st) == 1) {
+		cJSON_AddNumberToObject(res, "tx", (double)tx);
+		cJSON_AddStringToObject(res, "item", db_col_text(st, 0));
+		cJSON_AddNumberToObject(res, "price", (double)price);
+		cJSON_AddNumberToObject(res, "balance", (double)balance);
+		rc = drop_store_reply(h, tx, res);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
 {
-	sqlite3_stmt *st = NULL;
 	cJSON *res = cJSON_CreateObject();
-	int64_t account, price, balance;
-	int rc = ERR_INTERNAL;
 	sqlite3 *h;
+	int rc;
 
 	if ((h = db_write_begin(db)) == NULL) {
 		cJSON_Delete(res);
 		return ERR_INTERNAL;
 	}
-	if (drop_settle(h, tx, "completed", "@sales", &account, &price,
-	    &balance) != 0) {
-		goto out;
-	}
-	st = db_prep(h, "SELECT item FROM tx WHERE id = ?", "l", tx);
-	if (st == NULL || db_step(st) != 1) {
-		goto out;
-	}
-	cJSON_AddNumberToObject(res, "tx", (double)tx);
-	cJSON_AddStringToObject(res, "item", db_col_text(st, 0));
-	cJSON_AddNumberToObject(res, "price", (double)price);
-	cJSON_AddNumberToObject(res, "balance", (double)balance);
-	if (drop_store_reply(h, tx, res) != 0) {
-		goto out;
-	}
-	rc = ERR_NONE;
-out:
-	sqlite3_finalize(st);
-	rc = db_write_end(db, rc);
+	rc = db_write_end(db, drop_capture(h, tx, res) == 0 ? ERR_NONE :
+	    ERR_INTERNAL);
 	if (rc == ERR_NONE) {
 		ledger_json_move(reply, res);
 	}
@@ -306,6 +311,39 @@ db_drop_release(struct db *db, int64_t tx, int err, const char *message)
 	    ERR_NONE : ERR_INTERNAL);
 }
 
+/*
+ * Settle one drop a previous run left pending, as its machine answered if
+ * the answer was recorded (answer.c), else as never answered.
+ */
+static int
+drop_recover(struct db *db, sqlite3 *h, int64_t tx)
+{
+	cJSON *res;
+	int outcome, rc;
+
+	if (!db_answer_get(db, tx, &outcome)) {
+		log_warn("drop tx %lld was pending when the previous drinkd "
+		    "stopped, and its machine had not answered: the hold is "
+		    "returned and the member not charged", (long long)tx);
+		return drop_release(h, tx, ERR_DROP_FAILED, "the server "
+		    "restarted before the machine answered; nothing charged");
+	}
+	if (outcome != ERR_NONE) {
+		log_warn("drop tx %lld was pending when the previous drinkd "
+		    "stopped; its machine had refused the vend: the hold is "
+		    "returned", (long long)tx);
+		return drop_release(h, tx, outcome, "the machine did not vend; "
+		    "nothing charged");
+	}
+	log_warn("drop tx %lld was pending when the previous drinkd stopped, "
+	    "but its machine had vended: the drop is captured now",
+	    (long long)tx);
+	res = cJSON_CreateObject();
+	rc = drop_capture(h, tx, res);
+	cJSON_Delete(res);
+	return rc;
+}
+
 int
 db_drop_release_pending(struct db *db, int *count)
 {
@@ -333,21 +371,20 @@ db_drop_release_pending(struct db *db, int *count)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (drop_release(h, ids[i], ERR_DROP_FAILED,
-		    "the server restarted before the machine answered; "
-		    "nothing charged") != 0) {
+		if (drop_recover(db, h, ids[i]) != 0) {
 			goto out;
 		}
-		log_warn("drop tx %lld was pending when the previous drinkd "
-		    "stopped; its machine's answer was never recorded, so "
-		    "the hold is returned and the member not charged",
-		    (long long)ids[i]);
 	}
 	*count = (int)n;
 	rc = ERR_NONE;
 out:
 	free(ids);
-	return db_write_end(db, rc);
+	rc = db_write_end(db, rc);
+	/* Every pending drop is settled: their answers are spent. */
+	if (rc == ERR_NONE && db_answer_reset(db) != 0) {
+		log_warn("could not empty the answers file of %s", db->path);
+	}
+	return rc;
 }
 
 int

@@ -347,7 +347,16 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 			id = NULL;
 		}
 		cJSON_AddBoolToObject(r.reply, "ok", 1);
+		db_set_op(cmd->spec->name);
+		(void)db_take_refused();
 		rc = cmd->exec(s, &r);
+		/* Refused before it was tried: nothing was applied. */
+		if (rc == ERR_INTERNAL && db_take_refused()) {
+			rc = ERR_UNAVAILABLE;
+		}
+		if (rc == ERR_UNAVAILABLE) {
+			r.retry_after = db_retry_after(s->peer.srv->db);
+		}
 		if (cmd->spec->role == SPEC_ADMIN) {
 			cmd_audit(s, cmd, msg, rc);
 		}
@@ -369,7 +378,7 @@ reply:
 			cJSON_AddNumberToObject(reply, "balance",
 			    (double)r.balance);
 		}
-		if (rc == ERR_LOCKED_OUT) {
+		if (rc == ERR_LOCKED_OUT || rc == ERR_UNAVAILABLE) {
 			cJSON_AddNumberToObject(reply, "retry_after",
 			    (double)r.retry_after);
 		}

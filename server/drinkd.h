@@ -138,10 +138,12 @@ void auth_key_succeeded(const char *key);
 
 /* server.c */
 struct vend_reg;
+struct drop_backlog;
 struct server {
 	struct config *cfg;	/* read-only while running */
 	struct db *db;
 	struct vend_reg *vends;	/* machines online and their vends (vend.c) */
+	struct drop_backlog *backlog; /* settlements being retried (drop.c) */
 	pthread_mutex_t ctx_lock;
 	SSL_CTX *member_ctx;	/* guarded by ctx_lock */
 	SSL_CTX *machine_ctx;	/* guarded by ctx_lock; NULL: no machine port */
@@ -193,7 +195,10 @@ struct session {
 };
 #define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);
-/* After the handshake: record the session, certificate login. */
+/*
+ * After the handshake: record the session (when storage allows: a member
+ * is served unrecorded during a storage fault), certificate login.
+ */
 int session_open(struct session *s, const char *what);
 /* The greeting event; caller deletes. */
 cJSON *session_hello(struct session *s);
@@ -371,8 +376,12 @@ struct drop_req {
 };
 /* The whole drop; result fields go into reply.  Returns enum proto_err. */
 int drop_run(struct server *srv, struct drop_req *d, cJSON *reply);
-/* At startup, before listening: release holds a previous run left. */
+/* At startup, before accepting: settle what a previous run left pending. */
 int drop_recover(struct server *srv);
+/* The settler thread, for settlements the database refused for a while. */
+int drop_start(struct server *srv);
+/* At exit, after the vends drained: stop it; the rest waits for a start. */
+void drop_stop(struct server *srv);
 /* A machine answered vend id; stock >= 0 is a sensed count it sent. */
 void drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
     int64_t stock, const char *why);

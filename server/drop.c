@@ -8,11 +8,14 @@
  *   3. vend     the machine's transport thread sends it and reports the
  *               answer here (drop_answer), with sensed stock (drop_sensed);
  *   4. settle   capture (@holds -> @sales) on "ok", release (@holds ->
- *               member) on anything else, retried while the database
- *               refuses, and only then the member's in-flight slot is
- *               freed;
- *   5. recover  at startup, before listening, holds a previous run left
- *               pending are released.
+ *               member) on anything else; retried while the database
+ *               refuses, first while the member waits, then by the
+ *               settler thread until it is recorded; only then is the
+ *               member's in-flight slot freed;
+ *   5. recover  at startup, before accepting anyone, drops a previous run
+ *               left pending are settled: captured when the machine's
+ *               "ok" was recorded in the answers file (db/answer.c),
+ *               released otherwise.
  *
  * Stock follows the machine (PROTOCOL.md section 7): an "ok" lowers the
  * slot's stock by one unless the machine reported a sensed count for that
@@ -26,6 +29,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drinkd.h"
@@ -33,33 +37,198 @@
 #define DROP_PUMP_MS 100	/* a waiting drop writes its events so often */
 
 #define DROP_SETTLE_TRIES 6	/* 0.1 s doubling: about 6 s in all */
+#define DROP_BACKLOG_MAX_MS 5000 /* the settler's longest pause */
 
 /*
- * Capture (outcome ERR_NONE) or release a held drop.  The machine has
- * already acted, so a database error here is retried for a while rather
- * than left to the next start, which can only release.
+ * A settlement the database refused while the member waited: the settler
+ * thread retries it, with backoff, until it is recorded.
+ */
+struct drop_item {
+	int64_t tx;
+	int outcome;		/* ERR_NONE: capture; else release with it */
+	char message[160];
+	struct vend *v;		/* finished once recorded (if submitted) */
+	int64_t since;
+	struct drop_item *next;
+};
+
+struct drop_backlog {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* an item arrived, or stop */
+	struct drop_item *head, *tail;	/* guarded by lock */
+	int stop;			/* guarded by lock */
+	pthread_t thread;
+};
+
+/* One attempt to record a settlement. */
+static int
+drop_record(struct server *srv, int64_t tx, int outcome,
+    const char *message, cJSON *reply)
+{
+	return outcome == ERR_NONE ? db_drop_capture(srv->db, tx, reply) :
+	    db_drop_release(srv->db, tx, outcome, message);
+}
+
+/*
+ * Capture (outcome ERR_NONE) or release a held drop while the member
+ * waits.  The machine has already acted, so a database error is retried
+ * for a while; after that the settler thread takes over.
  */
 static int
 drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
-    cJSON *reply, int *tries)
+    cJSON *reply)
 {
 	useconds_t pause = 100 * 1000;
-	int rc = ERR_INTERNAL;
+	int rc = ERR_INTERNAL, tries;
 
-	for (*tries = 0; *tries < DROP_SETTLE_TRIES && rc != ERR_NONE;
-	    (*tries)++) {
-		if (*tries > 0) {
-			log_warn("drop tx %lld: recording the %s failed; "
-			    "retrying", (long long)tx,
-			    outcome == ERR_NONE ? "capture" : "release");
+	for (tries = 0; tries < DROP_SETTLE_TRIES && rc != ERR_NONE;
+	    tries++) {
+		if (tries > 0) {
 			usleep(pause);
 			pause *= 2;
 		}
-		rc = outcome == ERR_NONE ?
-		    db_drop_capture(srv->db, tx, reply) :
-		    db_drop_release(srv->db, tx, outcome, message);
+		rc = drop_record(srv, tx, outcome, message, reply);
 	}
 	return rc;
+}
+
+/* Free the member's in-flight slot and the vend. */
+static void
+drop_finish(struct server *srv, struct vend *v)
+{
+	if (v->state != VEND_STATE_NEW) {
+		vend_finish(srv->vends, v);
+	}
+	free(v);
+}
+
+/* Hand a settlement to the settler thread. */
+static void
+drop_defer(struct server *srv, struct vend *v, int64_t tx, int outcome,
+    const char *message)
+{
+	struct drop_backlog *b = srv->backlog;
+	struct drop_item *it = xcalloc(1, sizeof(*it));
+
+	it->tx = tx;
+	it->outcome = outcome;
+	snprintf(it->message, sizeof(it->message), "%s", message);
+	it->v = v;
+	it->since = now_ms();
+	pthread_mutex_lock(&b->lock);
+	if (b->tail != NULL) {
+		b->tail->next = it;
+	} else {
+		b->head = it;
+	}
+	b->tail = it;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * The settler: records deferred settlements in order, pausing 0.1 s
+ * doubling to 5 s while the database still refuses.  Once one is
+ * recorded its user may drop again, and a keyed retry returns it.
+ */
+static void *
+drop_settler_main(void *arg)
+{
+	struct server *srv = arg;
+	struct drop_backlog *b = srv->backlog;
+	int64_t pause = 100, deadline;
+	struct drop_item *it;
+	struct timespec ts;
+	cJSON *scratch;
+	int rc;
+
+	db_set_op("settling a drop");
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		while (!b->stop && b->head == NULL) {
+			pthread_cond_wait(&b->cond, &b->lock);
+		}
+		if (b->stop || b->head == NULL) {
+			break;
+		}
+		it = b->head;
+		pthread_mutex_unlock(&b->lock);
+		scratch = cJSON_CreateObject();
+		rc = drop_record(srv, it->tx, it->outcome, it->message,
+		    scratch);
+		cJSON_Delete(scratch);
+		pthread_mutex_lock(&b->lock);
+		if (rc == ERR_NONE) {
+			if ((b->head = it->next) == NULL) {
+				b->tail = NULL;
+			}
+			log_warn("drop tx %lld: %s recorded after %lld s, in the "
+			    "background", (long long)it->tx,
+			    it->outcome == ERR_NONE ? "capture" : "release",
+			    (long long)((now_ms() - it->since) / 1000));
+			drop_finish(srv, it->v);
+			free(it);
+			pause = 100;
+			continue;
+		}
+		deadline = now_ms() + pause;
+		ts.tv_sec = deadline / 1000;
+		ts.tv_nsec = (deadline % 1000) * 1000000;
+		(void)pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+		pause = pause * 2 > DROP_BACKLOG_MAX_MS ? DROP_BACKLOG_MAX_MS :
+		    pause * 2;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+int
+drop_start(struct server *srv)
+{
+	struct drop_backlog *b = xcalloc(1, sizeof(*b));
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	srv->backlog = b;
+	if (pthread_create(&b->thread, NULL, drop_settler_main, srv) != 0) {
+		srv->backlog = NULL;
+		free(b);
+		return -1;
+	}
+	return 0;
+}
+
+/* At exit: what is still unrecorded is settled by the next start. */
+void
+drop_stop(struct server *srv)
+{
+	struct drop_backlog *b = srv->backlog;
+	struct drop_item *it;
+
+	if (b == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	b->stop = 1;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	pthread_join(b->thread, NULL);
+	while ((it = b->head) != NULL) {
+		b->head = it->next;
+		log_err("drop tx %lld: still not recorded at exit; the next "
+		    "start settles it as the machine answered",
+		    (long long)it->tx);
+		drop_finish(srv, it->v);
+		free(it);
+	}
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+	srv->backlog = NULL;
 }
 
 /* Steps 1 to 4 for one member's request. */
@@ -67,8 +236,8 @@ int
 drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 {
 	struct db_drop d = { 0 };
-	struct vend v = { 0 };
-	int rc, tries;
+	struct vend *v;
+	int rc;
 
 	d.user = rq->user;
 	d.machine = rq->machine;
@@ -90,46 +259,49 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	    (long long)d.price);
 	event_drop(d.tx, d.user, d.machine, d.slot, "queued", NULL);
 
-	/* 2 and 3. Queue, and wait for the machine or the deadline. */
-	v.tx = d.tx;
-	v.slot = d.slot;
-	v.delay = rq->delay;
-	v.timeout_ms = (srv->cfg->vend_timeout + rq->delay) * 1000;
-	snprintf(v.user, sizeof(v.user), "%s", d.user);
-	if ((rc = vend_submit(srv->vends, &v, d.machine)) == ERR_NONE) {
+	/*
+	 * 2 and 3. Queue, and wait for the machine or the deadline.  The
+	 * vend lives on the heap: if its settlement has to be deferred, it
+	 * keeps the user's drop in flight after this thread has answered.
+	 */
+	v = xcalloc(1, sizeof(*v));
+	v->tx = d.tx;
+	v->slot = d.slot;
+	v->delay = rq->delay;
+	v->timeout_ms = (srv->cfg->vend_timeout + rq->delay) * 1000;
+	snprintf(v->user, sizeof(v->user), "%s", d.user);
+	if ((rc = vend_submit(srv->vends, v, d.machine)) == ERR_NONE) {
 		/*
 		 * In slices, so the member's session writes the events it is
 		 * sent meanwhile (this drop's "queued" and "vending").
 		 */
-		while (!vend_wait_for(srv->vends, &v, DROP_PUMP_MS)) {
+		while (!vend_wait_for(srv->vends, v, DROP_PUMP_MS)) {
 			session_pump();
 		}
-		rc = v.result;
+		rc = v->result;
 	}
-	snprintf(rq->message, sizeof(rq->message), "%s", v.message);
+	snprintf(rq->message, sizeof(rq->message), "%s", v->message);
 
-	/* 4. Settle, then free the member's in-flight slot. */
-	if (drop_settle(srv, d.tx, rc, rq->message, reply, &tries) !=
-	    ERR_NONE) {
-		if (rc == ERR_NONE) {
-			log_err("drop tx %lld: the machine VENDED but the "
-			    "capture could not be recorded (%d tries): the "
-			    "price stays held in @holds and the next start "
-			    "of drinkd returns it to %s, who then got the "
-			    "item free: check the database", (long long)d.tx,
-			    tries, d.user);
-		} else {
-			log_err("drop tx %lld: nothing vended (%s) but the "
-			    "release could not be recorded (%d tries): the "
-			    "price stays held in @holds until the next start "
-			    "of drinkd returns it to %s: check the database",
-			    (long long)d.tx, proto_err_code(rc), tries,
-			    d.user);
-		}
-		rc = ERR_INTERNAL;
-		rq->message[0] = '\0';
-		event_drop(d.tx, NULL, NULL, 0, "failed", proto_err_code(rc));
-	} else if (rc == ERR_NONE) {
+	/* 4. Settle; the member's in-flight slot is freed once recorded. */
+	if (drop_settle(srv, d.tx, rc, rq->message, reply) != ERR_NONE) {
+		log_err("drop tx %lld: the machine %s, but the database "
+		    "refused to record the %s: retrying in the background "
+		    "until it is recorded; %s is answered internal and "
+		    "a keyed retry returns the outcome once recorded",
+		    (long long)d.tx, rc == ERR_NONE ? "VENDED" :
+		    "did not vend", rc == ERR_NONE ? "capture" : "release",
+		    d.user);
+		drop_defer(srv, v, d.tx, rc, rq->message);
+		/* The machine acted: the outcome is unknown, not refused. */
+		(void)db_take_refused();
+		snprintf(rq->message, sizeof(rq->message), "the outcome of "
+		    "drop tx %lld could not be recorded yet; retry with the "
+		    "same key to learn it", (long long)d.tx);
+		event_drop(d.tx, NULL, NULL, 0, "failed",
+		    proto_err_code(ERR_INTERNAL));
+		return ERR_INTERNAL;
+	}
+	if (rc == ERR_NONE) {
 		event_drop(d.tx, NULL, NULL, 0, "completed", NULL);
 		log_info("drop tx %lld: completed", (long long)d.tx);
 	} else {
@@ -137,9 +309,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		    (long long)d.tx, proto_err_code(rc), rq->message);
 		event_drop(d.tx, NULL, NULL, 0, "failed", proto_err_code(rc));
 	}
-	if (v.state != VEND_STATE_NEW) {
-		vend_finish(srv->vends, &v);
-	}
+	drop_finish(srv, v);
 	return rc;
 }
 
@@ -160,6 +330,10 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 		log_warn("machine %s: answer for unknown vend %.40s ignored",
 		    name, id);
 		return;
+	}
+	/* Durable before anything else: a restart must capture it. */
+	if (ok && match == VEND_MATCH_INFLIGHT) {
+		(void)db_answer_put(srv->db, info.tx, ERR_NONE);
 	}
 	if (ok && (stock >= 0 || !info.sensed)) {
 		if (db_machine_vended(srv->db, name, info.slot, stock) !=
@@ -207,24 +381,28 @@ drop_sensed(struct server *srv, struct mach *m, const cJSON *slots)
 
 /*
  * Step 5.  Only one drinkd runs on a database (main.c holds its lock), so
- * a pending drop here was left by a previous run that stopped before the
- * machine's answer was settled: its outcome at the machine is unknown, and
- * the member is not charged.
+ * a pending drop here was left by a previous run that stopped before its
+ * settlement was recorded.  If the machine's "ok" reached the answers
+ * file the drop is captured; otherwise it is released, uncharged.
  */
 int
 drop_recover(struct server *srv)
 {
-	int released;
+	int settled;
 
-	if (db_drop_release_pending(srv->db, &released) != ERR_NONE) {
-		log_err("cannot release the drops a previous run left pending; "
+	if (db_answer_open(srv->db) != 0) {
+		log_err("without the answers file a drop vended during a "
+		    "storage fault and not yet recorded when drinkd stops "
+		    "is released (given away) at the next start");
+	}
+	if (db_drop_release_pending(srv->db, &settled) != ERR_NONE) {
+		log_err("cannot settle the drops a previous run left pending; "
 		    "refusing to start");
 		return -1;
 	}
-	if (released > 0) {
-		log_warn("released %d drop hold(s) left pending when the "
-		    "previous drinkd stopped; their members were not charged",
-		    released);
+	if (settled > 0) {
+		log_warn("settled %d drop(s) left pending when the previous "
+		    "drinkd stopped", settled);
 	}
 	return 0;
 }

@@ -381,7 +381,7 @@ machine_register(struct machine_conn *mc, const char *name)
 	cJSON *msg, *o = NULL;
 	char *line;
 	size_t len;
-	int rc;
+	int rc, stored = ERR_NONE;
 	cJSON *before = event_slots_before(mc->peer.srv, name);
 
 	int64_t deadline = now_ms() + mc->peer.srv->cfg->handshake_timeout * 1000;
@@ -418,7 +418,8 @@ machine_register(struct machine_conn *mc, const char *name)
 		    "the first message must be register");
 		log_info("machine %s: first message was not register", name);
 	} else if (slots != NULL && (!cJSON_IsArray(slots) ||
-	    db_machine_stock(mc->peer.srv->db, name, slots) != ERR_NONE)) {
+	    (stored = db_machine_stock(mc->peer.srv->db, name, slots)) ==
+	    ERR_BAD_REQUEST)) {
 		(void)machine_send_error(mc, id, ERR_BAD_REQUEST,
 		    "slots must be [{\"slot\":1-255,\"stock\":>=0}, ...]");
 		log_info("machine %s: bad slots in register", name);
@@ -431,6 +432,10 @@ machine_register(struct machine_conn *mc, const char *name)
 		cJSON_AddStringToObject(o, "machine", name);
 		rc = machine_send(mc, o) == CONN_OK ? 0 : -1;
 		cJSON_Delete(o);
+		if (stored != ERR_NONE) {
+			log_warn("machine %s: its sensed stock could not be "
+			    "recorded (%s)", name, proto_err_code(stored));
+		}
 		log_info("machine %s: registered (firmware %s)", name,
 		    cJSON_IsString(cJSON_GetObjectItem(msg, "firmware")) ?
 		    cJSON_GetObjectItem(msg, "firmware")->valuestring :
@@ -528,9 +533,11 @@ machine_main(void *arg)
 	if (machine_admit(mc, name, sizeof(name)) != 0) {
 		goto out;
 	}
+	/* A storage fault must not take machines offline: serve unrecorded. */
+	db_set_op("recording a session");
 	if (db_session_open(srv->db, "machine", mc->peer.client.address,
 	    mc->peer.client.port, &id) != ERR_NONE) {
-		goto out;
+		id = 0;
 	}
 	client_set_name(&mc->peer.client, name);
 	client_show(&mc->peer.client, id);

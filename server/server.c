@@ -714,7 +714,7 @@ server_run(struct server *srv)
 		    "run");
 	}
 	srv->vends = vend_reg_new(cfg->vend_timeout * 1000, NULL, NULL);
-	if (drop_recover(srv) != 0) {
+	if (drop_recover(srv) != 0 || drop_start(srv) != 0) {
 		return -1;
 	}
 	if (cfg->ports_file != NULL &&
@@ -760,6 +760,7 @@ server_run(struct server *srv)
 	}
 	SSL_CTX_free(srv->member_ctx);
 	SSL_CTX_free(srv->machine_ctx);
+	drop_stop(srv);
 	vend_reg_free(srv->vends);
 	srv->vends = NULL;
 	log_info("stopped");

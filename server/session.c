@@ -319,11 +319,11 @@ session_open(struct session *s, const char *what)
 {
 	int64_t id;
 
+	/* A storage fault must not turn members away: serve unrecorded. */
+	db_set_op("recording a session");
 	if (db_session_open(s->peer.srv->db, "member", s->peer.client.address,
 	    s->peer.client.port, &id) != ERR_NONE) {
-		log_err("%s %s port %d: cannot record session; closing", what,
-		    s->peer.client.address, s->peer.client.port);
-		return -1;
+		id = 0;
 	}
 	client_show(&s->peer.client, id);
 	log_info("session %lld: %s connection from %s port %d",

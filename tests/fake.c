@@ -281,6 +281,17 @@ fake_wait_vends(struct fake *f, int n)
 }
 
 int
+fake_closed_now(struct fake *f)
+{
+	int closed;
+
+	pthread_mutex_lock(&f->lock);
+	closed = f->closed;
+	pthread_mutex_unlock(&f->lock);
+	return closed;
+}
+
+int
 fake_closed(struct fake *f)
 {
 	int64_t deadline = now_ms() + 10000;

@@ -65,6 +65,8 @@ void fake_last(struct fake *f, int *slot, int *delay);
 void fake_order(struct fake *f, char *buf, size_t len);
 /* Wait until n vends have arrived; fails the test after 10 s. */
 void fake_wait_vends(struct fake *f, int n);
+/* 1 when the server has closed the fake's connection, without waiting. */
+int fake_closed_now(struct fake *f);
 /* 1 once the server has closed the fake's connection (waits up to 10 s). */
 int fake_closed(struct fake *f);
 void fake_stop(struct fake *f);

@@ -1,0 +1,124 @@
+/*
+ * The machines' answers to vends, kept beside the database in
+ * "<database>.answers" so that a restart can tell a drop the machine
+ * vended from one it never answered, even when a storage fault kept
+ * SQLite from recording the settlement before the server died.
+ *
+ * A small fixed file: DB_ANSWER_SLOTS records, a drop's record at slot
+ * tx % DB_ANSWER_SLOTS, written in place (pwrite, then fdatasync).  The
+ * file is filled with zeros when opened, so a record never needs a new
+ * block: a full disk does not stop it.  A record only matters while its
+ * drop is pending; db_answer_reset empties the file once a start has
+ * settled every pending drop, and a new database starts with an empty one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db-int.h"
+
+#define DB_ANSWER_SLOTS 4096
+#define DB_ANSWER_MAGIC 0x6472696e6b616e73ULL	/* "drinkans" */
+
+struct db_answer_rec {
+	int64_t tx;
+	int32_t outcome;	/* enum proto_err: ERR_NONE is "vended" */
+	int32_t pad;
+	uint64_t check;		/* tx ^ outcome ^ magic: a torn write fails */
+};
+
+static uint64_t
+db_answer_check(int64_t tx, int32_t outcome)
+{
+	return (uint64_t)tx ^ ((uint64_t)(uint32_t)outcome << 32) ^
+	    DB_ANSWER_MAGIC;
+}
+
+int
+db_answer_open(struct db *db)
+{
+	int fresh = db->created;
+	char *path = xasprintf("%s.answers", db->path);
+	size_t size = DB_ANSWER_SLOTS * sizeof(struct db_answer_rec);
+	struct stat sb;
+	char *zeros;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1 || fstat(fd, &sb) != 0) {
+		log_err("cannot open %s: %s", path, strerror(errno));
+		goto err;
+	}
+	if (fresh || (size_t)sb.st_size != size) {
+		zeros = xcalloc(1, size);
+		if (pwrite(fd, zeros, size, 0) != (ssize_t)size ||
+		    ftruncate(fd, (off_t)size) != 0 || fdatasync(fd) != 0) {
+			log_err("cannot prepare %s: %s", path, strerror(errno));
+			free(zeros);
+			goto err;
+		}
+		free(zeros);
+	}
+	free(path);
+	db->answers = fd;
+	return 0;
+err:
+	if (fd != -1) {
+		close(fd);
+	}
+	free(path);
+	return -1;
+}
+
+int
+db_answer_put(struct db *db, int64_t tx, int outcome)
+{
+	struct db_answer_rec r = { .tx = tx, .outcome = outcome };
+	off_t off = (off_t)(tx % DB_ANSWER_SLOTS) * (off_t)sizeof(r);
+
+	if (db->answers == -1) {
+		return -1;
+	}
+	r.check = db_answer_check(tx, outcome);
+	if (pwrite(db->answers, &r, sizeof(r), off) != (ssize_t)sizeof(r) ||
+	    fdatasync(db->answers) != 0) {
+		log_err("drop tx %lld: cannot record the machine's answer in "
+		    "%s.answers: %s", (long long)tx, db->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_answer_get(struct db *db, int64_t tx, int *outcome)
+{
+	struct db_answer_rec r;
+	off_t off = (off_t)(tx % DB_ANSWER_SLOTS) * (off_t)sizeof(r);
+
+	if (db->answers == -1 ||
+	    pread(db->answers, &r, sizeof(r), off) != (ssize_t)sizeof(r) ||
+	    r.tx != tx || r.check != db_answer_check(r.tx, r.outcome)) {
+		return 0;
+	}
+	*outcome = r.outcome;
+	return 1;
+}
+
+int
+db_answer_reset(struct db *db)
+{
+	size_t size = DB_ANSWER_SLOTS * sizeof(struct db_answer_rec);
+	char *zeros = xcalloc(1, size);
+	int rc = 0;
+
+	if (db->answers != -1 &&
+	    (pwrite(db->answers, zeros, size, 0) != (ssize_t)size ||
+	    fdatasync(db->answers) != 0)) {
+		rc = -1;
+	}
+	free(zeros);
+	return rc;
+}

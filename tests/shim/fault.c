@@ -1,0 +1,135 @@
+/*
+ * A storage fault for the tests, loaded into drinkd with LD_PRELOAD.
+ * While the file named by $DRINK_FAULT_FILE exists, writes and syncs of
+ * the database and its write-ahead log (files ending in ".db" or
+ * "-wal") fail: with ENOSPC when the file says "full", else with EIO.
+ * Everything else, the answers file included, works as usual.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
+ssize_t write(int fd, const void *buf, size_t n);
+int fdatasync(int fd);
+int fsync(int fd);
+
+/* 0, or the errno to fail fd's writes with. */
+static int
+fault_errno(int fd)
+{
+	const char *flag = getenv("DRINK_FAULT_FILE");
+	char link[64], path[4096], kind[8] = "";
+	ssize_t n;
+	size_t len;
+	FILE *f;
+
+	if (flag == NULL || access(flag, F_OK) != 0) {
+		return 0;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0) {
+		return 0;
+	}
+	path[n] = '\0';
+	len = (size_t)n;
+	if (!(len > 3 && strcmp(path + len - 3, ".db") == 0) &&
+	    !(len > 4 && strcmp(path + len - 4, "-wal") == 0)) {
+		return 0;
+	}
+	if ((f = fopen(flag, "r")) != NULL) {
+		if (fgets(kind, sizeof(kind), f) == NULL) {
+			kind[0] = '\0';
+		}
+		fclose(f);
+	}
+	return strncmp(kind, "full", 4) == 0 ? ENOSPC : EIO;
+}
+
+typedef ssize_t (*fault_pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*fault_write_fn)(int, const void *, size_t);
+typedef int (*fault_sync_fn)(int);
+
+/* The next definition of name (libc's), looked up once. */
+static void *
+fault_real(void **cache, const char *name)
+{
+	if (*cache == NULL) {
+		*cache = dlsym(RTLD_NEXT, name);
+	}
+	return *cache;
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static void *real;
+	int e = fault_errno(fd);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_pwrite_fn)fault_real(&real, "pwrite"))(fd, buf, n, off);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	static void *real;
+	int e = fault_errno(fd);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_pwrite_fn)fault_real(&real, "pwrite64"))(fd, buf, n,
+	    off);
+}
+
+ssize_t
+write(int fd, const void *buf, size_t n)
+{
+	static void *real;
+	int e = fault_errno(fd);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_write_fn)fault_real(&real, "write"))(fd, buf, n);
+}
+
+int
+fdatasync(int fd)
+{
+	static void *real;
+	int e = fault_errno(fd);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_sync_fn)fault_real(&real, "fdatasync"))(fd);
+}
+
+int
+fsync(int fd)
+{
+	static void *real;
+	int e = fault_errno(fd);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_sync_fn)fault_real(&real, "fsync"))(fd);
+}
