@@ -610,6 +610,29 @@ server_accept_main(void *arg)
 }
 
 /*
+ * SQLite maps the database's -shm file (the WAL index) into memory.  If
+ * the storage takes that mapping away (the file truncated or made
+ * immutable, its filesystem remounted read-only or failing) the next
+ * access raises SIGBUS, which cannot be survived inside SQLite.  Say why
+ * before stopping, with the one async-signal-safe call there is: a write
+ * to standard error (the journal under systemd).  The next start settles
+ * what was pending.
+ */
+static void
+server_sigbus(int sig)
+{
+	static const char msg[] = "drinkd: fatal: SIGBUS: the database's "
+	    "memory-mapped WAL index (the -shm file) became unusable: its "
+	    "storage failed or the file was changed underneath; stopping. "
+	    "Pending drops are settled at the next start.\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)n;
+	(void)sig;
+	_exit(1);
+}
+
+/*
  * Stop accepting, give drops already at a machine and requests being
  * answered up to vend_timeout to finish (controllers stay connected
  * meanwhile), then close every connection.  Returns how many connection
@@ -714,7 +737,7 @@ server_run(struct server *srv)
 		    "run");
 	}
 	srv->vends = vend_reg_new(cfg->vend_timeout * 1000, NULL, NULL);
-	if (drop_recover(srv) != 0 || drop_start(srv) != 0) {
+	if (drop_recover(srv) != 0) {
 		return -1;
 	}
 	if (cfg->ports_file != NULL &&
@@ -722,11 +745,17 @@ server_run(struct server *srv)
 		return -1;
 	}
 
+	signal(SIGBUS, server_sigbus);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* Threads start after the mask: signals reach only sigwait(). */
+	if (drop_start(srv) != 0) {
+		log_err("cannot start the settler thread");
+		return -1;
+	}
 	for (i = 0; i < server_nlisteners; i++) {
 		if (pthread_create(&server_listeners[i].thread, NULL,
 		    server_accept_main, &server_listeners[i]) != 0) {

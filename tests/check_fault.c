@@ -6,6 +6,7 @@
  * connected, and the log says once what failed and when it recovered.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +50,12 @@ setup(void)
 	fault_flag = xasprintf("%s/fault", dir);
 	setenv("LD_PRELOAD", shim, 1);
 	setenv("DRINK_FAULT_FILE", fault_flag, 1);
-	/* An instrumented drinkd: let the shim come first. */
-	opts = xasprintf("%s%sverify_asan_link_order=0",
+	/*
+	 * An instrumented drinkd: let the shim come first, and leave SIGBUS
+	 * to drinkd's own handler.
+	 */
+	opts = xasprintf("%s%sverify_asan_link_order=0:handle_sigbus=0:"
+	    "allow_user_segv_handler=1",
 	    asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ?
 	    ":" : "");
 	setenv("ASAN_OPTIONS", opts, 1);
@@ -265,6 +270,19 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 }
 END_TEST
 
+/* A SIGBUS (the -shm mapping lost) is explained, and a restart works. */
+START_TEST(a_sigbus_is_logged_and_the_next_start_works)
+{
+	ck_assert_int_eq(kill(srv->pid, SIGBUS), 0);
+	ck_assert_int_eq(h_server_stop(srv), 1);
+	ck_assert(h_server_log_contains(srv, "drinkd: fatal: SIGBUS: the "
+	    "database's memory-mapped WAL index"));
+	h_server_restart(srv);
+	h_close(h_connect_as(srv, "alice", "alicepw"));
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -279,6 +297,7 @@ main(void)
 	tcase_add_test(tc, a_restart_captures_what_the_machine_vended);
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
+	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
 	failed = h_run(s);
 	return h_finish(failed);
 }
