@@ -18,18 +18,25 @@
 static struct h_server *srv;
 static char *fault_flag;
 
+/* Start a fault of kind "eio" or "full" (ENOSPC), or end it (NULL). */
 static void
-fault(int on)
+fault_kind(const char *kind)
 {
 	FILE *f;
 
-	if (on) {
+	if (kind != NULL) {
 		ck_assert_ptr_nonnull(f = fopen(fault_flag, "w"));
-		fputs("eio\n", f);
+		fprintf(f, "%s\n", kind);
 		fclose(f);
 	} else {
 		ck_assert_int_eq(unlink(fault_flag), 0);
 	}
+}
+
+static void
+fault(int on)
+{
+	fault_kind(on ? "eio" : NULL);
 }
 
 static void
@@ -228,7 +235,8 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 	cJSON *r;
 	int i, unavailable = 0;
 
-	fault(1);
+	/* The disk is full this time. */
+	fault_kind("full");
 	/* The first write finds the fault; the next ones are refused. */
 	for (i = 0; i < 3; i++) {
 		r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
@@ -255,6 +263,7 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 	ck_assert(!fake_closed_now(f));
 	ck_assert_int_eq(h_server_log_count(srv, "storage is failing"), 1);
 	ck_assert(h_server_log_contains(srv, "storage is failing: send"));
+	ck_assert(h_server_log_contains(srv, "database or disk is full"));
 	ck_assert_int_le(h_server_log_count(srv, "commit failed"), 1);
 	fault(0);
 	/* Writes work again once the next probe finds storage back. */
