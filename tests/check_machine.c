@@ -226,6 +226,67 @@ START_TEST(disabling_a_machine_disconnects_its_controller)
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
 	wait_online("m1", 0);
+	ck_assert(h_server_log_wait(srv, "machine m1 offline (closed by the "
+	    "server: machine disabled)", 10000));
+	fake_stop(f);
+	h_close(a);
+}
+END_TEST
+
+/* The session id `who` shows for machine m1. */
+static int64_t
+machine_session(struct h_client *a)
+{
+	cJSON *r = h_call(a, "{\"cmd\":\"who\"}"), *e;
+	int64_t id = 0;
+
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		if (strcmp(h_str(e, "kind"), "machine") == 0) {
+			id = h_num(e, "session");
+		}
+	}
+	cJSON_Delete(r);
+	ck_assert_int_gt(id, 0);
+	return id;
+}
+
+/* The log says who ended a controller's connection. */
+START_TEST(machine_close_reasons_say_who_closed)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	cJSON *r;
+
+	wait_online("m1", 1);
+	r = h_callf(a, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)machine_session(a));
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert(fake_closed(f));
+	ck_assert(h_server_log_wait(srv, "machine m1 offline (closed by the "
+	    "server: kicked by an admin)", 10000));
+	fake_stop(f);
+	/* The controller hangs up itself. */
+	f = fake_start(srv, "m1", FAKE_HANGUP, 0);
+	wait_online("m1", 1);
+	send_drop(a, "m1", 3, NULL);
+	ck_assert(fake_closed(f));
+	ck_assert(h_server_log_wait(srv, "machine m1 offline (closed by the "
+	    "controller)", 10000));
+	r = h_read(a);
+	H_ASSERT_ERROR(r, "drop_failed");
+	cJSON_Delete(r);
+	fake_stop(f);
+	/* Deleted. */
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
+	wait_online("m1", 1);
+	r = h_call(a, "{\"cmd\":\"machine_del\",\"machine\":\"m1\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert(fake_closed(f));
+	ck_assert(h_server_log_wait(srv, "machine m1 offline (closed by the "
+	    "server: machine deleted)", 10000));
+	ck_assert(!h_server_log_contains(srv, "closed by controller"));
 	fake_stop(f);
 	h_close(a);
 }
@@ -655,6 +716,8 @@ START_TEST(replacement_connection_fails_the_vend_in_flight)
 	H_ASSERT_ERROR(r, "drop_failed");
 	cJSON_Delete(r);
 	ck_assert(fake_closed(old));
+	ck_assert(h_server_log_wait(srv, "machine m1 offline (closed by the "
+	    "server: replaced by a newer connection)", 10000));
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	/* The new connection serves the next drop. */
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
@@ -971,6 +1034,7 @@ machine_suite(void)
 	tcase_add_test(tc, machine_port_refuses_bad_certificates);
 	tcase_add_test(tc, machine_port_refuses_revoked_and_disabled);
 	tcase_add_test(tc, disabling_a_machine_disconnects_its_controller);
+	tcase_add_test(tc, machine_close_reasons_say_who_closed);
 	tc = h_tcase(s, "controller conversation", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, register_reports_stock_and_goes_online);
 	tcase_add_test(tc, first_message_must_be_register);
