@@ -291,6 +291,11 @@ drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
 	    0) {
 		return -1;
 	}
+	/* The reason stays with the drop, for history and log. */
+	if (db_run(h, "UPDATE tx SET note = ? WHERE id = ?", "tl", message,
+	    tx) != 0) {
+		return -1;
+	}
 	res = cJSON_CreateObject();
 	cJSON_AddStringToObject(res, "error", proto_err_code(err));
 	cJSON_AddStringToObject(res, "message", message);

@@ -451,7 +451,9 @@ ledger_tx_json(sqlite3_stmt *st, int with_user, int64_t viewer)
 		db_col_json(o, "counterparty", st, mine ? 9 : 11);
 	}
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
-		db_col_json(o, "note", st, 8);
+		/* A failed drop's note is why it failed. */
+		db_col_json(o, strcmp((const char *)sqlite3_column_text(st, 2),
+		    "drop") == 0 ? "reason" : "note", st, 8);
 	}
 	return o;
 }

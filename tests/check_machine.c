@@ -642,6 +642,20 @@ START_TEST(nack_fails_the_drop_and_charges_nothing)
 	    " machine = 'm1' AND slot = 3"), 5);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'failed'"), 1);
+	/* history says why the drop failed */
+	r = h_call(c, "{\"cmd\":\"history\",\"limit\":1}");
+	H_ASSERT_OK(r);
+	{
+		const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(r,
+		    "transactions"), 0);
+		const cJSON *why = cJSON_GetObjectItem(t, "reason");
+
+		ck_assert_msg(cJSON_IsString(why) &&
+		    strstr(why->valuestring, "jammed") != NULL, "%s", c->line);
+		ck_assert_str_eq(cJSON_GetObjectItem(t, "state")->valuestring,
+		    "failed");
+	}
+	cJSON_Delete(r);
 	assert_no_pending_and_clean();
 	fake_stop(f);
 	h_close(c);
