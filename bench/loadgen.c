@@ -596,7 +596,7 @@ lg_member_main(void *arg)
 	char line[256], buf[4096];
 	double t0;
 
-	snprintf(line, sizeof(line), "{\"cmd\":\"drop\",\"machine\":\"bench%d\","
+	snprintf(line, sizeof(line), "{\"cmd\":\"drop\",\"machine\":\"vend%d\","
 	    "\"slot\":1}\n", u->index % opt.machines + 1);
 	while (!lg_stop) {
 		t0 = lg_now();
@@ -634,7 +634,7 @@ lg_drop(void)
 		lg_hold_fill(idle, 0, opt.idle);
 	}
 	for (i = 0; i < opt.machines; i++) {
-		snprintf(ctl[i].name, sizeof(ctl[i].name), "bench%d", i + 1);
+		snprintf(ctl[i].name, sizeof(ctl[i].name), "vend%d", i + 1);
 		snprintf(path, sizeof(path), "%s/machine-%s.crt", opt.certdir,
 		    ctl[i].name);
 		snprintf(key, sizeof(key), "%s/machine-%s.key", opt.certdir,
