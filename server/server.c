@@ -472,9 +472,12 @@ server_fd_limits(struct config *cfg)
 		log_err("cannot open /dev/null: %s", strerror(errno));
 		return -1;
 	}
-	/* max_clients counts each port on its own. */
-	room = (server_fd_limit - server_fds_open() - SERVER_FD_MARGIN) /
-	    (1 + (cfg->machine_ca != NULL) + (cfg->web_listen != NULL));
+	/*
+	 * max_clients counts each port on its own; no one port may need more
+	 * descriptors than there are (together they may: the reserve answers
+	 * the excess with server_busy).
+	 */
+	room = server_fd_limit - server_fds_open() - SERVER_FD_MARGIN;
 	if (room < 1) {
 		log_err("the descriptor limit (ulimit -n %ld) leaves no room "
 		    "for clients; raise it", server_fd_limit);
