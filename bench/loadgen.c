@@ -1015,7 +1015,7 @@ lg_report(const char *in, const char *json_path)
 	char label[128], a[32], b[32], r[32], t[32];
 	double v, p, ratio;
 	size_t i;
-	int met, runs = 0, all = 1, j;
+	int met, unmeasured, runs = 0, all = 1, j;
 	char *text;
 	FILE *f;
 
@@ -1036,6 +1036,15 @@ lg_report(const char *in, const char *json_path)
 		met = w->check == LG_RATIO_GE ? ratio >= w->target :
 		    w->check == LG_RATIO_LE ? ratio <= w->target :
 		    w->check == LG_ABS_LE ? v <= w->target : 1;
+		/*
+		 * A figure that is not positive (RSS that fell while the
+		 * connections were held, a phase that produced nothing) was
+		 * not measured: it meets no target.
+		 */
+		unmeasured = !(v > 0) || (w->peer_key != NULL && !(p > 0));
+		if (unmeasured) {
+			met = 0;
+		}
 		if (w->check != LG_INFO && !met) {
 			all = 0;
 		}
@@ -1052,7 +1061,8 @@ lg_report(const char *in, const char *json_path)
 		printf("| %s | %s | %s | %s | %s | %s | %s |\n", label, a,
 		    w->peer != NULL ? w->peer : "-", b,
 		    w->peer_key != NULL ? r : "-", t,
-		    w->check == LG_INFO ? "" : met ? "yes" : "NO");
+		    w->check == LG_INFO ? "" : unmeasured ? "unmeasured" :
+		    met ? "yes" : "NO");
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "figure", label);
 		cJSON_AddItemToObject(o, "drinkd", v == v ?
