@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -377,6 +378,43 @@ db_probe_uri(const char *path)
 	return uri;
 }
 
+static int
+db_probe_has_wal(const char *path)
+{
+	char *wal = xasprintf("%s-wal", path);
+	struct stat sb;
+	int rc = stat(wal, &sb) == 0 && sb.st_size > 0;
+
+	free(wal);
+	return rc;
+}
+
+/* The 16 bytes every SQLite 3 database file starts with. */
+static int
+db_probe_header(const char *path, char *err, size_t errlen)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[16];
+	int fd;
+	ssize_t n;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	/* Empty: everything is still in the WAL. */
+	if (n != 0 && (n != (ssize_t)sizeof(head) ||
+	    memcmp(head, magic, sizeof(magic)) != 0)) {
+		snprintf(err, errlen, "%s is not a usable SQLite database: "
+		    "not an SQLite 3 file", path);
+		return -1;
+	}
+	return 0;
+}
+
 int
 db_probe(const char *path, char *err, size_t errlen)
 {
@@ -384,6 +422,17 @@ db_probe(const char *path, char *err, size_t errlen)
 	sqlite3_stmt *st = NULL;
 	char *uri;
 	int rc, version;
+
+	/*
+	 * A non-empty DB-wal means the last run did not checkpoint (a crash,
+	 * or a server running now): the main file alone may be half written
+	 * back and only the WAL makes it whole.  An immutable open ignores
+	 * the WAL, so it would call a sound database malformed.  Check the
+	 * file's header only; the real open recovers the WAL.
+	 */
+	if (db_probe_has_wal(path)) {
+		return db_probe_header(path, err, errlen);
+	}
 
 	/*
 	 * immutable: no locks, no DB-shm.  A probe run by root must not leave

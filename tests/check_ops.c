@@ -841,7 +841,7 @@ START_TEST(ops_make_certs_makes_the_whole_demo_set)
 
 	/* make certs in a copy of the tree's Makefile, scripts and certs. */
 	rc = ops_sh(&text, "mkdir -p %s/t && cp -r Makefile scripts certs %s/t/ "
-	    "&& make -s -C %s/t certs", dir, dir, dir);
+	    "&& make -s --no-print-directory -C %s/t certs", dir, dir, dir);
 	ck_assert_msg(rc == 0, "%s", text);
 	ck_assert_msg(strstr(text, "made development certificates") != NULL,
 	    "%s", text);
@@ -852,7 +852,7 @@ START_TEST(ops_make_certs_makes_the_whole_demo_set)
 		free(p);
 	}
 	/* Again: nothing to make, nothing said. */
-	rc = ops_sh(&text, "make -s -C %s/t certs", dir);
+	rc = ops_sh(&text, "make -s --no-print-directory -C %s/t certs", dir);
 	ck_assert_msg(rc == 0 && text[0] == '\0', "%d %s", rc, text);
 	free(text);
 	free(dir);
@@ -881,7 +881,7 @@ START_TEST(ops_install_layout_and_units_verify)
 	size_t i;
 	int rc;
 
-	rc = ops_sh(&text, "make -s -o all install BUILD=%s DESTDIR=%s/root "
+	rc = ops_sh(&text, "make -s --no-print-directory -o all install BUILD=%s DESTDIR=%s/root "
 	    "PREFIX=/usr", build != NULL ? build : "build", dir);
 	ck_assert_msg(rc == 0, "make install: %s", text);
 	free(text);
@@ -912,7 +912,7 @@ START_TEST(ops_install_layout_and_units_verify)
 	 */
 	rc = ops_sh(&text, "command -v systemd-analyze >/dev/null || "
 	    "apt-get install -y -qq systemd >/dev/null; "
-	    "make -s -o all install BUILD=%s PREFIX=%s/p SYSCONFDIR=%s/p/etc && "
+	    "make -s --no-print-directory -o all install BUILD=%s PREFIX=%s/p SYSCONFDIR=%s/p/etc && "
 	    "cd %s/p/lib/systemd/system && grep -q '^ExecStart=%s/p/sbin/drinkd "
 	    "-f %s/p/etc/drink/drinkd.conf$' drinkd.service && "
 	    "SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no "
@@ -956,7 +956,7 @@ START_TEST(ops_install_layout_and_units_verify)
 	config_free(&cfg);
 	/* A second install keeps the operator's file. */
 	ops_write(conf, "# mine\n");
-	rc = ops_sh(&text, "make -s -o all install BUILD=%s DESTDIR=%s/root "
+	rc = ops_sh(&text, "make -s --no-print-directory -o all install BUILD=%s DESTDIR=%s/root "
 	    "PREFIX=/usr", build != NULL ? build : "build", dir);
 	ck_assert_msg(rc == 0 && strstr(text, "kept ") != NULL, "%s", text);
 	free(text);
