@@ -317,7 +317,10 @@ async function main() {
     await alice.waitFor("document.readyState === 'complete'", "reload");
     await alice.waitFor("!document.querySelector('#app-view').hidden && " +
       "document.querySelector('#balance').textContent === '115'", "logged in again after reload");
-    check((await alice.text(MACHINE + " li.slot .price")) === "12 cr", "the price after reload");
+    // The machine list arrives in its own reply after login; wait for it.
+    await alice.waitFor("document.querySelector('" + MACHINE + " li.slot .price') && " +
+      "document.querySelector('" + MACHINE + " li.slot .price').textContent === '12 cr'",
+      "the price after reload", 5000);
     check(await alice.eval("document.querySelector('#login-view').hidden"), "no login form after reload");
 
     // History, with the drop and the credit.
