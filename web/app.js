@@ -156,6 +156,7 @@ const state = {
   historyBefore: [],      // stack of "before" values for paging
   logBefore: null,
   moneyUser: null,
+  loadMyCards: null,      // reloads the Cards tab's list
   tab: "machines",
 };
 
@@ -266,6 +267,7 @@ const TABS = [
   { id: "machines", label: "Machines", load: loadMachines },
   { id: "history", label: "History", load: () => loadHistory(null) },
   { id: "send", label: "Send" },
+  { id: "cards", label: "Cards", load: () => state.loadMyCards() },
   { id: "account", label: "Account", load: loadTokens },
   { id: "users", label: "Users", admin: true, load: loadUsers },
   { id: "admin-machines", label: "Set up", admin: true, load: loadAdminMachines },
@@ -520,6 +522,8 @@ function setupForms() {
   $("#history-newer").addEventListener("click", historyNewer);
   $("#log-older").addEventListener("click", () => loadLog(true));
   $("#money-cancel").addEventListener("click", () => { $("#money-form").hidden = true; });
+  $("#user-cards-close").addEventListener("click", () => { $("#user-cards").hidden = true; });
+  state.loadMyCards = cardsPanel($("#my-cards"), null);
 
   formHandler($("#send-form"), async () => {
     const amount = wholeNumber($("#send-amount").value);
@@ -611,6 +615,96 @@ async function loadTokens() {
     }, "Revoke")))));
 }
 
+// ---- cards ------------------------------------------------------------------
+
+// Readers print a UID with spaces, colons or dashes between the bytes; the
+// server takes the hex digits alone.  null when it is not 4-32 hex digits.
+function cardUid(text) {
+  const uid = text.replace(/[\s:-]/g, "");
+  return /^[0-9a-fA-F]{4,32}$/.test(uid) ? uid : null;
+}
+
+function cardError(r) {
+  if (r.error === "exists") return "That card is already bound to an account.";
+  if (r.error === "bad_request" && r.message) {
+    return r.message.charAt(0).toUpperCase() + r.message.slice(1) + ".";
+  }
+  return explain(r);
+}
+
+// A list of cards with a form to add one, in box: one's own (user null) or,
+// for an admin, the named user's.  Returns the function that reloads it.
+function cardsPanel(box, user) {
+  const who = user ? { user: user } : {};
+  const body = h("tbody");
+  const uid = h("input", {
+    class: "card-uid", autocapitalize: "none", autocomplete: "off", spellcheck: "false",
+    maxlength: 64, placeholder: "04A2B3C4D5E680", required: true,
+  });
+  const label = h("input", { class: "card-label", maxlength: 200, placeholder: "blue key fob" });
+  const form = h("form", { class: "row card-add" },
+    h("label", {}, "Card number (UID) ", uid),
+    h("label", { class: "grow" }, "Label (optional) ", label),
+    h("p", { class: "error", role: "alert" }),
+    h("button", { type: "submit" }, "Add card"));
+  const err = form.querySelector(".error");
+
+  async function del(c) {
+    const r = await call("card_del", Object.assign({ card_id: c.card_id }, who));
+    err.textContent = r.ok ? "" : cardError(r);
+    if (r.ok) setStatus("Card " + (c.label || c.card_id) + " removed.");
+    await load();
+  }
+
+  async function load() {
+    const r = await call("cards", who);
+    if (!r.ok) {
+      err.textContent = cardError(r);
+      return;
+    }
+    body.replaceChildren(...r.cards.map((c) => h("tr", { dataset: { cardId: String(c.card_id) } },
+      h("td", { class: "num id" }, c.card_id),
+      h("td", { class: "label" }, c.label || "(no label)"),
+      h("td", { class: "created", "data-label": "Added" }, when(c.created)),
+      h("td", { class: "used", "data-label": "Last used" }, when(c.last_used)),
+      h("td", { class: "del" }, h("button", {
+        type: "button", class: "quiet", "aria-label": "Remove card " + (c.label || c.card_id),
+        on: { click: () => del(c) },
+      }, "Remove")))));
+    if (r.cards.length === 0) {
+      body.append(h("tr", {}, h("td", { colspan: 5, class: "hint" }, "No cards yet.")));
+    }
+  }
+
+  formHandler(form, async () => {
+    const u = cardUid(uid.value);
+    if (!u) return "A card number is 4 to 32 hex digits (0-9, A-F).";
+    const args = Object.assign({ card: u }, who);
+    if (label.value.trim()) args.label = label.value.trim();
+    const r = await call("card_add", args);
+    if (!r.ok) return cardError(r);
+    form.reset();
+    setStatus("Card " + (args.label || r.card_id) + " added" + (user ? " for " + user : "") + ".");
+    await load();
+    return null;
+  });
+
+  box.replaceChildren(
+    h("div", { class: "scroll" }, h("table", { class: "list cards" },
+      h("thead", {}, h("tr", {}, h("th", { class: "num" }, "No."), h("th", {}, "Label"),
+        h("th", {}, "Added"), h("th", {}, "Last used"), h("th", {}))),
+      body)),
+    h("h3", {}, "Add a card"),
+    form);
+  return load;
+}
+
+function userCards(u) {
+  $("#user-cards-title").textContent = "Cards of " + u.user;
+  $("#user-cards").hidden = false;
+  cardsPanel($("#user-cards-box"), u.user)();
+}
+
 // ---- admin: users --------------------------------------------------------------
 
 async function loadUsers() {
@@ -621,6 +715,7 @@ async function loadUsers() {
     h("td", {}, u.disabled ? "disabled" : "active"), h("td", {}, when(u.last_seen)),
     h("td", { class: "actions" },
       h("button", { type: "button", class: "quiet", on: { click: () => moneyForm(u) } }, "Balance…"),
+      h("button", { type: "button", class: "quiet cards", on: { click: () => userCards(u) } }, "Cards…"),
       h("button", {
         type: "button", class: "quiet",
         on: { click: () => userMod(u, { role: u.role === "admin" ? "member" : "admin" }) },

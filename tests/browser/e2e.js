@@ -202,6 +202,10 @@ function sleep(ms) {
 
 // ---- a controller for machine m1 ----------------------------------------------
 
+// m1's simulated card reader: a line "UID SLOT" appended is a tap.
+const CARD_FILE = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "drink-cards-")), "taps");
+fs.writeFileSync(CARD_FILE, "");
+
 function startMachine() {
   const p = spawn(path.join(env.BUILD, "drink-machine"), [
     "-H", "localhost", "-p", env.MACHINE_PORT,
@@ -209,6 +213,7 @@ function startMachine() {
     "--cert", path.join(env.CERTS, "machine-m1.crt"),
     "--key", path.join(env.CERTS, "machine-m1.key"),
     "--simulate", "3:5,4:0", "--vend-ms", "1500", "--temp", "4.2",
+    "--card-file", CARD_FILE,
   ], { stdio: ["ignore", "ignore", "inherit"] });
   return p;
 }
@@ -337,7 +342,81 @@ async function main() {
     await alice.send("Emulation.setDeviceMetricsOverride",
       { width: 1100, height: 800, deviceScaleFactor: 1, mobile: false });
 
-    // 6. Log out: the token is revoked and forgotten; a reload asks again.
+    // 6. Cards: alice binds one; the same card again and a number that is
+    // not hex are refused with their reasons; a tap at m1 charges her; an
+    // admin sees her cards, adds and removes one; she removes hers.
+    const CARD_ROWS = "document.querySelectorAll('#my-cards tr[data-card-id]')";
+    const CARD_ERR = "document.querySelector('#my-cards .error').textContent";
+    const CARD_ADD = "#my-cards .card-add button[type=submit]";
+    const cells = (p, box, i) => p.eval("[...document.querySelectorAll('" + box +
+      " tr[data-card-id]')[" + i + "].cells].map((c) => c.textContent)");
+    await alice.click("#tabbtn-cards");
+    await alice.waitFor("document.querySelector('#my-cards tbody td.hint')", "the empty card list");
+    check(await alice.eval(CARD_ROWS + ".length") === 0, "no cards at first");
+    await alice.type("#my-cards .card-uid", "04:A2:B3:C4:D5:E6:80");
+    await alice.type("#my-cards .card-label", "blue fob");
+    await alice.click(CARD_ADD);
+    await alice.waitFor(CARD_ROWS + ".length === 1", "the new card in the list");
+    let row = await cells(alice, "#my-cards", 0);
+    check(row[1] === "blue fob" && /^\d{4}-\d\d-\d\d \d\d:\d\d$/.test(row[2]) && row[3] === "never",
+      "card row shows label, when added, never used (" + row.join(" | ") + ")");
+    check(await alice.eval("document.querySelector('#my-cards .card-uid').value") === "",
+      "the form is cleared after adding");
+    await alice.type("#my-cards .card-uid", "04a2b3c4d5e680");
+    await alice.click(CARD_ADD);
+    await alice.waitFor(CARD_ERR + ".includes('already bound')", "the duplicate card refused");
+    check(await alice.eval(CARD_ROWS + ".length") === 1, "still one card after the duplicate");
+    await alice.shot("11-card-duplicate");
+    await alice.type("#my-cards .card-uid", "04a2-zz");
+    await alice.click(CARD_ADD);
+    await alice.waitFor(CARD_ERR + ".includes('hex digits')", "a card number that is not hex refused");
+    check(await alice.eval(CARD_ROWS + ".length") === 1, "still one card after the bad number");
+    await alice.send("Emulation.setDeviceMetricsOverride",
+      { width: 390, height: 844, deviceScaleFactor: 2, mobile: true });
+    await sleep(300);
+    check(await alice.eval("document.documentElement.scrollWidth <= 390"),
+      "the cards page fits a phone's width");
+    await alice.shot("12-phone-cards");
+    await alice.send("Emulation.setDeviceMetricsOverride",
+      { width: 1100, height: 800, deviceScaleFactor: 1, mobile: false });
+
+    // The card tapped at m1, slot 3 (price 12): alice pays.
+    fs.appendFileSync(CARD_FILE, "04A2B3C4D5E680 3\n");
+    await alice.waitFor("document.querySelector('#balance').textContent === '103'",
+      "the card tap to charge alice 12", 15000);
+    await alice.click("#tabbtn-cards");
+    await alice.waitFor("(" + CARD_ROWS + "[0] || {cells: []}).cells[3]?.textContent.match(/^\\d{4}-/)",
+      "the card's last use shown");
+
+    await admin.click("#tabbtn-users");
+    await admin.waitFor("document.querySelector('#users tr[data-user=alice] button.cards')", "the users list");
+    await admin.click("#users tr[data-user=alice] button.cards");
+    const ADMIN_ROWS = "document.querySelectorAll('#user-cards-box tr[data-card-id]')";
+    await admin.waitFor(ADMIN_ROWS + ".length === 1", "alice's card in the admin's view");
+    row = await cells(admin, "#user-cards-box", 0);
+    check(row[1] === "blue fob" && row[3] !== "never", "the admin sees alice's card, used (" + row.join(" | ") + ")");
+    check(await admin.text("#user-cards-title") === "Cards of alice", "the panel names alice");
+    await admin.type("#user-cards-box .card-uid", "DEADBEEF");
+    await admin.type("#user-cards-box .card-label", "spare");
+    await admin.click("#user-cards-box .card-add button[type=submit]");
+    await admin.waitFor(ADMIN_ROWS + ".length === 2", "the spare card added for alice");
+    await admin.type("#user-cards-box .card-uid", "04A2B3C4D5E680");
+    await admin.click("#user-cards-box .card-add button[type=submit]");
+    await admin.waitFor("document.querySelector('#user-cards-box .error').textContent.includes('already bound')",
+      "alice's card refused for a second binding");
+    await admin.shot("13-admin-cards");
+    await admin.click("#user-cards-box tr[data-card-id]:last-child button");
+    await admin.waitFor(ADMIN_ROWS + ".length === 1", "the spare card removed");
+    check((await cells(admin, "#user-cards-box", 0))[1] === "blue fob", "alice's own card kept");
+
+    await alice.click("#tabbtn-cards");
+    await alice.waitFor(CARD_ROWS + ".length === 1", "alice's list without the spare");
+    await alice.click("#my-cards tr[data-card-id] button");
+    await alice.waitFor(CARD_ROWS + ".length === 0 && document.querySelector('#my-cards tbody td.hint')",
+      "the card removed");
+    await alice.shot("14-card-removed");
+
+    // 7. Log out: the token is revoked and forgotten; a reload asks again.
     await alice.click("#logout");
     await alice.waitFor("!document.querySelector('#login-view').hidden", "the login form after logout");
     check(!(await alice.eval("localStorage.getItem('drink.token')")), "token removed from storage");
