@@ -12,12 +12,19 @@
  * leaves the socket to its caller: the connection's own thread reads and
  * writes its SSL, nothing else does.
  *
+ * Requests are never answered from inside wslay_event_recv(): its message
+ * callback only queues the text, and the loop answers the queue once
+ * wslay_event_recv() has returned, so wslay_event_send() (also called
+ * while a drop waits, by the session pump) never runs inside a wslay call.
+ *
  * Deadlines: a request head must be complete within line_timeout of its
  * first byte (slow headers are cut off) and may not exceed WEB_HEAD_MAX
  * bytes (431); a kept-alive connection may idle for idle_timeout; a
- * WebSocket must send a complete message within idle_timeout of its last
+ * WebSocket must log in within login_timeout of its upgrade (or of its
+ * last logout), send a complete message within idle_timeout of its last
  * one and take what it is sent within WEB_WRITE_MS.
  */
+#include <assert.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +42,8 @@
 #define WEB_VALUE_MAX 512	/* a header value we keep */
 #define WEB_WRITE_MS 60000	/* a response or frame must be taken by */
 #define WEB_READ_CHUNK 4096
-#define WEB_WS_QUEUE 16		/* frames waiting before reads pause */
+#define WEB_WS_QUEUE 16		/* frames or requests waiting: reads pause */
+#define WEB_CLOSE_MS 1000	/* a close frame must be acknowledged by */
 #define WEB_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* The request headers the server looks at. */
@@ -67,6 +75,13 @@ enum web_state {
 	WEB_STATE_BAD,		/* parse error */
 };
 
+/* A request received and not yet answered. */
+struct web_req {
+	struct web_req *next;
+	size_t len;
+	char text[];
+};
+
 struct web {
 	struct session *s;
 	http_parser parser;
@@ -89,6 +104,11 @@ struct web {
 	int64_t write_deadline;	/* 0 while nothing is stuck */
 	int send_blocked;
 	int closing;
+	int64_t close_deadline;	/* a close frame must be answered by */
+	const char *why;	/* the server closes: why, for the log */
+	struct web_req *req_head, **req_tail;
+	int req_count;
+	int in_recv;		/* inside wslay_event_recv(): send nothing */
 };
 
 static const char web_security_headers[] =
@@ -411,7 +431,8 @@ web_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 
 	(void)flags;
 	/* Replies not yet taken: read no more requests (backpressure). */
-	if (wslay_event_get_queued_msg_count(ctx) >= WEB_WS_QUEUE) {
+	if (wslay_event_get_queued_msg_count(ctx) >= WEB_WS_QUEUE ||
+	    w->req_count >= WEB_WS_QUEUE) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -440,6 +461,8 @@ web_ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	int rc;
 
 	(void)flags;
+	/* wslay does not promise a send from inside its own receive. */
+	assert(!w->in_recv);
 	rc = conn_write_some(w->s->peer.conn, (const char *)data, len, &done);
 	if (rc == CONN_OK) {
 		w->send_blocked = 0;
@@ -471,46 +494,96 @@ web_ws_queue(struct web *w, const char *text, size_t len)
 	(void)wslay_event_queue_msg(w->ws, &msg);
 }
 
+/*
+ * Queue the close frame (code and reason, which the browser sees) and
+ * note why for the log; the peer has WEB_CLOSE_MS to acknowledge it.
+ */
 static void
-web_ws_close(struct web *w, uint16_t code, const char *reason)
+web_ws_close(struct web *w, uint16_t code, const char *reason,
+    const char *why)
 {
 	if (!w->closing) {
 		w->closing = 1;
+		w->why = why;
 		(void)wslay_event_queue_close(w->ws, code,
 		    (const uint8_t *)reason, strlen(reason));
+		w->close_deadline = now_ms() + WEB_CLOSE_MS;
 	}
 }
 
-/* One whole message from the browser: a request, answered in order. */
+/*
+ * One whole message from the browser, inside wslay_event_recv(): only
+ * queued here, answered by web_ws_answer() once wslay has returned.
+ */
 static void
 web_ws_on_msg(wslay_event_context_ptr ctx,
     const struct wslay_event_on_msg_recv_arg *arg, void *user)
 {
 	struct web *w = user;
-	char *line, *out;
-	size_t outlen;
+	struct web_req *r;
 
 	(void)ctx;
 	if (arg->opcode == WSLAY_BINARY_FRAME) {
 		web_ws_close(w, WSLAY_CODE_UNSUPPORTED_DATA,
-		    "binary messages are not accepted");
+		    "binary messages are not accepted",
+		    "closed by the server: binary message");
 		return;
 	}
 	if (arg->opcode != WSLAY_TEXT_FRAME || w->closing) {
 		return;
 	}
 	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
-	line = xmalloc(arg->msg_length + 1);
-	memcpy(line, arg->msg, arg->msg_length);
-	line[arg->msg_length] = '\0';
-	session_busy_add(1);
-	out = session_request(w->s, line, arg->msg_length, &outlen);
-	session_busy_add(-1);
-	free(line);
-	web_ws_queue(w, out, outlen);
-	free(out);
-	if (w->s->quit) {
-		web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE, "quit");
+	r = xmalloc(sizeof(*r) + arg->msg_length + 1);
+	r->next = NULL;
+	r->len = arg->msg_length;
+	memcpy(r->text, arg->msg, arg->msg_length);
+	r->text[arg->msg_length] = '\0';
+	*w->req_tail = r;
+	w->req_tail = &r->next;
+	w->req_count++;
+}
+
+/* Drop the requests not yet answered (the connection is closing). */
+static void
+web_ws_drop_requests(struct web *w)
+{
+	struct web_req *r;
+
+	while ((r = w->req_head) != NULL) {
+		w->req_head = r->next;
+		free(r);
+	}
+	w->req_tail = &w->req_head;
+	w->req_count = 0;
+}
+
+/* Answer the queued requests in order, outside any wslay call. */
+static void
+web_ws_answer(struct web *w)
+{
+	struct web_req *r;
+	char *out;
+	size_t outlen;
+
+	while (!w->closing && (r = w->req_head) != NULL) {
+		w->req_head = r->next;
+		if (w->req_head == NULL) {
+			w->req_tail = &w->req_head;
+		}
+		w->req_count--;
+		session_busy_add(1);
+		out = session_request(w->s, r->text, r->len, &outlen);
+		session_busy_add(-1);
+		free(r);
+		web_ws_queue(w, out, outlen);
+		free(out);
+		if (w->s->quit) {
+			web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE, "quit",
+			    "quit by the client");
+		}
+	}
+	if (w->closing) {
+		web_ws_drop_requests(w);
 	}
 }
 
@@ -535,7 +608,8 @@ web_ws_events(struct web *w)
 	}
 	if (over && !w->closing) {
 		web_ws_queue(w, overflow, sizeof(overflow) - 1);
-		web_ws_close(w, WSLAY_CODE_POLICY_VIOLATION, "event overflow");
+		web_ws_close(w, WSLAY_CODE_POLICY_VIOLATION, "event overflow",
+		    "closed by the server: event queue overflow");
 		return -1;
 	}
 	return 0;
@@ -563,6 +637,34 @@ web_ws_pump(struct session *s)
 	return 0;
 }
 
+/* Read and take apart what has arrived; whole messages are queued. */
+static int
+web_ws_read(struct web *w)
+{
+	int rc;
+
+	w->in_recv = 1;
+	rc = wslay_event_recv(w->ws);
+	w->in_recv = 0;
+	return rc;
+}
+
+/* The next deadline of a WebSocket session that is not closing. */
+static int64_t
+web_ws_deadline(const struct web *w, int *login)
+{
+	const struct session *s = w->s;
+	int64_t until = w->idle_deadline;
+
+	*login = 0;
+	if (!s->logged_in && s->anon_since +
+	    s->peer.srv->cfg->login_timeout * 1000 <= until) {
+		until = s->anon_since + s->peer.srv->cfg->login_timeout * 1000;
+		*login = 1;
+	}
+	return until;
+}
+
 /* The WebSocket session until either side closes; returns why. */
 static const char *
 web_ws_loop(struct web *w)
@@ -571,7 +673,7 @@ web_ws_loop(struct web *w)
 	struct pollfd pfd[2];
 	int64_t now, until;
 	nfds_t n;
-	int want_read, want_write, room;
+	int want_read, want_write, room, login;
 
 	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
 	web_current = w;
@@ -579,62 +681,73 @@ web_ws_loop(struct web *w)
 	for (;;) {
 		if (server_stopping(w->s->peer.srv)) {
 			web_ws_close(w, WSLAY_CODE_GOING_AWAY,
-			    "server stopping");
+			    "server stopping",
+			    "closed by the server: shutting down");
 		}
+		web_ws_answer(w);
 		(void)web_ws_events(w);
 		if (wslay_event_want_write(w->ws) &&
 		    wslay_event_send(w->ws) != 0) {
-			return "write failed";
+			return w->why != NULL ? w->why : "write failed";
 		}
 		want_read = wslay_event_want_read(w->ws);
 		want_write = wslay_event_want_write(w->ws);
 		if (!want_read && !want_write) {
-			return w->closing ? "closed by server" :
-			    "closed by client";
+			return w->why != NULL ? w->why : "closed by the client";
 		}
-		if (want_read && !w->closing && (w->buf_len > 0 ||
-		    conn_buffered(s->peer.conn) > 0) &&
-		    wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE) {
-			if (wslay_event_recv(w->ws) != 0) {
+		room = wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE;
+		if (want_read && !w->closing && room && (w->buf_len > 0 ||
+		    conn_buffered(s->peer.conn) > 0)) {
+			if (web_ws_read(w) != 0) {
 				return "connection lost";
 			}
 			continue;
 		}
 		now = now_ms();
+		if (w->closing && now >= w->close_deadline) {
+			return w->why;
+		}
 		if (w->write_deadline != 0 && now >= w->write_deadline) {
 			return "client not reading";
 		}
-		if (!w->closing && now >= w->idle_deadline) {
-			web_ws_close(w, WSLAY_CODE_GOING_AWAY, "idle");
-			w->write_deadline = now + 1000;
+		until = w->closing ? w->close_deadline :
+		    web_ws_deadline(w, &login);
+		if (!w->closing && now >= until) {
+			if (login) {
+				log_info("session %lld: no login within "
+				    "login_timeout (%ld s); closing",
+				    (long long)s->peer.client.session,
+				    s->peer.srv->cfg->login_timeout);
+				web_ws_close(w, WSLAY_CODE_POLICY_VIOLATION,
+				    "no login within login_timeout",
+				    "closed by the server: no login within "
+				    "login_timeout");
+			} else {
+				web_ws_close(w, WSLAY_CODE_GOING_AWAY, "idle",
+				    "closed by the server: idle timeout");
+			}
 			continue;
 		}
-		until = w->closing ? (w->write_deadline != 0 ?
-		    w->write_deadline : now + 1000) : w->idle_deadline;
 		if (w->write_deadline != 0 && w->write_deadline < until) {
 			until = w->write_deadline;
 		}
 		/* With replies piling up, wait for the browser to take them. */
-		room = wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE;
 		pfd[0].fd = conn_fd(s->peer.conn);
 		pfd[0].events = (want_read && room ? POLLIN : 0) |
 		    (want_write && w->send_blocked ? POLLOUT : 0);
 		n = 1;
-		if (s->events != NULL && room) {
+		if (s->events != NULL && room && !w->closing) {
 			pfd[1].fd = event_queue_fd(s->events);
 			pfd[1].events = POLLIN;
 			n = 2;
 		}
 		if (poll(pfd, n, until - now > 60000 ? 60000 :
 		    (int)(until - now)) <= 0) {
-			if (w->closing && now_ms() >= until) {
-				return "close not acknowledged";
-			}
 			continue;
 		}
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    want_read && wslay_event_recv(w->ws) != 0) {
-			return "connection lost";
+		    want_read && web_ws_read(w) != 0) {
+			return w->why != NULL ? w->why : "connection lost";
 		}
 		if (pfd[0].revents & POLLOUT) {
 			w->send_blocked = 0;
@@ -698,6 +811,9 @@ web_upgrade(struct web *w)
 	}
 	wslay_event_config_set_max_recv_msg_length(w->ws,
 	    (uint64_t)w->s->peer.srv->cfg->max_line);
+	w->req_tail = &w->req_head;
+	/* login_timeout runs from the upgrade: the session starts there. */
+	s->anon_since = now_ms();
 	if (session_open(s, "web") != 0) {
 		wslay_event_context_free(w->ws);
 		return -1;
@@ -708,6 +824,7 @@ web_upgrade(struct web *w)
 	free(text);
 	cJSON_Delete(hello);
 	why = web_ws_loop(w);
+	web_ws_drop_requests(w);
 	session_close(s, why);
 	wslay_event_context_free(w->ws);
 	return 0;

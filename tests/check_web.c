@@ -996,6 +996,141 @@ START_TEST(ws_events)
 }
 END_TEST
 
+/* The close frame: its code, and its reason into reason (cap bytes). */
+static int
+ws_close_reason(struct h_client *c, char *reason, size_t cap)
+{
+	char *p;
+	size_t n;
+	int op, code;
+
+	do {
+		op = ws_read(c, &p, &n);
+		if (op != WS_CLOSE) {
+			free(p);
+		}
+	} while (op == WS_TEXT);
+	ck_assert_int_eq(op, WS_CLOSE);
+	ck_assert_uint_ge(n, 2);
+	code = ((unsigned char)p[0] << 8) | (unsigned char)p[1];
+	snprintf(reason, cap, "%.*s", (int)(n - 2), p + 2);
+	free(p);
+	return code;
+}
+
+/*
+ * A WebSocket that does not log in is closed at login_timeout (2 s here)
+ * with a close frame saying why, and the log says so; one that logs in
+ * stays past it, and a logout starts the count again.
+ */
+START_TEST(ws_login_timeout)
+{
+	char own[64], reason[128];
+	struct h_client *c, *d;
+	int64_t t0;
+	cJSON *r;
+
+	h_server_free(srv);
+	start_with("login_timeout = 2\n");
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	t0 = now_ms();
+	c = ws_open(own);
+	d = ws_open(own);
+	r = ws_call(d, "{\"cmd\":\"login\",\"user\":\"alice\","
+	    "\"password\":\"alicepw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	/* Requests do not stand in for a login. */
+	r = ws_call(c, "{\"cmd\":\"ping\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
+	ck_assert_str_eq(reason, "no login within login_timeout");
+	ck_assert_int_ge(now_ms() - t0, 1900);
+	ck_assert_int_lt(now_ms() - t0, 10000);
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: no "
+	    "login within login_timeout)", 5000));
+	h_close(c);
+	/* The logged-in one is still served after login_timeout... */
+	usleep(500 * 1000);
+	r = ws_call(d, "{\"cmd\":\"whoami\"}");
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "alice");
+	cJSON_Delete(r);
+	/* ...and after a logout it has login_timeout again. */
+	t0 = now_ms();
+	r = ws_call(d, "{\"cmd\":\"logout\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(ws_close_reason(d, reason, sizeof(reason)), 1008);
+	ck_assert_int_ge(now_ms() - t0, 1900);
+	h_close(d);
+}
+END_TEST
+
+/*
+ * A drop over the WebSocket: while it waits for its machine, the events
+ * it causes ("queued", "vending") are sent before its reply; requests are
+ * answered outside wslay's receive (web.c asserts no send happens
+ * inside it, so answering from the receive callback aborts drinkd here).
+ */
+START_TEST(ws_drop_events_before_reply)
+{
+	char own[64];
+	struct h_client *c;
+	struct fake *f;
+	cJSON *r, *first;
+	int seen_queued = 0, seen_vending = 0;
+	int64_t tx = 0;
+
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	f = fake_start(srv, "m1", FAKE_ACK, 1500);
+	c = ws_open(own);
+	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"alice\","
+	    "\"password\":\"alicepw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"drops\"]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	/* The drop and a ping in one record: the ping waits its turn. */
+	{
+		const char *a = "{\"id\":1,\"cmd\":\"drop\",\"machine\":\"m1\","
+		    "\"slot\":3}", *b = "{\"id\":2,\"cmd\":\"ping\"}";
+
+		ws_text(c, a);
+		ws_text(c, b);
+	}
+	for (;;) {
+		first = ws_json(c);
+		if (cJSON_GetObjectItem(first, "event") == NULL) {
+			break;
+		}
+		ck_assert_str_eq(h_str(first, "event"), "drop");
+		tx = h_num(first, "tx");
+		if (strcmp(h_str(first, "state"), "queued") == 0) {
+			seen_queued = 1;
+		} else if (strcmp(h_str(first, "state"), "vending") == 0) {
+			seen_vending = 1;
+		}
+		cJSON_Delete(first);
+	}
+	H_ASSERT_OK(first);
+	ck_assert_int_eq(h_num(first, "id"), 1);
+	ck_assert_int_eq(h_num(first, "tx"), tx);
+	cJSON_Delete(first);
+	ck_assert_msg(seen_queued && seen_vending, "events not sent while "
+	    "the drop waited (queued %d, vending %d)", seen_queued,
+	    seen_vending);
+	r = ws_call(c, "{\"cmd\":\"whoami\"}");
+	ck_assert_int_eq(h_num(r, "id"), 2);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
 /* ---- the CLI: drink login / logout / watch ------------------------------ */
 
 /* "HOME=... drink -H localhost -p PORT --ca CA" for a shell; caller frees. */
@@ -1180,6 +1315,8 @@ main(void)
 	tcase_add_test(tc, ws_session_requests);
 	tcase_add_test(tc, ws_too_big_and_binary);
 	tcase_add_test(tc, ws_events);
+	tcase_add_test(tc, ws_login_timeout);
+	tcase_add_test(tc, ws_drop_events_before_reply);
 	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
