@@ -3,8 +3,8 @@
  * close.  Admission limits are counted here on the raw socket, before any
  * TLS work is spent; `who` and `kick` read it.  One mutex guards the list.
  *
- * Each port is counted on its own, so a flood on the member port cannot
- * keep controllers out.  A connection that has not logged in (a member
+ * Each pool (member, machine, web: enum client_pool) is counted on its
+ * own, so a flood on one port cannot keep the others' clients out.  A connection that has not logged in (a member
  * without a login, a controller whose certificate has not yet named an
  * allowed machine) is "unauthenticated"; an address may hold only a few of
  * those per port, as Dropbear caps unauthenticated connections.  Once an
@@ -28,7 +28,7 @@
 static pthread_mutex_t client_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct client *client_head;	/* newest first */
 static int client_total;
-static int client_port_total[2];	/* by enum client_kind */
+static int client_port_total[CLIENT_POOLS];
 
 /* Not logged in and not already being closed to make room; lock held. */
 static int
@@ -44,12 +44,13 @@ client_admit(struct client *c, long max_port, long max_unauth_per_ip)
 	long unauth = 0;
 
 	pthread_mutex_lock(&client_lock);
-	if (client_port_total[c->kind] >= max_port) {
+	assert(c->pool < CLIENT_POOLS);
+	if (client_port_total[c->pool] >= max_port) {
 		pthread_mutex_unlock(&client_lock);
 		return -1;
 	}
 	for (o = client_head; o != NULL; o = o->next) {
-		if (o->kind == c->kind && client_unauth(o) &&
+		if (o->pool == c->pool && client_unauth(o) &&
 		    strcmp(o->address, c->address) == 0) {
 			unauth++;
 			oldest = o;	/* the list runs newest to oldest */
@@ -70,7 +71,7 @@ client_admit(struct client *c, long max_port, long max_unauth_per_ip)
 	}
 	client_head = c;
 	client_total++;
-	client_port_total[c->kind]++;
+	client_port_total[c->pool]++;
 	pthread_mutex_unlock(&client_lock);
 	return 0;
 }
@@ -89,7 +90,7 @@ client_remove(struct client *c)
 	}
 	c->prev = c->next = NULL;
 	client_total--;
-	client_port_total[c->kind]--;
+	client_port_total[c->pool]--;
 	pthread_mutex_unlock(&client_lock);
 }
 

@@ -78,10 +78,21 @@ enum client_kind {
 	CLIENT_MEMBER,
 	CLIENT_MACHINE,
 };
+/*
+ * Admission is counted per pool: max_clients and max_unauth_per_ip apply
+ * to each on its own, so a flood on one port cannot lock another out.
+ */
+enum client_pool {
+	CLIENT_POOL_MEMBER,	/* member port and Sunday listener */
+	CLIENT_POOL_MACHINE,	/* machine port and tini listener */
+	CLIENT_POOL_WEB,	/* web port */
+	CLIENT_POOLS,
+};
 /* Every field is guarded by the client list's lock (client.c). */
 struct client {
 	int64_t session;	/* database session id; 0 until handshake */
 	enum client_kind kind;
+	enum client_pool pool;	/* set before client_admit, then fixed */
 	char name[PROTO_NAME_MAX + 1];	/* user or machine; "" for none */
 	char address[64];
 	int port;
@@ -94,9 +105,9 @@ struct client {
 	struct client *prev, *next;
 };
 /*
- * Add c unless its port already has max_port connections (-1: refuse
- * it).  When c's address already has max_unauth_per_ip connections on
- * that port that have not logged in, the oldest of them is shut down to
+ * Add c unless its pool already has max_port connections (-1: refuse
+ * it).  When c's address already has max_unauth_per_ip connections in
+ * that pool that have not logged in, the oldest of them is shut down to
  * make room (c->made_room is set).
  */
 int client_admit(struct client *c, long max_port, long max_unauth_per_ip);
@@ -458,6 +469,12 @@ void token_hash(const char *token, char out[TOKEN_HASH_LEN]);
 
 /* web.c: the web port (PROTOCOL.md section 9). */
 void *web_main(void *arg);
+/*
+ * A web connection refused at admission: after the handshake (done by
+ * the caller), read what the browser sends of its request until
+ * deadline, answer 503 with Retry-After, and shut the TLS down.
+ */
+void web_refuse(struct conn *c, int64_t deadline);
 
 /* cmd.c: the command table and dispatcher. */
 struct req {

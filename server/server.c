@@ -41,16 +41,30 @@
 /* The running server: for the acceptors and the signal loop only. */
 static struct server *server;
 
+/* What a refused client is told. */
+enum server_busy_reply {
+	SERVER_BUSY_CLOSE,	/* nothing: controllers retry, legacy has no word */
+	SERVER_BUSY_LINE,	/* a JSON server_busy line (member port) */
+	SERVER_BUSY_HTTP,	/* an HTTP 503 with Retry-After (web port) */
+};
+
 struct listener {
 	const char *what;	/* for the log */
 	const char *key;	/* its configuration key and ports file name */
 	int fd;
 	int port;
 	enum client_kind kind;
+	enum client_pool pool;	/* where its connections are counted */
 	void *(*main)(void *);	/* the connection thread, given a peer */
 	size_t size;		/* what main's peer is the start of */
-	int busy_reply;		/* refusals get a JSON server_busy line */
+	enum server_busy_reply busy_reply;
 	pthread_t thread;
+};
+
+/* A refused connection being answered by server_busy_main. */
+struct server_refusal {
+	int fd;
+	enum server_busy_reply reply;
 };
 
 #define SERVER_LISTENERS 5	/* member, machine, Sunday, tini, web */
@@ -340,6 +354,8 @@ server_listen(const char *what, const char *key, const char *spec,
 	l->what = what;
 	l->key = key;
 	l->kind = kind;
+	l->pool = kind == CLIENT_MACHINE ? CLIENT_POOL_MACHINE :
+	    CLIENT_POOL_MEMBER;
 	l->main = fn;
 	l->size = size;
 	if (server_bind(what, spec, l) != 0) {
@@ -353,9 +369,9 @@ server_listen(const char *what, const char *key, const char *spec,
 static void *
 server_busy_main(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct server_refusal *r = arg;
 	SSL_CTX *ctx = server_member_ctx(server);
-	struct conn *c = conn_new(fd, ctx, 1024);
+	struct conn *c = conn_new(r->fd, ctx, 1024);
 	cJSON *o = cJSON_CreateObject();
 	int64_t deadline = now_ms() + SERVER_BUSY_MS;
 	size_t len;
@@ -367,13 +383,18 @@ server_busy_main(void *arg)
 	cJSON_AddStringToObject(o, "message",
 	    proto_err_message(ERR_SERVER_BUSY));
 	line = proto_line(o, &len);
-	if (c != NULL && conn_accept(c, deadline) == CONN_OK &&
-	    conn_write(c, line, len, deadline) == CONN_OK) {
+	/* Without a handshake (conn_new closed fd on failure) say nothing. */
+	if (c == NULL || conn_accept(c, deadline) != CONN_OK) {
+		log_debug("a refused client was closed without a word");
+	} else if (r->reply == SERVER_BUSY_HTTP) {
+		web_refuse(c, deadline);
+	} else if (conn_write(c, line, len, deadline) == CONN_OK) {
 		conn_shutdown(c, deadline);
 	}
 	free(line);
 	cJSON_Delete(o);
 	conn_free(c);
+	free(r);
 	pthread_mutex_lock(&server_busy_lock);
 	server_busy_threads--;
 	pthread_mutex_unlock(&server_busy_lock);
@@ -398,6 +419,7 @@ server_spawn(void *(*fn)(void *), void *arg)
 static void
 server_refuse(int fd, const struct listener *l, const char *addr)
 {
+	struct server_refusal *r;
 	int spawn = 0;
 
 	pthread_mutex_lock(&server_busy_lock);
@@ -405,17 +427,22 @@ server_refuse(int fd, const struct listener *l, const char *addr)
 	 * Controllers are few and retry by themselves, and legacy clients
 	 * have no word for it: just close.
 	 */
-	if (l->busy_reply && server_busy_threads < SERVER_BUSY_THREADS) {
+	if (l->busy_reply != SERVER_BUSY_CLOSE &&
+	    server_busy_threads < SERVER_BUSY_THREADS) {
 		server_busy_threads++;
 		spawn = 1;
 	}
 	pthread_mutex_unlock(&server_busy_lock);
-	log_warn("refused %s: connection limit reached", addr);
-	if (spawn && server_spawn(server_busy_main, (void *)(intptr_t)fd) ==
-	    0) {
-		return;
-	}
+	log_warn("refused %s on the %s: connection limit reached", addr,
+	    l->what);
 	if (spawn) {
+		r = xmalloc(sizeof(*r));
+		r->fd = fd;
+		r->reply = l->busy_reply;
+		if (server_spawn(server_busy_main, r) == 0) {
+			return;
+		}
+		free(r);
 		pthread_mutex_lock(&server_busy_lock);
 		server_busy_threads--;
 		pthread_mutex_unlock(&server_busy_lock);
@@ -586,6 +613,7 @@ server_accept_main(void *arg)
 		p = xcalloc(1, l->size);
 		p->srv = server;
 		p->client.kind = l->kind;
+		p->client.pool = l->pool;
 		p->client.fd = fd;
 		p->client.since = (int64_t)time(NULL);
 		server_peer(&ss, p->client.address, sizeof(p->client.address),
@@ -704,7 +732,7 @@ server_run(struct server *srv)
 	    session_main, sizeof(struct session)) != 0) {
 		return -1;
 	}
-	server_listeners[0].busy_reply = 1;
+	server_listeners[0].busy_reply = SERVER_BUSY_LINE;
 	if (srv->machine_ctx == NULL) {
 		log_warn("machine port: disabled (machine_ca is not set); "
 		    "no controller can connect");
@@ -729,6 +757,10 @@ server_run(struct server *srv)
 		    CLIENT_MEMBER, web_main, sizeof(struct session)) != 0) {
 			return -1;
 		}
+		/* Counted apart: a flood of browsers leaves the CLI alone. */
+		server_listeners[server_nlisteners - 1].pool = CLIENT_POOL_WEB;
+		server_listeners[server_nlisteners - 1].busy_reply =
+		    SERVER_BUSY_HTTP;
 		srv->web_port = server_listeners[server_nlisteners - 1].port;
 	}
 	/*

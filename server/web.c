@@ -44,6 +44,7 @@
 #define WEB_READ_CHUNK 4096
 #define WEB_WS_QUEUE 16		/* frames or requests waiting: reads pause */
 #define WEB_CLOSE_MS 1000	/* a close frame must be acknowledged by */
+#define WEB_RETRY_AFTER 5	/* s, told to a browser refused at admission */
 #define WEB_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* The request headers the server looks at. */
@@ -872,6 +873,37 @@ web_serve(struct web *w)
 			return;
 		}
 	}
+}
+
+void
+web_refuse(struct conn *c, int64_t deadline)
+{
+	static const char body[] = "503 Service Unavailable: the server has "
+	    "too many connections right now. Try again in a few seconds.\n";
+	char buf[2048], *head;
+	size_t len = 0, got;
+
+	/*
+	 * Read the request first (as much as comes in time): closing with
+	 * it unread would reset the connection and lose the answer.
+	 */
+	while (len + 1 < sizeof(buf) && conn_read(c, buf + len,
+	    sizeof(buf) - 1 - len, &got, deadline) == CONN_OK) {
+		len += got;
+		buf[len] = '\0';
+		if (strstr(buf, "\r\n\r\n") != NULL) {
+			break;
+		}
+	}
+	head = xasprintf("HTTP/1.1 503 Service Unavailable\r\n%s"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "Retry-After: %d\r\nConnection: close\r\n\r\n%s",
+	    web_security_headers, sizeof(body) - 1, WEB_RETRY_AFTER, body);
+	if (conn_write(c, head, strlen(head), deadline) == CONN_OK) {
+		conn_shutdown(c, deadline);
+	}
+	free(head);
 }
 
 static pthread_once_t web_once = PTHREAD_ONCE_INIT;

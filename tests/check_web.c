@@ -636,6 +636,76 @@ START_TEST(http_slow_headers)
 }
 END_TEST
 
+/* GET / on a fresh connection: the status line's code (0: no answer). */
+static int
+http_get_status(char *head, size_t cap)
+{
+	struct h_client *c = web_dial();
+	int code = 0;
+
+	send_text(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	if (http_read_head(c, head, cap, 5000) != NULL &&
+	    strncmp(head, "HTTP/1.1 ", 9) == 0) {
+		code = atoi(head + 9);
+	}
+	h_close(c);
+	return code;
+}
+
+/*
+ * Over max_clients (2 here) a browser is answered 503 with Retry-After
+ * and a short body, not dropped; the web port is counted apart from the
+ * member port, so a full web port leaves the member port open and a full
+ * member port leaves the web port open.
+ */
+START_TEST(http_busy_503)
+{
+	struct h_client *w1, *w2, *m1, *m2;
+	char head[4096], body[256];
+	struct h_client *c;
+	long n;
+	int i, code = 0;
+
+	h_server_free(srv);
+	start_with("max_clients = 2\n");
+	w1 = web_dial();
+	w2 = web_dial();
+	c = web_dial();
+	send_text(c, "GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 503 Service Unavailable\r\n",
+	    34) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nRetry-After: 5\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "\r\nConnection: close\r\n"));
+	ck_assert_ptr_nonnull(strstr(head, "X-Content-Type-Options: nosniff"));
+	n = http_content_length(head);
+	ck_assert_int_gt(n, 10);
+	ck_assert_int_lt(n, (long)sizeof(body));
+	read_exact(c, body, (size_t)n);
+	body[n] = '\0';
+	ck_assert_msg(strstr(body, "too many connections") != NULL, "%s",
+	    body);
+	h_close(c);
+	ck_assert(h_server_log_wait(srv, "on the web port: connection limit "
+	    "reached", 5000));
+	/* The member port is not full. */
+	m1 = h_connect_as(srv, "alice", "alicepw");
+	m2 = h_connect_as(srv, "bob", "bobpw");
+	/* Now it is; a web connection that leaves makes room for another. */
+	h_close(w1);
+	for (i = 0; i < 50 && code != 200; i++) {
+		code = http_get_status(head, sizeof(head));
+		if (code != 200) {
+			usleep(100 * 1000);
+		}
+	}
+	ck_assert_int_eq(code, 200);
+	h_close(w2);
+	h_close(m1);
+	h_close(m2);
+}
+END_TEST
+
 /* ---- the web port: WebSocket ------------------------------------------ */
 
 #define WS_TEXT 0x1
@@ -1310,6 +1380,7 @@ main(void)
 	tcase_add_test(tc, http_static_and_errors);
 	tcase_add_test(tc, http_header_too_large);
 	tcase_add_test(tc, http_slow_headers);
+	tcase_add_test(tc, http_busy_503);
 	tc = h_tcase(s, "web port WebSocket", setup, teardown, WEB_TIMEOUT);
 	tcase_add_test(tc, ws_origin_checked);
 	tcase_add_test(tc, ws_session_requests);
