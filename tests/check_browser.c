@@ -24,22 +24,15 @@ static struct h_server *srv;
 static void
 setup(void)
 {
-	char *ca = h_cert_path("ca.crt");
-	char *conf = xasprintf("machine_ca = %s\nweb_listen = 127.0.0.1:0\n"
-	    "vend_timeout = 10\n", ca);
-	struct h_client *a;
-
-	srv = h_server_start(conf);
-	free(conf);
-	free(ca);
-	a = h_connect_as(srv, "admin", "adminpw");
-	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Big Drink\"}");
-	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":3,\"item\":\"Cola\",\"price\":10,\"stock\":5}");
-	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":4,\"item\":\"Water\",\"price\":5,\"stock\":0}");
-	h_close(a);
+	srv = h_machine_server_start("web_listen = 127.0.0.1:0\n"
+	    "vend_timeout = 10\n");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Cola\",\"price\":10,\"stock\":5}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":4,\"item\":\"Water\",\"price\":5,\"stock\":0}",
+	    NULL);
 }
 
 static void

@@ -232,23 +232,15 @@ END_TEST
 static void
 tap_setup(void)
 {
-	char *ca = h_cert_path("ca.crt");
-	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 3", ca);
-	struct h_client *a;
-
-	srv = h_server_start(conf);
-	free(conf);
-	free(ca);
-	a = h_connect_as(srv, "admin", "adminpw");
-	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Big Drink\"}");
-	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":1,\"item\":\"Cola\",\"price\":10,\"stock\":5}");
-	h_expect(a, NULL, "{\"cmd\":\"card_add\",\"card\":\"0d000016c2f28501\","
-	    "\"user\":\"alice\"}");
-	h_expect(a, NULL, "{\"cmd\":\"card_add\",\"card\":\"b0b0b0b0\","
-	    "\"user\":\"bob\"}");
-	h_close(a);
+	srv = h_machine_server_start("vend_timeout = 3");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":1,\"item\":\"Cola\",\"price\":10,\"stock\":5}",
+	    "{\"cmd\":\"card_add\",\"card\":\"0d000016c2f28501\","
+	    "\"user\":\"alice\"}",
+	    "{\"cmd\":\"card_add\",\"card\":\"b0b0b0b0\","
+	    "\"user\":\"bob\"}", NULL);
 }
 
 /* A controller for m1, registered; the test plays it line by line. */

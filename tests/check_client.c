@@ -50,31 +50,17 @@ write_conf(const char *path, int port)
 }
 
 static void
-admin_call(const char *line)
-{
-	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
-
-	h_expect(a, NULL, line);
-	h_close(a);
-}
-
-static void
 setup(void)
 {
-	char *ca = h_cert_path("ca.crt");
-	char *extra = xasprintf("machine_ca = %s\nvend_timeout = 5", ca);
-
-	srv = h_server_start(extra);
-	free(extra);
-	free(ca);
+	srv = h_machine_server_start("vend_timeout = 5");
 	home = h_tmpdir();
 	conf = xasprintf("%s/drink.conf", home);
 	write_conf(conf, srv->port);
 	drink_bin = run_bin("drink");
-	admin_call("{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Big Drink\"}");
-	admin_call("{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
-	    "\"item\":\"Cola\",\"price\":10,\"stock\":5}");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"item\":\"Cola\",\"price\":10,\"stock\":5}", NULL);
 }
 
 static void
@@ -618,9 +604,9 @@ START_TEST(tables_align_wide_characters)
 	char *line2, *line3;
 	const char *p2, *p3;
 
-	admin_call("{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
+	h_admin(srv, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
 	    "\"item\":\"\xe7\xb7\x91\xe8\x8c\xb6\",\"price\":12,"
-	    "\"stock\":3}");
+	    "\"stock\":3}", NULL);
 	DRINK(&r, "slots", "m1");
 	ck_assert_int_eq(r.status, 0);
 	/* Cola is 4 columns, the green tea two wide characters: 4 too. */
@@ -845,7 +831,7 @@ START_TEST(shell_says_when_the_server_closed_the_session)
 	ck_assert_int_gt(session, 0);
 	kick = xasprintf("{\"cmd\":\"kick\",\"session\":%lld}",
 	    (long long)session);
-	admin_call(kick);
+	h_admin(srv, kick, NULL);
 	free(kick);
 	send_keys(p, "balance\r");
 	EXPECT(p, "drink: the server closed the connection (kicked, idle too "

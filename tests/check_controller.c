@@ -43,15 +43,6 @@ free_port(void)
 	return port;
 }
 
-static void
-admin_call(const char *line)
-{
-	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
-
-	h_expect(a, NULL, line);
-	h_close(a);
-}
-
 /*
  * A server whose machine port stays the same across restarts, with m1
  * registered: slot 1 (Cola, 10) and slot 2 (Water, 5).
@@ -59,21 +50,18 @@ admin_call(const char *line)
 static void
 start_server(const char *more)
 {
-	char *ca = h_cert_path("ca.crt");
-	char *extra = xasprintf("machine_ca = %s\nvend_timeout = 5\n"
-	    "ping_interval = 1\nmachine_listen = 127.0.0.1:%d\n%s", ca,
+	char *extra = xasprintf("vend_timeout = 5\n"
+	    "ping_interval = 1\nmachine_listen = 127.0.0.1:%d\n%s",
 	    free_port(), more);
 
-	srv = h_server_start(extra);
+	srv = h_machine_server_start(extra);
 	free(extra);
-	free(ca);
-	ck_assert_int_gt(srv->machine_port, 0);
-	admin_call("{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Fridge\"}");
-	admin_call("{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
-	    "\"item\":\"Cola\",\"price\":10,\"stock\":5}");
-	admin_call("{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
-	    "\"item\":\"Water\",\"price\":5,\"stock\":5}");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Fridge\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"item\":\"Cola\",\"price\":10,\"stock\":5}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
+	    "\"item\":\"Water\",\"price\":5,\"stock\":5}", NULL);
 }
 
 static void
@@ -442,8 +430,8 @@ START_TEST(disabled_machine_exits_1_without_retrying)
 {
 	int st;
 
-	admin_call("{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
-	    "\"enabled\":false}");
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":false}", NULL);
 	ctl_start("machine-m1", "1:5", NULL, NULL);
 	st = run_wait(ctl_pid, 20000);
 	ck_assert_msg(st == 1, "exit %d; log:\n%s", st, ctl_log_text());

@@ -43,9 +43,8 @@ static void
 setup(void)
 {
 	const char *build = getenv("BUILD"), *asan = getenv("ASAN_OPTIONS");
-	char *dir = h_tmpdir(), *shim, *ca = h_cert_path("ca.crt"), *conf;
+	char *dir = h_tmpdir(), *shim;
 	char cwd[4096], *opts;
-	struct h_client *a;
 
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
 	if (build == NULL || build[0] == '\0') {
@@ -66,17 +65,12 @@ setup(void)
 	    asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ?
 	    ":" : "");
 	setenv("ASAN_OPTIONS", opts, 1);
-	conf = xasprintf("machine_ca = %s\nvend_timeout = 20\n", ca);
-	srv = h_server_start(conf);
-	a = h_connect_as(srv, "admin", "adminpw");
-	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Big Drink\"}");
-	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}");
-	h_close(a);
-	free(conf);
+	srv = h_machine_server_start("vend_timeout = 20\n");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}", NULL);
 	free(opts);
-	free(ca);
 	free(shim);
 	free(dir);
 }

@@ -1384,10 +1384,9 @@ hostile_flooder_main(void *arg)
 
 START_TEST(hostile_login_flood_during_drops)
 {
-	char *ca = h_cert_path("ca.crt"), *conf;
 	struct hostile_flooder fl[HOSTILE_FLOODERS];
 	struct h_server *s;
-	struct h_client *a, *m;
+	struct h_client *m;
 	struct fake *fk;
 	pthread_barrier_t go;
 	int64_t lat[HOSTILE_DROPS], first_drop = 0, flood_end = 0, t0;
@@ -1396,19 +1395,15 @@ START_TEST(hostile_login_flood_during_drops)
 	int i, ok = 0;
 	cJSON *r;
 
-	conf = xasprintf("machine_ca = %s\nvend_timeout = 10\n"
-	    "max_clients_per_ip = 1000\nmax_unauth_per_ip = 1000", ca);
-	s = h_server_start(conf);
-	free(conf);
-	free(ca);
-	a = h_connect_as(s, "admin", "adminpw");
-	h_expect(a, NULL, "{\"cmd\":\"user_add\",\"user\":\"flood\","
-	    "\"password\":\"floodpw\"}");
-	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Flood machine\"}");
-	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":4,\"item\":\"Water\",\"price\":1,\"stock\":100}");
-	h_close(a);
+	s = h_machine_server_start("vend_timeout = 10\n"
+	    "max_clients_per_ip = 1000\nmax_unauth_per_ip = 1000");
+	h_admin(s, "{\"cmd\":\"user_add\",\"user\":\"flood\","
+	    "\"password\":\"floodpw\"}",
+	    "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Flood machine\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":4,\"item\":\"Water\",\"price\":1,\"stock\":100}",
+	    NULL);
 	fk = fake_start(s, "m1", FAKE_ACK, 50);
 	m = h_connect_as(s, "alice", "alicepw");
 	/* One drop before the flood: the path is warm. */
@@ -1645,23 +1640,15 @@ END_TEST
 static struct h_server *
 hostile_machine_server(const char *more)
 {
-	char *ca = h_cert_path("ca.crt");
-	char *conf = xasprintf("machine_ca = %s\n%s", ca,
-	    more != NULL ? more : "");
-	struct h_server *s = h_server_start(conf);
-	struct h_client *a;
+	struct h_server *s = h_machine_server_start(more);
 
-	free(conf);
-	free(ca);
-	ck_assert_int_gt(s->machine_port, 0);
-	a = h_connect_as(s, "admin", "adminpw");
-	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"One\"}");
-	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
-	    "\"name\":\"Two\"}");
-	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":4,\"item\":\"Water\",\"price\":1,\"stock\":100}");
-	h_close(a);
+	h_admin(s, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"One\"}",
+	    "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Two\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":4,\"item\":\"Water\",\"price\":1,\"stock\":100}",
+	    NULL);
 	return s;
 }
 

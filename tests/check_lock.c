@@ -21,19 +21,11 @@ static struct h_server *srv;
 static void
 setup(void)
 {
-	char *ca = h_cert_path("ca.crt");
-	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 20\n", ca);
-	struct h_client *a;
-
-	srv = h_server_start(conf);
-	free(conf);
-	free(ca);
-	a = h_connect_as(srv, "admin", "adminpw");
-	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Big Drink\"}");
-	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}");
-	h_close(a);
+	srv = h_machine_server_start("vend_timeout = 20\n");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}", NULL);
 }
 
 static void

@@ -19,52 +19,27 @@
 
 static struct h_server *srv;
 
-static char *
-machine_conf(const char *more)
-{
-	char *ca = h_cert_path("ca.crt");
-	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 3\n%s", ca,
-	    more != NULL ? more : "");
-
-	free(ca);
-	return conf;
-}
-
 static void
 start_with(const char *more)
 {
-	char *conf = machine_conf(more);
+	char *conf = xasprintf("vend_timeout = 3\n%s", more != NULL ? more : "");
 
-	srv = h_server_start(conf);
+	srv = h_machine_server_start(conf);
 	free(conf);
-	ck_assert_int_gt(srv->machine_port, 0);
 }
 
 static void
 setup(void)
 {
-	struct h_client *a;
-	cJSON *r;
-
 	start_with(NULL);
-	a = h_connect_as(srv, "admin", "adminpw");
-	r = h_call(a, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Big Drink\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	r = h_call(a, "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
-	    "\"name\":\"Snacks\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
-	    "\"item\":\"Coke\",\"price\":10,\"stock\":5}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
-	    "\"item\":\"Water\",\"price\":5,\"stock\":100}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	h_close(a);
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Snacks\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"item\":\"Coke\",\"price\":10,\"stock\":5}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"item\":\"Water\",\"price\":5,\"stock\":100}", NULL);
 }
 
 static void

@@ -24,51 +24,30 @@ static struct h_server *srv;
 static void
 sunday_start(const char *more)
 {
-	char *ca = h_cert_path("ca.crt");
-	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 3\n"
-	    "sunday_listen = 127.0.0.1:0\n%s", ca, more != NULL ? more : "");
+	char *conf = xasprintf("vend_timeout = 3\n"
+	    "sunday_listen = 127.0.0.1:0\n%s", more != NULL ? more : "");
 
-	srv = h_server_start(conf);
+	srv = h_machine_server_start(conf);
 	free(conf);
-	free(ca);
-}
-
-static void
-admin_do(const char *line)
-{
-	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
-
-	h_expect(a, NULL, line);
-	h_close(a);
 }
 
 /* Machines m1 (slots as in LEGACY.md 2.7) and m2; no controller yet. */
 static void
 machines_setup(void)
 {
-	static const char *const lines[] = {
-		"{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-		    "\"name\":\"Big Drink\"}",
-		"{\"cmd\":\"machine_add\",\"machine\":\"m2\",\"name\":\"Snack\"}",
-		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
-		    "\"item\":\"Coke\",\"price\":50,\"stock\":3}",
-		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
-		    "\"item\":\"Dr. Pepper\",\"price\":50,\"stock\":0}",
-		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
-		    "\"item\":\"Jolt\",\"price\":75,\"stock\":5,"
-		    "\"enabled\":false}",
-		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
-		    "\"item\":\"Club-Mate\",\"price\":150,\"stock\":9}",
-	};
-	struct h_client *a;
-	size_t i;
-
 	sunday_start(NULL);
-	a = h_connect_as(srv, "admin", "adminpw");
-	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-		h_expect(a, NULL, lines[i]);
-	}
-	h_close(a);
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"machine_add\",\"machine\":\"m2\",\"name\":\"Snack\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"item\":\"Coke\",\"price\":50,\"stock\":3}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
+	    "\"item\":\"Dr. Pepper\",\"price\":50,\"stock\":0}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"item\":\"Jolt\",\"price\":75,\"stock\":5,"
+	    "\"enabled\":false}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"item\":\"Club-Mate\",\"price\":150,\"stock\":9}", NULL);
 }
 
 static void
@@ -180,10 +159,10 @@ START_TEST(sunday_greeting_default_machine)
 {
 	h_server_free(srv);
 	sunday_start("sunday_default_machine = m2");
-	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-	    "\"name\":\"Big Drink\"}");
-	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"m2\","
-	    "\"name\":\"Snack\"}");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Snack\"}", NULL);
 	h_close(sunday_connect_cert(NULL, "Welcome to Snack\n"));
 }
 END_TEST
@@ -192,10 +171,10 @@ START_TEST(sunday_greeting_unknown_default_machine)
 {
 	h_server_free(srv);
 	sunday_start("sunday_default_machine = nosuch");
-	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"zz\","
-	    "\"name\":\"Last\"}");
-	admin_do("{\"cmd\":\"machine_add\",\"machine\":\"m2\","
-	    "\"name\":\"Snack\"}");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"zz\","
+	    "\"name\":\"Last\"}",
+	    "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Snack\"}", NULL);
 	h_close(sunday_connect_cert(NULL, "Welcome to Snack\n"));
 }
 END_TEST
@@ -233,10 +212,10 @@ START_TEST(sunday_stat_item_escaping)
 {
 	struct h_client *c;
 
-	admin_do("{\"cmd\":\"slot_set\",\"machine\":\"m2\",\"slot\":1,"
-	    "\"item\":\"Say \\\"hi\\\"\\tnow\",\"price\":5,\"stock\":1}");
-	admin_do("{\"cmd\":\"slot_set\",\"machine\":\"m2\",\"slot\":2,"
-	    "\"price\":7,\"stock\":2}");
+	h_admin(srv, "{\"cmd\":\"slot_set\",\"machine\":\"m2\",\"slot\":1,"
+	    "\"item\":\"Say \\\"hi\\\"\\tnow\",\"price\":5,\"stock\":1}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m2\",\"slot\":2,"
+	    "\"price\":7,\"stock\":2}", NULL);
 	c = sunday_connect();
 	say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
 	say(c, "stat ignored args\n", "1 \"Say 'hi' now\" 5 1 1\n"
@@ -249,7 +228,7 @@ START_TEST(sunday_stat_deleted_machine)
 {
 	struct h_client *c = sunday_connect();
 
-	admin_do("{\"cmd\":\"machine_del\",\"machine\":\"m1\"}");
+	h_admin(srv, "{\"cmd\":\"machine_del\",\"machine\":\"m1\"}", NULL);
 	say(c, "STAT\n", "ERR 413 No machine selected.\r\n");
 	say(c, "USER alice\n", "OK: \r\n");
 	say(c, "PASS alicepw\n", "OK: 100\r\n");
@@ -301,7 +280,8 @@ START_TEST(sunday_pass_refusals_all_407)
 	say(c, "PASS \n", "ERR 407 Invalid password.\r\n");
 	say(c, "PASS alice pw\n", "ERR 206 Invalid number of args USAGE: "
 	    "PASS <username>\r\n");
-	admin_do("{\"cmd\":\"user_mod\",\"user\":\"bob\",\"disabled\":true}");
+	h_admin(srv, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
+	    "\"disabled\":true}", NULL);
 	say(c, "USER bob\n", "OK: \r\n");
 	say(c, "PASS bobpw\n", "ERR 407 Invalid password.\r\n");
 	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
@@ -334,7 +314,7 @@ bind_card(const char *user, const char *card)
 
 	snprintf(line, sizeof(line), "{\"cmd\":\"card_add\",\"card\":\"%s\","
 	    "\"user\":\"%s\"}", card, user);
-	admin_do(line);
+	h_admin(srv, line, NULL);
 }
 
 START_TEST(sunday_ibutton_any)
@@ -363,7 +343,8 @@ START_TEST(sunday_ibutton_disabled_owner)
 	struct h_client *c;
 
 	bind_card("bob", "b0b0b0b0");
-	admin_do("{\"cmd\":\"user_mod\",\"user\":\"bob\",\"disabled\":true}");
+	h_admin(srv, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
+	    "\"disabled\":true}", NULL);
 	c = sunday_connect();
 	say(c, "IBUTTON b0b0b0b0\n", "ERR 207 Invalid Ibutton\r\n");
 	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");

@@ -22,40 +22,23 @@
 static struct h_server *srv;
 
 static void
-admin_do(const char *line)
-{
-	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
-
-	h_expect(a, NULL, line);
-	h_close(a);
-}
-
-static void
 tini_start(const char *more)
 {
-	static const char *const lines[] = {
-		"{\"cmd\":\"machine_add\",\"machine\":\"m1\","
-		    "\"name\":\"Big Drink\"}",
-		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
-		    "\"item\":\"Coke\",\"price\":10,\"stock\":5}",
-		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
-		    "\"item\":\"Jolt\",\"price\":10,\"stock\":0}",
-		"{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
-		    "\"item\":\"Mate\",\"price\":10,\"stock\":4}",
-		"{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
-		    "\"legacy_password\":\"password\"}",
-	};
-	char *ca = h_cert_path("ca.crt");
-	char *conf = xasprintf("machine_ca = %s\nvend_timeout = 2\n"
-	    "tini_listen = 127.0.0.1:0\n%s", ca, more != NULL ? more : "");
-	size_t i;
+	char *conf = xasprintf("vend_timeout = 2\n"
+	    "tini_listen = 127.0.0.1:0\n%s", more != NULL ? more : "");
 
-	srv = h_server_start(conf);
+	srv = h_machine_server_start(conf);
 	free(conf);
-	free(ca);
-	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-		admin_do(lines[i]);
-	}
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"item\":\"Coke\",\"price\":10,\"stock\":5}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":2,"
+	    "\"item\":\"Jolt\",\"price\":10,\"stock\":0}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"item\":\"Mate\",\"price\":10,\"stock\":4}",
+	    "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"password\"}", NULL);
 }
 
 static void
@@ -204,16 +187,16 @@ START_TEST(tini_login_no_password_set)
 {
 	struct h_client *b;
 
-	admin_do("{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
-	    "\"legacy_password\":\"\"}");
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"\"}", NULL);
 	b = board_login("0\n");
 	h_close(b);
 	ck_assert(wait_online(0));
 	b = board_login("0 herpin_my_derp\n");
 	h_close(b);
 	/* The hash is stored, never the password, and never shown. */
-	admin_do("{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
-	    "\"legacy_password\":\"s3cret pw\"}");
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"s3cret pw\"}", NULL);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines WHERE "
 	    "legacy_hash LIKE '$argon2id$%%'"), 1);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM audit WHERE "

@@ -564,6 +564,35 @@ h_server_start_nofile(const char *extra_conf, long soft, long hard)
 	return s;
 }
 
+struct h_server *
+h_machine_server_start(const char *extra_conf)
+{
+	char *ca = h_cert_path("ca.crt");
+	char *conf = xasprintf("machine_ca = %s\n%s", ca,
+	    extra_conf != NULL ? extra_conf : "");
+	struct h_server *s = h_server_start(conf);
+
+	free(conf);
+	free(ca);
+	ck_assert_int_gt(s->machine_port, 0);
+	return s;
+}
+
+void
+h_admin(struct h_server *s, ...)
+{
+	struct h_client *a = h_connect_as(s, "admin", "adminpw");
+	const char *line;
+	va_list ap;
+
+	va_start(ap, s);
+	while ((line = va_arg(ap, const char *)) != NULL) {
+		h_expect(a, NULL, line);
+	}
+	va_end(ap);
+	h_close(a);
+}
+
 int
 h_server_stop(struct h_server *s)
 {

@@ -92,6 +92,17 @@ struct h_server *h_server_start(const char *extra_conf);
  */
 struct h_server *h_server_start_nofile(const char *extra_conf, long soft,
     long hard);
+/*
+ * h_server_start with machine_ca (the test CA) ahead of extra_conf (may be
+ * NULL), so controllers holding the test certificates can register; fails
+ * the test unless the machine port is open.
+ */
+struct h_server *h_machine_server_start(const char *extra_conf);
+/*
+ * Log in as admin on a new connection, send each line of the NULL-ended
+ * list and fail the test, naming the line, unless every reply is ok.
+ */
+void h_admin(struct h_server *s, ...) __attribute__((sentinel));
 /* SIGTERM, wait (then SIGKILL); exit status, or 128 + signal. */
 int h_server_stop(struct h_server *s);
 void h_server_kill(struct h_server *s);
