@@ -139,17 +139,7 @@ ctl_start(const char *cert, const char *slots, const char *more1,
 static char *
 ctl_log_text(void)
 {
-	FILE *fp = fopen(ctl_log, "r");
-	char *buf;
-	size_t n;
-
-	buf = xcalloc(1, 1 << 20);
-	if (fp != NULL) {
-		n = fread(buf, 1, (1 << 20) - 1, fp);
-		buf[n] = '\0';
-		fclose(fp);
-	}
-	return buf;
+	return h_slurp(ctl_log, H_SLURP_MAX);
 }
 
 static int

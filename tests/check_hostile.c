@@ -92,23 +92,6 @@ hostile_write_file(const char *path, const char *fmt, ...)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* The contents of a small file, NUL-terminated; caller frees. */
-static char *
-hostile_slurp(const char *path)
-{
-	char *buf = xmalloc(1024 * 1024 + 1);
-	size_t n = 0;
-	FILE *f;
-
-	buf[0] = '\0';
-	if ((f = fopen(path, "r")) != NULL) {
-		n = fread(buf, 1, 1024 * 1024, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 /* text as one JSON object; what names the request for failures. */
 static cJSON *
 hostile_parse(struct h_client *c, const char *text, const char *what)
@@ -1895,7 +1878,7 @@ START_TEST(hostile_startup_refuses_exposed_key)
 		start = now_ms();
 		rc = h_drinkd_run(args, out, 20000);
 		took = now_ms() - start;
-		text = hostile_slurp(out);
+		text = h_slurp(out, H_SLURP_MAX);
 		ck_assert_msg(rc == 1, "key mode %03o: drinkd exited %d:\n%s",
 		    (unsigned)modes[i], rc, text);
 		ck_assert_msg(took < 5000, "key mode %03o: refusal took %lld "
@@ -1916,7 +1899,7 @@ START_TEST(hostile_startup_refuses_exposed_key)
 	free(args);
 	args = xasprintf("-f %s -n", conf);
 	rc = h_drinkd_run(args, out, 20000);
-	text = hostile_slurp(out);
+	text = h_slurp(out, H_SLURP_MAX);
 	ck_assert_msg(rc == 0 && strstr(text, "configuration OK") != NULL,
 	    "key 0600: -n exited %d: %s", rc, text);
 	free(text);
@@ -1973,7 +1956,7 @@ START_TEST(hostile_check_config_reports_problems)
 	conf = hostile_conf_in(dir, key, "cert = /nonexistent/server.crt");
 	args = xasprintf("-f %s -n", conf);
 	rc = h_drinkd_run(args, out, 20000);
-	text = hostile_slurp(out);
+	text = h_slurp(out, H_SLURP_MAX);
 	ck_assert_msg(rc == 1, "-n with a missing cert exited %d: %s", rc,
 	    text);
 	ck_assert_msg(strstr(text, "/nonexistent/server.crt") != NULL &&
@@ -1984,7 +1967,7 @@ START_TEST(hostile_check_config_reports_problems)
 	h_copy_file(src, key, 0644);
 	conf = hostile_conf_in(dir, key, NULL);
 	rc = h_drinkd_run(args, out, 20000);
-	text = hostile_slurp(out);
+	text = h_slurp(out, H_SLURP_MAX);
 	ck_assert_msg(rc == 1 && strstr(text, "accessible by others") !=
 	    NULL, "-n with key 0644 exited %d: %s", rc, text);
 	free(text);
@@ -1993,7 +1976,7 @@ START_TEST(hostile_check_config_reports_problems)
 	h_copy_file(src, key, 0600);
 	conf = hostile_conf_in(dir, key, "max_line = 10");
 	rc = h_drinkd_run(args, out, 20000);
-	text = hostile_slurp(out);
+	text = h_slurp(out, H_SLURP_MAX);
 	ck_assert_msg(rc == 1 && strstr(text, "drinkd.conf:7: max_line: ") !=
 	    NULL,
 	    "-n with max_line = 10 exited %d: %s", rc, text);
@@ -2004,7 +1987,7 @@ START_TEST(hostile_check_config_reports_problems)
 	conf = hostile_conf_in(dir, key, NULL);
 	args = xasprintf("-f %s -d --listen=", conf);
 	rc = h_drinkd_run(args, out, 20000);
-	text = hostile_slurp(out);
+	text = h_slurp(out, H_SLURP_MAX);
 	ck_assert_msg(rc == 2 && strstr(text, "listen") != NULL &&
 	    strstr(text, "empty") != NULL, "--listen= exited %d: %s", rc, text);
 	free(text);
@@ -2020,7 +2003,7 @@ START_TEST(hostile_check_config_reports_problems)
 	/* And the good configuration itself passes. */
 	args = xasprintf("-f %s -n", conf);
 	rc = h_drinkd_run(args, out, 20000);
-	text = hostile_slurp(out);
+	text = h_slurp(out, H_SLURP_MAX);
 	ck_assert_msg(rc == 0 && strstr(text, "configuration OK") != NULL,
 	    "good configuration: %d %s", rc, text);
 	free(text);

@@ -35,19 +35,6 @@ teardown(void)
 	srv = NULL;
 }
 
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = xcalloc(1, 65536);
-
-	if (f != NULL) {
-		(void)fread(buf, 1, 65535, f);
-		fclose(f);
-	}
-	return buf;
-}
-
 /* The message a refused process must print about srv's database. */
 static char *
 in_use_message(void)
@@ -61,14 +48,14 @@ START_TEST(a_second_server_on_the_same_database_exits_1)
 	char *ports2 = xasprintf("%s/ports2", srv->dir), *args, *before;
 	char *after, *msg = in_use_message();
 
-	before = slurp(srv->ports_file);
+	before = h_slurp(srv->ports_file, H_SLURP_MAX);
 	/* Other ports, so only the database can stop it. */
 	args = xasprintf("-d --listen=127.0.0.1:0 --machine_listen=127.0.0.1:0 "
 	    "--ports_file=%s", ports2);
 	ck_assert_int_eq(h_server_cmd(srv, args, NULL), 1);
 	ck_assert_msg(h_server_log_contains(srv, msg), "log lacks: %s", msg);
 	ck_assert_int_ne(access(ports2, F_OK), 0);
-	after = slurp(srv->ports_file);
+	after = h_slurp(srv->ports_file, H_SLURP_MAX);
 	ck_assert_str_eq(after, before);
 	/* The first server is unharmed. */
 	h_close(h_connect_as(srv, "alice", "alicepw"));
@@ -190,13 +177,13 @@ START_TEST(a_second_make_run_leaves_the_running_demo_alone)
 	rc = system(cmd);
 	ck_assert(WIFEXITED(rc));
 	ck_assert_int_eq(WEXITSTATUS(rc), 1);
-	text = slurp(out);
+	text = h_slurp(out, H_SLURP_MAX);
 	want = xasprintf("the demo is already running (drinkd pid %d",
 	    (int)getpid());
 	ck_assert_msg(strstr(text, want) != NULL, "%s", text);
 	ck_assert_msg(strstr(text, "leaving it alone") != NULL, "%s", text);
 	free(text);
-	text = slurp(ports);
+	text = h_slurp(ports, H_SLURP_MAX);
 	ck_assert_str_eq(text, "{\"listen\":4242,\"machine_listen\":4343}\n");
 	/* Not even its configuration was rewritten. */
 	free(cmd);

@@ -27,22 +27,6 @@
 #define OPS_CMD_MS 60000
 #define OPS_DAY (24 * 3600)
 
-static char *
-ops_slurp(const char *path)
-{
-	char *buf = xmalloc(1024 * 1024 + 1);
-	size_t n = 0;
-	FILE *f;
-
-	buf[0] = '\0';
-	if ((f = fopen(path, "r")) != NULL) {
-		n = fread(buf, 1, 1024 * 1024, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 static void
 ops_write(const char *path, const char *text)
 {
@@ -96,7 +80,7 @@ ops_run(const char *dir, char **text, const char *fmt, ...)
 	ck_assert_int_ge(vasprintf(&args, fmt, ap), 0);
 	va_end(ap);
 	rc = h_drinkd_run(args, out, OPS_CMD_MS);
-	*text = ops_slurp(out);
+	*text = h_slurp(out, H_SLURP_MAX);
 	free(args);
 	free(out);
 	return rc;
@@ -118,7 +102,7 @@ ops_sh(char **text, const char *fmt, ...)
 	va_end(ap);
 	full = xasprintf("(%s) >%s 2>&1", cmd, out);
 	st = system(full);
-	*text = ops_slurp(out);
+	*text = h_slurp(out, H_SLURP_MAX);
 	/* The end says what failed; Check refuses very long messages. */
 	if (strlen(*text) > 3000) {
 		memmove(*text, *text + strlen(*text) - 3000, 3001);
@@ -924,7 +908,7 @@ START_TEST(ops_install_layout_and_units_verify)
 
 	/* The example names every key with its default, and loads. */
 	conf = xasprintf("%s/root/etc/drink/drinkd.conf", dir);
-	text = ops_slurp(conf);
+	text = h_slurp(conf, H_SLURP_MAX);
 	for (i = 0; config_key_name(i) != NULL; i++) {
 		p = xasprintf("\n# %s: ", config_key_name(i));
 		block = strstr(text, p);
@@ -960,7 +944,7 @@ START_TEST(ops_install_layout_and_units_verify)
 	    "PREFIX=/usr", build != NULL ? build : "build", dir);
 	ck_assert_msg(rc == 0 && strstr(text, "kept ") != NULL, "%s", text);
 	free(text);
-	text = ops_slurp(conf);
+	text = h_slurp(conf, H_SLURP_MAX);
 	ck_assert_str_eq(text, "# mine\n");
 	free(text);
 	free(conf);

@@ -73,9 +73,8 @@ harness_die(const char *fmt, ...)
 	exit(2);
 }
 
-/* A file's contents, NUL-terminated, at most max bytes; caller frees. */
-static char *
-harness_slurp(const char *path, size_t max)
+char *
+h_slurp(const char *path, size_t max)
 {
 	char *buf = xmalloc(max + 1);
 	size_t n = 0;
@@ -95,7 +94,7 @@ harness_slurp(const char *path, size_t max)
 static char *
 harness_tail(const char *path)
 {
-	char *all = harness_slurp(path, 1024 * 1024), *out;
+	char *all = h_slurp(path, 1024 * 1024), *out;
 	size_t n = strlen(all);
 
 	out = xstrdup(n > 3000 ? all + n - 3000 : all);
@@ -338,7 +337,7 @@ harness_write_conf(struct h_server *s)
 static int
 harness_read_ports(struct h_server *s)
 {
-	char *text = harness_slurp(s->ports_file, 4096);
+	char *text = h_slurp(s->ports_file, 4096);
 	cJSON *o = cJSON_Parse(text), *l, *m;
 	int rc = -1;
 
@@ -505,7 +504,7 @@ harness_check_wrapper(struct h_server *s, int status)
 	}
 	path = xasprintf("%s/drinkd.valgrind", s->dir);
 	kept = xasprintf("%s/drinkd.valgrind.%d", s->dir, ++s->wrapped_runs);
-	text = harness_slurp(path, 16 * 1024 * 1024);
+	text = h_slurp(path, 16 * 1024 * 1024);
 	(void)rename(path, kept);
 	for (i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
 		if (harness_matches(text, reports[i], &m)) {
@@ -642,7 +641,7 @@ harness_check_log(struct h_server *s)
 		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 		"WARNING: ThreadSanitizer", "runtime error:",
 	};
-	char *text = harness_slurp(s->log, 64 * 1024 * 1024), *p;
+	char *text = h_slurp(s->log, 64 * 1024 * 1024), *p;
 	size_t i;
 
 	for (i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
@@ -695,7 +694,7 @@ h_server_cmd(struct h_server *s, const char *args, const char *stdin_text)
 int
 h_server_log_contains(struct h_server *s, const char *needle)
 {
-	char *text = harness_slurp(s->log, 64 * 1024 * 1024);
+	char *text = h_slurp(s->log, 64 * 1024 * 1024);
 	int found = strstr(text, needle) != NULL;
 
 	free(text);
@@ -719,7 +718,7 @@ h_server_log_wait(struct h_server *s, const char *needle, int64_t timeout_ms)
 int
 h_server_log_count(struct h_server *s, const char *needle)
 {
-	char *text = harness_slurp(s->log, 64 * 1024 * 1024), *p = text;
+	char *text = h_slurp(s->log, 64 * 1024 * 1024), *p = text;
 	size_t n = strlen(needle);
 	int count = 0;
 
@@ -848,7 +847,7 @@ h_server_instrumented(struct h_server *s)
 
 	ck_assert_msg(s->pid > 0, "the server is not running");
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)s->pid);
-	maps = harness_slurp(path, 16 * 1024 * 1024);
+	maps = h_slurp(path, 16 * 1024 * 1024);
 	for (i = 0; !found && i < sizeof(runtimes) / sizeof(runtimes[0]);
 	    i++) {
 		found = strstr(maps, runtimes[i]) != NULL;

@@ -164,6 +164,12 @@ int h_server_instrumented(struct h_server *s);
  * when all tests pass); caller frees the path.
  */
 char *h_tmpdir(void);
+/*
+ * A file's first max bytes (H_SLURP_MAX suits the logs and outputs tests
+ * read back), NUL-terminated; "" when it cannot be opened.  Caller frees.
+ */
+#define H_SLURP_MAX (1024 * 1024)
+char *h_slurp(const char *path, size_t max);
 /* Copy a file and set its mode; fails the test on any error. */
 void h_copy_file(const char *from, const char *to, mode_t mode);
 
