@@ -82,14 +82,6 @@ sunday_connect(void)
 	return sunday_connect_cert(NULL, "Welcome to Big Drink\n");
 }
 
-/* Send one line and expect exactly reply. */
-static void
-say(struct h_client *c, const char *line, const char *reply)
-{
-	lg_send(c, line);
-	lg_expect(c, reply);
-}
-
 static struct h_client *
 sunday_login(const char *user, const char *password, const char *ok)
 {
@@ -97,9 +89,9 @@ sunday_login(const char *user, const char *password, const char *ok)
 	char line[128];
 
 	snprintf(line, sizeof(line), "USER %s\n", user);
-	say(c, line, "OK: \r\n");
+	lg_say(c, line, "OK: \r\n");
 	snprintf(line, sizeof(line), "PASS %s\n", password);
-	say(c, line, ok);
+	lg_say(c, line, ok);
 	return c;
 }
 
@@ -148,7 +140,7 @@ START_TEST(sunday_greeting_first_machine)
 
 	/* The greeting is the only line, ended by a bare LF. */
 	ck_assert(lg_quiet(c, 300));
-	say(c, "STAT\n", "1 \"Coke\" 50 3 1\n2 \"Dr. Pepper\" 50 0 1\n"
+	lg_say(c, "STAT\n", "1 \"Coke\" 50 3 1\n2 \"Dr. Pepper\" 50 0 1\n"
 	    "3 \"Jolt\" 75 5 0\n4 \"Club-Mate\" 150 9 1\n"
 	    "OK 4 Slots retrieved\r\n");
 	h_close(c);
@@ -183,8 +175,8 @@ START_TEST(sunday_greeting_no_machines)
 {
 	struct h_client *c = sunday_connect_cert(NULL, "Welcome to Drink\n");
 
-	say(c, "STAT\n", "ERR 413 No machine selected.\r\n");
-	say(c, "SERVERSTAT\n", "{\"machines\":[],\"opcode\":\"OK\"}\r\n");
+	lg_say(c, "STAT\n", "ERR 413 No machine selected.\r\n");
+	lg_say(c, "SERVERSTAT\n", "{\"machines\":[],\"opcode\":\"OK\"}\r\n");
 	h_close(c);
 }
 END_TEST
@@ -193,17 +185,17 @@ START_TEST(sunday_machine_select)
 {
 	struct h_client *c = sunday_connect();
 
-	say(c, "MACHINE\n", "ERR 206 Invalid number of args - USAGE: "
+	lg_say(c, "MACHINE\n", "ERR 206 Invalid number of args - USAGE: "
 	    "MACHINE <machine id>\r\n");
-	say(c, "MACHINE m2 x\n", "ERR 206 Invalid number of args - USAGE: "
+	lg_say(c, "MACHINE m2 x\n", "ERR 206 Invalid number of args - USAGE: "
 	    "MACHINE <machine id>\r\n");
-	say(c, "MACHINE ld\n", "ERR 414 Invalid machine name - USAGE: "
+	lg_say(c, "MACHINE ld\n", "ERR 414 Invalid machine name - USAGE: "
 	    "MACHINE <machine id>\r\n");
-	say(c, "MACHINE M2\n", "ERR 414 Invalid machine name - USAGE: "
+	lg_say(c, "MACHINE M2\n", "ERR 414 Invalid machine name - USAGE: "
 	    "MACHINE <machine id>\r\n");
-	say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
-	say(c, "STAT\n", "OK 0 Slots retrieved\r\n");
-	say(c, "machine m1\n", "OK:  Welcome to Big Drink\r\n");
+	lg_say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
+	lg_say(c, "STAT\n", "OK 0 Slots retrieved\r\n");
+	lg_say(c, "machine m1\n", "OK:  Welcome to Big Drink\r\n");
 	h_close(c);
 }
 END_TEST
@@ -217,8 +209,8 @@ START_TEST(sunday_stat_item_escaping)
 	    "{\"cmd\":\"slot_set\",\"machine\":\"m2\",\"slot\":2,"
 	    "\"price\":7,\"stock\":2}", NULL);
 	c = sunday_connect();
-	say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
-	say(c, "stat ignored args\n", "1 \"Say 'hi' now\" 5 1 1\n"
+	lg_say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
+	lg_say(c, "stat ignored args\n", "1 \"Say 'hi' now\" 5 1 1\n"
 	    "2 \"\" 7 2 1\nOK 2 Slots retrieved\r\n");
 	h_close(c);
 }
@@ -229,10 +221,10 @@ START_TEST(sunday_stat_deleted_machine)
 	struct h_client *c = sunday_connect();
 
 	h_admin(srv, "{\"cmd\":\"machine_del\",\"machine\":\"m1\"}", NULL);
-	say(c, "STAT\n", "ERR 413 No machine selected.\r\n");
-	say(c, "USER alice\n", "OK: \r\n");
-	say(c, "PASS alicepw\n", "OK: 100\r\n");
-	say(c, "DROP 1\n", "ERR 413 No machine selected.\r\n");
+	lg_say(c, "STAT\n", "ERR 413 No machine selected.\r\n");
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "OK: 100\r\n");
+	lg_say(c, "DROP 1\n", "ERR 413 No machine selected.\r\n");
 	h_close(c);
 }
 END_TEST
@@ -243,23 +235,23 @@ START_TEST(sunday_user_pass)
 {
 	struct h_client *c = sunday_connect();
 
-	say(c, "USER\n", "ERR 206 Invalid number of args USAGE: "
+	lg_say(c, "USER\n", "ERR 206 Invalid number of args USAGE: "
 	    "PASS <username>\r\n");
-	say(c, "PASS\n", "ERR 206 Invalid number of args USAGE: "
+	lg_say(c, "PASS\n", "ERR 206 Invalid number of args USAGE: "
 	    "PASS <username>\r\n");
-	say(c, "PASS alicepw\n", "ERR 201 USER command needs to be issued "
+	lg_say(c, "PASS alicepw\n", "ERR 201 USER command needs to be issued "
 	    "first.\r\n");
-	say(c, "USER alice x\n", "ERR 206 Invalid number of args USAGE: "
+	lg_say(c, "USER alice x\n", "ERR 206 Invalid number of args USAGE: "
 	    "PASS <username>\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
-	say(c, "USER alice\n", "OK: \r\n");
-	say(c, "PASS wrong\n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "PASS wrong\n", "ERR 407 Invalid password.\r\n");
 	/* The pending name survives a failure; CRLF and case are fine. */
-	say(c, "pass alicepw\r\n", "OK: 100\r\n");
-	say(c, "WHOAMI\n", "OK:  alice\r\n");
-	say(c, "GETBALANCE\n", "OK: 100\r\n");
+	lg_say(c, "pass alicepw\r\n", "OK: 100\r\n");
+	lg_say(c, "WHOAMI\n", "OK:  alice\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
 	/* Success cleared the pending name. */
-	say(c, "PASS alicepw\n", "ERR 201 USER command needs to be issued "
+	lg_say(c, "PASS alicepw\n", "ERR 201 USER command needs to be issued "
 	    "first.\r\n");
 	h_close(c);
 }
@@ -269,22 +261,22 @@ START_TEST(sunday_pass_refusals_all_407)
 {
 	struct h_client *c = sunday_connect();
 
-	say(c, "USER nobody\n", "OK: \r\n");
-	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
-	say(c, "USER Bad.Name\n", "OK: \r\n");
-	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "USER nobody\n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "USER Bad.Name\n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
 	/* An empty argument counts as one: an empty name, then password. */
-	say(c, "USER \n", "OK: \r\n");
-	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
-	say(c, "USER alice\n", "OK: \r\n");
-	say(c, "PASS \n", "ERR 407 Invalid password.\r\n");
-	say(c, "PASS alice pw\n", "ERR 206 Invalid number of args USAGE: "
+	lg_say(c, "USER \n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "PASS \n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "PASS alice pw\n", "ERR 206 Invalid number of args USAGE: "
 	    "PASS <username>\r\n");
 	h_admin(srv, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
 	    "\"disabled\":true}", NULL);
-	say(c, "USER bob\n", "OK: \r\n");
-	say(c, "PASS bobpw\n", "ERR 407 Invalid password.\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "USER bob\n", "OK: \r\n");
+	lg_say(c, "PASS bobpw\n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
 	h_close(c);
 }
 END_TEST
@@ -294,13 +286,13 @@ START_TEST(sunday_pass_lockout)
 	struct h_client *c = sunday_connect();
 	int i;
 
-	say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "USER alice\n", "OK: \r\n");
 	for (i = 0; i < 6; i++) {
-		say(c, "PASS nope\n", "ERR 407 Invalid password.\r\n");
+		lg_say(c, "PASS nope\n", "ERR 407 Invalid password.\r\n");
 	}
 	/* Locked out: the right password is refused too, and no login. */
-	say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "PASS alicepw\n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
 	h_close(c);
 }
 END_TEST
@@ -323,16 +315,16 @@ START_TEST(sunday_ibutton_any)
 
 	bind_card("alice", "0d000016c2f28501");
 	c = sunday_connect();
-	say(c, "IBUTTON\n", "ERR 206 Invalid number of args - USAGE: "
+	lg_say(c, "IBUTTON\n", "ERR 206 Invalid number of args - USAGE: "
 	    "IBUTTON <ibutton number>\r\n");
-	say(c, "IBUTTON 0D000016C2F28502\n", "ERR 207 Invalid Ibutton\r\n");
-	say(c, "IBUTTON xyz!\n", "ERR 207 Invalid Ibutton\r\n");
-	say(c, "IBUTTON 0D000016C2F2850100000000000000000\n",
+	lg_say(c, "IBUTTON 0D000016C2F28502\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON xyz!\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON 0D000016C2F2850100000000000000000\n",
 	    "ERR 207 Invalid Ibutton\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
 	/* Separators are dropped; hex case does not matter. */
-	say(c, "ibutton 0D-00-00-16-C2-F2-85-01\n", "OK: 100\r\n");
-	say(c, "WHOAMI\n", "OK:  alice\r\n");
+	lg_say(c, "ibutton 0D-00-00-16-C2-F2-85-01\n", "OK: 100\r\n");
+	lg_say(c, "WHOAMI\n", "OK:  alice\r\n");
 	ck_assert_int_gt(h_sql_int(srv, "SELECT last_used FROM cards"), 0);
 	h_close(c);
 }
@@ -346,8 +338,8 @@ START_TEST(sunday_ibutton_disabled_owner)
 	h_admin(srv, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
 	    "\"disabled\":true}", NULL);
 	c = sunday_connect();
-	say(c, "IBUTTON b0b0b0b0\n", "ERR 207 Invalid Ibutton\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "IBUTTON b0b0b0b0\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
 	h_close(c);
 }
 END_TEST
@@ -362,10 +354,10 @@ START_TEST(sunday_ibutton_throttled)
 	c = sunday_connect();
 	for (i = 0; i < 6; i++) {
 		snprintf(line, sizeof(line), "IBUTTON %08x\n", 0xbad0 + i);
-		say(c, line, "ERR 207 Invalid Ibutton\r\n");
+		lg_say(c, line, "ERR 207 Invalid Ibutton\r\n");
 	}
-	say(c, "IBUTTON a11cea11ce\n", "ERR 207 Invalid Ibutton\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "IBUTTON a11cea11ce\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
 	h_close(c);
 }
 END_TEST
@@ -378,8 +370,8 @@ START_TEST(sunday_ibutton_off)
 	sunday_start("sunday_ibutton = off");
 	bind_card("alice", "0d000016c2f28501");
 	c = sunday_connect_cert(NULL, "Welcome to Drink\n");
-	say(c, "IBUTTON 0D000016C2F28501\n", "ERR 207 Invalid Ibutton\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "IBUTTON 0D000016C2F28501\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
 	h_close(c);
 }
 END_TEST
@@ -397,12 +389,12 @@ START_TEST(sunday_ibutton_cert)
 	bind_card("bob", "0d000016c2f28501");
 	/* Without a certificate: refused. */
 	c = sunday_connect_cert(NULL, "Welcome to Drink\n");
-	say(c, "IBUTTON 0D000016C2F28501\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON 0D000016C2F28501\n", "ERR 207 Invalid Ibutton\r\n");
 	h_close(c);
 	/* With one from member_ca, whatever its CN: allowed. */
 	c = sunday_connect_cert("member-alice", "Welcome to Drink\n");
-	say(c, "IBUTTON 0D000016C2F28501\n", "OK: 0\r\n");
-	say(c, "WHOAMI\n", "OK:  bob\r\n");
+	lg_say(c, "IBUTTON 0D000016C2F28501\n", "OK: 0\r\n");
+	lg_say(c, "WHOAMI\n", "OK:  bob\r\n");
 	h_close(c);
 }
 END_TEST
@@ -447,7 +439,7 @@ START_TEST(sunday_uptime_serverstat)
 	/* drinkd started during this test's setup. */
 	ck_assert_msg(up <= now && up >= now - 120, "up since %s",
 	    c->line);
-	say(c, "SERVERSTAT x\n", "{\"machines\":[{\"machine_name\":"
+	lg_say(c, "SERVERSTAT x\n", "{\"machines\":[{\"machine_name\":"
 	    "\"Big Drink\",\"connected\":false},{\"machine_name\":\"Snack\","
 	    "\"connected\":false}],\"opcode\":\"OK\"}\r\n");
 	h_close(c);
@@ -458,7 +450,7 @@ START_TEST(sunday_quit)
 {
 	struct h_client *c = sunday_connect();
 
-	say(c, "QUIT now\n", "Good Bye\r\n");
+	lg_say(c, "QUIT now\n", "Good Bye\r\n");
 	ck_assert(h_closed(c));
 	h_close(c);
 }
@@ -470,7 +462,7 @@ START_TEST(sunday_pipelined_lines)
 {
 	struct h_client *c = sunday_connect();
 
-	say(c, "WHOAMI\nDROP 1\nPASS x\n", "ERR 204 You need to login.\r\n"
+	lg_say(c, "WHOAMI\nDROP 1\nPASS x\n", "ERR 204 You need to login.\r\n"
 	    "ERR 204 You need to login.\r\nERR 201 USER command needs to be "
 	    "issued first.\r\n");
 	/* Split anywhere: a line is a line however it arrives. */
@@ -478,8 +470,8 @@ START_TEST(sunday_pipelined_lines)
 	usleep(100 * 1000);
 	lg_send(c, "ER alice\r");
 	usleep(100 * 1000);
-	say(c, "\nPASS alicepw\nGETBAL", "OK: \r\nOK: 100\r\n");
-	say(c, "ANCE\n", "OK: 100\r\n");
+	lg_say(c, "\nPASS alicepw\nGETBAL", "OK: \r\nOK: 100\r\n");
+	lg_say(c, "ANCE\n", "OK: 100\r\n");
 	h_close(c);
 }
 END_TEST
@@ -488,11 +480,11 @@ START_TEST(sunday_bad_lines)
 {
 	struct h_client *c = sunday_connect();
 
-	say(c, "\n", "ERR 415 Invalid command\r\n");
-	say(c, "\r\n", "ERR 415 Invalid command\r\n");
-	say(c, "HELLO\n", "ERR 415 Invalid command\r\n");
-	say(c, " WHOAMI\n", "ERR 415 Invalid command\r\n");
-	say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "\n", "ERR 415 Invalid command\r\n");
+	lg_say(c, "\r\n", "ERR 415 Invalid command\r\n");
+	lg_say(c, "HELLO\n", "ERR 415 Invalid command\r\n");
+	lg_say(c, " WHOAMI\n", "ERR 415 Invalid command\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
 	h_close(c);
 }
 END_TEST
@@ -548,22 +540,8 @@ END_TEST
 START_TEST(sunday_who_lists_member)
 {
 	struct h_client *c = sunday_login("bob", "bobpw", "OK: 0\r\n");
-	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
-	cJSON *r = h_call(a, "{\"cmd\":\"who\"}"), *e;
-	int found = 0;
 
-	H_ASSERT_OK(r);
-	cJSON_ArrayForEach(e, h_array(r, "clients")) {
-		const cJSON *u = cJSON_GetObjectItem(e, "user");
-
-		if (cJSON_IsString(u) && strcmp(u->valuestring, "bob") == 0) {
-			ck_assert_str_eq(h_str(e, "kind"), "member");
-			found = 1;
-		}
-	}
-	ck_assert_msg(found, "bob not in who: %s", h_text(r));
-	cJSON_Delete(r);
-	h_close(a);
+	lg_who_is(srv, "user", "bob", "member");
 	h_close(c);
 }
 END_TEST
@@ -574,22 +552,22 @@ START_TEST(sunday_drop_syntax)
 {
 	struct h_client *c = sunday_connect();
 
-	say(c, "DROP 1\n", "ERR 204 You need to login.\r\n");
-	say(c, "USER alice\n", "OK: \r\n");
-	say(c, "PASS alicepw\n", "OK: 100\r\n");
-	say(c, "DROP\n", "ERR 409 Invalid slot.\r\n");
-	say(c, "DROP 3x\n", "ERR 409 Invalid slot.\r\n");
-	say(c, "DROP -1\n", "ERR 409 Invalid slot.\r\n");
-	say(c, "DROP 12345678901\n", "ERR 409 Invalid slot.\r\n");
-	say(c, "DROP \n", "ERR 409 Invalid slot.\r\n");
-	say(c, "DROP 1 301\n", "ERR 403 Invalid delay\r\n");
-	say(c, "DROP 1 0300\n", "ERR 403 Invalid delay\r\n");
-	say(c, "DROP 1 1.5\n", "ERR 403 Invalid delay\r\n");
-	say(c, "DROP 1 \n", "ERR 403 Invalid delay\r\n");
+	lg_say(c, "DROP 1\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "OK: 100\r\n");
+	lg_say(c, "DROP\n", "ERR 409 Invalid slot.\r\n");
+	lg_say(c, "DROP 3x\n", "ERR 409 Invalid slot.\r\n");
+	lg_say(c, "DROP -1\n", "ERR 409 Invalid slot.\r\n");
+	lg_say(c, "DROP 12345678901\n", "ERR 409 Invalid slot.\r\n");
+	lg_say(c, "DROP \n", "ERR 409 Invalid slot.\r\n");
+	lg_say(c, "DROP 1 301\n", "ERR 403 Invalid delay\r\n");
+	lg_say(c, "DROP 1 0300\n", "ERR 403 Invalid delay\r\n");
+	lg_say(c, "DROP 1 1.5\n", "ERR 403 Invalid delay\r\n");
+	lg_say(c, "DROP 1 \n", "ERR 403 Invalid delay\r\n");
 	/* Well-formed, but nobody is at m1. */
-	say(c, "DROP 1 300 extra words\n", "ERR 151 Unable to communicate "
+	lg_say(c, "DROP 1 300 extra words\n", "ERR 151 Unable to communicate "
 	    "with hardware. Contact an admin.\r\n");
-	say(c, "DROP 99\n", "ERR 151 Unable to communicate with hardware. "
+	lg_say(c, "DROP 99\n", "ERR 151 Unable to communicate with hardware. "
 	    "Contact an admin.\r\n");
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	h_close(c);
@@ -601,12 +579,12 @@ START_TEST(sunday_drop_refusals)
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
 	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
 
-	say(c, "DROP 99\n", "ERR 105 Slot not found\r\n");
-	say(c, "DROP 0\n", "ERR 105 Slot not found\r\n");
-	say(c, "DROP 9999999999\n", "ERR 105 Slot not found\r\n");
-	say(c, "DROP 3\n", "ERR 102 Slot disabled.\r\n");
-	say(c, "DROP 2\n", "ERR 100 Slot empty.\r\n");
-	say(c, "DROP 4\n", "ERR 203 User is poor.\r\n");
+	lg_say(c, "DROP 99\n", "ERR 105 Slot not found\r\n");
+	lg_say(c, "DROP 0\n", "ERR 105 Slot not found\r\n");
+	lg_say(c, "DROP 9999999999\n", "ERR 105 Slot not found\r\n");
+	lg_say(c, "DROP 3\n", "ERR 102 Slot disabled.\r\n");
+	lg_say(c, "DROP 2\n", "ERR 100 Slot empty.\r\n");
+	lg_say(c, "DROP 4\n", "ERR 203 User is poor.\r\n");
 	ck_assert_int_eq(fake_vends(f), 0);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	ledger_clean();
@@ -629,7 +607,7 @@ START_TEST(sunday_drop_charges_after_ack)
 	fake_last(f, &slot, &delay);
 	ck_assert_int_eq(slot, 1);
 	ck_assert_int_eq(delay, 0);
-	say(c, "GETBALANCE\n", "OK: 50\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 50\r\n");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'drop' AND state = 'completed' AND amount = -50"), 1);
 	ledger_clean();
@@ -643,15 +621,15 @@ START_TEST(sunday_drop_nack_and_timeout_charge_nothing)
 	struct fake *f = fake_start(srv, "m1", FAKE_NACK, 50);
 	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
 
-	say(c, "DROP 1\n", "ERR 150 Unable to initialize hardware for "
+	lg_say(c, "DROP 1\n", "ERR 150 Unable to initialize hardware for "
 	    "drop.\r\n");
 	fake_stop(f);
 	wait_online("m1", 0);
 	f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	wait_online("m1", 1);
-	say(c, "DROP 1\n", "ERR 150 Unable to initialize hardware for "
+	lg_say(c, "DROP 1\n", "ERR 150 Unable to initialize hardware for "
 	    "drop.\r\n");
-	say(c, "GETBALANCE\n", "OK: 100\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'drop' AND state = 'failed'"), 2);
 	ledger_clean();
@@ -667,7 +645,8 @@ START_TEST(sunday_drop_with_delay_and_pipelined_behind)
 	int slot, delay;
 
 	/* The command behind a DROP waits for it. */
-	say(c, "DROP 1 1\nGETBALANCE\n", "OK:  Dropping drink\r\nOK: 50\r\n");
+	lg_say(c, "DROP 1 1\nGETBALANCE\n",
+	    "OK:  Dropping drink\r\nOK: 50\r\n");
 	fake_last(f, &slot, &delay);
 	ck_assert_int_eq(slot, 1);
 	ck_assert_int_eq(delay, 1);
@@ -686,13 +665,13 @@ START_TEST(sunday_drop_in_progress_across_ports)
 
 	h_send(m, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1}");
 	fake_wait_vends(f, 1);
-	say(c, "DROP 1\n", "WARN 152 Drop in progress, please wait before "
+	lg_say(c, "DROP 1\n", "WARN 152 Drop in progress, please wait before "
 	    "dropping again\r\n");
 	r = h_read(m);
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
 	ck_assert_int_eq(fake_vends(f), 1);
-	say(c, "GETBALANCE\n", "OK: 50\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 50\r\n");
 	ledger_clean();
 	h_close(m);
 	h_close(c);
@@ -724,8 +703,8 @@ START_TEST(sunday_drop_offline_machine)
 {
 	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
 
-	say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
-	say(c, "DROP 4 10\n", "ERR 151 Unable to communicate with hardware. "
+	lg_say(c, "MACHINE m2\n", "OK:  Welcome to Snack\r\n");
+	lg_say(c, "DROP 4 10\n", "ERR 151 Unable to communicate with hardware. "
 	    "Contact an admin.\r\n");
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	h_close(c);
@@ -737,7 +716,7 @@ START_TEST(sunday_serverstat_online)
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
 	struct h_client *c = sunday_connect();
 
-	say(c, "SERVERSTAT\n", "{\"machines\":[{\"machine_name\":"
+	lg_say(c, "SERVERSTAT\n", "{\"machines\":[{\"machine_name\":"
 	    "\"Big Drink\",\"connected\":true},{\"machine_name\":\"Snack\","
 	    "\"connected\":false}],\"opcode\":\"OK\"}\r\n");
 	h_close(c);
@@ -755,25 +734,25 @@ START_TEST(sunday_sendcredits)
 	char line[64];
 	size_t i;
 
-	say(c, "SENDCREDITS 5\n", "ERR 206 Invalid number of args - USAGE: "
+	lg_say(c, "SENDCREDITS 5\n", "ERR 206 Invalid number of args - USAGE: "
 	    "SENDCREDITS <(int) num credits> <username>\r\n");
-	say(c, "SENDCREDITS 5 bob\n", "ERR 204 You need to login.\r\n");
-	say(c, "USER alice\n", "OK: \r\n");
-	say(c, "PASS alicepw\n", "OK: 100\r\n");
+	lg_say(c, "SENDCREDITS 5 bob\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "OK: 100\r\n");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(line, sizeof(line), "SENDCREDITS %s bob\n", bad[i]);
-		say(c, line, "ERR 210 Send amount must be a positive, whole "
+		lg_say(c, line, "ERR 210 Send amount must be a positive, whole "
 		    "number\r\n");
 	}
-	say(c, "SENDCREDITS 5 nobody\n", "ERR 208 Transfer error - user "
+	lg_say(c, "SENDCREDITS 5 nobody\n", "ERR 208 Transfer error - user "
 	    "doesnt exist\r\n");
-	say(c, "SENDCREDITS 5 Bob\n", "ERR 208 Transfer error - user "
+	lg_say(c, "SENDCREDITS 5 Bob\n", "ERR 208 Transfer error - user "
 	    "doesnt exist\r\n");
-	say(c, "SENDCREDITS 101 bob\n", "ERR 203 User is poor.\r\n");
-	say(c, "SENDCREDITS 5 alice\n", "ERR 209 Error during credit "
+	lg_say(c, "SENDCREDITS 101 bob\n", "ERR 203 User is poor.\r\n");
+	lg_say(c, "SENDCREDITS 5 alice\n", "ERR 209 Error during credit "
 	    "transfer\r\n");
-	say(c, "sendcredits 30 bob\n", "OK: \r\n");
-	say(c, "GETBALANCE\n", "OK: 70\r\n");
+	lg_say(c, "sendcredits 30 bob\n", "OK: \r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 70\r\n");
 	ck_assert_int_eq(h_balance(srv, "bob"), 30);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'transfer'"), 1);

@@ -71,8 +71,7 @@ board_login(const char *login)
 {
 	struct h_client *b = board_dial("machine-m1");
 
-	lg_send(b, login);
-	lg_expect(b, "1\n6\n");
+	lg_say(b, login, "1\n6\n");
 	return b;
 }
 
@@ -128,8 +127,7 @@ START_TEST(tini_login_forms)
 	/* Nothing is written before the board speaks. */
 	ck_assert(lg_quiet(b, 500));
 	ck_assert_int_eq(m1_online(), 0);
-	lg_send(b, "0password\n");
-	lg_expect(b, "1\n6\n");
+	lg_say(b, "0password\n", "1\n6\n");
 	ck_assert(wait_online(1));
 	/* A later 0 is ignored: nothing comes back. */
 	lg_send(b, "0password\n");
@@ -150,15 +148,13 @@ START_TEST(tini_login_refusals)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		b = board_dial("machine-m1");
-		lg_send(b, bad[i]);
-		lg_expect(b, "2\n");
+		lg_say(b, bad[i], "2\n");
 		ck_assert_msg(h_closed(b), "open after %s", bad[i]);
 		h_close(b);
 	}
 	/* A CN that names no machine, right password or not. */
 	b = board_dial("machine-m2");
-	lg_send(b, "0password\n");
-	lg_expect(b, "2\n");
+	lg_say(b, "0password\n", "2\n");
 	ck_assert(h_closed(b));
 	h_close(b);
 	ck_assert_int_eq(m1_online(), 0);
@@ -172,13 +168,11 @@ START_TEST(tini_login_lockout)
 
 	for (i = 0; i < 6; i++) {
 		b = board_dial("machine-m1");
-		lg_send(b, "0nope\n");
-		lg_expect(b, "2\n");
+		lg_say(b, "0nope\n", "2\n");
 		h_close(b);
 	}
 	b = board_dial("machine-m1");
-	lg_send(b, "0password\n");
-	lg_expect(b, "2\n");
+	lg_say(b, "0password\n", "2\n");
 	h_close(b);
 }
 END_TEST
@@ -458,21 +452,8 @@ END_TEST
 START_TEST(tini_who_lists_machine)
 {
 	struct h_client *b = board_login("0password\n");
-	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
-	cJSON *r = h_call(a, "{\"cmd\":\"who\"}"), *e;
-	int found = 0;
 
-	cJSON_ArrayForEach(e, h_array(r, "clients")) {
-		const cJSON *m = cJSON_GetObjectItem(e, "machine");
-
-		if (cJSON_IsString(m) && strcmp(m->valuestring, "m1") == 0) {
-			ck_assert_str_eq(h_str(e, "kind"), "machine");
-			found = 1;
-		}
-	}
-	ck_assert_msg(found, "%s", h_text(r));
-	cJSON_Delete(r);
-	h_close(a);
+	lg_who_is(srv, "machine", "m1", "machine");
 	h_close(b);
 }
 END_TEST

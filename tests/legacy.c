@@ -152,6 +152,35 @@ lg_send(struct h_client *c, const char *text)
 }
 
 void
+lg_say(struct h_client *c, const char *text, const char *reply)
+{
+	lg_send(c, text);
+	lg_expect(c, reply);
+}
+
+void
+lg_who_is(struct h_server *s, const char *field, const char *value,
+    const char *kind)
+{
+	struct h_client *a = h_connect_as(s, "admin", "adminpw");
+	cJSON *r = h_call(a, "{\"cmd\":\"who\"}"), *e;
+	int found = 0;
+
+	H_ASSERT_OK(r);
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		const cJSON *v = cJSON_GetObjectItem(e, field);
+
+		if (cJSON_IsString(v) && strcmp(v->valuestring, value) == 0) {
+			ck_assert_str_eq(h_str(e, "kind"), kind);
+			found = 1;
+		}
+	}
+	ck_assert_msg(found, "%s %s not in who: %s", field, value, h_text(r));
+	cJSON_Delete(r);
+	h_close(a);
+}
+
+void
 lg_send_fd(int fd, const char *text)
 {
 	size_t len = strlen(text), done = 0;

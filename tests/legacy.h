@@ -17,6 +17,14 @@ int lg_port(struct h_server *s, const char *key);
 void lg_expect(struct h_client *c, const char *want);
 /* Write text as it is; fails the test on error. */
 void lg_send(struct h_client *c, const char *text);
+/* lg_send text, then lg_expect exactly reply: one exchange. */
+void lg_say(struct h_client *c, const char *text, const char *reply);
+/*
+ * Ask s for `who` as admin and fail unless an entry's field (e.g. "user")
+ * is value, and every such entry is of the given kind ("member").
+ */
+void lg_who_is(struct h_server *s, const char *field, const char *value,
+    const char *kind);
 /* 1 when nothing at all arrives on c within ms (and it stays open). */
 int lg_quiet(struct h_client *c, int64_t ms);
 /* The same for a plain socket: lg_expect_fd, lg_quiet_fd. */
