@@ -120,27 +120,40 @@ expect_done(struct vend *v, int result)
 	ck_assert_int_eq(v->state, VEND_STATE_FINISHED);
 }
 
+/* m answers v, the vend it holds, with success: v is done and finished. */
+static void
+expect_vended(struct mach *m, struct vend *v)
+{
+	ck_assert_int_eq(vend_complete(reg, m, v->id, ERR_NONE, ""),
+	    VEND_MATCH_INFLIGHT);
+	expect_done(v, ERR_NONE);
+}
+
+/* A new vend for machine, which the registry must accept. */
+static void
+submit_ok(struct vend *v, const char *user, int64_t tx, int slot,
+    int64_t timeout_ms, const char *machine)
+{
+	vend_init(v, user, tx, slot, timeout_ms);
+	ck_assert_int_eq(vend_submit(reg, v, machine), ERR_NONE);
+}
+
 START_TEST(vends_are_sent_first_come_first_served_one_at_a_time)
 {
 	struct transport t = { 0 };
 	struct mach *m = online("m1", &t);
 	struct vend a, b, c;
 
-	vend_init(&a, "alice", 11, 3, 30000);
-	vend_init(&b, "bob", 12, 4, 30000);
-	vend_init(&c, "carol", 13, 3, 30000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
-	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
-	ck_assert_int_eq(vend_submit(reg, &c, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
+	submit_ok(&b, "bob", 12, 4, 30000, "m1");
+	submit_ok(&c, "carol", 13, 3, 30000, "m1");
 	ck_assert_int_eq(t.wakes, 3);
 	ck_assert_int_eq(vend_active(reg), 3);
 	expect_sent(m, &a);
 	/* Nothing else goes to the machine until a answers. */
 	expect_nothing_to_send(m);
 	ck_assert_int_eq(vend_poll(reg, &b), 0);
-	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&a, ERR_NONE);
+	expect_vended(m, &a);
 	expect_sent(m, &b);
 	ck_assert_int_eq(vend_complete(reg, m, b.id, ERR_DROP_FAILED,
 	    "the machine refused: jammed"), VEND_MATCH_INFLIGHT);
@@ -148,9 +161,7 @@ START_TEST(vends_are_sent_first_come_first_served_one_at_a_time)
 	ck_assert_str_eq(b.message, "the machine refused: jammed");
 	expect_done(&b, ERR_DROP_FAILED);
 	expect_sent(m, &c);
-	ck_assert_int_eq(vend_complete(reg, m, c.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&c, ERR_NONE);
+	expect_vended(m, &c);
 	ck_assert_int_eq(vend_active(reg), 0);
 	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_IDLE);
 	offline(m);
@@ -182,10 +193,8 @@ START_TEST(a_queued_vend_times_out_and_leaves_the_queue)
 	struct mach *m = online("m1", &t);
 	struct vend a, b;
 
-	vend_init(&a, "alice", 11, 3, 30000);
-	vend_init(&b, "bob", 12, 4, 10000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
-	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
+	submit_ok(&b, "bob", 12, 4, 10000, "m1");
 	expect_sent(m, &a);
 	clk += 9999;
 	ck_assert_int_eq(vend_poll(reg, &b), 0);
@@ -195,9 +204,7 @@ START_TEST(a_queued_vend_times_out_and_leaves_the_queue)
 	ck_assert_ptr_null(b.machine);
 	vend_finish(reg, &b);
 	/* a is unaffected, and b is never sent. */
-	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&a, ERR_NONE);
+	expect_vended(m, &a);
 	expect_nothing_to_send(m);
 	offline(m);
 }
@@ -210,10 +217,8 @@ START_TEST(an_abandoned_vend_blocks_the_machine_until_its_late_answer)
 	struct vend_abandoned info;
 	struct vend a, b;
 
-	vend_init(&a, "alice", 11, 3, 10000);
-	vend_init(&b, "bob", 12, 4, 60000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
-	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 10000, "m1");
+	submit_ok(&b, "bob", 12, 4, 60000, "m1");
 	expect_sent(m, &a);
 	clk += 10000;
 	ck_assert_int_eq(vend_poll(reg, &a), 1);
@@ -234,9 +239,7 @@ START_TEST(an_abandoned_vend_blocks_the_machine_until_its_late_answer)
 	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
 	    VEND_MATCH_NONE);
 	expect_sent(m, &b);
-	ck_assert_int_eq(vend_complete(reg, m, b.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&b, ERR_NONE);
+	expect_vended(m, &b);
 	offline(m);
 }
 END_TEST
@@ -247,10 +250,8 @@ START_TEST(an_abandoned_vend_never_answered_frees_the_machine_later)
 	struct mach *m = online("m1", &t);
 	struct vend a, b;
 
-	vend_init(&a, "alice", 11, 3, 10000);
-	vend_init(&b, "bob", 12, 4, 60000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
-	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 10000, "m1");
+	submit_ok(&b, "bob", 12, 4, 60000, "m1");
 	expect_sent(m, &a);
 	clk += 10000;
 	expect_done(&a, ERR_DROP_TIMEOUT);
@@ -262,9 +263,7 @@ START_TEST(an_abandoned_vend_never_answered_frees_the_machine_later)
 	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
 	    VEND_MATCH_NONE);
 	ck_assert_int_eq(vend_poll(reg, &b), 0);
-	ck_assert_int_eq(vend_complete(reg, m, b.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&b, ERR_NONE);
+	expect_vended(m, &b);
 	offline(m);
 }
 END_TEST
@@ -275,11 +274,9 @@ START_TEST(a_new_connection_replaces_the_old_and_fails_its_vends)
 	struct mach *old = online("m1", &t1), *m;
 	struct vend a, b, c;
 
-	vend_init(&a, "alice", 11, 3, 30000);
-	vend_init(&b, "bob", 12, 4, 30000);
 	vend_init(&c, "carol", 13, 3, 30000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
-	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
+	submit_ok(&b, "bob", 12, 4, 30000, "m1");
 	expect_sent(old, &a);
 	m = online("m1", &t2);
 	/* The old connection is hung up once and is offline for good. */
@@ -301,9 +298,7 @@ START_TEST(a_new_connection_replaces_the_old_and_fails_its_vends)
 	ck_assert_int_eq(vend_submit(reg, &c, "m1"), ERR_NONE);
 	ck_assert_int_eq(t2.wakes, 1);
 	expect_sent(m, &c);
-	ck_assert_int_eq(vend_complete(reg, m, c.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&c, ERR_NONE);
+	expect_vended(m, &c);
 	ck_assert_int_eq(t2.hangups, 0);
 	offline(m);
 }
@@ -315,8 +310,7 @@ START_TEST(closing_a_machine_says_who_closed_it)
 	struct mach *m = online("m1", &t);
 	struct vend a;
 
-	vend_init(&a, "alice", 11, 3, 30000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
 	ck_assert_int_eq(vend_close(reg, "m2", MACH_CLOSE_DELETED), 0);
 	ck_assert_int_eq(vend_close(reg, "m1", MACH_CLOSE_DISABLED), 1);
 	ck_assert_int_eq(t.hangups, 1);
@@ -336,11 +330,9 @@ START_TEST(shutdown_drains_what_was_submitted_and_refuses_more)
 	struct mach *m = online("m1", &t);
 	struct vend a, b, c;
 
-	vend_init(&a, "alice", 11, 3, 30000);
-	vend_init(&b, "bob", 12, 4, 30000);
 	vend_init(&c, "carol", 13, 3, 30000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
-	ck_assert_int_eq(vend_submit(reg, &b, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
+	submit_ok(&b, "bob", 12, 4, 30000, "m1");
 	vend_drain(reg);
 	ck_assert_int_eq(vend_submit(reg, &c, "m1"), ERR_MACHINE_OFFLINE);
 	ck_assert_str_eq(c.message, "the server is shutting down");
@@ -370,10 +362,9 @@ START_TEST(one_drop_in_flight_per_user_until_it_is_settled)
 	struct mach *m1 = online("m1", &t1), *m2 = online("m2", &t2);
 	struct vend a, a2, b;
 
-	vend_init(&a, "alice", 11, 3, 30000);
 	vend_init(&a2, "alice", 12, 3, 30000);
 	vend_init(&b, "bob", 13, 3, 30000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
 	/* Another machine does not matter: one per user. */
 	ck_assert_int_eq(vend_submit(reg, &a2, "m2"), ERR_DROP_IN_PROGRESS);
 	ck_assert_int_eq(a2.state, VEND_STATE_NEW);
@@ -387,13 +378,9 @@ START_TEST(one_drop_in_flight_per_user_until_it_is_settled)
 	vend_finish(reg, &a);
 	ck_assert_int_eq(vend_submit(reg, &a2, "m2"), ERR_NONE);
 	expect_sent(m2, &b);
-	ck_assert_int_eq(vend_complete(reg, m2, b.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&b, ERR_NONE);
+	expect_vended(m2, &b);
 	expect_sent(m2, &a2);
-	ck_assert_int_eq(vend_complete(reg, m2, a2.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&a2, ERR_NONE);
+	expect_vended(m2, &a2);
 	offline(m1);
 	offline(m2);
 }
@@ -406,8 +393,7 @@ START_TEST(sensed_stock_is_noted_on_the_vend_of_that_slot)
 	struct vend_abandoned info;
 	struct vend a;
 
-	vend_init(&a, "alice", 11, 3, 30000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
 	/* Before the vend is sent a report does not count for it. */
 	vend_sensed(reg, m, 3);
 	expect_sent(m, &a);
@@ -423,9 +409,7 @@ START_TEST(sensed_stock_is_noted_on_the_vend_of_that_slot)
 	    VEND_MATCH_INFLIGHT);
 	ck_assert_int_eq(info.sensed, 1);
 	ck_assert_int_eq(vend_match(reg, m, "v99.1", &info), VEND_MATCH_NONE);
-	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
-	    VEND_MATCH_INFLIGHT);
-	expect_done(&a, ERR_NONE);
+	expect_vended(m, &a);
 	offline(m);
 }
 END_TEST
@@ -437,8 +421,7 @@ START_TEST(finishing_a_vend_still_queued_aborts)
 	struct vend a;
 
 	(void)online("m1", &t);
-	vend_init(&a, "alice", 11, 3, 30000);
-	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
 	vend_finish(reg, &a);
 }
 END_TEST
