@@ -89,51 +89,19 @@ static void
 ctl_start(const char *cert, const char *slots, const char *more1,
     const char *more2)
 {
-	char *bin = run_bin("drink-machine"), *dir = h_tmpdir();
-	char *port = xasprintf("%d", srv->machine_port);
-	char *ca = h_cert_path("ca.crt");
-	char *crt_file = xasprintf("%s.crt", cert), *key_file;
-	char *crt = h_cert_path(crt_file), *key;
-	const char *argv[20];
+	const char *words[] = { "-v", "--simulate", slots, "--vend-ms", "200",
+	    more1, more2, NULL };
 	const char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
-	int n = 0;
+	char *dir = h_tmpdir(), **argv;
 
-	key_file = xasprintf("%s.key", cert);
-	key = h_cert_path(key_file);
+	/* more2 only ever follows more1: a NULL more1 ends the words. */
+	ck_assert(more1 != NULL || more2 == NULL);
+	argv = h_machine_argv(srv, cert, words);
 	ctl_log = xasprintf("%s/drink-machine.log", dir);
-	argv[n++] = bin;
-	argv[n++] = "-v";
-	argv[n++] = "-H";
-	argv[n++] = "localhost";
-	argv[n++] = "-p";
-	argv[n++] = port;
-	argv[n++] = "--ca";
-	argv[n++] = ca;
-	argv[n++] = "--cert";
-	argv[n++] = crt;
-	argv[n++] = "--key";
-	argv[n++] = key;
-	argv[n++] = "--simulate";
-	argv[n++] = slots;
-	argv[n++] = "--vend-ms";
-	argv[n++] = "200";
-	if (more1 != NULL) {
-		argv[n++] = more1;
-	}
-	if (more2 != NULL) {
-		argv[n++] = more2;
-	}
-	argv[n] = NULL;
-	ctl_pid = run_spawn(argv, env, ctl_log);
+	ctl_pid = run_spawn((const char *const *)argv, env, ctl_log);
 	ck_assert_int_gt(ctl_pid, 0);
-	free(bin);
+	h_argv_free(argv);
 	free(dir);
-	free(port);
-	free(ca);
-	free(crt_file);
-	free(crt);
-	free(key_file);
-	free(key);
 }
 
 static char *

@@ -1349,48 +1349,72 @@ h_check_ledger(struct h_server *s)
 	return h_server_cmd(s, "check-ledger", NULL);
 }
 
+char **
+h_machine_argv(struct h_server *s, const char *cert,
+    const char *const *words)
+{
+	size_t dirlen = strlen(harness_drinkd) - strlen("drinkd"), n = 0, i;
+	char **argv = xcalloc(HARNESS_MAX_ARGS + 12, sizeof(*argv));
+	char *file;
+
+	argv[n++] = xasprintf("%.*sdrink-machine", (int)dirlen,
+	    harness_drinkd);
+	argv[n++] = xstrdup("-H");
+	argv[n++] = xstrdup("localhost");
+	argv[n++] = xstrdup("-p");
+	argv[n++] = xasprintf("%d", s->machine_port);
+	argv[n++] = xstrdup("--ca");
+	argv[n++] = h_cert_path("ca.crt");
+	argv[n++] = xstrdup("--cert");
+	file = xasprintf("%s.crt", cert);
+	argv[n++] = h_cert_path(file);
+	free(file);
+	argv[n++] = xstrdup("--key");
+	file = xasprintf("%s.key", cert);
+	argv[n++] = h_cert_path(file);
+	free(file);
+	for (i = 0; words[i] != NULL; i++) {
+		ck_assert_msg(i < HARNESS_MAX_ARGS, "more than %d words",
+		    HARNESS_MAX_ARGS);
+		argv[n++] = xstrdup(words[i]);
+	}
+	return argv;
+}
+
+void
+h_argv_free(char **argv)
+{
+	size_t i;
+
+	if (argv == NULL) {
+		return;
+	}
+	for (i = 0; argv[i] != NULL; i++) {
+		free(argv[i]);
+	}
+	free(argv);
+}
+
 pid_t
 h_machine_start(struct h_server *s, const char *name, const char *args)
 {
-	char *argv[HARNESS_MAX_ARGS + 16], *copy = xstrdup(args), *save, *w;
-	char *prog, *ca, *cert, *key, *port, *file;
-	size_t dirlen = strlen(harness_drinkd) - strlen("drinkd");
+	const char *words[HARNESS_MAX_ARGS + 1];
+	char *copy = xstrdup(args), *save, *w, *cert, **argv;
 	int n = 0;
 	pid_t pid;
 
-	prog = xasprintf("%.*sdrink-machine", (int)dirlen, harness_drinkd);
-	ca = h_cert_path("ca.crt");
-	file = xasprintf("machine-%s.crt", name);
-	cert = h_cert_path(file);
-	free(file);
-	file = xasprintf("machine-%s.key", name);
-	key = h_cert_path(file);
-	free(file);
-	port = xasprintf("%d", s->machine_port);
-	argv[n++] = prog;
-	argv[n++] = "-H";
-	argv[n++] = "localhost";
-	argv[n++] = "-p";
-	argv[n++] = port;
-	argv[n++] = "--ca";
-	argv[n++] = ca;
-	argv[n++] = "--cert";
-	argv[n++] = cert;
-	argv[n++] = "--key";
-	argv[n++] = key;
 	for (w = strtok_r(copy, " ", &save); w != NULL &&
-	    n < HARNESS_MAX_ARGS + 14; w = strtok_r(NULL, " ", &save)) {
-		argv[n++] = w;
+	    n < HARNESS_MAX_ARGS; w = strtok_r(NULL, " ", &save)) {
+		words[n++] = w;
 	}
-	argv[n] = NULL;
+	words[n] = NULL;
+	cert = xasprintf("machine-%s", name);
+	argv = h_machine_argv(s, cert, words);
 	pid = harness_spawn(argv, -1, s->log, NULL);
-	ck_assert_msg(pid > 0, "cannot start %s", prog);
+	ck_assert_msg(pid > 0, "cannot start %s", argv[0]);
+	h_argv_free(argv);
 	free(copy);
-	free(prog);
-	free(ca);
 	free(cert);
-	free(key);
-	free(port);
 	return pid;
 }
 

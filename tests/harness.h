@@ -143,6 +143,15 @@ int h_drink_run(const char *args, const char *out, int64_t timeout_ms);
 pid_t h_machine_start(struct h_server *s, const char *name, const char *args);
 /* SIGTERM and wait; its exit status (128 + signal if killed). */
 int h_machine_stop(pid_t pid);
+/*
+ * The command line of build/drink-machine as the controller holding
+ * certificate cert (CERT.crt/.key, e.g. "machine-m1"), trusting the test
+ * CA, against s's machine port, then the NULL-ended words; for callers
+ * that run it their own way.  NULL-ended; free with h_argv_free().
+ */
+char **h_machine_argv(struct h_server *s, const char *cert,
+    const char *const *words);
+void h_argv_free(char **argv);
 
 /*
  * harness.c: the running server seen from /proc (Linux).  Each fails the
