@@ -244,7 +244,10 @@ enum mach_state {
 	MACH_STATE_VENDING,	/* one vend sent, its member waiting */
 	MACH_STATE_ABANDONED,	/* the vend sent timed out; nothing else is
 				 * sent until its late answer or the end of
-				 * abandon_ms, so two vends never overlap */
+				 * abandon_ms, so two vends never overlap;
+				 * with a fixed pause (vend_mach_pause) until
+				 * the pause ends, the late answer or not
+				 * (abandoned.id is "" once it came) */
 	MACH_STATE_GONE,	/* offline for good; its vends failed */
 	MACH_STATE_COUNT
 };
@@ -331,6 +334,12 @@ int vend_locked(struct vend_reg *reg);
 /* Transport side. */
 struct mach *vend_mach_new(const char *name, const struct vend_ops *ops,
     void *arg);
+/*
+ * Before attaching: after a vend times out, m gets no vend for exactly ms,
+ * whether or not a late answer comes meanwhile (a tini board, whose
+ * answers carry no id: LEGACY.md section 3.3).
+ */
+void vend_mach_pause(struct mach *m, int64_t ms);
 void vend_mach_free(struct mach *m);
 const char *vend_mach_name(const struct mach *m);
 enum mach_state vend_mach_state(struct vend_reg *reg, struct mach *m);

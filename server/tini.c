@@ -28,6 +28,7 @@
 
 #define TINI_WRITE_MS 10000
 #define TINI_PW_MAX 64
+#define TINI_PAUSE_MS 5000	/* after a timeout, before the next "3" */
 
 /* One board connection; the acceptor allocates it (peer first). */
 struct tini_conn {
@@ -406,6 +407,7 @@ tini_main(void *arg)
 	client_show(&tc->peer.client, id);
 	(void)db_session_name(srv->db, id, NULL, tc->name);
 	tc->mach = vend_mach_new(tc->name, &tini_ops, tc);
+	vend_mach_pause(tc->mach, TINI_PAUSE_MS);
 	/* Online from "1": this connection replaces any other. */
 	vend_attach(srv->vends, tc->mach);
 	log_info("session %lld: board %s logged in from %s port %d",

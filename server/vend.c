@@ -40,6 +40,9 @@ struct mach {
 	struct vend *inflight;		/* the VEND_STATE_SENT one (VENDING) */
 	struct vend_abandoned abandoned; /* MACH_STATE_ABANDONED: its vend */
 	int64_t abandoned_until;	/* then the machine is freed anyway */
+	int64_t pause_ms;		/* immutable once attached; 0: the
+					 * registry's abandon_ms, ended early
+					 * by the late answer */
 	struct mach *next;		/* reg->machines, while online */
 };
 
@@ -169,6 +172,13 @@ vend_mach_new(const char *name, const struct vend_ops *ops, void *arg)
 	m->arg = arg;
 	m->state = MACH_STATE_NEW;
 	return m;
+}
+
+void
+vend_mach_pause(struct mach *m, int64_t ms)
+{
+	ASSERT(m->state == MACH_STATE_NEW && ms > 0);
+	m->pause_ms = ms;
 }
 
 void
@@ -413,7 +423,8 @@ vend_expire(struct vend_reg *reg, struct vend *v, int64_t now)
 		m->abandoned.tx = v->tx;
 		m->abandoned.slot = v->slot;
 		m->abandoned.sensed = v->sensed;
-		m->abandoned_until = now + reg->abandon_ms;
+		m->abandoned_until = now + (m->pause_ms > 0 ? m->pause_ms :
+		    reg->abandon_ms);
 		vend_mach_move(reg, m, MACH_STATE_ABANDONED);
 		vend_wake(m);
 	} else {
@@ -518,9 +529,12 @@ vend_next(struct vend_reg *reg, struct mach *m, struct vend_cmd *cmd)
 	vend_lock(reg);
 	now = vend_now(reg);
 	if (m->state == MACH_STATE_ABANDONED && now >= m->abandoned_until) {
-		log_warn("machine %s never answered vend %s (tx %lld, slot "
-		    "%d); sending the next", m->name, m->abandoned.id,
-		    (long long)m->abandoned.tx, m->abandoned.slot);
+		if (m->abandoned.id[0] != '\0') {
+			log_warn("machine %s never answered vend %s (tx %lld, "
+			    "slot %d); sending the next", m->name,
+			    m->abandoned.id, (long long)m->abandoned.tx,
+			    m->abandoned.slot);
+		}
 		memset(&m->abandoned, 0, sizeof(m->abandoned));
 		vend_mach_move(reg, m, MACH_STATE_IDLE);
 	}
@@ -573,7 +587,7 @@ vend_match(struct vend_reg *reg, struct mach *m, const char *id,
 		info->sensed = m->inflight->sensed;
 		r = VEND_MATCH_INFLIGHT;
 	} else if (m->state == MACH_STATE_ABANDONED &&
-	    strcmp(m->abandoned.id, id) == 0) {
+	    m->abandoned.id[0] != '\0' && strcmp(m->abandoned.id, id) == 0) {
 		*info = m->abandoned;
 		r = VEND_MATCH_LATE;
 	}
@@ -595,9 +609,12 @@ vend_complete(struct vend_reg *reg, struct mach *m, const char *id,
 		vend_mach_move(reg, m, MACH_STATE_IDLE);
 		r = VEND_MATCH_INFLIGHT;
 	} else if (m->state == MACH_STATE_ABANDONED &&
-	    strcmp(m->abandoned.id, id) == 0) {
+	    m->abandoned.id[0] != '\0' && strcmp(m->abandoned.id, id) == 0) {
+		/* A fixed pause runs out its time; nothing else matches. */
 		memset(&m->abandoned, 0, sizeof(m->abandoned));
-		vend_mach_move(reg, m, MACH_STATE_IDLE);
+		if (m->pause_ms == 0) {
+			vend_mach_move(reg, m, MACH_STATE_IDLE);
+		}
 		r = VEND_MATCH_LATE;
 	}
 	if (r != VEND_MATCH_NONE) {

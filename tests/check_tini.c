@@ -318,6 +318,7 @@ START_TEST(tini_late_ack_moves_nothing)
 	cJSON_Delete(r);
 	/* The late answer, then one with no vend at all. */
 	lg_send(b, "4\n4\n");
+	usleep(5500 * 1000);	/* the pause after a timeout, tested below */
 	h_send(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1}");
 	lg_expect(b, "31\n");
 	lg_send(b, "4\n");
@@ -487,6 +488,52 @@ START_TEST(tini_board_through_socat)
 }
 END_TEST
 
+/* ---- the pause after a timeout (LEGACY.md section 3.3) ---------------- */
+
+/* A vend_timeout longer than the pause, so a drop can wait it out. */
+static void
+setup_pause(void)
+{
+	tini_start("vend_timeout = 7\n");
+}
+
+/*
+ * After a timeout the next "3" comes 5 s later, not sooner although the
+ * late answer arrives at once, and not later: a drop queued meanwhile is
+ * sent and completes.  The late "4" completes nothing.
+ */
+START_TEST(tini_pause_after_timeout)
+{
+	struct h_client *b = board_login("0password\n");
+	int64_t t0 = now_ms(), t1;
+	struct h_client *c = member_drop(1);
+	cJSON *r;
+
+	lg_expect(b, "31\n");
+	r = h_read(c);		/* its deadline: at least t0 + 7 s */
+	H_ASSERT_ERROR(r, "drop_timeout");
+	cJSON_Delete(r);
+	lg_send(b, "4\n");
+	h_send(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	lg_expect(b, "33\n");
+	t1 = now_ms();
+	ck_assert_msg(t1 - t0 >= 12000 - 100, "next vend %lld ms after the "
+	    "first drop, before the 5 s pause ended", (long long)(t1 - t0));
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop' AND state = 'completed'"), 1);
+	ck_assert(h_server_log_contains(srv, "vended after timeout, not "
+	    "charged"));
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
 static Suite *
 tini_suite(void)
 {
@@ -517,6 +564,9 @@ tini_suite(void)
 	tcase_add_test(tc, tini_who_lists_machine);
 	TINI_TCASE("a simulated board behind socat");
 	tcase_add_test(tc, tini_board_through_socat);
+	tc = h_tcase(s, "the pause after a timeout", setup_pause, teardown,
+	    TINI_TIMEOUT);
+	tcase_add_test(tc, tini_pause_after_timeout);
 	return s;
 }
 

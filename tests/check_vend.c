@@ -268,6 +268,40 @@ START_TEST(an_abandoned_vend_never_answered_frees_the_machine_later)
 }
 END_TEST
 
+/* A machine with a fixed pause (a tini board): the late answer ends none. */
+START_TEST(a_fixed_pause_holds_the_machine_whatever_answers_late)
+{
+	struct transport t = { 0 };
+	struct mach *m = vend_mach_new("m1", &test_ops, &t);
+	struct vend_abandoned info;
+	struct vend a, b;
+
+	vend_mach_pause(m, 1234);
+	vend_attach(reg, m);
+	submit_ok(&a, "alice", 11, 3, 10000, "m1");
+	submit_ok(&b, "bob", 12, 4, 60000, "m1");
+	expect_sent(m, &a);
+	clk += 10000;
+	expect_done(&a, ERR_DROP_TIMEOUT);
+	ck_assert_int_eq(vend_next_due(reg, m), clk + 1234);
+	/* The late answer is late, once, and b still waits. */
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_LATE);
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_ABANDONED);
+	ck_assert_int_eq(vend_match(reg, m, a.id, &info), VEND_MATCH_NONE);
+	ck_assert_int_eq(vend_complete(reg, m, a.id, ERR_NONE, ""),
+	    VEND_MATCH_NONE);
+	ck_assert_int_eq(vend_complete(reg, m, "", ERR_NONE, ""),
+	    VEND_MATCH_NONE);
+	clk += 1233;
+	expect_nothing_to_send(m);
+	clk += 1;
+	expect_sent(m, &b);
+	expect_vended(m, &b);
+	offline(m);
+}
+END_TEST
+
 START_TEST(a_new_connection_replaces_the_old_and_fails_its_vends)
 {
 	struct transport t1 = { 0 }, t2 = { 0 };
@@ -451,6 +485,8 @@ vend_suite(void)
 	    an_abandoned_vend_blocks_the_machine_until_its_late_answer);
 	tcase_add_test(tc,
 	    an_abandoned_vend_never_answered_frees_the_machine_later);
+	tcase_add_test(tc,
+	    a_fixed_pause_holds_the_machine_whatever_answers_late);
 	tc = h_tcase(s, "connections", setup, teardown, 10);
 	tcase_add_test(tc, a_new_connection_replaces_the_old_and_fails_its_vends);
 	tcase_add_test(tc, closing_a_machine_says_who_closed_it);
