@@ -279,7 +279,7 @@ install: all
 	install -m 644 docs/drink.1 docs/drink-machine.1 docs/drink-mkcerts.1 \
 	    $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 docs/drinkd.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 644 README.md docs/protocol.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 README.md docs/protocol.md docs/legacy.md $(DESTDIR)$(DOCDIR)/
 	install -m 644 dist/drinkd.conf $(DESTDIR)$(DOCDIR)/examples/
 	install -m 644 dist/drinkd.sysusers $(DESTDIR)$(SYSUSERSDIR)/drink.conf
 	sed $(UNIT_SED) dist/drinkd.service.in > $(DESTDIR)$(UNITDIR)/drinkd.service

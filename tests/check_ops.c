@@ -818,6 +818,7 @@ START_TEST(ops_make_certs_makes_the_whole_demo_set)
 		"ca.crt", "server.crt", "server.key", "member-alice.crt",
 		"machines/ca.crt", "machines/machine-bigdrink.crt",
 		"machines/machine-snacks.key", "machines/machine-coffee.crt",
+		"machines/machine-d.crt", "machines/machine-d.key",
 	};
 	char *dir = h_tmpdir(), *text, *p;
 	size_t i;
@@ -852,6 +853,7 @@ START_TEST(ops_install_layout_and_units_verify)
 		"usr/share/man/man1/drink-machine.1",
 		"usr/share/doc/drink/README.md",
 		"usr/share/doc/drink/protocol.md",
+		"usr/share/doc/drink/legacy.md",
 		"usr/share/doc/drink/examples/drinkd.conf",
 		"etc/drink/drinkd.conf",
 		"usr/lib/systemd/system/drinkd.service",
