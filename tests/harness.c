@@ -31,6 +31,7 @@
 #include <sqlite3.h>
 
 #include "harness.h"
+#include "run.h"
 
 #define HARNESS_START_MS 10000	 /* ports file written by then */
 #define HARNESS_STOP_MS 20000	 /* SIGTERM honoured by then */
@@ -165,31 +166,13 @@ harness_spawn(char *const argv[], int stdin_fd, const char *out,
 static int
 harness_wait(pid_t pid, int64_t timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
-	int status;
-	pid_t r;
+	int rc = run_wait(pid, timeout_ms);
 
-	for (;;) {
-		r = waitpid(pid, &status, WNOHANG);
-		if (r == pid) {
-			break;
-		}
-		if (r == -1 && errno != EINTR) {
-			return -1;
-		}
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			if (waitpid(pid, &status, 0) != pid) {
-				return -1;
-			}
-			break;
-		}
-		usleep(5 * 1000);
+	if (rc == -2) {
+		kill(pid, SIGKILL);
+		rc = run_wait(pid, HARNESS_STOP_MS);
 	}
-	if (WIFEXITED(status)) {
-		return WEXITSTATUS(status);
-	}
-	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+	return rc == -2 ? -1 : rc;
 }
 
 /* Run argv to completion with stdin_text; its exit code or -1. */
