@@ -822,15 +822,8 @@ cli_cmd_drop_slot(struct cli_cmd_run *run, struct cli_session *s)
 	cJSON_AddStringToObject(req, "cmd", "slots");
 	cJSON_AddStringToObject(req, "machine",
 	    cli_cmd_req_string(run, "machine"));
-	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
-	cJSON_Delete(req);
-	if (st != CLI_EXIT_OK) {
+	if ((st = cli_session_call(s, run, req, &reply)) != CLI_EXIT_OK) {
 		return st;
-	}
-	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
-		cli_print_refusal(run, reply);
-		cJSON_Delete(reply);
-		return CLI_EXIT_REFUSED;
 	}
 	cJSON_ArrayForEach(slot, cJSON_GetObjectItemCaseSensitive(reply,
 	    "slots")) {

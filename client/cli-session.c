@@ -398,6 +398,25 @@ cli_session_open(struct cli_session *s)
 }
 
 int
+cli_session_call(struct cli_session *s, const struct cli_cmd_run *run,
+    cJSON *req, cJSON **reply)
+{
+	int st = cli_session_request(s, req, CLI_REPLY_MS, reply, NULL);
+
+	cJSON_Delete(req);
+	if (st != CLI_EXIT_OK) {
+		return st;
+	}
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(*reply, "ok"))) {
+		cli_print_refusal(run, *reply);
+		cJSON_Delete(*reply);
+		*reply = NULL;
+		return CLI_EXIT_REFUSED;
+	}
+	return CLI_EXIT_OK;
+}
+
+int
 cli_session_request(struct cli_session *s, cJSON *req, int64_t timeout_ms,
     cJSON **reply, char **raw)
 {

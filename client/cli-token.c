@@ -205,15 +205,8 @@ cli_token_login(struct cli_cmd_run *run, struct cli_session *s)
 	cJSON_AddStringToObject(req, "cmd", "token_create");
 	cJSON_AddStringToObject(req, "label", label);
 	free(label);
-	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
-	cJSON_Delete(req);
-	if (st != CLI_EXIT_OK) {
+	if ((st = cli_session_call(s, run, req, &reply)) != CLI_EXIT_OK) {
 		return st;
-	}
-	if (!cJSON_IsTrue(cJSON_GetObjectItem(reply, "ok"))) {
-		cli_print_refusal(run, reply);
-		cJSON_Delete(reply);
-		return CLI_EXIT_REFUSED;
 	}
 	st = cli_token_save(cfg, reply, cfg->user) == 0 ? CLI_EXIT_OK :
 	    CLI_EXIT_USAGE;
@@ -249,13 +242,7 @@ cli_token_logout(struct cli_cmd_run *run, struct cli_session *s)
 		req = cJSON_CreateObject();
 		cJSON_AddStringToObject(req, "cmd", "token_revoke");
 		cJSON_AddNumberToObject(req, "token_id", id->valuedouble);
-		st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
-		cJSON_Delete(req);
-		if (st == CLI_EXIT_OK && !cJSON_IsTrue(cJSON_GetObjectItem(
-		    reply, "ok"))) {
-			cli_print_refusal(run, reply);
-			st = CLI_EXIT_REFUSED;
-		}
+		st = cli_session_call(s, run, req, &reply);
 		cJSON_Delete(reply);
 	} else if (st == CLI_EXIT_REFUSED) {
 		/* Already revoked or expired: nothing left to revoke. */
@@ -368,15 +355,8 @@ cli_token_watch(struct cli_cmd_run *run, struct cli_session *s)
 	cJSON_AddStringToObject(req, "cmd", "subscribe");
 	cJSON_AddItemToObject(req, "topics", cJSON_CreateStringArray(
 	    (const char *const[]){ "machines", "slots" }, 2));
-	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
-	cJSON_Delete(req);
-	if (st != CLI_EXIT_OK) {
+	if ((st = cli_session_call(s, run, req, &reply)) != CLI_EXIT_OK) {
 		return st;
-	}
-	if (!cJSON_IsTrue(cJSON_GetObjectItem(reply, "ok"))) {
-		cli_print_refusal(run, reply);
-		cJSON_Delete(reply);
-		return CLI_EXIT_REFUSED;
 	}
 	cJSON_Delete(reply);
 	if (!run->json) {

@@ -53,6 +53,7 @@ int cli_output_check(int st);
 
 /* cli-session.c: one connection, made on first use, remade after a loss. */
 struct cli_session;
+struct cli_cmd_run;
 /* cfg is borrowed and must outlive the session. */
 struct cli_session *cli_session_new(const struct cli_config *cfg);
 void cli_session_free(struct cli_session *s);
@@ -76,6 +77,14 @@ const char *cli_session_password(const struct cli_session *s);
  */
 int cli_session_request(struct cli_session *s, cJSON *req, int64_t timeout_ms,
     cJSON **reply, char **raw);
+/*
+ * cli_session_request with the client's reply timeout that deletes req and
+ * answers for run: CLI_EXIT_OK with *reply the ok reply (caller deletes),
+ * CLI_EXIT_REFUSED with the refusal printed and *reply NULL, or the
+ * request's own failure with *reply NULL.
+ */
+int cli_session_call(struct cli_session *s, const struct cli_cmd_run *run,
+    cJSON *req, cJSON **reply);
 /* Log in with a token; CLI_EXIT_REFUSED (quiet) for bad_credentials. */
 int cli_session_token_login(struct cli_session *s, const char *token);
 /* Send req (an "id" is added) without waiting for the reply. */
