@@ -228,6 +228,8 @@ const struct proto_member *proto_scan_find(const struct proto_scan *ps,
     const char *line, const char *name);
 /* Serialise obj as one line ending in "\n"; caller frees. */
 char *proto_line(const cJSON *obj, size_t *len);
+/* Write obj as one line on c by deadline; conn_write's CONN_* status. */
+int proto_write(struct conn *c, const cJSON *obj, int64_t deadline);
 
 /*
  * spec.c: the command specification shared by drinkd's dispatcher and

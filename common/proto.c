@@ -378,3 +378,15 @@ proto_line(const cJSON *obj, size_t *len)
 	*len = n + 1;
 	return line;
 }
+
+int
+proto_write(struct conn *c, const cJSON *obj, int64_t deadline)
+{
+	size_t len;
+	char *line = proto_line(obj, &len);
+	int rc;
+
+	rc = conn_write(c, line, len, deadline);
+	free(line);
+	return rc;
+}

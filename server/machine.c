@@ -56,13 +56,7 @@ static const struct vend_ops machine_ops = {
 static int
 machine_send(struct machine_conn *mc, cJSON *obj)
 {
-	size_t len;
-	char *line = proto_line(obj, &len);
-	int rc;
-
-	rc = conn_write(mc->peer.conn, line, len, now_ms() + MACHINE_WRITE_MS);
-	free(line);
-	return rc;
+	return proto_write(mc->peer.conn, obj, now_ms() + MACHINE_WRITE_MS);
 }
 
 /* An error reply object, echoing id when there is one. */

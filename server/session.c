@@ -174,13 +174,7 @@ session_cert_login(struct session *s)
 static int
 session_send(struct session *s, cJSON *obj)
 {
-	size_t len;
-	char *line = proto_line(obj, &len);
-	int rc;
-
-	rc = conn_write(s->peer.conn, line, len, now_ms() + SESSION_WRITE_MS);
-	free(line);
-	return rc;
+	return proto_write(s->peer.conn, obj, now_ms() + SESSION_WRITE_MS);
 }
 
 cJSON *
