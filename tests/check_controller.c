@@ -142,30 +142,12 @@ ctl_log_wait(const char *needle, int n)
 	}
 }
 
-/* Whether machines lists m1 online. */
-static int
-m1_online(void)
-{
-	struct h_client *c = h_connect(srv, NULL);
-	cJSON *r = h_call(c, "{\"cmd\":\"machines\"}"), *m;
-	int online = 0;
-
-	cJSON_ArrayForEach(m, h_array(r, "machines")) {
-		if (strcmp(h_str(m, "machine"), "m1") == 0) {
-			online = cJSON_IsTrue(cJSON_GetObjectItem(m, "online"));
-		}
-	}
-	cJSON_Delete(r);
-	h_close(c);
-	return online;
-}
-
 static void
 wait_online(int want)
 {
 	int64_t deadline = now_ms() + CTL_START_MS;
 
-	while (m1_online() != want) {
+	while ((h_machine_online(srv, "m1") == 1) != want) {
 		if (now_ms() > deadline) {
 			char *text = ctl_log_text();
 
@@ -270,7 +252,7 @@ START_TEST(delay_is_waited_out_while_talking)
 	h_send(a, "{\"id\":1,\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1,"
 	    "\"delay\":4}");
 	usleep(2500000);
-	ck_assert(m1_online());
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 1);
 	/* Not dropped yet: the drop is still pending. */
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'drop' AND state = 'completed'"), 0);
@@ -282,7 +264,7 @@ START_TEST(delay_is_waited_out_while_talking)
 	cJSON_Delete(r);
 	ck_assert_msg(took >= 4000, "vended after %lld ms", (long long)took);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
-	ck_assert(m1_online());
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 1);
 	h_close(a);
 	ck_assert_int_eq(ctl_log_count("connecting to"), 1);
 }

@@ -2018,30 +2018,12 @@ END_TEST
 
 /* ---- 9. SIGHUP reloads -------------------------------------------------- */
 
-/* Is machine online, as the member port reports it? */
-static int
-hostile_online(struct h_server *s, const char *machine)
-{
-	struct h_client *c = h_connect(s, NULL);
-	cJSON *r = h_call(c, "{\"cmd\":\"machines\"}"), *m;
-	int online = -1;
-
-	cJSON_ArrayForEach(m, h_array(r, "machines")) {
-		if (strcmp(h_str(m, "machine"), machine) == 0) {
-			online = cJSON_IsTrue(cJSON_GetObjectItem(m, "online"));
-		}
-	}
-	cJSON_Delete(r);
-	h_close(c);
-	return online;
-}
-
 static void
 hostile_wait_online(struct h_server *s, const char *machine)
 {
 	int64_t deadline = now_ms() + 10000;
 
-	while (hostile_online(s, machine) != 1) {
+	while (h_machine_online(s, machine) != 1) {
 		ck_assert_msg(now_ms() < deadline, "%s never came online",
 		    machine);
 		usleep(20 * 1000);
@@ -2072,7 +2054,7 @@ START_TEST(hostile_sighup_revokes_for_new_connections)
 	    10000), "no reload logged");
 
 	/* The live controller keeps its connection and still vends. */
-	ck_assert_int_eq(hostile_online(s, "m1"), 1);
+	ck_assert_int_eq(h_machine_online(s, "m1"), 1);
 	m = h_connect_as(s, "alice", "alicepw");
 	r = h_call(m, "{\"id\":\"d\",\"cmd\":\"drop\",\"machine\":\"m1\","
 	    "\"slot\":4}");
@@ -2082,7 +2064,7 @@ START_TEST(hostile_sighup_revokes_for_new_connections)
 	/* A new connection with the revoked certificate is refused ... */
 	hostile_register_refused(s, "revoked-m1", "certificate revoked");
 	/* ... without replacing the live one; good certificates still work. */
-	ck_assert_int_eq(hostile_online(s, "m1"), 1);
+	ck_assert_int_eq(h_machine_online(s, "m1"), 1);
 	hostile_register_ok(s, "machine-m2", "m2");
 	hostile_ping_ok(m, "a reload");
 	h_expect(m, NULL, "{\"id\":\"d2\",\"cmd\":\"drop\",\"machine\":\"m1\","

@@ -85,29 +85,10 @@ assert_no_pending_and_clean(void)
 	ck_assert_int_eq(h_check_ledger(srv), 0);
 }
 
-/* 1 when machines shows machine online. */
-static int
-machine_online(struct h_client *c, const char *machine)
-{
-	cJSON *r = h_call(c, "{\"cmd\":\"machines\"}"), *m;
-	int online = 0;
-
-	cJSON_ArrayForEach(m, h_array(r, "machines")) {
-		if (strcmp(h_str(m, "machine"), machine) == 0) {
-			online = cJSON_IsTrue(cJSON_GetObjectItem(m, "online"));
-		}
-	}
-	cJSON_Delete(r);
-	return online;
-}
-
 static void
 wait_online(const char *machine, int want)
 {
-	struct h_client *c = h_connect(srv, NULL);
-
-	H_WAIT_UNTIL(machine_online(c, machine) == want);
-	h_close(c);
+	H_WAIT_UNTIL((h_machine_online(srv, machine) == 1) == want);
 }
 
 /* ---- rejection matrix -------------------------------------------------- */

@@ -99,27 +99,15 @@ sunday_login(const char *user, const char *password, const char *ok)
 static void
 wait_online(const char *machine, int want)
 {
-	struct h_client *c = h_connect(srv, NULL);
 	int64_t deadline = now_ms() + 10000;
-	cJSON *r, *m;
-	int online = !want;
+	int online;
 
-	while (online != want && now_ms() < deadline) {
-		r = h_call(c, "{\"cmd\":\"machines\"}");
-		cJSON_ArrayForEach(m, h_array(r, "machines")) {
-			if (strcmp(h_str(m, "machine"), machine) == 0) {
-				online = cJSON_IsTrue(cJSON_GetObjectItem(m,
-				    "online"));
-			}
-		}
-		cJSON_Delete(r);
-		if (online != want) {
-			usleep(50 * 1000);
-		}
+	while ((online = h_machine_online(srv, machine) == 1) != want &&
+	    now_ms() < deadline) {
+		usleep(50 * 1000);
 	}
 	ck_assert_msg(online == want, "%s never went %s", machine,
 	    want ? "online" : "offline");
-	h_close(c);
 }
 
 static void

@@ -76,31 +76,14 @@ board_login(const char *login)
 }
 
 static int
-m1_online(void)
-{
-	struct h_client *c = h_connect(srv, NULL);
-	cJSON *r = h_call(c, "{\"cmd\":\"machines\"}"), *m;
-	int online = -1;
-
-	cJSON_ArrayForEach(m, h_array(r, "machines")) {
-		if (strcmp(h_str(m, "machine"), "m1") == 0) {
-			online = cJSON_IsTrue(cJSON_GetObjectItem(m, "online"));
-		}
-	}
-	cJSON_Delete(r);
-	h_close(c);
-	return online;
-}
-
-static int
 wait_online(int want)
 {
 	int64_t deadline = now_ms() + 10000;
 
-	while (m1_online() != want && now_ms() < deadline) {
+	while (h_machine_online(srv, "m1") != want && now_ms() < deadline) {
 		usleep(50 * 1000);
 	}
-	return m1_online() == want;
+	return h_machine_online(srv, "m1") == want;
 }
 
 static int64_t
@@ -126,7 +109,7 @@ START_TEST(tini_login_forms)
 
 	/* Nothing is written before the board speaks. */
 	ck_assert(lg_quiet(b, 500));
-	ck_assert_int_eq(m1_online(), 0);
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 0);
 	lg_say(b, "0password\n", "1\n6\n");
 	ck_assert(wait_online(1));
 	/* A later 0 is ignored: nothing comes back. */
@@ -157,7 +140,7 @@ START_TEST(tini_login_refusals)
 	lg_say(b, "0password\n", "2\n");
 	ck_assert(h_closed(b));
 	h_close(b);
-	ck_assert_int_eq(m1_online(), 0);
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 0);
 }
 END_TEST
 
@@ -359,7 +342,7 @@ START_TEST(tini_replaced_by_newer_board)
 	struct h_client *b2 = board_login("0password\n");
 
 	ck_assert(h_closed(b1));
-	ck_assert_int_eq(m1_online(), 1);
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 1);
 	h_close(b1);
 	h_close(b2);
 }
@@ -441,7 +424,7 @@ START_TEST(tini_silent_board_goes_offline)
 		lg_send(b, "9\n");
 		usleep(500 * 1000);
 	}
-	ck_assert_int_eq(m1_online(), 1);
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 1);
 	/* ...silence does not. */
 	ck_assert(h_closed(b));
 	ck_assert(wait_online(0));

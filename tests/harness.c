@@ -560,6 +560,23 @@ h_machine_server_start(const char *extra_conf)
 	return s;
 }
 
+int
+h_machine_online(struct h_server *s, const char *machine)
+{
+	struct h_client *c = h_connect(s, NULL);
+	cJSON *r = h_call(c, "{\"cmd\":\"machines\"}"), *m;
+	int online = -1;
+
+	cJSON_ArrayForEach(m, h_array(r, "machines")) {
+		if (strcmp(h_str(m, "machine"), machine) == 0) {
+			online = cJSON_IsTrue(cJSON_GetObjectItem(m, "online"));
+		}
+	}
+	cJSON_Delete(r);
+	h_close(c);
+	return online;
+}
+
 void
 h_admin(struct h_server *s, ...)
 {

@@ -103,6 +103,11 @@ struct h_server *h_machine_server_start(const char *extra_conf);
  * list and fail the test, naming the line, unless every reply is ok.
  */
 void h_admin(struct h_server *s, ...) __attribute__((sentinel));
+/*
+ * Whether `machines`, asked on a new anonymous connection, shows machine
+ * online: 1, 0, or -1 when it is not listed.
+ */
+int h_machine_online(struct h_server *s, const char *machine);
 /* SIGTERM, wait (then SIGKILL); exit status, or 128 + signal. */
 int h_server_stop(struct h_server *s);
 void h_server_kill(struct h_server *s);
