@@ -61,6 +61,7 @@ struct lg_opts {
 	int http;			/* peer is nginx http: GET, read body */
 	const char *steps;		/* hold: "1000,5000" */
 	int machines, members, idle;
+	int linger;			/* hold: seconds to keep them open */
 	const char *cmd;		/* rps: the request */
 	const char *db;			/* sqlite: database path */
 	const char *prefix;		/* key prefix for the output lines */
@@ -478,6 +479,7 @@ lg_hold(void)
 	if (opt.secs > 0) {
 		lg_hs_run("held_");
 	}
+	sleep((unsigned)opt.linger);	/* for a look at the server */
 	for (i = 0; i < n; i++) {
 		lg_abort(fds[i]);
 	}
@@ -1117,6 +1119,7 @@ static const struct lg_flag lg_flags[] = {
 	{ "machines", 'i', &opt.machines }, { "members", 'i', &opt.members },
 	{ "idle", 'i', &opt.idle }, { "cmd", 's', &opt.cmd },
 	{ "db", 's', &opt.db }, { "prefix", 's', &opt.prefix },
+	{ "linger", 'i', &opt.linger },
 };
 
 static void

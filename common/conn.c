@@ -24,7 +24,7 @@
 
 #include "common.h"
 
-#define CONN_BUF_INITIAL 4096
+#define CONN_BUF_INITIAL 1024
 
 struct conn {
 	int fd;
@@ -277,6 +277,21 @@ conn_fill(struct conn *c, int64_t deadline)
 		}
 		c->buf = xreallocarray(c->buf, 1, ncap);
 		c->cap = ncap;
+	}
+	/*
+	 * Wait for bytes before asking OpenSSL for them: an SSL_read with
+	 * nothing to read sets up a record buffer (17 KiB) and keeps it for
+	 * as long as the connection then stays idle.
+	 */
+	if (!SSL_has_pending(c->ssl)) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+		(void)SSL_free_buffers(c->ssl);
+		/* Bytes already there are read even when the deadline is now. */
+		if (poll(&pfd, 1, 0) != 1 &&
+		    (st = conn_wait(c, POLLIN, deadline)) != CONN_OK) {
+			return st;
+		}
 	}
 	for (;;) {
 		ERR_clear_error();

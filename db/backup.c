@@ -194,9 +194,8 @@ db_restore(const char *backup_path, const char *db_path, FILE *out,
 		goto out;
 	}
 	/* The copy replaces every page in one write transaction. */
-	pthread_mutex_lock(&db->wlock);
-	rc = db_backup_copy(db->writer, src, err, errlen);
-	pthread_mutex_unlock(&db->wlock);
+	rc = db_backup_copy(db_writer_lock(db), src, err, errlen);
+	db_writer_unlock(db);
 	if (rc == 0 && db_check_ledger(db, out) != 0) {
 		snprintf(err, errlen, "the ledger in %s is broken after the "
 		    "restore", db_path);

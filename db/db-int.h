@@ -15,11 +15,35 @@
 #define DB_MAX_READERS 16
 #define DB_BUSY_MS 10000	/* wait for another connection's lock */
 #define DB_MAX_TOUCHED 8	/* a movement touches two or three accounts */
+#define DB_CACHE_MAX 64		/* idle prepared statements per connection */
+
+/*
+ * Every statement in db/ comes from db_prep() or db_run(), which take it
+ * from the connection's cache of prepared statements.  Finalizing one
+ * means "done with it": it is reset and goes back to that cache, so the
+ * files of db/ keep calling sqlite3_finalize() and prepare each distinct
+ * statement once per connection.  (sqlite3_finalize)(st), in parentheses,
+ * still reaches SQLite's own.
+ */
+#define sqlite3_finalize(st) db_stmt_done(st)
+
+#define DB_BATCH_MAX 64		/* writes committed together, at most */
+
+struct db_waiter;
 
 struct db {
 	char *path;
 	sqlite3 *writer;
+	/* The writer connection and its batch (db.c), all under wlock. */
 	pthread_mutex_t wlock;
+	pthread_cond_t wfree;		/* the connection may be free */
+	pthread_cond_t wdurable;	/* a batch was committed or lost */
+	int wbusy;			/* a thread holds the connection */
+	int wwaiting;			/* threads waiting for it */
+	int wcommitting;		/* COMMIT in progress */
+	int in_batch;			/* the outer transaction is open */
+	int batch_size;			/* writes released into it */
+	struct db_waiter *batch;	/* their waiters, for the commit */
 	sqlite3 *readers[DB_MAX_READERS];
 	int nreaders;
 	int free_readers[DB_MAX_READERS];
@@ -40,12 +64,34 @@ struct db {
 	int64_t fault_until;	/* writes refused until then; wlock */
 	long fault_refused;	/* writes refused this episode; wlock */
 	int answers;		/* answer.c's file, or -1 */
+	/* Session bookkeeping queue (session.c), all under book_lock. */
+	pthread_mutex_t book_lock;
+	pthread_cond_t book_cond;	/* queued, written, or stopping */
+	struct db_book *book_head, *book_tail;
+	uint64_t book_seq;		/* records queued so far */
+	uint64_t book_done;		/* records written so far */
+	int64_t book_next_id;		/* next session id; 0 until read */
+	pthread_t book_thread;
+	int book_started, book_stop;
 };
 
 /* db.c */
-/* Lock the writer and BEGIN IMMEDIATE; NULL on failure (lock released). */
+/*
+ * Take the writer connection and open a write: a savepoint in the
+ * current batch (BEGIN IMMEDIATE when it starts one).  NULL on failure.
+ */
 sqlite3 *db_write_begin(struct db *db);
-/* COMMIT when rc is ERR_NONE, else ROLLBACK; unlock.  Returns final rc. */
+/*
+ * The writer connection for the caller alone, outside any write (the
+ * open batch committed first): for tools and restore.
+ */
+sqlite3 *db_writer_lock(struct db *db);
+void db_writer_unlock(struct db *db);
+/*
+ * Keep the write when rc is ERR_NONE, else roll it back; give the
+ * connection back.  With ERR_NONE, returns only once the write is
+ * committed and durable (ERR_NONE) or lost with its batch (ERR_INTERNAL).
+ */
 int db_write_end(struct db *db, int rc);
 sqlite3 *db_read_begin(struct db *db);
 void db_read_end(struct db *db, sqlite3 *h);
@@ -55,6 +101,8 @@ void db_read_end(struct db *db, sqlite3 *h);
  * NULL on error (logged).
  */
 sqlite3_stmt *db_prep(sqlite3 *h, const char *sql, const char *types, ...);
+/* Reset st and return it to its connection's cache; NULL is ignored. */
+void db_stmt_done(sqlite3_stmt *st);
 /* Prepare, bind, step to completion, finalize: 0 or -1 (logged). */
 int db_run(sqlite3 *h, const char *sql, const char *types, ...);
 /* Step once: 1 for a row, 0 when done, -1 on error (logged). */
@@ -63,6 +111,12 @@ const char *db_col_text(sqlite3_stmt *st, int col);
 /* Add column col to obj under name, as number, string or null. */
 void db_col_json(cJSON *obj, const char *name, sqlite3_stmt *st, int col);
 int64_t db_now(void);
+
+/* session.c */
+/* Wait until every session record queued so far is written. */
+void db_book_flush(struct db *db);
+/* Write what is queued and stop the bookkeeping thread (db_close). */
+void db_book_stop(struct db *db);
 
 /* ledger.c */
 /* Account id of a user or system account (-1 error, 0 none). */

@@ -2,6 +2,7 @@
  * Opening the database, migrations, the writer lock and the reader pool,
  * and the statement helpers every other file in db/ uses.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -64,25 +65,63 @@ db_set_balance_hook(struct db *db, db_balance_hook_fn fn)
 	pthread_mutex_unlock(&db->wlock);
 }
 
-/* After a COMMIT: tell the hook about each member balance it changed. */
+/*
+ * A write that reached its end: its waiter on the batch, and the member
+ * balances it changed, read before its savepoint is released and told to
+ * the balance hook once the batch is durable.
+ */
+struct db_balance {
+	char user[PROTO_NAME_MAX + 1];
+	int64_t balance;
+};
+
+struct db_waiter {
+	int done;
+	int rc;
+	struct db_balance bal[DB_MAX_TOUCHED];
+	int nbal;
+	int64_t tx;			/* the last tx row it wrote */
+	const char *op;			/* what it wrote (db_set_op) */
+	struct db_waiter *next;
+};
+
+/* Before RELEASE (connection held): note the balances the write changed. */
 static void
-db_report_balances(struct db *db)
+db_touched_read(struct db *db, struct db_waiter *w)
 {
 	sqlite3_stmt *st;
 	int i;
 
-	for (i = 0; db->balance_hook != NULL && i < db->ntouched; i++) {
+	w->nbal = 0;
+	w->tx = db->touched_tx;
+	for (i = 0; i < db->ntouched; i++) {
 		st = db_prep(db->writer, "SELECT u.name, a.balance FROM users u"
 		    " JOIN accounts a ON a.id = u.account WHERE a.id = ?", "l",
 		    (int64_t)db->touched[i]);
 		if (st != NULL && db_step(st) == 1) {
-			db->balance_hook(db_col_text(st, 0),
-			    sqlite3_column_int64(st, 1), db->touched_tx);
+			snprintf(w->bal[w->nbal].user, sizeof(w->bal[0].user),
+			    "%s", db_col_text(st, 0));
+			w->bal[w->nbal++].balance = sqlite3_column_int64(st, 1);
 		}
 		sqlite3_finalize(st);
 	}
 	db->ntouched = 0;
 	db->touched_tx = 0;
+}
+
+/* After the batch's COMMIT (wlock held): tell the hook, in commit order. */
+static void
+db_report_balances(struct db *db, struct db_waiter *first)
+{
+	struct db_waiter *w;
+	int i;
+
+	for (w = first; db->balance_hook != NULL && w != NULL; w = w->next) {
+		for (i = 0; i < w->nbal; i++) {
+			db->balance_hook(w->bal[i].user, w->bal[i].balance,
+			    w->tx);
+		}
+	}
 }
 
 int64_t
@@ -123,18 +162,111 @@ db_bind(sqlite3_stmt *st, const char *types, va_list ap)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
+/*
+ * Prepared statements are kept per connection and reused: preparing is
+ * most of the CPU a short transaction costs.  A connection is only ever
+ * used by one thread at a time (the writer under its lock, a reader while
+ * borrowed), so its cache needs no lock of its own; only finding the
+ * cache of a connection does (db_caches is changed at open and close).
+ */
+struct db_cache {
+	sqlite3 *h;
+	sqlite3_stmt *idle[DB_CACHE_MAX];	/* reset, ready to reuse */
+	int nidle;
+	struct db_cache *next;
+};
+
+static struct db_cache *db_caches;
+static pthread_rwlock_t db_caches_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static struct db_cache *
+db_cache_of(sqlite3 *h)
+{
+	struct db_cache *c;
+
+	pthread_rwlock_rdlock(&db_caches_lock);
+	for (c = db_caches; c != NULL && c->h != h; c = c->next) {
+		;
+	}
+	pthread_rwlock_unlock(&db_caches_lock);
+	return c;
+}
+
+static void
+db_cache_add(sqlite3 *h)
+{
+	struct db_cache *c = xcalloc(1, sizeof(*c));
+
+	c->h = h;
+	pthread_rwlock_wrlock(&db_caches_lock);
+	c->next = db_caches;
+	db_caches = c;
+	pthread_rwlock_unlock(&db_caches_lock);
+}
+
+/* Finalize h's idle statements and forget its cache, before closing h. */
+static void
+db_cache_drop(sqlite3 *h)
+{
+	struct db_cache **pp, *c = NULL;
+
+	pthread_rwlock_wrlock(&db_caches_lock);
+	for (pp = &db_caches; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->h == h) {
+			c = *pp;
+			*pp = c->next;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&db_caches_lock);
+	if (c != NULL) {
+		while (c->nidle > 0) {
+			(sqlite3_finalize)(c->idle[--c->nidle]);
+		}
+		free(c);
+	}
+}
+
+void
+db_stmt_done(sqlite3_stmt *st)
+{
+	struct db_cache *c;
+
+	if (st == NULL) {
+		return;
+	}
+	c = db_cache_of(sqlite3_db_handle(st));
+	(void)sqlite3_reset(st);
+	if (c == NULL || c->nidle == DB_CACHE_MAX) {
+		(sqlite3_finalize)(st);
+		return;
+	}
+	sqlite3_clear_bindings(st);
+	c->idle[c->nidle++] = st;
+}
+
 static sqlite3_stmt *
 db_vprep(sqlite3 *h, const char *sql, const char *types, va_list ap)
 {
-	sqlite3_stmt *st;
+	struct db_cache *c = db_cache_of(h);
+	sqlite3_stmt *st = NULL;
+	int i;
 
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
+	for (i = 0; c != NULL && i < c->nidle; i++) {
+		if (strcmp(sqlite3_sql(c->idle[i]), sql) == 0) {
+			st = c->idle[i];
+			c->idle[i] = c->idle[--c->nidle];
+			break;
+		}
+	}
+	if (st == NULL && sqlite3_prepare_v3(h, sql, -1,
+	    SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
 		log_err("sqlite prepare: %s: %.60s", sqlite3_errmsg(h), sql);
 		return NULL;
 	}
 	if (db_bind(st, types, ap) != 0) {
 		log_err("sqlite bind: %s: %.60s", sqlite3_errmsg(h), sql);
-		sqlite3_finalize(st);
+		db_stmt_done(st);
 		return NULL;
 	}
 	return st;
@@ -235,12 +367,14 @@ db_connect(const char *path, int readonly, char *err, size_t errlen)
 		sqlite3_close(h);
 		return NULL;
 	}
+	db_cache_add(h);
 	sqlite3_busy_timeout(h, DB_BUSY_MS);
 	sqlite3_extended_result_codes(h, 1);
 	if (!readonly && sqlite3_exec(h, pragmas, NULL, NULL, NULL) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot configure database %s: %s", path,
 		    sqlite3_errmsg(h));
+		db_cache_drop(h);
 		sqlite3_close(h);
 		return NULL;
 	}
@@ -248,6 +382,7 @@ db_connect(const char *path, int readonly, char *err, size_t errlen)
 	    NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot configure database %s: %s", path,
 		    sqlite3_errmsg(h));
+		db_cache_drop(h);
 		sqlite3_close(h);
 		return NULL;
 	}
@@ -312,6 +447,10 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 	db->path = xstrdup(path);
 	db->answers = -1;
 	pthread_mutex_init(&db->wlock, NULL);
+	pthread_cond_init(&db->wfree, NULL);
+	pthread_cond_init(&db->wdurable, NULL);
+	pthread_mutex_init(&db->book_lock, NULL);
+	pthread_cond_init(&db->book_cond, NULL);
 	pthread_mutex_init(&db->rlock, NULL);
 	pthread_cond_init(&db->rcond, NULL);
 	if ((db->writer = db_connect(path, 0, err, errlen)) == NULL ||
@@ -484,14 +623,21 @@ db_close(struct db *db)
 	if (db == NULL) {
 		return;
 	}
+	db_book_stop(db);
 	for (i = 0; i < db->nreaders; i++) {
+		db_cache_drop(db->readers[i]);
 		sqlite3_close(db->readers[i]);
 	}
+	db_cache_drop(db->writer);
 	sqlite3_close(db->writer);
 	if (db->answers != -1) {
 		close(db->answers);
 	}
 	pthread_mutex_destroy(&db->wlock);
+	pthread_cond_destroy(&db->wfree);
+	pthread_cond_destroy(&db->wdurable);
+	pthread_mutex_destroy(&db->book_lock);
+	pthread_cond_destroy(&db->book_cond);
 	pthread_mutex_destroy(&db->rlock);
 	pthread_cond_destroy(&db->rcond);
 	free(db->path);
@@ -517,7 +663,7 @@ db_schema_version(struct db *db)
 /*
  * Storage faults.  An episode starts with the first write that fails for
  * a storage reason (I/O error, disk full, read-only, cannot open) and
- * ends with the first write that commits again.  Meanwhile writes are
+ * ends with the first batch that commits again.  Meanwhile writes are
  * refused up front, without touching the disk, except one probe every
  * DB_FAULT_PROBE_MS; the log gets one line when it starts (naming the
  * operation, from db_set_op) and one when it ends.
@@ -553,7 +699,7 @@ db_retry_after(struct db *db)
 	return ms > 1000 ? (ms + 999) / 1000 : 1;
 }
 
-/* 1 when the writer's last error is the storage's doing (lock held). */
+/* 1 when the writer's last error is the storage's doing (connection held). */
 static int
 db_storage_error(struct db *db)
 {
@@ -568,9 +714,12 @@ db_storage_error(struct db *db)
 	}
 }
 
-/* A write failed for a storage reason (lock held). */
+/*
+ * A write of op (NULL: unnamed) failed for a storage reason, SQLite said
+ * why (wlock held).
+ */
 static void
-db_fault(struct db *db, const char *what)
+db_fault(struct db *db, const char *op, const char *what, const char *why)
 {
 	int64_t now = now_ms();
 
@@ -579,15 +728,188 @@ db_fault(struct db *db, const char *what)
 		db->fault_refused = 0;
 		log_err("storage is failing: %s: %s failed: %s; writes are "
 		    "refused with unavailable until it recovers",
-		    db_op != NULL ? db_op : "a write", what,
-		    sqlite3_errmsg(db->writer));
+		    op != NULL ? op : "a write", what, why);
 	}
 	db->fault_until = now + DB_FAULT_PROBE_MS;
+}
+
+/* A batch committed (wlock held): a fault episode, if any, is over. */
+static void
+db_recovered(struct db *db)
+{
+	if (db->fault_since != 0) {
+		log_warn("storage recovered after %lld s; %ld write(s) were "
+		    "refused meanwhile",
+		    (long long)((now_ms() - db->fault_since) / 1000),
+		    db->fault_refused);
+		db->fault_since = 0;
+	}
+}
+
+/*
+ * Group commit.  Every write is a SAVEPOINT inside one outer BEGIN
+ * IMMEDIATE transaction (the batch) on the single writer connection.  A
+ * writer that finishes while others wait for the connection hands it on
+ * and waits; the last one (no one waiting, or DB_BATCH_MAX writes in the
+ * batch) COMMITs for all of them, so one fsync makes the whole batch
+ * durable.  db_write_end() returns only once the caller's own savepoint
+ * is committed (synchronous=FULL), or reports ERR_INTERNAL when the batch
+ * was lost: a reply is still sent only after its data is durable.
+ * Writers that arrive during a COMMIT wait for it and form the next batch.
+ *
+ * A write that fails rolls back to its own savepoint and leaves the batch
+ * as it was; if SQLite rolled the whole transaction back instead (some
+ * I/O errors do), every write already in the batch fails with it, and
+ * nothing of theirs was applied.
+ */
+
+/* Wait (wlock held) until the writer connection is ours. */
+static void
+db_writer_acquire(struct db *db)
+{
+	db->wwaiting++;
+	while (db->wbusy || db->wcommitting) {
+		pthread_cond_wait(&db->wfree, &db->wlock);
+	}
+	db->wwaiting--;
+	db->wbusy = 1;
+}
+
+/*
+ * Complete every writer of the batch with rc (wlock held); when it was
+ * committed, the balance hook hears of their changes first, in order.
+ */
+static void
+db_batch_finish(struct db *db, int rc)
+{
+	struct db_waiter *w, *next, *first = NULL;
+
+	/* The batch list is newest first. */
+	for (w = db->batch; w != NULL; w = next) {
+		next = w->next;
+		w->next = first;
+		first = w;
+	}
+	if (rc == ERR_NONE) {
+		db_report_balances(db, first);
+	}
+	for (w = first; w != NULL; w = next) {
+		next = w->next;
+		w->rc = rc;
+		w->done = 1;
+	}
+	db->batch = NULL;
+	db->batch_size = 0;
+	db->in_batch = 0;
+	pthread_cond_broadcast(&db->wdurable);
+}
+
+/*
+ * What the batch was writing, for the log: its first named write (the
+ * committing thread may only have been recording sessions).
+ */
+static const char *
+db_batch_op(struct db *db)
+{
+	struct db_waiter *w;
+	const char *op = db_op;
+
+	for (w = db->batch; w != NULL; w = w->next) {
+		if (w->op != NULL) {
+			op = w->op;	/* newest first: the last seen is first */
+		}
+	}
+	return op;
+}
+
+/*
+ * COMMIT the batch (wlock held, and the caller holds the connection or
+ * has set wcommitting): the one fsync, with the lock released meanwhile.
+ * A failed COMMIT may or may not have reached the disk: its writes are
+ * answered internal (outcome unknown).
+ */
+static void
+db_batch_commit(struct db *db)
+{
+	char why[256] = "";
+	int rc, storage = 0;
+
+	pthread_mutex_unlock(&db->wlock);
+	rc = sqlite3_exec(db->writer, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		storage = db_storage_error(db);
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(db->writer));
+		if (!storage) {
+			log_err("database: commit failed: %s", why);
+		}
+		if (sqlite3_get_autocommit(db->writer) == 0) {
+			sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
+		}
+	}
+	pthread_mutex_lock(&db->wlock);
+	if (storage) {
+		db_fault(db, db_batch_op(db), "commit", why);
+	} else if (rc == SQLITE_OK) {
+		db_recovered(db);
+	}
+	db_batch_finish(db, rc == SQLITE_OK ? ERR_NONE : ERR_INTERNAL);
+}
+
+/*
+ * Give the writer connection back (wlock held).  If SQLite rolled the
+ * whole batch back on an error, its writers fail.  Then either the next
+ * waiting thread takes the connection and adds to the batch, or this one
+ * commits the batch.
+ */
+static void
+db_writer_release(struct db *db)
+{
+	assert(db->wbusy);
+	db->wbusy = 0;
+	if (db->in_batch && sqlite3_get_autocommit(db->writer)) {
+		log_err("database: a write batch was rolled back");
+		db_batch_finish(db, ERR_INTERNAL);
+	}
+	if (db->wwaiting > 0 && (!db->in_batch ||
+	    db->batch_size < DB_BATCH_MAX)) {
+		pthread_cond_signal(&db->wfree);
+		return;
+	}
+	if (db->in_batch) {
+		db->wcommitting = 1;
+		db_batch_commit(db);
+		db->wcommitting = 0;
+	}
+	pthread_cond_broadcast(&db->wfree);
+}
+
+sqlite3 *
+db_writer_lock(struct db *db)
+{
+	pthread_mutex_lock(&db->wlock);
+	db_writer_acquire(db);
+	if (db->in_batch) {
+		db_batch_commit(db);
+	}
+	pthread_mutex_unlock(&db->wlock);
+	return db->writer;
+}
+
+void
+db_writer_unlock(struct db *db)
+{
+	pthread_mutex_lock(&db->wlock);
+	db_writer_release(db);
+	pthread_mutex_unlock(&db->wlock);
 }
 
 sqlite3 *
 db_write_begin(struct db *db)
 {
+	const char *what = "begin";
+	char why[256];
+	int open;
+
 	pthread_mutex_lock(&db->wlock);
 	if (db->fault_since != 0 && now_ms() < db->fault_until) {
 		db->fault_refused++;
@@ -595,59 +917,92 @@ db_write_begin(struct db *db)
 		pthread_mutex_unlock(&db->wlock);
 		return NULL;
 	}
+	db_writer_acquire(db);
+	open = db->in_batch;
+	pthread_mutex_unlock(&db->wlock);
+	/* The connection's holder owns what the update hook fills. */
 	db->ntouched = 0;
 	db->touched_tx = 0;
-	if (sqlite3_exec(db->writer, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	if (!open && sqlite3_exec(db->writer, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		goto err;
+	}
+	/* Only the connection's holder changes in_batch from 0 to 1. */
+	pthread_mutex_lock(&db->wlock);
+	db->in_batch = 1;
+	pthread_mutex_unlock(&db->wlock);
+	if (sqlite3_exec(db->writer, "SAVEPOINT w", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
-		if (db_storage_error(db)) {
-			db_fault(db, "begin");
-			db_refused = 1;
-		} else {
-			log_err("database: cannot begin a write: %s",
-			    sqlite3_errmsg(db->writer));
-		}
-		pthread_mutex_unlock(&db->wlock);
-		return NULL;
+		what = "savepoint";
+		goto err;
 	}
 	return db->writer;
+err:
+	snprintf(why, sizeof(why), "%s", sqlite3_errmsg(db->writer));
+	pthread_mutex_lock(&db->wlock);
+	if (db_storage_error(db)) {
+		db_fault(db, db_op, what, why);
+		db_refused = 1;
+	} else {
+		log_err("database: cannot begin a write: %s", why);
+	}
+	db_writer_release(db);
+	pthread_mutex_unlock(&db->wlock);
+	return NULL;
 }
 
 /*
- * A failed statement rolls back: nothing was applied, and a storage fault
- * there is unavailable.  A failed COMMIT may or may not have reached the
- * disk, so it stays internal (outcome unknown).
+ * A failed statement rolls back its savepoint: nothing was applied, and
+ * a storage fault there is unavailable.  A failed RELEASE or COMMIT may
+ * or may not have reached the disk, so it stays internal (outcome
+ * unknown).
  */
 int
 db_write_end(struct db *db, int rc)
 {
-	if (rc == ERR_NONE &&
-	    sqlite3_exec(db->writer, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		if (db_storage_error(db)) {
-			db_fault(db, "commit");
-		} else {
-			log_err("database: commit failed: %s",
-			    sqlite3_errmsg(db->writer));
+	struct db_waiter w = { 0 };
+	const char *what = NULL;
+	char why[256] = "";
+	int storage = 0;
+
+	if (rc == ERR_NONE) {
+		db_touched_read(db, &w);
+		if (sqlite3_exec(db->writer, "RELEASE w", NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			what = "commit";
+			rc = ERR_INTERNAL;
 		}
-		rc = ERR_INTERNAL;
 	} else if (rc == ERR_INTERNAL && db_storage_error(db)) {
-		db_fault(db, "a statement");
+		what = "a statement";
 		rc = ERR_UNAVAILABLE;
-	} else if (rc == ERR_NONE && db->fault_since != 0) {
-		log_warn("storage recovered after %lld s; %ld write(s) were "
-		    "refused meanwhile",
-		    (long long)((now_ms() - db->fault_since) / 1000),
-		    db->fault_refused);
-		db->fault_since = 0;
+	}
+	if (what != NULL) {
+		storage = db_storage_error(db);
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(db->writer));
 	}
 	if (rc != ERR_NONE && sqlite3_get_autocommit(db->writer) == 0) {
-		sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
-	}
-	if (rc == ERR_NONE) {
-		db_report_balances(db);
+		sqlite3_exec(db->writer, "ROLLBACK TO w; RELEASE w", NULL, NULL,
+		    NULL);
 	}
 	db->ntouched = 0;
+	pthread_mutex_lock(&db->wlock);
+	if (storage) {
+		db_fault(db, db_op, what, why);
+	} else if (what != NULL) {
+		log_err("database: cannot finish a write: %s", why);
+	}
+	if (rc == ERR_NONE) {
+		w.op = db_op;
+		w.next = db->batch;
+		db->batch = &w;
+		db->batch_size++;
+	}
+	db_writer_release(db);
+	while (rc == ERR_NONE && !w.done) {
+		pthread_cond_wait(&db->wdurable, &db->wlock);
+	}
 	pthread_mutex_unlock(&db->wlock);
-	return rc;
+	return rc == ERR_NONE ? w.rc : rc;
 }
 
 /*
@@ -660,8 +1015,7 @@ db_read_begin(struct db *db)
 	sqlite3 *h;
 
 	if (db->nreaders == 0) {
-		pthread_mutex_lock(&db->wlock);
-		return db->writer;
+		return db_writer_lock(db);
 	}
 	pthread_mutex_lock(&db->rlock);
 	while (db->nfree == 0) {
@@ -678,7 +1032,7 @@ db_read_end(struct db *db, sqlite3 *h)
 	int i;
 
 	if (db->nreaders == 0) {
-		pthread_mutex_unlock(&db->wlock);
+		db_writer_unlock(db);
 		return;
 	}
 	pthread_mutex_lock(&db->rlock);

@@ -17,6 +17,7 @@ db_prune(struct db *db, int64_t temps_before, int64_t sessions_before,
 	int n = 0, rc = ERR_INTERNAL;
 
 	assert(batch > 0);
+	db_book_flush(db);
 	if ((h = db_write_begin(db)) == NULL) {
 		return -1;
 	}

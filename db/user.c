@@ -151,29 +151,15 @@ out:
 }
 
 int
-db_user_seen(struct db *db, const char *name)
-{
-	sqlite3 *h;
-	int rc = ERR_INTERNAL;
-
-	if ((h = db_write_begin(db)) == NULL) {
-		return ERR_INTERNAL;
-	}
-	if (db_run(h, "UPDATE users SET last_seen = ? WHERE name = ?", "lt",
-	    db_now(), name) == 0) {
-		rc = ERR_NONE;
-	}
-	return db_write_end(db, rc);
-}
-
-int
 db_users(struct db *db, cJSON *array)
 {
-	sqlite3 *h = db_read_begin(db);
+	sqlite3 *h;
 	sqlite3_stmt *st;
 	cJSON *u;
 	int r = -1;
 
+	db_book_flush(db);	/* last_seen as of now */
+	h = db_read_begin(db);
 	st = db_prep(h, "SELECT u.name, u.role, a.balance, u.disabled,"
 	    " u.last_seen FROM users u JOIN accounts a ON a.id = u.account"
 	    " ORDER BY u.name", "");

@@ -933,7 +933,7 @@ START_TEST(admin_kick)
 	struct h_client *alice = h_connect_as(admin_srv, "alice", "alicepw");
 	struct h_client *anon = h_connect(admin_srv, NULL);
 	struct h_client *bob = h_connect_as(admin_srv, "bob", "bobpw");
-	int64_t id, deadline;
+	int64_t id;
 	cJSON *r;
 
 	id = admin_session_of(a, alice->port);
@@ -953,12 +953,7 @@ START_TEST(admin_kick)
 	h_expect(a, "bad_request", "{\"cmd\":\"kick\",\"session\":0}");
 	h_expect(a, "bad_request", "{\"cmd\":\"kick\"}");
 	/* The kicked session is recorded as ended. */
-	deadline = now_ms() + H_CLOSE_MS;
-	while (h_sql_int(admin_srv, "SELECT ended IS NOT NULL FROM sessions"
-	    " WHERE id = %lld", (long long)id) == 0 && now_ms() < deadline) {
-		usleep(20 * 1000);
-	}
-	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT ended IS NOT NULL"
+	ck_assert_int_eq(h_sql_wait(admin_srv, 1, "SELECT ended IS NOT NULL"
 	    " FROM sessions WHERE id = %lld", (long long)id), 1);
 	h_close(alice);
 	h_close(anon);
@@ -1007,7 +1002,7 @@ START_TEST(admin_commands_forbidden_to_members)
 	    0);
 	ck_assert_int_eq(h_balance(admin_srv, "alice"), 100);
 	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM tx"), 2);
-	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM sessions"
+	ck_assert_int_eq(h_sql_wait(admin_srv, 1, "SELECT count(*) FROM sessions"
 	    " WHERE ended IS NULL"), 1);
 	h_expect(c, NULL, "{\"cmd\":\"balance\"}");
 	h_close(c);

@@ -229,6 +229,15 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 	cJSON *r;
 	int i, unavailable = 0;
 
+	/*
+	 * Session records are written moments after the fact: let these
+	 * land first, so that the first write to meet the full disk is the
+	 * send the log must name.
+	 */
+	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) = 3 AND"
+	    " sum(ended IS NULL) = 2 AND sum(user = 'alice') = 1 AND"
+	    " sum(machine = 'm1') = 1 AND (SELECT last_seen IS NOT NULL"
+	    " FROM users WHERE name = 'alice') FROM sessions"), 1);
 	/* The disk is full this time. */
 	fault_kind("full");
 	/* The first write finds the fault; the next ones are refused. */

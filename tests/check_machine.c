@@ -285,7 +285,7 @@ START_TEST(register_reports_stock_and_goes_online)
 	ck_assert_msg(strstr(m->line, "\"kind\":\"machine\",\"machine\":"
 	    "\"m1\"") != NULL, "%s", m->line);
 	cJSON_Delete(r);
-	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
+	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) FROM sessions"
 	    " WHERE kind = 'machine' AND machine = 'm1'"), 1);
 	fake_stop(f);
 	wait_online("m1", 0);

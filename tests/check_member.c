@@ -184,7 +184,7 @@ START_TEST(member_cert_login_member)
 	ck_assert_int_eq(h_num(r, "balance"), 100);
 	cJSON_Delete(r);
 	h_expect(c, "forbidden", "{\"cmd\":\"users\"}");
-	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM sessions"
+	ck_assert_int_eq(h_sql_wait(s, 1, "SELECT count(*) FROM sessions"
 	    " WHERE user = 'alice' AND port = %d", c->port), 1);
 	h_close(c);
 	h_server_free(s);
@@ -1527,7 +1527,7 @@ START_TEST(member_plaintext_refused)
 	    "plaintext connection left open");
 	close(fd);
 	/* Nothing was recorded as a session for it. */
-	ck_assert_int_eq(h_sql_int(member_srv, "SELECT count(*)"
+	ck_assert_int_eq(h_sql_wait(member_srv, 1, "SELECT count(*)"
 	    " FROM sessions"), 1);
 	member_ping_ok(other);
 	c = h_connect(member_srv, NULL);
@@ -1546,12 +1546,12 @@ START_TEST(member_sessions_recorded)
 	int port = c->port;
 
 	ck_assert_int_gt(port, 0);
-	ck_assert_int_eq(h_sql_int(member_srv, "SELECT count(*) FROM sessions"
+	ck_assert_int_eq(h_sql_wait(member_srv, 1, "SELECT count(*) FROM sessions"
 	    " WHERE kind = 'member' AND address = '127.0.0.1' AND port = %d"
 	    " AND started BETWEEN %lld AND %lld AND ended IS NULL", port,
 	    (long long)now - 60, (long long)now + 5), 1);
 	h_login(c, "alice", "alicepw");
-	ck_assert_int_eq(h_sql_int(member_srv, "SELECT count(*) FROM sessions"
+	ck_assert_int_eq(h_sql_wait(member_srv, 1, "SELECT count(*) FROM sessions"
 	    " WHERE port = %d AND user = 'alice'", port), 1);
 	h_expect(c, NULL, "{\"cmd\":\"quit\"}");
 	ck_assert(h_closed(c));
@@ -1607,6 +1607,9 @@ START_TEST(member_restart_ends_stale_sessions)
 	struct h_client *c = h_connect(member_srv, NULL);
 	int port = c->port;
 
+	/* Session records are written moments after the fact. */
+	ck_assert_int_eq(h_sql_wait(member_srv, 1, "SELECT count(*) FROM"
+	    " sessions WHERE port = %d AND ended IS NULL", port), 1);
 	h_server_kill(member_srv);
 	h_close(c);
 	ck_assert_int_eq(h_sql_int(member_srv, "SELECT count(*) FROM sessions"

@@ -1306,19 +1306,15 @@ h_text(const cJSON *reply)
 
 /* ---- the database ------------------------------------------------------ */
 
-int64_t
-h_sql_int(struct h_server *s, const char *fmt, ...)
+/* First column of the first row of sql; H_SQL_NULL when there is none. */
+static int64_t
+harness_sql_int(struct h_server *s, const char *sql, int *found)
 {
 	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
+	int64_t v = H_SQL_NULL;
 	int rc;
 
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&sql, fmt, ap), 0);
-	va_end(ap);
 	rc = sqlite3_open_v2(s->db, &h, SQLITE_OPEN_READONLY, NULL);
 	ck_assert_msg(rc == SQLITE_OK, "open %s: %s", s->db,
 	    h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
@@ -1326,12 +1322,49 @@ h_sql_int(struct h_server *s, const char *fmt, ...)
 	rc = sqlite3_prepare_v2(h, sql, -1, &st, NULL);
 	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
 	rc = sqlite3_step(st);
-	ck_assert_msg(rc == SQLITE_ROW, "%s: %s", sql, rc == SQLITE_DONE ?
-	    "no row" : sqlite3_errmsg(h));
-	v = sqlite3_column_type(st, 0) == SQLITE_NULL ? H_SQL_NULL :
-	    sqlite3_column_int64(st, 0);
+	ck_assert_msg(rc == SQLITE_ROW || rc == SQLITE_DONE, "%s: %s", sql,
+	    sqlite3_errmsg(h));
+	*found = rc == SQLITE_ROW;
+	if (*found && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		v = sqlite3_column_int64(st, 0);
+	}
 	sqlite3_finalize(st);
 	sqlite3_close(h);
+	return v;
+}
+
+int64_t
+h_sql_int(struct h_server *s, const char *fmt, ...)
+{
+	va_list ap;
+	char *sql;
+	int64_t v;
+	int found;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&sql, fmt, ap), 0);
+	va_end(ap);
+	v = harness_sql_int(s, sql, &found);
+	ck_assert_msg(found, "%s: no row", sql);
+	free(sql);
+	return v;
+}
+
+int64_t
+h_sql_wait(struct h_server *s, int64_t want, const char *fmt, ...)
+{
+	int64_t deadline = now_ms() + H_CLOSE_MS, v;
+	va_list ap;
+	char *sql;
+	int found;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&sql, fmt, ap), 0);
+	va_end(ap);
+	while ((v = harness_sql_int(s, sql, &found)) != want &&
+	    now_ms() < deadline) {
+		usleep(20 * 1000);
+	}
 	free(sql);
 	return v;
 }

@@ -268,6 +268,13 @@ const char *h_text(const cJSON *reply);
 /* harness.c: the server's database, read-only. */
 /* First column of the first row; fails the test when there is no row. */
 int64_t h_sql_int(struct h_server *s, const char *fmt, ...) PRINTFLIKE(2, 3);
+/*
+ * Poll the first column of the first row (H_SQL_NULL while there is no
+ * row) until it equals want, for up to H_CLOSE_MS; the last value read.
+ * For session records, which drinkd writes shortly after the fact.
+ */
+int64_t h_sql_wait(struct h_server *s, int64_t want, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
 int64_t h_balance(struct h_server *s, const char *user);
 /* `drinkd check-ledger` exit code. */
 int h_check_ledger(struct h_server *s);
