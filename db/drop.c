@@ -235,6 +235,35 @@ drop_settle(sqlite3 *h, int64_t tx, const char *state, const char *to_name,
 	return r == 1 ? 0 : -1;
 }
 
+/*
+ * 1 when drop tx is already settled as state, with its result added to
+ * res (if not NULL).  A settlement whose COMMIT reported an error may
+ * still have reached the disk (outcome unknown); its retry must then see
+ * it recorded, not fail for ever while the settler keeps trying and the
+ * member's drop stays in flight.
+ */
+static int
+drop_settled(sqlite3 *h, int64_t tx, const char *state, cJSON *res)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = db_prep(h, "SELECT t.item, -t.amount, a.balance FROM tx t"
+	    " JOIN accounts a ON a.id = t.account WHERE t.id = ?"
+	    " AND t.kind = 'drop' AND t.state = ?", "lt", tx, state);
+	r = st != NULL ? db_step(st) : -1;
+	if (r == 1 && res != NULL) {
+		cJSON_AddNumberToObject(res, "tx", (double)tx);
+		cJSON_AddStringToObject(res, "item", db_col_text(st, 0));
+		cJSON_AddNumberToObject(res, "price",
+		    (double)sqlite3_column_int64(st, 1));
+		cJSON_AddNumberToObject(res, "balance",
+		    (double)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_finalize(st);
+	return r == 1;
+}
+
 /* Capture inside an open write transaction (shared with restart). */
 static int
 drop_capture(sqlite3 *h, int64_t tx, cJSON *res)
@@ -243,6 +272,9 @@ drop_capture(sqlite3 *h, int64_t tx, cJSON *res)
 	int64_t account, price, balance;
 	int rc = -1;
 
+	if (drop_settled(h, tx, "completed", res)) {
+		return 0;
+	}
 	if (drop_settle(h, tx, "completed", "@sales", &account, &price,
 	    &balance) != 0) {
 		return -1;
@@ -287,6 +319,9 @@ drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
 	cJSON *res;
 	int rc;
 
+	if (drop_settled(h, tx, "failed", NULL)) {
+		return 0;
+	}
 	if (drop_settle(h, tx, "failed", NULL, &account, &price, &balance) !=
 	    0) {
 		return -1;
@@ -295,6 +330,16 @@ drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
 	if (db_run(h, "UPDATE tx SET note = ? WHERE id = ?", "tl", message,
 	    tx) != 0) {
 		return -1;
+	}
+	/*
+	 * drop_in_progress is never a key's outcome: refused at queueing
+	 * because another drop of the user was still in flight, the drop
+	 * leaves its key unused, as when refused before the hold, so that a
+	 * retry with it does the work.  (Stored, every retry would replay
+	 * drop_in_progress for ever.)
+	 */
+	if (err == ERR_DROP_IN_PROGRESS) {
+		return db_run(h, "DELETE FROM idem WHERE tx = ?", "l", tx);
 	}
 	res = cJSON_CreateObject();
 	cJSON_AddStringToObject(res, "error", proto_err_code(err));

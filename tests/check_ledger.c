@@ -278,6 +278,65 @@ START_TEST(refund_returns_a_completed_drop_once)
 }
 END_TEST
 
+/*
+ * A drop refused at queueing because another drop of the member was
+ * still in flight gives back its hold and leaves its key unused: a retry
+ * with the key does the work instead of replaying drop_in_progress for
+ * ever.  A drop that failed at the machine keeps its outcome.  A
+ * settlement retried after it was recorded finds it recorded.
+ */
+START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
+{
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1,
+		.key = "k", .request = "drop m1 1" };
+	cJSON *r = cJSON_CreateObject();
+	int64_t first;
+
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
+	    ERR_NONE);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(d.replayed, 0);
+	first = d.tx;
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert_int_eq(db_drop_release(db, first, ERR_DROP_IN_PROGRESS,
+	    "alice already has a drop in flight"), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 100);
+	/* The retry holds anew: the key was not used up. */
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(d.replayed, 0);
+	ck_assert_int_gt(d.tx, first);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	cJSON_Delete(r);
+	/* A capture retried after it was recorded finds it so, once. */
+	r = cJSON_CreateObject();
+	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	ck_assert_int_eq(field(r, "tx"), d.tx);
+	ck_assert_int_eq(field(r, "balance"), 90);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "x"),
+	    ERR_INTERNAL);
+	cJSON_Delete(r);
+	r = cJSON_CreateObject();
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(d.replayed, 1);
+	ck_assert_int_eq(field(r, "tx"), d.tx);
+	ck_assert_int_eq(balance("alice"), 90);
+	/* A failure at the machine is the key's outcome. */
+	d.key = "k2";
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam"),
+	    ERR_NONE);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam"),
+	    ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_INTERNAL);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_DROP_FAILED);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
+}
+END_TEST
+
 START_TEST(history_shows_each_side_with_its_sign)
 {
 	struct db_move m = { .actor = "alice", .user = "bob", .amount = 30,
@@ -397,6 +456,7 @@ ledger_suite(void)
 	tcase_add_test(tc, send_to_unknown_or_self_is_refused);
 	tcase_add_test(tc, credit_debit_and_set_balance_use_system_accounts);
 	tcase_add_test(tc, refund_returns_a_completed_drop_once);
+	tcase_add_test(tc, drop_refused_as_in_progress_leaves_its_key_unused);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("idempotency keys");
 	tcase_add_checked_fixture(tc, setup, teardown);
