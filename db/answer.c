@@ -73,6 +73,46 @@ err:
 	return -1;
 }
 
+/*
+ * fdatasync the answers file for a record already written.  Machines'
+ * threads that answer together share one: a caller joins the generation
+ * the next sync covers, and the first of them to find no sync running
+ * runs it for all.  0 once a sync that started after the caller's write
+ * succeeded; -1 when the one covering it failed (or a later one did).
+ */
+static int
+db_answer_sync(struct db *db)
+{
+	uint64_t gen, mine;
+	int rc;
+
+	pthread_mutex_lock(&db->ans_lock);
+	mine = db->ans_next;
+	while (db->ans_done < mine) {
+		if (db->ans_syncing) {
+			pthread_cond_wait(&db->ans_cond, &db->ans_lock);
+			continue;
+		}
+		db->ans_syncing = 1;
+		gen = db->ans_next++;
+		pthread_mutex_unlock(&db->ans_lock);
+		rc = fdatasync(db->answers);
+		pthread_mutex_lock(&db->ans_lock);
+		db->ans_syncing = 0;
+		db->ans_done = gen;
+		if (rc != 0) {
+			db->ans_failed = gen;
+		}
+		pthread_cond_broadcast(&db->ans_cond);
+	}
+	rc = db->ans_failed >= mine ? -1 : 0;
+	pthread_mutex_unlock(&db->ans_lock);
+	if (rc != 0) {
+		errno = EIO;	/* the syncing thread's errno is its own */
+	}
+	return rc;
+}
+
 int
 db_answer_put(struct db *db, int64_t tx, int outcome)
 {
@@ -84,7 +124,7 @@ db_answer_put(struct db *db, int64_t tx, int outcome)
 	}
 	r.check = db_answer_check(tx, outcome);
 	if (pwrite(db->answers, &r, sizeof(r), off) != (ssize_t)sizeof(r) ||
-	    fdatasync(db->answers) != 0) {
+	    db_answer_sync(db) != 0) {
 		log_err("drop tx %lld: cannot record the machine's answer in "
 		    "%s.answers: %s", (long long)tx, db->path, strerror(errno));
 		return -1;

@@ -64,6 +64,13 @@ struct db {
 	int64_t fault_until;	/* writes refused until then; wlock */
 	long fault_refused;	/* writes refused this episode; wlock */
 	int answers;		/* answer.c's file, or -1 */
+	/* Its fdatasync, shared by the callers that wait together. */
+	pthread_mutex_t ans_lock;
+	pthread_cond_t ans_cond;	/* a sync finished */
+	uint64_t ans_next;		/* generation the next sync covers */
+	uint64_t ans_done;		/* last generation synced */
+	uint64_t ans_failed;		/* last generation whose sync failed */
+	int ans_syncing;
 	/* Session bookkeeping queue (session.c), all under book_lock. */
 	pthread_mutex_t book_lock;
 	pthread_cond_t book_cond;	/* queued, written, or stopping */

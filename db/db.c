@@ -446,6 +446,9 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 	db = xcalloc(1, sizeof(*db));
 	db->path = xstrdup(path);
 	db->answers = -1;
+	db->ans_next = 1;
+	pthread_mutex_init(&db->ans_lock, NULL);
+	pthread_cond_init(&db->ans_cond, NULL);
 	pthread_mutex_init(&db->wlock, NULL);
 	pthread_cond_init(&db->wfree, NULL);
 	pthread_cond_init(&db->wdurable, NULL);
@@ -633,6 +636,8 @@ db_close(struct db *db)
 	if (db->answers != -1) {
 		close(db->answers);
 	}
+	pthread_mutex_destroy(&db->ans_lock);
+	pthread_cond_destroy(&db->ans_cond);
 	pthread_mutex_destroy(&db->wlock);
 	pthread_cond_destroy(&db->wfree);
 	pthread_cond_destroy(&db->wdurable);
