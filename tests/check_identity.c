@@ -317,7 +317,7 @@ START_TEST(id_resumed_session_does_not_outlive_the_certificate)
 	ck_assert_int_eq(reused, 0);
 	h_close(c);
 	/* Nobody logged in as alice after the expiry. */
-	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM sessions"
+	ck_assert_int_eq(h_sql_wait(s, 1, "SELECT count(*) FROM sessions"
 	    " WHERE user = 'alice'"), 1);
 	SSL_SESSION_free(sess);
 	SSL_CTX_free(ctx);
@@ -414,7 +414,7 @@ START_TEST(id_raw_flood_locks_out_neither_members_nor_controllers)
 	f = fake_start(s, "m1", FAKE_ACK, 0);
 	h_expect(a, NULL, "{\"cmd\":\"ping\"}");
 	h_expect(bystander, NULL, "{\"cmd\":\"balance\"}");
-	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM sessions"
+	ck_assert_int_eq(h_sql_wait(s, 1, "SELECT count(*) FROM sessions"
 	    " WHERE kind = 'machine' AND machine = 'm1'"), 1);
 	fake_stop(f);
 	/* A second flood, then silence: nothing is locked afterwards. */

@@ -715,8 +715,12 @@ END_TEST
 static int64_t
 ops_session_of(struct h_server *s, const char *user)
 {
-	return h_sql_int(s, "SELECT max(id) FROM sessions WHERE user = '%s'",
-	    user);
+	int64_t id;
+
+	/* The record is written moments after the login. */
+	H_WAIT_UNTIL((id = h_sql_int(s, "SELECT max(id) FROM sessions"
+	    " WHERE user = '%s'", user)) != H_SQL_NULL);
+	return id;
 }
 
 START_TEST(ops_member_close_reasons_say_who_closed)
