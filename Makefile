@@ -221,10 +221,12 @@ $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libdrink.a
 
 # drinkd against nginx (same certificate, same load generator) and raw
 # SQLite, interleaved, medians of 3 rounds; about 10 minutes, or about 2
-# with BENCH_QUICK=1.  Never part of check.  nginx runs under its own
+# with BENCH_QUICK=1; BENCH_ONLY=db measures the database figures alone
+# (drops, balance, ping).  Never part of check.  nginx runs under its own
 # configuration in $(BUILD)/bench/; installing it must not start the
 # system service, hence the policy-rc.d for the duration of apt-get.
 BENCH_QUICK ?= 0
+BENCH_ONLY ?=
 BENCH_DEB = nginx libnginx-mod-stream
 bench: $(PROGS) $(BUILD)/loadgen
 	@if ! command -v nginx >/dev/null || \
@@ -242,7 +244,7 @@ bench: $(PROGS) $(BUILD)/loadgen
 		    apt-get install -y -qq $(BENCH_DEB) >/dev/null; rc=$$?; \
 		[ $$own = 1 ] && rm -f $$p; [ $$rc = 0 ] || exit 1; \
 	fi
-	@BENCH_QUICK=$(BENCH_QUICK) bench/run $(BUILD)
+	@BENCH_QUICK=$(BENCH_QUICK) BENCH_ONLY=$(BENCH_ONLY) bench/run $(BUILD)
 
 $(BUILD)/loadgen: bench/loadgen.c | $(BUILD)/.deps
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)

@@ -46,9 +46,9 @@ struct db {
 	struct db_waiter *batch;	/* their waiters, for the commit */
 	sqlite3 *readers[DB_MAX_READERS];
 	int nreaders;
-	int free_readers[DB_MAX_READERS];
-	int nfree;
-	pthread_mutex_t rlock;
+	int rbusy[DB_MAX_READERS];	/* lent (atomic) */
+	int rwaiting;			/* threads waiting for one (atomic) */
+	pthread_mutex_t rlock;		/* for those waits */
 	pthread_cond_t rcond;
 	/*
 	 * Accounts whose balance the open write changed, and the last tx row

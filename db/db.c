@@ -178,17 +178,34 @@ struct db_cache {
 
 static struct db_cache *db_caches;
 static pthread_rwlock_t db_caches_lock = PTHREAD_RWLOCK_INITIALIZER;
+static unsigned long db_caches_gen;	/* bumped by every add and drop */
+
+/*
+ * Each thread remembers the cache it found last, valid while no cache
+ * was added or dropped since: a read takes no lock of the cache list.
+ */
+static __thread sqlite3 *db_memo_h;
+static __thread struct db_cache *db_memo_c;
+static __thread unsigned long db_memo_gen;
 
 static struct db_cache *
 db_cache_of(sqlite3 *h)
 {
+	unsigned long gen = __atomic_load_n(&db_caches_gen, __ATOMIC_ACQUIRE);
 	struct db_cache *c;
 
+	if (h == db_memo_h && gen == db_memo_gen) {
+		return db_memo_c;
+	}
 	pthread_rwlock_rdlock(&db_caches_lock);
+	gen = __atomic_load_n(&db_caches_gen, __ATOMIC_RELAXED);
 	for (c = db_caches; c != NULL && c->h != h; c = c->next) {
 		;
 	}
 	pthread_rwlock_unlock(&db_caches_lock);
+	db_memo_h = h;
+	db_memo_c = c;
+	db_memo_gen = gen;
 	return c;
 }
 
@@ -201,6 +218,7 @@ db_cache_add(sqlite3 *h)
 	pthread_rwlock_wrlock(&db_caches_lock);
 	c->next = db_caches;
 	db_caches = c;
+	__atomic_add_fetch(&db_caches_gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&db_caches_lock);
 }
 
@@ -218,6 +236,7 @@ db_cache_drop(sqlite3 *h)
 			break;
 		}
 	}
+	__atomic_add_fetch(&db_caches_gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&db_caches_lock);
 	if (c != NULL) {
 		while (c->nidle > 0) {
@@ -471,7 +490,6 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 			db_close(db);
 			return NULL;
 		}
-		db->free_readers[db->nfree++] = i;
 		db->nreaders++;
 	}
 	/*
@@ -1012,41 +1030,72 @@ db_write_end(struct db *db, int rc)
 
 /*
  * Borrow a reader.  With no reader configured (tools, tests) the writer
- * serves reads under its lock.
+ * serves reads under its lock.  Readers are taken and given back with
+ * one atomic operation each (a thread tries the one it used last first),
+ * so reads do not queue on a mutex; only when all are lent does a
+ * reader wait, on rlock.
  */
+static __thread int db_reader_hint;
+
+/* Claim a free reader: its index, or -1 when all are lent. */
+static int
+db_reader_claim(struct db *db)
+{
+	int k, i, free_;
+
+	for (k = 0; k < db->nreaders; k++) {
+		i = (db_reader_hint + k) % db->nreaders;
+		free_ = 0;
+		if (__atomic_load_n(&db->rbusy[i], __ATOMIC_SEQ_CST) == 0 &&
+		    __atomic_compare_exchange_n(&db->rbusy[i], &free_, 1, 0,
+		    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+			db_reader_hint = i;
+			return i;
+		}
+	}
+	return -1;
+}
+
 sqlite3 *
 db_read_begin(struct db *db)
 {
-	sqlite3 *h;
+	int i;
 
 	if (db->nreaders == 0) {
 		return db_writer_lock(db);
 	}
-	pthread_mutex_lock(&db->rlock);
-	while (db->nfree == 0) {
-		pthread_cond_wait(&db->rcond, &db->rlock);
+	if ((i = db_reader_claim(db)) < 0) {
+		pthread_mutex_lock(&db->rlock);
+		__atomic_add_fetch(&db->rwaiting, 1, __ATOMIC_SEQ_CST);
+		while ((i = db_reader_claim(db)) < 0) {
+			pthread_cond_wait(&db->rcond, &db->rlock);
+		}
+		__atomic_sub_fetch(&db->rwaiting, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&db->rlock);
 	}
-	h = db->readers[db->free_readers[--db->nfree]];
-	pthread_mutex_unlock(&db->rlock);
-	return h;
+	return db->readers[i];
 }
 
 void
 db_read_end(struct db *db, sqlite3 *h)
 {
-	int i;
+	int i = db_reader_hint;
 
 	if (db->nreaders == 0) {
 		db_writer_unlock(db);
 		return;
 	}
-	pthread_mutex_lock(&db->rlock);
-	for (i = 0; i < db->nreaders; i++) {
-		if (db->readers[i] == h) {
-			db->free_readers[db->nfree++] = i;
-			break;
+	if (i >= db->nreaders || db->readers[i] != h) {
+		for (i = 0; i < db->nreaders && db->readers[i] != h; i++) {
+			;
 		}
 	}
-	pthread_cond_signal(&db->rcond);
-	pthread_mutex_unlock(&db->rlock);
+	assert(i < db->nreaders);
+	__atomic_store_n(&db->rbusy[i], 0, __ATOMIC_SEQ_CST);
+	/* A waiter counted itself before its last look: it is woken. */
+	if (__atomic_load_n(&db->rwaiting, __ATOMIC_SEQ_CST) > 0) {
+		pthread_mutex_lock(&db->rlock);
+		pthread_cond_broadcast(&db->rcond);
+		pthread_mutex_unlock(&db->rlock);
+	}
 }

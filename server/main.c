@@ -14,7 +14,7 @@
 
 #include "drinkd.h"
 
-#define MAIN_READERS 4
+#define MAIN_READERS 8
 #define MAIN_MMAP_THRESHOLD (256 * 1024)
 #define MAIN_PASSWORD_LINE 1100	/* 1024 bytes, line end, slack */
 #ifndef DRINKD_CONF
