@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <http_parser.h>
 #include <openssl/evp.h>
@@ -45,6 +46,7 @@
 #define WEB_WS_QUEUE 16		/* frames or requests waiting: reads pause */
 #define WEB_CLOSE_MS 1000	/* a close frame must be acknowledged by */
 #define WEB_RETRY_AFTER 5	/* s, told to a browser refused at admission */
+#define WEB_PLAIN_WRITE_MS 5000	/* the answer to plain HTTP must be taken by */
 #define WEB_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* The request headers the server looks at. */
@@ -55,6 +57,7 @@ enum web_header {
 	WEB_H_CONNECTION,
 	WEB_H_WS_KEY,
 	WEB_H_WS_VERSION,
+	WEB_H_IF_NONE_MATCH,
 	WEB_H_COUNT,
 	WEB_H_OTHER = WEB_H_COUNT,
 };
@@ -66,7 +69,12 @@ static const char *const web_header_names[WEB_H_COUNT] = {
 	[WEB_H_CONNECTION] = "connection",
 	[WEB_H_WS_KEY] = "sec-websocket-key",
 	[WEB_H_WS_VERSION] = "sec-websocket-version",
+	[WEB_H_IF_NONE_MATCH] = "if-none-match",
 };
+
+#define WEB_ASSETS (sizeof(web_assets) / sizeof(web_assets[0]))
+/* Each asset's entity tag, "<16 hex digits of its SHA-256>"; web_init. */
+static char web_etags[WEB_ASSETS][20];
 
 /* Where a request head is in its parse. */
 enum web_state {
@@ -349,7 +357,7 @@ web_find_asset(const char *path)
 	if (strcmp(path, "/") == 0) {
 		path = "/index.html";
 	}
-	for (i = 0; i < sizeof(web_assets) / sizeof(web_assets[0]); i++) {
+	for (i = 0; i < WEB_ASSETS; i++) {
 		if (strcmp(web_assets[i].path, path) == 0) {
 			return &web_assets[i];
 		}
@@ -831,6 +839,27 @@ web_upgrade(struct web *w)
 	return 0;
 }
 
+/*
+ * An asset, or 304 when the browser's copy is current (If-None-Match
+ * names its tag): Cache-Control: no-cache makes the browser ask each
+ * time, the tag saves sending the same bytes again.
+ */
+static int
+web_send_asset(struct web *w, const struct web_asset *a, int head, int keep)
+{
+	const char *tag = web_etags[a - web_assets];
+	char extra[64];
+	int fresh;
+
+	snprintf(extra, sizeof(extra), "ETag: %s\r\n", tag);
+	fresh = w->value_len[WEB_H_IF_NONE_MATCH] > 0 &&
+	    (strstr(w->values[WEB_H_IF_NONE_MATCH], tag) != NULL ||
+	    strcmp(w->values[WEB_H_IF_NONE_MATCH], "*") == 0);
+	/* A 304 has the 200's headers, Content-Length too, and no body. */
+	return web_respond(w, fresh ? 304 : 200, fresh ? "Not Modified" :
+	    "OK", a->type, a->data, a->len, head || fresh, extra, keep);
+}
+
 /* Requests on one connection until it closes or upgrades. */
 static void
 web_serve(struct web *w)
@@ -868,8 +897,7 @@ web_serve(struct web *w)
 			}
 			continue;
 		}
-		if (web_respond(w, 200, "OK", a->type, a->data, a->len, head,
-		    NULL, keep) != 0 || !keep) {
+		if (web_send_asset(w, a, head, keep) != 0 || !keep) {
 			return;
 		}
 	}
@@ -911,7 +939,113 @@ static pthread_once_t web_once = PTHREAD_ONCE_INIT;
 static void
 web_init(void)
 {
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n;
+	size_t i;
+
 	http_parser_set_max_header_size(WEB_HEAD_MAX);
+	for (i = 0; i < WEB_ASSETS; i++) {
+		if (EVP_Digest(web_assets[i].data, web_assets[i].len, md, &n,
+		    EVP_sha256(), NULL) != 1) {
+			fatal("SHA-256 unavailable");
+		}
+		snprintf(web_etags[i], sizeof(web_etags[i]),
+		    "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", md[0], md[1],
+		    md[2], md[3], md[4], md[5], md[6], md[7]);
+	}
+}
+
+/* Bytes from a plain socket until the request head is parsed or deadline. */
+static int
+web_plain_read(struct web *w, int fd, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int64_t left;
+	ssize_t got;
+	size_t parsed;
+
+	web_reset(w);
+	while (w->state != WEB_STATE_DONE && w->buf_len < sizeof(w->buf)) {
+		left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			return -1;
+		}
+		got = recv(fd, w->buf + w->buf_len, sizeof(w->buf) -
+		    w->buf_len, 0);
+		if (got <= 0) {
+			return -1;
+		}
+		parsed = http_parser_execute(&w->parser, &web_settings,
+		    w->buf + w->buf_len, (size_t)got);
+		w->buf_len += (size_t)got;
+		if (w->state != WEB_STATE_DONE && (parsed != (size_t)got ||
+		    HTTP_PARSER_ERRNO(&w->parser) != HPE_OK)) {
+			return -1;
+		}
+	}
+	return w->state == WEB_STATE_DONE ? 0 : -1;
+}
+
+/* 1 when host (a Host header) may go into a Location header as it is. */
+static int
+web_host_ok(const char *host)
+{
+	return host[0] != '\0' && strspn(host, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") == strlen(host);
+}
+
+/*
+ * Plain HTTP sent to this HTTPS port (someone typed http://host:port/):
+ * the first byte of a TLS handshake is 0x16, of an HTTP request a capital
+ * letter.  Failing the handshake shows the browser a reset connection,
+ * so the request is read in the clear and answered with a redirect to
+ * the https:// address.  1 when it was plain HTTP (answered), 0 for TLS.
+ */
+static int
+web_plain_http(struct web *w, int fd, int64_t deadline)
+{
+	static const char how[] = "This is drink's web port; it speaks "
+	    "HTTPS only.";
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	const char *host = w->values[WEB_H_HOST];
+	char first, *text, *body, *where = NULL;
+	int64_t left = deadline - now_ms();
+	size_t off = 0;
+	ssize_t n;
+
+	if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 ||
+	    recv(fd, &first, 1, MSG_PEEK) != 1 || first < 'A' || first > 'Z') {
+		return 0;
+	}
+	if (web_plain_read(w, fd, now_ms() +
+	    w->s->peer.srv->cfg->line_timeout * 1000) == 0 &&
+	    web_host_ok(host)) {
+		where = xasprintf("https://%s%s", host, w->url_too_long ||
+		    w->url[0] != '/' ? "/" : w->url);
+		body = xasprintf("%s Go to %s\n", how, where);
+		text = xasprintf("HTTP/1.1 301 Moved Permanently\r\n"
+		    "Location: %s\r\n%sContent-Type: text/plain; "
+		    "charset=utf-8\r\nContent-Length: %zu\r\n"
+		    "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+		    "%s", where, web_security_headers, strlen(body), body);
+		free(body);
+	} else {
+		text = xasprintf("HTTP/1.1 400 Bad Request\r\n"
+		    "%sContent-Type: text/plain; charset=utf-8\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+		    "%s\n", web_security_headers, sizeof(how), how);
+	}
+	log_info("web %s port %d: plain HTTP on the HTTPS port; answered %s",
+	    w->s->peer.client.address, w->s->peer.client.port,
+	    where != NULL ? "with a redirect to https" : "400");
+	pfd.events = POLLOUT;
+	while (off < strlen(text) && poll(&pfd, 1, WEB_PLAIN_WRITE_MS) > 0 &&
+	    (n = send(fd, text + off, strlen(text) - off, MSG_NOSIGNAL)) > 0) {
+		off += (size_t)n;
+	}
+	free(where);
+	free(text);
+	return 1;
 }
 
 void *
@@ -934,6 +1068,14 @@ web_main(void *arg)
 	/* wslay resends what a blocked write left, from its own buffer. */
 	SSL_set_mode(conn_ssl(s->peer.conn), SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	if (web_plain_http(w, s->peer.client.fd, now_ms() +
+	    cfg->handshake_timeout * 1000)) {
+		goto out;
+	}
+	w->buf_len = 0;
+	web_reset(w);
 	if (conn_accept(s->peer.conn, now_ms() + cfg->handshake_timeout *
 	    1000) != CONN_OK) {
 		log_info("web %s port %d: TLS handshake failed: %s",
@@ -941,8 +1083,6 @@ web_main(void *arg)
 		    conn_error(s->peer.conn));
 		goto out;
 	}
-	w = xcalloc(1, sizeof(*w));
-	w->s = s;
 	web_serve(w);
 	conn_shutdown(s->peer.conn, now_ms() + 1000);
 out:

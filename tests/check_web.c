@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <unistd.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -706,6 +707,103 @@ START_TEST(http_busy_503)
 }
 END_TEST
 
+/* Send req over plain TCP; what comes back until the server closes. */
+static char *
+plain_exchange(const char *req)
+{
+	int fd = h_tcp_dial(web_port);
+	char *buf = xcalloc(1, 8192);
+	size_t len = 0;
+	int64_t deadline = now_ms() + 5000;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while (len + 1 < 8192 && now_ms() < deadline &&
+	    poll(&pfd, 1, (int)(deadline - now_ms())) > 0 &&
+	    (n = read(fd, buf + len, 8191 - len)) > 0) {
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/*
+ * http:// typed for the https:// port: a redirect in plain HTTP instead
+ * of a reset connection; a Host that cannot go into a Location is 400.
+ */
+START_TEST(http_plain_redirected)
+{
+	char *req, *got, want[128];
+
+	req = xasprintf("GET /app.js?v=2 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+	    "\r\n", web_port);
+	got = plain_exchange(req);
+	free(req);
+	ck_assert_msg(strncmp(got, "HTTP/1.1 301 ", 13) == 0, "%s", got);
+	snprintf(want, sizeof(want), "\r\nLocation: https://127.0.0.1:%d"
+	    "/app.js?v=2\r\n", web_port);
+	ck_assert_msg(strstr(got, want) != NULL, "%s", got);
+	ck_assert_ptr_nonnull(strstr(got, "speaks HTTPS only"));
+	free(got);
+	got = plain_exchange("GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n");
+	ck_assert_msg(strncmp(got, "HTTP/1.1 400 ", 13) == 0, "%s", got);
+	free(got);
+	ck_assert(h_server_log_wait(srv, "plain HTTP on the HTTPS port", 5000));
+	/* TLS on the same port still works. */
+	{
+		char head[4096];
+		struct h_client *c = web_dial();
+
+		send_text(c, "HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+		ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head),
+		    5000));
+		ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%s",
+		    head);
+		h_close(c);
+	}
+}
+END_TEST
+
+/* Assets carry an ETag; a browser's current copy is answered 304. */
+START_TEST(http_etag_not_modified)
+{
+	struct h_client *c = web_dial();
+	char head[4096], tag[64], *req, *body;
+	const char *p;
+	long n;
+
+	send_text(c, "GET /app.css HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%s", head);
+	ck_assert_ptr_nonnull(p = strstr(head, "\r\nETag: \""));
+	ck_assert_int_eq(sscanf(p + 8, "%63[^\r]", tag), 1);
+	ck_assert_uint_eq(strlen(tag), 18);
+	n = http_content_length(head);
+	ck_assert_int_gt(n, 100);
+	body = xmalloc((size_t)n);
+	read_exact(c, body, (size_t)n);
+	free(body);
+	/* The same tag: 304, the 200's length, no body. */
+	req = xasprintf("GET /app.css HTTP/1.1\r\nHost: localhost\r\n"
+	    "If-None-Match: W/\"other\", %s\r\n\r\n", tag);
+	send_text(c, req);
+	free(req);
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 304", 12) == 0, "%s", head);
+	ck_assert_int_eq(http_content_length(head), n);
+	ck_assert_ptr_nonnull(strstr(head, tag));
+	/* No body came: the next answer follows at once. */
+	send_text(c, "GET /app.css HTTP/1.1\r\nHost: localhost\r\n"
+	    "If-None-Match: \"0000000000000000\"\r\n\r\n");
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%s", head);
+	h_close(c);
+}
+END_TEST
+
 /* ---- the web port: WebSocket ------------------------------------------ */
 
 #define WS_TEXT 0x1
@@ -1381,6 +1479,8 @@ main(void)
 	tcase_add_test(tc, http_header_too_large);
 	tcase_add_test(tc, http_slow_headers);
 	tcase_add_test(tc, http_busy_503);
+	tcase_add_test(tc, http_plain_redirected);
+	tcase_add_test(tc, http_etag_not_modified);
 	tc = h_tcase(s, "web port WebSocket", setup, teardown, WEB_TIMEOUT);
 	tcase_add_test(tc, ws_origin_checked);
 	tcase_add_test(tc, ws_session_requests);
