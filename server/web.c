@@ -118,6 +118,7 @@ struct web {
 	struct web_req *req_head, **req_tail;
 	int req_count;
 	int in_recv;		/* inside wslay_event_recv(): send nothing */
+	int peer_closed;	/* a read or write found the connection closed */
 };
 
 static const char web_security_headers[] =
@@ -456,6 +457,7 @@ web_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 	if (rc == CONN_OK) {
 		return (ssize_t)got;
 	}
+	w->peer_closed |= rc == CONN_EOF;
 	wslay_event_set_error(ctx, rc == CONN_TIMEOUT ? WSLAY_ERR_WOULDBLOCK :
 	    WSLAY_ERR_CALLBACK_FAILURE);
 	return -1;
@@ -486,8 +488,28 @@ web_ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
+	w->peer_closed |= rc == CONN_EOF;
 	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 	return -1;
+}
+
+/*
+ * Why a session that failed or ended was closed, saying who closed it:
+ * the server (a kick, a disabled user: said in the client list; or a
+ * close frame the server sent), else the browser or the network.
+ */
+static const char *
+web_ws_why(const struct web *w, const char *peer_why)
+{
+	const char *server_why = client_closed_by(&w->s->peer.client);
+
+	if (server_why != NULL) {
+		return server_why;
+	}
+	if (w->why != NULL) {
+		return w->why;
+	}
+	return w->peer_closed ? "closed by the client" : peer_why;
 }
 
 /* Queue text (a line from the dispatcher or an event) as one message. */
@@ -697,18 +719,18 @@ web_ws_loop(struct web *w)
 		(void)web_ws_events(w);
 		if (wslay_event_want_write(w->ws) &&
 		    wslay_event_send(w->ws) != 0) {
-			return w->why != NULL ? w->why : "write failed";
+			return web_ws_why(w, "write failed");
 		}
 		want_read = wslay_event_want_read(w->ws);
 		want_write = wslay_event_want_write(w->ws);
 		if (!want_read && !want_write) {
-			return w->why != NULL ? w->why : "closed by the client";
+			return web_ws_why(w, "closed by the client");
 		}
 		room = wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE;
 		if (want_read && !w->closing && room && (w->buf_len > 0 ||
 		    conn_buffered(s->peer.conn) > 0)) {
 			if (web_ws_read(w) != 0) {
-				return "connection lost";
+				return web_ws_why(w, "connection lost");
 			}
 			continue;
 		}
@@ -756,7 +778,7 @@ web_ws_loop(struct web *w)
 		}
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    want_read && web_ws_read(w) != 0) {
-			return w->why != NULL ? w->why : "connection lost";
+			return web_ws_why(w, "connection lost");
 		}
 		if (pfd[0].revents & POLLOUT) {
 			w->send_blocked = 0;

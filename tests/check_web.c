@@ -1164,6 +1164,56 @@ START_TEST(ws_events)
 }
 END_TEST
 
+/*
+ * The log says who ended a WebSocket session: an admin's kick, or the
+ * browser going away (not "connection lost" or "write failed").
+ */
+START_TEST(ws_close_reasons_logged)
+{
+	char own[64], *want;
+	struct h_client *c, *a;
+	cJSON *r, *list, *e;
+	int64_t session = 0;
+
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"bob\","
+	    "\"password\":\"bobpw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	a = h_connect_as(srv, "admin", "adminpw");
+	r = h_call(a, "{\"cmd\":\"who\"}");
+	H_ASSERT_OK(r);
+	list = h_array(r, "clients");
+	cJSON_ArrayForEach(e, list) {
+		if (cJSON_IsString(cJSON_GetObjectItem(e, "user")) &&
+		    strcmp(h_str(e, "user"), "bob") == 0) {
+			session = h_num(e, "session");
+		}
+	}
+	cJSON_Delete(r);
+	ck_assert_int_gt(session, 0);
+	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)session);
+	ck_assert_int_ge(h_wait_closed(c, 5000), 0);
+	want = xasprintf("session %lld: closed (closed by the server: kicked "
+	    "by an admin), user bob", (long long)session);
+	ck_assert_msg(h_server_log_wait(srv, want, 5000), "no \"%s\"", want);
+	free(want);
+	h_close(c);
+	h_close(a);
+	/* A browser that goes away without a close frame. */
+	c = ws_open(own);
+	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"bob\","
+	    "\"password\":\"bobpw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	h_close(c);
+	ck_assert(h_server_log_wait(srv, "closed (closed by the client), user "
+	    "bob", 5000));
+}
+END_TEST
+
 /* The close frame: its code, and its reason into reason (cap bytes). */
 static int
 ws_close_reason(struct h_client *c, char *reason, size_t cap)
@@ -1487,6 +1537,7 @@ main(void)
 	tcase_add_test(tc, ws_too_big_and_binary);
 	tcase_add_test(tc, ws_events);
 	tcase_add_test(tc, ws_login_timeout);
+	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_drop_events_before_reply);
 	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
 	    WEB_TIMEOUT);
