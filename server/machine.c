@@ -365,8 +365,9 @@ machine_serve(struct machine_conn *mc, char *why, size_t whylen)
 }
 
 /*
- * Wait for "register" (the controller speaks first), record sensed stock
- * and answer.  Returns 0 when registered.
+ * Wait for "register" (the controller speaks first), record sensed stock,
+ * put the machine online (mc->mach into the registry) and answer.
+ * Returns 0 when registered.
  */
 static int
 machine_register(struct machine_conn *mc, const char *name)
@@ -424,6 +425,11 @@ machine_register(struct machine_conn *mc, const char *name)
 		}
 		cJSON_AddBoolToObject(o, "ok", 1);
 		cJSON_AddStringToObject(o, "machine", name);
+		/*
+		 * Online before the answer: a controller told it is
+		 * registered is sent drops, never refused machine_offline.
+		 */
+		vend_attach(mc->peer.srv->vends, mc->mach);
 		rc = machine_send(mc, o) == CONN_OK ? 0 : -1;
 		cJSON_Delete(o);
 		if (stored != ERR_NONE) {
@@ -540,12 +546,11 @@ machine_main(void *arg)
 	log_info("session %lld: machine %s connected from %s port %d",
 	    (long long)id, name, mc->peer.client.address,
 	    mc->peer.client.port);
-	if (machine_register(mc, name) != 0) {
-		why = "registration failed";
-	} else if (machine_setup(mc, name) != 0) {
+	if (machine_setup(mc, name) != 0) {
 		why = "cannot create a pipe";
+	} else if (machine_register(mc, name) != 0) {
+		why = "registration failed";
 	} else {
-		vend_attach(srv->vends, mc->mach);
 		event_machine(srv, name);
 		why = machine_serve(mc, whybuf, sizeof(whybuf));
 		server_why = machine_close_why[vend_closed_by(srv->vends,
