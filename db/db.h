@@ -165,6 +165,9 @@ int db_user_add(struct db *db, const char *actor, const char *name,
     const char *hash, const char *role, int64_t balance);
 /* "user", "machine" or NULL: who holds name in the shared namespace. */
 const char *db_name_owner(struct db *db, const char *name);
+/* Log each name that is both a user's and a machine's (an old database);
+ * how many, or -1. */
+int db_name_clashes(struct db *db);
 int db_user_get(struct db *db, const char *name, struct db_user *u);
 /* role NULL, disabled -1 and hash NULL leave that field alone. */
 int db_user_mod(struct db *db, const char *name, const char *role,

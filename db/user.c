@@ -38,6 +38,36 @@ db_name_owner(struct db *db, const char *name)
 	return owner;
 }
 
+/*
+ * A database made before names became one namespace may hold a user and a
+ * machine of the same name.  Each still logs in only on its own port and
+ * each command says which kind it names, so the server starts; but
+ * sessions and the audit log cannot tell the two apart, so each such name
+ * is logged, with the way out.  How many there are, or -1.
+ */
+int
+db_name_clashes(struct db *db)
+{
+	sqlite3 *h = db_read_begin(db);
+	sqlite3_stmt *st;
+	int n = 0;
+
+	st = db_prep(h, "SELECT u.name FROM users u JOIN machines m"
+	    " ON m.name = u.name ORDER BY u.name", "");
+	while (st != NULL && db_step(st) == 1) {
+		log_warn("database: \"%s\" is both a user and a machine (made "
+		    "before user and machine names became one namespace); "
+		    "sessions and the audit log cannot tell them apart: "
+		    "rename the machine (machine_del, then machine_add under "
+		    "a new name with a certificate of that name)",
+		    db_col_text(st, 0));
+		n++;
+	}
+	sqlite3_finalize(st);
+	db_read_end(db, h);
+	return st == NULL ? -1 : n;
+}
+
 static int
 db_user_insert(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
     int64_t *tx)

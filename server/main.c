@@ -532,6 +532,7 @@ main_serve(struct config *cfg)
 	    (srv.db = main_open_db(cfg, MAIN_READERS, 1)) == NULL) {
 		return 1;
 	}
+	(void)db_name_clashes(srv.db);
 	rc = server_run(&srv);
 	db_close(srv.db);
 	return rc == 0 ? 0 : 1;

@@ -18,6 +18,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <sqlite3.h>
+
 #include "fake.h"
 #include "harness.h"
 
@@ -104,6 +106,50 @@ START_TEST(id_user_and_machine_names_are_one_namespace)
 	h_expect(a, NULL, "{\"cmd\":\"user_add\",\"user\":\"m1\","
 	    "\"password\":\"m1m1m1\"}");
 	h_close(a);
+	h_server_free(s);
+}
+END_TEST
+
+/*
+ * A database from before the one namespace may hold a user and a machine
+ * of the same name: the server says so at start, naming it and the way
+ * out, and keeps serving both; once the machine is renamed it is quiet.
+ */
+START_TEST(id_old_database_with_a_clashing_name_is_reported)
+{
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *a;
+	sqlite3 *h = NULL;
+	static const char clash[] = "\"alice\" is both a user and a machine";
+
+	ck_assert(h_server_log_wait(s, "ready", 10000));
+	ck_assert_int_eq(h_server_log_count(s, "is both a user and a machine"),
+	    0);
+	ck_assert_int_eq(h_server_stop(s), 0);
+	/* As an old drinkd let machine_add do. */
+	ck_assert_int_eq(sqlite3_open_v2(s->db, &h, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(h, "INSERT INTO machines (name, display,"
+	    " created) VALUES ('alice', 'Old', 0)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	h_server_restart(s);
+	ck_assert(h_server_log_wait(s, clash, 10000));
+	ck_assert(h_server_log_contains(s, "machine_del"));
+	ck_assert_int_eq(h_server_log_count(s, "is both a user and a machine"),
+	    1);
+	/* Both still work; the admin renames the machine. */
+	a = h_connect_as(s, "alice", "alicepw");
+	h_expect(a, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1}");
+	h_close(a);
+	a = h_connect_as(s, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"machine_del\",\"machine\":\"alice\"}");
+	h_close(a);
+	h_server_restart(s);
+	ck_assert(h_server_log_wait(s, "ready", 10000));
+	ck_assert_int_eq(h_server_log_count(s, "is both a user and a machine"),
+	    1);
+	ck_assert_int_eq(h_balance(s, "bob"), 1);
 	h_server_free(s);
 }
 END_TEST
@@ -510,6 +556,7 @@ id_suite(void)
 	tc = h_tcase(s, "users and machines share one namespace", NULL, NULL,
 	    ID_TIMEOUT);
 	tcase_add_test(tc, id_user_and_machine_names_are_one_namespace);
+	tcase_add_test(tc, id_old_database_with_a_clashing_name_is_reported);
 
 	tc = h_tcase(s, "risky certificate set-ups are warned about", NULL,
 	    NULL, ID_TIMEOUT);
