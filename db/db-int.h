@@ -80,6 +80,7 @@ struct db {
 	int64_t book_next_id;		/* next session id; 0 until read */
 	pthread_t book_thread;
 	int book_started, book_stop;
+	int shm_rebuilt;	/* after db_shm_lost(): header cleared; atomic */
 };
 
 /* db.c */
@@ -124,6 +125,13 @@ int64_t db_now(void);
 void db_book_flush(struct db *db);
 /* Write what is queued and stop the bookkeeping thread (db_close). */
 void db_book_stop(struct db *db);
+
+/* shm.c */
+/* 1 once the DB-shm mapping was lost and replaced by private memory. */
+int db_shm_lost(void);
+/* Clear the private WAL index's header, so that the next transaction
+ * rebuilds it from DB-wal (every connection idle). */
+void db_shm_rebuild(void);
 
 /* ledger.c */
 /* Account id of a user or system account (-1 error, 0 none). */

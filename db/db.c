@@ -692,6 +692,7 @@ db_schema_version(struct db *db)
  * operation, from db_set_op) and one when it ends.
  */
 #define DB_FAULT_PROBE_MS 2000
+#define DB_SHM_RETRY_MS 60000	/* retry_after once DB-shm is lost */
 
 static __thread const char *db_op;	/* what this thread is writing */
 static __thread int db_refused;		/* a write refused without trying */
@@ -934,6 +935,19 @@ db_write_begin(struct db *db)
 	int open;
 
 	pthread_mutex_lock(&db->wlock);
+	/* The WAL index is private now (shm.c): no write until a restart. */
+	if (db_shm_lost()) {
+		if (db->fault_since == 0) {
+			db->fault_since = now_ms();
+			log_err("storage is failing: %s: the WAL index "
+			    "%s-shm was truncated or made unwritable "
+			    "underneath drinkd; writes are refused with "
+			    "unavailable until drinkd is restarted with the "
+			    "file repaired", db_op != NULL ? db_op : "a write",
+			    db->path);
+		}
+		db->fault_until = now_ms() + DB_SHM_RETRY_MS;
+	}
 	if (db->fault_since != 0 && now_ms() < db->fault_until) {
 		db->fault_refused++;
 		db_refused = 1;
@@ -1056,6 +1070,55 @@ db_reader_claim(struct db *db)
 	return -1;
 }
 
+/*
+ * Once the WAL index was lost (shm.c) and nobody holds a connection,
+ * clear the private index so the next transaction rebuilds it from the
+ * WAL.  Every reader is claimed and the writer lock taken for the
+ * moment of the rebuild; if any is busy, a later read tries again.
+ */
+static void
+db_shm_maybe_rebuild(struct db *db)
+{
+	int i = 0, all = 1, zero;
+
+	if (!db_shm_lost() ||
+	    __atomic_load_n(&db->shm_rebuilt, __ATOMIC_SEQ_CST)) {
+		return;
+	}
+	pthread_mutex_lock(&db->rlock);
+	if (__atomic_load_n(&db->shm_rebuilt, __ATOMIC_SEQ_CST) ||
+	    pthread_mutex_trylock(&db->wlock) != 0) {
+		pthread_mutex_unlock(&db->rlock);
+		return;
+	}
+	/* The writer connection must be outside any transaction too. */
+	if (db->wbusy || db->wcommitting || db->in_batch) {
+		all = 0;
+		i = 0;
+	}
+	for (; all && i < db->nreaders; i++) {
+		zero = 0;
+		if (!__atomic_compare_exchange_n(&db->rbusy[i], &zero, 1, 0,
+		    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+			all = 0;
+			break;
+		}
+	}
+	if (all) {
+		db_shm_rebuild();
+		__atomic_store_n(&db->shm_rebuilt, 1, __ATOMIC_SEQ_CST);
+		log_warn("database: the WAL index is rebuilt from %s-wal in "
+		    "private memory; reads go on", db->path);
+	}
+	while (i-- > 0) {
+		__atomic_store_n(&db->rbusy[i], 0, __ATOMIC_SEQ_CST);
+	}
+	/* A reader that found them all claimed waits on rcond. */
+	pthread_cond_broadcast(&db->rcond);
+	pthread_mutex_unlock(&db->wlock);
+	pthread_mutex_unlock(&db->rlock);
+}
+
 sqlite3 *
 db_read_begin(struct db *db)
 {
@@ -1064,6 +1127,7 @@ db_read_begin(struct db *db)
 	if (db->nreaders == 0) {
 		return db_writer_lock(db);
 	}
+	db_shm_maybe_rebuild(db);
 	if ((i = db_reader_claim(db)) < 0) {
 		pthread_mutex_lock(&db->rlock);
 		__atomic_add_fetch(&db->rwaiting, 1, __ATOMIC_SEQ_CST);

@@ -153,6 +153,14 @@ int db_answer_get(struct db *db, int64_t tx, int *outcome);
 /* Forget every answer (all pending drops are settled). */
 int db_answer_reset(struct db *db);
 
+/* shm.c */
+/*
+ * Survive the loss of the database's WAL index mapping (DB-shm truncated
+ * or made immutable): a SIGBUS there is taken, reads go on, writes are
+ * refused with unavailable until a restart.  Process-wide; 0 or -1.
+ */
+int db_shm_guard(struct db *db);
+
 /* user.c */
 /*
  * Create m->user (role, hash, initial balance m->amount) honouring m->key;

@@ -641,29 +641,6 @@ server_accept_main(void *arg)
 }
 
 /*
- * SQLite maps the database's -shm file (the WAL index) into memory.  If
- * the storage takes that mapping away (the file truncated or made
- * immutable, its filesystem remounted read-only or failing) the next
- * access raises SIGBUS, which cannot be survived inside SQLite.  Say why
- * before stopping, with the one async-signal-safe call there is: a write
- * to standard error (the journal under systemd).  The next start settles
- * what was pending.
- */
-static void
-server_sigbus(int sig)
-{
-	static const char msg[] = "drinkd: fatal: SIGBUS: the database's "
-	    "memory-mapped WAL index (the -shm file) became unusable: its "
-	    "storage failed or the file was changed underneath; stopping. "
-	    "Pending drops are settled at the next start.\n";
-	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-
-	(void)n;
-	(void)sig;
-	_exit(1);
-}
-
-/*
  * Stop accepting, give drops already at a machine and requests being
  * answered up to vend_timeout to finish (controllers stay connected
  * meanwhile), then close every connection.  Returns how many connection
@@ -780,7 +757,9 @@ server_run(struct server *srv)
 		return -1;
 	}
 
-	signal(SIGBUS, server_sigbus);
+	if (db_shm_guard(srv->db) != 0) {
+		return -1;
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -6,10 +6,16 @@
  * connected, and the log says once what failed and when it recovered.
  */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fake.h"
@@ -282,16 +288,289 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 }
 END_TEST
 
-/* A SIGBUS (the -shm mapping lost) is explained, and a restart works. */
+/* A SIGBUS not raised by the WAL index is explained, and a restart works. */
 START_TEST(a_sigbus_is_logged_and_the_next_start_works)
 {
 	ck_assert_int_eq(kill(srv->pid, SIGBUS), 0);
 	ck_assert_int_eq(h_server_stop(srv), 1);
-	ck_assert(h_server_log_contains(srv, "drinkd: fatal: SIGBUS: the "
-	    "database's memory-mapped WAL index"));
+	ck_assert(h_server_log_contains(srv, "drinkd: fatal: SIGBUS: a "
+	    "memory-mapped file became unusable"));
 	h_server_restart(srv);
 	h_close(h_connect_as(srv, "alice", "alicepw"));
 	ck_assert_int_eq(h_check_ledger(srv), 0);
+}
+END_TEST
+
+/* Run a shell command; its exit status (the output goes to the log). */
+static int
+fault_sh(const char *fmt, const char *path)
+{
+	char *cmd = xasprintf(fmt, path);
+	int st = system(cmd);
+
+	free(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/*
+ * The database's -shm broken under a running server by `breaker` (a
+ * shell command, %s the -shm's path): no crash; writes answer
+ * unavailable, reads and logins still work, the controller stays; a
+ * restart once `fixer` repaired the file has everything acknowledged.
+ */
+static void
+shm_broken_is_survived(const char *breaker, const char *fixer)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw"), *d;
+	char *shm = xasprintf("%s-shm", srv->db);
+	int64_t sent = 10;
+	cJSON *r;
+	int i, unavailable = 0;
+
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
+	ck_assert_int_eq(access(shm, F_OK), 0);
+	ck_assert_msg(fault_sh(breaker, shm) == 0, "%s failed on %s: this "
+	    "test needs it (root, a filesystem that supports it)", breaker,
+	    shm);
+	/* The first write may still commit (its frames are in DB-wal);
+	 * then writes are refused until a restart. */
+	for (i = 0; i < 3; i++) {
+		r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1}");
+		if (h_ok(r)) {
+			ck_assert_int_eq(i, 0);
+			sent++;
+		} else {
+			H_ASSERT_ERROR(r, "unavailable");
+			ck_assert_int_ge(h_num(r, "retry_after"), 1);
+			unavailable++;
+		}
+		cJSON_Delete(r);
+	}
+	ck_assert_int_ge(unavailable, 2);
+	ck_assert_int_eq(kill(srv->pid, 0), 0);
+	ck_assert(h_server_log_contains(srv, "WAL index"));
+	ck_assert(!h_server_log_contains(srv, "fatal"));
+	/* Reads see every commit; a new member is greeted and logs in. */
+	r = h_call(c, "{\"cmd\":\"balance\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 100 - sent);
+	cJSON_Delete(r);
+	d = h_connect_as(srv, "bob", "bobpw");
+	r = h_call(d, "{\"cmd\":\"balance\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), sent);
+	cJSON_Delete(r);
+	r = h_call(d, "{\"cmd\":\"machines\"}");
+	ck_assert_msg(strstr(d->line, "\"online\":true") != NULL, "%s",
+	    d->line);
+	cJSON_Delete(r);
+	ck_assert(!fake_closed_now(f));
+	h_close(c);
+	h_close(d);
+	fake_stop(f);
+	/* Repaired and restarted: all there, writable, ledger sound. */
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	ck_assert_msg(fault_sh(fixer, shm) == 0, "%s failed", fixer);
+	h_server_restart(srv);
+	ck_assert_int_eq(h_balance(srv, "bob"), sent);
+	c = h_connect_as(srv, "alice", "alicepw");
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1}");
+	h_close(c);
+	ck_assert_int_eq(h_balance(srv, "bob"), sent + 1);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	free(shm);
+}
+
+/* Someone empties the -shm: its mapped pages are gone (SIGBUS). */
+START_TEST(a_truncated_wal_index_is_survived)
+{
+	shm_broken_is_survived("truncate -s 0 '%s'", "true '%s'");
+}
+END_TEST
+
+/* chattr +i on the -shm: its mapped pages cannot be written (SIGBUS). */
+START_TEST(an_immutable_wal_index_is_survived)
+{
+	shm_broken_is_survived("chattr +i '%s'", "chattr -i '%s'");
+}
+END_TEST
+
+/* ---- a full small tmpfs --------------------------------------------- */
+
+static void
+tmpfs_write(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/*
+ * A tmpfs of size bytes at dir, in a mount namespace of this test
+ * process's own (drinkd, started later, inherits it; it vanishes with
+ * the test): as root directly, else inside a user namespace.  Neither
+ * possible fails the test: it is not skipped.
+ */
+static void
+tmpfs_mount(const char *dir, long size)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char map[64], opts[64];
+
+	if (unshare(CLONE_NEWNS) != 0) {
+		ck_assert_msg(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0,
+		    "a full-tmpfs test needs a mount namespace: not root, "
+		    "and no user namespace either: %s", strerror(errno));
+		tmpfs_write("/proc/self/setgroups", "deny");
+		snprintf(map, sizeof(map), "0 %ld 1", (long)uid);
+		tmpfs_write("/proc/self/uid_map", map);
+		snprintf(map, sizeof(map), "0 %ld 1", (long)gid);
+		tmpfs_write("/proc/self/gid_map", map);
+	}
+	ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
+	    "make mounts private: %s", strerror(errno));
+	snprintf(opts, sizeof(opts), "size=%ld,mode=0700", size);
+	ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, opts) == 0,
+	    "mount a %ld-byte tmpfs on %s: %s", size, dir, strerror(errno));
+}
+
+/* Move path onto the tmpfs at dir and leave a symlink in its place. */
+static void
+tmpfs_move(const char *path, const char *dir)
+{
+	const char *base = strrchr(path, '/') + 1;
+	char *to = xasprintf("%s/%s", dir, base);
+
+	if (access(path, F_OK) == 0) {
+		h_copy_file(path, to, 0600);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	ck_assert_int_eq(symlink(to, path), 0);
+	free(to);
+}
+
+/* Write zeros into path until the filesystem is full. */
+static void
+tmpfs_fill(const char *path)
+{
+	static const char zero[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	while (write(fd, zero, sizeof(zero)) > 0) {
+		;
+	}
+	ck_assert_int_eq(errno, ENOSPC);
+	close(fd);
+}
+
+/* alice's keyed drop from m1 slot 3: the error code, or NULL when ok. */
+static char *
+tmpfs_drop(struct h_client *c, int key)
+{
+	cJSON *r = h_callf(c, "{\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":3,\"key\":\"t%d\"}", key);
+	char *err = h_error(r) != NULL ? xstrdup(h_error(r)) : NULL;
+
+	if (err != NULL && strcmp(err, "unavailable") == 0) {
+		ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	}
+	cJSON_Delete(r);
+	return err;
+}
+
+START_TEST(a_full_tmpfs_degrades_and_recovers)
+{
+	char *mnt, *filler, *answers;
+	struct h_server *s;
+	struct h_client *c, *d;
+	struct fake *f;
+	struct stat st;
+	char *err;
+	cJSON *r;
+	int i, key = 0, unavailable = 0, vends, drops;
+
+	s = h_machine_server_start("vend_timeout = 20\n");
+	h_admin(s, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Big Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Coke\",\"price\":1,\"stock\":500}", NULL);
+	ck_assert_int_eq(h_server_stop(s), 0);
+	/* The database, its WAL and the answers log on a small tmpfs. */
+	mnt = xasprintf("%s/tmpfs", s->dir);
+	ck_assert_int_eq(mkdir(mnt, 0700), 0);
+	ck_assert_int_eq(stat(s->db, &st), 0);
+	tmpfs_mount(mnt, (long)st.st_size + 1024 * 1024);
+	answers = xasprintf("%s.answers", s->db);
+	tmpfs_move(s->db, mnt);
+	tmpfs_move(answers, mnt);
+	h_server_restart(s);
+	f = fake_start(s, "m1", FAKE_ACK, 0);
+	c = h_connect_as(s, "alice", "alicepw");
+	for (i = 0; i < 3; i++) {
+		ck_assert_ptr_null(tmpfs_drop(c, key++));
+	}
+	/* Full, while drops go on. */
+	filler = xasprintf("%s/filler", mnt);
+	tmpfs_fill(filler);
+	for (i = 0; i < 200 && unavailable < 2; i++) {
+		err = tmpfs_drop(c, key++);
+		ck_assert_msg(err == NULL || strcmp(err, "unavailable") == 0 ||
+		    strcmp(err, "internal") == 0 ||
+		    strcmp(err, "drop_in_progress") == 0, "drop: %s", err);
+		unavailable += err != NULL && strcmp(err, "unavailable") == 0;
+		free(err);
+		r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\","
+		    "\"amount\":1}");
+		if (!h_ok(r)) {
+			ck_assert_msg(strcmp(h_error(r), "unavailable") == 0 ||
+			    strcmp(h_error(r), "internal") == 0, "%s",
+			    h_text(r));
+			unavailable += strcmp(h_error(r), "unavailable") == 0;
+		}
+		cJSON_Delete(r);
+	}
+	ck_assert_msg(unavailable >= 2, "a full tmpfs never refused a write");
+	/* Greeted, logged in, reads; the controller is still there. */
+	d = h_connect_as(s, "bob", "bobpw");
+	r = h_call(d, "{\"cmd\":\"balance\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = h_call(d, "{\"cmd\":\"machines\"}");
+	ck_assert_msg(strstr(d->line, "\"online\":true") != NULL, "%s",
+	    d->line);
+	cJSON_Delete(r);
+	ck_assert(!fake_closed_now(f));
+	ck_assert_int_eq(kill(s->pid, 0), 0);
+	ck_assert(h_server_log_contains(s, "storage is failing"));
+	ck_assert(!h_server_log_contains(s, "fatal"));
+	/* Space again: nothing wedged, everything settled. */
+	ck_assert_int_eq(unlink(filler), 0);
+	H_WAIT_UNTIL((err = tmpfs_drop(c, key++)) == NULL || (free(err), 0));
+	H_WAIT_UNTIL(h_sql_int(s, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'pending'") == 0);
+	ck_assert(h_server_log_contains(s, "storage recovered after"));
+	/* Nothing vended for free, nothing charged that was not vended. */
+	vends = fake_vends(f);
+	drops = (int)h_sql_int(s, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'");
+	ck_assert_int_eq(drops, vends);
+	ck_assert_int_eq(h_balance(s, "alice") + h_balance(s, "bob"),
+	    100 - drops);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	h_close(c);
+	h_close(d);
+	fake_stop(f);
+	ck_assert_int_eq(h_server_stop(s), 0);
+	ck_assert_int_eq(umount2(mnt, MNT_DETACH), 0);
+	h_server_free(s);
+	free(answers);
+	free(filler);
+	free(mnt);
 }
 END_TEST
 
@@ -310,6 +589,10 @@ main(void)
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
+	tcase_add_test(tc, a_truncated_wal_index_is_survived);
+	tcase_add_test(tc, an_immutable_wal_index_is_survived);
+	tc = h_tcase(s, "a full small tmpfs", NULL, NULL, 240);
+	tcase_add_test(tc, a_full_tmpfs_degrades_and_recovers);
 	failed = h_run(s);
 	return h_finish(failed);
 }
