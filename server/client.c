@@ -4,10 +4,11 @@
  * TLS work is spent; `who` and `kick` read it.  One mutex guards the list.
  *
  * Each pool (member, machine, web: enum client_pool) is counted on its
- * own, so a flood on one port cannot keep the others' clients out.  A connection that has not logged in (a member
- * without a login, a controller whose certificate has not yet named an
- * allowed machine) is "unauthenticated"; an address may hold only a few of
- * those per port, as Dropbear caps unauthenticated connections.  Once an
+ * own, so a flood on one port cannot keep the others' clients out.  A
+ * connection that has not logged in (a member without a login, a
+ * controller whose certificate has not yet named an allowed machine) is
+ * "unauthenticated"; an address may hold only a few of those per pool,
+ * as Dropbear caps unauthenticated connections.  Once an
  * address is at that cap, a new connection closes the address's oldest
  * unauthenticated one instead of being refused: a burst of idle sockets
  * from one address (one NAT, a whole club) delays a real client by at
@@ -19,16 +20,56 @@
  * kick can never reach a descriptor number that has been reused.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "drinkd.h"
 
+#define CLIENT_ADDR_BUCKETS 4096	/* power of two */
+
+/*
+ * What one address holds, so admission and login cost the same whether
+ * 10 or 10,000 connections are open: per pool, its unauthenticated
+ * connections in admission order (newest first), and its logged-in
+ * member sessions.  Freed with the address's last connection.
+ */
+struct client_addr {
+	char address[64];
+	long conns;			/* every connection, either port */
+	long unauth[CLIENT_POOLS];	/* by enum client_pool */
+	struct client *unauth_head[CLIENT_POOLS], *unauth_tail[CLIENT_POOLS];
+	long members;			/* logged-in member sessions */
+	struct client_addr *next;	/* in its bucket */
+};
+
 static pthread_mutex_t client_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct client *client_head;	/* newest first */
 static int client_total;
 static int client_port_total[CLIENT_POOLS];
+static uint64_t client_seq;		/* admissions so far */
+static struct client_addr *client_addrs[CLIENT_ADDR_BUCKETS];
+
+/* The slot of address's record (lock held): where it is or would go. */
+static struct client_addr **
+client_addr_slot(const char *address)
+{
+	struct client_addr **pp;
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	const char *p;
+
+	for (p = address; *p != '\0'; p++) {
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	}
+	for (pp = &client_addrs[h & (CLIENT_ADDR_BUCKETS - 1)]; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (strcmp((*pp)->address, address) == 0) {
+			break;
+		}
+	}
+	return pp;
+}
 
 /* Not logged in and not already being closed to make room; lock held. */
 static int
@@ -37,11 +78,87 @@ client_unauth(const struct client *c)
 	return c->name[0] == '\0' && !c->evicted;
 }
 
+/* Put c in its address's unauthenticated list, by admission order. */
+static void
+client_unauth_link(struct client *c)
+{
+	struct client_addr *a = c->addr;
+	struct client *o, *before = NULL;
+
+	assert(!c->unauth_linked);
+	for (o = a->unauth_head[c->pool]; o != NULL && o->seq > c->seq;
+	    o = o->unauth_next) {
+		before = o;
+	}
+	c->unauth_prev = before;
+	c->unauth_next = o;
+	if (before != NULL) {
+		before->unauth_next = c;
+	} else {
+		a->unauth_head[c->pool] = c;
+	}
+	if (o != NULL) {
+		o->unauth_prev = c;
+	} else {
+		a->unauth_tail[c->pool] = c;
+	}
+	c->unauth_linked = 1;
+	a->unauth[c->pool]++;
+}
+
+static void
+client_unauth_unlink(struct client *c)
+{
+	struct client_addr *a = c->addr;
+
+	if (!c->unauth_linked) {
+		return;
+	}
+	if (c->unauth_prev != NULL) {
+		c->unauth_prev->unauth_next = c->unauth_next;
+	} else {
+		a->unauth_head[c->pool] = c->unauth_next;
+	}
+	if (c->unauth_next != NULL) {
+		c->unauth_next->unauth_prev = c->unauth_prev;
+	} else {
+		a->unauth_tail[c->pool] = c->unauth_prev;
+	}
+	c->unauth_prev = c->unauth_next = NULL;
+	c->unauth_linked = 0;
+	assert(a->unauth[c->pool] > 0);
+	a->unauth[c->pool]--;
+}
+
+/*
+ * Name (or with "" unname) c, keeping its address's counts; lock held.
+ * A client outside the list (removed, or never admitted) has no counts.
+ */
+static void
+client_name_locked(struct client *c, const char *name)
+{
+	int was = c->name[0] != '\0';
+
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	if (c->addr == NULL) {
+		return;
+	}
+	if (c->kind == CLIENT_MEMBER) {
+		c->addr->members += (c->name[0] != '\0') - was;
+		assert(c->addr->members >= 0);
+	}
+	if (client_unauth(c) && !c->unauth_linked) {
+		client_unauth_link(c);
+	} else if (!client_unauth(c)) {
+		client_unauth_unlink(c);
+	}
+}
+
 int
 client_admit(struct client *c, long max_port, long max_unauth_per_ip)
 {
-	struct client *o, *oldest = NULL;
-	long unauth = 0;
+	struct client_addr **pp, *a;
+	struct client *oldest;
 
 	pthread_mutex_lock(&client_lock);
 	assert(c->pool < CLIENT_POOLS);
@@ -49,21 +166,26 @@ client_admit(struct client *c, long max_port, long max_unauth_per_ip)
 		pthread_mutex_unlock(&client_lock);
 		return -1;
 	}
-	for (o = client_head; o != NULL; o = o->next) {
-		if (o->pool == c->pool && client_unauth(o) &&
-		    strcmp(o->address, c->address) == 0) {
-			unauth++;
-			oldest = o;	/* the list runs newest to oldest */
-		}
+	pp = client_addr_slot(c->address);
+	if ((a = *pp) == NULL) {
+		a = *pp = xcalloc(1, sizeof(*a));
+		snprintf(a->address, sizeof(a->address), "%s", c->address);
 	}
-	if (unauth >= max_unauth_per_ip && oldest != NULL) {
+	oldest = a->unauth_tail[c->pool];
+	if (a->unauth[c->pool] >= max_unauth_per_ip && oldest != NULL) {
 		/* Its thread notices, fails its read and leaves the list. */
 		oldest->evicted = 1;
 		oldest->closed_by = "closed by the server: room made for a "
 		    "newer connection (max_unauth_per_ip)";
+		client_unauth_unlink(oldest);
 		shutdown(oldest->fd, SHUT_RDWR);
 		c->made_room = 1;
 	}
+	a->conns++;
+	c->addr = a;
+	c->seq = ++client_seq;
+	c->name[0] = '\0';
+	client_unauth_link(c);
 	c->prev = NULL;
 	c->next = client_head;
 	if (client_head != NULL) {
@@ -79,7 +201,24 @@ client_admit(struct client *c, long max_port, long max_unauth_per_ip)
 void
 client_remove(struct client *c)
 {
+	struct client_addr **pp, *a = c->addr;
+
 	pthread_mutex_lock(&client_lock);
+	if (c->kind == CLIENT_MEMBER && c->name[0] != '\0') {
+		a->members--;
+	}
+	client_unauth_unlink(c);
+	assert(a->conns > 0);
+	if (--a->conns == 0) {
+		assert(a->members == 0 && a->unauth[CLIENT_POOL_MEMBER] == 0 &&
+		    a->unauth[CLIENT_POOL_MACHINE] == 0 &&
+		    a->unauth[CLIENT_POOL_WEB] == 0);
+		pp = client_addr_slot(a->address);
+		assert(*pp == a);
+		*pp = a->next;
+		free(a);
+	}
+	c->addr = NULL;
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
 	} else {
@@ -107,29 +246,21 @@ void
 client_set_name(struct client *c, const char *name)
 {
 	pthread_mutex_lock(&client_lock);
-	snprintf(c->name, sizeof(c->name), "%s", name != NULL ? name : "");
+	client_name_locked(c, name != NULL ? name : "");
 	pthread_mutex_unlock(&client_lock);
 }
 
 int
 client_login(struct client *c, const char *name, long max_per_ip)
 {
-	struct client *o;
-	long same = 0;
-
 	assert(c->kind == CLIENT_MEMBER);
 	pthread_mutex_lock(&client_lock);
-	for (o = client_head; o != NULL && c->name[0] == '\0'; o = o->next) {
-		if (o != c && o->kind == CLIENT_MEMBER &&
-		    o->name[0] != '\0' && strcmp(o->address, c->address) == 0) {
-			same++;
-		}
-	}
-	if (same >= max_per_ip) {
+	if (c->name[0] == '\0' && c->addr != NULL &&
+	    c->addr->members >= max_per_ip) {
 		pthread_mutex_unlock(&client_lock);
 		return -1;
 	}
-	snprintf(c->name, sizeof(c->name), "%s", name);
+	client_name_locked(c, name);
 	pthread_mutex_unlock(&client_lock);
 	return 0;
 }

@@ -32,6 +32,7 @@ struct config {
 	long max_clients_per_ip; /* logged-in member sessions per address */
 	long max_unauth_per_ip;	/* per address and port, not logged in */
 	long login_timeout;	/* a member connection must log in within */
+	long thread_cache;	/* finished connection threads kept idle */
 	long max_line;
 	long ping_interval;
 	long keep_temperatures_days;	/* retention, see db_prune() */
@@ -103,6 +104,11 @@ struct client {
 	int evicted;		/* closed to make room for a newer one */
 	int made_room;		/* its admission closed an older connection */
 	struct client *prev, *next;
+	/* Admission bookkeeping, kept by client.c alone. */
+	struct client_addr *addr;	/* its address's counts */
+	uint64_t seq;			/* admission order */
+	int unauth_linked;		/* in addr's unauthenticated list */
+	struct client *unauth_prev, *unauth_next;
 };
 /*
  * Add c unless its pool already has max_port connections (-1: refuse

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <openssl/err.h>
 
 #include "drinkd.h"
 
@@ -31,6 +32,7 @@
 #define SERVER_BUSY_THREADS 8		/* refusals answered at once, at most */
 #define SERVER_BUSY_MS 2000
 #define SERVER_STOP_MS 10000
+#define SERVER_IDLE_SECS 30	/* how long one waits before it exits */
 /*
  * Descriptors kept free beyond max_clients: the database's WAL and shm
  * files, controllers' wake pipes, refusals being answered, the ports file.
@@ -401,19 +403,142 @@ server_busy_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The thread cache.  Each connection still has a thread of its own, but a
+ * thread whose connection ended waits a while for the next one instead of
+ * exiting: creating a thread, its stack and OpenSSL's per-thread state
+ * (error queue, random generator) cost more than the wake-up.
+ */
+struct server_worker {
+	void *(*fn)(void *);	/* the work handed over; NULL while idle */
+	void *arg;
+	pthread_cond_t cond;	/* signalled when work is handed over */
+	struct server_worker *next;	/* in server_idle */
+};
+
+static pthread_mutex_t server_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct server_worker *server_idle;	/* server_pool_lock */
+static int server_nidle;			/* server_pool_lock */
+
+static void
+server_idle_unlink(struct server_worker *w)
+{
+	struct server_worker **pp;
+
+	for (pp = &server_idle; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			server_nidle--;
+			return;
+		}
+	}
+}
+
+/*
+ * Leave nothing of the connection just served to the next one: OpenSSL's
+ * error queue, the session whose events a waiting request pumps (and with
+ * it the WebSocket that pump writes to), the database's note of what this
+ * thread was writing.
+ */
+static void
+server_worker_reset(void)
+{
+	ERR_clear_error();
+	session_set_pump(NULL, NULL);
+	db_set_op(NULL);
+	(void)db_take_refused();
+}
+
+static void *
+server_worker_main(void *arg)
+{
+	struct server_worker *w = arg;
+	struct timespec ts;
+
+	for (;;) {
+		w->fn(w->arg);
+		server_worker_reset();
+		pthread_mutex_lock(&server_pool_lock);
+		w->fn = NULL;
+		if (server_nidle >= server->cfg->thread_cache ||
+		    server_stopping(server)) {
+			pthread_mutex_unlock(&server_pool_lock);
+			break;
+		}
+		w->next = server_idle;
+		server_idle = w;
+		server_nidle++;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += SERVER_IDLE_SECS;
+		while (w->fn == NULL && !server_stopping(server) &&
+		    pthread_cond_timedwait(&w->cond, &server_pool_lock,
+		    &ts) != ETIMEDOUT) {
+			;
+		}
+		if (w->fn == NULL) {
+			server_idle_unlink(w);
+			pthread_mutex_unlock(&server_pool_lock);
+			break;
+		}
+		pthread_mutex_unlock(&server_pool_lock);
+	}
+	pthread_cond_destroy(&w->cond);
+	free(w);
+	return NULL;
+}
+
+/* At shutdown: wake every idle thread, which then exits. */
+static void
+server_idle_stop(void)
+{
+	struct server_worker *w;
+
+	pthread_mutex_lock(&server_pool_lock);
+	for (w = server_idle; w != NULL; w = w->next) {
+		pthread_cond_signal(&w->cond);
+	}
+	pthread_mutex_unlock(&server_pool_lock);
+}
+
+/* Run fn(arg) on an idle cached thread, or on a new detached one. */
 static int
 server_spawn(void *(*fn)(void *), void *arg)
 {
+	struct server_worker *w;
+	pthread_condattr_t ca;
 	pthread_attr_t attr;
 	pthread_t t;
 	int rc;
 
+	pthread_mutex_lock(&server_pool_lock);
+	if ((w = server_idle) != NULL) {
+		server_idle = w->next;
+		server_nidle--;
+		w->fn = fn;
+		w->arg = arg;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&server_pool_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&server_pool_lock);
+	w = xcalloc(1, sizeof(*w));
+	w->fn = fn;
+	w->arg = arg;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, SERVER_STACK);
-	rc = pthread_create(&t, &attr, fn, arg);
+	rc = pthread_create(&t, &attr, server_worker_main, w);
 	pthread_attr_destroy(&attr);
-	return rc == 0 ? 0 : -1;
+	if (rc != 0) {
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -660,6 +785,7 @@ server_stop(void)
 		pthread_join(server_listeners[i].thread, NULL);
 		close(server_listeners[i].fd);
 	}
+	server_idle_stop();
 	/* A drop settles, and its answer is written, before anyone is cut. */
 	vend_drain(server->vends);
 	left = vend_wait_idle(server->vends, deadline);

@@ -5,6 +5,11 @@
  * generous bounds, not benchmarks.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,6 +281,131 @@ START_TEST(stress_max_clients)
 }
 END_TEST
 
+/*
+ * Many connections one after another from one address: each is greeted
+ * and logs in (a thread that served one connection serves the next), and
+ * once they are closed the address's counts are back at zero: it can
+ * again hold max_clients_per_ip sessions and max_unauth_per_ip idle
+ * connections at once, and no more.
+ */
+START_TEST(stress_sequential_connections_reuse)
+{
+	struct h_server *s = h_server_start("max_clients_per_ip = 2\n"
+	    "max_unauth_per_ip = 2");
+	struct h_client *c[3];
+	int base = h_server_fds(s), i;
+	cJSON *r;
+
+	for (i = 0; i < 60; i++) {
+		c[0] = h_connect_as(s, i % 2 ? "alice" : "bob",
+		    i % 2 ? "alicepw" : "bobpw");
+		h_expect(c[0], NULL, "{\"cmd\":\"ping\"}");
+		h_close(c[0]);
+		/* The next may not be counted with this one still open. */
+		H_WAIT_UNTIL(h_server_fds(s) == base);
+	}
+	c[0] = h_connect_as(s, "alice", "alicepw");
+	c[1] = h_connect_as(s, "bob", "bobpw");
+	c[2] = h_connect(s, NULL);
+	r = h_call(c[2], "{\"cmd\":\"login\",\"user\":\"bob\","
+	    "\"password\":\"bobpw\"}");
+	H_ASSERT_ERROR(r, "server_busy");
+	cJSON_Delete(r);
+	for (i = 0; i < 3; i++) {
+		h_close(c[i]);
+	}
+	H_WAIT_UNTIL(h_server_fds(s) == base);
+	/* Two idle connections fit; a third closes the first. */
+	c[0] = h_connect(s, NULL);
+	c[1] = h_connect(s, NULL);
+	h_expect(c[0], NULL, "{\"cmd\":\"ping\"}");
+	h_expect(c[1], NULL, "{\"cmd\":\"ping\"}");
+	c[2] = h_connect(s, NULL);
+	ck_assert_msg(h_closed(c[0]), "oldest idle connection kept");
+	h_expect(c[1], NULL, "{\"cmd\":\"ping\"}");
+	h_expect(c[2], NULL, "{\"cmd\":\"ping\"}");
+	for (i = 0; i < 3; i++) {
+		h_close(c[i]);
+	}
+	h_server_free(s);
+}
+END_TEST
+
+#define STRESS_ADDRS 200
+
+/* Plain TCP to port from the loopback source address 127.0.2.n. */
+static int
+stress_tcp_from(int port, int n)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET }, dst = src;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ne(fd, -1);
+	src.sin_addr.s_addr = htonl((127u << 24) | (2u << 16) |
+	    (unsigned)(n / 250) << 8 | (unsigned)(n % 250 + 1));
+	dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	dst.sin_port = htons((uint16_t)port);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0,
+	    "bind: %s", strerror(errno));
+	ck_assert_msg(connect(fd, (struct sockaddr *)&dst, sizeof(dst)) == 0,
+	    "connect: %s", strerror(errno));
+	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	return fd;
+}
+
+/* 1 while the server has neither closed nor written to plain socket fd. */
+static int
+stress_tcp_open(int fd)
+{
+	char b;
+
+	return recv(fd, &b, 1, MSG_DONTWAIT | MSG_PEEK) == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/*
+ * Unauthenticated connections are counted per address: with
+ * max_unauth_per_ip = 1, one idle socket from each of 200 addresses is
+ * kept; a second from one address closes that address's first and no
+ * other; after all close, every address starts from zero again.
+ */
+START_TEST(stress_unauth_counted_per_address)
+{
+	struct h_server *s = h_server_start("max_unauth_per_ip = 1\n"
+	    "handshake_timeout = 600");
+	int base = h_server_fds(s), fd[STRESS_ADDRS], extra, i;
+
+	for (i = 0; i < STRESS_ADDRS; i++) {
+		fd[i] = stress_tcp_from(s->port, i);
+	}
+	H_WAIT_UNTIL(h_server_fds(s) >= base + STRESS_ADDRS);
+	extra = stress_tcp_from(s->port, 57);
+	ck_assert_msg(h_tcp_closed(fd[57], 5000),
+	    "first connection of the address kept");
+	for (i = 0; i < STRESS_ADDRS; i++) {
+		ck_assert_msg(i == 57 || stress_tcp_open(fd[i]),
+		    "connection from address %d closed", i);
+	}
+	ck_assert_msg(stress_tcp_open(extra), "newest connection closed");
+	for (i = 0; i < STRESS_ADDRS; i++) {
+		close(fd[i]);
+	}
+	close(extra);
+	H_WAIT_UNTIL(h_server_fds(s) == base);
+	for (i = 0; i < STRESS_ADDRS; i++) {
+		fd[i] = stress_tcp_from(s->port, i);
+	}
+	H_WAIT_UNTIL(h_server_fds(s) >= base + STRESS_ADDRS);
+	usleep(300 * 1000);	/* time for a wrong eviction to land */
+	for (i = 0; i < STRESS_ADDRS; i++) {
+		ck_assert_msg(stress_tcp_open(fd[i]),
+		    "connection from address %d closed after reopening", i);
+		close(fd[i]);
+	}
+	h_server_free(s);
+}
+END_TEST
+
 /* ---- file descriptors --------------------------------------------------- */
 
 /* The client cap drinkd announced for its descriptor limit, or -1. */
@@ -510,6 +640,8 @@ stress_suite(void)
 	STRESS_TCASE("connection limits answer server_busy");
 	tcase_add_test(tc, stress_max_clients_per_ip);
 	tcase_add_test(tc, stress_max_clients);
+	tcase_add_test(tc, stress_sequential_connections_reuse);
+	tcase_add_test(tc, stress_unauth_counted_per_address);
 
 	STRESS_TCASE("descriptor limits: capped, busy, logged once");
 	tcase_add_test(tc, stress_fd_limit_caps_max_clients);
