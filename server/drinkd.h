@@ -173,6 +173,8 @@ int server_run(struct server *srv);
 int server_stopping(struct server *srv);
 /* The current SSL_CTX for a port, with a reference the caller frees. */
 SSL_CTX *server_member_ctx(struct server *srv);
+/* Release the calling connection thread's stack pages below its frame. */
+void server_stack_trim(void);
 SSL_CTX *server_machine_ctx(struct server *srv);
 int server_reload(void);
 /* Log-worthy certificate set-ups (shared CA, CRL near nextUpdate). */

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -485,6 +486,39 @@ server_worker_main(void *arg)
 	pthread_cond_destroy(&w->cond);
 	free(w);
 	return NULL;
+}
+
+/*
+ * A connection thread's stack pages stay resident once touched, and the
+ * TLS handshake (key exchange, signature, certificate checks) reaches
+ * several pages deeper than an idle connection ever needs again.  Hand
+ * the pages below the caller's frame back to the kernel (they read as
+ * zeros if touched again), leaving SERVER_STACK_KEEP for what follows.
+ */
+#define SERVER_STACK_KEEP 4096
+
+void
+server_stack_trim(void)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo, hi;
+	pthread_attr_t attr;
+	size_t size;
+	void *base;
+
+	if (pthread_getattr_np(pthread_self(), &attr) != 0) {
+		return;
+	}
+	if (pthread_attr_getstack(&attr, &base, &size) != 0) {
+		pthread_attr_destroy(&attr);
+		return;
+	}
+	pthread_attr_destroy(&attr);
+	lo = ((uintptr_t)base + page - 1) & ~(page - 1);
+	hi = (((uintptr_t)__builtin_frame_address(0)) & ~(page - 1)) -
+	    SERVER_STACK_KEEP;
+	if (hi > lo && hi - lo <= size) {
+		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
 }
 
 /* At shutdown: wake every idle thread, which then exits. */

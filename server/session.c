@@ -368,6 +368,8 @@ session_main(void *arg)
 	hello = session_hello(s);
 	(void)session_send(s, hello);
 	cJSON_Delete(hello);
+	/* Idle from here, most likely: what the handshake touched goes. */
+	server_stack_trim();
 	why = session_loop(s);
 	conn_shutdown(s->peer.conn, now_ms() + 1000);
 	session_close(s, why);
