@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "drinkd.h"
@@ -420,6 +421,9 @@ struct server_worker {
 static pthread_mutex_t server_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct server_worker *server_idle;	/* server_pool_lock */
 static int server_nidle;			/* server_pool_lock */
+/* Worker threads alive, busy or idle; server_stop waits for none. */
+static int server_nworkers;			/* server_pool_lock */
+static pthread_cond_t server_workers_gone = PTHREAD_COND_INITIALIZER;
 
 static void
 server_idle_unlink(struct server_worker *w)
@@ -485,6 +489,17 @@ server_worker_main(void *arg)
 	}
 	pthread_cond_destroy(&w->cond);
 	free(w);
+	/*
+	 * OpenSSL's per-thread state is freed now, not by a destructor that
+	 * could run after main has returned; then server_stop may go on.
+	 */
+	OPENSSL_thread_stop();
+	pthread_mutex_lock(&server_pool_lock);
+	ASSERT(server_nworkers > 0);
+	if (--server_nworkers == 0) {
+		pthread_cond_broadcast(&server_workers_gone);
+	}
+	pthread_mutex_unlock(&server_pool_lock);
 	return NULL;
 }
 
@@ -534,6 +549,37 @@ server_idle_stop(void)
 	pthread_mutex_unlock(&server_pool_lock);
 }
 
+/*
+ * At shutdown, once every connection is closed: wait until every worker
+ * thread has exited, since they read the server (on main's stack) on
+ * their way out.  Returns how many are left at the deadline.
+ */
+static int
+server_workers_wait(int64_t deadline)
+{
+	struct timespec ts;
+	int left;
+
+	server_idle_stop();
+	pthread_mutex_lock(&server_pool_lock);
+	while (server_nworkers > 0 && now_ms() < deadline) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&server_workers_gone,
+		    &server_pool_lock, &ts);
+	}
+	left = server_nworkers;
+	pthread_mutex_unlock(&server_pool_lock);
+	if (left > 0) {
+		log_warn("%d connection thread(s) still running at exit", left);
+	}
+	return left;
+}
+
 /* Run fn(arg) on an idle cached thread, or on a new detached one. */
 static int
 server_spawn(void *(*fn)(void *), void *arg)
@@ -565,9 +611,15 @@ server_spawn(void *(*fn)(void *), void *arg)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, SERVER_STACK);
+	pthread_mutex_lock(&server_pool_lock);
+	server_nworkers++;
+	pthread_mutex_unlock(&server_pool_lock);
 	rc = pthread_create(&t, &attr, server_worker_main, w);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
+		pthread_mutex_lock(&server_pool_lock);
+		server_nworkers--;
+		pthread_mutex_unlock(&server_pool_lock);
 		pthread_cond_destroy(&w->cond);
 		free(w);
 		return -1;
@@ -839,8 +891,9 @@ server_stop(void)
 	}
 	if (left > 0) {
 		log_warn("%d connection(s) still open at exit", left);
+		return left;
 	}
-	return left;
+	return server_workers_wait(deadline);
 }
 
 int
