@@ -90,6 +90,31 @@ teardown(void)
 	free(fault_flag);
 }
 
+/*
+ * During a fault: bob is greeted, logs in and reads his balance (checked
+ * when balance >= 0), and controller f is still listed online and
+ * connected.  Returns bob's connection.
+ */
+static struct h_client *
+still_served(struct h_server *s, struct fake *f, long balance)
+{
+	struct h_client *d = h_connect_as(s, "bob", "bobpw");
+	cJSON *r;
+
+	r = h_call(d, "{\"cmd\":\"balance\"}");
+	H_ASSERT_OK(r);
+	if (balance >= 0) {
+		ck_assert_int_eq(h_num(r, "balance"), balance);
+	}
+	cJSON_Delete(r);
+	r = h_call(d, "{\"cmd\":\"machines\"}");
+	ck_assert_msg(strstr(d->line, "\"online\":true") != NULL, "%s",
+	    d->line);
+	cJSON_Delete(r);
+	ck_assert(!fake_closed_now(f));
+	return d;
+}
+
 /* A keyed drop that m1 vends while storage fails; the member's reply. */
 static cJSON *
 drop_vended_during_fault(struct fake *f, struct h_client *c)
@@ -259,17 +284,8 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 		cJSON_Delete(r);
 	}
 	ck_assert_int_ge(unavailable, 2);
-	/* A new member is greeted, logs in and reads. */
-	d = h_connect_as(srv, "bob", "bobpw");
-	r = h_call(d, "{\"cmd\":\"balance\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	/* The controller stayed connected. */
-	r = h_call(d, "{\"cmd\":\"machines\"}");
-	ck_assert_msg(strstr(d->line, "\"online\":true") != NULL, "%s",
-	    d->line);
-	cJSON_Delete(r);
-	ck_assert(!fake_closed_now(f));
+	/* A new member is greeted, logs in and reads; m1 stays online. */
+	d = still_served(srv, f, -1);
 	ck_assert_int_eq(h_server_log_count(srv, "storage is failing"), 1);
 	ck_assert(h_server_log_contains(srv, "storage is failing: send"));
 	ck_assert(h_server_log_contains(srv, "database or disk is full"));
@@ -356,16 +372,7 @@ shm_broken_is_survived(const char *breaker, const char *fixer)
 	H_ASSERT_OK(r);
 	ck_assert_int_eq(h_num(r, "balance"), 100 - sent);
 	cJSON_Delete(r);
-	d = h_connect_as(srv, "bob", "bobpw");
-	r = h_call(d, "{\"cmd\":\"balance\"}");
-	H_ASSERT_OK(r);
-	ck_assert_int_eq(h_num(r, "balance"), sent);
-	cJSON_Delete(r);
-	r = h_call(d, "{\"cmd\":\"machines\"}");
-	ck_assert_msg(strstr(d->line, "\"online\":true") != NULL, "%s",
-	    d->line);
-	cJSON_Delete(r);
-	ck_assert(!fake_closed_now(f));
+	d = still_served(srv, f, sent);
 	h_close(c);
 	h_close(d);
 	fake_stop(f);
@@ -536,15 +543,7 @@ START_TEST(a_full_tmpfs_degrades_and_recovers)
 	}
 	ck_assert_msg(unavailable >= 2, "a full tmpfs never refused a write");
 	/* Greeted, logged in, reads; the controller is still there. */
-	d = h_connect_as(s, "bob", "bobpw");
-	r = h_call(d, "{\"cmd\":\"balance\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	r = h_call(d, "{\"cmd\":\"machines\"}");
-	ck_assert_msg(strstr(d->line, "\"online\":true") != NULL, "%s",
-	    d->line);
-	cJSON_Delete(r);
-	ck_assert(!fake_closed_now(f));
+	d = still_served(s, f, -1);
 	ck_assert_int_eq(kill(s->pid, 0), 0);
 	ck_assert(h_server_log_contains(s, "storage is failing"));
 	ck_assert(!h_server_log_contains(s, "fatal"));
