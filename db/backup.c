@@ -195,6 +195,7 @@ db_restore(const char *backup_path, const char *db_path, FILE *out,
 	}
 	/* The copy replaces every page in one write transaction. */
 	rc = db_backup_copy(db_writer_lock(db), src, err, errlen);
+	db_balances_forget(db);	/* every page was replaced unreported */
 	db_writer_unlock(db);
 	if (rc == 0 && db_check_ledger(db, out) != 0) {
 		snprintf(err, errlen, "the ledger in %s is broken after the "

@@ -52,13 +52,15 @@ struct db {
 	pthread_cond_t rcond;
 	/*
 	 * Accounts whose balance the open write changed, and the last tx row
-	 * it wrote (SQLite's update hook fills them); reported through
-	 * balance_hook after COMMIT.  Guarded by wlock.
+	 * it wrote (SQLite's update hook fills them); reported to balance.c
+	 * and balance_hook after COMMIT.  Guarded by wlock.
 	 */
 	int64_t touched[DB_MAX_TOUCHED];
 	int ntouched;
+	int touched_lost;	/* more accounts than DB_MAX_TOUCHED */
 	int64_t touched_tx;
 	db_balance_hook_fn balance_hook;
+	struct db_balances *balances;	/* members' balances (balance.c) */
 	int created;		/* db_open made the schema from nothing */
 	int64_t fault_since;	/* storage episode start (ms), 0: none; wlock */
 	int64_t fault_until;	/* writes refused until then; wlock */
@@ -119,6 +121,15 @@ const char *db_col_text(sqlite3_stmt *st, int col);
 /* Add column col to obj under name, as number, string or null. */
 void db_col_json(cJSON *obj, const char *name, sqlite3_stmt *st, int col);
 int64_t db_now(void);
+
+/* balance.c */
+struct db_balances *db_balances_new(void);
+void db_balances_free(struct db_balances *b);
+/*
+ * A committed write left user with balance: called by the writer in
+ * commit order, once the write's batch is durable (wlock held).
+ */
+void db_balances_put(struct db *db, const char *user, int64_t balance);
 
 /* session.c */
 /* Wait until every session record queued so far is written. */

@@ -54,6 +54,8 @@ db_update_hook(void *arg, int op, const char *dbname, const char *table,
 	}
 	if (db->ntouched < DB_MAX_TOUCHED) {
 		db->touched[db->ntouched++] = rowid;
+	} else {
+		db->touched_lost = 1;
 	}
 }
 
@@ -80,6 +82,7 @@ struct db_waiter {
 	int rc;
 	struct db_balance bal[DB_MAX_TOUCHED];
 	int nbal;
+	int lost;			/* a changed balance is not in bal */
 	int64_t tx;			/* the last tx row it wrote */
 	const char *op;			/* what it wrote (db_set_op) */
 	struct db_waiter *next;
@@ -90,36 +93,51 @@ static void
 db_touched_read(struct db *db, struct db_waiter *w)
 {
 	sqlite3_stmt *st;
-	int i;
+	int i, r;
 
 	w->nbal = 0;
+	w->lost = db->touched_lost;
 	w->tx = db->touched_tx;
 	for (i = 0; i < db->ntouched; i++) {
 		st = db_prep(db->writer, "SELECT u.name, a.balance FROM users u"
 		    " JOIN accounts a ON a.id = u.account WHERE a.id = ?", "l",
 		    (int64_t)db->touched[i]);
-		if (st != NULL && db_step(st) == 1) {
+		r = st != NULL ? db_step(st) : -1;
+		if (r == 1) {
 			snprintf(w->bal[w->nbal].user, sizeof(w->bal[0].user),
 			    "%s", db_col_text(st, 0));
 			w->bal[w->nbal++].balance = sqlite3_column_int64(st, 1);
+		} else if (r < 0) {
+			w->lost = 1;
 		}
 		sqlite3_finalize(st);
 	}
 	db->ntouched = 0;
+	db->touched_lost = 0;
 	db->touched_tx = 0;
 }
 
-/* After the batch's COMMIT (wlock held): tell the hook, in commit order. */
+/*
+ * After the batch's COMMIT (wlock held): tell the balances in memory
+ * (balance.c) and the hook, in commit order.  A change that could not be
+ * read back makes the memory forget everything instead.
+ */
 static void
 db_report_balances(struct db *db, struct db_waiter *first)
 {
 	struct db_waiter *w;
 	int i;
 
-	for (w = first; db->balance_hook != NULL && w != NULL; w = w->next) {
+	for (w = first; w != NULL; w = w->next) {
 		for (i = 0; i < w->nbal; i++) {
-			db->balance_hook(w->bal[i].user, w->bal[i].balance,
-			    w->tx);
+			db_balances_put(db, w->bal[i].user, w->bal[i].balance);
+			if (db->balance_hook != NULL) {
+				db->balance_hook(w->bal[i].user,
+				    w->bal[i].balance, w->tx);
+			}
+		}
+		if (w->lost) {
+			db_balances_forget(db);
 		}
 	}
 }
@@ -464,6 +482,7 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 	close(fd);
 	db = xcalloc(1, sizeof(*db));
 	db->path = xstrdup(path);
+	db->balances = db_balances_new();
 	db->answers = -1;
 	db->ans_next = 1;
 	pthread_mutex_init(&db->ans_lock, NULL);
@@ -663,6 +682,7 @@ db_close(struct db *db)
 	pthread_cond_destroy(&db->book_cond);
 	pthread_mutex_destroy(&db->rlock);
 	pthread_cond_destroy(&db->rcond);
+	db_balances_free(db->balances);
 	free(db->path);
 	free(db);
 }
@@ -816,6 +836,9 @@ db_batch_finish(struct db *db, int rc)
 	}
 	if (rc == ERR_NONE) {
 		db_report_balances(db, first);
+	} else {
+		/* A failed COMMIT may yet be on disk: read afresh. */
+		db_balances_forget(db);
 	}
 	for (w = first; w != NULL; w = next) {
 		next = w->next;
@@ -959,6 +982,7 @@ db_write_begin(struct db *db)
 	pthread_mutex_unlock(&db->wlock);
 	/* The connection's holder owns what the update hook fills. */
 	db->ntouched = 0;
+	db->touched_lost = 0;
 	db->touched_tx = 0;
 	if (!open && sqlite3_exec(db->writer, "BEGIN IMMEDIATE", NULL, NULL,
 	    NULL) != SQLITE_OK) {
@@ -1022,6 +1046,7 @@ db_write_end(struct db *db, int rc)
 		    NULL);
 	}
 	db->ntouched = 0;
+	db->touched_lost = 0;
 	pthread_mutex_lock(&db->wlock);
 	if (storage) {
 		db_fault(db, db_op, what, why);
@@ -1106,6 +1131,7 @@ db_shm_maybe_rebuild(struct db *db)
 	}
 	if (all) {
 		db_shm_rebuild();
+		db_balances_forget(db);	/* the WAL may say more than we knew */
 		__atomic_store_n(&db->shm_rebuilt, 1, __ATOMIC_SEQ_CST);
 		log_warn("database: the WAL index is rebuilt from %s-wal in "
 		    "private memory; reads go on", db->path);

@@ -182,7 +182,24 @@ int db_user_mod(struct db *db, const char *name, const char *role,
     int disabled, const char *hash);
 int db_user_seen(struct db *db, const char *name);
 int db_users(struct db *db, cJSON *array);
+
+/* balance.c: members' balances, kept in memory as commits report them. */
+/* user's balance as of the latest commit reported (ERR_NO_SUCH_USER). */
 int db_balance(struct db *db, const char *name, int64_t *balance);
+/* How many members' balances are held in memory now (at most 3072). */
+int db_balances_count(struct db *db);
+/*
+ * Forget every balance held in memory, so each is read afresh: the
+ * database changed without the writer reporting it (a restore, a failed
+ * COMMIT, a rebuilt WAL index).
+ */
+void db_balances_forget(struct db *db);
+/*
+ * Tests only: fn runs in every fill of a balance not in memory, after its
+ * read and before its install (NULL: nothing).  Process-wide.
+ */
+typedef void (*db_balances_fill_fn)(struct db *db, const char *user);
+void db_balances_fill_hook(db_balances_fill_fn fn);
 
 /* ledger.c: each adds "tx" and "balance" to reply on success. */
 int db_send(struct db *db, struct db_move *m, cJSON *reply);

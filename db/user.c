@@ -207,23 +207,3 @@ db_users(struct db *db, cJSON *array)
 	db_read_end(db, h);
 	return r == 0 ? ERR_NONE : ERR_INTERNAL;
 }
-
-int
-db_balance(struct db *db, const char *name, int64_t *balance)
-{
-	sqlite3 *h = db_read_begin(db);
-	sqlite3_stmt *st;
-	int rc = ERR_INTERNAL, r;
-
-	st = db_prep(h, "SELECT a.balance FROM users u JOIN accounts a"
-	    " ON a.id = u.account WHERE u.name = ?", "t", name);
-	if (st != NULL && (r = db_step(st)) >= 0) {
-		rc = r == 1 ? ERR_NONE : ERR_NO_SUCH_USER;
-		if (r == 1) {
-			*balance = sqlite3_column_int64(st, 0);
-		}
-	}
-	sqlite3_finalize(st);
-	db_read_end(db, h);
-	return rc;
-}

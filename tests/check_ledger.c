@@ -4,6 +4,7 @@
  * Each test gets a fresh database file.
  */
 #include <check.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,6 +438,423 @@ START_TEST(database_file_is_private_and_migrated)
 }
 END_TEST
 
+/* ---- balances in memory ------------------------------------------------ */
+
+/*
+ * Each member's balance as `balance` answers it (from memory) equals the
+ * accounts row and the sum of the account's entries, read through a
+ * connection of our own; the ledger is sound.
+ */
+static void
+balances_match_ledger(const char *const *users)
+{
+	char sql[256];
+	int i;
+
+	for (i = 0; users[i] != NULL; i++) {
+		snprintf(sql, sizeof(sql), "SELECT balance FROM accounts"
+		    " WHERE name = '%s'", users[i]);
+		ck_assert_msg(balance(users[i]) == sql_int(sql),
+		    "%s: %lld in memory, %lld in accounts", users[i],
+		    (long long)balance(users[i]), (long long)sql_int(sql));
+		snprintf(sql, sizeof(sql), "SELECT coalesce(sum(e.amount), 0)"
+		    " FROM entries e JOIN accounts a ON a.id = e.account"
+		    " WHERE a.name = '%s'", users[i]);
+		ck_assert_msg(balance(users[i]) == sql_int(sql),
+		    "%s: %lld in memory, %lld in entries", users[i],
+		    (long long)balance(users[i]), (long long)sql_int(sql));
+	}
+	ck_assert(ledger_clean());
+}
+
+static const char *const members3[] = { "admin", "alice", "bob", NULL };
+
+START_TEST(balance_in_memory_follows_every_movement)
+{
+	struct db_move m = { .actor = "admin", .note = "n", .request = "r" };
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1,
+		.request = "drop m1 1" };
+	cJSON *r = cJSON_CreateObject();
+	int64_t captured;
+
+	/* Every member was reported by its creation: no read needed. */
+	ck_assert_int_eq(db_balances_count(db), 3);
+	balances_match_ledger(members3);
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
+	    ERR_NONE);
+	/* A transfer. */
+	m.actor = "alice";
+	m.user = "bob";
+	m.amount = 30;
+	ck_assert_int_eq(db_send(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 70);
+	ck_assert_int_eq(balance("bob"), 30);
+	balances_match_ledger(members3);
+	/* Credit, debit, set_balance. */
+	m.actor = "admin";
+	m.user = "bob";
+	m.amount = 12;
+	ck_assert_int_eq(db_credit(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(balance("bob"), 42);
+	m.amount = 2;
+	ck_assert_int_eq(db_debit(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(balance("bob"), 40);
+	m.amount = 55;
+	ck_assert_int_eq(db_set_balance(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(balance("bob"), 55);
+	balances_match_ledger(members3);
+	/* A drop held, then captured; another held, then released. */
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 60);
+	balances_match_ledger(members3);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	captured = d.tx;
+	ck_assert_int_eq(balance("alice"), 60);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 50);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam"),
+	    ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 60);
+	balances_match_ledger(members3);
+	/* A refund of the captured drop. */
+	m.user = NULL;
+	m.amount = 0;
+	m.tx = captured;
+	ck_assert_int_eq(db_refund(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 70);
+	balances_match_ledger(members3);
+	/* Refusals change nothing. */
+	m.actor = "bob";
+	m.user = "alice";
+	m.amount = 56;
+	m.tx = 0;
+	ck_assert_int_eq(db_send(db, &m, r), ERR_INSUFFICIENT_FUNDS);
+	ck_assert_int_eq(balance("bob"), 55);
+	balances_match_ledger(members3);
+	ck_assert_int_eq(db_balances_count(db), 3);
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * A write that moved money and then failed is rolled back: neither the
+ * memory nor the database shows it, whether the member's balance was in
+ * memory before or is read afresh after.
+ */
+START_TEST(balance_of_a_rolled_back_write_never_shows)
+{
+	struct db_move m = { .actor = "alice", .user = "bob", .amount = 30,
+		.key = "k", .request = "send bob 30" };
+	cJSON *r = cJSON_CreateObject();
+
+	/* The key is stored after the money moved: make that fail. */
+	sql_exec("CREATE TRIGGER no_keys BEFORE INSERT ON idem"
+	    " BEGIN SELECT RAISE(ABORT, 'no keys today'); END;");
+	ck_assert_int_eq(db_send(db, &m, r), ERR_INTERNAL);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(balance("bob"), 0);
+	balances_match_ledger(members3);
+	db_balances_forget(db);
+	ck_assert_int_eq(db_balances_count(db), 0);
+	ck_assert_int_eq(db_send(db, &m, r), ERR_INTERNAL);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(balance("bob"), 0);
+	ck_assert_int_eq(db_balances_count(db), 2);
+	balances_match_ledger(members3);
+	/* The same write once it can succeed. */
+	sql_exec("DROP TRIGGER no_keys");
+	ck_assert_int_eq(db_send(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 70);
+	ck_assert_int_eq(balance("bob"), 30);
+	balances_match_ledger(members3);
+	cJSON_Delete(r);
+}
+END_TEST
+
+/* A member not in memory is read once, then kept; unknown names are not. */
+START_TEST(balance_is_read_once_then_kept)
+{
+	int64_t b = -1;
+
+	db_balances_forget(db);
+	ck_assert_int_eq(db_balances_count(db), 0);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(db_balances_count(db), 1);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(db_balances_count(db), 1);
+	ck_assert_int_eq(db_balance(db, "carol", &b), ERR_NO_SUCH_USER);
+	ck_assert_int_eq(db_balance(db, "@sales", &b), ERR_NO_SUCH_USER);
+	ck_assert_int_eq(db_balances_count(db), 1);
+	/* A new database handle starts empty and reads what is on disk. */
+	db_close(db);
+	db = db_open(dbpath, 2, NULL, 0);
+	ck_assert_ptr_nonnull(db);
+	ck_assert_int_eq(db_balances_count(db), 0);
+	balances_match_ledger(members3);
+	ck_assert_int_eq(db_balances_count(db), 3);
+}
+END_TEST
+
+/*
+ * A commit reported while a fill was reading: the fill must not install
+ * the value it read (older than the report), whether the report was kept
+ * in memory or the memory forgot everything meanwhile.
+ */
+static int fill_commits;
+
+/* alice sends bob 10 (once). */
+static void
+fill_sends(struct db *d, const char *user)
+{
+	struct db_move m = { .actor = "alice", .user = "bob", .amount = 10,
+		.request = "r" };
+	cJSON *r;
+
+	(void)user;
+	if (fill_commits > 0) {
+		fill_commits--;
+		r = cJSON_CreateObject();
+		ck_assert_int_eq(db_send(d, &m, r), ERR_NONE);
+		cJSON_Delete(r);
+	}
+}
+
+/* The same, then the memory forgets everything. */
+static void
+fill_forgets(struct db *d, const char *user)
+{
+	if (fill_commits > 0) {
+		fill_sends(d, user);
+		db_balances_forget(d);
+	}
+}
+
+START_TEST(balance_fill_never_installs_an_older_value)
+{
+	int64_t b = -1;
+
+	db_balances_forget(db);
+	fill_commits = 1;
+	db_balances_fill_hook(fill_sends);
+	/* Read 100, then the send reported 90: 90 it is, and stays. */
+	ck_assert_int_eq(db_balance(db, "alice", &b), ERR_NONE);
+	ck_assert_int_eq(b, 90);
+	ck_assert_int_eq(fill_commits, 0);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert_int_eq(balance("bob"), 10);
+	db_balances_fill_hook(NULL);
+	balances_match_ledger(members3);
+	/* Read 90, then a send and a forgetting: nothing installed. */
+	db_balances_forget(db);
+	fill_commits = 1;
+	db_balances_fill_hook(fill_forgets);
+	ck_assert_int_eq(db_balance(db, "alice", &b), ERR_NONE);
+	ck_assert_int_eq(fill_commits, 0);
+	ck_assert_int_eq(db_balances_count(db), 0);
+	db_balances_fill_hook(NULL);
+	ck_assert_int_eq(balance("alice"), 80);
+	ck_assert_int_eq(db_balances_count(db), 1);
+	balances_match_ledger(members3);
+}
+END_TEST
+
+/*
+ * Writers, readers and a thread that keeps emptying the memory, all at
+ * once.  Each writer owns one member and sends from it; right after each
+ * reply, `balance` must show that reply's balance (read-your-writes), and
+ * no reader may ever see an owned balance go back up (a fill that
+ * installed a value older than a reported commit would).
+ */
+#define RACE_WRITERS 4
+#define RACE_READERS 2
+#define RACE_SENDS 60
+#define RACE_START 100000
+
+static volatile int race_stop;
+static int race_errors;
+
+static void
+race_error(const char *what, const char *user, int64_t got, int64_t want)
+{
+	fprintf(stderr, "%s: %s: %lld, expected %lld\n", what, user,
+	    (long long)got, (long long)want);
+	__atomic_add_fetch(&race_errors, 1, __ATOMIC_SEQ_CST);
+}
+
+static const char *const race_users[RACE_WRITERS] = { "w1", "w2", "w3",
+	"w4" };
+
+static void *
+race_writer(void *arg)
+{
+	const char *user = race_users[(intptr_t)arg];
+	struct db_move m = { .actor = user, .user = "bob", .amount = 1,
+		.request = "r" };
+	int64_t want = RACE_START, got;
+	cJSON *r;
+	int i;
+
+	for (i = 0; i < RACE_SENDS; i++) {
+		r = cJSON_CreateObject();
+		if (db_send(db, &m, r) != ERR_NONE) {
+			race_error("send failed", user, 0, 0);
+		} else {
+			want--;
+			got = (int64_t)cJSON_GetObjectItem(r, "balance")->
+			    valuedouble;
+			if (got != want) {
+				race_error("send's reply", user, got, want);
+			}
+			if (db_balance(db, user, &got) != ERR_NONE ||
+			    got != want) {
+				race_error("balance after send", user, got,
+				    want);
+			}
+		}
+		cJSON_Delete(r);
+	}
+	return NULL;
+}
+
+static void *
+race_reader(void *arg)
+{
+	int64_t last[RACE_WRITERS], b;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < RACE_WRITERS; i++) {
+		last[i] = RACE_START;
+	}
+	while (!race_stop) {
+		for (i = 0; i < RACE_WRITERS; i++) {
+			if (db_balance(db, race_users[i], &b) != ERR_NONE) {
+				race_error("balance failed", race_users[i], 0,
+				    0);
+			} else if (b > last[i]) {
+				race_error("balance went back up",
+				    race_users[i], b, last[i]);
+			} else {
+				last[i] = b;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void *
+race_forgetter(void *arg)
+{
+	(void)arg;
+	while (!race_stop) {
+		db_balances_forget(db);
+		usleep(200);
+	}
+	return NULL;
+}
+
+START_TEST(balances_stay_right_under_concurrent_writers)
+{
+	pthread_t w[RACE_WRITERS], rd[RACE_READERS], f;
+	const char *all[RACE_WRITERS + 4] = { "admin", "alice", "bob" };
+	int i;
+
+	for (i = 0; i < RACE_WRITERS; i++) {
+		ck_assert_int_eq(db_user_add(db, NULL, race_users[i], "h",
+		    "member", RACE_START), ERR_NONE);
+		all[3 + i] = race_users[i];
+	}
+	race_stop = 0;
+	race_errors = 0;
+	ck_assert_int_eq(pthread_create(&f, NULL, race_forgetter, NULL), 0);
+	for (i = 0; i < RACE_READERS; i++) {
+		ck_assert_int_eq(pthread_create(&rd[i], NULL, race_reader,
+		    NULL), 0);
+	}
+	for (i = 0; i < RACE_WRITERS; i++) {
+		ck_assert_int_eq(pthread_create(&w[i], NULL, race_writer,
+		    (void *)(intptr_t)i), 0);
+	}
+	for (i = 0; i < RACE_WRITERS; i++) {
+		pthread_join(w[i], NULL);
+	}
+	race_stop = 1;
+	for (i = 0; i < RACE_READERS; i++) {
+		pthread_join(rd[i], NULL);
+	}
+	pthread_join(f, NULL);
+	ck_assert_int_eq(race_errors, 0);
+	for (i = 0; i < RACE_WRITERS; i++) {
+		ck_assert_int_eq(balance(race_users[i]),
+		    RACE_START - RACE_SENDS);
+	}
+	ck_assert_int_eq(balance("bob"), RACE_WRITERS * RACE_SENDS);
+	balances_match_ledger(all);
+	db_balances_forget(db);
+	balances_match_ledger(all);
+}
+END_TEST
+
+/*
+ * Memory is bounded: past 3072 members the rest are read from the
+ * database each time, and stay right through their own movements.
+ */
+#define BOUND_USERS 3100
+#define BOUND_THREADS 8
+
+static void *
+bound_adder(void *arg)
+{
+	int t = (int)(intptr_t)arg, i;
+	char name[16];
+
+	for (i = t; i < BOUND_USERS; i += BOUND_THREADS) {
+		snprintf(name, sizeof(name), "u%d", i);
+		if (db_user_add(db, NULL, name, "h", "member", i) !=
+		    ERR_NONE) {
+			__atomic_add_fetch(&race_errors, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(balances_in_memory_are_bounded)
+{
+	const char *const last[] = { "u3099", "u0", "alice", NULL };
+	struct db_move m = { .actor = "alice", .user = "u3099", .amount = 5,
+		.request = "r" };
+	pthread_t t[BOUND_THREADS];
+	cJSON *r = cJSON_CreateObject();
+	char name[16];
+	int i, kept;
+
+	race_errors = 0;
+	/* Concurrent adds share commits: quicker than one by one. */
+	for (i = 0; i < BOUND_THREADS; i++) {
+		ck_assert_int_eq(pthread_create(&t[i], NULL, bound_adder,
+		    (void *)(intptr_t)i), 0);
+	}
+	for (i = 0; i < BOUND_THREADS; i++) {
+		pthread_join(t[i], NULL);
+	}
+	ck_assert_int_eq(race_errors, 0);
+	kept = db_balances_count(db);
+	ck_assert_int_eq(kept, 3072);
+	for (i = 0; i < BOUND_USERS; i += 97) {
+		snprintf(name, sizeof(name), "u%d", i);
+		ck_assert_int_eq(balance(name), i);
+	}
+	ck_assert_int_eq(balance("u3099"), 3099);
+	ck_assert_int_eq(db_send(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(balance("u3099"), 3104);
+	ck_assert_int_eq(balance("alice"), 95);
+	balances_match_ledger(last);
+	ck_assert_int_eq(db_balances_count(db), 3072);
+	cJSON_Delete(r);
+}
+END_TEST
+
 static Suite *
 ledger_suite(void)
 {
@@ -471,6 +889,16 @@ ledger_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, checker_finds_a_tampered_balance);
 	tcase_add_test(tc, checker_finds_an_unbalanced_transaction);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("balances in memory equal the ledger");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, balance_in_memory_follows_every_movement);
+	tcase_add_test(tc, balance_of_a_rolled_back_write_never_shows);
+	tcase_add_test(tc, balance_is_read_once_then_kept);
+	tcase_add_test(tc, balance_fill_never_installs_an_older_value);
+	tcase_add_test(tc, balances_stay_right_under_concurrent_writers);
+	tcase_add_test(tc, balances_in_memory_are_bounded);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("machines");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -896,6 +896,77 @@ START_TEST(member_send_errors)
 }
 END_TEST
 
+/*
+ * `balance` is answered from memory: right after another member's send or
+ * an admin's credit, debit or set_balance is answered, every connection
+ * of the members concerned sees the new value (read-your-writes across
+ * connections), a refused write shows nowhere, and a restart reads the
+ * balances back from the database.
+ */
+START_TEST(member_balance_sees_other_connections_writes)
+{
+	struct h_client *a = h_connect_as(member_srv, "alice", "alicepw");
+	struct h_client *a2 = h_connect_as(member_srv, "alice", "alicepw");
+	struct h_client *b = h_connect_as(member_srv, "bob", "bobpw");
+	struct h_client *adm = h_connect_as(member_srv, "admin", "adminpw");
+	int64_t alice = 100, bob = 0;
+	cJSON *r;
+	int i;
+
+	ck_assert_int_eq(member_balance_cmd(a2), alice);
+	ck_assert_int_eq(member_balance_cmd(b), bob);
+	for (i = 1; i <= 10; i++) {
+		r = h_callf(a, "{\"cmd\":\"send\",\"to\":\"bob\","
+		    "\"amount\":%d}", i);
+		H_ASSERT_OK(r);
+		alice -= i;
+		bob += i;
+		ck_assert_int_eq(h_num(r, "balance"), alice);
+		cJSON_Delete(r);
+		ck_assert_int_eq(member_balance_cmd(b), bob);
+		ck_assert_int_eq(member_balance_cmd(a2), alice);
+		r = h_callf(adm, "{\"cmd\":\"credit\",\"user\":\"bob\","
+		    "\"amount\":%d,\"note\":\"top up\"}", 2 * i);
+		H_ASSERT_OK(r);
+		bob += 2 * i;
+		ck_assert_int_eq(h_num(r, "balance"), bob);
+		cJSON_Delete(r);
+		ck_assert_int_eq(member_balance_cmd(b), bob);
+	}
+	h_expect(adm, NULL, "{\"cmd\":\"debit\",\"user\":\"alice\","
+	    "\"amount\":5,\"note\":\"payout\"}");
+	alice -= 5;
+	ck_assert_int_eq(member_balance_cmd(a), alice);
+	ck_assert_int_eq(member_balance_cmd(a2), alice);
+	h_expect(adm, NULL, "{\"cmd\":\"set_balance\",\"user\":\"alice\","
+	    "\"balance\":33,\"note\":\"reset\"}");
+	alice = 33;
+	ck_assert_int_eq(member_balance_cmd(a2), alice);
+	/* Refused: nothing moved, nothing shows. */
+	r = h_callf(b, "{\"cmd\":\"send\",\"to\":\"alice\",\"amount\":%lld}",
+	    (long long)bob + 1);
+	H_ASSERT_ERROR(r, "insufficient_funds");
+	ck_assert_int_eq(h_num(r, "balance"), bob);
+	cJSON_Delete(r);
+	h_expect(adm, "insufficient_funds", "{\"cmd\":\"debit\","
+	    "\"user\":\"alice\",\"amount\":34,\"note\":\"too much\"}");
+	ck_assert_int_eq(member_balance_cmd(a), alice);
+	ck_assert_int_eq(member_balance_cmd(b), bob);
+	/* What `balance` said is what the database holds. */
+	ck_assert_int_eq(h_balance(member_srv, "alice"), alice);
+	ck_assert_int_eq(h_balance(member_srv, "bob"), bob);
+	ck_assert_int_eq(h_check_ledger(member_srv), 0);
+	h_close(a);
+	h_close(a2);
+	h_close(b);
+	h_close(adm);
+	h_server_restart(member_srv);
+	b = h_connect_as(member_srv, "bob", "bobpw");
+	ck_assert_int_eq(member_balance_cmd(b), bob);
+	h_close(b);
+}
+END_TEST
+
 /* ---- idempotent send -------------------------------------------------- */
 
 START_TEST(member_send_key_replays)
@@ -1699,6 +1770,7 @@ member_suite(void)
 	MEMBER_TCASE("send moves credits between members");
 	tcase_add_test(tc, member_send_moves_credits);
 	tcase_add_test(tc, member_send_errors);
+	tcase_add_test(tc, member_balance_sees_other_connections_writes);
 
 	MEMBER_TCASE("send with a key happens once");
 	tcase_add_test(tc, member_send_key_replays);
