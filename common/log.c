@@ -69,12 +69,49 @@ log_level_parse(const char *name)
 	return -1;
 }
 
+/*
+ * The stderr stamp's date and time to the second, formatted once a second
+ * per thread (gmtime_r and strftime are most of a line's cost).
+ */
+static void
+log_stamp(time_t sec, char *buf, size_t len)
+{
+	static __thread time_t last = -1;
+	static __thread char text[24];
+	struct tm tm;
+
+	if (sec != last) {
+		gmtime_r(&sec, &tm);
+		strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = sec;
+	}
+	snprintf(buf, len, "%s", text);
+}
+
+/*
+ * One line, one write(2): dprintf would also fstat and lseek the
+ * descriptor and allocate a buffer for every line.  A message too long
+ * for the buffer is cut, still ending in a newline.
+ */
+static void
+log_write(char *line, int n, size_t cap)
+{
+	size_t len = n < 0 ? 0 : (size_t)n;
+	ssize_t w;
+
+	if (len >= cap) {
+		len = cap - 1;
+		line[len - 1] = '\n';
+	}
+	w = write(STDERR_FILENO, line, len);
+	(void)w;
+}
+
 static void
 log_vmsg(int level, const char *fmt, va_list ap)
 {
-	char msg[1024], stamp[32];
+	char msg[1024], line[1200], stamp[24];
 	struct timespec ts;
-	struct tm tm;
 
 	if (level > log_threshold) {
 		return;
@@ -83,16 +120,16 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	if (!log_to_stderr) {
 		syslog(log_levels[level].prio, "%s", msg);
 		if (log_tee && level <= LOG_LEVEL_WARN) {
-			dprintf(STDERR_FILENO, "%s: %s\n", log_ident, msg);
+			log_write(line, snprintf(line, sizeof(line), "%s: %s\n",
+			    log_ident, msg), sizeof(line));
 		}
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	dprintf(STDERR_FILENO, "%s.%03ldZ %s[%d] %s: %s\n", stamp,
-	    ts.tv_nsec / 1000000, log_ident, (int)getpid(),
-	    log_levels[level].name, msg);
+	log_stamp(ts.tv_sec, stamp, sizeof(stamp));
+	log_write(line, snprintf(line, sizeof(line), "%s.%03ldZ %s[%d] %s: "
+	    "%s\n", stamp, ts.tv_nsec / 1000000, log_ident, (int)getpid(),
+	    log_levels[level].name, msg), sizeof(line));
 }
 
 void
