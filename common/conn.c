@@ -38,6 +38,7 @@ struct conn {
 	int wake_fd;		/* readable: a read returns CONN_WAKE; or -1 */
 	int reading;		/* inside conn_read_line: wakes count */
 	int cert_refused;	/* the peer's alert refused our certificate */
+	int reset;		/* the peer reset the connection: say nothing */
 	char err[256];
 };
 
@@ -187,6 +188,7 @@ conn_ssl_result(struct conn *c, int r, int64_t deadline)
 		return CONN_EOF;
 	case SSL_ERROR_SYSCALL:
 		if (errno == 0 || errno == ECONNRESET || errno == EPIPE) {
+			c->reset = errno != 0;
 			snprintf(c->err, sizeof(c->err),
 			    "connection closed by peer");
 			ERR_clear_error();
@@ -456,6 +458,10 @@ conn_shutdown(struct conn *c, int64_t deadline)
 {
 	int r;
 
+	/* A close_notify to a reset connection is a write that fails. */
+	if (c->reset) {
+		return;
+	}
 	ERR_clear_error();
 	if ((r = SSL_shutdown(c->ssl)) < 0) {
 		(void)conn_ssl_result(c, r, deadline);
