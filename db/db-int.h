@@ -82,6 +82,7 @@ struct db {
 	int64_t book_next_id;		/* next session id; 0 until read */
 	pthread_t book_thread;
 	int book_started, book_stop;
+	int book_hurry;			/* flushers waiting: write at once */
 	int shm_rebuilt;	/* after db_shm_lost(): header cleared; atomic */
 };
 

@@ -2,7 +2,18 @@
  * The recorded client list and the audit trail.  Session ids continue
  * from this table, so they stay unique across restarts.
  */
+#include <errno.h>
+#include <time.h>
+
 #include "db-int.h"
+
+/*
+ * How long bookkeeping records gather before they are written, and how
+ * many at most: a burst of connections then costs one commit (one fsync)
+ * per interval, not one per handful of connections.
+ */
+#define DB_BOOK_GATHER_MS 50
+#define DB_BOOK_GATHER_MAX 512
 
 /* Finish a one-statement write transaction. */
 static int
@@ -16,8 +27,9 @@ db_session_done(struct db *db, int ran)
  * last_seen) is never money, and writing it on a connection's path cost
  * every connection two durable commits.  Instead it is queued here and a
  * bookkeeping thread writes whatever has queued up in one transaction,
- * as soon as the previous one is committed.  A crash may lose the last
- * moments of it, nothing else.  Session ids are handed out from memory,
+ * once the records have gathered for DB_BOOK_GATHER_MS (at once for a
+ * flush, a stop or a full batch).  A crash may lose the last moments of
+ * it, nothing else.  Session ids are handed out from memory,
  * after the largest id in the table, so they stay unique across restarts
  * (a session whose row a crash lost may see its id used again).
  */
@@ -69,6 +81,30 @@ db_book_write(sqlite3 *h, const struct db_book *b)
 	return -1;
 }
 
+/*
+ * Wait (book_lock held, a record queued) until DB_BOOK_GATHER_MS have
+ * passed, DB_BOOK_GATHER_MAX records are queued, someone flushes, or the
+ * thread is stopped.
+ */
+static void
+db_book_gather(struct db *db)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += DB_BOOK_GATHER_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (!db->book_stop && db->book_hurry == 0 &&
+	    db->book_seq - db->book_done < DB_BOOK_GATHER_MAX &&
+	    pthread_cond_timedwait(&db->book_cond, &db->book_lock, &ts) !=
+	    ETIMEDOUT) {
+		;
+	}
+}
+
 static void *
 db_book_main(void *arg)
 {
@@ -86,6 +122,7 @@ db_book_main(void *arg)
 		if (db->book_head == NULL) {
 			break;
 		}
+		db_book_gather(db);
 		list = db->book_head;
 		db->book_head = db->book_tail = NULL;
 		seq = db->book_seq;
@@ -135,7 +172,11 @@ db_book_add(struct db *db, const struct db_book *b)
 		}
 		db->book_tail = c;
 		db->book_seq++;
-		pthread_cond_broadcast(&db->book_cond);
+		/* Wake the thread for a first record or a full batch only. */
+		if (db->book_head == c ||
+		    db->book_seq - db->book_done >= DB_BOOK_GATHER_MAX) {
+			pthread_cond_broadcast(&db->book_cond);
+		}
 		pthread_mutex_unlock(&db->book_lock);
 		return;
 	}
@@ -153,9 +194,12 @@ db_book_flush(struct db *db)
 
 	pthread_mutex_lock(&db->book_lock);
 	want = db->book_seq;
+	db->book_hurry++;
+	pthread_cond_broadcast(&db->book_cond);
 	while (db->book_started && db->book_done < want) {
 		pthread_cond_wait(&db->book_cond, &db->book_lock);
 	}
+	db->book_hurry--;
 	pthread_mutex_unlock(&db->book_lock);
 }
 
