@@ -1,7 +1,8 @@
 /*
- * The running server: listening sockets, one acceptor thread per socket,
- * admission control before TLS (client.c counts; each port on its own), one detached thread per connection, the
- * ports file, and signals (SIGTERM/SIGINT stop, SIGHUP reloads the TLS
+ * The running server: listening sockets, threads that accept on them and
+ * serve what they accept (one detached thread per connection), admission
+ * control before TLS (client.c counts; each port on its own), the ports
+ * file, and signals (SIGTERM/SIGINT stop, SIGHUP reloads the TLS
  * context).  Signals are blocked in every thread and taken synchronously
  * by the main thread with sigwait(), so no handler runs in a random place.
  */
@@ -62,7 +63,7 @@ struct listener {
 	void *(*main)(void *);	/* the connection thread, given a peer */
 	size_t size;		/* what main's peer is the start of */
 	enum server_busy_reply busy_reply;
-	pthread_t thread;
+	int naccepting;		/* threads waiting in accept(); server_pool_lock */
 };
 
 /* A refused connection being answered by server_busy_main. */
@@ -233,6 +234,7 @@ server_bind(const char *what, const char *spec, struct listener *l)
 	struct addrinfo *res = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	struct timeval idle = { .tv_sec = SERVER_IDLE_SECS };
 	char host[128], port[16], err[256];
 	int one = 1, zero = 0, fd = -1, gai;
 
@@ -263,6 +265,8 @@ server_bind(const char *what, const char *spec, struct listener *l)
 		goto err;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* A thread waiting in accept() is idle: it may leave (see below). */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
 	if (res->ai_family == AF_INET6 && strcmp(host, "*") == 0) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	}
@@ -421,6 +425,8 @@ struct server_worker {
 static pthread_mutex_t server_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct server_worker *server_idle;	/* server_pool_lock */
 static int server_nidle;			/* server_pool_lock */
+/* Threads waiting in accept(), on every listener. */
+static int server_naccepting;			/* server_pool_lock */
 /* Worker threads alive, busy or idle; server_stop waits for none. */
 static int server_nworkers;			/* server_pool_lock */
 static pthread_cond_t server_workers_gone = PTHREAD_COND_INITIALIZER;
@@ -465,8 +471,8 @@ server_worker_main(void *arg)
 		server_worker_reset();
 		pthread_mutex_lock(&server_pool_lock);
 		w->fn = NULL;
-		if (server_nidle >= server->cfg->thread_cache ||
-		    server_stopping(server)) {
+		if (server_nidle + server_naccepting >=
+		    server->cfg->thread_cache || server_stopping(server)) {
 			pthread_mutex_unlock(&server_pool_lock);
 			break;
 		}
@@ -790,64 +796,124 @@ server_fd_reserve(int accepted)
 	}
 }
 
-static void *
-server_accept_main(void *arg)
+/*
+ * Accept one connection on l and admit it: the peer to serve, or NULL
+ * (nothing came before the idle timeout, an error, a refusal, or the
+ * server is stopping).
+ */
+static struct peer *
+server_accept_peer(struct listener *l)
 {
-	struct listener *l = arg;
 	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 	struct peer *p;
-	socklen_t sl;
 	int fd;
 
-	for (;;) {
-		server_fd_reserve(0);
-		sl = sizeof(ss);
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (server_stopping(server)) {
-			if (fd != -1) {
-				close(fd);
-			}
-			break;
+	server_fd_reserve(0);
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (server_stopping(server)) {
+		if (fd != -1) {
+			close(fd);
 		}
-		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE) {
-				server_fd_exhaustion(l);
-			} else if (errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("accept: %s; pausing",
-				    strerror(errno));
-				usleep(100 * 1000);
-			}
+		return NULL;
+	}
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE) {
+			server_fd_exhaustion(l);
+		} else if (errno == ENOBUFS || errno == ENOMEM) {
+			log_warn("accept: %s; pausing", strerror(errno));
+			usleep(100 * 1000);
+		}
+		return NULL;
+	}
+	server_fd_reserve(1);
+	/* A session or a machine_conn, each starting with its peer. */
+	p = xcalloc(1, l->size);
+	p->srv = server;
+	p->client.kind = l->kind;
+	p->client.pool = l->pool;
+	p->client.fd = fd;
+	p->client.since = (int64_t)time(NULL);
+	server_peer(&ss, p->client.address, sizeof(p->client.address),
+	    &p->client.port);
+	if (client_admit(&p->client, server->cfg->max_clients,
+	    server->cfg->max_unauth_per_ip) != 0) {
+		server_refuse(fd, l, p->client.address);
+		free(p);
+		return NULL;
+	}
+	if (p->client.made_room) {
+		log_debug("%s: at max_unauth_per_ip; closed its oldest "
+		    "connection that had not logged in", p->client.address);
+	}
+	return p;
+}
+
+/*
+ * Whether a thread waiting in accept() on l should go on waiting (pool
+ * lock held): always the last one, so that the port is served; others
+ * while there is room in the thread cache and a wait has not timed out.
+ */
+static int
+server_keep_accepting(const struct listener *l, int timed_out)
+{
+	int idle = server_nidle + server_naccepting;
+
+	if (server_stopping(server)) {
+		return 0;
+	}
+	if (l->naccepting == 0) {
+		return 1;
+	}
+	return !timed_out && idle < server->cfg->thread_cache;
+}
+
+/*
+ * A listener's threads.  Each waits in accept() itself, so the kernel
+ * hands a new connection straight to one of them, which then serves it:
+ * no acceptor thread to wake and no hand-off per connection.  The one
+ * that takes a connection while no other waits first starts (or wakes) a
+ * thread to take its place; a thread done with its connection waits in
+ * accept() again while the thread cache has room.  Still one thread per
+ * connection.
+ */
+static void *
+server_listener_main(void *arg)
+{
+	struct listener *l = arg;
+	struct peer *p;
+	int timed_out = 0, alone;
+
+	pthread_mutex_lock(&server_pool_lock);
+	while (server_keep_accepting(l, timed_out)) {
+		l->naccepting++;
+		server_naccepting++;
+		pthread_mutex_unlock(&server_pool_lock);
+		errno = 0;
+		p = server_accept_peer(l);
+		timed_out = p == NULL && errno == EAGAIN;
+		pthread_mutex_lock(&server_pool_lock);
+		l->naccepting--;
+		server_naccepting--;
+		if (p == NULL) {
 			continue;
 		}
-		server_fd_reserve(1);
-		/* A session or a machine_conn, each starting with its peer. */
-		p = xcalloc(1, l->size);
-		p->srv = server;
-		p->client.kind = l->kind;
-		p->client.pool = l->pool;
-		p->client.fd = fd;
-		p->client.since = (int64_t)time(NULL);
-		server_peer(&ss, p->client.address, sizeof(p->client.address),
-		    &p->client.port);
-		if (client_admit(&p->client, server->cfg->max_clients,
-		    server->cfg->max_unauth_per_ip) != 0) {
-			server_refuse(fd, l, p->client.address);
-			free(p);
-			continue;
-		}
-		if (p->client.made_room) {
-			log_debug("%s: at max_unauth_per_ip; closed its oldest "
-			    "connection that had not logged in",
-			    p->client.address);
-		}
-		if (server_spawn(l->main, p) != 0) {
+		alone = l->naccepting == 0;
+		pthread_mutex_unlock(&server_pool_lock);
+		/* Without a thread to take over accepting, this one stays. */
+		if (alone && server_spawn(server_listener_main, l) != 0) {
 			log_err("cannot start a thread for %s; closing",
 			    p->client.address);
 			client_remove(&p->client);
-			close(fd);
+			close(p->client.fd);
 			free(p);
+		} else {
+			l->main(p);
+			server_worker_reset();
 		}
+		pthread_mutex_lock(&server_pool_lock);
 	}
+	pthread_mutex_unlock(&server_pool_lock);
 	return NULL;
 }
 
@@ -864,12 +930,9 @@ server_stop(void)
 	int i, left;
 
 	__atomic_store_n(&server->stopping, 1, __ATOMIC_SEQ_CST);
+	/* Every accept() returns; the descriptors are closed at the end. */
 	for (i = 0; i < server_nlisteners; i++) {
 		shutdown(server_listeners[i].fd, SHUT_RDWR);
-	}
-	for (i = 0; i < server_nlisteners; i++) {
-		pthread_join(server_listeners[i].thread, NULL);
-		close(server_listeners[i].fd);
 	}
 	server_idle_stop();
 	/* A drop settles, and its answer is written, before anyone is cut. */
@@ -893,7 +956,12 @@ server_stop(void)
 		log_warn("%d connection(s) still open at exit", left);
 		return left;
 	}
-	return server_workers_wait(deadline);
+	if ((left = server_workers_wait(deadline)) == 0) {
+		for (i = 0; i < server_nlisteners; i++) {
+			close(server_listeners[i].fd);
+		}
+	}
+	return left;
 }
 
 int
@@ -984,9 +1052,10 @@ server_run(struct server *srv)
 		return -1;
 	}
 	for (i = 0; i < server_nlisteners; i++) {
-		if (pthread_create(&server_listeners[i].thread, NULL,
-		    server_accept_main, &server_listeners[i]) != 0) {
-			log_err("cannot start the acceptor thread");
+		if (server_spawn(server_listener_main,
+		    &server_listeners[i]) != 0) {
+			log_err("cannot start the %s's thread",
+			    server_listeners[i].what);
 			return -1;
 		}
 	}
