@@ -306,6 +306,7 @@ lg_login(SSL *ssl, const char *user, const char *password)
 
 struct lg_count {
 	long ok, failed;
+	double bytes_in, bytes_out;	/* TLS bytes to the first line */
 };
 
 static void *
@@ -322,6 +323,8 @@ lg_hs_main(void *arg)
 			continue;
 		}
 		c->ok++;
+		c->bytes_in += (double)BIO_number_read(SSL_get_rbio(ssl));
+		c->bytes_out += (double)BIO_number_written(SSL_get_wbio(ssl));
 		lg_abort(SSL_get_fd(ssl));
 		SSL_free(ssl);
 	}
@@ -334,7 +337,7 @@ lg_hs_run(const char *tag)
 {
 	pthread_t t[LG_MAX_THREADS];
 	struct lg_count c[LG_MAX_THREADS] = { { 0 } };
-	double t0, t1, cpu0, cpu1;
+	double t0, t1, cpu0, cpu1, bytes_in = 0, bytes_out = 0;
 	long ok = 0, failed = 0;
 	char key[64];
 	int i;
@@ -353,6 +356,8 @@ lg_hs_run(const char *tag)
 		pthread_join(t[i], NULL);
 		ok += c[i].ok;
 		failed += c[i].failed;
+		bytes_in += c[i].bytes_in;
+		bytes_out += c[i].bytes_out;
 	}
 	t1 = lg_now();
 	cpu1 = lg_cpu_us();
@@ -363,6 +368,11 @@ lg_hs_run(const char *tag)
 	lg_out(key, (double)ok / (t1 - t0));
 	snprintf(key, sizeof(key), "%scpu_us_per_hs", tag);
 	lg_out(key, (cpu1 - cpu0) / (double)ok);
+	/* What each side sent until the first line: the same on both peers. */
+	snprintf(key, sizeof(key), "%shs_bytes_in", tag);
+	lg_out(key, bytes_in / (double)ok);
+	snprintf(key, sizeof(key), "%shs_bytes_out", tag);
+	lg_out(key, bytes_out / (double)ok);
 }
 
 /* ---- hold: idle connections ---------------------------------------- */
@@ -889,6 +899,10 @@ static const struct lg_row lg_rows[] = {
 	{ "server CPU us per full handshake", NULL,
 	  "drinkd.cpu_us_per_hs", "nginx.cpu_us_per_hs", "nginx",
 	  LG_RATIO_LE, 1.0 },
+	{ "bytes from the server per handshake, to the first line", NULL,
+	  "drinkd.hs_bytes_in", "nginx.hs_bytes_in", "nginx", LG_INFO, 0 },
+	{ "bytes from the client per handshake, to the first line", NULL,
+	  "drinkd.hs_bytes_out", "nginx.hs_bytes_out", "nginx", LG_INFO, 0 },
 	{ "handshakes/s with client-certificate login", NULL,
 	  "drinkd_cert.hs_per_s", "nginx.hs_per_s", "nginx (no cert)",
 	  LG_INFO, 0 },
