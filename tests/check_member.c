@@ -952,6 +952,14 @@ START_TEST(member_balance_sees_other_connections_writes)
 	    "\"user\":\"alice\",\"amount\":34,\"note\":\"too much\"}");
 	ck_assert_int_eq(member_balance_cmd(a), alice);
 	ck_assert_int_eq(member_balance_cmd(b), bob);
+	/* Past 2^31, digits as they are. */
+	h_expect(adm, NULL, "{\"cmd\":\"set_balance\",\"user\":\"alice\","
+	    "\"balance\":1000000000,\"note\":\"big\"}");
+	h_expect(adm, NULL, "{\"cmd\":\"credit\",\"user\":\"alice\","
+	    "\"amount\":1000000000,\"note\":\"bigger\"}");
+	alice = 2000000000;
+	ck_assert_int_eq(member_balance_cmd(a2), alice);
+	ck_assert_str_eq(a2->line, "{\"ok\":true,\"balance\":2000000000}");
 	/* What `balance` said is what the database holds. */
 	ck_assert_int_eq(h_balance(member_srv, "alice"), alice);
 	ck_assert_int_eq(h_balance(member_srv, "bob"), bob);
