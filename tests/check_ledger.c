@@ -671,7 +671,7 @@ END_TEST
 #define RACE_SENDS 60
 #define RACE_START 100000
 
-static volatile int race_stop;
+static int race_stop;		/* atomic */
 static int race_errors;
 
 static void
@@ -727,7 +727,7 @@ race_reader(void *arg)
 	for (i = 0; i < RACE_WRITERS; i++) {
 		last[i] = RACE_START;
 	}
-	while (!race_stop) {
+	while (!__atomic_load_n(&race_stop, __ATOMIC_SEQ_CST)) {
 		for (i = 0; i < RACE_WRITERS; i++) {
 			if (db_balance(db, race_users[i], &b) != ERR_NONE) {
 				race_error("balance failed", race_users[i], 0,
@@ -747,7 +747,7 @@ static void *
 race_forgetter(void *arg)
 {
 	(void)arg;
-	while (!race_stop) {
+	while (!__atomic_load_n(&race_stop, __ATOMIC_SEQ_CST)) {
 		db_balances_forget(db);
 		usleep(200);
 	}
@@ -765,7 +765,7 @@ START_TEST(balances_stay_right_under_concurrent_writers)
 		    "member", RACE_START), ERR_NONE);
 		all[3 + i] = race_users[i];
 	}
-	race_stop = 0;
+	__atomic_store_n(&race_stop, 0, __ATOMIC_SEQ_CST);
 	race_errors = 0;
 	ck_assert_int_eq(pthread_create(&f, NULL, race_forgetter, NULL), 0);
 	for (i = 0; i < RACE_READERS; i++) {
@@ -779,7 +779,7 @@ START_TEST(balances_stay_right_under_concurrent_writers)
 	for (i = 0; i < RACE_WRITERS; i++) {
 		pthread_join(w[i], NULL);
 	}
-	race_stop = 1;
+	__atomic_store_n(&race_stop, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < RACE_READERS; i++) {
 		pthread_join(rd[i], NULL);
 	}
