@@ -513,10 +513,13 @@ server_worker_main(void *arg)
  * A connection thread's stack pages stay resident once touched, and the
  * TLS handshake (key exchange, signature, certificate checks) reaches
  * several pages deeper than an idle connection ever needs again.  Hand
- * the pages below the caller's frame back to the kernel (they read as
- * zeros if touched again), leaving SERVER_STACK_KEEP for what follows.
+ * back to the kernel every page below the caller's frame but for
+ * SERVER_STACK_IDLE bytes under it (they read as zeros if touched again),
+ * so that an idle connection keeps two pages: the top one (the thread's
+ * own data) and the one its wait for the next line runs in.
  */
-#define SERVER_STACK_KEEP 4096
+#define SERVER_STACK_IDLE 1024	/* what that wait needs below the caller:
+				   ~300 bytes (session_loop to poll) */
 
 void
 server_stack_trim(void)
@@ -535,8 +538,9 @@ server_stack_trim(void)
 	}
 	pthread_attr_destroy(&attr);
 	lo = ((uintptr_t)base + page - 1) & ~(page - 1);
-	hi = (((uintptr_t)__builtin_frame_address(0)) & ~(page - 1)) -
-	    SERVER_STACK_KEEP;
+	/* Below this function's own frame, by more than it and madvise use. */
+	hi = ((uintptr_t)__builtin_frame_address(0) - SERVER_STACK_IDLE) &
+	    ~(page - 1);
 	if (hi > lo && hi - lo <= size) {
 		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 	}

@@ -6,6 +6,7 @@
  * installed layout.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
@@ -1030,6 +1031,67 @@ START_TEST(ops_install_layout_and_units_verify)
 }
 END_TEST
 
+/*
+ * Start a server with GLIBC_TUNABLES set to given (NULL: unset) and check
+ * that the process the harness started serves, running with tunables
+ * want, and that glibc gives freed 200-byte blocks back to the shared
+ * heap (cached 0) or keeps them in the thread's cache (cached 1), as the
+ * server reports from mallinfo2() at start.  Instrumented (sanitizer or
+ * valgrind), malloc is not glibc's: the server must leave it alone.
+ */
+static void
+ops_tunables_case(const char *given, const char *want, int cached)
+{
+	struct h_server *s;
+	struct h_client *c;
+	char *line;
+
+	if (given != NULL) {
+		ck_assert_int_eq(setenv("GLIBC_TUNABLES", given, 1), 0);
+	} else {
+		ck_assert_int_eq(unsetenv("GLIBC_TUNABLES"), 0);
+	}
+	s = h_server_start(NULL);
+	/* The process the harness started (same pid) is the one serving. */
+	c = h_connect(s, NULL);
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	h_close(c);
+	line = xasprintf("malloc: %s (GLIBC_TUNABLES=%s)\n", cached ?
+	    "each thread keeps freed blocks of 200 bytes in its own cache" :
+	    "freed blocks of 200 bytes go back to the shared heap, not a "
+	    "per-thread cache", want);
+	if (h_server_instrumented(s)) {
+		ck_assert_msg(!h_server_log_contains(s, "malloc: "), "an "
+		    "instrumented server reports on glibc's malloc");
+	} else {
+		ck_assert_msg(h_server_log_contains(s, line), "GLIBC_TUNABLES "
+		    "%s: no \"%s\" in the log", given != NULL ? given :
+		    "(unset)", line);
+	}
+	ck_assert_int_eq(h_server_stop(s), 0);
+	free(line);
+	h_server_free(s);
+}
+
+START_TEST(ops_server_limits_the_per_thread_malloc_cache)
+{
+	ops_tunables_case(NULL, "glibc.malloc.tcache_max=64", 0);
+	ops_tunables_case("", "glibc.malloc.tcache_max=64", 0);
+	ops_tunables_case("glibc.malloc.arena_max=4",
+	    "glibc.malloc.arena_max=4:glibc.malloc.tcache_max=64", 0);
+}
+END_TEST
+
+START_TEST(ops_an_operators_malloc_cache_setting_is_kept)
+{
+	/* glibc's own default: the server's limit is not added. */
+	ops_tunables_case("glibc.malloc.tcache_max=1032",
+	    "glibc.malloc.tcache_max=1032", 1);
+	ops_tunables_case("glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0",
+	    "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0", 0);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -1071,6 +1133,11 @@ ops_suite(void)
 	tcase_add_test(tc, ops_mkcerts_makes_a_server_certificate_for_real_names);
 	tcase_add_test(tc, ops_make_certs_makes_the_whole_demo_set);
 	tcase_add_test(tc, ops_install_layout_and_units_verify);
+
+	tc = h_tcase(s, "glibc's per-thread malloc cache is limited", NULL,
+	    NULL, OPS_TIMEOUT);
+	tcase_add_test(tc, ops_server_limits_the_per_thread_malloc_cache);
+	tcase_add_test(tc, ops_an_operators_malloc_cache_setting_is_kept);
 	return s;
 }
 
