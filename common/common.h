@@ -132,6 +132,13 @@ int conn_read_line(struct conn *c, char **line, size_t *len,
  */
 void conn_set_wake_fd(struct conn *c, int fd);
 /*
+ * fn is called when a read has waited CONN_IDLE_MS for bytes: the
+ * connection is idle, and its thread may give back what it holds for
+ * nothing (a client that reads its answer and leaves never gets there).
+ */
+#define CONN_IDLE_MS 50
+void conn_set_idle(struct conn *c, void (*fn)(void));
+/*
  * Raw bytes (the line buffer first): CONN_OK with *got > 0, or a status.
  * deadline 0 means do not wait: CONN_TIMEOUT with *got 0 when nothing is
  * ready.  For a conn read only this way (the web port).

@@ -39,6 +39,7 @@ struct conn {
 	int reading;		/* inside conn_read_line: wakes count */
 	int cert_refused;	/* the peer's alert refused our certificate */
 	int reset;		/* the peer reset the connection: say nothing */
+	void (*idle)(void);	/* when a read has waited CONN_IDLE_MS */
 	char err[256];
 };
 
@@ -101,6 +102,12 @@ conn_set_wake_fd(struct conn *c, int fd)
 	c->wake_fd = fd;
 }
 
+void
+conn_set_idle(struct conn *c, void (*fn)(void))
+{
+	c->idle = fn;
+}
+
 /*
  * Wait until fd is ready for events or the deadline passes.  While waiting
  * to read, a readable wake descriptor ends the wait with CONN_WAKE.
@@ -135,6 +142,26 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 			return CONN_ERROR;
 		}
 	}
+}
+
+/*
+ * Wait to read until the deadline; once the wait has lasted CONN_IDLE_MS
+ * the connection is idle, and c->idle is called before it goes on.
+ */
+static int
+conn_wait_read(struct conn *c, int64_t deadline)
+{
+	int64_t idle = now_ms() + CONN_IDLE_MS;
+	int st;
+
+	if (c->idle == NULL || idle >= deadline) {
+		return conn_wait(c, POLLIN, deadline);
+	}
+	if ((st = conn_wait(c, POLLIN, idle)) != CONN_TIMEOUT) {
+		return st;
+	}
+	c->idle();
+	return conn_wait(c, POLLIN, deadline);
 }
 
 /*
@@ -291,7 +318,7 @@ conn_fill(struct conn *c, int64_t deadline)
 		(void)SSL_free_buffers(c->ssl);
 		/* Bytes already there are read even when the deadline is now. */
 		if (poll(&pfd, 1, 0) != 1 &&
-		    (st = conn_wait(c, POLLIN, deadline)) != CONN_OK) {
+		    (st = conn_wait_read(c, deadline)) != CONN_OK) {
 			return st;
 		}
 	}

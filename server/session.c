@@ -194,6 +194,37 @@ session_hello(struct session *s)
 	return hello;
 }
 
+/* The greeting of every connection not logged in, made once. */
+static char *session_anon_hello;
+static size_t session_anon_hello_len;
+static pthread_once_t session_anon_once = PTHREAD_ONCE_INIT;
+
+static void
+session_anon_hello_make(void)
+{
+	static struct session nobody;
+	cJSON *hello = session_hello(&nobody);
+
+	session_anon_hello = proto_line(hello, &session_anon_hello_len);
+	cJSON_Delete(hello);
+}
+
+static void
+session_greet(struct session *s)
+{
+	cJSON *hello;
+
+	if (s->logged_in) {
+		hello = session_hello(s);
+		(void)session_send(s, hello);
+		cJSON_Delete(hello);
+		return;
+	}
+	pthread_once(&session_anon_once, session_anon_hello_make);
+	(void)conn_write(s->peer.conn, session_anon_hello,
+	    session_anon_hello_len, now_ms() + SESSION_WRITE_MS);
+}
+
 char *
 session_request(struct session *s, const char *line, size_t len,
     size_t *outlen)
@@ -345,7 +376,6 @@ session_main(void *arg)
 	struct session *s = arg;
 	SSL_CTX *ctx = server_member_ctx(s->peer.srv);
 	const char *why;
-	cJSON *hello;
 
 	s->peer.conn = conn_new(s->peer.client.fd, ctx, (size_t)s->peer.srv->cfg->max_line);
 	SSL_CTX_free(ctx);
@@ -365,11 +395,13 @@ session_main(void *arg)
 	if (session_open(s, "member") != 0) {
 		goto out;
 	}
-	hello = session_hello(s);
-	(void)session_send(s, hello);
-	cJSON_Delete(hello);
-	/* Idle from here, most likely: what the handshake touched goes. */
-	server_stack_trim();
+	session_greet(s);
+	/*
+	 * Once the connection is idle, the stack pages the handshake touched
+	 * go (not for a client that leaves at once: the next connection this
+	 * thread serves would touch them again).
+	 */
+	conn_set_idle(s->peer.conn, server_stack_trim);
 	why = session_loop(s);
 	conn_shutdown(s->peer.conn, now_ms() + 1000);
 	session_close(s, why);
