@@ -4,7 +4,9 @@
  * deadlines — idle, and a line trickled byte by byte.
  */
 #include <check.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +36,12 @@ handshake(void *arg)
 	return NULL;
 }
 
-/* A connected pair: srv reads with the given max_line. */
+/* A connected pair over sv: srv reads with the given max_line. */
 static void
-pair(size_t max_line)
+pair_on(int sv[2], size_t max_line)
 {
 	struct side a, b;
 	pthread_t t;
-	int sv[2];
 	char err[256], path[600], key[600], ca[600];
 
 	if (sctx == NULL) {
@@ -54,7 +55,6 @@ pair(size_t max_line)
 		    sizeof(err));
 		ck_assert_msg(cctx != NULL, "%s", err);
 	}
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	srv = conn_new(sv[0], sctx, max_line);
 	cli = conn_new(sv[1], cctx, 1 << 20);
 	a = (struct side){ srv, 1, -9 };
@@ -64,6 +64,37 @@ pair(size_t max_line)
 	pthread_join(t, NULL);
 	ck_assert_int_eq(a.rc, CONN_OK);
 	ck_assert_int_eq(b.rc, CONN_OK);
+}
+
+/* A pair on a socketpair. */
+static void
+pair(size_t max_line)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pair_on(sv, max_line);
+}
+
+/* A pair over TCP on loopback, so that the client can reset it. */
+static void
+pair_tcp(size_t max_line)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	int l, sv[2];
+
+	ck_assert_int_ne(l = socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
+	ck_assert_int_ne(sv[1] = socket(AF_INET, SOCK_STREAM, 0), -1);
+	ck_assert_int_eq(connect(sv[1], (struct sockaddr *)&sin,
+	    sizeof(sin)), 0);
+	ck_assert_int_ne(sv[0] = accept(l, NULL, NULL), -1);
+	close(l);
+	pair_on(sv, max_line);
 }
 
 static void
@@ -222,6 +253,88 @@ START_TEST(peer_close_is_eof)
 }
 END_TEST
 
+static int idle_calls;
+
+static void
+count_idle(void)
+{
+	idle_calls++;
+}
+
+static void *
+send_late(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	send_text("late\n");
+	return NULL;
+}
+
+START_TEST(a_read_that_waits_calls_the_idle_function_once)
+{
+	pthread_t t;
+	char *line;
+	size_t len;
+
+	pair(1024);
+	idle_calls = 0;
+	conn_set_idle(srv, count_idle);
+	/* A line already there: no wait, not idle. */
+	send_text("now\n");
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_str_eq(line, "now");
+	ck_assert_int_eq(idle_calls, 0);
+	/* A line 300 ms away: idle once, then the line. */
+	pthread_create(&t, NULL, send_late, NULL);
+	ck_assert_int_eq(read_line(&line, &len, 5000, 5000), CONN_OK);
+	pthread_join(t, NULL);
+	ck_assert_str_eq(line, "late");
+	ck_assert_int_eq(idle_calls, 1);
+	/* A deadline nearer than CONN_IDLE_MS: it times out, never idle. */
+	ck_assert_int_eq(read_line(&line, &len, CONN_IDLE_MS / 2, 5000),
+	    CONN_TIMEOUT);
+	ck_assert_int_eq(idle_calls, 1);
+	/* Silence past CONN_IDLE_MS up to the deadline: idle, then timeout. */
+	ck_assert_int_eq(read_line(&line, &len, CONN_IDLE_MS * 4, 5000),
+	    CONN_TIMEOUT);
+	ck_assert_int_eq(idle_calls, 2);
+	unpair();
+}
+END_TEST
+
+static volatile sig_atomic_t sigpipes;
+
+static void
+on_sigpipe(int sig)
+{
+	(void)sig;
+	sigpipes++;
+}
+
+START_TEST(a_reset_connection_is_not_sent_close_notify)
+{
+	struct sigaction sa = { .sa_handler = on_sigpipe }, old;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char *line;
+	size_t len;
+
+	sigaction(SIGPIPE, &sa, &old);
+	sigpipes = 0;
+	pair_tcp(1024);
+	/* The client resets the connection: the server reads EOF. */
+	ck_assert_int_eq(setsockopt(conn_fd(cli), SOL_SOCKET, SO_LINGER, &lg,
+	    sizeof(lg)), 0);
+	conn_free(cli);
+	cli = NULL;
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_EOF);
+	/* A close_notify now would be a write to a reset socket: SIGPIPE. */
+	conn_shutdown(srv, now_ms() + 1000);
+	ck_assert_int_eq(sigpipes, 0);
+	unpair();
+	sigaction(SIGPIPE, &old, NULL);
+}
+END_TEST
+
 START_TEST(client_refuses_an_untrusted_server)
 {
 	char err[256];
@@ -268,6 +381,8 @@ conn_suite(void)
 	tc = tcase_create("deadlines");
 	tcase_add_test(tc, silence_hits_the_idle_deadline);
 	tcase_add_test(tc, a_trickled_line_hits_the_line_deadline);
+	tcase_add_test(tc, a_read_that_waits_calls_the_idle_function_once);
+	tcase_add_test(tc, a_reset_connection_is_not_sent_close_notify);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("verification");
 	tcase_add_test(tc, client_refuses_an_untrusted_server);

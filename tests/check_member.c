@@ -1716,6 +1716,51 @@ START_TEST(member_sigterm_stops_cleanly)
 }
 END_TEST
 
+/*
+ * With thread_cache = 0 a connection's thread exits with it, but for one
+ * per port that waits in accept(): the port is served one connection
+ * after another and several at once, each on a thread of its own, and
+ * no thread is left over afterwards.
+ */
+START_TEST(member_served_without_thread_cache)
+{
+	struct h_server *s = h_server_start("thread_cache = 0");
+	struct h_client *c[4];
+	int base, held, t, i;
+	int64_t deadline;
+
+	for (i = 0; i < 10; i++) {
+		c[0] = h_connect(s, NULL);
+		h_expect(c[0], NULL, "{\"cmd\":\"ping\"}");
+		h_close(c[0]);
+	}
+	usleep(300 * 1000);
+	base = h_server_threads(s);
+	for (i = 0; i < 4; i++) {
+		c[i] = h_connect(s, NULL);
+	}
+	for (i = 0; i < 4; i++) {
+		h_expect(c[i], NULL, "{\"cmd\":\"ping\"}");
+	}
+	held = h_server_threads(s);
+	ck_assert_msg(held >= base + 4, "threads %d with 4 connections, %d "
+	    "with none", held, base);
+	for (i = 0; i < 4; i++) {
+		h_close(c[i]);
+	}
+	deadline = now_ms() + 10000;
+	while ((t = h_server_threads(s)) > base && now_ms() < deadline) {
+		usleep(20 * 1000);
+	}
+	ck_assert_msg(t == base, "threads %d after the connections, %d "
+	    "before", t, base);
+	c[0] = h_connect(s, NULL);
+	h_expect(c[0], NULL, "{\"cmd\":\"ping\"}");
+	h_close(c[0]);
+	h_server_free(s);
+}
+END_TEST
+
 static Suite *
 member_suite(void)
 {
@@ -1816,6 +1861,10 @@ member_suite(void)
 
 	MEMBER_TCASE("sessions table records each connection");
 	tcase_add_test(tc, member_sessions_recorded);
+
+	tc = h_tcase(s, "connection threads without a thread cache", NULL,
+	    NULL, MEMBER_TIMEOUT);
+	tcase_add_test(tc, member_served_without_thread_cache);
 
 	MEMBER_TCASE("server restarts keep state");
 	tcase_add_test(tc, member_sigterm_stops_cleanly);
