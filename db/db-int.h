@@ -37,7 +37,6 @@ struct db {
 	/* The writer connection and its batch (db.c), all under wlock. */
 	pthread_mutex_t wlock;
 	pthread_cond_t wfree;		/* the connection may be free */
-	pthread_cond_t wdurable;	/* a batch was committed or lost */
 	int wbusy;			/* a thread holds the connection */
 	int wwaiting;			/* threads waiting for it */
 	int wcommitting;		/* COMMIT in progress */
@@ -170,7 +169,8 @@ int64_t ledger_post(sqlite3 *h, const struct ledger_tx *t);
 int ledger_move(sqlite3 *h, int64_t tx, int64_t from, int64_t to,
     int64_t amount);
 /* Move every member of object from into object to. */
-void ledger_json_move(cJSON *to, cJSON *from);
+/* machine.c: a vend of slot inside an open write (db_machine_vended). */
+int machine_vended(sqlite3 *h, const char *name, int slot, int64_t stock);
 /* An idempotency key already used: its stored reply (caller frees). */
 struct ledger_idem {
 	int found;

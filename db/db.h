@@ -221,13 +221,30 @@ int db_check_ledger(struct db *db, FILE *out);
  * or its error returned, or drop_in_progress while it is still pending.
  */
 int db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply);
+/* Move every field of the object from into the object to. */
+void ledger_json_move(cJSON *to, cJSON *from);
 /*
  * The machine vended: @holds -> @sales; adds the result.  Stock is not
  * touched: it follows the machine (db_machine_vended, db_machine_stock).
  */
 int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
-/* The vend failed: @holds -> member; err and message kept for the key. */
-int db_drop_release(struct db *db, int64_t tx, int err, const char *message);
+/*
+ * The machine's "ok" for drop tx, in one write on the machine's thread:
+ * the slot's stock (as db_machine_vended; stock -2 leaves it alone) and,
+ * while the drop is still pending, its capture (result added to reply,
+ * *captured = 1).  A drop a timeout already released stays released
+ * (*captured = 0).  On an error nothing is recorded.
+ */
+int db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
+    int64_t stock, cJSON *reply, int *captured);
+/*
+ * The vend failed: @holds -> member; err and message kept for the key.
+ * A drop its machine's thread captured first (its "ok" crossed a timeout
+ * or a disconnect) stays captured: its result is added to reply and
+ * *captured set to 1.
+ */
+int db_drop_release(struct db *db, int64_t tx, int err, const char *message,
+    cJSON *reply, int *captured);
 /* 1 when user has a drop pending, 0 when not, -1 on error. */
 int db_drop_pending(struct db *db, const char *user);
 /*

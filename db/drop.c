@@ -350,15 +350,68 @@ drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
 }
 
 int
-db_drop_release(struct db *db, int64_t tx, int err, const char *message)
+db_drop_release(struct db *db, int64_t tx, int err, const char *message,
+    cJSON *reply, int *captured)
 {
+	cJSON *res = cJSON_CreateObject();
 	sqlite3 *h;
+	int rc;
 
+	*captured = 0;
 	if ((h = db_write_begin(db)) == NULL) {
+		cJSON_Delete(res);
 		return ERR_INTERNAL;
 	}
-	return db_write_end(db, drop_release(h, tx, err, message) == 0 ?
-	    ERR_NONE : ERR_INTERNAL);
+	if (drop_settled(h, tx, "completed", res)) {
+		*captured = 1;
+		rc = ERR_NONE;
+	} else {
+		rc = drop_release(h, tx, err, message) == 0 ? ERR_NONE :
+		    ERR_INTERNAL;
+	}
+	rc = db_write_end(db, rc);
+	if (rc == ERR_NONE && *captured) {
+		ledger_json_move(reply, res);
+	}
+	*captured = rc == ERR_NONE && *captured;
+	cJSON_Delete(res);
+	return rc;
+}
+
+int
+db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
+    int64_t stock, cJSON *reply, int *captured)
+{
+	cJSON *res = cJSON_CreateObject();
+	sqlite3_stmt *st;
+	sqlite3 *h;
+	int r, pending = 0, rc = ERR_INTERNAL;
+
+	*captured = 0;
+	if ((h = db_write_begin(db)) == NULL) {
+		cJSON_Delete(res);
+		return ERR_INTERNAL;
+	}
+	st = db_prep(h, "SELECT state = 'pending' FROM tx WHERE id = ?"
+	    " AND kind = 'drop'", "l", tx);
+	if (st != NULL && (r = db_step(st)) >= 0) {
+		pending = r == 1 && sqlite3_column_int(st, 0);
+		if (stock == -2 || machine_vended(h, machine, slot, stock) ==
+		    0) {
+			rc = ERR_NONE;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc == ERR_NONE && pending) {
+		rc = drop_capture(h, tx, res) == 0 ? ERR_NONE : ERR_INTERNAL;
+	}
+	rc = db_write_end(db, rc);
+	if (rc == ERR_NONE && pending) {
+		ledger_json_move(reply, res);
+		*captured = 1;
+	}
+	cJSON_Delete(res);
+	return rc;
 }
 
 /*

@@ -228,21 +228,27 @@ out:
 	return db_write_end(db, rc);
 }
 
+/* A vend of slot, inside an open write: 0, or -1 on error. */
 int
-db_machine_vended(struct db *db, const char *name, int slot, int64_t stock)
+machine_vended(sqlite3 *h, const char *name, int slot, int64_t stock)
 {
-	sqlite3 *h;
-	int ran;
-
-	if ((h = db_write_begin(db)) == NULL) {
-		return ERR_INTERNAL;
-	}
-	ran = stock >= 0 ?
+	return stock >= 0 ?
 	    db_run(h, "UPDATE slots SET stock = ? WHERE machine = ?"
 	    " AND slot = ?", "lti", stock, name, slot) :
 	    db_run(h, "UPDATE slots SET stock = max(stock - 1, 0)"
 	    " WHERE machine = ? AND slot = ?", "ti", name, slot);
-	return db_write_end(db, ran == 0 ? ERR_NONE : ERR_INTERNAL);
+}
+
+int
+db_machine_vended(struct db *db, const char *name, int slot, int64_t stock)
+{
+	sqlite3 *h;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	return db_write_end(db, machine_vended(h, name, slot, stock) == 0 ?
+	    ERR_NONE : ERR_INTERNAL);
 }
 
 int

@@ -300,6 +300,8 @@ struct vend {
 	int sensed;		/* a sensed report for slot arrived since SENT */
 	int result;		/* enum proto_err, once DONE */
 	char message[160];	/* text for a failure, once DONE */
+	pthread_cond_t cond;	/* signalled once DONE; from submit to finish */
+	cJSON *settled;		/* DONE ok and already captured: the result */
 };
 /* What to send to the machine next. */
 struct vend_cmd {
@@ -369,6 +371,13 @@ enum vend_match vend_match(struct vend_reg *reg, struct mach *m,
 /* The answer to id: the member (if still waiting) gets result/message. */
 enum vend_match vend_complete(struct vend_reg *reg, struct mach *m,
     const char *id, int result, const char *message);
+/*
+ * The same for an "ok" whose capture the machine's thread recorded: on
+ * VEND_MATCH_INFLIGHT the vend takes *settled (the capture's result) and
+ * *settled is set to NULL; otherwise it stays the caller's.
+ */
+enum vend_match vend_complete_settled(struct vend_reg *reg, struct mach *m,
+    const char *id, cJSON **settled);
 /* The machine reported sensed stock for slot. */
 void vend_sensed(struct vend_reg *reg, struct mach *m, int slot);
 /* Member side. */

@@ -7,9 +7,11 @@
  *   2. queue    the vend joins its machine's FIFO in the registry (vend.c);
  *   3. vend     the machine's transport thread sends it and reports the
  *               answer here (drop_answer), with sensed stock (drop_sensed);
- *   4. settle   capture (@holds -> @sales) on "ok", release (@holds ->
- *               member) on anything else; retried while the database
- *               refuses, first while the member waits, then by the
+ *   4. settle   capture (@holds -> @sales) on "ok", recorded by the
+ *               machine's thread with the stock in one write before the
+ *               member is woken; release (@holds -> member) on anything
+ *               else, by the member's thread.  What the database refuses
+ *               is retried, first while the member waits, then by the
  *               settler thread until it is recorded; only then is the
  *               member's in-flight slot freed;
  *   5. recover  at startup, before accepting anyone, drops a previous run
@@ -22,7 +24,8 @@
  * slot since the vend was sent (or put one in the answer), in which case
  * the sensed count stands.  The stock change is made on the machine's own
  * thread, in the order the machine's messages arrived, before the member
- * is woken; the money is settled on the member's thread.
+ * is woken.  Whichever of capture and release is recorded first stands:
+ * the other finds the drop settled (an "ok" crossing a timeout).
  *
  * The drop belongs to the server, not to the member's connection: nothing
  * here looks at it, so a member who disconnects mid-drop changes nothing.
@@ -60,13 +63,18 @@ struct drop_backlog {
 	pthread_t thread;
 };
 
-/* One attempt to record a settlement. */
+/*
+ * One attempt to record a settlement.  A release finds the drop captured
+ * instead (*captured) when the machine's "ok" was recorded on its thread
+ * just as a timeout or a disconnect failed the vend.
+ */
 static int
 drop_record(struct server *srv, int64_t tx, int outcome,
-    const char *message, cJSON *reply)
+    const char *message, cJSON *reply, int *captured)
 {
+	*captured = outcome == ERR_NONE;
 	return outcome == ERR_NONE ? db_drop_capture(srv->db, tx, reply) :
-	    db_drop_release(srv->db, tx, outcome, message);
+	    db_drop_release(srv->db, tx, outcome, message, reply, captured);
 }
 
 /*
@@ -76,7 +84,7 @@ drop_record(struct server *srv, int64_t tx, int outcome,
  */
 static int
 drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
-    cJSON *reply)
+    cJSON *reply, int *captured)
 {
 	useconds_t pause = 100 * 1000;
 	int rc = ERR_INTERNAL, tries;
@@ -87,7 +95,7 @@ drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
 			usleep(pause);
 			pause *= 2;
 		}
-		rc = drop_record(srv, tx, outcome, message, reply);
+		rc = drop_record(srv, tx, outcome, message, reply, captured);
 	}
 	return rc;
 }
@@ -99,6 +107,7 @@ drop_finish(struct server *srv, struct vend *v)
 	if (v->state != VEND_STATE_NEW) {
 		vend_finish(srv->vends, v);
 	}
+	cJSON_Delete(v->settled);
 	free(v);
 }
 
@@ -140,7 +149,7 @@ drop_settler_main(void *arg)
 	struct drop_item *it;
 	struct timespec ts;
 	cJSON *scratch;
-	int rc;
+	int rc, captured;
 
 	db_set_op("settling a drop");
 	pthread_mutex_lock(&b->lock);
@@ -155,7 +164,7 @@ drop_settler_main(void *arg)
 		pthread_mutex_unlock(&b->lock);
 		scratch = cJSON_CreateObject();
 		rc = drop_record(srv, it->tx, it->outcome, it->message,
-		    scratch);
+		    scratch, &captured);
 		cJSON_Delete(scratch);
 		pthread_mutex_lock(&b->lock);
 		if (rc == ERR_NONE) {
@@ -164,7 +173,7 @@ drop_settler_main(void *arg)
 			}
 			log_warn("drop tx %lld: %s recorded after %lld s, in the "
 			    "background", (long long)it->tx,
-			    it->outcome == ERR_NONE ? "capture" : "release",
+			    captured ? "capture" : "release",
 			    (long long)((now_ms() - it->since) / 1000));
 			drop_finish(srv, it->v);
 			free(it);
@@ -237,7 +246,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 {
 	struct db_drop d = { 0 };
 	struct vend *v;
-	int rc;
+	int rc, captured = 0;
 
 	d.user = rq->user;
 	d.machine = rq->machine;
@@ -282,8 +291,14 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	}
 	snprintf(rq->message, sizeof(rq->message), "%s", v->message);
 
-	/* 4. Settle; the member's in-flight slot is freed once recorded. */
-	if (drop_settle(srv, d.tx, rc, rq->message, reply) != ERR_NONE) {
+	/*
+	 * 4. Settle; the member's in-flight slot is freed once recorded.
+	 * Usually the machine's thread captured it as the "ok" arrived.
+	 */
+	if (rc == ERR_NONE && v->settled != NULL) {
+		ledger_json_move(reply, v->settled);
+	} else if (drop_settle(srv, d.tx, rc, rq->message, reply, &captured) !=
+	    ERR_NONE) {
 		log_err("drop tx %lld: the machine %s, but the database "
 		    "refused to record the %s: retrying in the background "
 		    "until it is recorded; %s is answered internal and "
@@ -300,6 +315,12 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		event_drop(d.tx, NULL, NULL, 0, "failed",
 		    proto_err_code(ERR_INTERNAL));
 		return ERR_INTERNAL;
+	} else if (captured && rc != ERR_NONE) {
+		log_info("drop tx %lld: the machine's ok was recorded as the "
+		    "drop was failing (%s): captured", (long long)d.tx,
+		    proto_err_code(rc));
+		rc = ERR_NONE;
+		rq->message[0] = '\0';
 	}
 	if (rc == ERR_NONE) {
 		event_drop(d.tx, NULL, NULL, 0, "completed", NULL);
@@ -324,6 +345,8 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 	const char *name = vend_mach_name(m);
 	struct vend_abandoned info;
 	enum vend_match match;
+	int count, captured = 0;
+	cJSON *settled = NULL;
 
 	match = vend_match(srv->vends, m, id, &info);
 	if (match == VEND_MATCH_NONE) {
@@ -331,11 +354,28 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 		    name, id);
 		return;
 	}
-	/* Durable before anything else: a restart must capture it. */
+	count = ok && (stock >= 0 || !info.sensed);
+	/*
+	 * The stock and the capture in one write, before the member is
+	 * woken: then the member only replies.  A drop a timeout released
+	 * meanwhile stays released (the late "ok" below).
+	 */
 	if (ok && match == VEND_MATCH_INFLIGHT) {
-		(void)db_answer_put(srv->db, info.tx, ERR_NONE);
+		settled = cJSON_CreateObject();
+		if (db_drop_vended(srv->db, info.tx, name, info.slot,
+		    count ? stock : -2, settled, &captured) == ERR_NONE) {
+			count = 0;
+			event_slots(srv, name, NULL, info.slot);
+		} else {
+			/* Durable another way: a restart must capture it. */
+			(void)db_answer_put(srv->db, info.tx, ERR_NONE);
+		}
+		if (!captured) {
+			cJSON_Delete(settled);
+			settled = NULL;
+		}
 	}
-	if (ok && (stock >= 0 || !info.sensed)) {
+	if (count) {
 		if (db_machine_vended(srv->db, name, info.slot, stock) !=
 		    ERR_NONE) {
 			log_warn("machine %s: could not record the stock of "
@@ -343,8 +383,18 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 		}
 		event_slots(srv, name, NULL, info.slot);
 	}
-	match = vend_complete(srv->vends, m, id, ok ? ERR_NONE :
-	    ERR_DROP_FAILED, why);
+	match = settled != NULL ?
+	    vend_complete_settled(srv->vends, m, id, &settled) :
+	    vend_complete(srv->vends, m, id, ok ? ERR_NONE : ERR_DROP_FAILED,
+	    why);
+	/* Captured, but the drop failed meanwhile: its release finds it so. */
+	cJSON_Delete(settled);
+	if (captured && match != VEND_MATCH_INFLIGHT) {
+		log_warn("machine %s: vend %s (tx %lld) answered ok as its "
+		    "drop failed; it stays captured", name, id,
+		    (long long)info.tx);
+		return;
+	}
 	if (match == VEND_MATCH_LATE && ok) {
 		log_warn("machine %s: vended after timeout, not charged: slot "
 		    "%d, tx %lld", name, info.slot, (long long)info.tx);

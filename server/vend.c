@@ -94,11 +94,12 @@ vend_locked(struct vend_reg *reg)
 }
 
 /*
- * Wait on reg->cond until deadline (monotonic ms, the clock of now_ms) or a
- * wake-up; the lock is released meanwhile and held again on return.
+ * Wait on cond (reg->cond, or a vend's own) until deadline (monotonic ms,
+ * the clock of now_ms) or a wake-up; the lock is released meanwhile and
+ * held again on return.
  */
 static void
-vend_sleep(struct vend_reg *reg, int64_t deadline)
+vend_sleep(struct vend_reg *reg, pthread_cond_t *cond, int64_t deadline)
 {
 	struct timespec ts;
 
@@ -106,7 +107,7 @@ vend_sleep(struct vend_reg *reg, int64_t deadline)
 	ts.tv_sec = deadline / 1000;
 	ts.tv_nsec = (deadline % 1000) * 1000000;
 	__atomic_store_n(&reg->locked, 0, __ATOMIC_RELAXED);
-	(void)pthread_cond_timedwait(&reg->cond, &reg->lock, &ts);
+	(void)pthread_cond_timedwait(cond, &reg->lock, &ts);
 	__atomic_store_n(&reg->owner, pthread_self(), __ATOMIC_RELAXED);
 	__atomic_store_n(&reg->locked, 1, __ATOMIC_RELAXED);
 }
@@ -252,7 +253,8 @@ vend_done(struct vend_reg *reg, struct vend *v, int result,
 	v->machine = NULL;
 	v->next = NULL;
 	snprintf(v->message, sizeof(v->message), "%s", message);
-	pthread_cond_broadcast(&reg->cond);
+	/* Only its member waits for a vend: wake that one alone. */
+	pthread_cond_signal(&v->cond);
 }
 
 /*
@@ -368,6 +370,7 @@ vend_online(struct vend_reg *reg, const char *name)
 int
 vend_submit(struct vend_reg *reg, struct vend *v, const char *machine)
 {
+	pthread_condattr_t ca;
 	struct vend *a;
 	struct mach *m;
 
@@ -391,6 +394,10 @@ vend_submit(struct vend_reg *reg, struct vend *v, const char *machine)
 	snprintf(v->id, sizeof(v->id), "v%lld.%lu", (long long)v->tx,
 	    ++reg->seq);
 	v->deadline = vend_now(reg) + v->timeout_ms;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&v->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	vend_move(reg, v, VEND_STATE_QUEUED);
 	v->machine = m;
 	v->next = NULL;
@@ -468,7 +475,7 @@ vend_wait(struct vend_reg *reg, struct vend *v)
 			vend_expire(reg, v, vend_now(reg));
 			break;
 		}
-		vend_sleep(reg, v->deadline);
+		vend_sleep(reg, &v->cond, v->deadline);
 	}
 	vend_unlock(reg);
 }
@@ -492,7 +499,7 @@ vend_wait_for(struct vend_reg *reg, struct vend *v, int64_t max_ms)
 		if (vend_now(reg) >= until) {
 			break;
 		}
-		vend_sleep(reg, until);
+		vend_sleep(reg, &v->cond, until);
 	}
 	done = v->state == VEND_STATE_DONE;
 	vend_unlock(reg);
@@ -513,6 +520,7 @@ vend_finish(struct vend_reg *reg, struct vend *v)
 		}
 	}
 	v->anext = NULL;
+	pthread_cond_destroy(&v->cond);
 	reg->nactive--;
 	ASSERT(reg->nactive >= 0);
 	pthread_cond_broadcast(&reg->cond);
@@ -595,15 +603,19 @@ vend_match(struct vend_reg *reg, struct mach *m, const char *id,
 	return r;
 }
 
-enum vend_match
-vend_complete(struct vend_reg *reg, struct mach *m, const char *id,
-    int result, const char *message)
+static enum vend_match
+vend_answered(struct vend_reg *reg, struct mach *m, const char *id,
+    int result, const char *message, cJSON **settled)
 {
 	enum vend_match r = VEND_MATCH_NONE;
 
 	vend_lock(reg);
 	if (m->state == MACH_STATE_VENDING &&
 	    strcmp(m->inflight->id, id) == 0) {
+		if (settled != NULL) {
+			m->inflight->settled = *settled;
+			*settled = NULL;
+		}
 		vend_done(reg, m->inflight, result, message);
 		m->inflight = NULL;
 		vend_mach_move(reg, m, MACH_STATE_IDLE);
@@ -622,6 +634,20 @@ vend_complete(struct vend_reg *reg, struct mach *m, const char *id,
 	}
 	vend_unlock(reg);
 	return r;
+}
+
+enum vend_match
+vend_complete(struct vend_reg *reg, struct mach *m, const char *id,
+    int result, const char *message)
+{
+	return vend_answered(reg, m, id, result, message, NULL);
+}
+
+enum vend_match
+vend_complete_settled(struct vend_reg *reg, struct mach *m, const char *id,
+    cJSON **settled)
+{
+	return vend_answered(reg, m, id, ERR_NONE, "", settled);
 }
 
 void
@@ -663,7 +689,7 @@ vend_wait_idle(struct vend_reg *reg, int64_t deadline)
 
 	vend_lock(reg);
 	while (reg->nactive > 0 && vend_now(reg) < deadline) {
-		vend_sleep(reg, deadline);
+		vend_sleep(reg, &reg->cond, deadline);
 	}
 	n = reg->nactive;
 	vend_unlock(reg);

@@ -292,6 +292,7 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 		.key = "k", .request = "drop m1 1" };
 	cJSON *r = cJSON_CreateObject();
 	int64_t first;
+	int captured;
 
 	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
 	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
@@ -301,7 +302,8 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 	first = d.tx;
 	ck_assert_int_eq(balance("alice"), 90);
 	ck_assert_int_eq(db_drop_release(db, first, ERR_DROP_IN_PROGRESS,
-	    "alice already has a drop in flight"), ERR_NONE);
+	    "alice already has a drop in flight", r, &captured), ERR_NONE);
+	ck_assert_int_eq(captured, 0);
 	ck_assert_int_eq(balance("alice"), 100);
 	/* The retry holds anew: the key was not used up. */
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
@@ -315,8 +317,14 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
 	ck_assert_int_eq(field(r, "tx"), d.tx);
 	ck_assert_int_eq(field(r, "balance"), 90);
-	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "x"),
-	    ERR_INTERNAL);
+	cJSON_Delete(r);
+	/* A release of a captured drop finds it captured, and says so. */
+	r = cJSON_CreateObject();
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "x", r,
+	    &captured), ERR_NONE);
+	ck_assert_int_eq(captured, 1);
+	ck_assert_int_eq(field(r, "tx"), d.tx);
+	ck_assert_int_eq(field(r, "balance"), 90);
 	cJSON_Delete(r);
 	r = cJSON_CreateObject();
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
@@ -326,13 +334,68 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 	/* A failure at the machine is the key's outcome. */
 	d.key = "k2";
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam"),
-	    ERR_NONE);
-	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam"),
-	    ERR_NONE);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam", r,
+	    &captured), ERR_NONE);
+	ck_assert_int_eq(captured, 0);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam", r,
+	    &captured), ERR_NONE);
+	ck_assert_int_eq(captured, 0);
 	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_INTERNAL);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_DROP_FAILED);
 	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * The machine's "ok" is recorded in one write: the slot's stock (one less,
+ * or the count the machine sensed, or left alone) and the capture.  A drop
+ * already released (a timeout won) stays released; its stock still
+ * follows the machine.
+ */
+START_TEST(vended_records_stock_and_capture_in_one_write)
+{
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1 };
+	cJSON *r = cJSON_CreateObject();
+	int captured;
+
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
+	    ERR_NONE);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	cJSON_Delete(r);
+	r = cJSON_CreateObject();
+	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, -1, r, &captured),
+	    ERR_NONE);
+	ck_assert_int_eq(captured, 1);
+	ck_assert_int_eq(field(r, "tx"), d.tx);
+	ck_assert_int_eq(field(r, "price"), 10);
+	ck_assert_int_eq(field(r, "balance"), 90);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 4);
+	ck_assert_int_eq(sql_int("SELECT balance FROM accounts WHERE name ="
+	    " '@sales'"), 10);
+	cJSON_Delete(r);
+	/* A sensed count stands; a second "ok" for it captures nothing. */
+	r = cJSON_CreateObject();
+	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, 2, r, &captured),
+	    ERR_NONE);
+	ck_assert_int_eq(captured, 0);
+	ck_assert_ptr_null(r->child);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 2);
+	ck_assert_int_eq(balance("alice"), 90);
+	/* Released first: stays released, stock still follows (-2: not). */
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_TIMEOUT, "late",
+	    r, &captured), ERR_NONE);
+	ck_assert_int_eq(captured, 0);
+	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, -2, r, &captured),
+	    ERR_NONE);
+	ck_assert_int_eq(captured, 0);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 2);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert_int_eq(sql_int("SELECT balance FROM accounts WHERE name ="
+	    " '@sales'"), 10);
 	ck_assert(ledger_clean());
 	cJSON_Delete(r);
 }
@@ -476,6 +539,7 @@ START_TEST(balance_in_memory_follows_every_movement)
 		.request = "drop m1 1" };
 	cJSON *r = cJSON_CreateObject();
 	int64_t captured;
+	int was_captured;
 
 	/* Every member was reported by its creation: no read needed. */
 	ck_assert_int_eq(db_balances_count(db), 3);
@@ -513,8 +577,9 @@ START_TEST(balance_in_memory_follows_every_movement)
 	ck_assert_int_eq(balance("alice"), 60);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
 	ck_assert_int_eq(balance("alice"), 50);
-	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam"),
-	    ERR_NONE);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam", r,
+	    &was_captured), ERR_NONE);
+	ck_assert_int_eq(was_captured, 0);
 	ck_assert_int_eq(balance("alice"), 60);
 	balances_match_ledger(members3);
 	/* A refund of the captured drop. */
@@ -531,6 +596,13 @@ START_TEST(balance_in_memory_follows_every_movement)
 	m.tx = 0;
 	ck_assert_int_eq(db_send(db, &m, r), ERR_INSUFFICIENT_FUNDS);
 	ck_assert_int_eq(balance("bob"), 55);
+	balances_match_ledger(members3);
+	/* Held, then captured with the stock on the machine's thread. */
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, -1, r,
+	    &was_captured), ERR_NONE);
+	ck_assert_int_eq(was_captured, 1);
+	ck_assert_int_eq(balance("alice"), 60);
 	balances_match_ledger(members3);
 	ck_assert_int_eq(db_balances_count(db), 3);
 	cJSON_Delete(r);
@@ -903,6 +975,7 @@ ledger_suite(void)
 	tc = tcase_create("machines");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, machines_and_slots_round_trip);
+	tcase_add_test(tc, vended_records_stock_and_capture_in_one_write);
 	suite_add_tcase(s, tc);
 	return s;
 }

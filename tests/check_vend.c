@@ -168,6 +168,41 @@ START_TEST(vends_are_sent_first_come_first_served_one_at_a_time)
 }
 END_TEST
 
+START_TEST(a_settled_answer_goes_to_its_member_only_while_in_flight)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a, b;
+	cJSON *res = cJSON_CreateObject();
+
+	submit_ok(&a, "alice", 11, 3, 1000, "m1");
+	submit_ok(&b, "bob", 12, 4, 1000, "m1");
+	expect_sent(m, &a);
+	/* In flight: the vend takes the capture's result. */
+	ck_assert_int_eq(vend_complete_settled(reg, m, a.id, &res),
+	    VEND_MATCH_INFLIGHT);
+	ck_assert_ptr_null(res);
+	ck_assert_ptr_nonnull(a.settled);
+	ck_assert_int_eq(vend_poll(reg, &a), 1);
+	ck_assert_int_eq(a.result, ERR_NONE);
+	cJSON_Delete(a.settled);
+	expect_done(&a, ERR_NONE);
+	/* Timed out first: the result stays the caller's. */
+	expect_sent(m, &b);
+	clk += 1001;
+	ck_assert_int_eq(vend_poll(reg, &b), 1);
+	ck_assert_int_eq(b.result, ERR_DROP_TIMEOUT);
+	res = cJSON_CreateObject();
+	ck_assert_int_eq(vend_complete_settled(reg, m, b.id, &res),
+	    VEND_MATCH_LATE);
+	ck_assert_ptr_nonnull(res);
+	ck_assert_ptr_null(b.settled);
+	cJSON_Delete(res);
+	expect_done(&b, ERR_DROP_TIMEOUT);
+	offline(m);
+}
+END_TEST
+
 START_TEST(a_vend_to_an_offline_machine_is_refused)
 {
 	struct transport t = { 0 };
@@ -477,6 +512,7 @@ vend_suite(void)
 	tc = h_tcase(s, "queue", setup, teardown, 10);
 	tcase_add_test(tc, vends_are_sent_first_come_first_served_one_at_a_time);
 	tcase_add_test(tc, a_vend_to_an_offline_machine_is_refused);
+	tcase_add_test(tc, a_settled_answer_goes_to_its_member_only_while_in_flight);
 	tcase_add_test(tc, one_drop_in_flight_per_user_until_it_is_settled);
 	tcase_add_test(tc, sensed_stock_is_noted_on_the_vend_of_that_slot);
 	tc = h_tcase(s, "timeouts", setup, teardown, 10);
