@@ -248,10 +248,18 @@ drop_settled(sqlite3 *h, int64_t tx, const char *state, cJSON *res)
 	sqlite3_stmt *st;
 	int r;
 
-	st = db_prep(h, "SELECT t.item, -t.amount, a.balance FROM tx t"
-	    " JOIN accounts a ON a.id = t.account WHERE t.id = ?"
-	    " AND t.kind = 'drop' AND t.state = ?", "lt", tx, state);
+	/*
+	 * The state is compared here, not bound: a bound state lets the
+	 * planner weigh the partial index on pending drops, and SQLite then
+	 * prepares the statement anew at every use.
+	 */
+	st = db_prep(h, "SELECT t.item, -t.amount, a.balance, t.state"
+	    " FROM tx t JOIN accounts a ON a.id = t.account WHERE t.id = ?"
+	    " AND t.kind = 'drop'", "l", tx);
 	r = st != NULL ? db_step(st) : -1;
+	if (r == 1 && strcmp(db_col_text(st, 3), state) != 0) {
+		r = 0;
+	}
 	if (r == 1 && res != NULL) {
 		cJSON_AddNumberToObject(res, "tx", (double)tx);
 		cJSON_AddStringToObject(res, "item", db_col_text(st, 0));

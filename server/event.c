@@ -39,6 +39,18 @@ struct event_queue {
 };
 
 static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * How many queues exist (sessions that subscribed): with none, events
+ * are not built at all, and a drop does not read its machine's slots
+ * back to describe them.  Changed under event_lock, read without it.
+ */
+static int event_nqueues;
+
+static int
+event_listened(void)
+{
+	return __atomic_load_n(&event_nqueues, __ATOMIC_RELAXED) > 0;
+}
 static struct event_queue *event_head;
 
 /* Drops in flight: tx -> owner, so "vending" can name its member. */
@@ -79,6 +91,7 @@ event_queue_new(void)
 		event_head->prev = q;
 	}
 	event_head = q;
+	__atomic_add_fetch(&event_nqueues, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&event_lock);
 	return q;
 }
@@ -100,6 +113,7 @@ event_queue_free(struct event_queue *q)
 	if (q->next != NULL) {
 		q->next->prev = q->prev;
 	}
+	__atomic_sub_fetch(&event_nqueues, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&event_lock);
 	for (l = q->head; l != NULL; l = next) {
 		next = l->next;
@@ -361,8 +375,12 @@ event_machine(struct server *srv, const char *machine)
 cJSON *
 event_slots_before(struct server *srv, const char *machine)
 {
-	cJSON *list = cJSON_CreateArray();
+	cJSON *list;
 
+	if (!event_listened()) {
+		return NULL;
+	}
+	list = cJSON_CreateArray();
 	if (db_slots(srv->db, machine, list) != ERR_NONE) {
 		cJSON_Delete(list);
 		return NULL;
@@ -378,9 +396,13 @@ void
 event_slots(struct server *srv, const char *machine, cJSON *before,
     int slot)
 {
-	cJSON *list = cJSON_CreateArray(), *s, *old, *ev;
+	cJSON *list = NULL, *s, *old, *ev;
 	int n;
 
+	if (!event_listened()) {
+		goto out;
+	}
+	list = cJSON_CreateArray();
 	if (db_slots(srv->db, machine, list) != ERR_NONE) {
 		goto out;
 	}
@@ -416,8 +438,12 @@ out:
 void
 event_balance(const char *user, int64_t balance, int64_t tx)
 {
-	cJSON *ev = event_new("balance", NULL);
+	cJSON *ev;
 
+	if (!event_listened()) {
+		return;
+	}
+	ev = event_new("balance", NULL);
 	cJSON_AddNumberToObject(ev, "balance", (double)balance);
 	if (tx > 0) {
 		cJSON_AddNumberToObject(ev, "tx", (double)tx);
@@ -463,6 +489,9 @@ event_drop(int64_t tx, const char *user, const char *machine, int slot,
 		d->tx = 0;
 	}
 	pthread_mutex_unlock(&event_lock);
+	if (!event_listened()) {
+		return;
+	}
 	ev = event_new("drop", NULL);
 	cJSON_AddNumberToObject(ev, "tx", (double)tx);
 	cJSON_AddStringToObject(ev, "machine", copy.machine);
