@@ -134,7 +134,8 @@ void conn_set_wake_fd(struct conn *c, int fd);
 /*
  * fn is called when a read has waited CONN_IDLE_MS for bytes: the
  * connection is idle, and its thread may give back what it holds for
- * nothing (a client that reads its answer and leaves never gets there).
+ * nothing (a client that reads its answer and leaves never gets there);
+ * with no partial line, the line buffer is given back meanwhile.
  */
 #define CONN_IDLE_MS 50
 void conn_set_idle(struct conn *c, void (*fn)(void));

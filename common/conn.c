@@ -43,6 +43,14 @@ struct conn {
 	char err[256];
 };
 
+/* The line buffer's first size: it grows on demand up to max_line. */
+static size_t
+conn_buf_initial(const struct conn *c)
+{
+	return c->max_line + 1 < CONN_BUF_INITIAL ? c->max_line + 1 :
+	    CONN_BUF_INITIAL;
+}
+
 struct conn *
 conn_new(int fd, SSL_CTX *ctx, size_t max_line)
 {
@@ -52,8 +60,7 @@ conn_new(int fd, SSL_CTX *ctx, size_t max_line)
 	c->fd = fd;
 	c->wake_fd = -1;
 	c->max_line = max_line;
-	c->cap = max_line + 1 < CONN_BUF_INITIAL ? max_line + 1 :
-	    CONN_BUF_INITIAL;
+	c->cap = conn_buf_initial(c);
 	c->buf = xmalloc(c->cap);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -146,7 +153,9 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 
 /*
  * Wait to read until the deadline; once the wait has lasted CONN_IDLE_MS
- * the connection is idle, and c->idle is called before it goes on.
+ * the connection is idle, and c->idle is called before it goes on.  An
+ * idle connection with no partial line gives back its line buffer; it is
+ * back, at its first size, before this returns.
  */
 static int
 conn_wait_read(struct conn *c, int64_t deadline)
@@ -160,8 +169,19 @@ conn_wait_read(struct conn *c, int64_t deadline)
 	if ((st = conn_wait(c, POLLIN, idle)) != CONN_TIMEOUT) {
 		return st;
 	}
+	/* Nothing buffered: the line buffer goes too, until bytes come. */
+	if (c->len == 0) {
+		assert(c->start == 0);
+		free(c->buf);
+		c->buf = NULL;
+	}
 	c->idle();
-	return conn_wait(c, POLLIN, deadline);
+	st = conn_wait(c, POLLIN, deadline);
+	if (c->buf == NULL) {
+		c->cap = conn_buf_initial(c);
+		c->buf = xmalloc(c->cap);
+	}
+	return st;
 }
 
 /*

@@ -173,8 +173,11 @@ int server_run(struct server *srv);
 int server_stopping(struct server *srv);
 /* The current SSL_CTX for a port, with a reference the caller frees. */
 SSL_CTX *server_member_ctx(struct server *srv);
-/* Release the calling connection thread's stack pages below its frame. */
-void server_stack_trim(void);
+/*
+ * conn_set_idle's function for a connection thread: give back what only
+ * work needs (stack pages below the caller, OpenSSL's per-thread state).
+ */
+void server_conn_idle(void);
 SSL_CTX *server_machine_ctx(struct server *srv);
 int server_reload(void);
 /* Log-worthy certificate set-ups (shared CA, CRL near nextUpdate). */

@@ -511,17 +511,17 @@ server_worker_main(void *arg)
 
 /*
  * A connection thread's stack pages stay resident once touched, and the
- * TLS handshake (key exchange, signature, certificate checks) reaches
- * several pages deeper than an idle connection ever needs again.  Hand
- * back to the kernel every page below the caller's frame but for
- * SERVER_STACK_IDLE bytes under it (they read as zeros if touched again),
- * so that an idle connection keeps two pages: the top one (the thread's
- * own data) and the one its wait for the next line runs in.
+ * TLS handshake (key exchange, signature, certificate checks: 16 KiB
+ * deep with a client certificate) and a login reach several pages deeper
+ * than an idle connection's wait.  Hand back to the kernel every page
+ * below the caller's frame but for SERVER_STACK_IDLE bytes under it (they
+ * read as zeros if touched again): an idle connection keeps two pages,
+ * the top one (the thread's own data) and the one its wait runs in.
  */
-#define SERVER_STACK_IDLE 1024	/* what that wait needs below the caller:
-				   ~300 bytes (session_loop to poll) */
+#define SERVER_STACK_IDLE 1024	/* more than trim and madvise need below
+				   their caller's frame */
 
-void
+static void
 server_stack_trim(void)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo, hi;
@@ -538,12 +538,24 @@ server_stack_trim(void)
 	}
 	pthread_attr_destroy(&attr);
 	lo = ((uintptr_t)base + page - 1) & ~(page - 1);
-	/* Below this function's own frame, by more than it and madvise use. */
 	hi = ((uintptr_t)__builtin_frame_address(0) - SERVER_STACK_IDLE) &
 	    ~(page - 1);
 	if (hi > lo && hi - lo <= size) {
 		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 	}
+}
+
+/*
+ * A member connection idle (conn_set_idle) for CONN_IDLE_MS, most likely
+ * for long: its thread gives back its stack pages below the wait and
+ * OpenSSL's per-thread state (two random generators and the error queue,
+ * 3.5 KiB), which OpenSSL makes again when the thread next needs it.
+ */
+void
+server_conn_idle(void)
+{
+	server_stack_trim();
+	OPENSSL_thread_stop();
 }
 
 /* At shutdown: wake every idle thread, which then exits. */

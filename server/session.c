@@ -398,10 +398,11 @@ session_main(void *arg)
 	session_greet(s);
 	/*
 	 * Once the connection is idle, the stack pages the handshake touched
-	 * go (not for a client that leaves at once: the next connection this
-	 * thread serves would touch them again).
+	 * go, with OpenSSL's per-thread state and the line buffer (not for a
+	 * client that leaves at once: the next connection this thread serves
+	 * would need them again).
 	 */
-	conn_set_idle(s->peer.conn, server_stack_trim);
+	conn_set_idle(s->peer.conn, server_conn_idle);
 	why = session_loop(s);
 	conn_shutdown(s->peer.conn, now_ms() + 1000);
 	session_close(s, why);

@@ -302,6 +302,51 @@ START_TEST(a_read_that_waits_calls_the_idle_function_once)
 }
 END_TEST
 
+/*
+ * The line buffer an idle wait gave back is there again when bytes come:
+ * a long line grows it as before; a partial line kept across an idle
+ * wait (the buffer is kept then) is completed.
+ */
+START_TEST(an_idle_waits_buffer_comes_back_for_any_line)
+{
+	char *line, big[3001];
+	size_t len;
+	pthread_t t;
+
+	pair(4096);
+	idle_calls = 0;
+	conn_set_idle(srv, count_idle);
+	pthread_create(&t, NULL, send_late, NULL);
+	ck_assert_int_eq(read_line(&line, &len, 5000, 5000), CONN_OK);
+	pthread_join(t, NULL);
+	ck_assert_str_eq(line, "late");
+	ck_assert_int_eq(idle_calls, 1);
+	ck_assert_int_eq(read_line(&line, &len, CONN_IDLE_MS * 4, 5000),
+	    CONN_TIMEOUT);
+	ck_assert_int_eq(idle_calls, 2);
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 2] = '\n';
+	big[sizeof(big) - 1] = '\0';
+	send_text("short\n");
+	send_text(big);
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_str_eq(line, "short");
+	ck_assert_int_eq(read_line(&line, &len, 2000, 2000), CONN_OK);
+	ck_assert_uint_eq(len, sizeof(big) - 2);
+	ck_assert_int_eq(line[0], 'b');
+	ck_assert_int_eq(line[len - 1], 'b');
+	/* Half a line, an idle wait (it times out), then the rest. */
+	send_text("ha");
+	ck_assert_int_eq(read_line(&line, &len, CONN_IDLE_MS * 4,
+	    CONN_IDLE_MS * 4), CONN_TIMEOUT);
+	ck_assert_int_eq(idle_calls, 3);
+	send_text("lf\n");
+	ck_assert_int_eq(read_line(&line, &len, 2000, 5000), CONN_OK);
+	ck_assert_str_eq(line, "half");
+	unpair();
+}
+END_TEST
+
 static volatile sig_atomic_t sigpipes;
 
 static void
@@ -382,6 +427,7 @@ conn_suite(void)
 	tcase_add_test(tc, silence_hits_the_idle_deadline);
 	tcase_add_test(tc, a_trickled_line_hits_the_line_deadline);
 	tcase_add_test(tc, a_read_that_waits_calls_the_idle_function_once);
+	tcase_add_test(tc, an_idle_waits_buffer_comes_back_for_any_line);
 	tcase_add_test(tc, a_reset_connection_is_not_sent_close_notify);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("verification");

@@ -1075,10 +1075,10 @@ ops_tunables_case(const char *given, const char *want, int cached)
 
 START_TEST(ops_server_limits_the_per_thread_malloc_cache)
 {
-	ops_tunables_case(NULL, "glibc.malloc.tcache_max=64", 0);
-	ops_tunables_case("", "glibc.malloc.tcache_max=64", 0);
+	ops_tunables_case(NULL, "glibc.malloc.tcache_max=128", 0);
+	ops_tunables_case("", "glibc.malloc.tcache_max=128", 0);
 	ops_tunables_case("glibc.malloc.arena_max=4",
-	    "glibc.malloc.arena_max=4:glibc.malloc.tcache_max=64", 0);
+	    "glibc.malloc.arena_max=4:glibc.malloc.tcache_max=128", 0);
 }
 END_TEST
 
