@@ -61,6 +61,8 @@ struct db {
 	db_balance_hook_fn balance_hook;
 	struct db_balances *balances;	/* members' balances (balance.c) */
 	int created;		/* db_open made the schema from nothing */
+	struct db_ckpt *ckpt;	/* the checkpointer (ckpt.c) */
+	int ckpt_busy;		/* it is checkpointing; wlock */
 	int64_t fault_since;	/* storage episode start (ms), 0: none; wlock */
 	int64_t fault_until;	/* writes refused until then; wlock */
 	long fault_refused;	/* writes refused this episode; wlock */
@@ -136,6 +138,13 @@ void db_balances_put(struct db *db, const char *user, int64_t balance);
 void db_book_flush(struct db *db);
 /* Write what is queued and stop the bookkeeping thread (db_close). */
 void db_book_stop(struct db *db);
+/* ckpt.c: checkpoints off the commit path, from db_open to db_close. */
+void db_ckpt_init(struct db *db);
+void db_ckpt_stop(struct db *db);
+/* A connection of our own (db.c), and its closing with its statements. */
+sqlite3 *db_connect(const char *path, int readonly, char *err,
+    size_t errlen);
+void db_connection_close(sqlite3 *h);
 
 /* shm.c */
 /* 1 once the DB-shm mapping was lost and replaced by private memory. */

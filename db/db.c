@@ -387,13 +387,15 @@ db_col_json(cJSON *obj, const char *name, sqlite3_stmt *st, int col)
 	}
 }
 
-static sqlite3 *
+sqlite3 *
 db_connect(const char *path, int readonly, char *err, size_t errlen)
 {
 	static const char pragmas[] =
 	    "PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = FULL;"
-	    "PRAGMA foreign_keys = ON;";
+	    "PRAGMA foreign_keys = ON;"
+	    /* A WAL that grew under load is cut back when it restarts. */
+	    "PRAGMA journal_size_limit = 8388608;";
 	sqlite3 *h = NULL;
 	int flags = readonly ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -500,6 +502,7 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 		return NULL;
 	}
 	sqlite3_update_hook(db->writer, db_update_hook, db);
+	db_ckpt_init(db);
 	if (readers > DB_MAX_READERS) {
 		readers = DB_MAX_READERS;
 	}
@@ -656,6 +659,13 @@ out:
 }
 
 void
+db_connection_close(sqlite3 *h)
+{
+	db_cache_drop(h);
+	sqlite3_close(h);
+}
+
+void
 db_close(struct db *db)
 {
 	int i;
@@ -664,6 +674,7 @@ db_close(struct db *db)
 		return;
 	}
 	db_book_stop(db);
+	db_ckpt_stop(db);
 	for (i = 0; i < db->nreaders; i++) {
 		db_cache_drop(db->readers[i]);
 		sqlite3_close(db->readers[i]);
@@ -1146,7 +1157,7 @@ db_shm_maybe_rebuild(struct db *db)
 		return;
 	}
 	/* The writer connection must be outside any transaction too. */
-	if (db->wbusy || db->wcommitting || db->in_batch) {
+	if (db->wbusy || db->wcommitting || db->in_batch || db->ckpt_busy) {
 		all = 0;
 		i = 0;
 	}

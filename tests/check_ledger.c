@@ -4,6 +4,7 @@
  * Each test gets a fresh database file.
  */
 #include <check.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -396,6 +397,52 @@ START_TEST(vended_records_stock_and_capture_in_one_write)
 	ck_assert_int_eq(balance("alice"), 90);
 	ck_assert_int_eq(sql_int("SELECT balance FROM accounts WHERE name ="
 	    " '@sales'"), 10);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * Checkpoints still happen, now off the commit path (ckpt.c): once the
+ * WAL passes 1000 frames the database file itself receives the new
+ * pages, without anyone asking for a checkpoint, and the ledger read
+ * through it is whole.
+ */
+START_TEST(the_wal_is_still_checkpointed)
+{
+	struct db_move m = { .actor = "alice", .user = "bob", .amount = 1 };
+	char wal[600];
+	struct stat before, now;
+	cJSON *r = cJSON_CreateObject();
+	int i, waited;
+
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	ck_assert_int_eq(stat(dbpath, &before), 0);
+	/* Each send is a commit of a few frames: well past 1000 of them. */
+	for (i = 0; i < 100; i++) {
+		m.amount = i % 2 ? 1 : 2;
+		m.actor = i % 2 ? "bob" : "alice";
+		m.user = i % 2 ? "alice" : "bob";
+		ck_assert_int_eq(db_send(db, &m, r), ERR_NONE);
+	}
+	for (i = 0; i < 400; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "user%d", i);
+		ck_assert_int_eq(db_user_add(db, NULL, name, "h", "member",
+		    1), ERR_NONE);
+	}
+	ck_assert_int_eq(stat(wal, &now), 0);
+	ck_assert_int_gt(now.st_size, 1000 * 4096);
+	for (waited = 0; waited < 5000; waited += 10) {
+		ck_assert_int_eq(stat(dbpath, &now), 0);
+		if (now.st_size > before.st_size) {
+			break;
+		}
+		usleep(10000);
+	}
+	ck_assert_msg(now.st_size > before.st_size, "no checkpoint in 5 s");
+	ck_assert_int_eq(balance("alice") + balance("bob"), 100);
 	ck_assert(ledger_clean());
 	cJSON_Delete(r);
 }
@@ -975,6 +1022,7 @@ ledger_suite(void)
 	tc = tcase_create("machines");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, machines_and_slots_round_trip);
+	tcase_add_test(tc, the_wal_is_still_checkpointed);
 	tcase_add_test(tc, vended_records_stock_and_capture_in_one_write);
 	suite_add_tcase(s, tc);
 	return s;
