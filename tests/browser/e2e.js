@@ -181,9 +181,17 @@ class Page {
     await this.send("Input.dispatchKeyEvent", Object.assign({ type: "keyUp" }, base));
   }
 
-  async click(selector) {
-    const ok = await this.eval("(() => { const e = document.querySelector(" +
-      JSON.stringify(selector) + "); if (!e || e.disabled) return false; e.click(); return true; })()");
+  // Clicks selector once it is there and enabled: what a person does, who
+  // waits for the button to appear (tabs are drawn when the login reply
+  // arrives, lists when theirs does).
+  async click(selector, ms = 5000) {
+    const js = "(() => { const e = document.querySelector(" +
+      JSON.stringify(selector) + "); if (!e || e.disabled) return false; e.click(); return true; })()";
+    let ok = await this.eval(js);
+    for (const until = Date.now() + ms; !ok && Date.now() < until; ) {
+      await sleep(50);
+      ok = await this.eval(js);
+    }
     if (!ok) {
       await this.shot("FAILED-" + this.name);
       throw new Error(this.name + ": cannot click " + selector);
