@@ -960,6 +960,21 @@ START_TEST(member_balance_sees_other_connections_writes)
 	alice = 2000000000;
 	ck_assert_int_eq(member_balance_cmd(a2), alice);
 	ck_assert_str_eq(a2->line, "{\"ok\":true,\"balance\":2000000000}");
+	/*
+	 * Disabled (kicked), credited meanwhile, enabled: the next login
+	 * sees the credit.  Users are never deleted or renamed.
+	 */
+	h_expect(adm, NULL, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
+	    "\"disabled\":true}");
+	ck_assert(h_closed(b));
+	h_close(b);
+	h_expect(adm, NULL, "{\"cmd\":\"credit\",\"user\":\"bob\","
+	    "\"amount\":7,\"note\":\"while away\"}");
+	bob += 7;
+	h_expect(adm, NULL, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
+	    "\"disabled\":false}");
+	b = h_connect_as(member_srv, "bob", "bobpw");
+	ck_assert_int_eq(member_balance_cmd(b), bob);
 	/* What `balance` said is what the database holds. */
 	ck_assert_int_eq(h_balance(member_srv, "alice"), alice);
 	ck_assert_int_eq(h_balance(member_srv, "bob"), bob);
