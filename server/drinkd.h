@@ -266,6 +266,9 @@ enum vend_state {
 	VEND_STATE_NEW,		/* filled in by the member, not submitted */
 	VEND_STATE_QUEUED,	/* in its machine's FIFO */
 	VEND_STATE_SENT,	/* at the machine */
+	VEND_STATE_ANSWERED,	/* the machine said ok and is free again; its
+				 * thread records the capture, then makes
+				 * it DONE (no deadline applies meanwhile) */
 	VEND_STATE_DONE,	/* outcome known; the settlement is running */
 	VEND_STATE_FINISHED,	/* settled; out of the registry */
 	VEND_STATE_COUNT
@@ -375,12 +378,19 @@ enum vend_match vend_match(struct vend_reg *reg, struct mach *m,
 enum vend_match vend_complete(struct vend_reg *reg, struct mach *m,
     const char *id, int result, const char *message);
 /*
- * The same for an "ok" whose capture the machine's thread recorded: on
- * VEND_MATCH_INFLIGHT the vend takes *settled (the capture's result) and
- * *settled is set to NULL; otherwise it stays the caller's.
+ * An "ok" for the vend at the machine (id): the machine is free for the
+ * next vend and the vend, ANSWERED, is returned for the machine's thread
+ * to settle; NULL (nothing changes) when id is not the vend in flight.
  */
-enum vend_match vend_complete_settled(struct vend_reg *reg, struct mach *m,
-    const char *id, cJSON **settled);
+struct vend *vend_take(struct vend_reg *reg, struct mach *m, const char *id,
+    struct vend_abandoned *info);
+/*
+ * An ANSWERED vend is DONE with result; with *settled (the capture's
+ * result, may be NULL) taken over and set to NULL.  The member may free
+ * v as soon as this returns.
+ */
+void vend_settle(struct vend_reg *reg, struct vend *v, int result,
+    cJSON **settled);
 /* The machine reported sensed stock for slot. */
 void vend_sensed(struct vend_reg *reg, struct mach *m, int slot);
 /* Member side. */
@@ -422,9 +432,23 @@ int drop_recover(struct server *srv);
 int drop_start(struct server *srv);
 /* At exit, after the vends drained: stop it; the rest waits for a start. */
 void drop_stop(struct server *srv);
-/* A machine answered vend id; stock >= 0 is a sensed count it sent. */
+/* The capture of an "ok" still to record (v NULL: none). */
+struct drop_vended {
+	struct vend *v;		/* ANSWERED; its member waits */
+	int64_t tx;
+	int slot;
+	int64_t stock;		/* sensed count, -1: one less, -2: unchanged */
+	char id[40];
+};
+/*
+ * A machine answered vend id; stock >= 0 is a sensed count it sent.  An
+ * "ok" for the vend in flight is left in *later for drop_vended (with
+ * later NULL, recorded before this returns).
+ */
 void drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
-    int64_t stock, const char *why);
+    int64_t stock, const char *why, struct drop_vended *later);
+/* Record a capture drop_answer left (no-op when none); wakes its member. */
+void drop_vended(struct server *srv, struct mach *m, struct drop_vended *p);
 /* A machine reported sensed stock: [{slot, stock}]; -1 when malformed. */
 int drop_sensed(struct server *srv, struct mach *m, const cJSON *slots);
 
@@ -435,6 +459,7 @@ struct machine_conn {
 	struct mach *mach;	/* in the registry once registered */
 	int wake[2];		/* registry -> this thread (vend_ops.wake) */
 	struct card_box *cards;	/* card_drop replies -> this thread */
+	struct drop_vended vended; /* an "ok" whose capture is not recorded */
 };
 
 /* card.c: card_drop on the machine port (PROTOCOL.md section 11). */

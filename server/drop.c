@@ -9,7 +9,10 @@
  *               answer here (drop_answer), with sensed stock (drop_sensed);
  *   4. settle   capture (@holds -> @sales) on "ok", recorded by the
  *               machine's thread with the stock in one write before the
- *               member is woken; release (@holds -> member) on anything
+ *               member is woken (and after the machine's next vend went
+ *               out: the machine is freed by the "ok" itself, so it
+ *               vends while the capture commits); release (@holds ->
+ *               member) on anything
  *               else, by the member's thread.  What the database refuses
  *               is retried, first while the member waits, then by the
  *               settler thread until it is recorded; only then is the
@@ -335,47 +338,83 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 }
 
 /*
- * Step 3, the machine's side: its answer to vend id.  Stock first (so the
- * member's reply already sees it), then the member is woken.
+ * Step 4 for an "ok" at the machine: the stock and the capture in one
+ * write, then the member is woken and only replies.  The machine was
+ * freed when the "ok" was taken, so its next vend may already be out.
+ */
+void
+drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
+{
+	const char *name = vend_mach_name(m);
+	cJSON *settled;
+	int captured = 0;
+
+	if (p->v == NULL) {
+		return;
+	}
+	settled = cJSON_CreateObject();
+	if (db_drop_vended(srv->db, p->tx, name, p->slot, p->stock, settled,
+	    &captured) != ERR_NONE) {
+		/* Durable another way: a restart must capture it. */
+		(void)db_answer_put(srv->db, p->tx, ERR_NONE);
+		if (p->stock != -2 && db_machine_vended(srv->db, name, p->slot,
+		    p->stock) != ERR_NONE) {
+			log_warn("machine %s: could not record the stock of "
+			    "slot %d after vend %s", name, p->slot, p->id);
+		}
+	}
+	event_slots(srv, name, NULL, p->slot);
+	if (!captured) {
+		/* The member's thread captures it, with its retries. */
+		cJSON_Delete(settled);
+		settled = NULL;
+	}
+	vend_settle(srv->vends, p->v, ERR_NONE, &settled);
+	ASSERT(settled == NULL);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * Step 3, the machine's side: its answer to vend id.  An "ok" for the
+ * vend in flight frees the machine and leaves its capture in *later, for
+ * drop_vended once the machine's next vend is out (with later NULL, at
+ * once).  Anything else: stock first (so the member's reply already sees
+ * it), then the member is woken.
  */
 void
 drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
-    int64_t stock, const char *why)
+    int64_t stock, const char *why, struct drop_vended *later)
 {
 	const char *name = vend_mach_name(m);
 	struct vend_abandoned info;
+	struct drop_vended now;
 	enum vend_match match;
-	int count, captured = 0;
-	cJSON *settled = NULL;
+	struct vend *v;
 
+	ASSERT(later == NULL || later->v == NULL);
+	if (ok && (v = vend_take(srv->vends, m, id, &info)) != NULL) {
+		if (later == NULL) {
+			later = &now;
+		}
+		later->v = v;
+		later->tx = info.tx;
+		later->slot = info.slot;
+		/* A count sensed since the vend went out stands. */
+		later->stock = stock >= 0 || !info.sensed ? stock : -2;
+		snprintf(later->id, sizeof(later->id), "%s", id);
+		if (later == &now) {
+			drop_vended(srv, m, &now);
+		}
+		return;
+	}
 	match = vend_match(srv->vends, m, id, &info);
 	if (match == VEND_MATCH_NONE) {
 		log_warn("machine %s: answer for unknown vend %.40s ignored",
 		    name, id);
 		return;
 	}
-	count = ok && (stock >= 0 || !info.sensed);
-	/*
-	 * The stock and the capture in one write, before the member is
-	 * woken: then the member only replies.  A drop a timeout released
-	 * meanwhile stays released (the late "ok" below).
-	 */
-	if (ok && match == VEND_MATCH_INFLIGHT) {
-		settled = cJSON_CreateObject();
-		if (db_drop_vended(srv->db, info.tx, name, info.slot,
-		    count ? stock : -2, settled, &captured) == ERR_NONE) {
-			count = 0;
-			event_slots(srv, name, NULL, info.slot);
-		} else {
-			/* Durable another way: a restart must capture it. */
-			(void)db_answer_put(srv->db, info.tx, ERR_NONE);
-		}
-		if (!captured) {
-			cJSON_Delete(settled);
-			settled = NULL;
-		}
-	}
-	if (count) {
+	/* A late "ok": the machine vended; its stock follows. */
+	if (ok && (stock >= 0 || !info.sensed)) {
 		if (db_machine_vended(srv->db, name, info.slot, stock) !=
 		    ERR_NONE) {
 			log_warn("machine %s: could not record the stock of "
@@ -383,18 +422,8 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 		}
 		event_slots(srv, name, NULL, info.slot);
 	}
-	match = settled != NULL ?
-	    vend_complete_settled(srv->vends, m, id, &settled) :
-	    vend_complete(srv->vends, m, id, ok ? ERR_NONE : ERR_DROP_FAILED,
+	match = vend_complete(srv->vends, m, id, ok ? ERR_NONE : ERR_DROP_FAILED,
 	    why);
-	/* Captured, but the drop failed meanwhile: its release finds it so. */
-	cJSON_Delete(settled);
-	if (captured && match != VEND_MATCH_INFLIGHT) {
-		log_warn("machine %s: vend %s (tx %lld) answered ok as its "
-		    "drop failed; it stays captured", name, id,
-		    (long long)info.tx);
-		return;
-	}
 	if (match == VEND_MATCH_LATE && ok) {
 		log_warn("machine %s: vended after timeout, not charged: slot "
 		    "%d, tx %lld", name, info.slot, (long long)info.tx);

@@ -127,7 +127,8 @@ machine_on_reply(struct machine_conn *mc, const cJSON *msg)
 	drop_answer(mc->peer.srv, mc->mach, id->valuestring, cJSON_IsTrue(ok),
 	    cJSON_IsNumber(stock) && stock->valuedouble >= 0 &&
 	    stock->valuedouble <= PROTO_MAX_AMOUNT ?
-	    (int64_t)stock->valuedouble : -1, cJSON_IsTrue(ok) ? "" : why);
+	    (int64_t)stock->valuedouble : -1, cJSON_IsTrue(ok) ? "" : why,
+	    &mc->vended);
 }
 
 static void
@@ -296,6 +297,11 @@ machine_serve(struct machine_conn *mc, char *why, size_t whylen)
 		    machine_dispatch(mc) != CONN_OK) {
 			return conn_error(c);
 		}
+		/*
+		 * An "ok" just read is recorded now, while the machine works
+		 * on the next vend, and before its next message is handled.
+		 */
+		drop_vended(mc->peer.srv, mc->mach, &mc->vended);
 		now = now_ms();
 		if (now - heard >= 3 * interval) {
 			snprintf(why, whylen, "silent for %lld s",
@@ -463,6 +469,8 @@ void
 machine_teardown(struct machine_conn *mc)
 {
 	if (mc->mach != NULL) {
+		/* An "ok" already read is recorded, whatever ended the loop. */
+		drop_vended(mc->peer.srv, mc->mach, &mc->vended);
 		vend_detach(mc->peer.srv->vends, mc->mach);
 		vend_mach_free(mc->mach);
 		mc->mach = NULL;

@@ -208,7 +208,7 @@ tini_answer(struct tini_conn *tc, int ok)
 		return;
 	}
 	drop_answer(tc->peer.srv, tc->mach, tc->vend_id, ok, -1,
-	    ok ? "" : "the machine reported a failed drop");
+	    ok ? "" : "the machine reported a failed drop", NULL);
 	tc->vend_id[0] = '\0';
 }
 

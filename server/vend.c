@@ -10,8 +10,9 @@
  *   JSON controller; any other dialect works the same way): it attaches a
  *   struct mach with callbacks to wake it and to hang it up, takes the
  *   next vend to send with vend_next, reports answers (vend_match then
- *   vend_complete) and sensed stock (vend_sensed), and detaches when its
- *   connection ends;
+ *   vend_complete; an "ok" in flight with vend_take, which frees the
+ *   machine at once, then vend_settle once the capture is recorded) and
+ *   sensed stock (vend_sensed), and detaches when its connection ends;
  * - a member thread (drop.c) submits a vend on its own stack, waits for
  *   its outcome, settles it in the database, and then finishes it.
  *
@@ -64,7 +65,9 @@ static const unsigned char vend_mach_moves[MACH_STATE_COUNT]
 static const unsigned char vend_moves[VEND_STATE_COUNT][VEND_STATE_COUNT] = {
 	[VEND_STATE_NEW] = { [VEND_STATE_QUEUED] = 1 },
 	[VEND_STATE_QUEUED] = { [VEND_STATE_SENT] = 1, [VEND_STATE_DONE] = 1 },
-	[VEND_STATE_SENT] = { [VEND_STATE_DONE] = 1 },
+	[VEND_STATE_SENT] = { [VEND_STATE_ANSWERED] = 1,
+		[VEND_STATE_DONE] = 1 },
+	[VEND_STATE_ANSWERED] = { [VEND_STATE_DONE] = 1 },
 	[VEND_STATE_DONE] = { [VEND_STATE_FINISHED] = 1 },
 };
 
@@ -415,6 +418,29 @@ vend_submit(struct vend_reg *reg, struct vend *v, const char *machine)
 	return ERR_NONE;
 }
 
+/*
+ * Whether v's deadline still applies (lock held): not once the machine
+ * answered ok, for then its thread is recording the capture and makes it
+ * DONE itself.
+ */
+static int
+vend_expires(const struct vend *v)
+{
+	return v->state == VEND_STATE_QUEUED || v->state == VEND_STATE_SENT;
+}
+
+/*
+ * How long a waiter sleeps (lock held): until, or for an ANSWERED vend
+ * past its deadline a short while, to look again without spinning.
+ */
+static int64_t
+vend_until(struct vend_reg *reg, const struct vend *v, int64_t until)
+{
+	int64_t soon = vend_now(reg) + 100;
+
+	return !vend_expires(v) && until < soon ? soon : until;
+}
+
 /* The deadline passed (lock held): take v out of the machine's hands. */
 static void
 vend_expire(struct vend_reg *reg, struct vend *v, int64_t now)
@@ -458,7 +484,7 @@ vend_poll(struct vend_reg *reg, struct vend *v)
 
 	vend_lock(reg);
 	now = vend_now(reg);
-	if (v->state != VEND_STATE_DONE && now >= v->deadline) {
+	if (vend_expires(v) && now >= v->deadline) {
 		vend_expire(reg, v, now);
 	}
 	done = v->state == VEND_STATE_DONE;
@@ -471,11 +497,11 @@ vend_wait(struct vend_reg *reg, struct vend *v)
 {
 	vend_lock(reg);
 	while (v->state != VEND_STATE_DONE) {
-		if (vend_now(reg) >= v->deadline) {
+		if (vend_expires(v) && vend_now(reg) >= v->deadline) {
 			vend_expire(reg, v, vend_now(reg));
 			break;
 		}
-		vend_sleep(reg, &v->cond, v->deadline);
+		vend_sleep(reg, &v->cond, vend_until(reg, v, v->deadline));
 	}
 	vend_unlock(reg);
 }
@@ -492,14 +518,14 @@ vend_wait_for(struct vend_reg *reg, struct vend *v, int64_t max_ms)
 		until = v->deadline;
 	}
 	while (v->state != VEND_STATE_DONE) {
-		if (vend_now(reg) >= v->deadline) {
+		if (vend_expires(v) && vend_now(reg) >= v->deadline) {
 			vend_expire(reg, v, vend_now(reg));
 			break;
 		}
 		if (vend_now(reg) >= until) {
 			break;
 		}
-		vend_sleep(reg, &v->cond, until);
+		vend_sleep(reg, &v->cond, vend_until(reg, v, until));
 	}
 	done = v->state == VEND_STATE_DONE;
 	vend_unlock(reg);
@@ -603,19 +629,15 @@ vend_match(struct vend_reg *reg, struct mach *m, const char *id,
 	return r;
 }
 
-static enum vend_match
-vend_answered(struct vend_reg *reg, struct mach *m, const char *id,
-    int result, const char *message, cJSON **settled)
+enum vend_match
+vend_complete(struct vend_reg *reg, struct mach *m, const char *id,
+    int result, const char *message)
 {
 	enum vend_match r = VEND_MATCH_NONE;
 
 	vend_lock(reg);
 	if (m->state == MACH_STATE_VENDING &&
 	    strcmp(m->inflight->id, id) == 0) {
-		if (settled != NULL) {
-			m->inflight->settled = *settled;
-			*settled = NULL;
-		}
 		vend_done(reg, m->inflight, result, message);
 		m->inflight = NULL;
 		vend_mach_move(reg, m, MACH_STATE_IDLE);
@@ -636,18 +658,41 @@ vend_answered(struct vend_reg *reg, struct mach *m, const char *id,
 	return r;
 }
 
-enum vend_match
-vend_complete(struct vend_reg *reg, struct mach *m, const char *id,
-    int result, const char *message)
+struct vend *
+vend_take(struct vend_reg *reg, struct mach *m, const char *id,
+    struct vend_abandoned *info)
 {
-	return vend_answered(reg, m, id, result, message, NULL);
+	struct vend *v = NULL;
+
+	memset(info, 0, sizeof(*info));
+	vend_lock(reg);
+	if (m->state == MACH_STATE_VENDING &&
+	    strcmp(m->inflight->id, id) == 0) {
+		v = m->inflight;
+		snprintf(info->id, sizeof(info->id), "%s", id);
+		info->tx = v->tx;
+		info->slot = v->slot;
+		info->sensed = v->sensed;
+		vend_move(reg, v, VEND_STATE_ANSWERED);
+		v->machine = NULL;
+		m->inflight = NULL;
+		vend_mach_move(reg, m, MACH_STATE_IDLE);
+		vend_wake(m);
+	}
+	vend_unlock(reg);
+	return v;
 }
 
-enum vend_match
-vend_complete_settled(struct vend_reg *reg, struct mach *m, const char *id,
+void
+vend_settle(struct vend_reg *reg, struct vend *v, int result,
     cJSON **settled)
 {
-	return vend_answered(reg, m, id, ERR_NONE, "", settled);
+	vend_lock(reg);
+	ASSERT(v->state == VEND_STATE_ANSWERED && v->settled == NULL);
+	v->settled = *settled;
+	*settled = NULL;
+	vend_done(reg, v, result, "");
+	vend_unlock(reg);
 }
 
 void

@@ -168,38 +168,70 @@ START_TEST(vends_are_sent_first_come_first_served_one_at_a_time)
 }
 END_TEST
 
-START_TEST(a_settled_answer_goes_to_its_member_only_while_in_flight)
+START_TEST(an_ok_frees_the_machine_before_its_capture_is_recorded)
 {
 	struct transport t = { 0 };
 	struct mach *m = online("m1", &t);
-	struct vend a, b;
+	struct vend_abandoned info;
+	struct vend a, b, *got;
 	cJSON *res = cJSON_CreateObject();
 
 	submit_ok(&a, "alice", 11, 3, 1000, "m1");
 	submit_ok(&b, "bob", 12, 4, 1000, "m1");
 	expect_sent(m, &a);
-	/* In flight: the vend takes the capture's result. */
-	ck_assert_int_eq(vend_complete_settled(reg, m, a.id, &res),
-	    VEND_MATCH_INFLIGHT);
+	/* Only the vend in flight is taken, and only once. */
+	ck_assert_ptr_null(vend_take(reg, m, b.id, &info));
+	ck_assert_ptr_null(vend_take(reg, m, "v0.0", &info));
+	got = vend_take(reg, m, a.id, &info);
+	ck_assert_ptr_eq(got, &a);
+	ck_assert_int_eq(info.tx, 11);
+	ck_assert_int_eq(info.slot, 3);
+	ck_assert_int_eq(a.state, VEND_STATE_ANSWERED);
+	ck_assert_ptr_null(vend_take(reg, m, a.id, &info));
+	/* The machine is free: the next vend goes out at once... */
+	ck_assert_int_eq(vend_mach_state(reg, m), MACH_STATE_IDLE);
+	expect_sent(m, &b);
+	/* ...while a waits, past its deadline, without timing out. */
+	clk += 5000;
+	ck_assert_int_eq(vend_poll(reg, &a), 0);
+	ck_assert_int_eq(vend_wait_for(reg, &a, 0), 0);
+	ck_assert_int_eq(a.state, VEND_STATE_ANSWERED);
+	/* Recorded: a takes the capture's result and is done, ok. */
+	vend_settle(reg, &a, ERR_NONE, &res);
 	ck_assert_ptr_null(res);
 	ck_assert_ptr_nonnull(a.settled);
-	ck_assert_int_eq(vend_poll(reg, &a), 1);
-	ck_assert_int_eq(a.result, ERR_NONE);
 	cJSON_Delete(a.settled);
+	a.settled = NULL;
 	expect_done(&a, ERR_NONE);
-	/* Timed out first: the result stays the caller's. */
-	expect_sent(m, &b);
-	clk += 1001;
+	/* b, sent before a was recorded, still times out on its own. */
 	ck_assert_int_eq(vend_poll(reg, &b), 1);
 	ck_assert_int_eq(b.result, ERR_DROP_TIMEOUT);
-	res = cJSON_CreateObject();
-	ck_assert_int_eq(vend_complete_settled(reg, m, b.id, &res),
-	    VEND_MATCH_LATE);
-	ck_assert_ptr_nonnull(res);
-	ck_assert_ptr_null(b.settled);
-	cJSON_Delete(res);
 	expect_done(&b, ERR_DROP_TIMEOUT);
 	offline(m);
+}
+END_TEST
+
+START_TEST(an_answered_vend_outlives_its_machine)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend_abandoned info;
+	struct vend a;
+	cJSON *res = NULL;
+
+	submit_ok(&a, "alice", 11, 3, 1000, "m1");
+	expect_sent(m, &a);
+	ck_assert_ptr_eq(vend_take(reg, m, a.id, &info), &a);
+	/* The connection ends before the capture is recorded. */
+	vend_detach(reg, m);
+	ck_assert_int_eq(a.state, VEND_STATE_ANSWERED);
+	ck_assert_int_eq(vend_active(reg), 1);
+	/* Not captured here (settled NULL): the member captures it. */
+	vend_settle(reg, &a, ERR_NONE, &res);
+	ck_assert_ptr_null(a.settled);
+	expect_done(&a, ERR_NONE);
+	ck_assert_int_eq(vend_active(reg), 0);
+	vend_mach_free(m);
 }
 END_TEST
 
@@ -512,7 +544,8 @@ vend_suite(void)
 	tc = h_tcase(s, "queue", setup, teardown, 10);
 	tcase_add_test(tc, vends_are_sent_first_come_first_served_one_at_a_time);
 	tcase_add_test(tc, a_vend_to_an_offline_machine_is_refused);
-	tcase_add_test(tc, a_settled_answer_goes_to_its_member_only_while_in_flight);
+	tcase_add_test(tc, an_ok_frees_the_machine_before_its_capture_is_recorded);
+	tcase_add_test(tc, an_answered_vend_outlives_its_machine);
 	tcase_add_test(tc, one_drop_in_flight_per_user_until_it_is_settled);
 	tcase_add_test(tc, sensed_stock_is_noted_on_the_vend_of_that_slot);
 	tc = h_tcase(s, "timeouts", setup, teardown, 10);
