@@ -154,6 +154,18 @@ int db_shm_lost(void);
 void db_shm_rebuild(void);
 
 /* ledger.c */
+/*
+ * The system accounts, as schema.sql creates them, in this order; the
+ * writer checks them when it opens the database (ledger_check_system).
+ */
+enum {
+	LEDGER_DEPOSITS = 1,
+	LEDGER_SALES = 2,
+	LEDGER_HOLDS = 3,
+	LEDGER_ADJUSTMENTS = 4,
+};
+/* 0 when the system accounts have the ids above. */
+int ledger_check_system(sqlite3 *h);
 /* Account id of a user or system account (-1 error, 0 none). */
 int64_t ledger_account_id(sqlite3 *h, const char *name, int64_t *balance);
 struct ledger_tx {
@@ -172,8 +184,8 @@ struct ledger_tx {
 int64_t ledger_post(sqlite3 *h, const struct ledger_tx *t);
 /*
  * Move amount from one account to another under tx: the two entries and
- * the cached balances, inside the caller's write transaction; asserts the
- * transaction still sums to zero and no user balance went negative.
+ * the cached balances, inside the caller's write transaction; asserts
+ * that no user balance went negative.  -1 when an account is missing.
  */
 int ledger_move(sqlite3 *h, int64_t tx, int64_t from, int64_t to,
     int64_t amount);

@@ -467,6 +467,11 @@ db_migrate(struct db *db, char *err, size_t errlen)
 		log_info("database %s migrated to schema version %d", db->path,
 		    v);
 	}
+	if (ledger_check_system(db->writer) != 0) {
+		snprintf(err, errlen, "%s: the system accounts are not the "
+		    "ones the schema creates", db->path);
+		return -1;
+	}
 	return 0;
 }
 

@@ -96,7 +96,7 @@ db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 	struct ledger_tx t = { .kind = "drop", .state = "pending" };
 	sqlite3_stmt *st = NULL;
 	sqlite3 *h;
-	int64_t account, balance, holds, price;
+	int64_t account, balance, price;
 	int rc = ERR_INTERNAL, r, seen = 0;
 
 	d->replayed = 0;
@@ -166,9 +166,6 @@ db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 		rc = ERR_INSUFFICIENT_FUNDS;
 		goto out;
 	}
-	if ((holds = ledger_account_id(h, "@holds", NULL)) <= 0) {
-		goto out;
-	}
 	t.account = account;
 	t.actor = account;
 	t.amount = -price;
@@ -176,7 +173,7 @@ db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 	t.slot = d->slot;
 	t.item = d->item;
 	t.from = account;
-	t.to = holds;
+	t.to = LEDGER_HOLDS;
 	t.moved = price;
 	if ((d->tx = ledger_post(h, &t)) < 0) {
 		goto out;
@@ -193,15 +190,14 @@ out:
 }
 
 /*
- * Move a pending drop's hold to its destination and settle the tx.  Only a
- * tx still pending is touched, so a second settlement is a no-op (-1).
+ * Return a pending drop's hold to its member and mark the tx failed.  Only
+ * a tx still pending is touched, so a second settlement is a no-op (-1).
  */
 static int
-drop_settle(sqlite3 *h, int64_t tx, const char *state, const char *to_name,
-    int64_t *account, int64_t *price, int64_t *balance)
+drop_return(sqlite3 *h, int64_t tx)
 {
 	sqlite3_stmt *st;
-	int64_t holds, to;
+	int64_t account, price;
 	int r;
 
 	st = db_prep(h, "SELECT account, -amount FROM tx WHERE id = ?"
@@ -210,29 +206,14 @@ drop_settle(sqlite3 *h, int64_t tx, const char *state, const char *to_name,
 		sqlite3_finalize(st);
 		return -1;
 	}
-	*account = sqlite3_column_int64(st, 0);
-	*price = sqlite3_column_int64(st, 1);
+	account = sqlite3_column_int64(st, 0);
+	price = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
-	holds = ledger_account_id(h, "@holds", NULL);
-	to = to_name != NULL ? ledger_account_id(h, to_name, NULL) : *account;
-	if (holds <= 0 || to <= 0) {
+	if (ledger_move(h, tx, LEDGER_HOLDS, account, price) != 0) {
 		return -1;
 	}
-	if (ledger_move(h, tx, holds, to, *price) != 0) {
-		return -1;
-	}
-	if (db_run(h, "UPDATE tx SET state = ?, settled = ? WHERE id = ?",
-	    "tll", state, db_now(), tx) != 0) {
-		return -1;
-	}
-	st = db_prep(h, "SELECT balance FROM accounts WHERE id = ?", "l",
-	    *account);
-	r = st != NULL ? db_step(st) : -1;
-	if (r == 1) {
-		*balance = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	return r == 1 ? 0 : -1;
+	return db_run(h, "UPDATE tx SET state = 'failed', settled = ?"
+	    " WHERE id = ?", "ll", db_now(), tx);
 }
 
 /*
@@ -272,31 +253,56 @@ drop_settled(sqlite3 *h, int64_t tx, const char *state, cJSON *res)
 	return r == 1;
 }
 
-/* Capture inside an open write transaction (shared with restart). */
+/*
+ * Capture inside an open write transaction (shared with restart): the
+ * price moves @holds -> @sales, the tx is completed, and res gets the
+ * result (also stored for the drop's idempotency key, if it has one).  0
+ * when captured now; 1 when it was captured before (res filled all the
+ * same); 2 when the drop was released instead (nothing changes); -1 on
+ * error.
+ */
 static int
 drop_capture(sqlite3 *h, int64_t tx, cJSON *res)
 {
 	sqlite3_stmt *st;
 	int64_t account, price, balance;
-	int rc = -1;
+	char state[16], item[256];
+	int r;
 
-	if (drop_settled(h, tx, "completed", res)) {
-		return 0;
-	}
-	if (drop_settle(h, tx, "completed", "@sales", &account, &price,
-	    &balance) != 0) {
+	/* The state is compared here, not bound: see drop_settled. */
+	st = db_prep(h, "SELECT t.state, t.account, -t.amount, t.item,"
+	    " a.balance FROM tx t JOIN accounts a ON a.id = t.account"
+	    " WHERE t.id = ? AND t.kind = 'drop'", "l", tx);
+	if (st == NULL || (r = db_step(st)) != 1) {
+		sqlite3_finalize(st);
 		return -1;
 	}
-	st = db_prep(h, "SELECT item FROM tx WHERE id = ?", "l", tx);
-	if (st != NULL && db_step(st) == 1) {
-		cJSON_AddNumberToObject(res, "tx", (double)tx);
-		cJSON_AddStringToObject(res, "item", db_col_text(st, 0));
-		cJSON_AddNumberToObject(res, "price", (double)price);
-		cJSON_AddNumberToObject(res, "balance", (double)balance);
-		rc = drop_store_reply(h, tx, res);
-	}
+	snprintf(state, sizeof(state), "%s", db_col_text(st, 0));
+	account = sqlite3_column_int64(st, 1);
+	price = sqlite3_column_int64(st, 2);
+	snprintf(item, sizeof(item), "%s", db_col_text(st, 3));
+	balance = sqlite3_column_int64(st, 4);
 	sqlite3_finalize(st);
-	return rc;
+	if (strcmp(state, "completed") != 0 && strcmp(state, "pending") != 0) {
+		return 2;
+	}
+	/* The member's balance: a capture moves @holds -> @sales only. */
+	cJSON_AddNumberToObject(res, "tx", (double)tx);
+	cJSON_AddStringToObject(res, "item", item);
+	cJSON_AddNumberToObject(res, "price", (double)price);
+	cJSON_AddNumberToObject(res, "balance", (double)balance);
+	if (strcmp(state, "completed") == 0) {
+		return 1;
+	}
+	if (ledger_move(h, tx, LEDGER_HOLDS, LEDGER_SALES, price) != 0 ||
+	    db_run(h, "UPDATE tx SET state = 'completed', settled = ?"
+	    " WHERE id = ?", "ll", db_now(), tx) != 0 ||
+	    db_run(h, "UPDATE idem SET reply = json_object('tx', ?, 'item', ?,"
+	    " 'price', ?, 'balance', ?) WHERE account = ? AND tx = ?",
+	    "ltllll", tx, item, price, balance, account, tx) != 0) {
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -304,14 +310,14 @@ db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
 {
 	cJSON *res = cJSON_CreateObject();
 	sqlite3 *h;
-	int rc;
+	int r, rc;
 
 	if ((h = db_write_begin(db)) == NULL) {
 		cJSON_Delete(res);
 		return ERR_INTERNAL;
 	}
-	rc = db_write_end(db, drop_capture(h, tx, res) == 0 ? ERR_NONE :
-	    ERR_INTERNAL);
+	r = drop_capture(h, tx, res);
+	rc = db_write_end(db, r == 0 || r == 1 ? ERR_NONE : ERR_INTERNAL);
 	if (rc == ERR_NONE) {
 		ledger_json_move(reply, res);
 	}
@@ -323,15 +329,13 @@ db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
 static int
 drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
 {
-	int64_t account, price, balance;
 	cJSON *res;
 	int rc;
 
 	if (drop_settled(h, tx, "failed", NULL)) {
 		return 0;
 	}
-	if (drop_settle(h, tx, "failed", NULL, &account, &price, &balance) !=
-	    0) {
+	if (drop_return(h, tx) != 0) {
 		return -1;
 	}
 	/* The reason stays with the drop, for history and log. */
@@ -391,30 +395,24 @@ db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
     int64_t stock, cJSON *reply, int *captured)
 {
 	cJSON *res = cJSON_CreateObject();
-	sqlite3_stmt *st;
 	sqlite3 *h;
-	int r, pending = 0, rc = ERR_INTERNAL;
+	int r, rc = ERR_INTERNAL;
 
 	*captured = 0;
 	if ((h = db_write_begin(db)) == NULL) {
 		cJSON_Delete(res);
 		return ERR_INTERNAL;
 	}
-	st = db_prep(h, "SELECT state = 'pending' FROM tx WHERE id = ?"
-	    " AND kind = 'drop'", "l", tx);
-	if (st != NULL && (r = db_step(st)) >= 0) {
-		pending = r == 1 && sqlite3_column_int(st, 0);
-		if (stock == -2 || machine_vended(h, machine, slot, stock) ==
-		    0) {
-			rc = ERR_NONE;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc == ERR_NONE && pending) {
-		rc = drop_capture(h, tx, res) == 0 ? ERR_NONE : ERR_INTERNAL;
+	/*
+	 * A drop released meanwhile stays released, and one captured before
+	 * is not captured again; the stock moves all the same.
+	 */
+	if ((r = drop_capture(h, tx, res)) >= 0 && (stock == -2 ||
+	    machine_vended(h, machine, slot, stock) == 0)) {
+		rc = ERR_NONE;
 	}
 	rc = db_write_end(db, rc);
-	if (rc == ERR_NONE && pending) {
+	if (rc == ERR_NONE && r == 0) {
 		ledger_json_move(reply, res);
 		*captured = 1;
 	}
@@ -452,7 +450,7 @@ drop_recover(struct db *db, sqlite3 *h, int64_t tx)
 	res = cJSON_CreateObject();
 	rc = drop_capture(h, tx, res);
 	cJSON_Delete(res);
-	return rc;
+	return rc == 0 || rc == 1 ? 0 : -1;
 }
 
 int

@@ -34,24 +34,52 @@ ledger_account_id(sqlite3 *h, const char *name, int64_t *balance)
 	return id;
 }
 
+int
+ledger_check_system(sqlite3 *h)
+{
+	static const char *const names[] = {
+		[LEDGER_DEPOSITS] = "@deposits",
+		[LEDGER_SALES] = "@sales",
+		[LEDGER_HOLDS] = "@holds",
+		[LEDGER_ADJUSTMENTS] = "@adjustments",
+	};
+	size_t i;
+
+	for (i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (ledger_account_id(h, names[i], NULL) != (int64_t)i) {
+			log_err("database: system account %s is not account "
+			    "%zu, as the schema creates it", names[i], i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
- * The money invariants of a movement, checked inside its transaction
- * before the commit: the transaction's entries sum to zero and no user
- * account (system accounts are named "@...") went negative.
+ * Add delta to account id's cached balance, asserting the money invariant
+ * next to the write that could break it: a user account (not a system
+ * one, see schema.sql) never goes negative.  The account must exist.
  */
-static void
-ledger_assert_sound(sqlite3 *h, int64_t tx, int64_t a, int64_t b)
+static int
+ledger_add(sqlite3 *h, int64_t id, int64_t delta)
 {
 	sqlite3_stmt *st;
+	int r;
 
-	st = db_prep(h, "SELECT (SELECT coalesce(sum(amount), 0) FROM entries"
-	    " WHERE tx = ?), (SELECT count(*) FROM accounts WHERE id IN (?, ?)"
-	    " AND name NOT LIKE '@%' AND balance < 0)", "lll", tx, a, b);
-	if (st != NULL && db_step(st) == 1) {
-		ASSERT(sqlite3_column_int64(st, 0) == 0);
-		ASSERT(sqlite3_column_int64(st, 1) == 0);
+	st = db_prep(h, "UPDATE accounts SET balance = balance + ? WHERE id = ?"
+	    " RETURNING balance, system", "ll", delta, id);
+	if (st == NULL || (r = db_step(st)) != 1) {
+		if (st != NULL && r == 0) {
+			log_err("ledger: no account %lld", (long long)id);
+		}
+		sqlite3_finalize(st);
+		return -1;
 	}
+	ASSERT(sqlite3_column_int(st, 1) != 0 ||
+	    sqlite3_column_int64(st, 0) >= 0);
+	r = db_step(st);
 	sqlite3_finalize(st);
+	return r == 0 ? 0 : -1;
 }
 
 int
@@ -62,16 +90,15 @@ ledger_move(sqlite3 *h, int64_t tx, int64_t from, int64_t to, int64_t amount)
 	if (amount == 0) {
 		return 0;
 	}
+	/* The only insert into entries: each move sums to zero by itself. */
+	ASSERT(from != to);
 	if (db_run(h, "INSERT INTO entries (tx, account, amount)"
 	    " VALUES (?, ?, ?), (?, ?, ?)", "llllll", tx, from, -amount,
 	    tx, to, amount) != 0 ||
-	    db_run(h, "UPDATE accounts SET balance = balance - ? WHERE id = ?",
-	    "ll", amount, from) != 0 ||
-	    db_run(h, "UPDATE accounts SET balance = balance + ? WHERE id = ?",
-	    "ll", amount, to) != 0) {
+	    ledger_add(h, from, -amount) != 0 ||
+	    ledger_add(h, to, amount) != 0) {
 		return -1;
 	}
-	ledger_assert_sound(h, tx, from, to);
 	return 0;
 }
 
@@ -368,9 +395,7 @@ ledger_refund(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
 		rc = ERR_CONFLICT;
 		goto out;
 	}
-	if ((sales = ledger_account_id(h, "@sales", NULL)) <= 0) {
-		goto out;
-	}
+	sales = LEDGER_SALES;
 	t.account = sqlite3_column_int64(st, 0);
 	t.actor = actor;
 	t.amount = sqlite3_column_int64(st, 1);
