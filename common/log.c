@@ -3,6 +3,7 @@
  * stderr with a timestamp (-d, tests, command-line tools).  Thread safe:
  * each message is formatted first and written with a single call.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ static int log_to_stderr = 1;
 static int log_threshold = LOG_LEVEL_INFO;
 static atomic_int log_tee;	/* also to stderr while starting */
 static const char *log_ident = "drink";
+static pid_t log_pid;		/* getpid() is a system call per line */
 
 static const struct {
 	const char *name;
@@ -29,9 +31,20 @@ static const struct {
 	[LOG_LEVEL_DEBUG] = { "debug", LOG_DEBUG },
 };
 
+/* A child of fork() logs its own pid. */
+static void
+log_forked(void)
+{
+	log_pid = getpid();
+}
+
 void
 log_init(const char *ident, int to_stderr, int level)
 {
+	if (log_pid == 0) {
+		(void)pthread_atfork(NULL, NULL, log_forked);
+	}
+	log_pid = getpid();
 	log_ident = ident;
 	log_to_stderr = to_stderr;
 	log_threshold = level;
@@ -128,7 +141,8 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	log_stamp(ts.tv_sec, stamp, sizeof(stamp));
 	log_write(line, snprintf(line, sizeof(line), "%s.%03ldZ %s[%d] %s: "
-	    "%s\n", stamp, ts.tv_nsec / 1000000, log_ident, (int)getpid(),
+	    "%s\n", stamp, ts.tv_nsec / 1000000, log_ident,
+	    (int)(log_pid != 0 ? log_pid : getpid()),
 	    log_levels[level].name, msg), sizeof(line));
 }
 

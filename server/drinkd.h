@@ -214,6 +214,7 @@ struct session {
 	int quit;
 	struct event_queue *events;	/* NULL until the first subscribe */
 	int64_t anon_since;	/* ms: accepted, or last logged out */
+	const char *what;	/* "member" or "web", from session_open */
 };
 #define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);

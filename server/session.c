@@ -344,6 +344,7 @@ session_open(struct session *s, const char *what)
 {
 	int64_t id;
 
+	s->what = what;
 	/* A storage fault must not turn members away: serve unrecorded. */
 	db_set_op("recording a session");
 	if (db_session_open(s->peer.srv->db, "member", s->peer.client.address,
@@ -351,7 +352,8 @@ session_open(struct session *s, const char *what)
 		id = 0;
 	}
 	client_show(&s->peer.client, id);
-	log_info("session %lld: %s connection from %s port %d",
+	/* Where it came from is in the line it closes with, too. */
+	log_debug("session %lld: %s connection from %s port %d",
 	    (long long)id, what, s->peer.client.address, s->peer.client.port);
 	session_cert_login(s);
 	event_session(&s->peer.client, "open");
@@ -361,9 +363,10 @@ session_open(struct session *s, const char *what)
 void
 session_close(struct session *s, const char *why)
 {
-	log_info("session %lld: closed (%s)%s%s",
-	    (long long)s->peer.client.session, why, s->logged_in ?
-	    ", user " : "", s->logged_in ? s->user : "");
+	log_info("session %lld: closed (%s)%s%s, %s connection from %s "
+	    "port %d", (long long)s->peer.client.session, why, s->logged_in ?
+	    ", user " : "", s->logged_in ? s->user : "", s->what,
+	    s->peer.client.address, s->peer.client.port);
 	event_session(&s->peer.client, "closed");
 	(void)db_session_close(s->peer.srv->db, s->peer.client.session);
 	event_queue_free(s->events);
