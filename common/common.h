@@ -153,8 +153,13 @@ int conn_read(struct conn *c, char *buf, size_t cap, size_t *got,
  */
 int conn_write_some(struct conn *c, const char *buf, size_t len,
     size_t *done);
-/* Bytes already received and decrypted but not yet read. */
-size_t conn_buffered(const struct conn *c);
+/*
+ * 1 when received bytes wait inside OpenSSL (a decrypted record, or raw
+ * bytes read ahead): reading needs no poll() first.
+ */
+int conn_tls_pending(const struct conn *c);
+/* 1 when received bytes wait to be read, here or inside OpenSSL. */
+int conn_buffered(const struct conn *c);
 /* 1 when a complete line is already buffered (pipelined requests). */
 int conn_line_buffered(const struct conn *c);
 int conn_write(struct conn *c, const char *buf, size_t len, int64_t deadline);

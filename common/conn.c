@@ -467,10 +467,16 @@ conn_write_some(struct conn *c, const char *buf, size_t len, size_t *done)
 	return conn_ssl_result(c, 0, now_ms() + 1);
 }
 
-size_t
+int
+conn_tls_pending(const struct conn *c)
+{
+	return SSL_has_pending(c->ssl);
+}
+
+int
 conn_buffered(const struct conn *c)
 {
-	return c->len - c->start + (size_t)SSL_pending(c->ssl);
+	return c->len > c->start || conn_tls_pending(c);
 }
 
 int

@@ -129,7 +129,7 @@ ctl_link_read(struct ctl_link *l, int64_t deadline, char **line,
 			return CTL_LINK_STOPPED;
 		}
 		if (!conn_line_buffered(l->conn) &&
-		    SSL_pending(conn_ssl(l->conn)) == 0) {
+		    !conn_tls_pending(l->conn)) {
 			left = deadline - now_ms();
 			if (left < 0) {
 				left = 0;

@@ -293,7 +293,7 @@ machine_serve(struct machine_conn *mc, char *why, size_t whylen)
 		 * vend goes out: an answer and the slots event written with it
 		 * both belong to the vend before.
 		 */
-		if (!conn_line_buffered(c) && SSL_pending(conn_ssl(c)) == 0 &&
+		if (!conn_line_buffered(c) && !conn_tls_pending(c) &&
 		    machine_dispatch(mc) != CONN_OK) {
 			return conn_error(c);
 		}
@@ -314,7 +314,7 @@ machine_serve(struct machine_conn *mc, char *why, size_t whylen)
 			}
 			next_ping = now + interval;
 		}
-		if (!conn_line_buffered(c) && SSL_pending(conn_ssl(c)) == 0) {
+		if (!conn_line_buffered(c) && !conn_tls_pending(c)) {
 			wait = next_ping < heard + 3 * interval ? next_ping :
 			    heard + 3 * interval;
 			/* Wake when an abandoned vend stops blocking the queue. */

@@ -299,7 +299,7 @@ tini_serve(struct tini_conn *tc)
 			return "closed by the server";
 		}
 		/* An answer already sent belongs to the vend before. */
-		if (!conn_line_buffered(c) && SSL_pending(conn_ssl(c)) == 0 &&
+		if (!conn_line_buffered(c) && !conn_tls_pending(c) &&
 		    tini_dispatch(tc) != CONN_OK) {
 			return conn_error(c);
 		}
@@ -307,7 +307,7 @@ tini_serve(struct tini_conn *tc)
 		if (now - heard >= silence) {
 			return "silent";
 		}
-		if (!conn_line_buffered(c) && SSL_pending(conn_ssl(c)) == 0) {
+		if (!conn_line_buffered(c) && !conn_tls_pending(c)) {
 			wait = heard + silence;
 			due = tc->held_slot != 0 ? tc->held_due :
 			    vend_next_due(srv->vends, tc->mach);

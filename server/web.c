@@ -728,7 +728,7 @@ web_ws_loop(struct web *w)
 		}
 		room = wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE;
 		if (want_read && !w->closing && room && (w->buf_len > 0 ||
-		    conn_buffered(s->peer.conn) > 0)) {
+		    conn_buffered(s->peer.conn))) {
 			if (web_ws_read(w) != 0) {
 				return web_ws_why(w, "connection lost");
 			}

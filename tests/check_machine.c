@@ -5,6 +5,8 @@
  * killed — with the ledger checked after each.  A fake controller in this
  * file answers vends the way each test needs.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -377,6 +379,40 @@ START_TEST(ports_do_not_mix_their_commands)
 	cJSON_Delete(r);
 	h_close(c);
 	h_close(m);
+}
+END_TEST
+
+/*
+ * Two messages in two TLS records that reach drinkd in one TCP segment:
+ * OpenSSL reads both at once (read-ahead), so the second waits inside
+ * OpenSSL, not in the socket.  It is answered at once, not when the
+ * controller next writes.
+ */
+START_TEST(records_read_together_are_all_answered)
+{
+	char err[256];
+	struct h_client *c = h_tls_dial(srv->machine_port, "machine-m1", err,
+	    sizeof(err));
+	int fd, on = 1, off = 0;
+	cJSON *r;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	r = h_call(c, "{\"id\":1,\"cmd\":\"register\",\"slots\":[]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	fd = conn_fd(c->conn);
+	ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on,
+	    sizeof(on)), 0);
+	h_send(c, "{\"id\":2,\"cmd\":\"ping\"}");
+	h_send(c, "{\"id\":3,\"cmd\":\"ping\"}");
+	ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off,
+	    sizeof(off)), 0);
+	/* ping_interval is 30 s: nothing else would wake the thread. */
+	ck_assert_int_eq(h_read_line(c, 2000), CONN_OK);
+	ck_assert_ptr_nonnull(strstr(c->line, "\"id\":2"));
+	ck_assert_int_eq(h_read_line(c, 2000), CONN_OK);
+	ck_assert_ptr_nonnull(strstr(c->line, "\"id\":3"));
+	h_close(c);
 }
 END_TEST
 
@@ -1007,6 +1043,7 @@ machine_suite(void)
 	tcase_add_test(tc, machine_close_reasons_say_who_closed);
 	tc = h_tcase(s, "controller conversation", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, register_reports_stock_and_goes_online);
+	tcase_add_test(tc, records_read_together_are_all_answered);
 	tcase_add_test(tc, first_message_must_be_register);
 	tcase_add_test(tc, junk_cannot_stretch_the_register_deadline);
 	tcase_add_test(tc, ports_do_not_mix_their_commands);
