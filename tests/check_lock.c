@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,6 +202,70 @@ START_TEST(a_second_make_run_leaves_the_running_demo_alone)
 }
 END_TEST
 
+/* Run scripts/run-demo in dir with DRINK_DEMO_PORT=port; its output. */
+static char *
+demo_run(const char *dir, const char *port, int *status)
+{
+	const char *build = getenv("BUILD");
+	char *out = xasprintf("%s/out", dir), *cmd, *text;
+	int rc;
+
+	cmd = xasprintf("DRINK_RUN_DIR=%s DRINK_DEMO_PORT=%s "
+	    "timeout 60 scripts/run-demo %s >%s 2>&1 </dev/null", dir, port,
+	    build != NULL && build[0] != '\0' ? build : "build", out);
+	rc = system(cmd);
+	ck_assert(WIFEXITED(rc));
+	*status = WEXITSTATUS(rc);
+	text = h_slurp(out, H_SLURP_MAX);
+	free(cmd);
+	free(out);
+	return text;
+}
+
+/* DRINK_DEMO_PORT moves the demo's ports; a bad value is refused. */
+START_TEST(the_demo_port_is_checked_and_a_taken_one_explained)
+{
+	char *dir = h_tmpdir(), *text, *conf, port[16];
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd, status;
+
+	text = demo_run(dir, "42x", &status);
+	ck_assert_int_eq(status, 2);
+	ck_assert_msg(strstr(text, "DRINK_DEMO_PORT must be a port number, "
+	    "not '42x'") != NULL, "%s", text);
+	free(text);
+	text = demo_run(dir, "80", &status);
+	ck_assert_int_eq(status, 2);
+	ck_assert_msg(strstr(text, "from 1024 to 65400, not 80") != NULL, "%s",
+	    text);
+	free(text);
+	/* A member port another program holds: drinkd cannot listen. */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(port, sizeof(port), "%d", ntohs(sa.sin_port));
+	text = demo_run(dir, port, &status);
+	ck_assert_int_eq(status, 1);
+	ck_assert_msg(strstr(text, "drinkd did not start") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "Address already in use") != NULL, "%s",
+	    text);
+	ck_assert_msg(strstr(text, "DRINK_DEMO_PORT=") != NULL, "%s", text);
+	free(text);
+	/* The configuration it wrote names the ports it was given. */
+	conf = xasprintf("%s/drinkd.conf", dir);
+	text = h_slurp(conf, H_SLURP_MAX);
+	ck_assert_msg(strstr(text, "listen = 127.0.0.1:") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, port) != NULL, "%s", text);
+	free(text);
+	free(conf);
+	close(fd);
+	free(dir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -215,6 +281,7 @@ main(void)
 	tcase_add_test(tc, the_lock_dies_with_a_killed_server);
 	tc = h_tcase(s, "make run", NULL, NULL, 60);
 	tcase_add_test(tc, a_second_make_run_leaves_the_running_demo_alone);
+	tcase_add_test(tc, the_demo_port_is_checked_and_a_taken_one_explained);
 	failed = h_run(s);
 	return h_finish(failed);
 }
