@@ -702,9 +702,9 @@ web_ws_loop(struct web *w)
 {
 	struct session *s = w->s;
 	struct pollfd pfd[2];
-	int64_t now, until;
+	int64_t now, until, quiet = now_ms();
 	nfds_t n;
-	int want_read, want_write, room, login;
+	int want_read, want_write, room, login, trimmed = 0;
 
 	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
 	web_current = w;
@@ -772,10 +772,21 @@ web_ws_loop(struct web *w)
 			pfd[1].events = POLLIN;
 			n = 2;
 		}
+		/* Quiet for CONN_IDLE_MS: give back what the thread holds. */
+		if (!trimmed && quiet + CONN_IDLE_MS < until) {
+			if (now >= quiet + CONN_IDLE_MS) {
+				server_conn_idle();
+				trimmed = 1;
+			} else {
+				until = quiet + CONN_IDLE_MS;
+			}
+		}
 		if (poll(pfd, n, until - now > 60000 ? 60000 :
 		    (int)(until - now)) <= 0) {
 			continue;
 		}
+		quiet = now_ms();
+		trimmed = 0;
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    want_read && web_ws_read(w) != 0) {
 			return web_ws_why(w, "connection lost");

@@ -1505,6 +1505,61 @@ START_TEST(cli_watch_prints_events)
 }
 END_TEST
 
+/*
+ * A WebSocket session left idle (a phone with the app open) gives back
+ * its thread's stack pages and OpenSSL's per-thread state, as a member
+ * connection does: RSS growth per idle session, logged in, over
+ * WEB_IDLE of them, warmed by one.
+ */
+#define WEB_IDLE 150
+#define WEB_IDLE_KIB 64		/* per idle session, at most (70 untrimmed) */
+#define WEB_IDLE_SAN_KIB 2048	/* sanitizers' own bookkeeping */
+
+START_TEST(ws_idle_sessions_cost_little_memory)
+{
+	struct h_client **c = calloc(WEB_IDLE, sizeof(*c));
+	long before, after;
+	char own[64];
+	double kib;
+	cJSON *r;
+	int i, san;
+
+	ck_assert_ptr_nonnull(c);
+	teardown();
+	start_with("max_clients_per_ip = 1000\nmax_unauth_per_ip = 1000\n");
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	san = h_server_instrumented(srv);
+	h_close(ws_open(own));
+	usleep(300 * 1000);
+	before = h_server_rss_kib(srv);
+	for (i = 0; i < WEB_IDLE; i++) {
+		c[i] = ws_open(own);
+		r = ws_call(c[i], "{\"cmd\":\"login\",\"user\":\"alice\","
+		    "\"password\":\"alicepw\"}");
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+	}
+	usleep(500 * 1000);
+	after = h_server_rss_kib(srv);
+	kib = (double)(after - before) / WEB_IDLE;
+	fprintf(stderr, "web: RSS per idle WebSocket session %.1f KiB%s\n",
+	    kib, san ? " (instrumented)" : "");
+	/* Still served after the idle spell. */
+	r = ws_call(c[0], "{\"cmd\":\"balance\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c[WEB_IDLE - 1], "{\"cmd\":\"balance\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	for (i = 0; i < WEB_IDLE; i++) {
+		h_close(c[i]);
+	}
+	free(c);
+	ck_assert_msg(kib <= (san ? WEB_IDLE_SAN_KIB : WEB_IDLE_KIB),
+	    "%.1f KiB per idle WebSocket session", kib);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1539,6 +1594,7 @@ main(void)
 	tcase_add_test(tc, ws_login_timeout);
 	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_drop_events_before_reply);
+	tcase_add_test(tc, ws_idle_sessions_cost_little_memory);
 	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
