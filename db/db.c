@@ -16,6 +16,7 @@
 #include "schema.h"
 #include "cards-sql.h"
 #include "tokens-sql.h"
+#include "entries-sql.h"
 
 
 /*
@@ -28,6 +29,8 @@ static const char *const db_migrations[DB_SCHEMA_VERSION + 1] = {
 	[2] = db_cards_sql,
 	/* Login tokens: a SHA-256 of the secret, never the secret. */
 	[3] = db_tokens_sql,
+	/* No indexes on entries: only check-ledger reads them, whole. */
+	[4] = db_entries_sql,
 };
 
 /* SQLite's update hook on the writer: remember what a write touched. */

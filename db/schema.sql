@@ -83,6 +83,7 @@ CREATE TABLE entries (
 	account	INTEGER NOT NULL REFERENCES accounts (id),
 	amount	INTEGER NOT NULL
 );
+-- (Both dropped in schema version 4, entries.sql.)
 CREATE INDEX entries_tx ON entries (tx);
 CREATE INDEX entries_account ON entries (account);
 

@@ -548,6 +548,44 @@ START_TEST(database_file_is_private_and_migrated)
 }
 END_TEST
 
+/*
+ * A database of schema version 3 (entries indexed by tx and by account)
+ * is migrated to 4 at open: the indexes go, the money stays, and the
+ * checker, which now scans the entries whole, still finds a balance that
+ * differs from them.
+ */
+START_TEST(version_3_loses_the_entries_indexes_and_nothing_else)
+{
+	char err[256], *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	db_close(db);
+	sql_exec("CREATE INDEX entries_tx ON entries (tx);"
+	    "CREATE INDEX entries_account ON entries (account);"
+	    "PRAGMA user_version = 3;");
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"
+	    " WHERE name LIKE 'entries_%'"), 2);
+	db = db_open(dbpath, 2, err, sizeof(err));
+	ck_assert_msg(db != NULL, "%s", err);
+	ck_assert_int_eq(db_schema_version(db), 4);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"
+	    " WHERE name LIKE 'entries_%'"), 0);
+	ck_assert_int_eq(balance("admin"), 1000);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(sql_int("SELECT sum(amount) FROM entries"), 0);
+	ck_assert(ledger_clean());
+	sql_exec("UPDATE accounts SET balance = balance + 1"
+	    " WHERE name = 'bob'");
+	out = open_memstream(&text, &len);
+	ck_assert_int_ne(db_check_ledger(db, out), 0);
+	fclose(out);
+	ck_assert_msg(strstr(text, "bob: cached 1, entries 0") != NULL, "%s",
+	    text);
+	free(text);
+}
+END_TEST
+
 /* ---- balances in memory ------------------------------------------------ */
 
 /*
@@ -985,6 +1023,7 @@ ledger_suite(void)
 	tcase_add_test(tc, new_users_start_with_their_initial_credit);
 	tcase_add_test(tc, duplicate_user_is_refused);
 	tcase_add_test(tc, database_file_is_private_and_migrated);
+	tcase_add_test(tc, version_3_loses_the_entries_indexes_and_nothing_else);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("movements");
 	tcase_add_checked_fixture(tc, setup, teardown);
