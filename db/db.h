@@ -177,9 +177,14 @@ const char *db_name_owner(struct db *db, const char *name);
  * how many, or -1. */
 int db_name_clashes(struct db *db);
 int db_user_get(struct db *db, const char *name, struct db_user *u);
-/* role NULL, disabled -1 and hash NULL leave that field alone. */
+/*
+ * role NULL, disabled -1 and hash NULL leave that field alone.  With
+ * keep_admin, ERR_CONFLICT when it would demote or disable the last
+ * enabled admin (the server's commands; drinkd usermod, run by whoever
+ * runs the server, may).
+ */
 int db_user_mod(struct db *db, const char *name, const char *role,
-    int disabled, const char *hash);
+    int disabled, const char *hash, int keep_admin);
 int db_user_seen(struct db *db, const char *name);
 int db_users(struct db *db, cJSON *array);
 

@@ -154,15 +154,45 @@ db_user_get(struct db *db, const char *name, struct db_user *u)
 	return rc;
 }
 
+/*
+ * 1 when name is the only enabled admin, 0 when not, -1 on error.  Asked
+ * inside the write that would demote or disable them: writes are one at a
+ * time, so two admins demoting each other cannot both pass.
+ */
+static int
+db_user_last_admin(sqlite3 *h, const char *name)
+{
+	sqlite3_stmt *st;
+	int r, last = -1;
+
+	st = db_prep(h, "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1"
+	    " AND role = 'admin' AND disabled = 0) AND NOT EXISTS (SELECT 1"
+	    " FROM users WHERE name <> ?1 AND role = 'admin'"
+	    " AND disabled = 0)", "t", name);
+	if (st != NULL && (r = db_step(st)) == 1) {
+		last = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	return last;
+}
+
 int
 db_user_mod(struct db *db, const char *name, const char *role, int disabled,
-    const char *hash)
+    const char *hash, int keep_admin)
 {
 	sqlite3 *h;
-	int rc = ERR_INTERNAL;
+	int rc = ERR_INTERNAL, last = 0;
 
 	if ((h = db_write_begin(db)) == NULL) {
 		return ERR_INTERNAL;
+	}
+	/* The club keeps at least one enabled admin. */
+	if (keep_admin && ((role != NULL && strcmp(role, "admin") != 0) ||
+	    disabled == 1)) {
+		if ((last = db_user_last_admin(h, name)) != 0) {
+			rc = last == 1 ? ERR_CONFLICT : ERR_INTERNAL;
+			goto out;
+		}
 	}
 	if (db_run(h, "UPDATE users SET role = coalesce(?, role),"
 	    " disabled = CASE WHEN ? < 0 THEN disabled ELSE ? END,"

@@ -313,17 +313,21 @@ client_list(cJSON *array, int full)
 
 /*
  * Shut down every visible client matching (every client at all when
- * session is 0 and user NULL); why is kept for the owner's log line.
- * Returns how many.
+ * session is 0 and user NULL), except the one given; why is kept for the
+ * owner's log line.  Returns how many.
  */
 static int
-client_kick_match(int64_t session, const char *user, const char *why)
+client_kick_match(int64_t session, const char *user,
+    const struct client *except, const char *why)
 {
 	struct client *o;
 	int n = 0;
 
 	pthread_mutex_lock(&client_lock);
 	for (o = client_head; o != NULL; o = o->next) {
+		if (o == except) {
+			continue;
+		}
 		if ((session == 0 && user == NULL) ||
 		    (o->visible && session != 0 && o->session == session) ||
 		    (o->visible && user != NULL && o->kind == CLIENT_MEMBER &&
@@ -340,21 +344,21 @@ client_kick_match(int64_t session, const char *user, const char *why)
 int
 client_kick(int64_t session)
 {
-	return client_kick_match(session, NULL,
+	return client_kick_match(session, NULL, NULL,
 	    "closed by the server: kicked by an admin") > 0 ? 0 : -1;
 }
 
 int
-client_kick_user(const char *user)
+client_kick_user(const char *user, const struct client *except)
 {
-	return client_kick_match(0, user,
+	return client_kick_match(0, user, except,
 	    "closed by the server: user disabled or changed");
 }
 
 void
 client_kick_all(void)
 {
-	client_kick_match(0, NULL, "closed by the server: shutting down");
+	client_kick_match(0, NULL, NULL, "closed by the server: shutting down");
 }
 
 int

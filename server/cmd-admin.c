@@ -3,6 +3,7 @@
  * role and recorded nothing yet: it writes the audit row after the handler
  * returns, with the outcome.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,25 +57,37 @@ cmd_user_mod(struct session *s, struct req *r)
 	const char *user = req_str(r, "user");
 	const char *password = req_str(r, "password");
 	char *hash = NULL;
-	int rc, disabled = req_bool(r, "disabled");
+	int rc, self, disabled = req_bool(r, "disabled");
 
 	if (password != NULL && (hash = auth_hash(password)) == NULL) {
 		return ERR_INTERNAL;
 	}
 	rc = db_user_mod(s->peer.srv->db, user, req_str(r, "role"), disabled,
-	    hash);
+	    hash, 1);
 	free(hash);
+	if (rc == ERR_CONFLICT) {
+		snprintf(r->msgbuf, sizeof(r->msgbuf), "%s is the last admin; "
+		    "make another admin first", user);
+		r->message = r->msgbuf;
+	}
 	if (rc != ERR_NONE) {
 		return rc;
 	}
 	/*
 	 * A disabled or re-roled user's live sessions end now: sessions keep
-	 * the role they logged in with, so they must log in again.
+	 * the role they logged in with, so they must log in again.  The
+	 * admin's own session ends only after this reply, so they hear that
+	 * the change was made.
 	 */
 	if (disabled == 1 || req_str(r, "role") != NULL) {
+		self = strcmp(user, s->user) == 0;
 		log_info("user %s %s; closed %d session(s)", user,
 		    disabled == 1 ? "disabled" : "changed role",
-		    client_kick_user(user));
+		    client_kick_user(user, &s->peer.client) + self);
+		if (self) {
+			s->ending = "closed by the server: user disabled or "
+			    "changed";
+		}
 	}
 	cJSON_AddStringToObject(r->reply, "user", user);
 	return ERR_NONE;

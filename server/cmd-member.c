@@ -330,7 +330,7 @@ cmd_passwd(struct session *s, struct req *r)
 	if ((hash = auth_hash(req_str(r, "new"))) == NULL) {
 		return ERR_INTERNAL;
 	}
-	rc = db_user_mod(s->peer.srv->db, s->user, NULL, -1, hash);
+	rc = db_user_mod(s->peer.srv->db, s->user, NULL, -1, hash, 0);
 	free(hash);
 	if (rc == ERR_NONE) {
 		log_info("password changed for %s", s->user);

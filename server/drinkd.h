@@ -128,9 +128,12 @@ void client_set_name(struct client *c, const char *name);
 int client_login(struct client *c, const char *name, long max_per_ip);
 /* Fill array with the list; full adds session, address and port. */
 void client_list(cJSON *array, int full);
-/* Shut the socket of a session (or every session of a user) down. */
+/*
+ * Shut the socket of a session (or every session of a user but except,
+ * which may be NULL) down.
+ */
 int client_kick(int64_t session);
-int client_kick_user(const char *user);
+int client_kick_user(const char *user, const struct client *except);
 /* Shut every connection down at shutdown. */
 void client_kick_all(void);
 /* Why the server shut c's socket down (kick, shutdown), or NULL. */
@@ -215,6 +218,8 @@ struct session {
 	struct event_queue *events;	/* NULL until the first subscribe */
 	int64_t anon_since;	/* ms: accepted, or last logged out */
 	const char *what;	/* "member" or "web", from session_open */
+	const char *ending;	/* set by a handler: the session ends once
+				 * this reply is sent; why, for the log */
 };
 #define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);

@@ -285,7 +285,7 @@ main_user_change(struct config *cfg, const char *cmd, const char *name,
 	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
-	rc = db_user_mod(db, name, role, disabled, hash);
+	rc = db_user_mod(db, name, role, disabled, hash, 0);
 	if (rc == ERR_NONE) {
 		rc = db_user_get(db, name, &u);
 	}

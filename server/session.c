@@ -332,6 +332,9 @@ session_loop(struct session *s)
 		if (rc != CONN_OK) {
 			return session_closed_why(s, conn_error(s->peer.conn));
 		}
+		if (s->ending != NULL) {
+			return s->ending;
+		}
 		/* Events do not keep a connection alive; requests do. */
 		idle_deadline = now_ms() + cfg->idle_timeout * 1000;
 	}

@@ -611,6 +611,9 @@ web_ws_answer(struct web *w)
 		if (w->s->quit) {
 			web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE, "quit",
 			    "quit by the client");
+		} else if (w->s->ending != NULL) {
+			web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE,
+			    "session ended", w->s->ending);
 		}
 	}
 	if (w->closing) {

@@ -315,6 +315,98 @@ START_TEST(admin_user_mod_refusals)
 }
 END_TEST
 
+/* Role and disabled flag of user, from the database. */
+static void
+admin_expect_user(const char *user, const char *role, int disabled)
+{
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM users"
+	    " WHERE name = '%s' AND role = '%s' AND disabled = %d", user,
+	    role, disabled), 1);
+}
+
+START_TEST(admin_user_mod_keeps_the_last_admin)
+{
+	struct h_client *a = admin_connect(), *c;
+	cJSON *r;
+
+	/* The only admin can neither demote nor disable themselves. */
+	r = h_call(a, "{\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"role\":\"member\"}");
+	H_ASSERT_ERROR(r, "conflict");
+	ck_assert_str_eq(h_str(r, "message"),
+	    "admin is the last admin; make another admin first");
+	cJSON_Delete(r);
+	h_expect(a, "conflict", "{\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"disabled\":true}");
+	admin_expect_user("admin", "admin", 0);
+	/* Nothing happened to the session either. */
+	h_expect(a, NULL, "{\"cmd\":\"users\"}");
+	/* A disabled admin is no admin: alice does not count yet. */
+	h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"role\":\"admin\",\"disabled\":true}");
+	h_expect(a, "conflict", "{\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"role\":\"member\",\"disabled\":true}");
+	admin_expect_user("admin", "admin", 0);
+	/* Enabled, she can demote him; then she is the last one. */
+	h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":false}");
+	c = h_connect_as(admin_srv, "alice", "alicepw");
+	h_expect(c, NULL, "{\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"role\":\"member\"}");
+	admin_expect_user("admin", "member", 0);
+	r = h_call(c, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":true}");
+	H_ASSERT_ERROR(r, "conflict");
+	ck_assert_str_eq(h_str(r, "message"),
+	    "alice is the last admin; make another admin first");
+	cJSON_Delete(r);
+	admin_expect_user("alice", "admin", 0);
+	/* Other changes to the last admin still go through. */
+	h_expect(c, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"password\":\"newalicepw\",\"disabled\":false}");
+	h_close(c);
+	h_close(a);
+}
+END_TEST
+
+/* Changing one's own role or access: the answer first, then the close. */
+START_TEST(admin_user_mod_self_answers_before_closing)
+{
+	struct h_client *a = admin_connect(), *other = admin_connect(), *c;
+	cJSON *r;
+
+	h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"role\":\"admin\"}");
+	r = h_call(a, "{\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"role\":\"member\"}");
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "admin");
+	cJSON_Delete(r);
+	ck_assert_msg(h_closed(a), "the demoted admin's session is open");
+	ck_assert_msg(h_closed(other), "his other session is open");
+	h_close(a);
+	h_close(other);
+	admin_expect_user("admin", "member", 0);
+	ck_assert(h_server_log_wait(admin_srv, "user admin changed role; "
+	    "closed 2 session(s)", 5000));
+	/* He logs in again as what he now is. */
+	c = h_connect_as(admin_srv, "admin", "adminpw");
+	h_expect(c, "forbidden", "{\"cmd\":\"users\"}");
+	h_close(c);
+	/* Disabling oneself is answered too. */
+	c = h_connect_as(admin_srv, "alice", "alicepw");
+	h_expect(c, NULL, "{\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"role\":\"admin\"}");
+	r = h_call(c, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":true}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_msg(h_closed(c), "the disabled admin's session is open");
+	h_close(c);
+	admin_expect_user("alice", "admin", 1);
+}
+END_TEST
+
 /* ---- users ------------------------------------------------------------ */
 
 START_TEST(admin_users_fields)
@@ -1092,6 +1184,8 @@ admin_suite(void)
 	tcase_add_test(tc, admin_user_mod_disable);
 	tcase_add_test(tc, admin_user_mod_disable_cert_login);
 	tcase_add_test(tc, admin_user_mod_refusals);
+	tcase_add_test(tc, admin_user_mod_keeps_the_last_admin);
+	tcase_add_test(tc, admin_user_mod_self_answers_before_closing);
 
 	ADMIN_TCASE("users lists every member");
 	tcase_add_test(tc, admin_users_fields);
