@@ -929,8 +929,19 @@ static int
 cli_cmd_prepare_user_mod(struct cli_cmd_run *run, struct cli_session *s)
 {
 	const struct spec_arg *a = spec_arg_find(run->spec, "password");
+	const char *me = cli_session_user(s);
 
-	(void)s;
+	/*
+	 * A new role or a disabled account ends the user's sessions: the
+	 * server answers this one first, then closes it.
+	 */
+	if (me != NULL && strcmp(me, cli_cmd_req_string(run, "user")) == 0 &&
+	    (cJSON_GetObjectItemCaseSensitive(run->req, "role") != NULL ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run->req,
+	    "disabled")))) {
+		run->done = "User {user} updated; that ended your session";
+		cJSON_AddTrueToObject(run->info, "ends_session");
+	}
 	if (a == NULL || !(run->given & (1u << (a - run->spec->args)))) {
 		return CLI_EXIT_OK;
 	}
@@ -1154,6 +1165,11 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 	unknown = cli_cmd_unknown(st, reply);
 	if (st == CLI_EXIT_OK) {
 		st = cli_cmd_show(&run, show, reply, raw);
+	}
+	/* The server closes it; the next command logs in afresh. */
+	if (st == CLI_EXIT_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	    run.info, "ends_session"))) {
+		cli_session_close(s);
 	}
 	if (unknown && show->lost != NULL) {
 		cli_error("%s", show->lost);

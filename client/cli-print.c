@@ -29,7 +29,10 @@ struct cli_print_table {
 
 /*
  * Texts for refusals of any command, tried after the command's own.  A
- * session without a login gets told how to get one.
+ * session without a login gets told how to get one.  They stand in for
+ * the server's default message of the code only: when the server said
+ * something more precise ("that name is taken by a machine"), that is
+ * shown instead, unless the text quotes {message} itself.
  */
 static const struct cli_cmd_text cli_print_errors_any[] = {
 	{ "auth_required",
@@ -304,13 +307,17 @@ cli_print_expand(const struct cli_cmd_run *run, const cJSON *reply,
 	return 0;
 }
 
-/* The first text for code in list that can be filled in. */
+/*
+ * The first text for code in list that can be filled in; with quoting,
+ * only a text that quotes the server's {message}.
+ */
 static int
 cli_print_pick(const struct cli_cmd_text *list, const struct cli_cmd_run *run,
-    const cJSON *reply, const char *code, char *out, size_t len)
+    const cJSON *reply, const char *code, int quoting, char *out, size_t len)
 {
 	for (; list != NULL && list->code != NULL; list++) {
-		if (strcmp(list->code, code) == 0 &&
+		if (strcmp(list->code, code) == 0 && (!quoting ||
+		    strstr(list->text, "{message}") != NULL) &&
 		    cli_print_expand(run, reply, list->text, 1, out, len) ==
 		    0) {
 			return 0;
@@ -321,8 +328,9 @@ cli_print_pick(const struct cli_cmd_text *list, const struct cli_cmd_run *run,
 
 /*
  * "drink: <what went wrong> (<code>)".  The command's own sentence is
- * preferred; otherwise the server's message, with the retry delay or the
- * balance when the reply carries them.
+ * preferred; then the server's message when it is more than the code's
+ * default one; then a sentence for the code; then the server's message,
+ * with the retry delay or the balance when the reply carries them.
  */
 void
 cli_print_refusal(const struct cli_cmd_run *run, const cJSON *reply)
@@ -330,23 +338,25 @@ cli_print_refusal(const struct cli_cmd_run *run, const cJSON *reply)
 	char text[CLI_PRINT_TEXT_MAX], code[64], num[32], extra[96] = "";
 	const char *c, *msg;
 	long long n;
-	int e;
+	int e, precise;
 
 	if ((c = cli_print_value(reply, "error", num, sizeof(num))) == NULL) {
 		c = "internal";
 	}
 	snprintf(code, sizeof(code), "%s", c);
 	cli_print_clean(code);
+	e = proto_err_parse(code);
+	msg = cli_print_value(reply, "message", num, sizeof(num));
+	precise = msg != NULL && msg[0] != '\0' && e >= 0 &&
+	    strcmp(msg, proto_err_message((enum proto_err)e)) != 0;
 	if (cli_print_pick(run != NULL ? run->errors : NULL, run, reply, code,
-	    text, sizeof(text)) == 0 ||
-	    cli_print_pick(cli_print_errors_any, run, reply, code, text,
-	    sizeof(text)) == 0) {
+	    0, text, sizeof(text)) == 0 ||
+	    cli_print_pick(cli_print_errors_any, run, reply, code, precise,
+	    text, sizeof(text)) == 0) {
 		cli_error("%s (%s)", text, code);
 		return;
 	}
-	msg = cli_print_value(reply, "message", num, sizeof(num));
 	if (msg == NULL) {
-		e = proto_err_parse(code);
 		msg = e >= 0 ? proto_err_message((enum proto_err)e) : code;
 	}
 	snprintf(text, sizeof(text), "%s", msg);

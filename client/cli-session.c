@@ -20,6 +20,7 @@ struct cli_session {
 	struct conn *conn;
 	char *password;		/* the one that worked; wiped on free */
 	int logged_in;
+	char user[PROTO_NAME_MAX + 1];	/* who is logged in, when known */
 	int lost;		/* the server closed the connection on us */
 	long long next_id;
 	int countdown;		/* seconds of a drop's delay to count down */
@@ -43,6 +44,7 @@ cli_session_drop(struct cli_session *s)
 	conn_free(s->conn);
 	s->conn = NULL;
 	s->logged_in = 0;
+	s->user[0] = '\0';
 }
 
 void
@@ -70,6 +72,26 @@ int
 cli_session_logged_in(const struct cli_session *s)
 {
 	return s->logged_in;
+}
+
+const char *
+cli_session_user(const struct cli_session *s)
+{
+	return s->logged_in && s->user[0] != '\0' ? s->user : NULL;
+}
+
+/* Logged in as the reply (or greeting) names, else as -u says. */
+static void
+cli_session_logged(struct cli_session *s, const cJSON *msg)
+{
+	const char *u = cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(msg, "user"));
+
+	if (u == NULL) {
+		u = s->cfg->user != NULL ? s->cfg->user : "";
+	}
+	snprintf(s->user, sizeof(s->user), "%s", u);
+	s->logged_in = 1;
 }
 
 int
@@ -319,7 +341,7 @@ cli_session_greeting(struct cli_session *s)
 	user = cJSON_GetObjectItemCaseSensitive(hello, "user");
 	if (cJSON_IsString(user) && (s->cfg->user == NULL ||
 	    strcmp(s->cfg->user, user->valuestring) == 0)) {
-		s->logged_in = 1;
+		cli_session_logged(s, hello);
 	}
 out:
 	cJSON_Delete(hello);
@@ -527,7 +549,7 @@ cli_session_login(struct cli_session *s)
 		st = CLI_EXIT_REFUSED;
 		goto out;
 	}
-	s->logged_in = 1;
+	cli_session_logged(s, reply);
 	if (s->password == NULL) {
 		s->password = xstrdup(pw);
 	}
@@ -555,7 +577,7 @@ cli_session_token_login(struct cli_session *s, const char *token)
 		return st;
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
-		s->logged_in = 1;
+		cli_session_logged(s, reply);
 	} else {
 		err = cJSON_GetStringValue(cJSON_GetObjectItem(reply, "error"));
 		if (err == NULL || strcmp(err, "bad_credentials") != 0) {

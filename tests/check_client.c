@@ -218,6 +218,75 @@ START_TEST(exit_1_is_a_refusal_in_plain_words)
 }
 END_TEST
 
+/* Where the server says more than the code's default message, drink says it. */
+START_TEST(refusals_keep_the_servers_own_words)
+{
+	const char *const admin[] = { "DRINK_PASSWORD=adminpw",
+		"DRINK_NEW_PASSWORD=newpw", NULL };
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct run_result r;
+	char tx[32];
+
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "1");
+	expect_run(&r, 0, NULL, "");
+	fake_stop(f);
+	snprintf(tx, sizeof(tx), "%lld", (long long)h_sql_int(srv,
+	    "SELECT max(id) FROM tx WHERE kind = 'drop'"));
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "refund", tx, "sorry",
+	    NULL);
+	expect_run(&r, 0, NULL, "");
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "refund", tx, "again",
+	    NULL);
+	expect_run(&r, 1, "", "drink: that drop has already been refunded "
+	    "(conflict)\n");
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* A key reused: the server's default words, so drink's own. */
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "credit", "bob", "5",
+	    "cash", "--key", "k1", NULL);
+	expect_run(&r, 0, NULL, "");
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "credit", "bob", "6",
+	    "cash", "--key", "k1", NULL);
+	expect_run(&r, 1, "", "drink: the key k1 was already used with other "
+	    "arguments (conflict)\n");
+	/* Users and machines share names; the server says which has it. */
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "user-add", "m1",
+	    NULL);
+	expect_run(&r, 1, "", "drink: that name is taken by a machine "
+	    "(exists)\n");
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "user-add", "bob",
+	    NULL);
+	expect_run(&r, 1, "", "drink: that name is taken by a user "
+	    "(exists)\n");
+	/* The last admin stays one. */
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "user-mod", "admin",
+	    "--role", "member", NULL);
+	expect_run(&r, 1, "", "drink: admin is the last admin; make another "
+	    "admin first (conflict)\n");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users"
+	    " WHERE name = 'admin' AND role = 'admin'"), 1);
+}
+END_TEST
+
+/* Changing one's own account is confirmed, then the session ends. */
+START_TEST(own_account_change_is_confirmed)
+{
+	const char *const admin[] = { "DRINK_PASSWORD=adminpw", NULL };
+	struct run_result r;
+
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "user-mod", "alice",
+	    "--role", "admin", NULL);
+	expect_run(&r, 0, "User alice updated\n", "");
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "user-mod", "admin",
+	    "--role", "member", NULL);
+	expect_run(&r, 0, "User admin updated; that ended your session\n",
+	    "");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users"
+	    " WHERE name = 'admin' AND role = 'member'"), 1);
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "users", NULL);
+	expect_run(&r, 1, "", "drink: only admins may do that (forbidden)\n");
+}
+END_TEST
+
 START_TEST(exit_2_is_a_usage_error_naming_the_rule)
 {
 	struct run_result r;
@@ -924,6 +993,8 @@ client_suite(void)
 	    120);
 	tcase_add_test(tc, exit_0_prints_the_answer);
 	tcase_add_test(tc, exit_1_is_a_refusal_in_plain_words);
+	tcase_add_test(tc, refusals_keep_the_servers_own_words);
+	tcase_add_test(tc, own_account_change_is_confirmed);
 	tcase_add_test(tc, exit_2_is_a_usage_error_naming_the_rule);
 	tcase_add_test(tc, help_is_generated_from_the_specification);
 	tcase_add_test(tc, exit_3_is_a_connection_failure);
