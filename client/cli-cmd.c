@@ -38,6 +38,8 @@ struct cli_cmd_show {
 	/* Said when the connection fails with the request in flight. */
 	const char *lost;
 	int64_t timeout_ms;	/* 0: CLI_REPLY_MS */
+	/* Cannot be taken back once sent: Ctrl-C waits for the outcome. */
+	int steadfast;
 	/* The whole command, instead of one request (login, watch). */
 	int (*run)(struct cli_cmd_run *, struct cli_session *);
 };
@@ -99,7 +101,7 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	{ .proto = "slots", .print = cli_print_slots },
 	{ .proto = "whoami", .done = "{user} ({role}), balance {balance}" },
 	{ .proto = "balance", .done = "Balance: {balance}" },
-	{ .proto = "drop", .timeout_ms = CLI_DROP_MS,
+	{ .proto = "drop", .timeout_ms = CLI_DROP_MS, .steadfast = 1,
 	    .prepare = cli_cmd_prepare_drop,
 	    .done = "done, balance {balance}", .errors = cli_cmd_errors_drop,
 	    .lost = "the drop may still happen: check history before "
@@ -1145,6 +1147,12 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 		goto out;
 	}
 	key = cJSON_GetObjectItemCaseSensitive(run.req, "key");
+	if (show->steadfast) {
+		cli_tty_hold_interrupt("a drop cannot be cancelled once sent; "
+		    "waiting for its result (Ctrl-C again to stop waiting)",
+		    "stopped waiting; the drop may still happen: check "
+		    "drink history");
+	}
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (attempt > 0) {
 			cJSON_Delete(reply);
@@ -1162,6 +1170,7 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 			break;
 		}
 	}
+	cli_tty_release_interrupt();
 	unknown = cli_cmd_unknown(st, reply);
 	if (st == CLI_EXIT_OK) {
 		st = cli_cmd_show(&run, show, reply, raw);

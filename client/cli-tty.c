@@ -2,7 +2,8 @@
  * Passwords: from the environment (scripts, tests) or typed on the
  * controlling terminal with echo off.  /dev/tty rather than stdin, so a
  * shell reading commands from a pipe can still ask.  A signal while echo
- * is off restores the terminal before it takes effect.
+ * is off restores the terminal before it takes effect.  Also Ctrl-C held
+ * off while a drop is in flight.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -173,4 +174,72 @@ cli_tty_password(const char *env, const char *prompt, int confirm, char *buf,
 		cli_tty_wipe(buf, len);
 	}
 	return st;
+}
+
+/*
+ * The held-off Ctrl-C: the handler writes the prepared text itself
+ * (write(2) is async-signal-safe), so the wait for the reply goes on
+ * undisturbed.  The second restores the old action and raises the signal
+ * again; it is blocked inside the handler, so it takes effect on return.
+ */
+static struct {
+	char text[2][256];
+	size_t len[2];
+	struct sigaction old;
+	volatile sig_atomic_t seen;
+	int held;
+} cli_tty_hold;
+
+static void
+cli_tty_hold_catch(int signo)
+{
+	int i = cli_tty_hold.seen > 0;
+	ssize_t w;
+
+	w = write(STDERR_FILENO, cli_tty_hold.text[i], cli_tty_hold.len[i]);
+	(void)w;
+	cli_tty_hold.seen++;
+	if (i == 1) {
+		sigaction(SIGINT, &cli_tty_hold.old, NULL);
+		raise(signo);
+	}
+}
+
+void
+cli_tty_hold_interrupt(const char *first, const char *second)
+{
+	struct sigaction sa;
+	const char *nl = isatty(STDERR_FILENO) ? "\n" : "";
+	int n;
+
+	if (cli_tty_hold.held) {
+		return;
+	}
+	/* On a terminal, off the countdown line and the echoed ^C. */
+	n = snprintf(cli_tty_hold.text[0], sizeof(cli_tty_hold.text[0]),
+	    "%sdrink: %s\n", nl, first);
+	cli_tty_hold.len[0] = n > 0 && (size_t)n < sizeof(cli_tty_hold.text[0])
+	    ? (size_t)n : strlen(cli_tty_hold.text[0]);
+	n = snprintf(cli_tty_hold.text[1], sizeof(cli_tty_hold.text[1]),
+	    "%sdrink: %s\n", nl, second);
+	cli_tty_hold.len[1] = n > 0 && (size_t)n < sizeof(cli_tty_hold.text[1])
+	    ? (size_t)n : strlen(cli_tty_hold.text[1]);
+	cli_tty_hold.seen = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_tty_hold_catch;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGINT, &sa, &cli_tty_hold.old) == 0) {
+		cli_tty_hold.held = 1;
+	}
+}
+
+void
+cli_tty_release_interrupt(void)
+{
+	if (!cli_tty_hold.held) {
+		return;
+	}
+	sigaction(SIGINT, &cli_tty_hold.old, NULL);
+	cli_tty_hold.held = 0;
 }

@@ -128,6 +128,14 @@ void cli_tty_wipe(void *buf, size_t len);
  * CLI_EXIT_OK for yes, CLI_EXIT_USAGE (reported) for no or no terminal.
  */
 int cli_tty_confirm(const char *name, const char *words);
+/*
+ * From hold to release, the first SIGINT (Ctrl-C) only prints first; a
+ * second prints second and then takes its usual effect.  For a request
+ * that cannot be taken back once sent (a drop): quitting would not stop
+ * it, only hide its outcome.
+ */
+void cli_tty_hold_interrupt(const char *first, const char *second);
+void cli_tty_release_interrupt(void);
 
 /* cli-cmd.c */
 /*

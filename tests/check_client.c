@@ -932,6 +932,67 @@ START_TEST(drop_counts_its_delay_down)
 }
 END_TEST
 
+/*
+ * Ctrl-C cannot take a drop back once it is sent: the first one says so
+ * and drink waits for the outcome; a second one quits, pointing at the
+ * history.  Either way the drop goes ahead.
+ */
+START_TEST(ctrl_c_waits_for_a_drop_in_flight)
+{
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 2500);
+	struct run_pty *p = pty_drink(env, "-u", "alice", "drop", "m1", "1",
+	    "--delay", "3", NULL);
+
+	EXPECT(p, "dropping in 3 s");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "drink: a drop cannot be cancelled once sent; waiting for "
+	    "its result (Ctrl-C again to stop waiting)");
+	EXPECT(p, "done, balance 90");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	/* A second Ctrl-C quits; the drop still happens. */
+	p = pty_drink(env, "-u", "alice", "drop", "m1", "1", "--delay", "3",
+	    NULL);
+	EXPECT(p, "dropping in 3 s");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "cannot be cancelled once sent");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "drink: stopped waiting; the drop may still happen: check "
+	    "drink history");
+	EXPECT_EXIT(p, 130);
+	run_pty_free(p);
+	ck_assert_int_eq(h_sql_wait(srv, 80, "SELECT balance FROM accounts"
+	    " WHERE name = 'alice'"), 80);
+	ck_assert_int_eq(fake_vends(f), 2);
+	fake_stop(f);
+}
+END_TEST
+
+/* In the shell, the first Ctrl-C during a drop does not end the shell. */
+START_TEST(shell_survives_ctrl_c_during_a_drop)
+{
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 1500);
+	struct run_pty *p = pty_drink(env, "-u", "alice", NULL);
+
+	EXPECT(p, "drink> ");
+	send_keys(p, "drop m1 1 --delay 2\r");
+	EXPECT(p, "dropping in 2 s");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "cannot be cancelled once sent");
+	EXPECT(p, "done, balance 90");
+	EXPECT(p, "alice (90)> ");
+	send_keys(p, "balance\r");
+	EXPECT(p, "Balance: 90");
+	send_keys(p, "quit\r");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+	fake_stop(f);
+}
+END_TEST
+
 START_TEST(destructive_commands_ask_on_the_terminal)
 {
 	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
@@ -1013,6 +1074,8 @@ client_suite(void)
 	tcase_add_test(tc, shell_completes_commands_options_and_names);
 	tcase_add_test(tc, shell_says_when_the_server_closed_the_session);
 	tcase_add_test(tc, drop_counts_its_delay_down);
+	tcase_add_test(tc, ctrl_c_waits_for_a_drop_in_flight);
+	tcase_add_test(tc, shell_survives_ctrl_c_during_a_drop);
 	tcase_add_test(tc, destructive_commands_ask_on_the_terminal);
 	return s;
 }
