@@ -374,6 +374,36 @@ cli_session_files(const struct cli_session *s)
 	return 0;
 }
 
+/*
+ * Why a server's certificate may not have verified, when it is the usual
+ * reason: drink was not told the club's CA (no --ca, or a DRINK_CONFIG
+ * set in the shell but not exported), or was told another one.
+ */
+static const char *
+cli_session_verify_hint(const struct cli_session *s, char *buf, size_t len)
+{
+	switch (SSL_get_verify_result(conn_ssl(s->conn))) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		break;
+	default:
+		return "";
+	}
+	if (s->cfg->ca == NULL) {
+		return "; no CA was given, so the system's were tried: name "
+		    "the club's CA with --ca FILE or \"ca = FILE\" in the "
+		    "config file (is DRINK_CONFIG set and exported?)";
+	}
+	snprintf(buf, len, "; is %s the club's CA? (from --ca, or \"ca =\" in "
+	    "the config file: DRINK_CONFIG, else ~/.config/drink/config)",
+	    s->cfg->ca);
+	return buf;
+}
+
 int
 cli_session_open(struct cli_session *s)
 {
@@ -407,9 +437,10 @@ cli_session_open(struct cli_session *s)
 		return CLI_EXIT_CONN;
 	}
 	if (conn_connect(s->conn, s->cfg->host, deadline) != CONN_OK) {
-		cli_error("TLS handshake with %s failed: %s",
+		cli_error("TLS handshake with %s failed: %s%s",
 		    cli_session_addr(s, addr, sizeof(addr)),
-		    conn_error(s->conn));
+		    conn_error(s->conn), cli_session_verify_hint(s, err,
+		    sizeof(err)));
 		cli_session_drop(s);
 		return CLI_EXIT_CONN;
 	}

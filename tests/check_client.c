@@ -423,6 +423,25 @@ START_TEST(exit_3_is_a_connection_failure)
 	}
 	ck_assert_msg(r.status == 3 && strstr(r.err, "TLS handshake with "
 	    "localhost:") == r.err + 7, "%d %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "certificate verify failed: ") != NULL &&
+	    strstr(r.err, "; is /etc/ssl/certs/ca-certificates.crt the "
+	    "club's CA? (from --ca, or \"ca =\" in the config file: "
+	    "DRINK_CONFIG, else ~/.config/drink/config)\n") != NULL, "%s",
+	    r.err);
+	run_result_free(&r);
+	/* No CA at all: DRINK_CONFIG forgotten, the usual slip. */
+	{
+		char *port = xasprintf("%d", srv->port);
+		const char *const none[] = { "DRINK_CONFIG=", NULL };
+
+		drink_env(&r, none, NULL, NULL, "-p", port, "machines", NULL);
+		free(port);
+	}
+	ck_assert_msg(r.status == 3 && strstr(r.err, "certificate verify "
+	    "failed: ") != NULL && strstr(r.err, "; no CA was given, so the "
+	    "system's were tried: name the club's CA with --ca FILE or \"ca "
+	    "= FILE\" in the config file (is DRINK_CONFIG set and "
+	    "exported?)\n") != NULL, "%d %s", r.status, r.err);
 	run_result_free(&r);
 	DRINK(&r, "--ca", "/nonexistent.crt", "machines");
 	expect_run(&r, 3, "", "drink: cannot read CA /nonexistent.crt: No "
