@@ -402,6 +402,11 @@ cli_cmd_help(FILE *fp, const struct spec_cmd *c)
 		} else if (a->type == SPEC_T_TIME) {
 			snprintf(rule, sizeof(rule), "YYYY-MM-DD[ HH:MM] or "
 			    "unix seconds");
+		} else if (a->type == SPEC_T_SECRET) {
+			/* As cli_cmd_password() is told to take it. */
+			snprintf(rule, sizeof(rule), "taken from $%s when "
+			    "set", strcmp(a->field, "old") == 0 ?
+			    "DRINK_PASSWORD" : "DRINK_NEW_PASSWORD");
 		}
 		fprintf(fp, "  %-18s %s%s%s\n", form, a->help,
 		    rule[0] != '\0' ? "; " : "", rule);

@@ -101,6 +101,7 @@ cli_usage(FILE *fp)
 	    "  -u, --user USER   log in as USER (password from "
 	    "DRINK_PASSWORD,\n"
 	    "                    else asked on the terminal)\n"
+
 	    "  --json            print each reply as the server sent it\n"
 	    "  -h, --help        this text\n"
 	    "  --version         the client's version\n");
@@ -109,7 +110,9 @@ cli_usage(FILE *fp)
 	    "\nWithout COMMAND, drink reads commands from standard input;\n"
 	    "drink help COMMAND or drink COMMAND --help shows one command's "
 	    "usage.\n"
-	    "Defaults come from $DRINK_CONFIG or ~/.config/drink/config.\n");
+	    "Defaults come from $DRINK_CONFIG or ~/.config/drink/config.\n"
+	    "New passwords (passwd, user-add, user-mod --password) come from\n"
+	    "$DRINK_NEW_PASSWORD, else are asked twice on the terminal.\n");
 }
 
 static void

@@ -384,9 +384,22 @@ START_TEST(help_is_generated_from_the_specification)
 	ck_assert(strstr(r.out, "  --yes              do not ask for "
 	    "confirmation\n") != NULL);
 	expect_run(&r, 0, NULL, "");
+	/* Where a password comes from without a terminal. */
+	DRINK(&r, "help", "passwd");
+	ck_assert_msg(strstr(r.out, "  (asked)            the current "
+	    "password; taken from $DRINK_PASSWORD when set\n"
+	    "  (asked)            the new password; taken from "
+	    "$DRINK_NEW_PASSWORD when set\n") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "user-add", "--help");
+	ck_assert_msg(strstr(r.out, "the new user's password; taken from "
+	    "$DRINK_NEW_PASSWORD when set\n") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
 	DRINK(&r, "--help");
 	ck_assert(strstr(r.out, "  set-balance USER BALANCE NOTE [--key KEY] [--yes]\n")
 	    != NULL);
+	ck_assert(strstr(r.out, "New passwords (passwd, user-add, user-mod "
+	    "--password) come from\n$DRINK_NEW_PASSWORD") != NULL);
 	/* Protocol commands drink does not offer are not listed. */
 	ck_assert(strstr(r.out, "token-create") == NULL);
 	ck_assert(strstr(r.out, "unsubscribe") == NULL);
