@@ -115,6 +115,13 @@ struct web {
 	int closing;
 	int64_t close_deadline;	/* a close frame must be answered by */
 	const char *why;	/* the server closes: why, for the log */
+	/*
+	 * After a quit, or a request that ended the session: the close to
+	 * send once the replies before it are out (wslay sends control
+	 * frames ahead of queued messages).  Reason for the browser, why
+	 * for the log.
+	 */
+	const char *later_reason, *later_why;
 	struct web_req *req_head, **req_tail;
 	int req_count;
 	int in_recv;		/* inside wslay_event_recv(): send nothing */
@@ -596,7 +603,8 @@ web_ws_answer(struct web *w)
 	char *out;
 	size_t outlen;
 
-	while (!w->closing && (r = w->req_head) != NULL) {
+	while (!w->closing && w->later_why == NULL &&
+	    (r = w->req_head) != NULL) {
 		w->req_head = r->next;
 		if (w->req_head == NULL) {
 			w->req_tail = &w->req_head;
@@ -609,11 +617,11 @@ web_ws_answer(struct web *w)
 		web_ws_queue(w, out, outlen);
 		free(out);
 		if (w->s->quit) {
-			web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE, "quit",
-			    "quit by the client");
+			w->later_reason = "quit";
+			w->later_why = "quit by the client";
 		} else if (w->s->ending != NULL) {
-			web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE,
-			    "session ended", w->s->ending);
+			w->later_reason = "session ended";
+			w->later_why = w->s->ending;
 		}
 	}
 	if (w->closing) {
@@ -634,7 +642,7 @@ web_ws_events(struct web *w)
 	size_t len;
 	int over = 0;
 
-	while (w->s->events != NULL && !w->closing &&
+	while (w->s->events != NULL && !w->closing && w->later_why == NULL &&
 	    wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE &&
 	    (line = event_queue_take(w->s->events, &len, &over)) != NULL) {
 		web_ws_queue(w, line, len);
@@ -669,6 +677,22 @@ web_ws_pump(struct session *s)
 		(void)wslay_event_send(w->ws);
 	}
 	return 0;
+}
+
+/*
+ * Queue the close web_ws_answer() put off, once every message before it
+ * has gone to wslay's socket: 1 when it was queued now.
+ */
+static int
+web_ws_close_due(struct web *w)
+{
+	if (w->later_why == NULL || w->closing ||
+	    wslay_event_get_queued_msg_count(w->ws) > 0) {
+		return 0;
+	}
+	web_ws_close(w, WSLAY_CODE_NORMAL_CLOSURE, w->later_reason,
+	    w->later_why);
+	return 1;
 }
 
 /* Read and take apart what has arrived; whole messages are queued. */
@@ -720,8 +744,12 @@ web_ws_loop(struct web *w)
 		}
 		web_ws_answer(w);
 		(void)web_ws_events(w);
+		(void)web_ws_close_due(w);
 		if (wslay_event_want_write(w->ws) &&
 		    wslay_event_send(w->ws) != 0) {
+			return web_ws_why(w, "write failed");
+		}
+		if (web_ws_close_due(w) && wslay_event_send(w->ws) != 0) {
 			return web_ws_why(w, "write failed");
 		}
 		want_read = wslay_event_want_read(w->ws);

@@ -1067,7 +1067,12 @@ START_TEST(ws_session_requests)
 	r = ws_json(c);
 	ck_assert_int_eq(h_num(r, "id"), 13);
 	cJSON_Delete(r);
-	ws_text(c, "{\"cmd\":\"quit\"}");
+	/* quit is answered, then closed. */
+	ws_text(c, "{\"id\":14,\"cmd\":\"quit\"}");
+	r = ws_json(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 14);
+	cJSON_Delete(r);
 	ws_expect_close(c, 1000);
 	h_close(c);
 	/* A new connection logs in with the token. */
@@ -1283,6 +1288,47 @@ START_TEST(ws_login_timeout)
 	ck_assert_int_eq(ws_close_reason(d, reason, sizeof(reason)), 1008);
 	ck_assert_int_ge(now_ms() - t0, 1900);
 	h_close(d);
+}
+END_TEST
+
+/*
+ * An admin who demotes themselves in the web app gets the answer, then a
+ * close frame; the last admin cannot.
+ */
+START_TEST(ws_own_demotion_answered_then_closed)
+{
+	char own[64], reason[128];
+	struct h_client *c;
+	cJSON *r;
+
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"admin\","
+	    "\"password\":\"adminpw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"disabled\":true}");
+	H_ASSERT_ERROR(r, "conflict");
+	ck_assert_str_eq(h_str(r, "message"),
+	    "admin is the last admin; make another admin first");
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"role\":\"admin\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"id\":7,\"cmd\":\"user_mod\",\"user\":\"admin\","
+	    "\"role\":\"member\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 7);
+	cJSON_Delete(r);
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1000);
+	ck_assert_str_eq(reason, "session ended");
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: user "
+	    "disabled or changed), user admin", 5000));
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users"
+	    " WHERE name = 'admin' AND role = 'member'"), 1);
+	h_close(c);
 }
 END_TEST
 
@@ -1593,6 +1639,7 @@ main(void)
 	tcase_add_test(tc, ws_events);
 	tcase_add_test(tc, ws_login_timeout);
 	tcase_add_test(tc, ws_close_reasons_logged);
+	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
 	tcase_add_test(tc, ws_idle_sessions_cost_little_memory);
 	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
