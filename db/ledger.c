@@ -475,6 +475,9 @@ ledger_tx_json(sqlite3_stmt *st, int with_user, int64_t viewer)
 	if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
 		db_col_json(o, "counterparty", st, mine ? 9 : 11);
 	}
+	if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
+		db_col_json(o, "refund", st, 12);
+	}
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
 		/* A failed drop's note is why it failed. */
 		db_col_json(o, strcmp((const char *)sqlite3_column_text(st, 2),
@@ -485,7 +488,8 @@ ledger_tx_json(sqlite3_stmt *st, int with_user, int64_t viewer)
 
 #define LEDGER_TX_COLUMNS                                                    \
 	"SELECT t.id, t.created, t.kind, t.amount, t.state, t.machine,       \
-	    t.slot, t.item, t.note, c.name, t.account, a.name FROM tx t       \
+	    t.slot, t.item, t.note, c.name, t.account, a.name,               \
+	    (SELECT r.id FROM tx r WHERE r.refund_of = t.id) FROM tx t        \
 	    JOIN accounts a ON a.id = t.account                               \
 	    LEFT JOIN accounts c ON c.id = t.counterparty "
 

@@ -1001,6 +1001,19 @@ START_TEST(admin_refunds_a_completed_drop_once)
 	    " WHERE kind = 'refund'"), 2);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
 	    " WHERE name = '@sales'"), 0);
+	/* History and log name a refunded drop's refund; nothing else. */
+	r = h_call(c, "{\"cmd\":\"history\",\"limit\":2}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(cJSON_GetArrayItem(h_array(r, "transactions"),
+	    1), "refund"), refund);
+	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(
+	    h_array(r, "transactions"), 0), "refund"));
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"log\",\"kind\":\"drop\",\"limit\":1}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(cJSON_GetArrayItem(h_array(r, "transactions"),
+	    0), "refund"), refund);
+	cJSON_Delete(r);
 	assert_no_pending_and_clean();
 	fake_stop(f);
 	h_close(c);

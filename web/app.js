@@ -8,11 +8,13 @@
 const $ = (sel) => document.querySelector(sel);
 const TOKEN_KEY = "drink.token";
 
-// Plain words for the protocol's error codes.
+// Plain words for the protocol's error codes, for a reply that brings no
+// message of its own: the server's message is the precise one ("that drop
+// has already been refunded") and is shown when there is one.
 const ERRORS = {
   bad_credentials: "Wrong user name or password.",
-  locked_out: "Too many failed attempts. Try again in {retry_after} seconds.",
-  insufficient_funds: "Not enough credit (your balance is {balance}).",
+  locked_out: "Too many failed attempts.",
+  insufficient_funds: "Not enough credit.",
   slot_empty: "That slot is empty.",
   slot_disabled: "That slot is switched off.",
   machine_offline: "The machine is offline.",
@@ -29,15 +31,45 @@ const ERRORS = {
   auth_required: "Please log in first.",
   conflict: "That was already done with different details.",
   server_busy: "The server is busy. Try again shortly.",
-  internal: "The server had a problem; nothing was changed.",
 };
 
-function explain(reply) {
-  const text = ERRORS[reply.error];
-  if (!text) {
-    return reply.message || "Something went wrong (" + reply.error + ").";
+// Where a person sees whether a change went through, by command: the
+// commands that move money or make users, which take an idempotency key.
+const KEYED = {
+  drop: "History", send: "History", credit: "the Log", debit: "the Log",
+  set_balance: "the Log", refund: "the Log", user_add: "Users",
+};
+
+function sentence(text) {
+  text = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(text) ? text : text + ".";
+}
+
+// The words for a failed reply.  whose: whose balance an
+// insufficient_funds reply gives (a user name; absent: one's own).
+function explain(reply, whose) {
+  const check = KEYED[reply.cmd];
+  if (reply.error === "internal") {
+    // The change may have been made all the same (protocol: internal).
+    return "The server had a problem, so the outcome is unknown: check " +
+      (check || "again") + " before trying again.";
   }
-  return text.replace(/\{(\w+)\}/g, (_, k) => String(reply[k] ?? "?"));
+  if (reply.error === "connection") {
+    return "The connection to the server was lost before the answer came" +
+      (check ? ", so the outcome is unknown: check " + check + " before trying again." :
+        ". Try again.");
+  }
+  let text = reply.message ? sentence(reply.message) :
+    ERRORS[reply.error] || "Something went wrong (" + reply.error + ").";
+  if (reply.error === "insufficient_funds" && typeof reply.balance === "number") {
+    text += " " + (whose ? "The balance of " + whose : "Your balance") + " is " + reply.balance + ".";
+  } else if (reply.error === "locked_out" && reply.retry_after) {
+    text += " Try again in " + reply.retry_after + " seconds.";
+  } else if ((reply.error === "drop_failed" || reply.error === "drop_timeout") &&
+      !/nothing/i.test(text)) {
+    text += " Nothing was charged.";
+  }
+  return text;
 }
 
 // Build an element: h("td", {class: "num"}, "12").
@@ -101,13 +133,14 @@ function connect() {
       } else if (msg.event) {
         onEvent(msg);
       } else if (conn.pending.has(msg.id)) {
-        conn.pending.get(msg.id)(msg);
+        const p = conn.pending.get(msg.id);
         conn.pending.delete(msg.id);
+        p.done(Object.assign(msg, { cmd: p.cmd }));
       }
     });
     ws.addEventListener("close", () => {
-      for (const done of conn.pending.values()) {
-        done({ ok: false, error: "connection", message: "The connection to the server was lost." });
+      for (const p of conn.pending.values()) {
+        p.done({ ok: false, error: "connection", cmd: p.cmd });
       }
       conn.pending.clear();
       setStatus("Connection lost; reconnecting…", true);
@@ -129,14 +162,55 @@ async function reconnect() {
   }
 }
 
-// Send a request; resolves with the reply (ok or not), never rejects.
+// Idempotency keys (protocol: "Idempotency keys"): each action of a
+// KEYED command gets a fresh random key.  When its outcome is unknown (the
+// connection was lost, internal, or drop_in_progress) the key is kept, so
+// the same action sent again carries the same key and the server does it
+// at most once; any other answer frees it.
+const keys = new Map();   // cmd -> { sig, key } of an action with no final answer
+
+function freshKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// The arguments as the server compares them (member order aside; a
+// user_add's password is not compared).
+function signature(args) {
+  const a = Object.assign({}, args);
+  delete a.password;
+  return JSON.stringify(Object.keys(a).sort().map((k) => [k, a[k]]));
+}
+
+// Send a request; resolves with the reply (ok or not), never rejects.  The
+// reply carries cmd, for explain().
 async function call(cmd, args) {
   await conn.ready;
+  args = Object.assign({}, args);
+  let keyed = null;
+  if (KEYED[cmd]) {
+    const sig = signature(args);
+    const kept = keys.get(cmd);
+    keyed = { sig: sig, key: kept && kept.sig === sig ? kept.key : freshKey() };
+    args.key = keyed.key;
+  }
   const id = conn.nextId++;
-  return new Promise((resolve) => {
-    conn.pending.set(id, resolve);
-    conn.ws.send(JSON.stringify(Object.assign({ id: id, cmd: cmd }, args || {})));
+  const r = await new Promise((resolve) => {
+    if (conn.ws.readyState !== WebSocket.OPEN) {
+      resolve({ ok: false, error: "connection", cmd: cmd });
+      return;
+    }
+    conn.pending.set(id, { cmd: cmd, done: resolve });
+    conn.ws.send(JSON.stringify(Object.assign({ id: id, cmd: cmd }, args)));
   });
+  if (keyed) {
+    if (["connection", "internal", "drop_in_progress"].includes(r.error)) {
+      keys.set(cmd, keyed);
+    } else if ((keys.get(cmd) || {}).key === keyed.key) {
+      keys.delete(cmd);
+    }
+  }
+  return r;
 }
 
 // Idle connections are closed by the server; a ping keeps ours open.
@@ -153,6 +227,8 @@ const state = {
   machines: new Map(),    // id -> machine
   slots: new Map(),       // id -> [slot]
   dropsDone: new Set(),   // tx of drops whose reply came
+  dropping: null,         // this page's drop awaiting its reply: {machine, slot, delay}
+  dropsBusy: new Set(),   // tx of this user's drops under way (events), from anywhere
   historyBefore: [],      // stack of "before" values for paging
   logBefore: null,
   moneyUser: null,
@@ -241,6 +317,7 @@ async function logout() {
 
 async function loggedIn(r) {
   state.user = r.user;
+  state.dropsBusy.clear();
   state.admin = r.role === "admin";
   setBalance(r.balance);
   $("#user-name").textContent = r.user + (state.admin ? " (admin)" : "");
@@ -314,6 +391,7 @@ async function loadMachines() {
 }
 
 function dropBlocked(m, s) {
+  if (state.dropping || state.dropsBusy.size > 0) return "your drop is under way";
   if (!m.enabled) return "machine switched off";
   if (!m.online) return "machine offline";
   if (!s.enabled) return "slot switched off";
@@ -364,9 +442,15 @@ function dropStatus(text, kind) {
 }
 
 async function drop(m, s) {
+  // One at a time: the buttons are off until this drop's reply comes.
+  if (state.dropping) return;
   const delay = Number($("#drop-delay").value);
+  state.dropping = { machine: m.machine, slot: s.slot, delay: delay };
+  renderMachines();
   dropStatus("Asking for " + s.item + " from " + m.name + "…", "busy");
   const r = await call("drop", { machine: m.machine, slot: s.slot, delay: delay });
+  state.dropping = null;
+  renderMachines();
   if (r.tx) state.dropsDone.add(r.tx);
   if (r.ok) {
     dropStatus("Done: " + s.item + " dropped for " + r.price + " credits. Balance " + r.balance + ".", "good");
@@ -383,6 +467,12 @@ const DROP_WORDS = {
 };
 
 function onDropEvent(ev) {
+  // A drop of this user from anywhere (a card, the command line) holds the
+  // Drop buttons until it settles: the server takes one at a time.
+  const busy = state.dropsBusy.size;
+  if (ev.state === "queued" || ev.state === "vending") state.dropsBusy.add(ev.tx);
+  else state.dropsBusy.delete(ev.tx);
+  if (busy !== state.dropsBusy.size) renderMachines();
   // The reply says how it ended; a progress event never overwrites that.
   if (state.dropsDone.has(ev.tx)) return;
   if (ev.state === "queued" || ev.state === "vending") {
@@ -390,7 +480,10 @@ function onDropEvent(ev) {
     const s = (state.slots.get(ev.machine) || []).find((x) => x.slot === ev.slot);
     const what = (s ? s.item : "slot " + ev.slot) + " from " + (m ? m.name : ev.machine);
     let text = what + ": " + DROP_WORDS[ev.state];
-    const delay = Number($("#drop-delay").value);
+    // The delay this page's drop was sent with (the list may show another
+    // by now); a drop from elsewhere (a card, the command line) says none.
+    const d = state.dropping;
+    const delay = d && d.machine === ev.machine && d.slot === ev.slot ? d.delay : 0;
     if (ev.state === "vending" && delay > 0) text += " (it drops after " + delay + " s)";
     dropStatus(text, "busy");
   }
@@ -461,6 +554,15 @@ function describe(t) {
   }
 }
 
+// A failed drop moved no money: its price is shown struck through.
+function amountCell(t) {
+  if (t.state === "failed") {
+    return h("td", { class: "num amount", title: "not charged" },
+      h("s", {}, signed(t.amount)), " ", h("span", { class: "hint" }, "not charged"));
+  }
+  return h("td", { class: "num amount" }, signed(t.amount));
+}
+
 async function loadHistory(before) {
   const args = { limit: PAGE };
   if (before) args.before = before;
@@ -468,8 +570,9 @@ async function loadHistory(before) {
   if (!r.ok) return;
   const body = $("#history tbody");
   body.replaceChildren(...r.transactions.map((t) => h("tr", {},
-    h("td", {}, t.tx), h("td", {}, when(t.time)), h("td", {}, describe(t)),
-    h("td", { class: "num" }, signed(t.amount)), h("td", {}, t.state))));
+    h("td", { class: "tx" }, t.tx), h("td", { class: "time" }, when(t.time)),
+    h("td", { class: "what" }, describe(t)), amountCell(t),
+    h("td", { class: "tx-state" }, t.state === "completed" && t.refund ? "refunded" : t.state))));
   if (r.transactions.length === 0) {
     body.append(h("tr", {}, h("td", { colspan: 5, class: "hint" }, "Nothing here yet.")));
   }
@@ -578,7 +681,7 @@ function setupForms() {
     const args = { user: state.moneyUser, note: $("#money-note").value };
     args[kind === "set_balance" ? "balance" : "amount"] = amount;
     const r = await call(kind, args);
-    if (!r.ok) return explain(r);
+    if (!r.ok) return explain(r, state.moneyUser);
     $("#money-form").hidden = true;
     setStatus("Balance of " + state.moneyUser + " is now " + r.balance + ".");
     loadUsers();
@@ -625,10 +728,6 @@ function cardUid(text) {
 }
 
 function cardError(r) {
-  if (r.error === "exists") return "That card is already bound to an account.";
-  if (r.error === "bad_request" && r.message) {
-    return r.message.charAt(0).toUpperCase() + r.message.slice(1) + ".";
-  }
   return explain(r);
 }
 
@@ -711,8 +810,10 @@ async function loadUsers() {
   const r = await call("users");
   if (!r.ok) return;
   $("#users tbody").replaceChildren(...r.users.map((u) => h("tr", { dataset: { user: u.user } },
-    h("td", {}, u.user), h("td", {}, u.role), h("td", { class: "num" }, u.balance),
-    h("td", {}, u.disabled ? "disabled" : "active"), h("td", {}, when(u.last_seen)),
+    h("td", { class: "user" }, u.user), h("td", { class: "role" }, u.role),
+    h("td", { class: "num balance", "data-label": "Balance" }, u.balance),
+    h("td", { class: "ustate" }, u.disabled ? "disabled" : "active"),
+    h("td", { class: "seen", "data-label": "Last seen" }, when(u.last_seen)),
     h("td", { class: "actions" },
       h("button", { type: "button", class: "quiet", on: { click: () => moneyForm(u) } }, "Balance…"),
       h("button", { type: "button", class: "quiet cards", on: { click: () => userCards(u) } }, "Cards…"),
@@ -735,6 +836,12 @@ function moneyForm(u) {
 }
 
 async function userMod(u, change) {
+  // Taking one's own admin role or account away locks oneself out.
+  if (u.user === state.user && !confirm(("role" in change ? "Make yourself a member? You lose the admin screens." :
+    change.disabled ? "Disable your own account? You cannot log in again." :
+      "Enable your own account?"))) {
+    return;
+  }
   const r = await call("user_mod", Object.assign({ user: u.user }, change));
   setStatus(r.ok ? "User " + u.user + " updated." : explain(r), !r.ok);
   loadUsers();
@@ -759,8 +866,10 @@ function renderAdminMachines() {
       const enabled = h("input", { type: "checkbox", checked: s.enabled !== false, "aria-label": "Slot " + s.slot + " enabled" });
       const err = h("span", { class: "error", role: "alert" });
       return h("tr", {},
-        h("td", {}, s.slot), h("td", {}, item), h("td", {}, price), h("td", {}, stock), h("td", {}, enabled),
-        h("td", {}, h("button", {
+        h("td", { class: "slotno", "data-label": "Slot" }, s.slot), h("td", { class: "item" }, item),
+        h("td", { "data-label": "Price" }, price), h("td", { "data-label": "Stock" }, stock),
+        h("td", { "data-label": "On" }, enabled),
+        h("td", { class: "save" }, h("button", {
           type: "button", class: "quiet",
           on: {
             click: async () => {
@@ -781,7 +890,7 @@ function renderAdminMachines() {
         h("button", { type: "button", class: "quiet", on: { click: () => machineMod(m, { enabled: !m.enabled }) } },
           m.enabled ? "Switch off" : "Switch on"),
         h("span", { class: "state " + (m.online ? "online" : "offline") }, m.online ? "online" : "offline")),
-      h("div", { class: "scroll" }, h("table", { class: "list" },
+      h("div", { class: "scroll" }, h("table", { class: "list stack slots-edit" },
         h("thead", {}, h("tr", {}, h("th", {}, "Slot"), h("th", {}, "Item"), h("th", {}, "Price"),
           h("th", {}, "Stock"), h("th", {}, "On"), h("th", {}))),
         h("tbody", {}, slots.map(slotRow)))),
@@ -823,11 +932,13 @@ async function loadLog(older) {
     return;
   }
   err.textContent = "";
-  const rows = r.transactions.map((t) => h("tr", {},
-    h("td", {}, t.tx), h("td", {}, when(t.time)), h("td", {}, t.user), h("td", {}, describe(t)),
-    h("td", { class: "num" }, signed(t.amount)), h("td", {}, t.state),
-    h("td", {}, t.kind === "drop" && t.state === "completed" ? h("button", {
-      type: "button", class: "quiet", on: { click: () => refund(t) },
+  // A drop that was refunded names its refund: no second Refund.
+  const rows = r.transactions.map((t) => h("tr", { dataset: { tx: String(t.tx) } },
+    h("td", { class: "tx", "data-label": "tx" }, t.tx), h("td", { class: "time" }, when(t.time)),
+    h("td", { class: "user" }, t.user), h("td", { class: "what" }, describe(t)),
+    amountCell(t), h("td", { class: "tx-state" }, t.refund ? "refunded (tx " + t.refund + ")" : t.state),
+    h("td", { class: "act" }, t.kind === "drop" && t.state === "completed" && !t.refund ? h("button", {
+      type: "button", class: "quiet refund", on: { click: () => refund(t) },
     }, "Refund") : "")));
   if (older) $("#log tbody").append(...rows); else $("#log tbody").replaceChildren(...rows);
   state.logBefore = r.transactions.length ? r.transactions[r.transactions.length - 1].tx : null;

@@ -92,7 +92,23 @@ class Browser {
     const page = new Page(this, sessionId, name);
     await page.send("Page.enable");
     await page.send("Runtime.enable");
+    await page.send("Network.enable");
     this.listeners.push((msg) => {
+      // Every request the page sends on its WebSocket, parsed.
+      if (msg.sessionId === sessionId && msg.method === "Network.webSocketFrameSent") {
+        try {
+          page.sent.push(JSON.parse(msg.params.response.payloadData));
+        } catch (e) {
+          // not a JSON frame
+        }
+      }
+      // confirm() and prompt() are answered as page.dialogs says, and noted.
+      if (msg.sessionId === sessionId && msg.method === "Page.javascriptDialogOpening") {
+        page.asked.push(msg.params.message);
+        this.send("Page.handleJavaScriptDialog", {
+          accept: page.dialogAnswer !== null, promptText: page.dialogAnswer || "",
+        }, sessionId).catch(() => {});
+      }
       if (msg.sessionId === sessionId && msg.method === "Runtime.exceptionThrown") {
         page.errors.push(msg.params.exceptionDetails.text + " " +
           JSON.stringify(msg.params.exceptionDetails.exception || {}).slice(0, 200));
@@ -123,6 +139,14 @@ class Page {
     this.sid = sessionId;
     this.name = name;
     this.errors = [];
+    this.sent = [];          // requests sent on the WebSocket
+    this.asked = [];         // the texts of confirm() and prompt() dialogs
+    this.dialogAnswer = "";  // a prompt's answer ("" accepts a confirm); null: cancel
+  }
+
+  // The requests of one command the page has sent so far.
+  sentCmd(cmd) {
+    return this.sent.filter((m) => m.cmd === cmd);
   }
 
   send(method, params) {
@@ -157,8 +181,10 @@ class Page {
     await this.waitFor("document.readyState === 'complete'", "the page to load");
   }
 
-  async shot(name) {
-    const r = await this.send("Page.captureScreenshot", { format: "png" });
+  // clip: {x, y, width, height} of the page, else the whole window.
+  async shot(name, clip) {
+    const r = await this.send("Page.captureScreenshot",
+      clip ? { format: "png", clip: Object.assign({ scale: 1 }, clip) } : { format: "png" });
     const file = path.join(SHOTS, name + ".png");
     fs.writeFileSync(file, Buffer.from(r.data, "base64"));
     log("screenshot", file);
@@ -226,6 +252,24 @@ function startMachine() {
   return p;
 }
 
+// A phone's screen (390 x 844), or back to a desktop's.
+async function phone(page, on) {
+  await page.send("Emulation.setDeviceMetricsOverride", on ?
+    { width: 390, height: 844, deviceScaleFactor: 2, mobile: true } :
+    { width: 1100, height: 800, deviceScaleFactor: 1, mobile: false });
+}
+
+// Every element matching selector is drawn, inside the window's width:
+// "" if so, else what is not.
+function fits(page, selector) {
+  return page.eval("(() => { const l = [...document.querySelectorAll(" + JSON.stringify(selector) + ")];" +
+    " if (l.length === 0) return 'nothing matches';" +
+    " const w = document.documentElement.clientWidth;" +
+    " return l.map((e) => { const r = e.getBoundingClientRect();" +
+    " return r.width > 0 && r.left >= 0 && r.right <= w ? '' :" +
+    " (e.textContent || e.value) + ' at ' + r.left + '-' + r.right + ' of ' + w; }).join(''); })()");
+}
+
 function check(cond, what) {
   if (!cond) throw new Error("check failed: " + what);
   log("ok:", what);
@@ -277,6 +321,8 @@ async function main() {
     log("drop status went:", seen);
     check(/Queued|Vending/.test(seen) && /Done/.test(seen), "drop shown as queued/vending then done");
     await alice.shot("03-dropped");
+    // README's picture of the app (docs/web-app.png comes from this one).
+    await alice.shot("web-app", { x: 0, y: 0, width: 1100, height: 460 });
 
     // 3. The controller stops: the page shows m1 offline within 2 s.
     const t0 = Date.now();
@@ -340,6 +386,32 @@ async function main() {
     await alice.click("#tabbtn-history");
     await alice.waitFor("document.querySelectorAll('#history tbody tr').length >= 3", "history rows");
     await alice.shot("08-history");
+
+    // Phone-sized screens: what a member and an admin act on is within
+    // 390 px, without scrolling sideways.
+    const phoneCheck = async (p, shot, sel, what) => {
+      await sleep(300);
+      await p.shot(shot);
+      const bad = await fits(p, sel);
+      check(bad === "", what + " within a phone's width" + (bad ? ": " + bad : ""));
+      check(await p.eval("document.documentElement.scrollWidth <= 390"), p.name + "'s " + shot + " does not scroll sideways");
+    };
+    await phone(alice, true);
+    await phoneCheck(alice, "15-phone-history",
+      "#history tbody tr:first-child td.amount, #history tbody tr:first-child td.tx-state",
+      "History shows Amount and State");
+    await phone(admin, true);
+    await admin.click("#tabbtn-users");
+    await admin.waitFor("document.querySelector('#users tr[data-user=alice] .actions button')", "the users list");
+    await phoneCheck(admin, "16-phone-users", "#users tr[data-user=alice] .actions button",
+      "Users shows every action button");
+    await admin.click("#tabbtn-admin-machines");
+    await admin.waitFor("document.querySelector('#admin-machines input[aria-label=\"Price of slot 3\"]')",
+      "the slot editor");
+    await phoneCheck(admin, "17-phone-setup",
+      "#admin-machines tbody tr:first-child input, #admin-machines tbody tr:first-child button",
+      "Set up shows item, price, stock, on and Save");
+    await phone(admin, false);
 
     // A phone-sized screen.
     await alice.send("Emulation.setDeviceMetricsOverride",
@@ -423,6 +495,140 @@ async function main() {
     await alice.waitFor(CARD_ROWS + ".length === 0 && document.querySelector('#my-cards tbody td.hint')",
       "the card removed");
     await alice.shot("14-card-removed");
+
+    // 8. A drop with a delay: the page tells the delay it was sent with,
+    // even when the list is changed meanwhile, and the Drop buttons are off
+    // until its reply, so a second tap sends nothing.  Each drop carries
+    // its own idempotency key.
+    const DROP3 = MACHINE + " button.drop[data-slot='3']";
+    const STATUS = "document.querySelector('#drop-status').textContent";
+    await alice.click("#tabbtn-machines");
+    await alice.waitFor("document.querySelector(\"" + DROP3 + "\") && !document.querySelector(\"" + DROP3 + "\").disabled",
+      "the drop button");
+    await alice.eval("window.__seen = []; document.querySelector('#drop-delay').value = '5'");
+    const drops0 = alice.sentCmd("drop").length;
+    await alice.eval("document.querySelector(\"" + DROP3 + "\").click();" +
+      " document.querySelector('#drop-delay').value = '30'");
+    await alice.waitFor(STATUS + ".includes('Vending now')", "the delayed drop vending");
+    await alice.shot("18-drop-delayed");
+    const vending = await alice.text("#drop-status");
+    check(vending.includes("after 5 s") && !vending.includes("30"),
+      "the delay shown is the one sent (" + vending + ")");
+    check(await alice.eval("[...document.querySelectorAll('button.drop')].every((b) => b.disabled)"),
+      "every Drop button is off while the drop is under way");
+    await alice.eval("document.querySelector(\"" + DROP3 + "\").click()");
+    await alice.waitFor(STATUS + ".startsWith('Done')", "the delayed drop to finish", 15000);
+    const seen2 = await alice.eval("window.__seen.join(' | ')");
+    check(alice.sentCmd("drop").length === drops0 + 1 && !seen2.includes("Another drop"),
+      "a second tap during the drop sent nothing (" + seen2 + ")");
+    await alice.waitFor("!document.querySelector(\"" + DROP3 + "\").disabled", "Drop on again after the reply");
+    const dropKeys = alice.sentCmd("drop").map((m) => m.key);
+    check(dropKeys.length === 2 && dropKeys.every((k) => /^[0-9a-f]{32}$/.test(k)) && dropKeys[0] !== dropKeys[1],
+      "each drop carries a fresh random key (" + dropKeys.join(", ") + ")");
+    check(await alice.text("#balance") === "91", "the delayed drop charged 12");
+
+    // A drop that fails is told as not charged, and History strikes its
+    // amount through.
+    await alice.eval("document.querySelector('#drop-delay').value = '5'");
+    await alice.click(DROP3);
+    await alice.waitFor(STATUS + ".includes('Vending now')", "the drop that will fail vending");
+    machine.kill("SIGTERM");
+    await alice.waitFor("document.querySelector('#drop-status').classList.contains('bad')", "the drop to fail", 15000);
+    const failed = await alice.text("#drop-status");
+    check(/nothing was charged/i.test(failed), "a failed drop says nothing was charged (" + failed + ")");
+    await alice.waitFor("document.querySelector('#balance').textContent === '91'", "the balance back at 91");
+    fs.writeFileSync(CARD_FILE, "");
+    machine = startMachine();
+    await alice.eval("document.querySelector('#drop-delay').value = '0'");
+    await alice.click("#tabbtn-history");
+    await alice.waitFor("[...document.querySelectorAll('#history tbody tr')].some((r) => r.textContent.includes('failed'))",
+      "the failed drop in History");
+    const failedAmount = await alice.eval("[...document.querySelectorAll('#history tbody tr')]" +
+      ".find((r) => r.textContent.includes('failed')).querySelector('td.amount').innerHTML");
+    check(/^<s>-12<\/s>/.test(failedAmount) && failedAmount.includes("not charged"),
+      "a failed drop's amount is struck through, not charged (" + failedAmount + ")");
+    await phone(alice, true);
+    await sleep(300);
+    await alice.shot("19-phone-history-failed");
+    await phone(alice, false);
+
+    // 9. Sending credits when the connection is lost before the answer:
+    // the page says the outcome is unknown; sent again, the same key makes
+    // the server answer with the first transfer instead of making another.
+    await alice.click("#tabbtn-send");
+    await alice.type("#send-to", "bob");
+    await alice.type("#send-amount", "7");
+    await alice.type("#send-note", "lunch");
+    await alice.eval("(() => { const ws = conn.ws, send = ws.send.bind(ws);" +
+      " ws.send = (d) => { send(d); if (JSON.parse(d).cmd === 'send') ws.close(); }; })()");
+    await alice.click("#send-form button[type=submit]");
+    await alice.waitFor("document.querySelector('#send-form .error').textContent", "the lost connection told");
+    const lost = await alice.text("#send-form .error");
+    check(/outcome is unknown/.test(lost) && /check History before trying again/.test(lost),
+      "a lost connection says: check History before trying again (" + lost + ")");
+    await alice.shot("20-send-lost");
+    await alice.waitFor("conn.ws.readyState === WebSocket.OPEN && document.querySelector('#status').textContent === ''",
+      "the page to reconnect", 10000);
+    await alice.waitFor("document.querySelector('#balance').textContent === '84'", "the first send applied");
+    await sleep(500);
+    await alice.click("#send-form button[type=submit]");
+    await alice.waitFor("document.querySelector('#status').textContent.startsWith('Sent 7')", "the send retried");
+    const sends = alice.sentCmd("send");
+    check(sends.length === 2 && /^[0-9a-f]{32}$/.test(sends[0].key) && sends[1].key === sends[0].key,
+      "the retried send carries the first one's key");
+    await sleep(300);
+    check(await alice.text("#balance") === "84", "the retried send moved no more credits");
+    await alice.click("#tabbtn-history");
+    const TO_BOB = "[...document.querySelectorAll('#history td.what')].filter((c) => c.textContent === 'to bob: lunch').length";
+    await alice.waitFor(TO_BOB, "the transfer in History");
+    await sleep(300);
+    check(await alice.eval(TO_BOB) === 1, "one transfer to bob in History");
+    check(/outcome is unknown: check History before trying again/.test(
+      await alice.eval("explain({ ok: false, error: 'internal', message: 'server fault', cmd: 'drop' })")),
+      "an internal error says the outcome is unknown");
+
+    // 10. The admin: the server's own words for errors, whose balance fell
+    // short, no Refund on a refunded drop, and a question before changing
+    // one's own account.
+    await admin.click("#tabbtn-users");
+    await admin.waitFor("document.querySelector('#users tr[data-user=bob] .actions button')", "bob in the users list");
+    await admin.click("#users tr[data-user=bob] .actions button");
+    await admin.eval("document.querySelector('#money-kind').value = 'debit'");
+    await admin.type("#money-amount", "500");
+    await admin.type("#money-note", "too much");
+    await admin.click("#money-form button[type=submit]");
+    await admin.waitFor("document.querySelector('#money-form .error').textContent", "the debit refused");
+    const debit = await admin.text("#money-form .error");
+    check(debit.includes("The balance of bob is 7") && !/your/i.test(debit), "a refused debit names bob's balance (" + debit + ")");
+    check(/^[0-9a-f]{32}$/.test(admin.sentCmd("debit")[0].key), "the debit carries a key");
+    await admin.click("#money-cancel");
+    await admin.click("#tabbtn-log");
+    const firstDrop = "#log tr[data-tx='3']";
+    await admin.waitFor("document.querySelector(\"" + firstDrop + " button.refund\")", "Refund on alice's first drop");
+    admin.dialogAnswer = "came out warm";
+    await admin.click(firstDrop + " button.refund");
+    await admin.waitFor("document.querySelector('#status').textContent.startsWith('Refunded')", "the refund");
+    await admin.waitFor("document.querySelector(\"" + firstDrop + "\") && !document.querySelector(\"" + firstDrop +
+      " button.refund\")", "the refunded drop without Refund");
+    check((await admin.text(firstDrop + " td.tx-state")).startsWith("refunded"), "the drop shown as refunded");
+    check(/^[0-9a-f]{32}$/.test(admin.sentCmd("refund")[0].key), "the refund carries a key");
+    await admin.shot("21-admin-log-refunded");
+    await admin.eval("refund({ tx: 3, user: 'alice', item: 'Cola' })");
+    await admin.waitFor("document.querySelector('#status').classList.contains('bad')", "the second refund refused");
+    const again = await admin.text("#status");
+    check(again === "That drop has already been refunded.", "a second refund tells the server's reason (" + again + ")");
+    await admin.click("#tabbtn-users");
+    await admin.waitFor("document.querySelector('#users tr[data-user=admin] .actions button')", "the users list");
+    admin.dialogAnswer = null;
+    const mods = admin.sentCmd("user_mod").length;
+    await admin.eval("[...document.querySelectorAll('#users tr[data-user=admin] .actions button')]" +
+      ".find((b) => b.textContent === 'Make member').click()");
+    await admin.waitFor("document.querySelector('#users tr[data-user=admin]')", "the users list");
+    await sleep(300);
+    check(admin.asked.some((q) => /yourself a member/.test(q)) && admin.sentCmd("user_mod").length === mods,
+      "changing one's own role asks first, and cancelled, changes nothing");
+    check(await admin.text("#users tr[data-user=admin] td.role") === "admin", "the admin is still an admin");
+    admin.dialogAnswer = "";
 
     // 7. Log out: the token is revoked and forgotten; a reload asks again.
     await alice.click("#logout");
