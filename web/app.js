@@ -52,7 +52,7 @@ function explain(reply, whose) {
   if (reply.error === "internal") {
     // The change may have been made all the same (protocol: internal).
     return "The server had a problem, so the outcome is unknown: check " +
-      (check || "again") + " before trying again.";
+      (check ? check + " " : "") + "before trying again.";
   }
   if (reply.error === "connection") {
     return "The connection to the server was lost before the answer came" +
@@ -373,6 +373,9 @@ function showTab(id) {
     const b = $("#tabbtn-" + x.id);
     if (b) b.setAttribute("aria-current", x.id === t.id ? "page" : "false");
   }
+  // On a phone the tabs scroll sideways: keep the current one in sight.
+  const cur = $("#tabbtn-" + t.id);
+  if (cur) cur.scrollIntoView({ block: "nearest", inline: "nearest" });
   if (t.load) t.load();
 }
 
@@ -837,9 +840,9 @@ function moneyForm(u) {
 
 async function userMod(u, change) {
   // Taking one's own admin role or account away locks oneself out.
-  if (u.user === state.user && !confirm(("role" in change ? "Make yourself a member? You lose the admin screens." :
-    change.disabled ? "Disable your own account? You cannot log in again." :
-      "Enable your own account?"))) {
+  if (u.user === state.user && ("role" in change || change.disabled) &&
+      !confirm("role" in change ? "Make yourself a member? You lose the admin screens." :
+        "Disable your own account? You cannot log in again.")) {
     return;
   }
   const r = await call("user_mod", Object.assign({ user: u.user }, change));
