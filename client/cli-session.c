@@ -149,7 +149,13 @@ cli_session_countdown(struct cli_session *s, int secs)
 	s->countdown = secs;
 	s->countdown_start = now_ms();
 	s->counting = 0;
-	if (secs > 0) {
+}
+
+void
+cli_session_countdown_start(struct cli_session *s)
+{
+	if (s->countdown > 0) {
+		s->countdown_start = now_ms();
 		cli_session_tick(s);
 	}
 }

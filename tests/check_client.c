@@ -997,7 +997,7 @@ START_TEST(ctrl_c_waits_for_a_drop_in_flight)
 	run_pty_free(p);
 	ck_assert_int_eq(h_sql_wait(srv, 80, "SELECT balance FROM accounts"
 	    " WHERE name = 'alice'"), 80);
-	ck_assert_int_eq(fake_vends(f), 2);
+	fake_wait_vends(f, 2);
 	fake_stop(f);
 }
 END_TEST
