@@ -342,7 +342,7 @@ END_TEST
 #define STRESS_IDLE 400
 #define STRESS_IDLE_KIB 31		/* per anonymous connection, at most */
 #define STRESS_IDLE_CERT_KIB 37		/* per certificate login */
-#define STRESS_IDLE_SAN_KIB 2048	/* sanitizers' own bookkeeping */
+#define STRESS_IDLE_SAN_KIB 4096	/* sanitizers' (TSan: 2.4 MiB) */
 
 /*
  * RSS growth per connection of STRESS_IDLE idle ones presenting cert (or

@@ -1559,7 +1559,7 @@ END_TEST
  */
 #define WEB_IDLE 150
 #define WEB_IDLE_KIB 64		/* per idle session, at most (70 untrimmed) */
-#define WEB_IDLE_SAN_KIB 2048	/* sanitizers' own bookkeeping */
+#define WEB_IDLE_SAN_KIB 4096	/* sanitizers' (TSan: 2.8 MiB) */
 
 START_TEST(ws_idle_sessions_cost_little_memory)
 {
