@@ -573,13 +573,15 @@ main_tcache_report(void)
 	free(p);
 	after = mallinfo2();
 	if (after.fordblks > before.fordblks) {
-		log_info("malloc: freed blocks of %d bytes go back to the "
-		    "shared heap, not a per-thread cache (GLIBC_TUNABLES=%s)",
-		    MAIN_TCACHE_PROBE, t != NULL ? t : "");
-	} else {
-		log_info("malloc: each thread keeps freed blocks of %d bytes "
-		    "in its own cache (GLIBC_TUNABLES=%s)", MAIN_TCACHE_PROBE,
+		log_info("memory: idle connections stay small: threads do not "
+		    "keep freed blocks of %d bytes for themselves "
+		    "(GLIBC_TUNABLES=%s)", MAIN_TCACHE_PROBE,
 		    t != NULL ? t : "");
+	} else {
+		log_info("memory: each thread keeps freed blocks of %d bytes "
+		    "for itself, so an idle connection holds some more "
+		    "(GLIBC_TUNABLES=%s; see drinkd(8), ENVIRONMENT)",
+		    MAIN_TCACHE_PROBE, t != NULL ? t : "");
 	}
 #endif
 }

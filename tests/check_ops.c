@@ -1056,12 +1056,14 @@ ops_tunables_case(const char *given, const char *want, int cached)
 	c = h_connect(s, NULL);
 	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
 	h_close(c);
-	line = xasprintf("malloc: %s (GLIBC_TUNABLES=%s)\n", cached ?
-	    "each thread keeps freed blocks of 200 bytes in its own cache" :
-	    "freed blocks of 200 bytes go back to the shared heap, not a "
-	    "per-thread cache", want);
+	line = xasprintf("memory: %s (GLIBC_TUNABLES=%s%s\n", cached ?
+	    "each thread keeps freed blocks of 200 bytes for itself, so an "
+	    "idle connection holds some more" : "idle connections stay "
+	    "small: threads do not keep freed blocks of 200 bytes for "
+	    "themselves", want, cached ? "; see drinkd(8), ENVIRONMENT)" :
+	    ")");
 	if (h_server_instrumented(s)) {
-		ck_assert_msg(!h_server_log_contains(s, "malloc: "), "an "
+		ck_assert_msg(!h_server_log_contains(s, "memory: "), "an "
 		    "instrumented server reports on glibc's malloc");
 	} else {
 		ck_assert_msg(h_server_log_contains(s, line), "GLIBC_TUNABLES "
