@@ -10,9 +10,14 @@
 
 #include "db-int.h"
 
-/* The reply stored for a drop's idempotency key once it has settled. */
+/*
+ * The reply stored for a drop's idempotency key once it has settled; its
+ * row is found by the member's account (the key's primary key), not by
+ * scanning every key for tx.
+ */
 static int
-drop_store_reply(sqlite3 *h, int64_t tx, const cJSON *reply)
+drop_store_reply(sqlite3 *h, int64_t account, int64_t tx,
+    const cJSON *reply)
 {
 	char *text = cJSON_PrintUnformatted(reply);
 	int rc;
@@ -20,8 +25,8 @@ drop_store_reply(sqlite3 *h, int64_t tx, const cJSON *reply)
 	if (text == NULL) {
 		return -1;
 	}
-	rc = db_run(h, "UPDATE idem SET reply = ? WHERE tx = ?", "tl", text,
-	    tx);
+	rc = db_run(h, "UPDATE idem SET reply = ? WHERE account = ? AND tx = ?",
+	    "tll", text, account, tx);
 	free(text);
 	return rc;
 }
@@ -194,10 +199,10 @@ out:
  * a tx still pending is touched, so a second settlement is a no-op (-1).
  */
 static int
-drop_return(sqlite3 *h, int64_t tx)
+drop_return(sqlite3 *h, int64_t tx, int64_t *account)
 {
 	sqlite3_stmt *st;
-	int64_t account, price;
+	int64_t price;
 	int r;
 
 	st = db_prep(h, "SELECT account, -amount FROM tx WHERE id = ?"
@@ -206,10 +211,10 @@ drop_return(sqlite3 *h, int64_t tx)
 		sqlite3_finalize(st);
 		return -1;
 	}
-	account = sqlite3_column_int64(st, 0);
+	*account = sqlite3_column_int64(st, 0);
 	price = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
-	if (ledger_move(h, tx, LEDGER_HOLDS, account, price) != 0) {
+	if (ledger_move(h, tx, LEDGER_HOLDS, *account, price) != 0) {
 		return -1;
 	}
 	return db_run(h, "UPDATE tx SET state = 'failed', settled = ?"
@@ -329,13 +334,14 @@ db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
 static int
 drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
 {
+	int64_t account;
 	cJSON *res;
 	int rc;
 
 	if (drop_settled(h, tx, "failed", NULL)) {
 		return 0;
 	}
-	if (drop_return(h, tx) != 0) {
+	if (drop_return(h, tx, &account) != 0) {
 		return -1;
 	}
 	/* The reason stays with the drop, for history and log. */
@@ -351,12 +357,13 @@ drop_release(sqlite3 *h, int64_t tx, int err, const char *message)
 	 * drop_in_progress for ever.)
 	 */
 	if (err == ERR_DROP_IN_PROGRESS) {
-		return db_run(h, "DELETE FROM idem WHERE tx = ?", "l", tx);
+		return db_run(h, "DELETE FROM idem WHERE account = ? AND tx = ?",
+		    "ll", account, tx);
 	}
 	res = cJSON_CreateObject();
 	cJSON_AddStringToObject(res, "error", proto_err_code(err));
 	cJSON_AddStringToObject(res, "message", message);
-	rc = drop_store_reply(h, tx, res);
+	rc = drop_store_reply(h, account, tx, res);
 	cJSON_Delete(res);
 	return rc;
 }
