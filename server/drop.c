@@ -338,6 +338,29 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 }
 
 /*
+ * The stock an "ok" leaves: the count it carries (>= 0), else one less
+ * (-1), or unchanged (-2) when a count was sensed since the vend went out
+ * (that count stands).
+ */
+static int64_t
+drop_ok_stock(int64_t stock, int sensed)
+{
+	return stock >= 0 || !sensed ? stock : -2;
+}
+
+/* Record the stock an "ok" left outside a capture; a failure is logged. */
+static void
+drop_stock(struct server *srv, const char *name, int slot, int64_t stock,
+    const char *id)
+{
+	if (stock != -2 && db_machine_vended(srv->db, name, slot, stock) !=
+	    ERR_NONE) {
+		log_warn("machine %s: could not record the stock of slot %d "
+		    "after vend %s", name, slot, id);
+	}
+}
+
+/*
  * Step 4 for an "ok" at the machine: the stock and the capture in one
  * write, then the member is woken and only replies.  The machine was
  * freed when the "ok" was taken, so its next vend may already be out.
@@ -357,11 +380,7 @@ drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 	    &captured) != ERR_NONE) {
 		/* Durable another way: a restart must capture it. */
 		(void)db_answer_put(srv->db, p->tx, ERR_NONE);
-		if (p->stock != -2 && db_machine_vended(srv->db, name, p->slot,
-		    p->stock) != ERR_NONE) {
-			log_warn("machine %s: could not record the stock of "
-			    "slot %d after vend %s", name, p->slot, p->id);
-		}
+		drop_stock(srv, name, p->slot, p->stock, p->id);
 	}
 	event_slots(srv, name, NULL, p->slot);
 	if (!captured) {
@@ -399,8 +418,7 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 		later->v = v;
 		later->tx = info.tx;
 		later->slot = info.slot;
-		/* A count sensed since the vend went out stands. */
-		later->stock = stock >= 0 || !info.sensed ? stock : -2;
+		later->stock = drop_ok_stock(stock, info.sensed);
 		snprintf(later->id, sizeof(later->id), "%s", id);
 		if (later == &now) {
 			drop_vended(srv, m, &now);
@@ -414,12 +432,8 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 		return;
 	}
 	/* A late "ok": the machine vended; its stock follows. */
-	if (ok && (stock >= 0 || !info.sensed)) {
-		if (db_machine_vended(srv->db, name, info.slot, stock) !=
-		    ERR_NONE) {
-			log_warn("machine %s: could not record the stock of "
-			    "slot %d after vend %s", name, info.slot, id);
-		}
+	if (ok && drop_ok_stock(stock, info.sensed) != -2) {
+		drop_stock(srv, name, info.slot, stock, id);
 		event_slots(srv, name, NULL, info.slot);
 	}
 	match = vend_complete(srv->vends, m, id, ok ? ERR_NONE : ERR_DROP_FAILED,
