@@ -210,20 +210,18 @@ cli_tty_hold_interrupt(const char *first, const char *second)
 {
 	struct sigaction sa;
 	const char *nl = isatty(STDERR_FILENO) ? "\n" : "";
-	int n;
+	const char *what[2] = { first, second };
+	int i;
 
 	if (cli_tty_hold.held) {
 		return;
 	}
 	/* On a terminal, off the countdown line and the echoed ^C. */
-	n = snprintf(cli_tty_hold.text[0], sizeof(cli_tty_hold.text[0]),
-	    "%sdrink: %s\n", nl, first);
-	cli_tty_hold.len[0] = n > 0 && (size_t)n < sizeof(cli_tty_hold.text[0])
-	    ? (size_t)n : strlen(cli_tty_hold.text[0]);
-	n = snprintf(cli_tty_hold.text[1], sizeof(cli_tty_hold.text[1]),
-	    "%sdrink: %s\n", nl, second);
-	cli_tty_hold.len[1] = n > 0 && (size_t)n < sizeof(cli_tty_hold.text[1])
-	    ? (size_t)n : strlen(cli_tty_hold.text[1]);
+	for (i = 0; i < 2; i++) {
+		snprintf(cli_tty_hold.text[i], sizeof(cli_tty_hold.text[i]),
+		    "%sdrink: %s\n", nl, what[i]);
+		cli_tty_hold.len[i] = strlen(cli_tty_hold.text[i]);
+	}
 	cli_tty_hold.seen = 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = cli_tty_hold_catch;
