@@ -976,6 +976,25 @@ ws_call(struct h_client *c, const char *text)
 	}
 }
 
+/* A WebSocket from the server's own origin, logged in as user. */
+static struct h_client *
+ws_open_as(const char *user, const char *password)
+{
+	char own[64], *login;
+	struct h_client *c;
+	cJSON *r;
+
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	login = xasprintf("{\"cmd\":\"login\",\"user\":\"%s\","
+	    "\"password\":\"%s\"}", user, password);
+	r = ws_call(c, login);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	free(login);
+	return c;
+}
+
 START_TEST(ws_origin_checked)
 {
 	struct h_client *c = web_dial();
@@ -1136,16 +1155,10 @@ END_TEST
 /* Events reach a WebSocket subscriber as frames. */
 START_TEST(ws_events)
 {
-	char own[64];
 	struct h_client *c, *a;
 	cJSON *r;
 
-	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
-	c = ws_open(own);
-	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"bob\","
-	    "\"password\":\"bobpw\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_as("bob", "bobpw");
 	r = ws_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"balance\","
 	    "\"machines\"]}");
 	H_ASSERT_OK(r);
@@ -1175,17 +1188,12 @@ END_TEST
  */
 START_TEST(ws_close_reasons_logged)
 {
-	char own[64], *want;
+	char *want;
 	struct h_client *c, *a;
 	cJSON *r, *list, *e;
 	int64_t session = 0;
 
-	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
-	c = ws_open(own);
-	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"bob\","
-	    "\"password\":\"bobpw\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_as("bob", "bobpw");
 	a = h_connect_as(srv, "admin", "adminpw");
 	r = h_call(a, "{\"cmd\":\"who\"}");
 	H_ASSERT_OK(r);
@@ -1208,11 +1216,7 @@ START_TEST(ws_close_reasons_logged)
 	h_close(c);
 	h_close(a);
 	/* A browser that goes away without a close frame. */
-	c = ws_open(own);
-	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"bob\","
-	    "\"password\":\"bobpw\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_as("bob", "bobpw");
 	h_close(c);
 	ck_assert(h_server_log_wait(srv, "closed (closed by the client), user "
 	    "bob", 5000));
@@ -1258,11 +1262,7 @@ START_TEST(ws_login_timeout)
 	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
 	t0 = now_ms();
 	c = ws_open(own);
-	d = ws_open(own);
-	r = ws_call(d, "{\"cmd\":\"login\",\"user\":\"alice\","
-	    "\"password\":\"alicepw\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	d = ws_open_as("alice", "alicepw");
 	/* Requests do not stand in for a login. */
 	r = ws_call(c, "{\"cmd\":\"ping\"}");
 	H_ASSERT_OK(r);
@@ -1297,16 +1297,11 @@ END_TEST
  */
 START_TEST(ws_own_demotion_answered_then_closed)
 {
-	char own[64], reason[128];
+	char reason[128];
 	struct h_client *c;
 	cJSON *r;
 
-	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
-	c = ws_open(own);
-	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"admin\","
-	    "\"password\":\"adminpw\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_as("admin", "adminpw");
 	r = ws_call(c, "{\"cmd\":\"user_mod\",\"user\":\"admin\","
 	    "\"disabled\":true}");
 	H_ASSERT_ERROR(r, "conflict");
@@ -1340,20 +1335,14 @@ END_TEST
  */
 START_TEST(ws_drop_events_before_reply)
 {
-	char own[64];
 	struct h_client *c;
 	struct fake *f;
 	cJSON *r, *first;
 	int seen_queued = 0, seen_vending = 0;
 	int64_t tx = 0;
 
-	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
 	f = fake_start(srv, "m1", FAKE_ACK, 1500);
-	c = ws_open(own);
-	r = ws_call(c, "{\"cmd\":\"login\",\"user\":\"alice\","
-	    "\"password\":\"alicepw\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_as("alice", "alicepw");
 	r = ws_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"drops\"]}");
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
@@ -1579,11 +1568,7 @@ START_TEST(ws_idle_sessions_cost_little_memory)
 	usleep(300 * 1000);
 	before = h_server_rss_kib(srv);
 	for (i = 0; i < WEB_IDLE; i++) {
-		c[i] = ws_open(own);
-		r = ws_call(c[i], "{\"cmd\":\"login\",\"user\":\"alice\","
-		    "\"password\":\"alicepw\"}");
-		H_ASSERT_OK(r);
-		cJSON_Delete(r);
+		c[i] = ws_open_as("alice", "alicepw");
 	}
 	usleep(500 * 1000);
 	after = h_server_rss_kib(srv);
