@@ -15,6 +15,7 @@
 #include "common.h"
 #include "harness.h"
 #include "db.h"
+#include "db-int.h"
 
 static char dbdir[] = "/tmp/drink-ledger-XXXXXX";
 static char dbpath[512];
@@ -586,6 +587,53 @@ START_TEST(version_3_loses_the_entries_indexes_and_nothing_else)
 }
 END_TEST
 
+/* The system accounts are where the schema puts them, or nothing opens. */
+START_TEST(a_database_with_other_system_accounts_is_refused)
+{
+	char err[256];
+
+	db_close(db);
+	sql_exec("UPDATE accounts SET name = '@holdings' WHERE name = '@holds'");
+	db = db_open(dbpath, 2, err, sizeof(err));
+	ck_assert_ptr_null(db);
+	ck_assert_msg(strstr(err, "the system accounts are not the ones the "
+	    "schema creates") != NULL, "%s", err);
+	sql_exec("UPDATE accounts SET name = '@holds' WHERE name = '@holdings'");
+	db = db_open(dbpath, 2, err, sizeof(err));
+	ck_assert_msg(db != NULL, "%s", err);
+}
+END_TEST
+
+/*
+ * A move to an account that does not exist fails and changes nothing.
+ * The foreign keys stop it at the entries first; with them off (as a
+ * hand-edited database might be), the balance update still refuses it.
+ */
+START_TEST(a_move_to_a_missing_account_is_refused)
+{
+	sqlite3 *h;
+	int64_t before = balance("alice");
+
+	h = db_writer_lock(db);
+	ck_assert_int_eq(sqlite3_exec(h, "PRAGMA foreign_keys = OFF", NULL,
+	    NULL, NULL), SQLITE_OK);
+	db_writer_unlock(db);
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	ck_assert_int_eq(ledger_move(h, 1, LEDGER_DEPOSITS, 9999, 5), -1);
+	ck_assert_int_eq(db_write_end(db, ERR_INTERNAL), ERR_INTERNAL);
+	h = db_writer_lock(db);
+	ck_assert_int_eq(sqlite3_exec(h, "PRAGMA foreign_keys = ON", NULL,
+	    NULL, NULL), SQLITE_OK);
+	db_writer_unlock(db);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM entries WHERE"
+	    " account = 9999"), 0);
+	ck_assert_int_eq(sql_int("SELECT balance FROM accounts WHERE"
+	    " name = '@deposits'"), -1100);
+	ck_assert_int_eq(balance("alice"), before);
+	ck_assert(ledger_clean());
+}
+END_TEST
+
 /* ---- balances in memory ------------------------------------------------ */
 
 /*
@@ -1024,6 +1072,8 @@ ledger_suite(void)
 	tcase_add_test(tc, duplicate_user_is_refused);
 	tcase_add_test(tc, database_file_is_private_and_migrated);
 	tcase_add_test(tc, version_3_loses_the_entries_indexes_and_nothing_else);
+	tcase_add_test(tc, a_database_with_other_system_accounts_is_refused);
+	tcase_add_test(tc, a_move_to_a_missing_account_is_refused);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("movements");
 	tcase_add_checked_fixture(tc, setup, teardown);
