@@ -1158,8 +1158,6 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 		    "stopped waiting; the drop may still happen: check "
 		    "drink history");
 	}
-	/* Shown once Ctrl-C is held off: "dropping in" means it is sent. */
-	cli_session_countdown_start(s);
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (attempt > 0) {
 			cJSON_Delete(reply);

@@ -151,7 +151,8 @@ cli_session_countdown(struct cli_session *s, int secs)
 	s->counting = 0;
 }
 
-void
+/* Show the countdown set, from now (a no-op without one). */
+static void
 cli_session_countdown_start(struct cli_session *s)
 {
 	if (s->countdown > 0) {
@@ -509,6 +510,8 @@ cli_session_request(struct cli_session *s, cJSON *req, int64_t timeout_ms,
 		cli_session_drop(s);
 		return CLI_EXIT_CONN;
 	}
+	/* Only now is "dropping in" true: the drop is on its way. */
+	cli_session_countdown_start(s);
 	/*
 	 * Replies come in request order and this client has one request
 	 * outstanding, so the first reply is ours; one with another id is

@@ -101,12 +101,10 @@ int cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
 void cli_session_close(struct cli_session *s);
 /*
  * While the next request waits, count seconds down on the terminal from
- * secs (a drop's delay), once cli_session_countdown_start shows it; 0
- * stops and clears the countdown.
+ * secs (a drop's delay), shown once the request is written; 0 stops and
+ * clears the countdown.
  */
 void cli_session_countdown(struct cli_session *s, int secs);
-/* Show the countdown set, from now (a no-op without one). */
-void cli_session_countdown_start(struct cli_session *s);
 /*
  * A note for the shell when the server has closed the connection since
  * the last command (kick, idle timeout, shutdown); NULL when it has not.
