@@ -117,8 +117,8 @@ db_balances_put(struct db *db, const char *user, int64_t balance)
 	struct db_balances *b = db->balances;
 	uint16_t *s;
 
-	/* Reports come from the writer, one batch at a time: commit order. */
-	ASSERT(db->wbusy || db->wcommitting);
+	/* Reports come from db_sync, in commit order (wlock held). */
+	ASSERT(db->reporting);
 	ASSERT(balance >= 0);	/* a member's balance never goes negative */
 	pthread_mutex_lock(&b->lock);
 	b->gen++;

@@ -43,6 +43,25 @@ struct db {
 	int in_batch;			/* the outer transaction is open */
 	int batch_size;			/* writes released into it */
 	struct db_waiter *batch;	/* their waiters, for the commit */
+	/*
+	 * Durability apart from the connection (db.c): the writer commits
+	 * with synchronous=NORMAL, which appends to the WAL without syncing
+	 * it, and a waiting thread then syncs the WAL while the connection
+	 * serves the next batch.  Sequence numbers count batches: commit_seq
+	 * those whose COMMIT began, committed_seq those whose COMMIT ended,
+	 * durable_seq those known on disk.  All under wlock; commit_seq and
+	 * durable_seq are also read atomically by readers (db_read_end).
+	 */
+	uint64_t commit_seq, committed_seq, durable_seq;
+	struct db_waiter *sync_head, *sync_tail; /* committed, oldest first */
+	int syncing;			/* a thread is syncing the WAL */
+	int sync_failed;		/* a sync failed: no writes until restart */
+	int durable_waiting;		/* threads waiting on durable */
+	pthread_cond_t durable;		/* durable_seq moved, or a sync failed */
+	int walfd;			/* the WAL file, for its syncs */
+	unsigned wversion;		/* data version at db_writer_lock */
+	int reporting;			/* db_report_balances runs; wlock */
+	uint64_t reported_seq;		/* the last batch it reported; wlock */
 	sqlite3 *readers[DB_MAX_READERS];
 	int nreaders;
 	int rbusy[DB_MAX_READERS];	/* lent (atomic) */
@@ -105,6 +124,12 @@ void db_writer_unlock(struct db *db);
  * committed and durable (ERR_NONE) or lost with its batch (ERR_INTERNAL).
  */
 int db_write_end(struct db *db, int rc);
+/*
+ * db_write_end, but with ERR_NONE it returns at once, the write in the
+ * batch in the order it was made, and *later for db_ticket_wait (db.h),
+ * which another thread may call: until then nothing is known durable.
+ */
+int db_write_end_later(struct db *db, int rc, struct db_ticket **later);
 sqlite3 *db_read_begin(struct db *db);
 void db_read_end(struct db *db, sqlite3 *h);
 /*

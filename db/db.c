@@ -89,6 +89,8 @@ struct db_waiter {
 	int lost;			/* a changed balance is not in bal */
 	int64_t tx;			/* the last tx row it wrote */
 	const char *op;			/* what it wrote (db_set_op) */
+	uint64_t seq;			/* its batch, once committed */
+	int sleeping;			/* its thread waits on cond */
 	struct db_waiter *next;
 };
 
@@ -132,7 +134,11 @@ db_report_balances(struct db *db, struct db_waiter *first)
 	struct db_waiter *w;
 	int i;
 
+	db->reporting = 1;
 	for (w = first; w != NULL; w = w->next) {
+		/* Commit order: a batch's writers, then the next batch's. */
+		ASSERT(w->seq >= db->reported_seq);
+		db->reported_seq = w->seq;
 		for (i = 0; i < w->nbal; i++) {
 			db_balances_put(db, w->bal[i].user, w->bal[i].balance);
 			if (db->balance_hook != NULL) {
@@ -144,6 +150,7 @@ db_report_balances(struct db *db, struct db_waiter *first)
 			db_balances_forget(db);
 		}
 	}
+	db->reporting = 0;
 }
 
 int64_t
@@ -478,6 +485,48 @@ db_migrate(struct db *db, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * From here on the writer commits without syncing, and db_sync syncs
+ * the WAL on a descriptor of its own (SQLite never deletes the WAL while
+ * a connection of ours is open).  The WAL is where SQLite keeps it, by
+ * the database's real path (a symbolic link resolved).  Its directory
+ * entry is made durable once, here, as SQLite would at the WAL's first
+ * sync.
+ */
+static int
+db_wal_open(struct db *db, char *err, size_t errlen)
+{
+	sqlite3_filename main = sqlite3_db_filename(db->writer, "main");
+	const char *wal = sqlite3_filename_wal(main);
+	char *dir, *slash;
+	int fd;
+
+	db->walfd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (db->walfd == -1) {
+		snprintf(err, errlen, "cannot open %s: %s", wal,
+		    strerror(errno));
+		return -1;
+	}
+	dir = xstrdup(main);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		slash[slash == dir] = '\0';
+	} else {
+		strcpy(dir, ".");
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(dir);
+	if (sqlite3_exec(db->writer, "PRAGMA synchronous = NORMAL", NULL,
+	    NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot configure database %s: %s",
+		    db->path, sqlite3_errmsg(db->writer));
+		return -1;
+	}
+	return 0;
+}
+
 struct db *
 db_open(const char *path, int readers, char *err, size_t errlen)
 {
@@ -495,11 +544,13 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 	db->path = xstrdup(path);
 	db->balances = db_balances_new();
 	db->answers = -1;
+	db->walfd = -1;
 	db->ans_next = 1;
 	pthread_mutex_init(&db->ans_lock, NULL);
 	pthread_cond_init(&db->ans_cond, NULL);
 	pthread_mutex_init(&db->wlock, NULL);
 	pthread_cond_init(&db->wfree, NULL);
+	pthread_cond_init(&db->durable, NULL);
 	pthread_mutex_init(&db->book_lock, NULL);
 	pthread_cond_init(&db->book_cond, NULL);
 	pthread_mutex_init(&db->rlock, NULL);
@@ -534,6 +585,10 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 			db_close(db);
 			return NULL;
 		}
+	}
+	if (db_wal_open(db, err, errlen) != 0) {
+		db_close(db);
+		return NULL;
 	}
 	return db;
 }
@@ -694,8 +749,12 @@ db_close(struct db *db)
 	}
 	pthread_mutex_destroy(&db->ans_lock);
 	pthread_cond_destroy(&db->ans_cond);
+	if (db->walfd != -1) {
+		close(db->walfd);
+	}
 	pthread_mutex_destroy(&db->wlock);
 	pthread_cond_destroy(&db->wfree);
+	pthread_cond_destroy(&db->durable);
 	pthread_mutex_destroy(&db->book_lock);
 	pthread_cond_destroy(&db->book_cond);
 	pthread_mutex_destroy(&db->rlock);
@@ -841,11 +900,24 @@ db_exec_ctl(sqlite3 *h, const char *sql)
  * IMMEDIATE transaction (the batch) on the single writer connection.  A
  * writer that finishes while others wait for the connection hands it on
  * and waits; the last one (no one waiting, or DB_BATCH_MAX writes in the
- * batch) COMMITs for all of them, so one fsync makes the whole batch
- * durable.  db_write_end() returns only once the caller's own savepoint
- * is committed (synchronous=FULL), or reports ERR_INTERNAL when the batch
- * was lost: a reply is still sent only after its data is durable.
- * Writers that arrive during a COMMIT wait for it and form the next batch.
+ * batch) COMMITs for all of them.  Writers that arrive during a COMMIT
+ * wait for it and form the next batch.
+ *
+ * The COMMIT runs with synchronous=NORMAL: it appends the batch to the
+ * WAL without syncing it, and the connection goes at once to the next
+ * batch.  Then one waiting thread syncs the WAL (db_sync) for every
+ * batch committed before the sync began, while the connection is busy
+ * with the next.  db_write_end() returns only once the caller's own
+ * batch is synced, or reports ERR_INTERNAL when it was lost: a reply is
+ * still sent only after its data is durable, as with synchronous=FULL,
+ * but the disk's flush no longer stops the writer.
+ *
+ * What is committed is visible before it is durable, so a read waits
+ * (db_read_end) until every batch that may have been visible to it is
+ * synced: nothing is answered from data a crash could take back.  A
+ * failed sync may have lost any write since the last good one, and the
+ * WAL goes on from them, so it stops writes until a restart (which
+ * reads what the disk kept).
  *
  * A write that fails rolls back to its own savepoint and leaves the batch
  * as it was; if SQLite rolled the whole transaction back instead (some
@@ -866,11 +938,33 @@ db_writer_acquire(struct db *db)
 }
 
 /*
- * Complete every writer of the batch with rc (wlock held); when it was
- * committed, the balance hook hears of their changes first, in order.
+ * Complete the writers on the list first (oldest first) with rc (wlock
+ * held); when they are durable, the balance hook hears of their changes
+ * first, in order.
  */
 static void
-db_batch_finish(struct db *db, int rc)
+db_waiters_finish(struct db *db, struct db_waiter *first, int rc)
+{
+	struct db_waiter *w, *next;
+
+	if (rc == ERR_NONE) {
+		db_report_balances(db, first);
+	} else {
+		/* A failed COMMIT may yet be on disk: read afresh. */
+		db_balances_forget(db);
+	}
+	/* Each writer alone is woken, not the next batch's. */
+	for (w = first; w != NULL; w = next) {
+		next = w->next;
+		w->rc = rc;
+		w->done = 1;
+		pthread_cond_signal(&w->cond);
+	}
+}
+
+/* The batch's writers, oldest first, and the batch emptied (wlock held). */
+static struct db_waiter *
+db_batch_take(struct db *db)
 {
 	struct db_waiter *w, *next, *first = NULL;
 
@@ -880,22 +974,48 @@ db_batch_finish(struct db *db, int rc)
 		w->next = first;
 		first = w;
 	}
-	if (rc == ERR_NONE) {
-		db_report_balances(db, first);
-	} else {
-		/* A failed COMMIT may yet be on disk: read afresh. */
-		db_balances_forget(db);
-	}
-	/* Each writer of the batch alone is woken, not the next batch's. */
-	for (w = first; w != NULL; w = next) {
-		next = w->next;
-		w->rc = rc;
-		w->done = 1;
-		pthread_cond_signal(&w->cond);
-	}
 	db->batch = NULL;
 	db->batch_size = 0;
 	db->in_batch = 0;
+	return first;
+}
+
+/* A batch that did not commit: its writers fail with rc (wlock held). */
+static void
+db_batch_finish(struct db *db, int rc)
+{
+	db_waiters_finish(db, db_batch_take(db), rc);
+}
+
+/*
+ * The batch committed as number seq (wlock held): its writers wait for
+ * the sync, after those of earlier batches.  After a failed sync there
+ * is none: they fail at once.
+ */
+static void
+db_batch_committed(struct db *db, uint64_t seq)
+{
+	struct db_waiter *w, *first = db_batch_take(db);
+
+	if (db->sync_failed) {
+		db_waiters_finish(db, first, ERR_INTERNAL);
+		return;
+	}
+	for (w = first; w != NULL; w = w->next) {
+		w->seq = seq;
+		if (w->next == NULL) {
+			break;
+		}
+	}
+	if (first == NULL) {
+		return;
+	}
+	if (db->sync_tail != NULL) {
+		db->sync_tail->next = first;
+	} else {
+		db->sync_head = first;
+	}
+	db->sync_tail = w;
 }
 
 /*
@@ -916,18 +1036,39 @@ db_batch_op(struct db *db)
 	return op;
 }
 
+/* What the writers on the list wrote, for the log: the first named. */
+static const char *
+db_waiters_op(const struct db_waiter *first)
+{
+	for (; first != NULL; first = first->next) {
+		if (first->op != NULL) {
+			return first->op;
+		}
+	}
+	return "a write";
+}
+
 /*
  * COMMIT the batch (wlock held, and the caller holds the connection or
- * has set wcommitting): the one fsync, with the lock released meanwhile.
- * A failed COMMIT may or may not have reached the disk: its writes are
- * answered internal (outcome unknown).
+ * has set wcommitting), with the lock released meanwhile.  A failed
+ * COMMIT may or may not have reached the disk: its writes are answered
+ * internal (outcome unknown).
  */
 static void
 db_batch_commit(struct db *db)
 {
 	char why[256] = "";
+	uint64_t seq = db->commit_seq + 1;
 	int rc, storage = 0;
 
+	/* After a failed sync nothing more is written (db_sync). */
+	if (db->sync_failed) {
+		sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
+		db_batch_finish(db, ERR_INTERNAL);
+		return;
+	}
+	/* Before the COMMIT: a read that may see it waits for its sync. */
+	__atomic_store_n(&db->commit_seq, seq, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&db->wlock);
 	rc = db_exec_ctl(db->writer, "COMMIT");
 	if (rc != SQLITE_OK) {
@@ -941,12 +1082,162 @@ db_batch_commit(struct db *db)
 		}
 	}
 	pthread_mutex_lock(&db->wlock);
+	db->committed_seq = seq;
 	if (storage) {
 		db_fault(db, db_batch_op(db), "commit", why);
 	} else if (rc == SQLITE_OK) {
 		db_recovered(db);
 	}
-	db_batch_finish(db, rc == SQLITE_OK ? ERR_NONE : ERR_INTERNAL);
+	if (rc == SQLITE_OK) {
+		db_batch_committed(db, seq);
+	} else {
+		db_batch_finish(db, ERR_INTERNAL);
+	}
+	/* A read waiting for this batch may sync it now. */
+	if (db->durable_waiting > 0) {
+		pthread_cond_broadcast(&db->durable);
+	}
+}
+
+/* Commit the open batch, the connection being free (wlock held). */
+static void
+db_batch_commit_now(struct db *db)
+{
+	assert(db->in_batch && !db->wbusy && !db->wcommitting);
+	db->wcommitting = 1;
+	db_batch_commit(db);
+	db->wcommitting = 0;
+}
+
+/* fdatasync the WAL: 0, or -1 with why (no lock held). */
+static int
+db_wal_sync(struct db *db, char *why, size_t whylen)
+{
+	if (fdatasync(db->walfd) != 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Wake the oldest writer waiting for a sync when none runs (wlock held):
+ * it syncs.
+ */
+static void
+db_sync_kick(struct db *db)
+{
+	struct db_waiter *w;
+
+	if (db->syncing) {
+		return;
+	}
+	/* A write whose waiter is yet to come (db_ticket) syncs on arrival. */
+	for (w = db->sync_head; w != NULL; w = w->next) {
+		if (w->sleeping) {
+			pthread_cond_signal(&w->cond);
+			return;
+		}
+	}
+}
+
+/*
+ * Sync the WAL for every batch committed so far (wlock held, no sync
+ * running, one batch at least not yet durable), the lock released
+ * meanwhile.  Then their writers are answered in commit order, and the
+ * oldest writer of a batch committed during the sync is woken to sync
+ * it next.
+ */
+static void
+db_sync(struct db *db)
+{
+	struct db_waiter *first, *last = NULL, *w;
+	uint64_t target = db->committed_seq;
+	char why[256] = "";
+	int rc;
+
+	assert(!db->syncing && !db->sync_failed);
+	assert(target > db->durable_seq);
+	db->syncing = 1;
+	pthread_mutex_unlock(&db->wlock);
+	rc = db_wal_sync(db, why, sizeof(why));
+	pthread_mutex_lock(&db->wlock);
+	db->syncing = 0;
+	/* The list is in commit order: those this sync covers come first. */
+	first = db->sync_head;
+	for (w = first; w != NULL && w->seq <= target; w = w->next) {
+		last = w;
+	}
+	if (last == NULL) {
+		first = NULL;
+	} else {
+		db->sync_head = last->next;
+		last->next = NULL;
+		if (db->sync_head == NULL) {
+			db->sync_tail = NULL;
+		}
+	}
+	if (rc == 0) {
+		assert(db->durable_seq < target);
+		db_waiters_finish(db, first, ERR_NONE);
+		/* After the reports: a read that sees it finds them made. */
+		__atomic_store_n(&db->durable_seq, target, __ATOMIC_SEQ_CST);
+	} else {
+		/*
+		 * Pages the kernel could not write may be gone, and later
+		 * commits are built on them: stop writing (db_write_begin).
+		 */
+		db->sync_failed = 1;
+		db->fault_since = now_ms();
+		db->fault_until = db->fault_since + DB_SHM_RETRY_MS;
+		db->fault_refused = 0;
+		log_err("storage is failing: %s: the sync of %s-wal failed: "
+		    "%s; what was written since the last sync may not be on "
+		    "disk, so writes are refused with unavailable until "
+		    "drinkd is restarted", db_waiters_op(first), db->path,
+		    why);
+		db_waiters_finish(db, first, ERR_INTERNAL);
+		db_waiters_finish(db, db->sync_head, ERR_INTERNAL);
+		db->sync_head = db->sync_tail = NULL;
+	}
+	/*
+	 * A batch left open while this sync ran is committed now, unless
+	 * a writer holds the connection (it commits on release).
+	 */
+	if (db->in_batch && !db->wbusy && !db->wcommitting) {
+		db_batch_commit_now(db);
+		pthread_cond_broadcast(&db->wfree);
+	}
+	if (db->durable_waiting > 0) {
+		pthread_cond_broadcast(&db->durable);
+	}
+	db_sync_kick(db);
+}
+
+/* Whether a waiting thread should run the next sync (wlock held). */
+static int
+db_sync_due(const struct db *db)
+{
+	return !db->syncing && !db->sync_failed &&
+	    db->committed_seq > db->durable_seq;
+}
+
+/*
+ * Wait (wlock held) until batch seq is durable or a sync has failed,
+ * syncing when no one else does.
+ */
+static void
+db_wait_durable(struct db *db, uint64_t seq)
+{
+	while (db->durable_seq < seq && !db->sync_failed) {
+		if (db_sync_due(db)) {
+			db_sync(db);
+			continue;
+		}
+		db->durable_waiting++;
+		pthread_cond_wait(&db->durable, &db->wlock);
+		db->durable_waiting--;
+	}
 }
 
 /*
@@ -969,12 +1260,21 @@ db_writer_release(struct db *db)
 		pthread_cond_signal(&db->wfree);
 		return;
 	}
-	if (db->in_batch) {
-		db->wcommitting = 1;
-		db_batch_commit(db);
-		db->wcommitting = 0;
+	/* While a sync runs, the batch grows: db_sync commits it after. */
+	if (db->in_batch && (!db->syncing || db->batch_size >= DB_BATCH_MAX)) {
+		db_batch_commit_now(db);
 	}
 	pthread_cond_broadcast(&db->wfree);
+}
+
+/* SQLite's count of changes to the database file, by anyone. */
+static unsigned
+db_data_version(sqlite3 *h)
+{
+	unsigned v = 0;
+
+	(void)sqlite3_file_control(h, "main", SQLITE_FCNTL_DATA_VERSION, &v);
+	return v;
 }
 
 sqlite3 *
@@ -984,16 +1284,31 @@ db_writer_lock(struct db *db)
 	db_writer_acquire(db);
 	if (db->in_batch) {
 		db_batch_commit(db);
+		db_sync_kick(db);
 	}
 	pthread_mutex_unlock(&db->wlock);
+	db->wversion = db_data_version(db->writer);
 	return db->writer;
 }
 
+/*
+ * What the caller committed on its own is synced before it goes on, as a
+ * batch of its own; a read (no readers configured) waits for what it
+ * may have seen.
+ */
 void
 db_writer_unlock(struct db *db)
 {
+	int changed = db_data_version(db->writer) != db->wversion;
+
 	pthread_mutex_lock(&db->wlock);
+	if (changed) {
+		__atomic_store_n(&db->commit_seq, db->commit_seq + 1,
+		    __ATOMIC_SEQ_CST);
+		db->committed_seq = db->commit_seq;
+	}
 	db_writer_release(db);
+	db_wait_durable(db, db->commit_seq);
 	pthread_mutex_unlock(&db->wlock);
 }
 
@@ -1005,6 +1320,10 @@ db_write_begin(struct db *db)
 	int open;
 
 	pthread_mutex_lock(&db->wlock);
+	/* A sync failed (db_sync), which only a restart can tell about. */
+	if (db->sync_failed) {
+		db->fault_until = now_ms() + DB_SHM_RETRY_MS;
+	}
 	/* The WAL index is private now (shm.c): no write until a restart. */
 	if (db_shm_lost()) {
 		if (db->fault_since == 0) {
@@ -1063,16 +1382,15 @@ err:
  * or may not have reached the disk, so it stays internal (outcome
  * unknown).
  */
-int
-db_write_end(struct db *db, int rc)
+static int
+db_write_finish(struct db *db, int rc, struct db_waiter *w)
 {
-	struct db_waiter w = { 0 };
 	const char *what = NULL;
 	char why[256] = "";
 	int storage = 0;
 
 	if (rc == ERR_NONE) {
-		db_touched_read(db, &w);
+		db_touched_read(db, w);
 		if (db_exec_ctl(db->writer, "RELEASE w") != SQLITE_OK) {
 			what = "commit";
 			rc = ERR_INTERNAL;
@@ -1098,21 +1416,73 @@ db_write_end(struct db *db, int rc)
 		log_err("database: cannot finish a write: %s", why);
 	}
 	if (rc == ERR_NONE) {
-		w.op = db_op;
-		pthread_cond_init(&w.cond, NULL);
-		w.next = db->batch;
-		db->batch = &w;
+		w->op = db_op;
+		pthread_cond_init(&w->cond, NULL);
+		w->next = db->batch;
+		db->batch = w;
 		db->batch_size++;
 	}
 	db_writer_release(db);
-	while (rc == ERR_NONE && !w.done) {
-		pthread_cond_wait(&w.cond, &db->wlock);
+	pthread_mutex_unlock(&db->wlock);
+	return rc;
+}
+
+/* Wait until w's batch is durable or lost: its outcome. */
+static int
+db_waiter_wait(struct db *db, struct db_waiter *w)
+{
+	pthread_mutex_lock(&db->wlock);
+	while (!w->done) {
+		if (db_sync_due(db)) {
+			db_sync(db);
+			continue;
+		}
+		w->sleeping = 1;
+		pthread_cond_wait(&w->cond, &db->wlock);
+		w->sleeping = 0;
 	}
 	pthread_mutex_unlock(&db->wlock);
-	if (rc == ERR_NONE) {
-		pthread_cond_destroy(&w.cond);
+	pthread_cond_destroy(&w->cond);
+	return w->rc;
+}
+
+int
+db_write_end(struct db *db, int rc)
+{
+	struct db_waiter w = { 0 };
+
+	if ((rc = db_write_finish(db, rc, &w)) != ERR_NONE) {
+		return rc;
 	}
-	return rc == ERR_NONE ? w.rc : rc;
+	return db_waiter_wait(db, &w);
+}
+
+/* A write whose durability another thread waits for. */
+struct db_ticket {
+	struct db_waiter w;
+};
+
+int
+db_write_end_later(struct db *db, int rc, struct db_ticket **later)
+{
+	struct db_ticket *t = xcalloc(1, sizeof(*t));
+
+	*later = NULL;
+	if ((rc = db_write_finish(db, rc, &t->w)) != ERR_NONE) {
+		free(t);
+		return rc;
+	}
+	*later = t;
+	return ERR_NONE;
+}
+
+int
+db_ticket_wait(struct db *db, struct db_ticket *t)
+{
+	int rc = db_waiter_wait(db, &t->w);
+
+	free(t);
+	return rc;
 }
 
 /*
@@ -1217,6 +1587,8 @@ db_read_begin(struct db *db)
 void
 db_read_end(struct db *db, sqlite3 *h)
 {
+	/* Every batch the read may have seen had begun its COMMIT by now. */
+	uint64_t seen = __atomic_load_n(&db->commit_seq, __ATOMIC_SEQ_CST);
 	int i = db_reader_hint;
 
 	if (db->nreaders == 0) {
@@ -1235,5 +1607,11 @@ db_read_end(struct db *db, sqlite3 *h)
 		pthread_mutex_lock(&db->rlock);
 		pthread_cond_broadcast(&db->rcond);
 		pthread_mutex_unlock(&db->rlock);
+	}
+	/* What is answered from the read is durable first. */
+	if (__atomic_load_n(&db->durable_seq, __ATOMIC_SEQ_CST) < seen) {
+		pthread_mutex_lock(&db->wlock);
+		db_wait_durable(db, seen);
+		pthread_mutex_unlock(&db->wlock);
 	}
 }

@@ -234,14 +234,24 @@ void ledger_json_move(cJSON *to, cJSON *from);
  */
 int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
 /*
+ * A write made on one thread whose durability another awaits: it is the
+ * outcome of the write, ERR_NONE once durable, ERR_INTERNAL when its batch
+ * was lost.  Frees t; every ticket is waited for exactly once.
+ */
+struct db_ticket;
+int db_ticket_wait(struct db *db, struct db_ticket *t);
+/*
  * The machine's "ok" for drop tx, in one write on the machine's thread:
  * the slot's stock (as db_machine_vended; stock -2 leaves it alone) and,
  * while the drop is still pending, its capture (result added to reply,
  * *captured = 1).  A drop a timeout already released stays released
- * (*captured = 0).  On an error nothing is recorded.
+ * (*captured = 0).  On an error nothing is recorded.  The write is made
+ * at once but not waited for: with ERR_NONE, *later is its ticket, and
+ * until it says ERR_NONE, reply and *captured are what will be true once
+ * it is durable.
  */
 int db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
-    int64_t stock, cJSON *reply, int *captured);
+    int64_t stock, cJSON *reply, int *captured, struct db_ticket **later);
 /*
  * The vend failed: @holds -> member; err and message kept for the key.
  * A drop its machine's thread captured first (its "ok" crossed a timeout

@@ -399,7 +399,7 @@ db_drop_release(struct db *db, int64_t tx, int err, const char *message,
 
 int
 db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
-    int64_t stock, cJSON *reply, int *captured)
+    int64_t stock, cJSON *reply, int *captured, struct db_ticket **later)
 {
 	cJSON *res = cJSON_CreateObject();
 	sqlite3 *h;
@@ -418,7 +418,7 @@ db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
 	    machine_vended(h, machine, slot, stock) == 0)) {
 		rc = ERR_NONE;
 	}
-	rc = db_write_end(db, rc);
+	rc = db_write_end_later(db, rc, later);
 	if (rc == ERR_NONE && r == 0) {
 		ledger_json_move(reply, res);
 		*captured = 1;

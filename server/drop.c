@@ -7,13 +7,13 @@
  *   2. queue    the vend joins its machine's FIFO in the registry (vend.c);
  *   3. vend     the machine's transport thread sends it and reports the
  *               answer here (drop_answer), with sensed stock (drop_sensed);
- *   4. settle   capture (@holds -> @sales) on "ok", recorded by the
- *               machine's thread with the stock in one write before the
- *               member is woken (and after the machine's next vend went
- *               out: the machine is freed by the "ok" itself, so it
- *               vends while the capture commits); release (@holds ->
- *               member) on anything
- *               else, by the member's thread.  What the database refuses
+ *   4. settle   capture (@holds -> @sales) on "ok", written by the
+ *               machine's thread with the stock in one write, after the
+ *               machine's next vend went out (the machine is freed by
+ *               the "ok" itself); the member's thread waits until that
+ *               write is durable, so the machine's thread goes on to its
+ *               next answer meanwhile; release (@holds -> member) on
+ *               anything else, by the member's thread.  What the database refuses
  *               is retried, first while the member waits, then by the
  *               settler thread until it is recorded; only then is the
  *               member's in-flight slot freed;
@@ -243,6 +243,49 @@ drop_stop(struct server *srv)
 	srv->backlog = NULL;
 }
 
+/* Record the stock an "ok" left outside a capture; a failure is logged. */
+static void
+drop_stock(struct server *srv, const char *name, int slot, int64_t stock,
+    const char *id)
+{
+	if (stock != -2 && db_machine_vended(srv->db, name, slot, stock) !=
+	    ERR_NONE) {
+		log_warn("machine %s: could not record the stock of slot %d "
+		    "after vend %s", name, slot, id);
+	}
+}
+
+/*
+ * The write of an "ok" failed: the answer goes to the answers file (a
+ * restart captures the drop), and the stock is written on its own.
+ */
+static void
+drop_vended_lost(struct server *srv, int64_t tx, const char *name,
+    int slot, int64_t stock, const char *id)
+{
+	(void)db_answer_put(srv->db, tx, ERR_NONE);
+	drop_stock(srv, name, slot, stock, id);
+}
+
+/*
+ * The member's side of step 4 for an "ok": wait until the machine's
+ * thread's write is durable.  If its batch was lost, the vend is made
+ * durable another way and the capture is left to drop_settle.
+ */
+static void
+drop_captured(struct server *srv, const struct db_drop *d, struct vend *v)
+{
+	if (v->capture != NULL &&
+	    db_ticket_wait(srv->db, v->capture) != ERR_NONE) {
+		drop_vended_lost(srv, d->tx, d->machine, d->slot, v->ok_stock,
+		    v->id);
+		cJSON_Delete(v->settled);
+		v->settled = NULL;
+	}
+	v->capture = NULL;
+	event_slots(srv, d->machine, NULL, d->slot);
+}
+
 /* Steps 1 to 4 for one member's request. */
 int
 drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
@@ -298,6 +341,9 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	 * 4. Settle; the member's in-flight slot is freed once recorded.
 	 * Usually the machine's thread captured it as the "ok" arrived.
 	 */
+	if (rc == ERR_NONE) {
+		drop_captured(srv, &d, v);
+	}
 	if (rc == ERR_NONE && v->settled != NULL) {
 		ledger_json_move(reply, v->settled);
 	} else if (drop_settle(srv, d.tx, rc, rq->message, reply, &captured) !=
@@ -348,27 +394,17 @@ drop_ok_stock(int64_t stock, int sensed)
 	return stock >= 0 || !sensed ? stock : -2;
 }
 
-/* Record the stock an "ok" left outside a capture; a failure is logged. */
-static void
-drop_stock(struct server *srv, const char *name, int slot, int64_t stock,
-    const char *id)
-{
-	if (stock != -2 && db_machine_vended(srv->db, name, slot, stock) !=
-	    ERR_NONE) {
-		log_warn("machine %s: could not record the stock of slot %d "
-		    "after vend %s", name, slot, id);
-	}
-}
-
 /*
  * Step 4 for an "ok" at the machine: the stock and the capture in one
- * write, then the member is woken and only replies.  The machine was
+ * write, in the order of the machine's messages, then the member is
+ * woken to wait until it is durable (drop_captured).  The machine was
  * freed when the "ok" was taken, so its next vend may already be out.
  */
 void
 drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 {
 	const char *name = vend_mach_name(m);
+	struct db_ticket *later = NULL;
 	cJSON *settled;
 	int captured = 0;
 
@@ -377,18 +413,16 @@ drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 	}
 	settled = cJSON_CreateObject();
 	if (db_drop_vended(srv->db, p->tx, name, p->slot, p->stock, settled,
-	    &captured) != ERR_NONE) {
-		/* Durable another way: a restart must capture it. */
-		(void)db_answer_put(srv->db, p->tx, ERR_NONE);
-		drop_stock(srv, name, p->slot, p->stock, p->id);
+	    &captured, &later) != ERR_NONE) {
+		drop_vended_lost(srv, p->tx, name, p->slot, p->stock, p->id);
 	}
-	event_slots(srv, name, NULL, p->slot);
 	if (!captured) {
 		/* The member's thread captures it, with its retries. */
 		cJSON_Delete(settled);
 		settled = NULL;
 	}
-	vend_settle(srv->vends, p->v, ERR_NONE, &settled);
+	p->v->ok_stock = p->stock;
+	vend_settle(srv->vends, p->v, ERR_NONE, &settled, later);
 	ASSERT(settled == NULL);
 	memset(p, 0, sizeof(*p));
 }

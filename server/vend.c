@@ -685,12 +685,14 @@ vend_take(struct vend_reg *reg, struct mach *m, const char *id,
 
 void
 vend_settle(struct vend_reg *reg, struct vend *v, int result,
-    cJSON **settled)
+    cJSON **settled, struct db_ticket *capture)
 {
 	vend_lock(reg);
 	ASSERT(v->state == VEND_STATE_ANSWERED && v->settled == NULL);
+	ASSERT(v->capture == NULL);
 	v->settled = *settled;
 	*settled = NULL;
+	v->capture = capture;
 	vend_done(reg, v, result, "");
 	vend_unlock(reg);
 }

@@ -24,7 +24,10 @@
 static struct h_server *srv;
 static char *fault_flag;
 
-/* Start a fault of kind "eio" or "full" (ENOSPC), or end it (NULL). */
+/*
+ * Start a fault of kind "eio" or "full" (ENOSPC) on writes, or "sync"
+ * (EIO) on syncs, or end it (NULL).
+ */
 static void
 fault_kind(const char *kind)
 {
@@ -115,16 +118,20 @@ still_served(struct h_server *s, struct fake *f, long balance)
 	return d;
 }
 
-/* A keyed drop that m1 vends while storage fails; the member's reply. */
+/*
+ * A keyed drop that m1 vends while storage fails (a fault of kind); the
+ * member's reply.
+ */
 static cJSON *
-drop_vended_during_fault(struct fake *f, struct h_client *c)
+drop_vended_during_fault(struct fake *f, struct h_client *c,
+    const char *kind)
 {
 	cJSON *r;
 
 	h_send(c, "{\"id\":1,\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3,"
 	    "\"key\":\"k1\"}");
 	fake_wait_vends(f, 1);
-	fault(1);
+	fault_kind(kind);
 	fake_answer_last(f, 1);
 	r = h_read(c);
 	H_ASSERT_ERROR(r, "internal");
@@ -157,7 +164,7 @@ START_TEST(a_vend_during_a_fault_is_captured_once_storage_recovers)
 	cJSON *r;
 	int64_t tx;
 
-	cJSON_Delete(drop_vended_during_fault(f, c));
+	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
 	/* Still in flight while the fault lasts: nothing else vends. */
 	r = keyed_retry(c);
 	ck_assert_msg(h_error(r) != NULL &&
@@ -201,7 +208,7 @@ START_TEST(a_restart_captures_what_the_machine_vended)
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	cJSON *r;
 
-	cJSON_Delete(drop_vended_during_fault(f, c));
+	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
 	h_server_kill(srv);
 	h_close(c);
 	fake_stop(f);
@@ -253,6 +260,20 @@ send_ok(struct h_client *c)
 	return ok;
 }
 
+/*
+ * Session records are written moments after the fact: let alice's and
+ * m1's land first, so that the first write to meet the fault is the one
+ * the log must name.
+ */
+static void
+sessions_landed(void)
+{
+	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) = 3 AND"
+	    " sum(ended IS NULL) = 2 AND sum(user = 'alice') = 1 AND"
+	    " sum(machine = 'm1') = 1 AND (SELECT last_seen IS NOT NULL"
+	    " FROM users WHERE name = 'alice') FROM sessions"), 1);
+}
+
 START_TEST(writes_are_refused_visibly_while_storage_fails)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
@@ -260,15 +281,7 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 	cJSON *r;
 	int i, unavailable = 0;
 
-	/*
-	 * Session records are written moments after the fact: let these
-	 * land first, so that the first write to meet the full disk is the
-	 * send the log must name.
-	 */
-	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) = 3 AND"
-	    " sum(ended IS NULL) = 2 AND sum(user = 'alice') = 1 AND"
-	    " sum(machine = 'm1') = 1 AND (SELECT last_seen IS NOT NULL"
-	    " FROM users WHERE name = 'alice') FROM sessions"), 1);
+	sessions_landed();
 	/* The disk is full this time. */
 	fault_kind("full");
 	/* The first write finds the fault; the next ones are refused. */
@@ -301,6 +314,125 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 	fake_stop(f);
 	h_close(c);
 	h_close(d);
+}
+END_TEST
+
+/*
+ * A sync of the WAL that fails may have lost what it was making durable,
+ * and later writes would build on it: the drop waiting on it is answered
+ * internal (outcome unknown) and never reaches the machine, and writes
+ * are refused until a restart, which settles the drop from what the
+ * disk kept.
+ */
+START_TEST(a_failed_sync_stops_writes_until_a_restart)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw"), *d;
+	cJSON *r;
+
+	sessions_landed();
+	fault_kind("sync");
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_ERROR(r, "internal");
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 0);
+	ck_assert(h_server_log_contains(srv, "storage is failing: drop: the "
+	    "sync of"));
+	ck_assert(h_server_log_contains(srv, "writes are refused with "
+	    "unavailable until drinkd is restarted"));
+	/* The disk works again, but what drinkd holds may not be on it. */
+	fault(0);
+	r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
+	H_ASSERT_ERROR(r, "unavailable");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	d = still_served(srv, f, 0);
+	h_close(c);
+	h_close(d);
+	fake_stop(f);
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	h_server_restart(srv);
+	/* The hold the machine never saw is released. */
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'pending'"), 0);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
+	c = h_connect_as(srv, "alice", "alicepw");
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 1);
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+/*
+ * 1 when s's answers file (db/answer.c) holds a vended record: records of
+ * a tx, an outcome, padding and a check, each at its own 24 bytes.
+ */
+static int
+answer_says_vended(struct h_server *s)
+{
+	char *path = xasprintf("%s.answers", s->db);
+	FILE *f = fopen(path, "rb");
+	struct {
+		int64_t tx;
+		int32_t outcome, pad;
+		uint64_t check;
+	} rec;
+	int found = 0;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	while (fread(&rec, sizeof(rec), 1, f) == 1) {
+		found |= rec.tx > 0 && rec.outcome == 0 && rec.check ==
+		    ((uint64_t)rec.tx ^ 0x6472696e6b616e73ULL);
+	}
+	fclose(f);
+	free(path);
+	return found;
+}
+
+/*
+ * The machine's thread writes a capture and goes on; its member waits for
+ * the sync.  When that sync fails, the vend is still known (the answers
+ * file): the member hears the outcome is unknown, and a restart charges
+ * the drop the machine vended.
+ */
+START_TEST(a_capture_whose_sync_fails_is_charged_after_a_restart)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	sessions_landed();
+	r = drop_vended_during_fault(f, c, "sync");
+	ck_assert_ptr_nonnull(strstr(h_str(r, "message"), "retry with the "
+	    "same key"));
+	cJSON_Delete(r);
+	ck_assert(h_server_log_contains(srv, "the sync of"));
+	h_close(c);
+	fake_stop(f);
+	/* Its capture is still being retried: a stop would wait for it. */
+	h_server_kill(srv);
+	ck_assert_int_eq(answer_says_vended(srv), 1);
+	fault(0);
+	h_server_restart(srv);
+	/*
+	 * The kernel kept the write here (only its sync failed), so the
+	 * capture is there; had it been lost, the answers file would have
+	 * had the restart capture the drop.  Either way: charged once.
+	 */
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	c = h_connect_as(srv, "alice", "alicepw");
+	r = keyed_retry(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	h_close(c);
 }
 END_TEST
 
@@ -587,6 +719,9 @@ main(void)
 	tcase_add_test(tc, a_restart_captures_what_the_machine_vended);
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
+	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
+	tcase_add_test(tc,
+	    a_capture_whose_sync_fails_is_charged_after_a_restart);
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
 	tcase_add_test(tc, a_truncated_wal_index_is_survived);
 	tcase_add_test(tc, an_immutable_wal_index_is_survived);

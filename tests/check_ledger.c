@@ -104,6 +104,25 @@ field(const cJSON *o, const char *name)
 	return (int64_t)v->valuedouble;
 }
 
+/*
+ * m1 slot 1's "ok" for tx, written as the machine's thread writes it and
+ * waited for as the member's thread waits: the outcome.
+ */
+static int
+vended(int64_t tx, int64_t stock, cJSON *r, int *captured)
+{
+	struct db_ticket *later;
+	int rc = db_drop_vended(db, tx, "m1", 1, stock, r, captured, &later);
+
+	if (rc == ERR_NONE) {
+		ck_assert_ptr_nonnull(later);
+		rc = db_ticket_wait(db, later);
+	} else {
+		ck_assert_ptr_null(later);
+	}
+	return rc;
+}
+
 START_TEST(new_users_start_with_their_initial_credit)
 {
 	ck_assert_int_eq(balance("alice"), 100);
@@ -368,7 +387,7 @@ START_TEST(vended_records_stock_and_capture_in_one_write)
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
 	cJSON_Delete(r);
 	r = cJSON_CreateObject();
-	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, -1, r, &captured),
+	ck_assert_int_eq(vended(d.tx, -1, r, &captured),
 	    ERR_NONE);
 	ck_assert_int_eq(captured, 1);
 	ck_assert_int_eq(field(r, "tx"), d.tx);
@@ -380,7 +399,7 @@ START_TEST(vended_records_stock_and_capture_in_one_write)
 	cJSON_Delete(r);
 	/* A sensed count stands; a second "ok" for it captures nothing. */
 	r = cJSON_CreateObject();
-	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, 2, r, &captured),
+	ck_assert_int_eq(vended(d.tx, 2, r, &captured),
 	    ERR_NONE);
 	ck_assert_int_eq(captured, 0);
 	ck_assert_ptr_null(r->child);
@@ -391,7 +410,7 @@ START_TEST(vended_records_stock_and_capture_in_one_write)
 	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_TIMEOUT, "late",
 	    r, &captured), ERR_NONE);
 	ck_assert_int_eq(captured, 0);
-	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, -2, r, &captured),
+	ck_assert_int_eq(vended(d.tx, -2, r, &captured),
 	    ERR_NONE);
 	ck_assert_int_eq(captured, 0);
 	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 2);
@@ -732,8 +751,7 @@ START_TEST(balance_in_memory_follows_every_movement)
 	balances_match_ledger(members3);
 	/* Held, then captured with the stock on the machine's thread. */
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_vended(db, d.tx, "m1", 1, -1, r,
-	    &was_captured), ERR_NONE);
+	ck_assert_int_eq(vended(d.tx, -1, r, &was_captured), ERR_NONE);
 	ck_assert_int_eq(was_captured, 1);
 	ck_assert_int_eq(balance("alice"), 60);
 	balances_match_ledger(members3);

@@ -197,7 +197,7 @@ START_TEST(an_ok_frees_the_machine_before_its_capture_is_recorded)
 	ck_assert_int_eq(vend_wait_for(reg, &a, 0), 0);
 	ck_assert_int_eq(a.state, VEND_STATE_ANSWERED);
 	/* Recorded: a takes the capture's result and is done, ok. */
-	vend_settle(reg, &a, ERR_NONE, &res);
+	vend_settle(reg, &a, ERR_NONE, &res, NULL);
 	ck_assert_ptr_null(res);
 	ck_assert_ptr_nonnull(a.settled);
 	cJSON_Delete(a.settled);
@@ -227,7 +227,7 @@ START_TEST(an_answered_vend_outlives_its_machine)
 	ck_assert_int_eq(a.state, VEND_STATE_ANSWERED);
 	ck_assert_int_eq(vend_active(reg), 1);
 	/* Not captured here (settled NULL): the member captures it. */
-	vend_settle(reg, &a, ERR_NONE, &res);
+	vend_settle(reg, &a, ERR_NONE, &res, NULL);
 	ck_assert_ptr_null(a.settled);
 	expect_done(&a, ERR_NONE);
 	ck_assert_int_eq(vend_active(reg), 0);

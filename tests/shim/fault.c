@@ -1,8 +1,10 @@
 /*
  * A storage fault for the tests, loaded into drinkd with LD_PRELOAD.
- * While the file named by $DRINK_FAULT_FILE exists, writes and syncs of
- * the database and its write-ahead log (files ending in ".db" or
- * "-wal") fail: with ENOSPC when the file says "full", else with EIO.
+ * While the file named by $DRINK_FAULT_FILE exists, writes of the
+ * database and its write-ahead log (files ending in ".db" or "-wal")
+ * fail: with ENOSPC when the file says "full", else with EIO.  When it
+ * says "sync", the writes succeed and their syncs (fsync, fdatasync)
+ * fail with EIO instead: the kernel could not write back what it took.
  * Everything else, the answers file included, works as usual.
  */
 #define _GNU_SOURCE
@@ -22,9 +24,9 @@ ssize_t write(int fd, const void *buf, size_t n);
 int fdatasync(int fd);
 int fsync(int fd);
 
-/* 0, or the errno to fail fd's writes with. */
+/* 0, or the errno to fail fd's writes (sync 0) or syncs (1) with. */
 static int
-fault_errno(int fd)
+fault_errno(int fd, int sync)
 {
 	const char *flag = getenv("DRINK_FAULT_FILE");
 	char link[64], path[4096], kind[8] = "";
@@ -51,6 +53,12 @@ fault_errno(int fd)
 		}
 		fclose(f);
 	}
+	if (strncmp(kind, "sync", 4) == 0) {
+		return sync ? EIO : 0;
+	}
+	if (sync) {
+		return 0;
+	}
 	return strncmp(kind, "full", 4) == 0 ? ENOSPC : EIO;
 }
 
@@ -72,7 +80,7 @@ ssize_t
 pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	static void *real;
-	int e = fault_errno(fd);
+	int e = fault_errno(fd, 0);
 
 	if (e != 0) {
 		errno = e;
@@ -85,7 +93,7 @@ ssize_t
 pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
 	static void *real;
-	int e = fault_errno(fd);
+	int e = fault_errno(fd, 0);
 
 	if (e != 0) {
 		errno = e;
@@ -99,7 +107,7 @@ ssize_t
 write(int fd, const void *buf, size_t n)
 {
 	static void *real;
-	int e = fault_errno(fd);
+	int e = fault_errno(fd, 0);
 
 	if (e != 0) {
 		errno = e;
@@ -112,7 +120,7 @@ int
 fdatasync(int fd)
 {
 	static void *real;
-	int e = fault_errno(fd);
+	int e = fault_errno(fd, 1);
 
 	if (e != 0) {
 		errno = e;
@@ -125,7 +133,7 @@ int
 fsync(int fd)
 {
 	static void *real;
-	int e = fault_errno(fd);
+	int e = fault_errno(fd, 1);
 
 	if (e != 0) {
 		errno = e;
