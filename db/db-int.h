@@ -42,6 +42,7 @@ struct db {
 	int wcommitting;		/* COMMIT in progress */
 	int in_batch;			/* the outer transaction is open */
 	int batch_size;			/* writes released into it */
+	int batch_wanted;		/* of them, those waited for now */
 	struct db_waiter *batch;	/* their waiters, for the commit */
 	/*
 	 * Durability apart from the connection (db.c): the writer commits

@@ -91,6 +91,7 @@ struct db_waiter {
 	const char *op;			/* what it wrote (db_set_op) */
 	uint64_t seq;			/* its batch, once committed */
 	int sleeping;			/* its thread waits on cond */
+	int wanted;			/* someone waits, or will at once */
 	struct db_waiter *next;
 };
 
@@ -728,6 +729,10 @@ db_connection_close(sqlite3 *h)
 	sqlite3_close(h);
 }
 
+static int db_batch_due(const struct db *db);
+static void db_batch_commit_now(struct db *db);
+static void db_wait_durable(struct db *db, uint64_t seq);
+
 void
 db_close(struct db *db)
 {
@@ -738,6 +743,15 @@ db_close(struct db *db)
 	}
 	db_book_stop(db);
 	db_ckpt_stop(db);
+	/* Writes whose tickets were never waited for are kept all the same. */
+	if (db->writer != NULL) {
+		pthread_mutex_lock(&db->wlock);
+		if (db->in_batch && !db->wbusy && !db->wcommitting) {
+			db_batch_commit_now(db);
+		}
+		db_wait_durable(db, db->commit_seq);
+		pthread_mutex_unlock(&db->wlock);
+	}
 	for (i = 0; i < db->nreaders; i++) {
 		db_cache_drop(db->readers[i]);
 		sqlite3_close(db->readers[i]);
@@ -976,6 +990,7 @@ db_batch_take(struct db *db)
 	}
 	db->batch = NULL;
 	db->batch_size = 0;
+	db->batch_wanted = 0;
 	db->in_batch = 0;
 	return first;
 }
@@ -1099,6 +1114,26 @@ db_batch_commit(struct db *db)
 	}
 }
 
+/*
+ * Whether the open batch is to be committed now, the connection being
+ * free (wlock held): when full, or else when no sync runs (the batch
+ * grows meanwhile; db_sync commits it after).  A write made for a ticket
+ * is waited for later (db_ticket_wait): a batch of only such writes waits
+ * for that, and writes made meanwhile join it.
+ */
+static int
+db_batch_due(const struct db *db)
+{
+	if (!db->in_batch || db->wbusy || db->wcommitting) {
+		return 0;
+	}
+	/* A batch of nothing but tickets' writes waits for one of them. */
+	if (db->batch_size > 0 && db->batch_wanted == 0) {
+		return db->batch_size >= DB_BATCH_MAX;
+	}
+	return db->batch_size >= DB_BATCH_MAX || !db->syncing;
+}
+
 /* Commit the open batch, the connection being free (wlock held). */
 static void
 db_batch_commit_now(struct db *db)
@@ -1204,7 +1239,7 @@ db_sync(struct db *db)
 	 * A batch left open while this sync ran is committed now, unless
 	 * a writer holds the connection (it commits on release).
 	 */
-	if (db->in_batch && !db->wbusy && !db->wcommitting) {
+	if (db_batch_due(db)) {
 		db_batch_commit_now(db);
 		pthread_cond_broadcast(&db->wfree);
 	}
@@ -1261,7 +1296,7 @@ db_writer_release(struct db *db)
 		return;
 	}
 	/* While a sync runs, the batch grows: db_sync commits it after. */
-	if (db->in_batch && (!db->syncing || db->batch_size >= DB_BATCH_MAX)) {
+	if (db_batch_due(db)) {
 		db_batch_commit_now(db);
 	}
 	pthread_cond_broadcast(&db->wfree);
@@ -1383,7 +1418,7 @@ err:
  * unknown).
  */
 static int
-db_write_finish(struct db *db, int rc, struct db_waiter *w)
+db_write_finish(struct db *db, int rc, struct db_waiter *w, int wanted)
 {
 	const char *what = NULL;
 	char why[256] = "";
@@ -1421,6 +1456,8 @@ db_write_finish(struct db *db, int rc, struct db_waiter *w)
 		w->next = db->batch;
 		db->batch = w;
 		db->batch_size++;
+		w->wanted = wanted;
+		db->batch_wanted += wanted;
 	}
 	db_writer_release(db);
 	pthread_mutex_unlock(&db->wlock);
@@ -1432,6 +1469,15 @@ static int
 db_waiter_wait(struct db *db, struct db_waiter *w)
 {
 	pthread_mutex_lock(&db->wlock);
+	/* A write for a ticket, still in the open batch: it is wanted now. */
+	if (!w->done && !w->wanted && w->seq == 0) {
+		w->wanted = 1;
+		db->batch_wanted++;
+		if (db_batch_due(db)) {
+			db_batch_commit_now(db);
+			pthread_cond_broadcast(&db->wfree);
+		}
+	}
 	while (!w->done) {
 		if (db_sync_due(db)) {
 			db_sync(db);
@@ -1451,7 +1497,7 @@ db_write_end(struct db *db, int rc)
 {
 	struct db_waiter w = { 0 };
 
-	if ((rc = db_write_finish(db, rc, &w)) != ERR_NONE) {
+	if ((rc = db_write_finish(db, rc, &w, 1)) != ERR_NONE) {
 		return rc;
 	}
 	return db_waiter_wait(db, &w);
@@ -1468,7 +1514,7 @@ db_write_end_later(struct db *db, int rc, struct db_ticket **later)
 	struct db_ticket *t = xcalloc(1, sizeof(*t));
 
 	*later = NULL;
-	if ((rc = db_write_finish(db, rc, &t->w)) != ERR_NONE) {
+	if ((rc = db_write_finish(db, rc, &t->w, 0)) != ERR_NONE) {
 		free(t);
 		return rc;
 	}
