@@ -25,8 +25,8 @@ static struct h_server *srv;
 static char *fault_flag;
 
 /*
- * Start a fault of kind "eio" or "full" (ENOSPC) on writes, or "sync"
- * (EIO) on syncs, or end it (NULL).
+ * Start a fault of kind "eio" or "full" (ENOSPC) on writes, "sync" (EIO)
+ * on syncs, or "slow" syncs (a second each), or end it (NULL).
  */
 static void
 fault_kind(const char *kind)
@@ -436,6 +436,80 @@ START_TEST(a_capture_whose_sync_fails_is_charged_after_a_restart)
 }
 END_TEST
 
+/* Now, as the shim writes it: ns since the epoch. */
+static int64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* When the shim's last slow sync ended (ns), or 0 if none did. */
+static int64_t
+slow_sync_ended(void)
+{
+	char *path = xasprintf("%s.synced", fault_flag);
+	long long t = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%lld", &t) != 1) {
+			t = 0;
+		}
+		fclose(f);
+	}
+	free(path);
+	return t;
+}
+
+/*
+ * A commit is visible before its sync ends: what is answered from it
+ * waits for that sync.  While alice's send to bob is being synced (a
+ * second), bob's history, read from the database, comes only after the
+ * sync, and his balance, kept in memory, is still the old one before it.
+ */
+START_TEST(a_read_is_answered_only_once_what_it_saw_is_durable)
+{
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *d = h_connect_as(srv, "bob", "bobpw");
+	int64_t answered;
+	cJSON *r, *e;
+
+	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM sessions WHERE"
+	    " user = 'bob'") == 1);
+	fault_kind("slow");
+	h_send(c, "{\"id\":1,\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
+	/* Committed (another connection sees it), not yet synced. */
+	H_WAIT_UNTIL(h_balance(srv, "bob") == 10);
+	r = h_call(d, "{\"cmd\":\"balance\"}");
+	answered = realtime_ns();
+	H_ASSERT_OK(r);
+	ck_assert_msg(h_num(r, "balance") == 0 || answered > slow_sync_ended(),
+	    "a balance of %lld before the send was durable",
+	    (long long)h_num(r, "balance"));
+	cJSON_Delete(r);
+	r = h_call(d, "{\"cmd\":\"history\"}");
+	answered = realtime_ns();
+	H_ASSERT_OK(r);
+	e = cJSON_GetArrayItem(h_array(r, "transactions"), 0);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(h_num(e, "amount"), 10);
+	ck_assert_int_gt(slow_sync_ended(), 0);
+	ck_assert_int_gt(answered, slow_sync_ended());
+	cJSON_Delete(r);
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	fault(0);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	h_close(c);
+	h_close(d);
+}
+END_TEST
+
 /* A SIGBUS not raised by the WAL index is explained, and a restart works. */
 START_TEST(a_sigbus_is_logged_and_the_next_start_works)
 {
@@ -720,6 +794,7 @@ main(void)
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
+	tcase_add_test(tc, a_read_is_answered_only_once_what_it_saw_is_durable);
 	tcase_add_test(tc,
 	    a_capture_whose_sync_fails_is_charged_after_a_restart);
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);

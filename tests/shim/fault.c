@@ -5,6 +5,8 @@
  * fail: with ENOSPC when the file says "full", else with EIO.  When it
  * says "sync", the writes succeed and their syncs (fsync, fdatasync)
  * fail with EIO instead: the kernel could not write back what it took.
+ * When it says "slow", every sync takes a second more, and then writes
+ * the time (CLOCK_REALTIME, ns) into $DRINK_FAULT_FILE.synced.
  * Everything else, the answers file included, works as usual.
  */
 #define _GNU_SOURCE
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
@@ -23,6 +26,24 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
 ssize_t write(int fd, const void *buf, size_t n);
 int fdatasync(int fd);
 int fsync(int fd);
+
+/* A slow sync: a second's pause, then the time it ended, in flag.synced. */
+static void
+fault_slow(const char *flag)
+{
+	char done[4200];
+	struct timespec ts;
+	FILE *f;
+
+	(void)nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(done, sizeof(done), "%s.synced", flag);
+	if ((f = fopen(done, "w")) != NULL) {
+		fprintf(f, "%lld\n", (long long)ts.tv_sec * 1000000000LL +
+		    ts.tv_nsec);
+		fclose(f);
+	}
+}
 
 /* 0, or the errno to fail fd's writes (sync 0) or syncs (1) with. */
 static int
@@ -55,6 +76,12 @@ fault_errno(int fd, int sync)
 	}
 	if (strncmp(kind, "sync", 4) == 0) {
 		return sync ? EIO : 0;
+	}
+	if (strncmp(kind, "slow", 4) == 0) {
+		if (sync) {
+			fault_slow(flag);
+		}
+		return 0;
 	}
 	if (sync) {
 		return 0;
