@@ -11,7 +11,9 @@
  *   struct mach with callbacks to wake it and to hang it up, takes the
  *   next vend to send with vend_next, reports answers (vend_match then
  *   vend_complete; an "ok" in flight with vend_take, which frees the
- *   machine at once, then vend_settle once the capture is recorded) and
+ *   machine at once, then vend_settle once the capture is written; both
+ *   are called on that thread, which asks vend_next again before it
+ *   waits, so neither wakes it) and
  *   sensed stock (vend_sensed), and detaches when its connection ends;
  * - a member thread (drop.c) submits a vend on its own stack, waits for
  *   its outcome, settles it in the database, and then finishes it.
@@ -651,9 +653,7 @@ vend_complete(struct vend_reg *reg, struct mach *m, const char *id,
 		}
 		r = VEND_MATCH_LATE;
 	}
-	if (r != VEND_MATCH_NONE) {
-		vend_wake(m);
-	}
+	/* No wake: the caller is m's thread, which asks vend_next next. */
 	vend_unlock(reg);
 	return r;
 }
@@ -677,7 +677,6 @@ vend_take(struct vend_reg *reg, struct mach *m, const char *id,
 		v->machine = NULL;
 		m->inflight = NULL;
 		vend_mach_move(reg, m, MACH_STATE_IDLE);
-		vend_wake(m);
 	}
 	vend_unlock(reg);
 	return v;
