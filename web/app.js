@@ -713,8 +713,10 @@ async function loadTokens() {
   if (!r.ok) return;
   const mine = Number(localStorage.getItem(TOKEN_KEY + ".id") || sessionStorage.getItem(TOKEN_KEY + ".id"));
   $("#tokens tbody").replaceChildren(...r.tokens.map((t) => h("tr", {},
-    h("td", {}, (t.label || "(no label)") + (t.token_id === mine ? " — this browser" : "")),
-    h("td", {}, when(t.created)), h("td", {}, when(t.last_used)), h("td", {}, when(t.expires)),
+    h("td", { class: "label" }, (t.label || "(no label)") + (t.token_id === mine ? " — this browser" : "")),
+    h("td", { "data-label": "Created" }, when(t.created)),
+    h("td", { "data-label": "Last used" }, when(t.last_used)),
+    h("td", { "data-label": "Expires" }, when(t.expires)),
     h("td", {}, h("button", {
       type: "button", class: "quiet",
       on: { click: async () => { await call("token_revoke", { token_id: t.token_id }); loadTokens(); } },
@@ -962,8 +964,10 @@ async function loadOnline() {
   const r = await call("who");
   if (!r.ok) return;
   $("#online tbody").replaceChildren(...r.clients.map((c) => h("tr", {},
-    h("td", {}, c.session), h("td", {}, c.kind), h("td", {}, c.user || c.machine || "—"),
-    h("td", {}, c.address + ":" + c.port), h("td", {}, when(c.since)),
+    h("td", { "data-label": "Session" }, c.session), h("td", {}, c.kind),
+    h("td", { class: "label" }, c.user || c.machine || "—"),
+    h("td", { "data-label": "From" }, c.address + ":" + c.port),
+    h("td", { "data-label": "Since" }, when(c.since)),
     h("td", {}, h("button", {
       type: "button", class: "quiet",
       on: {

@@ -411,6 +411,15 @@ async function main() {
     await phoneCheck(admin, "17-phone-setup",
       "#admin-machines tbody tr:first-child input, #admin-machines tbody tr:first-child button",
       "Set up shows item, price, stock, on and Save");
+    await admin.click("#tabbtn-online");
+    await admin.waitFor("[...document.querySelectorAll('#online tbody tr')].some(" +
+      "(r) => r.textContent.includes('alice'))", "the online list");
+    await phoneCheck(admin, "18-phone-online", "#online tbody tr:first-child button",
+      "Online shows Kick");
+    await admin.click("#tabbtn-account");
+    await admin.waitFor("document.querySelector('#tokens tbody tr')", "the devices list");
+    await phoneCheck(admin, "19-phone-account", "#tokens tbody tr:first-child td",
+      "Account shows each device");
     await phone(admin, false);
 
     // A phone-sized screen.
