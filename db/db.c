@@ -1279,10 +1279,12 @@ db_wait_durable(struct db *db, uint64_t seq)
  * Give the writer connection back (wlock held).  If SQLite rolled the
  * whole batch back on an error, its writers fail.  Then either the next
  * waiting thread takes the connection and adds to the batch, or this one
- * commits the batch.
+ * commits the batch.  A caller that does not wait for durability next
+ * (stays 0: a failed write, a ticket's) wakes a waiter of the batch it
+ * committed to sync it: they went to sleep before it was committed.
  */
 static void
-db_writer_release(struct db *db)
+db_writer_release(struct db *db, int stays)
 {
 	assert(db->wbusy);
 	db->wbusy = 0;
@@ -1298,6 +1300,9 @@ db_writer_release(struct db *db)
 	/* While a sync runs, the batch grows: db_sync commits it after. */
 	if (db_batch_due(db)) {
 		db_batch_commit_now(db);
+		if (!stays) {
+			db_sync_kick(db);
+		}
 	}
 	pthread_cond_broadcast(&db->wfree);
 }
@@ -1342,7 +1347,7 @@ db_writer_unlock(struct db *db)
 		    __ATOMIC_SEQ_CST);
 		db->committed_seq = db->commit_seq;
 	}
-	db_writer_release(db);
+	db_writer_release(db, 1);
 	db_wait_durable(db, db->commit_seq);
 	pthread_mutex_unlock(&db->wlock);
 }
@@ -1406,7 +1411,7 @@ err:
 	} else {
 		log_err("database: cannot begin a write: %s", why);
 	}
-	db_writer_release(db);
+	db_writer_release(db, 0);
 	pthread_mutex_unlock(&db->wlock);
 	return NULL;
 }
@@ -1459,7 +1464,7 @@ db_write_finish(struct db *db, int rc, struct db_waiter *w, int wanted)
 		w->wanted = wanted;
 		db->batch_wanted += wanted;
 	}
-	db_writer_release(db);
+	db_writer_release(db, rc == ERR_NONE && wanted);
 	pthread_mutex_unlock(&db->wlock);
 	return rc;
 }

@@ -1020,6 +1020,66 @@ START_TEST(balances_stay_right_under_concurrent_writers)
 END_TEST
 
 /*
+ * A write that fails may be the one to commit a batch whose writers are
+ * already asleep, waiting for its sync; it does not wait itself, so it
+ * must wake one of them to sync.  Rounds of sends that succeed (the w
+ * users) and sends that fail (alice, 1000 from 100), all at once: each
+ * round ends, so a batch left committed but unsynced hangs the test.
+ */
+#define STRAND_ROUNDS 300
+
+static pthread_barrier_t strand_round;
+
+static void *
+strand_sender(void *arg)
+{
+	int t = (int)(intptr_t)arg, i;
+	struct db_move m = { .actor = t < RACE_WRITERS ? race_users[t] :
+		"alice", .user = "bob", .amount = t < RACE_WRITERS ? 1 : 1000,
+		.request = "r" };
+	cJSON *r;
+	int rc;
+
+	for (i = 0; i < STRAND_ROUNDS; i++) {
+		pthread_barrier_wait(&strand_round);
+		r = cJSON_CreateObject();
+		rc = db_send(db, &m, r);
+		if (rc != (t < RACE_WRITERS ? ERR_NONE :
+		    ERR_INSUFFICIENT_FUNDS)) {
+			race_error("send", m.actor, rc, 0);
+		}
+		cJSON_Delete(r);
+	}
+	return NULL;
+}
+
+START_TEST(a_failed_write_never_leaves_its_batch_unsynced)
+{
+	pthread_t w[2 * RACE_WRITERS];
+	int i;
+
+	for (i = 0; i < RACE_WRITERS; i++) {
+		ck_assert_int_eq(db_user_add(db, NULL, race_users[i], "h",
+		    "member", RACE_START), ERR_NONE);
+	}
+	race_errors = 0;
+	ck_assert_int_eq(pthread_barrier_init(&strand_round, NULL,
+	    2 * RACE_WRITERS), 0);
+	for (i = 0; i < 2 * RACE_WRITERS; i++) {
+		ck_assert_int_eq(pthread_create(&w[i], NULL, strand_sender,
+		    (void *)(intptr_t)i), 0);
+	}
+	for (i = 0; i < 2 * RACE_WRITERS; i++) {
+		pthread_join(w[i], NULL);
+	}
+	pthread_barrier_destroy(&strand_round);
+	ck_assert_int_eq(race_errors, 0);
+	ck_assert_int_eq(balance("bob"), RACE_WRITERS * STRAND_ROUNDS);
+	ck_assert_int_eq(balance("alice"), 100);
+}
+END_TEST
+
+/*
  * Memory is bounded: past 3072 members the rest are read from the
  * database each time, and stay right through their own movements.
  */
@@ -1124,6 +1184,7 @@ ledger_suite(void)
 	tcase_add_test(tc, balance_is_read_once_then_kept);
 	tcase_add_test(tc, balance_fill_never_installs_an_older_value);
 	tcase_add_test(tc, balances_stay_right_under_concurrent_writers);
+	tcase_add_test(tc, a_failed_write_never_leaves_its_batch_unsynced);
 	tcase_add_test(tc, balances_in_memory_are_bounded);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("machines");
