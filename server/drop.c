@@ -13,10 +13,10 @@
  *               the "ok" itself); the member's thread waits until that
  *               write is durable, so the machine's thread goes on to its
  *               next answer meanwhile; release (@holds -> member) on
- *               anything else, by the member's thread.  What the database refuses
- *               is retried, first while the member waits, then by the
- *               settler thread until it is recorded; only then is the
- *               member's in-flight slot freed;
+ *               anything else, by the member's thread.  What the
+ *               database refuses is retried, first while the member
+ *               waits, then by the settler thread until it is recorded;
+ *               only then is the member's in-flight slot freed;
  *   5. recover  at startup, before accepting anyone, drops a previous run
  *               left pending are settled: captured when the machine's
  *               "ok" was recorded in the answers file (db/answer.c),
