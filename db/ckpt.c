@@ -21,6 +21,10 @@
 #define DB_CKPT_FRAMES 1000	/* frames that wake the checkpointer */
 #define DB_CKPT_HARD 20000	/* frames from which the writer does it */
 
+/* The reserve holds them, as 4 KiB pages with their 24-byte headers. */
+_Static_assert(32 + (DB_CKPT_HARD + DB_CKPT_FRAMES) * (4096 + 24) <=
+    DB_WAL_BYTES, "DB_WAL_BYTES is smaller than the WAL grows");
+
 struct db_ckpt {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* due or stop */

@@ -29,6 +29,17 @@
 
 #define DB_BATCH_MAX 64		/* writes committed together, at most */
 
+/*
+ * The WAL's size in bytes, reserved on disk at open (db_wal_open) and
+ * kept across its restarts (journal_size_limit): more than the
+ * DB_CKPT_HARD frames (ckpt.c) it reaches under load before a commit
+ * checkpoints it.  A sync of frames written over blocks the file already
+ * has is about twice as fast as one that also grows the file.
+ */
+#define DB_WAL_BYTES 100663296	/* 96 MiB */
+#define DB_STR_(x) #x
+#define DB_STR(x) DB_STR_(x)	/* a number as a string literal */
+
 struct db_waiter;
 
 struct db {

@@ -406,7 +406,7 @@ db_connect(const char *path, int readonly, char *err, size_t errlen)
 	    "PRAGMA synchronous = FULL;"
 	    "PRAGMA foreign_keys = ON;"
 	    /* A WAL that grew under load is cut back when it restarts. */
-	    "PRAGMA journal_size_limit = 8388608;";
+	    "PRAGMA journal_size_limit = 100663296;";
 	sqlite3 *h = NULL;
 	int flags = readonly ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -502,11 +502,22 @@ db_wal_open(struct db *db, char *err, size_t errlen)
 	char *dir, *slash;
 	int fd;
 
-	db->walfd = open(wal, O_RDONLY | O_CLOEXEC);
+	db->walfd = open(wal, O_RDWR | O_CLOEXEC);
 	if (db->walfd == -1) {
 		snprintf(err, errlen, "cannot open %s: %s", wal,
 		    strerror(errno));
 		return -1;
+	}
+	/*
+	 * Its blocks reserved (DB_WAL_BYTES; data already there is kept):
+	 * commits write over them instead of growing the file.  SQLite
+	 * reads a WAL only as far as its last valid frame.
+	 */
+	if (fallocate(db->walfd, 0, 0, DB_WAL_BYTES) != 0 &&
+	    errno != EOPNOTSUPP) {
+		log_warn("database: cannot reserve %d MiB for %s: %s; commits "
+		    "are slower while it grows", DB_WAL_BYTES >> 20, wal,
+		    strerror(errno));
 	}
 	dir = xstrdup(main);
 	if ((slash = strrchr(dir, '/')) != NULL) {
