@@ -336,6 +336,23 @@ END_TEST
  * are refused until a restart, which settles the drop from what the
  * disk kept.
  */
+/* With alice at 100: her drop of Coke (10) from a machine that vends. */
+static void
+alice_drops_once(void)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(fake_vends(f), 1);
+	h_close(c);
+	fake_stop(f);
+}
+
 START_TEST(a_failed_sync_stops_writes_until_a_restart)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
@@ -369,15 +386,30 @@ START_TEST(a_failed_sync_stops_writes_until_a_restart)
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'pending'"), 0);
 	ck_assert_int_eq(h_check_ledger(srv), 0);
-	f = fake_start(srv, "m1", FAKE_ACK, 0);
-	c = h_connect_as(srv, "alice", "alicepw");
-	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
-	H_ASSERT_OK(r);
-	ck_assert_int_eq(h_num(r, "balance"), 90);
-	cJSON_Delete(r);
-	ck_assert_int_eq(fake_vends(f), 1);
-	h_close(c);
-	fake_stop(f);
+	alice_drops_once();
+}
+END_TEST
+
+/*
+ * The WAL's space is reserved at open (db.c); a disk without room for it
+ * is logged, and the server works on, the WAL growing as it needs.
+ */
+START_TEST(a_wal_that_cannot_be_reserved_is_logged)
+{
+	struct stat st;
+	char *wal = xasprintf("%s-wal", srv->db);
+
+	ck_assert(!h_server_log_contains(srv, "cannot reserve"));
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	fault_kind("noreserve");
+	h_server_restart(srv);
+	ck_assert(h_server_log_contains(srv, "cannot reserve 96 MiB for"));
+	ck_assert(h_server_log_contains(srv, "No space left on device"));
+	alice_drops_once();
+	ck_assert_int_eq(stat(wal, &st), 0);
+	ck_assert_int_lt(st.st_size, 96 << 20);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	free(wal);
 }
 END_TEST
 
@@ -799,6 +831,7 @@ main(void)
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
+	tcase_add_test(tc, a_wal_that_cannot_be_reserved_is_logged);
 	tcase_add_test(tc, a_read_is_answered_only_once_what_it_saw_is_durable);
 	tcase_add_test(tc,
 	    a_capture_whose_sync_fails_is_charged_after_a_restart);

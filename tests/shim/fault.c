@@ -6,8 +6,9 @@
  * says "sync", the writes succeed and their syncs (fsync, fdatasync)
  * fail with EIO instead: the kernel could not write back what it took.
  * When it says "slow", every sync takes a second more, and then writes
- * the time (CLOCK_REALTIME, ns) into $DRINK_FAULT_FILE.synced.
- * Everything else, the answers file included, works as usual.
+ * the time (CLOCK_REALTIME, ns) into $DRINK_FAULT_FILE.synced.  When
+ * it says "noreserve", only reserving space (fallocate) fails, with
+ * ENOSPC; "eio" and "full" fail it as they fail writes.  Everything else, the answers file included, works as usual.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -26,6 +27,10 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
 ssize_t write(int fd, const void *buf, size_t n);
 int fdatasync(int fd);
 int fsync(int fd);
+int fallocate(int fd, int mode, off_t off, off_t len);
+int fallocate64(int fd, int mode, off_t off, off_t len);
+
+enum fault_op { FAULT_WRITE, FAULT_SYNC, FAULT_RESERVE };
 
 /* A slow sync: a second's pause, then the time it ended, in flag.synced. */
 static void
@@ -45,12 +50,14 @@ fault_slow(const char *flag)
 	}
 }
 
-/* 0, or the errno to fail fd's writes (sync 0) or syncs (1) with. */
+/* 0, or the errno to fail op on fd with. */
 static int
-fault_errno(int fd, int sync)
+fault_errno(int fd, enum fault_op op)
 {
+	int sync = op == FAULT_SYNC;
+
 	const char *flag = getenv("DRINK_FAULT_FILE");
-	char link[64], path[4096], kind[8] = "";
+	char link[64], path[4096], kind[16] = "";
 	ssize_t n;
 	size_t len;
 	FILE *f;
@@ -73,6 +80,9 @@ fault_errno(int fd, int sync)
 			kind[0] = '\0';
 		}
 		fclose(f);
+	}
+	if (strncmp(kind, "noreserve", 9) == 0) {
+		return op == FAULT_RESERVE ? ENOSPC : 0;
 	}
 	if (strncmp(kind, "sync", 4) == 0) {
 		return sync ? EIO : 0;
@@ -107,7 +117,7 @@ ssize_t
 pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	static void *real;
-	int e = fault_errno(fd, 0);
+	int e = fault_errno(fd, FAULT_WRITE);
 
 	if (e != 0) {
 		errno = e;
@@ -120,7 +130,7 @@ ssize_t
 pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
 	static void *real;
-	int e = fault_errno(fd, 0);
+	int e = fault_errno(fd, FAULT_WRITE);
 
 	if (e != 0) {
 		errno = e;
@@ -134,7 +144,7 @@ ssize_t
 write(int fd, const void *buf, size_t n)
 {
 	static void *real;
-	int e = fault_errno(fd, 0);
+	int e = fault_errno(fd, FAULT_WRITE);
 
 	if (e != 0) {
 		errno = e;
@@ -147,7 +157,7 @@ int
 fdatasync(int fd)
 {
 	static void *real;
-	int e = fault_errno(fd, 1);
+	int e = fault_errno(fd, FAULT_SYNC);
 
 	if (e != 0) {
 		errno = e;
@@ -160,11 +170,43 @@ int
 fsync(int fd)
 {
 	static void *real;
-	int e = fault_errno(fd, 1);
+	int e = fault_errno(fd, FAULT_SYNC);
 
 	if (e != 0) {
 		errno = e;
 		return -1;
 	}
 	return ((fault_sync_fn)fault_real(&real, "fsync"))(fd);
+}
+
+typedef int (*fault_reserve_fn)(int, int, off_t, off_t);
+
+/* fallocate or fallocate64 (name), unless a fault refuses it. */
+static int
+fault_reserve(void **real, const char *name, int fd, int mode, off_t off,
+    off_t len)
+{
+	int e = fault_errno(fd, FAULT_RESERVE);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_reserve_fn)fault_real(real, name))(fd, mode, off, len);
+}
+
+int
+fallocate(int fd, int mode, off_t off, off_t len)
+{
+	static void *real;
+
+	return fault_reserve(&real, "fallocate", fd, mode, off, len);
+}
+
+int
+fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	static void *real;
+
+	return fault_reserve(&real, "fallocate64", fd, mode, off, len);
 }
