@@ -114,7 +114,8 @@ $(BUILD)/gen/%-sql.h: db/%.sql | $(BUILD)/.deps
 	   echo ';'; } > $@
 
 $(call obj,$(DB_SRC)): $(BUILD)/gen/schema.h $(BUILD)/gen/cards-sql.h \
-    $(BUILD)/gen/tokens-sql.h $(BUILD)/gen/entries-sql.h
+    $(BUILD)/gen/tokens-sql.h $(BUILD)/gen/entries-sql.h \
+    $(BUILD)/gen/idem-sql.h
 
 # The web app, built into drinkd as byte arrays.
 WEB_FILES = $(wildcard web/*)

@@ -17,6 +17,7 @@
 #include "cards-sql.h"
 #include "tokens-sql.h"
 #include "entries-sql.h"
+#include "idem-sql.h"
 
 
 /*
@@ -31,6 +32,8 @@ static const char *const db_migrations[DB_SCHEMA_VERSION + 1] = {
 	[3] = db_tokens_sql,
 	/* No indexes on entries: only check-ledger reads them, whole. */
 	[4] = db_entries_sql,
+	/* A keyed drop's settlement finds its key by tx. */
+	[5] = db_idem_sql,
 };
 
 /* SQLite's update hook on the writer: remember what a write touched. */

@@ -611,12 +611,13 @@ START_TEST(version_3_loses_the_entries_indexes_and_nothing_else)
 	db_close(db);
 	sql_exec("CREATE INDEX entries_tx ON entries (tx);"
 	    "CREATE INDEX entries_account ON entries (account);"
+	    "DROP INDEX idem_tx;"
 	    "PRAGMA user_version = 3;");
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"
 	    " WHERE name LIKE 'entries_%'"), 2);
 	db = db_open(dbpath, 2, err, sizeof(err));
 	ck_assert_msg(db != NULL, "%s", err);
-	ck_assert_int_eq(db_schema_version(db), 4);
+	ck_assert_int_eq(db_schema_version(db), DB_SCHEMA_VERSION);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"
 	    " WHERE name LIKE 'entries_%'"), 0);
 	ck_assert_int_eq(balance("admin"), 1000);
@@ -631,6 +632,75 @@ START_TEST(version_3_loses_the_entries_indexes_and_nothing_else)
 	ck_assert_msg(strstr(text, "bob: cached 1, entries 0") != NULL, "%s",
 	    text);
 	free(text);
+}
+END_TEST
+
+/* Whether SQLite's plan for sql reads through index. */
+static int
+plan_uses(const char *sql, const char *index)
+{
+	char *explain = xasprintf("EXPLAIN QUERY PLAN %s", sql);
+	sqlite3_stmt *st;
+	sqlite3 *h;
+	int found = 0;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, explain, -1, &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		found |= strstr((const char *)sqlite3_column_text(st, 3),
+		    index) != NULL;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(explain);
+	return found;
+}
+
+/*
+ * Settling a keyed drop rewrites the reply under its key, found by
+ * (account, tx): through an index of its own (schema version 5), not by
+ * scanning every key the member used.  A database of version 4 gains it
+ * at open, and its keys still replay.
+ */
+START_TEST(a_keyed_drop_is_settled_through_its_own_index)
+{
+	static const char *const settle[] = {
+		"UPDATE idem SET reply = '{}' WHERE account = 4 AND tx = 9",
+		"DELETE FROM idem WHERE account = 4 AND tx = 9",
+	};
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1,
+		.key = "k", .request = "drop m1 1" };
+	cJSON *r = cJSON_CreateObject();
+	char err[256];
+	size_t i;
+
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
+	    ERR_NONE);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	for (i = 0; i < sizeof(settle) / sizeof(settle[0]); i++) {
+		ck_assert_msg(plan_uses(settle[i], "idem_tx"), "%s", settle[i]);
+	}
+	db_close(db);
+	sql_exec("DROP INDEX idem_tx; PRAGMA user_version = 4;");
+	ck_assert(!plan_uses(settle[0], "idem_tx"));
+	db = db_open(dbpath, 2, err, sizeof(err));
+	ck_assert_msg(db != NULL, "%s", err);
+	ck_assert_int_eq(db_schema_version(db), 5);
+	for (i = 0; i < sizeof(settle) / sizeof(settle[0]); i++) {
+		ck_assert_msg(plan_uses(settle[i], "idem_tx"), "%s", settle[i]);
+	}
+	cJSON_Delete(r);
+	r = cJSON_CreateObject();
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(d.replayed, 1);
+	ck_assert_int_eq(field(r, "balance"), 90);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
 }
 END_TEST
 
@@ -1178,6 +1248,7 @@ ledger_suite(void)
 	tcase_add_test(tc, duplicate_user_is_refused);
 	tcase_add_test(tc, database_file_is_private_and_migrated);
 	tcase_add_test(tc, version_3_loses_the_entries_indexes_and_nothing_else);
+	tcase_add_test(tc, a_keyed_drop_is_settled_through_its_own_index);
 	tcase_add_test(tc, a_database_with_other_system_accounts_is_refused);
 	tcase_add_test(tc, a_move_to_a_missing_account_is_refused);
 	suite_add_tcase(s, tc);
