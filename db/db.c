@@ -837,6 +837,17 @@ db_take_refused(void)
 	return r;
 }
 
+int
+db_writes_stopped(struct db *db)
+{
+	int stopped;
+
+	pthread_mutex_lock(&db->wlock);
+	stopped = db->sync_failed || db_shm_lost();
+	pthread_mutex_unlock(&db->wlock);
+	return stopped;
+}
+
 int64_t
 db_retry_after(struct db *db)
 {

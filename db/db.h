@@ -130,6 +130,8 @@ int db_prune(struct db *db, int64_t temps_before, int64_t sessions_before,
 void db_set_op(const char *op);
 int db_take_refused(void);
 int64_t db_retry_after(struct db *db);
+/* 1 once writes are refused until a restart (a failed sync, a lost index). */
+int db_writes_stopped(struct db *db);
 
 /* lock.c */
 /*

@@ -446,6 +446,8 @@ int drop_recover(struct server *srv);
 int drop_start(struct server *srv);
 /* At exit, after the vends drained: stop it; the rest waits for a start. */
 void drop_stop(struct server *srv);
+/* Vended or failed drops the settler has yet to record. */
+int drop_deferred(struct server *srv);
 /* The capture of an "ok" still to record (v NULL: none). */
 struct drop_vended {
 	struct vend *v;		/* ANSWERED; its member waits */

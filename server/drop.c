@@ -62,6 +62,7 @@ struct drop_backlog {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* an item arrived, or stop */
 	struct drop_item *head, *tail;	/* guarded by lock */
+	int count;			/* items; guarded by lock */
 	int stop;			/* guarded by lock */
 	pthread_t thread;
 };
@@ -83,7 +84,8 @@ drop_record(struct server *srv, int64_t tx, int outcome,
 /*
  * Capture (outcome ERR_NONE) or release a held drop while the member
  * waits.  The machine has already acted, so a database error is retried
- * for a while; after that the settler thread takes over.
+ * for a while (not once writes are stopped until a restart); after that
+ * the settler thread takes over.
  */
 static int
 drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
@@ -94,6 +96,9 @@ drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
 
 	for (tries = 0; tries < DROP_SETTLE_TRIES && rc != ERR_NONE;
 	    tries++) {
+		if (tries > 0 && db_writes_stopped(srv->db)) {
+			break;
+		}
 		if (tries > 0) {
 			usleep(pause);
 			pause *= 2;
@@ -134,6 +139,7 @@ drop_defer(struct server *srv, struct vend *v, int64_t tx, int outcome,
 		b->head = it;
 	}
 	b->tail = it;
+	b->count++;
 	pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 }
@@ -174,6 +180,7 @@ drop_settler_main(void *arg)
 			if ((b->head = it->next) == NULL) {
 				b->tail = NULL;
 			}
+			b->count--;
 			log_warn("drop tx %lld: %s recorded after %lld s, in the "
 			    "background", (long long)it->tx,
 			    captured ? "capture" : "release",
@@ -212,6 +219,21 @@ drop_start(struct server *srv)
 		return -1;
 	}
 	return 0;
+}
+
+int
+drop_deferred(struct server *srv)
+{
+	struct drop_backlog *b = srv->backlog;
+	int n;
+
+	if (b == NULL) {
+		return 0;
+	}
+	pthread_mutex_lock(&b->lock);
+	n = b->count;
+	pthread_mutex_unlock(&b->lock);
+	return n;
 }
 
 /* At exit: what is still unrecorded is settled by the next start. */

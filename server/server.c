@@ -934,6 +934,37 @@ server_listener_main(void *arg)
 }
 
 /*
+ * Wait until no drop is at a machine or being settled, or the deadline:
+ * how many are still at a machine.  Drops the machine answered but the
+ * database would not record are left to the settler (drop_stop), and
+ * not waited for once writes are refused until a restart: the next
+ * start settles them.
+ */
+static int
+server_drops_wait(int64_t deadline)
+{
+	int64_t step;
+	int left, deferred;
+
+	for (;;) {
+		step = now_ms() + 100;
+		left = vend_wait_idle(server->vends, step < deadline ? step :
+		    deadline);
+		deferred = drop_deferred(server);
+		if (left == 0 || now_ms() >= deadline) {
+			break;
+		}
+		if (left <= deferred && db_writes_stopped(server->db)) {
+			log_warn("%d drop(s) the machines answered are still "
+			    "to be recorded, and storage refuses writes "
+			    "until a restart: not waiting for them", deferred);
+			break;
+		}
+	}
+	return left > deferred ? left - deferred : 0;
+}
+
+/*
  * Stop accepting, give drops already at a machine and requests being
  * answered up to vend_timeout to finish (controllers stay connected
  * meanwhile), then close every connection.  Returns how many connection
@@ -953,7 +984,7 @@ server_stop(void)
 	server_idle_stop();
 	/* A drop settles, and its answer is written, before anyone is cut. */
 	vend_drain(server->vends);
-	left = vend_wait_idle(server->vends, deadline);
+	left = server_drops_wait(deadline);
 	while (session_busy() > 0 && now_ms() < deadline) {
 		usleep(20 * 1000);
 	}

@@ -449,6 +449,7 @@ START_TEST(a_capture_whose_sync_fails_is_charged_after_a_restart)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t t0;
 	cJSON *r;
 
 	sessions_landed();
@@ -459,8 +460,21 @@ START_TEST(a_capture_whose_sync_fails_is_charged_after_a_restart)
 	ck_assert(h_server_log_contains(srv, "the sync of"));
 	h_close(c);
 	fake_stop(f);
-	/* Its capture is still being retried: a stop would wait for it. */
-	h_server_kill(srv);
+	/*
+	 * Its capture cannot be recorded before a restart: a stop does not
+	 * wait vend_timeout (20 s) for it, and leaves it to the next start.
+	 */
+	t0 = now_ms();
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	ck_assert_msg(now_ms() - t0 < 10000, "the stop took %lld ms",
+	    (long long)(now_ms() - t0));
+	ck_assert(h_server_log_contains(srv, "1 drop(s) the machines answered "
+	    "are still to be recorded, and storage refuses writes until a "
+	    "restart: not waiting for them"));
+	ck_assert(h_server_log_contains(srv, "still not recorded at exit; the "
+	    "next start settles it as the machine answered"));
+	ck_assert(!h_server_log_contains(srv, "still at a machine at "
+	    "shutdown"));
 	ck_assert_int_eq(answer_says_vended(srv), 1);
 	fault(0);
 	h_server_restart(srv);
