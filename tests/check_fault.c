@@ -26,7 +26,8 @@ static char *fault_flag;
 
 /*
  * Start a fault of kind "eio" or "full" (ENOSPC) on writes, "sync" (EIO)
- * on syncs, or "slow" syncs (a second each), or end it (NULL).
+ * on syncs, "slow" syncs (a second each), "slowfail" ones (a second, then
+ * EIO), "noreserve" (fallocate fails), or end it (NULL).
  */
 static void
 fault_kind(const char *kind)
@@ -329,13 +330,6 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 }
 END_TEST
 
-/*
- * A sync of the WAL that fails may have lost what it was making durable,
- * and later writes would build on it: the drop waiting on it is answered
- * internal (outcome unknown) and never reaches the machine, and writes
- * are refused until a restart, which settles the drop from what the
- * disk kept.
- */
 /* With alice at 100: her drop of Coke (10) from a machine that vends. */
 static void
 alice_drops_once(void)
@@ -353,6 +347,13 @@ alice_drops_once(void)
 	fake_stop(f);
 }
 
+/*
+ * A sync of the WAL that fails may have lost what it was making durable,
+ * and later writes would build on it: the drop waiting on it is answered
+ * internal (outcome unknown) and never reaches the machine, and writes
+ * are refused until a restart, which settles the drop from what the
+ * disk kept.
+ */
 START_TEST(a_failed_sync_stops_writes_until_a_restart)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
@@ -387,6 +388,47 @@ START_TEST(a_failed_sync_stops_writes_until_a_restart)
 	    " kind = 'drop' AND state = 'pending'"), 0);
 	ck_assert_int_eq(h_check_ledger(srv), 0);
 	alice_drops_once();
+}
+END_TEST
+
+/*
+ * Writes that join the open batch while a sync runs are rolled back when
+ * that sync fails: answered internal like the writes it was syncing, but
+ * never applied, while what the kernel kept of the synced batch is there
+ * after a restart.
+ */
+START_TEST(a_batch_open_when_a_sync_fails_is_rolled_back)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *b = h_connect_as(srv, "alice", "alicepw");
+	char *syncing = xasprintf("%s.syncing", fault_flag);
+	cJSON *r;
+
+	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) = 2 FROM"
+	    " sessions WHERE user = 'alice' AND ended IS NULL"), 1);
+	fault_kind("slowfail");
+	h_send(a, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
+	H_WAIT_UNTIL(access(syncing, F_OK) == 0);
+	r = h_call(b, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":5}");
+	H_ASSERT_ERROR(r, "internal");
+	cJSON_Delete(r);
+	r = h_read(a);
+	H_ASSERT_ERROR(r, "internal");
+	cJSON_Delete(r);
+	ck_assert(h_server_log_contains(srv, "storage is failing: send: the "
+	    "sync of"));
+	h_close(a);
+	h_close(b);
+	fault(0);
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	h_server_restart(srv);
+	/* Only the write being synced reached the file. */
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_balance(srv, "bob"), 10);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'transfer'"), 1);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	free(syncing);
 }
 END_TEST
 
@@ -845,6 +887,7 @@ main(void)
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
+	tcase_add_test(tc, a_batch_open_when_a_sync_fails_is_rolled_back);
 	tcase_add_test(tc, a_wal_that_cannot_be_reserved_is_logged);
 	tcase_add_test(tc, a_read_is_answered_only_once_what_it_saw_is_durable);
 	tcase_add_test(tc,

@@ -6,7 +6,9 @@
  * says "sync", the writes succeed and their syncs (fsync, fdatasync)
  * fail with EIO instead: the kernel could not write back what it took.
  * When it says "slow", every sync takes a second more, and then writes
- * the time (CLOCK_REALTIME, ns) into $DRINK_FAULT_FILE.synced.  When
+ * the time (CLOCK_REALTIME, ns) into $DRINK_FAULT_FILE.synced; when it
+ * says "slowfail", every sync creates $DRINK_FAULT_FILE.syncing, takes a
+ * second, and fails with EIO.  When
  * it says "noreserve", only reserving space (fallocate) fails, with
  * ENOSPC; "eio" and "full" fail it as they fail writes.  Everything else, the answers file included, works as usual.
  */
@@ -50,6 +52,20 @@ fault_slow(const char *flag)
 	}
 }
 
+/* A sync that fails slowly: flag.syncing made, then a second's pause. */
+static void
+fault_slow_start(const char *flag)
+{
+	char started[4200];
+	FILE *f;
+
+	snprintf(started, sizeof(started), "%s.syncing", flag);
+	if ((f = fopen(started, "w")) != NULL) {
+		fclose(f);
+	}
+	(void)nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+}
+
 /* 0, or the errno to fail op on fd with. */
 static int
 fault_errno(int fd, enum fault_op op)
@@ -85,6 +101,12 @@ fault_errno(int fd, enum fault_op op)
 		return op == FAULT_RESERVE ? ENOSPC : 0;
 	}
 	if (strncmp(kind, "sync", 4) == 0) {
+		return sync ? EIO : 0;
+	}
+	if (strncmp(kind, "slowfail", 8) == 0) {
+		if (sync) {
+			fault_slow_start(flag);
+		}
 		return sync ? EIO : 0;
 	}
 	if (strncmp(kind, "slow", 4) == 0) {
