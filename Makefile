@@ -221,7 +221,7 @@ $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 # drinkd against nginx (same certificate, same load generator) and raw
-# SQLite, interleaved, medians of 3 rounds; about 10 minutes, or about 2
+# SQLite, interleaved, medians of 3 rounds; about 6 minutes, or about 2
 # with BENCH_QUICK=1; BENCH_ONLY=db measures the database figures alone
 # (drops, balance, ping).  Never part of check.  nginx runs under its own
 # configuration in $(BUILD)/bench/; installing it must not start the
