@@ -408,8 +408,8 @@ db_connect(const char *path, int readonly, char *err, size_t errlen)
 	    "PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = FULL;"
 	    "PRAGMA foreign_keys = ON;"
-	    /* A WAL that grew under load is cut back when it restarts. */
-	    "PRAGMA journal_size_limit = 100663296;";
+	    /* A WAL restarts over its reserve, cut back to that size. */
+	    "PRAGMA journal_size_limit = " DB_STR(DB_WAL_BYTES) ";";
 	sqlite3 *h = NULL;
 	int flags = readonly ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
