@@ -96,10 +96,10 @@ drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
 
 	for (tries = 0; tries < DROP_SETTLE_TRIES && rc != ERR_NONE;
 	    tries++) {
-		if (tries > 0 && db_writes_stopped(srv->db)) {
-			break;
-		}
 		if (tries > 0) {
+			if (db_writes_stopped(srv->db)) {
+				break;
+			}
 			usleep(pause);
 			pause *= 2;
 		}

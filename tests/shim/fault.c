@@ -8,9 +8,10 @@
  * When it says "slow", every sync takes a second more, and then writes
  * the time (CLOCK_REALTIME, ns) into $DRINK_FAULT_FILE.synced; when it
  * says "slowfail", every sync creates $DRINK_FAULT_FILE.syncing, takes a
- * second, and fails with EIO.  When
- * it says "noreserve", only reserving space (fallocate) fails, with
- * ENOSPC; "eio" and "full" fail it as they fail writes.  Everything else, the answers file included, works as usual.
+ * second, and fails with EIO.  When it says "noreserve", only reserving
+ * space (fallocate) fails, with ENOSPC; "eio" and "full" fail it as they
+ * fail writes.  Everything else, the answers file included, works as
+ * usual.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -34,35 +35,27 @@ int fallocate64(int fd, int mode, off_t off, off_t len);
 
 enum fault_op { FAULT_WRITE, FAULT_SYNC, FAULT_RESERVE };
 
-/* A slow sync: a second's pause, then the time it ended, in flag.synced. */
+/* Write the time (CLOCK_REALTIME, ns) into flag followed by suffix. */
 static void
-fault_slow(const char *flag)
+fault_mark(const char *flag, const char *suffix)
 {
-	char done[4200];
+	char path[4200];
 	struct timespec ts;
 	FILE *f;
 
-	(void)nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(done, sizeof(done), "%s.synced", flag);
-	if ((f = fopen(done, "w")) != NULL) {
+	snprintf(path, sizeof(path), "%s%s", flag, suffix);
+	if ((f = fopen(path, "w")) != NULL) {
 		fprintf(f, "%lld\n", (long long)ts.tv_sec * 1000000000LL +
 		    ts.tv_nsec);
 		fclose(f);
 	}
 }
 
-/* A sync that fails slowly: flag.syncing made, then a second's pause. */
+/* A second's pause, as a slow disk's sync. */
 static void
-fault_slow_start(const char *flag)
+fault_pause(void)
 {
-	char started[4200];
-	FILE *f;
-
-	snprintf(started, sizeof(started), "%s.syncing", flag);
-	if ((f = fopen(started, "w")) != NULL) {
-		fclose(f);
-	}
 	(void)nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
 }
 
@@ -70,10 +63,9 @@ fault_slow_start(const char *flag)
 static int
 fault_errno(int fd, enum fault_op op)
 {
-	int sync = op == FAULT_SYNC;
-
 	const char *flag = getenv("DRINK_FAULT_FILE");
 	char link[64], path[4096], kind[16] = "";
+	int sync = op == FAULT_SYNC;
 	ssize_t n;
 	size_t len;
 	FILE *f;
@@ -105,13 +97,15 @@ fault_errno(int fd, enum fault_op op)
 	}
 	if (strncmp(kind, "slowfail", 8) == 0) {
 		if (sync) {
-			fault_slow_start(flag);
+			fault_mark(flag, ".syncing");
+			fault_pause();
 		}
 		return sync ? EIO : 0;
 	}
 	if (strncmp(kind, "slow", 4) == 0) {
 		if (sync) {
-			fault_slow(flag);
+			fault_pause();
+			fault_mark(flag, ".synced");
 		}
 		return 0;
 	}
