@@ -18,22 +18,35 @@
 #include "tokens-sql.h"
 #include "entries-sql.h"
 #include "idem-sql.h"
+#include "txcheck-sql.h"
 
 
 /*
  * Migrations, indexed by the version they produce.  Version 1 is the whole
  * schema; a later change appends an ALTER script here and bumps
  * DB_SCHEMA_VERSION, and databases of any older version catch up in order.
+ * A script that edits a table's stored text (writable_schema) names a
+ * query that is true once the edit took: the text it replaces must have
+ * been the one the schema wrote.
  */
-static const char *const db_migrations[DB_SCHEMA_VERSION + 1] = {
-	[1] = db_schema_sql,
-	[2] = db_cards_sql,
+struct db_migration {
+	const char *sql;
+	const char *edited;
+};
+
+static const struct db_migration db_migrations[DB_SCHEMA_VERSION + 1] = {
+	[1] = { db_schema_sql, NULL },
+	[2] = { db_cards_sql, NULL },
 	/* Login tokens: a SHA-256 of the secret, never the secret. */
-	[3] = db_tokens_sql,
+	[3] = { db_tokens_sql, NULL },
 	/* No indexes on entries: only check-ledger reads them, whole. */
-	[4] = db_entries_sql,
+	[4] = { db_entries_sql, NULL },
 	/* A keyed drop's settlement finds its key by tx. */
-	[5] = db_idem_sql,
+	[5] = { db_idem_sql, NULL },
+	/* tx's CHECKs without IN lists: no temporary b-tree per write. */
+	[6] = { db_txcheck_sql, "SELECT instr(sql, 'CHECK (kind = ''drop'' OR')"
+	    " > 0 AND instr(sql, 'CHECK (state = ''pending''') > 0"
+	    " FROM sqlite_schema WHERE type = 'table' AND name = 'tx'" },
 };
 
 /* SQLite's update hook on the writer: remember what a write touched. */
@@ -443,12 +456,73 @@ db_connect(const char *path, int readonly, char *err, size_t errlen)
 	return h;
 }
 
+/*
+ * After a script edited stored schema text: check the edit took, and move
+ * the schema cookie on so that every connection reads the new text (as
+ * SQLite documents for such edits).
+ */
+static int
+db_schema_edited(sqlite3 *h, const char *check)
+{
+	sqlite3_stmt *st;
+	char *sql;
+	int took, cookie, rc;
+
+	st = db_prep(h, check, "");
+	took = st != NULL && db_step(st) == 1 && sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (!took) {
+		return -1;
+	}
+	st = db_prep(h, "PRAGMA schema_version", "");
+	if (st == NULL || db_step(st) != 1) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	cookie = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sql = xasprintf("PRAGMA schema_version = %d", cookie + 1);
+	rc = sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	free(sql);
+	return rc;
+}
+
+/* One migration, in one transaction (rolled back by the caller). */
+static int
+db_migrate_to(sqlite3 *h, int v, char *err, size_t errlen)
+{
+	const struct db_migration *m = &db_migrations[v];
+	char *msg = NULL, *sql;
+	int rc;
+
+	sql = xasprintf("BEGIN IMMEDIATE; %s", m->sql);
+	rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
+	free(sql);
+	if (rc == SQLITE_OK && m->edited != NULL &&
+	    db_schema_edited(h, m->edited) != 0) {
+		snprintf(err, errlen, "migration to version %d: the schema "
+		    "is not the one drinkd wrote; not edited", v);
+		return -1;
+	}
+	if (rc == SQLITE_OK) {
+		sql = xasprintf("PRAGMA user_version = %d; COMMIT;", v);
+		rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
+		free(sql);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "migration to version %d: %s", v,
+		    msg != NULL ? msg : "failed");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 db_migrate(struct db *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int version, v;
-	char *msg = NULL, *sql;
 
 	if ((st = db_prep(db->writer, "PRAGMA user_version", "")) == NULL ||
 	    db_step(st) != 1) {
@@ -466,18 +540,10 @@ db_migrate(struct db *db, char *err, size_t errlen)
 		return -1;
 	}
 	for (v = version + 1; v <= DB_SCHEMA_VERSION; v++) {
-		sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; "
-		    "COMMIT;", db_migrations[v], v);
-		if (sqlite3_exec(db->writer, sql, NULL, NULL, &msg) !=
-		    SQLITE_OK) {
-			snprintf(err, errlen, "migration to version %d: %s", v,
-			    msg ? msg : "failed");
-			sqlite3_free(msg);
+		if (db_migrate_to(db->writer, v, err, errlen) != 0) {
 			sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
-			free(sql);
 			return -1;
 		}
-		free(sql);
 		log_info("database %s migrated to schema version %d", db->path,
 		    v);
 	}

@@ -56,30 +56,25 @@ ledger_check_system(sqlite3 *h)
 }
 
 /*
- * Add delta to account id's cached balance, asserting the money invariant
- * next to the write that could break it: a user account (not a system
- * one, see schema.sql) never goes negative.  The account must exist.
+ * Add delta to account id's cached balance.  The money invariant, that a
+ * user account (not a system one, see schema.sql) never goes negative, is
+ * the accounts table's own CHECK: the statement that would break it fails
+ * and its transaction is rolled back.  The account must exist.  (No
+ * RETURNING to read the balance back: SQLite builds a temporary b-tree for
+ * it at every call.)
  */
 static int
 ledger_add(sqlite3 *h, int64_t id, int64_t delta)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	st = db_prep(h, "UPDATE accounts SET balance = balance + ? WHERE id = ?"
-	    " RETURNING balance, system", "ll", delta, id);
-	if (st == NULL || (r = db_step(st)) != 1) {
-		if (st != NULL && r == 0) {
-			log_err("ledger: no account %lld", (long long)id);
-		}
-		sqlite3_finalize(st);
+	if (db_run(h, "UPDATE accounts SET balance = balance + ? WHERE id = ?",
+	    "ll", delta, id) != 0) {
 		return -1;
 	}
-	ASSERT(sqlite3_column_int(st, 1) != 0 ||
-	    sqlite3_column_int64(st, 0) >= 0);
-	r = db_step(st);
-	sqlite3_finalize(st);
-	return r == 0 ? 0 : -1;
+	if (sqlite3_changes(h) != 1) {
+		log_err("ledger: no account %lld", (long long)id);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -635,27 +635,38 @@ START_TEST(version_3_loses_the_entries_indexes_and_nothing_else)
 }
 END_TEST
 
-/* Whether SQLite's plan for sql reads through index. */
+/*
+ * Whether a row of "how sql" (EXPLAIN or EXPLAIN QUERY PLAN) holds text in
+ * column col.  Read-write: a read-only connection leaves CHECKs out of
+ * what it compiles.
+ */
 static int
-plan_uses(const char *sql, const char *index)
+explained(const char *how, const char *sql, int col, const char *text)
 {
-	char *explain = xasprintf("EXPLAIN QUERY PLAN %s", sql);
+	char *explain = xasprintf("%s %s", how, sql);
 	sqlite3_stmt *st;
 	sqlite3 *h;
 	int found = 0;
 
-	ck_assert_int_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY,
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READWRITE,
 	    NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(h, explain, -1, &st, NULL),
 	    SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		found |= strstr((const char *)sqlite3_column_text(st, 3),
-		    index) != NULL;
+		found |= strstr((const char *)sqlite3_column_text(st, col),
+		    text) != NULL;
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 	free(explain);
 	return found;
+}
+
+/* Whether SQLite's plan for sql reads through index. */
+static int
+plan_uses(const char *sql, const char *index)
+{
+	return explained("EXPLAIN QUERY PLAN", sql, 3, index);
 }
 
 /*
@@ -689,7 +700,7 @@ START_TEST(a_keyed_drop_is_settled_through_its_own_index)
 	ck_assert(!plan_uses(settle[0], "idem_tx"));
 	db = db_open(dbpath, 2, err, sizeof(err));
 	ck_assert_msg(db != NULL, "%s", err);
-	ck_assert_int_eq(db_schema_version(db), 5);
+	ck_assert_int_eq(db_schema_version(db), DB_SCHEMA_VERSION);
 	for (i = 0; i < sizeof(settle) / sizeof(settle[0]); i++) {
 		ck_assert_msg(plan_uses(settle[i], "idem_tx"), "%s", settle[i]);
 	}
@@ -701,6 +712,127 @@ START_TEST(a_keyed_drop_is_settled_through_its_own_index)
 	ck_assert_int_eq(balance("alice"), 90);
 	ck_assert(ledger_clean());
 	cJSON_Delete(r);
+}
+END_TEST
+
+/* Whether SQLite's program for sql has opcode op. */
+static int
+program_has(const char *sql, const char *op)
+{
+	return explained("EXPLAIN", sql, 1, op);
+}
+
+/* Whether sql fails on a connection of our own. */
+static int
+sql_fails(const char *sql)
+{
+	sqlite3 *h;
+	int rc;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+	sqlite3_close(h);
+	return rc != SQLITE_OK;
+}
+
+/*
+ * Put tx's CHECKs back as schema version 1 wrote them (IN lists), with
+ * kind_in in place of "kind IN" (to spoil the text), at user_version 5.
+ */
+static void
+tx_checks_as_version_5(const char *kind_in)
+{
+	char *sql = xasprintf("PRAGMA writable_schema = ON;"
+	    "UPDATE sqlite_schema SET sql = replace(replace(sql,"
+	    " 'kind = ''drop'' OR kind = ''refund''\n\t\t\t    OR kind ="
+	    " ''transfer'' OR kind = ''credit''\n\t\t\t    OR kind ="
+	    " ''debit'' OR kind = ''adjust''',"
+	    " '%s\n\t\t\t    (''drop'', ''refund'', ''transfer'', ''credit'',"
+	    " ''debit'',\n\t\t\t     ''adjust'')'),"
+	    " 'state = ''pending''\n\t\t\t    OR state = ''completed'' OR"
+	    " state = ''failed''',"
+	    " 'state IN\n\t\t\t    (''pending'', ''completed'', ''failed'')')"
+	    " WHERE type = 'table' AND name = 'tx';"
+	    "PRAGMA schema_version = 100;"
+	    "PRAGMA writable_schema = RESET;"
+	    "PRAGMA user_version = 5;", kind_in);
+
+	sql_exec(sql);
+	free(sql);
+}
+
+static const char *const tx_writes[] = {
+	"INSERT INTO tx (kind, state, account, amount, created)"
+	" VALUES ('drop', 'pending', 4, -10, 1)",
+	"UPDATE tx SET state = 'completed', settled = 1 WHERE id = 1",
+	"UPDATE accounts SET balance = balance + 1 WHERE id = 4",
+};
+
+/*
+ * Writing tx builds no temporary b-tree to check its CHECKs (schema
+ * version 6: comparisons, not IN lists), nor does moving a balance.  A
+ * database of version 5 is edited at open, keeps its money, and its
+ * CHECKs still refuse what they refused.
+ */
+START_TEST(tx_is_written_without_a_temporary_btree)
+{
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1 };
+	cJSON *r = cJSON_CreateObject();
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(tx_writes) / sizeof(tx_writes[0]); i++) {
+		ck_assert_msg(!program_has(tx_writes[i], "OpenEphemeral"),
+		    "%s", tx_writes[i]);
+	}
+	db_close(db);
+	tx_checks_as_version_5("kind IN");
+	ck_assert(program_has(tx_writes[0], "OpenEphemeral"));
+	ck_assert(program_has(tx_writes[1], "OpenEphemeral"));
+	db = db_open(dbpath, 2, err, sizeof(err));
+	ck_assert_msg(db != NULL, "%s", err);
+	ck_assert_int_eq(db_schema_version(db), DB_SCHEMA_VERSION);
+	for (i = 0; i < sizeof(tx_writes) / sizeof(tx_writes[0]); i++) {
+		ck_assert_msg(!program_has(tx_writes[i], "OpenEphemeral"),
+		    "%s", tx_writes[i]);
+	}
+	ck_assert_int_eq(sql_int("PRAGMA schema_version"), 101);
+	ck_assert(sql_fails("INSERT INTO tx (kind, state, account, amount,"
+	    " created) VALUES ('gift', 'pending', 4, 1, 1)"));
+	ck_assert(sql_fails("UPDATE tx SET state = 'lost'"));
+	ck_assert(sql_fails("UPDATE accounts SET balance = -1"
+	    " WHERE name = 'alice'"));
+	ck_assert_int_eq(balance("admin"), 1000);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
+	    ERR_NONE);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * A tx whose text is not the one drinkd wrote is not edited: the database
+ * does not open, and stays at version 5 as it was.
+ */
+START_TEST(a_tx_table_drinkd_did_not_write_is_not_edited)
+{
+	char err[256] = "";
+
+	db_close(db);
+	tx_checks_as_version_5("kind  IN");
+	db = db_open(dbpath, 2, err, sizeof(err));
+	ck_assert_ptr_null(db);
+	ck_assert_msg(strstr(err, "migration to version 6: the schema is "
+	    "not the one drinkd wrote") != NULL, "%s", err);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int("SELECT instr(sql, 'state IN') > 0"
+	    " FROM sqlite_schema WHERE name = 'tx'"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA schema_version"), 100);
 }
 END_TEST
 
@@ -1249,6 +1381,8 @@ ledger_suite(void)
 	tcase_add_test(tc, database_file_is_private_and_migrated);
 	tcase_add_test(tc, version_3_loses_the_entries_indexes_and_nothing_else);
 	tcase_add_test(tc, a_keyed_drop_is_settled_through_its_own_index);
+	tcase_add_test(tc, tx_is_written_without_a_temporary_btree);
+	tcase_add_test(tc, a_tx_table_drinkd_did_not_write_is_not_edited);
 	tcase_add_test(tc, a_database_with_other_system_accounts_is_refused);
 	tcase_add_test(tc, a_move_to_a_missing_account_is_refused);
 	suite_add_tcase(s, tc);
