@@ -8,7 +8,8 @@
  *   loadgen hs     full TLS 1.3 handshakes/s from THREADS threads
  *   loadgen hold   open idle connections in steps, RSS per connection,
  *                  then (optionally) handshakes/s while they are held
- *   loadgen drop   durable drops with instant-ack controllers
+ *   loadgen drop   durable drops with instant-ack controllers, each
+ *                  member as fast as it can or at RATE drops/s
  *   loadgen rps    one request over and over on persistent connections
  *   loadgen sqlite one 4-statement synchronous=FULL transaction per commit
  *   loadgen admin  send request lines from stdin as a logged-in admin
@@ -61,6 +62,7 @@ struct lg_opts {
 	int http;			/* peer is nginx http: GET, read body */
 	const char *steps;		/* hold: "1000,5000" */
 	int machines, members, idle;
+	double rate;			/* drop: per member per s; 0: no pause */
 	int linger;			/* hold: seconds to keep them open */
 	const char *cmd;		/* rps: the request */
 	const char *db;			/* sqlite: database path */
@@ -606,12 +608,21 @@ lg_member_main(void *arg)
 {
 	struct lg_member *u = arg;
 	char line[256], buf[4096];
-	double t0;
+	double t0, next;
 
 	snprintf(line, sizeof(line), "{\"cmd\":\"drop\",\"machine\":\"vend%d\","
 	    "\"slot\":1}\n", u->index % opt.machines + 1);
+	next = lg_now();
 	while (!lg_stop) {
-		t0 = lg_now();
+		/* Paced: each drop starts on its own schedule, not the reply. */
+		if (opt.rate > 0) {
+			next += 1 / opt.rate;
+			while (!lg_stop && lg_now() < next) {
+				usleep(200);
+			}
+		}
+		/* From when it was due: a drop kept waiting counts its wait. */
+		t0 = opt.rate > 0 ? next : lg_now();
 		if (lg_call(u->ssl, line, buf, sizeof(buf)) != 0) {
 			u->failed++;
 			if (u->failed < 3) {
@@ -942,6 +953,10 @@ static const struct lg_row lg_rows[] = {
 	  "d1.idle", "d1.drop_p50_ms", NULL, NULL, LG_INFO, 0 },
 	{ "uncontended drop p99 ms, 1 member/machine, %.0f idle sessions",
 	  "d1.idle", "d1.drop_p99_ms", NULL, NULL, LG_ABS_LE, 5.0 },
+	{ "paced drop p50 ms, 1 member/machine at %.0f drops/s each",
+	  "d1p.rate", "d1p.drop_p50_ms", NULL, NULL, LG_INFO, 0 },
+	{ "paced drop p99 ms, 1 member/machine at %.0f drops/s each",
+	  "d1p.rate", "d1p.drop_p99_ms", NULL, NULL, LG_INFO, 0 },
 	{ "balance requests/s vs ping, 8 persistent connections", NULL,
 	  "rps.balance_per_s", "rps.ping_per_s", "ping on drinkd",
 	  LG_RATIO_GE, 0.9 },
@@ -1132,6 +1147,7 @@ static const struct lg_flag lg_flags[] = {
 	{ "http", 'b', &opt.http }, { "steps", 's', &opt.steps },
 	{ "machines", 'i', &opt.machines }, { "members", 'i', &opt.members },
 	{ "idle", 'i', &opt.idle }, { "cmd", 's', &opt.cmd },
+	{ "rate", 'd', &opt.rate },
 	{ "db", 's', &opt.db }, { "prefix", 's', &opt.prefix },
 	{ "linger", 'i', &opt.linger },
 };
@@ -1207,6 +1223,7 @@ main(int argc, char **argv)
 	} else if (strcmp(mode, "drop") == 0 && opt.certdir != NULL) {
 		lg_out("members", opt.members);
 		lg_out("idle", opt.idle);
+		lg_out("rate", opt.rate);
 		lg_drop();
 	} else if (strcmp(mode, "rps") == 0 && opt.cmd != NULL) {
 		lg_rps();
