@@ -457,9 +457,10 @@ db_connect(const char *path, int readonly, char *err, size_t errlen)
 }
 
 /*
- * After a script edited stored schema text: check the edit took, and move
- * the schema cookie on so that every connection reads the new text (as
- * SQLite documents for such edits).
+ * After a script edited stored schema text: 1 when the edit did not take
+ * (check is false), else move the schema cookie on so that every
+ * connection reads the new text (as SQLite documents for such edits): 0,
+ * or -1 when SQLite refused.
  */
 static int
 db_schema_edited(sqlite3 *h, const char *check)
@@ -472,7 +473,7 @@ db_schema_edited(sqlite3 *h, const char *check)
 	took = st != NULL && db_step(st) == 1 && sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (!took) {
-		return -1;
+		return 1;
 	}
 	st = db_prep(h, "PRAGMA schema_version", "");
 	if (st == NULL || db_step(st) != 1) {
@@ -493,15 +494,22 @@ db_migrate_to(sqlite3 *h, int v, char *err, size_t errlen)
 {
 	const struct db_migration *m = &db_migrations[v];
 	char *msg = NULL, *sql;
-	int rc;
+	int rc, edit;
 
 	sql = xasprintf("BEGIN IMMEDIATE; %s", m->sql);
 	rc = sqlite3_exec(h, sql, NULL, NULL, &msg);
 	free(sql);
 	if (rc == SQLITE_OK && m->edited != NULL &&
-	    db_schema_edited(h, m->edited) != 0) {
-		snprintf(err, errlen, "migration to version %d: the schema "
-		    "is not the one drinkd wrote; not edited", v);
+	    (edit = db_schema_edited(h, m->edited)) != 0) {
+		if (edit > 0) {
+			snprintf(err, errlen, "migration to version %d: the "
+			    "schema is not the one drinkd wrote; not edited",
+			    v);
+		} else {
+			snprintf(err, errlen, "migration to version %d: "
+			    "cannot advance the schema cookie: %s", v,
+			    sqlite3_errmsg(h));
+		}
 		return -1;
 	}
 	if (rc == SQLITE_OK) {
