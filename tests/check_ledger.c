@@ -883,6 +883,30 @@ START_TEST(a_move_to_a_missing_account_is_refused)
 }
 END_TEST
 
+/*
+ * A move that would take a member below zero fails at the balance update
+ * (the accounts CHECK), and the write is rolled back: no entries, no
+ * balance changed, the ledger sound.
+ */
+START_TEST(a_move_below_zero_is_refused)
+{
+	int64_t entries = sql_int("SELECT count(*) FROM entries");
+	int64_t alice = sql_int("SELECT id FROM accounts WHERE name = 'alice'");
+	sqlite3 *h;
+
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	ck_assert_int_eq(ledger_move(h, 1, alice, LEDGER_SALES, 101), -1);
+	ck_assert_int_eq(db_write_end(db, ERR_INTERNAL), ERR_INTERNAL);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(sql_int("SELECT balance FROM accounts"
+	    " WHERE name = 'alice'"), 100);
+	ck_assert_int_eq(sql_int("SELECT balance FROM accounts"
+	    " WHERE name = '@sales'"), 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM entries"), entries);
+	ck_assert(ledger_clean());
+}
+END_TEST
+
 /* ---- balances in memory ------------------------------------------------ */
 
 /*
@@ -1385,6 +1409,7 @@ ledger_suite(void)
 	tcase_add_test(tc, a_tx_table_drinkd_did_not_write_is_not_edited);
 	tcase_add_test(tc, a_database_with_other_system_accounts_is_refused);
 	tcase_add_test(tc, a_move_to_a_missing_account_is_refused);
+	tcase_add_test(tc, a_move_below_zero_is_refused);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("movements");
 	tcase_add_checked_fixture(tc, setup, teardown);
