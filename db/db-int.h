@@ -41,6 +41,8 @@
 #define DB_STR(x) DB_STR_(x)	/* a number as a string literal */
 
 struct db_waiter;
+struct db_job;
+struct db_ticket;
 
 struct db {
 	char *path;
@@ -116,6 +118,7 @@ struct db {
 	int book_started, book_stop;
 	int book_hurry;			/* flushers waiting: write at once */
 	int shm_rebuilt;	/* after db_shm_lost(): header cleared; atomic */
+	struct db_job *jobs_head, *jobs_tail;	/* db_write_run's; wlock */
 };
 
 /* db.c */
@@ -142,6 +145,18 @@ int db_write_end(struct db *db, int rc);
  * which another thread may call: until then nothing is known durable.
  */
 int db_write_end_later(struct db *db, int rc, struct db_ticket **later);
+/*
+ * A write as a function: fn makes it on h, inside the write's savepoint,
+ * and returns ERR_NONE to keep it (as the rc given to db_write_end).  It
+ * runs on whichever thread holds the writer connection when its turn
+ * comes, with the other writes queued meanwhile, so fn touches only h,
+ * arg and what arg points to.  db_write_run returns what db_write_end
+ * would; db_write_run_later what db_write_end_later would, once fn ran.
+ */
+typedef int (*db_write_fn)(sqlite3 *h, void *arg);
+int db_write_run(struct db *db, db_write_fn fn, void *arg);
+int db_write_run_later(struct db *db, db_write_fn fn, void *arg,
+    struct db_ticket **later);
 sqlite3 *db_read_begin(struct db *db);
 void db_read_end(struct db *db, sqlite3 *h);
 /*

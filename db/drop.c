@@ -95,20 +95,24 @@ drop_key(sqlite3 *h, int64_t account, struct db_drop *d, cJSON *reply,
 	return rc;
 }
 
-int
-db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
+/* A hold's arguments, for drop_hold (run by db_write_run). */
+struct drop_hold_args {
+	struct db_drop *d;
+	int online;
+	cJSON *reply;
+};
+
+static int
+drop_hold(sqlite3 *h, void *arg)
 {
+	const struct drop_hold_args *a = arg;
 	struct ledger_tx t = { .kind = "drop", .state = "pending" };
+	struct db_drop *d = a->d;
+	cJSON *reply = a->reply;
 	sqlite3_stmt *st = NULL;
-	sqlite3 *h;
 	int64_t account, balance, price;
 	int rc = ERR_INTERNAL, r, seen = 0;
 
-	d->replayed = 0;
-	d->message[0] = '\0';
-	if ((h = db_write_begin(db)) == NULL) {
-		return ERR_INTERNAL;
-	}
 	if ((account = ledger_account_id(h, d->user, &balance)) <= 0) {
 		rc = account == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
 		goto out;
@@ -139,7 +143,7 @@ db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 		rc = ERR_NO_SUCH_SLOT;
 		goto out;
 	}
-	if (!online) {
+	if (!a->online) {
 		snprintf(d->message, sizeof(d->message),
 		    "machine %s is offline", d->machine);
 		rc = ERR_MACHINE_OFFLINE;
@@ -191,7 +195,17 @@ db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 	rc = ERR_NONE;
 out:
 	sqlite3_finalize(st);
-	return db_write_end(db, rc);
+	return rc;
+}
+
+int
+db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
+{
+	struct drop_hold_args a = { .d = d, .online = online, .reply = reply };
+
+	d->replayed = 0;
+	d->message[0] = '\0';
+	return db_write_run(db, drop_hold, &a);
 }
 
 /*
@@ -397,33 +411,49 @@ db_drop_release(struct db *db, int64_t tx, int err, const char *message,
 	return rc;
 }
 
-int
-db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
-    int64_t stock, cJSON *reply, int *captured, struct db_ticket **later)
-{
-	cJSON *res = cJSON_CreateObject();
-	sqlite3 *h;
-	int r, rc = ERR_INTERNAL;
+/* A machine's "ok", for drop_vended (run by db_write_run_later). */
+struct drop_vended_args {
+	int64_t tx;
+	const char *machine;
+	int slot;
+	int64_t stock;
+	cJSON *res;		/* the capture's result */
+	int captured;		/* drop_capture's answer */
+};
 
-	*captured = 0;
-	if ((h = db_write_begin(db)) == NULL) {
-		cJSON_Delete(res);
-		return ERR_INTERNAL;
-	}
+static int
+drop_vended(sqlite3 *h, void *arg)
+{
+	struct drop_vended_args *a = arg;
+
 	/*
 	 * A drop released meanwhile stays released, and one captured before
 	 * is not captured again; the stock moves all the same.
 	 */
-	if ((r = drop_capture(h, tx, res)) >= 0 && (stock == -2 ||
-	    machine_vended(h, machine, slot, stock) == 0)) {
-		rc = ERR_NONE;
+	if ((a->captured = drop_capture(h, a->tx, a->res)) >= 0 &&
+	    (a->stock == -2 || machine_vended(h, a->machine, a->slot,
+	    a->stock) == 0)) {
+		return ERR_NONE;
 	}
-	rc = db_write_end_later(db, rc, later);
-	if (rc == ERR_NONE && r == 0) {
-		ledger_json_move(reply, res);
+	return ERR_INTERNAL;
+}
+
+int
+db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
+    int64_t stock, cJSON *reply, int *captured, struct db_ticket **later)
+{
+	struct drop_vended_args a = { .tx = tx, .machine = machine,
+		.slot = slot, .stock = stock, .res = cJSON_CreateObject(),
+		.captured = -1 };
+	int rc;
+
+	*captured = 0;
+	rc = db_write_run_later(db, drop_vended, &a, later);
+	if (rc == ERR_NONE && a.captured == 0) {
+		ledger_json_move(reply, a.res);
 		*captured = 1;
 	}
-	cJSON_Delete(res);
+	cJSON_Delete(a.res);
 	return rc;
 }
 

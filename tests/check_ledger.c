@@ -1307,9 +1307,10 @@ strand_sender(void *arg)
 	return NULL;
 }
 
-START_TEST(a_failed_write_never_leaves_its_batch_unsynced)
+/* The race's members, and a barrier for the senders of each round. */
+static void
+strand_setup(int senders)
 {
-	pthread_t w[2 * RACE_WRITERS];
 	int i;
 
 	for (i = 0; i < RACE_WRITERS; i++) {
@@ -1317,8 +1318,16 @@ START_TEST(a_failed_write_never_leaves_its_batch_unsynced)
 		    "member", RACE_START), ERR_NONE);
 	}
 	race_errors = 0;
-	ck_assert_int_eq(pthread_barrier_init(&strand_round, NULL,
-	    2 * RACE_WRITERS), 0);
+	ck_assert_int_eq(pthread_barrier_init(&strand_round, NULL, senders),
+	    0);
+}
+
+START_TEST(a_failed_write_never_leaves_its_batch_unsynced)
+{
+	pthread_t w[2 * RACE_WRITERS];
+	int i;
+
+	strand_setup(2 * RACE_WRITERS);
 	for (i = 0; i < 2 * RACE_WRITERS; i++) {
 		ck_assert_int_eq(pthread_create(&w[i], NULL, strand_sender,
 		    (void *)(intptr_t)i), 0);
@@ -1330,6 +1339,181 @@ START_TEST(a_failed_write_never_leaves_its_batch_unsynced)
 	ck_assert_int_eq(race_errors, 0);
 	ck_assert_int_eq(balance("bob"), RACE_WRITERS * STRAND_ROUNDS);
 	ck_assert_int_eq(balance("alice"), 100);
+}
+END_TEST
+
+/* ---- writes queued for the writer connection (db_write_run) ----------- */
+
+struct queued {
+	const char *name;	/* the settings row it writes */
+	int rc;			/* what fn returns */
+	pthread_t ran_on;	/* the thread that ran fn */
+	int runs;
+	int result;		/* db_write_run's */
+};
+
+static int
+queued_write(sqlite3 *h, void *arg)
+{
+	struct queued *q = arg;
+
+	q->ran_on = pthread_self();
+	q->runs++;
+	if (db_run(h, "INSERT INTO settings (name, value) VALUES (?, 'q')",
+	    "t", q->name) != 0) {
+		return ERR_INTERNAL;
+	}
+	return q->rc;
+}
+
+static void *
+queued_submitter(void *arg)
+{
+	struct queued *q = arg;
+
+	q->result = db_write_run(db, queued_write, q);
+	return NULL;
+}
+
+static int
+jobs_queued(void)
+{
+	int n;
+
+	pthread_mutex_lock(&db->wlock);
+	n = db->jobs_head != NULL;
+	pthread_mutex_unlock(&db->wlock);
+	return n;
+}
+
+/*
+ * A write queued while another thread holds the writer connection is
+ * made by that thread, after its own write and before it lets the
+ * connection go; both are durable when their callers return.
+ */
+START_TEST(a_queued_write_is_made_by_the_connections_holder)
+{
+	struct queued q = { .name = "queued", .rc = ERR_NONE };
+	pthread_t t;
+	sqlite3 *h;
+
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	ck_assert_int_eq(pthread_create(&t, NULL, queued_submitter, &q), 0);
+	while (!jobs_queued()) {
+		usleep(1000);
+	}
+	ck_assert_int_eq(db_run(h, "INSERT INTO settings (name, value)"
+	    " VALUES ('holder', 'h')", ""), 0);
+	ck_assert_int_eq(q.runs, 0);
+	ck_assert_int_eq(db_write_end(db, ERR_NONE), ERR_NONE);
+	ck_assert_int_eq(q.runs, 1);
+	ck_assert(pthread_equal(q.ran_on, pthread_self()));
+	pthread_join(t, NULL);
+	ck_assert_int_eq(q.result, ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT (SELECT rowid FROM settings WHERE"
+	    " name = 'holder') < (SELECT rowid FROM settings WHERE"
+	    " name = 'queued')"), 1);
+	ck_assert_int_eq(db->durable_seq, db->committed_seq);
+}
+END_TEST
+
+/*
+ * A queued write that fails is rolled back alone, and its caller gets
+ * its error; one made with nothing holding the connection runs on the
+ * caller's own thread.  Refused up front (storage failing), fn never
+ * runs and the refusal is the caller's.
+ */
+START_TEST(a_queued_write_that_fails_leaves_nothing)
+{
+	struct queued bad = { .name = "bad", .rc = ERR_CONFLICT };
+	struct queued good = { .name = "good", .rc = ERR_NONE };
+	struct queued refused = { .name = "refused", .rc = ERR_NONE };
+	struct db_ticket *later = (struct db_ticket *)&later;
+
+	ck_assert_int_eq(db_write_run(db, queued_write, &bad), ERR_CONFLICT);
+	ck_assert_int_eq(bad.runs, 1);
+	ck_assert(pthread_equal(bad.ran_on, pthread_self()));
+	ck_assert_int_eq(db_write_run_later(db, queued_write, &bad, &later),
+	    ERR_CONFLICT);
+	ck_assert_ptr_null(later);
+	ck_assert_int_eq(db_write_run_later(db, queued_write, &good, &later),
+	    ERR_NONE);
+	ck_assert_ptr_nonnull(later);
+	ck_assert_int_eq(db_ticket_wait(db, later), ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'bad'"), 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'good'"), 1);
+
+	pthread_mutex_lock(&db->wlock);
+	db->fault_since = now_ms();
+	db->fault_until = now_ms() + 60000;
+	pthread_mutex_unlock(&db->wlock);
+	(void)db_take_refused();
+	ck_assert_int_eq(db_write_run(db, queued_write, &refused),
+	    ERR_INTERNAL);
+	ck_assert_int_eq(db_take_refused(), 1);
+	ck_assert_int_eq(refused.runs, 0);
+	pthread_mutex_lock(&db->wlock);
+	db->fault_since = 0;
+	db->fault_until = 0;
+	pthread_mutex_unlock(&db->wlock);
+	ck_assert_int_eq(db_write_run(db, queued_write, &refused), ERR_NONE);
+	ck_assert_int_eq(refused.runs, 1);
+}
+END_TEST
+
+/*
+ * Many threads queueing writes while others take the connection
+ * themselves (db_send): every queued write is made once and kept, and
+ * the money the others moved is all there.
+ */
+#define QUEUE_THREADS 6
+#define QUEUE_WRITES 150
+
+static void *
+queue_writer(void *arg)
+{
+	int t = (int)(intptr_t)arg, i;
+	struct queued q = { .rc = ERR_NONE };
+	char name[32];
+
+	q.name = name;
+	for (i = 0; i < QUEUE_WRITES; i++) {
+		snprintf(name, sizeof(name), "q%d.%d", t, i);
+		if (db_write_run(db, queued_write, &q) != ERR_NONE) {
+			race_error("queued write", name, 0, 0);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(queued_writes_from_many_threads_are_all_kept)
+{
+	pthread_t w[QUEUE_THREADS], s[RACE_WRITERS];
+	int i;
+
+	strand_setup(RACE_WRITERS);
+	for (i = 0; i < QUEUE_THREADS; i++) {
+		ck_assert_int_eq(pthread_create(&w[i], NULL, queue_writer,
+		    (void *)(intptr_t)i), 0);
+	}
+	for (i = 0; i < RACE_WRITERS; i++) {
+		ck_assert_int_eq(pthread_create(&s[i], NULL, strand_sender,
+		    (void *)(intptr_t)i), 0);
+	}
+	for (i = 0; i < QUEUE_THREADS; i++) {
+		pthread_join(w[i], NULL);
+	}
+	for (i = 0; i < RACE_WRITERS; i++) {
+		pthread_join(s[i], NULL);
+	}
+	pthread_barrier_destroy(&strand_round);
+	ck_assert_int_eq(race_errors, 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " value = 'q'"), QUEUE_THREADS * QUEUE_WRITES);
+	ck_assert_int_eq(balance("bob"), RACE_WRITERS * STRAND_ROUNDS);
+	ck_assert(ledger_clean());
 }
 END_TEST
 
@@ -1444,6 +1628,9 @@ ledger_suite(void)
 	tcase_add_test(tc, balances_stay_right_under_concurrent_writers);
 	tcase_add_test(tc, a_failed_write_never_leaves_its_batch_unsynced);
 	tcase_add_test(tc, balances_in_memory_are_bounded);
+	tcase_add_test(tc, a_queued_write_is_made_by_the_connections_holder);
+	tcase_add_test(tc, a_queued_write_that_fails_leaves_nothing);
+	tcase_add_test(tc, queued_writes_from_many_threads_are_all_kept);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("machines");
 	tcase_add_checked_fixture(tc, setup, teardown);
