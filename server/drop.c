@@ -331,7 +331,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		snprintf(rq->message, sizeof(rq->message), "%s", d.message);
 		return rc;
 	}
-	log_info("drop tx %lld: %s, %s slot %d (%s, %lld): price held",
+	log_debug("drop tx %lld: %s, %s slot %d (%s, %lld): price held",
 	    (long long)d.tx, d.user, d.machine, d.slot, d.item,
 	    (long long)d.price);
 	event_drop(d.tx, d.user, d.machine, d.slot, "queued", NULL);
@@ -395,10 +395,14 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	}
 	if (rc == ERR_NONE) {
 		event_drop(d.tx, NULL, NULL, 0, "completed", NULL);
-		log_info("drop tx %lld: completed", (long long)d.tx);
+		log_info("drop tx %lld: %s, %s slot %d (%s, %lld): completed",
+		    (long long)d.tx, d.user, d.machine, d.slot, d.item,
+		    (long long)d.price);
 	} else {
-		log_info("drop tx %lld: failed, hold released (%s: %s)",
-		    (long long)d.tx, proto_err_code(rc), rq->message);
+		log_info("drop tx %lld: %s, %s slot %d (%s, %lld): failed, "
+		    "hold released (%s: %s)", (long long)d.tx, d.user,
+		    d.machine, d.slot, d.item, (long long)d.price,
+		    proto_err_code(rc), rq->message);
 		event_drop(d.tx, NULL, NULL, 0, "failed", proto_err_code(rc));
 	}
 	drop_finish(srv, v);

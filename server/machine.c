@@ -222,7 +222,7 @@ machine_dispatch(struct machine_conn *mc)
 	cJSON_AddStringToObject(o, "cmd", "vend");
 	cJSON_AddNumberToObject(o, "slot", vc.slot);
 	cJSON_AddNumberToObject(o, "delay", vc.delay);
-	log_info("machine %s: vend %s slot %d delay %d (tx %lld)",
+	log_debug("machine %s: vend %s slot %d delay %d (tx %lld)",
 	    vend_mach_name(mc->mach), vc.id, vc.slot, vc.delay,
 	    (long long)vc.tx);
 	rc = machine_send(mc, o);
