@@ -140,23 +140,25 @@ void db_writer_unlock(struct db *db);
  */
 int db_write_end(struct db *db, int rc);
 /*
- * db_write_end, but with ERR_NONE it returns at once, the write in the
- * batch in the order it was made, and *later for db_ticket_wait (db.h),
- * which another thread may call: until then nothing is known durable.
- */
-int db_write_end_later(struct db *db, int rc, struct db_ticket **later);
-/*
  * A write as a function: fn makes it on h, inside the write's savepoint,
  * and returns ERR_NONE to keep it (as the rc given to db_write_end).  It
- * runs on whichever thread holds the writer connection when its turn
- * comes, with the other writes queued meanwhile, so fn touches only h,
- * arg and what arg points to.  db_write_run returns what db_write_end
- * would; db_write_run_later what db_write_end_later would, once fn ran.
+ * is queued, and made by whichever thread holds the writer connection
+ * when its turn comes, with the other writes queued meanwhile, so fn
+ * touches only h, arg and what arg points to.  db_write_run returns what
+ * db_write_end would.
  */
 typedef int (*db_write_fn)(sqlite3 *h, void *arg);
 int db_write_run(struct db *db, db_write_fn fn, void *arg);
-int db_write_run_later(struct db *db, db_write_fn fn, void *arg,
+/*
+ * db_write_run without waiting: the write is made in its turn (at once
+ * when the connection is free), and *later is for db_ticket_wait (db.h),
+ * which another thread may call; arg must live until then.  ERR_INTERNAL
+ * and *later NULL when writes are refused up front.
+ */
+int db_write_queue(struct db *db, db_write_fn fn, void *arg,
     struct db_ticket **later);
+/* The arg a ticket's write was queued with. */
+void *db_ticket_arg(const struct db_ticket *t);
 sqlite3 *db_read_begin(struct db *db);
 void db_read_end(struct db *db, sqlite3 *h);
 /*

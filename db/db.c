@@ -109,6 +109,7 @@ struct db_waiter {
 	int sleeping;			/* its thread waits on cond */
 	int wanted;			/* someone waits, or will at once */
 	int queued;			/* cond was made when its job was queued */
+	int made;			/* the write was made (db_write_close) */
 	struct db_waiter *next;
 };
 
@@ -123,9 +124,8 @@ struct db_job {
 	db_write_fn fn;
 	void *arg;
 	const char *op;		/* the submitter's db_op */
-	int later;		/* the submitter waits only until it ran */
-	int ran;		/* fn ran and the write was finished; wlock */
-	int rc;			/* then: the write's outcome before its sync */
+	int later;		/* db_write_queue's: the submitter went on */
+	int rc;			/* once w.made: the outcome before its sync */
 	int refused;		/* then: refused without trying (db_refused) */
 	struct db_waiter w;	/* in the batch, when kept */
 	struct db_job *next;
@@ -840,6 +840,7 @@ db_connection_close(sqlite3 *h)
 static int db_batch_due(const struct db *db);
 static void db_batch_commit_now(struct db *db);
 static void db_wait_durable(struct db *db, uint64_t seq);
+static void db_writer_release(struct db *db, int stays);
 
 void
 db_close(struct db *db)
@@ -854,6 +855,10 @@ db_close(struct db *db)
 	/* Writes whose tickets were never waited for are kept all the same. */
 	if (db->writer != NULL) {
 		pthread_mutex_lock(&db->wlock);
+		if (db->jobs_head != NULL && !db->wbusy && !db->wcommitting) {
+			db->wbusy = 1;
+			db_writer_release(db, 1);
+		}
 		if (db->in_batch && !db->wbusy && !db->wcommitting) {
 			db_batch_commit_now(db);
 		}
@@ -1066,6 +1071,7 @@ db_exec_ctl(sqlite3 *h, const char *sql)
  */
 
 static void db_jobs_run(struct db *db);
+static void db_job_wait_made(struct db *db, struct db_waiter *w);
 
 /*
  * Wait (wlock held) until the writer connection is ours.  Writes queued
@@ -1633,6 +1639,11 @@ db_write_close(struct db *db, int rc, struct db_waiter *w, int wanted)
 	} else if (what != NULL) {
 		log_err("database: cannot finish a write: %s", why);
 	}
+	w->made = 1;
+	/* A queued write whose ticket is waited for already is wanted. */
+	if (w->queued && w->sleeping) {
+		wanted = 1;
+	}
 	if (rc == ERR_NONE) {
 		w->op = db_op;
 		if (!w->queued) {
@@ -1662,6 +1673,8 @@ static int
 db_waiter_wait(struct db *db, struct db_waiter *w)
 {
 	pthread_mutex_lock(&db->wlock);
+	/* A queued write not made yet is made first, wanted (db_jobs_run). */
+	db_job_wait_made(db, w);
 	/* A write for a ticket, still in the open batch: it is wanted now. */
 	if (!w->done && !w->wanted && w->seq == 0) {
 		w->wanted = 1;
@@ -1698,22 +1711,8 @@ db_write_end(struct db *db, int rc)
 
 /* A write whose durability another thread waits for. */
 struct db_ticket {
-	struct db_job job;	/* only job.w, for db_write_end_later */
+	struct db_job job;
 };
-
-int
-db_write_end_later(struct db *db, int rc, struct db_ticket **later)
-{
-	struct db_ticket *t = xcalloc(1, sizeof(*t));
-
-	*later = NULL;
-	if ((rc = db_write_finish(db, rc, &t->job.w, 0)) != ERR_NONE) {
-		free(t);
-		return rc;
-	}
-	*later = t;
-	return ERR_NONE;
-}
 
 int
 db_ticket_wait(struct db *db, struct db_ticket *t)
@@ -1728,6 +1727,8 @@ db_ticket_wait(struct db *db, struct db_ticket *t)
  * Make the queued writes (wlock held, the connection held by this thread),
  * each as its submitter would have: its savepoint, fn, and its end.  What
  * the batch can take goes in it; a full batch is committed between two.
+ * A write whose caller went on (db_write_queue) is wanted when its ticket
+ * is already waited for.
  */
 static void
 db_jobs_run(struct db *db)
@@ -1754,6 +1755,7 @@ db_jobs_run(struct db *db)
 		db_refused = 0;
 		if (db_write_open(db) != 0) {
 			rc = ERR_INTERNAL;
+			j->w.made = 1;
 		} else {
 			rc = db_write_close(db, j->fn(db->writer, j->arg), &j->w,
 			    !j->later);
@@ -1762,25 +1764,42 @@ db_jobs_run(struct db *db)
 		db_op = op;
 		db_refused = refused;
 		j->rc = rc;
-		j->ran = 1;
+		/* A kept write's waiter sleeps on until it is durable. */
 		if (rc != ERR_NONE) {
 			j->w.rc = rc;
 			j->w.done = 1;
-		}
-		/* A kept write's submitter sleeps on until it is durable. */
-		if (rc != ERR_NONE || j->later) {
 			pthread_cond_signal(&j->w.cond);
 		}
 	}
 }
 
 /*
- * Queue j (wlock held) and return once it ran: made by the thread that
- * holds the connection, or by this one when the connection is free.
- * Refused up front (db_write_refused), it is not queued: ERR_INTERNAL.
+ * Wait (wlock held) until w's write was made, making the queue whenever
+ * the connection is free: nothing else may be left to make it.
+ */
+static void
+db_job_wait_made(struct db *db, struct db_waiter *w)
+{
+	while (!w->made) {
+		if (!db->wbusy && !db->wcommitting) {
+			db->wbusy = 1;
+			db_writer_release(db, 1);
+			continue;
+		}
+		/* A kept write may be woken to sync its batch (db_sync_kick). */
+		w->sleeping = 1;
+		pthread_cond_wait(&w->cond, &db->wlock);
+		w->sleeping = 0;
+	}
+}
+
+/*
+ * Queue j (wlock held): ERR_NONE, or ERR_INTERNAL refused up front
+ * (db_write_refused), not queued.  When the connection is free, this
+ * thread makes the queue at once.
  */
 static int
-db_job_submit(struct db *db, struct db_job *j)
+db_job_queue(struct db *db, struct db_job *j)
 {
 	if (db_write_refused(db)) {
 		return ERR_INTERNAL;
@@ -1794,24 +1813,11 @@ db_job_submit(struct db *db, struct db_job *j)
 		db->jobs_head = j;
 	}
 	db->jobs_tail = j;
-	while (!j->ran) {
-		if (!db->wbusy && !db->wcommitting) {
-			db->wbusy = 1;
-			db_writer_release(db, !j->later);
-			continue;
-		}
-		/* A kept write may be woken to sync its batch (db_sync_kick). */
-		j->w.sleeping = 1;
-		pthread_cond_wait(&j->w.cond, &db->wlock);
-		j->w.sleeping = 0;
+	if (!db->wbusy && !db->wcommitting) {
+		db->wbusy = 1;
+		db_writer_release(db, !j->later);
 	}
-	if (j->refused) {
-		db_refused = 1;
-	}
-	if (j->rc != ERR_NONE) {
-		pthread_cond_destroy(&j->w.cond);
-	}
-	return j->rc;
+	return ERR_NONE;
 }
 
 int
@@ -1821,13 +1827,21 @@ db_write_run(struct db *db, db_write_fn fn, void *arg)
 	int rc;
 
 	pthread_mutex_lock(&db->wlock);
-	rc = db_job_submit(db, &j);
+	if ((rc = db_job_queue(db, &j)) == ERR_NONE) {
+		db_job_wait_made(db, &j.w);
+		if (j.refused) {
+			db_refused = 1;
+		}
+		if ((rc = j.rc) != ERR_NONE) {
+			pthread_cond_destroy(&j.w.cond);
+		}
+	}
 	pthread_mutex_unlock(&db->wlock);
 	return rc != ERR_NONE ? rc : db_waiter_wait(db, &j.w);
 }
 
 int
-db_write_run_later(struct db *db, db_write_fn fn, void *arg,
+db_write_queue(struct db *db, db_write_fn fn, void *arg,
     struct db_ticket **later)
 {
 	struct db_ticket *t = xcalloc(1, sizeof(*t));
@@ -1837,7 +1851,7 @@ db_write_run_later(struct db *db, db_write_fn fn, void *arg,
 	t->job.arg = arg;
 	t->job.later = 1;
 	pthread_mutex_lock(&db->wlock);
-	rc = db_job_submit(db, &t->job);
+	rc = db_job_queue(db, &t->job);
 	pthread_mutex_unlock(&db->wlock);
 	if (rc != ERR_NONE) {
 		free(t);
@@ -1845,6 +1859,12 @@ db_write_run_later(struct db *db, db_write_fn fn, void *arg,
 	}
 	*later = t;
 	return rc;
+}
+
+void *
+db_ticket_arg(const struct db_ticket *t)
+{
+	return t->job.arg;
 }
 
 /*

@@ -243,17 +243,23 @@ int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
 struct db_ticket;
 int db_ticket_wait(struct db *db, struct db_ticket *t);
 /*
- * The machine's "ok" for drop tx, in one write on the machine's thread:
- * the slot's stock (as db_machine_vended; stock -2 leaves it alone) and,
- * while the drop is still pending, its capture (result added to reply,
- * *captured = 1).  A drop a timeout already released stays released
- * (*captured = 0).  On an error nothing is recorded.  The write is made
- * at once but not waited for: with ERR_NONE, *later is its ticket, and
- * until it says ERR_NONE, reply and *captured are what will be true once
- * it is durable.
+ * The machine's "ok" for drop tx, in one write queued by the machine's
+ * thread, in the order of its messages: the slot's stock (as
+ * db_machine_vended; stock -2 leaves it alone) and, while the drop is
+ * still pending, its capture.  A drop a timeout already released stays
+ * released.  On an error nothing is recorded.  The caller goes on at
+ * once: with ERR_NONE, *later is for db_drop_vended_wait; ERR_INTERNAL
+ * (and *later NULL) when writes are refused.
  */
 int db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
-    int64_t stock, cJSON *reply, int *captured, struct db_ticket **later);
+    int64_t stock, struct db_ticket **later);
+/*
+ * Wait for a db_drop_vended write (as db_ticket_wait, which it frees):
+ * ERR_NONE once durable; then *captured says whether it captured the
+ * drop, whose result it adds to reply.
+ */
+int db_drop_vended_wait(struct db *db, struct db_ticket *later, cJSON *reply,
+    int *captured);
 /*
  * The vend failed: @holds -> member; err and message kept for the key.
  * A drop its machine's thread captured first (its "ok" crossed a timeout

@@ -411,10 +411,10 @@ db_drop_release(struct db *db, int64_t tx, int err, const char *message,
 	return rc;
 }
 
-/* A machine's "ok", for drop_vended (run by db_write_run_later). */
+/* A machine's "ok", for drop_vended (queued by db_drop_vended). */
 struct drop_vended_args {
 	int64_t tx;
-	const char *machine;
+	char *machine;
 	int slot;
 	int64_t stock;
 	cJSON *res;		/* the capture's result */
@@ -438,22 +438,45 @@ drop_vended(sqlite3 *h, void *arg)
 	return ERR_INTERNAL;
 }
 
+static void
+drop_vended_free(struct drop_vended_args *a)
+{
+	cJSON_Delete(a->res);
+	free(a->machine);
+	free(a);
+}
+
 int
 db_drop_vended(struct db *db, int64_t tx, const char *machine, int slot,
-    int64_t stock, cJSON *reply, int *captured, struct db_ticket **later)
+    int64_t stock, struct db_ticket **later)
 {
-	struct drop_vended_args a = { .tx = tx, .machine = machine,
-		.slot = slot, .stock = stock, .res = cJSON_CreateObject(),
-		.captured = -1 };
+	struct drop_vended_args *a = xcalloc(1, sizeof(*a));
 	int rc;
 
-	*captured = 0;
-	rc = db_write_run_later(db, drop_vended, &a, later);
-	if (rc == ERR_NONE && a.captured == 0) {
-		ledger_json_move(reply, a.res);
-		*captured = 1;
+	a->tx = tx;
+	a->machine = xstrdup(machine);
+	a->slot = slot;
+	a->stock = stock;
+	a->res = cJSON_CreateObject();
+	a->captured = -1;
+	if ((rc = db_write_queue(db, drop_vended, a, later)) != ERR_NONE) {
+		drop_vended_free(a);
 	}
-	cJSON_Delete(a.res);
+	return rc;
+}
+
+int
+db_drop_vended_wait(struct db *db, struct db_ticket *later, cJSON *reply,
+    int *captured)
+{
+	struct drop_vended_args *a = db_ticket_arg(later);
+	int rc = db_ticket_wait(db, later);
+
+	*captured = rc == ERR_NONE && a->captured == 0;
+	if (*captured) {
+		ledger_json_move(reply, a->res);
+	}
+	drop_vended_free(a);
 	return rc;
 }
 

@@ -313,11 +313,12 @@ struct vend {
 	int result;		/* enum proto_err, once DONE */
 	char message[160];	/* text for a failure, once DONE */
 	pthread_cond_t cond;	/* signalled once DONE; from submit to finish */
-	cJSON *settled;		/* DONE ok and already captured: the result */
+	cJSON *settled;		/* DONE ok and captured: the result */
 	/*
-	 * DONE ok: the write of its capture and stock, made on the
-	 * machine's thread and durable once the member's thread has waited
-	 * for it (db_ticket_wait); the stock that write set, for a retry.
+	 * DONE ok: the write of its capture and stock, queued by the
+	 * machine's thread and made and durable once the member's thread
+	 * has waited for it (db_drop_vended_wait); the stock that write
+	 * sets, for a retry.
 	 */
 	struct db_ticket *capture;
 	int64_t ok_stock;
@@ -398,13 +399,12 @@ enum vend_match vend_complete(struct vend_reg *reg, struct mach *m,
 struct vend *vend_take(struct vend_reg *reg, struct mach *m, const char *id,
     struct vend_abandoned *info);
 /*
- * An ANSWERED vend is DONE with result; with *settled (the capture's
- * result, may be NULL) taken over and set to NULL, and capture (the
- * write that recorded it, for its member to wait for; may be NULL).  The
- * member may free v as soon as this returns.
+ * An ANSWERED vend is DONE with result, and capture (the write queued to
+ * record it, for its member to wait for; may be NULL).  The member may
+ * free v as soon as this returns.
  */
 void vend_settle(struct vend_reg *reg, struct vend *v, int result,
-    cJSON **settled, struct db_ticket *capture);
+    struct db_ticket *capture);
 /* The machine reported sensed stock for slot. */
 void vend_sensed(struct vend_reg *reg, struct mach *m, int slot);
 /* Member side. */

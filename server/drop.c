@@ -290,21 +290,31 @@ drop_vended_lost(struct server *srv, int64_t tx, const char *name,
 }
 
 /*
- * The member's side of step 4 for an "ok": wait until the machine's
- * thread's write is durable.  If its batch was lost, the vend is made
- * durable another way and the capture is left to drop_settle.
+ * The member's side of step 4 for an "ok": wait until the write the
+ * machine's thread queued is durable; its result is the reply's when it
+ * captured the drop.  If its batch was lost, the vend is made durable
+ * another way; then, or when the write was refused (no ticket: the
+ * machine's thread did the same), the capture is left to drop_settle.
  */
 static void
 drop_captured(struct server *srv, const struct db_drop *d, struct vend *v)
 {
-	if (v->capture != NULL &&
-	    db_ticket_wait(srv->db, v->capture) != ERR_NONE) {
+	cJSON *settled = cJSON_CreateObject();
+	int captured = 0;
+
+	ASSERT(v->settled == NULL);
+	if (v->capture != NULL && db_drop_vended_wait(srv->db, v->capture,
+	    settled, &captured) != ERR_NONE) {
 		drop_vended_lost(srv, d->tx, d->machine, d->slot, v->ok_stock,
 		    v->id);
-		cJSON_Delete(v->settled);
-		v->settled = NULL;
 	}
 	v->capture = NULL;
+	if (captured) {
+		v->settled = settled;
+	} else {
+		/* drop_settle captures it, with its retries. */
+		cJSON_Delete(settled);
+	}
 	event_slots(srv, d->machine, NULL, d->slot);
 }
 
@@ -422,34 +432,26 @@ drop_ok_stock(int64_t stock, int sensed)
 
 /*
  * Step 4 for an "ok" at the machine: the stock and the capture in one
- * write, in the order of the machine's messages, then the member is
- * woken to wait until it is durable (drop_captured).  The machine was
+ * write, queued in the order of the machine's messages, then the member
+ * is woken to wait until it is made and durable (drop_captured), while
+ * this thread goes on to the machine's next message.  The machine was
  * freed when the "ok" was taken, so its next vend may already be out.
  */
 void
 drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 {
-	const char *name = vend_mach_name(m);
 	struct db_ticket *later = NULL;
-	cJSON *settled;
-	int captured = 0;
 
 	if (p->v == NULL) {
 		return;
 	}
-	settled = cJSON_CreateObject();
-	if (db_drop_vended(srv->db, p->tx, name, p->slot, p->stock, settled,
-	    &captured, &later) != ERR_NONE) {
-		drop_vended_lost(srv, p->tx, name, p->slot, p->stock, p->id);
-	}
-	if (!captured) {
-		/* The member's thread captures it, with its retries. */
-		cJSON_Delete(settled);
-		settled = NULL;
+	if (db_drop_vended(srv->db, p->tx, vend_mach_name(m), p->slot,
+	    p->stock, &later) != ERR_NONE) {
+		drop_vended_lost(srv, p->tx, vend_mach_name(m), p->slot,
+		    p->stock, p->id);
 	}
 	p->v->ok_stock = p->stock;
-	vend_settle(srv->vends, p->v, ERR_NONE, &settled, later);
-	ASSERT(settled == NULL);
+	vend_settle(srv->vends, p->v, ERR_NONE, later);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -11,7 +11,7 @@
  *   struct mach with callbacks to wake it and to hang it up, takes the
  *   next vend to send with vend_next, reports answers (vend_match then
  *   vend_complete; an "ok" in flight with vend_take, which frees the
- *   machine at once, then vend_settle once the capture is written; both
+ *   machine at once, then vend_settle once the capture is queued; both
  *   are called on that thread, which asks vend_next again before it
  *   waits, so neither wakes it) and
  *   sensed stock (vend_sensed), and detaches when its connection ends;
@@ -684,13 +684,11 @@ vend_take(struct vend_reg *reg, struct mach *m, const char *id,
 
 void
 vend_settle(struct vend_reg *reg, struct vend *v, int result,
-    cJSON **settled, struct db_ticket *capture)
+    struct db_ticket *capture)
 {
 	vend_lock(reg);
 	ASSERT(v->state == VEND_STATE_ANSWERED && v->settled == NULL);
 	ASSERT(v->capture == NULL);
-	v->settled = *settled;
-	*settled = NULL;
 	v->capture = capture;
 	vend_done(reg, v, result, "");
 	vend_unlock(reg);

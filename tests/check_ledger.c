@@ -112,11 +112,12 @@ static int
 vended(int64_t tx, int64_t stock, cJSON *r, int *captured)
 {
 	struct db_ticket *later;
-	int rc = db_drop_vended(db, tx, "m1", 1, stock, r, captured, &later);
+	int rc = db_drop_vended(db, tx, "m1", 1, stock, &later);
 
+	*captured = 0;
 	if (rc == ERR_NONE) {
 		ck_assert_ptr_nonnull(later);
-		rc = db_ticket_wait(db, later);
+		rc = db_drop_vended_wait(db, later, r, captured);
 	} else {
 		ck_assert_ptr_null(later);
 	}
@@ -1433,10 +1434,12 @@ START_TEST(a_queued_write_that_fails_leaves_nothing)
 	ck_assert_int_eq(db_write_run(db, queued_write, &bad), ERR_CONFLICT);
 	ck_assert_int_eq(bad.runs, 1);
 	ck_assert(pthread_equal(bad.ran_on, pthread_self()));
-	ck_assert_int_eq(db_write_run_later(db, queued_write, &bad, &later),
-	    ERR_CONFLICT);
-	ck_assert_ptr_null(later);
-	ck_assert_int_eq(db_write_run_later(db, queued_write, &good, &later),
+	ck_assert_int_eq(db_write_queue(db, queued_write, &bad, &later),
+	    ERR_NONE);
+	ck_assert_ptr_nonnull(later);
+	ck_assert_int_eq(bad.runs, 2);
+	ck_assert_int_eq(db_ticket_wait(db, later), ERR_CONFLICT);
+	ck_assert_int_eq(db_write_queue(db, queued_write, &good, &later),
 	    ERR_NONE);
 	ck_assert_ptr_nonnull(later);
 	ck_assert_int_eq(db_ticket_wait(db, later), ERR_NONE);
@@ -1453,6 +1456,10 @@ START_TEST(a_queued_write_that_fails_leaves_nothing)
 	ck_assert_int_eq(db_write_run(db, queued_write, &refused),
 	    ERR_INTERNAL);
 	ck_assert_int_eq(db_take_refused(), 1);
+	ck_assert_int_eq(db_write_queue(db, queued_write, &refused, &later),
+	    ERR_INTERNAL);
+	ck_assert_ptr_null(later);
+	ck_assert_int_eq(db_take_refused(), 1);
 	ck_assert_int_eq(refused.runs, 0);
 	pthread_mutex_lock(&db->wlock);
 	db->fault_since = 0;
@@ -1460,6 +1467,35 @@ START_TEST(a_queued_write_that_fails_leaves_nothing)
 	pthread_mutex_unlock(&db->wlock);
 	ck_assert_int_eq(db_write_run(db, queued_write, &refused), ERR_NONE);
 	ck_assert_int_eq(refused.runs, 1);
+}
+END_TEST
+
+/*
+ * A write queued without waiting (db_write_queue) while the connection is
+ * held returns at once, unmade; the holder makes it as it lets go, and
+ * its ticket then says it is durable.
+ */
+START_TEST(a_write_queued_without_waiting_is_made_in_turn)
+{
+	struct queued q = { .name = "later", .rc = ERR_NONE };
+	struct db_ticket *later;
+	sqlite3 *h;
+
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	ck_assert_int_eq(db_write_queue(db, queued_write, &q, &later),
+	    ERR_NONE);
+	ck_assert_ptr_nonnull(later);
+	ck_assert_ptr_eq(db_ticket_arg(later), &q);
+	ck_assert_int_eq(q.runs, 0);
+	ck_assert_int_eq(db_run(h, "INSERT INTO settings (name, value)"
+	    " VALUES ('holder', 'h')", ""), 0);
+	ck_assert_int_eq(db_write_end(db, ERR_NONE), ERR_NONE);
+	ck_assert_int_eq(q.runs, 1);
+	ck_assert_int_eq(db_ticket_wait(db, later), ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT (SELECT rowid FROM settings WHERE"
+	    " name = 'holder') < (SELECT rowid FROM settings WHERE"
+	    " name = 'later')"), 1);
+	ck_assert_int_eq(db->durable_seq, db->committed_seq);
 }
 END_TEST
 
@@ -1630,6 +1666,7 @@ ledger_suite(void)
 	tcase_add_test(tc, balances_in_memory_are_bounded);
 	tcase_add_test(tc, a_queued_write_is_made_by_the_connections_holder);
 	tcase_add_test(tc, a_queued_write_that_fails_leaves_nothing);
+	tcase_add_test(tc, a_write_queued_without_waiting_is_made_in_turn);
 	tcase_add_test(tc, queued_writes_from_many_threads_are_all_kept);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("machines");

@@ -174,7 +174,7 @@ START_TEST(an_ok_frees_the_machine_before_its_capture_is_recorded)
 	struct mach *m = online("m1", &t);
 	struct vend_abandoned info;
 	struct vend a, b, *got;
-	cJSON *res = cJSON_CreateObject();
+	struct db_ticket *capture = (struct db_ticket *)&t;
 
 	submit_ok(&a, "alice", 11, 3, 1000, "m1");
 	submit_ok(&b, "bob", 12, 4, 1000, "m1");
@@ -196,12 +196,11 @@ START_TEST(an_ok_frees_the_machine_before_its_capture_is_recorded)
 	ck_assert_int_eq(vend_poll(reg, &a), 0);
 	ck_assert_int_eq(vend_wait_for(reg, &a, 0), 0);
 	ck_assert_int_eq(a.state, VEND_STATE_ANSWERED);
-	/* Recorded: a takes the capture's result and is done, ok. */
-	vend_settle(reg, &a, ERR_NONE, &res, NULL);
-	ck_assert_ptr_null(res);
-	ck_assert_ptr_nonnull(a.settled);
-	cJSON_Delete(a.settled);
-	a.settled = NULL;
+	/* Queued: a holds the capture's ticket and is done, ok. */
+	vend_settle(reg, &a, ERR_NONE, capture);
+	ck_assert_ptr_eq(a.capture, capture);
+	ck_assert_ptr_null(a.settled);
+	a.capture = NULL;
 	expect_done(&a, ERR_NONE);
 	/* b, sent before a was recorded, still times out on its own. */
 	ck_assert_int_eq(vend_poll(reg, &b), 1);
@@ -217,7 +216,6 @@ START_TEST(an_answered_vend_outlives_its_machine)
 	struct mach *m = online("m1", &t);
 	struct vend_abandoned info;
 	struct vend a;
-	cJSON *res = NULL;
 
 	submit_ok(&a, "alice", 11, 3, 1000, "m1");
 	expect_sent(m, &a);
@@ -226,8 +224,9 @@ START_TEST(an_answered_vend_outlives_its_machine)
 	vend_detach(reg, m);
 	ck_assert_int_eq(a.state, VEND_STATE_ANSWERED);
 	ck_assert_int_eq(vend_active(reg), 1);
-	/* Not captured here (settled NULL): the member captures it. */
-	vend_settle(reg, &a, ERR_NONE, &res, NULL);
+	/* No capture queued (refused): the member captures it. */
+	vend_settle(reg, &a, ERR_NONE, NULL);
+	ck_assert_ptr_null(a.capture);
 	ck_assert_ptr_null(a.settled);
 	expect_done(&a, ERR_NONE);
 	ck_assert_int_eq(vend_active(reg), 0);
