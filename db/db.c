@@ -841,6 +841,7 @@ static int db_batch_due(const struct db *db);
 static void db_batch_commit_now(struct db *db);
 static void db_wait_durable(struct db *db, uint64_t seq);
 static void db_writer_release(struct db *db, int stays);
+static int db_jobs_make(struct db *db, int stays);
 
 void
 db_close(struct db *db)
@@ -855,10 +856,7 @@ db_close(struct db *db)
 	/* Writes whose tickets were never waited for are kept all the same. */
 	if (db->writer != NULL) {
 		pthread_mutex_lock(&db->wlock);
-		if (db->jobs_head != NULL && !db->wbusy && !db->wcommitting) {
-			db->wbusy = 1;
-			db_writer_release(db, 1);
-		}
+		(void)db_jobs_make(db, 1);
 		if (db->in_batch && !db->wbusy && !db->wcommitting) {
 			db_batch_commit_now(db);
 		}
@@ -1088,7 +1086,6 @@ db_writer_acquire(struct db *db)
 	db->wbusy = 1;
 	db_jobs_run(db);
 }
-
 
 /*
  * Complete the writers on the list first (oldest first) with rc (wlock
@@ -1777,13 +1774,27 @@ db_jobs_run(struct db *db)
  * Wait (wlock held) until w's write was made, making the queue whenever
  * the connection is free: nothing else may be left to make it.
  */
+/*
+ * With the connection free and writes queued (wlock held): make them on
+ * this thread and give the connection back (stays as db_writer_release
+ * takes it).  1 when it did.
+ */
+static int
+db_jobs_make(struct db *db, int stays)
+{
+	if (db->jobs_head == NULL || db->wbusy || db->wcommitting) {
+		return 0;
+	}
+	db->wbusy = 1;
+	db_writer_release(db, stays);
+	return 1;
+}
+
 static void
 db_job_wait_made(struct db *db, struct db_waiter *w)
 {
 	while (!w->made) {
-		if (!db->wbusy && !db->wcommitting) {
-			db->wbusy = 1;
-			db_writer_release(db, 1);
+		if (db_jobs_make(db, 1)) {
 			continue;
 		}
 		/* A kept write may be woken to sync its batch (db_sync_kick). */
@@ -1813,10 +1824,7 @@ db_job_queue(struct db *db, struct db_job *j)
 		db->jobs_head = j;
 	}
 	db->jobs_tail = j;
-	if (!db->wbusy && !db->wcommitting) {
-		db->wbusy = 1;
-		db_writer_release(db, !j->later);
-	}
+	(void)db_jobs_make(db, !j->later);
 	return ERR_NONE;
 }
 

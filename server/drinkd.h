@@ -313,7 +313,6 @@ struct vend {
 	int result;		/* enum proto_err, once DONE */
 	char message[160];	/* text for a failure, once DONE */
 	pthread_cond_t cond;	/* signalled once DONE; from submit to finish */
-	cJSON *settled;		/* DONE ok and captured: the result */
 	/*
 	 * DONE ok: the write of its capture and stock, queued by the
 	 * machine's thread and made and durable once the member's thread

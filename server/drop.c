@@ -115,7 +115,6 @@ drop_finish(struct server *srv, struct vend *v)
 	if (v->state != VEND_STATE_NEW) {
 		vend_finish(srv->vends, v);
 	}
-	cJSON_Delete(v->settled);
 	free(v);
 }
 
@@ -291,31 +290,26 @@ drop_vended_lost(struct server *srv, int64_t tx, const char *name,
 
 /*
  * The member's side of step 4 for an "ok": wait until the write the
- * machine's thread queued is durable; its result is the reply's when it
- * captured the drop.  If its batch was lost, the vend is made durable
- * another way; then, or when the write was refused (no ticket: the
- * machine's thread did the same), the capture is left to drop_settle.
+ * machine's thread queued is durable: 1 when it captured the drop (its
+ * result added to reply).  If its batch was lost, the vend is made
+ * durable another way; then, or when the write was refused (no ticket:
+ * the machine's thread did the same), 0: drop_settle captures it, with
+ * its retries.
  */
-static void
-drop_captured(struct server *srv, const struct db_drop *d, struct vend *v)
+static int
+drop_captured(struct server *srv, const struct db_drop *d, struct vend *v,
+    cJSON *reply)
 {
-	cJSON *settled = cJSON_CreateObject();
 	int captured = 0;
 
-	ASSERT(v->settled == NULL);
 	if (v->capture != NULL && db_drop_vended_wait(srv->db, v->capture,
-	    settled, &captured) != ERR_NONE) {
+	    reply, &captured) != ERR_NONE) {
 		drop_vended_lost(srv, d->tx, d->machine, d->slot, v->ok_stock,
 		    v->id);
 	}
 	v->capture = NULL;
-	if (captured) {
-		v->settled = settled;
-	} else {
-		/* drop_settle captures it, with its retries. */
-		cJSON_Delete(settled);
-	}
 	event_slots(srv, d->machine, NULL, d->slot);
+	return captured;
 }
 
 /* Steps 1 to 4 for one member's request. */
@@ -373,11 +367,8 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	 * 4. Settle; the member's in-flight slot is freed once recorded.
 	 * Usually the machine's thread captured it as the "ok" arrived.
 	 */
-	if (rc == ERR_NONE) {
-		drop_captured(srv, &d, v);
-	}
-	if (rc == ERR_NONE && v->settled != NULL) {
-		ledger_json_move(reply, v->settled);
+	if (rc == ERR_NONE && drop_captured(srv, &d, v, reply)) {
+		/* Recorded by the write the machine's thread queued. */
 	} else if (drop_settle(srv, d.tx, rc, rq->message, reply, &captured) !=
 	    ERR_NONE) {
 		log_err("drop tx %lld: the machine %s, but the database "

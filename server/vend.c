@@ -687,7 +687,7 @@ vend_settle(struct vend_reg *reg, struct vend *v, int result,
     struct db_ticket *capture)
 {
 	vend_lock(reg);
-	ASSERT(v->state == VEND_STATE_ANSWERED && v->settled == NULL);
+	ASSERT(v->state == VEND_STATE_ANSWERED);
 	ASSERT(v->capture == NULL);
 	v->capture = capture;
 	vend_done(reg, v, result, "");

@@ -199,7 +199,6 @@ START_TEST(an_ok_frees_the_machine_before_its_capture_is_recorded)
 	/* Queued: a holds the capture's ticket and is done, ok. */
 	vend_settle(reg, &a, ERR_NONE, capture);
 	ck_assert_ptr_eq(a.capture, capture);
-	ck_assert_ptr_null(a.settled);
 	a.capture = NULL;
 	expect_done(&a, ERR_NONE);
 	/* b, sent before a was recorded, still times out on its own. */
@@ -227,7 +226,6 @@ START_TEST(an_answered_vend_outlives_its_machine)
 	/* No capture queued (refused): the member captures it. */
 	vend_settle(reg, &a, ERR_NONE, NULL);
 	ck_assert_ptr_null(a.capture);
-	ck_assert_ptr_null(a.settled);
 	expect_done(&a, ERR_NONE);
 	ck_assert_int_eq(vend_active(reg), 0);
 	vend_mach_free(m);
