@@ -1500,6 +1500,97 @@ START_TEST(a_write_queued_without_waiting_is_made_in_turn)
 END_TEST
 
 /*
+ * More writes queued than a batch takes (DB_BATCH_MAX): the holder
+ * commits the full batch and goes on with the rest in the next; every
+ * write is kept.
+ */
+#define QUEUED_MANY (DB_BATCH_MAX + 6)
+
+START_TEST(queued_writes_beyond_a_batch_go_in_the_next)
+{
+	struct queued q[QUEUED_MANY];
+	struct db_ticket *later[QUEUED_MANY];
+	char names[QUEUED_MANY][16];
+	uint64_t before;
+	sqlite3 *h;
+	int i;
+
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	before = db->committed_seq;
+	for (i = 0; i < QUEUED_MANY; i++) {
+		snprintf(names[i], sizeof(names[i]), "many%d", i);
+		q[i] = (struct queued){ .name = names[i], .rc = ERR_NONE };
+		ck_assert_int_eq(db_write_queue(db, queued_write, &q[i],
+		    &later[i]), ERR_NONE);
+	}
+	ck_assert_int_eq(db_write_end(db, ERR_NONE), ERR_NONE);
+	for (i = 0; i < QUEUED_MANY; i++) {
+		ck_assert_int_eq(q[i].runs, 1);
+		ck_assert_int_eq(db_ticket_wait(db, later[i]), ERR_NONE);
+	}
+	/* The holder's write and 63 queued ones, then the other 7. */
+	ck_assert_uint_eq(db->committed_seq - before, 2);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " value = 'q'"), QUEUED_MANY);
+}
+END_TEST
+
+/*
+ * A write queued while a COMMIT runs is not made then; the thread that
+ * later waits for its ticket finds the connection free and makes it.
+ */
+START_TEST(a_queued_write_nobody_makes_is_made_by_its_waiter)
+{
+	struct queued q = { .name = "waited", .rc = ERR_NONE };
+	struct db_ticket *later;
+
+	pthread_mutex_lock(&db->wlock);
+	db->wcommitting = 1;
+	pthread_mutex_unlock(&db->wlock);
+	ck_assert_int_eq(db_write_queue(db, queued_write, &q, &later),
+	    ERR_NONE);
+	ck_assert_int_eq(q.runs, 0);
+	pthread_mutex_lock(&db->wlock);
+	db->wcommitting = 0;
+	pthread_mutex_unlock(&db->wlock);
+	ck_assert_int_eq(db_ticket_wait(db, later), ERR_NONE);
+	ck_assert_int_eq(q.runs, 1);
+	ck_assert(pthread_equal(q.ran_on, pthread_self()));
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'waited'"), 1);
+}
+END_TEST
+
+/*
+ * A queued write that cannot begin (another program holds the database's
+ * write lock past the busy timeout) fails before fn runs, as internal,
+ * not refused; the next one, the lock gone, is made.
+ */
+START_TEST(a_queued_write_that_cannot_begin_fails_before_it_runs)
+{
+	struct queued q = { .name = "blocked", .rc = ERR_NONE };
+	sqlite3 *other;
+
+	sqlite3_busy_timeout(db->writer, 50);
+	ck_assert_int_eq(sqlite3_open(dbpath, &other), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL), SQLITE_OK);
+	(void)db_take_refused();
+	ck_assert_int_eq(db_write_run(db, queued_write, &q), ERR_INTERNAL);
+	ck_assert_int_eq(q.runs, 0);
+	ck_assert_int_eq(db_take_refused(), 0);
+	ck_assert_int_eq(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(other);
+	ck_assert_int_eq(db_write_run(db, queued_write, &q), ERR_NONE);
+	ck_assert_int_eq(q.runs, 1);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'blocked'"), 1);
+	sqlite3_busy_timeout(db->writer, DB_BUSY_MS);
+}
+END_TEST
+
+/*
  * Many threads queueing writes while others take the connection
  * themselves (db_send): every queued write is made once and kept, and
  * the money the others moved is all there.
@@ -1667,6 +1758,10 @@ ledger_suite(void)
 	tcase_add_test(tc, a_queued_write_is_made_by_the_connections_holder);
 	tcase_add_test(tc, a_queued_write_that_fails_leaves_nothing);
 	tcase_add_test(tc, a_write_queued_without_waiting_is_made_in_turn);
+	tcase_add_test(tc, queued_writes_beyond_a_batch_go_in_the_next);
+	tcase_add_test(tc, a_queued_write_nobody_makes_is_made_by_its_waiter);
+	tcase_add_test(tc,
+	    a_queued_write_that_cannot_begin_fails_before_it_runs);
 	tcase_add_test(tc, queued_writes_from_many_threads_are_all_kept);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("machines");
