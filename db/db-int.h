@@ -164,7 +164,8 @@ void db_read_end(struct db *db, sqlite3 *h);
 /*
  * Prepare sql and bind arguments described by types, one letter each:
  * 'i' int, 'l' int64_t, 't' const char * (NULL binds NULL), 'd' double.
- * NULL on error (logged).
+ * NULL on error (logged).  sql must never change while the process runs
+ * (a string constant): the statement cache knows it by its address.
  */
 sqlite3_stmt *db_prep(sqlite3 *h, const char *sql, const char *types, ...);
 /* Reset st and return it to its connection's cache; NULL is ignored. */
