@@ -598,6 +598,33 @@ START_TEST(database_file_is_private_and_migrated)
 END_TEST
 
 /*
+ * A database drinkd creates has 1 KiB pages; one made with 4 KiB pages
+ * (every database before) keeps them, and money moves in it as before.
+ */
+START_TEST(a_new_database_has_small_pages_and_an_old_one_keeps_its_own)
+{
+	struct db_move m = { .actor = "admin", .user = "alice", .amount = 7,
+		.note = "n", .request = "r" };
+	cJSON *r = cJSON_CreateObject();
+	char err[256];
+
+	ck_assert_int_eq(sql_int("PRAGMA page_size"), 1024);
+	db_close(db);
+	sql_exec("PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096;"
+	    "VACUUM; PRAGMA journal_mode = WAL;");
+	ck_assert_int_eq(sql_int("PRAGMA page_size"), 4096);
+	db = db_open(dbpath, 2, err, sizeof(err));
+	ck_assert_msg(db != NULL, "%s", err);
+	ck_assert_int_eq(db_credit(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(field(r, "balance"), 107);
+	ck_assert_int_eq(balance("alice"), 107);
+	ck_assert(ledger_clean());
+	ck_assert_int_eq(sql_int("PRAGMA page_size"), 4096);
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
  * A database of schema version 3 (entries indexed by tx and by account)
  * is migrated to 4 at open: the indexes go, the money stays, and the
  * checker, which now scans the entries whole, still finds a balance that
@@ -1714,6 +1741,8 @@ ledger_suite(void)
 	tcase_add_test(tc, new_users_start_with_their_initial_credit);
 	tcase_add_test(tc, duplicate_user_is_refused);
 	tcase_add_test(tc, database_file_is_private_and_migrated);
+	tcase_add_test(tc,
+	    a_new_database_has_small_pages_and_an_old_one_keeps_its_own);
 	tcase_add_test(tc, version_3_loses_the_entries_indexes_and_nothing_else);
 	tcase_add_test(tc, a_keyed_drop_is_settled_through_its_own_index);
 	tcase_add_test(tc, tx_is_written_without_a_temporary_btree);
