@@ -63,7 +63,12 @@ db_update_hook(void *arg, int op, const char *dbname, const char *table,
 		db->touched_tx = rowid;
 		return;
 	}
-	if (strcmp(table, "accounts") != 0) {
+	/*
+	 * Only users' balances are reported (db_touched_read); the system
+	 * accounts, ids 1 to 4 (ledger_check_system), belong to no user, and
+	 * each drop moves money through two of them.
+	 */
+	if (strcmp(table, "accounts") != 0 || rowid <= LEDGER_ADJUSTMENTS) {
 		return;
 	}
 	for (i = 0; i < db->ntouched; i++) {
