@@ -461,6 +461,65 @@ START_TEST(the_wal_is_reserved_at_open)
 }
 END_TEST
 
+/*
+ * The statement cache: a statement given back is lent again for the same
+ * text, found by its address or, at another address, by the text itself;
+ * one already lent is not lent twice; and more statements lent at once
+ * than the cache remembers addresses for still come back as themselves.
+ */
+static const char cache_sql_a[] = "SELECT count(*) FROM accounts";
+static const char cache_sql_b[] = "SELECT count(*) FROM accounts";
+static const char *const cache_sql_n[] = {
+	"SELECT 0", "SELECT 1", "SELECT 2", "SELECT 3", "SELECT 4",
+	"SELECT 5", "SELECT 6", "SELECT 7", "SELECT 8", "SELECT 9",
+};
+
+static int64_t
+cache_value(sqlite3_stmt *st)
+{
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(db_step(st), 1);
+	return sqlite3_column_int64(st, 0);
+}
+
+START_TEST(the_statement_cache_lends_each_statement_once)
+{
+	sqlite3_stmt *st[10], *first, *again;
+	sqlite3 *h;
+	int i, n = (int)(sizeof(cache_sql_n) / sizeof(cache_sql_n[0]));
+
+	ck_assert_ptr_ne(cache_sql_a, cache_sql_b);
+	h = db_writer_lock(db);
+	first = db_prep(h, cache_sql_a, "");
+	ck_assert_int_eq(cache_value(first), 7);	/* 4 system, 3 users */
+	sqlite3_finalize(first);
+	ck_assert_ptr_eq(again = db_prep(h, cache_sql_a, ""), first);
+	sqlite3_finalize(again);
+	ck_assert_ptr_eq(again = db_prep(h, cache_sql_b, ""), first);
+	/* Lent: the same text gets a statement of its own meanwhile. */
+	st[0] = db_prep(h, cache_sql_a, "");
+	ck_assert_ptr_ne(st[0], again);
+	ck_assert_int_eq(cache_value(st[0]), 7);
+	ck_assert_int_eq(cache_value(again), 7);
+	sqlite3_finalize(st[0]);
+	sqlite3_finalize(again);
+	/* More lent at once than DB_LENT_MAX addresses are remembered. */
+	for (i = 0; i < n; i++) {
+		st[i] = db_prep(h, cache_sql_n[i], "");
+	}
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(cache_value(st[i]), i);
+		sqlite3_finalize(st[i]);
+	}
+	for (i = n - 1; i >= 0; i--) {
+		ck_assert_ptr_eq(again = db_prep(h, cache_sql_n[i], ""), st[i]);
+		ck_assert_int_eq(cache_value(again), i);
+		sqlite3_finalize(again);
+	}
+	db_writer_unlock(db);
+}
+END_TEST
+
 START_TEST(the_wal_is_still_checkpointed)
 {
 	struct db_move m = { .actor = "alice", .user = "bob", .amount = 1 };
@@ -1743,6 +1802,7 @@ ledger_suite(void)
 	tcase_add_test(tc, database_file_is_private_and_migrated);
 	tcase_add_test(tc,
 	    a_new_database_has_small_pages_and_an_old_one_keeps_its_own);
+	tcase_add_test(tc, the_statement_cache_lends_each_statement_once);
 	tcase_add_test(tc, version_3_loses_the_entries_indexes_and_nothing_else);
 	tcase_add_test(tc, a_keyed_drop_is_settled_through_its_own_index);
 	tcase_add_test(tc, tx_is_written_without_a_temporary_btree);
