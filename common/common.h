@@ -239,6 +239,11 @@ void proto_scan_free(struct proto_scan *ps);
 /* The first member whose raw key is "name" (unescaped), or NULL. */
 const struct proto_member *proto_scan_find(const struct proto_scan *ps,
     const char *line, const char *name);
+/*
+ * Serialise obj as cJSON_PrintUnformatted does (faster for integers);
+ * NULL for an item JSON cannot hold.  *len (if not NULL) is its length.
+ */
+char *proto_print(const cJSON *obj, size_t *len);
 /* Serialise obj as one line ending in "\n"; caller frees. */
 char *proto_line(const cJSON *obj, size_t *len);
 /* Write obj as one line on c by deadline; conn_write's CONN_* status. */

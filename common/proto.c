@@ -4,6 +4,9 @@
  * (whether a number was written as an integer, the exact text of "id",
  * and "\u0000" escapes that would silently truncate a C string).
  */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -362,20 +365,209 @@ proto_scan_find(const struct proto_scan *ps, const char *line,
 	return NULL;
 }
 
+/*
+ * The serialiser.  It writes what cJSON_PrintUnformatted writes, byte for
+ * byte (check_proto compares them), but an integer below 10^15 is written
+ * with its digits instead of "%1.15g" and a sscanf to check it: replies,
+ * vends and stored answers are mostly integers, and cJSON's way was the
+ * larger part of their cost.  Stored answers and idempotency requests
+ * compare equal across the change.
+ */
+struct proto_out {
+	char *p;
+	size_t len, cap;
+};
+
+/* Room for n more bytes and a NUL. */
+static char *
+proto_room(struct proto_out *o, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		while (o->len + n + 1 > o->cap) {
+			o->cap *= 2;
+		}
+		o->p = xreallocarray(o->p, 1, o->cap);
+	}
+	return o->p + o->len;
+}
+
+static void
+proto_put(struct proto_out *o, const char *s, size_t n)
+{
+	memcpy(proto_room(o, n), s, n);
+	o->len += n;
+}
+
+static void
+proto_put_string(struct proto_out *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)(s != NULL ? s : "");
+	size_t run;
+	char *w;
+
+	proto_put(o, "\"", 1);
+	while (*u != '\0') {
+		/* The bytes that need no escape, copied as one run. */
+		for (run = 0; u[run] >= 0x20 && u[run] != '"' &&
+		    u[run] != '\\'; run++) {
+		}
+		proto_put(o, (const char *)u, run);
+		u += run;
+		if (*u == '\0') {
+			break;
+		}
+		w = proto_room(o, 6);
+		w[0] = '\\';
+		switch (*u) {
+		case '"':  w[1] = '"'; break;
+		case '\\': w[1] = '\\'; break;
+		case '\b': w[1] = 'b'; break;
+		case '\f': w[1] = 'f'; break;
+		case '\n': w[1] = 'n'; break;
+		case '\r': w[1] = 'r'; break;
+		case '\t': w[1] = 't'; break;
+		default:
+			memcpy(w + 1, "u00", 3);
+			w[4] = hex[*u >> 4];
+			w[5] = hex[*u & 0xf];
+			o->len += 4;
+			break;
+		}
+		o->len += 2;
+		u++;
+	}
+	proto_put(o, "\"", 1);
+}
+
+static double
+proto_abs(double x)
+{
+	return x < 0 ? -x : x;
+}
+
+static void
+proto_put_number(struct proto_out *o, double d)
+{
+	char buf[32], *e = buf + sizeof(buf), *b = e;
+	unsigned long long v;
+	double test;
+	int n;
+
+	if (isnan(d) || isinf(d)) {
+		proto_put(o, "null", 4);
+		return;
+	}
+	if (d > -1e15 && d < 1e15 && d == (double)(long long)d &&
+	    !(d == 0 && signbit(d))) {
+		v = (unsigned long long)(d < 0 ? -d : d);
+		do {
+			*--b = (char)('0' + v % 10);
+			v /= 10;
+		} while (v != 0);
+		if (d < 0) {
+			*--b = '-';
+		}
+		proto_put(o, b, (size_t)(e - b));
+		return;
+	}
+	/* cJSON's way: 15 significant digits if they read back (nearly). */
+	n = snprintf(buf, sizeof(buf), "%1.15g", d);
+	if (sscanf(buf, "%lg", &test) != 1 ||
+	    !(proto_abs(test - d) <= (proto_abs(test) > proto_abs(d) ?
+	    proto_abs(test) : proto_abs(d)) * DBL_EPSILON)) {
+		n = snprintf(buf, sizeof(buf), "%1.17g", d);
+	}
+	proto_put(o, buf, (size_t)n);
+}
+
+/* 0, or -1 for an item cJSON would not print either. */
+static int
+proto_put_item(struct proto_out *o, const cJSON *item)
+{
+	const cJSON *c;
+
+	switch (item->type & 0xff) {
+	case cJSON_NULL:
+		proto_put(o, "null", 4);
+		return 0;
+	case cJSON_False:
+		proto_put(o, "false", 5);
+		return 0;
+	case cJSON_True:
+		proto_put(o, "true", 4);
+		return 0;
+	case cJSON_Number:
+		proto_put_number(o, item->valuedouble);
+		return 0;
+	case cJSON_String:
+		proto_put_string(o, item->valuestring);
+		return 0;
+	case cJSON_Raw:
+		if (item->valuestring == NULL) {
+			return -1;
+		}
+		proto_put(o, item->valuestring, strlen(item->valuestring));
+		return 0;
+	case cJSON_Array:
+	case cJSON_Object:
+		proto_put(o, cJSON_IsArray(item) ? "[" : "{", 1);
+		for (c = item->child; c != NULL; c = c->next) {
+			if (cJSON_IsObject(item)) {
+				if (c->string == NULL) {
+					return -1;
+				}
+				proto_put_string(o, c->string);
+				proto_put(o, ":", 1);
+			}
+			if (proto_put_item(o, c) != 0) {
+				return -1;
+			}
+			if (c->next != NULL) {
+				proto_put(o, ",", 1);
+			}
+		}
+		proto_put(o, cJSON_IsArray(item) ? "]" : "}", 1);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* obj as text, ending in "\n" if line; NULL if it cannot be printed. */
+static char *
+proto_text(const cJSON *obj, size_t *len, int line)
+{
+	struct proto_out o = { .p = xmalloc(256), .cap = 256 };
+
+	if (obj == NULL || proto_put_item(&o, obj) != 0) {
+		free(o.p);
+		return NULL;
+	}
+	if (line) {
+		proto_put(&o, "\n", 1);
+	}
+	o.p[o.len] = '\0';
+	if (len != NULL) {
+		*len = o.len;
+	}
+	return o.p;
+}
+
+char *
+proto_print(const cJSON *obj, size_t *len)
+{
+	return proto_text(obj, len, 0);
+}
+
 char *
 proto_line(const cJSON *obj, size_t *len)
 {
-	char *s, *line;
-	size_t n;
+	char *line = proto_text(obj, len, 1);
 
-	if ((s = cJSON_PrintUnformatted(obj)) == NULL) {
-		fatal("out of memory serialising a reply");
+	if (line == NULL) {
+		fatal("cannot serialise a reply: an item JSON cannot hold");
 	}
-	n = strlen(s);
-	line = xreallocarray(s, 1, n + 2);
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	*len = n + 1;
 	return line;
 }
 

@@ -19,7 +19,7 @@ static int
 drop_store_reply(sqlite3 *h, int64_t account, int64_t tx,
     const cJSON *reply)
 {
-	char *text = cJSON_PrintUnformatted(reply);
+	char *text = proto_print(reply, NULL);
 	int rc;
 
 	if (text == NULL) {

@@ -232,7 +232,7 @@ ledger_apply(struct db *db, struct db_move *m, ledger_fn fn, cJSON *reply)
 		goto out;
 	}
 	if (m->key != NULL) {
-		text = cJSON_PrintUnformatted(res);
+		text = proto_print(res, NULL);
 		if (text == NULL || ledger_idem_store(h, actor, m->key,
 		    m->request, text, tx) != 0) {
 			rc = ERR_INTERNAL;

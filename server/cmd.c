@@ -161,7 +161,7 @@ cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
 		}
 	}
 	cJSON_AddStringToObject(canon, "cmd", cmd->spec->name);
-	r->request = cJSON_PrintUnformatted(canon);
+	r->request = proto_print(canon, NULL);
 	cJSON_Delete(canon);
 	r->args = args;
 	return ERR_NONE;
@@ -260,7 +260,7 @@ cmd_audit(struct session *s, const struct cmd *cmd, const cJSON *msg,
 			    cJSON_CreateString("***"));
 		}
 	}
-	text = cJSON_PrintUnformatted(args);
+	text = proto_print(args, NULL);
 	if (db_audit(s->peer.srv->db, s->peer.client.session, s->user,
 	    cmd->spec->name,
 	    text != NULL ? text : "{}", proto_err_code(rc)) != ERR_NONE) {
@@ -387,7 +387,7 @@ reply:
 	cJSON_Delete(reply);
 	cJSON_Delete(msg);
 	cJSON_Delete(r.args);
-	cJSON_free(r.request);
+	free(r.request);
 	proto_scan_free(&ps);
 	return out;
 }

@@ -238,6 +238,78 @@ START_TEST(reply_lines_end_in_newline)
 }
 END_TEST
 
+/*
+ * proto_print writes what cJSON writes: numbers of every kind (integers
+ * each side of 10^15, -0, fractions, the extremes, NaN), strings with
+ * every escape, nesting, raw text; and refuses what cJSON refuses.
+ */
+START_TEST(printer_writes_what_cjson_writes)
+{
+	static const double numbers[] = { 0, -0.0, 1, -1, 7, 150, 2147483647,
+		2147483648.0, -2147483649.0, 1e9, 999999999999999.0,
+		-999999999999999.0, 1e15, -1e15, 1234567890123456789.0,
+		0.1, -0.5, 1.5, 3.14159, 1.0 / 3, 2.0 / 3, 1e-7, 5e-324,
+		1.7976931348623157e308, -1e300, 123456.789, 0.30000000000000004 };
+	static const char *strings[] = { "", "plain", "quote \" here",
+		"back\\slash", "\b\f\n\r\t", "\x01\x1f\x7f", "caf\xc3\xa9",
+		"/slash/", "\xe2\x82\xac and \xf0\x9f\x8d\xba", "tail\\" };
+	cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateArray(), *in, *raw;
+	char *want, *got, *text, key[32];
+	size_t i, len;
+
+	for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+		snprintf(key, sizeof(key), "n%zu", i);
+		cJSON_AddNumberToObject(o, key, numbers[i]);
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(numbers[i]));
+	}
+	cJSON_AddNumberToObject(o, "nan", 0.0 / 0.0);
+	cJSON_AddNumberToObject(o, "inf", -1.0 / 0.0);
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		cJSON_AddStringToObject(o, strings[i], strings[i]);
+	}
+	in = cJSON_AddObjectToObject(o, "nested");
+	cJSON_AddItemToObject(in, "empty_array", cJSON_CreateArray());
+	cJSON_AddItemToObject(in, "empty_object", cJSON_CreateObject());
+	cJSON_AddTrueToObject(in, "t");
+	cJSON_AddFalseToObject(in, "f");
+	cJSON_AddNullToObject(in, "z");
+	cJSON_AddRawToObject(in, "raw", "[1,2]");
+	cJSON_AddItemToObject(o, "array", a);
+
+	want = cJSON_PrintUnformatted(o);
+	got = proto_print(o, &len);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, want);
+	ck_assert_uint_eq(len, strlen(want));
+	free(got);
+	cJSON_free(want);
+	/* The line is the same text and a newline. */
+	got = proto_line(a, &len);
+	want = cJSON_PrintUnformatted(a);
+	ck_assert_uint_eq(len, strlen(want) + 1);
+	ck_assert_int_eq(strncmp(got, want, len - 1), 0);
+	ck_assert_int_eq(got[len - 1], '\n');
+	free(got);
+	cJSON_free(want);
+	/* Integers print as their digits, not in exponent form. */
+	got = proto_print(cJSON_GetObjectItem(o, "n10"), NULL);
+	ck_assert_str_eq(got, "999999999999999");
+	free(got);
+	got = proto_print(cJSON_GetObjectItem(o, "n12"), NULL);
+	ck_assert_str_eq(got, "1e+15");
+	free(got);
+	/* A raw item with no text: neither prints it. */
+	raw = cJSON_GetObjectItem(in, "raw");
+	text = raw->valuestring;
+	raw->valuestring = NULL;
+	ck_assert_ptr_null(cJSON_PrintUnformatted(o));
+	ck_assert_ptr_null(proto_print(o, NULL));
+	ck_assert_ptr_null(proto_print(NULL, NULL));
+	raw->valuestring = text;
+	cJSON_Delete(o);
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -263,6 +335,7 @@ proto_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reply lines");
 	tcase_add_test(tc, reply_lines_end_in_newline);
+	tcase_add_test(tc, printer_writes_what_cjson_writes);
 	suite_add_tcase(s, tc);
 	return s;
 }
