@@ -53,7 +53,12 @@ event_listened(void)
 }
 static struct event_queue *event_head;
 
-/* Drops in flight: tx -> owner, so "vending" can name its member. */
+/*
+ * Drops in flight: tx -> owner, so "vending" can name its member.  A tx is
+ * looked for from its own index (tx ids grow by one, so drops in flight
+ * rarely share one) on to the first match; a slot freed on the way is
+ * where a new one is registered.
+ */
 #define EVENT_DROPS_MAX 1024
 static struct event_drop {
 	int64_t tx;
@@ -461,17 +466,19 @@ event_drop(int64_t tx, const char *user, const char *machine, int slot,
     const char *state, const char *error)
 {
 	struct event_drop *d = NULL, copy;
-	size_t i;
+	size_t i, n;
 	cJSON *ev;
 
 	pthread_mutex_lock(&event_lock);
-	for (i = 0; i < EVENT_DROPS_MAX; i++) {
-		if (event_drops[i].tx == tx ||
-		    (user != NULL && d == NULL && event_drops[i].tx == 0)) {
+	for (n = 0; n < EVENT_DROPS_MAX; n++) {
+		i = (size_t)((uint64_t)tx + n) % EVENT_DROPS_MAX;
+		if (event_drops[i].tx == tx) {
 			d = &event_drops[i];
-			if (event_drops[i].tx == tx) {
-				break;
-			}
+			break;
+		}
+		if (user != NULL && event_drops[i].tx == 0) {
+			d = &event_drops[i];
+			break;
 		}
 	}
 	if (d != NULL && user != NULL) {

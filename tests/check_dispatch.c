@@ -355,6 +355,71 @@ START_TEST(admin_commands_are_audited_without_passwords)
 }
 END_TEST
 
+/* The drop events bob's session takes, as one string ("" for none). */
+static void
+take_events(struct event_queue *q, char *out, size_t size)
+{
+	char *line;
+	size_t len, used = 0;
+	int over;
+
+	out[0] = '\0';
+	while ((line = event_queue_take(q, &len, &over)) != NULL) {
+		used += (size_t)snprintf(out + used, size - used, "%s", line);
+		free(line);
+	}
+	ck_assert_int_eq(over, 0);
+}
+
+/*
+ * A drop's later events name its machine and reach its member, also when
+ * an earlier drop shared its place in the table of drops in flight (tx
+ * ids 1024 apart) and has finished since.
+ */
+START_TEST(drop_events_find_their_drop_past_a_finished_one)
+{
+	struct event_queue *q = event_queue_new();
+	cJSON *topics = cJSON_CreateStringArray((const char *[]){ "drops" },
+	    1);
+	const char *why;
+	unsigned bits;
+	char got[1024];
+
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(event_topics_parse(topics, 1, 0, &bits, &why),
+	    ERR_NONE);
+	event_queue_who(q, "bob", 0);
+	event_queue_topics(q, bits, 1);
+	event_drop(3, "alice", "hall", 1, "queued", NULL);
+	event_drop(3 + 1024, "bob", "lab", 2, "queued", NULL);
+	event_drop(3 + 2048, "bob", "roof", 4, "queued", NULL);
+	take_events(q, got, sizeof(got));
+	ck_assert_str_eq(got, "{\"event\":\"drop\",\"tx\":1027,"
+	    "\"machine\":\"lab\",\"slot\":2,\"state\":\"queued\"}\n"
+	    "{\"event\":\"drop\",\"tx\":2051,\"machine\":\"roof\","
+	    "\"slot\":4,\"state\":\"queued\"}\n");
+	/* Alice's finishes (not bob's to see); bob's are still found. */
+	event_drop(3, NULL, NULL, 0, "completed", NULL);
+	event_drop(3 + 2048, NULL, NULL, 0, "vending", NULL);
+	event_drop(3 + 1024, NULL, NULL, 0, "failed", "machine_offline");
+	take_events(q, got, sizeof(got));
+	ck_assert_str_eq(got, "{\"event\":\"drop\",\"tx\":2051,"
+	    "\"machine\":\"roof\",\"slot\":4,\"state\":\"vending\"}\n"
+	    "{\"event\":\"drop\",\"tx\":1027,\"machine\":\"lab\","
+	    "\"slot\":2,\"state\":\"failed\",\"error\":"
+	    "\"machine_offline\"}\n");
+	/* A finished drop, and one never registered, say nothing more. */
+	event_drop(3 + 1024, NULL, NULL, 0, "vending", NULL);
+	event_drop(99, NULL, NULL, 0, "vending", NULL);
+	event_drop(3 + 2048, NULL, NULL, 0, "completed", NULL);
+	take_events(q, got, sizeof(got));
+	ck_assert_str_eq(got, "{\"event\":\"drop\",\"tx\":2051,"
+	    "\"machine\":\"roof\",\"slot\":4,\"state\":\"completed\"}\n");
+	cJSON_Delete(topics);
+	event_queue_free(q);
+}
+END_TEST
+
 static Suite *
 dispatch_suite(void)
 {
@@ -370,6 +435,9 @@ dispatch_suite(void)
 	tc = tcase_create("roles");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, commands_need_the_right_role);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("events");
+	tcase_add_test(tc, drop_events_find_their_drop_past_a_finished_one);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("arguments");
 	tcase_add_checked_fixture(tc, setup, teardown);
