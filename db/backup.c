@@ -127,14 +127,14 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 		goto out;
 	}
 	close(fd);
-	if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) !=
+	if (db_sqlite_open(src_path, &src, SQLITE_OPEN_READONLY) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", src_path,
 		    src != NULL ? sqlite3_errmsg(src) : "out of memory");
 		goto out;
 	}
 	sqlite3_busy_timeout(src, DB_BUSY_MS);
-	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) !=
+	if (db_sqlite_open(tmp, &dst, SQLITE_OPEN_READWRITE) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", tmp,
 		    dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
@@ -187,7 +187,7 @@ db_restore(const char *backup_path, const char *db_path, FILE *out,
 	if ((db = db_open(db_path, 0, err, errlen)) == NULL) {
 		goto out;
 	}
-	if (sqlite3_open_v2(copy, &src, SQLITE_OPEN_READONLY, NULL) !=
+	if (db_sqlite_open(copy, &src, SQLITE_OPEN_READONLY) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", copy,
 		    src != NULL ? sqlite3_errmsg(src) : "out of memory");

@@ -660,6 +660,30 @@ END_TEST
  * A database drinkd creates has 1 KiB pages; one made with 4 KiB pages
  * (every database before) keeps them, and money moves in it as before.
  */
+/*
+ * SQLite keeps no memory statistics (db_sqlite_open sets that before its
+ * first use): with them, every allocation takes one mutex shared by all
+ * connections.  Fails if anything opens SQLite before the database does.
+ */
+START_TEST(sqlite_counts_no_memory_in_use)
+{
+	struct db_move m = { .actor = "admin", .user = "alice", .amount = 7,
+		.note = "n", .request = "r" };
+	cJSON *r = cJSON_CreateObject();
+	sqlite3_int64 used = -1, most = -1, count = -1;
+
+	ck_assert_int_eq(db_credit(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(field(r, "balance"), 107);
+	ck_assert_int_eq(sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used,
+	    &most, 0), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_status64(SQLITE_STATUS_MALLOC_COUNT, &count,
+	    &most, 0), SQLITE_OK);
+	ck_assert_int_eq(used, 0);
+	ck_assert_int_eq(count, 0);
+	cJSON_Delete(r);
+}
+END_TEST
+
 START_TEST(a_new_database_has_small_pages_and_an_old_one_keeps_its_own)
 {
 	struct db_move m = { .actor = "admin", .user = "alice", .amount = 7,
@@ -1803,6 +1827,7 @@ ledger_suite(void)
 	tcase_add_test(tc,
 	    a_new_database_has_small_pages_and_an_old_one_keeps_its_own);
 	tcase_add_test(tc, the_statement_cache_lends_each_statement_once);
+	tcase_add_test(tc, sqlite_counts_no_memory_in_use);
 	tcase_add_test(tc, version_3_loses_the_entries_indexes_and_nothing_else);
 	tcase_add_test(tc, a_keyed_drop_is_settled_through_its_own_index);
 	tcase_add_test(tc, tx_is_written_without_a_temporary_btree);
