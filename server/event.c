@@ -515,8 +515,12 @@ event_drop(int64_t tx, const char *user, const char *machine, int slot,
 void
 event_session(const struct client *c, const char *state)
 {
-	cJSON *ev = event_new("session", NULL);
+	cJSON *ev;
 
+	if (!event_listened()) {
+		return;
+	}
+	ev = event_new("session", NULL);
 	cJSON_AddNumberToObject(ev, "session", (double)c->session);
 	cJSON_AddStringToObject(ev, "kind", c->kind == CLIENT_MACHINE ?
 	    "machine" : "member");
