@@ -514,9 +514,7 @@ proto_put_item(struct proto_out *o, const cJSON *item)
 		proto_put(o, cJSON_IsArray(item) ? "[" : "{", 1);
 		for (c = item->child; c != NULL; c = c->next) {
 			if (cJSON_IsObject(item)) {
-				if (c->string == NULL) {
-					return -1;
-				}
+				/* A member without a name is "", as cJSON has it. */
 				proto_put_string(o, c->string);
 				proto_put(o, ":", 1);
 			}

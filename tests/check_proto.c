@@ -274,6 +274,9 @@ START_TEST(printer_writes_what_cjson_writes)
 	cJSON_AddFalseToObject(in, "f");
 	cJSON_AddNullToObject(in, "z");
 	cJSON_AddRawToObject(in, "raw", "[1,2]");
+	/* A member put in without a name (and a string without text). */
+	cJSON_AddItemToArray(in, cJSON_CreateNumber(5));
+	cJSON_AddItemToObject(in, "none", cJSON_CreateStringReference(NULL));
 	cJSON_AddItemToObject(o, "array", a);
 
 	want = cJSON_PrintUnformatted(o);
