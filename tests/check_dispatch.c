@@ -365,7 +365,9 @@ take_events(struct event_queue *q, char *out, size_t size)
 
 	out[0] = '\0';
 	while ((line = event_queue_take(q, &len, &over)) != NULL) {
-		used += (size_t)snprintf(out + used, size - used, "%s", line);
+		/* A taken line is len bytes, not a C string. */
+		used += (size_t)snprintf(out + used, size - used, "%.*s",
+		    (int)len, line);
 		free(line);
 	}
 	ck_assert_int_eq(over, 0);
