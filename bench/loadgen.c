@@ -13,7 +13,8 @@
  *   loadgen rps    one request over and over on persistent connections
  *   loadgen sqlite one 4-statement synchronous=FULL transaction per commit
  *   loadgen admin  send request lines from stdin as a logged-in admin
- *   loadgen report FILE JSON   medians, ratios and targets
+ *   loadgen report FILE JSON   medians, ratios and targets, and each
+ *                  round's ratios
  *
  * Every loop is bounded by a deadline and every socket read has a
  * receive timeout.  No session is ever resumed: each handshake is full.
@@ -974,23 +975,41 @@ struct lg_fig {
 static struct lg_fig lg_figs[LG_MAX_KEYS];
 static int lg_nfigs;
 
-/* Median of key over the runs, or NAN when it was never measured. */
-static double
-lg_median(const char *key)
+/* The figure measured as key, or NULL. */
+static const struct lg_fig *
+lg_fig_find(const char *key)
 {
-	double v[LG_MAX_RUNS];
 	int i;
 
 	for (i = 0; key != NULL && i < lg_nfigs; i++) {
 		if (strcmp(lg_figs[i].key, key) == 0) {
-			memcpy(v, lg_figs[i].v, sizeof(v));
-			qsort(v, (size_t)lg_figs[i].n, sizeof(v[0]),
-			    lg_cmp_double);
-			return lg_figs[i].n % 2 ? v[lg_figs[i].n / 2] :
-			    (v[lg_figs[i].n / 2 - 1] + v[lg_figs[i].n / 2]) / 2;
+			return &lg_figs[i];
 		}
 	}
-	return __builtin_nan("");
+	return NULL;
+}
+
+/* Median of n values, or NAN for none. */
+static double
+lg_median_of(const double *values, int n)
+{
+	double v[LG_MAX_RUNS];
+
+	if (n <= 0) {
+		return __builtin_nan("");
+	}
+	memcpy(v, values, sizeof(v[0]) * (size_t)n);
+	qsort(v, (size_t)n, sizeof(v[0]), lg_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Median of key over the runs, or NAN when it was never measured. */
+static double
+lg_median(const char *key)
+{
+	const struct lg_fig *f = lg_fig_find(key);
+
+	return f != NULL ? lg_median_of(f->v, f->n) : __builtin_nan("");
 }
 
 static void
@@ -1032,6 +1051,61 @@ lg_fmt(char *buf, size_t len, double v)
 		snprintf(buf, len, "%.0f", v);
 	} else {
 		snprintf(buf, len, "%.2f", v);
+	}
+}
+
+/*
+ * The ratio of a row with a target in each round, drinkd's figure over
+ * its peer's from the same round, into r; how many rounds had both.
+ */
+static int
+lg_round_ratios(const struct lg_row *w, double *r)
+{
+	const struct lg_fig *k = lg_fig_find(w->key);
+	const struct lg_fig *p = lg_fig_find(w->peer_key);
+	int i, n;
+
+	if (k == NULL || p == NULL || w->check == LG_INFO) {
+		return 0;
+	}
+	n = k->n < p->n ? k->n : p->n;
+	for (i = 0; i < n; i++) {
+		r[i] = k->v[i] / p->v[i];
+	}
+	return n;
+}
+
+/*
+ * A second table: each round's ratios, measured side by side.  The first
+ * table's ratio is of medians that may come from different rounds; on a
+ * shared machine these show how far a ratio moved from round to round.
+ */
+static void
+lg_report_rounds(cJSON *rows)
+{
+	double r[LG_MAX_RUNS];
+	char label[128], list[LG_MAX_RUNS * 8], m[32];
+	size_t i, used;
+	cJSON *row = rows->child, *arr;
+	int j, n;
+
+	printf("\n| figure | ratio in each round | median of those |\n"
+	    "|---|---|---|\n");
+	for (i = 0; i < sizeof(lg_rows) / sizeof(lg_rows[0]);
+	    i++, row = row->next) {
+		if ((n = lg_round_ratios(&lg_rows[i], r)) == 0) {
+			continue;
+		}
+		snprintf(label, sizeof(label), lg_rows[i].label,
+		    lg_median(lg_rows[i].nkey));
+		arr = cJSON_AddArrayToObject(row, "round_ratios");
+		for (j = 0, used = 0; j < n; j++) {
+			used += (size_t)snprintf(list + used,
+			    sizeof(list) - used, "%s%.2f", j ? " " : "", r[j]);
+			cJSON_AddItemToArray(arr, cJSON_CreateNumber(r[j]));
+		}
+		lg_fmt(m, sizeof(m), lg_median_of(r, n));
+		printf("| %s | %s | %s |\n", label, list, m);
 	}
 }
 
@@ -1113,6 +1187,7 @@ lg_report(const char *in, const char *json_path)
 	}
 	printf("\nmedians of %d interleaved run(s); %s\n", runs,
 	    all ? "every target met" : "some targets NOT met");
+	lg_report_rounds(rows);
 	meds = cJSON_AddObjectToObject(root, "medians");
 	for (j = 0; j < lg_nfigs; j++) {
 		cJSON_AddNumberToObject(meds, lg_figs[j].key,
