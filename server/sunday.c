@@ -167,14 +167,14 @@ sunday_say(struct sunday *u, enum sunday_text t)
 static cJSON *
 sunday_call(struct sunday *u, cJSON *req, int *err)
 {
-	char *line = cJSON_PrintUnformatted(req), *out;
+	size_t linelen, outlen;
+	char *line = proto_print(req, &linelen), *out;
 	const cJSON *code;
 	cJSON *reply;
-	size_t outlen;
 
 	cJSON_Delete(req);
-	out = cmd_dispatch(u->s, line, strlen(line), &outlen);
-	cJSON_free(line);
+	out = cmd_dispatch(u->s, line, linelen, &outlen);
+	free(line);
 	reply = cJSON_Parse(out);
 	free(out);
 	assert(reply != NULL);
@@ -591,9 +591,9 @@ sunday_serverstat(struct sunday *u, int nargs, char **args)
 		cJSON_AddItemToArray(list, o);
 	}
 	cJSON_AddStringToObject(out, "opcode", "OK");
-	text = cJSON_PrintUnformatted(out);
+	text = proto_print(out, NULL);
 	sunday_put(u, "%s\r\n", text);
-	cJSON_free(text);
+	free(text);
 	cJSON_Delete(out);
 	cJSON_Delete(reply);
 }
