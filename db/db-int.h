@@ -197,9 +197,9 @@ void db_book_stop(struct db *db);
 /* ckpt.c: checkpoints off the commit path, from db_open to db_close. */
 void db_ckpt_init(struct db *db);
 void db_ckpt_stop(struct db *db);
-/* A connection of our own (db.c), and its closing with its statements. */
 /* sqlite3_open_v2, after SQLite's one-time settings (db.c). */
 int db_sqlite_open(const char *path, sqlite3 **h, int flags);
+/* A connection of our own (db.c), and its closing with its statements. */
 sqlite3 *db_connect(const char *path, int readonly, char *err,
     size_t errlen);
 void db_connection_close(sqlite3 *h);

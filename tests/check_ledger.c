@@ -657,10 +657,6 @@ START_TEST(database_file_is_private_and_migrated)
 END_TEST
 
 /*
- * A database drinkd creates has 1 KiB pages; one made with 4 KiB pages
- * (every database before) keeps them, and money moves in it as before.
- */
-/*
  * SQLite keeps no memory statistics (db_sqlite_open sets that before its
  * first use): with them, every allocation takes one mutex shared by all
  * connections.  Fails if anything opens SQLite before the database does.
@@ -684,6 +680,10 @@ START_TEST(sqlite_counts_no_memory_in_use)
 }
 END_TEST
 
+/*
+ * A database drinkd creates has 1 KiB pages; one made with 4 KiB pages
+ * (every database before) keeps them, and money moves in it as before.
+ */
 START_TEST(a_new_database_has_small_pages_and_an_old_one_keeps_its_own)
 {
 	struct db_move m = { .actor = "admin", .user = "alice", .amount = 7,
