@@ -313,6 +313,19 @@ START_TEST(printer_writes_what_cjson_writes)
 }
 END_TEST
 
+/* A reply cJSON cannot print either stops the server, not a garbled line. */
+START_TEST(an_unprintable_reply_is_fatal)
+{
+	cJSON *o = cJSON_CreateObject();
+	size_t len;
+
+	cJSON_AddRawToObject(o, "raw", "1");
+	cJSON_free(cJSON_GetObjectItem(o, "raw")->valuestring);
+	cJSON_GetObjectItem(o, "raw")->valuestring = NULL;
+	(void)proto_line(o, &len);
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -339,6 +352,7 @@ proto_suite(void)
 	tc = tcase_create("reply lines");
 	tcase_add_test(tc, reply_lines_end_in_newline);
 	tcase_add_test(tc, printer_writes_what_cjson_writes);
+	tcase_add_exit_test(tc, an_unprintable_reply_is_fatal, 1);
 	suite_add_tcase(s, tc);
 	return s;
 }
