@@ -1084,7 +1084,7 @@ static void
 lg_report_rounds(cJSON *rows)
 {
 	double r[LG_MAX_RUNS];
-	char label[128], list[LG_MAX_RUNS * 8], m[32];
+	char label[128], list[LG_MAX_RUNS * 16], m[32];
 	size_t i, used;
 	cJSON *row = rows->child, *arr;
 	int j, n;
@@ -1099,9 +1099,13 @@ lg_report_rounds(cJSON *rows)
 		snprintf(label, sizeof(label), lg_rows[i].label,
 		    lg_median(lg_rows[i].nkey));
 		arr = cJSON_AddArrayToObject(row, "round_ratios");
+		list[0] = '\0';
 		for (j = 0, used = 0; j < n; j++) {
-			used += (size_t)snprintf(list + used,
-			    sizeof(list) - used, "%s%.2f", j ? " " : "", r[j]);
+			if (used < sizeof(list)) {
+				used += (size_t)snprintf(list + used,
+				    sizeof(list) - used, "%s%.2f", j ? " " : "",
+				    r[j]);
+			}
 			cJSON_AddItemToArray(arr, cJSON_CreateNumber(r[j]));
 		}
 		lg_fmt(m, sizeof(m), lg_median_of(r, n));
