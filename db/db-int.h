@@ -151,10 +151,11 @@ int db_write_end(struct db *db, int rc);
 typedef int (*db_write_fn)(sqlite3 *h, void *arg);
 int db_write_run(struct db *db, db_write_fn fn, void *arg);
 /*
- * db_write_run without waiting: the write is made in its turn (at once
- * when the connection is free), and *later is for db_ticket_wait (db.h),
- * which another thread may call; arg must live until then.  ERR_INTERNAL
- * and *later NULL when writes are refused up front.
+ * db_write_run without waiting: the write is made in its turn, by the
+ * thread holding the connection or else by the one that waits for
+ * *later (db_ticket_wait, db.h), never by the caller, which goes on at
+ * once; arg must live until then.  ERR_INTERNAL and *later NULL when
+ * writes are refused up front.
  */
 int db_write_queue(struct db *db, db_write_fn fn, void *arg,
     struct db_ticket **later);

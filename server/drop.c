@@ -7,12 +7,14 @@
  *   2. queue    the vend joins its machine's FIFO in the registry (vend.c);
  *   3. vend     the machine's transport thread sends it and reports the
  *               answer here (drop_answer), with sensed stock (drop_sensed);
- *   4. settle   capture (@holds -> @sales) on "ok", written by the
+ *   4. settle   capture (@holds -> @sales) on "ok", queued by the
  *               machine's thread with the stock in one write, after the
  *               machine's next vend went out (the machine is freed by
- *               the "ok" itself); the member's thread waits until that
- *               write is durable, so the machine's thread goes on to its
- *               next answer meanwhile; release (@holds -> member) on
+ *               the "ok" itself); the member's thread makes that write
+ *               (unless the thread holding the writer connection did)
+ *               and waits until it is durable, so the machine's thread
+ *               goes on to its next answer at once; release
+ *               (@holds -> member) on
  *               anything else, by the member's thread.  What the
  *               database refuses is retried, first while the member
  *               waits, then by the settler thread until it is recorded;
@@ -25,9 +27,11 @@
  * Stock follows the machine (PROTOCOL.md section 7): an "ok" lowers the
  * slot's stock by one unless the machine reported a sensed count for that
  * slot since the vend was sent (or put one in the answer), in which case
- * the sensed count stands.  The stock change is made on the machine's own
- * thread, in the order the machine's messages arrived, before the member
- * is woken.  Whichever of capture and release is recorded first stands:
+ * the sensed count stands.  The stock change is written, or for an "ok"
+ * queued, on the machine's own thread, in the order the machine's
+ * messages arrived, before the member is woken; queued writes are made in
+ * their order, ahead of any write begun after them (db_writer_acquire).
+ * Whichever of capture and release is recorded first stands:
  * the other finds the drop settled (an "ok" crossing a timeout).
  *
  * The drop belongs to the server, not to the member's connection: nothing
@@ -365,7 +369,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 
 	/*
 	 * 4. Settle; the member's in-flight slot is freed once recorded.
-	 * Usually the machine's thread captured it as the "ok" arrived.
+	 * Usually by the write the machine's thread queued for the "ok".
 	 */
 	if (rc == ERR_NONE && drop_captured(srv, &d, v, reply)) {
 		/* Recorded by the write the machine's thread queued. */

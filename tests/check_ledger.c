@@ -1531,8 +1531,9 @@ END_TEST
 /*
  * A queued write that fails is rolled back alone, and its caller gets
  * its error; one made with nothing holding the connection runs on the
- * caller's own thread.  Refused up front (storage failing), fn never
- * runs and the refusal is the caller's.
+ * caller's own thread, or for a ticket on its waiter's.  Refused up
+ * front (storage failing), fn never runs and the refusal is the
+ * caller's.
  */
 START_TEST(a_queued_write_that_fails_leaves_nothing)
 {
@@ -1547,8 +1548,9 @@ START_TEST(a_queued_write_that_fails_leaves_nothing)
 	ck_assert_int_eq(db_write_queue(db, queued_write, &bad, &later),
 	    ERR_NONE);
 	ck_assert_ptr_nonnull(later);
-	ck_assert_int_eq(bad.runs, 2);
+	ck_assert_int_eq(bad.runs, 1);
 	ck_assert_int_eq(db_ticket_wait(db, later), ERR_CONFLICT);
+	ck_assert_int_eq(bad.runs, 2);
 	ck_assert_int_eq(db_write_queue(db, queued_write, &good, &later),
 	    ERR_NONE);
 	ck_assert_ptr_nonnull(later);
@@ -1642,6 +1644,60 @@ START_TEST(queued_writes_beyond_a_batch_go_in_the_next)
 	ck_assert_uint_eq(db->committed_seq - before, 2);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
 	    " value = 'q'"), QUEUED_MANY);
+}
+END_TEST
+
+/*
+ * A write queued for a ticket (the machine's thread queueing a capture)
+ * is not made by the thread that queued it, even with the connection
+ * free: that thread goes on at once, and the thread waiting for the
+ * ticket (the member's) makes it, in queue order, then has it durable.
+ */
+struct ticket_waiter {
+	struct db_ticket *later;
+	int rc;
+};
+
+static void *
+ticket_waiter_main(void *arg)
+{
+	struct ticket_waiter *tw = arg;
+
+	tw->rc = db_ticket_wait(db, tw->later);
+	return NULL;
+}
+
+START_TEST(a_ticket_write_is_made_by_its_waiter_not_its_queuer)
+{
+	struct queued first = { .name = "first", .rc = ERR_NONE };
+	struct queued second = { .name = "second", .rc = ERR_NONE };
+	struct ticket_waiter tw = { 0 };
+	struct db_ticket *later;
+	pthread_t t;
+
+	ck_assert_int_eq(db_write_queue(db, queued_write, &first, &later),
+	    ERR_NONE);
+	ck_assert_int_eq(db_write_queue(db, queued_write, &second, &tw.later),
+	    ERR_NONE);
+	ck_assert_int_eq(first.runs, 0);
+	ck_assert_int_eq(second.runs, 0);
+	ck_assert(jobs_queued());
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name IN ('first', 'second')"), 0);
+	/* The second's waiter makes both, the first in its turn. */
+	ck_assert_int_eq(pthread_create(&t, NULL, ticket_waiter_main, &tw), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(tw.rc, ERR_NONE);
+	ck_assert_int_eq(first.runs, 1);
+	ck_assert_int_eq(second.runs, 1);
+	ck_assert(!pthread_equal(first.ran_on, pthread_self()));
+	ck_assert(pthread_equal(first.ran_on, second.ran_on));
+	ck_assert_int_eq(sql_int("SELECT (SELECT rowid FROM settings WHERE"
+	    " name = 'first') < (SELECT rowid FROM settings WHERE"
+	    " name = 'second')"), 1);
+	ck_assert_int_eq(db_ticket_wait(db, later), ERR_NONE);
+	ck_assert(!jobs_queued());
+	ck_assert_int_eq(db->durable_seq, db->committed_seq);
 }
 END_TEST
 
@@ -1873,6 +1929,7 @@ ledger_suite(void)
 	tcase_add_test(tc, a_queued_write_that_fails_leaves_nothing);
 	tcase_add_test(tc, a_write_queued_without_waiting_is_made_in_turn);
 	tcase_add_test(tc, queued_writes_beyond_a_batch_go_in_the_next);
+	tcase_add_test(tc, a_ticket_write_is_made_by_its_waiter_not_its_queuer);
 	tcase_add_test(tc, a_queued_write_nobody_makes_is_made_by_its_waiter);
 	tcase_add_test(tc,
 	    a_queued_write_that_cannot_begin_fails_before_it_runs);
