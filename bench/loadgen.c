@@ -7,7 +7,9 @@
  *
  *   loadgen hs     full TLS 1.3 handshakes/s from THREADS threads
  *   loadgen hold   open idle connections in steps, RSS per connection,
- *                  then (optionally) handshakes/s while they are held
+ *                  then (optionally) handshakes/s while they are held;
+ *                  with --before, handshakes/s with none held first
+ *                  and no RSS (its baseline would include them)
  *   loadgen drop   durable drops with instant-ack controllers, each
  *                  member as fast as it can or at RATE drops/s
  *   loadgen rps    one request over and over on persistent connections
@@ -65,6 +67,7 @@ struct lg_opts {
 	int machines, members, idle;
 	double rate;			/* drop: per member per s; 0: no pause */
 	int linger;			/* hold: seconds to keep them open */
+	int before;			/* hold: handshakes with none held first */
 	const char *cmd;		/* rps: the request */
 	const char *db;			/* sqlite: database path */
 	const char *prefix;		/* key prefix for the output lines */
@@ -459,7 +462,11 @@ lg_rss_settled(void)
 /*
  * Open connections up to each count in opt.steps, printing the server's
  * RSS growth per connection at each (keys ..._a, ..._b, ... by step),
- * then measure handshakes while all of them are held.
+ * then measure handshakes while all of them are held.  With opt.before,
+ * handshakes are measured first with none held (keys none_...), on the
+ * same server moments before, so that the two compare without a restart
+ * or minutes of drift between them; RSS is then left out, since its
+ * baseline would include what those handshakes left behind.
  */
 static void
 lg_hold(void)
@@ -474,6 +481,9 @@ lg_hold(void)
 	}
 	free(list);
 	fds = calloc((size_t)cap + 1, sizeof(*fds));
+	if (opt.before && opt.secs > 0) {
+		lg_hs_run("none_");
+	}
 	rss0 = lg_rss_settled();
 	list = strdup(opt.steps);
 	for (tok = strtok_r(list, ",", &save); tok != NULL && step < 26;
@@ -481,9 +491,12 @@ lg_hold(void)
 		want = atoi(tok);
 		lg_hold_fill(fds, n, want);
 		n = want;
-		rss = lg_rss_settled();
 		snprintf(key, sizeof(key), "hold_n_%c", 'a' + step);
 		lg_out(key, n);
+		if (opt.before) {
+			continue;
+		}
+		rss = lg_rss_settled();
 		snprintf(key, sizeof(key), "rss_kib_per_conn_%c", 'a' + step);
 		lg_out(key, (rss - rss0) / n);
 	}
@@ -922,8 +935,9 @@ static const struct lg_row lg_rows[] = {
 	  "drinkd_cert.cpu_us_per_hs", "nginx.cpu_us_per_hs",
 	  "nginx (no cert)", LG_INFO, 0 },
 	{ "CPU us per handshake, %.0f idle connections held vs none",
-	  "drinkd_idle.held_n", "drinkd_idle.held_cpu_us_per_hs",
-	  "drinkd.cpu_us_per_hs", "drinkd, none held", LG_RATIO_LE, 1.1 },
+	  "drinkd_held.held_n", "drinkd_held.held_cpu_us_per_hs",
+	  "drinkd_held.none_cpu_us_per_hs", "same drinkd, none held",
+	  LG_RATIO_LE, 1.1 },
 	{ "RSS KiB per idle TLS connection, N = %.0f", "drinkd_idle.hold_n_a",
 	  "drinkd_idle.rss_kib_per_conn_a", "nginx_idle.rss_kib_per_conn_a",
 	  "nginx keepalive", LG_RATIO_LE, 2.0 },
@@ -1228,7 +1242,7 @@ static const struct lg_flag lg_flags[] = {
 	{ "idle", 'i', &opt.idle }, { "cmd", 's', &opt.cmd },
 	{ "rate", 'd', &opt.rate },
 	{ "db", 's', &opt.db }, { "prefix", 's', &opt.prefix },
-	{ "linger", 'i', &opt.linger },
+	{ "linger", 'i', &opt.linger }, { "before", 'b', &opt.before },
 };
 
 static void
