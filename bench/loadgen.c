@@ -1069,6 +1069,29 @@ lg_fmt(char *buf, size_t len, double v)
 }
 
 /*
+ * A row's ratio, with as many more decimals (up to four) as it takes not
+ * to land on the target when it is not on it: 0.9996 against ">= 1.0"
+ * shows as 0.9996, never as a 1.00 that is then not met.
+ */
+static void
+lg_fmt_ratio(char *buf, size_t len, double ratio, const struct lg_row *w)
+{
+	int d;
+
+	lg_fmt(buf, len, ratio);
+	if (w->check == LG_INFO || w->check == LG_ABS_LE || ratio != ratio ||
+	    ratio >= 100 || ratio == w->target) {
+		return;
+	}
+	for (d = 2; d <= 4; d++) {
+		snprintf(buf, len, "%.*f", d, ratio);
+		if (strtod(buf, NULL) != w->target) {
+			return;
+		}
+	}
+}
+
+/*
  * The ratio of a row with a target in each round, drinkd's figure over
  * its peer's from the same round, into r; how many rounds had both.
  */
@@ -1098,7 +1121,7 @@ static void
 lg_report_rounds(cJSON *rows)
 {
 	double r[LG_MAX_RUNS];
-	char label[128], list[LG_MAX_RUNS * 16], m[32];
+	char label[128], list[LG_MAX_RUNS * 16], m[32], one[32];
 	size_t i, used;
 	cJSON *row = rows->child, *arr;
 	int j, n;
@@ -1115,14 +1138,15 @@ lg_report_rounds(cJSON *rows)
 		arr = cJSON_AddArrayToObject(row, "round_ratios");
 		list[0] = '\0';
 		for (j = 0, used = 0; j < n; j++) {
+			lg_fmt_ratio(one, sizeof(one), r[j], &lg_rows[i]);
 			if (used < sizeof(list)) {
 				used += (size_t)snprintf(list + used,
-				    sizeof(list) - used, "%s%.2f", j ? " " : "",
-				    r[j]);
+				    sizeof(list) - used, "%s%s", j ? " " : "",
+				    one);
 			}
 			cJSON_AddItemToArray(arr, cJSON_CreateNumber(r[j]));
 		}
-		lg_fmt(m, sizeof(m), lg_median_of(r, n));
+		lg_fmt_ratio(m, sizeof(m), lg_median_of(r, n), &lg_rows[i]);
 		printf("| %s | %s | %s |\n", label, list, m);
 	}
 }
@@ -1173,7 +1197,7 @@ lg_report(const char *in, const char *json_path)
 		}
 		lg_fmt(a, sizeof(a), v);
 		lg_fmt(b, sizeof(b), p);
-		lg_fmt(r, sizeof(r), ratio);
+		lg_fmt_ratio(r, sizeof(r), ratio, w);
 		if (w->check == LG_INFO) {
 			snprintf(t, sizeof(t), "-");
 		} else {
