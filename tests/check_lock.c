@@ -2,13 +2,17 @@
  * One drinkd per database (db/lock.c): a second server, init and useradd
  * refuse while one runs and change nothing; check-ledger reads beside it;
  * a pending drop survives a second server's start; the lock dies with the
- * server, even by SIGKILL; a second `make run` leaves the demo alone.
+ * server, even by SIGKILL; a second `make run` leaves the demo alone, brings
+ * back a simulated machine an admin switched off and on, and makes a
+ * deleted demo database again.
  */
 #include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -266,6 +270,224 @@ START_TEST(the_demo_port_is_checked_and_a_taken_one_explained)
 }
 END_TEST
 
+/* Whether 127.0.0.1:port can be bound now. */
+static int
+demo_port_free(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	ck_assert_int_ge(fd, 0);
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* A DRINK_DEMO_PORT whose five ports (base + 0, 1, 38, 101, 102) are free. */
+static int
+demo_free_base(void)
+{
+	static const int off[] = { 0, 1, 38, 101, 102 };
+	int base, i, tries;
+
+	for (tries = 0; tries < 200; tries++) {
+		base = 20000 + (int)((getpid() * 7919 + tries * 211) % 40000);
+		for (i = 0; i < 5 && demo_port_free(base + off[i]); i++) {
+		}
+		if (i == 5) {
+			return base;
+		}
+	}
+	ck_abort_msg("no free demo ports");
+	return -1;
+}
+
+/* Start scripts/run-demo in dir in a process group of its own. */
+static pid_t
+demo_start(const char *dir, int base)
+{
+	const char *build = getenv("BUILD");
+	char *cmd = xasprintf("DRINK_RUN_DIR=%s DRINK_DEMO_PORT=%d "
+	    "exec scripts/run-demo %s >>%s/out 2>&1 </dev/null", dir, base,
+	    build != NULL && build[0] != '\0' ? build : "build", dir);
+	char *ports = xasprintf("%s/ports", dir);
+	pid_t pid;
+	int i;
+
+	(void)unlink(ports);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	for (i = 0; i < 600 && access(ports, F_OK) != 0; i++) {
+		ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
+		usleep(100 * 1000);
+	}
+	ck_assert_msg(access(ports, F_OK) == 0, "the demo did not start");
+	free(ports);
+	free(cmd);
+	return pid;
+}
+
+/*
+ * Ctrl-C: SIGINT to the demo's process group; its exit status (130, as a
+ * shell reports a command Ctrl-C ended, once everything it ran stopped).
+ */
+static int
+demo_stop(pid_t pid)
+{
+	int i, status;
+
+	kill(-pid, SIGINT);
+	for (i = 0; i < 200; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+			    128 + WTERMSIG(status);
+		}
+		usleep(100 * 1000);
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	ck_abort_msg("the demo did not stop within 20 s of Ctrl-C");
+	return -1;
+}
+
+static int64_t
+demo_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether `drink machines` (as admin) shows machine online within ms: its
+ * row's third word from the end (ONLINE, ENABLED, TEMP) is "yes".
+ */
+static int
+demo_online_within(const char *dir, const char *machine, int64_t ms)
+{
+	char *out = xasprintf("%s/machines.out", dir), *text, *row, *w[3];
+	char *want = xasprintf("\n%s ", machine), *save, *tok;
+	int64_t end = demo_now_ms() + ms;
+	int online = 0, n;
+
+	for (;;) {
+		ck_assert_int_eq(h_drink_run("-u admin machines", out, 10000),
+		    0);
+		text = h_slurp(out, H_SLURP_MAX);
+		if ((row = strstr(text, want)) != NULL) {
+			row[strcspn(row + 1, "\n") + 1] = '\0';
+			n = 0;
+			for (tok = strtok_r(row, " \n", &save); tok != NULL;
+			    tok = strtok_r(NULL, " \n", &save)) {
+				w[n++ % 3] = tok;
+			}
+			online = n >= 4 && strcmp(w[n % 3], "yes") == 0;
+		}
+		free(text);
+		if (online || demo_now_ms() >= end) {
+			break;
+		}
+		usleep(250 * 1000);
+	}
+	free(want);
+	free(out);
+	return online;
+}
+
+/* Whether the file at path holds needle within ms. */
+static int
+demo_file_holds_within(const char *path, const char *needle, int64_t ms)
+{
+	int64_t end = demo_now_ms() + ms;
+	char *text;
+	int found;
+
+	for (;;) {
+		text = h_slurp(path, H_SLURP_MAX);
+		found = text != NULL && strstr(text, needle) != NULL;
+		free(text);
+		if (found || demo_now_ms() >= end) {
+			return found;
+		}
+		usleep(100 * 1000);
+	}
+}
+
+/*
+ * The demo as a user meets it: a simulated machine whose machine an admin
+ * switches off exits, and is started again, so that switching it back on
+ * brings it back; Ctrl-C leaves nothing running; and a demo whose
+ * database was deleted makes it again instead of starting empty.
+ */
+START_TEST(the_demo_brings_machines_back_and_remakes_a_deleted_database)
+{
+	char *dir = h_tmpdir(), *conf = xasprintf("%s/drink.conf", dir);
+	char *log = xasprintf("%s/machines.log", dir);
+	char *out = xasprintf("%s/cli.out", dir), *text, *db;
+	int base = demo_free_base(), i;
+	pid_t pid;
+
+	pid = demo_start(dir, base);
+	setenv("DRINK_CONFIG", conf, 1);
+	setenv("DRINK_PASSWORD", "admin", 1);
+	ck_assert(demo_online_within(dir, "coffee", 20000));
+	ck_assert_int_eq(h_drink_run("-u admin machine-mod coffee --disable",
+	    out, 10000), 0);
+	/* Its controller, cut off, tries again and is refused: it exits. */
+	ck_assert_msg(demo_file_holds_within(log, "run-demo: drink-machine "
+	    "for coffee stopped (exit 1); starting it again in 5 s", 30000),
+	    "%s", h_slurp(log, H_SLURP_MAX));
+	ck_assert(demo_file_holds_within(log, "forbidden: machine is disabled",
+	    0));
+	ck_assert(!demo_online_within(dir, "coffee", 0));
+	ck_assert_int_eq(h_drink_run("-u admin machine-mod coffee --enable",
+	    out, 10000), 0);
+	ck_assert_msg(demo_online_within(dir, "coffee", 20000),
+	    "coffee did not come back");
+	ck_assert_int_eq(demo_stop(pid), 130);
+	/* Nothing of it is left: its drinkd let go of the database. */
+	db = xasprintf("flock -n %s/drink.db.lock true", dir);
+	ck_assert_int_eq(system(db), 0);
+	free(db);
+	for (i = 0; i < 20 && kill(-pid, 0) == 0; i++) {
+		usleep(100 * 1000);	/* the last ones being reaped */
+	}
+	ck_assert_msg(kill(-pid, 0) != 0, "a process of the demo is left");
+
+	db = xasprintf("rm -f %s/drink.db %s/drink.db-wal %s/drink.db-shm",
+	    dir, dir, dir);
+	ck_assert_int_eq(system(db), 0);
+	free(db);
+	pid = demo_start(dir, base);
+	setenv("DRINK_PASSWORD", "alice", 1);
+	ck_assert_int_eq(h_drink_run("-u alice balance", out, 10000), 0);
+	text = h_slurp(out, H_SLURP_MAX);
+	ck_assert_msg(strstr(text, "1000") != NULL, "%s", text);
+	free(text);
+	ck_assert(demo_online_within(dir, "bigdrink", 20000));
+	ck_assert_int_eq(demo_stop(pid), 130);
+	db = xasprintf("%s/out", dir);
+	text = h_slurp(db, H_SLURP_MAX);
+	ck_assert_msg(strstr(text, "drink.db is missing: making the demo "
+	    "database again") != NULL, "%s", text);
+	free(text);
+	free(db);
+	free(out);
+	free(log);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -282,6 +504,9 @@ main(void)
 	tc = h_tcase(s, "make run", NULL, NULL, 60);
 	tcase_add_test(tc, a_second_make_run_leaves_the_running_demo_alone);
 	tcase_add_test(tc, the_demo_port_is_checked_and_a_taken_one_explained);
+	tc = h_tcase(s, "the demo running", NULL, NULL, 240);
+	tcase_add_test(tc,
+	    the_demo_brings_machines_back_and_remakes_a_deleted_database);
 	failed = h_run(s);
 	return h_finish(failed);
 }
