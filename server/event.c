@@ -46,6 +46,8 @@ static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
  */
 static int event_nqueues;
 
+static void event_slots_forget(void);
+
 static int
 event_listened(void)
 {
@@ -212,6 +214,10 @@ event_queue_topics(struct event_queue *q, unsigned bits, int add)
 	q->topics = add ? q->topics | bits : q->topics & ~bits;
 	now = q->topics;
 	pthread_mutex_unlock(&q->lock);
+	/* After: a slot event from now on reaches q, seen before or not. */
+	if (add && (bits & EVENT_T_SLOTS)) {
+		event_slots_forget();
+	}
 	return now;
 }
 
@@ -305,28 +311,105 @@ event_append(struct event_queue *q, const char *text, size_t len)
 }
 
 /*
+ * Append ev to every queue subscribed to topic (with user set, only to
+ * sessions logged in as user), event_lock held.  *text is ev's line, made
+ * here when first needed unless the caller made it; the caller frees it.
+ */
+static void
+event_deliver(unsigned topic, const char *user, const cJSON *ev,
+    char **text, size_t *len)
+{
+	struct event_queue *q;
+
+	for (q = event_head; q != NULL; q = q->next) {
+		pthread_mutex_lock(&q->lock);
+		if ((q->topics & topic) &&
+		    (user == NULL || strcmp(q->user, user) == 0)) {
+			if (*text == NULL) {
+				*text = proto_line(ev, len);
+			}
+			event_append(q, *text, *len);
+		}
+		pthread_mutex_unlock(&q->lock);
+	}
+}
+
+/*
  * Send ev (not consumed) to every queue subscribed to topic; with user set,
  * only to sessions logged in as user.
  */
 void
 event_publish(unsigned topic, const char *user, const cJSON *ev)
 {
-	struct event_queue *q;
 	char *text = NULL;
 	size_t len = 0;
 
 	pthread_mutex_lock(&event_lock);
-	for (q = event_head; q != NULL; q = q->next) {
-		pthread_mutex_lock(&q->lock);
-		if ((q->topics & topic) &&
-		    (user == NULL || strcmp(q->user, user) == 0)) {
-			if (text == NULL) {
-				text = proto_line(ev, &len);
-			}
-			event_append(q, text, len);
-		}
-		pthread_mutex_unlock(&q->lock);
+	event_deliver(topic, user, ev, &text, &len);
+	pthread_mutex_unlock(&event_lock);
+	free(text);
+}
+
+/*
+ * The last slot event published for a (machine, slot), so that a slot
+ * event saying what the last one said is not sent again: a drop's capture
+ * and the controller's sensed count that follows it both describe the
+ * slot as it now is, and listeners hear it once.  Direct-mapped (a slot
+ * whose entry another took may be told twice, which is harmless); guarded
+ * by event_lock; forgotten whenever a queue starts listening to slots,
+ * since it did not hear the lines kept here.
+ */
+#define EVENT_SLOTS_SEEN 512
+static struct event_slot_seen {
+	char machine[PROTO_NAME_MAX + 1];
+	int slot;
+	char *line;
+	size_t len;
+} event_slots_seen[EVENT_SLOTS_SEEN];
+
+static void
+event_slots_forget(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&event_lock);
+	for (i = 0; i < EVENT_SLOTS_SEEN; i++) {
+		free(event_slots_seen[i].line);
+		event_slots_seen[i].line = NULL;
 	}
+	pthread_mutex_unlock(&event_lock);
+}
+
+/* Publish the slot event ev of machine's slot unless it was the last. */
+static void
+event_publish_slot(const char *machine, int slot, const cJSON *ev)
+{
+	struct event_slot_seen *e;
+	uint32_t h = 2166136261u;
+	const char *c;
+	size_t len;
+	char *text = proto_line(ev, &len);
+
+	for (c = machine; *c != '\0'; c++) {
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	}
+	h = (h ^ (uint32_t)slot) * 16777619u;
+	e = &event_slots_seen[h % EVENT_SLOTS_SEEN];
+	pthread_mutex_lock(&event_lock);
+	if (e->line != NULL && e->slot == slot &&
+	    strcmp(e->machine, machine) == 0 && e->len == len &&
+	    memcmp(e->line, text, len) == 0) {
+		pthread_mutex_unlock(&event_lock);
+		free(text);
+		return;
+	}
+	free(e->line);
+	snprintf(e->machine, sizeof(e->machine), "%s", machine);
+	e->slot = slot;
+	e->line = xmalloc(len);
+	memcpy(e->line, text, len);
+	e->len = len;
+	event_deliver(EVENT_T_SLOTS, NULL, ev, &text, &len);
 	pthread_mutex_unlock(&event_lock);
 	free(text);
 }
@@ -431,7 +514,7 @@ event_slots(struct server *srv, const char *machine, cJSON *before,
 			cJSON_AddItemToObject(ev, old->string,
 			    cJSON_Duplicate(old, 1));
 		}
-		event_publish(EVENT_T_SLOTS, NULL, ev);
+		event_publish_slot(machine, n, ev);
 		cJSON_Delete(ev);
 	}
 out:

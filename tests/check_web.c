@@ -342,6 +342,69 @@ START_TEST(subscribe_drop_balance_slot_machine)
 }
 END_TEST
 
+/* The slot events that arrive on c within ms; each must show stock. */
+static int
+count_slot_events(struct h_client *c, int64_t ms, int stock)
+{
+	int64_t deadline = now_ms() + ms;
+	const cJSON *ev;
+	cJSON *r;
+	int n = 0;
+
+	while (now_ms() < deadline &&
+	    h_read_line(c, deadline - now_ms()) == CONN_OK) {
+		r = cJSON_Parse(c->line);
+		ev = cJSON_GetObjectItem(r, "event");
+		if (cJSON_IsString(ev) && strcmp(ev->valuestring, "slot") == 0) {
+			ck_assert_msg(stock < 0 || h_num(r, "stock") == stock,
+			    "%s", c->line);
+			n++;
+		}
+		cJSON_Delete(r);
+	}
+	return n;
+}
+
+/*
+ * One slot event per change: a drop on the reference controller, which
+ * answers "ok" and then reports the stock it senses, tells a listener
+ * once.  A listener that subscribes later still hears a slot go back to
+ * what an earlier listener last heard.
+ */
+START_TEST(subscribe_slot_told_once_per_change)
+{
+	struct h_client *w = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	pid_t pid;
+	cJSON *ev;
+	int n;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"slots\"]}");
+	pid = h_machine_start(srv, "m1", "--simulate 3:5 --vend-ms 20");
+	H_WAIT_UNTIL(h_machine_online(srv, "m1") == 1);
+	(void)count_slot_events(w, 300, -1);
+	h_expect(a, NULL, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	ck_assert_int_eq(count_slot_events(w, 1500, 4), 1);
+	ck_assert_int_eq(h_machine_stop(pid), 0);
+	/* Nobody listens while the stock goes to 9. */
+	n = h_server_log_count(srv, "), user alice,");
+	h_close(w);
+	H_WAIT_UNTIL(h_server_log_count(srv, "), user alice,") > n);
+	usleep(200 * 1000);	/* its queue goes just after that line */
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"stock\":9}");
+	w = h_connect_as(srv, "alice", "alicepw");
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"slots\"]}");
+	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"stock\":4}");
+	ev = wait_event(w, "slot", 2000);
+	ck_assert_int_eq(h_num(ev, "stock"), 4);
+	cJSON_Delete(ev);
+	h_close(w);
+	h_close(a);
+}
+END_TEST
+
 START_TEST(subscribe_sessions_admin)
 {
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw"), *c;
@@ -1607,6 +1670,7 @@ main(void)
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, subscribe_roles_and_topics);
 	tcase_add_test(tc, subscribe_drop_balance_slot_machine);
+	tcase_add_test(tc, subscribe_slot_told_once_per_change);
 	tcase_add_test(tc, subscribe_sessions_admin);
 	tcase_add_test(tc, subscribe_ordering);
 	tcase_add_test(tc, subscribe_overflow_closes_only_slow);
