@@ -1,11 +1,12 @@
 /*
- * The web app end to end, in headless Chromium: tests/browser/e2e.js
- * drives two browser contexts (a member and an admin) over the DevTools
- * protocol against a real drinkd with its web port, and a real
- * drink-machine for m1 that it stops and starts.  This file sets the
- * server up, runs the script and asserts on its exit status; the
- * script's own log (every check and timing) is shown on failure, and its
- * screenshots are left in $BUILD/screenshots.
+ * The web app in headless Chromium: node scripts in tests/browser drive
+ * browser contexts (members and an admin) over the DevTools protocol
+ * against a real drinkd with its web port, and a real drink-machine for
+ * m1 that they stop and start.  e2e.js walks through the whole app;
+ * screens.js checks what the screen shows, one behaviour per scenario.
+ * This file sets the server up, runs a script and asserts on its exit
+ * status; the script's own log (every check and timing) is shown on
+ * failure, and its screenshots are left in $BUILD/screenshots.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,27 @@ setup(void)
 	    "\"slot\":3,\"item\":\"Cola\",\"price\":10,\"stock\":5}",
 	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
 	    "\"slot\":4,\"item\":\"Water\",\"price\":5,\"stock\":0}",
+	    NULL);
+}
+
+/*
+ * screens.js's world: besides setup()'s, a slot of m1 switched off and a
+ * machine m2 switched off, so that every reason a Drop button can be off
+ * is on one screen.
+ */
+static void
+setup_screens(void)
+{
+	setup();
+	h_admin(srv, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":5,\"item\":\"Mate\",\"price\":8,\"stock\":3,"
+	    "\"enabled\":false}",
+	    "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Small Drink\"}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m2\","
+	    "\"slot\":1,\"item\":\"Juice\",\"price\":4,\"stock\":2}",
+	    "{\"cmd\":\"machine_mod\",\"machine\":\"m2\","
+	    "\"enabled\":false}",
 	    NULL);
 }
 
@@ -81,8 +103,27 @@ slurp_tail(const char *path, size_t max)
 	return buf;
 }
 
-START_TEST(web_app_end_to_end)
+/* Each TCase runs one script (with its scenario, when it has several). */
+static const struct browser_case {
+	const char	*name;
+	const char	*script;
+	const char	*scenario;
+	void		(*setup)(void);
+} browser_cases[] = {
+	{ "web app in headless chromium", "tests/browser/e2e.js", NULL, setup },
+	{ "a form opens empty, whoever it is for", "tests/browser/screens.js",
+	    "forms-open-empty", setup_screens },
+	{ "an off Drop button says why on screen", "tests/browser/screens.js",
+	    "drop-reasons", setup_screens },
+	{ "every tab is on a phone's screen", "tests/browser/screens.js",
+	    "tabs-on-phone", setup_screens },
+	{ "the status line tells only the latest outcome",
+	    "tests/browser/screens.js", "status-latest", setup_screens },
+};
+
+START_TEST(web_app_in_browser)
 {
+	const struct browser_case *c = &browser_cases[_i];
 	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
 	    "build";
 	char *url = xasprintf("https://localhost:%d/", web_port());
@@ -108,7 +149,7 @@ START_TEST(web_app_end_to_end)
 		setenv("CERTS", certs, 1);
 		setenv("BUILD", build, 1);
 		setenv("SHOTS", shots, 1);
-		execlp("node", "node", "tests/browser/e2e.js", (char *)NULL);
+		execlp("node", "node", c->script, c->scenario, (char *)NULL);
 		fprintf(stderr, "cannot run node: the test needs nodejs "
 		    "(make check installs it)\n");
 		_exit(127);
@@ -124,7 +165,8 @@ START_TEST(web_app_end_to_end)
 	out = slurp_tail(logpath, 6000);
 	printf("%s", out);
 	ck_assert_msg(done == pid && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 0, "browser test %s:\n%s", done == 0 ?
+	    WEXITSTATUS(status) == 0, "%s %s %s:\n%s", c->script,
+	    c->scenario != NULL ? c->scenario : "", done == 0 ?
 	    "timed out" : "failed", out);
 	free(out);
 	free(url);
@@ -140,12 +182,17 @@ main(void)
 {
 	Suite *s = suite_create("browser");
 	TCase *tc;
+	size_t i;
 	int failed;
 
 	h_init();
-	tc = h_tcase(s, "web app in headless chromium", setup, teardown,
-	    BROWSER_TIMEOUT);
-	tcase_add_test(tc, web_app_end_to_end);
+	for (i = 0; i < sizeof(browser_cases) / sizeof(browser_cases[0]);
+	    i++) {
+		tc = h_tcase(s, browser_cases[i].name, browser_cases[i].setup,
+		    teardown, BROWSER_TIMEOUT);
+		tcase_add_loop_test(tc, web_app_in_browser, (int)i,
+		    (int)i + 1);
+	}
 	failed = h_run(s);
 	return h_finish(failed);
 }

@@ -255,6 +255,9 @@ function forgetToken() {
 
 function showLogin(message) {
   state.user = null;
+  // The next person at this browser finds nothing of the last one's.
+  for (const t of TABS) tabReset(t.id);
+  setStatus("");
   $("#who").hidden = true;
   $("#app-view").hidden = true;
   $("#login-view").hidden = false;
@@ -366,17 +369,28 @@ function buildTabs() {
 
 function showTab(id) {
   const t = TABS.find((x) => x.id === id && (!x.admin || state.admin)) || TABS[0];
-  if (t.id !== state.tab) setStatus("");
+  if (t.id !== state.tab) {
+    setStatus("");
+    tabReset(state.tab);
+  }
   state.tab = t.id;
   for (const x of TABS) {
     $("#tab-" + x.id).hidden = x.id !== t.id;
     const b = $("#tabbtn-" + x.id);
     if (b) b.setAttribute("aria-current", x.id === t.id ? "page" : "false");
   }
-  // On a phone the tabs scroll sideways: keep the current one in sight.
-  const cur = $("#tabbtn-" + t.id);
-  if (cur) cur.scrollIntoView({ block: "nearest", inline: "nearest" });
   if (t.load) t.load();
+}
+
+// A tab left is found fresh when opened again: its forms empty and without
+// their errors, the panels opened for one user (Balance…, Cards…) closed,
+// so nothing typed for one purpose is sent for another.  The log's filter
+// stays: it chooses a view, it is not an action.  (Set up has no form:
+// loadAdminMachines draws it anew.)
+function tabReset(id) {
+  const section = $("#tab-" + id);
+  for (const form of section.querySelectorAll("form:not(#log-form)")) formReset(form);
+  for (const panel of section.querySelectorAll("#money-form, #user-cards")) panel.hidden = true;
 }
 
 // ---- machines, slots and drops -----------------------------------------
@@ -393,12 +407,14 @@ async function loadMachines() {
   if (state.tab === "admin-machines") renderAdminMachines();
 }
 
+// Why a Drop is off, or null: what lasts (the machine, the slot) before
+// what passes (a drop under way, too little credit).
 function dropBlocked(m, s) {
-  if (state.dropping || state.dropsBusy.size > 0) return "your drop is under way";
   if (!m.enabled) return "machine switched off";
   if (!m.online) return "machine offline";
   if (!s.enabled) return "slot switched off";
   if (s.stock <= 0) return "empty";
+  if (state.dropping || state.dropsBusy.size > 0) return "your drop is under way";
   if (state.balance !== null && s.price > state.balance) return "not enough credit";
   return null;
 }
@@ -412,6 +428,9 @@ function renderMachines() {
   }
   for (const m of [...state.machines.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     const slots = (state.slots.get(m.machine) || []).filter((s) => s.item);
+    // Why a Drop is off is written under it, as "empty" is in the stock
+    // column: a phone shows no title.  The button's label says it to a
+    // screen reader, so the words under it are not read twice.
     const rows = slots.map((s) => {
       const why = dropBlocked(m, s);
       return h("li", { class: "slot" + (why ? " off" : "") },
@@ -424,7 +443,8 @@ function renderMachines() {
           "aria-label": "Drop " + s.item + " from " + m.name + (why ? " (" + why + ")" : ""),
           dataset: { machine: m.machine, slot: String(s.slot) },
           on: { click: () => drop(m, s) },
-        }, "Drop"));
+        }, "Drop"),
+        why && why !== "empty" ? h("span", { class: "why", "aria-hidden": "true" }, why) : null);
     });
     const temp = typeof m.temperature === "number" ? m.temperature.toFixed(1) + " °C" : "";
     box.append(h("article", { class: "card machine", dataset: { machine: m.machine } },
@@ -598,13 +618,15 @@ function historyNewer() {
 
 // ---- forms -----------------------------------------------------------------
 
-// Run a form's request; show the error in its alert, or reset it.
+// Run a form's request; show the error in its alert, or reset it.  The
+// status line's last outcome goes: this action's replaces it.
 function formHandler(form, run) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const err = form.querySelector(".error");
     const button = form.querySelector("button[type=submit]");
     err.textContent = "";
+    setStatus("");
     button.disabled = true;
     try {
       const msg = await run();
@@ -615,6 +637,11 @@ function formHandler(form, run) {
       button.disabled = false;
     }
   });
+}
+
+function formReset(form) {
+  form.reset();
+  for (const err of form.querySelectorAll(".error")) err.textContent = "";
 }
 
 function wholeNumber(text) {
@@ -756,7 +783,7 @@ function cardsPanel(box, user) {
   async function del(c) {
     const r = await call("card_del", Object.assign({ card_id: c.card_id }, who));
     err.textContent = r.ok ? "" : cardError(r);
-    if (r.ok) setStatus("Card " + (c.label || c.card_id) + " removed.");
+    setStatus(r.ok ? "Card " + (c.label || c.card_id) + " removed." : "");
     await load();
   }
 
@@ -804,6 +831,7 @@ function cardsPanel(box, user) {
 }
 
 function userCards(u) {
+  setStatus("");
   $("#user-cards-title").textContent = "Cards of " + u.user;
   $("#user-cards").hidden = false;
   cardsPanel($("#user-cards-box"), u.user)();
@@ -832,11 +860,14 @@ async function loadUsers() {
       }, u.disabled ? "Enable" : "Disable")))));
 }
 
+// The balance form, for u: it opens empty and on Credit every time, so an
+// amount, note or action typed for one user is never applied to the next.
 function moneyForm(u) {
   state.moneyUser = u.user;
+  formReset($("#money-form"));
+  setStatus("");
   $("#money-title").textContent = "Balance of " + u.user + " (now " + u.balance + ")";
   $("#money-form").hidden = false;
-  $("#money-form").querySelector(".error").textContent = "";
   $("#money-amount").focus();
 }
 
@@ -854,7 +885,10 @@ async function userMod(u, change) {
 
 // ---- admin: machines and slots ------------------------------------------------------
 
+// Drawn at once from what is known, so no unsaved edit of the last visit
+// shows while the server's answer comes; then drawn again from it.
 function loadAdminMachines() {
+  renderAdminMachines();
   return loadMachines();
 }
 
@@ -870,7 +904,7 @@ function renderAdminMachines() {
       const stock = h("input", { type: "number", min: 0, step: 1, value: s.stock, "aria-label": "Stock of slot " + s.slot, class: "short" });
       const enabled = h("input", { type: "checkbox", checked: s.enabled !== false, "aria-label": "Slot " + s.slot + " enabled" });
       const err = h("span", { class: "error", role: "alert" });
-      return h("tr", {},
+      return h("tr", { dataset: { slot: String(s.slot) } },
         h("td", { class: "slotno", "data-label": "Slot" }, s.slot), h("td", { class: "item" }, item),
         h("td", { "data-label": "Price" }, price), h("td", { "data-label": "Stock" }, stock),
         h("td", { "data-label": "On" }, enabled),
@@ -878,6 +912,7 @@ function renderAdminMachines() {
           type: "button", class: "quiet",
           on: {
             click: async () => {
+              setStatus("");
               const p = wholeNumber(price.value), st = wholeNumber(stock.value);
               if (isNaN(p) || isNaN(st)) { err.textContent = "Price and stock are whole numbers."; return; }
               const r = await call("slot_set", { machine: m.machine, slot: s.slot, item: item.value, price: p, stock: st, enabled: enabled.checked });
@@ -887,6 +922,7 @@ function renderAdminMachines() {
           },
         }, "Save"), err));
     };
+    const body = h("tbody", {}, slots.map(slotRow));
     const newSlot = h("input", { type: "number", min: 1, max: 255, step: 1, class: "short", "aria-label": "New slot number" });
     box.append(h("article", { class: "card" },
       h("div", { class: "row" },
@@ -898,7 +934,7 @@ function renderAdminMachines() {
       h("div", { class: "scroll" }, h("table", { class: "list stack slots-edit" },
         h("thead", {}, h("tr", {}, h("th", {}, "Slot"), h("th", {}, "Item"), h("th", {}, "Price"),
           h("th", {}, "Stock"), h("th", {}, "On"), h("th", {}))),
-        h("tbody", {}, slots.map(slotRow)))),
+        body)),
       h("div", { class: "row" }, newSlot, h("button", {
         type: "button", class: "quiet",
         on: {
@@ -907,6 +943,14 @@ function renderAdminMachines() {
             if (!(n >= 1 && n <= 255)) { setStatus("A slot number is 1 to 255.", true); return; }
             const r = await call("slot_set", { machine: m.machine, slot: n });
             setStatus(r.ok ? "Slot " + n + " added." : explain(r), !r.ok);
+            if (!r.ok) return;
+            newSlot.value = "";
+            // The slot event redraws nothing while focus is in this panel
+            // (that would undo unsaved edits): the new row goes in here.
+            if (!body.querySelector("tr[data-slot='" + n + "']")) {
+              const next = [...body.rows].find((tr) => Number(tr.dataset.slot) > n);
+              body.insertBefore(slotRow(r), next || null);
+            }
           },
         },
       }, "Add slot"))));
