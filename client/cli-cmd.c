@@ -58,6 +58,9 @@ static int cli_cmd_prepare_machine_mod(struct cli_cmd_run *,
  * What a failed drop means, in the member's words.  {name} is the field of
  * the reply, else of the request, else what the slot lookup found; a text
  * naming something unknown is skipped for the next one with the same code.
+ * A text without {message} is said only when the server gave no more than
+ * the code's default message: "machine_offline" may mean disabled, or the
+ * server shutting down, and the server's words say which.
  */
 static const struct cli_cmd_text cli_cmd_errors_drop[] = {
 	{ "machine_offline", "machine {machine} is offline" },
@@ -69,8 +72,7 @@ static const struct cli_cmd_text cli_cmd_errors_drop[] = {
 	{ "drop_failed", "the machine failed to vend: {message}; nothing "
 	    "was charged" },
 	{ "drop_timeout", "the machine did not answer; nothing was charged" },
-	{ "drop_in_progress",
-	    "another drop of yours is still in progress; try again shortly" },
+	{ "drop_in_progress", "{message}; try again shortly" },
 	{ "no_such_slot", "machine {machine} has no slot {slot}" },
 	{ NULL, NULL }
 };
@@ -142,6 +144,25 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	{ .proto = "cards", .print = cli_print_cards },
 	{ .proto = "card_del", .done = "Card {request.card_id} unbound" },
 };
+
+/*
+ * How a command is typed where drink reads it, for usage lines and hints:
+ * after "drink " on the command line, alone in the shell.  One process
+ * reads commands in one of the two ways, chosen before the first.
+ */
+static const char *cli_cmd_typed = "drink ";
+
+void
+cli_cmd_set_shell(int shell)
+{
+	cli_cmd_typed = shell ? "" : "drink ";
+}
+
+const char *
+cli_cmd_prefix(void)
+{
+	return cli_cmd_typed;
+}
 
 /* Commands without an entry of their own. */
 static const struct cli_cmd_show cli_cmd_show_default = {
@@ -237,7 +258,8 @@ cli_cmd_lookup(const char *word)
 	if (ambiguous) {
 		cli_error("ambiguous command '%s': %s", word, cands);
 	} else {
-		cli_error("unknown command '%s' (try drink help)", word);
+		cli_error("unknown command '%s' (try %shelp)", word,
+		    cli_cmd_typed);
 	}
 	return NULL;
 }
@@ -374,7 +396,7 @@ cli_cmd_help(FILE *fp, const struct spec_cmd *c)
 	size_t i;
 
 	cli_cmd_synopsis(c, syn, sizeof(syn));
-	fprintf(fp, "usage: drink %s\n\n%c%s (%s).\n", syn,
+	fprintf(fp, "usage: %s%s\n\n%c%s (%s).\n", cli_cmd_typed, syn,
 	    c->summary[0] >= 'a' && c->summary[0] <= 'z' ?
 	    c->summary[0] - 'a' + 'A' : c->summary[0], c->summary + 1,
 	    who[c->role]);
@@ -427,6 +449,28 @@ cli_cmd_usage_one(FILE *fp, const char *name)
 	}
 	cli_cmd_help(fp, c);
 	return 0;
+}
+
+int
+cli_cmd_help_words(int argc, char **argv, void (*list)(FILE *))
+{
+	if (argc > 2) {
+		cli_error("usage: %shelp [COMMAND]", cli_cmd_typed);
+		return CLI_EXIT_USAGE;
+	}
+	if (argc == 2 && (strcmp(argv[1], "help") == 0 ||
+	    strcmp(argv[1], "?") == 0)) {
+		printf("usage: %shelp [COMMAND]\n\nList the commands, or "
+		    "show one command's usage and arguments\n(as COMMAND "
+		    "--help does).\n", cli_cmd_typed);
+		return CLI_EXIT_OK;
+	}
+	if (argc == 2) {
+		return cli_cmd_usage_one(stdout, argv[1]) == 0 ? CLI_EXIT_OK :
+		    CLI_EXIT_USAGE;
+	}
+	list(stdout);
+	return CLI_EXIT_OK;
 }
 
 /*
@@ -645,7 +689,7 @@ cli_cmd_option(struct cli_cmd_run *run, char **argv, int argc, int *i)
 	}
 	if (k == spec_nargs(c)) {
 		return cli_cmd_usage_error(run, "unknown option '%s' (see "
-		    "drink help %s)", argv[*i], argv[0]);
+		    "%shelp %s)", argv[*i], cli_cmd_typed, argv[0]);
 	}
 	a = &c->args[k];
 	if (!takes && eq != NULL) {
@@ -736,7 +780,8 @@ cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv, int *help)
 			st = cli_cmd_option(run, argv, argc, &i);
 		} else if (!dashdash && cli_cmd_dashed(argv[i])) {
 			st = cli_cmd_usage_error(run, "unknown option '%s' "
-			    "(see drink help %s)", argv[i], argv[0]);
+			    "(see %shelp %s)", argv[i], cli_cmd_typed,
+			    argv[0]);
 		} else {
 			pos[npos++] = argv[i];
 		}
@@ -756,7 +801,7 @@ cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv, int *help)
 		    a->form == SPEC_F_REST) && (a->flags & SPEC_A_REQ)) {
 			cli_cmd_synopsis(c, syn, sizeof(syn));
 			st = cli_cmd_usage_error(run, "%s missing; usage: "
-			    "drink %s", a->meta, syn);
+			    "%s%s", a->meta, cli_cmd_typed, syn);
 		}
 		if (!(a->flags & SPEC_A_REQ) && (run->given & (1u << k))) {
 			some = 1;
@@ -765,11 +810,11 @@ cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv, int *help)
 	if (st == CLI_EXIT_OK && used < npos) {
 		cli_cmd_synopsis(c, syn, sizeof(syn));
 		st = cli_cmd_usage_error(run, "unexpected '%s'; usage: "
-		    "drink %s", pos[used], syn);
+		    "%s%s", pos[used], cli_cmd_typed, syn);
 	} else if (st == CLI_EXIT_OK && (c->flags & SPEC_CMD_SOME) && !some) {
 		cli_cmd_synopsis(c, syn, sizeof(syn));
 		st = cli_cmd_usage_error(run, "nothing to change; usage: "
-		    "drink %s", syn);
+		    "%s%s", cli_cmd_typed, syn);
 	}
 out:
 	free(rest);
@@ -777,18 +822,35 @@ out:
 	return st;
 }
 
-/* Add a password field, from the environment or asked on the terminal. */
+/*
+ * Add a password field, from the environment or asked on the terminal,
+ * checked by the server's rule for it like any other argument: an empty
+ * DRINK_NEW_PASSWORD is a usage error naming the variable, not a request
+ * the server refuses.  The message says where the password came from,
+ * never what it was.
+ */
 static int
 cli_cmd_password(struct cli_cmd_run *run, const char *field, const char *env,
     const char *prompt, int confirm)
 {
-	char pw[PROTO_PASSWORD_MAX + 1];
+	const struct spec_arg *a = spec_arg_find(run->spec, field);
+	char pw[PROTO_PASSWORD_MAX + 1], rule[256];
+	cJSON *item;
 
 	if (cli_tty_password(env, prompt, confirm, pw, sizeof(pw)) != 0) {
 		return CLI_EXIT_USAGE;
 	}
-	cJSON_AddStringToObject(run->req, field, pw);
+	item = cJSON_CreateString(pw);
 	cli_tty_wipe(pw, sizeof(pw));
+	if (a != NULL && spec_check(a, item, 0, rule, sizeof(rule)) !=
+	    ERR_NONE) {
+		cli_tty_wipe(item->valuestring, strlen(item->valuestring));
+		cJSON_Delete(item);
+		/* cli_tty_password() takes the variable whenever it is set. */
+		return cli_cmd_usage_error(run, "%s %s", getenv(env) != NULL ?
+		    env : "the password typed", rule);
+	}
+	cJSON_AddItemToObject(run->req, field, item);
 	return CLI_EXIT_OK;
 }
 

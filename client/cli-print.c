@@ -29,10 +29,9 @@ struct cli_print_table {
 
 /*
  * Texts for refusals of any command, tried after the command's own.  A
- * session without a login gets told how to get one.  They stand in for
- * the server's default message of the code only: when the server said
- * something more precise ("that name is taken by a machine"), that is
- * shown instead, unless the text quotes {message} itself.
+ * session without a login gets told how to get one.  Like the command's
+ * own, they stand in for the server's default message of the code only
+ * (see cli_print_refusal).
  */
 static const struct cli_cmd_text cli_print_errors_any[] = {
 	{ "auth_required",
@@ -327,10 +326,14 @@ cli_print_pick(const struct cli_cmd_text *list, const struct cli_cmd_run *run,
 }
 
 /*
- * "drink: <what went wrong> (<code>)".  The command's own sentence is
- * preferred; then the server's message when it is more than the code's
- * default one; then a sentence for the code; then the server's message,
- * with the retry delay or the balance when the reply carries them.
+ * "drink: <what went wrong> (<code>)".  The server knows best what went
+ * wrong: when its message is more than the code's default one ("machine
+ * snacks is disabled", "that name is taken by a machine"), it is what the
+ * member reads.  The client's sentences, the command's own first, stand
+ * in for the default message only, with the names and numbers filled in;
+ * a sentence that quotes {message} adds to the server's words instead
+ * and is used either way.  Last comes the server's message as it is, with
+ * the retry delay or the balance when the reply carries them.
  */
 void
 cli_print_refusal(const struct cli_cmd_run *run, const cJSON *reply)
@@ -350,7 +353,7 @@ cli_print_refusal(const struct cli_cmd_run *run, const cJSON *reply)
 	precise = msg != NULL && msg[0] != '\0' && e >= 0 &&
 	    strcmp(msg, proto_err_message((enum proto_err)e)) != 0;
 	if (cli_print_pick(run != NULL ? run->errors : NULL, run, reply, code,
-	    0, text, sizeof(text)) == 0 ||
+	    precise, text, sizeof(text)) == 0 ||
 	    cli_print_pick(cli_print_errors_any, run, reply, code, precise,
 	    text, sizeof(text)) == 0) {
 		cli_error("%s (%s)", text, code);

@@ -25,7 +25,7 @@ struct cli_session {
 	long long next_id;
 	int countdown;		/* seconds of a drop's delay to count down */
 	int64_t countdown_start;	/* now_ms() when it was set */
-	int counting;		/* a countdown line is on the terminal */
+	int counting;		/* columns the countdown line takes, or 0 */
 };
 
 struct cli_session *
@@ -121,34 +121,51 @@ cli_session_addr(const struct cli_session *s, char *buf, size_t len)
 	return buf;
 }
 
-/* One second of a countdown, on the terminal only. */
+/*
+ * One second of a countdown, on the terminal only.  The line has no
+ * newline: each tick writes over the last.
+ */
 static void
 cli_session_tick(struct cli_session *s)
 {
 	int64_t left = s->countdown - (now_ms() - s->countdown_start) / 1000;
+	int n;
 
 	if (!isatty(STDERR_FILENO)) {
 		return;
 	}
 	if (left > 0) {
-		fprintf(stderr, "\rdropping in %lld s ", (long long)left);
+		n = fprintf(stderr, "\rdropping in %lld s ", (long long)left);
 	} else {
-		fprintf(stderr, "\rwaiting for the machine ...");
+		n = fprintf(stderr, "\rwaiting for the machine ...");
 	}
 	fflush(stderr);
-	s->counting = 1;
+	if (n - 1 > s->counting) {
+		s->counting = n - 1;
+	}
+}
+
+/*
+ * Blank the countdown line and put the cursor back at its start, so that
+ * whatever is printed next (the result, on stdout or stderr) has the
+ * line to itself.  Nothing was written when stderr is no terminal.
+ */
+static void
+cli_session_erase(struct cli_session *s)
+{
+	if (s->counting > 0) {
+		fprintf(stderr, "\r%*s\r", s->counting, "");
+		fflush(stderr);
+	}
+	s->counting = 0;
 }
 
 void
 cli_session_countdown(struct cli_session *s, int secs)
 {
-	if (secs == 0 && s->counting) {
-		fprintf(stderr, "\r%30s\r", "");
-		fflush(stderr);
-	}
+	cli_session_erase(s);
 	s->countdown = secs;
 	s->countdown_start = now_ms();
-	s->counting = 0;
 }
 
 /* Show the countdown set, from now (a no-op without one). */
@@ -186,6 +203,8 @@ cli_session_read(struct cli_session *s, int64_t timeout_ms, int events,
 			cli_session_tick(s);
 			continue;
 		}
+		/* The reply, or a failure to report, comes next. */
+		cli_session_erase(s);
 		switch (st) {
 		case CONN_OK:
 			break;

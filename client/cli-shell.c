@@ -133,31 +133,16 @@ cli_shell_split(const char *line, char *out, char **words, int max,
 	}
 }
 
-int
-cli_shell_help(int argc, char **argv)
+/* The shell's "help": its commands, and its own words for itself. */
+static void
+cli_shell_list(FILE *fp)
 {
-	if (argc > 2) {
-		cli_error("usage: help [COMMAND]");
-		return CLI_EXIT_USAGE;
-	}
-	if (argc == 2 && (strcmp(argv[1], "help") == 0 ||
-	    strcmp(argv[1], "?") == 0)) {
-		printf("usage: drink help [COMMAND]\n\nList the commands, or "
-		    "show one command's usage and arguments\n(as COMMAND "
-		    "--help does).\n");
-		return CLI_EXIT_OK;
-	}
-	if (argc == 2) {
-		return cli_cmd_usage_one(stdout, argv[1]) == 0 ? CLI_EXIT_OK :
-		    CLI_EXIT_USAGE;
-	}
-	printf("Type a command and its arguments; quote a NOTE with "
+	fprintf(fp, "Type a command and its arguments; quote a NOTE with "
 	    "spaces.\n");
-	cli_cmd_usage(stdout);
-	printf("\nShell:\n  %-36s %s\n  %-36s %s\n", "help [COMMAND]",
+	cli_cmd_usage(fp);
+	fprintf(fp, "\nShell:\n  %-36s %s\n  %-36s %s\n", "help [COMMAND]",
 	    "this list, or one command's usage", "quit",
 	    "leave (Ctrl-D or the end of input does too)");
-	return CLI_EXIT_OK;
 }
 
 /* Read a line; a longer one than the buffer is refused whole. */
@@ -727,6 +712,7 @@ cli_shell_run(struct cli_session *s)
 	if ((st = cli_session_open(s)) != CLI_EXIT_OK) {
 		return st;
 	}
+	cli_cmd_set_shell(1);
 	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
 		printf("Type help for the commands, quit to leave.\n");
 		cli_shell_edit_init(&sh);
@@ -764,7 +750,8 @@ cli_shell_run(struct cli_session *s)
 		if (i == CLI_SHELL_NBUILTINS) {
 			last = cli_cmd_execute(s, n, words);
 		} else {
-			last = cli_output_check(cli_shell_help(n, words));
+			last = cli_output_check(cli_cmd_help_words(n, words,
+			    cli_shell_list));
 		}
 	}
 	cli_shell_edit_free(&sh);

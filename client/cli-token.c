@@ -215,7 +215,7 @@ cli_token_login(struct cli_cmd_run *run, struct cli_session *s)
 	if (st == CLI_EXIT_OK) {
 		path = cli_token_path(cfg);
 		printf("Logged in as %s; the login is kept in %s until "
-		    "\"drink logout\"\n", cfg->user, path);
+		    "\"%slogout\"\n", cfg->user, path, cli_cmd_prefix());
 		free(path);
 	}
 	return st;

@@ -106,6 +106,9 @@ cli_usage(FILE *fp)
 	    "  -h, --help        this text\n"
 	    "  --version         the client's version\n");
 	cli_cmd_usage(fp);
+	/* Listed like a command, so completion offers it (completions/). */
+	fprintf(fp, "\nHelp:\n  %-36s %s\n", "help [COMMAND]",
+	    "this text, or one command's usage");
 	fprintf(fp,
 	    "\nWithout COMMAND, drink reads commands from standard input;\n"
 	    "drink help COMMAND or drink COMMAND --help shows one command's "
@@ -376,7 +379,8 @@ main(int argc, char **argv)
 	}
 	s = cli_session_new(&cfg);
 	if (optind < argc && strcmp(argv[optind], "help") == 0) {
-		st = cli_shell_help(argc - optind, argv + optind);
+		st = cli_cmd_help_words(argc - optind, argv + optind,
+		    cli_usage);
 	} else if (optind < argc) {
 		st = cli_cmd_execute(s, argc - optind, argv + optind);
 	} else {

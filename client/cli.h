@@ -101,8 +101,9 @@ int cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
 void cli_session_close(struct cli_session *s);
 /*
  * While the next request waits, count seconds down on the terminal from
- * secs (a drop's delay), shown once the request is written; 0 stops and
- * clears the countdown.
+ * secs (a drop's delay), shown once the request is written.  The line is
+ * erased when the reply (or a failure) arrives, before anything else is
+ * printed; 0 stops the countdown.
  */
 void cli_session_countdown(struct cli_session *s, int secs);
 /*
@@ -142,7 +143,9 @@ void cli_tty_release_interrupt(void);
 /*
  * An error code and what to say about it.  {field} is filled from the
  * reply, else the request, else cli_cmd_run.info; a text naming a field that is
- * absent is passed over for the next one with the same code.
+ * absent is passed over for the next one with the same code.  A text that
+ * does not quote {message} replaces only the code's default message: a
+ * server that said more is quoted as it said it (cli_print_refusal).
  */
 struct cli_cmd_text {
 	const char *code;
@@ -164,7 +167,7 @@ struct cli_cmd_run {
 };
 /* Run one command given as words (argv[0] is its name); CLI_EXIT_*. */
 int cli_cmd_execute(struct cli_session *s, int argc, char **argv);
-/* The command list, for --help and the shell's "help". */
+/* The command list, for --help, "drink help" and the shell's "help". */
 void cli_cmd_usage(FILE *fp);
 /* Whether drink offers the command (login, logout, quit it does not). */
 int cli_cmd_visible(const struct spec_cmd *c);
@@ -180,6 +183,19 @@ void cli_cmd_synopsis(const struct spec_cmd *c, char *buf, size_t len);
 int cli_cmd_parse_time(const char *s, int end, long long *out);
 /* One command's usage and help; -1 (reported) when name is unknown. */
 int cli_cmd_usage_one(FILE *fp, const char *name);
+/*
+ * "help [COMMAND]" (argv[0] is "help"): one command's usage, else the
+ * whole list as list() prints it for the place it is asked in; CLI_EXIT_*.
+ */
+int cli_cmd_help_words(int argc, char **argv, void (*list)(FILE *));
+/*
+ * Commands are read by the shell, not from drink's command line: usage
+ * lines and hints then spell them as typed there ("help drop", not
+ * "drink help drop").
+ */
+void cli_cmd_set_shell(int shell);
+/* "drink " on the command line, "" in the shell. */
+const char *cli_cmd_prefix(void);
 
 /* cli-print.c */
 /* Terminal columns taken by UTF-8 text (wide characters count 2). */
@@ -215,7 +231,5 @@ int cli_token_watch(struct cli_cmd_run *run, struct cli_session *s);
 /* cli-shell.c */
 /* Read commands from stdin until quit or EOF; the last command's status. */
 int cli_shell_run(struct cli_session *s);
-/* "help [COMMAND]": the command list, or one command's usage. */
-int cli_shell_help(int argc, char **argv);
 
 #endif

@@ -76,8 +76,8 @@ teardown(void)
 /*
  * The environment a test runs drink in: a private HOME, the test config
  * as DRINK_CONFIG, then the NAME=value strings in extra (NULL-ended; a
- * later one replaces an earlier one of the same name, "NAME=" without a
- * value only removes it).
+ * later one replaces an earlier one of the same name, "NAME=" sets it
+ * empty, and "NAME" alone only removes it).
  */
 static void
 make_env(const char **env, char **own, const char *const *extra)
@@ -96,14 +96,14 @@ make_env(const char **env, char **own, const char *const *extra)
 	base[n++] = "TERM=xterm";
 	base[n++] = "LC_ALL=C";
 	for (i = 0; extra != NULL && extra[i] != NULL && n < ENV_MAX; i++) {
-		len = strcspn(extra[i], "=") + 1;
+		len = strcspn(extra[i], "=");
 		for (j = 0; j < n; j++) {
 			if (base[j] != NULL && strncmp(base[j], extra[i],
-			    len) == 0) {
+			    len) == 0 && base[j][len] == '=') {
 				base[j] = NULL;
 			}
 		}
-		base[n++] = extra[i][len] != '\0' ? extra[i] : NULL;
+		base[n++] = extra[i][len] == '=' ? extra[i] : NULL;
 	}
 	for (i = 0; i < n; i++) {
 		if (base[i] != NULL) {
@@ -163,6 +163,31 @@ expect_run(struct run_result *r, int status, const char *out,
 	}
 	if (err != NULL) {
 		ck_assert_str_eq(r->err, err);
+	}
+	run_result_free(r);
+}
+
+/*
+ * As expect_run for texts too long for Check to print whole: a mismatch
+ * shows where the two part.
+ */
+static void
+expect_long(struct run_result *r, int status, const char *out,
+    const char *err)
+{
+	const char *got[2] = { r->out, r->err }, *want[2] = { out, err };
+	size_t i, k;
+
+	ck_assert_msg(r->status == status, "exit %d, wanted %d; stderr: %s",
+	    r->status, status, r->err);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; got[k][i] != '\0' && got[k][i] == want[k][i];
+		    i++) {
+			continue;
+		}
+		ck_assert_msg(got[k][i] == want[k][i], "%s differs at byte "
+		    "%zu: got '%.80s', wanted '%.80s'", k == 0 ? "stdout" :
+		    "stderr", i, got[k] + i, want[k] + i);
 	}
 	run_result_free(r);
 }
@@ -264,6 +289,41 @@ START_TEST(refusals_keep_the_servers_own_words)
 	    "admin first (conflict)\n");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users"
 	    " WHERE name = 'admin' AND role = 'admin'"), 1);
+}
+END_TEST
+
+/*
+ * One code, several reasons: the server's words say which, and drink
+ * does not put its own guess in their place.
+ */
+START_TEST(refusals_give_the_servers_reason)
+{
+	struct run_result r;
+	struct fake *f;
+
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":false}", NULL);
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "1");
+	expect_run(&r, 1, "Dropping Cola from Big Drink slot 1 ...\n",
+	    "drink: machine m1 is disabled (machine_offline)\n");
+	DRINK_AS(&r, "alice", "alicepw", "--json", "drop", "m1", "1");
+	ck_assert_msg(strstr(r.out, "\"message\":\"machine m1 is "
+	    "disabled\"") != NULL, "%s", r.out);
+	expect_run(&r, 1, NULL, "");
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":true}", NULL);
+	/* A machine that never answers: the server says how it ended. */
+	f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "1");
+	expect_run(&r, 1, "Dropping Cola from Big Drink slot 1 ...\n",
+	    "drink: the machine did not answer in time; nothing charged "
+	    "(drop_timeout)\n");
+	fake_stop(f);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* Where the server gives only the code's default, drink's words. */
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "2");
+	expect_run(&r, 1, "", "drink: machine m1 has no slot 2 "
+	    "(no_such_slot)\n");
 }
 END_TEST
 
@@ -411,6 +471,68 @@ START_TEST(help_is_generated_from_the_specification)
 }
 END_TEST
 
+/*
+ * On the command line help is "drink help", in the shell it is "help":
+ * each says so, and shows its own list.
+ */
+START_TEST(help_is_named_as_it_is_typed)
+{
+	struct run_result r;
+	char *usage, *list, *want;
+	const char *from, *to;
+	const char *shell_drop = "usage: drop MACHINE SLOT [--delay SECONDS] "
+	    "[--key KEY]\n\nBuy the item in a slot and drop it (needs a "
+	    "login).\n\n"
+	    "  MACHINE            the machine's id (see machines)\n"
+	    "  SLOT               slot number (see slots); 1 to 255\n"
+	    "  --delay SECONDS    wait this long before dropping, to walk to "
+	    "the machine; 0 to 300\n"
+	    "  --key KEY          idempotency key: repeating the command with "
+	    "it never applies it twice\n";
+
+	DRINK(&r, "--help");
+	ck_assert_int_eq(r.status, 0);
+	usage = xstrdup(r.out);
+	run_result_free(&r);
+	/* drink help is drink --help, not the shell's list. */
+	DRINK(&r, "help");
+	expect_long(&r, 0, usage, "");
+	ck_assert(strstr(usage, "Type a command") == NULL);
+	ck_assert(strstr(usage, "\nShell:\n") == NULL);
+	DRINK(&r, "help", "help");
+	expect_run(&r, 0, "usage: drink help [COMMAND]\n\nList the commands, "
+	    "or show one command's usage and arguments\n(as COMMAND --help "
+	    "does).\n", "");
+	/* The shell's list: the same commands, with the shell's words. */
+	from = strstr(usage, "\nCommands for anyone:\n");
+	to = strstr(usage, "\nHelp:\n  help [COMMAND] ");
+	ck_assert(from != NULL && to != NULL);
+	list = xasprintf("Type a command and its arguments; quote a NOTE with "
+	    "spaces.\n%.*s\nShell:\n"
+	    "  help [COMMAND]                       this list, or one "
+	    "command's usage\n"
+	    "  quit                                 leave (Ctrl-D or the end "
+	    "of input does too)\n", (int)(to - from), from);
+	want = xasprintf("%s%susage: help [COMMAND]\n\nList the commands, or "
+	    "show one command's usage and arguments\n(as COMMAND --help "
+	    "does).\n", list, shell_drop);
+	drink_env(&r, NULL, "frob\nhelp\ndrop m1 1 --bogus\ndrop m1\n"
+	    "slot-set m1 1\nhelp nope\nhelp drop\nhelp help\n", NULL,
+	    NULL);
+	expect_long(&r, 0, want,
+	    "drink: unknown command 'frob' (try help)\n"
+	    "drink: drop: unknown option '--bogus' (see help drop)\n"
+	    "drink: drop: SLOT missing; usage: drop MACHINE SLOT "
+	    "[--delay SECONDS] [--key KEY]\n"
+	    "drink: slot-set: nothing to change; usage: slot-set MACHINE "
+	    "SLOT [--item ITEM] [--price N] [--stock N] [--enable|--disable]\n"
+	    "drink: unknown command 'nope' (try help)\n");
+	free(want);
+	free(list);
+	free(usage);
+}
+END_TEST
+
 START_TEST(exit_3_is_a_connection_failure)
 {
 	struct run_result r;
@@ -445,7 +567,7 @@ START_TEST(exit_3_is_a_connection_failure)
 	/* No CA at all: DRINK_CONFIG forgotten, the usual slip. */
 	{
 		char *port = xasprintf("%d", srv->port);
-		const char *const none[] = { "DRINK_CONFIG=", NULL };
+		const char *const none[] = { "DRINK_CONFIG", NULL };
 
 		drink_env(&r, none, NULL, NULL, "-p", port, "machines", NULL);
 		free(port);
@@ -612,7 +734,7 @@ START_TEST(command_line_beats_config_file_beats_defaults)
 	sub = xasprintf("%s/drink/config", dir);
 	write_conf(sub, srv->port);
 	{
-		const char *const env[] = { "DRINK_CONFIG=", xdg, NULL };
+		const char *const env[] = { "DRINK_CONFIG", xdg, NULL };
 
 		drink_env(&r, env, NULL, NULL, "ping", NULL);
 		expect_run(&r, 0, "pong\n", "");
@@ -1025,6 +1147,96 @@ START_TEST(shell_survives_ctrl_c_during_a_drop)
 }
 END_TEST
 
+/*
+ * The countdown line is erased before the result is printed, so the
+ * result starts its own line; without a terminal there is no countdown
+ * to erase.
+ */
+START_TEST(drop_result_has_a_line_of_its_own)
+{
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	/* Long enough that the last tick is "waiting for the machine". */
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 3000);
+	const char *waiting = "waiting for the machine ...";
+	struct run_pty *p;
+	struct run_result r;
+	char *tail;
+	size_t n;
+
+	p = pty_drink(env, "-u", "alice", "drop", "m1", "1", "--delay", "1",
+	    NULL);
+	EXPECT(p, "dropping in 1 s");
+	EXPECT(p, "done, balance 90");
+	EXPECT_EXIT(p, 0);
+	tail = xasprintf("%s\r%*s\rdone, balance 90\r\n", waiting,
+	    (int)strlen(waiting), "");
+	n = strlen(tail);
+	ck_assert_msg(p->len >= n && strcmp(p->buf + p->len - n, tail) == 0,
+	    "the terminal shows:\n%s", p->buf);
+	free(tail);
+	run_pty_free(p);
+	/* The shell's result too. */
+	p = pty_drink(env, "-u", "alice", NULL);
+	EXPECT(p, "drink> ");
+	send_keys(p, "drop m1 1 --delay 1\r");
+	EXPECT(p, "done, balance 80");
+	tail = xasprintf("%s\r%*s\rdone, balance 80\r\n", waiting,
+	    (int)strlen(waiting), "");
+	ck_assert_msg(strstr(p->buf, tail) != NULL, "the terminal shows:\n%s",
+	    p->buf);
+	free(tail);
+	EXPECT(p, "alice (80)> ");
+	send_keys(p, "quit\r");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+	/* Piped: no countdown, nothing to erase. */
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "1", "--delay", "1");
+	expect_run(&r, 0, "Dropping Cola from Big Drink slot 1 ...\n"
+	    "done, balance 70\n", "");
+	ck_assert_int_eq(fake_vends(f), 3);
+	fake_stop(f);
+}
+END_TEST
+
+/*
+ * A new password breaks the server's rule: said before anything is sent,
+ * naming where it came from, exit 2.
+ */
+START_TEST(an_empty_new_password_is_a_usage_error)
+{
+	const char *const empty[] = { "DRINK_PASSWORD=alicepw",
+		"DRINK_NEW_PASSWORD=", NULL };
+	const char *const admin[] = { "DRINK_PASSWORD=adminpw",
+		"DRINK_NEW_PASSWORD=", NULL };
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	struct run_result r;
+	struct run_pty *p;
+
+	drink_env(&r, empty, NULL, NULL, "-u", "alice", "passwd", NULL);
+	expect_run(&r, 2, "", "drink: passwd: DRINK_NEW_PASSWORD must be 1 to "
+	    "1024 bytes long\n");
+	drink_env(&r, admin, NULL, NULL, "-u", "admin", "user-add", "carol",
+	    NULL);
+	expect_run(&r, 2, "", "drink: user-add: DRINK_NEW_PASSWORD must be 1 "
+	    "to 1024 bytes long\n");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users"
+	    " WHERE name = 'carol'"), 0);
+	/* Typed empty on the terminal, twice to be sure: refused as well. */
+	p = pty_drink(env, "-u", "alice", "passwd", NULL);
+	EXPECT(p, "New password: ");
+	send_keys(p, "\r");
+	EXPECT(p, "Retype it: ");
+	send_keys(p, "\r");
+	EXPECT(p, "drink: passwd: the password typed must be 1 to 1024 bytes "
+	    "long");
+	EXPECT_EXIT(p, 2);
+	run_pty_free(p);
+	/* The password is still the old one. */
+	DRINK_AS(&r, "alice", "alicepw", "balance");
+	expect_run(&r, 0, "Balance: 100\n", "");
+}
+END_TEST
+
 START_TEST(destructive_commands_ask_on_the_terminal)
 {
 	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
@@ -1059,7 +1271,8 @@ START_TEST(bash_completion_reads_drink_help)
 		"c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); _drink; "
 		"echo \"${COMPREPLY[*]}\"; }\n"
 		"c drink us; c drink log --kind ''; c drink -u a drop m1 1 --; "
-		"c drink user-add x --role ''; c drink help sl", NULL };
+		"c drink user-add x --role ''; c drink help sl; c drink hel",
+		NULL };
 	const char *envp[ENV_MAX + 1];
 	char *own[4];
 
@@ -1070,7 +1283,8 @@ START_TEST(bash_completion_reads_drink_help)
 	    "drop refund transfer credit debit adjust\n"
 	    "--delay --key --help\n"
 	    "member admin\n"
-	    "slots slot-set\n", "");
+	    "slots slot-set\n"
+	    "help\n", "");
 	free(path);
 	free(dir);
 }
@@ -1087,9 +1301,11 @@ client_suite(void)
 	tcase_add_test(tc, exit_0_prints_the_answer);
 	tcase_add_test(tc, exit_1_is_a_refusal_in_plain_words);
 	tcase_add_test(tc, refusals_keep_the_servers_own_words);
+	tcase_add_test(tc, refusals_give_the_servers_reason);
 	tcase_add_test(tc, own_account_change_is_confirmed);
 	tcase_add_test(tc, exit_2_is_a_usage_error_naming_the_rule);
 	tcase_add_test(tc, help_is_generated_from_the_specification);
+	tcase_add_test(tc, help_is_named_as_it_is_typed);
 	tcase_add_test(tc, exit_3_is_a_connection_failure);
 	tcase_add_test(tc, exit_4_is_output_that_could_not_be_written);
 	tc = h_tcase(s, "output for scripts and people", setup, teardown,
@@ -1109,6 +1325,8 @@ client_suite(void)
 	tcase_add_test(tc, ctrl_c_waits_for_a_drop_in_flight);
 	tcase_add_test(tc, shell_survives_ctrl_c_during_a_drop);
 	tcase_add_test(tc, destructive_commands_ask_on_the_terminal);
+	tcase_add_test(tc, drop_result_has_a_line_of_its_own);
+	tcase_add_test(tc, an_empty_new_password_is_a_usage_error);
 	return s;
 }
 
