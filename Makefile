@@ -182,7 +182,8 @@ browser-deps:
 	fi
 
 check-asan:
-	$(MAKE) BUILD=build-asan SAN=address,undefined OPT="-O1 -g" check
+	$(MAKE) BUILD=build-asan SAN=address,undefined,float-cast-overflow \
+	    OPT="-O1 -g" check
 
 check-tsan:
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1" \

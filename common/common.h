@@ -155,7 +155,8 @@ int conn_write_some(struct conn *c, const char *buf, size_t len,
     size_t *done);
 /*
  * 1 when received bytes wait inside OpenSSL (a decrypted record, or raw
- * bytes read ahead): reading needs no poll() first.
+ * bytes read ahead) that a read may use without poll() first: not once a
+ * read found them to be only part of a record, until the socket has more.
  */
 int conn_tls_pending(const struct conn *c);
 /* 1 when received bytes wait to be read, here or inside OpenSSL. */

@@ -38,6 +38,12 @@ struct conn {
 	int wake_fd;		/* readable: a read returns CONN_WAKE; or -1 */
 	int reading;		/* inside conn_read_line: wakes count */
 	int cert_refused;	/* the peer's alert refused our certificate */
+	/*
+	 * The last read wanted bytes the socket did not have yet: what
+	 * OpenSSL holds is part of a record, and reading again before the
+	 * socket is readable would only spin.
+	 */
+	int starved;
 	int reset;		/* the peer reset the connection: say nothing */
 	void (*idle)(void);	/* when a read has waited CONN_IDLE_MS */
 	char err[256];
@@ -141,6 +147,7 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 			return CONN_WAKE;
 		}
 		if (n > 0) {
+			c->starved = 0;
 			return CONN_OK;
 		}
 		if (n < 0 && errno != EINTR) {
@@ -227,6 +234,7 @@ conn_ssl_result(struct conn *c, int r, int64_t deadline)
 
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
+		c->starved = 1;
 		return conn_wait(c, POLLIN, deadline);
 	case SSL_ERROR_WANT_WRITE:
 		return conn_wait(c, POLLOUT, deadline);
@@ -346,6 +354,7 @@ conn_fill(struct conn *c, int64_t deadline)
 		ERR_clear_error();
 		r = SSL_read_ex(c->ssl, c->buf + c->len, c->cap - c->len, &got);
 		if (r == 1) {
+			c->starved = 0;
 			c->len += got;
 			return CONN_OK;
 		}
@@ -432,11 +441,14 @@ conn_read(struct conn *c, char *buf, size_t cap, size_t *got,
 		ERR_clear_error();
 		r = SSL_read_ex(c->ssl, buf, cap, got);
 		if (r == 1) {
+			c->starved = 0;
 			return CONN_OK;
 		}
 		if (deadline == 0 && (SSL_get_error(c->ssl, 0) ==
 		    SSL_ERROR_WANT_READ || SSL_get_error(c->ssl, 0) ==
 		    SSL_ERROR_WANT_WRITE)) {
+			c->starved = SSL_get_error(c->ssl, 0) ==
+			    SSL_ERROR_WANT_READ;
 			*got = 0;
 			ERR_clear_error();
 			return CONN_TIMEOUT;
@@ -470,7 +482,7 @@ conn_write_some(struct conn *c, const char *buf, size_t len, size_t *done)
 int
 conn_tls_pending(const struct conn *c)
 {
-	return SSL_has_pending(c->ssl);
+	return !c->starved && SSL_has_pending(c->ssl);
 }
 
 int

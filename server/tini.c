@@ -187,9 +187,14 @@ tini_temperature(struct tini_conn *tc, const char *payload)
 		log_debug("board %s: bad temperature ignored", tc->name);
 		return;
 	}
-	/* Rounded half away from zero to 0.1: 72.5 F -> 22.5, 0.0 -> -17.8. */
+	/*
+	 * Rounded half away from zero to 0.1: 72.5 F -> 22.5, 0.0 -> -17.8.
+	 * Only what is near the range is rounded, so that the cast is given
+	 * nothing it cannot hold; the rest is out of range as NAN.
+	 */
 	c10 = (f - 32) * 50 / 9;
-	c = (c10 >= 0 ? (double)(long long)(c10 + 0.5) :
+	c = !(c10 >= -1001 && c10 <= 2001) ? NAN : (c10 >= 0 ?
+	    (double)(long long)(c10 + 0.5) :
 	    -(double)(long long)(-c10 + 0.5)) / 10;
 	if (!(c >= -100 && c <= 200) || db_machine_temperature(tc->peer.srv->db,
 	    tc->name, c) != ERR_NONE) {
@@ -357,7 +362,7 @@ tini_main(void *arg)
 	struct server *srv = tc->peer.srv;
 	SSL_CTX *ctx = server_machine_ctx(srv);
 	const char *why = NULL;
-	int64_t id = 0;
+	int64_t id = 0, deadline;
 	char *line;
 	size_t len;
 	int rc;
@@ -376,10 +381,13 @@ tini_main(void *arg)
 		    tc->peer.client.port, conn_error(tc->peer.conn));
 		goto out;
 	}
-	/* The board speaks first; silence gets a silent close. */
+	/*
+	 * The board speaks first; silence gets a silent close.  Blank lines
+	 * before its login do not stretch the deadline.
+	 */
+	deadline = now_ms() + srv->cfg->handshake_timeout * 1000;
 	do {
-		rc = conn_read_line(tc->peer.conn, &line, &len, now_ms() +
-		    srv->cfg->handshake_timeout * 1000,
+		rc = conn_read_line(tc->peer.conn, &line, &len, deadline,
 		    srv->cfg->handshake_timeout * 1000);
 	} while (rc == CONN_OK && line[strspn(line, " \t\r")] == '\0');
 	if (rc != CONN_OK) {

@@ -352,6 +352,34 @@ START_TEST(junk_cannot_stretch_the_register_deadline)
 }
 END_TEST
 
+/*
+ * Half a TLS record from a registered controller: its thread waits in
+ * poll() for the rest instead of spinning until the machine is dropped
+ * for silence.
+ */
+START_TEST(partial_record_costs_no_cpu)
+{
+	char err[256];
+	struct h_client *c = h_tls_dial(srv->machine_port, "machine-m1", err,
+	    sizeof(err));
+	int64_t cpu;
+	cJSON *r;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	r = h_call(c, "{\"id\":1,\"cmd\":\"register\",\"slots\":[]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	cpu = h_server_cpu_ms(srv);
+	h_send_partial_record(c, "{\"id\":2,\"cmd\":\"ping\"}\n");
+	usleep(2000 * 1000);
+	cpu = h_server_cpu_ms(srv) - cpu;
+	ck_assert_msg(cpu < 500, "the server used %lld ms of CPU in 2 s",
+	    (long long)cpu);
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 1);
+	h_close(c);
+}
+END_TEST
+
 START_TEST(ports_do_not_mix_their_commands)
 {
 	char err[256];
@@ -1060,6 +1088,7 @@ machine_suite(void)
 	tcase_add_test(tc, first_message_must_be_register);
 	tcase_add_test(tc, junk_cannot_stretch_the_register_deadline);
 	tcase_add_test(tc, ports_do_not_mix_their_commands);
+	tcase_add_test(tc, partial_record_costs_no_cpu);
 	tcase_add_test(tc, silent_controller_is_dropped);
 	tc = h_tcase(s, "drops", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, drop_charges_and_decrements_stock);

@@ -209,6 +209,28 @@ START_TEST(tini_handshake_timeout_silent_close)
 }
 END_TEST
 
+/* Blank lines before the login do not stretch handshake_timeout. */
+START_TEST(tini_blank_lines_do_not_stretch_the_login_deadline)
+{
+	struct h_client *b;
+	int64_t t0;
+	int rc = CONN_TIMEOUT;
+
+	h_server_free(srv);
+	tini_start("handshake_timeout = 2");
+	b = board_dial("machine-m1");
+	t0 = now_ms();
+	while (rc == CONN_TIMEOUT && now_ms() - t0 < 6000) {
+		(void)h_send_raw(b, "\n", 1);
+		rc = h_read_line(b, 400);
+	}
+	ck_assert_int_eq(rc, CONN_EOF);
+	ck_assert_msg(now_ms() - t0 < 3500, "closed after %lld ms",
+	    (long long)(now_ms() - t0));
+	h_close(b);
+}
+END_TEST
+
 /* ---- vends ----------------------------------------------------------- */
 
 /* A member drop of slot 1 on m1, not waiting for its reply. */
@@ -388,7 +410,7 @@ START_TEST(tini_temperature)
 	}
 	ck_assert_int_eq(h_sql_int(srv, "SELECT round(temperature * 10) "
 	    "FROM machines WHERE name = 'm1'"), 225);
-	lg_send(b, "8abc\n8\n8 1e999\n8 NaN\n8 0.0\n");
+	lg_send(b, "8abc\n8\n8 1e999\n8 NaN\n8 1e21\n8 -1e21\n8 0.0\n");
 	deadline = now_ms() + 5000;
 	while (h_sql_int(srv, "SELECT count(*) FROM temperatures") < 2 &&
 	    now_ms() < deadline) {
@@ -429,6 +451,30 @@ START_TEST(tini_silent_board_goes_offline)
 	ck_assert(h_closed(b));
 	ck_assert(wait_online(0));
 	ck_assert(h_server_log_contains(srv, "offline (silent)"));
+	h_close(b);
+}
+END_TEST
+
+/*
+ * Half a TLS record from a logged-in board: its thread waits in poll()
+ * for the rest instead of asking OpenSSL again and again (which spun a
+ * core until tini_silence), and the board is served when it comes back.
+ */
+START_TEST(tini_partial_record_costs_no_cpu)
+{
+	struct h_client *b = board_login("0password\n");
+	int64_t cpu;
+
+	ck_assert(wait_online(1));
+	cpu = h_server_cpu_ms(srv);
+	h_send_partial_record(b, "9\n");
+	usleep(2000 * 1000);
+	cpu = h_server_cpu_ms(srv) - cpu;
+	ck_assert_msg(cpu < 500, "the server used %lld ms of CPU in 2 s",
+	    (long long)cpu);
+	h_close(b);
+	b = board_login("0password\n");
+	ck_assert(wait_online(1));
 	h_close(b);
 }
 END_TEST
@@ -533,6 +579,7 @@ tini_suite(void)
 	tcase_add_test(tc, tini_login_no_password_set);
 	tcase_add_test(tc, tini_legacy_password_checked);
 	tcase_add_test(tc, tini_handshake_timeout_silent_close);
+	tcase_add_test(tc, tini_blank_lines_do_not_stretch_the_login_deadline);
 	TINI_TCASE("vends through drink's drop");
 	tcase_add_test(tc, tini_vend_ack_captures);
 	tcase_add_test(tc, tini_vend_delay_waited_by_drinkd);
@@ -545,6 +592,7 @@ tini_suite(void)
 	tcase_add_test(tc, tini_temperature);
 	tcase_add_test(tc, tini_silent_board_goes_offline);
 	tcase_add_test(tc, tini_who_lists_machine);
+	tcase_add_test(tc, tini_partial_record_costs_no_cpu);
 	TINI_TCASE("a simulated board behind socat");
 	tcase_add_test(tc, tini_board_through_socat);
 	tc = h_tcase(s, "the pause after a timeout", setup_pause, teardown,

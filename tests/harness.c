@@ -813,6 +813,30 @@ h_server_hwm_kib(struct h_server *s)
 	return harness_status_field(s, "VmHWM");
 }
 
+int64_t
+h_server_cpu_ms(struct h_server *s)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	ssize_t n;
+	int fd;
+
+	ck_assert_msg(s->pid > 0, "the server is not running");
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd != -1, "%s: %s", path, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_msg(n > 0, "%s: nothing read", path);
+	buf[n] = '\0';
+	/* After "(comm)": state is field 3, utime 14 and stime 15. */
+	ck_assert_ptr_nonnull(p = strrchr(buf, ')'));
+	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+	    "%*u %*u %llu %llu", &ut, &st), 2);
+	return (int64_t)((ut + st) * 1000 / (unsigned long long)
+	    sysconf(_SC_CLK_TCK));
+}
+
 int
 h_server_fds(struct h_server *s)
 {
@@ -1106,6 +1130,24 @@ int
 h_send_raw(struct h_client *c, const void *buf, size_t len)
 {
 	return conn_write(c->conn, buf, len, now_ms() + H_DEADLINE_MS);
+}
+
+void
+h_send_partial_record(struct h_client *c, const char *text)
+{
+	SSL *ssl = conn_ssl(c->conn);
+	BIO *mem = BIO_new(BIO_s_mem());
+	size_t done;
+	char *rec;
+	long n;
+
+	ck_assert_ptr_nonnull(mem);
+	/* The record goes to memory (the SSL owns it now), half to the wire. */
+	SSL_set0_wbio(ssl, mem);
+	ck_assert_int_eq(SSL_write_ex(ssl, text, strlen(text), &done), 1);
+	n = BIO_get_mem_data(mem, &rec);
+	ck_assert_int_gt(n, 5);
+	ck_assert_int_eq(write(conn_fd(c->conn), rec, (size_t)n / 2), n / 2);
 }
 
 void

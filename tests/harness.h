@@ -166,6 +166,8 @@ int h_server_threads(struct h_server *s);	/* "Threads:" */
 int h_server_fds(struct h_server *s);		/* entries of /proc/PID/fd */
 long h_server_rss_kib(struct h_server *s);	/* "VmRSS:" */
 long h_server_hwm_kib(struct h_server *s);	/* "VmHWM:", the peak RSS */
+/* CPU time the server has used, user and system, in milliseconds. */
+int64_t h_server_cpu_ms(struct h_server *s);
 /*
  * 1 when the server runs under a sanitizer runtime or valgrind (its
  * memory figures then say little about drinkd itself).
@@ -226,6 +228,12 @@ int h_tcp_closed(int fd, int64_t timeout_ms);
 
 /* Write bytes as they are; CONN_OK or the conn_status, never fails. */
 int h_send_raw(struct h_client *c, const void *buf, size_t len);
+/*
+ * Send the first half of the TLS record that would carry text, and never
+ * the rest: the server holds part of a record.  c can only be closed
+ * after this.
+ */
+void h_send_partial_record(struct h_client *c, const char *text);
 /* Write a line; "\n" is appended. */
 void h_send(struct h_client *c, const char *line);
 /*
