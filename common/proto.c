@@ -207,26 +207,73 @@ scan_string(struct scan *s)
 	return 0;
 }
 
-/* Skip one value; *integer set for a number literal without . e E. */
+static int
+scan_digits(struct scan *s)
+{
+	const char *p = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+		s->p++;
+	}
+	return s->p > p ? 0 : -1;
+}
+
+/*
+ * Skip a number as JSON writes it (RFC 8259: no leading zero, digits on
+ * both sides of ".", no "+" in front), or -1: cJSON also reads 01, 0. and
+ * 1.e2, and an id echoed as written would then not be JSON.  *integer is
+ * set when it has no fraction and no exponent.
+ */
+static int
+scan_number(struct scan *s, int *integer)
+{
+	*integer = 1;
+	if (s->p < s->end && *s->p == '-') {
+		s->p++;
+	}
+	if (s->p < s->end && *s->p == '0') {
+		s->p++;
+	} else if (scan_digits(s) != 0) {
+		return -1;
+	}
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		*integer = 0;
+		if (scan_digits(s) != 0) {
+			return -1;
+		}
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		*integer = 0;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-')) {
+			s->p++;
+		}
+		if (scan_digits(s) != 0) {
+			return -1;
+		}
+	}
+	/* Nothing may go on with the literal ("01", "1.2.3", "1e2e3"). */
+	return s->p < s->end && strchr("+-0123456789.eE", *s->p) != NULL ?
+	    -1 : 0;
+}
+
+/*
+ * Skip one value; *integer set for a number literal without . e E.  Every
+ * number in it, however deep, must be written as JSON writes numbers.
+ */
 static int
 scan_value(struct scan *s, int *integer)
 {
 	size_t depth = 0;
+	int nested;
 
 	*integer = 0;
 	if (s->p >= s->end) {
 		return -1;
 	}
 	if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) {
-		*integer = 1;
-		while (s->p < s->end && strchr("+-0123456789.eE", *s->p) &&
-		    *s->p != '\0') {
-			if (*s->p == '.' || *s->p == 'e' || *s->p == 'E') {
-				*integer = 0;
-			}
-			s->p++;
-		}
-		return 0;
+		return scan_number(s, integer);
 	}
 	do {
 		if (s->p >= s->end) {
@@ -235,6 +282,13 @@ scan_value(struct scan *s, int *integer)
 		switch (*s->p) {
 		case '"':
 			if (scan_string(s) != 0) {
+				return -1;
+			}
+			continue;
+		case '-': case '0': case '1': case '2': case '3': case '4':
+		case '5': case '6': case '7': case '8': case '9':
+			/* Outside strings, only a number holds a digit. */
+			if (scan_number(s, &nested) != 0) {
 				return -1;
 			}
 			continue;

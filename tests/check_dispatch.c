@@ -164,6 +164,47 @@ START_TEST(id_is_echoed_verbatim_or_omitted)
 }
 END_TEST
 
+/*
+ * Numbers as JSON writes them, or the line is not JSON: cJSON reads 01,
+ * -01, 0. and 1.e2 too, and an id echoed as written would make the reply
+ * no JSON either.  Such a line has no id in its answer, which is JSON.
+ */
+START_TEST(numbers_not_written_as_json_are_bad_requests)
+{
+	static const char *const lines[] = {
+		"{\"id\":01,\"cmd\":\"ping\"}",
+		"{\"id\":-01,\"cmd\":\"ping\"}",
+		"{\"id\":0.,\"cmd\":\"ping\"}",
+		"{\"id\":1.e2,\"cmd\":\"ping\"}",
+		"{\"id\":+1,\"cmd\":\"ping\"}",
+		"{\"id\":1,\"cmd\":\"ping\",\"x\":00}",
+		"{\"id\":1,\"cmd\":\"ping\",\"x\":[1,02]}",
+		"{\"id\":1,\"cmd\":\"ping\",\"x\":{\"y\":.5}}",
+		"{\"id\":1,\"cmd\":\"ping\",\"x\":1e}",
+		"{\"id\":1,\"cmd\":\"ping\",\"x\":-}",
+	};
+	size_t i;
+	char *r;
+	cJSON *o;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		r = call(lines[i]);
+		ck_assert_msg((o = cJSON_Parse(r)) != NULL, "%s -> %s",
+		    lines[i], r);
+		ck_assert_msg(strstr(r, "\"error\":\"bad_request\"") != NULL,
+		    "%s -> %s", lines[i], r);
+		/* The first five have an id that is not JSON: none comes back. */
+		ck_assert_msg(i >= 5 || cJSON_GetObjectItem(o, "id") == NULL,
+		    "%s -> %s", lines[i], r);
+		cJSON_Delete(o);
+		free(r);
+	}
+	/* What JSON allows still goes through. */
+	expect("{\"id\":-0,\"cmd\":\"ping\",\"x\":[0.5,-1E+2,1e-2,10]}",
+	    "{\"id\":-0,\"ok\":true");
+}
+END_TEST
+
 START_TEST(lines_that_are_not_objects_are_bad_requests)
 {
 	expect_error("", "bad_request");
@@ -432,6 +473,7 @@ dispatch_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, id_is_echoed_verbatim_or_omitted);
 	tcase_add_test(tc, lines_that_are_not_objects_are_bad_requests);
+	tcase_add_test(tc, numbers_not_written_as_json_are_bad_requests);
 	tcase_add_test(tc, deep_nesting_is_refused_not_recursed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("roles");
