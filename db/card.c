@@ -76,12 +76,14 @@ db_card_add(struct db *db, const char *user, const char *uid,
 	if (st == NULL || (r = db_step(st)) != 1) {
 		goto out;
 	}
-	if (sqlite3_column_int(st, 0) > 0) {
-		rc = ERR_EXISTS;
-		goto out;
-	}
+	/* A full account is refused before the card is looked at, so its
+	 * card_add tells nothing about other accounts' cards. */
 	if (sqlite3_column_int(st, 1) >= DB_CARDS_MAX) {
 		rc = ERR_BAD_REQUEST;
+		goto out;
+	}
+	if (sqlite3_column_int(st, 0) > 0) {
+		rc = ERR_EXISTS;
 		goto out;
 	}
 	if (db_run(h, "INSERT INTO cards (hash, account, label, created)"

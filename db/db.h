@@ -312,7 +312,10 @@ int db_machine_slot_state(struct db *db, const char *name, int slot,
 
 /* card.c: uid is 4-32 hex digits (proto_valid_card), any case. */
 #define DB_CARDS_MAX 32		/* cards one user may bind */
-/* ERR_EXISTS when bound to anyone; ERR_BAD_REQUEST past DB_CARDS_MAX. */
+/*
+ * ERR_BAD_REQUEST when user already has DB_CARDS_MAX cards (checked
+ * first), else ERR_EXISTS when the card is bound to anyone.
+ */
 int db_card_add(struct db *db, const char *user, const char *uid,
     const char *label, int64_t *id);
 /* [{card_id, label, created, last_used}] of user's cards. */

@@ -11,10 +11,12 @@
  * Throttling: after AUTH_FREE_TRIES consecutive failures for an account or
  * an address, further attempts are refused with locked_out for a period
  * that doubles from 1 s up to 15 min; a success clears the account's and
- * the address's record.  Records live in a small fixed table; when it is
- * full the stalest record is reused.
+ * the address's record.  Card guesses (auth_card_*) are counted on the
+ * same schedule but never cleared by a success; see there.  Records live
+ * in a small fixed table; when it is full the stalest record is reused.
  */
 #include <argon2.h>
+#include <assert.h>
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +35,35 @@
 #define AUTH_FREE_TRIES 5
 #define AUTH_MAX_LOCK 900
 #define AUTH_RECORDS 4096
+/* A card guess record is forgotten this long (ms) after its last failure. */
+#define AUTH_CARD_FORGET (3600 * 1000)
 
 static sem_t auth_sem;
 static char *auth_dummy;
 
 struct auth_record {
-	char key[80];		/* "u:name" or "a:address" */
+	char key[80];		/* "u:name", "a:address", "k:...", "c:..." */
 	int failures;
 	int64_t locked_until;	/* monotonic ms */
-	int64_t last;
+	int64_t last;		/* the last failure, monotonic ms */
+	int64_t forget;		/* ms after last the record lapses; 0: never */
 };
+/* All guarded by auth_lock. */
 static struct auth_record auth_records[AUTH_RECORDS];
 static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t (*auth_clock)(void) = now_ms;
+
+/* The lock must end before the record lapses, or a lock could be cut short. */
+_Static_assert(AUTH_CARD_FORGET > AUTH_MAX_LOCK * 1000,
+    "card records lapse only after the longest lock");
+
+void
+auth_set_clock(int64_t (*clock)(void))
+{
+	pthread_mutex_lock(&auth_lock);
+	auth_clock = clock != NULL ? clock : now_ms;
+	pthread_mutex_unlock(&auth_lock);
+}
 
 int
 auth_init(void)
@@ -129,12 +148,19 @@ auth_record(const char *key, int create)
 	return stalest;
 }
 
+/* A record that lapsed counts as no record; lock held. */
+static int
+auth_lapsed(const struct auth_record *r, int64_t now)
+{
+	return r->forget > 0 && now - r->last >= r->forget;
+}
+
 static int64_t
 auth_wait(const char *key, int64_t now)
 {
 	struct auth_record *r = auth_record(key, 0);
 
-	if (r == NULL || r->locked_until <= now) {
+	if (r == NULL || auth_lapsed(r, now) || r->locked_until <= now) {
 		return 0;
 	}
 	return (r->locked_until - now + 999) / 1000;
@@ -144,24 +170,31 @@ int64_t
 auth_throttled(const char *user, const char *address)
 {
 	char ku[80], ka[80];
-	int64_t now = now_ms(), a, b;
+	int64_t now, a, b;
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	snprintf(ka, sizeof(ka), "a:%s", address);
 	pthread_mutex_lock(&auth_lock);
+	now = auth_clock();
 	a = user != NULL ? auth_wait(ku, now) : 0;
 	b = auth_wait(ka, now);
 	pthread_mutex_unlock(&auth_lock);
 	return a > b ? a : b;
 }
 
+/* Count a failure for key; forget: see struct auth_record.  Lock held. */
 static void
-auth_fail_key(const char *key, int64_t now)
+auth_fail_key(const char *key, int64_t now, int64_t forget)
 {
 	struct auth_record *r = auth_record(key, 1);
 	int64_t secs;
 	int over;
 
+	if (auth_lapsed(r, now)) {
+		r->failures = 0;
+		r->locked_until = 0;
+	}
+	r->forget = forget;
 	r->last = now;
 	r->failures++;
 	if ((over = r->failures - AUTH_FREE_TRIES) >= 0) {
@@ -177,22 +210,24 @@ void
 auth_failed(const char *user, const char *address)
 {
 	char ku[80], ka[80];
-	int64_t now = now_ms();
+	int64_t now;
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	snprintf(ka, sizeof(ka), "a:%s", address);
 	pthread_mutex_lock(&auth_lock);
+	now = auth_clock();
 	if (user != NULL) {
-		auth_fail_key(ku, now);
+		auth_fail_key(ku, now, 0);
 	}
-	auth_fail_key(ka, now);
+	auth_fail_key(ka, now, 0);
 	pthread_mutex_unlock(&auth_lock);
 }
 
 /*
- * The same throttling for a credential that has no user name: a card
- * tapped at an address or a machine, a board's password.  key names the
- * record ("card:ADDRESS", ...), kept apart from user and address records.
+ * The same throttling for a credential that has no user name and is the
+ * only one of its kind, a board's password: key names the record
+ * ("tini:MACHINE"), kept apart from user and address records, and the
+ * right password clears it.  Cards are not such a credential (auth_card_*).
  */
 int64_t
 auth_key_throttled(const char *key)
@@ -202,7 +237,7 @@ auth_key_throttled(const char *key)
 
 	snprintf(k, sizeof(k), "k:%s", key);
 	pthread_mutex_lock(&auth_lock);
-	wait = auth_wait(k, now_ms());
+	wait = auth_wait(k, auth_clock());
 	pthread_mutex_unlock(&auth_lock);
 	return wait;
 }
@@ -214,7 +249,7 @@ auth_key_failed(const char *key)
 
 	snprintf(k, sizeof(k), "k:%s", key);
 	pthread_mutex_lock(&auth_lock);
-	auth_fail_key(k, now_ms());
+	auth_fail_key(k, auth_clock(), 0);
 	pthread_mutex_unlock(&auth_lock);
 }
 
@@ -247,5 +282,70 @@ auth_succeeded(const char *user, const char *address)
 	if ((r = auth_record(ka, 0)) != NULL) {
 		memset(r, 0, sizeof(*r));
 	}
+	pthread_mutex_unlock(&auth_lock);
+}
+
+/*
+ * Card guesses (PROTOCOL.md section 11).  A card UID is a credential that
+ * names nobody until it is found, and short UIDs can be enumerated, so
+ * every answer that tells whether a UID is bound is a guess: an unknown
+ * card at IBUTTON or at a machine's reader, and any card_add (ok tells
+ * "was free", exists "is bound").  Guesses are counted per place (the
+ * client's address, the machine whose reader saw the card) and, when
+ * someone is logged in, per user, in records of their own for each kind
+ * (enum auth_card), on the login schedule: AUTH_FREE_TRIES free, then a
+ * lock that doubles from 1 s to 15 min.
+ *
+ * Unlike a login, no success clears a record: a good card proves only
+ * that its holder holds that one card, and letting it clear the record
+ * let anyone with one card of their own guess for ever, a good card
+ * every few tries.  Instead a record lapses AUTH_CARD_FORGET after its
+ * last failure, so that the odd unknown card a kiosk or a reader sees
+ * does not add up to a lock that never ends.
+ */
+static const char *const auth_card_kinds[] = {
+	[AUTH_CARD_ADD] = "add",
+	[AUTH_CARD_IBUTTON] = "ibutton",
+	[AUTH_CARD_TAP] = "tap",
+};
+
+static void
+auth_card_keys(enum auth_card kind, const char *user, const char *place,
+    char ku[80], char kp[80])
+{
+	assert(kind < sizeof(auth_card_kinds) / sizeof(auth_card_kinds[0]));
+	snprintf(ku, 80, "c:%s:u:%s", auth_card_kinds[kind],
+	    user != NULL ? user : "");
+	snprintf(kp, 80, "c:%s:p:%s", auth_card_kinds[kind], place);
+}
+
+int64_t
+auth_card_throttled(enum auth_card kind, const char *user, const char *place)
+{
+	char ku[80], kp[80];
+	int64_t now, a, b;
+
+	auth_card_keys(kind, user, place, ku, kp);
+	pthread_mutex_lock(&auth_lock);
+	now = auth_clock();
+	a = user != NULL ? auth_wait(ku, now) : 0;
+	b = auth_wait(kp, now);
+	pthread_mutex_unlock(&auth_lock);
+	return a > b ? a : b;
+}
+
+void
+auth_card_guess(enum auth_card kind, const char *user, const char *place)
+{
+	char ku[80], kp[80];
+	int64_t now;
+
+	auth_card_keys(kind, user, place, ku, kp);
+	pthread_mutex_lock(&auth_lock);
+	now = auth_clock();
+	if (user != NULL) {
+		auth_fail_key(ku, now, AUTH_CARD_FORGET);
+	}
+	auth_fail_key(kp, now, AUTH_CARD_FORGET);
 	pthread_mutex_unlock(&auth_lock);
 }

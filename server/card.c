@@ -14,7 +14,9 @@
  * drop still settles, and its reply is dropped.
  *
  * One card_drop at a time per connection (a reader serves one person at
- * a time); unknown cards are throttled per machine like logins.
+ * a time); unknown cards are throttled per machine like logins, and a
+ * known card clears nothing (auth_card_*: one's own card between guesses
+ * must not buy more guesses).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -116,22 +118,18 @@ card_error(cJSON *id, int err, const char *message)
 static int
 card_owner(struct card_job *j, struct db_user *u)
 {
-	char key[64];
 	int rc;
 
-	snprintf(key, sizeof(key), "card@%s", j->machine);
-	if (auth_key_throttled(key) > 0) {
+	if (auth_card_throttled(AUTH_CARD_TAP, NULL, j->machine) > 0) {
 		log_info("machine %s: card_drop refused: too many unknown "
 		    "cards", j->machine);
 		return ERR_LOCKED_OUT;
 	}
 	rc = db_card_owner(j->srv->db, j->card, u);
 	if (rc == ERR_BAD_CREDENTIALS) {
-		auth_key_failed(key);
+		auth_card_guess(AUTH_CARD_TAP, NULL, j->machine);
 		log_info("machine %s: card_drop refused: unknown card or "
 		    "disabled owner", j->machine);
-	} else if (rc == ERR_NONE) {
-		auth_key_succeeded(key);
 	}
 	return rc;
 }
@@ -169,11 +167,9 @@ card_main(void *arg)
 	} else {
 		out = card_error(j->id, rc, rq.message);
 		if (rc == ERR_LOCKED_OUT) {
-			char key[64];
-			int64_t wait;
+			int64_t wait = auth_card_throttled(AUTH_CARD_TAP,
+			    NULL, j->machine);
 
-			snprintf(key, sizeof(key), "card@%s", j->machine);
-			wait = auth_key_throttled(key);
 			cJSON_AddNumberToObject(out, "retry_after",
 			    (double)(wait > 0 ? wait : 1));
 		}

@@ -3,6 +3,14 @@
  * unbind, for oneself or, as an admin, for the member named by "user".
  * The dispatcher has already refused "user" naming someone else to a
  * non-admin (CMD_F_OWNER).  UIDs are never logged.
+ *
+ * A bound card logs its owner in (Sunday's IBUTTON, a machine's reader),
+ * and card_add cannot help telling whether a card is bound: it binds a
+ * free one and must refuse a bound one.  So each card_add a member makes
+ * is a guess, throttled per member and per address like logins
+ * (auth_card_*), and a full account is refused before the card is looked
+ * at (db_card_add).  An admin, who can reset anyone's password, learns
+ * nothing that way and binds cards in bulk: not counted.
  */
 #include <string.h>
 
@@ -21,13 +29,27 @@ int
 cmd_card_add(struct session *s, struct req *r)
 {
 	const char *user = cmd_card_user(s, r);
-	int64_t id = 0;
+	const char *address = s->peer.client.address;
+	int64_t id = 0, wait;
 	int rc;
 
+	if (!s->admin && (wait = auth_card_throttled(AUTH_CARD_ADD, s->user,
+	    address)) > 0) {
+		r->retry_after = wait;
+		r->message = "too many cards tried; try again later";
+		log_info("card_add throttled: user %s from %s, retry after "
+		    "%lld s", s->user, address, (long long)wait);
+		return ERR_LOCKED_OUT;
+	}
 	rc = db_card_add(s->peer.srv->db, user, req_str(r, "card"),
 	    req_str(r, "label"), &id);
+	if (!s->admin && (rc == ERR_NONE || rc == ERR_EXISTS)) {
+		auth_card_guess(AUTH_CARD_ADD, s->user, address);
+	}
 	if (rc == ERR_EXISTS) {
 		r->message = "that card is already bound to an account";
+		log_info("card_add by %s from %s: the card is already bound",
+		    s->user, address);
 	} else if (rc == ERR_BAD_REQUEST) {
 		snprintf(r->msgbuf, sizeof(r->msgbuf),
 		    "at most %d cards per member", DB_CARDS_MAX);

@@ -151,10 +151,29 @@ int64_t auth_throttled(const char *user, const char *address);
 void auth_failed(const char *user, const char *address);
 void auth_succeeded(const char *user, const char *address);
 /* Token logins: the address alone is throttled (user NULL above). */
-/* Throttling by a key of the caller's (a card reader's place, a board). */
+/* Throttling by a key of the caller's (a board's password). */
 int64_t auth_key_throttled(const char *key);
 void auth_key_failed(const char *key);
 void auth_key_succeeded(const char *key);
+/*
+ * Card guesses, counted per kind: per user (NULL: none) and per place
+ * (an address, or a machine for AUTH_CARD_TAP).  A guess is an answer
+ * that told whether a card is bound: an unknown card, any card_add.  No
+ * success clears them; a record lapses an hour after its last guess.
+ */
+enum auth_card {
+	AUTH_CARD_ADD,		/* card_add on a member session */
+	AUTH_CARD_IBUTTON,	/* Sunday's IBUTTON */
+	AUTH_CARD_TAP,		/* card_drop at a machine's reader */
+};
+/* Seconds until user/place may guess again; 0 when allowed. */
+int64_t auth_card_throttled(enum auth_card kind, const char *user,
+    const char *place);
+/* Count one guess. */
+void auth_card_guess(enum auth_card kind, const char *user,
+    const char *place);
+/* Tests: the clock throttling reads (NULL: now_ms again). */
+void auth_set_clock(int64_t (*clock)(void));
 
 /* server.c */
 struct vend_reg;
@@ -217,15 +236,16 @@ struct session {
 	int quit;
 	struct event_queue *events;	/* NULL until the first subscribe */
 	int64_t anon_since;	/* ms: accepted, or last logged out */
-	const char *what;	/* "member" or "web", from session_open */
+	const char *what;	/* "member", "web" or "Sunday": session_open */
 	const char *ending;	/* set by a handler: the session ends once
 				 * this reply is sent; why, for the log */
 };
 #define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);
 /*
- * After the handshake: record the session (when storage allows: a member
- * is served unrecorded during a storage fault), certificate login.
+ * After the handshake, on every member transport (member port, web,
+ * Sunday): record the session (when storage allows: a member is served
+ * unrecorded during a storage fault), certificate login, "open" event.
  */
 int session_open(struct session *s, const char *what);
 /* The greeting event; caller deletes. */

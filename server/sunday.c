@@ -11,7 +11,10 @@
  * Drink-JS checked its errors, and the reply texts.  IBUTTON is the one
  * exception, having no member-port twin: it looks the card up with
  * db_card_owner() and logs in with session_login(), as the certificate
- * login does.
+ * login does.  The session itself opens and closes with the member
+ * port's session_open() and session_close(): recorded, announced to
+ * "sessions" subscribers, and logged in by a client certificate from
+ * member_ca (LEGACY.md section 1) exactly as there.
  *
  * One reply per command, in order; each reply (a whole STAT listing too)
  * is built first and written with one conn_write(), so it leaves in one
@@ -289,14 +292,21 @@ sunday_ibutton_allowed(struct sunday *u)
 	return 1;
 }
 
+/*
+ * Unknown cards are counted per address (auth_card_*); a good card clears
+ * nothing, or a member could guess at other cards for ever by giving his
+ * own every few tries.
+ */
 static void
 sunday_ibutton(struct sunday *u, int nargs, char **args)
 {
-	char uid[PROTO_CARD_MAX + 2], key[96];
+	const char *address = u->s->peer.client.address;
+	char uid[PROTO_CARD_MAX + 2];
 	const char *p;
 	struct db_user owner;
 	size_t n = 0;
-	int rc;
+	int64_t wait = 0;
+	int rc, login;
 
 	if (nargs != 1) {
 		sunday_say(u, SUNDAY_USAGE_IBUTTON);
@@ -309,27 +319,39 @@ sunday_ibutton(struct sunday *u, int nargs, char **args)
 		}
 	}
 	uid[n] = '\0';
-	snprintf(key, sizeof(key), "card:%s", u->s->peer.client.address);
 	if (!proto_valid_card(uid) || !sunday_ibutton_allowed(u) ||
-	    auth_key_throttled(key) > 0) {
+	    (wait = auth_card_throttled(AUTH_CARD_IBUTTON, NULL,
+	    address)) > 0) {
+		if (wait > 0) {
+			log_info("session %lld: IBUTTON login throttled from "
+			    "%s, retry after %lld s",
+			    (long long)u->s->peer.client.session, address,
+			    (long long)wait);
+		}
 		sunday_say(u, SUNDAY_BAD_IBUTTON);
 		return;
 	}
 	rc = db_card_owner(SUNDAY_SRV(u)->db, uid, &owner);
-	if (rc == ERR_NONE && session_login(u->s, owner.name, &owner) != 0) {
-		rc = ERR_BAD_CREDENTIALS;
+	if (rc == ERR_NONE) {
+		login = session_login(u->s, owner.name, &owner);
+		if (login == -1) {
+			rc = ERR_BAD_CREDENTIALS; /* disabled since the look */
+		} else if (login != 0) {
+			rc = ERR_FORBIDDEN;	/* max_clients_per_ip */
+		}
 	}
 	if (rc != ERR_NONE) {
 		if (rc == ERR_BAD_CREDENTIALS) {
-			auth_key_failed(key);
+			auth_card_guess(AUTH_CARD_IBUTTON, NULL, address);
 		}
-		log_info("session %lld: IBUTTON login refused from %s",
-		    (long long)u->s->peer.client.session,
-		    u->s->peer.client.address);
+		log_info("session %lld: IBUTTON login refused from %s: %s",
+		    (long long)u->s->peer.client.session, address,
+		    rc == ERR_BAD_CREDENTIALS ? "unknown card or disabled "
+		    "owner" : rc == ERR_FORBIDDEN ? "the address is at "
+		    "max_clients_per_ip" : "internal error");
 		sunday_say(u, SUNDAY_BAD_IBUTTON);
 		return;
 	}
-	auth_key_succeeded(key);
 	log_info("login ok: user %s by card from %s port %d, session %lld",
 	    owner.name, u->s->peer.client.address, u->s->peer.client.port,
 	    (long long)u->s->peer.client.session);
@@ -752,7 +774,6 @@ sunday_main(void *arg)
 	struct sunday u = { .s = s };
 	SSL_CTX *ctx = server_member_ctx(s->peer.srv);
 	const char *why;
-	int64_t id;
 
 	u.cap = 256;
 	u.out = xmalloc(u.cap);
@@ -773,22 +794,15 @@ sunday_main(void *arg)
 		    conn_error(s->peer.conn));
 		goto out;
 	}
-	if (db_session_open(s->peer.srv->db, "member",
-	    s->peer.client.address, s->peer.client.port, &id) != ERR_NONE) {
-		log_err("Sunday %s port %d: cannot record session; closing",
-		    s->peer.client.address, s->peer.client.port);
+	/* As on the member port: recorded, announced, certificate login. */
+	if (session_open(s, "Sunday") != 0) {
 		goto out;
 	}
-	client_show(&s->peer.client, id);
-	log_info("session %lld: Sunday connection from %s port %d",
-	    (long long)id, s->peer.client.address, s->peer.client.port);
 	sunday_greet(&u);
 	why = sunday_flush(&u) == CONN_OK ? sunday_loop(&u) :
 	    conn_error(s->peer.conn);
-	log_info("session %lld: closed (%s)%s%s", (long long)id, why,
-	    s->logged_in ? ", user " : "", s->logged_in ? s->user : "");
 	conn_shutdown(s->peer.conn, now_ms() + 1000);
-	(void)db_session_close(s->peer.srv->db, id);
+	session_close(s, why);
 out:
 	/* Leave the registry before the descriptor is closed (kick safety). */
 	client_remove(&s->peer.client);

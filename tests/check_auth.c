@@ -1,5 +1,6 @@
 /*
- * Passwords (Argon2id) and login throttling.
+ * Passwords (Argon2id), login throttling, and the throttling of card
+ * guesses, which no success clears.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -77,6 +78,91 @@ START_TEST(success_clears_the_record)
 }
 END_TEST
 
+/* ---- card guesses ---------------------------------------------------- */
+
+static int64_t fake_now = 1000000;
+
+static int64_t
+fake_clock(void)
+{
+	return fake_now;
+}
+
+START_TEST(card_guesses_lock_and_no_success_clears_them)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		auth_card_guess(AUTH_CARD_IBUTTON, NULL, "10.1.0.1");
+		ck_assert_int_eq(auth_card_throttled(AUTH_CARD_IBUTTON, NULL,
+		    "10.1.0.1"), 0);
+	}
+	/* Whatever succeeds from that address clears nothing of it. */
+	auth_succeeded("bob", "10.1.0.1");
+	auth_key_succeeded("card:10.1.0.1");
+	auth_card_guess(AUTH_CARD_IBUTTON, NULL, "10.1.0.1");
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_IBUTTON, NULL,
+	    "10.1.0.1"), 1);
+	/* Kinds and places are counted apart, and apart from logins. */
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_IBUTTON, NULL,
+	    "10.1.0.2"), 0);
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_ADD, NULL, "10.1.0.1"),
+	    0);
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_TAP, NULL, "10.1.0.1"),
+	    0);
+	ck_assert_int_eq(auth_throttled("bob", "10.1.0.1"), 0);
+}
+END_TEST
+
+START_TEST(card_guesses_count_per_user_and_per_place)
+{
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		auth_card_guess(AUTH_CARD_ADD, "bob", "10.2.0.1");
+	}
+	/* bob from anywhere, anyone from bob's address. */
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_ADD, "bob",
+	    "10.2.0.9"), 1);
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_ADD, "carol",
+	    "10.2.0.1"), 1);
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_ADD, "carol",
+	    "10.2.0.9"), 0);
+	/* The schedule is the login schedule. */
+	for (i = 0; i < 20; i++) {
+		auth_card_guess(AUTH_CARD_ADD, "bob", "10.2.0.1");
+	}
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_ADD, "bob",
+	    "10.2.0.9"), 900);
+}
+END_TEST
+
+START_TEST(card_guesses_lapse_an_hour_after_the_last)
+{
+	int i;
+
+	auth_set_clock(fake_clock);
+	for (i = 0; i < 5; i++) {
+		auth_card_guess(AUTH_CARD_TAP, NULL, "m1");
+		auth_failed("dave", "10.3.0.1");
+	}
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_TAP, NULL, "m1"), 1);
+	/* Within the hour the count goes on: the 6th locks for 2 s. */
+	fake_now += 3599 * 1000;
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_TAP, NULL, "m1"), 0);
+	auth_card_guess(AUTH_CARD_TAP, NULL, "m1");
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_TAP, NULL, "m1"), 2);
+	/* An hour after the last guess the record is gone. */
+	fake_now += 3600 * 1000;
+	auth_card_guess(AUTH_CARD_TAP, NULL, "m1");
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_TAP, NULL, "m1"), 0);
+	/* Password failures do not lapse: only a success clears them. */
+	auth_failed("dave", "10.3.0.1");
+	ck_assert_int_eq(auth_throttled("dave", "10.3.0.9"), 2);
+	auth_set_clock(NULL);
+}
+END_TEST
+
 static Suite *
 auth_suite(void)
 {
@@ -92,6 +178,11 @@ auth_suite(void)
 	tc = tcase_create("throttling");
 	tcase_add_test(tc, five_failures_lock_the_account_then_it_doubles);
 	tcase_add_test(tc, success_clears_the_record);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("card guesses");
+	tcase_add_test(tc, card_guesses_lock_and_no_success_clears_them);
+	tcase_add_test(tc, card_guesses_count_per_user_and_per_place);
+	tcase_add_test(tc, card_guesses_lapse_an_hour_after_the_last);
 	suite_add_tcase(s, tc);
 	return s;
 }

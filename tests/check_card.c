@@ -1,7 +1,8 @@
 /*
  * Cards at the machine (PROTOCOL.md section 11) over real TLS: binding,
  * listing and unbinding for oneself and, as an admin, for others; a card
- * bound once only; UIDs stored only as a keyed hash.
+ * bound once only; UIDs stored only as a keyed hash; card_add and taps
+ * at a reader throttled as guesses that no good card forgives.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,19 +212,82 @@ START_TEST(card_admin_forms)
 }
 END_TEST
 
+/*
+ * 32 cards each (an admin binds them: an admin's card_add is not
+ * throttled).  A full account is refused before the card is looked at,
+ * so it cannot tell a bound card from a free one.
+ */
 START_TEST(card_limit_per_member)
 {
+	struct h_client *adm = h_connect_as(srv, "admin", "adminpw");
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	char uid[16];
+	cJSON *r;
 	int i;
 
 	for (i = 0; i < 32; i++) {
 		snprintf(uid, sizeof(uid), "%08x", 0x1000 + i);
-		card_add(c, uid, NULL);
+		card_add(adm, uid, "alice");
 	}
-	h_expect(c, "bad_request", "{\"cmd\":\"card_add\",\"card\":\"ffffffff\"}");
+	card_add(adm, "b0b0b0b0", "bob");
+	r = h_call(c, "{\"cmd\":\"card_add\",\"card\":\"ffffffff\"}");
+	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "at most 32 cards per member");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"card_add\",\"card\":\"b0b0b0b0\"}");
+	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "at most 32 cards per member");
+	cJSON_Delete(r);
 	ck_assert_int_eq(card_count(c, NULL), 32);
 	h_close(c);
+	h_close(adm);
+}
+END_TEST
+
+/*
+ * Every card_add a member makes tells whether a card is bound (ok: it
+ * was free; exists: it is someone's), so each counts as a guess, per
+ * member and per address: five, then locked_out with retry_after, before
+ * the card is looked at.  A scan of short UIDs is then impractical.
+ */
+START_TEST(card_add_guesses_locked_out)
+{
+	struct h_client *adm = h_connect_as(srv, "admin", "adminpw");
+	struct h_client *b = h_connect_as(srv, "bob", "bobpw");
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	char line[128];
+	cJSON *r;
+	int i;
+
+	card_add(adm, "a11c", "alice");
+	h_expect(b, "exists", "{\"cmd\":\"card_add\",\"card\":\"a11c\"}");
+	/* Free cards found (and bound) count as much as a bound one. */
+	for (i = 0; i < 4; i++) {
+		snprintf(line, sizeof(line), "{\"cmd\":\"card_add\","
+		    "\"card\":\"%04x\"}", 0xb000 + i);
+		h_expect(b, NULL, line);
+	}
+	r = h_call(b, "{\"cmd\":\"card_add\",\"card\":\"a11c\"}");
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	r = h_call(b, "{\"cmd\":\"card_add\",\"card\":\"b00f\"}");
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	/* The address is locked for other members too; admins bind on. */
+	h_expect(a, "locked_out", "{\"cmd\":\"card_add\","
+	    "\"card\":\"a11a\"}");
+	card_add(adm, "b00e", "bob");
+	ck_assert_int_eq(card_count(b, NULL), 5);
+	ck_assert_int_eq(card_count(a, NULL), 1);
+	ck_assert(h_server_log_contains(srv, "card_add throttled: user bob "
+	    "from 127.0.0.1, retry after "));
+	ck_assert(h_server_log_contains(srv, "card_add by bob from 127.0.0.1: "
+	    "the card is already bound"));
+	h_close(a);
+	h_close(b);
+	h_close(adm);
 }
 END_TEST
 
@@ -371,6 +435,45 @@ START_TEST(card_tap_unknown_refused_and_throttled)
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'drop'"), 0);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+/*
+ * A known card between unknown ones clears nothing: otherwise anyone
+ * with one card of their own could guess at the reader for ever.  Bob's
+ * card (no credit: insufficient_funds, nothing vended) after four
+ * unknown cards, then a fifth unknown card: alice's card is locked out
+ * and her money does not move.
+ */
+START_TEST(card_tap_known_card_unlocks_nothing)
+{
+	struct h_client *c = ctl_connect();
+	char card[16];
+	cJSON *r;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		if (i == 4) {
+			r = ctl_tap(c, "b0b0b0b0", 1, -1);
+			H_ASSERT_ERROR(r, "insufficient_funds");
+			cJSON_Delete(r);
+		}
+		snprintf(card, sizeof(card), "%08x", 0xbad0 + i);
+		r = ctl_tap(c, card, 1, -1);
+		H_ASSERT_ERROR(r, "bad_credentials");
+		cJSON_Delete(r);
+	}
+	r = ctl_tap(c, "0d000016c2f28501", 1, -1);
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 0);
+	ck_assert(h_server_log_contains(srv, "machine m1: card_drop refused: "
+	    "too many unknown cards"));
 	ledger_clean();
 	h_close(c);
 }
@@ -570,12 +673,14 @@ card_suite(void)
 	tcase_add_test(tc, card_member_cannot_touch_others);
 	tcase_add_test(tc, card_admin_forms);
 	tcase_add_test(tc, card_limit_per_member);
+	tcase_add_test(tc, card_add_guesses_locked_out);
 
 	tc = h_tcase(s, "a tap at the machine is the owner's drop", tap_setup,
 	    teardown, CARD_TIMEOUT);
 	tcase_add_test(tc, card_tap_charges_owner);
 	tcase_add_test(tc, card_tap_nack_charges_nothing);
 	tcase_add_test(tc, card_tap_unknown_refused_and_throttled);
+	tcase_add_test(tc, card_tap_known_card_unlocks_nothing);
 	tcase_add_test(tc, card_tap_disabled_owner_refused);
 	tcase_add_test(tc, card_tap_bad_arguments);
 	tcase_add_test(tc, card_tap_one_at_a_time);

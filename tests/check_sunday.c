@@ -2,7 +2,8 @@
  * The Sunday listener (LEGACY.md section 2) over real TLS, byte for byte:
  * the greeting, every command's success and error lines with their line
  * endings, the framing rules (pipelining, CR, case, empty arguments, long
- * lines), logins by password and card under each sunday_ibutton mode,
+ * lines), logins by password, by certificate, and by card under each
+ * sunday_ibutton mode (with its throttle, which no good card clears),
  * drops answered only after the machine's answer and charging nothing
  * when it fails, transfers, and the ledger checked after money moved.
  * Machines m1 ("Big Drink") and m2 ("Snack") have test certificates, so
@@ -54,6 +55,18 @@ static void
 plain_setup(void)
 {
 	sunday_start(NULL);
+}
+
+/* No machines; member certificates from the test CA log in. */
+static void
+cert_setup(void)
+{
+	char *ca = h_cert_path("ca.crt"), *more;
+
+	more = xasprintf("member_ca = %s", ca);
+	sunday_start(more);
+	free(more);
+	free(ca);
 }
 
 static void
@@ -350,6 +363,44 @@ START_TEST(sunday_ibutton_throttled)
 }
 END_TEST
 
+/*
+ * A good card between unknown ones clears nothing, or a member could
+ * guess at other cards for ever by giving his own every few tries: bob's
+ * card after four unknown ones, a fifth unknown one, and alice's card is
+ * refused (bob's too, while locked); bob stays logged in, and alice's
+ * money does not move.
+ */
+START_TEST(sunday_ibutton_own_card_unlocks_nothing)
+{
+	struct h_client *c;
+	char line[64];
+	int i;
+
+	bind_card("alice", "a11cea11ce");
+	bind_card("bob", "b0b0b0b0");
+	c = sunday_connect();
+	for (i = 0; i < 4; i++) {
+		snprintf(line, sizeof(line), "IBUTTON %08x\n", 0xbad0 + i);
+		lg_say(c, line, "ERR 207 Invalid Ibutton\r\n");
+	}
+	lg_say(c, "IBUTTON b0b0b0b0\n", "OK: 0\r\n");
+	lg_say(c, "IBUTTON 0000bad4\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON a11cea11ce\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON b0b0b0b0\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "WHOAMI\n", "OK:  bob\r\n");
+	lg_say(c, "SENDCREDITS 5 bob\n", "ERR 209 Error during credit "
+	    "transfer\r\n");
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_balance(srv, "bob"), 0);
+	ck_assert(h_server_log_contains(srv, "IBUTTON login refused from "
+	    "127.0.0.1: unknown card or disabled owner"));
+	ck_assert(h_server_log_contains(srv, "IBUTTON login throttled from "
+	    "127.0.0.1, retry after "));
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
 START_TEST(sunday_ibutton_off)
 {
 	struct h_client *c;
@@ -403,6 +454,70 @@ START_TEST(sunday_config_ibutton_mode_checked)
 	    "off, got \"maybe\"") != NULL, "%s", text);
 	free(text);
 	free(out);
+}
+END_TEST
+
+/* ---- certificate login (LEGACY.md section 1) ------------------------ */
+
+/* The next event named name on c (other lines skipped); caller deletes. */
+static cJSON *
+next_event(struct h_client *c, const char *name)
+{
+	const cJSON *ev;
+	cJSON *m;
+
+	for (;;) {
+		m = h_read(c);
+		ev = cJSON_GetObjectItem(m, "event");
+		if (cJSON_IsString(ev) && strcmp(ev->valuestring, name) == 0) {
+			return m;
+		}
+		cJSON_Delete(m);
+	}
+}
+
+/*
+ * A member certificate that logs in on the member port logs in on Sunday
+ * too, before the greeting (which stays Sunday's); the session is
+ * recorded under the user and announced to "sessions" subscribers, open
+ * and closed, as any member session.
+ */
+START_TEST(sunday_certificate_login)
+{
+	struct h_client *a, *c;
+	cJSON *ev;
+	int64_t session;
+
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"sessions\"]}");
+	c = sunday_connect_cert("member-alice", "Welcome to Drink\n");
+	lg_say(c, "WHOAMI\n", "OK:  alice\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
+	ev = next_event(a, "session");
+	ck_assert_str_eq(h_str(ev, "state"), "open");
+	ck_assert_str_eq(h_str(ev, "kind"), "member");
+	ck_assert_str_eq(h_str(ev, "user"), "alice");
+	session = h_num(ev, "session");
+	cJSON_Delete(ev);
+	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) FROM sessions "
+	    "WHERE id = %lld AND user = 'alice' AND kind = 'member' AND "
+	    "ended IS NULL", (long long)session), 1);
+	ck_assert(h_server_log_contains(srv, "login ok: user alice (member) "
+	    "by certificate from 127.0.0.1"));
+	lg_say(c, "QUIT\n", "Good Bye\r\n");
+	ck_assert(h_closed(c));
+	h_close(c);
+	ev = next_event(a, "session");
+	ck_assert_str_eq(h_str(ev, "state"), "closed");
+	ck_assert_int_eq(h_num(ev, "session"), session);
+	cJSON_Delete(ev);
+	ck_assert(h_server_log_wait(srv, "closed (quit), user alice, Sunday "
+	    "connection from 127.0.0.1", 5000));
+	/* Without a certificate nobody is logged in. */
+	c = sunday_connect_cert(NULL, "Welcome to Drink\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	h_close(c);
+	h_close(a);
 }
 END_TEST
 
@@ -777,9 +892,13 @@ sunday_suite(void)
 	tcase_add_test(tc, sunday_ibutton_any);
 	tcase_add_test(tc, sunday_ibutton_disabled_owner);
 	tcase_add_test(tc, sunday_ibutton_throttled);
+	tcase_add_test(tc, sunday_ibutton_own_card_unlocks_nothing);
 	tcase_add_test(tc, sunday_ibutton_off);
 	tcase_add_test(tc, sunday_ibutton_cert);
 	tcase_add_test(tc, sunday_config_ibutton_mode_checked);
+
+	SUNDAY_TCASE("a member certificate logs in", cert_setup);
+	tcase_add_test(tc, sunday_certificate_login);
 
 	SUNDAY_TCASE("UPTIME, SERVERSTAT, QUIT", machines_setup);
 	tcase_add_test(tc, sunday_uptime_serverstat);
