@@ -22,7 +22,12 @@
  * bytes (431); a kept-alive connection may idle for idle_timeout; a
  * WebSocket must log in within login_timeout of its upgrade (or of its
  * last logout), send a complete message within idle_timeout of its last
- * one and take what it is sent within WEB_WRITE_MS.
+ * one, finish a message within line_timeout of its first byte (a frame
+ * cut short, or a fragmented message whose final frame has not come;
+ * time the server spends answering or not reading does not count), and
+ * take each message it is sent within WEB_WRITE_MS of its first byte
+ * going out.  The session loop looks at every deadline each time round,
+ * buffered bytes or not.
  */
 #include <assert.h>
 #include <poll.h>
@@ -110,8 +115,20 @@ struct web {
 	/* WebSocket */
 	wslay_event_context_ptr ws;
 	int64_t idle_deadline;
-	int64_t write_deadline;	/* 0 while nothing is stuck */
-	int send_blocked;
+	/*
+	 * The message being read (line_timeout): wslay says when a frame
+	 * has ended, not when one has begun, so the bytes handed to it are
+	 * counted against the bytes of the frames it has finished.
+	 */
+	uint64_t fed;		/* bytes handed to wslay */
+	uint64_t framed;	/* bytes of the frames wslay has finished */
+	uint64_t frame_len;	/* header and payload of the frame being read */
+	int fragmented;		/* a data message's final frame is to come */
+	int64_t msg_start;	/* its first byte came (held time added), or 0 */
+	int64_t held_since;	/* the server is not reading since, or 0 */
+	/* Each message the server sends must be taken by; 0: none going. */
+	int64_t write_deadline;
+	int send_blocked;	/* the socket took less than offered */
 	int closing;
 	int64_t close_deadline;	/* a close frame must be answered by */
 	const char *why;	/* the server closes: why, for the log */
@@ -437,6 +454,79 @@ web_ws_accept(const char *key, char out[64])
 	EVP_EncodeBlock((unsigned char *)out, md, (int)n);
 }
 
+/* Bytes handed to wslay: the first of a message starts its line clock. */
+static void
+web_ws_fed(struct web *w, size_t n)
+{
+	if (n > 0 && w->msg_start == 0) {
+		w->msg_start = now_ms();
+	}
+	w->fed += n;
+}
+
+/*
+ * A frame's header has been read: the bytes the whole frame takes (a
+ * client's frames are masked, and sized in the shortest form: wslay
+ * refuses others before this), and whether its data message goes on.
+ */
+static void
+web_ws_on_frame_start(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+	struct web *w = user;
+	uint64_t n = arg->payload_length;
+
+	(void)ctx;
+	w->frame_len = 2 + (n < 126 ? 0 : n < 65536 ? 2 : 8) + 4 + n;
+	if (arg->opcode == WSLAY_TEXT_FRAME ||
+	    arg->opcode == WSLAY_BINARY_FRAME ||
+	    arg->opcode == WSLAY_CONTINUATION_FRAME) {
+		w->fragmented = !arg->fin;
+	}
+}
+
+/*
+ * A frame has been read.  Inside a fragmented message (a fragment, or a
+ * control frame between two) the message's clock goes on; otherwise it
+ * stops, and bytes already here past the frame are a message begun now
+ * (as a pipelined line on the member port).
+ */
+static void
+web_ws_on_frame_end(wslay_event_context_ptr ctx, void *user)
+{
+	struct web *w = user;
+
+	(void)ctx;
+	w->framed += w->frame_len;
+	w->frame_len = 0;
+	if (!w->fragmented) {
+		w->msg_start = w->fed > w->framed ? now_ms() : 0;
+	}
+}
+
+/*
+ * The line clock counts only time the server waits for the client's
+ * bytes: while it answers a request (a drop waits for its machine) or
+ * reads nothing until the browser takes its replies, the clock of a
+ * message begun stands still.
+ */
+static void
+web_ws_hold(struct web *w, int hold)
+{
+	int64_t now = now_ms(), from;
+
+	if (hold && w->held_since == 0) {
+		w->held_since = now;
+	} else if (!hold && w->held_since != 0) {
+		from = w->msg_start > w->held_since ? w->msg_start :
+		    w->held_since;
+		if (w->msg_start != 0) {
+			w->msg_start += now - from;
+		}
+		w->held_since = 0;
+	}
+}
+
 /* wslay reads: bytes left over from the HTTP head first, then the SSL. */
 static ssize_t
 web_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
@@ -458,10 +548,12 @@ web_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		memcpy(buf, w->buf, got);
 		memmove(w->buf, w->buf + got, w->buf_len - got);
 		w->buf_len -= got;
+		web_ws_fed(w, got);
 		return (ssize_t)got;
 	}
 	rc = conn_read(w->s->peer.conn, (char *)buf, len, &got, 0);
 	if (rc == CONN_OK) {
+		web_ws_fed(w, got);
 		return (ssize_t)got;
 	}
 	w->peer_closed |= rc == CONN_EOF;
@@ -475,23 +567,27 @@ web_ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
     int flags, void *arg)
 {
 	struct web *w = arg;
-	size_t done;
-	int rc;
+	size_t done, sent = 0;
+	int rc = CONN_OK;
 
 	(void)flags;
 	/* wslay does not promise a send from inside its own receive. */
 	assert(!w->in_recv);
-	rc = conn_write_some(w->s->peer.conn, (const char *)data, len, &done);
-	if (rc == CONN_OK) {
-		w->send_blocked = 0;
-		w->write_deadline = 0;
-		return (ssize_t)done;
+	/*
+	 * With partial writes one SSL write takes one record (16 KiB), and
+	 * wslay takes a short count for a full socket and waits to be called
+	 * again: write until all is taken or the socket is full, so a short
+	 * count means the loop must wait for POLLOUT.
+	 */
+	while (sent < len && (rc = conn_write_some(w->s->peer.conn,
+	    (const char *)data + sent, len - sent, &done)) == CONN_OK) {
+		sent += done;
+	}
+	w->send_blocked = sent < len;
+	if (sent > 0) {
+		return (ssize_t)sent;
 	}
 	if (rc == CONN_TIMEOUT) {
-		w->send_blocked = 1;
-		if (w->write_deadline == 0) {
-			w->write_deadline = now_ms() + WEB_WRITE_MS;
-		}
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -602,7 +698,9 @@ web_ws_answer(struct web *w)
 	struct web_req *r;
 	char *out;
 	size_t outlen;
+	int held = w->held_since != 0;
 
+	web_ws_hold(w, 1);
 	while (!w->closing && w->later_why == NULL &&
 	    (r = w->req_head) != NULL) {
 		w->req_head = r->next;
@@ -624,6 +722,7 @@ web_ws_answer(struct web *w)
 			w->later_why = w->s->ending;
 		}
 	}
+	web_ws_hold(w, held);
 	if (w->closing) {
 		web_ws_drop_requests(w);
 	}
@@ -658,6 +757,30 @@ web_ws_events(struct web *w)
 }
 
 /*
+ * Send what wslay holds, as far as the socket takes it.  As a reply on
+ * the member port, each message must be taken within WEB_WRITE_MS of
+ * beginning to go out: the deadline is set when a write is left
+ * unfinished and set again only once a whole message has gone, so a
+ * browser that takes a byte now and then does not extend it.
+ */
+static int
+web_ws_flush(struct web *w)
+{
+	size_t before = wslay_event_get_queued_msg_count(w->ws);
+
+	if (wslay_event_want_write(w->ws) && wslay_event_send(w->ws) != 0) {
+		return -1;
+	}
+	if (!wslay_event_want_write(w->ws)) {
+		w->write_deadline = 0;
+	} else if (w->write_deadline == 0 ||
+	    wslay_event_get_queued_msg_count(w->ws) < before) {
+		w->write_deadline = now_ms() + WEB_WRITE_MS;
+	}
+	return 0;
+}
+
+/*
  * session_pump() for a WebSocket: while a request waits (a drop at its
  * machine), queue the events that came meanwhile and send what can go.
  */
@@ -673,9 +796,7 @@ web_ws_pump(struct session *s)
 		return -1;
 	}
 	(void)web_ws_events(w);
-	if (wslay_event_want_write(w->ws)) {
-		(void)wslay_event_send(w->ws);
-	}
+	(void)web_ws_flush(w);
 	return 0;
 }
 
@@ -707,31 +828,89 @@ web_ws_read(struct web *w)
 	return rc;
 }
 
-/* The next deadline of a WebSocket session that is not closing. */
+/* The deadlines of a WebSocket session, and how each closes it. */
+enum web_ws_limit {
+	WEB_WS_IDLE,		/* no complete message within idle_timeout */
+	WEB_WS_LOGIN,		/* not logged in within login_timeout */
+	WEB_WS_LINE,		/* a message begun, unfinished at line_timeout */
+};
+
+static const struct {
+	uint16_t code;
+	const char *reason;	/* in the close frame, for the browser */
+	const char *why;	/* for the log */
+} web_ws_limits[] = {
+	[WEB_WS_IDLE] = { WSLAY_CODE_GOING_AWAY, "idle",
+	    "closed by the server: idle timeout" },
+	[WEB_WS_LOGIN] = { WSLAY_CODE_POLICY_VIOLATION,
+	    "no login within login_timeout",
+	    "closed by the server: no login within login_timeout" },
+	[WEB_WS_LINE] = { WSLAY_CODE_POLICY_VIOLATION,
+	    "message not finished within line_timeout",
+	    "closed by the server: line timeout" },
+};
+
+/*
+ * The next deadline of a WebSocket session that is not closing, and
+ * which it is.  A message begun counts only while the server reads.
+ */
 static int64_t
-web_ws_deadline(const struct web *w, int *login)
+web_ws_deadline(const struct web *w, enum web_ws_limit *limit)
 {
 	const struct session *s = w->s;
-	int64_t until = w->idle_deadline;
+	const struct config *cfg = s->peer.srv->cfg;
+	int64_t until = w->idle_deadline, t;
 
-	*login = 0;
-	if (!s->logged_in && s->anon_since +
-	    s->peer.srv->cfg->login_timeout * 1000 <= until) {
-		until = s->anon_since + s->peer.srv->cfg->login_timeout * 1000;
-		*login = 1;
+	*limit = WEB_WS_IDLE;
+	t = s->anon_since + cfg->login_timeout * 1000;
+	if (!s->logged_in && t <= until) {
+		until = t;
+		*limit = WEB_WS_LOGIN;
+	}
+	t = w->msg_start + cfg->line_timeout * 1000;
+	if (w->msg_start != 0 && w->held_since == 0 &&
+	    wslay_event_get_read_enabled(w->ws) && t <= until) {
+		until = t;
+		*limit = WEB_WS_LINE;
 	}
 	return until;
 }
 
-/* The WebSocket session until either side closes; returns why. */
+/* A deadline passed: the close frame saying which. */
+static void
+web_ws_expire(struct web *w, enum web_ws_limit limit)
+{
+	const struct session *s = w->s;
+
+	if (limit == WEB_WS_LOGIN) {
+		log_info("session %lld: no login within login_timeout (%ld s); "
+		    "closing", (long long)s->peer.client.session,
+		    s->peer.srv->cfg->login_timeout);
+	} else if (limit == WEB_WS_LINE) {
+		log_info("session %lld: message not finished within "
+		    "line_timeout (%ld s); closing",
+		    (long long)s->peer.client.session,
+		    s->peer.srv->cfg->line_timeout);
+	}
+	web_ws_close(w, web_ws_limits[limit].code, web_ws_limits[limit].reason,
+	    web_ws_limits[limit].why);
+}
+
+/*
+ * The WebSocket session until either side closes; returns why.  Every
+ * time round, after reading what is already buffered (at most one read),
+ * the deadlines are looked at: bytes that keep coming, or a buffer that
+ * says it holds some and never yields any, cannot put them off.
+ */
 static const char *
 web_ws_loop(struct web *w)
 {
 	struct session *s = w->s;
 	struct pollfd pfd[2];
 	int64_t now, until, quiet = now_ms();
+	enum web_ws_limit limit;
 	nfds_t n;
-	int want_read, want_write, room, login, trimmed = 0;
+	int want_read, want_write, room, reading, got, trimmed = 0;
 
 	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
 	web_current = w;
@@ -745,11 +924,10 @@ web_ws_loop(struct web *w)
 		web_ws_answer(w);
 		(void)web_ws_events(w);
 		(void)web_ws_close_due(w);
-		if (wslay_event_want_write(w->ws) &&
-		    wslay_event_send(w->ws) != 0) {
+		if (web_ws_flush(w) != 0) {
 			return web_ws_why(w, "write failed");
 		}
-		if (web_ws_close_due(w) && wslay_event_send(w->ws) != 0) {
+		if (web_ws_close_due(w) && web_ws_flush(w) != 0) {
 			return web_ws_why(w, "write failed");
 		}
 		want_read = wslay_event_want_read(w->ws);
@@ -758,12 +936,15 @@ web_ws_loop(struct web *w)
 			return web_ws_why(w, "closed by the client");
 		}
 		room = wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE;
-		if (want_read && !w->closing && room && (w->buf_len > 0 ||
+		reading = want_read && !w->closing && room;
+		web_ws_hold(w, !reading);
+		got = 0;
+		if (reading && (w->buf_len > 0 ||
 		    conn_buffered(s->peer.conn))) {
 			if (web_ws_read(w) != 0) {
 				return web_ws_why(w, "connection lost");
 			}
-			continue;
+			got = 1;
 		}
 		now = now_ms();
 		if (w->closing && now >= w->close_deadline) {
@@ -773,21 +954,12 @@ web_ws_loop(struct web *w)
 			return "client not reading";
 		}
 		until = w->closing ? w->close_deadline :
-		    web_ws_deadline(w, &login);
+		    web_ws_deadline(w, &limit);
 		if (!w->closing && now >= until) {
-			if (login) {
-				log_info("session %lld: no login within "
-				    "login_timeout (%ld s); closing",
-				    (long long)s->peer.client.session,
-				    s->peer.srv->cfg->login_timeout);
-				web_ws_close(w, WSLAY_CODE_POLICY_VIOLATION,
-				    "no login within login_timeout",
-				    "closed by the server: no login within "
-				    "login_timeout");
-			} else {
-				web_ws_close(w, WSLAY_CODE_GOING_AWAY, "idle",
-				    "closed by the server: idle timeout");
-			}
+			web_ws_expire(w, limit);
+			continue;
+		}
+		if (got) {
 			continue;
 		}
 		if (w->write_deadline != 0 && w->write_deadline < until) {
@@ -822,6 +994,11 @@ web_ws_loop(struct web *w)
 		    want_read && web_ws_read(w) != 0) {
 			return web_ws_why(w, "connection lost");
 		}
+		/* Gone while nothing was read: poll() would say so forever. */
+		if ((pfd[0].revents & (POLLHUP | POLLERR)) &&
+		    !(pfd[0].events & POLLIN)) {
+			return web_ws_why(w, "connection lost");
+		}
 		if (pfd[0].revents & POLLOUT) {
 			w->send_blocked = 0;
 		}
@@ -838,6 +1015,8 @@ web_upgrade(struct web *w)
 	static const struct wslay_event_callbacks cb = {
 		.recv_callback = web_ws_recv,
 		.send_callback = web_ws_send,
+		.on_frame_recv_start_callback = web_ws_on_frame_start,
+		.on_frame_recv_end_callback = web_ws_on_frame_end,
 		.on_msg_recv_callback = web_ws_on_msg,
 	};
 	struct session *s = w->s;

@@ -892,13 +892,10 @@ ws_upgrade(struct h_client *c, const char *origin, char *head, size_t cap)
 	return http_read_head(c, head, cap, 5000);
 }
 
-/*
- * One client frame: FIN as given, masked.  split > 0 writes it in pieces
- * of that many bytes, each its own TLS record.
- */
-static void
-ws_frame(struct h_client *c, int fin, int opcode, const void *data,
-    size_t len, size_t split)
+/* The bytes of one client frame, FIN as given, masked; caller frees. */
+static unsigned char *
+ws_frame_bytes(int fin, int opcode, const void *data, size_t len,
+    size_t *size)
 {
 	unsigned char *f = xmalloc(len + 14), mask[4] = { 0x12, 0x34, 0x56,
 		0x78 };
@@ -922,7 +919,21 @@ ws_frame(struct h_client *c, int fin, int opcode, const void *data,
 	for (i = 0; i < len; i++) {
 		f[n + i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
 	}
-	n += len;
+	*size = n + len;
+	return f;
+}
+
+/*
+ * One client frame: FIN as given, masked.  split > 0 writes it in pieces
+ * of that many bytes, each its own TLS record.
+ */
+static void
+ws_frame(struct h_client *c, int fin, int opcode, const void *data,
+    size_t len, size_t split)
+{
+	size_t n, i;
+	unsigned char *f = ws_frame_bytes(fin, opcode, data, len, &n);
+
 	if (split == 0) {
 		split = n;
 	}
@@ -1286,7 +1297,10 @@ START_TEST(ws_close_reasons_logged)
 }
 END_TEST
 
-/* The close frame: its code, and its reason into reason (cap bytes). */
+/*
+ * The close frame (text and pong frames before it are skipped): its code,
+ * and its reason into reason (cap bytes).
+ */
 static int
 ws_close_reason(struct h_client *c, char *reason, size_t cap)
 {
@@ -1299,7 +1313,7 @@ ws_close_reason(struct h_client *c, char *reason, size_t cap)
 		if (op != WS_CLOSE) {
 			free(p);
 		}
-	} while (op == WS_TEXT);
+	} while (op == WS_TEXT || op == WS_PONG);
 	ck_assert_int_eq(op, WS_CLOSE);
 	ck_assert_uint_ge(n, 2);
 	code = ((unsigned char)p[0] << 8) | (unsigned char)p[1];
@@ -1443,6 +1457,231 @@ START_TEST(ws_drop_events_before_reply)
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+/*
+ * Replies over two TLS records (16 KiB each) go out at once.  With partial
+ * writes on, each SSL write takes one record; the rest of the frame must
+ * not wait until the browser sends something.
+ */
+START_TEST(ws_big_reply_sent_whole)
+{
+	static const size_t sizes[] = { 32736, 60000 };
+	struct h_client *c = ws_open_as("alice", "alicepw");
+	int64_t t0;
+	size_t i;
+	cJSON *r;
+
+	t0 = now_ms();
+	for (i = 0; i < 2; i++) {
+		char *data = xmalloc(sizes[i] + 1), *req;
+
+		memset(data, 'a' + (int)i, sizes[i]);
+		data[sizes[i]] = '\0';
+		req = xasprintf("{\"id\":%zu,\"cmd\":\"ping\",\"data\":\"%s\"}",
+		    i, data);
+		ws_text(c, req);
+		free(req);
+		free(data);
+	}
+	for (i = 0; i < 2; i++) {
+		r = ws_json(c);
+		H_ASSERT_OK(r);
+		ck_assert_int_eq(h_num(r, "id"), (int64_t)i);
+		ck_assert_uint_eq(strlen(h_str(r, "data")), sizes[i]);
+		ck_assert_int_eq(h_str(r, "data")[sizes[i] - 1], 'a' + (int)i);
+		cJSON_Delete(r);
+	}
+	ck_assert_msg(now_ms() - t0 < 3000, "the replies took %lld ms",
+	    (long long)(now_ms() - t0));
+	h_close(c);
+}
+END_TEST
+
+/*
+ * Send frame bytes one TLS record each, every 300 ms, the last byte never,
+ * until the server sends something (or for 6 s): ms from the first byte.
+ */
+static int64_t
+ws_dribble(struct h_client *c, const unsigned char *f, size_t n)
+{
+	struct pollfd pfd = { .fd = conn_fd(c->conn), .events = POLLIN };
+	int64_t t0 = now_ms();
+	size_t i;
+
+	for (i = 0; i + 1 < n && now_ms() - t0 < 6000; i++) {
+		ck_assert_int_eq(h_send_raw(c, f + i, 1), CONN_OK);
+		if (poll(&pfd, 1, 300) > 0) {
+			break;
+		}
+	}
+	return now_ms() - t0;
+}
+
+/*
+ * A message begun must be finished within line_timeout (2 s here), as a
+ * line on the member port, however the bytes trickle: a frame sent a byte
+ * at a time, a fragmented message kept going with pings, the start of a
+ * message sent behind a whole one.  Each is closed with 1008.  Quiet
+ * between messages is idle time, not a message's.
+ */
+START_TEST(ws_unfinished_message_line_timeout)
+{
+	static const char ping[] = "{\"cmd\":\"ping\"}";
+	char reason[128];
+	struct h_client *c;
+	unsigned char *f, *g;
+	size_t n;
+	int64_t ms, t0;
+	cJSON *r;
+
+	c = ws_open_as("alice", "alicepw");
+	usleep(2500 * 1000);
+	r = ws_call(c, ping);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	/* A frame a byte at a time (a 200-byte payload: a longer header). */
+	{
+		char big[201];
+
+		memset(big, ' ', 200);
+		memcpy(big, ping, strlen(ping));
+		big[200] = '\0';
+		r = ws_call(c, big);
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+		usleep(2500 * 1000);
+		f = ws_frame_bytes(1, WS_TEXT, big, 200, &n);
+	}
+	ms = ws_dribble(c, f, n);
+	free(f);
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
+	ck_assert_str_eq(reason, "message not finished within line_timeout");
+	ck_assert_msg(ms >= 1900 && ms < 5000, "closed after %lld ms",
+	    (long long)ms);
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: line "
+	    "timeout), user alice", 5000));
+	h_close(c);
+
+	/* A fragmented message whose last frame never comes. */
+	c = ws_open_as("alice", "alicepw");
+	t0 = now_ms();
+	ws_frame(c, 0, WS_TEXT, "{\"cmd\":", 7, 0);
+	{
+		struct pollfd pfd = { .fd = conn_fd(c->conn), .events = POLLIN };
+		char *p;
+		int op = 0;
+
+		while (now_ms() - t0 < 5000) {
+			ws_frame(c, 1, WS_PING, "hi", 2, 0);
+			ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+			op = ws_read(c, &p, &n);
+			free(p);
+			if (op != WS_PONG) {
+				ck_assert_int_eq(op, WS_CLOSE);
+				break;
+			}
+			usleep(300 * 1000);
+		}
+		ms = now_ms() - t0;
+		ck_assert_int_eq(op, WS_CLOSE);
+	}
+	ck_assert_msg(ms >= 1900 && ms < 5000, "closed after %lld ms",
+	    (long long)ms);
+	h_close(c);
+
+	/* A whole message and the start of the next in one record. */
+	c = ws_open_as("alice", "alicepw");
+	f = ws_frame_bytes(1, WS_TEXT, ping, strlen(ping), &n);
+	g = xmalloc(n + 3);
+	memcpy(g, f, n);
+	memcpy(g + n, f, 3);
+	t0 = now_ms();
+	ck_assert_int_eq(h_send_raw(c, g, n + 3), CONN_OK);
+	free(g);
+	free(f);
+	r = ws_json(c);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
+	ms = now_ms() - t0;
+	ck_assert_msg(ms >= 1900 && ms < 5000, "closed after %lld ms",
+	    (long long)ms);
+	h_close(c);
+}
+END_TEST
+
+/*
+ * The line clock stands still while the server answers: a message begun
+ * behind a drop that takes longer than line_timeout (2 s here) may be
+ * finished after the drop's reply.
+ */
+START_TEST(ws_line_clock_stops_while_answering)
+{
+	static const char drop[] = "{\"id\":1,\"cmd\":\"drop\",\"machine\":"
+	    "\"m1\",\"slot\":3}";
+	static const char ping[] = "{\"id\":2,\"cmd\":\"ping\"}";
+	struct h_client *c;
+	struct fake *fk;
+	unsigned char *f, *g, *all;
+	size_t n, m;
+	cJSON *r;
+
+	fk = fake_start(srv, "m1", FAKE_ACK, 3000);
+	c = ws_open_as("alice", "alicepw");
+	f = ws_frame_bytes(1, WS_TEXT, drop, strlen(drop), &n);
+	g = ws_frame_bytes(1, WS_TEXT, ping, strlen(ping), &m);
+	all = xmalloc(n + 4);
+	memcpy(all, f, n);
+	memcpy(all + n, g, 4);
+	ck_assert_int_eq(h_send_raw(c, all, n + 4), CONN_OK);
+	r = ws_json(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 1);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_send_raw(c, g + 4, m - 4), CONN_OK);
+	r = ws_json(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "id"), 2);
+	cJSON_Delete(r);
+	free(all);
+	free(g);
+	free(f);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	fake_stop(fk);
+	h_close(c);
+}
+END_TEST
+
+/*
+ * A client that sends part of a TLS record after the upgrade and no more
+ * costs the server no CPU while it waits, and is still closed when its
+ * deadline (login_timeout, 5 s here) comes.
+ */
+START_TEST(ws_partial_record_costs_no_cpu)
+{
+	char own[64], reason[128];
+	struct h_client *c;
+	int64_t t0, cpu, ms;
+
+	h_server_free(srv);
+	start_with("login_timeout = 5\n");
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	t0 = now_ms();
+	c = ws_open(own);
+	cpu = h_server_cpu_ms(srv);
+	h_send_partial_record(c, "a frame that is never finished");
+	usleep(3000 * 1000);
+	cpu = h_server_cpu_ms(srv) - cpu;
+	ck_assert_msg(cpu < 500, "the server used %lld ms of CPU in 3 s",
+	    (long long)cpu);
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
+	ck_assert_str_eq(reason, "no login within login_timeout");
+	ms = now_ms() - t0;
+	ck_assert_msg(ms >= 4900 && ms < 9000, "closed after %lld ms",
+	    (long long)ms);
 	h_close(c);
 }
 END_TEST
@@ -1691,6 +1930,10 @@ main(void)
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
 	tcase_add_test(tc, ws_idle_sessions_cost_little_memory);
+	tcase_add_test(tc, ws_big_reply_sent_whole);
+	tcase_add_test(tc, ws_unfinished_message_line_timeout);
+	tcase_add_test(tc, ws_line_clock_stops_while_answering);
+	tcase_add_test(tc, ws_partial_record_costs_no_cpu);
 	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
