@@ -15,6 +15,7 @@
 #include <time.h>
 #include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -321,6 +322,8 @@ demo_start(const char *dir, int base)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		setpgid(0, 0);
+		/* A failed test ends its process: the demo stops with it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
