@@ -404,7 +404,15 @@ async function loadMachines() {
     if (s.ok) state.slots.set(m.machine, s.slots);
   }));
   renderMachines();
-  if (state.tab === "admin-machines") renderAdminMachines();
+  adminMachinesRefresh();
+}
+
+// Set up drawn anew from what is known, unless someone is typing in it:
+// a redraw would throw away what they typed.
+function adminMachinesRefresh() {
+  if (state.tab === "admin-machines" && !document.activeElement.closest("#admin-machines")) {
+    renderAdminMachines();
+  }
 }
 
 // Why a Drop is off, or null: what lasts (the machine, the slot) before
@@ -529,7 +537,7 @@ function onEvent(ev) {
         if (!state.slots.has(ev.machine)) loadSlots(ev.machine);
       }
       renderMachines();
-      if (state.tab === "admin-machines") renderAdminMachines();
+      adminMachinesRefresh();
       break;
     case "slot": {
       const list = state.slots.get(ev.machine) || [];
@@ -539,9 +547,7 @@ function onEvent(ev) {
       list.sort((a, b) => a.slot - b.slot);
       state.slots.set(ev.machine, list);
       renderMachines();
-      if (state.tab === "admin-machines" && !document.activeElement.closest("#admin-machines")) {
-        renderAdminMachines();
-      }
+      adminMachinesRefresh();
       break;
     }
     case "drop":
