@@ -166,20 +166,28 @@ auth_wait(const char *key, int64_t now)
 	return (r->locked_until - now + 999) / 1000;
 }
 
+/* The longer wait of a user's record (ku NULL: none) and a place's. */
+static int64_t
+auth_pair_wait(const char *ku, const char *kp)
+{
+	int64_t now, a, b;
+
+	pthread_mutex_lock(&auth_lock);
+	now = auth_clock();
+	a = ku != NULL ? auth_wait(ku, now) : 0;
+	b = auth_wait(kp, now);
+	pthread_mutex_unlock(&auth_lock);
+	return a > b ? a : b;
+}
+
 int64_t
 auth_throttled(const char *user, const char *address)
 {
 	char ku[80], ka[80];
-	int64_t now, a, b;
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	snprintf(ka, sizeof(ka), "a:%s", address);
-	pthread_mutex_lock(&auth_lock);
-	now = auth_clock();
-	a = user != NULL ? auth_wait(ku, now) : 0;
-	b = auth_wait(ka, now);
-	pthread_mutex_unlock(&auth_lock);
-	return a > b ? a : b;
+	return auth_pair_wait(user != NULL ? ku : NULL, ka);
 }
 
 /* Count a failure for key; forget: see struct auth_record.  Lock held. */
@@ -206,21 +214,29 @@ auth_fail_key(const char *key, int64_t now, int64_t forget)
 	}
 }
 
+/* A failure on a user's record (ku NULL: none) and a place's. */
+static void
+auth_pair_fail(const char *ku, const char *kp, int64_t forget)
+{
+	int64_t now;
+
+	pthread_mutex_lock(&auth_lock);
+	now = auth_clock();
+	if (ku != NULL) {
+		auth_fail_key(ku, now, forget);
+	}
+	auth_fail_key(kp, now, forget);
+	pthread_mutex_unlock(&auth_lock);
+}
+
 void
 auth_failed(const char *user, const char *address)
 {
 	char ku[80], ka[80];
-	int64_t now;
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	snprintf(ka, sizeof(ka), "a:%s", address);
-	pthread_mutex_lock(&auth_lock);
-	now = auth_clock();
-	if (user != NULL) {
-		auth_fail_key(ku, now, 0);
-	}
-	auth_fail_key(ka, now, 0);
-	pthread_mutex_unlock(&auth_lock);
+	auth_pair_fail(user != NULL ? ku : NULL, ka, 0);
 }
 
 /*
@@ -323,29 +339,16 @@ int64_t
 auth_card_throttled(enum auth_card kind, const char *user, const char *place)
 {
 	char ku[80], kp[80];
-	int64_t now, a, b;
 
 	auth_card_keys(kind, user, place, ku, kp);
-	pthread_mutex_lock(&auth_lock);
-	now = auth_clock();
-	a = user != NULL ? auth_wait(ku, now) : 0;
-	b = auth_wait(kp, now);
-	pthread_mutex_unlock(&auth_lock);
-	return a > b ? a : b;
+	return auth_pair_wait(user != NULL ? ku : NULL, kp);
 }
 
 void
 auth_card_guess(enum auth_card kind, const char *user, const char *place)
 {
 	char ku[80], kp[80];
-	int64_t now;
 
 	auth_card_keys(kind, user, place, ku, kp);
-	pthread_mutex_lock(&auth_lock);
-	now = auth_clock();
-	if (user != NULL) {
-		auth_fail_key(ku, now, AUTH_CARD_FORGET);
-	}
-	auth_fail_key(kp, now, AUTH_CARD_FORGET);
-	pthread_mutex_unlock(&auth_lock);
+	auth_pair_fail(user != NULL ? ku : NULL, kp, AUTH_CARD_FORGET);
 }
