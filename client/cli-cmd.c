@@ -69,8 +69,7 @@ static const struct cli_cmd_text cli_cmd_errors_drop[] = {
 	{ "insufficient_funds",
 	    "insufficient funds: balance {balance}, price {price}" },
 	{ "insufficient_funds", "insufficient funds: balance {balance}" },
-	{ "drop_failed", "the machine failed to vend: {message}; nothing "
-	    "was charged" },
+	{ "drop_failed", "the machine failed to vend; nothing was charged" },
 	{ "drop_timeout", "the machine did not answer; nothing was charged" },
 	{ "drop_in_progress", "{message}; try again shortly" },
 	{ "no_such_slot", "machine {machine} has no slot {slot}" },

@@ -320,11 +320,18 @@ struct vend {
 	int64_t tx;
 	int slot;
 	int delay;
-	int64_t timeout_ms;	/* from submit until the drop gives up */
+	int64_t timeout_ms;	/* vend_timeout: the longest wait in the
+				 * queue, and for the machine's answer once
+				 * sent (plus the delay, where the machine
+				 * waits it out) */
 	char user[PROTO_NAME_MAX + 1];
 	/* Guarded by the registry's lock. */
 	enum vend_state state;
-	int64_t deadline;	/* registry clock, ms; set by vend_submit */
+	int64_t due;		/* registry clock, ms: when it may be sent
+				 * (after its delay, where the registry
+				 * waits it out) */
+	int64_t deadline;	/* registry clock, ms: in the queue, from
+				 * due; once sent, from the send */
 	char id[40];		/* "v<tx>.<n>", sent to the controller */
 	struct mach *machine;	/* while QUEUED or SENT */
 	struct vend *next;	/* the machine's FIFO, while QUEUED */
@@ -400,6 +407,12 @@ void vend_detach(struct vend_reg *reg, struct mach *m);
 int vend_close(struct vend_reg *reg, const char *name, enum mach_close why);
 void vend_close_all(struct vend_reg *reg, enum mach_close why);
 enum mach_close vend_closed_by(struct vend_reg *reg, struct mach *m);
+/*
+ * m's transport knows no delay (a tini board): the registry waits a
+ * vend's delay out before the vend joins m's queue, and sends it with
+ * delay 0.
+ */
+void vend_mach_hold_delay(struct mach *m);
 /* 1 and *cmd filled when a vend must be sent to m now. */
 int vend_next(struct vend_reg *reg, struct mach *m, struct vend_cmd *cmd);
 /* When vend_next may have something again without a wake (or INT64_MAX). */

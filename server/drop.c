@@ -353,7 +353,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	v->tx = d.tx;
 	v->slot = d.slot;
 	v->delay = rq->delay;
-	v->timeout_ms = (srv->cfg->vend_timeout + rq->delay) * 1000;
+	v->timeout_ms = (int64_t)srv->cfg->vend_timeout * 1000;
 	snprintf(v->user, sizeof(v->user), "%s", d.user);
 	if ((rc = vend_submit(srv->vends, v, d.machine)) == ERR_NONE) {
 		/*

@@ -120,7 +120,8 @@ machine_on_reply(struct machine_conn *mc, const cJSON *msg)
 	if (!cJSON_IsString(id) || id->valuestring[0] != 'v') {
 		return;		/* a ping answer, or noise */
 	}
-	snprintf(why, sizeof(why), "the machine refused: %s%s%s",
+	snprintf(why, sizeof(why), "the machine refused: %.40s%s%.79s; "
+	    "nothing charged",
 	    cJSON_IsString(err) ? err->valuestring : "error",
 	    cJSON_IsString(text) ? ": " : "",
 	    cJSON_IsString(text) ? text->valuestring : "");

@@ -746,7 +746,7 @@ sunday_loop(struct sunday *u)
 			(void)sunday_flush(u);
 			return "line too long";
 		case CONN_EOF:
-			return "closed by client";
+			return "closed by the client";
 		case CONN_TIMEOUT:
 			if (now_ms() >= idle) {
 				continue;	/* quiet, not a stalled line */
@@ -801,6 +801,10 @@ sunday_main(void *arg)
 	sunday_greet(&u);
 	why = sunday_flush(&u) == CONN_OK ? sunday_loop(&u) :
 	    conn_error(s->peer.conn);
+	/* The server's own reason (room made, a kick...) wins. */
+	if (client_closed_by(&s->peer.client) != NULL) {
+		why = client_closed_by(&s->peer.client);
+	}
 	conn_shutdown(s->peer.conn, now_ms() + 1000);
 	session_close(s, why);
 out:

@@ -37,8 +37,6 @@ struct tini_conn {
 	struct mach *mach;	/* in the registry once logged in */
 	int wake[2];		/* registry -> this thread */
 	char vend_id[40];	/* the vend at the board, "" when none */
-	int held_slot;		/* a vend waiting out its delay, 0: none */
-	int64_t held_due;	/* when it is written to the board */
 };
 
 static void
@@ -207,13 +205,13 @@ tini_temperature(struct tini_conn *tc, const char *payload)
 static void
 tini_answer(struct tini_conn *tc, int ok)
 {
-	if (tc->vend_id[0] == '\0' || tc->held_slot != 0) {
+	if (tc->vend_id[0] == '\0') {
 		log_warn("board %s: late %s with no vend at the board: "
 		    "ignored", tc->name, ok ? "4 (dropped)" : "5 (failed)");
 		return;
 	}
 	drop_answer(tc->peer.srv, tc->mach, tc->vend_id, ok, -1,
-	    ok ? "" : "the machine reported a failed drop", NULL);
+	    ok ? "" : "the machine reported a failed drop; nothing charged", NULL);
 	tc->vend_id[0] = '\0';
 }
 
@@ -250,36 +248,23 @@ tini_handle(struct tini_conn *tc, char *line)
 
 /*
  * Send the next queued vend when the board is free.  The board knows no
- * delay, so drinkd waits it out here (the hold is taken, the vend is at
- * this machine) and writes "3<slot>" when it is due.
+ * delay: the registry waits a drop's delay out before queueing it
+ * (vend_mach_hold_delay), so vc.delay is 0 here.
  */
 static int
 tini_dispatch(struct tini_conn *tc)
 {
-	struct vend_abandoned info;
 	struct vend_cmd vc;
 	char text[16];
 
-	if (tc->held_slot == 0) {
-		if (!vend_next(tc->peer.srv->vends, tc->mach, &vc)) {
-			return CONN_OK;
-		}
-		snprintf(tc->vend_id, sizeof(tc->vend_id), "%s", vc.id);
-		tc->held_slot = vc.slot;
-		tc->held_due = now_ms() + (int64_t)vc.delay * 1000;
-		log_info("board %s: vend %s slot %d delay %d (tx %lld)",
-		    tc->name, vc.id, vc.slot, vc.delay, (long long)vc.tx);
-	}
-	if (now_ms() < tc->held_due) {
+	if (!vend_next(tc->peer.srv->vends, tc->mach, &vc)) {
 		return CONN_OK;
 	}
-	snprintf(text, sizeof(text), "3%d\n", tc->held_slot);
-	tc->held_slot = 0;
-	if (vend_match(tc->peer.srv->vends, tc->mach, tc->vend_id, &info) !=
-	    VEND_MATCH_INFLIGHT) {
-		tc->vend_id[0] = '\0';	/* its drop gave up meanwhile */
-		return CONN_OK;
-	}
+	ASSERT(vc.delay == 0);
+	snprintf(tc->vend_id, sizeof(tc->vend_id), "%s", vc.id);
+	log_info("board %s: vend %s slot %d (tx %lld)", tc->name, vc.id,
+	    vc.slot, (long long)vc.tx);
+	snprintf(text, sizeof(text), "3%d\n", vc.slot);
 	return tini_send(tc, text);
 }
 
@@ -314,8 +299,7 @@ tini_serve(struct tini_conn *tc)
 		}
 		if (!conn_line_buffered(c) && !conn_tls_pending(c)) {
 			wait = heard + silence;
-			due = tc->held_slot != 0 ? tc->held_due :
-			    vend_next_due(srv->vends, tc->mach);
+			due = vend_next_due(srv->vends, tc->mach);
 			if (due < wait) {
 				wait = due;
 			}
@@ -395,6 +379,11 @@ tini_main(void *arg)
 		    tc->peer.client.address, tc->peer.client.port,
 		    rc == CONN_TIMEOUT ? "timed out" :
 		    conn_error(tc->peer.conn));
+		/* A line too long is a line that is not a login. */
+		if (rc == CONN_TOO_LONG) {
+			(void)tini_send(tc, "2\n");
+			conn_shutdown(tc->peer.conn, now_ms() + 1000);
+		}
 		goto out;
 	}
 	if (memchr(line, '\0', len) != NULL ||
@@ -416,6 +405,7 @@ tini_main(void *arg)
 	(void)db_session_name(srv->db, id, NULL, tc->name);
 	tc->mach = vend_mach_new(tc->name, &tini_ops, tc);
 	vend_mach_pause(tc->mach, TINI_PAUSE_MS);
+	vend_mach_hold_delay(tc->mach);
 	/* Online from "1": this connection replaces any other. */
 	vend_attach(srv->vends, tc->mach);
 	log_info("session %lld: board %s logged in from %s port %d",

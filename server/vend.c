@@ -46,6 +46,8 @@ struct mach {
 	int64_t pause_ms;		/* immutable once attached; 0: the
 					 * registry's abandon_ms, ended early
 					 * by the late answer */
+	int hold_delay;			/* immutable once attached: delays
+					 * are waited out here, not sent */
 	struct mach *next;		/* reg->machines, while online */
 };
 
@@ -185,6 +187,13 @@ vend_mach_pause(struct mach *m, int64_t ms)
 {
 	ASSERT(m->state == MACH_STATE_NEW && ms > 0);
 	m->pause_ms = ms;
+}
+
+void
+vend_mach_hold_delay(struct mach *m)
+{
+	ASSERT(m->state == MACH_STATE_NEW);
+	m->hold_delay = 1;
 }
 
 void
@@ -398,7 +407,13 @@ vend_submit(struct vend_reg *reg, struct vend *v, const char *machine)
 	}
 	snprintf(v->id, sizeof(v->id), "v%lld.%lu", (long long)v->tx,
 	    ++reg->seq);
-	v->deadline = vend_now(reg) + v->timeout_ms;
+	/*
+	 * A delay the registry waits out comes before the queue; the wait
+	 * there is bounded by timeout_ms, and restarts when it is sent.
+	 */
+	v->due = vend_now(reg) + (m->hold_delay ? (int64_t)v->delay * 1000 :
+	    0);
+	v->deadline = v->due + v->timeout_ms;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&v->cond, &ca);
@@ -418,6 +433,46 @@ vend_submit(struct vend_reg *reg, struct vend *v, const char *machine)
 	vend_wake(m);
 	vend_unlock(reg);
 	return ERR_NONE;
+}
+
+/*
+ * The queued vend to send next (lock held): of those whose delay is over
+ * and whose wait has not (its member's thread times it out), the one that
+ * became due first, in arrival order on a tie; NULL if none.
+ * Without held delays every vend is due at once, and this is the FIFO's
+ * head.
+ */
+static struct vend *
+vend_mach_first_due(const struct mach *m, int64_t now)
+{
+	struct vend *v, *first = NULL;
+
+	for (v = m->head; v != NULL; v = v->next) {
+		if (v->due <= now && now < v->deadline &&
+		    (first == NULL || v->due < first->due)) {
+			first = v;
+		}
+	}
+	return first;
+}
+
+/* Take v out of m's queue (lock held). */
+static void
+vend_unqueue(struct mach *m, struct vend *v)
+{
+	struct vend **pp, *prev = NULL;
+
+	for (pp = &m->head; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
+		prev = *pp;
+	}
+	if (m->tail == v) {
+		m->tail = prev;
+	}
+	v->next = NULL;
 }
 
 /*
@@ -448,7 +503,6 @@ static void
 vend_expire(struct vend_reg *reg, struct vend *v, int64_t now)
 {
 	struct mach *m = v->machine;
-	struct vend **pp, *prev = NULL;
 
 	if (v->state == VEND_STATE_SENT) {
 		/* Still at the machine: keep it busy until the late answer. */
@@ -462,20 +516,14 @@ vend_expire(struct vend_reg *reg, struct vend *v, int64_t now)
 		    reg->abandon_ms);
 		vend_mach_move(reg, m, MACH_STATE_ABANDONED);
 		vend_wake(m);
+		vend_done(reg, v, ERR_DROP_TIMEOUT,
+		    "the machine did not answer in time; nothing charged");
 	} else {
-		for (pp = &m->head; *pp != NULL; pp = &(*pp)->next) {
-			if (*pp == v) {
-				*pp = v->next;
-				break;
-			}
-			prev = *pp;
-		}
-		if (m->tail == v) {
-			m->tail = prev;
-		}
+		vend_unqueue(m, v);
+		vend_done(reg, v, ERR_DROP_TIMEOUT,
+		    "the machine was busy with earlier drops; nothing "
+		    "charged");
 	}
-	vend_done(reg, v, ERR_DROP_TIMEOUT,
-	    "the machine did not answer in time; nothing charged");
 }
 
 int
@@ -574,20 +622,19 @@ vend_next(struct vend_reg *reg, struct mach *m, struct vend_cmd *cmd)
 		memset(&m->abandoned, 0, sizeof(m->abandoned));
 		vend_mach_move(reg, m, MACH_STATE_IDLE);
 	}
-	if (m->state == MACH_STATE_IDLE && (v = m->head) != NULL) {
-		m->head = v->next;
-		if (m->head == NULL) {
-			m->tail = NULL;
-		}
-		v->next = NULL;
+	if (m->state == MACH_STATE_IDLE &&
+	    (v = vend_mach_first_due(m, now)) != NULL) {
+		vend_unqueue(m, v);
 		v->sensed = 0;
 		vend_move(reg, v, VEND_STATE_SENT);
+		/* The machine's time to answer runs from now. */
+		cmd->delay = m->hold_delay ? 0 : v->delay;
+		v->deadline = now + (int64_t)cmd->delay * 1000 + v->timeout_ms;
 		m->inflight = v;
 		vend_mach_move(reg, m, MACH_STATE_VENDING);
 		snprintf(cmd->id, sizeof(cmd->id), "%s", v->id);
 		cmd->tx = v->tx;
 		cmd->slot = v->slot;
-		cmd->delay = v->delay;
 		rc = 1;
 	}
 	vend_unlock(reg);
@@ -598,9 +645,20 @@ int64_t
 vend_next_due(struct vend_reg *reg, struct mach *m)
 {
 	int64_t due = INT64_MAX;
+	struct vend *v;
 
 	vend_lock(reg);
-	if (m->state == MACH_STATE_ABANDONED && m->head != NULL) {
+	/* Busy with a vend: its answer (or a detach) wakes the thread. */
+	if (m->state == MACH_STATE_IDLE ||
+	    m->state == MACH_STATE_ABANDONED) {
+		for (v = m->head; v != NULL; v = v->next) {
+			if (v->due < due) {
+				due = v->due;
+			}
+		}
+	}
+	if (m->state == MACH_STATE_ABANDONED && m->head != NULL &&
+	    m->abandoned_until > due) {
 		due = m->abandoned_until;
 	}
 	vend_unlock(reg);

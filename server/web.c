@@ -596,21 +596,49 @@ web_ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	return -1;
 }
 
+/* Close frames wslay sends by itself, when the browser breaks a rule. */
+static const struct {
+	uint16_t code;
+	const char *why;
+} web_ws_wslay_closes[] = {
+	{ WSLAY_CODE_PROTOCOL_ERROR,
+	    "closed by the server: WebSocket protocol error (1002)" },
+	{ WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA,
+	    "closed by the server: text that is not UTF-8 (1007)" },
+	{ WSLAY_CODE_MESSAGE_TOO_BIG,
+	    "closed by the server: message longer than max_line (1009)" },
+};
+#define WEB_WS_NWSLAY_CLOSES \
+	(sizeof(web_ws_wslay_closes) / sizeof(web_ws_wslay_closes[0]))
+
 /*
  * Why a session that failed or ended was closed, saying who closed it:
- * the server (a kick, a disabled user: said in the client list; or a
- * close frame the server sent), else the browser or the network.
+ * the server (a kick, a disabled user: said in the client list; a close
+ * frame the server sent; or one wslay sent for a broken rule), else the
+ * browser or the network.
  */
 static const char *
 web_ws_why(const struct web *w, const char *peer_why)
 {
 	const char *server_why = client_closed_by(&w->s->peer.client);
+	uint16_t code;
+	size_t i;
 
 	if (server_why != NULL) {
 		return server_why;
 	}
 	if (w->why != NULL) {
 		return w->why;
+	}
+	if (wslay_event_get_close_sent(w->ws) &&
+	    !wslay_event_get_close_received(w->ws)) {
+		code = wslay_event_get_status_code_sent(w->ws);
+		for (i = 0; i < WEB_WS_NWSLAY_CLOSES; i++) {
+			if (web_ws_wslay_closes[i].code == code) {
+				return web_ws_wslay_closes[i].why;
+			}
+		}
+		return "closed by the server: WebSocket error";
 	}
 	return w->peer_closed ? "closed by the client" : peer_why;
 }

@@ -320,6 +320,14 @@ START_TEST(refusals_give_the_servers_reason)
 	    "(drop_timeout)\n");
 	fake_stop(f);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* A refusal: the controller's reason, "nothing charged" once. */
+	f = fake_start(srv, "m1", FAKE_NACK, 0);
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "1");
+	expect_run(&r, 1, "Dropping Cola from Big Drink slot 1 ...\n",
+	    "drink: the machine refused: jammed: slot motor stuck; nothing "
+	    "charged (drop_failed)\n");
+	fake_stop(f);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	/* Where the server gives only the code's default, drink's words. */
 	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "2");
 	expect_run(&r, 1, "", "drink: machine m1 has no slot 2 "

@@ -654,8 +654,9 @@ START_TEST(nack_fails_the_drop_and_charges_nothing)
 	cJSON *r;
 
 	r = drop_expect_error(c, 3, "drop_failed");
-	ck_assert_msg(strstr(h_str(r, "message"), "jammed") != NULL, "%s",
-	    c->line);
+	/* The controller's words, and that nothing was charged. */
+	ck_assert_str_eq(h_str(r, "message"), "the machine refused: jammed: "
+	    "slot motor stuck; nothing charged");
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
@@ -720,6 +721,42 @@ START_TEST(delay_is_sent_and_extends_the_wait)
 	assert_no_pending_and_clean();
 	fake_stop(f);
 	h_close(c);
+}
+END_TEST
+
+/*
+ * A vend that queued behind another still has all of vend_timeout once it
+ * is sent: bob's drop, queued 2 s, is answered 4 s after it was made.
+ */
+START_TEST(a_queued_vend_has_the_whole_timeout_once_sent)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 2000);
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *b;
+	int64_t t0;
+	cJSON *r;
+
+	h_admin(srv, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":100,"
+	    "\"note\":\"test\"}", NULL);
+	b = h_connect_as(srv, "bob", "bobpw");
+	t0 = now_ms();
+	h_send(a, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	h_send(b, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	r = h_read(a);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = h_read(b);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_ge(now_ms() - t0, 3900);	/* vend_timeout = 3 */
+	ck_assert_int_eq(fake_vends(f), 2);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_balance(srv, "bob"), 90);
+	ck_assert(!h_server_log_contains(srv, "vended after timeout"));
+	assert_no_pending_and_clean();
+	fake_stop(f);
+	h_close(b);
+	h_close(a);
 }
 END_TEST
 
@@ -1101,6 +1138,7 @@ machine_suite(void)
 	tcase_add_test(tc,
 	    unanswered_vend_times_out_and_late_ok_is_not_charged);
 	tcase_add_test(tc, delay_is_sent_and_extends_the_wait);
+	tcase_add_test(tc, a_queued_vend_has_the_whole_timeout_once_sent);
 	tcase_add_test(tc, controller_disconnect_mid_vend_charges_nothing);
 	tcase_add_test(tc, replacement_connection_fails_the_vend_in_flight);
 	tcase_add_test(tc, member_disconnect_does_not_stop_the_drop);

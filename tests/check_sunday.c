@@ -864,6 +864,31 @@ START_TEST(sunday_sendcredits)
 }
 END_TEST
 
+/*
+ * Kiosks not logged in count against max_unauth_per_ip (8 here, from one
+ * address): the ninth closes the oldest, and the log says the server did.
+ */
+START_TEST(sunday_room_made_is_logged_as_the_servers)
+{
+	struct h_client *c[9];
+	int i;
+
+	for (i = 0; i < 9; i++) {
+		c[i] = sunday_connect();
+	}
+	ck_assert(h_closed(c[0]));
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: room "
+	    "made for a newer connection (max_unauth_per_ip)), Sunday "
+	    "connection", 10000));
+	for (i = 1; i < 9; i++) {
+		lg_say(c[i], "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	}
+	for (i = 0; i < 9; i++) {
+		h_close(c[i]);
+	}
+}
+END_TEST
+
 static Suite *
 sunday_suite(void)
 {
@@ -911,6 +936,7 @@ sunday_suite(void)
 	tcase_add_test(tc, sunday_line_too_long);
 	tcase_add_test(tc, sunday_plaintext_and_tls11_refused);
 	tcase_add_test(tc, sunday_who_lists_member);
+	tcase_add_test(tc, sunday_room_made_is_logged_as_the_servers);
 
 	SUNDAY_TCASE("DROP through drink's drop", machines_setup);
 	tcase_add_test(tc, sunday_drop_syntax);

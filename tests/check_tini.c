@@ -231,6 +231,30 @@ START_TEST(tini_blank_lines_do_not_stretch_the_login_deadline)
 }
 END_TEST
 
+/* A first line longer than max_line is not a login: "2", then close. */
+START_TEST(tini_login_line_too_long_refused)
+{
+	struct h_client *b;
+	char *line;
+
+	h_server_free(srv);
+	tini_start("max_line = 256\n");
+	b = board_dial("machine-m1");
+	line = xmalloc(400);
+	memset(line, 'x', 399);
+	line[0] = '0';
+	line[399] = '\0';
+	lg_send(b, line);
+	lg_expect(b, "2\n");
+	ck_assert(h_closed(b));
+	ck_assert(h_server_log_wait(srv, "no login (line longer than 256 "
+	    "bytes)", 10000));
+	ck_assert(!h_machine_online(srv, "m1"));
+	free(line);
+	h_close(b);
+}
+END_TEST
+
 /* ---- vends ----------------------------------------------------------- */
 
 /* A member drop of slot 1 on m1, not waiting for its reply. */
@@ -292,6 +316,61 @@ START_TEST(tini_vend_delay_waited_by_drinkd)
 }
 END_TEST
 
+/*
+ * LEGACY.md section 3.3: a delay is waited out before the vend queues, so
+ * it holds up no one, and vend_timeout (2 s here) runs from the write of
+ * "3<slot>", so a drop that queued behind another has all of it.
+ */
+START_TEST(tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *c, *d;
+	int64_t t0;
+	cJSON *r;
+
+	h_admin(srv, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":100,"
+	    "\"note\":\"test\"}", NULL);
+	c = h_connect_as(srv, "bob", "bobpw");
+	d = h_connect_as(srv, "admin", "adminpw");
+	t0 = now_ms();
+	h_send(a, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"delay\":4}");
+	h_send(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	lg_expect(b, "33\n");		/* bob's, at once */
+	ck_assert_int_lt(now_ms() - t0, 1500);
+	h_send(d, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	usleep(1300 * 1000);
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	lg_expect(b, "33\n");		/* the admin's, 1.3 s after the drop */
+	usleep(1300 * 1000);		/* 2.6 s after the drop */
+	lg_send(b, "4\n");
+	r = h_read(d);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	lg_expect(b, "31\n");		/* alice's, once her delay is over */
+	ck_assert_int_ge(now_ms() - t0, 3900);
+	lg_send(b, "4\n");
+	r = h_read(a);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_balance(srv, "bob"), 90);
+	ck_assert_int_eq(h_balance(srv, "admin"), 990);
+	ck_assert_int_eq(stock(1), 4);
+	ck_assert_int_eq(stock(3), 2);
+	ck_assert(!h_server_log_contains(srv, "vended after timeout"));
+	ledger_clean();
+	h_close(d);
+	h_close(c);
+	h_close(a);
+	h_close(b);
+}
+END_TEST
+
 START_TEST(tini_vend_nack_releases)
 {
 	struct h_client *b = board_login("0password\n");
@@ -302,6 +381,8 @@ START_TEST(tini_vend_nack_releases)
 	lg_send(b, "5\n");
 	r = h_read(c);
 	H_ASSERT_ERROR(r, "drop_failed");
+	ck_assert_str_eq(h_str(r, "message"), "the machine reported a failed "
+	    "drop; nothing charged");
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	ck_assert_int_eq(stock(1), 5);
@@ -580,9 +661,12 @@ tini_suite(void)
 	tcase_add_test(tc, tini_legacy_password_checked);
 	tcase_add_test(tc, tini_handshake_timeout_silent_close);
 	tcase_add_test(tc, tini_blank_lines_do_not_stretch_the_login_deadline);
+	tcase_add_test(tc, tini_login_line_too_long_refused);
 	TINI_TCASE("vends through drink's drop");
 	tcase_add_test(tc, tini_vend_ack_captures);
 	tcase_add_test(tc, tini_vend_delay_waited_by_drinkd);
+	tcase_add_test(tc,
+	    tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write);
 	tcase_add_test(tc, tini_vend_nack_releases);
 	tcase_add_test(tc, tini_late_ack_moves_nothing);
 	tcase_add_test(tc, tini_disconnect_mid_vend_releases);

@@ -265,11 +265,117 @@ START_TEST(a_queued_vend_times_out_and_leaves_the_queue)
 	clk += 1;
 	ck_assert_int_eq(vend_poll(reg, &b), 1);
 	ck_assert_int_eq(b.result, ERR_DROP_TIMEOUT);
+	ck_assert_str_eq(b.message, "the machine was busy with earlier drops; "
+	    "nothing charged");
 	ck_assert_ptr_null(b.machine);
 	vend_finish(reg, &b);
 	/* a is unaffected, and b is never sent. */
 	expect_vended(m, &a);
 	expect_nothing_to_send(m);
+	offline(m);
+}
+END_TEST
+
+/* The machine has the whole timeout to answer, however long b queued. */
+START_TEST(the_answer_window_runs_from_the_send)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a, b;
+
+	submit_ok(&a, "alice", 11, 3, 30000, "m1");
+	submit_ok(&b, "bob", 12, 4, 10000, "m1");
+	expect_sent(m, &a);
+	clk += 9000;
+	expect_vended(m, &a);
+	expect_sent(m, &b);
+	clk += 9999;
+	ck_assert_int_eq(vend_poll(reg, &b), 0);
+	clk += 1;
+	ck_assert_int_eq(vend_poll(reg, &b), 1);
+	ck_assert_str_eq(b.message, "the machine did not answer in time; "
+	    "nothing charged");
+	expect_done(&b, ERR_DROP_TIMEOUT);
+	clk += ABANDON_MS;
+	offline(m);
+}
+END_TEST
+
+/* The next vend m sends, which must be v with delay. */
+static void
+expect_sent_delay(struct mach *m, struct vend *v, int delay)
+{
+	struct vend_cmd c;
+
+	ck_assert_int_eq(vend_next(reg, m, &c), 1);
+	ck_assert_str_eq(c.id, v->id);
+	ck_assert_int_eq(c.delay, delay);
+}
+
+/* A controller waits a delay out itself: it is sent, and given time. */
+START_TEST(a_controller_is_sent_the_delay_and_given_it)
+{
+	struct transport t = { 0 };
+	struct mach *m = online("m1", &t);
+	struct vend a;
+
+	vend_init(&a, "alice", 11, 3, 10000);
+	a.delay = 20;
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	expect_sent_delay(m, &a, 20);
+	clk += 29999;
+	ck_assert_int_eq(vend_poll(reg, &a), 0);
+	expect_vended(m, &a);
+	offline(m);
+}
+END_TEST
+
+/*
+ * A board knows no delay: the registry waits it out before the vend joins
+ * the queue, so it holds up no one, and the vend then queues behind those
+ * already waiting, with the whole timeout to be sent and then answered.
+ */
+START_TEST(a_held_delay_is_waited_out_before_the_queue)
+{
+	struct transport t = { 0 };
+	struct mach *m = vend_mach_new("m1", &test_ops, &t);
+	int64_t t0 = clk;
+	struct vend a, b, c, d;
+
+	vend_mach_hold_delay(m);
+	vend_attach(reg, m);
+	vend_init(&a, "alice", 11, 3, 5000);
+	a.delay = 10;
+	ck_assert_int_eq(vend_submit(reg, &a, "m1"), ERR_NONE);
+	submit_ok(&b, "bob", 12, 4, 5000, "m1");
+	/* bob's drop, after alice's, goes first, at once. */
+	expect_sent_delay(m, &b, 0);
+	clk = t0 + 3000;
+	expect_vended(m, &b);
+	expect_nothing_to_send(m);
+	ck_assert_int_eq(vend_next_due(reg, m), t0 + 10000);
+	/* carol comes while alice's delay runs: she is served at once too. */
+	clk = t0 + 5000;
+	submit_ok(&c, "carol", 13, 5, 5000, "m1");
+	expect_sent_delay(m, &c, 0);
+	/* Busy: nothing is due until the machine answers. */
+	ck_assert_int_eq(vend_next_due(reg, m), INT64_MAX);
+	clk = t0 + 11000;
+	submit_ok(&d, "dave", 14, 6, 5000, "m1");
+	clk = t0 + 12000;
+	ck_assert_int_eq(vend_poll(reg, &a), 0);
+	expect_vended(m, &c);
+	/* alice joined the queue at t0 + 10 s, before dave: she is next. */
+	expect_sent_delay(m, &a, 0);
+	clk = t0 + 16999;
+	ck_assert_int_eq(vend_poll(reg, &a), 0);
+	expect_vended(m, &a);
+	/* dave waited 5 s in the queue by then: he timed out unsent. */
+	clk = t0 + 17000;
+	expect_nothing_to_send(m);
+	expect_done(&d, ERR_DROP_TIMEOUT);
+	ck_assert_str_eq(d.message, "the machine was busy with earlier drops; "
+	    "nothing charged");
 	offline(m);
 }
 END_TEST
@@ -547,6 +653,9 @@ vend_suite(void)
 	tcase_add_test(tc, sensed_stock_is_noted_on_the_vend_of_that_slot);
 	tc = h_tcase(s, "timeouts", setup, teardown, 10);
 	tcase_add_test(tc, a_queued_vend_times_out_and_leaves_the_queue);
+	tcase_add_test(tc, the_answer_window_runs_from_the_send);
+	tcase_add_test(tc, a_controller_is_sent_the_delay_and_given_it);
+	tcase_add_test(tc, a_held_delay_is_waited_out_before_the_queue);
 	tcase_add_test(tc,
 	    an_abandoned_vend_blocks_the_machine_until_its_late_answer);
 	tcase_add_test(tc,

@@ -1219,6 +1219,15 @@ START_TEST(ws_too_big_and_binary)
 	free(big);
 	ws_expect_close(c, 1009);
 	h_close(c);
+	/* The log says the server closed it, and why. */
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: "
+	    "message longer than max_line (1009))", 10000));
+	c = ws_open(own);
+	ws_frame(c, 1, WS_TEXT, "{\"cmd\":\"\xff\"}", 11, 0);
+	ws_expect_close(c, 1007);
+	h_close(c);
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: "
+	    "text that is not UTF-8 (1007))", 10000));
 	c = ws_open(own);
 	ws_frame(c, 1, WS_BINARY, "{\"cmd\":\"ping\"}", 14, 0);
 	ws_expect_close(c, 1003);
