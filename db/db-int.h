@@ -204,6 +204,16 @@ int db_sqlite_open(const char *path, sqlite3 **h, int flags);
 sqlite3 *db_connect(const char *path, int readonly, char *err,
     size_t errlen);
 void db_connection_close(sqlite3 *h);
+/*
+ * A read-only connection that leaves the database and its directory as
+ * they are.  With no WAL or DB-shm beside it (no server has it open) the
+ * file is read as immutable, creating nothing, and *quiet is 1: if
+ * db_snapshot_busy() is true afterwards, a server started meanwhile and
+ * what was read may be torn.  Else it reads beside the server.
+ */
+sqlite3 *db_connect_snapshot(const char *path, int *quiet, char *err,
+    size_t errlen);
+int db_snapshot_busy(const char *path);
 
 /* shm.c */
 /* 1 once the DB-shm mapping was lost and replaced by private memory. */

@@ -838,6 +838,43 @@ db_probe_has_wal(const char *path)
 	return rc;
 }
 
+/* 1 when a WAL with frames or a DB-shm lies beside the database. */
+int
+db_snapshot_busy(const char *path)
+{
+	char *shm = xasprintf("%s-shm", path);
+	int rc = db_probe_has_wal(path) || access(shm, F_OK) == 0;
+
+	free(shm);
+	return rc;
+}
+
+sqlite3 *
+db_connect_snapshot(const char *path, int *quiet, char *err, size_t errlen)
+{
+	sqlite3 *h = NULL;
+	char *uri;
+	int rc;
+
+	*quiet = !db_snapshot_busy(path);
+	if (!*quiet) {
+		return db_connect(path, 1, err, errlen);
+	}
+	uri = db_probe_uri(path);
+	rc = db_sqlite_open(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+	    SQLITE_OPEN_NOMUTEX);
+	free(uri);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    h ? sqlite3_errmsg(h) : "out of memory");
+		sqlite3_close(h);
+		return NULL;
+	}
+	db_cache_add(h);
+	sqlite3_busy_timeout(h, DB_BUSY_MS);
+	return h;
+}
+
 /* The 16 bytes every SQLite 3 database file starts with. */
 static int
 db_probe_header(const char *path, char *err, size_t errlen)

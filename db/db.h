@@ -219,6 +219,12 @@ int db_history(struct db *db, const struct db_log_filter *f, cJSON *array);
 int db_log(struct db *db, const struct db_log_filter *f, cJSON *array);
 /* Print each breach to out; 0 when the ledger is sound, -1 otherwise. */
 int db_check_ledger(struct db *db, FILE *out);
+/*
+ * The same on the file at path, opened read-only, which is left exactly
+ * as it was: 0 sound, -1 breaches (printed), -2 not checked (err says).
+ */
+int db_check_ledger_file(const char *path, FILE *out, char *err,
+    size_t errlen);
 
 /* drop.c */
 /*

@@ -7,8 +7,10 @@
  * interleave with another movement on the same account.  Balances are read
  * inside that transaction, never from a value cached in a session.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db-int.h"
 
@@ -571,10 +573,10 @@ static const struct {
 	    " ON a.id = u.account WHERE a.id IS NULL" },
 };
 
-int
-db_check_ledger(struct db *db, FILE *out)
+/* The checks on connection h; 0 when the ledger is sound, else -1. */
+static int
+db_ledger_check(sqlite3 *h, FILE *out)
 {
-	sqlite3 *h = db_read_begin(db);
 	sqlite3_stmt *st;
 	size_t i;
 	int breaches = 0, r;
@@ -582,7 +584,6 @@ db_check_ledger(struct db *db, FILE *out)
 	/* One read transaction: every check sees the same snapshot (WAL). */
 	if (sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		fprintf(out, "cannot begin a read: %s\n", sqlite3_errmsg(h));
-		db_read_end(db, h);
 		return -1;
 	}
 	for (i = 0; i < sizeof(ledger_checks) / sizeof(ledger_checks[0]);
@@ -602,6 +603,53 @@ db_check_ledger(struct db *db, FILE *out)
 		sqlite3_finalize(st);
 	}
 	sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
-	db_read_end(db, h);
 	return breaches == 0 ? 0 : -1;
+}
+
+int
+db_check_ledger(struct db *db, FILE *out)
+{
+	sqlite3 *h = db_read_begin(db);
+	int rc = db_ledger_check(h, out);
+
+	db_read_end(db, h);
+	return rc;
+}
+
+int
+db_check_ledger_file(const char *path, FILE *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *h;
+	int rc = -2, version = -1, quiet;
+
+	if (access(path, F_OK) != 0) {
+		snprintf(err, errlen, "database %s: %s", path, strerror(errno));
+		return -2;
+	}
+	/* Read-only: no WAL switched on, no migration, no file changed. */
+	if ((h = db_connect_snapshot(path, &quiet, err, errlen)) == NULL) {
+		return -2;
+	}
+	if ((st = db_prep(h, "PRAGMA user_version", "")) != NULL &&
+	    db_step(st) == 1) {
+		version = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (version != DB_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database %s has schema version %d and "
+		    "this drinkd checks version %d%s", path, version,
+		    DB_SCHEMA_VERSION, version >= 0 && version <
+		    DB_SCHEMA_VERSION ? ": start this drinkd on it once (it "
+		    "brings the schema up to date), then check it" : "");
+	} else {
+		rc = db_ledger_check(h, out);
+	}
+	db_connection_close(h);
+	if (quiet && db_snapshot_busy(path)) {
+		snprintf(err, errlen, "a drinkd started on %s during the check; "
+		    "run check-ledger again", path);
+		rc = -2;
+	}
+	return rc;
 }

@@ -3,6 +3,7 @@
  * of the maintenance subcommands (init, useradd, check-ledger).
  */
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
@@ -395,7 +396,7 @@ main_passwd(struct config *cfg, int argc, char **argv)
 static int
 main_check_ledger(struct config *cfg, int argc, char **argv)
 {
-	struct db *db;
+	char err[1024];
 	int rc;
 
 	(void)argv;
@@ -404,11 +405,11 @@ main_check_ledger(struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	/* No lock: it only reads, from one snapshot, beside a server. */
-	if ((db = main_open_db(cfg, 0, 0)) == NULL) {
+	rc = db_check_ledger_file(cfg->database, stdout, err, sizeof(err));
+	if (rc == -2) {
+		log_err("%s", err);
 		return 1;
 	}
-	rc = db_check_ledger(db, stdout);
-	db_close(db);
 	printf("%s\n", rc == 0 ? "ledger OK" : "ledger BROKEN");
 	return rc == 0 ? 0 : 1;
 }
@@ -527,7 +528,8 @@ main_tcache_limit(char **argv)
 #if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && \
     !defined(__SANITIZE_THREAD__)
 	const char *old = getenv("GLIBC_TUNABLES"), *pre = getenv("LD_PRELOAD");
-	char *saved, *set;
+	char *saved, *set, self[PATH_MAX];
+	ssize_t n;
 
 	if ((old != NULL && strstr(old, MAIN_TCACHE_KEY) != NULL) ||
 	    (pre != NULL && pre[0] != '\0')) {
@@ -538,6 +540,16 @@ main_tcache_limit(char **argv)
 	    xasprintf("%s:%s", saved, MAIN_TCACHE_SET) :
 	    xstrdup(MAIN_TCACHE_SET);
 	if (setenv("GLIBC_TUNABLES", set, 1) == 0) {
+		/*
+		 * By its path, so that the process keeps its name (ps,
+		 * pgrep, the journal); /proc/self/exe when that is gone
+		 * (replaced by an upgrade while starting).
+		 */
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0 && (size_t)n < sizeof(self) - 1) {
+			self[n] = '\0';
+			(void)execv(self, argv);
+		}
 		(void)execv("/proc/self/exe", argv);
 		log_warn("cannot run again with GLIBC_TUNABLES=%s (%s); idle "
 		    "threads keep their malloc caches", set, strerror(errno));

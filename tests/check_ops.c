@@ -385,6 +385,23 @@ END_TEST
 
 /* ---- backup and restore --------------------------------------------------- */
 
+/* The whole file at path (its length in *len); NULL if unreadable. */
+static char *
+ops_read_all(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	FILE *f;
+
+	if (stat(path, &st) != 0 || (f = fopen(path, "rb")) == NULL) {
+		return NULL;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	*len = fread(buf, 1, (size_t)st.st_size, f);
+	fclose(f);
+	return buf;
+}
+
 static int64_t
 ops_file_int(const char *db, const char *sql)
 {
@@ -449,11 +466,41 @@ START_TEST(ops_backup_of_a_live_database_is_a_verified_copy)
 	    " WHERE name = 'bob'"), 20);
 	ck_assert_int_eq(ops_file_int(copy, "SELECT count(*) FROM tx"),
 	    h_sql_int(s, "SELECT count(*) FROM tx"));
-	/* The copy is a database drinkd accepts. */
+	/* The copy is a database drinkd accepts; checking changes nothing. */
+	{
+		size_t n0 = 0, n1 = 0;
+		char *before = ops_read_all(copy, &n0), *after;
+
+		ck_assert_ptr_nonnull(before);
+		rc = ops_run(s->dir, &text, "--database=%s check-ledger",
+		    copy);
+		ck_assert_msg(rc == 0 && strstr(text, "ledger OK") != NULL,
+		    "%s", text);
+		free(text);
+		after = ops_read_all(copy, &n1);
+		ck_assert_ptr_nonnull(after);
+		ck_assert_msg(n0 == n1 && memcmp(before, after, n0) == 0,
+		    "check-ledger changed %s (%zu bytes, then %zu)", copy, n0,
+		    n1);
+		p = xasprintf("%s-wal", copy);
+		ck_assert_int_ne(access(p, F_OK), 0);
+		free(p);
+		free(before);
+		free(after);
+	}
+	/* An older schema is not migrated by a check: it says so. */
+	p = xasprintf("PRAGMA user_version = %d", DB_SCHEMA_VERSION - 1);
+	ops_exec(copy, p);
+	free(p);
 	rc = ops_run(s->dir, &text, "--database=%s check-ledger", copy);
-	ck_assert_msg(rc == 0 && strstr(text, "ledger OK") != NULL, "%s",
-	    text);
+	p = xasprintf("has schema version %d and this drinkd checks version "
+	    "%d: start this drinkd on it once", DB_SCHEMA_VERSION - 1,
+	    DB_SCHEMA_VERSION);
+	ck_assert_msg(rc == 1 && strstr(text, p) != NULL, "%d %s", rc, text);
+	free(p);
 	free(text);
+	ck_assert_int_eq(ops_file_int(copy, "PRAGMA user_version"),
+	    DB_SCHEMA_VERSION - 1);
 	/* Into a directory that is not there: 1, nothing written. */
 	rc = ops_run(s->dir, &text, "-f %s backup %s/nodir/b.db", s->conf,
 	    s->dir);
@@ -1056,6 +1103,15 @@ ops_tunables_case(const char *given, const char *want, int cached)
 	c = h_connect(s, NULL);
 	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
 	h_close(c);
+	/* Run again, it keeps its name (ps -C drinkd, the journal). */
+	{
+		char path[64], *comm;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)s->pid);
+		comm = h_slurp(path, 64);
+		ck_assert_str_eq(comm, "drinkd\n");
+		free(comm);
+	}
 	line = xasprintf("memory: %s (GLIBC_TUNABLES=%s%s\n", cached ?
 	    "each thread keeps freed blocks of 200 bytes for itself, so an "
 	    "idle connection holds some more" : "idle connections stay "
