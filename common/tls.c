@@ -7,6 +7,7 @@
  * member_ca) there is no session resumption, so every connection's
  * certificate is verified afresh.
  */
+#include <errno.h>		/* program_invocation_short_name */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -309,7 +310,8 @@ tls_crl_expiry(const char *path, int64_t *seconds_left)
 
 /*
  * Owner-only, or readable by the group this process runs as (Debian's
- * ssl-cert convention: root:drinkd 0640).  Never writable by the group,
+ * ssl-cert convention: root:drinkd 0640); the refusal names the program
+ * (drinkd, drink-machine) whose group that is.  Never writable by the group,
  * never readable by others, never readable by some other group.
  */
 int
@@ -326,17 +328,18 @@ tls_key_file_private(const char *path, char *err, size_t errlen)
 	if ((mode & 027) != 0) {
 		snprintf(err, errlen,
 		    "key %s is %s (mode %03o); chmod 600 it, or 640 with "
-		    "drinkd's group", path, (mode & 007) != 0 ?
+		    "%s's group", path, (mode & 007) != 0 ?
 		    "accessible by others" : "writable by its group",
-		    (unsigned)mode);
+		    (unsigned)mode, program_invocation_short_name);
 		return -1;
 	}
 	if ((mode & 070) != 0 && st.st_gid != getegid()) {
 		snprintf(err, errlen,
-		    "key %s is readable by group %u, not drinkd's group %u "
-		    "(mode %03o); chmod 600 it, or 640 with drinkd's group",
-		    path, (unsigned)st.st_gid, (unsigned)getegid(),
-		    (unsigned)mode);
+		    "key %s is readable by group %u, not %s's group %u "
+		    "(mode %03o); chmod 600 it, or 640 with %s's group",
+		    path, (unsigned)st.st_gid, program_invocation_short_name,
+		    (unsigned)getegid(), (unsigned)mode,
+		    program_invocation_short_name);
 		return -1;
 	}
 	return 0;

@@ -647,6 +647,10 @@ main_parse(int argc, char **argv, struct main_opts *o, int *first)
 
 		if (strcmp(a, "-f") == 0 && i + 1 < argc) {
 			o->file = argv[++i];
+		} else if (strcmp(a, "-f") == 0) {
+			fprintf(stderr, "drinkd: -f needs a FILE\n");
+			main_usage(stderr);
+			return -1;
 		} else if (strcmp(a, "-d") == 0) {
 			o->to_stderr = 1;
 		} else if (strcmp(a, "-v") == 0) {
@@ -671,6 +675,11 @@ main_parse(int argc, char **argv, struct main_opts *o, int *first)
 		}
 	}
 	*first = i;
+	if (o->check_only && i < argc) {
+		fprintf(stderr, "drinkd: -n checks the configuration and takes "
+		    "no subcommand (\"%s\")\n", argv[i]);
+		return -1;
+	}
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -367,6 +368,38 @@ START_TEST(revoked_certificate_exits_1_without_retrying)
 }
 END_TEST
 
+/*
+ * A key readable by a group other than drink-machine's is refused before
+ * connecting, and the refusal names drink-machine's group, not drinkd's.
+ */
+START_TEST(a_key_readable_by_another_group_is_refused)
+{
+	char *dir = h_tmpdir(), *key = xasprintf("%s/m1.key", dir);
+	char *src = h_cert_path("machine-m1.key"), *cmd, *text, *want;
+	int st;
+
+	cmd = xasprintf("cp %s %s", src, key);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(chown(key, (uid_t)-1, getegid() == 0 ? 1 : 0), 0);
+	ck_assert_int_eq(chmod(key, 0640), 0);
+	ctl_start("machine-m1", "1:5", "--key", key);
+	st = run_wait(ctl_pid, 20000);
+	ctl_pid = 0;
+	text = ctl_log_text();
+	want = xasprintf("not drink-machine's group %u (mode 640); chmod 600 "
+	    "it, or 640 with drink-machine's group", (unsigned)getegid());
+	ck_assert_msg(st == 1 && strstr(text, want) != NULL, "exit %d:\n%s",
+	    st, text);
+	ck_assert_int_eq(ctl_log_count("connecting to"), 0);
+	free(want);
+	free(text);
+	free(cmd);
+	free(src);
+	free(key);
+	free(dir);
+}
+END_TEST
+
 /* A disabled machine is refused the same way, once. */
 START_TEST(disabled_machine_exits_1_without_retrying)
 {
@@ -400,6 +433,7 @@ controller_suite(void)
 	tcase_add_test(tc, refused_certificate_exits_1_without_retrying);
 	tcase_add_test(tc, disabled_machine_exits_1_without_retrying);
 	tcase_add_test(tc, revoked_certificate_exits_1_without_retrying);
+	tcase_add_test(tc, a_key_readable_by_another_group_is_refused);
 	return s;
 }
 

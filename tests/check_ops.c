@@ -231,6 +231,17 @@ START_TEST(ops_check_lists_every_refusal_and_unset_required_keys)
 	ck_assert_msg(rc == 2 && strstr(text, "listen: port 65536 is out of "
 	    "range") != NULL, "%d %s", rc, text);
 	free(text);
+	/* -n with words after it is a usage error, not "configuration OK". */
+	rc = ops_run(dir, &text, "-f %s -n useradd zed", conf);
+	ck_assert_msg(rc == 2 && strstr(text, "-n checks the configuration "
+	    "and takes no subcommand (\"useradd\")") != NULL &&
+	    strstr(text, "configuration OK") == NULL, "%d %s", rc, text);
+	free(text);
+	/* -f with nothing after it says what it needs. */
+	rc = ops_run(dir, &text, "-f");
+	ck_assert_msg(rc == 2 && strstr(text, "drinkd: -f needs a FILE") !=
+	    NULL, "%d %s", rc, text);
+	free(text);
 	free(conf);
 	free(dir);
 }
