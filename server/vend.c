@@ -644,20 +644,24 @@ vend_next(struct vend_reg *reg, struct mach *m, struct vend_cmd *cmd)
 int64_t
 vend_next_due(struct vend_reg *reg, struct mach *m)
 {
-	int64_t due = INT64_MAX;
+	int64_t due = INT64_MAX, now;
 	struct vend *v;
 
 	vend_lock(reg);
-	/* Busy with a vend: its answer (or a detach) wakes the thread. */
+	now = vend_now(reg);
+	/*
+	 * Busy with a vend: its answer (or a detach) wakes the thread.  A
+	 * vend past its deadline is its member's to time out, not due.
+	 */
 	if (m->state == MACH_STATE_IDLE ||
 	    m->state == MACH_STATE_ABANDONED) {
 		for (v = m->head; v != NULL; v = v->next) {
-			if (v->due < due) {
+			if (now < v->deadline && v->due < due) {
 				due = v->due;
 			}
 		}
 	}
-	if (m->state == MACH_STATE_ABANDONED && m->head != NULL &&
+	if (m->state == MACH_STATE_ABANDONED && due != INT64_MAX &&
 	    m->abandoned_until > due) {
 		due = m->abandoned_until;
 	}

@@ -373,6 +373,8 @@ START_TEST(a_held_delay_is_waited_out_before_the_queue)
 	/* dave waited 5 s in the queue by then: he timed out unsent. */
 	clk = t0 + 17000;
 	expect_nothing_to_send(m);
+	/* Not due either (no busy loop): his member's thread ends him. */
+	ck_assert_int_eq(vend_next_due(reg, m), INT64_MAX);
 	expect_done(&d, ERR_DROP_TIMEOUT);
 	ck_assert_str_eq(d.message, "the machine was busy with earlier drops; "
 	    "nothing charged");
