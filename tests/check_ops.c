@@ -942,6 +942,18 @@ START_TEST(ops_mkcerts_makes_a_server_certificate_for_real_names)
 	rc = ops_sh(&text, "certs/mkcerts %s/ca server", dir);
 	ck_assert_int_eq(rc, 2);
 	free(text);
+	/* Each CA has a name of its own: CRLs are matched to CAs by name. */
+	rc = ops_sh(&text, "certs/mkcerts %s/ca2 member m >/dev/null && "
+	    "for d in ca ca2; do openssl x509 -in %s/$d/ca.crt -noout "
+	    "-subject; done", dir, dir);
+	{
+		const char *a = strstr(text, "CN = drink CA "), *b;
+
+		ck_assert_msg(rc == 0 && a != NULL &&
+		    (b = strstr(a + 1, "CN = drink CA ")) != NULL &&
+		    strncmp(a, b, 22) != 0, "%d %s", rc, text);
+	}
+	free(text);
 	free(dir);
 }
 END_TEST
