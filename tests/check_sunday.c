@@ -282,6 +282,26 @@ START_TEST(sunday_pass_refusals_all_407)
 }
 END_TEST
 
+/*
+ * GETBALANCE needs a login like WHOAMI (LEGACY.md 2.3): 204, whatever its
+ * arguments, until PASS succeeds, then the ledger's balance.
+ */
+START_TEST(sunday_getbalance_needs_login)
+{
+	struct h_client *c = sunday_connect();
+
+	lg_say(c, "GETBALANCE\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "getbalance alice\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "GETBALANCE\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "PASS wrong\n", "ERR 407 Invalid password.\r\n");
+	lg_say(c, "GETBALANCE\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "PASS alicepw\n", "OK: 100\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
+	h_close(c);
+}
+END_TEST
+
 START_TEST(sunday_pass_lockout)
 {
 	struct h_client *c = sunday_connect();
@@ -327,6 +347,35 @@ START_TEST(sunday_ibutton_any)
 	lg_say(c, "ibutton 0D-00-00-16-C2-F2-85-01\n", "OK: 100\r\n");
 	lg_say(c, "WHOAMI\n", "OK:  alice\r\n");
 	ck_assert_int_gt(h_sql_int(srv, "SELECT last_used FROM cards"), 0);
+	h_close(c);
+}
+END_TEST
+
+/*
+ * IBUTTON takes exactly one argument (two, or an empty second one made by
+ * a double space, are 206b, checked before anything else), and what is
+ * left of it after dropping non-alphanumerics must be at least 4 hex
+ * digits: 3 are 207, exactly 4 naming a card log in (LEGACY.md 2.3).
+ */
+START_TEST(sunday_ibutton_argument_count_and_length)
+{
+	struct h_client *c;
+
+	bind_card("alice", "abcd");
+	c = sunday_connect();
+	lg_say(c, "IBUTTON abcd 1\n", "ERR 206 Invalid number of args - "
+	    "USAGE: IBUTTON <ibutton number>\r\n");
+	lg_say(c, "IBUTTON ab cd\n", "ERR 206 Invalid number of args - "
+	    "USAGE: IBUTTON <ibutton number>\r\n");
+	lg_say(c, "IBUTTON abcd \n", "ERR 206 Invalid number of args - "
+	    "USAGE: IBUTTON <ibutton number>\r\n");
+	lg_say(c, "IBUTTON \n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON abc\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON a-b-c\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "IBUTTON 0\n", "ERR 207 Invalid Ibutton\r\n");
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	lg_say(c, "IBUTTON AB-CD\n", "OK: 100\r\n");
+	lg_say(c, "WHOAMI\n", "OK:  alice\r\n");
 	h_close(c);
 }
 END_TEST
@@ -549,6 +598,37 @@ START_TEST(sunday_uptime_serverstat)
 }
 END_TEST
 
+/*
+ * WHOAMI, GETBALANCE and UPTIME ignore their arguments (LEGACY.md 2.3),
+ * however many, empty ones included: the same bytes as without them.
+ */
+START_TEST(sunday_reads_ignore_arguments)
+{
+	struct h_client *c = sunday_connect();
+	char *uptime;
+
+	lg_say(c, "WHOAMI me\n", "ERR 204 You need to login.\r\n");
+	lg_send(c, "UPTIME\n");
+	lg_expect(c, "OK: Up since: ");
+	ck_assert_int_eq(h_read_line(c, 5000), CONN_OK);
+	ck_assert_int_eq(strlen(c->line), 29);
+	uptime = xasprintf("OK: Up since: %s\r\n", c->line);
+	lg_say(c, "UPTIME now please\n", uptime);
+	lg_say(c, "uptime  \n", uptime);
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "OK: 100\r\n");
+	lg_say(c, "WHOAMI bob\n", "OK:  alice\r\n");
+	lg_say(c, "whoami a b c d e\n", "OK:  alice\r\n");
+	lg_say(c, "WHOAMI \n", "OK:  alice\r\n");
+	lg_say(c, "GETBALANCE bob\n", "OK: 100\r\n");
+	lg_say(c, "GETBALANCE 1 2 3 4 5\n", "OK: 100\r\n");
+	lg_say(c, "GETBALANCE  \n", "OK: 100\r\n");
+	lg_say(c, "UPTIME 1 2 3 4 5\n", uptime);
+	free(uptime);
+	h_close(c);
+}
+END_TEST
+
 START_TEST(sunday_quit)
 {
 	struct h_client *c = sunday_connect();
@@ -690,6 +770,52 @@ START_TEST(sunday_drop_refusals)
 	lg_say(c, "DROP 4\n", "ERR 203 User is poor.\r\n");
 	ck_assert_int_eq(fake_vends(f), 0);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ledger_clean();
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+/*
+ * When several failures apply, the first in LEGACY.md 2.5's order wins,
+ * in one line: a slot disabled and empty is 102 (Drink-JS sent 102 and
+ * 100), disabled and too dear 102, empty and too dear 100; on a disabled
+ * machine every drop is 151, a slot that does not exist included.  The
+ * machine is never asked and nothing is held.
+ */
+START_TEST(sunday_drop_failure_precedence)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 50);
+	struct h_client *c;
+
+	h_admin(srv, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":5,"
+	    "\"item\":\"Tab\",\"price\":50,\"stock\":0,"
+	    "\"enabled\":false}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":6,"
+	    "\"item\":\"Caviar\",\"price\":500,\"stock\":0}",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":7,"
+	    "\"item\":\"Truffle\",\"price\":500,\"stock\":2,"
+	    "\"enabled\":false}", NULL);
+	c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+	/* One line each: the next command's reply follows at once. */
+	lg_say(c, "DROP 5\nWHOAMI\n", "ERR 102 Slot disabled.\r\n"
+	    "OK:  alice\r\n");
+	lg_say(c, "DROP 7\nWHOAMI\n", "ERR 102 Slot disabled.\r\n"
+	    "OK:  alice\r\n");
+	lg_say(c, "DROP 6\nWHOAMI\n", "ERR 100 Slot empty.\r\n"
+	    "OK:  alice\r\n");
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":false}", NULL);
+	lg_say(c, "DROP 1\n", "ERR 151 Unable to communicate with hardware. "
+	    "Contact an admin.\r\n");
+	lg_say(c, "DROP 5\n", "ERR 151 Unable to communicate with hardware. "
+	    "Contact an admin.\r\n");
+	lg_say(c, "DROP 99\n", "ERR 151 Unable to communicate with hardware. "
+	    "Contact an admin.\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
+	ck_assert_int_eq(fake_vends(f), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 0);
 	ledger_clean();
 	h_close(c);
 	fake_stop(f);
@@ -865,6 +991,28 @@ START_TEST(sunday_sendcredits)
 END_TEST
 
 /*
+ * The largest amount SENDCREDITS takes, 1000000000 (10 digits, 10^9),
+ * moves when the sender has it: all of it, in one transfer.
+ */
+START_TEST(sunday_sendcredits_upper_bound)
+{
+	struct h_client *c;
+
+	h_admin(srv, "{\"cmd\":\"credit\",\"user\":\"alice\","
+	    "\"amount\":999999900,\"note\":\"test\"}", NULL);
+	c = sunday_login("alice", "alicepw", "OK: 1000000000\r\n");
+	lg_say(c, "SENDCREDITS 1000000000 bob\n", "OK: \r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 0\r\n");
+	ck_assert_int_eq(h_balance(srv, "alice"), 0);
+	ck_assert_int_eq(h_balance(srv, "bob"), 1000000000);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'transfer'"), 1);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+/*
  * Kiosks not logged in count against max_unauth_per_ip (8 here, from one
  * address): the ninth closes the oldest, and the log says the server did.
  */
@@ -912,9 +1060,11 @@ sunday_suite(void)
 	tcase_add_test(tc, sunday_user_pass);
 	tcase_add_test(tc, sunday_pass_refusals_all_407);
 	tcase_add_test(tc, sunday_pass_lockout);
+	tcase_add_test(tc, sunday_getbalance_needs_login);
 
 	SUNDAY_TCASE("IBUTTON under each sunday_ibutton mode", machines_setup);
 	tcase_add_test(tc, sunday_ibutton_any);
+	tcase_add_test(tc, sunday_ibutton_argument_count_and_length);
 	tcase_add_test(tc, sunday_ibutton_disabled_owner);
 	tcase_add_test(tc, sunday_ibutton_throttled);
 	tcase_add_test(tc, sunday_ibutton_own_card_unlocks_nothing);
@@ -929,6 +1079,7 @@ sunday_suite(void)
 	tcase_add_test(tc, sunday_uptime_serverstat);
 	tcase_add_test(tc, sunday_serverstat_online);
 	tcase_add_test(tc, sunday_quit);
+	tcase_add_test(tc, sunday_reads_ignore_arguments);
 
 	SUNDAY_TCASE("framing", machines_setup);
 	tcase_add_test(tc, sunday_pipelined_lines);
@@ -941,6 +1092,7 @@ sunday_suite(void)
 	SUNDAY_TCASE("DROP through drink's drop", machines_setup);
 	tcase_add_test(tc, sunday_drop_syntax);
 	tcase_add_test(tc, sunday_drop_refusals);
+	tcase_add_test(tc, sunday_drop_failure_precedence);
 	tcase_add_test(tc, sunday_drop_charges_after_ack);
 	tcase_add_test(tc, sunday_drop_nack_and_timeout_charge_nothing);
 	tcase_add_test(tc, sunday_drop_with_delay_and_pipelined_behind);
@@ -950,6 +1102,7 @@ sunday_suite(void)
 
 	SUNDAY_TCASE("SENDCREDITS is a drink send", machines_setup);
 	tcase_add_test(tc, sunday_sendcredits);
+	tcase_add_test(tc, sunday_sendcredits_upper_bound);
 	return s;
 }
 

@@ -144,6 +144,75 @@ START_TEST(tini_login_refusals)
 }
 END_TEST
 
+/*
+ * A board whose certificate the machine port would refuse (LEGACY.md 1,
+ * section 4's rejection matrix) never logs in: refused at the handshake
+ * (tls: nothing at all comes back, not even "2"), or, when TLS accepts
+ * it, "2\n" then close; the log names the reason and m1 stays offline.
+ */
+static void
+board_refused(const char *cert, int tls, const char *reason)
+{
+	char err[512];
+	struct h_client *b = h_tls_dial(lg_port(srv, "tini_listen"), cert,
+	    err, sizeof(err));
+
+	if (!tls) {
+		ck_assert_msg(b != NULL, "%s: %s", cert, err);
+		lg_say(b, "0password\n", "2\n");
+		ck_assert_msg(h_closed(b), "%s: open after 2", cert);
+	} else if (b != NULL) {
+		/* TLS 1.3: a refused client certificate shows on first read. */
+		if (h_send_raw(b, "0password\n", 10) == CONN_OK) {
+			ck_assert_msg(h_read_line(b, 5000) != CONN_OK,
+			    "%s: got \"%s\"", cert != NULL ? cert : "no "
+			    "certificate", b->line);
+		}
+	}
+	h_close(b);
+	ck_assert_msg(h_server_log_wait(srv, reason, 5000),
+	    "log lacks \"%s\" for %s", reason,
+	    cert != NULL ? cert : "no certificate");
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 0);
+}
+
+START_TEST(tini_login_refuses_bad_certificates)
+{
+	board_refused(NULL, 1, "peer did not return a certificate");
+	board_refused("wrongca-m1", 1, "unable to get local issuer "
+	    "certificate");
+	board_refused("expired-m1", 1, "certificate has expired");
+	board_refused("serveronly-m1", 1, "unsuitable certificate purpose");
+	board_refused("noeku-m1", 0, "CN \"m1\": certificate has no usable "
+	    "CN or lacks clientAuth");
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":false}", NULL);
+	board_refused("machine-m1", 0, "CN \"m1\": machine is disabled");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
+	    " WHERE kind = 'machine'"), 0);
+	/* Enabled again, the same certificate logs in. */
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":true}", NULL);
+	h_close(board_login("0password\n"));
+}
+END_TEST
+
+/* With a CRL loaded, a revoked certificate is refused at the handshake. */
+START_TEST(tini_login_refuses_revoked_certificate)
+{
+	char *crl = h_cert_path("crl.pem"), *more;
+
+	h_server_free(srv);
+	more = xasprintf("crl = %s\n", crl);
+	tini_start(more);
+	free(more);
+	free(crl);
+	board_refused("revoked-m1", 1, "certificate revoked");
+	/* An unrevoked certificate still logs in with the CRL loaded. */
+	h_close(board_login("0password\n"));
+}
+END_TEST
+
 START_TEST(tini_login_lockout)
 {
 	struct h_client *b;
@@ -257,6 +326,27 @@ END_TEST
 
 /* ---- vends ----------------------------------------------------------- */
 
+/* alice, bob (credited 100) and admin, logged in, for three drops. */
+static void
+three_members(struct h_client **a, struct h_client **c,
+    struct h_client **d)
+{
+	h_admin(srv, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":100,"
+	    "\"note\":\"test\"}", NULL);
+	*a = h_connect_as(srv, "alice", "alicepw");
+	*c = h_connect_as(srv, "bob", "bobpw");
+	*d = h_connect_as(srv, "admin", "adminpw");
+}
+
+/* Each of the three was charged 10, once. */
+static void
+three_members_charged_once(void)
+{
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_balance(srv, "bob"), 90);
+	ck_assert_int_eq(h_balance(srv, "admin"), 990);
+}
+
 /* A member drop of slot 1 on m1, not waiting for its reply. */
 static struct h_client *
 member_drop(int slot)
@@ -294,6 +384,91 @@ START_TEST(tini_vend_ack_captures)
 }
 END_TEST
 
+/*
+ * Three members' drops queue at one board: one vend at a time (nothing
+ * more is written while one is at the board), in the order the drops
+ * arrived (LEGACY.md 3.3), each charged on its own "4".
+ */
+START_TEST(tini_vends_one_at_a_time_in_fifo_order)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *a, *c, *d;
+	cJSON *r;
+
+	three_members(&a, &c, &d);
+	h_send(a, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1}");
+	lg_expect(b, "31\n");		/* alice's */
+	h_send(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	ck_assert_int_eq(h_sql_wait(srv, 2, "SELECT count(*) FROM tx WHERE "
+	    "state = 'pending'"), 2);
+	usleep(200 * 1000);		/* bob's is in line */
+	h_send(d, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1}");
+	ck_assert_int_eq(h_sql_wait(srv, 3, "SELECT count(*) FROM tx WHERE "
+	    "state = 'pending'"), 3);
+	ck_assert(lg_quiet(b, 200));
+	lg_send(b, "4\n");
+	r = h_read(a);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	lg_expect(b, "33\n");		/* bob's */
+	ck_assert(lg_quiet(b, 200));
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	lg_expect(b, "31\n");		/* the admin's */
+	ck_assert(lg_quiet(b, 200));
+	lg_send(b, "4\n");
+	r = h_read(d);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 990);
+	cJSON_Delete(r);
+	three_members_charged_once();
+	ck_assert_int_eq(stock(1), 3);
+	ck_assert_int_eq(stock(3), 3);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop' AND state = 'completed'"), 3);
+	ledger_clean();
+	h_close(d);
+	h_close(c);
+	h_close(a);
+	h_close(b);
+}
+END_TEST
+
+/*
+ * A capture lowers the stock by one but never below 0 (LEGACY.md 3.4):
+ * the board senses slot 1 empty ("71 0") while its vend is out, then
+ * confirms it; the member is charged and the stock stays 0.
+ */
+START_TEST(tini_capture_never_takes_stock_below_zero)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c = member_drop(1);
+	cJSON *r;
+
+	lg_expect(b, "31\n");
+	lg_send(b, "71 0\n4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(stock(1), 0);
+	/* The firmware's report after the drop leaves it there. */
+	lg_send(b, "71 0`2 0`3 1\n");
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	usleep(200 * 1000);
+	ck_assert_int_eq(stock(1), 0);
+	ck_assert_int_eq(stock(3), 4);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
 START_TEST(tini_vend_delay_waited_by_drinkd)
 {
 	struct h_client *b = board_login("0password\n");
@@ -324,15 +499,11 @@ END_TEST
 START_TEST(tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write)
 {
 	struct h_client *b = board_login("0password\n");
-	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
-	struct h_client *c, *d;
+	struct h_client *a, *c, *d;
 	int64_t t0;
 	cJSON *r;
 
-	h_admin(srv, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":100,"
-	    "\"note\":\"test\"}", NULL);
-	c = h_connect_as(srv, "bob", "bobpw");
-	d = h_connect_as(srv, "admin", "adminpw");
+	three_members(&a, &c, &d);
 	t0 = now_ms();
 	h_send(a, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1,"
 	    "\"delay\":4}");
@@ -357,9 +528,7 @@ START_TEST(tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write)
 	r = h_read(a);
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
-	ck_assert_int_eq(h_balance(srv, "alice"), 90);
-	ck_assert_int_eq(h_balance(srv, "bob"), 90);
-	ck_assert_int_eq(h_balance(srv, "admin"), 990);
+	three_members_charged_once();
 	ck_assert_int_eq(stock(1), 4);
 	ck_assert_int_eq(stock(3), 2);
 	ck_assert(!h_server_log_contains(srv, "vended after timeout"));
@@ -475,6 +644,79 @@ START_TEST(tini_slot_states)
 	ck_assert_int_eq(stock(3), 4);
 	ck_assert(lg_quiet(b, 200));
 	h_close(c);
+	h_close(b);
+}
+END_TEST
+
+/*
+ * Lines with an opcode the board never sends (LEGACY.md 3.2: "other lines
+ * after login are logged and ignored"), the server's own 1, 2, 3, 6
+ * included: nothing is answered, the board stays online, and a vend
+ * after them works.
+ */
+START_TEST(tini_unknown_opcodes_ignored)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c;
+	cJSON *r;
+
+	lg_send(b, "x\nA 1 2\n1\n2\n31\n6\n#\n");
+	ck_assert(h_server_log_wait(srv, "board m1: unknown line ignored "
+	    "(opcode 0x23)", 5000));
+	ck_assert(h_server_log_contains(srv, "board m1: unknown line ignored "
+	    "(opcode 0x78)"));
+	ck_assert(lg_quiet(b, 300));
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 1);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 0);
+	c = member_drop(3);
+	lg_expect(b, "33\n");
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(stock(3), 3);
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
+/*
+ * idle_timeout does not apply to boards (LEGACY.md 1): with idle_timeout
+ * 1 s, a board sending keepalives every 1.5 s (under tini_silence, 4 s)
+ * stays online and vends, while a member connection idle as long is
+ * closed for idle_timeout.
+ */
+START_TEST(tini_idle_timeout_does_not_apply)
+{
+	struct h_client *b, *m, *c;
+	cJSON *r;
+	int i;
+
+	h_server_free(srv);
+	tini_start("idle_timeout = 1\ntini_silence = 4\n");
+	b = board_login("0password\n");
+	m = h_connect_as(srv, "bob", "bobpw");
+	ck_assert(wait_online(1));
+	for (i = 0; i < 2; i++) {
+		usleep(1500 * 1000);
+		lg_send(b, "9\n");
+	}
+	ck_assert(h_closed(m));
+	ck_assert(h_server_log_wait(srv, "idle timeout", 5000));
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 1);
+	c = member_drop(3);
+	lg_expect(b, "33\n");
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert(!h_server_log_contains(srv, "board m1 offline"));
+	ledger_clean();
+	h_close(c);
+	h_close(m);
 	h_close(b);
 }
 END_TEST
@@ -656,6 +898,8 @@ tini_suite(void)
 	TINI_TCASE("login");
 	tcase_add_test(tc, tini_login_forms);
 	tcase_add_test(tc, tini_login_refusals);
+	tcase_add_test(tc, tini_login_refuses_bad_certificates);
+	tcase_add_test(tc, tini_login_refuses_revoked_certificate);
 	tcase_add_test(tc, tini_login_lockout);
 	tcase_add_test(tc, tini_login_no_password_set);
 	tcase_add_test(tc, tini_legacy_password_checked);
@@ -664,6 +908,8 @@ tini_suite(void)
 	tcase_add_test(tc, tini_login_line_too_long_refused);
 	TINI_TCASE("vends through drink's drop");
 	tcase_add_test(tc, tini_vend_ack_captures);
+	tcase_add_test(tc, tini_vends_one_at_a_time_in_fifo_order);
+	tcase_add_test(tc, tini_capture_never_takes_stock_below_zero);
 	tcase_add_test(tc, tini_vend_delay_waited_by_drinkd);
 	tcase_add_test(tc,
 	    tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write);
@@ -673,8 +919,10 @@ tini_suite(void)
 	tcase_add_test(tc, tini_replaced_by_newer_board);
 	TINI_TCASE("slot states, temperature, liveness");
 	tcase_add_test(tc, tini_slot_states);
+	tcase_add_test(tc, tini_unknown_opcodes_ignored);
 	tcase_add_test(tc, tini_temperature);
 	tcase_add_test(tc, tini_silent_board_goes_offline);
+	tcase_add_test(tc, tini_idle_timeout_does_not_apply);
 	tcase_add_test(tc, tini_who_lists_machine);
 	tcase_add_test(tc, tini_partial_record_costs_no_cpu);
 	TINI_TCASE("a simulated board behind socat");
