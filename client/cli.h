@@ -26,9 +26,11 @@ enum cli_exit {
 /* Deadlines, in milliseconds. */
 #define CLI_CONNECT_MS 10000	/* dial + handshake; again: greeting */
 #define CLI_REPLY_MS 30000	/* any ordinary request */
-#define CLI_DROP_MS 390000	/* drop: the 300 s delay cap + vend_timeout
+#define CLI_DROP_MS 390000	/* drop: the 300 s delay cap, vend_timeout
 				 * (30 s by default) in the queue and again
-				 * at the machine */
+				 * at the machine, and 30 s for the outcome
+				 * to be recorded (retried while storage
+				 * fails) */
 #define CLI_QUIT_MS 1000	/* the parting "quit" and close_notify */
 /* Replies are not bounded by the server's max_line: "who" may be huge. */
 #define CLI_MAX_LINE (64u << 20)

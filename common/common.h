@@ -58,6 +58,11 @@ int64_t now_ms(void); /* monotonic milliseconds */
 /* str.c */
 /* Strip blanks and line endings at both ends, in place; returns the start. */
 char *str_trim(char *s);
+/*
+ * How many bytes of s, at most max, end on a character boundary of UTF-8
+ * text: for "%.*s", so that cutting never splits a character.
+ */
+int str_utf8_prefix(const char *s, int max);
 
 /* tls.c */
 enum tls_role {

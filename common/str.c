@@ -20,3 +20,22 @@ str_trim(char *s)
 	}
 	return s;
 }
+
+int
+str_utf8_prefix(const char *s, int max)
+{
+	size_t n = strlen(s);
+
+	if (max < 0) {
+		return 0;
+	}
+	if (n <= (size_t)max) {
+		return (int)n;
+	}
+	n = (size_t)max;
+	/* Cut before a character whose bytes would not all fit. */
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+		n--;
+	}
+	return (int)n;
+}

@@ -452,6 +452,12 @@ int vend_wait_for(struct vend_reg *reg, struct vend *v, int64_t max_ms);
 /* v is settled: it leaves the registry (its user may drop again). */
 void vend_finish(struct vend_reg *reg, struct vend *v);
 /* Shutdown: refuse new vends; vends submitted and not finished. */
+/*
+ * Shutdown: refuse new vends, send no more, and fail those still queued
+ * (nothing charged); vends already at a machine run on until answered,
+ * timed out or closed.  A vend sent now could be cut off at the machine
+ * when the machines are closed, and drop for nothing.
+ */
 void vend_drain(struct vend_reg *reg);
 int vend_active(struct vend_reg *reg);
 /* Wait until no vend is active or deadline; returns how many are left. */

@@ -116,15 +116,16 @@ machine_on_reply(struct machine_conn *mc, const cJSON *msg)
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "message");
 	const cJSON *stock = cJSON_GetObjectItemCaseSensitive(msg, "stock");
 	char why[160];
+	const char *e = cJSON_IsString(err) ? err->valuestring : "error";
+	const char *t = cJSON_IsString(text) ? text->valuestring : "";
 
 	if (!cJSON_IsString(id) || id->valuestring[0] != 'v') {
 		return;		/* a ping answer, or noise */
 	}
-	snprintf(why, sizeof(why), "the machine refused: %.40s%s%.79s; "
-	    "nothing charged",
-	    cJSON_IsString(err) ? err->valuestring : "error",
-	    cJSON_IsString(text) ? ": " : "",
-	    cJSON_IsString(text) ? text->valuestring : "");
+	/* Cut so that "; nothing charged" stays, and no character splits. */
+	snprintf(why, sizeof(why), "the machine refused: %.*s%s%.*s; "
+	    "nothing charged", str_utf8_prefix(e, 40), e,
+	    cJSON_IsString(text) ? ": " : "", str_utf8_prefix(t, 79), t);
 	drop_answer(mc->peer.srv, mc->mach, id->valuestring, cJSON_IsTrue(ok),
 	    cJSON_IsNumber(stock) && stock->valuedouble >= 0 &&
 	    stock->valuedouble <= PROTO_MAX_AMOUNT ?

@@ -256,6 +256,7 @@ tini_dispatch(struct tini_conn *tc)
 {
 	struct vend_cmd vc;
 	char text[16];
+	int rc;
 
 	if (!vend_next(tc->peer.srv->vends, tc->mach, &vc)) {
 		return CONN_OK;
@@ -265,7 +266,11 @@ tini_dispatch(struct tini_conn *tc)
 	log_info("board %s: vend %s slot %d (tx %lld)", tc->name, vc.id,
 	    vc.slot, (long long)vc.tx);
 	snprintf(text, sizeof(text), "3%d\n", vc.slot);
-	return tini_send(tc, text);
+	rc = tini_send(tc, text);
+	if (rc == CONN_OK) {
+		event_drop(vc.tx, NULL, NULL, 0, "vending", NULL);
+	}
+	return rc;
 }
 
 /*

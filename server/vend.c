@@ -475,6 +475,13 @@ vend_unqueue(struct mach *m, struct vend *v)
 	v->next = NULL;
 }
 
+/* How long m has to answer v once it is sent. */
+static int64_t
+vend_window(const struct mach *m, const struct vend *v)
+{
+	return (m->hold_delay ? 0 : (int64_t)v->delay * 1000) + v->timeout_ms;
+}
+
 /*
  * Whether v's deadline still applies (lock held): not once the machine
  * answered ok, for then its thread is recording the capture and makes it
@@ -622,6 +629,7 @@ vend_next(struct vend_reg *reg, struct mach *m, struct vend_cmd *cmd)
 		memset(&m->abandoned, 0, sizeof(m->abandoned));
 		vend_mach_move(reg, m, MACH_STATE_IDLE);
 	}
+	ASSERT(!reg->draining || m->head == NULL);
 	if (m->state == MACH_STATE_IDLE &&
 	    (v = vend_mach_first_due(m, now)) != NULL) {
 		vend_unqueue(m, v);
@@ -629,7 +637,7 @@ vend_next(struct vend_reg *reg, struct mach *m, struct vend_cmd *cmd)
 		vend_move(reg, v, VEND_STATE_SENT);
 		/* The machine's time to answer runs from now. */
 		cmd->delay = m->hold_delay ? 0 : v->delay;
-		v->deadline = now + (int64_t)cmd->delay * 1000 + v->timeout_ms;
+		v->deadline = now + vend_window(m, v);
 		m->inflight = v;
 		vend_mach_move(reg, m, MACH_STATE_VENDING);
 		snprintf(cmd->id, sizeof(cmd->id), "%s", v->id);
@@ -783,8 +791,18 @@ vend_active(struct vend_reg *reg)
 void
 vend_drain(struct vend_reg *reg)
 {
+	struct mach *m;
+	struct vend *v;
+
 	vend_lock(reg);
 	reg->draining = 1;
+	for (m = reg->machines; m != NULL; m = m->next) {
+		while ((v = m->head) != NULL) {
+			vend_unqueue(m, v);
+			vend_done(reg, v, ERR_DROP_FAILED, "the server is "
+			    "shutting down; nothing charged");
+		}
+	}
 	vend_unlock(reg);
 }
 

@@ -1086,19 +1086,40 @@ START_TEST(admin_refunds_a_completed_drop_once)
 }
 END_TEST
 
+/*
+ * SIGTERM: the drop at the machine settles; the one queued behind it is
+ * never sent (sent then, it could be cut off at the machine) and fails at
+ * once, nothing charged.
+ */
 START_TEST(sigterm_lets_a_drop_in_flight_settle)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 1000);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *b;
 	cJSON *r;
 
+	h_admin(srv, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":100,"
+	    "\"note\":\"test\"}", NULL);
+	b = h_connect_as(srv, "bob", "bobpw");
 	send_drop(c, "m1", 3, NULL);
 	fake_wait_vends(f, 1);
+	send_drop(b, "m1", 3, NULL);
+	ck_assert_int_eq(h_sql_wait(srv, 2, "SELECT count(*) FROM tx WHERE "
+	    "state = 'pending'"), 2);
+	usleep(200 * 1000);	/* from its hold to the machine's queue */
 	kill(srv->pid, SIGTERM);
+	r = h_read(b);
+	H_ASSERT_ERROR(r, "drop_failed");
+	ck_assert_str_eq(h_str(r, "message"), "the server is shutting down; "
+	    "nothing charged");
+	cJSON_Delete(r);
 	r = h_read(c);
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_server_stop(srv), 0);
+	ck_assert_int_eq(fake_vends(f), 1);
+	ck_assert_int_eq(h_balance(srv, "bob"), 100);
+	h_close(b);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
 	    " WHERE ended IS NULL"), 0);

@@ -28,6 +28,25 @@ START_TEST(names_follow_the_pattern)
 }
 END_TEST
 
+/* A cut at a byte count never splits a UTF-8 character. */
+START_TEST(utf8_prefix_cuts_on_a_character_boundary)
+{
+	/* "caf\u00e9 \u2615": e-acute is 2 bytes (3-4), the cup 3 (6-8). */
+	const char *s = "caf\xc3\xa9 \xe2\x98\x95";
+
+	ck_assert_int_eq(str_utf8_prefix(s, 100), 9);
+	ck_assert_int_eq(str_utf8_prefix(s, 9), 9);
+	ck_assert_int_eq(str_utf8_prefix(s, 8), 6);
+	ck_assert_int_eq(str_utf8_prefix(s, 7), 6);
+	ck_assert_int_eq(str_utf8_prefix(s, 6), 6);
+	ck_assert_int_eq(str_utf8_prefix(s, 4), 3);
+	ck_assert_int_eq(str_utf8_prefix(s, 3), 3);
+	ck_assert_int_eq(str_utf8_prefix(s, 0), 0);
+	ck_assert_int_eq(str_utf8_prefix(s, -1), 0);
+	ck_assert_int_eq(str_utf8_prefix("", 5), 0);
+}
+END_TEST
+
 START_TEST(error_codes_round_trip)
 {
 	int i;
@@ -337,6 +356,7 @@ proto_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("error codes");
 	tcase_add_test(tc, error_codes_round_trip);
+	tcase_add_test(tc, utf8_prefix_cuts_on_a_character_boundary);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("request scanner");
 	tcase_add_test(tc, scanner_marks_integer_literals);

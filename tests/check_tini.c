@@ -540,6 +540,42 @@ START_TEST(tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write)
 }
 END_TEST
 
+/* The drop's "vending" event comes when "3<slot>" is written, not before. */
+START_TEST(tini_vending_event_when_the_board_is_told)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *w = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	const char *states[] = { "queued", "vending", "completed" };
+	cJSON *ev;
+	int i;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"drops\"]}");
+	h_send(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":1,"
+	    "\"delay\":1}");
+	for (i = 0; i < 3; i++) {
+		if (i == 1) {
+			ck_assert(lg_quiet(b, 500));	/* the delay */
+			lg_expect(b, "31\n");
+		} else if (i == 2) {
+			lg_send(b, "4\n");
+		}
+		ev = h_read(w);
+		ck_assert_str_eq(h_str(ev, "event"), "drop");
+		ck_assert_str_eq(h_str(ev, "state"), states[i]);
+		ck_assert_str_eq(h_str(ev, "machine"), "m1");
+		cJSON_Delete(ev);
+	}
+	ev = h_read(c);
+	H_ASSERT_OK(ev);
+	cJSON_Delete(ev);
+	ledger_clean();
+	h_close(c);
+	h_close(w);
+	h_close(b);
+}
+END_TEST
+
 START_TEST(tini_vend_nack_releases)
 {
 	struct h_client *b = board_login("0password\n");
@@ -913,6 +949,7 @@ tini_suite(void)
 	tcase_add_test(tc, tini_vend_delay_waited_by_drinkd);
 	tcase_add_test(tc,
 	    tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write);
+	tcase_add_test(tc, tini_vending_event_when_the_board_is_told);
 	tcase_add_test(tc, tini_vend_nack_releases);
 	tcase_add_test(tc, tini_late_ack_moves_nothing);
 	tcase_add_test(tc, tini_disconnect_mid_vend_releases);
