@@ -667,8 +667,14 @@ db_migrate(struct db *db, char *err, size_t errlen)
 			sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
 		}
-		log_info("database %s migrated to schema version %d", db->path,
-		    v);
+	}
+	/* One line: a new database is not "migrated" six times. */
+	if (version == 0) {
+		log_info("database %s created (schema version %d)", db->path,
+		    DB_SCHEMA_VERSION);
+	} else if (version < DB_SCHEMA_VERSION) {
+		log_info("database %s migrated from schema version %d to %d",
+		    db->path, version, DB_SCHEMA_VERSION);
 	}
 	if (ledger_check_system(db->writer) != 0) {
 		snprintf(err, errlen, "%s: the system accounts are not the "

@@ -314,9 +314,14 @@ START_TEST(ops_commands_never_create_a_missing_database)
 		free(text);
 		free(cmd);
 	}
-	/* init is the command that makes one. */
+	/* init is the command that makes one, and says so in one line. */
 	rc = ops_run(dir, &text, "-f %s init", conf);
 	ck_assert_msg(rc == 0 && access(db, F_OK) == 0, "%s", text);
+	p = xasprintf("database %s created (schema version %d)", db,
+	    DB_SCHEMA_VERSION);
+	ck_assert_msg(strstr(text, p) != NULL && strstr(text, "migrated") ==
+	    NULL, "%s", text);
+	free(p);
 	free(text);
 	rc = ops_run(dir, &text, "-f %s check-ledger", conf);
 	ck_assert_msg(rc == 0 && strstr(text, "ledger OK") != NULL, "%s",
