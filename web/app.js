@@ -324,13 +324,14 @@ async function loggedIn(r) {
   state.admin = r.role === "admin";
   setBalance(r.balance);
   $("#user-name").textContent = r.user + (state.admin ? " (admin)" : "");
+  // The role's tabs before the view shows (not the last user's, nor none).
+  buildTabs();
   $("#who").hidden = false;
   $("#login-view").hidden = true;
   $("#app-view").hidden = false;
   const topics = ["machines", "slots", "balance", "drops"];
   if (state.admin) topics.push("sessions");
   await call("subscribe", { topics: topics });
-  buildTabs();
   await loadMachines();
   showTab(state.admin || state.tab !== "users" ? state.tab : "machines");
 }
