@@ -521,6 +521,28 @@ db_sqlite_open(const char *path, sqlite3 **h, int flags)
 	return sqlite3_open_v2(path, h, flags, NULL);
 }
 
+/*
+ * Open name (a path, or a URI with SQLITE_OPEN_URI) for the database at
+ * path, with its statement cache and busy timeout; NULL with err set.
+ */
+static sqlite3 *
+db_handle(const char *name, const char *path, int flags, char *err,
+    size_t errlen)
+{
+	sqlite3 *h = NULL;
+
+	if (db_sqlite_open(name, &h, flags | SQLITE_OPEN_NOMUTEX) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    h ? sqlite3_errmsg(h) : "out of memory");
+		sqlite3_close(h);
+		return NULL;
+	}
+	db_cache_add(h);
+	sqlite3_busy_timeout(h, DB_BUSY_MS);
+	return h;
+}
+
 sqlite3 *
 db_connect(const char *path, int readonly, char *err, size_t errlen)
 {
@@ -538,19 +560,13 @@ db_connect(const char *path, int readonly, char *err, size_t errlen)
 	    "PRAGMA foreign_keys = ON;"
 	    /* A WAL restarts over its reserve, cut back to that size. */
 	    "PRAGMA journal_size_limit = " DB_STR(DB_WAL_BYTES) ";";
-	sqlite3 *h = NULL;
-	int flags = readonly ? SQLITE_OPEN_READONLY :
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	sqlite3 *h;
 
-	flags |= SQLITE_OPEN_NOMUTEX;
-	if (db_sqlite_open(path, &h, flags) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open database %s: %s", path,
-		    h ? sqlite3_errmsg(h) : "out of memory");
-		sqlite3_close(h);
+	if ((h = db_handle(path, path, readonly ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen)) ==
+	    NULL) {
 		return NULL;
 	}
-	db_cache_add(h);
-	sqlite3_busy_timeout(h, DB_BUSY_MS);
 	sqlite3_extended_result_codes(h, 1);
 	if (!readonly && sqlite3_exec(h, pragmas, NULL, NULL, NULL) !=
 	    SQLITE_OK) {
@@ -860,24 +876,15 @@ db_connect_snapshot(const char *path, int *quiet, char *err, size_t errlen)
 {
 	sqlite3 *h = NULL;
 	char *uri;
-	int rc;
 
 	*quiet = !db_snapshot_busy(path);
 	if (!*quiet) {
 		return db_connect(path, 1, err, errlen);
 	}
 	uri = db_probe_uri(path);
-	rc = db_sqlite_open(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
-	    SQLITE_OPEN_NOMUTEX);
+	h = db_handle(uri, path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, err,
+	    errlen);
 	free(uri);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open database %s: %s", path,
-		    h ? sqlite3_errmsg(h) : "out of memory");
-		sqlite3_close(h);
-		return NULL;
-	}
-	db_cache_add(h);
-	sqlite3_busy_timeout(h, DB_BUSY_MS);
 	return h;
 }
 
