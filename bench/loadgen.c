@@ -53,6 +53,12 @@
 #define LG_MAX_THREADS 64
 #define LG_MAX_SAMPLES (1 << 20)
 #define LG_LINE 65536
+/*
+ * The TLS 1.3 suite every server measured must choose (drinkd's first;
+ * bench/run configures nginx to choose it too), so that each does the same
+ * handshake whatever order the client lists them in.
+ */
+#define LG_SUITE "TLS_AES_128_GCM_SHA256"
 
 struct lg_opts {
 	int port, mport;
@@ -313,6 +319,7 @@ lg_login(SSL *ssl, const char *user, const char *password)
 struct lg_count {
 	long ok, failed;
 	double bytes_in, bytes_out;	/* TLS bytes to the first line */
+	const char *other_suite;	/* one not LG_SUITE, or NULL */
 };
 
 static void *
@@ -320,6 +327,7 @@ lg_hs_main(void *arg)
 {
 	struct lg_count *c = arg;
 	char buf[4096];
+	const char *suite;
 	SSL *ssl;
 
 	while (!lg_stop) {
@@ -329,6 +337,10 @@ lg_hs_main(void *arg)
 			continue;
 		}
 		c->ok++;
+		suite = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl));
+		if (strcmp(suite, LG_SUITE) != 0) {
+			c->other_suite = suite;
+		}
 		c->bytes_in += (double)BIO_number_read(SSL_get_rbio(ssl));
 		c->bytes_out += (double)BIO_number_written(SSL_get_wbio(ssl));
 		lg_abort(SSL_get_fd(ssl));
@@ -345,6 +357,7 @@ lg_hs_run(const char *tag)
 	struct lg_count c[LG_MAX_THREADS] = { { 0 } };
 	double t0, t1, cpu0, cpu1, bytes_in = 0, bytes_out = 0;
 	long ok = 0, failed = 0;
+	const char *other_suite = NULL;
 	char key[64];
 	int i;
 
@@ -364,11 +377,18 @@ lg_hs_run(const char *tag)
 		failed += c[i].failed;
 		bytes_in += c[i].bytes_in;
 		bytes_out += c[i].bytes_out;
+		if (c[i].other_suite != NULL) {
+			other_suite = c[i].other_suite;
+		}
 	}
 	t1 = lg_now();
 	cpu1 = lg_cpu_us();
 	if (ok == 0 || failed > ok / 100) {
-		lg_die("%s: %ld handshakes, %ld failed", tag, ok, failed);
+		lg_die("%shs: %ld handshakes, %ld failed", tag, ok, failed);
+	}
+	if (other_suite != NULL) {
+		lg_die("%shs: the server chose %s, not %s: the servers compared "
+		    "must do the same handshake", tag, other_suite, LG_SUITE);
 	}
 	snprintf(key, sizeof(key), "%shs_per_s", tag);
 	lg_out(key, (double)ok / (t1 - t0));

@@ -1,11 +1,11 @@
 /*
  * TLS contexts for the three roles that speak the protocol, and the few
  * certificate questions the programs ask.  The member port follows Mozilla's
- * "intermediate" profile (TLS 1.2 and 1.3, forward-secret AEAD suites only);
- * the machine port is TLS 1.3 with a mandatory client certificate.  Where
- * a client certificate logs in (the machine port, and the member port with
- * member_ca) there is no session resumption, so every connection's
- * certificate is verified afresh.
+ * "intermediate" profile (TLS 1.2 and 1.3, forward-secret AEAD suites only,
+ * in the server's order); the machine port is TLS 1.3 with a mandatory
+ * client certificate.  Where a client certificate logs in (the machine
+ * port, and the member port with member_ca) there is no session
+ * resumption, so every connection's certificate is verified afresh.
  */
 #include <errno.h>		/* program_invocation_short_name */
 #include <stdio.h>
@@ -26,6 +26,9 @@
 	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"         \
 	"DHE-RSA-CHACHA20-POLY1305"
 #define TLS_GROUPS "X25519:P-256:P-384"
+#define TLS_SUITES_13                                                  \
+	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"         \
+	"TLS_AES_256_GCM_SHA384"
 
 const char *
 tls_error_string(char *buf, size_t len, const char *fallback)
@@ -119,7 +122,17 @@ tls_ctx_new(enum tls_role role, const char *cert, const char *key,
 	 * in SSL_pending(): whoever polls first asks conn_tls_pending().
 	 */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	/*
+	 * The server picks from its own order (AES-128 first: X25519 and
+	 * P-256 give 128-bit security, and SHA-384's key schedule costs more
+	 * than SHA-256's), except for a client that wants ChaCha20 most.
+	 */
+	if (server) {
+		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
+		    SSL_OP_PRIORITIZE_CHACHA);
+	}
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, TLS_SUITES_13) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
 		tls_fail(ctx, err, errlen, "cannot set TLS ciphers", NULL);
 		return NULL;

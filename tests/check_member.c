@@ -296,6 +296,47 @@ START_TEST(member_tls12_accepted)
 }
 END_TEST
 
+/*
+ * The server picks the TLS 1.3 suite: AES-128-GCM (the key exchange gives
+ * 128-bit security, so AES-256 buys nothing and its SHA-384 key schedule
+ * costs more), unless the client puts ChaCha20 first (a client without
+ * AES instructions does), and a client offering AES-256 alone still gets
+ * in.  OpenSSL's clients list AES-256 first by default.
+ */
+static const char *
+member_suite_with(const char *client_suites)
+{
+	SSL_CTX *ctx = h_tls_ctx(NULL);
+	struct h_client *c;
+	char err[512];
+	static char name[64];
+
+	ck_assert_int_eq(SSL_CTX_set_ciphersuites(ctx, client_suites), 1);
+	c = h_tls_dial_ctx(member_srv->port, ctx, err, sizeof(err));
+	SSL_CTX_free(ctx);
+	ck_assert_msg(c != NULL, "client offering %s refused: %s",
+	    client_suites, err);
+	ck_assert_int_eq(SSL_version(conn_ssl(c->conn)), TLS1_3_VERSION);
+	snprintf(name, sizeof(name), "%s",
+	    SSL_CIPHER_get_name(SSL_get_current_cipher(conn_ssl(c->conn))));
+	ck_assert_int_eq(h_read_line(c, H_DEADLINE_MS), CONN_OK);
+	h_close(c);
+	return name;
+}
+
+START_TEST(member_tls13_suite_is_the_servers_choice)
+{
+	/* OpenSSL's default order, as other clients send it. */
+	ck_assert_str_eq(member_suite_with("TLS_AES_256_GCM_SHA384:"
+	    "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"),
+	    "TLS_AES_128_GCM_SHA256");
+	ck_assert_str_eq(member_suite_with("TLS_CHACHA20_POLY1305_SHA256:"
+	    "TLS_AES_128_GCM_SHA256"), "TLS_CHACHA20_POLY1305_SHA256");
+	ck_assert_str_eq(member_suite_with("TLS_AES_256_GCM_SHA384"),
+	    "TLS_AES_256_GCM_SHA384");
+}
+END_TEST
+
 START_TEST(member_tls11_refused)
 {
 	SSL_CTX *ctx = h_tls_ctx(NULL);
@@ -1799,9 +1840,10 @@ member_suite(void)
 	tcase_add_test(tc, member_cert_wrong_ca_refused);
 	tcase_add_test(tc, member_cert_unknown_name_not_logged_in);
 
-	MEMBER_TCASE("TLS 1.2 is the floor");
+	MEMBER_TCASE("TLS versions and suites");
 	tcase_add_test(tc, member_tls12_accepted);
 	tcase_add_test(tc, member_tls11_refused);
+	tcase_add_test(tc, member_tls13_suite_is_the_servers_choice);
 
 	MEMBER_TCASE("password login");
 	tcase_add_test(tc, member_login_ok_fields);
