@@ -319,7 +319,44 @@ config_free(struct config *cfg)
 		free(cfg->origin[i]);
 	}
 	free(cfg->file);
+	for (i = 0; i < (size_t)cfg->nrepeats; i++) {
+		free(cfg->repeats[i]);
+	}
+	free(cfg->repeats);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+/*
+ * A key the file sets again: the last value is used (as with a --flag
+ * after the file), but a repeat is more often a forgotten old line than
+ * a choice, so it is said.  where is "PATH:LINE" of the new value.
+ */
+static void
+config_note_repeat(struct config *cfg, const char *key, const char *where)
+{
+	size_t i = config_index(key), plen = strlen(cfg->file);
+	const char *before;
+
+	if (i == CONFIG_NKEYS || (before = cfg->origin[i]) == NULL ||
+	    strncmp(before, cfg->file, plen) != 0 || before[plen] != ':') {
+		return;
+	}
+	cfg->repeats = xreallocarray(cfg->repeats,
+	    (size_t)cfg->nrepeats + 1, sizeof(*cfg->repeats));
+	cfg->repeats[cfg->nrepeats++] = xasprintf("%s: %s is set again "
+	    "(line %s set it before); the last value is used", where,
+	    config_keys[i].name, before + plen + 1);
+}
+
+int
+config_warnings(const struct config *cfg, void (*say)(const char *))
+{
+	int i;
+
+	for (i = 0; i < cfg->nrepeats; i++) {
+		say(cfg->repeats[i]);
+	}
+	return cfg->nrepeats;
 }
 
 static int
@@ -384,6 +421,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		key = str_trim(p);
 		value = str_trim(eq + 1);
 		snprintf(where, sizeof(where), "%s:%d", path, lineno);
+		config_note_repeat(cfg, key, where);
 		if (config_set_from(cfg, key, value, where, msg,
 		    sizeof(msg)) != 0) {
 			snprintf(err, errlen, "%s: %s", where, msg);

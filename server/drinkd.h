@@ -50,6 +50,8 @@ struct config {
 	 * a default; indexed like the key table. */
 	char *origin[CONFIG_MAX_KEYS];
 	char *file;		/* the file loaded, if any */
+	char **repeats;		/* a key set twice in the file, one each */
+	int nrepeats;
 };
 void config_init(struct config *cfg);
 void config_free(struct config *cfg);
@@ -59,6 +61,9 @@ int config_set(struct config *cfg, const char *key, const char *value,
 /* Read "key = value" lines; -1 with err naming file:line. */
 int config_load(struct config *cfg, const char *path, char *err,
     size_t errlen);
+/* What the loaded file did that works but may not be meant: a key set
+ * twice.  say() gets each warning; returns how many there were. */
+int config_warnings(const struct config *cfg, void (*say)(const char *));
 /*
  * What the server would load: required keys set, certificate and key parse
  * and match, CA and CRL files parse, database and ports_file directories

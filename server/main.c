@@ -690,6 +690,12 @@ main_say(const char *msg)
 	printf("warning: %s\n", msg);
 }
 
+static void
+main_warn(const char *msg)
+{
+	log_warn("%s", msg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -730,6 +736,7 @@ main(int argc, char **argv)
 	}
 	log_set_level(o.verbose ? LOG_LEVEL_DEBUG :
 	    log_level_parse(cfg.log_level));
+	(void)config_warnings(&cfg, o.check_only ? main_say : main_warn);
 	if (o.check_only) {
 		log_stderr_too(1);
 		if (main_check_config(&cfg) != 0) {

@@ -227,6 +227,52 @@ START_TEST(file_values_remember_their_line)
 }
 END_TEST
 
+static char config_said[4][300];
+static int config_nsaid;
+
+static void
+config_say(const char *msg)
+{
+	ck_assert_int_lt(config_nsaid, 4);
+	snprintf(config_said[config_nsaid++], sizeof(config_said[0]), "%s",
+	    msg);
+}
+
+START_TEST(a_key_set_twice_is_warned_and_the_last_value_used)
+{
+	struct config c;
+	char err[256], *want;
+
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, write_conf("max_line = 1024\n"
+	    "listen = *:1\n# max_line = 9\nmax_line = 2048\n"
+	    "max_line=4096\n"), err, sizeof(err)), 0);
+	/* A flag after the file is an override, not a repeat. */
+	ck_assert_int_eq(config_set(&c, "listen", "*:2", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.max_line, 4096);
+	ck_assert_str_eq(c.listen, "*:2");
+	config_nsaid = 0;
+	ck_assert_int_eq(config_warnings(&c, config_say), 2);
+	want = xasprintf("%s:4: max_line is set again (line 1 set it "
+	    "before); the last value is used", path);
+	ck_assert_str_eq(config_said[0], want);
+	free(want);
+	want = xasprintf("%s:5: max_line is set again (line 4 set it "
+	    "before); the last value is used", path);
+	ck_assert_str_eq(config_said[1], want);
+	free(want);
+	unlink(path);
+	config_free(&c);
+	/* A file without repeats has nothing to say. */
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, write_conf("max_line = 1024\n"
+	    "listen = *:1\n"), err, sizeof(err)), 0);
+	unlink(path);
+	ck_assert_int_eq(config_warnings(&c, config_say), 0);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(every_key_has_a_name_and_retention_defaults_keep_a_year)
 {
 	struct config c;
@@ -257,6 +303,7 @@ config_suite(void)
 	tcase_add_test(tc, server_check_refuses_a_readable_key);
 	tcase_add_test(tc, listen_addresses_are_numeric_with_a_port_in_range);
 	tcase_add_test(tc, file_values_remember_their_line);
+	tcase_add_test(tc, a_key_set_twice_is_warned_and_the_last_value_used);
 	tcase_add_test(tc,
 	    every_key_has_a_name_and_retention_defaults_keep_a_year);
 	suite_add_tcase(s, tc);

@@ -40,29 +40,49 @@ ops_write(const char *path, const char *text)
 }
 
 /* A working configuration in dir with a private copy of the server key;
- * more is appended (later lines win).  Caller frees. */
+ * more is appended, and replaces the base lines of keys it sets.  Caller
+ * frees. */
 static char *
 ops_conf(const char *dir, const char *more)
 {
 	char *conf = xasprintf("%s/drinkd.conf", dir);
-	char *key = xasprintf("%s/server.key", dir), *src, *crt, *text;
+	char *key = xasprintf("%s/server.key", dir), *src, *crt, *db, *ports;
+	char *text, *line;
+	const char *base[][2] = {
+		{ "listen", "127.0.0.1:0" },
+		{ "machine_listen", "127.0.0.1:0" },
+		{ "database", NULL },
+		{ "cert", NULL },
+		{ "key", key },
+		{ "ports_file", NULL },
+	};
+	size_t i;
 
 	if (access(key, F_OK) != 0) {
 		src = h_cert_path("server.key");
 		h_copy_file(src, key, 0600);
 		free(src);
 	}
-	crt = h_cert_path("server.crt");
-	text = xasprintf("listen = 127.0.0.1:0\n"
-	    "machine_listen = 127.0.0.1:0\n"
-	    "database = %s/drink.db\n"
-	    "cert = %s\n"
-	    "key = %s\n"
-	    "ports_file = %s/ports.json\n"
-	    "%s\n", dir, crt, key, dir, more != NULL ? more : "");
-	ops_write(conf, text);
+	base[2][1] = db = xasprintf("%s/drink.db", dir);
+	base[3][1] = crt = h_cert_path("server.crt");
+	base[5][1] = ports = xasprintf("%s/ports.json", dir);
+	text = xstrdup("");
+	for (i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+		/* A key more sets is left out (drinkd warns of a key set
+		 * twice), as a comment, so that lines keep their numbers. */
+		line = xasprintf("%s%s%s = %s\n", text, more != NULL &&
+		    h_conf_sets(more, base[i][0]) ? "# " : "", base[i][0],
+		    base[i][1]);
+		free(text);
+		text = line;
+	}
+	line = xasprintf("%s%s\n", text, more != NULL ? more : "");
 	free(text);
+	ops_write(conf, line);
+	free(line);
 	free(crt);
+	free(db);
+	free(ports);
 	free(key);
 	return conf;
 }
@@ -209,6 +229,38 @@ START_TEST(ops_check_refuses_each_bad_value_naming_file_line_and_key)
 	free(src);
 	free(other);
 	free(garbage);
+	free(dir);
+}
+END_TEST
+
+/*
+ * A key set twice works (the last value) but is said: by -n on stdout,
+ * and in the log of a server started with it.
+ */
+START_TEST(ops_key_set_twice_is_warned_by_n_and_in_the_log)
+{
+	char *dir = h_tmpdir(), *conf, *text, *want;
+	struct h_server *s;
+	int rc;
+
+	conf = ops_conf(dir, "vend_timeout = 5\nvend_timeout = 7");
+	rc = ops_run(dir, &text, "-f %s -n", conf);
+	want = xasprintf("warning: %s:8: vend_timeout is set again (line 7 "
+	    "set it before); the last value is used\n", conf);
+	ck_assert_msg(rc == 0 && strstr(text, want) != NULL &&
+	    strstr(text, "configuration OK") != NULL, "%d %s", rc, text);
+	free(want);
+	free(text);
+	/* The harness's own base lines are not repeats. */
+	s = h_server_start("vend_timeout = 5\nvend_timeout = 7\n"
+	    "listen = 127.0.0.1:0");
+	ck_assert_msg(h_server_log_wait(s, "vend_timeout is set again",
+	    H_DEADLINE_MS), "no warning in the log");
+	/* (once per drinkd run on it: the harness's init, useradd...) */
+	ck_assert_int_eq(h_server_log_count(s, "is set again"),
+	    h_server_log_count(s, "vend_timeout is set again"));
+	h_server_free(s);
+	free(conf);
 	free(dir);
 }
 END_TEST
@@ -1189,6 +1241,7 @@ ops_suite(void)
 	tcase_add_test(tc,
 	    ops_check_refuses_each_bad_value_naming_file_line_and_key);
 	tcase_add_test(tc, ops_check_lists_every_refusal_and_unset_required_keys);
+	tcase_add_test(tc, ops_key_set_twice_is_warned_by_n_and_in_the_log);
 	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
 	tcase_add_test(tc, ops_commands_never_create_a_missing_database);
 	tcase_add_test(tc, ops_key_readable_by_drinkds_group_is_accepted);

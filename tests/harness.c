@@ -295,25 +295,60 @@ h_cert_path(const char *file)
 
 /* ---- servers ---------------------------------------------------------- */
 
+int
+h_conf_sets(const char *extra, const char *key)
+{
+	const char *line = extra;
+	size_t n = strlen(key);
+
+	while (line != NULL && *line != '\0') {
+		line += strspn(line, " \t");
+		if (strncmp(line, key, n) == 0 &&
+		    line[n + strspn(line + n, " \t")] == '=') {
+			return 1;
+		}
+		if ((line = strchr(line, '\n')) != NULL) {
+			line++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The base configuration, less the keys extra sets: drinkd warns of a key
+ * set twice.
+ */
 static void
 harness_write_conf(struct h_server *s)
 {
 	FILE *f = fopen(s->conf, "w");
+	char *cert = xasprintf("%s/server.crt", harness_certs);
+	char *key = xasprintf("%s/server.key", harness_certs);
+	const char *base[][2] = {
+		{ "listen", "127.0.0.1:0" },
+		{ "machine_listen", "127.0.0.1:0" },
+		{ "database", s->db },
+		{ "cert", cert },
+		{ "key", key },
+		{ "ports_file", s->ports_file },
+	};
+	size_t i;
 
 	ck_assert_msg(f != NULL, "cannot write %s: %s", s->conf,
 	    strerror(errno));
-	fprintf(f, "# drinkd configuration written by the test harness\n"
-	    "listen = 127.0.0.1:0\n"
-	    "machine_listen = 127.0.0.1:0\n"
-	    "database = %s\n"
-	    "cert = %s/server.crt\n"
-	    "key = %s/server.key\n"
-	    "ports_file = %s\n",
-	    s->db, harness_certs, harness_certs, s->ports_file);
+	fprintf(f, "# drinkd configuration written by the test harness\n");
+	for (i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+		if (s->extra == NULL ||
+		    !h_conf_sets(s->extra, base[i][0])) {
+			fprintf(f, "%s = %s\n", base[i][0], base[i][1]);
+		}
+	}
 	if (s->extra != NULL) {
 		fprintf(f, "%s\n", s->extra);
 	}
 	ck_assert_int_eq(fclose(f), 0);
+	free(cert);
+	free(key);
 }
 
 /* The ports file, once complete: 0 with the ports, -1 until then. */

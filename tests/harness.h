@@ -188,6 +188,8 @@ char *h_tmpdir(void);
 char *h_slurp(const char *path, size_t max);
 /* Copy a file and set its mode; fails the test on any error. */
 void h_copy_file(const char *from, const char *to, mode_t mode);
+/* Whether conf (drinkd.conf lines) has a line setting key. */
+int h_conf_sets(const char *conf, const char *key);
 
 /* harness.c: clients. */
 /*
