@@ -4,6 +4,7 @@
  * Each test gets a fresh database file.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -715,9 +716,10 @@ END_TEST
  */
 START_TEST(version_3_loses_the_entries_indexes_and_nothing_else)
 {
-	char err[256], *text = NULL;
+	char err[256], *text = NULL, *logged, *want, *logpath, *p;
 	size_t len = 0;
 	FILE *out;
+	int saved, fd, lines;
 
 	db_close(db);
 	sql_exec("CREATE INDEX entries_tx ON entries (tx);"
@@ -726,8 +728,33 @@ START_TEST(version_3_loses_the_entries_indexes_and_nothing_else)
 	    "PRAGMA user_version = 3;");
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"
 	    " WHERE name LIKE 'entries_%'"), 2);
+	/* The log says so in one line (stderr, captured). */
+	log_set_level(LOG_LEVEL_INFO);
+	logpath = xasprintf("%s.log", dbpath);
+	ck_assert_int_ge(fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC,
+	    0600), 0);
+	fflush(stderr);
+	ck_assert_int_ge(saved = dup(STDERR_FILENO), 0);
+	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
 	db = db_open(dbpath, 2, err, sizeof(err));
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	close(fd);
 	ck_assert_msg(db != NULL, "%s", err);
+	logged = h_slurp(logpath, 65536);
+	want = xasprintf("database %s migrated from schema version 3 to %d\n",
+	    dbpath, DB_SCHEMA_VERSION);
+	for (lines = 0, p = logged; (p = strstr(p, "schema version")) != NULL;
+	    p++) {
+		lines++;
+	}
+	ck_assert_msg(strstr(logged, want) != NULL && lines == 1,
+	    "want one line \"%s\" in:\n%s", want, logged);
+	free(want);
+	free(logged);
+	unlink(logpath);
+	free(logpath);
 	ck_assert_int_eq(db_schema_version(db), DB_SCHEMA_VERSION);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"
 	    " WHERE name LIKE 'entries_%'"), 0);
