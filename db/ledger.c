@@ -631,16 +631,24 @@ db_check_ledger_file(const char *path, FILE *out, char *err, size_t errlen)
 	if ((h = db_connect_snapshot(path, &quiet, err, errlen)) == NULL) {
 		return -2;
 	}
-	if ((st = db_prep(h, "PRAGMA user_version", "")) != NULL &&
-	    db_step(st) == 1) {
+	/* Not db_prep: a file that is not a database is the answer here,
+	 * not an error of drinkd's to log. */
+	if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
 		version = sqlite3_column_int(st, 0);
 	}
 	sqlite3_finalize(st);
-	if (version != DB_SCHEMA_VERSION) {
+	if (version < 0) {
+		snprintf(err, errlen, "%s is not a usable SQLite database: %s",
+		    path, sqlite3_errmsg(h));
+	} else if (version == 0) {
+		snprintf(err, errlen, "database %s holds no drinkd ledger (it "
+		    "is empty, or another program's)", path);
+	} else if (version != DB_SCHEMA_VERSION) {
 		snprintf(err, errlen, "database %s has schema version %d and "
 		    "this drinkd checks version %d%s", path, version,
-		    DB_SCHEMA_VERSION, version >= 0 && version <
-		    DB_SCHEMA_VERSION ? ": start this drinkd on it once (it "
+		    DB_SCHEMA_VERSION, version < DB_SCHEMA_VERSION ?
+		    ": start this drinkd on it once (it "
 		    "brings the schema up to date), then check it" : "");
 	} else {
 		rc = db_ledger_check(h, out);

@@ -569,6 +569,22 @@ START_TEST(ops_backup_of_a_live_database_is_a_verified_copy)
 	free(text);
 	ck_assert_int_eq(ops_file_int(copy, "PRAGMA user_version"),
 	    DB_SCHEMA_VERSION - 1);
+	/* Not a database, and an empty file: one line each, saying so. */
+	p = xasprintf("%s/notes.db", s->dir);
+	ops_write(p, "drink club notes, not a database\n");
+	rc = ops_run(s->dir, &text, "--database=%s check-ledger", p);
+	ck_assert_msg(rc == 1 && strstr(text, "notes.db is not a usable "
+	    "SQLite database: file is not a database\n") != NULL &&
+	    strstr(text, "schema version") == NULL &&
+	    strstr(text, "ledger OK") == NULL, "%d %s", rc, text);
+	free(text);
+	ops_write(p, "");
+	rc = ops_run(s->dir, &text, "--database=%s check-ledger", p);
+	ck_assert_msg(rc == 1 && strstr(text, "notes.db holds no drinkd "
+	    "ledger (it is empty, or another program's)") != NULL &&
+	    strstr(text, "start this drinkd") == NULL, "%d %s", rc, text);
+	free(text);
+	free(p);
 	/* Into a directory that is not there: 1, nothing written. */
 	rc = ops_run(s->dir, &text, "-f %s backup %s/nodir/b.db", s->conf,
 	    s->dir);
