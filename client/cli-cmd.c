@@ -393,13 +393,27 @@ cli_cmd_help(FILE *fp, const struct spec_cmd *c)
 	const struct spec_arg *a;
 	char syn[512], form[96], rule[256];
 	size_t i;
+	int bare, width = 18, shown = 0;
 
 	cli_cmd_synopsis(c, syn, sizeof(syn));
-	fprintf(fp, "usage: %s%s\n\n%c%s (%s).\n", cli_cmd_typed, syn,
+	/* "Log in ... (needs no login)" would only puzzle. */
+	bare = strcmp(c->name, "login") == 0 || strcmp(c->name, "logout") == 0;
+	fprintf(fp, "usage: %s%s\n\n%c%s%s%s%s.\n", cli_cmd_typed, syn,
 	    c->summary[0] >= 'a' && c->summary[0] <= 'z' ?
 	    c->summary[0] - 'a' + 'A' : c->summary[0], c->summary + 1,
-	    who[c->role]);
-	if (spec_nargs(c) > 0 || (c->flags & SPEC_CMD_CONFIRM)) {
+	    bare ? "" : " (", bare ? "" : who[c->role], bare ? "" : ")");
+	/* One column for the forms, as wide as the widest. */
+	for (i = 0; i < spec_nargs(c); i++) {
+		if (c->args[i].form == SPEC_F_HIDDEN) {
+			continue;
+		}
+		shown++;
+		cli_cmd_arg_form(&c->args[i], form, sizeof(form));
+		if ((int)strlen(form) > width) {
+			width = (int)strlen(form);
+		}
+	}
+	if (shown > 0 || (c->flags & SPEC_CMD_CONFIRM)) {
 		fprintf(fp, "\n");
 	}
 	for (i = 0; i < spec_nargs(c); i++) {
@@ -429,11 +443,11 @@ cli_cmd_help(FILE *fp, const struct spec_cmd *c)
 			    "set", strcmp(a->field, "old") == 0 ?
 			    "DRINK_PASSWORD" : "DRINK_NEW_PASSWORD");
 		}
-		fprintf(fp, "  %-18s %s%s%s\n", form, a->help,
+		fprintf(fp, "  %-*s %s%s%s\n", width, form, a->help,
 		    rule[0] != '\0' ? "; " : "", rule);
 	}
 	if (c->flags & SPEC_CMD_CONFIRM) {
-		fprintf(fp, "  %-18s %s\n", "--yes",
+		fprintf(fp, "  %-*s %s\n", width, "--yes",
 		    "do not ask for confirmation");
 	}
 }
@@ -458,7 +472,8 @@ cli_cmd_help_words(int argc, char **argv, void (*list)(FILE *))
 		return CLI_EXIT_USAGE;
 	}
 	if (argc == 2 && (strcmp(argv[1], "help") == 0 ||
-	    strcmp(argv[1], "?") == 0)) {
+	    strcmp(argv[1], "?") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
 		printf("usage: %shelp [COMMAND]\n\nList the commands, or "
 		    "show one command's usage and arguments\n(as COMMAND "
 		    "--help does).\n", cli_cmd_typed);

@@ -611,7 +611,7 @@ cli_print_transactions(const cJSON *reply, int with_user)
 	struct cli_print_table t;
 	const cJSON *tx;
 	char b[6][64], details[CLI_PRINT_TEXT_MAX];
-	long long amount;
+	long long amount, refund;
 
 	cli_print_table_init(&t, with_user ? cols_log : cols_history);
 	cJSON_ArrayForEach(tx, cJSON_GetObjectItemCaseSensitive(reply,
@@ -632,7 +632,16 @@ cli_print_transactions(const cJSON *reply, int with_user)
 			row[i] = b[4];
 		}
 		i++;
-		row[i++] = cli_print_value(tx, "state", b[5], sizeof(b[5]));
+		/* A completed drop that was refunded says so, as the web
+		 * app does; its refund is its own row. */
+		if (cli_print_int(tx, "refund", &refund) == 0) {
+			snprintf(b[5], sizeof(b[5]), "refunded (tx %lld)",
+			    refund);
+			row[i++] = b[5];
+		} else {
+			row[i++] = cli_print_value(tx, "state", b[5],
+			    sizeof(b[5]));
+		}
 		cli_print_details(tx, details, sizeof(details));
 		row[i++] = details;
 		cli_print_table_row(&t, row);

@@ -649,6 +649,35 @@ cli_session_token_login(struct cli_session *s, const char *token)
 }
 
 int
+cli_session_logout(struct cli_session *s)
+{
+	cJSON *req = cJSON_CreateObject(), *reply = NULL;
+	int st;
+
+	cJSON_AddStringToObject(req, "cmd", "logout");
+	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
+	cJSON_Delete(req);
+	if (st != CLI_EXIT_OK) {
+		return st;
+	}
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
+		cli_print_refusal(NULL, reply);
+		cJSON_Delete(reply);
+		return CLI_EXIT_REFUSED;
+	}
+	cJSON_Delete(reply);
+	printf("Logged out %s\n", s->user[0] != '\0' ? s->user : "");
+	s->logged_in = 0;
+	s->user[0] = '\0';
+	if (s->password != NULL) {
+		cli_tty_wipe(s->password, strlen(s->password));
+		free(s->password);
+		s->password = NULL;
+	}
+	return CLI_EXIT_OK;
+}
+
+int
 cli_session_send(struct cli_session *s, cJSON *req)
 {
 	char *out, num[32];

@@ -180,13 +180,70 @@ out:
 	return rc;
 }
 
+/* token_revoke of id by whoever s is logged in as; CLI_EXIT_*, quiet. */
+static int
+cli_token_revoke_id(struct cli_session *s, const cJSON *id)
+{
+	cJSON *req = cJSON_CreateObject(), *reply = NULL;
+	int st;
+
+	cJSON_AddStringToObject(req, "cmd", "token_revoke");
+	cJSON_AddNumberToObject(req, "token_id", id->valuedouble);
+	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
+	cJSON_Delete(req);
+	if (st == CLI_EXIT_OK && !cJSON_IsTrue(
+	    cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
+		st = CLI_EXIT_REFUSED;
+	}
+	cJSON_Delete(reply);
+	return st;
+}
+
+/*
+ * The login kept before "drink login" replaced it (kept: the old file's
+ * contents) is revoked, so that no token stays valid that no file
+ * remembers.  Only its user may revoke it: for the same user that is this
+ * session; another user's is borrowed with the old token, and the session
+ * then logs back in with the new one.  A token already expired or revoked
+ * needs nothing.
+ */
+static void
+cli_token_revoke_replaced(struct cli_session *s, const cJSON *kept,
+    const char *user, const char *token)
+{
+	const char *old_user = cJSON_GetStringValue(cJSON_GetObjectItem(kept,
+	    "user"));
+	const cJSON *id = cJSON_GetObjectItem(kept, "token_id");
+	int other = strcmp(old_user, user) != 0, st = CLI_EXIT_OK;
+
+	if (!cJSON_IsNumber(id)) {
+		return;
+	}
+	if (other) {
+		st = cli_session_token_login(s, cJSON_GetStringValue(
+		    cJSON_GetObjectItem(kept, "token")));
+	}
+	if (st == CLI_EXIT_OK) {
+		st = cli_token_revoke_id(s, id);
+	}
+	if (st == CLI_EXIT_CONN) {
+		cli_error("the login kept before for %s (token %lld) may still "
+		    "be valid: revoke it in the web app's Account tab",
+		    old_user, (long long)id->valuedouble);
+	}
+	if (other && cli_session_token_login(s, token) != CLI_EXIT_OK) {
+		cli_error("could not log back in as %s on this connection",
+		    user);
+	}
+}
+
 /* "drink login": password once, then a token kept for later commands. */
 int
 cli_token_login(struct cli_cmd_run *run, struct cli_session *s)
 {
 	const struct cli_config *cfg = cli_session_config(s);
 	char host[256], *label, *path;
-	cJSON *req, *reply = NULL;
+	cJSON *req, *reply = NULL, *kept;
 	int st;
 
 	if (cfg->user == NULL) {
@@ -208,8 +265,15 @@ cli_token_login(struct cli_cmd_run *run, struct cli_session *s)
 	if ((st = cli_session_call(s, run, req, &reply)) != CLI_EXIT_OK) {
 		return st;
 	}
+	/* Read before the new token's file replaces it. */
+	kept = cli_token_load(cfg);
 	st = cli_token_save(cfg, reply, cfg->user) == 0 ? CLI_EXIT_OK :
 	    CLI_EXIT_USAGE;
+	if (st == CLI_EXIT_OK && kept != NULL) {
+		cli_token_revoke_replaced(s, kept, cfg->user,
+		    cJSON_GetStringValue(cJSON_GetObjectItem(reply, "token")));
+	}
+	cJSON_Delete(kept);
 	cli_tty_wipe(cJSON_GetObjectItem(reply, "token")->valuestring, 64);
 	cJSON_Delete(reply);
 	if (st == CLI_EXIT_OK) {
@@ -230,6 +294,11 @@ cli_token_logout(struct cli_cmd_run *run, struct cli_session *s)
 	const cJSON *id;
 	int st;
 
+	if (kept == NULL && cli_cmd_prefix()[0] == '\0' &&
+	    cli_session_logged_in(s)) {
+		/* The shell's own login, by password or certificate. */
+		return cli_session_logout(s);
+	}
 	if (kept == NULL) {
 		printf("Not logged in (no token kept for %s:%s)\n", cfg->host,
 		    cfg->port);
@@ -281,10 +350,22 @@ cli_token_use(struct cli_session *s)
 	st = cli_session_token_login(s, cJSON_GetStringValue(
 	    cJSON_GetObjectItem(kept, "token")));
 	if (st == CLI_EXIT_REFUSED) {
-		cli_error("the kept login for %s has expired or was revoked; "
-		    "run drink -u %s login", cJSON_GetStringValue(
-		    cJSON_GetObjectItem(kept, "user")), cJSON_GetStringValue(
-		    cJSON_GetObjectItem(kept, "user")));
+		/*
+		 * With -u a password login follows: said only when the
+		 * password is asked for, so that the prompt is no surprise.
+		 */
+		if (cfg->user == NULL) {
+			cli_error("the kept login for %s has expired or was "
+			    "revoked; run drink -u %s login",
+			    cJSON_GetStringValue(cJSON_GetObjectItem(kept,
+			    "user")), cJSON_GetStringValue(
+			    cJSON_GetObjectItem(kept, "user")));
+		} else if (getenv("DRINK_PASSWORD") == NULL &&
+		    cli_session_password(s) == NULL) {
+			cli_error("the kept login for %s has expired or was "
+			    "revoked; logging in with the password",
+			    cfg->user);
+		}
 		cli_token_forget(cfg);
 	}
 	cJSON_Delete(kept);

@@ -93,6 +93,12 @@ int cli_session_call(struct cli_session *s, const struct cli_cmd_run *run,
     cJSON *req, cJSON **reply);
 /* Log in with a token; CLI_EXIT_REFUSED (quiet) for bad_credentials. */
 int cli_session_token_login(struct cli_session *s, const char *token);
+/*
+ * Log this connection out (the shell's "logout" without a kept login) and
+ * forget its password, so that no reconnection logs in again unasked;
+ * says who was logged out.  CLI_EXIT_*.
+ */
+int cli_session_logout(struct cli_session *s);
 /* Send req (an "id" is added) without waiting for the reply. */
 int cli_session_send(struct cli_session *s, cJSON *req);
 /*

@@ -167,7 +167,8 @@ const struct spec_cmd spec_table[] = {
 	    { .field = "role", .type = SPEC_T_ROLE, .form = SPEC_F_OPTION,
 	    .opt = "role", .meta = "ROLE", .on = "admin",
 	    .complete = SPEC_C_ROLE,
-	    .help = "member (the default) or admin; --admin is --role admin" },
+	    .help = "the new user's role, member unless given (--admin is "
+	    "--role admin)" },
 	    { .field = "balance", .type = SPEC_T_AMOUNT,
 	    .form = SPEC_F_OPTION, .min = 0, .max = PROTO_MAX_AMOUNT,
 	    .opt = "balance", .meta = "N", .help = "opening balance" },
@@ -177,7 +178,7 @@ const struct spec_cmd spec_table[] = {
 	    W_USER("user", "USER", "the user to change"),
 	    { .field = "role", .type = SPEC_T_ROLE, .form = SPEC_F_OPTION,
 	    .opt = "role", .meta = "ROLE", .complete = SPEC_C_ROLE,
-	    .help = "member or admin" },
+	    .help = "the new role" },
 	    O_BOOL("disabled", "disable", "enable",
 	    "disable (no logins, kicked now) or enable the account"),
 	    S_SECRET("password", 0, "password",

@@ -265,6 +265,22 @@ START_TEST(refusals_keep_the_servers_own_words)
 	expect_run(&r, 1, "", "drink: that drop has already been refunded "
 	    "(conflict)\n");
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* The member's history says the drop was refunded, and by which. */
+	DRINK_AS(&r, "alice", "alicepw", "history");
+	{
+		char *want = xasprintf("refunded (tx %lld)", (long long)
+		    h_sql_int(srv, "SELECT max(id) FROM tx WHERE kind = "
+		    "'refund'"));
+
+		const char *drop = strstr(r.out, " drop ");
+		const char *eol = drop != NULL ? strchr(drop, '\n') : NULL;
+		const char *said = strstr(r.out, want);
+
+		ck_assert_msg(said != NULL && drop != NULL && said > drop &&
+		    (eol == NULL || said < eol), "%s", r.out);
+		free(want);
+	}
+	expect_run(&r, 0, NULL, "");
 	/* A key reused: the server's default words, so drink's own. */
 	drink_env(&r, admin, NULL, NULL, "-u", "admin", "credit", "bob", "5",
 	    "cash", "--key", "k1", NULL);
@@ -447,6 +463,24 @@ START_TEST(help_is_generated_from_the_specification)
 	expect_run(&r, 0, NULL, "");
 	DRINK(&r, "help", "help");
 	ck_assert(strncmp(r.out, "usage: drink help [COMMAND]\n", 28) == 0);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "help", "--help");
+	ck_assert(strncmp(r.out, "usage: drink help [COMMAND]\n", 28) == 0);
+	expect_run(&r, 0, NULL, "");
+	/* Logging in needs no login: not said. */
+	DRINK(&r, "login", "--help");
+	expect_run(&r, 0, "usage: drink login\n\nLog in as -u USER and keep "
+	    "the login (a token).\n", "");
+	/* A role's rule once, every form in one column. */
+	DRINK(&r, "user-mod", "--help");
+	ck_assert_msg(strstr(r.out, "  --role ROLE        the new role; member "
+	    "or admin\n") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "user-add", "--help");
+	ck_assert_msg(strstr(r.out, "  --role ROLE|--admin the new user's "
+	    "role, member unless given (--admin is --role admin); member or "
+	    "admin\n  --balance N         opening balance;") != NULL, "%s",
+	    r.out);
 	expect_run(&r, 0, NULL, "");
 	DRINK(&r, "help", "machine-del");
 	ck_assert(strstr(r.out, "  --yes              do not ask for "
@@ -985,6 +1019,35 @@ START_TEST(shell_edits_lines_and_keeps_history)
 }
 END_TEST
 
+/*
+ * "logout" in a shell logged in by password logs it out (there is no
+ * kept login to end), and the password is forgotten: the next command
+ * that needs a login asks for it again.
+ */
+START_TEST(shell_logout_ends_a_password_login)
+{
+	struct run_pty *p = pty_drink(NULL, "-u", "alice", NULL);
+
+	EXPECT(p, "drink> ");
+	send_keys(p, "balance\r");
+	EXPECT(p, "Password for alice@");
+	send_keys(p, "alicepw\r");
+	EXPECT(p, "Balance: 100");
+	EXPECT(p, "alice (100)> ");
+	send_keys(p, "logout\r");
+	EXPECT(p, "Logged out alice");
+	EXPECT(p, "drink> ");
+	ck_assert(strstr(p->buf, "Not logged in") == NULL);
+	send_keys(p, "balance\r");
+	EXPECT(p, "Password for alice@");
+	send_keys(p, "alicepw\r");
+	EXPECT(p, "Balance: 100");
+	send_keys(p, "\x04");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+}
+END_TEST
+
 START_TEST(shell_completes_commands_options_and_names)
 {
 	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
@@ -1327,6 +1390,7 @@ client_suite(void)
 	tc = h_tcase(s, "on a terminal", setup, teardown, 120);
 	tcase_add_test(tc, password_is_asked_without_echo);
 	tcase_add_test(tc, shell_edits_lines_and_keeps_history);
+	tcase_add_test(tc, shell_logout_ends_a_password_login);
 	tcase_add_test(tc, shell_completes_commands_options_and_names);
 	tcase_add_test(tc, shell_says_when_the_server_closed_the_session);
 	tcase_add_test(tc, drop_counts_its_delay_down);

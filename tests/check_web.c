@@ -1797,6 +1797,61 @@ START_TEST(cli_login_keeps_token_logout_revokes)
 }
 END_TEST
 
+/*
+ * A second "drink login" revokes the login it replaces (the file keeps one
+ * token, so the server must not keep two), for the same user and for
+ * another; and a revoked kept login is no error when the password login
+ * that follows works.
+ */
+START_TEST(cli_login_again_revokes_the_login_it_replaces)
+{
+	char *home = h_tmpdir(), *base = cli_base(home), *out, *text;
+
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw %s -u alice login "
+	    ">/dev/null", base), 0);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw %s -u alice login "
+	    ">/dev/null", base), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
+	    "user = 'alice'"), 1);
+	/* Another user: alice's is revoked with her own token. */
+	out = xasprintf("%s/out", home);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=bobpw %s -u bob login > %s 2>&1",
+	    base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "Logged in as bob") != NULL &&
+	    strstr(text, "drink:") == NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
+	    "user = 'alice'"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
+	    "user = 'bob'"), 1);
+	ck_assert_int_eq(sh("%s whoami > %s 2>&1", base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "bob") != NULL, "%s", text);
+	free(text);
+	/* bob's kept login revoked elsewhere; -u bob with his password. */
+	{
+		struct h_client *b = h_connect_as(srv, "bob", "bobpw");
+
+		h_expectf(b, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":"
+		    "%lld}", (long long)h_sql_int(srv, "SELECT id FROM tokens"
+		    " WHERE user = 'bob'"));
+		h_close(b);
+	}
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
+	    "user = 'bob'"), 0);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=bobpw %s -u bob balance > %s "
+	    "2>&1 < /dev/null", base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "Balance:") != NULL &&
+	    strstr(text, "drink:") == NULL, "%s", text);
+	free(text);
+	free(out);
+	free(base);
+	free(home);
+}
+END_TEST
+
 START_TEST(cli_watch_prints_events)
 {
 	char *home = h_tmpdir(), *base = cli_base(home), *out, *pidf, *text;
@@ -1946,6 +2001,7 @@ main(void)
 	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
+	tcase_add_test(tc, cli_login_again_revokes_the_login_it_replaces);
 	tcase_add_test(tc, cli_watch_prints_events);
 	failed = h_run(s);
 	return h_finish(failed);
