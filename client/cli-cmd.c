@@ -130,7 +130,8 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	    .done = "Balance of {user} set to {balance} (tx {tx})",
 	    .lost = CLI_CMD_LOST_MONEY },
 	{ .proto = "refund", .errors = cli_cmd_errors_refund,
-	    .done = "Refunded tx {request.tx} (tx {tx}), balance {balance}",
+	    .done = "Refunded tx {request.tx} (tx {tx}); the member's balance "
+	    "is {balance}",
 	    .lost = CLI_CMD_LOST_MONEY },
 	{ .proto = "machine_add", .done = "Machine {machine} added" },
 	{ .proto = "machine_mod", .prepare = cli_cmd_prepare_machine_mod,

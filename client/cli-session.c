@@ -21,6 +21,7 @@ struct cli_session {
 	char *password;		/* the one that worked; wiped on free */
 	int logged_in;
 	char user[PROTO_NAME_MAX + 1];	/* who is logged in, when known */
+	char role[16];		/* their role, when the server said */
 	int lost;		/* the server closed the connection on us */
 	long long next_id;
 	int countdown;		/* seconds of a drop's delay to count down */
@@ -45,6 +46,7 @@ cli_session_drop(struct cli_session *s)
 	s->conn = NULL;
 	s->logged_in = 0;
 	s->user[0] = '\0';
+	s->role[0] = '\0';
 }
 
 void
@@ -91,7 +93,16 @@ cli_session_logged(struct cli_session *s, const cJSON *msg)
 		u = s->cfg->user != NULL ? s->cfg->user : "";
 	}
 	snprintf(s->user, sizeof(s->user), "%s", u);
+	snprintf(s->role, sizeof(s->role), "%s", cJSON_IsString(
+	    cJSON_GetObjectItemCaseSensitive(msg, "role")) ?
+	    cJSON_GetObjectItemCaseSensitive(msg, "role")->valuestring : "");
 	s->logged_in = 1;
+}
+
+const char *
+cli_session_role(const struct cli_session *s)
+{
+	return s->logged_in && s->role[0] != '\0' ? s->role : NULL;
 }
 
 int
@@ -669,6 +680,7 @@ cli_session_logout(struct cli_session *s)
 	printf("Logged out %s\n", s->user[0] != '\0' ? s->user : "");
 	s->logged_in = 0;
 	s->user[0] = '\0';
+	s->role[0] = '\0';
 	if (s->password != NULL) {
 		cli_tty_wipe(s->password, strlen(s->password));
 		free(s->password);

@@ -325,17 +325,24 @@ cli_shell_cand_slots(struct cli_shell *sh, struct cli_shell_cands *c,
 
 static void
 cli_shell_cand_values(struct cli_shell *sh, struct cli_shell_cands *c,
-    const struct spec_arg *a, const char *machine)
+    const struct spec_cmd *cmd, const struct spec_arg *a,
+    const char *machine)
 {
 	const struct cli_shell_names *l;
+	const char *self;
 	size_t i;
 
 	switch (a->complete) {
 	case SPEC_C_USER:
 	case SPEC_C_MACHINE:
+		/* Whom a member may send to: anyone but themself. */
+		self = a->complete == SPEC_C_USER && strcmp(cmd->name,
+		    "send") == 0 ? cli_session_user(sh->s) : NULL;
 		if ((l = cli_shell_names(sh, a->complete)) != NULL) {
 			for (i = 0; i < l->n; i++) {
-				cli_shell_cand(c, l->v[i]);
+				if (self == NULL || strcmp(l->v[i], self) != 0) {
+					cli_shell_cand(c, l->v[i]);
+				}
 			}
 		}
 		break;
@@ -386,16 +393,20 @@ cli_shell_candidates(struct cli_shell *sh, char **words, int n,
 {
 	const struct spec_cmd *cmd;
 	const struct spec_arg *a, *opt;
-	const char *machine = NULL;
+	const char *machine = NULL, *role;
 	size_t i, k;
-	int ambiguous, value, pos = 0, w;
+	int ambiguous, value, pos = 0, w, member;
 	char name[64];
 
 	c->prefix = words[n - 1];
 	if (n == 1 || (n == 2 && (strcmp(words[0], "help") == 0 ||
 	    strcmp(words[0], "?") == 0))) {
+		/* A member is not offered what only admins may do. */
+		role = cli_session_role(sh->s);
+		member = role != NULL && strcmp(role, "admin") != 0;
 		for (i = 0; i < spec_count; i++) {
-			if (cli_cmd_visible(&spec_table[i])) {
+			if (cli_cmd_visible(&spec_table[i]) && !(member &&
+			    spec_table[i].role == SPEC_ADMIN)) {
 				spec_cli_name(&spec_table[i], name,
 				    sizeof(name));
 				cli_shell_cand(c, name);
@@ -445,13 +456,13 @@ cli_shell_candidates(struct cli_shell *sh, char **words, int n,
 	}
 	if (n >= 3 && (opt = cli_shell_option(cmd, words[n - 2], &value)) !=
 	    NULL && value) {
-		cli_shell_cand_values(sh, c, opt, machine);
+		cli_shell_cand_values(sh, c, cmd, opt, machine);
 		return;
 	}
 	for (k = 0, i = 0; k < spec_nargs(cmd); k++) {
 		a = &cmd->args[k];
 		if (a->form == SPEC_F_WORD && (int)i++ == pos) {
-			cli_shell_cand_values(sh, c, a, machine);
+			cli_shell_cand_values(sh, c, cmd, a, machine);
 			return;
 		}
 	}

@@ -70,6 +70,8 @@ int cli_session_logged_in(const struct cli_session *s);
 int cli_session_connected(const struct cli_session *s);
 /* The user logged in, or NULL. */
 const char *cli_session_user(const struct cli_session *s);
+/* Their role ("member", "admin"), or NULL when not known. */
+const char *cli_session_role(const struct cli_session *s);
 int cli_session_has_user(const struct cli_session *s);
 /* The password this session logged in with, or NULL. */
 const char *cli_session_password(const struct cli_session *s);

@@ -259,6 +259,9 @@ START_TEST(refusals_keep_the_servers_own_words)
 	    "SELECT max(id) FROM tx WHERE kind = 'drop'"));
 	drink_env(&r, admin, NULL, NULL, "-u", "admin", "refund", tx, "sorry",
 	    NULL);
+	/* The balance shown is the member's, not the admin's. */
+	ck_assert_msg(strstr(r.out, "; the member's balance is 100\n") !=
+	    NULL, "%s", r.out);
 	expect_run(&r, 0, NULL, "");
 	drink_env(&r, admin, NULL, NULL, "-u", "admin", "refund", tx, "again",
 	    NULL);
@@ -1048,6 +1051,35 @@ START_TEST(shell_logout_ends_a_password_login)
 }
 END_TEST
 
+/*
+ * A member is offered neither the commands only admins may use nor, as
+ * whom to send credits to, themself.
+ */
+START_TEST(shell_completes_for_a_member_what_a_member_may_do)
+{
+	const char *const env[] = { "DRINK_PASSWORD=alicepw", NULL };
+	struct run_pty *p = pty_drink(env, "-u", "alice", NULL);
+	struct h_client *bob = h_connect_as(srv, "bob", "bobpw");
+
+	EXPECT(p, "drink> ");
+	send_keys(p, "balance\r");
+	EXPECT(p, "alice (100)> ");
+	/* "sl": slots, not the admins' slot-set. */
+	send_keys(p, "sl\tm1\r");
+	EXPECT(p, "   1  Cola");
+	EXPECT(p, "alice (100)> ");
+	/* Connected: alice and bob; only bob is someone to send to. */
+	send_keys(p, "send \t5\r");
+	EXPECT(p, "Sent 5 to bob");
+	EXPECT(p, "alice (95)> ");
+	send_keys(p, "quit\r");
+	EXPECT_EXIT(p, 0);
+	ck_assert_int_eq(h_balance(srv, "bob"), 5);
+	h_close(bob);
+	run_pty_free(p);
+}
+END_TEST
+
 START_TEST(shell_completes_commands_options_and_names)
 {
 	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
@@ -1391,6 +1423,7 @@ client_suite(void)
 	tcase_add_test(tc, password_is_asked_without_echo);
 	tcase_add_test(tc, shell_edits_lines_and_keeps_history);
 	tcase_add_test(tc, shell_logout_ends_a_password_login);
+	tcase_add_test(tc, shell_completes_for_a_member_what_a_member_may_do);
 	tcase_add_test(tc, shell_completes_commands_options_and_names);
 	tcase_add_test(tc, shell_says_when_the_server_closed_the_session);
 	tcase_add_test(tc, drop_counts_its_delay_down);
