@@ -83,6 +83,13 @@ static const struct cli_cmd_text cli_cmd_errors_send[] = {
 	{ NULL, NULL }
 };
 
+static const struct cli_cmd_text cli_cmd_errors_debit[] = {
+	{ "insufficient_funds",
+	    "insufficient funds: {user}'s balance {balance}, amount "
+	    "{amount}" },
+	{ NULL, NULL }
+};
+
 static const struct cli_cmd_text cli_cmd_errors_refund[] = {
 	{ "no_such_transaction", "there is no completed drop {tx} to "
 	    "refund" },
@@ -122,7 +129,7 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	{ .proto = "credit",
 	    .done = "Credited {amount} to {user} (tx {tx}), balance {balance}",
 	    .lost = CLI_CMD_LOST_MONEY },
-	{ .proto = "debit",
+	{ .proto = "debit", .errors = cli_cmd_errors_debit,
 	    .done = "Debited {amount} from {user} (tx {tx}), balance "
 	    "{balance}",
 	    .lost = CLI_CMD_LOST_MONEY },

@@ -229,6 +229,10 @@ START_TEST(exit_1_is_a_refusal_in_plain_words)
 	DRINK_AS(&r, "alice", "alicepw", "send", "bob", "500");
 	expect_run(&r, 1, "", "drink: insufficient funds: balance 100, "
 	    "amount 500 (insufficient_funds)\n");
+	/* An admin's debit names whose balance falls short, and by what. */
+	DRINK_AS(&r, "admin", "adminpw", "debit", "alice", "500", "payout");
+	expect_run(&r, 1, "", "drink: insufficient funds: alice's balance "
+	    "100, amount 500 (insufficient_funds)\n");
 	DRINK(&r, "slots", "m9");
 	expect_run(&r, 1, "", "drink: there is no machine m9 "
 	    "(no_such_machine)\n");
