@@ -119,6 +119,14 @@ static const struct browser_case {
 	    "tabs-on-phone", setup_screens },
 	{ "the status line tells only the latest outcome",
 	    "tests/browser/screens.js", "status-latest", setup_screens },
+	{ "a drop made elsewhere is followed to its outcome",
+	    "tests/browser/screens.js", "drop-elsewhere", setup_screens },
+	{ "logged-in devices fit the screen, Revoke in reach",
+	    "tests/browser/screens.js", "devices-fit", setup_screens },
+	{ "a failed drop's history row is laid out like the others",
+	    "tests/browser/screens.js", "history-failed-row", setup_screens },
+	{ "the login card is centred", "tests/browser/screens.js",
+	    "login-centred", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -226,8 +226,9 @@ const state = {
   balance: null,
   machines: new Map(),    // id -> machine
   slots: new Map(),       // id -> [slot]
-  dropsDone: new Set(),   // tx of drops whose reply came
-  dropping: null,         // this page's drop awaiting its reply: {machine, slot, delay}
+  dropsMine: new Set(),   // tx of this page's drops: their replies tell how they ended
+  dropping: null,         // this page's drop awaiting its reply: {machine, slot, delay, tx}
+  dropLate: null,         // this page's drop refused without its tx, whose events may follow
   dropsBusy: new Set(),   // tx of this user's drops under way (events), from anywhere
   historyBefore: [],      // stack of "before" values for paging
   logBefore: null,
@@ -321,6 +322,7 @@ async function logout() {
 async function loggedIn(r) {
   state.user = r.user;
   state.dropsBusy.clear();
+  state.dropLate = null;
   state.admin = r.role === "admin";
   setBalance(r.balance);
   $("#user-name").textContent = r.user + (state.admin ? " (admin)" : "");
@@ -473,17 +475,38 @@ function dropStatus(text, kind) {
   el.textContent = text;
 }
 
+// The errors a drop ends with once its price was held, so that its events
+// were sent too (protocol §10); the others refuse it before, with none.
+// (drop_in_progress is mostly such a refusal, though the vend queue can
+// answer it after the hold: that drop's events then read as another's.)
+const DROP_HELD_ERRORS = ["drop_failed", "drop_timeout", "internal"];
+
 async function drop(m, s) {
   // One at a time: the buttons are off until this drop's reply comes.
   if (state.dropping) return;
   const delay = Number($("#drop-delay").value);
-  state.dropping = { machine: m.machine, slot: s.slot, delay: delay };
+  const d = { machine: m.machine, slot: s.slot, delay: delay, tx: null };
+  state.dropping = d;
+  state.dropLate = null;
   renderMachines();
   dropStatus("Asking for " + s.item + " from " + m.name + "…", "busy");
   const r = await call("drop", { machine: m.machine, slot: s.slot, delay: delay });
   state.dropping = null;
   renderMachines();
-  if (r.tx) state.dropsDone.add(r.tx);
+  // Which drop events were this one's.  The reply names its tx only when
+  // the drop was made; a refusal does not, so the tx is the one its
+  // "queued" event named, which may still be on its way: a machine that
+  // refuses at once is answered before the events are written.  When the
+  // connection went, the outcome is not known here: its events, if they
+  // come on the next connection, tell it.
+  if (d.tx && (r.tx ? r.tx !== d.tx : r.error === "connection" || !DROP_HELD_ERRORS.includes(r.error))) {
+    state.dropsMine.delete(d.tx);
+  }
+  if (r.tx) {
+    state.dropsMine.add(r.tx);
+  } else if (!d.tx && DROP_HELD_ERRORS.includes(r.error)) {
+    state.dropLate = { machine: d.machine, slot: d.slot, until: Date.now() + 5000 };
+  }
   if (r.ok) {
     dropStatus("Done: " + s.item + " dropped for " + r.price + " credits. Balance " + r.balance + ".", "good");
   } else {
@@ -495,8 +518,22 @@ const DROP_WORDS = {
   queued: "Queued: waiting for the machine…",
   vending: "Vending now…",
   completed: "Done.",
-  failed: "Failed.",
 };
+
+// A "queued" event is this page's drop when it names the machine and slot
+// of the drop awaiting its reply, or of the one just refused without a tx
+// (the server takes one drop of a user at a time).
+function dropClaim(ev) {
+  let d = state.dropping;
+  if (!d || d.tx) {
+    d = state.dropLate && Date.now() < state.dropLate.until ? state.dropLate : null;
+  }
+  if (d && d.machine === ev.machine && d.slot === ev.slot) {
+    d.tx = ev.tx;
+    state.dropsMine.add(ev.tx);
+    state.dropLate = null;
+  }
+}
 
 function onDropEvent(ev) {
   // A drop of this user from anywhere (a card, the command line) holds the
@@ -505,21 +542,31 @@ function onDropEvent(ev) {
   if (ev.state === "queued" || ev.state === "vending") state.dropsBusy.add(ev.tx);
   else state.dropsBusy.delete(ev.tx);
   if (busy !== state.dropsBusy.size) renderMachines();
-  // The reply says how it ended; a progress event never overwrites that.
-  if (state.dropsDone.has(ev.tx)) return;
-  if (ev.state === "queued" || ev.state === "vending") {
-    const m = state.machines.get(ev.machine);
-    const s = (state.slots.get(ev.machine) || []).find((x) => x.slot === ev.slot);
-    const what = (s ? s.item : "slot " + ev.slot) + " from " + (m ? m.name : ev.machine);
-    let text = what + ": " + DROP_WORDS[ev.state];
-    // The delay this page's drop was sent with (the list may show another
-    // by now); a drop from elsewhere (a card, the command line) says none.
+  if (ev.state === "queued") dropClaim(ev);
+  const m = state.machines.get(ev.machine);
+  const s = (state.slots.get(ev.machine) || []).find((x) => x.slot === ev.slot);
+  const what = (s ? s.item : "slot " + ev.slot) + " from " + (m ? m.name : ev.machine) + ": ";
+  if (state.dropsMine.has(ev.tx)) {
+    // This page's drop: its progress shows until the reply, which says
+    // how it ended, with details; nothing after the reply overwrites that.
     const d = state.dropping;
-    const delay = d && d.machine === ev.machine && d.slot === ev.slot ? d.delay : 0;
-    if (ev.state === "vending" && delay > 0) text += " (it drops after " + delay + " s)";
-    dropStatus(text, "busy");
+    if (d && d.tx === ev.tx && (ev.state === "queued" || ev.state === "vending")) {
+      let text = what + DROP_WORDS[ev.state];
+      // The delay it was sent with (the list may show another by now).
+      if (ev.state === "vending" && d.delay > 0) text += " (it drops after " + d.delay + " s)";
+      dropStatus(text, "busy");
+    }
+    return;
   }
-  // completed and failed are told by the drop's own reply, with details.
+  // A drop from elsewhere (a card, the command line, another device),
+  // whose delay is not known here: its progress, then how it ended.
+  if (ev.state === "completed") {
+    dropStatus(what + DROP_WORDS.completed, "good");
+  } else if (ev.state === "failed") {
+    dropStatus(what + explain({ ok: false, error: ev.error || "drop_failed", cmd: "drop" }), "bad");
+  } else if (DROP_WORDS[ev.state]) {
+    dropStatus(what + DROP_WORDS[ev.state], "busy");
+  }
 }
 
 // ---- events --------------------------------------------------------------

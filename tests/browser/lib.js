@@ -290,6 +290,17 @@ async function phone(page, on) {
     { width: 1100, height: 800, deviceScaleFactor: 1, mobile: false });
 }
 
+// The window at width x height CSS pixels: a phone's (touch, 2x) when
+// narrow, a desktop's otherwise.
+async function viewport(page, width, height) {
+  const mobile = width <= 520;
+  await page.send("Emulation.setDeviceMetricsOverride",
+    { width: width, height: height, deviceScaleFactor: mobile ? 2 : 1, mobile: mobile });
+}
+
+// The two screens a change is looked at on: a phone and a laptop.
+const SIZES = [[390, 844], [1280, 800]];
+
 // Every element matching selector is drawn, inside the window's width:
 // "" if so, else what is not.
 function fits(page, selector) {
@@ -324,5 +335,5 @@ async function login(page, user, password, stay) {
 }
 
 module.exports = {
-  Browser, Page, log, sleep, startMachine, phone, fits, check, login, MACHINE, ONLINE,
+  Browser, Page, log, sleep, startMachine, phone, viewport, SIZES, fits, check, login, MACHINE, ONLINE,
 };

@@ -11,13 +11,14 @@
 
 const fs = require("fs");
 const {
-  Browser, log, sleep, startMachine, phone, fits, check, login, MACHINE, ONLINE,
+  Browser, log, sleep, startMachine, phone, viewport, SIZES, fits, check, login, MACHINE, ONLINE,
 } = require("./lib.js");
 
 const STATUS = "#status";
 
-async function loggedIn(browser, user, password) {
-  const page = await browser.page(user);
+// A page logged in as user (named name, when one user has two).
+async function loggedIn(browser, user, password, name) {
+  const page = await browser.page(name || user);
   await phone(page, false);
   await (await login(page, user, password, false))();
   return page;
@@ -280,6 +281,210 @@ SCENARIOS["status-latest"] = async (browser) => {
   await alice.tap("#send-form button[type=submit]");
   await alice.waitFor("document.querySelector('#send-form .error').textContent", "the big send refused");
   check(await alice.text(STATUS) === "", "a refused send leaves no 'Sent' in the status line");
+};
+
+// ---- drops, devices, history and the login card at a phone's and a
+// laptop's width ---------------------------------------------------------------
+
+const BANNER = "document.querySelector('#drop-status')";
+const COLA = MACHINE + " button.drop[data-slot='3']";
+const WATER = MACHINE + " button.drop[data-slot='4']";
+
+// Slot 4 as the server has it: 3 Water at 150 (until m1 next reports its
+// stock, after a vend); m1's sensor sees the slot empty, so m1 refuses its
+// vend at once, before the drop's wait gives its page the queued and
+// vending events: they come after the reply.
+async function stockWater(admin) {
+  check(await admin.eval("call('slot_set', { machine: 'm1', slot: 4, price: 150, stock: 3 }).then((r) => r.ok)"),
+    "slot 4 holds 3 Water at 150, as the server has it");
+}
+
+// The admin's page, with Water stocked as above and alice given 500
+// credits to pay for it.
+async function waterRefusedAtOnce(browser) {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.waitFor(ONLINE + " === 'online'", "m1 online");
+  await stockWater(admin);
+  check(await admin.eval("call('credit', { user: 'alice', amount: 400, note: 'for Water' }).then((r) => r.ok)"),
+    "alice credited 400");
+  return admin;
+}
+
+// Every text the drop banner shows from now on, in window.__banner.
+function bannerLog(page) {
+  return page.eval("window.__banner = []; new MutationObserver(() => window.__banner.push(" + BANNER +
+    ".textContent)).observe(" + BANNER + ", { childList: true, characterData: true, subtree: true })");
+}
+
+// The page's screenshots at a phone's and a laptop's width, back at the
+// laptop's after.
+async function shots(page, name) {
+  for (const [w, h] of SIZES) {
+    await viewport(page, w, h);
+    await sleep(300);
+    await page.shot(name + "-" + w);
+  }
+}
+
+// A drop made elsewhere (another device here; the command line or a card
+// is the same) is followed to its end on a page left open: queued,
+// vending, then how it ended, never left at "Vending now…".  The page's
+// own drop is told once, in its reply's words, which its events never
+// replace, even when they come after the reply.
+SCENARIOS["drop-elsewhere"] = async (browser) => {
+  const admin = await waterRefusedAtOnce(browser);
+  const open = await loggedIn(browser, "alice", "alicepw", "alice-open");
+  const other = await loggedIn(browser, "alice", "alicepw", "alice-other");
+  for (const p of [open, other]) {
+    await p.waitFor(ONLINE + " === 'online'", "m1 online");
+    await viewport(p, 1280, 800);
+    await bannerLog(p);
+  }
+  // The page's own drop ends at its reply's words, told: the events that
+  // come after the reply (its "completed", or all of them) change nothing.
+  const toldOnce = async (page, what, told) => {
+    await sleep(1000);
+    const seen = await page.eval("window.__banner");
+    check(seen[seen.length - 1] === told && seen.filter((t) => t === told).length === 1,
+      page.name + "'s own " + what + " is told once, by its reply, and stays (" + seen.join(" | ") + ")");
+  };
+
+  await other.tap(COLA);
+  const cola = (await other.waitFor("(" + BANNER + ".textContent.startsWith('Done') && " + BANNER + ".textContent)",
+    "the other device's Cola done", 15000)).value;
+  await toldOnce(other, "Cola", cola);
+  await shots(open, "elsewhere-done");
+  let seen = await open.eval("window.__banner.join(' | ')");
+  check(/Cola from Big Drink: Vending now/.test(seen), "the open page showed the Cola vending (" + seen + ")");
+  const done = await open.text("#drop-status");
+  check(done === "Cola from Big Drink: Done." && await open.eval(BANNER + ".classList.contains('good')"),
+    "the open page tells the Cola from elsewhere is done (" + done + ")");
+
+  await open.eval("window.__banner = []");
+  await stockWater(admin);
+  await other.tap(WATER);
+  const refused = (await other.waitFor("(" + BANNER + ".classList.contains('bad') && " + BANNER + ".textContent)",
+    "the other device's Water refused", 15000)).value;
+  await toldOnce(other, "Water", refused);
+  check(/slot 4 is empty/.test(refused), "the refusal is told in the server's words (" + refused + ")");
+  await shots(open, "elsewhere-failed");
+  seen = await open.eval("window.__banner.join(' | ')");
+  const failed = await open.text("#drop-status");
+  check(failed === "Water from Big Drink: The machine could not vend it. Nothing was charged." &&
+    await open.eval(BANNER + ".classList.contains('bad')"),
+    "the open page tells the Water from elsewhere failed, nothing charged (" + seen + ")");
+  check(await open.text("#balance") === "490" && await other.text("#balance") === "490",
+    "both pages show the balance after the Cola alone");
+};
+
+// Logged-in devices fit the screen whatever their labels: a browser's
+// user agent or a long host name wraps, and Revoke stays in reach without
+// scrolling sideways, on a phone and on a laptop.
+SCENARIOS["devices-fit"] = async (browser) => {
+  const alice = await browser.page("alice");
+  await (await login(alice, "alice", "alicepw", true))();
+  // Labels of the longest kind (64 bytes): with blanks and without.
+  const LABELS = [
+    "browser: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHT",
+    "drink-cli@build-server-with-a-really-long-hostname.example.org",
+  ];
+  for (const label of LABELS) {
+    check(await alice.eval("call('token_create', { label: " + JSON.stringify(label) + ", days: 30 })" +
+      ".then((r) => r.ok)"), "a token labelled " + label);
+  }
+  await alice.tap("#tabbtn-account");
+  await alice.waitFor("document.querySelectorAll('#tokens tbody tr').length === 3", "three devices");
+  const REVOKE = "#tokens tbody button";
+  for (const [w, h] of SIZES) {
+    await viewport(alice, w, h);
+    await alice.eval("document.querySelector('#tokens').scrollIntoView()");
+    await sleep(300);
+    await alice.shot("devices-" + w);
+    const bad = await fits(alice, REVOKE);
+    check(bad === "", "every Revoke within " + w + " px" + (bad ? ": " + bad : ""));
+    const box = await alice.eval("((e) => e.scrollWidth + ' of ' + e.clientWidth)" +
+      "(document.querySelector('#tokens').parentElement)");
+    check(Number(box.split(" ")[0]) <= Number(box.split(" of ")[1]),
+      "the devices list does not scroll sideways at " + w + " px (" + box + ")");
+    check(await alice.eval("document.documentElement.scrollWidth <= " + w), "the page does not scroll sideways at " + w + " px");
+    const shown = await alice.eval("[...document.querySelectorAll('#tokens td.label')].map((c) => c.textContent)");
+    check(LABELS.every((l) => shown.includes(l)), "each label is shown whole at " + w + " px");
+  }
+  // Revoke answers a tap where it is drawn.
+  await viewport(alice, 1280, 800);
+  await alice.tap("#tokens tbody tr:nth-child(3) button");
+  await alice.waitFor("document.querySelectorAll('#tokens tbody tr').length === 2", "the host's token revoked");
+  await viewport(alice, 390, 844);
+  await alice.tap("#tokens tbody tr:nth-child(2) button");
+  await alice.waitFor("document.querySelectorAll('#tokens tbody tr').length === 1", "the long browser token revoked");
+};
+
+// How a row's cells lie, line by line: "what amount / time tx-state".
+function rowLines(page, find) {
+  return page.eval("((tr) => { if (!tr) return 'no such row';" +
+    " const cells = [...tr.cells].filter((c) => c.getClientRects().length > 0)" +
+    "   .map((c) => ({ name: c.className.split(' ').pop(), r: c.getBoundingClientRect() }))" +
+    "   .sort((a, b) => a.r.top - b.r.top);" +
+    " const lines = [];" +
+    " for (const c of cells) {" +
+    "   const line = lines[lines.length - 1];" +
+    "   if (line && c.r.top < line.bottom - 1) { line.cells.push(c); line.bottom = Math.max(line.bottom, c.r.bottom); }" +
+    "   else lines.push({ cells: [c], bottom: c.r.bottom });" +
+    " }" +
+    " return lines.map((l) => l.cells.sort((a, b) => a.r.left - b.r.left).map((c) => c.name).join(' ')).join(' / ');" +
+    " })([...document.querySelectorAll('#history tbody tr')].find(" + find + "))");
+}
+
+// A failed drop's row in History is laid out as every other row: on a
+// phone, what and the amount (struck through, "not charged") on the first
+// line, when and the state on the second.
+SCENARIOS["history-failed-row"] = async (browser) => {
+  await waterRefusedAtOnce(browser);
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  await alice.tap(WATER);
+  // Cola once the Water's reply has come (the Drop buttons are off till then).
+  await alice.tap(COLA);
+  await alice.waitFor(BANNER + ".textContent.startsWith('Done')", "the Cola dropped", 15000);
+  await alice.tap("#tabbtn-history");
+  const FAILED = "(r) => r.querySelector('td.tx-state')?.textContent === 'failed'";
+  const COMPLETED = "(r) => r.querySelector('td.what')?.textContent.startsWith('Cola')";
+  await alice.waitFor("[...document.querySelectorAll('#history tbody tr')].some(" + FAILED + ")", "the failed drop in History");
+  check(/^<s>-150<\/s>/.test(await alice.eval("[...document.querySelectorAll('#history tbody tr')].find(" + FAILED +
+    ").querySelector('td.amount').innerHTML")), "the failed drop's -150 is struck through");
+  const lines = {};
+  for (const [w, h] of SIZES) {
+    await viewport(alice, w, h);
+    await sleep(300);
+    await alice.shot("history-failed-" + w);
+    lines[w] = [await rowLines(alice, FAILED), await rowLines(alice, COMPLETED)];
+  }
+  for (const [w] of SIZES) {
+    const [failed, completed] = lines[w];
+    check(failed === completed, "at " + w + " px the failed drop's row (" + failed +
+      ") is laid out as the completed one's (" + completed + ")");
+    if (w < 520) {
+      check(completed === "what amount / time tx-state", "on a phone a row is what and amount, then when and state");
+    }
+  }
+  check(await alice.eval("document.documentElement.scrollWidth <= 1280"), "History does not scroll sideways");
+};
+
+// The login card is in the middle of the screen, on a phone and on a laptop.
+SCENARIOS["login-centred"] = async (browser) => {
+  const page = await browser.page("visitor");
+  await page.goto(process.env.WEB_URL);
+  await page.waitFor("!document.querySelector('#login-view').hidden", "the login form");
+  for (const [w, h] of SIZES) {
+    await viewport(page, w, h);
+    await sleep(300);
+    await page.shot("login-" + w);
+    const r = await page.eval("((r) => [r.left, r.right])(document.querySelector('#login-view').getBoundingClientRect())");
+    const W = await page.eval("document.documentElement.clientWidth");
+    check(Math.abs(r[0] - (W - r[1])) <= 1, "the login card is centred at " + w + " px (x " + r[0] + "-" + r[1] + " of " + W + ")");
+  }
+  // Still usable: the keyboard's focus starts in the user name.
+  check(await page.eval("document.activeElement.id") === "login-user", "the user name field has the focus");
 };
 
 async function main() {
