@@ -123,8 +123,9 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "drop-elsewhere", setup_screens },
 	{ "logged-in devices fit the screen, Revoke in reach",
 	    "tests/browser/screens.js", "devices-fit", setup_screens },
-	{ "a failed drop's history row is laid out like the others",
-	    "tests/browser/screens.js", "history-failed-row", setup_screens },
+	{ "a failed drop's row in History and the Log is laid out like "
+	    "the others", "tests/browser/screens.js", "history-failed-row",
+	    setup_screens },
 	{ "the login card is centred", "tests/browser/screens.js",
 	    "login-centred", setup_screens },
 };

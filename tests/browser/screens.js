@@ -420,7 +420,7 @@ SCENARIOS["devices-fit"] = async (browser) => {
 };
 
 // How a row's cells lie, line by line: "what amount / time tx-state".
-function rowLines(page, find) {
+function rowLines(page, find, table) {
   return page.eval("((tr) => { if (!tr) return 'no such row';" +
     " const cells = [...tr.cells].filter((c) => c.getClientRects().length > 0)" +
     "   .map((c) => ({ name: c.className.split(' ').pop(), r: c.getBoundingClientRect() }))" +
@@ -432,14 +432,14 @@ function rowLines(page, find) {
     "   else lines.push({ cells: [c], bottom: c.r.bottom });" +
     " }" +
     " return lines.map((l) => l.cells.sort((a, b) => a.r.left - b.r.left).map((c) => c.name).join(' ')).join(' / ');" +
-    " })([...document.querySelectorAll('#history tbody tr')].find(" + find + "))");
+    " })([...document.querySelectorAll('" + (table || "#history") + " tbody tr')].find(" + find + "))");
 }
 
-// A failed drop's row in History is laid out as every other row: on a
-// phone, what and the amount (struck through, "not charged") on the first
-// line, when and the state on the second.
+// A failed drop's row in History and in the Log is laid out as every
+// other row: on a phone, what and the amount (struck through, "not
+// charged") on the first line, when and the state on the second.
 SCENARIOS["history-failed-row"] = async (browser) => {
-  await waterRefusedAtOnce(browser);
+  const admin = await waterRefusedAtOnce(browser);
   const alice = await loggedIn(browser, "alice", "alicepw");
   await alice.waitFor(ONLINE + " === 'online'", "m1 online");
   await alice.tap(WATER);
@@ -468,6 +468,23 @@ SCENARIOS["history-failed-row"] = async (browser) => {
     }
   }
   check(await alice.eval("document.documentElement.scrollWidth <= 1280"), "History does not scroll sideways");
+  // The admin's Log shows the same two drops alike too (the completed
+  // one has its Refund button on a line of its own).
+  await admin.tap("#tabbtn-log");
+  const LOG_FAILED = "(r) => r.querySelector('td.tx-state')?.textContent === 'failed'";
+  await admin.waitFor("[...document.querySelectorAll('#log tbody tr')].some(" + LOG_FAILED + ")", "the failed drop in the Log");
+  for (const [w, h] of SIZES) {
+    await viewport(admin, w, h);
+    await sleep(300);
+    await admin.shot("log-failed-" + w);
+    const failed = await rowLines(admin, LOG_FAILED, "#log");
+    const completed = (await rowLines(admin, COMPLETED, "#log")).replace(/ \/ act$/, "");
+    check(failed === completed, "at " + w + " px the Log's failed drop row (" + failed +
+      ") is laid out as the completed one's (" + completed + ")");
+    if (w < 520) {
+      check(completed === "what amount / time tx user tx-state", "on a phone a Log row is what and amount, then when, tx, who and state");
+    }
+  }
 };
 
 // The login card is in the middle of the screen, on a phone and on a laptop.
