@@ -365,6 +365,12 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		}
 		rc = v->result;
 	}
+	/*
+	 * Also when the machine answered within the first slice, or the
+	 * vend was refused at once: "queued" (and "vending") go out before
+	 * the reply.
+	 */
+	session_pump();
 	snprintf(rq->message, sizeof(rq->message), "%s", v->message);
 
 	/*

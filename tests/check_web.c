@@ -1471,6 +1471,60 @@ START_TEST(ws_drop_events_before_reply)
 END_TEST
 
 /*
+ * The same when the machine answers at once, well inside the 100 ms the
+ * waiting drop sleeps between writing its events: a refusal and an ok are
+ * still preceded by the drop's "queued" and "vending".
+ */
+START_TEST(ws_drop_events_before_an_instant_reply)
+{
+	static const enum fake_mode modes[] = { FAKE_NACK, FAKE_ACK };
+	struct h_client *c;
+	struct fake *f;
+	cJSON *r, *m;
+	const char *final;
+	int seen_queued, seen_vending, settled;
+	size_t i;
+
+	c = ws_open_as("alice", "alicepw");
+	r = ws_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"drops\"]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		final = modes[i] == FAKE_ACK ? "completed" : "failed";
+		f = fake_start(srv, "m1", modes[i], 0);
+		ws_text(c, "{\"id\":7,\"cmd\":\"drop\",\"machine\":\"m1\","
+		    "\"slot\":3}");
+		seen_queued = seen_vending = settled = 0;
+		while (cJSON_GetObjectItem(m = ws_json(c), "event") != NULL) {
+			seen_queued |= strcmp(h_str(m, "state"), "queued") == 0;
+			seen_vending |= strcmp(h_str(m, "state"), "vending") ==
+			    0;
+			settled |= strcmp(h_str(m, "state"), final) == 0;
+			cJSON_Delete(m);
+		}
+		ck_assert_int_eq(h_num(m, "id"), 7);
+		ck_assert_msg(seen_queued && seen_vending, "%s reply before "
+		    "its events (queued %d, vending %d)", modes[i] ==
+		    FAKE_NACK ? "a refusal's" : "an ok's", seen_queued,
+		    seen_vending);
+		ck_assert_int_eq(cJSON_IsTrue(cJSON_GetObjectItem(m, "ok")),
+		    modes[i] == FAKE_ACK);
+		cJSON_Delete(m);
+		/* Settled before the next drop. */
+		while (!settled) {
+			m = ws_json(c);
+			settled = cJSON_GetObjectItem(m, "event") != NULL &&
+			    strcmp(h_str(m, "state"), final) == 0;
+			cJSON_Delete(m);
+		}
+		fake_stop(f);
+	}
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	h_close(c);
+}
+END_TEST
+
+/*
  * Replies over two TLS records (16 KiB each) go out at once.  With partial
  * writes on, each SSL write takes one record; the rest of the frame must
  * not wait until the browser sends something.
@@ -1993,6 +2047,7 @@ main(void)
 	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
+	tcase_add_test(tc, ws_drop_events_before_an_instant_reply);
 	tcase_add_test(tc, ws_idle_sessions_cost_little_memory);
 	tcase_add_test(tc, ws_big_reply_sent_whole);
 	tcase_add_test(tc, ws_unfinished_message_line_timeout);
