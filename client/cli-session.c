@@ -650,10 +650,12 @@ cli_session_token_login(struct cli_session *s, const char *token)
 		cli_session_logged(s, reply);
 	} else {
 		err = cJSON_GetStringValue(cJSON_GetObjectItem(reply, "error"));
-		if (err == NULL || strcmp(err, "bad_credentials") != 0) {
+		if (err != NULL && strcmp(err, "bad_credentials") == 0) {
+			st = CLI_EXIT_BAD_TOKEN;
+		} else {
 			cli_print_refusal(NULL, reply);
+			st = CLI_EXIT_REFUSED;
 		}
-		st = CLI_EXIT_REFUSED;
 	}
 	cJSON_Delete(reply);
 	return st;

@@ -226,7 +226,11 @@ cli_token_revoke_replaced(struct cli_session *s, const cJSON *kept,
 	if (st == CLI_EXIT_OK) {
 		st = cli_token_revoke_id(s, id);
 	}
-	if (st == CLI_EXIT_CONN) {
+	/*
+	 * Unknown to the server, or (its own) refused for revoking: no
+	 * longer valid.  Anything else may have left it valid.
+	 */
+	if (st == CLI_EXIT_CONN || (other && st == CLI_EXIT_REFUSED)) {
 		cli_error("the login kept before for %s (token %lld) may still "
 		    "be valid: revoke it in the web app's Account tab",
 		    old_user, (long long)id->valuedouble);
@@ -313,7 +317,7 @@ cli_token_logout(struct cli_cmd_run *run, struct cli_session *s)
 		cJSON_AddNumberToObject(req, "token_id", id->valuedouble);
 		st = cli_session_call(s, run, req, &reply);
 		cJSON_Delete(reply);
-	} else if (st == CLI_EXIT_REFUSED) {
+	} else if (st == CLI_EXIT_BAD_TOKEN) {
 		/* Already revoked or expired: nothing left to revoke. */
 		st = CLI_EXIT_OK;
 	}
@@ -329,7 +333,8 @@ cli_token_logout(struct cli_cmd_run *run, struct cli_session *s)
 /*
  * Before a command that needs a login: use the kept token when there is
  * one for this server and -u names no one else.  CLI_EXIT_OK logged in;
- * CLI_EXIT_REFUSED no usable token (a refused one is deleted); or
+ * CLI_EXIT_REFUSED no usable token (one the server does not know is
+ * deleted; another refusal is printed and the token kept); or
  * CLI_EXIT_CONN.
  */
 int
@@ -349,7 +354,8 @@ cli_token_use(struct cli_session *s)
 	}
 	st = cli_session_token_login(s, cJSON_GetStringValue(
 	    cJSON_GetObjectItem(kept, "token")));
-	if (st == CLI_EXIT_REFUSED) {
+	if (st == CLI_EXIT_BAD_TOKEN) {
+		st = CLI_EXIT_REFUSED;
 		/*
 		 * With -u a password login follows: said only when the
 		 * password is asked for, so that the prompt is no surprise.

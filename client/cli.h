@@ -22,6 +22,7 @@ enum cli_exit {
 	CLI_EXIT_OUTPUT = 4,	/* the output could not be written */
 };
 #define CLI_EXIT_TIMEOUT (-1)	/* internal: cli_session_next waited out */
+#define CLI_EXIT_BAD_TOKEN (-2) /* internal: the server knows no such token */
 
 /* Deadlines, in milliseconds. */
 #define CLI_CONNECT_MS 10000	/* dial + handshake; again: greeting */
@@ -93,7 +94,11 @@ int cli_session_request(struct cli_session *s, cJSON *req, int64_t timeout_ms,
  */
 int cli_session_call(struct cli_session *s, const struct cli_cmd_run *run,
     cJSON *req, cJSON **reply);
-/* Log in with a token; CLI_EXIT_REFUSED (quiet) for bad_credentials. */
+/*
+ * Log in with a token: CLI_EXIT_BAD_TOKEN (quiet) when the server knows
+ * no such token (bad_credentials: expired, revoked or never made), or
+ * CLI_EXIT_REFUSED with any other refusal printed, or CLI_EXIT_*.
+ */
 int cli_session_token_login(struct cli_session *s, const char *token);
 /*
  * Log this connection out (the shell's "logout" without a kept login) and

@@ -1056,6 +1056,37 @@ START_TEST(shell_logout_ends_a_password_login)
 END_TEST
 
 /*
+ * A kept login revoked elsewhere, with -u and no DRINK_PASSWORD: drink
+ * says why it asks for the password before asking, and the password login
+ * then works (exit 0) and the dead token file is gone.
+ */
+START_TEST(revoked_kept_login_is_said_before_the_password_prompt)
+{
+	struct run_result r;
+	struct run_pty *p;
+	char *file = xasprintf("%s/state/drink/token-localhost-%d", home,
+	    srv->port);
+	struct stat st;
+
+	DRINK_AS(&r, "alice", "alicepw", "login");
+	expect_run(&r, 0, NULL, "");
+	ck_assert_int_eq(stat(file, &st), 0);
+	h_admin(srv, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"password\":\"alicepw2\"}", NULL);
+	p = pty_drink(NULL, "-u", "alice", "balance", NULL);
+	EXPECT(p, "the kept login for alice has expired or was revoked; "
+	    "logging in with the password");
+	EXPECT(p, "Password for alice@localhost:");
+	send_keys(p, "alicepw2\r");
+	EXPECT(p, "Balance: 100");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+	ck_assert_int_ne(stat(file, &st), 0);
+	free(file);
+}
+END_TEST
+
+/*
  * A member is offered neither the commands only admins may use nor, as
  * whom to send credits to, themself.
  */
@@ -1427,6 +1458,7 @@ client_suite(void)
 	tcase_add_test(tc, password_is_asked_without_echo);
 	tcase_add_test(tc, shell_edits_lines_and_keeps_history);
 	tcase_add_test(tc, shell_logout_ends_a_password_login);
+	tcase_add_test(tc, revoked_kept_login_is_said_before_the_password_prompt);
 	tcase_add_test(tc, shell_completes_for_a_member_what_a_member_may_do);
 	tcase_add_test(tc, shell_completes_commands_options_and_names);
 	tcase_add_test(tc, shell_says_when_the_server_closed_the_session);

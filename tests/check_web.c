@@ -1906,6 +1906,77 @@ START_TEST(cli_login_again_revokes_the_login_it_replaces)
 }
 END_TEST
 
+/*
+ * When the login being replaced cannot be revoked because the server
+ * closed the connection, "drink login" says the old login may still be
+ * valid and how to end it, says it could not log back in on that
+ * connection, and still keeps the new login (the next command uses it).
+ * The kept token is made longer than the server's max_line, which the
+ * server answers by closing the connection.
+ */
+START_TEST(cli_login_says_when_the_replaced_login_stays)
+{
+	char *home, *base, *file, *out, *text, *bad;
+	FILE *f;
+
+	h_server_free(srv);
+	start_with("max_line = 256\n");
+	home = h_tmpdir();
+	base = cli_base(home);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw %s -u alice login "
+	    ">/dev/null", base), 0);
+	file = xasprintf("%s/.local/state/drink/token-localhost-%d", home,
+	    srv->port);
+	bad = xcalloc(1, 1001);
+	memset(bad, 'x', 1000);
+	f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "{\"user\":\"alice\",\"token\":\"%s\",\"token_id\":%lld}\n",
+	    bad, (long long)h_sql_int(srv, "SELECT id FROM tokens WHERE "
+	    "user = 'alice'"));
+	fclose(f);
+	out = xasprintf("%s/out", home);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=bobpw %s -u bob login > %s 2>&1",
+	    base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "the login kept before for alice (token ")
+	    != NULL && strstr(text, "may still be valid: revoke it in the "
+	    "web app's Account tab") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "could not log back in as bob on this "
+	    "connection") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "Logged in as bob") != NULL, "%s", text);
+	free(text);
+	/* Nothing was revoked; bob's new login is the kept one. */
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
+	    "user = 'alice'"), 1);
+	ck_assert_int_eq(sh("%s whoami > %s 2>&1", base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "bob") != NULL, "%s", text);
+	free(text);
+	/*
+	 * "drink logout" with a token the server refuses for another reason
+	 * than not knowing it: the refusal is said, exit 1, and the file is
+	 * kept (it was not revoked).
+	 */
+	f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "{\"user\":\"bob\",\"token\":\"%s\",\"token_id\":1}\n",
+	    bad);
+	fclose(f);
+	ck_assert_int_eq(sh("%s logout > %s 2>&1", base, out), 1);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "line_too_long") != NULL &&
+	    strstr(text, "Logged out") == NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(access(file, F_OK), 0);
+	free(bad);
+	free(out);
+	free(file);
+	free(base);
+	free(home);
+}
+END_TEST
+
 START_TEST(cli_watch_prints_events)
 {
 	char *home = h_tmpdir(), *base = cli_base(home), *out, *pidf, *text;
@@ -2057,6 +2128,7 @@ main(void)
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
 	tcase_add_test(tc, cli_login_again_revokes_the_login_it_replaces);
+	tcase_add_test(tc, cli_login_says_when_the_replaced_login_stays);
 	tcase_add_test(tc, cli_watch_prints_events);
 	failed = h_run(s);
 	return h_finish(failed);
