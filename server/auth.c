@@ -190,12 +190,23 @@ auth_throttled(const char *user, const char *address)
 	return auth_pair_wait(user != NULL ? ku : NULL, ka);
 }
 
-/* Count a failure for key; forget: see struct auth_record.  Lock held. */
+/* A lock that a failure started, to be logged once auth_lock is released. */
+struct auth_lock_note {
+	char key[80];
+	int failures;
+	int64_t secs;		/* 0: no lock started */
+};
+
+/*
+ * Count a failure for key; forget: see struct auth_record.  Lock held.
+ * A lock it starts is noted in *note.
+ */
 static void
-auth_fail_key(const char *key, int64_t now, int64_t forget)
+auth_fail_key(const char *key, int64_t now, int64_t forget,
+    struct auth_lock_note *note)
 {
 	struct auth_record *r = auth_record(key, 1);
-	int64_t secs;
+	int64_t secs = 0;
 	int over;
 
 	if (auth_lapsed(r, now)) {
@@ -212,21 +223,66 @@ auth_fail_key(const char *key, int64_t now, int64_t forget)
 		}
 		r->locked_until = now + secs * 1000;
 	}
+	snprintf(note->key, sizeof(note->key), "%s", key);
+	note->failures = r->failures;
+	note->secs = secs;
+}
+
+/*
+ * The operator's line for a lock a failure started, at warning level (one
+ * wrong password is no news; a run of them that locks a name or an
+ * address is): once per lock, so at most a few dozen lines an hour for a
+ * key however fast it is guessed at.  Called without auth_lock.
+ */
+static void
+auth_log_lock(const struct auth_lock_note *note)
+{
+	static const struct {
+		const char *prefix, *what;
+	} kinds[] = {
+		{ "u:", "logins as user" },
+		{ "a:", "logins from" },
+		{ "k:tini:", "tini board logins as machine" },
+		{ "c:add:u:", "card_add by user" },
+		{ "c:add:p:", "card_add from" },
+		{ "c:ibutton:u:", "IBUTTON card logins by user" },
+		{ "c:ibutton:p:", "IBUTTON card logins from" },
+		{ "c:tap:u:", "card taps by user" },
+		{ "c:tap:p:", "card taps at machine" },
+	};
+	size_t i, n;
+
+	if (note->secs == 0) {
+		return;
+	}
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		n = strlen(kinds[i].prefix);
+		if (strncmp(note->key, kinds[i].prefix, n) == 0) {
+			log_warn("throttling %s %s: %d failures in a row, "
+			    "locked for %lld s", kinds[i].what, note->key + n,
+			    note->failures, (long long)note->secs);
+			return;
+		}
+	}
+	assert(!"auth record key of no known kind");
 }
 
 /* A failure on a user's record (ku NULL: none) and a place's. */
 static void
 auth_pair_fail(const char *ku, const char *kp, int64_t forget)
 {
+	struct auth_lock_note nu = { .secs = 0 }, np;
 	int64_t now;
 
 	pthread_mutex_lock(&auth_lock);
 	now = auth_clock();
 	if (ku != NULL) {
-		auth_fail_key(ku, now, forget);
+		auth_fail_key(ku, now, forget, &nu);
 	}
-	auth_fail_key(kp, now, forget);
+	auth_fail_key(kp, now, forget, &np);
 	pthread_mutex_unlock(&auth_lock);
+	auth_log_lock(&nu);
+	auth_log_lock(&np);
 }
 
 void
@@ -263,10 +319,13 @@ auth_key_failed(const char *key)
 {
 	char k[80];
 
+	struct auth_lock_note note;
+
 	snprintf(k, sizeof(k), "k:%s", key);
 	pthread_mutex_lock(&auth_lock);
-	auth_fail_key(k, auth_clock(), 0);
+	auth_fail_key(k, auth_clock(), 0, &note);
 	pthread_mutex_unlock(&auth_lock);
+	auth_log_lock(&note);
 }
 
 void

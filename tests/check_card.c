@@ -285,6 +285,10 @@ START_TEST(card_add_guesses_locked_out)
 	    "from 127.0.0.1, retry after "));
 	ck_assert(h_server_log_contains(srv, "card_add by bob from 127.0.0.1: "
 	    "the card is already bound"));
+	ck_assert(h_server_log_contains(srv, "warning: throttling card_add by "
+	    "user bob: 5 failures in a row, locked for 1 s"));
+	ck_assert(h_server_log_contains(srv, "warning: throttling card_add "
+	    "from 127.0.0.1: 5 failures in a row, locked for 1 s"));
 	h_close(a);
 	h_close(b);
 	h_close(adm);

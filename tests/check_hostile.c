@@ -1597,6 +1597,19 @@ START_TEST(hostile_throttle_lock_doubles_and_clears)
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
 	ck_assert(h_server_log_contains(s, "login throttled: user alice"));
+	/*
+	 * The operator is warned once per lock, for the name and for the
+	 * address, not for each attempt refused while it lasts.
+	 */
+	ck_assert(h_server_log_contains(s, "warning: throttling logins as "
+	    "user alice: 5 failures in a row, locked for 1 s"));
+	ck_assert(h_server_log_contains(s, "warning: throttling logins from "
+	    "127.0.0.1: 5 failures in a row, locked for 1 s"));
+	ck_assert(h_server_log_contains(s, "warning: throttling logins as "
+	    "user alice: 6 failures in a row, locked for 2 s"));
+	ck_assert_int_eq(h_server_log_count(s, "throttling logins as user "
+	    "alice"), 2);
+	ck_assert_int_eq(h_server_log_count(s, "throttling logins from "), 2);
 	h_close(c);
 	h_server_free(s);
 }

@@ -226,6 +226,9 @@ START_TEST(tini_login_lockout)
 	b = board_dial("machine-m1");
 	lg_say(b, "0password\n", "2\n");
 	h_close(b);
+	ck_assert(h_server_log_wait(srv, "warning: throttling tini board "
+	    "logins as machine m1: 5 failures in a row, locked for 1 s",
+	    5000));
 }
 END_TEST
 
