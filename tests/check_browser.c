@@ -123,6 +123,12 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "drop-elsewhere", setup_screens },
 	{ "logged-in devices fit the screen, Revoke in reach",
 	    "tests/browser/screens.js", "devices-fit", setup_screens },
+	{ "each Revoke is named for its device to a screen reader",
+	    "tests/browser/screens.js", "revoke-names", setup_screens },
+	{ "the admin's row buttons name their user or session",
+	    "tests/browser/screens.js", "admin-buttons-named", setup_screens },
+	{ "a new password keeps the login's kind of token",
+	    "tests/browser/screens.js", "passwd-keeps-login", setup_screens },
 	{ "a failed drop's row in History and the Log is laid out like "
 	    "the others", "tests/browser/screens.js", "history-failed-row",
 	    setup_screens },

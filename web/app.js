@@ -294,9 +294,16 @@ async function passwordLogin(ev) {
     return;
   }
   $("#login-password").value = "";
-  // The token survives a reload; "stay logged in" keeps it after the
-  // browser closes, otherwise it lives as long as this tab, for a day.
-  const stay = $("#login-stay").checked;
+  await keepToken($("#login-stay").checked);
+  await loggedIn(r);
+}
+
+// The token that lets a reload stay logged in.  "Stay logged in" (stay)
+// keeps it after the browser closes, for 90 days, labelled "browser: …";
+// otherwise it lives as long as this tab, for a day, labelled "tab: …".
+// A login makes it; a new password, which revokes every token, makes it
+// again as the login chose.
+async function keepToken(stay) {
   const t = await call("token_create", {
     label: (stay ? "browser: " : "tab: ") + navigator.userAgent.slice(0, 50),
     days: stay ? 90 : 1,
@@ -306,7 +313,6 @@ async function passwordLogin(ev) {
     store.setItem(TOKEN_KEY, t.token);
     store.setItem(TOKEN_KEY + ".id", String(t.token_id));
   }
-  await loggedIn(r);
 }
 
 async function logout() {
@@ -730,15 +736,11 @@ function setupForms() {
     }
     const r = await call("passwd", { old: $("#passwd-old").value, new: $("#passwd-new").value });
     if (!r.ok) return r.error === "bad_credentials" ? "The current password is wrong." : explain(r);
-    // A new password revokes every token, ours included: make a new one.
+    // A new password revokes every token, ours included: make a new one,
+    // of the kind the login chose (where its token is kept tells which).
     const stay = !!localStorage.getItem(TOKEN_KEY);
     forgetToken();
-    const t = await call("token_create", { label: "browser", days: stay ? 90 : 1 });
-    if (t.ok) {
-      const store = stay ? localStorage : sessionStorage;
-      store.setItem(TOKEN_KEY, t.token);
-      store.setItem(TOKEN_KEY + ".id", String(t.token_id));
-    }
+    await keepToken(stay);
     $("#passwd-form").reset();
     setStatus("Password changed. Other devices are logged out.");
     loadTokens();
@@ -793,6 +795,8 @@ async function loadTokens() {
   const r = await call("tokens");
   if (!r.ok) return;
   const mine = Number(localStorage.getItem(TOKEN_KEY + ".id") || sessionStorage.getItem(TOKEN_KEY + ".id"));
+  // Each Revoke is named for its device: a screen reader's list of
+  // buttons would read just "Revoke" for every one.
   $("#tokens tbody").replaceChildren(...r.tokens.map((t) => h("tr", {},
     h("td", { class: "label" }, (t.label || "(no label)") + (t.token_id === mine ? " — this browser" : "")),
     h("td", { "data-label": "Created" }, when(t.created)),
@@ -800,6 +804,8 @@ async function loadTokens() {
     h("td", { "data-label": "Expires" }, when(t.expires)),
     h("td", {}, h("button", {
       type: "button", class: "quiet",
+      "aria-label": "Revoke " + (t.label || "the device with no label, created " + when(t.created)) +
+        (t.token_id === mine ? " (this browser)" : ""),
       on: { click: async () => { await call("token_revoke", { token_id: t.token_id }); loadTokens(); } },
     }, "Revoke")))));
 }
@@ -901,15 +907,24 @@ async function loadUsers() {
     h("td", { class: "num balance", "data-label": "Balance" }, u.balance),
     h("td", { class: "ustate" }, u.disabled ? "disabled" : "active"),
     h("td", { class: "seen", "data-label": "Last seen" }, when(u.last_seen)),
+    // Each button names its user for a screen reader, which would
+    // otherwise read the same four words on every row.
     h("td", { class: "actions" },
-      h("button", { type: "button", class: "quiet", on: { click: () => moneyForm(u) } }, "Balance…"),
-      h("button", { type: "button", class: "quiet cards", on: { click: () => userCards(u) } }, "Cards…"),
+      h("button", {
+        type: "button", class: "quiet", "aria-label": "Balance of " + u.user + "…",
+        on: { click: () => moneyForm(u) },
+      }, "Balance…"),
+      h("button", {
+        type: "button", class: "quiet cards", "aria-label": "Cards of " + u.user + "…",
+        on: { click: () => userCards(u) },
+      }, "Cards…"),
       h("button", {
         type: "button", class: "quiet",
+        "aria-label": "Make " + u.user + (u.role === "admin" ? " a member" : " an admin"),
         on: { click: () => userMod(u, { role: u.role === "admin" ? "member" : "admin" }) },
       }, u.role === "admin" ? "Make member" : "Make admin"),
       h("button", {
-        type: "button", class: "quiet",
+        type: "button", class: "quiet", "aria-label": (u.disabled ? "Enable " : "Disable ") + u.user,
         on: { click: () => userMod(u, { disabled: !u.disabled }) },
       }, u.disabled ? "Enable" : "Disable")))));
 }
@@ -1068,6 +1083,7 @@ async function loadOnline() {
     h("td", { "data-label": "Since" }, when(c.since)),
     h("td", {}, h("button", {
       type: "button", class: "quiet",
+      "aria-label": "Kick session " + c.session + " (" + (c.user || c.machine || c.kind) + " from " + c.address + ")",
       on: {
         click: async () => {
           const k = await call("kick", { session: c.session });

@@ -419,6 +419,126 @@ SCENARIOS["devices-fit"] = async (browser) => {
   await alice.waitFor("document.querySelectorAll('#tokens tbody tr').length === 1", "the long browser token revoked");
 };
 
+// The accessible names of the buttons named name... ("Revoke" for a
+// screen reader) on page, as Chromium computes them, each with its node.
+async function buttonsNamed(page, prefix) {
+  await page.send("Accessibility.enable");
+  const { nodes } = await page.send("Accessibility.getFullAXTree");
+  return nodes.filter((n) => !n.ignored && n.role && n.role.value === "button" &&
+    n.name && String(n.name.value).startsWith(prefix))
+    .map((n) => ({ name: String(n.name.value), node: n.backendDOMNodeId }));
+}
+
+// Each Revoke button on the Account tab is named, for a screen reader,
+// for the device it logs out, and the one named for a device logs that
+// one out.
+SCENARIOS["revoke-names"] = async (browser) => {
+  const alice = await browser.page("alice");
+  await (await login(alice, "alice", "alicepw", true))();
+  const CLI = "drink-cli@laptop";
+  check(await alice.eval("call('token_create', { label: '" + CLI + "', days: 30 }).then((r) => r.ok)"),
+    "a token labelled " + CLI);
+  check(await alice.eval("call('token_create', { days: 30 }).then((r) => r.ok)"), "a token with no label");
+  const mine = (await alice.eval("call('tokens').then((r) => r.tokens)"))[0].label;
+  await alice.tap("#tabbtn-account");
+  await alice.waitFor("document.querySelectorAll('#tokens tbody tr').length === 3", "three devices");
+  const buttons = await buttonsNamed(alice, "Revoke");
+  const names = buttons.map((b) => b.name);
+  log("Revoke buttons as a screen reader names them:", JSON.stringify(names));
+  check(buttons.length === 3, "three Revoke buttons (" + names.length + ")");
+  check(new Set(names).size === 3, "no two Revoke buttons have the same name (" + names.join(" | ") + ")");
+  const named = (label) => buttons.filter((b) => b.name.includes(label));
+  check(named(mine).length === 1 && /this browser/.test(named(mine)[0].name),
+    "one Revoke is named for this browser's login, " + mine + " (" + names.join(" | ") + ")");
+  check(named(CLI).length === 1, "one Revoke is named for " + CLI + " (" + names.join(" | ") + ")");
+  check(buttons.every((b) => b.name !== "Revoke"), "no Revoke button is named just Revoke");
+  await viewport(alice, 390, 844);
+  await alice.eval("document.querySelector('#tokens').scrollIntoView()");
+  await sleep(300);
+  await alice.shot("revoke-names-390");
+  // The button a screen reader calls "Revoke drink-cli@laptop" revokes that one.
+  const { object } = await alice.send("DOM.resolveNode", { backendNodeId: named(CLI)[0].node });
+  await alice.send("Runtime.callFunctionOn", { objectId: object.objectId,
+    functionDeclaration: "function () { this.dataset.picked = 'yes'; }" });
+  await alice.tap("#tokens button[data-picked=yes]");
+  await alice.waitFor("document.querySelectorAll('#tokens tbody tr').length === 2", "a device revoked");
+  const left = await alice.eval("call('tokens').then((r) => r.tokens.map((t) => t.label))");
+  check(!left.includes(CLI) && left.includes(mine), "the Revoke named for " + CLI + " revoked it (" + left + ")");
+};
+
+// The admin's buttons on each row of Users and Online are named, for a
+// screen reader, with the user or session they act on: the same words on
+// every row would not say which.
+SCENARIOS["admin-buttons-named"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-users");
+  await admin.waitFor("document.querySelector('#users tr[data-user=bob]')", "the users list");
+  for (const [prefix, want] of [["Balance of ", "Balance of alice…"], ["Cards of ", "Cards of bob…"],
+    ["Make ", "Make alice an admin"], ["Disable ", "Disable bob"]]) {
+    const names = (await buttonsNamed(admin, prefix)).map((b) => b.name);
+    log(prefix + "… buttons:", JSON.stringify(names));
+    check(names.length >= 3 && new Set(names).size === names.length,
+      "each " + prefix + "button has a name of its own (" + names.join(" | ") + ")");
+    check(names.includes(want), "one is named " + want + " (" + names.join(" | ") + ")");
+  }
+  const alice = await browser.page("alice");
+  await (await login(alice, "alice", "alicepw", false))();
+  await admin.tap("#tabbtn-online");
+  await admin.waitFor("document.querySelectorAll('#online tbody tr').length >= 2", "two sessions online");
+  const kicks = (await buttonsNamed(admin, "Kick")).map((b) => b.name);
+  log("Kick buttons:", JSON.stringify(kicks));
+  check(kicks.length >= 2 && new Set(kicks).size === kicks.length,
+    "each Kick names its session (" + kicks.join(" | ") + ")");
+  check(kicks.some((k) => /^Kick session \d+ \(alice from 127\.0\.0\.1\)$/.test(k)),
+    "one Kick is named for alice's session (" + kicks.join(" | ") + ")");
+};
+
+// Changing the password logs every device out, this one included, so the
+// page makes itself a new token: labelled as its login labelled it
+// ("browser: …" when staying logged in, "tab: …" for this tab alone),
+// with the same lifetime, kept where the login kept it.  A reload after
+// stays logged in.
+SCENARIOS["passwd-keeps-login"] = async (browser) => {
+  for (const [user, pw, stay] of [["alice", "alicepw", true], ["bob", "bobpw", false]]) {
+    const page = await browser.page(user);
+    await phone(page, false);
+    await (await login(page, user, pw, stay))();
+    const TOKENS = "call('tokens').then((r) => r.tokens)";
+    const before = await page.eval(TOKENS);
+    check(before.length === 1 && before[0].label.startsWith(stay ? "browser: " : "tab: "),
+      user + " logged in with one token, " + (before[0] || {}).label);
+    const life = before[0].expires - before[0].created;
+    await page.tap("#tabbtn-account");
+    await page.typeInto("#passwd-old", pw);
+    await page.typeInto("#passwd-new", pw + "2");
+    await page.typeInto("#passwd-again", pw + "2");
+    await page.tap("#passwd-form button[type=submit]");
+    await page.waitFor("document.querySelector('#status').textContent === " +
+      "'Password changed. Other devices are logged out.'", user + "'s password changed");
+    await page.waitFor("document.querySelector('#tokens td.label')?.textContent.endsWith(' — this browser')",
+      "this browser's new token listed");
+    const after = await page.eval(TOKENS);
+    // (The old token is gone; its id may be the new one's.)
+    check(after.length === 1, user + " has one token, the new one (" + JSON.stringify(after) + ")");
+    check(after[0].label === before[0].label, user + "'s new token is labelled as the login's was (" +
+      JSON.stringify(after[0].label) + ", the login's " + JSON.stringify(before[0].label) + ")");
+    check(Math.abs(after[0].expires - after[0].created - life) <= 2, user + "'s new token lasts as the login's did (" +
+      (after[0].expires - after[0].created) + " s, the login's " + life + " s)");
+    const where = await page.eval("[!!localStorage.getItem('drink.token'), !!sessionStorage.getItem('drink.token')]");
+    check(where[0] === stay && where[1] === !stay, user + "'s new token is kept in " +
+      (stay ? "localStorage" : "sessionStorage") + " as the login's was (" + where + ")");
+    await viewport(page, 390, 844);
+    await page.eval("document.querySelector('#tokens').scrollIntoView()");
+    await sleep(300);
+    await page.shot("passwd-token-" + user + "-390");
+    await viewport(page, 1100, 800);
+    await page.goto(process.env.WEB_URL);
+    await page.waitFor("!document.querySelector('#app-view').hidden && " +
+      "document.querySelector('#user-name').textContent === '" + user + "'", user + " still logged in after a reload");
+    check(await page.eval("document.querySelector('#login-view').hidden"), user + " is not asked to log in again");
+  }
+};
+
 // How a row's cells lie, line by line: "what amount / time tx-state".
 function rowLines(page, find, table) {
   return page.eval("((tr) => { if (!tr) return 'no such row';" +
