@@ -349,6 +349,13 @@ cli_token_use(struct cli_session *s)
 	}
 	if (cfg->user != NULL && strcmp(cfg->user, cJSON_GetStringValue(
 	    cJSON_GetObjectItem(kept, "user"))) != 0) {
+		/* -u (or the configuration's user) names someone else. */
+		if (getenv("DRINK_PASSWORD") == NULL &&
+		    cli_session_password(s) == NULL) {
+			cli_error("the kept login is %s's; logging in as %s "
+			    "with the password", cJSON_GetStringValue(
+			    cJSON_GetObjectItem(kept, "user")), cfg->user);
+		}
 		cJSON_Delete(kept);
 		return CLI_EXIT_REFUSED;
 	}

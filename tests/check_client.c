@@ -1058,9 +1058,10 @@ END_TEST
 /*
  * A kept login revoked elsewhere, with -u and no DRINK_PASSWORD: drink
  * says why it asks for the password before asking, and the password login
- * then works (exit 0) and the dead token file is gone.
+ * then works (exit 0) and the dead token file is gone.  Likewise for a
+ * kept login of another user.
  */
-START_TEST(revoked_kept_login_is_said_before_the_password_prompt)
+START_TEST(kept_login_not_used_is_said_before_the_password_prompt)
 {
 	struct run_result r;
 	struct run_pty *p;
@@ -1082,6 +1083,23 @@ START_TEST(revoked_kept_login_is_said_before_the_password_prompt)
 	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	ck_assert_int_ne(stat(file, &st), 0);
+	/*
+	 * A kept login for someone else than -u names: said too, and kept
+	 * (it is still good for its own user).
+	 */
+	DRINK_AS(&r, "alice", "alicepw2", "login");
+	expect_run(&r, 0, NULL, "");
+	p = pty_drink(NULL, "-u", "bob", "balance", NULL);
+	EXPECT(p, "the kept login is alice's; logging in as bob with the "
+	    "password");
+	EXPECT(p, "Password for bob@localhost:");
+	send_keys(p, "bobpw\r");
+	EXPECT(p, "Balance: 0");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+	ck_assert_int_eq(stat(file, &st), 0);
+	DRINK(&r, "whoami");
+	expect_run(&r, 0, "alice (member), balance 100\n", "");
 	free(file);
 }
 END_TEST
@@ -1458,7 +1476,7 @@ client_suite(void)
 	tcase_add_test(tc, password_is_asked_without_echo);
 	tcase_add_test(tc, shell_edits_lines_and_keeps_history);
 	tcase_add_test(tc, shell_logout_ends_a_password_login);
-	tcase_add_test(tc, revoked_kept_login_is_said_before_the_password_prompt);
+	tcase_add_test(tc, kept_login_not_used_is_said_before_the_password_prompt);
 	tcase_add_test(tc, shell_completes_for_a_member_what_a_member_may_do);
 	tcase_add_test(tc, shell_completes_commands_options_and_names);
 	tcase_add_test(tc, shell_says_when_the_server_closed_the_session);
