@@ -4,6 +4,8 @@
  * and by a restart too; while storage fails, members are still greeted
  * and read, writes are refused with unavailable, controllers stay
  * connected, and the log says once what failed and when it recovered.
+ * The Sunday dialect's replies to the same faults (LEGACY.md 2.3, 2.5)
+ * are here too, as only a storage fault makes drink answer them.
  */
 #include <check.h>
 #include <errno.h>
@@ -19,7 +21,7 @@
 #include <unistd.h>
 
 #include "fake.h"
-#include "harness.h"
+#include "legacy.h"
 
 static struct h_server *srv;
 static char *fault_flag;
@@ -49,8 +51,9 @@ fault(int on)
 	fault_kind(on ? "eio" : NULL);
 }
 
+/* A drinkd under the shim (conf added), with m1 and its slot 3. */
 static void
-setup(void)
+fault_setup(const char *conf)
 {
 	const char *build = getenv("BUILD"), *asan = getenv("ASAN_OPTIONS");
 	char *dir = h_tmpdir(), *shim;
@@ -75,7 +78,7 @@ setup(void)
 	    asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ?
 	    ":" : "");
 	setenv("ASAN_OPTIONS", opts, 1);
-	srv = h_machine_server_start("vend_timeout = 20\n");
+	srv = h_machine_server_start(conf);
 	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
 	    "\"name\":\"Big Drink\"}",
 	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
@@ -83,6 +86,19 @@ setup(void)
 	free(opts);
 	free(shim);
 	free(dir);
+}
+
+static void
+setup(void)
+{
+	fault_setup("vend_timeout = 20\n");
+}
+
+/* The same with a Sunday listener (LEGACY.md 2). */
+static void
+sunday_setup(void)
+{
+	fault_setup("vend_timeout = 20\nsunday_listen = 127.0.0.1:0\n");
 }
 
 static void
@@ -872,6 +888,165 @@ START_TEST(a_full_tmpfs_degrades_and_recovers)
 }
 END_TEST
 
+/* ---- the Sunday dialect ---------------------------------------------- */
+
+/* A Sunday connection, greeted on m1. */
+static struct h_client *
+sunday_connect(void)
+{
+	char err[512];
+	struct h_client *c = h_tls_dial(lg_port(srv, "sunday_listen"), NULL,
+	    err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "Sunday connect: %s", err);
+	lg_expect(c, "Welcome to Big Drink\n");
+	return c;
+}
+
+/* alice logged in on a Sunday connection, at her opening 100. */
+static struct h_client *
+sunday_alice(void)
+{
+	struct h_client *c = sunday_connect();
+
+	lg_say(c, "USER alice\n", "OK: \r\n");
+	lg_say(c, "PASS alicepw\n", "OK: 100\r\n");
+	return c;
+}
+
+/* Nothing pending or held, and check-ledger passes. */
+static void
+ledger_clean(void)
+{
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE state = 'pending'"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
+	    " WHERE name = '@holds'"), 0);
+}
+
+/* 1 when admin connection a can write (m1's slot 3 set as it is). */
+static int
+slot_set_ok(struct h_client *a)
+{
+	cJSON *r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}");
+	int ok = h_ok(r);
+
+	cJSON_Delete(r);
+	return ok;
+}
+
+/*
+ * STAT's one failure besides 413: the slots cannot be read (LEGACY.md
+ * 2.3, "internal error only").  Reads of the database fail; the reply is
+ * 416 in one line, and once the disk reads again the same connection
+ * gets the listing, unchanged.  GETBALANCE, for the same reason, is 103.
+ */
+START_TEST(sunday_stat_is_416_and_getbalance_103_while_reads_fail)
+{
+	static const char listing[] = "3 \"Coke\" 10 5 1\n"
+	    "OK 1 Slots retrieved\r\n";
+	struct h_client *c = sunday_connect(), *b = sunday_alice();
+	int64_t txs = h_sql_int(srv, "SELECT count(*) FROM tx");
+
+	lg_say(c, "STAT\n", listing);
+	/*
+	 * A commit makes every reader's cached pages stale: the next read
+	 * has to go to the disk.
+	 */
+	h_admin(srv, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"stock\":5}", NULL);
+	fault_kind("read");
+	lg_say(c, "STAT\nWHOAMI\n", "ERR 416 Machine is offline or "
+	    "unreachable\r\nERR 204 You need to login.\r\n");
+	/* GETBALANCE's only failure but 204 (docs/legacy.md): 103. */
+	lg_say(b, "GETBALANCE\n", "ERR 103 Unknown Failure.\r\n");
+	fault(0);
+	lg_say(b, "GETBALANCE\n", "OK: 100\r\n");
+	h_close(b);
+	/* SQLite reports EIO on a read as a malformed database. */
+	ck_assert(h_server_log_contains(srv, "database disk image is "
+	    "malformed"));
+	lg_say(c, "STAT\n", listing);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT stock FROM slots WHERE"
+	    " machine = 'm1' AND slot = 3"), 5);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"), txs);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
+/*
+ * DROPs whose hold storage cannot take: the first one's commit meets the
+ * fault (drink's drop: internal), the second is refused before it is
+ * tried (unavailable).  Neither is one of LEGACY.md 2.5's mapped codes:
+ * 103, in one line.  The machine is never asked, nothing is held or
+ * charged, and once storage is back the next DROP vends.
+ */
+START_TEST(sunday_drop_refused_by_storage_is_103_and_charges_nothing)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = sunday_alice(), *a;
+
+	sessions_landed();
+	fault_kind("eio");
+	lg_say(c, "DROP 3\nWHOAMI\n", "ERR 103 Unknown Failure.\r\n"
+	    "OK:  alice\r\n");
+	lg_say(c, "DROP 3\n", "ERR 103 Unknown Failure.\r\n");
+	ck_assert(h_server_log_contains(srv, "storage is failing: drop"));
+	fault(0);
+	ck_assert_int_eq(fake_vends(f), 0);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop'"), 0);
+	ledger_clean();
+	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
+	a = h_connect_as(srv, "admin", "adminpw");
+	H_WAIT_UNTIL(slot_set_ok(a));
+	lg_say(c, "DROP 3\n", "OK:  Dropping drink\r\n");
+	lg_say(c, "GETBALANCE\n", "OK: 90\r\n");
+	ck_assert_int_eq(fake_vends(f), 1);
+	ledger_clean();
+	h_close(a);
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
+/*
+ * A DROP the machine vended while storage failed: its capture cannot be
+ * recorded, so drink's drop is internal (outcome unknown) and Sunday
+ * says 103, not 150: the machine did not fail.  Once storage recovers the
+ * capture is recorded as the machine said: charged once.
+ */
+START_TEST(sunday_drop_whose_capture_cannot_be_recorded_is_103)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = sunday_alice();
+
+	lg_send(c, "DROP 3\n");
+	fake_wait_vends(f, 1);
+	fault_kind("eio");
+	fake_answer_last(f, 1);
+	lg_expect(c, "ERR 103 Unknown Failure.\r\n");
+	ck_assert(h_server_log_contains(srv, "VENDED, but the database "
+	    "refused to record the capture"));
+	fault(0);
+	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'") == 1);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop'"), 1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	lg_say(c, "GETBALANCE\n", "OK: 90\r\n");
+	ck_assert_int_eq(fake_vends(f), 1);
+	ledger_clean();
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -895,6 +1070,13 @@ main(void)
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
 	tcase_add_test(tc, a_truncated_wal_index_is_survived);
 	tcase_add_test(tc, an_immutable_wal_index_is_survived);
+	tc = h_tcase(s, "Sunday replies while storage fails", sunday_setup,
+	    teardown, 180);
+	tcase_add_test(tc,
+	    sunday_stat_is_416_and_getbalance_103_while_reads_fail);
+	tcase_add_test(tc,
+	    sunday_drop_refused_by_storage_is_103_and_charges_nothing);
+	tcase_add_test(tc, sunday_drop_whose_capture_cannot_be_recorded_is_103);
 	tc = h_tcase(s, "a full small tmpfs", NULL, NULL, 240);
 	tcase_add_test(tc, a_full_tmpfs_degrades_and_recovers);
 	failed = h_run(s);

@@ -117,9 +117,11 @@ lg_expect_any(struct h_client *c, int fd, const char *want)
 		    deadline) : lg_read_plain(fd, buf + have, len - have,
 		    deadline);
 		if (n <= 0) {
-			buf[have] = '\0';
+			/* lg_show's buffer is static: one copy per call. */
+			char *shown = xstrdup(lg_show(want, len));
+
 			ck_abort_msg("expected \"%s\", got \"%s\" then %s",
-			    lg_show(want, len), lg_show(buf, have),
+			    shown, lg_show(buf, have),
 			    n == 0 ? "close" : "nothing");
 		}
 		have += (size_t)n;

@@ -10,8 +10,11 @@
  * says "slowfail", every sync creates $DRINK_FAULT_FILE.syncing, takes a
  * second, and fails with EIO.  When it says "noreserve", only reserving
  * space (fallocate) fails, with ENOSPC; "eio" and "full" fail it as they
- * fail writes.  Everything else, the answers file included, works as
- * usual.
+ * fail writes.  When it says "read", only reads of those files (read,
+ * pread, pread64) fail, with EIO: a disk that can no longer give back
+ * what it holds (SQLite calls that a malformed database); every other
+ * kind leaves reads alone.  Everything else, the answers file included,
+ * works as usual.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -25,6 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+ssize_t pread(int fd, void *buf, size_t n, off_t off);
+ssize_t pread64(int fd, void *buf, size_t n, off_t off);
+ssize_t read(int fd, void *buf, size_t n);
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
 ssize_t write(int fd, const void *buf, size_t n);
@@ -33,7 +39,7 @@ int fsync(int fd);
 int fallocate(int fd, int mode, off_t off, off_t len);
 int fallocate64(int fd, int mode, off_t off, off_t len);
 
-enum fault_op { FAULT_WRITE, FAULT_SYNC, FAULT_RESERVE };
+enum fault_op { FAULT_READ, FAULT_WRITE, FAULT_SYNC, FAULT_RESERVE };
 
 /* Write the time (CLOCK_REALTIME, ns) into flag followed by suffix. */
 static void
@@ -89,6 +95,12 @@ fault_errno(int fd, enum fault_op op)
 		}
 		fclose(f);
 	}
+	if (strncmp(kind, "read", 4) == 0) {
+		return op == FAULT_READ ? EIO : 0;
+	}
+	if (op == FAULT_READ) {
+		return 0;
+	}
 	if (strncmp(kind, "noreserve", 9) == 0) {
 		return op == FAULT_RESERVE ? ENOSPC : 0;
 	}
@@ -115,6 +127,8 @@ fault_errno(int fd, enum fault_op op)
 	return strncmp(kind, "full", 4) == 0 ? ENOSPC : EIO;
 }
 
+typedef ssize_t (*fault_pread_fn)(int, void *, size_t, off_t);
+typedef ssize_t (*fault_read_fn)(int, void *, size_t);
 typedef ssize_t (*fault_pwrite_fn)(int, const void *, size_t, off_t);
 typedef ssize_t (*fault_write_fn)(int, const void *, size_t);
 typedef int (*fault_sync_fn)(int);
@@ -127,6 +141,46 @@ fault_real(void **cache, const char *name)
 		*cache = dlsym(RTLD_NEXT, name);
 	}
 	return *cache;
+}
+
+ssize_t
+pread(int fd, void *buf, size_t n, off_t off)
+{
+	static void *real;
+	int e = fault_errno(fd, FAULT_READ);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_pread_fn)fault_real(&real, "pread"))(fd, buf, n, off);
+}
+
+ssize_t
+pread64(int fd, void *buf, size_t n, off_t off)
+{
+	static void *real;
+	int e = fault_errno(fd, FAULT_READ);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_pread_fn)fault_real(&real, "pread64"))(fd, buf, n,
+	    off);
+}
+
+ssize_t
+read(int fd, void *buf, size_t n)
+{
+	static void *real;
+	int e = fault_errno(fd, FAULT_READ);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return ((fault_read_fn)fault_real(&real, "read"))(fd, buf, n);
 }
 
 ssize_t
