@@ -888,6 +888,55 @@ START_TEST(a_full_tmpfs_degrades_and_recovers)
 }
 END_TEST
 
+/*
+ * check-ledger on a stopped server's database reads it as it lies, with
+ * no WAL and no lock; a drinkd started on it during the check may have
+ * changed it under the check, so the check says so instead of a verdict,
+ * and exits 1.  The check is held at its first read of the database
+ * (DRINK_FAULT_HOLD) while the server starts.
+ */
+START_TEST(check_ledger_says_when_a_drinkd_started_during_it)
+{
+	char *hold = xasprintf("%s.hold", fault_flag);
+	char *reading = xasprintf("%s.hold.reading", fault_flag);
+	char *out = xasprintf("%s.check", fault_flag), *args, *text, *wal;
+	int status;
+	pid_t pid;
+	FILE *f;
+
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	wal = xasprintf("%s-wal", srv->db);
+	ck_assert_msg(access(wal, F_OK) != 0, "%s left by a clean stop", wal);
+	f = fopen(hold, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	args = xasprintf("-f %s check-ledger", srv->conf);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("DRINK_FAULT_HOLD", hold, 1);
+		_exit(h_drinkd_run(args, out, 60000));
+	}
+	H_WAIT_UNTIL(access(reading, F_OK) == 0);
+	h_server_restart(srv);
+	ck_assert_int_eq(access(wal, F_OK), 0);
+	unlink(hold);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	text = h_slurp(out, H_SLURP_MAX);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+	    strstr(text, "during the check; run check-ledger again") != NULL &&
+	    strstr(text, "ledger OK") == NULL, "status %d: %s", status, text);
+	free(text);
+	/* Run again, beside the running server: a verdict. */
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	free(args);
+	free(wal);
+	free(out);
+	free(reading);
+	free(hold);
+}
+END_TEST
+
 /* ---- the Sunday dialect ---------------------------------------------- */
 
 /* A Sunday connection, greeted on m1. */
@@ -1070,6 +1119,7 @@ main(void)
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
 	tcase_add_test(tc, a_truncated_wal_index_is_survived);
 	tcase_add_test(tc, an_immutable_wal_index_is_survived);
+	tcase_add_test(tc, check_ledger_says_when_a_drinkd_started_during_it);
 	tc = h_tcase(s, "Sunday replies while storage fails", sunday_setup,
 	    teardown, 180);
 	tcase_add_test(tc,

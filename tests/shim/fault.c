@@ -14,7 +14,8 @@
  * pread, pread64) fail, with EIO: a disk that can no longer give back
  * what it holds (SQLite calls that a malformed database); every other
  * kind leaves reads alone.  Everything else, the answers file included,
- * works as usual.
+ * works as usual.  Apart from all that, $DRINK_FAULT_HOLD holds the reads
+ * of the one process given it (see fault_hold).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -65,28 +66,56 @@ fault_pause(void)
 	(void)nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
 }
 
-/* 0, or the errno to fail op on fd with. */
+/* 1 when fd is open on a database or its write-ahead log. */
 static int
-fault_errno(int fd, enum fault_op op)
+fault_db_fd(int fd)
 {
-	const char *flag = getenv("DRINK_FAULT_FILE");
-	char link[64], path[4096], kind[16] = "";
-	int sync = op == FAULT_SYNC;
+	char link[64], path[4096];
 	ssize_t n;
 	size_t len;
-	FILE *f;
 
-	if (flag == NULL || access(flag, F_OK) != 0) {
-		return 0;
-	}
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0) {
 		return 0;
 	}
 	path[n] = '\0';
 	len = (size_t)n;
-	if (!(len > 3 && strcmp(path + len - 3, ".db") == 0) &&
-	    !(len > 4 && strcmp(path + len - 4, "-wal") == 0)) {
+	return (len > 3 && strcmp(path + len - 3, ".db") == 0) ||
+	    (len > 4 && strcmp(path + len - 4, "-wal") == 0);
+}
+
+/*
+ * $DRINK_FAULT_HOLD, in the one process given it: while the file it
+ * names exists, a read of the database waits (up to a minute), once
+ * $DRINK_FAULT_HOLD.reading has been created to say so.  A test holds a
+ * reader there while it does something beside it.
+ */
+static void
+fault_hold(int fd)
+{
+	const char *hold = getenv("DRINK_FAULT_HOLD");
+	int i;
+
+	if (hold == NULL || access(hold, F_OK) != 0 || !fault_db_fd(fd)) {
+		return;
+	}
+	fault_mark(hold, ".reading");
+	for (i = 0; i < 6000 && access(hold, F_OK) == 0; i++) {
+		(void)nanosleep(&(struct timespec){ .tv_nsec = 10000000 },
+		    NULL);
+	}
+}
+
+/* 0, or the errno to fail op on fd with. */
+static int
+fault_errno(int fd, enum fault_op op)
+{
+	const char *flag = getenv("DRINK_FAULT_FILE");
+	char kind[16] = "";
+	int sync = op == FAULT_SYNC;
+	FILE *f;
+
+	if (flag == NULL || access(flag, F_OK) != 0 || !fault_db_fd(fd)) {
 		return 0;
 	}
 	if ((f = fopen(flag, "r")) != NULL) {
@@ -147,7 +176,7 @@ ssize_t
 pread(int fd, void *buf, size_t n, off_t off)
 {
 	static void *real;
-	int e = fault_errno(fd, FAULT_READ);
+	int e = (fault_hold(fd), fault_errno(fd, FAULT_READ));
 
 	if (e != 0) {
 		errno = e;
@@ -160,7 +189,7 @@ ssize_t
 pread64(int fd, void *buf, size_t n, off_t off)
 {
 	static void *real;
-	int e = fault_errno(fd, FAULT_READ);
+	int e = (fault_hold(fd), fault_errno(fd, FAULT_READ));
 
 	if (e != 0) {
 		errno = e;
@@ -174,7 +203,7 @@ ssize_t
 read(int fd, void *buf, size_t n)
 {
 	static void *real;
-	int e = fault_errno(fd, FAULT_READ);
+	int e = (fault_hold(fd), fault_errno(fd, FAULT_READ));
 
 	if (e != 0) {
 		errno = e;
