@@ -963,17 +963,6 @@ sunday_alice(void)
 	return c;
 }
 
-/* Nothing pending or held, and check-ledger passes. */
-static void
-ledger_clean(void)
-{
-	ck_assert_int_eq(h_check_ledger(srv), 0);
-	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
-	    " WHERE state = 'pending'"), 0);
-	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
-	    " WHERE name = '@holds'"), 0);
-}
-
 /* 1 when admin connection a can write (m1's slot 3 set as it is). */
 static int
 slot_set_ok(struct h_client *a)
@@ -1022,7 +1011,7 @@ START_TEST(sunday_stat_is_416_and_getbalance_103_while_reads_fail)
 	    " machine = 'm1' AND slot = 3"), 5);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"), txs);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 }
 END_TEST
@@ -1050,14 +1039,14 @@ START_TEST(sunday_drop_refused_by_storage_is_103_and_charges_nothing)
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop'"), 0);
-	ledger_clean();
+	h_ledger_settled(srv);
 	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
 	a = h_connect_as(srv, "admin", "adminpw");
 	H_WAIT_UNTIL(slot_set_ok(a));
 	lg_say(c, "DROP 3\n", "OK:  Dropping drink\r\n");
 	lg_say(c, "GETBALANCE\n", "OK: 90\r\n");
 	ck_assert_int_eq(fake_vends(f), 1);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(a);
 	h_close(c);
 	fake_stop(f);
@@ -1090,7 +1079,7 @@ START_TEST(sunday_drop_whose_capture_cannot_be_recorded_is_103)
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	lg_say(c, "GETBALANCE\n", "OK: 90\r\n");
 	ck_assert_int_eq(fake_vends(f), 1);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 	fake_stop(f);
 }

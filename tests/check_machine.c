@@ -78,16 +78,6 @@ drop_expect_error(struct h_client *c, int slot, const char *code)
 }
 
 static void
-assert_no_pending_and_clean(void)
-{
-	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE state"
-	    " = 'pending'"), 0);
-	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
-	    " WHERE name = '@holds'"), 0);
-	ck_assert_int_eq(h_check_ledger(srv), 0);
-}
-
-static void
 wait_online(const char *machine, int want)
 {
 	H_WAIT_UNTIL((h_machine_online(srv, machine) == 1) == want);
@@ -502,7 +492,7 @@ START_TEST(drop_charges_and_decrements_stock)
 	    "\"state\":\"completed\",\"machine\":\"m1\",\"slot\":3,"
 	    "\"item\":\"Coke\"") != NULL, "%s", c->line);
 	cJSON_Delete(r);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }
@@ -551,7 +541,7 @@ sensed_stock_is_exact(enum fake_mode mode)
 	cJSON_Delete(drop_expect_error(c, 3, "slot_empty"));
 	ck_assert_int_eq(fake_vends(f), 5);
 	ck_assert_int_eq(h_balance(srv, "admin"), 1000 - 5 * 10);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }
@@ -595,7 +585,7 @@ START_TEST(reference_controller_sells_exactly_its_stock)
 	ck_assert_int_eq(h_balance(srv, "admin"), 1000 - 3 * 10);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'completed'"), 3);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	ck_assert_int_eq(h_machine_stop(pid), 0);
 	h_close(c);
 }
@@ -677,7 +667,7 @@ START_TEST(nack_fails_the_drop_and_charges_nothing)
 		    "failed");
 	}
 	cJSON_Delete(r);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }
@@ -697,7 +687,7 @@ START_TEST(unanswered_vend_times_out_and_late_ok_is_not_charged)
 	ck_assert(h_server_log_wait(srv, "machine m1: vended after timeout, "
 	    "not charged: slot 3, tx ", 10000));
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }
@@ -718,7 +708,7 @@ START_TEST(delay_is_sent_and_extends_the_wait)
 	fake_last(f, &slot, &delay);
 	ck_assert_int_eq(delay, 2);
 	ck_assert_int_ge(now_ms() - t0, 4900);	/* 3 s + 2 s delay */
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }
@@ -753,7 +743,7 @@ START_TEST(a_queued_vend_has_the_whole_timeout_once_sent)
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	ck_assert_int_eq(h_balance(srv, "bob"), 90);
 	ck_assert(!h_server_log_contains(srv, "vended after timeout"));
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(b);
 	h_close(a);
@@ -768,7 +758,7 @@ START_TEST(controller_disconnect_mid_vend_charges_nothing)
 	cJSON_Delete(drop_expect_error(c, 3, "drop_failed"));
 	ck_assert_int_eq(fake_vends(f), 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }
@@ -796,7 +786,7 @@ START_TEST(replacement_connection_fails_the_vend_in_flight)
 	cJSON_Delete(r);
 	ck_assert_int_eq(fake_vends(new), 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(old);
 	fake_stop(new);
 	h_close(c);
@@ -814,7 +804,7 @@ START_TEST(member_disconnect_does_not_stop_the_drop)
 	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'completed'") == 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 }
 END_TEST
@@ -840,7 +830,7 @@ START_TEST(two_members_are_served_in_arrival_order)
 	ck_assert_str_eq(order, "3,4,");
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	ck_assert_int_eq(h_balance(srv, "admin"), 995);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(a);
 	h_close(b);
@@ -907,7 +897,7 @@ START_TEST(retried_drop_with_key_vends_once)
 	cJSON_Delete(r);
 	ck_assert_int_eq(fake_vends(f), 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }
@@ -934,7 +924,7 @@ START_TEST(server_killed_mid_drop_releases_the_hold_on_restart)
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'failed'"), 1);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	/* The key replays the outcome; nothing is vended again. */
 	f = fake_start(srv, "m1", FAKE_ACK, 0);
 	c = h_connect_as(srv, "alice", "alicepw");
@@ -1015,7 +1005,7 @@ START_TEST(concurrent_drops_never_overspend)
 	ck_assert_int_eq(h_balance(srv, "alice"), 0);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'completed'"), 3);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(a);
 }
@@ -1079,7 +1069,7 @@ START_TEST(admin_refunds_a_completed_drop_once)
 	ck_assert_int_eq(h_num(cJSON_GetArrayItem(h_array(r, "transactions"),
 	    0), "refund"), refund);
 	cJSON_Delete(r);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 	h_close(a);
@@ -1123,7 +1113,7 @@ START_TEST(sigterm_lets_a_drop_in_flight_settle)
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
 	    " WHERE ended IS NULL"), 0);
-	assert_no_pending_and_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 	h_close(c);
 }

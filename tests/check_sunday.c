@@ -123,16 +123,6 @@ wait_online(const char *machine, int want)
 	    want ? "online" : "offline");
 }
 
-static void
-ledger_clean(void)
-{
-	ck_assert_int_eq(h_check_ledger(srv), 0);
-	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
-	    " WHERE state = 'pending'"), 0);
-	ck_assert_int_eq(h_sql_int(srv, "SELECT balance FROM accounts"
-	    " WHERE name = '@holds'"), 0);
-}
-
 /* ---- greeting and machine selection --------------------------------- */
 
 START_TEST(sunday_greeting_first_machine)
@@ -445,7 +435,7 @@ START_TEST(sunday_ibutton_own_card_unlocks_nothing)
 	    "127.0.0.1: unknown card or disabled owner"));
 	ck_assert(h_server_log_contains(srv, "IBUTTON login throttled from "
 	    "127.0.0.1, retry after "));
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 }
 END_TEST
@@ -770,7 +760,7 @@ START_TEST(sunday_drop_refusals)
 	lg_say(c, "DROP 4\n", "ERR 203 User is poor.\r\n");
 	ck_assert_int_eq(fake_vends(f), 0);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 	fake_stop(f);
 }
@@ -816,7 +806,7 @@ START_TEST(sunday_drop_failure_precedence)
 	ck_assert_int_eq(fake_vends(f), 0);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'drop'"), 0);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 	fake_stop(f);
 }
@@ -839,7 +829,7 @@ START_TEST(sunday_drop_charges_after_ack)
 	lg_say(c, "GETBALANCE\n", "OK: 50\r\n");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'drop' AND state = 'completed' AND amount = -50"), 1);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 	fake_stop(f);
 }
@@ -861,7 +851,7 @@ START_TEST(sunday_drop_nack_and_timeout_charge_nothing)
 	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'drop' AND state = 'failed'"), 2);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 	fake_stop(f);
 }
@@ -879,7 +869,7 @@ START_TEST(sunday_drop_with_delay_and_pipelined_behind)
 	fake_last(f, &slot, &delay);
 	ck_assert_int_eq(slot, 1);
 	ck_assert_int_eq(delay, 1);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 	fake_stop(f);
 }
@@ -901,7 +891,7 @@ START_TEST(sunday_drop_in_progress_across_ports)
 	cJSON_Delete(r);
 	ck_assert_int_eq(fake_vends(f), 1);
 	lg_say(c, "GETBALANCE\n", "OK: 50\r\n");
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(m);
 	h_close(c);
 	fake_stop(f);
@@ -923,7 +913,7 @@ START_TEST(sunday_drop_survives_disconnect)
 		usleep(50 * 1000);
 	}
 	ck_assert_int_eq(h_balance(srv, "alice"), 50);
-	ledger_clean();
+	h_ledger_settled(srv);
 	fake_stop(f);
 }
 END_TEST
@@ -985,7 +975,7 @@ START_TEST(sunday_sendcredits)
 	ck_assert_int_eq(h_balance(srv, "bob"), 30);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'transfer'"), 1);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 }
 END_TEST
@@ -1007,7 +997,7 @@ START_TEST(sunday_sendcredits_upper_bound)
 	ck_assert_int_eq(h_balance(srv, "bob"), 1000000000);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
 	    "kind = 'transfer'"), 1);
-	ledger_clean();
+	h_ledger_settled(srv);
 	h_close(c);
 }
 END_TEST

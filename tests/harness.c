@@ -1459,6 +1459,16 @@ h_check_ledger(struct h_server *s)
 	return h_server_cmd(s, "check-ledger", NULL);
 }
 
+void
+h_ledger_settled(struct h_server *s)
+{
+	ck_assert_int_eq(h_sql_int(s, "SELECT count(*) FROM tx WHERE state"
+	    " = 'pending'"), 0);
+	ck_assert_int_eq(h_sql_int(s, "SELECT balance FROM accounts"
+	    " WHERE name = '@holds'"), 0);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+}
+
 char **
 h_machine_argv(struct h_server *s, const char *cert,
     const char *const *words)

@@ -288,6 +288,8 @@ int64_t h_sql_wait(struct h_server *s, int64_t want, const char *fmt, ...)
 int64_t h_balance(struct h_server *s, const char *user);
 /* `drinkd check-ledger` exit code. */
 int h_check_ledger(struct h_server *s);
+/* Nothing pending, nothing held (@holds at 0), and check-ledger passes. */
+void h_ledger_settled(struct h_server *s);
 
 /*
  * Poll until cond holds, every 10 ms; fail the test naming cond after
