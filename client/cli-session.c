@@ -6,6 +6,7 @@
  * logs in again with the password it already has) on its next command.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,9 @@ cli_session_countdown_start(struct cli_session *s)
 	}
 }
 
+static const char *cli_session_alert_hint(const struct cli_session *s,
+    char *buf, size_t len);
+
 /*
  * Read the next message within timeout_ms, passing over events unless
  * events is set (the greeting is one).  Events are news nobody asked this
@@ -200,7 +204,7 @@ cli_session_read(struct cli_session *s, int64_t timeout_ms, int events,
     const char *what, cJSON **obj, char **line, size_t *len)
 {
 	int64_t deadline = now_ms() + timeout_ms, left;
-	char addr[300];
+	char addr[300], hint[PATH_MAX + 200];
 	int st;
 
 	cli_session_addr(s, addr, sizeof(addr));
@@ -232,8 +236,9 @@ cli_session_read(struct cli_session *s, int64_t timeout_ms, int events,
 			    conn_error(s->conn));
 			return CLI_EXIT_CONN;
 		default:
-			cli_error("connection to %s failed: %s", addr,
-			    conn_error(s->conn));
+			cli_error("connection to %s failed: %s%s", addr,
+			    conn_error(s->conn), cli_session_alert_hint(s,
+			    hint, sizeof(hint)));
 			return CLI_EXIT_CONN;
 		}
 		*obj = cJSON_ParseWithLength(*line, *len);
@@ -441,10 +446,57 @@ cli_session_verify_hint(const struct cli_session *s, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Why the server ended the handshake with an alert, when the alert is
+ * about this client's certificate (TLS 1.3 sends it after the client has
+ * finished, so it shows on the first read): a member certificate of
+ * another club or CA, a revoked or expired one, or none where the port
+ * wants one (a machine port).  "" for any other failure.
+ */
+static const char *
+cli_session_alert_hint(const struct cli_session *s, char *buf, size_t len)
+{
+	static const struct {
+		const char *alert, *why;
+	} alerts[] = {
+		{ "alert unknown ca", "it is not signed by a CA the server "
+		    "trusts for members" },
+		{ "alert certificate revoked", "the server has it as revoked" },
+		{ "alert certificate expired", "it has expired, or is not "
+		    "valid yet" },
+		{ "alert bad certificate", "the server could not use it" },
+		{ "alert unsupported certificate", "it is not for client "
+		    "authentication (extended key usage clientAuth)" },
+		{ "alert certificate unknown", "the server could not use it" },
+	};
+	const char *err = conn_error(s->conn);
+	size_t i;
+
+	if (err == NULL) {
+		return "";
+	}
+	if (strstr(err, "alert certificate required") != NULL) {
+		snprintf(buf, len, "; the server asks for a certificate, as "
+		    "drinkd's machine port does: members use the member port "
+		    "(4242 unless the club chose another)");
+		return buf;
+	}
+	for (i = 0; s->cfg->cert != NULL &&
+	    i < sizeof(alerts) / sizeof(alerts[0]); i++) {
+		if (strstr(err, alerts[i].alert) != NULL) {
+			snprintf(buf, len, "; the server refused the "
+			    "certificate %s: %s", s->cfg->cert,
+			    alerts[i].why);
+			return buf;
+		}
+	}
+	return "";
+}
+
 int
 cli_session_open(struct cli_session *s)
 {
-	char err[512], addr[300];
+	char err[512], addr[300], hint[PATH_MAX + 200];
 	int64_t deadline;
 	int fd, st;
 
@@ -474,10 +526,11 @@ cli_session_open(struct cli_session *s)
 		return CLI_EXIT_CONN;
 	}
 	if (conn_connect(s->conn, s->cfg->host, deadline) != CONN_OK) {
-		cli_error("TLS handshake with %s failed: %s%s",
+		cli_error("TLS handshake with %s failed: %s%s%s",
 		    cli_session_addr(s, addr, sizeof(addr)),
 		    conn_error(s->conn), cli_session_verify_hint(s, err,
-		    sizeof(err)));
+		    sizeof(err)), cli_session_alert_hint(s, hint,
+		    sizeof(hint)));
 		cli_session_drop(s);
 		return CLI_EXIT_CONN;
 	}

@@ -635,6 +635,58 @@ START_TEST(exit_3_is_a_connection_failure)
 }
 END_TEST
 
+/*
+ * A certificate the server refuses, and a port that wants one: the TLS
+ * alert is translated into what to do about it (exit 3 each).
+ */
+START_TEST(exit_3_says_why_the_server_refused_the_certificate)
+{
+	static const struct {
+		const char *cert, *why;
+	} refused[] = {
+		{ "wrongca-alice", "it is not signed by a CA the server trusts "
+		    "for members" },
+		{ "expired-alice", "it has expired, or is not valid yet" },
+	};
+	struct run_result r;
+	char *base, *crt, *key, *want, *port, *ca = h_cert_path("ca.crt");
+	size_t i;
+
+	/* Certificates log in only where member_ca is set. */
+	h_server_free(srv);
+	want = xasprintf("vend_timeout = 5\nmember_ca = %s\n", ca);
+	srv = h_machine_server_start(want);
+	free(want);
+	free(ca);
+	write_conf(conf, srv->port);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		base = h_cert_path(refused[i].cert);
+		crt = xasprintf("%s.crt", base);
+		key = xasprintf("%s.key", base);
+		free(base);
+		DRINK(&r, "--cert", crt, "--key", key, "balance");
+		want = xasprintf("; the server refused the certificate %s: "
+		    "%s\n", crt, refused[i].why);
+		ck_assert_msg(r.status == 3 && strstr(r.err, want) != NULL,
+		    "%d %s", r.status, r.err);
+		run_result_free(&r);
+		free(want);
+		free(crt);
+		free(key);
+	}
+	/* The machine port, where a member has no business. */
+	ck_assert_int_gt(srv->machine_port, 0);
+	port = xasprintf("%d", srv->machine_port);
+	DRINK(&r, "-p", port, "machines");
+	ck_assert_msg(r.status == 3 && strstr(r.err, "; the server asks for "
+	    "a certificate, as drinkd's machine port does: members use the "
+	    "member port (4242 unless the club chose another)\n") != NULL,
+	    "%d %s", r.status, r.err);
+	run_result_free(&r);
+	free(port);
+}
+END_TEST
+
 START_TEST(exit_4_is_output_that_could_not_be_written)
 {
 	struct run_result r;
@@ -1463,6 +1515,7 @@ client_suite(void)
 	tcase_add_test(tc, help_is_generated_from_the_specification);
 	tcase_add_test(tc, help_is_named_as_it_is_typed);
 	tcase_add_test(tc, exit_3_is_a_connection_failure);
+	tcase_add_test(tc, exit_3_says_why_the_server_refused_the_certificate);
 	tcase_add_test(tc, exit_4_is_output_that_could_not_be_written);
 	tc = h_tcase(s, "output for scripts and people", setup, teardown,
 	    180);
