@@ -108,6 +108,28 @@ main_lock(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * main_lock for a subcommand that needs the server stopped: when it is
+ * running, say so, and what else would do (instead, or NULL).
+ */
+static int
+main_lock_offline(const struct config *cfg, const char *instead)
+{
+	char err[512];
+
+	if (db_lock(cfg->database, err, sizeof(err)) == -1) {
+		if (strstr(err, "in use by drinkd") != NULL) {
+			log_err("%s: stop it first%s%s", err,
+			    instead != NULL ? ", or " : "",
+			    instead != NULL ? instead : "");
+		} else {
+			log_err("%s", err);
+		}
+		return -1;
+	}
+	return 0;
+}
+
 /* Print config_check_server()'s refusals, one per line; 0 when none. */
 static int
 main_check_config(const struct config *cfg)
@@ -249,7 +271,8 @@ main_useradd(struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	/* The database first: no password is asked for a missing one. */
-	if (main_lock(cfg) != 0 ||
+	if (main_lock_offline(cfg, "add the user through it as an admin: "
+	    "drink -u ADMIN user-add NAME") != 0 ||
 	    (db = main_open_db(cfg, 0, 0)) == NULL) {
 		return 1;
 	}
@@ -444,7 +467,7 @@ main_restore(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "drinkd: usage: restore FILE\n");
 		return 2;
 	}
-	if (main_lock(cfg) != 0) {
+	if (main_lock_offline(cfg, NULL) != 0) {
 		return 1;
 	}
 	if (db_restore(argv[0], cfg->database, stdout, err, sizeof(err)) !=
@@ -459,9 +482,10 @@ main_restore(struct config *cfg, int argc, char **argv)
 
 /*
  * Run by root on a database that another user owns (drinkd's, under
- * systemd), a subcommand would leave root-owned DB-wal and DB-shm files
- * (or a root-owned database) that the server then cannot open.  Refuse,
- * and say how to run it.  A missing database is judged by its directory.
+ * systemd), a subcommand or the server would leave root-owned DB-wal,
+ * DB-shm and DB.answers files (or a root-owned database) that the server
+ * then cannot open as its own user.  Refuse, and say how to run it.  A
+ * missing database is judged by its directory.
  */
 static int
 main_check_owner(const char *path)
@@ -749,7 +773,8 @@ main(int argc, char **argv)
 		goto out_cfg;
 	}
 	if (first == argc) {
-		rc = main_serve(&cfg);
+		rc = main_check_owner(cfg.database) != 0 ? 1 :
+		    main_serve(&cfg);
 		goto out_cfg;
 	}
 	for (k = 0; k < sizeof(main_subcommands) /

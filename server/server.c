@@ -711,7 +711,7 @@ static int
 server_fd_limits(struct config *cfg)
 {
 	struct rlimit rl;
-	long room;
+	long room, open_now;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		log_warn("getrlimit: %s", strerror(errno));
@@ -737,10 +737,14 @@ server_fd_limits(struct config *cfg)
 	 * descriptors than there are (together they may: the reserve answers
 	 * the excess with server_busy).
 	 */
-	room = server_fd_limit - server_fds_open() - SERVER_FD_MARGIN;
+	open_now = server_fds_open();
+	room = server_fd_limit - open_now - SERVER_FD_MARGIN;
 	if (room < 1) {
 		log_err("the descriptor limit (ulimit -n %ld) leaves no room "
-		    "for clients; raise it", server_fd_limit);
+		    "for clients: drinkd holds %ld and keeps %d for itself; "
+		    "raise it to at least %ld for %d clients (LimitNOFILE= "
+		    "in the unit, or ulimit -n)", server_fd_limit, open_now,
+		    SERVER_FD_MARGIN, open_now + SERVER_FD_MARGIN + 100, 100);
 		return -1;
 	}
 	if (cfg->max_clients > room) {

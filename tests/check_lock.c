@@ -82,6 +82,9 @@ START_TEST(init_and_useradd_refuse_while_a_server_runs)
 	ck_assert_int_eq(h_server_cmd(srv, "useradd carol --balance 50",
 	    "carolpw\n"), 1);
 	ck_assert_int_eq(h_server_log_count(srv, msg), 2);
+	/* useradd says what to do instead; init has nothing to add. */
+	ck_assert_int_eq(h_server_log_count(srv, "stop it first, or add the "
+	    "user through it as an admin: drink -u ADMIN user-add NAME"), 1);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE"
 	    " name = 'carol'"), 0);
 	/* check-ledger only reads, and may run beside the server. */

@@ -336,6 +336,43 @@ START_TEST(ops_start_failures_reach_stderr_without_d)
 }
 END_TEST
 
+/*
+ * A descriptor limit too low for any client: the server does not start,
+ * and says how far to raise it.
+ */
+START_TEST(ops_server_says_how_far_to_raise_a_low_fd_limit)
+{
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
+	    "build";
+	char *dir = h_tmpdir(), *conf = ops_conf(dir, NULL), *text;
+	long need = 0;
+	const char *p;
+	int rc;
+
+	rc = ops_run(dir, &text, "-f %s init", conf);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	rc = ops_sh(&text, "ulimit -n 64 && %s/drinkd -f %s -d", build, conf);
+	ck_assert_msg(rc != 0 && (p = strstr(text, "the descriptor limit "
+	    "(ulimit -n 64) leaves no room for clients: drinkd holds "))
+	    != NULL && (p = strstr(p, "raise it to at least ")) != NULL,
+	    "%d %s", rc, text);
+	need = strtol(p + strlen("raise it to at least "), NULL, 10);
+	free(text);
+	ck_assert_msg(need > 64 && need < 1024, "%ld", need);
+	/* The number given is enough: the server starts and serves. */
+	rc = ops_sh(&text, "(ulimit -n %ld && exec %s/drinkd -f %s -d) "
+	    ">%s/d.log 2>&1 & for i in $(seq 300); do grep -q ready "
+	    "%s/d.log && break; sleep 0.1; done; kill $!; wait $!; "
+	    "cat %s/d.log", need, build, conf, dir, dir, dir);
+	ck_assert_msg(strstr(text, "leaves no room") == NULL &&
+	    strstr(text, "ready") != NULL, "%d %s", rc, text);
+	free(text);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_commands_never_create_a_missing_database)
 {
 	static const char *const cmds[] = {
@@ -394,7 +431,19 @@ START_TEST(ops_commands_never_create_a_missing_database)
 		ck_assert_msg(rc == 1 && strstr(text, "run this as that user")
 		    != NULL, "%d %s", rc, text);
 		free(text);
+		/*
+		 * Nor does the server: run as root it would leave root-owned
+		 * DB-wal, DB-shm and DB.answers that drinkd's user cannot
+		 * open at its next start.
+		 */
+		rc = ops_run(dir, &text, "-f %s -d", conf);
+		ck_assert_msg(rc == 1 && strstr(text, "run this as that user")
+		    != NULL, "%d %s", rc, text);
+		free(text);
 		p = xasprintf("%s-wal", db);
+		ck_assert_int_ne(access(p, F_OK), 0);
+		free(p);
+		p = xasprintf("%s.answers", db);
 		ck_assert_int_ne(access(p, F_OK), 0);
 		free(p);
 	}
@@ -637,8 +686,8 @@ START_TEST(ops_restore_puts_a_backup_back)
 	ck_assert_int_eq(h_balance(s, "alice"), 20);
 	/* Not under a running server: it holds the database's lock. */
 	rc = ops_run(s->dir, &text, "-f %s restore %s", s->conf, copy);
-	ck_assert_msg(rc == 1 && strstr(text, "is in use by drinkd") != NULL,
-	    "%d %s", rc, text);
+	ck_assert_msg(rc == 1 && strstr(text, "is in use by drinkd") != NULL &&
+	    strstr(text, "): stop it first\n") != NULL, "%d %s", rc, text);
 	free(text);
 	ck_assert_int_eq(h_balance(s, "alice"), 20);
 	h_server_stop(s);
@@ -1260,6 +1309,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_key_set_twice_is_warned_by_n_and_in_the_log);
 	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
 	tcase_add_test(tc, ops_commands_never_create_a_missing_database);
+	tcase_add_test(tc, ops_server_says_how_far_to_raise_a_low_fd_limit);
 	tcase_add_test(tc, ops_key_readable_by_drinkds_group_is_accepted);
 
 	tc = h_tcase(s, "backup and restore, verified by the ledger", NULL,
