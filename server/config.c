@@ -17,7 +17,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -445,15 +447,33 @@ config_ssl_fail(SSL_CTX *ctx, const char *what, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * A file drinkd must read.  Permission denied is the usual slip of an
+ * install as root (install -m 600 leaves a key root's alone): say whom
+ * drinkd runs as, and how to let it read the file.
+ */
 static int
 config_readable(const char *path, char *err, size_t errlen)
 {
-	if (access(path, R_OK) != 0) {
-		snprintf(err, errlen, "cannot read %s: %s", path,
-		    strerror(errno));
+	struct passwd *pw;
+	struct group *gr;
+	int e;
+
+	if (access(path, R_OK) == 0) {
+		return 0;
+	}
+	e = errno;
+	if (e != EACCES || geteuid() == 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
 		return -1;
 	}
-	return 0;
+	pw = getpwuid(geteuid());
+	gr = getgrgid(getegid());
+	snprintf(err, errlen, "cannot read %s: %s; drinkd runs as %s: let "
+	    "it read the file, e.g. chgrp %s %s and chmod g+r %s (a private "
+	    "key: mode 640)", path, strerror(e), pw != NULL ? pw->pw_name :
+	    "another user", gr != NULL ? gr->gr_name : "GROUP", path, path);
+	return -1;
 }
 
 static int

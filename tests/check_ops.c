@@ -373,6 +373,57 @@ START_TEST(ops_server_says_how_far_to_raise_a_low_fd_limit)
 }
 END_TEST
 
+/*
+ * A key drinkd's user may not read (installed by root with mode 600):
+ * drinkd -n names the user it runs as and how to let it read the file.
+ */
+START_TEST(ops_unreadable_key_says_how_to_let_drinkd_read_it)
+{
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
+	    "build";
+	char *dir, *conf, *text, *want, *abs;	/* abs: drinkd's copy */
+	int rc;
+
+	if (geteuid() != 0) {
+		return;	/* it takes root to run drinkd as another user */
+	}
+	/* Outside the tests' private directory, which nobody cannot enter. */
+	dir = xstrdup("/tmp/drink-ops-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	text = h_cert_path("server.crt");
+	want = xasprintf("%s/server.crt", dir);
+	h_copy_file(text, want, 0644);
+	free(text);
+	text = xasprintf("cert = %s", want);
+	free(want);
+	conf = ops_conf(dir, text);
+	free(text);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	/* The tree under test may be in a home nobody cannot enter. */
+	text = xasprintf("%s/drinkd", build);
+	abs = xasprintf("%s/drinkd", dir);
+	h_copy_file(text, abs, 0755);
+	free(text);
+	rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
+	    "--clear-groups %s -f %s -n", abs, conf);
+	want = xasprintf("key: cannot read %s/server.key: Permission denied; "
+	    "drinkd runs as nobody: let it read the file, e.g. chgrp nogroup "
+	    "%s/server.key and chmod g+r %s/server.key (a private key: mode "
+	    "640)", dir, dir, dir);
+	ck_assert_msg(rc != 0 && strstr(text, want) != NULL, "%d %s", rc,
+	    text);
+	free(want);
+	free(text);
+	want = xasprintf("rm -rf %s", dir);
+	ck_assert_int_eq(system(want), 0);
+	free(want);
+	free(abs);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_commands_never_create_a_missing_database)
 {
 	static const char *const cmds[] = {
@@ -1310,6 +1361,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
 	tcase_add_test(tc, ops_commands_never_create_a_missing_database);
 	tcase_add_test(tc, ops_server_says_how_far_to_raise_a_low_fd_limit);
+	tcase_add_test(tc, ops_unreadable_key_says_how_to_let_drinkd_read_it);
 	tcase_add_test(tc, ops_key_readable_by_drinkds_group_is_accepted);
 
 	tc = h_tcase(s, "backup and restore, verified by the ledger", NULL,
