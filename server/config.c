@@ -293,6 +293,41 @@ config_apply(struct config *cfg, size_t i, const char *value,
 	return 0;
 }
 
+int
+config_changed(const struct config *run, const struct config *now, char *out,
+    size_t len)
+{
+	const struct config_key *k;
+	const char *a, *b;
+	size_t i, used = 0;
+	int n = 0, differ;
+
+	out[0] = '\0';
+	for (i = 0; i < CONFIG_NKEYS; i++) {
+		k = &config_keys[i];
+		/* The command line still wins over the file. */
+		if (run->origin[i] != NULL &&
+		    strncmp(run->origin[i], "--", 2) == 0) {
+			continue;
+		}
+		if (k->type == CONFIG_LONG) {
+			differ = *(const long *)config_field(run, k) !=
+			    *(const long *)config_field(now, k);
+		} else {
+			a = *(char *const *)config_field(run, k);
+			b = *(char *const *)config_field(now, k);
+			differ = (a == NULL) != (b == NULL) ||
+			    (a != NULL && strcmp(a, b) != 0);
+		}
+		if (differ && used < len) {
+			used += (size_t)snprintf(out + used, len - used,
+			    "%s%s", n > 0 ? ", " : "", k->name);
+		}
+		n += differ;
+	}
+	return n;
+}
+
 void
 config_init(struct config *cfg)
 {

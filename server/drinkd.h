@@ -61,6 +61,13 @@ int config_set(struct config *cfg, const char *key, const char *value,
 /* Read "key = value" lines; -1 with err naming file:line. */
 int config_load(struct config *cfg, const char *path, char *err,
     size_t errlen);
+/*
+ * The keys whose values differ between the running configuration and
+ * now (the file loaded again), leaving out those the command line set:
+ * how many, their names in out joined by ", ".
+ */
+int config_changed(const struct config *run, const struct config *now,
+    char *out, size_t len);
 /* What the loaded file did that works but may not be meant: a key set
  * twice.  say() gets each warning; returns how many there were. */
 int config_warnings(const struct config *cfg, void (*say)(const char *));

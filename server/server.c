@@ -198,6 +198,35 @@ server_say(const char *msg)
 }
 
 /*
+ * A reload reads the certificate, key, CA and CRL files again, not the
+ * configuration file: when the file now says something else than what
+ * drinkd runs with, say which keys wait for a restart (a changed cert or
+ * key path among them: the reload read the old one).
+ */
+static void
+server_reload_config_note(void)
+{
+	struct config now;
+	char err[512], keys[1024];
+
+	if (server->cfg->file == NULL) {
+		return;
+	}
+	config_init(&now);
+	if (config_load(&now, server->cfg->file, err, sizeof(err)) != 0) {
+		log_warn("%s no longer loads (%s); a reload does not read it, "
+		    "but the next start will", server->cfg->file, err);
+	} else if (config_changed(server->cfg, &now, keys, sizeof(keys)) >
+	    0) {
+		log_warn("%s has changed since drinkd started (%s): a reload "
+		    "reads only the certificate, key, CA and CRL files "
+		    "again; restart drinkd for the rest", server->cfg->file,
+		    keys);
+	}
+	config_free(&now);
+}
+
+/*
  * SIGHUP: load certificates and CRL into a fresh context.  New connections
  * use it; live ones keep the context they were made with.
  */
@@ -223,6 +252,7 @@ server_reload(void)
 	log_info("reloaded certificates%s", server->cfg->crl != NULL ?
 	    " and CRL" : "");
 	(void)server_cert_warnings(server->cfg, server_say);
+	server_reload_config_note();
 	return 0;
 }
 

@@ -222,6 +222,44 @@ START_TEST(id_crl_near_next_update_is_warned)
 }
 END_TEST
 
+/*
+ * SIGHUP reads the certificate files again, not the configuration file:
+ * when the file has changed since the start, the log says which keys wait
+ * for a restart; an unchanged file, nothing.
+ */
+START_TEST(id_reload_names_configuration_changes_it_does_not_apply)
+{
+	struct h_server *s = h_server_start(NULL);
+	FILE *f;
+
+	kill(s->pid, SIGHUP);
+	ck_assert(h_server_log_wait(s, "reloaded certificates", 10000));
+	ck_assert(!h_server_log_contains(s, "has changed since drinkd "
+	    "started"));
+	f = fopen(s->conf, "a");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "keep_sessions_days = 30\nlog_level = debug\n");
+	fclose(f);
+	kill(s->pid, SIGHUP);
+	ck_assert(h_server_log_wait(s, "has changed since drinkd started "
+	    "(keep_sessions_days, log_level): a reload reads only the "
+	    "certificate, key, CA and CRL files again; restart drinkd for "
+	    "the rest", 10000));
+	ck_assert_int_eq(h_server_log_count(s, "reloaded certificates"), 2);
+	/* A file that no longer loads is said too; the server serves on. */
+	f = fopen(s->conf, "a");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "vend_timout = 3\n");
+	fclose(f);
+	kill(s->pid, SIGHUP);
+	ck_assert(h_server_log_wait(s, "no longer loads (", 10000));
+	ck_assert(h_server_log_contains(s, "unknown configuration key "
+	    "\"vend_timout\""));
+	h_close(h_connect_as(s, "alice", "alicepw"));
+	h_server_free(s);
+}
+END_TEST
+
 /* ---- member certificates --------------------------------------------- */
 
 START_TEST(id_member_cert_needs_client_auth)
@@ -562,6 +600,8 @@ id_suite(void)
 	    NULL, ID_TIMEOUT);
 	tcase_add_test(tc, id_same_ca_on_both_ports_is_warned);
 	tcase_add_test(tc, id_crl_near_next_update_is_warned);
+	tcase_add_test(tc,
+	    id_reload_names_configuration_changes_it_does_not_apply);
 
 	tc = h_tcase(s, "member certificates are checked like controllers'",
 	    NULL, NULL, ID_TIMEOUT);
