@@ -20,6 +20,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,27 +420,57 @@ config_set(struct config *cfg, const char *key, const char *value, char *err,
 	return config_set_from(cfg, key, value, origin, err, errlen);
 }
 
+/* Add one refusal to err, a line each (the first without a newline). */
+static void
+config_refusal(char *err, size_t errlen, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+static void
+config_refusal(char *err, size_t errlen, const char *fmt, ...)
+{
+	size_t used = strlen(err);
+	va_list ap;
+
+	if (used > 0 && used + 1 < errlen) {
+		err[used++] = '\n';
+		err[used] = '\0';
+	}
+	if (used + 1 >= errlen) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err + used, errlen - used, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Every line is read, so that one run names every mistake in the file:
+ * each refusal is a line of err, and the keys that were good are set.
+ */
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	char line[4096], msg[300], where[PATH_MAX + 16], *p, *eq, *key, *value;
 	FILE *f;
-	int lineno = 0, rc = 0;
+	int lineno = 0, rc = 0, c;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
+	err[0] = '\0';
 	free(cfg->file);
 	cfg->file = xstrdup(path);
-	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
-			snprintf(err, errlen, "%s:%d: line too long", path,
-			    lineno);
+			config_refusal(err, errlen, "%s:%d: line too long",
+			    path, lineno);
 			rc = -1;
-			break;
+			while ((c = getc(f)) != EOF && c != '\n') {
+				;
+			}
+			continue;
 		}
 		if ((p = strchr(line, '#')) != NULL) {
 			*p = '\0';
@@ -449,10 +480,10 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			continue;
 		}
 		if ((eq = strchr(p, '=')) == NULL) {
-			snprintf(err, errlen, "%s:%d: expected key = value",
-			    path, lineno);
+			config_refusal(err, errlen, "%s:%d: expected key = "
+			    "value", path, lineno);
 			rc = -1;
-			break;
+			continue;
 		}
 		*eq = '\0';
 		key = str_trim(p);
@@ -461,7 +492,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		config_note_repeat(cfg, key, where);
 		if (config_set_from(cfg, key, value, where, msg,
 		    sizeof(msg)) != 0) {
-			snprintf(err, errlen, "%s: %s", where, msg);
+			config_refusal(err, errlen, "%s: %s", where, msg);
 			rc = -1;
 		}
 	}

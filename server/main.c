@@ -130,6 +130,18 @@ main_lock_offline(const struct config *cfg, const char *instead)
 	return 0;
 }
 
+/* Refusals, one per line of text, each as "drinkd: LINE" on stderr. */
+static void
+main_print_lines(char *text)
+{
+	char *line, *save = NULL;
+
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		fprintf(stderr, "drinkd: %s\n", line);
+	}
+}
+
 /* Print config_check_server()'s refusals, one per line; 0 when none. */
 static int
 main_check_config(const struct config *cfg)
@@ -725,8 +737,8 @@ main(int argc, char **argv)
 {
 	struct main_opts o = { 0 };
 	struct config cfg;
-	char err[512], *eq;
-	int first, i, rc = 2;
+	char err[4096], *eq;
+	int first, i, rc = 2, load_failed = 0;
 	size_t k;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -745,9 +757,13 @@ main(int argc, char **argv)
 		o.file = DRINKD_CONF;
 	}
 	if (o.file != NULL && config_load(&cfg, o.file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "drinkd: %s\n", err);
+		main_print_lines(err);
 		rc = 1;
-		goto out_cfg;
+		/* -n goes on to check what did load: every mistake at once. */
+		if (!o.check_only) {
+			goto out_cfg;
+		}
+		load_failed = 1;
 	}
 	for (i = 0; i < o.nsets; i++) {
 		eq = strchr(o.sets[i], '=');
@@ -763,7 +779,7 @@ main(int argc, char **argv)
 	(void)config_warnings(&cfg, o.check_only ? main_say : main_warn);
 	if (o.check_only) {
 		log_stderr_too(1);
-		if (main_check_config(&cfg) != 0) {
+		if (main_check_config(&cfg) != 0 || load_failed) {
 			rc = 1;
 		} else {
 			(void)server_cert_warnings(&cfg, main_say);

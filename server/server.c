@@ -207,15 +207,27 @@ static void
 server_reload_config_note(void)
 {
 	struct config now;
-	char err[512], keys[1024];
+	char err[1024], one[1100], keys[1024], *p;
+	size_t used;
 
 	if (server->cfg->file == NULL) {
 		return;
 	}
 	config_init(&now);
 	if (config_load(&now, server->cfg->file, err, sizeof(err)) != 0) {
+		/* One log line: the refusals joined by "; ". */
+		for (p = err, used = 0; *p != '\0' && used + 3 < sizeof(one);
+		    p++) {
+			if (*p == '\n') {
+				one[used++] = ';';
+				one[used++] = ' ';
+			} else {
+				one[used++] = *p;
+			}
+		}
+		one[used] = '\0';
 		log_warn("%s no longer loads (%s); a reload does not read it, "
-		    "but the next start will", server->cfg->file, err);
+		    "but the next start will", server->cfg->file, one);
 	} else if (config_changed(server->cfg, &now, keys, sizeof(keys)) >
 	    0) {
 		log_warn("%s has changed since drinkd started (%s): a reload "

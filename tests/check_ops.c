@@ -234,6 +234,51 @@ START_TEST(ops_check_refuses_each_bad_value_naming_file_line_and_key)
 END_TEST
 
 /*
+ * Several mistakes in one file: -n names every one in one run (a typo'd
+ * key, bad values, a missing file), each on its line, and so does the
+ * server, which does not start.
+ */
+START_TEST(ops_check_names_every_mistake_at_once)
+{
+	char *dir = h_tmpdir(), *conf, *text, *want;
+	int rc;
+	size_t i;
+	const char *const expect[] = {
+		":7: unknown configuration key \"vend_timout\"",
+		":8: listen: port 99999 is out of range",
+		":9: max_clients: expected an integer from 1 to",
+		":10: machine_ca: cannot read /nonexistent/ca.crt: No such file",
+	};
+
+	conf = ops_conf(dir, "vend_timout = 3\nlisten = 127.0.0.1:99999\n"
+	    "max_clients = 0\nmachine_ca = /nonexistent/ca.crt");
+	rc = ops_run(dir, &text, "-f %s -n", conf);
+	ck_assert_msg(rc == 1 && strstr(text, "configuration OK") == NULL,
+	    "%d %s", rc, text);
+	for (i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		want = xasprintf("drinkd: %s%s", conf, expect[i]);
+		ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in:\n%s",
+		    want, text);
+		free(want);
+	}
+	free(text);
+	/* The server: the same load refusals, and no start. */
+	rc = ops_run(dir, &text, "-f %s -d", conf);
+	ck_assert_msg(rc == 1 && strstr(text, "ready") == NULL, "%d %s", rc,
+	    text);
+	for (i = 0; i < 3; i++) {
+		want = xasprintf("drinkd: %s%s", conf, expect[i]);
+		ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in:\n%s",
+		    want, text);
+		free(want);
+	}
+	free(text);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
+/*
  * A key set twice works (the last value) but is said: by -n on stdout,
  * and in the log of a server started with it.
  */
@@ -1356,6 +1401,7 @@ ops_suite(void)
 	    NULL, NULL, OPS_TIMEOUT);
 	tcase_add_test(tc,
 	    ops_check_refuses_each_bad_value_naming_file_line_and_key);
+	tcase_add_test(tc, ops_check_names_every_mistake_at_once);
 	tcase_add_test(tc, ops_check_lists_every_refusal_and_unset_required_keys);
 	tcase_add_test(tc, ops_key_set_twice_is_warned_by_n_and_in_the_log);
 	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
