@@ -162,6 +162,14 @@ config_field(const struct config *cfg, const struct config_key *k)
 }
 
 const char *
+config_origin(const struct config *cfg, const char *key)
+{
+	size_t i = config_index(key);
+
+	return i < CONFIG_NKEYS ? cfg->origin[i] : NULL;
+}
+
+const char *
 config_key_name(size_t i)
 {
 	return i < CONFIG_NKEYS ? config_keys[i].name : NULL;

@@ -84,6 +84,8 @@ int config_addr_split(const char *spec, char *host, size_t hostlen,
     char *port, size_t portlen, char *err, size_t errlen);
 /* The i-th key's name and default (NULL past the end / for no default). */
 const char *config_key_name(size_t i);
+/* Where key's value came from ("FILE:LINE", "--key"); NULL: the default. */
+const char *config_origin(const struct config *cfg, const char *key);
 const char *config_key_default(size_t i);
 
 /* client.c: the live client list (PROTOCOL.md section 5). */

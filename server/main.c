@@ -77,16 +77,39 @@ main_usage(FILE *f)
 }
 
 /* create: 0 for every command that must find an existing database. */
+/*
+ * Where the database path came from, for a message about a database that
+ * is not there: a mistyped path is found where it was typed.
+ */
+static const char *
+main_db_origin(const struct config *cfg, char *buf, size_t len)
+{
+	const char *o = config_origin(cfg, "database");
+
+	if (o == NULL && cfg->file == NULL) {
+		snprintf(buf, len, "; the path is the default (no "
+		    "configuration file was read: -f FILE, or %s)",
+		    DRINKD_CONF);
+	} else if (o == NULL) {
+		snprintf(buf, len, "; the path is the default (%s sets no "
+		    "database)", cfg->file);
+	} else {
+		snprintf(buf, len, "; the path comes from %s", o);
+	}
+	return buf;
+}
+
 static struct db *
 main_open_db(const struct config *cfg, int readers, int create)
 {
-	char err[512];
+	char err[512], from[PATH_MAX + 64];
 	struct db *db;
 
 	db = create ? db_open(cfg->database, readers, err, sizeof(err)) :
 	    db_open_existing(cfg->database, readers, err, sizeof(err));
 	if (db == NULL) {
-		log_err("%s", err);
+		log_err("%s%s", err, access(cfg->database, F_OK) != 0 ?
+		    main_db_origin(cfg, from, sizeof(from)) : "");
 	}
 	return db;
 }
@@ -431,7 +454,7 @@ main_passwd(struct config *cfg, int argc, char **argv)
 static int
 main_check_ledger(struct config *cfg, int argc, char **argv)
 {
-	char err[1024];
+	char err[1024], from[PATH_MAX + 64];
 	int rc;
 
 	(void)argv;
@@ -442,7 +465,8 @@ main_check_ledger(struct config *cfg, int argc, char **argv)
 	/* No lock: it only reads, from one snapshot, beside a server. */
 	rc = db_check_ledger_file(cfg->database, stdout, err, sizeof(err));
 	if (rc == -2) {
-		log_err("%s", err);
+		log_err("%s%s", err, access(cfg->database, F_OK) != 0 ?
+		    main_db_origin(cfg, from, sizeof(from)) : "");
 		return 1;
 	}
 	printf("%s\n", rc == 0 ? "ledger OK" : "ledger BROKEN");

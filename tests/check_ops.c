@@ -495,6 +495,11 @@ START_TEST(ops_commands_never_create_a_missing_database)
 		ck_assert_msg(rc == 1, "%s exited %d: %s", cmd, rc, text);
 		ck_assert_msg(strstr(text, i < 5 ? db : "copy.db") != NULL &&
 		    strstr(text, "No such file") != NULL, "%s: %s", cmd, text);
+		/* A mistyped path is found where it was typed. */
+		p = xasprintf("; the path comes from %s:7\n", conf);
+		ck_assert_msg(i == 4 || i == 5 || strstr(text, p) != NULL,
+		    "%s: %s", cmd, text);
+		free(p);
 		ck_assert_msg(access(db, F_OK) != 0, "%s created %s", cmd, db);
 		free(text);
 		free(cmd);
