@@ -195,12 +195,39 @@ ctl_link_cert_refused(const struct ctl_link *l)
 	return CTL_LINK_FATAL;
 }
 
+/*
+ * Why the server's certificate did not verify, when the reason is that no
+ * certificate in --ca issued it: --ca names another CA than the one that
+ * signed drinkd's "cert" (or the server has a certificate from elsewhere).
+ * Either side can be the one to fix, so this is said, not decided: the
+ * attempt is retried like any other failed handshake.  "" otherwise.
+ */
+static const char *
+ctl_link_verify_hint(const struct ctl_link *l, char *buf, size_t len)
+{
+	switch (SSL_get_verify_result(conn_ssl(l->conn))) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		break;
+	default:
+		return "";
+	}
+	snprintf(buf, len, ": the server's certificate is not signed by the "
+	    "CA in --ca %s; --ca must name the CA that issued drinkd's "
+	    "certificate (its \"cert\")", l->cfg->ca);
+	return buf;
+}
+
 /* TCP, then TLS with the server's certificate checked against -H. */
 static int
 ctl_link_connect(struct ctl_link *l)
 {
 	const struct ctl_config *cfg = l->cfg;
-	char err[256];
+	char err[256], hint[PATH_MAX + 160];
 	int fd;
 
 	log_debug("connecting to %s port %s", cfg->host, cfg->port);
@@ -220,28 +247,49 @@ ctl_link_connect(struct ctl_link *l)
 		if (conn_cert_refused(l->conn)) {
 			return ctl_link_cert_refused(l);
 		}
-		log_warn("TLS handshake with %s port %s failed: %s", cfg->host,
-		    cfg->port, conn_error(l->conn));
+		log_warn("TLS handshake with %s port %s failed: %s%s",
+		    cfg->host, cfg->port, conn_error(l->conn),
+		    ctl_link_verify_hint(l, hint, sizeof(hint)));
 		return CTL_LINK_RETRY;
 	}
 	return CTL_LINK_OK;
 }
 
 /*
+ * -p names a port that is not a machine port, most likely drinkd's member
+ * port: it will not learn register by waiting, so this ends the program.
+ */
+static int
+ctl_link_not_machine_port(const struct ctl_link *l, const char *why)
+{
+	const char *host = l->cfg->host;
+	int v6 = strchr(host, ':') != NULL;
+
+	log_err("%s%s%s:%s is not a machine port (%s): use the server's "
+	    "machine port (machine_listen, 4343 by default)", v6 ? "[" : "",
+	    host, v6 ? "]" : "", l->cfg->port, why);
+	return CTL_LINK_FATAL;
+}
+
+/*
  * Send register and wait for its answer.  The server may refuse the
  * certificate before reading anything, with a reply that has no id, so
- * the first reply of any kind is taken as the answer.  Only "forbidden"
- * is final: the machine is unknown or disabled until an admin acts.
+ * the first reply of any kind is taken as the answer.  Final answers,
+ * which no retry can change: "forbidden" (the machine is unknown or
+ * disabled until an admin acts), and the signs of a port that is not a
+ * machine port.  Those are unknown_command, and a refusal after a
+ * {"event":"hello"} greeting: the member port greets first, the machine
+ * port never speaks before answering register.
  */
 static int
 ctl_link_register(struct ctl_link *l)
 {
-	const cJSON *ok, *err, *text, *name;
+	const cJSON *ok, *err, *text, *name, *event;
 	cJSON *o, *msg;
 	int64_t deadline;
-	char *line;
+	char *line, why[128];
 	size_t len;
-	int st, rc;
+	int st, rc, code, greeted = 0;
 
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "id", CTL_LINK_REGISTER_ID);
@@ -285,22 +333,34 @@ ctl_link_register(struct ctl_link *l)
 		    (ok = cJSON_GetObjectItemCaseSensitive(msg, "ok")) != NULL) {
 			break;
 		}
+		event = cJSON_GetObjectItemCaseSensitive(msg, "event");
+		if (cJSON_IsString(event) &&
+		    strcmp(event->valuestring, "hello") == 0) {
+			greeted = 1;
+		}
 		log_debug("ignored before registration: %.*s", (int)len, line);
 		cJSON_Delete(msg);
 	}
 	err = cJSON_GetObjectItemCaseSensitive(msg, "error");
 	text = cJSON_GetObjectItemCaseSensitive(msg, "message");
 	name = cJSON_GetObjectItemCaseSensitive(msg, "machine");
+	code = cJSON_IsString(err) ? proto_err_parse(err->valuestring) : -1;
 	if (cJSON_IsTrue(ok)) {
 		log_info("registered with %s port %s as machine %s",
 		    l->cfg->host, l->cfg->port, cJSON_IsString(name) ?
 		    name->valuestring : "(unnamed)");
 		st = CTL_LINK_OK;
-	} else if (cJSON_IsString(err) && proto_err_parse(err->valuestring) ==
-	    ERR_FORBIDDEN) {
+	} else if (code == ERR_FORBIDDEN) {
 		log_err("the server refused this machine: forbidden: %.200s",
 		    cJSON_IsString(text) ? text->valuestring : "no reason given");
 		st = CTL_LINK_FATAL;
+	} else if (code == ERR_UNKNOWN_COMMAND) {
+		st = ctl_link_not_machine_port(l, "it does not know register");
+	} else if (greeted) {
+		snprintf(why, sizeof(why), "it greets as a member port does, "
+		    "then refused register: %.64s", cJSON_IsString(err) ?
+		    err->valuestring : "unknown error");
+		st = ctl_link_not_machine_port(l, why);
 	} else {
 		log_warn("registration refused: %.64s: %.200s",
 		    cJSON_IsString(err) ? err->valuestring : "unknown error",

@@ -1,7 +1,8 @@
 /*
  * drink-machine: the command line, the signals, and start-up.  Every
  * usage error is found before any file is opened or the network touched;
- * after that only a certificate problem ends the program early.  SIGTERM
+ * after that only a certificate problem, the server refusing this machine
+ * or a port that is not a machine port ends the program early.  SIGTERM
  * and SIGINT set a flag and make a pipe readable, so a loop blocked in
  * poll() notices them at once; SIGPIPE is ignored so a server that hangs
  * up mid-write is an error to handle, not a kill.
@@ -118,8 +119,9 @@ ctl_usage(FILE *fp)
 	    "\n"
 	    "Logs go to standard error.  SIGTERM or SIGINT stops it (exit "
 	    "0); exit 1 is a\n"
-	    "fatal error (certificates, or the server refused this "
-	    "machine); 2 a usage error.\n",
+	    "fatal error (certificates, the server refused this machine, "
+	    "or PORT is not\n"
+	    "a machine port); 2 a usage error.\n",
 	    CTL_DEFAULT_VEND_MS, CTL_DEFAULT_TEMP_C,
 	    CTL_DEFAULT_TEMP_INTERVAL);
 }

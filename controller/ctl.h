@@ -17,7 +17,8 @@
 /* Exit statuses: part of the command line's contract (drink-machine(1)). */
 enum ctl_exit {
 	CTL_EXIT_OK = 0,	/* stopped by SIGTERM or SIGINT */
-	CTL_EXIT_FATAL = 1,	/* unusable certificate, or refused: forbidden */
+	CTL_EXIT_FATAL = 1,	/* unusable certificate, refused: forbidden,
+				 * or -p is not a machine port */
 	CTL_EXIT_USAGE = 2,
 };
 

@@ -2,8 +2,9 @@
  * drink-machine, the reference controller, run for real (--simulate)
  * against a real drinkd: the drop paths a member sees (vend, jam, empty,
  * a delay waited out while the link stays alive, SIGTERM during a delay),
- * reconnecting with backoff after the server restarts, and a certificate
- * the server refuses ending the program instead of retrying for ever.
+ * reconnecting with backoff after the server restarts, a certificate the
+ * server refuses or a member port given for the machine port ending the
+ * program instead of retrying for ever, and a wrong --ca named and retried.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -85,24 +86,58 @@ teardown(void)
 	srv = NULL;
 }
 
-/* Start drink-machine as cert ("machine-m1") with extra words. */
-static void
-ctl_start(const char *cert, const char *slots, const char *more1,
+/*
+ * drink-machine's command line as cert ("machine-m1") with extra words;
+ * free with h_argv_free, or hand to ctl_spawn.
+ */
+static char **
+ctl_argv(const char *cert, const char *slots, const char *more1,
     const char *more2)
 {
 	const char *words[] = { "-v", "--simulate", slots, "--vend-ms", "200",
 	    more1, more2, NULL };
-	const char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
-	char *dir = h_tmpdir(), **argv;
 
 	/* more2 only ever follows more1: a NULL more1 ends the words. */
 	ck_assert(more1 != NULL || more2 == NULL);
-	argv = h_machine_argv(srv, cert, words);
+	return h_machine_argv(srv, cert, words);
+}
+
+/* Replace the value after option (it must be there) with value (owned). */
+static void
+ctl_argv_set(char **argv, const char *option, char *value)
+{
+	size_t i;
+
+	for (i = 0; argv[i] != NULL; i++) {
+		if (strcmp(argv[i], option) == 0 && argv[i + 1] != NULL) {
+			free(argv[i + 1]);
+			argv[i + 1] = value;
+			return;
+		}
+	}
+	ck_abort_msg("no %s on drink-machine's command line", option);
+}
+
+/* Run argv (freed here), its output going to ctl_log. */
+static void
+ctl_spawn(char **argv)
+{
+	const char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+	char *dir = h_tmpdir();
+
 	ctl_log = xasprintf("%s/drink-machine.log", dir);
 	ctl_pid = run_spawn((const char *const *)argv, env, ctl_log);
 	ck_assert_int_gt(ctl_pid, 0);
 	h_argv_free(argv);
 	free(dir);
+}
+
+/* Start drink-machine as cert ("machine-m1") with extra words. */
+static void
+ctl_start(const char *cert, const char *slots, const char *more1,
+    const char *more2)
+{
+	ctl_spawn(ctl_argv(cert, slots, more1, more2));
 }
 
 static char *
@@ -111,10 +146,18 @@ ctl_log_text(void)
 	return h_slurp(ctl_log, H_SLURP_MAX);
 }
 
-static int
-ctl_log_count(const char *needle)
+/* The end of a log, short enough for a Check failure message. */
+static const char *
+log_tail(const char *text)
 {
-	char *text = ctl_log_text();
+	size_t len = strlen(text);
+
+	return len > 1500 ? text + len - 1500 : text;
+}
+
+static int
+str_count(const char *text, const char *needle)
+{
 	const char *p = text;
 	int n = 0;
 
@@ -122,6 +165,15 @@ ctl_log_count(const char *needle)
 		n++;
 		p += strlen(needle);
 	}
+	return n;
+}
+
+static int
+ctl_log_count(const char *needle)
+{
+	char *text = ctl_log_text();
+	int n = str_count(text, needle);
+
 	free(text);
 	return n;
 }
@@ -415,6 +467,67 @@ START_TEST(disabled_machine_exits_1_without_retrying)
 }
 END_TEST
 
+/*
+ * Pointed at the member port by mistake: drinkd greets it as a member and
+ * answers register with unknown_command.  No retry can change that, so
+ * the controller says which port it should use and exits 1, once.
+ */
+START_TEST(member_port_exits_1_naming_the_machine_port)
+{
+	char **argv = ctl_argv("machine-m1", "1:5", NULL, NULL);
+	char *want, *text;
+	int st;
+
+	ctl_argv_set(argv, "-p", xasprintf("%d", srv->port));
+	ctl_spawn(argv);
+	st = run_wait(ctl_pid, 20000);
+	text = ctl_log_text();
+	ck_assert_msg(st == 1, "exit %d; log ends:\n%s", st, log_tail(text));
+	ctl_pid = 0;
+	want = xasprintf("localhost:%d is not a machine port (it does not "
+	    "know register): use the server's machine port (machine_listen, "
+	    "4343 by default)", srv->port);
+	ck_assert_msg(strstr(text, want) != NULL, "no '%s' in:\n%s", want,
+	    log_tail(text));
+	ck_assert_int_eq(ctl_log_count(want), 1);
+	ck_assert_int_eq(ctl_log_count("connecting to"), 1);
+	ck_assert_int_eq(ctl_log_count("reconnecting in"), 0);
+	ck_assert_int_eq(ctl_log_count("registration refused"), 0);
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 0);
+	free(want);
+	free(text);
+}
+END_TEST
+
+/*
+ * Verifying the server with a CA that did not sign its certificate: the
+ * log names the --ca file and says so.  The server's certificate can be
+ * replaced while the controller waits, so it keeps retrying, as
+ * drink-machine(1) promises for a certificate that does not verify.
+ */
+START_TEST(wrong_server_ca_is_named_and_retried)
+{
+	char **argv = ctl_argv("machine-m1", "1:5", NULL, NULL);
+	char *ca = h_cert_path("other-ca.crt"), *want, *text;
+
+	ctl_argv_set(argv, "--ca", xstrdup(ca));
+	ctl_spawn(argv);
+	want = xasprintf("the server's certificate is not signed by the CA "
+	    "in --ca %s", ca);
+	ctl_log_wait(want, 2);
+	ctl_log_wait("reconnecting in", 2);
+	ck_assert_int_eq(run_wait(ctl_pid, 0), -2);
+	/* Every failed verification names the file, not just the first. */
+	text = ctl_log_text();
+	ck_assert_int_eq(str_count(text, "certificate verify failed"),
+	    str_count(text, want));
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 0);
+	free(text);
+	free(want);
+	free(ca);
+}
+END_TEST
+
 static Suite *
 controller_suite(void)
 {
@@ -434,6 +547,8 @@ controller_suite(void)
 	tcase_add_test(tc, disabled_machine_exits_1_without_retrying);
 	tcase_add_test(tc, revoked_certificate_exits_1_without_retrying);
 	tcase_add_test(tc, a_key_readable_by_another_group_is_refused);
+	tcase_add_test(tc, member_port_exits_1_naming_the_machine_port);
+	tcase_add_test(tc, wrong_server_ca_is_named_and_retried);
 	return s;
 }
 
