@@ -134,6 +134,10 @@ static const struct browser_case {
 	    setup_screens },
 	{ "the login card is centred", "tests/browser/screens.js",
 	    "login-centred", setup_screens },
+	{ "Set up's Switch off reads switched off and switches on again",
+	    "tests/browser/screens.js", "setup-switch-toggles", setup_screens },
+	{ "an action's outcome is in sight on a phone",
+	    "tests/browser/screens.js", "status-in-sight", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -417,11 +417,27 @@ async function loadMachines() {
 }
 
 // Set up drawn anew from what is known, unless someone is typing in it:
-// a redraw would throw away what they typed.
+// a redraw would throw away what they typed (in any row, even with the
+// focus on a button).  Then each card's switch and state are brought up
+// to date in place: a machine switched off reads so at once, and its
+// button offers to switch it on.
 function adminMachinesRefresh() {
-  if (state.tab === "admin-machines" && !document.activeElement.closest("#admin-machines")) {
+  if (state.tab !== "admin-machines") return;
+  if (!document.activeElement.closest("#admin-machines")) {
     renderAdminMachines();
+    return;
   }
+  for (const card of $("#admin-machines").children) {
+    const m = state.machines.get(card.dataset.machine);
+    if (m) adminMachineShow(card, m);
+  }
+}
+
+// A machine's state in words and colour, the same on both screens: an
+// admin's switch before its controller's connection.
+function machineState(m) {
+  if (!m.enabled) return { cls: "offline", text: "switched off" };
+  return m.online ? { cls: "online", text: "online" } : { cls: "offline", text: "offline" };
 }
 
 // Why a Drop is off, or null: what lasts (the machine, the slot) before
@@ -467,8 +483,7 @@ function renderMachines() {
     box.append(h("article", { class: "card machine", dataset: { machine: m.machine } },
       h("header", {},
         h("h2", {}, m.name),
-        h("span", { class: "state " + (m.online ? "online" : "offline") },
-          !m.enabled ? "switched off" : m.online ? "online" : "offline"),
+        h("span", { class: "state " + machineState(m).cls }, machineState(m).text),
         h("span", { class: "temp" }, temp)),
       rows.length ? h("ul", { class: "slots" }, rows) : h("p", { class: "hint" }, "No slots set up.")));
   }
@@ -993,13 +1008,18 @@ function renderAdminMachines() {
     };
     const body = h("tbody", {}, slots.map(slotRow));
     const newSlot = h("input", { type: "number", min: 1, max: 255, step: 1, class: "short", "aria-label": "New slot number" });
-    box.append(h("article", { class: "card" },
+    // The switch asks for the opposite of what is known when tapped, not
+    // of what was known when the card was drawn: the card outlives
+    // machine events while the admin edits in it.
+    const card = h("article", { class: "card", dataset: { machine: m.machine } },
       h("div", { class: "row" },
         h("strong", {}, m.machine), name,
-        h("button", { type: "button", class: "quiet", on: { click: () => machineMod(m, { name: name.value }) } }, "Rename"),
-        h("button", { type: "button", class: "quiet", on: { click: () => machineMod(m, { enabled: !m.enabled }) } },
-          m.enabled ? "Switch off" : "Switch on"),
-        h("span", { class: "state " + (m.online ? "online" : "offline") }, m.online ? "online" : "offline")),
+        h("button", { type: "button", class: "quiet", on: { click: () => machineMod(m.machine, { name: name.value }) } }, "Rename"),
+        h("button", {
+          type: "button", class: "quiet switch",
+          on: { click: () => machineMod(m.machine, { enabled: !(state.machines.get(m.machine) || m).enabled }) },
+        }),
+        h("span", { class: "state" })),
       h("div", { class: "scroll" }, h("table", { class: "list stack slots-edit" },
         h("thead", {}, h("tr", {}, h("th", {}, "Slot"), h("th", {}, "Item"), h("th", {}, "Price"),
           h("th", {}, "Stock"), h("th", {}, "On"), h("th", {}))),
@@ -1022,13 +1042,37 @@ function renderAdminMachines() {
             }
           },
         },
-      }, "Add slot"))));
+      }, "Add slot")));
+    adminMachineShow(card, m);
+    box.append(card);
   }
 }
 
-async function machineMod(m, change) {
-  const r = await call("machine_mod", Object.assign({ machine: m.machine }, change));
-  setStatus(r.ok ? "Machine " + m.machine + " updated." : explain(r), !r.ok);
+// What a Set up card shows of its machine that changes without the
+// admin typing: the switch's word and the state.
+function adminMachineShow(card, m) {
+  const st = machineState(m);
+  card.querySelector("button.switch").textContent = m.enabled ? "Switch off" : "Switch on";
+  const el = card.querySelector(".state");
+  el.className = "state " + st.cls;
+  el.textContent = st.text;
+}
+
+// The reply says only ok; the machine's event may come before or after
+// it, so the change is taken as made at once and shown on both screens.
+async function machineMod(id, change) {
+  const r = await call("machine_mod", Object.assign({ machine: id }, change));
+  if (!r.ok) {
+    setStatus(explain(r), true);
+    return;
+  }
+  setStatus("Machine " + id + ("enabled" in change ? " switched " + (change.enabled ? "on." : "off.") : " updated."));
+  const m = state.machines.get(id);
+  if (m) {
+    state.machines.set(id, Object.assign({}, m, change));
+    renderMachines();
+    adminMachinesRefresh();
+  }
 }
 
 // ---- admin: log --------------------------------------------------------------------

@@ -283,6 +283,106 @@ SCENARIOS["status-latest"] = async (browser) => {
   check(await alice.text(STATUS) === "", "a refused send leaves no 'Sent' in the status line");
 };
 
+// Set up's card of a machine switched off says so at once, and its button
+// then switches it on again (and off again): the card is brought up to
+// date while the admin's focus is still on the button tapped, after the
+// server's answer and after a machine event, and a price typed but not
+// saved in the same card stays as typed through all of it.
+SCENARIOS["setup-switch-toggles"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await admin.waitFor(ONLINE + " === 'online'", "m1 online");
+  await admin.tap("#tabbtn-admin-machines");
+  // m1's card is the first; its head row is id, name, Rename, Switch, state.
+  const CARD = "#admin-machines article:first-child";
+  const SWITCH = CARD + " > .row:first-child > button:nth-of-type(2)";
+  const STATE = CARD + " > .row:first-child > .state";
+  const PRICE3 = CARD + " input[aria-label='Price of slot 3']";
+  await admin.waitFor("document.querySelector(\"" + PRICE3 + "\")", "the slot editor");
+  check(await admin.text(CARD + " strong") === "m1", "the first card is m1's");
+  const card = () => admin.eval("[document.querySelector(\"" + SWITCH + "\").textContent," +
+    " document.querySelector(\"" + STATE + "\").textContent].join(' / ')");
+  check(await card() === "Switch off / online", "m1's card reads Switch off / online");
+  // Half-typed, not saved: no redraw may take it away.
+  await admin.typeInto(PRICE3, "5");
+  const typed = await admin.value(PRICE3);
+
+  const members = { false: "switched off", true: "online" };
+  for (const on of [false, true, false]) {
+    const want = (on ? "Switch off / online" : "Switch on / switched off");
+    await admin.tap(SWITCH);
+    await admin.waitFor("document.querySelector('#status').textContent", "the answer to the tap");
+    await alice.waitFor(ONLINE + " === '" + members[on] + "'", "alice to see m1 " + members[on], 3000);
+    await admin.waitFor("(" + "document.querySelector(\"" + SWITCH + "\").textContent + ' / ' +" +
+      " document.querySelector(\"" + STATE + "\").textContent) === '" + want + "'",
+      "m1's card to read " + want, 3000);
+    check(await admin.eval("document.activeElement === document.querySelector(\"" + SWITCH + "\")"),
+      "the switch still has the focus");
+    check(admin.sentCmd("machine_mod").slice(-1)[0].enabled === on,
+      "the tap asked to switch m1 " + (on ? "on" : "off"));
+    check(await admin.text(STATUS) === "Machine m1 switched " + (on ? "on" : "off") + ".",
+      "the status line says m1 is switched " + (on ? "on" : "off") + " (" + await admin.text(STATUS) + ")");
+    await admin.shot("setup-switch-" + (on ? "on" : "off"));
+  }
+  check(admin.sentCmd("machine_mod").map((m) => m.enabled).join() === "false,true,false",
+    "three taps sent off, on, off");
+  // A machine event (m1 switched on from elsewhere) reaches the card too.
+  check(await admin.eval("call('machine_mod', { machine: 'm1', enabled: true }).then((r) => r.ok)"),
+    "m1 switched on by another request");
+  await admin.waitFor("(" + "document.querySelector(\"" + SWITCH + "\").textContent + ' / ' +" +
+    " document.querySelector(\"" + STATE + "\").textContent) === 'Switch off / online'",
+    "m1's card to read Switch off / online after the machine event", 3000);
+  check(await admin.value(PRICE3) === typed, "slot 3's unsaved price still reads " + typed);
+};
+
+// On a phone, the outcome of an action taken low on a long page is in
+// sight when it comes: the status line is inside the window, not covered.
+SCENARIOS["status-in-sight"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  // Enough users that the Users list is longer than a phone's screen.
+  for (let i = 1; i <= 8; i++) {
+    check(await admin.eval("call('user_add', { user: 'user" + i + "', password: 'pw" + i + "' }).then((r) => r.ok)"),
+      "user" + i + " added");
+  }
+  await phone(admin, true);
+  const inSight = async (what) => {
+    const r = await admin.eval("(() => { const e = document.querySelector('#status'), r = e.getBoundingClientRect();" +
+      " const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);" +
+      " return { top: Math.round(r.top), bottom: Math.round(r.bottom), h: innerHeight, y: Math.round(scrollY)," +
+      " seen: r.height > 0 && r.top >= 0 && r.bottom <= innerHeight && !!hit && (hit === e || e.contains(hit)) }; })()");
+    check(r.seen, "at 390 px the status line is in sight after " + what + " (its box " + r.top + "-" +
+      r.bottom + " of " + r.h + ", page scrolled " + r.y + ")");
+  };
+  await admin.tap("#tabbtn-users");
+  await admin.waitFor("document.querySelector('#users tr[data-user=user8]')", "the users list");
+  await moneyApply(admin, "bob", "set_balance", "650", "walkthrough");
+  await admin.waitFor("document.querySelector('#status').textContent === 'Balance of bob is now 650.'", "bob's balance set");
+  await inSight("Apply, with the page scrolled to the balance form");
+  await admin.shot("status-sight-balance-390");
+  await viewport(admin, 1280, 800);
+  await sleep(300);
+  await admin.shot("status-sight-balance-1280");
+  await phone(admin, true);
+  await sleep(300);
+
+  await admin.tap("#users tr[data-user=bob] button[aria-label='Disable bob']");
+  await admin.waitFor("document.querySelector('#status').textContent === 'User bob updated.'", "bob updated");
+  await inSight("a user's change");
+
+  await admin.eval("scrollTo(0, 0)");
+  await admin.tap("#tabbtn-admin-machines");
+  const NEWSLOT = "#admin-machines input[aria-label='New slot number']";
+  await admin.waitFor("document.querySelector(\"" + NEWSLOT + "\")", "the slot editor");
+  await admin.typeInto(NEWSLOT, "7");
+  await admin.tap("#admin-machines article:first-child .row:last-child button");
+  await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
+  await inSight("Add slot");
+  await admin.shot("status-sight-slot-390");
+  await viewport(admin, 1280, 800);
+  await sleep(300);
+  await admin.shot("status-sight-slot-1280");
+};
+
 // ---- drops, devices, history and the login card at a phone's and a
 // laptop's width ---------------------------------------------------------------
 
