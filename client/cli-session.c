@@ -424,15 +424,7 @@ cli_session_files(const struct cli_session *s)
 static const char *
 cli_session_verify_hint(const struct cli_session *s, char *buf, size_t len)
 {
-	switch (SSL_get_verify_result(conn_ssl(s->conn))) {
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_CERT_UNTRUSTED:
-		break;
-	default:
+	if (!tls_verify_issuer_unknown(conn_ssl(s->conn))) {
 		return "";
 	}
 	if (s->cfg->ca == NULL) {

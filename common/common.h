@@ -85,6 +85,11 @@ int tls_peer_cn(SSL *ssl, char *buf, size_t len);
 /* 1 when the peer certificate names clientAuth in extendedKeyUsage. */
 int tls_peer_client_eku(SSL *ssl);
 /*
+ * 1 when the peer's certificate failed to verify because no trusted CA
+ * issued it (the CA file names another CA): the usual set-up slip.
+ */
+int tls_verify_issuer_unknown(SSL *ssl);
+/*
  * 1 when the two PEM files hold a certificate in common (one CA trusted
  * for two roles), 0 when not, -1 when either cannot be read.
  */

@@ -225,6 +225,22 @@ tls_peer_cn(SSL *ssl, char *buf, size_t len)
 }
 
 int
+tls_verify_issuer_unknown(SSL *ssl)
+{
+	switch (SSL_get_verify_result(ssl)) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
 tls_peer_client_eku(SSL *ssl)
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);

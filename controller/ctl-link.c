@@ -205,15 +205,7 @@ ctl_link_cert_refused(const struct ctl_link *l)
 static const char *
 ctl_link_verify_hint(const struct ctl_link *l, char *buf, size_t len)
 {
-	switch (SSL_get_verify_result(conn_ssl(l->conn))) {
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_CERT_UNTRUSTED:
-		break;
-	default:
+	if (!tls_verify_issuer_unknown(conn_ssl(l->conn))) {
 		return "";
 	}
 	snprintf(buf, len, ": the server's certificate is not signed by the "
