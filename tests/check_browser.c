@@ -138,6 +138,18 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "setup-switch-toggles", setup_screens },
 	{ "an action's outcome is in sight on a phone",
 	    "tests/browser/screens.js", "status-in-sight", setup_screens },
+	{ "Add a user and Add machine tell what they did, and bad names "
+	    "in words", "tests/browser/screens.js", "adds-told",
+	    setup_screens },
+	{ "the Log with no entries for its filter says so",
+	    "tests/browser/screens.js", "log-empty", setup_screens },
+	{ "revoking this browser asks, then logs it out with a notice",
+	    "tests/browser/screens.js", "revoke-this-browser",
+	    setup_screens },
+	{ "a login's device is labelled by browser and system",
+	    "tests/browser/screens.js", "device-labels", setup_screens },
+	{ "a form's error goes when its fields change",
+	    "tests/browser/screens.js", "form-errors-clear", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -45,6 +45,14 @@ function sentence(text) {
   return /[.!?]$/.test(text) ? text : text + ".";
 }
 
+// The server states a name's rule for a program ("\"user\" must be a user
+// name: lower-case letters, ..."); a person reads "A user name is
+// lower-case letters, ...".  The rule itself stays the server's.
+function nameRule(message) {
+  const m = /^"[^"]*" must be an? (user name|machine id): (.*)$/.exec(message);
+  return m ? "A " + m[1] + " is " + m[2] : message;
+}
+
 // The words for a failed reply.  whose: whose balance an
 // insufficient_funds reply gives (a user name; absent: one's own).
 function explain(reply, whose) {
@@ -59,7 +67,7 @@ function explain(reply, whose) {
       (check ? ", so the outcome is unknown: check " + check + " before trying again." :
         ". Try again.");
   }
-  let text = reply.message ? sentence(reply.message) :
+  let text = reply.message ? sentence(nameRule(reply.message)) :
     ERRORS[reply.error] || "Something went wrong (" + reply.error + ").";
   if (reply.error === "insufficient_funds" && typeof reply.balance === "number") {
     text += " " + (whose ? "The balance of " + whose : "Your balance") + " is " + reply.balance + ".";
@@ -254,6 +262,8 @@ function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY + ".id");
 }
 
+// The login form, with message as a plain notice above it (why it is
+// shown: logged out, revoked); a failed login's error goes in #login-error.
 function showLogin(message) {
   state.user = null;
   // The next person at this browser finds nothing of the last one's.
@@ -262,7 +272,8 @@ function showLogin(message) {
   $("#who").hidden = true;
   $("#app-view").hidden = true;
   $("#login-view").hidden = false;
-  $("#login-error").textContent = message || "";
+  $("#login-error").textContent = "";
+  $("#login-note").textContent = message || "";
   $("#login-user").focus();
 }
 
@@ -283,6 +294,7 @@ async function passwordLogin(ev) {
   const err = $("#login-error");
   const button = $("#login-submit");
   err.textContent = "";
+  $("#login-note").textContent = "";
   button.disabled = true;
   const r = await call("login", {
     user: $("#login-user").value.trim().toLowerCase(),
@@ -298,16 +310,48 @@ async function passwordLogin(ev) {
   await loggedIn(r);
 }
 
+// The browser and system a person knows a user agent by ("Firefox on
+// Android"), or null.  Order matters: Edge's agent names Chrome and
+// Safari too, Chrome's names Safari, an iPhone's names Mac OS X, and
+// Android's names Linux.
+const BROWSERS = [
+  [/\bEdg(e|A|iOS)?\//, "Edge"], [/\b(Firefox|FxiOS)\//, "Firefox"],
+  [/\bChromium\//, "Chromium"], [/\b(Headless)?(Chrome|CriOS)\//, "Chrome"],
+  [/\bVersion\/.*\bSafari\//, "Safari"],
+];
+const SYSTEMS = [
+  [/\bAndroid\b/, "Android"], [/\biPhone\b/, "iPhone"], [/\biPad\b/, "iPad"],
+  [/\bWindows\b/, "Windows"], [/\bCrOS\b/, "ChromeOS"], [/\bMac OS X\b/, "macOS"],
+  [/\bLinux\b/, "Linux"],
+];
+
+function deviceName(ua) {
+  const b = BROWSERS.find(([re]) => re.test(ua));
+  const s = SYSTEMS.find(([re]) => re.test(ua));
+  if (!b) return null;
+  return b[1] + (s ? " on " + s[1] : "");
+}
+
+// A token's label: the device's name and "(browser)" for a login kept
+// after the browser closes, "(tab)" for this tab's alone.  An agent not
+// known is shown as itself, cut to the server's 64 bytes (protocol:
+// token_create).
+function deviceLabel(stay) {
+  const kind = stay ? " (browser)" : " (tab)";
+  const bytes = (t) => new TextEncoder().encode(t).length;
+  let name = deviceName(navigator.userAgent) || navigator.userAgent.trim() || "a browser";
+  while (bytes(name + kind) > 64) name = name.slice(0, -1);
+  return name.trim() + kind;
+}
+
 // The token that lets a reload stay logged in.  "Stay logged in" (stay)
-// keeps it after the browser closes, for 90 days, labelled "browser: …";
-// otherwise it lives as long as this tab, for a day, labelled "tab: …".
-// A login makes it; a new password, which revokes every token, makes it
-// again as the login chose.
+// keeps it after the browser closes, for 90 days, in localStorage;
+// otherwise it lives as long as this tab, for a day, in sessionStorage.
+// Which store holds it is what tells the two apart later (the label is
+// only for people).  A login makes it; a new password, which revokes
+// every token, makes it again as the login chose.
 async function keepToken(stay) {
-  const t = await call("token_create", {
-    label: (stay ? "browser: " : "tab: ") + navigator.userAgent.slice(0, 50),
-    days: stay ? 90 : 1,
-  });
+  const t = await call("token_create", { label: deviceLabel(stay), days: stay ? 90 : 1 });
   if (t.ok) {
     const store = stay ? localStorage : sessionStorage;
     store.setItem(TOKEN_KEY, t.token);
@@ -315,14 +359,23 @@ async function keepToken(stay) {
   }
 }
 
-async function logout() {
-  const id = Number(localStorage.getItem(TOKEN_KEY + ".id") ||
-    sessionStorage.getItem(TOKEN_KEY + ".id"));
-  if (id) await call("token_revoke", { token_id: id });
+function myTokenId() {
+  return Number(localStorage.getItem(TOKEN_KEY + ".id") || sessionStorage.getItem(TOKEN_KEY + ".id"));
+}
+
+// This browser's token revoked (already, when revoked is true), then the
+// session ended: message is what the login form then says.
+async function endSession(message, revoked) {
+  const id = myTokenId();
+  if (id && !revoked) await call("token_revoke", { token_id: id });
   forgetToken();
   await call("unsubscribe");
   await call("logout");
-  showLogin("You are logged out.");
+  showLogin(message);
+}
+
+function logout() {
+  return endSession("You are logged out.", false);
 }
 
 async function loggedIn(r) {
@@ -696,6 +749,7 @@ function historyNewer() {
 // Run a form's request; show the error in its alert, or reset it.  The
 // status line's last outcome goes: this action's replaces it.
 function formHandler(form, run) {
+  clearOnInput(form, form.querySelector(".error"));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const err = form.querySelector(".error");
@@ -714,6 +768,13 @@ function formHandler(form, run) {
   });
 }
 
+// An error told of what the fields held: it goes when they change.
+function clearOnInput(box, err) {
+  const clear = () => { err.textContent = ""; };
+  box.addEventListener("input", clear);
+  box.addEventListener("change", clear);
+}
+
 function formReset(form) {
   form.reset();
   for (const err of form.querySelectorAll(".error")) err.textContent = "";
@@ -725,6 +786,7 @@ function wholeNumber(text) {
 
 function setupForms() {
   $("#login-form").addEventListener("submit", passwordLogin);
+  clearOnInput($("#login-form"), $("#login-error"));
   $("#logout").addEventListener("click", logout);
   $("#history-older").addEventListener("click", historyOlder);
   $("#history-newer").addEventListener("click", historyNewer);
@@ -765,12 +827,15 @@ function setupForms() {
   formHandler($("#useradd-form"), async () => {
     const balance = wholeNumber($("#useradd-balance").value || "0");
     if (isNaN(balance)) return "The balance must be a whole number.";
+    // Lower-cased, as the login and Send take a name.
+    const user = $("#useradd-user").value.trim().toLowerCase();
     const r = await call("user_add", {
-      user: $("#useradd-user").value.trim(), password: $("#useradd-password").value,
+      user: user, password: $("#useradd-password").value,
       role: $("#useradd-role").value, balance: balance,
     });
     if (!r.ok) return explain(r);
     $("#useradd-form").reset();
+    setStatus("User " + user + " added.");
     loadUsers();
     return null;
   });
@@ -790,11 +855,11 @@ function setupForms() {
   });
 
   formHandler($("#machineadd-form"), async () => {
-    const r = await call("machine_add", {
-      machine: $("#machineadd-id").value.trim(), name: $("#machineadd-name").value.trim(),
-    });
+    const machine = $("#machineadd-id").value.trim().toLowerCase();
+    const r = await call("machine_add", { machine: machine, name: $("#machineadd-name").value.trim() });
     if (!r.ok) return explain(r);
     $("#machineadd-form").reset();
+    setStatus("Machine " + machine + " added.");
     return null;
   });
 
@@ -809,7 +874,7 @@ function setupForms() {
 async function loadTokens() {
   const r = await call("tokens");
   if (!r.ok) return;
-  const mine = Number(localStorage.getItem(TOKEN_KEY + ".id") || sessionStorage.getItem(TOKEN_KEY + ".id"));
+  const mine = myTokenId();
   // Each Revoke is named for its device: a screen reader's list of
   // buttons would read just "Revoke" for every one.
   $("#tokens tbody").replaceChildren(...r.tokens.map((t) => h("tr", {},
@@ -821,8 +886,25 @@ async function loadTokens() {
       type: "button", class: "quiet",
       "aria-label": "Revoke " + (t.label || "the device with no label, created " + when(t.created)) +
         (t.token_id === mine ? " (this browser)" : ""),
-      on: { click: async () => { await call("token_revoke", { token_id: t.token_id }); loadTokens(); } },
+      on: { click: () => revokeToken(t, t.token_id === mine) },
     }, "Revoke")))));
+}
+
+// Revoking this browser's own login logs it out: asked first, then done
+// as Log out does, so a reload does not find the login form unexplained.
+async function revokeToken(t, mine) {
+  if (mine && !confirm("Revoke this browser's login? This logs you out here.")) return;
+  const r = await call("token_revoke", { token_id: t.token_id });
+  if (!r.ok) {
+    setStatus(explain(r), true);
+    return;
+  }
+  if (mine) {
+    await endSession("This browser's login was revoked.", true);
+    return;
+  }
+  setStatus("Revoked " + (t.label || "the device with no label") + ".");
+  loadTokens();
 }
 
 // ---- cards ------------------------------------------------------------------
@@ -988,7 +1070,7 @@ function renderAdminMachines() {
       const stock = h("input", { type: "number", min: 0, step: 1, value: s.stock, "aria-label": "Stock of slot " + s.slot, class: "short" });
       const enabled = h("input", { type: "checkbox", checked: s.enabled !== false, "aria-label": "Slot " + s.slot + " enabled" });
       const err = h("span", { class: "error", role: "alert" });
-      return h("tr", { dataset: { slot: String(s.slot) } },
+      const row = h("tr", { dataset: { slot: String(s.slot) } },
         h("td", { class: "slotno", "data-label": "Slot" }, s.slot), h("td", { class: "item" }, item),
         h("td", { "data-label": "Price" }, price), h("td", { "data-label": "Stock" }, stock),
         h("td", { "data-label": "On" }, enabled),
@@ -1005,6 +1087,8 @@ function renderAdminMachines() {
             },
           },
         }, "Save"), err));
+      clearOnInput(row, err);
+      return row;
     };
     const body = h("tbody", {}, slots.map(slotRow));
     const newSlot = h("input", { type: "number", min: 1, max: 255, step: 1, class: "short", "aria-label": "New slot number" });
@@ -1080,7 +1164,7 @@ async function machineMod(id, change) {
 async function loadLog(older) {
   const args = { limit: 50 };
   for (const f of ["user", "machine", "kind"]) {
-    const v = $("#log-" + f).value.trim();
+    const v = $("#log-" + f).value.trim().toLowerCase();
     if (v) args[f] = v;
   }
   const since = $("#log-since").value, until = $("#log-until").value;
@@ -1103,6 +1187,13 @@ async function loadLog(older) {
       type: "button", class: "quiet refund", on: { click: () => refund(t) },
     }, "Refund") : "")));
   if (older) $("#log tbody").append(...rows); else $("#log tbody").replaceChildren(...rows);
+  if (!older && rows.length === 0) {
+    // Said as History says it; a filter is named when it is the user alone.
+    const filtered = Object.keys(args).some((k) => k !== "limit");
+    const only = Object.keys(args).length === 2 && args.user;
+    $("#log tbody").append(h("tr", {}, h("td", { colspan: 7, class: "hint" },
+      only ? "No entries for " + args.user + "." : filtered ? "No entries match the filter." : "Nothing here yet.")));
+  }
   state.logBefore = r.transactions.length ? r.transactions[r.transactions.length - 1].tx : null;
   $("#log-older").disabled = r.transactions.length < 50;
 }

@@ -595,7 +595,7 @@ SCENARIOS["admin-buttons-named"] = async (browser) => {
 
 // Changing the password logs every device out, this one included, so the
 // page makes itself a new token: labelled as its login labelled it
-// ("browser: …" when staying logged in, "tab: …" for this tab alone),
+// ("… (browser)" when staying logged in, "… (tab)" for this tab alone),
 // with the same lifetime, kept where the login kept it.  A reload after
 // stays logged in.
 SCENARIOS["passwd-keeps-login"] = async (browser) => {
@@ -605,7 +605,7 @@ SCENARIOS["passwd-keeps-login"] = async (browser) => {
     await (await login(page, user, pw, stay))();
     const TOKENS = "call('tokens').then((r) => r.tokens)";
     const before = await page.eval(TOKENS);
-    check(before.length === 1 && before[0].label.startsWith(stay ? "browser: " : "tab: "),
+    check(before.length === 1 && before[0].label.endsWith(stay ? " (browser)" : " (tab)"),
       user + " logged in with one token, " + (before[0] || {}).label);
     const life = before[0].expires - before[0].created;
     await page.tap("#tabbtn-account");
@@ -722,6 +722,248 @@ SCENARIOS["login-centred"] = async (browser) => {
   }
   // Still usable: the keyboard's focus starts in the user name.
   check(await page.eval("document.activeElement.id") === "login-user", "the user name field has the focus");
+};
+
+// ---- outcomes told in words a person reads ----------------------------------
+
+// The text and colour of what the login card says, and the colour an error
+// is shown in: a notice must not look like one.
+function loginSays(page) {
+  return page.eval("(() => { const l = [...document.querySelectorAll('#login-form p')]" +
+    ".filter((e) => e.textContent.trim() !== '');" +
+    " const bad = getComputedStyle(document.querySelector('#login-error')).color;" +
+    " return { text: l.map((e) => e.textContent).join(' | ')," +
+    " colours: l.map((e) => getComputedStyle(e).color), bad: bad }; })()");
+}
+
+// Add a user and Add machine say what they did in the status line, and a
+// name the server refuses is explained in words, not in the protocol's
+// ("\"user\" must be a user name: ...").  A typed name is lower-cased, as
+// the login and Send do.
+SCENARIOS["adds-told"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-users");
+  await admin.waitFor("document.querySelector('#users tr[data-user=bob]')", "the users list");
+  await admin.typeInto("#useradd-user", "Carol");
+  await admin.typeInto("#useradd-password", "carolpw");
+  await admin.tap("#useradd-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#users tr[data-user=carol]')", "carol in the users list");
+  const added = (await admin.waitFor("document.querySelector('#status').textContent", "the status line")).value;
+  check(added === "User carol added.", "the status line says User carol added. (" + JSON.stringify(added) + ")");
+  check(await admin.text("#useradd-form .error") === "", "no error under Add a user");
+  await phone(admin, true);
+  await admin.typeInto("#useradd-user", "Bad Name!");
+  await admin.typeInto("#useradd-password", "pw");
+  await admin.tap("#useradd-form button[type=submit]");
+  const bad = (await admin.waitFor("document.querySelector('#useradd-form .error').textContent",
+    "Bad Name! refused")).value;
+  check(/^A user name is lower-case letters, digits, .*\.$/.test(bad) && !bad.includes('"'),
+    "Bad Name! is refused in words: " + bad);
+  await sleep(300);
+  await admin.eval("document.querySelector('#useradd-form').scrollIntoView({ block: 'center' })");
+  await admin.shot("adds-user-bad-name-390");
+
+  await admin.eval("scrollTo(0, 0)");
+  await admin.tap("#tabbtn-admin-machines");
+  await admin.waitFor("document.querySelector('#admin-machines article')", "the machines");
+  await admin.typeInto("#machineadd-id", "M3");
+  await admin.typeInto("#machineadd-name", "Third Drink");
+  await admin.tap("#machineadd-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#admin-machines article[data-machine=m3]')", "m3 in Set up");
+  const madded = (await admin.waitFor("document.querySelector('#status').textContent", "the status line")).value;
+  check(madded === "Machine m3 added.", "the status line says Machine m3 added. (" + JSON.stringify(madded) + ")");
+  await sleep(300);
+  await admin.shot("adds-machine-added-390");
+  await admin.typeInto("#machineadd-id", "Bad Id!");
+  await admin.typeInto("#machineadd-name", "Nope");
+  await admin.tap("#machineadd-form button[type=submit]");
+  const mbad = (await admin.waitFor("document.querySelector('#machineadd-form .error').textContent",
+    "Bad Id! refused")).value;
+  check(/^A machine id is lower-case letters, digits, .*\.$/.test(mbad) && !mbad.includes('"'),
+    "Bad Id! is refused in words: " + mbad);
+  await admin.eval("document.querySelector('#machineadd-form').scrollIntoView({ block: 'center' })");
+  await sleep(300);
+  await admin.shot("adds-machine-bad-id-390");
+};
+
+// The Log filtered to a user with no entries says so, as History does
+// when it is empty; the filter cleared, the entries are back.
+SCENARIOS["log-empty"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  check(await admin.eval("call('credit', { user: 'alice', amount: 5, note: 'log test' }).then((r) => r.ok)"),
+    "alice credited, so the Log has an entry");
+  await admin.tap("#tabbtn-log");
+  await admin.waitFor("document.querySelector('#log tbody tr[data-tx]')", "the Log's entries");
+  await admin.typeInto("#log-user", "nobody");
+  await admin.tap("#log-form button[type=submit]");
+  await admin.waitFor("!document.querySelector('#log tbody tr[data-tx]')", "the entries gone");
+  await sleep(300);
+  const said = await admin.eval("document.querySelector('#log tbody').innerText.trim()");
+  check(said === "No entries for nobody.", "the empty Log says No entries for nobody. (" + JSON.stringify(said) + ")");
+  await phone(admin, true);
+  await sleep(300);
+  await admin.eval("document.querySelector('#log').scrollIntoView({ block: 'center' })");
+  await admin.shot("log-empty-390");
+  await phone(admin, false);
+  await admin.type("#log-user", "");
+  await admin.tap("#log-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#log tbody tr[data-tx]')", "the entries back");
+  check(!(await admin.eval("document.querySelector('#log tbody').innerText")).includes("No entries"),
+    "with entries, no word of none");
+};
+
+// Revoking this browser's own login asks first, saying it logs this
+// browser out; done, the page is logged out at once and says why.  Log
+// out's "You are logged out." is a notice, not an error.
+SCENARIOS["revoke-this-browser"] = async (browser) => {
+  const alice = await browser.page("alice");
+  await (await login(alice, "alice", "alicepw", true))();
+  await alice.tap("#tabbtn-account");
+  await alice.waitFor("document.querySelector('#tokens td.label')?.textContent.endsWith(' — this browser')",
+    "this browser's login listed");
+  const ROW = "#tokens tbody tr:first-child button";
+  alice.dialogAnswer = null;
+  await alice.tap(ROW);
+  await sleep(500);
+  check(alice.asked.length === 1 && /log(s|ged)? (you |this browser )?out/i.test(alice.asked[0]) &&
+    /this browser/i.test(alice.asked[0]), "Revoke asks first, saying it logs this browser out (" +
+    JSON.stringify(alice.asked) + ")");
+  check(alice.sentCmd("token_revoke").length === 0, "cancelled, nothing is revoked");
+  check(!(await alice.eval("document.querySelector('#app-view').hidden")), "cancelled, alice stays logged in");
+  alice.dialogAnswer = "";
+  await alice.tap(ROW);
+  await alice.waitFor("!document.querySelector('#login-view').hidden", "the login form after the revoke", 5000);
+  const says = await loginSays(alice);
+  check(says.text === "This browser's login was revoked.", "the login card says why (" + says.text + ")");
+  check(says.colours.every((c) => c !== says.bad), "as a notice, not in the error's colour (" +
+    says.colours + " vs " + says.bad + ")");
+  check(alice.sentCmd("logout").length === 1, "the page logged out of its session");
+  check(await alice.eval("!localStorage.getItem('drink.token') && !sessionStorage.getItem('drink.token')"),
+    "no token is kept");
+  await viewport(alice, 390, 844);
+  await sleep(300);
+  await alice.shot("revoke-this-browser-390");
+  await alice.goto(process.env.WEB_URL);
+  await alice.waitFor("!document.querySelector('#login-view').hidden", "the login form after a reload");
+  check((await loginSays(alice)).text === "", "a reload finds the plain login form");
+
+  // Log out: its message is a notice too.
+  await viewport(alice, 1100, 800);
+  await (await login(alice, "alice", "alicepw", false))();
+  await alice.tap("#logout");
+  await alice.waitFor("!document.querySelector('#login-view').hidden", "the login form after Log out");
+  const out = await loginSays(alice);
+  check(out.text === "You are logged out.", "Log out says You are logged out. (" + out.text + ")");
+  check(out.colours.every((c) => c !== out.bad), "not in the error's colour (" + out.colours + " vs " + out.bad + ")");
+  await viewport(alice, 390, 844);
+  await sleep(300);
+  await alice.shot("logged-out-390");
+  // A failed login is still an error, and the notice goes with it.
+  await alice.type("#login-user", "alice");
+  await alice.type("#login-password", "wrong");
+  await alice.tap("#login-submit");
+  await alice.waitFor("document.querySelector('#login-error').textContent", "the failed login");
+  const failed = await loginSays(alice);
+  check(failed.colours.length === 1 && failed.colours[0] === failed.bad,
+    "a failed login reads as an error, alone (" + JSON.stringify(failed) + ")");
+};
+
+// A login's token is labelled with the browser and system a person knows
+// it by, and whether it stays ("browser") or lives as long as the tab.
+const AGENTS = [
+  ["Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+    "Chrome on Linux"],
+  ["Mozilla/5.0 (Android 14; Mobile; rv:121.0) Gecko/121.0 Firefox/121.0", "Firefox on Android"],
+  ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 " +
+    "Safari/537.36 Edg/120.0.2210.91", "Edge on Windows"],
+  ["Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) " +
+    "Version/17.2 Mobile/15E148 Safari/604.1", "Safari on iPhone"],
+  ["Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0 " +
+    "Mobile/15E148 Safari/604.1", "Chrome on iPad"],
+  ["Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) " +
+    "Version/17.2 Safari/605.1.15", "Safari on macOS"],
+  ["Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "Firefox on Linux"],
+  ["Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile " +
+    "Safari/537.36", "Chrome on Android"],
+  ["Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chromium/119.0 Chrome/119.0 " +
+    "Safari/537.36", "Chromium on Linux"],
+];
+
+SCENARIOS["device-labels"] = async (browser) => {
+  for (const [user, pw, stay, ua, want] of [
+    ["alice", "alicepw", true, AGENTS[0][0], "Chrome on Linux (browser)"],
+    ["bob", "bobpw", false, AGENTS[1][0], "Firefox on Android (tab)"],
+    ["admin", "adminpw", false, "Curious/1.0 (Plan 9) " + "x".repeat(80), null],
+  ]) {
+    const page = await browser.page(user);
+    await page.send("Emulation.setUserAgentOverride", { userAgent: ua });
+    await (await login(page, user, pw, stay))();
+    const label = (await page.eval("call('tokens').then((r) => r.tokens)"))[0].label;
+    if (want) {
+      check(label === want, user + "'s login is labelled " + want + " (" + JSON.stringify(label) + ")");
+    } else {
+      check(label.startsWith("Curious/1.0 (Plan 9) xxx") && label.endsWith(" (tab)") &&
+        new TextEncoder().encode(label).length <= 64,
+        "an agent not known is shown as itself, cut to fit 64 bytes (" + JSON.stringify(label) + ")");
+    }
+    await page.tap("#tabbtn-account");
+    await page.waitFor("document.querySelector('#tokens td.label')?.textContent === " +
+      JSON.stringify(label + " — this browser"), user + "'s device listed by its label");
+    if (user === "bob") {
+      await viewport(page, 390, 844);
+      await page.eval("document.querySelector('#tokens').scrollIntoView()");
+      await sleep(300);
+      await page.shot("device-label-390");
+    }
+  }
+  // The names of other browsers and systems, as the page words them.
+  const page = await browser.page("words");
+  await page.goto(process.env.WEB_URL);
+  await page.waitFor("!document.querySelector('#login-view').hidden", "the login form");
+  for (const [ua, want] of AGENTS) {
+    const got = await page.eval("typeof deviceName === 'function' ? deviceName(" + JSON.stringify(ua) + ") : 'none'");
+    check(got === want, want + " (" + got + ") from " + ua);
+  }
+};
+
+// An error next to a form goes once its fields are changed: it told of
+// what was there before.
+SCENARIOS["form-errors-clear"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.tap("#tabbtn-send");
+  await alice.typeInto("#send-to", "alice");
+  await alice.typeInto("#send-amount", "5");
+  await alice.tap("#send-form button[type=submit]");
+  const err = (await alice.waitFor("document.querySelector('#send-form .error').textContent", "the send refused")).value;
+  check(err === "Cannot send credits to yourself.", "Send to oneself is refused (" + err + ")");
+  await alice.type("#send-to", "bob");
+  await sleep(200);
+  check(await alice.text("#send-form .error") === "", "changing the recipient clears the error");
+  await alice.tap("#send-form button[type=submit]");
+  await alice.waitFor("document.querySelector('#status').textContent === 'Sent 5 credits to bob.'", "the send");
+
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-users");
+  await admin.waitFor("document.querySelector('#users tr[data-user=bob]')", "the users list");
+  await admin.typeInto("#useradd-user", "bad name");
+  await admin.typeInto("#useradd-password", "pw");
+  await admin.tap("#useradd-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#useradd-form .error').textContent", "the bad name refused");
+  await admin.eval("(() => { const r = document.querySelector('#useradd-role'); r.value = 'admin';" +
+    " r.dispatchEvent(new Event('change', { bubbles: true })); })()");
+  check(await admin.text("#useradd-form .error") === "", "choosing another role clears the error");
+
+  const PRICE3 = "#admin-machines input[aria-label='Price of slot 3']";
+  const ROW3 = "document.querySelector(\"" + PRICE3 + "\").closest('tr')";
+  await admin.tap("#tabbtn-admin-machines");
+  await admin.waitFor("document.querySelector(\"" + PRICE3 + "\")", "the slot editor");
+  await admin.type(PRICE3, "-5");
+  await admin.eval(ROW3 + ".querySelector('button').click()");
+  await admin.waitFor(ROW3 + ".querySelector('.error').textContent", "the bad price refused");
+  await admin.type(PRICE3, "11");
+  await sleep(200);
+  check(await admin.eval(ROW3 + ".querySelector('.error').textContent") === "",
+    "correcting the price clears the row's error");
 };
 
 async function main() {
