@@ -371,6 +371,10 @@ async function endSession(message, revoked) {
   forgetToken();
   await call("unsubscribe");
   await call("logout");
+  // Ended on purpose: the next person at this browser is not offered
+  // this login (a lost connection keeps the name, for the same person).
+  $("#login-user").value = "";
+  $("#login-stay").checked = false;
   showLogin(message);
 }
 

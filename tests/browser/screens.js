@@ -849,11 +849,15 @@ SCENARIOS["revoke-this-browser"] = async (browser) => {
 
   // Log out: its message is a notice too.
   await viewport(alice, 1100, 800);
-  await (await login(alice, "alice", "alicepw", false))();
+  await (await login(alice, "alice", "alicepw", true))();
   await alice.tap("#logout");
   await alice.waitFor("!document.querySelector('#login-view').hidden", "the login form after Log out");
   const out = await loginSays(alice);
   check(out.text === "You are logged out.", "Log out says You are logged out. (" + out.text + ")");
+  // The next person at this browser is not offered the last one's login.
+  const form = await alice.eval("[document.querySelector('#login-user').value, " +
+    "document.querySelector('#login-stay').checked]");
+  check(form[0] === "" && form[1] === false, "the login form is empty after Log out (" + form + ")");
   check(out.colours.every((c) => c !== out.bad), "not in the error's colour (" + out.colours + " vs " + out.bad + ")");
   await viewport(alice, 390, 844);
   await sleep(300);
