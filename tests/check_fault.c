@@ -277,12 +277,11 @@ START_TEST(a_restart_releases_what_the_machine_never_answered)
 }
 END_TEST
 
-/* 1 when alice's send of 10 to bob succeeds. */
+/* 1 when request line is answered ok on c (a write storage took). */
 static int
-send_ok(struct h_client *c)
+call_ok(struct h_client *c, const char *line)
 {
-	cJSON *r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\","
-	    "\"amount\":10}");
+	cJSON *r = h_call(c, line);
 	int ok = h_ok(r);
 
 	cJSON_Delete(r);
@@ -334,7 +333,8 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 	ck_assert_int_le(h_server_log_count(srv, "commit failed"), 1);
 	fault(0);
 	/* Writes work again once the next probe finds storage back. */
-	H_WAIT_UNTIL(send_ok(c));
+	H_WAIT_UNTIL(call_ok(c, "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":10}"));
 	ck_assert_int_eq(h_server_log_count(srv, "storage recovered after"),
 	    1);
 	ck_assert_int_eq(h_balance(srv, "alice") + h_balance(srv, "bob"),
@@ -963,18 +963,6 @@ sunday_alice(void)
 	return c;
 }
 
-/* 1 when admin connection a can write (m1's slot 3 set as it is). */
-static int
-slot_set_ok(struct h_client *a)
-{
-	cJSON *r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}");
-	int ok = h_ok(r);
-
-	cJSON_Delete(r);
-	return ok;
-}
-
 /*
  * STAT's one failure besides 413: the slots cannot be read (LEGACY.md
  * 2.3, "internal error only").  Reads of the database fail; the reply is
@@ -1042,7 +1030,9 @@ START_TEST(sunday_drop_refused_by_storage_is_103_and_charges_nothing)
 	h_ledger_settled(srv);
 	lg_say(c, "GETBALANCE\n", "OK: 100\r\n");
 	a = h_connect_as(srv, "admin", "adminpw");
-	H_WAIT_UNTIL(slot_set_ok(a));
+	/* Storage takes writes again (m1's slot 3 set as it is). */
+	H_WAIT_UNTIL(call_ok(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
+	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}"));
 	lg_say(c, "DROP 3\n", "OK:  Dropping drink\r\n");
 	lg_say(c, "GETBALANCE\n", "OK: 90\r\n");
 	ck_assert_int_eq(fake_vends(f), 1);
