@@ -61,14 +61,17 @@ struct conn *
 conn_new(int fd, SSL_CTX *ctx, size_t max_line)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	int one = 1;
+	int one = 1, fl = fcntl(fd, F_GETFL);
 
 	c->fd = fd;
 	c->wake_fd = -1;
 	c->max_line = max_line;
 	c->cap = conn_buf_initial(c);
 	c->buf = xmalloc(c->cap);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* A server's accept4() made it so already: one system call less. */
+	if (fl != -1 && !(fl & O_NONBLOCK)) {
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
 		conn_free(c);

@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #define SERVER_BUSY_MS 2000
 #define SERVER_STOP_MS 10000
 #define SERVER_IDLE_SECS 30	/* how long one waits before it exits */
+#define SERVER_DEFER_ACCEPT_S 1	/* a silent connection, before accept() */
 /*
  * Descriptors kept free beyond max_clients: the database's WAL and shm
  * files, controllers' wake pipes, refusals being answered, the ports file.
@@ -278,7 +280,7 @@ server_bind(const char *what, const char *spec, struct listener *l)
 	socklen_t sl = sizeof(ss);
 	struct timeval idle = { .tv_sec = SERVER_IDLE_SECS };
 	char host[128], port[16], err[256];
-	int one = 1, zero = 0, fd = -1, gai;
+	int one = 1, zero = 0, defer = SERVER_DEFER_ACCEPT_S, fd = -1, gai;
 
 	if (config_addr_split(spec, host, sizeof(host), port, sizeof(port),
 	    err, sizeof(err)) != 0) {
@@ -307,6 +309,15 @@ server_bind(const char *what, const char *spec, struct listener *l)
 		goto err;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * Every port speaks TLS, so the client speaks first: a connection
+	 * is handed to accept() once its ClientHello is there, and the
+	 * thread that takes it starts on the handshake at once instead of
+	 * waking a second time for it.  One that sends nothing waits
+	 * SERVER_DEFER_ACCEPT_S in the kernel, holding no descriptor, then
+	 * is accepted as any other (handshake_timeout starts there).
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
 	/* A thread waiting in accept() is idle: it may leave (see below). */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
 	if (res->ai_family == AF_INET6 && strcmp(host, "*") == 0) {
@@ -872,7 +883,8 @@ server_accept_peer(struct listener *l)
 	int fd;
 
 	server_fd_reserve(0);
-	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+	    SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (server_stopping(server)) {
 		if (fd != -1) {
 			close(fd);

@@ -282,6 +282,28 @@ START_TEST(stress_max_clients)
 END_TEST
 
 /*
+ * A connection that has not said a word waits in the kernel for its first
+ * second (TCP_DEFER_ACCEPT): it takes no place in max_clients, so the
+ * client after it is served.  Then it is accepted like any other: refused
+ * here, the one place being taken, and closed.
+ */
+START_TEST(stress_silent_connection_waits)
+{
+	struct h_server *s = h_server_start("max_clients = 1");
+	int fd = h_tcp_dial(s->port);
+	struct h_client *c = h_connect(s, NULL);
+
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	ck_assert_msg(h_tcp_closed(fd, 8000), "silent connection never "
+	    "accepted and refused");
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	close(fd);
+	h_close(c);
+	h_server_free(s);
+}
+END_TEST
+
+/*
  * Many connections one after another from one address: each is greeted
  * and logs in (a thread that served one connection serves the next), and
  * once they are closed the address's counts are back at zero: it can
@@ -769,6 +791,7 @@ stress_suite(void)
 	STRESS_TCASE("connection limits answer server_busy");
 	tcase_add_test(tc, stress_max_clients_per_ip);
 	tcase_add_test(tc, stress_max_clients);
+	tcase_add_test(tc, stress_silent_connection_waits);
 	tcase_add_test(tc, stress_sequential_connections_reuse);
 	tcase_add_test(tc, stress_unauth_counted_per_address);
 
