@@ -61,7 +61,7 @@ struct db {
 	/*
 	 * Durability apart from the connection (db.c): the writer commits
 	 * with synchronous=NORMAL, which appends to the WAL without syncing
-	 * it, and a waiting thread then syncs the WAL while the connection
+	 * it, and the sync thread then syncs the WAL while the connection
 	 * serves the next batch.  Sequence numbers count batches: commit_seq
 	 * those whose COMMIT began, committed_seq those whose COMMIT ended,
 	 * durable_seq those known on disk.  All under wlock; commit_seq and
@@ -69,8 +69,13 @@ struct db {
 	 */
 	uint64_t commit_seq, committed_seq, durable_seq;
 	struct db_waiter *sync_head, *sync_tail; /* committed, oldest first */
-	int syncing;			/* a thread is syncing the WAL */
+	int syncing;			/* the sync thread is syncing the WAL */
 	int sync_failed;		/* a sync failed: no writes until restart */
+	pthread_t sync_thread;		/* db_syncer_main */
+	pthread_cond_t sync_cond;	/* wakes it: a batch was committed */
+	int sync_started;		/* it runs */
+	int sync_idle;			/* it waits on sync_cond */
+	int sync_stop;			/* it is to exit once idle */
 	int durable_waiting;		/* threads waiting on durable */
 	pthread_cond_t durable;		/* durable_seq moved, or a sync failed */
 	int walfd;			/* the WAL file, for its syncs */

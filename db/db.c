@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -753,11 +754,15 @@ db_wal_open(struct db *db, char *err, size_t errlen)
 	return 0;
 }
 
+static void db_syncer_stop(struct db *db);
+static int db_syncer_start(struct db *db);
+static void db_sync_kick(struct db *db);
+
 struct db *
 db_open(const char *path, int readers, char *err, size_t errlen)
 {
 	struct db *db;
-	int fd, i;
+	int fd, i, rc;
 
 	/* Create the file ourselves so that it is never world-readable. */
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
@@ -777,6 +782,7 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 	pthread_mutex_init(&db->wlock, NULL);
 	pthread_cond_init(&db->wfree, NULL);
 	pthread_cond_init(&db->durable, NULL);
+	pthread_cond_init(&db->sync_cond, NULL);
 	pthread_mutex_init(&db->book_lock, NULL);
 	pthread_cond_init(&db->book_cond, NULL);
 	pthread_mutex_init(&db->rlock, NULL);
@@ -813,6 +819,12 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 		}
 	}
 	if (db_wal_open(db, err, errlen) != 0) {
+		db_close(db);
+		return NULL;
+	}
+	if ((rc = db_syncer_start(db)) != 0) {
+		snprintf(err, errlen, "cannot start the sync thread of %s: %s",
+		    path, strerror(rc));
 		db_close(db);
 		return NULL;
 	}
@@ -984,8 +996,8 @@ db_connection_close(sqlite3 *h)
 static int db_batch_due(const struct db *db);
 static void db_batch_commit_now(struct db *db);
 static void db_wait_durable(struct db *db, uint64_t seq);
-static void db_writer_release(struct db *db, int stays);
-static int db_jobs_make(struct db *db, int stays);
+static void db_writer_release(struct db *db);
+static int db_jobs_make(struct db *db);
 
 void
 db_close(struct db *db)
@@ -1000,13 +1012,14 @@ db_close(struct db *db)
 	/* Writes whose tickets were never waited for are kept all the same. */
 	if (db->writer != NULL) {
 		pthread_mutex_lock(&db->wlock);
-		(void)db_jobs_make(db, 1);
+		(void)db_jobs_make(db);
 		if (db->in_batch && !db->wbusy && !db->wcommitting) {
 			db_batch_commit_now(db);
 		}
 		db_wait_durable(db, db->commit_seq);
 		pthread_mutex_unlock(&db->wlock);
 	}
+	db_syncer_stop(db);
 	for (i = 0; i < db->nreaders; i++) {
 		db_cache_drop(db->readers[i]);
 		sqlite3_close(db->readers[i]);
@@ -1024,6 +1037,7 @@ db_close(struct db *db)
 	pthread_mutex_destroy(&db->wlock);
 	pthread_cond_destroy(&db->wfree);
 	pthread_cond_destroy(&db->durable);
+	pthread_cond_destroy(&db->sync_cond);
 	pthread_mutex_destroy(&db->book_lock);
 	pthread_cond_destroy(&db->book_cond);
 	pthread_mutex_destroy(&db->rlock);
@@ -1185,9 +1199,11 @@ db_exec_ctl(sqlite3 *h, const char *sql)
  *
  * The COMMIT runs with synchronous=NORMAL: it appends the batch to the
  * WAL without syncing it, and the connection goes at once to the next
- * batch.  Then one waiting thread syncs the WAL (db_sync) for every
- * batch committed before the sync began, while the connection is busy
- * with the next.  db_write_end() returns only once the caller's own
+ * batch.  Then the sync thread (db_syncer_main) syncs the WAL (db_sync)
+ * for every batch committed before the sync began, while the connection
+ * is busy with the next, and syncs again as soon as the sync ends if a
+ * batch was committed meanwhile: the disk's flushes follow each other
+ * without waiting for a writer's thread to be woken to start the next.  db_write_end() returns only once the caller's own
  * batch is synced, or reports ERR_INTERNAL when it was lost: a reply is
  * still sent only after its data is durable, as with synchronous=FULL,
  * but the disk's flush no longer stops the writer.
@@ -1381,6 +1397,8 @@ db_batch_commit(struct db *db)
 	} else {
 		db_batch_finish(db, ERR_INTERNAL);
 	}
+	/* committed_seq moved on, whatever the outcome. */
+	db_sync_kick(db);
 	/* A read waiting for this batch may sync it now. */
 	if (db->durable_waiting > 0) {
 		pthread_cond_broadcast(&db->durable);
@@ -1432,33 +1450,32 @@ db_wal_sync(struct db *db, char *why, size_t whylen)
 	return 0;
 }
 
+/* Whether the sync thread has a sync to run (wlock held). */
+static int
+db_sync_due(const struct db *db)
+{
+	return !db->syncing && !db->sync_failed &&
+	    db->committed_seq > db->durable_seq;
+}
+
 /*
- * Wake the oldest writer waiting for a sync when none runs (wlock held):
- * it syncs.
+ * A batch was committed (wlock held): wake the sync thread if it sleeps.
+ * While it runs, it looks again before it sleeps.
  */
 static void
 db_sync_kick(struct db *db)
 {
-	struct db_waiter *w;
-
-	if (db->syncing) {
-		return;
-	}
-	/* A write whose waiter is yet to come (db_ticket) syncs on arrival. */
-	for (w = db->sync_head; w != NULL; w = w->next) {
-		if (w->sleeping) {
-			pthread_cond_signal(&w->cond);
-			return;
-		}
+	if (db->sync_idle && db_sync_due(db)) {
+		db->sync_idle = 0;
+		pthread_cond_signal(&db->sync_cond);
 	}
 }
 
 /*
- * Sync the WAL for every batch committed so far (wlock held, no sync
- * running, one batch at least not yet durable), the lock released
- * meanwhile.  Then their writers are answered in commit order, and the
- * oldest writer of a batch committed during the sync is woken to sync
- * it next.
+ * Sync the WAL for every batch committed so far (wlock held, on the sync
+ * thread, one batch at least not yet durable), the lock released
+ * meanwhile.  Then their writers are answered in commit order, and a
+ * batch left open during the sync is committed, for the next.
  */
 static void
 db_sync(struct db *db)
@@ -1523,29 +1540,84 @@ db_sync(struct db *db)
 	if (db->durable_waiting > 0) {
 		pthread_cond_broadcast(&db->durable);
 	}
-	db_sync_kick(db);
-}
-
-/* Whether a waiting thread should run the next sync (wlock held). */
-static int
-db_sync_due(const struct db *db)
-{
-	return !db->syncing && !db->sync_failed &&
-	    db->committed_seq > db->durable_seq;
 }
 
 /*
- * Wait (wlock held) until batch seq is durable or a sync has failed,
- * syncing when no one else does.
+ * The sync thread: one sync after another while batches are committed,
+ * asleep when every committed batch is durable (db_sync_kick wakes it).
+ * Writers' threads only wait: the one that finished a sync is already
+ * running when the next is due.
+ */
+static void *
+db_syncer_main(void *arg)
+{
+	struct db *db = arg;
+
+	pthread_mutex_lock(&db->wlock);
+	for (;;) {
+		if (db_sync_due(db)) {
+			db_sync(db);
+		} else if (db->sync_stop) {
+			break;
+		} else {
+			db->sync_idle = 1;
+			pthread_cond_wait(&db->sync_cond, &db->wlock);
+			db->sync_idle = 0;
+		}
+	}
+	pthread_mutex_unlock(&db->wlock);
+	return NULL;
+}
+
+/*
+ * Start the sync thread, with the signals a process is sent blocked in it
+ * (the opener may not have blocked them yet: drinkd's main thread takes
+ * them with sigwait); faults raised by its own accesses stay deliverable.
+ * 0, or the error number.
+ */
+static int
+db_syncer_start(struct db *db)
+{
+	static const int faults[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL };
+	sigset_t all, old;
+	size_t i;
+	int rc;
+
+	sigfillset(&all);
+	for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		sigdelset(&all, faults[i]);
+	}
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&db->sync_thread, NULL, db_syncer_main, db);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	db->sync_started = rc == 0;
+	return rc;
+}
+
+/* Stop the sync thread once nothing committed waits for it. */
+static void
+db_syncer_stop(struct db *db)
+{
+	if (!db->sync_started) {
+		return;
+	}
+	pthread_mutex_lock(&db->wlock);
+	db->sync_stop = 1;
+	pthread_cond_signal(&db->sync_cond);
+	pthread_mutex_unlock(&db->wlock);
+	pthread_join(db->sync_thread, NULL);
+	db->sync_started = 0;
+}
+
+/*
+ * Wait (wlock held) until batch seq is durable or a sync has failed: the
+ * sync thread syncs it.
  */
 static void
 db_wait_durable(struct db *db, uint64_t seq)
 {
 	while (db->durable_seq < seq && !db->sync_failed) {
-		if (db_sync_due(db)) {
-			db_sync(db);
-			continue;
-		}
+		ASSERT(db->sync_started);
 		db->durable_waiting++;
 		pthread_cond_wait(&db->durable, &db->wlock);
 		db->durable_waiting--;
@@ -1567,12 +1639,10 @@ db_batch_check(struct db *db)
  * queued for it.  If SQLite rolled the whole batch back on an error, its
  * writers fail.  Then either the next
  * waiting thread takes the connection and adds to the batch, or this one
- * commits the batch.  A caller that does not wait for durability next
- * (stays 0: a failed write, a ticket's) wakes a waiter of the batch it
- * committed to sync it: they went to sleep before it was committed.
+ * commits the batch.
  */
 static void
-db_writer_release(struct db *db, int stays)
+db_writer_release(struct db *db)
 {
 	assert(db->wbusy);
 	db_batch_check(db);
@@ -1587,9 +1657,6 @@ db_writer_release(struct db *db, int stays)
 	/* While a sync runs, the batch grows: db_sync commits it after. */
 	if (db_batch_due(db)) {
 		db_batch_commit_now(db);
-		if (!stays) {
-			db_sync_kick(db);
-		}
 	}
 	pthread_cond_broadcast(&db->wfree);
 }
@@ -1611,7 +1678,6 @@ db_writer_lock(struct db *db)
 	db_writer_acquire(db);
 	if (db->in_batch) {
 		db_batch_commit(db);
-		db_sync_kick(db);
 	}
 	pthread_mutex_unlock(&db->wlock);
 	db->wversion = db_data_version(db->writer);
@@ -1633,8 +1699,9 @@ db_writer_unlock(struct db *db)
 		__atomic_store_n(&db->commit_seq, db->commit_seq + 1,
 		    __ATOMIC_SEQ_CST);
 		db->committed_seq = db->commit_seq;
+		db_sync_kick(db);
 	}
-	db_writer_release(db, 1);
+	db_writer_release(db);
 	db_wait_durable(db, db->commit_seq);
 	pthread_mutex_unlock(&db->wlock);
 }
@@ -1726,7 +1793,7 @@ db_write_begin(struct db *db)
 	db_writer_acquire(db);
 	pthread_mutex_unlock(&db->wlock);
 	if (db_write_open(db) != 0) {
-		db_writer_release(db, 0);
+		db_writer_release(db);
 		pthread_mutex_unlock(&db->wlock);
 		return NULL;
 	}
@@ -1797,7 +1864,7 @@ static int
 db_write_finish(struct db *db, int rc, struct db_waiter *w, int wanted)
 {
 	rc = db_write_close(db, rc, w, wanted);
-	db_writer_release(db, rc == ERR_NONE && wanted);
+	db_writer_release(db);
 	pthread_mutex_unlock(&db->wlock);
 	return rc;
 }
@@ -1819,10 +1886,6 @@ db_waiter_wait(struct db *db, struct db_waiter *w)
 		}
 	}
 	while (!w->done) {
-		if (db_sync_due(db)) {
-			db_sync(db);
-			continue;
-		}
 		w->sleeping = 1;
 		pthread_cond_wait(&w->cond, &db->wlock);
 		w->sleeping = 0;
@@ -1876,7 +1939,6 @@ db_jobs_run(struct db *db)
 		db_batch_check(db);
 		if (db->in_batch && db->batch_size >= DB_BATCH_MAX) {
 			db_batch_commit(db);
-			db_sync_kick(db);
 		}
 		if ((db->jobs_head = j->next) == NULL) {
 			db->jobs_tail = NULL;
@@ -1908,33 +1970,31 @@ db_jobs_run(struct db *db)
 }
 
 /*
- * Wait (wlock held) until w's write was made, making the queue whenever
- * the connection is free: nothing else may be left to make it.
- */
-/*
  * With the connection free and writes queued (wlock held): make them on
- * this thread and give the connection back (stays as db_writer_release
- * takes it).  1 when it did.
+ * this thread and give the connection back.  1 when it did.
  */
 static int
-db_jobs_make(struct db *db, int stays)
+db_jobs_make(struct db *db)
 {
 	if (db->jobs_head == NULL || db->wbusy || db->wcommitting) {
 		return 0;
 	}
 	db->wbusy = 1;
-	db_writer_release(db, stays);
+	db_writer_release(db);
 	return 1;
 }
 
+/*
+ * Wait (wlock held) until w's write was made, making the queue whenever
+ * the connection is free: nothing else may be left to make it.
+ */
 static void
 db_job_wait_made(struct db *db, struct db_waiter *w)
 {
 	while (!w->made) {
-		if (db_jobs_make(db, 1)) {
+		if (db_jobs_make(db)) {
 			continue;
 		}
-		/* A kept write may be woken to sync its batch (db_sync_kick). */
 		w->sleeping = 1;
 		pthread_cond_wait(&w->cond, &db->wlock);
 		w->sleeping = 0;
@@ -1970,7 +2030,7 @@ db_job_queue(struct db *db, struct db_job *j)
 	}
 	db->jobs_tail = j;
 	if (!j->later) {
-		(void)db_jobs_make(db, 1);
+		(void)db_jobs_make(db);
 	}
 	return ERR_NONE;
 }
