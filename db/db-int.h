@@ -37,6 +37,7 @@
  * has is about twice as fast as one that also grows the file.
  */
 #define DB_WAL_BYTES 100663296	/* 96 MiB */
+#define DB_SYNC_THREAD_NAME "drink-sync"	/* db_syncer_main's */
 #define DB_PAGE_SIZE 1024	/* of a new database (db_connect) */
 #define DB_STR_(x) #x
 #define DB_STR(x) DB_STR_(x)	/* a number as a string literal */

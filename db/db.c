@@ -1553,6 +1553,8 @@ db_syncer_main(void *arg)
 {
 	struct db *db = arg;
 
+	/* Named for top -H and the like, and for the tests to find it. */
+	(void)pthread_setname_np(pthread_self(), DB_SYNC_THREAD_NAME);
 	pthread_mutex_lock(&db->wlock);
 	for (;;) {
 		if (db_sync_due(db)) {

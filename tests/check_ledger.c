@@ -4,7 +4,9 @@
  * Each test gets a fresh database file.
  */
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -458,6 +460,81 @@ START_TEST(the_wal_is_reserved_at_open)
 	ck_assert_int_ge((long long)st.st_blocks * 512, DB_WAL_BYTES);
 	ck_assert_int_eq(balance("alice"), 98);
 	ck_assert_int_eq(balance("bob"), 2);
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * The mask of this process's thread named name (/proc), as SigBlk shows
+ * it; fails the test when there is no such thread.
+ */
+static unsigned long long
+thread_sigblk(const char *name)
+{
+	char path[300], line[256], comm[64] = "";
+	unsigned long long blk = 0;
+	struct dirent *e;
+	int found = 0;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	ck_assert_ptr_nonnull(d);
+	while (!found && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+		    e->d_name);
+		if ((f = fopen(path, "r")) == NULL) {
+			continue;
+		}
+		while (fgets(line, sizeof(line), f) != NULL) {
+			(void)sscanf(line, "Name:\t%63s", comm);
+			if (strcmp(comm, name) == 0 &&
+			    sscanf(line, "SigBlk:\t%llx", &blk) == 1) {
+				found = 1;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	ck_assert_msg(found, "no thread named %s", name);
+	return blk;
+}
+
+/*
+ * The WAL is synced on a thread of its own, started by db_open whatever
+ * the opener's mask: the signals a process is sent (drinkd's main thread
+ * takes them with sigwait) are blocked there, so none of them lands on
+ * it and ends drinkd; faults its own accesses raise are not.  It syncs
+ * what is committed: a write is answered once durable, and with nothing
+ * to sync the thread sleeps.
+ */
+START_TEST(the_sync_thread_takes_no_process_signal)
+{
+	static const int blocked[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+		SIGUSR1, SIGPIPE };
+	static const int open[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL };
+	struct db_move m = { .actor = "alice", .user = "bob", .amount = 1 };
+	cJSON *r = cJSON_CreateObject();
+	unsigned long long blk = thread_sigblk(DB_SYNC_THREAD_NAME);
+	sigset_t mine;
+	size_t i;
+
+	/* This thread, which opened the database, blocks none of them. */
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, NULL, &mine), 0);
+	ck_assert_int_eq(sigismember(&mine, SIGTERM), 0);
+	for (i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
+		ck_assert_msg(blk & (1ULL << (blocked[i] - 1)),
+		    "signal %d not blocked on the sync thread", blocked[i]);
+	}
+	for (i = 0; i < sizeof(open) / sizeof(open[0]); i++) {
+		ck_assert_msg(!(blk & (1ULL << (open[i] - 1))),
+		    "signal %d blocked on the sync thread", open[i]);
+	}
+	ck_assert_int_eq(db_send(db, &m, r), ERR_NONE);
+	ck_assert_int_eq(db->durable_seq, db->committed_seq);
+	ck_assert_int_eq(balance("bob"), 1);
 	cJSON_Delete(r);
 }
 END_TEST
@@ -1966,6 +2043,7 @@ ledger_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, machines_and_slots_round_trip);
 	tcase_add_test(tc, the_wal_is_reserved_at_open);
+	tcase_add_test(tc, the_sync_thread_takes_no_process_signal);
 	tcase_add_test(tc, the_wal_is_still_checkpointed);
 	tcase_add_test(tc, vended_records_stock_and_capture_in_one_write);
 	suite_add_tcase(s, tc);
