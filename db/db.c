@@ -1203,10 +1203,11 @@ db_exec_ctl(sqlite3 *h, const char *sql)
  * for every batch committed before the sync began, while the connection
  * is busy with the next, and syncs again as soon as the sync ends if a
  * batch was committed meanwhile: the disk's flushes follow each other
- * without waiting for a writer's thread to be woken to start the next.  db_write_end() returns only once the caller's own
- * batch is synced, or reports ERR_INTERNAL when it was lost: a reply is
- * still sent only after its data is durable, as with synchronous=FULL,
- * but the disk's flush no longer stops the writer.
+ * without waiting for a writer's thread to be woken to start the next.
+ * db_write_end() returns only once the caller's own batch is synced, or
+ * reports ERR_INTERNAL when it was lost: a reply is still sent only
+ * after its data is durable, as with synchronous=FULL, but the disk's
+ * flush no longer stops the writer.
  *
  * What is committed is visible before it is durable, so a read waits
  * (db_read_end) until every batch that may have been visible to it is
@@ -1399,10 +1400,6 @@ db_batch_commit(struct db *db)
 	}
 	/* committed_seq moved on, whatever the outcome. */
 	db_sync_kick(db);
-	/* A read waiting for this batch may sync it now. */
-	if (db->durable_waiting > 0) {
-		pthread_cond_broadcast(&db->durable);
-	}
 }
 
 /*
