@@ -126,7 +126,9 @@ conn_set_idle(struct conn *c, void (*fn)(void))
 
 /*
  * Wait until fd is ready for events or the deadline passes.  While waiting
- * to read, a readable wake descriptor ends the wait with CONN_WAKE.
+ * to read, a readable wake descriptor ends the wait with CONN_WAKE.  What
+ * is ready already is taken even when the deadline has passed: a deadline
+ * ends waiting, not the reading of bytes that came in time.
  */
 static int
 conn_wait(struct conn *c, short events, int64_t deadline)
@@ -140,11 +142,12 @@ conn_wait(struct conn *c, short events, int64_t deadline)
 
 	for (;;) {
 		left = deadline - now_ms();
-		if (left <= 0) {
+		n = poll(pfd, nfds, left <= 0 ? 0 : left > 60000 ? 60000 :
+		    (int)left);
+		if (n == 0 && left <= 0) {
 			snprintf(c->err, sizeof(c->err), "timed out");
 			return CONN_TIMEOUT;
 		}
-		n = poll(pfd, nfds, left > 60000 ? 60000 : (int)left);
 		if (n > 0 && nfds == 2 && (pfd[1].revents & POLLIN) &&
 		    !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			return CONN_WAKE;
@@ -344,12 +347,8 @@ conn_fill(struct conn *c, int64_t deadline)
 	 * as long as the connection then stays idle.
 	 */
 	if (!SSL_has_pending(c->ssl)) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-
 		(void)SSL_free_buffers(c->ssl);
-		/* Bytes already there are read even when the deadline is now. */
-		if (poll(&pfd, 1, 0) != 1 &&
-		    (st = conn_wait_read(c, deadline)) != CONN_OK) {
+		if ((st = conn_wait_read(c, deadline)) != CONN_OK) {
 			return st;
 		}
 	}

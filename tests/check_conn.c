@@ -241,6 +241,26 @@ START_TEST(a_trickled_line_hits_the_line_deadline)
 }
 END_TEST
 
+/* A deadline ends the waiting, not the reading of what came in time. */
+START_TEST(a_line_already_there_is_read_past_the_deadline)
+{
+	char *line;
+	size_t len;
+	int64_t t0;
+
+	pair(1024);
+	send_text("in time\n");
+	usleep(50 * 1000);
+	ck_assert_int_eq(read_line(&line, &len, -1, 5000), CONN_OK);
+	ck_assert_str_eq(line, "in time");
+	t0 = now_ms();
+	ck_assert_int_eq(read_line(&line, &len, -1, 5000), CONN_TIMEOUT);
+	ck_assert_str_eq(conn_error(srv), "timed out");
+	ck_assert_int_lt(now_ms() - t0, 100);
+	unpair();
+}
+END_TEST
+
 START_TEST(peer_close_is_eof)
 {
 	char *line;
@@ -426,6 +446,7 @@ conn_suite(void)
 	tc = tcase_create("deadlines");
 	tcase_add_test(tc, silence_hits_the_idle_deadline);
 	tcase_add_test(tc, a_trickled_line_hits_the_line_deadline);
+	tcase_add_test(tc, a_line_already_there_is_read_past_the_deadline);
 	tcase_add_test(tc, a_read_that_waits_calls_the_idle_function_once);
 	tcase_add_test(tc, an_idle_waits_buffer_comes_back_for_any_line);
 	tcase_add_test(tc, a_reset_connection_is_not_sent_close_notify);
