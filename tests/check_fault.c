@@ -632,6 +632,27 @@ START_TEST(a_sigbus_is_logged_and_the_next_start_works)
 }
 END_TEST
 
+/*
+ * No thread to be had when drinkd opens its database (a system out of
+ * tasks): it says so and exits 1, and starts once threads are back.
+ */
+START_TEST(a_sync_thread_that_cannot_start_stops_drinkd)
+{
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	fault_kind("nothread");
+	ck_assert_int_eq(h_server_cmd(srv, "", NULL), 1);
+	ck_assert(h_server_log_contains(srv, "cannot start the sync thread "
+	    "of "));
+	ck_assert(h_server_log_contains(srv, "Resource temporarily "
+	    "unavailable"));
+	ck_assert(!h_server_log_contains(srv, "fatal"));
+	fault_kind(NULL);
+	h_server_restart(srv);
+	h_close(h_connect_as(srv, "alice", "alicepw"));
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+}
+END_TEST
+
 /* Run a shell command; its exit status (the output goes to the log). */
 static int
 fault_sh(const char *fmt, const char *path)
@@ -1096,6 +1117,7 @@ main(void)
 	tcase_add_test(tc,
 	    a_capture_whose_sync_fails_is_charged_after_a_restart);
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
+	tcase_add_test(tc, a_sync_thread_that_cannot_start_stops_drinkd);
 	tcase_add_test(tc, a_truncated_wal_index_is_survived);
 	tcase_add_test(tc, an_immutable_wal_index_is_survived);
 	tcase_add_test(tc, check_ledger_says_when_a_drinkd_started_during_it);

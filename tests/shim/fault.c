@@ -13,14 +13,17 @@
  * fail writes.  When it says "read", only reads of those files (read,
  * pread, pread64) fail, with EIO: a disk that can no longer give back
  * what it holds (SQLite calls that a malformed database); every other
- * kind leaves reads alone.  Everything else, the answers file included,
- * works as usual.  Apart from all that, $DRINK_FAULT_HOLD holds the reads
+ * kind leaves reads alone.  When it says "nothread", files are left
+ * alone and no thread can be started: pthread_create fails with EAGAIN,
+ * as it does when a system runs out of tasks.  Everything else, the
+ * answers file included, works as usual.  Apart from all that, $DRINK_FAULT_HOLD holds the reads
  * of the one process given it (see fault_hold).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,23 +109,37 @@ fault_hold(int fd)
 	}
 }
 
+/* The fault $DRINK_FAULT_FILE names; 0 when there is none. */
+static int
+fault_kind(char *kind, size_t len)
+{
+	const char *flag = getenv("DRINK_FAULT_FILE");
+	FILE *f;
+
+	kind[0] = '\0';
+	if (flag == NULL || access(flag, F_OK) != 0) {
+		return 0;
+	}
+	if ((f = fopen(flag, "r")) != NULL) {
+		if (fgets(kind, (int)len, f) == NULL) {
+			kind[0] = '\0';
+		}
+		fclose(f);
+	}
+	return 1;
+}
+
 /* 0, or the errno to fail op on fd with. */
 static int
 fault_errno(int fd, enum fault_op op)
 {
 	const char *flag = getenv("DRINK_FAULT_FILE");
-	char kind[16] = "";
+	char kind[16];
 	int sync = op == FAULT_SYNC;
-	FILE *f;
 
-	if (flag == NULL || access(flag, F_OK) != 0 || !fault_db_fd(fd)) {
+	if (!fault_kind(kind, sizeof(kind)) ||
+	    strncmp(kind, "nothread", 8) == 0 || !fault_db_fd(fd)) {
 		return 0;
-	}
-	if ((f = fopen(flag, "r")) != NULL) {
-		if (fgets(kind, sizeof(kind), f) == NULL) {
-			kind[0] = '\0';
-		}
-		fclose(f);
 	}
 	if (strncmp(kind, "read", 4) == 0) {
 		return op == FAULT_READ ? EIO : 0;
@@ -308,4 +325,22 @@ fallocate64(int fd, int mode, off_t off, off_t len)
 	static void *real;
 
 	return fault_reserve(&real, "fallocate64", fd, mode, off, len);
+}
+
+typedef int (*fault_thread_fn)(pthread_t *, const pthread_attr_t *,
+    void *(*)(void *), void *);
+
+int
+pthread_create(pthread_t *t, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg)
+{
+	static void *real;
+	char kind[16];
+
+	if (fault_kind(kind, sizeof(kind)) &&
+	    strncmp(kind, "nothread", 8) == 0) {
+		return EAGAIN;
+	}
+	return ((fault_thread_fn)fault_real(&real, "pthread_create"))(t,
+	    attr, fn, arg);
 }
