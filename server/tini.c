@@ -140,6 +140,7 @@ tini_login(struct tini_conn *tc, char *line, const char **why)
 static void
 tini_slots(struct tini_conn *tc, char *payload)
 {
+	cJSON *before = event_slots_before(tc->peer.srv, tc->name);
 	char *piece, *save = NULL, *p, *end;
 	long slot;
 
@@ -168,6 +169,7 @@ tini_slots(struct tini_conn *tc, char *payload)
 		(void)db_machine_slot_state(tc->peer.srv->db, tc->name,
 		    (int)slot, end[0] == '1');
 	}
+	event_slots(tc->peer.srv, tc->name, before, 0);
 }
 
 /* "8": one finite decimal in Fahrenheit, stored in Celsius to 0.1. */
@@ -198,7 +200,9 @@ tini_temperature(struct tini_conn *tc, const char *payload)
 	    tc->name, c) != ERR_NONE) {
 		log_warn("board %s: temperature %.1f F not recorded",
 		    tc->name, f);
+		return;
 	}
+	event_machine(tc->peer.srv, tc->name);
 }
 
 /* "4" or "5": the answer to the vend at the board, if there is one. */
@@ -407,12 +411,14 @@ tini_main(void *arg)
 	}
 	client_set_name(&tc->peer.client, tc->name);
 	client_show(&tc->peer.client, id);
+	event_session(&tc->peer.client, "open");
 	(void)db_session_name(srv->db, id, NULL, tc->name);
 	tc->mach = vend_mach_new(tc->name, &tini_ops, tc);
 	vend_mach_pause(tc->mach, TINI_PAUSE_MS);
 	vend_mach_hold_delay(tc->mach);
 	/* Online from "1": this connection replaces any other. */
 	vend_attach(srv->vends, tc->mach);
+	event_machine(srv, tc->name);
 	log_info("session %lld: board %s logged in from %s port %d",
 	    (long long)id, tc->name, tc->peer.client.address,
 	    tc->peer.client.port);
@@ -422,6 +428,8 @@ tini_main(void *arg)
 		why = client_closed_by(&tc->peer.client);
 	}
 	vend_detach(srv->vends, tc->mach);
+	event_machine(srv, tc->name);
+	event_session(&tc->peer.client, "closed");
 	log_info("session %lld: board %s offline (%s)", (long long)id,
 	    tc->name, why);
 	conn_shutdown(tc->peer.conn, now_ms() + 1000);

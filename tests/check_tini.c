@@ -794,6 +794,85 @@ START_TEST(tini_temperature)
 }
 END_TEST
 
+/*
+ * The next event named name on c, other lines skipped; fails after 5 s
+ * without one.  Caller deletes.
+ */
+static cJSON *
+next_event(struct h_client *c, const char *name)
+{
+	const cJSON *ev;
+	cJSON *m;
+
+	for (;;) {
+		ck_assert_msg(h_read_line(c, 5000) == CONN_OK,
+		    "no \"%s\" event within 5 s", name);
+		m = cJSON_Parse(c->line);
+		ev = cJSON_GetObjectItem(m, "event");
+		if (cJSON_IsString(ev) && strcmp(ev->valuestring, name) == 0) {
+			return m;
+		}
+		cJSON_Delete(m);
+	}
+}
+
+/*
+ * Behind the dialect a board is a machine to subscribers too (PROTOCOL.md
+ * section 8): its session opens and closes, its machine goes online and
+ * offline, and what a "7" changes in a slot and an "8" are announced, as
+ * for a JSON controller.
+ */
+START_TEST(tini_board_events)
+{
+	struct h_client *sessions = h_connect_as(srv, "admin", "adminpw");
+	struct h_client *machines = h_connect(srv, NULL);
+	struct h_client *slots = h_connect(srv, NULL);
+	struct h_client *b;
+	cJSON *ev;
+
+	h_expect(sessions, NULL, "{\"cmd\":\"subscribe\","
+	    "\"topics\":[\"sessions\"]}");
+	h_expect(machines, NULL, "{\"cmd\":\"subscribe\","
+	    "\"topics\":[\"machines\"]}");
+	h_expect(slots, NULL, "{\"cmd\":\"subscribe\","
+	    "\"topics\":[\"slots\"]}");
+	b = board_login("0password\n");
+	ev = next_event(sessions, "session");
+	ck_assert_str_eq(h_str(ev, "state"), "open");
+	ck_assert_str_eq(h_str(ev, "kind"), "machine");
+	ck_assert_str_eq(h_str(ev, "machine"), "m1");
+	cJSON_Delete(ev);
+	ev = next_event(machines, "machine");
+	ck_assert_str_eq(h_str(ev, "machine"), "m1");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(ev, "online")));
+	cJSON_Delete(ev);
+	lg_send(b, "71 0`3 1\n");		/* slot 1 empties, 3 stays 4 */
+	ev = next_event(slots, "slot");
+	ck_assert_str_eq(h_str(ev, "machine"), "m1");
+	ck_assert_int_eq(h_num(ev, "slot"), 1);
+	ck_assert_int_eq(h_num(ev, "stock"), 0);
+	cJSON_Delete(ev);
+	lg_send(b, "872.5\n");
+	ev = next_event(machines, "machine");
+	ck_assert_int_eq((int64_t)(cJSON_GetNumberValue(cJSON_GetObjectItem(ev,
+	    "temperature")) * 10 + 0.5), 225);
+	cJSON_Delete(ev);
+	h_close(b);
+	ev = next_event(machines, "machine");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(ev, "online")));
+	cJSON_Delete(ev);
+	ev = next_event(sessions, "session");
+	ck_assert_str_eq(h_str(ev, "state"), "closed");
+	ck_assert_str_eq(h_str(ev, "machine"), "m1");
+	cJSON_Delete(ev);
+	/* Slot 3 did not change: no event for it came. */
+	ck_assert(h_read_line(slots, 300) != CONN_OK);
+	h_close(slots);
+	h_close(machines);
+	h_close(sessions);
+}
+END_TEST
+
 START_TEST(tini_silent_board_goes_offline)
 {
 	struct h_client *b;
@@ -965,6 +1044,8 @@ tini_suite(void)
 	tcase_add_test(tc, tini_idle_timeout_does_not_apply);
 	tcase_add_test(tc, tini_who_lists_machine);
 	tcase_add_test(tc, tini_partial_record_costs_no_cpu);
+	TINI_TCASE("a board's events");
+	tcase_add_test(tc, tini_board_events);
 	TINI_TCASE("a simulated board behind socat");
 	tcase_add_test(tc, tini_board_through_socat);
 	tc = h_tcase(s, "the pause after a timeout", setup_pause, teardown,
