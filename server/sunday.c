@@ -199,8 +199,25 @@ sunday_request(const char *cmd)
 }
 
 /*
- * The display name of machine id (any bytes) into name: 0, or -1 when no
- * machine has that id (or on a database error, logged by the dispatcher).
+ * Text from drink on one Sunday line: control bytes (a display name may
+ * hold a CR or LF) become spaces, so the line stays one line.
+ */
+static void
+sunday_oneline(char *text)
+{
+	unsigned char *p;
+
+	for (p = (unsigned char *)text; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			*p = ' ';
+		}
+	}
+}
+
+/*
+ * The display name of machine id (any bytes) into name, as a Sunday line
+ * shows it: 0, or -1 when no machine has that id (or on a database
+ * error, logged by the dispatcher).
  */
 static int
 sunday_machine(struct sunday *u, const char *id, char *name, size_t len)
@@ -215,6 +232,7 @@ sunday_machine(struct sunday *u, const char *id, char *name, size_t len)
 		    "machine")), id) == 0) {
 			snprintf(name, len, "%s", cJSON_GetStringValue(
 			    cJSON_GetObjectItem(m, "name")));
+			sunday_oneline(name);
 			rc = 0;
 			break;
 		}
@@ -379,15 +397,14 @@ sunday_machine_cmd(struct sunday *u, int nargs, char **args)
 static void
 sunday_item(char *item)
 {
-	unsigned char *p;
+	char *p;
 
-	for (p = (unsigned char *)item; *p != '\0'; p++) {
+	for (p = item; *p != '\0'; p++) {
 		if (*p == '"') {
 			*p = '\'';
-		} else if (*p < 0x20 || *p == 0x7f) {
-			*p = ' ';
 		}
 	}
+	sunday_oneline(item);
 }
 
 static void
@@ -706,6 +723,7 @@ sunday_greet(struct sunday *u)
 			snprintf(name, sizeof(name), "%s",
 			    cJSON_GetStringValue(cJSON_GetObjectItem(first,
 			    "name")));
+			sunday_oneline(name);
 		}
 		cJSON_Delete(reply);
 	}

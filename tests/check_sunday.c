@@ -207,6 +207,31 @@ START_TEST(sunday_stat_item_escaping)
 }
 END_TEST
 
+/*
+ * A display name may hold a CR or LF (machine_add takes any text): on a
+ * Sunday line it is a space, as in an item, or a greeting or MACHINE
+ * reply would come as two lines and every later reply would answer the
+ * command before it.  SERVERSTAT is JSON, which escapes them.
+ */
+START_TEST(sunday_display_name_stays_one_line)
+{
+	struct h_client *c;
+
+	h_admin(srv, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"name\":\"Big\\r\\nDrink\"}",
+	    "{\"cmd\":\"machine_mod\",\"machine\":\"m2\","
+	    "\"name\":\"Sn\\tack\\n\"}", NULL);
+	c = sunday_connect_cert(NULL, "Welcome to Big  Drink\n");
+	lg_say(c, "MACHINE m2\n", "OK:  Welcome to Sn ack \r\n");
+	lg_say(c, "SERVERSTAT\n", "{\"machines\":[{\"machine_name\":"
+	    "\"Big\\r\\nDrink\",\"connected\":false},{\"machine_name\":"
+	    "\"Sn\\tack\\n\",\"connected\":false}],\"opcode\":\"OK\"}\r\n");
+	lg_say(c, "MACHINE m1\n", "OK:  Welcome to Big  Drink\r\n");
+	ck_assert(lg_quiet(c, 200));
+	h_close(c);
+}
+END_TEST
+
 START_TEST(sunday_stat_deleted_machine)
 {
 	struct h_client *c = sunday_connect();
@@ -1043,6 +1068,7 @@ sunday_suite(void)
 	tcase_add_test(tc, sunday_machine_select);
 	tcase_add_test(tc, sunday_stat_item_escaping);
 	tcase_add_test(tc, sunday_stat_deleted_machine);
+	tcase_add_test(tc, sunday_display_name_stays_one_line);
 	SUNDAY_TCASE("no machines", plain_setup);
 	tcase_add_test(tc, sunday_greeting_no_machines);
 
