@@ -376,13 +376,17 @@ tini_main(void *arg)
 	}
 	/*
 	 * The board speaks first; silence gets a silent close.  Blank lines
-	 * before its login do not stretch the deadline.
+	 * before its login do not stretch the deadline, nor does a line begun
+	 * before it: one that ends after it came too late all the same.
 	 */
 	deadline = now_ms() + srv->cfg->handshake_timeout * 1000;
 	do {
 		rc = conn_read_line(tc->peer.conn, &line, &len, deadline,
-		    srv->cfg->handshake_timeout * 1000);
+		    deadline - now_ms());
 	} while (rc == CONN_OK && line[strspn(line, " \t\r")] == '\0');
+	if (rc == CONN_OK && now_ms() > deadline) {
+		rc = CONN_TIMEOUT;
+	}
 	if (rc != CONN_OK) {
 		log_info("board from %s port %d: no login (%s)",
 		    tc->peer.client.address, tc->peer.client.port,

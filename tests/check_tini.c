@@ -303,6 +303,31 @@ START_TEST(tini_blank_lines_do_not_stretch_the_login_deadline)
 }
 END_TEST
 
+/*
+ * Nor does a login line begun before handshake_timeout and ended after
+ * it: the line is due within it, not begun (LEGACY.md 3.1).
+ */
+START_TEST(tini_login_line_ended_late_is_silently_closed)
+{
+	struct h_client *b;
+	int rc;
+
+	h_server_free(srv);
+	tini_start("handshake_timeout = 2");
+	b = board_dial("machine-m1");
+	usleep(1500 * 1000);
+	ck_assert_int_eq(h_send_raw(b, "0pass", 5), CONN_OK);
+	usleep(1500 * 1000);
+	(void)h_send_raw(b, "word\n", 5);
+	rc = h_read_line(b, 5000);
+	ck_assert_msg(rc == CONN_EOF, "the board got \"%s\" (%d), not a "
+	    "silent close", rc == CONN_OK ? b->line : "", rc);
+	ck_assert(h_server_log_wait(srv, "no login (timed out)", 5000));
+	ck_assert(!h_machine_online(srv, "m1"));
+	h_close(b);
+}
+END_TEST
+
 /* A first line longer than max_line is not a login: "2", then close. */
 START_TEST(tini_login_line_too_long_refused)
 {
@@ -1023,6 +1048,7 @@ tini_suite(void)
 	tcase_add_test(tc, tini_legacy_password_checked);
 	tcase_add_test(tc, tini_handshake_timeout_silent_close);
 	tcase_add_test(tc, tini_blank_lines_do_not_stretch_the_login_deadline);
+	tcase_add_test(tc, tini_login_line_ended_late_is_silently_closed);
 	tcase_add_test(tc, tini_login_line_too_long_refused);
 	TINI_TCASE("vends through drink's drop");
 	tcase_add_test(tc, tini_vend_ack_captures);
