@@ -166,6 +166,11 @@ card_main(void *arg)
 		    cJSON_GetObjectItem(reply, "balance"), 1));
 	} else {
 		out = card_error(j->id, rc, rq.message);
+		/* As on the member port: the balance that fell short. */
+		if (rc == ERR_INSUFFICIENT_FUNDS) {
+			cJSON_AddNumberToObject(out, "balance",
+			    (double)rq.balance);
+		}
 		if (rc == ERR_LOCKED_OUT) {
 			int64_t wait = auth_card_throttled(AUTH_CARD_TAP,
 			    NULL, j->machine);

@@ -418,6 +418,33 @@ START_TEST(card_tap_nack_charges_nothing)
 }
 END_TEST
 
+/*
+ * insufficient_funds carries the balance that fell short, on the machine
+ * port as on the member port (PROTOCOL.md section 2): a reader can show
+ * the member what they have.
+ */
+START_TEST(card_tap_short_of_credit_says_balance)
+{
+	struct h_client *c = ctl_connect();
+	cJSON *r;
+
+	h_admin(srv, "{\"cmd\":\"credit\",\"user\":\"bob\",\"amount\":4,"
+	    "\"note\":\"coins\"}", NULL);
+	r = ctl_tap(c, "b0b0b0b0", 1, -1);
+	H_ASSERT_ERROR(r, "insufficient_funds");
+	ck_assert_int_eq(h_num(r, "id"), 7);
+	ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(r, "balance")),
+	    "insufficient_funds without balance: %s", h_text(r));
+	ck_assert_int_eq(h_num(r, "balance"), 4);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "bob"), 4);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 0);
+	ledger_clean();
+	h_close(c);
+}
+END_TEST
+
 START_TEST(card_tap_unknown_refused_and_throttled)
 {
 	struct h_client *c = ctl_connect();
@@ -683,6 +710,7 @@ card_suite(void)
 	    teardown, CARD_TIMEOUT);
 	tcase_add_test(tc, card_tap_charges_owner);
 	tcase_add_test(tc, card_tap_nack_charges_nothing);
+	tcase_add_test(tc, card_tap_short_of_credit_says_balance);
 	tcase_add_test(tc, card_tap_unknown_refused_and_throttled);
 	tcase_add_test(tc, card_tap_known_card_unlocks_nothing);
 	tcase_add_test(tc, card_tap_disabled_owner_refused);
