@@ -380,6 +380,27 @@ event_slots_forget(void)
 	pthread_mutex_unlock(&event_lock);
 }
 
+/*
+ * A machine was deleted: its slots are gone, so what was last said about
+ * them says nothing about the slots of a machine made again under that
+ * name (they would otherwise be taken for old news and never told).
+ */
+static void
+event_slots_forget_machine(const char *machine)
+{
+	size_t i;
+
+	pthread_mutex_lock(&event_lock);
+	for (i = 0; i < EVENT_SLOTS_SEEN; i++) {
+		if (event_slots_seen[i].line != NULL &&
+		    strcmp(event_slots_seen[i].machine, machine) == 0) {
+			free(event_slots_seen[i].line);
+			event_slots_seen[i].line = NULL;
+		}
+	}
+	pthread_mutex_unlock(&event_lock);
+}
+
 /* Publish the slot event ev of machine's slot unless it was the last. */
 static void
 event_publish_slot(const char *machine, int slot, const cJSON *ev)
@@ -448,6 +469,7 @@ event_machine(struct server *srv, const char *machine)
 		}
 	}
 	if (ev == NULL) {
+		event_slots_forget_machine(machine);
 		ev = event_new("machine", NULL);
 		cJSON_AddStringToObject(ev, "machine", machine);
 		cJSON_AddBoolToObject(ev, "online", 0);

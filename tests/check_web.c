@@ -405,6 +405,40 @@ START_TEST(subscribe_slot_told_once_per_change)
 }
 END_TEST
 
+/*
+ * A machine deleted and made again has new slots: a slot set up as the
+ * old one was is news to a subscriber, who heard the machine deleted.
+ */
+START_TEST(subscribe_slot_of_a_machine_made_again)
+{
+	struct h_client *w = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	static const char slot[] = "{\"cmd\":\"slot_set\",\"machine\":\"m2\","
+	    "\"slot\":1,\"item\":\"Mate\",\"price\":7,\"stock\":2}";
+	cJSON *ev;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":"
+	    "[\"slots\",\"machines\"]}");
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Small\"}");
+	h_expect(a, NULL, slot);
+	ev = wait_event(w, "slot", 2000);
+	ck_assert_str_eq(h_str(ev, "machine"), "m2");
+	cJSON_Delete(ev);
+	h_expect(a, NULL, "{\"cmd\":\"machine_del\",\"machine\":\"m2\"}");
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"Small\"}");
+	h_expect(a, NULL, slot);
+	ev = wait_event(w, "slot", 2000);
+	ck_assert_str_eq(h_str(ev, "machine"), "m2");
+	ck_assert_int_eq(h_num(ev, "slot"), 1);
+	ck_assert_int_eq(h_num(ev, "stock"), 2);
+	cJSON_Delete(ev);
+	h_close(w);
+	h_close(a);
+}
+END_TEST
+
 START_TEST(subscribe_sessions_admin)
 {
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw"), *c;
@@ -2099,6 +2133,7 @@ main(void)
 	tcase_add_test(tc, subscribe_roles_and_topics);
 	tcase_add_test(tc, subscribe_drop_balance_slot_machine);
 	tcase_add_test(tc, subscribe_slot_told_once_per_change);
+	tcase_add_test(tc, subscribe_slot_of_a_machine_made_again);
 	tcase_add_test(tc, subscribe_sessions_admin);
 	tcase_add_test(tc, subscribe_ordering);
 	tcase_add_test(tc, subscribe_overflow_closes_only_slow);
