@@ -226,6 +226,29 @@ web_on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/*
+ * A field value does not include the whitespace around it (RFC 9110
+ * section 5.5): http-parser drops what comes before a value but keeps
+ * what follows it, so "13 " would be no version and an Origin or a
+ * Sec-WebSocket-Key with a blank after it would not match.
+ */
+static int
+web_on_headers_complete(http_parser *p)
+{
+	struct web *w = p->data;
+	size_t *n;
+	int i;
+
+	for (i = 0; i < WEB_H_COUNT; i++) {
+		n = &w->value_len[i];
+		while (*n > 0 && (w->values[i][*n - 1] == ' ' ||
+		    w->values[i][*n - 1] == '\t')) {
+			w->values[i][--*n] = '\0';
+		}
+	}
+	return 0;
+}
+
 static int
 web_on_message_complete(http_parser *p)
 {
@@ -241,6 +264,7 @@ static const http_parser_settings web_settings = {
 	.on_url = web_on_url,
 	.on_header_field = web_on_header_field,
 	.on_header_value = web_on_header_value,
+	.on_headers_complete = web_on_headers_complete,
 	.on_message_complete = web_on_message_complete,
 };
 

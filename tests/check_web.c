@@ -1129,6 +1129,38 @@ START_TEST(ws_origin_checked)
 }
 END_TEST
 
+/*
+ * Whitespace after a header's value is not part of it (RFC 9110 section
+ * 5.5): a client or proxy that writes "13 " or a blank after its key or
+ * origin is upgraded like any other.
+ */
+START_TEST(ws_header_values_trimmed)
+{
+	struct h_client *c = web_dial();
+	char *req, head[4096];
+	cJSON *r;
+
+	req = xasprintf("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d \r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ== \t\r\n"
+	    "Sec-WebSocket-Version: 13 \r\n"
+	    "Origin: https://127.0.0.1:%d\t\r\n\r\n", web_port, web_port);
+	h_send_raw(c, req, strlen(req));
+	free(req);
+	ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head), 5000));
+	ck_assert_msg(strncmp(head, "HTTP/1.1 101", 12) == 0, "%s", head);
+	ck_assert_ptr_nonnull(strstr(head,
+	    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+	r = ws_json(c);
+	ck_assert_str_eq(h_str(r, "event"), "hello");
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"id\":1,\"cmd\":\"ping\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	h_close(c);
+}
+END_TEST
+
 START_TEST(ws_session_requests)
 {
 	char own[64];
@@ -2146,6 +2178,7 @@ main(void)
 	tcase_add_test(tc, http_etag_not_modified);
 	tc = h_tcase(s, "web port WebSocket", setup, teardown, WEB_TIMEOUT);
 	tcase_add_test(tc, ws_origin_checked);
+	tcase_add_test(tc, ws_header_values_trimmed);
 	tcase_add_test(tc, ws_session_requests);
 	tcase_add_test(tc, ws_too_big_and_binary);
 	tcase_add_test(tc, ws_events);
