@@ -115,7 +115,8 @@ $(BUILD)/gen/%-sql.h: db/%.sql | $(BUILD)/.deps
 
 $(call obj,$(DB_SRC)): $(BUILD)/gen/schema.h $(BUILD)/gen/cards-sql.h \
     $(BUILD)/gen/tokens-sql.h $(BUILD)/gen/entries-sql.h \
-    $(BUILD)/gen/idem-sql.h $(BUILD)/gen/txcheck-sql.h
+    $(BUILD)/gen/idem-sql.h $(BUILD)/gen/txcheck-sql.h \
+    $(BUILD)/gen/ids-sql.h
 
 # The web app, built into drinkd as byte arrays.
 WEB_FILES = $(wildcard web/*)

@@ -20,6 +20,7 @@
 #include "entries-sql.h"
 #include "idem-sql.h"
 #include "txcheck-sql.h"
+#include "ids-sql.h"
 
 
 /*
@@ -48,6 +49,8 @@ static const struct db_migration db_migrations[DB_SCHEMA_VERSION + 1] = {
 	[6] = { db_txcheck_sql, "SELECT instr(sql, 'CHECK (kind = ''drop'' OR')"
 	    " > 0 AND instr(sql, 'CHECK (state = ''pending''') > 0"
 	    " FROM sqlite_schema WHERE type = 'table' AND name = 'tx'" },
+	/* Token and card ids are never handed out again. */
+	[7] = { db_ids_sql, NULL },
 };
 
 /* SQLite's update hook on the writer: remember what a write touched. */

@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#define DB_SCHEMA_VERSION 6
+#define DB_SCHEMA_VERSION 7
 
 struct db;
 

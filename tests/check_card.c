@@ -98,6 +98,26 @@ START_TEST(card_add_list_del)
 }
 END_TEST
 
+/*
+ * A card id is never given again: a client that kept the id of a card
+ * unbound elsewhere must not unbind the card bound after it.
+ */
+START_TEST(card_id_never_given_again)
+{
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t old = card_add(c, "a1a1a1a1", NULL), id;
+
+	h_expectf(c, NULL, "{\"cmd\":\"card_del\",\"card_id\":%lld}",
+	    (long long)old);
+	id = card_add(c, "a2a2a2a2", NULL);
+	ck_assert_int_gt(id, old);
+	h_expectf(c, "bad_request", "{\"cmd\":\"card_del\",\"card_id\":%lld}",
+	    (long long)old);
+	ck_assert_int_eq(card_count(c, NULL), 1);
+	h_close(c);
+}
+END_TEST
+
 START_TEST(card_stored_as_keyed_hash)
 {
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
@@ -697,6 +717,7 @@ card_suite(void)
 	tc = h_tcase(s, "members bind, list and unbind cards", setup,
 	    teardown, CARD_TIMEOUT);
 	tcase_add_test(tc, card_add_list_del);
+	tcase_add_test(tc, card_id_never_given_again);
 	tcase_add_test(tc, card_stored_as_keyed_hash);
 	tcase_add_test(tc, card_bound_once);
 	tcase_add_test(tc, card_bad_arguments);

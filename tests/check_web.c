@@ -169,6 +169,34 @@ START_TEST(token_login_list_revoke)
 }
 END_TEST
 
+/*
+ * A token id is never given again: a client that keeps the id of a token
+ * revoked elsewhere (drink's token file, the web app's storage) and
+ * revokes it later must not end another device's login with it.
+ */
+START_TEST(token_id_never_given_again)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b;
+	int64_t old, id;
+	char *stale = make_token(a, "laptop", &old), *tok;
+
+	/* The laptop's token, the newest, is revoked from elsewhere. */
+	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
+	    (long long)old);
+	tok = make_token(a, "phone", &id);
+	ck_assert_int_gt(id, old);
+	/* The laptop, logged in still, revokes the id it kept. */
+	h_expectf(a, "bad_request", "{\"cmd\":\"token_revoke\","
+	    "\"token_id\":%lld}", (long long)old);
+	b = h_connect(srv, NULL);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	h_close(b);
+	free(stale);
+	free(tok);
+	h_close(a);
+}
+END_TEST
+
 START_TEST(token_revoked_by_passwd_and_disable)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *adm;
@@ -2158,6 +2186,7 @@ main(void)
 	h_init();
 	tc = h_tcase(s, "tokens", setup, teardown, WEB_TIMEOUT);
 	tcase_add_test(tc, token_login_list_revoke);
+	tcase_add_test(tc, token_id_never_given_again);
 	tcase_add_test(tc, token_revoked_by_passwd_and_disable);
 	tcase_add_test(tc, token_errors_and_throttle);
 	tc = h_tcase(s, "subscribe on the member port", setup, teardown,
