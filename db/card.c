@@ -138,14 +138,17 @@ int
 db_card_del(struct db *db, const char *user, int64_t id)
 {
 	sqlite3 *h;
+	int64_t account;
 	int rc = ERR_INTERNAL;
 
 	if ((h = db_write_begin(db)) == NULL) {
 		return ERR_INTERNAL;
 	}
-	if (db_run(h, "DELETE FROM cards WHERE id = ? AND account ="
-	    " (SELECT account FROM users WHERE name = ?)", "lt", id,
-	    user) == 0) {
+	/* An admin naming nobody hears so, as from card_add and cards. */
+	if ((account = ledger_account_id(h, user, NULL)) <= 0) {
+		rc = account == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+	} else if (db_run(h, "DELETE FROM cards WHERE id = ? AND account = ?",
+	    "ll", id, account) == 0) {
 		rc = sqlite3_changes(h) == 1 ? ERR_NONE : ERR_BAD_REQUEST;
 	}
 	return db_write_end(db, rc);

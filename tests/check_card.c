@@ -224,6 +224,8 @@ START_TEST(card_admin_forms)
 	    "\"card\":\"cafe0002\",\"user\":\"nobody\"}");
 	h_expect(adm, "no_such_user", "{\"cmd\":\"cards\","
 	    "\"user\":\"nobody\"}");
+	h_expectf(adm, "no_such_user", "{\"cmd\":\"card_del\","
+	    "\"card_id\":%lld,\"user\":\"nobody\"}", (long long)id);
 	h_expectf(adm, NULL, "{\"cmd\":\"card_del\",\"card_id\":%lld,"
 	    "\"user\":\"bob\"}", (long long)id);
 	ck_assert_int_eq(card_count(b, NULL), 0);
