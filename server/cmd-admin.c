@@ -186,14 +186,16 @@ cmd_machine_mod(struct session *s, struct req *r)
 int
 cmd_machine_del(struct session *s, struct req *r)
 {
+	const char *machine = req_str(r, "machine");
+	/* What it was, for the event that says it is gone. */
+	cJSON *last = event_machine_now(s->peer.srv, machine);
 	int rc;
 
-	if ((rc = db_machine_del(s->peer.srv->db, req_str(r, "machine"))) ==
-	    ERR_NONE) {
-		cmd_machine_gone(s, req_str(r, "machine"),
-		    MACH_CLOSE_DELETED, "deleted");
-		event_machine(s->peer.srv, req_str(r, "machine"));
+	if ((rc = db_machine_del(s->peer.srv->db, machine)) == ERR_NONE) {
+		cmd_machine_gone(s, machine, MACH_CLOSE_DELETED, "deleted");
+		event_machine_deleted(machine, last);
 	}
+	cJSON_Delete(last);
 	return rc;
 }
 

@@ -576,7 +576,10 @@ void event_topics_list(unsigned bits, cJSON *array);
 char *event_queue_take(struct event_queue *q, size_t *len, int *overflow);
 int event_queue_waiting(struct event_queue *q);
 void event_publish(unsigned topic, const char *user, const cJSON *ev);
+/* Caller deletes; NULL when the machine is not in the table. */
+cJSON *event_machine_now(struct server *srv, const char *machine);
 void event_machine(struct server *srv, const char *machine);
+void event_machine_deleted(const char *machine, const cJSON *last);
 cJSON *event_slots_before(struct server *srv, const char *machine);
 void event_slots(struct server *srv, const char *machine, cJSON *before,
     int slot);

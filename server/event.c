@@ -449,15 +449,18 @@ event_new(const char *name, const cJSON *fields)
 	return ev;
 }
 
-/* A machine's current state; "deleted" when it is gone from the table. */
-void
-event_machine(struct server *srv, const char *machine)
+/*
+ * A machine's event as it stands (online from the registry), or NULL when
+ * it is not in the table; caller deletes.
+ */
+cJSON *
+event_machine_now(struct server *srv, const char *machine)
 {
 	cJSON *list = cJSON_CreateArray(), *m, *ev = NULL;
 
 	if (db_machines(srv->db, list) != ERR_NONE) {
 		cJSON_Delete(list);
-		return;
+		return NULL;
 	}
 	cJSON_ArrayForEach(m, list) {
 		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(m,
@@ -468,17 +471,48 @@ event_machine(struct server *srv, const char *machine)
 			break;
 		}
 	}
-	if (ev == NULL) {
-		event_slots_forget_machine(machine);
-		ev = event_new("machine", NULL);
-		cJSON_AddStringToObject(ev, "machine", machine);
-		cJSON_AddBoolToObject(ev, "online", 0);
-		cJSON_AddBoolToObject(ev, "enabled", 0);
-		cJSON_AddBoolToObject(ev, "deleted", 1);
+	cJSON_Delete(list);
+	return ev;
+}
+
+/*
+ * A machine's current state.  One no longer in the table was deleted:
+ * machine_del says so itself (event_machine_deleted), with what it was.
+ */
+void
+event_machine(struct server *srv, const char *machine)
+{
+	cJSON *ev = event_machine_now(srv, machine);
+
+	if (ev != NULL) {
+		event_publish(EVENT_T_MACHINES, NULL, ev);
+		cJSON_Delete(ev);
 	}
+}
+
+/*
+ * machine was deleted; last is its event from before (NULL: unknown).
+ * The event has every field a machine event has, as the machine was,
+ * with online and enabled false and "deleted": true.
+ */
+void
+event_machine_deleted(const char *machine, const cJSON *last)
+{
+	cJSON *ev = event_new("machine", NULL);
+	const cJSON *name = cJSON_GetObjectItem(last, "name");
+	const cJSON *temp = cJSON_GetObjectItem(last, "temperature");
+
+	event_slots_forget_machine(machine);
+	cJSON_AddStringToObject(ev, "machine", machine);
+	cJSON_AddStringToObject(ev, "name", cJSON_IsString(name) ?
+	    name->valuestring : "");
+	cJSON_AddBoolToObject(ev, "online", 0);
+	cJSON_AddBoolToObject(ev, "enabled", 0);
+	cJSON_AddItemToObject(ev, "temperature", cJSON_IsNumber(temp) ?
+	    cJSON_CreateNumber(temp->valuedouble) : cJSON_CreateNull());
+	cJSON_AddBoolToObject(ev, "deleted", 1);
 	event_publish(EVENT_T_MACHINES, NULL, ev);
 	cJSON_Delete(ev);
-	cJSON_Delete(list);
 }
 
 /* A machine's slots now, for event_slots() to compare; caller deletes. */

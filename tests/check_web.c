@@ -467,6 +467,50 @@ START_TEST(subscribe_slot_of_a_machine_made_again)
 }
 END_TEST
 
+/*
+ * A machine event has the same fields whatever it says, "deleted" too:
+ * the machine as it was (name, temperature), offline and not enabled.
+ * It is told once, though the controller's end follows the deletion.
+ */
+START_TEST(subscribe_machine_deleted_has_every_field)
+{
+	struct h_client *w = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	pid_t pid;
+	cJSON *ev;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":"
+	    "[\"machines\"]}");
+	pid = h_machine_start(srv, "m1", "--simulate 3:5");
+	H_WAIT_UNTIL(h_machine_online(srv, "m1") == 1);
+	ev = wait_event(w, "machine", 2000);
+	cJSON_Delete(ev);
+	h_expect(a, NULL, "{\"cmd\":\"machine_del\",\"machine\":\"m1\"}");
+	/* Past any temperature the controller reported meanwhile. */
+	while (!cJSON_IsTrue(cJSON_GetObjectItem(ev = wait_event(w,
+	    "machine", 2000), "deleted"))) {
+		cJSON_Delete(ev);
+	}
+	ck_assert_str_eq(h_str(ev, "machine"), "m1");
+	ck_assert_str_eq(h_str(ev, "name"), "Big Drink");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(ev, "online")));
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(ev, "enabled")));
+	ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(ev, "temperature")) ||
+	    cJSON_IsNull(cJSON_GetObjectItem(ev, "temperature")),
+	    "no temperature: %s", h_text(ev));
+	cJSON_Delete(ev);
+	(void)h_machine_stop(pid);
+	/* Whatever else comes is not a second word on m1. */
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m9\","
+	    "\"name\":\"Other\"}");
+	ev = wait_event(w, "machine", 2000);
+	ck_assert_str_eq(h_str(ev, "machine"), "m9");
+	cJSON_Delete(ev);
+	h_close(w);
+	h_close(a);
+}
+END_TEST
+
 START_TEST(subscribe_sessions_admin)
 {
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw"), *c;
@@ -2195,6 +2239,7 @@ main(void)
 	tcase_add_test(tc, subscribe_drop_balance_slot_machine);
 	tcase_add_test(tc, subscribe_slot_told_once_per_change);
 	tcase_add_test(tc, subscribe_slot_of_a_machine_made_again);
+	tcase_add_test(tc, subscribe_machine_deleted_has_every_field);
 	tcase_add_test(tc, subscribe_sessions_admin);
 	tcase_add_test(tc, subscribe_ordering);
 	tcase_add_test(tc, subscribe_overflow_closes_only_slow);
