@@ -330,6 +330,20 @@ START_TEST(text_arguments_are_bounded)
 	    "\"key\":\"\"}", "bad_request");
 	expect_error("{\"cmd\":\"send\",\"to\":\"abcdefghijklmnopqrstuvwxyz"
 	    "0123456\",\"amount\":1}", "bad_request");
+	/* A note may be empty; a machine's name and a slot's item may not. */
+	expect("{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":1,"
+	    "\"note\":\"\"}", "\"ok\":true");
+	as("root", 1);
+	expect_error("{\"cmd\":\"machine_add\",\"machine\":\"m9\","
+	    "\"name\":\"\"}", "bad_request");
+	expect("{\"cmd\":\"machine_add\",\"machine\":\"m9\","
+	    "\"name\":\"Nine\"}", "\"ok\":true");
+	expect_error("{\"cmd\":\"machine_mod\",\"machine\":\"m9\","
+	    "\"name\":\"\"}", "bad_request");
+	expect_error("{\"cmd\":\"slot_set\",\"machine\":\"m9\","
+	    "\"slot\":1,\"item\":\"\"}", "bad_request");
+	expect("{\"cmd\":\"slot_set\",\"machine\":\"m9\",\"slot\":1}",
+	    "\"item\":\"\"");
 }
 END_TEST
 
