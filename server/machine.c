@@ -86,6 +86,31 @@ machine_send_error(struct machine_conn *mc, const cJSON *id, int err,
 	return rc;
 }
 
+/*
+ * A controller's "id" that is not a string, as it was written: every
+ * answer echoes it verbatim (PROTOCOL.md section 2), and cJSON would print
+ * 12345678901234567890 back as 1.2345678901234567e+19.  A string is left
+ * as parsed: machine_on_reply matches vend ids by value.
+ */
+static void
+machine_raw_id(cJSON *msg, const char *line, const struct proto_scan *ps)
+{
+	const struct proto_member *pm;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+	char *raw;
+
+	/* With escaped names, cJSON's first "id" may not be the scan's. */
+	if (id == NULL || cJSON_IsString(id) || ps->escaped_key ||
+	    (pm = proto_scan_find(ps, line, "id")) == NULL || !pm->clean) {
+		return;
+	}
+	raw = xmalloc(pm->len + 1);
+	memcpy(raw, line + pm->off, pm->len);
+	raw[pm->len] = '\0';
+	cJSON_ReplaceItemInObjectCaseSensitive(msg, "id", cJSON_CreateRaw(raw));
+	free(raw);
+}
+
 /* Parse one line; NULL (and *reply set to the error) if unusable. */
 static cJSON *
 machine_parse(const char *line, size_t len, cJSON **reply)
@@ -101,6 +126,8 @@ machine_parse(const char *line, size_t len, cJSON **reply)
 		msg = NULL;
 		*reply = machine_error(NULL, ERR_BAD_REQUEST,
 		    "message must be one JSON object on one line");
+	} else {
+		machine_raw_id(msg, line, &ps);
 	}
 	proto_scan_free(&ps);
 	return msg;

@@ -400,6 +400,46 @@ START_TEST(ports_do_not_mix_their_commands)
 }
 END_TEST
 
+/* PROTOCOL.md section 2: an id comes back as the controller wrote it. */
+START_TEST(controller_ids_are_echoed_verbatim)
+{
+	static const char big[] = "{\"id\":1234567890123456789,\"ok\":false,"
+	    "\"error\":\"unknown_command\"";
+	static const char list[] = "{\"id\":[1, {\"a\":2}],\"ok\":false,"
+	    "\"error\":\"bad_request\"";
+	char err[256];
+	struct h_client *c = h_tls_dial(srv->machine_port, "machine-m1", err,
+	    sizeof(err));
+	cJSON *r;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	r = h_call(c, "{\"id\":12345678901234567890,\"cmd\":\"register\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_str_eq(c->line, "{\"id\":12345678901234567890,\"ok\":true,"
+	    "\"machine\":\"m1\"}");
+	r = h_call(c, "{\"cmd\":\"ping\",\"id\":9007199254740993}");
+	cJSON_Delete(r);
+	ck_assert_str_eq(c->line, "{\"id\":9007199254740993,\"ok\":true}");
+	r = h_call(c, "{\"cmd\":\"ping\",\"id\":-1.25e-3}");
+	cJSON_Delete(r);
+	ck_assert_str_eq(c->line, "{\"id\":-1.25e-3,\"ok\":true}");
+	r = h_call(c, "{\"id\":1234567890123456789,\"cmd\":\"login\"}");
+	cJSON_Delete(r);
+	ck_assert_msg(strncmp(c->line, big, sizeof(big) - 1) == 0, "%s",
+	    c->line);
+	r = h_call(c, "{\"id\":[1, {\"a\":2}]}");
+	cJSON_Delete(r);
+	ck_assert_msg(strncmp(c->line, list, sizeof(list) - 1) == 0, "%s",
+	    c->line);
+	/* A string is echoed with its value. */
+	r = h_call(c, "{\"cmd\":\"ping\",\"id\":\"p7\"}");
+	cJSON_Delete(r);
+	ck_assert_str_eq(c->line, "{\"id\":\"p7\",\"ok\":true}");
+	h_close(c);
+}
+END_TEST
+
 /*
  * Two messages in two TLS records that reach drinkd in one TCP segment:
  * OpenSSL reads both at once (read-ahead), so the second waits inside
@@ -1136,6 +1176,7 @@ machine_suite(void)
 	tcase_add_test(tc, first_message_must_be_register);
 	tcase_add_test(tc, junk_cannot_stretch_the_register_deadline);
 	tcase_add_test(tc, ports_do_not_mix_their_commands);
+	tcase_add_test(tc, controller_ids_are_echoed_verbatim);
 	tcase_add_test(tc, partial_record_costs_no_cpu);
 	tcase_add_test(tc, silent_controller_is_dropped);
 	tc = h_tcase(s, "drops", setup, teardown, MACHINE_TIMEOUT);
