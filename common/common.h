@@ -216,6 +216,8 @@ enum proto_err {
 #define PROTO_CARD_MIN 4	/* hex digits of a card UID */
 #define PROTO_CARD_MAX 32
 #define PROTO_MAX_DEPTH 32 /* nesting inside a request's values */
+/* The largest max_line drinkd takes: no string argument may need more. */
+#define PROTO_LINE_MAX (64 * 1024 * 1024)
 const char *proto_err_code(enum proto_err e);
 const char *proto_err_message(enum proto_err e);
 int proto_err_parse(const char *code); /* -1 if unknown */

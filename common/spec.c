@@ -95,8 +95,9 @@ const struct spec_cmd spec_table[] = {
 	    .args = { { 0 } } },
 	{ .name = "ping", .role = SPEC_ANYONE, .flags = 0,
 	    .summary = "check that the server answers", .args = {
+	    /* Bounded only by max_line (PROTOCOL.md: any string). */
 	    { .field = "data", .type = SPEC_T_STRING, .meta = "DATA",
-	    .min = 0, .max = INT64_C(1) << 24,
+	    .min = 0, .max = PROTO_LINE_MAX,
 	    .help = "text the server sends back" } } },
 	{ .name = "machines", .role = SPEC_ANYONE, .flags = 0,
 	    .summary = "list the machines", .args = { { 0 } } },

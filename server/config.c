@@ -95,7 +95,7 @@ static const struct config_key config_keys[] = {
 	L(max_unauth_per_ip, "8", 1, 1000000),
 	L(login_timeout, "60", 1, 86400),
 	L(thread_cache, "64", 0, 100000),
-	L(max_line, "65536", 256, 64L * 1024 * 1024),
+	L(max_line, "65536", 256, PROTO_LINE_MAX),
 	L(ping_interval, "30", 1, 3600),
 	L(keep_temperatures_days, "400", 1, 36500),
 	L(keep_sessions_days, "400", 1, 36500),

@@ -1555,6 +1555,29 @@ START_TEST(member_longest_line_accepted)
 }
 END_TEST
 
+/*
+ * ping's data is any string: only max_line bounds it, even when max_line
+ * is raised far above its default.
+ */
+START_TEST(member_ping_data_bounded_by_max_line_alone)
+{
+	struct h_server *big = h_server_start("max_line = 20971520\n");
+	struct h_client *c = h_connect(big, NULL);
+	size_t total = 17 * 1024 * 1024, datalen;
+	char *line = member_ping_of_size(total, &datalen);
+	cJSON *r;
+
+	ck_assert_int_eq(h_send_raw(c, line, total), CONN_OK);
+	free(line);
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_uint_eq(strlen(h_str(r, "data")), datalen);
+	cJSON_Delete(r);
+	h_close(c);
+	h_server_free(big);
+}
+END_TEST
+
 START_TEST(member_line_too_long)
 {
 	struct h_client *other = h_connect_as(member_srv, "bob", "bobpw");
@@ -1911,6 +1934,7 @@ member_suite(void)
 	tcase_add_test(tc, member_pipelining);
 	tcase_add_test(tc, member_crlf_tolerated);
 	tcase_add_test(tc, member_longest_line_accepted);
+	tcase_add_test(tc, member_ping_data_bounded_by_max_line_alone);
 	tcase_add_test(tc, member_line_too_long);
 	tcase_add_test(tc, member_line_one_byte_too_long);
 	tcase_add_test(tc, member_binary_garbage);
