@@ -48,6 +48,7 @@ struct db_move {
 	const char *key;	/* idempotency key, or NULL */
 	const char *request;	/* canonical arguments, for key conflicts */
 	int64_t balance;	/* out: balance shown on insufficient_funds */
+	const char *message;	/* out: a refusal's own words, or NULL */
 };
 
 /* A drop on its way through hold and settlement. */

@@ -389,6 +389,8 @@ ledger_refund(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
 		goto out;
 	}
 	if (sqlite3_column_int(st, 6)) {
+		/* Not the key's conflict: that one has its own words. */
+		m->message = "that drop has already been refunded";
 		rc = ERR_CONFLICT;
 		goto out;
 	}

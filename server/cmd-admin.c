@@ -120,12 +120,7 @@ cmd_set_balance(struct session *s, struct req *r)
 int
 cmd_refund(struct session *s, struct req *r)
 {
-	int rc = cmd_move(s, r, "user", "amount", db_refund);
-
-	if (rc == ERR_CONFLICT) {
-		r->message = "that drop has already been refunded";
-	}
-	return rc;
+	return cmd_move(s, r, "user", "amount", db_refund);
 }
 
 int

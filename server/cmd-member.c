@@ -265,7 +265,10 @@ cmd_move_init(struct session *s, struct req *r, struct db_move *m,
 	m->request = r->request;
 }
 
-/* Run a ledger movement and carry insufficient_funds' balance out. */
+/*
+ * Run a ledger movement and carry insufficient_funds' balance, and the
+ * words of a refusal that has its own, out.
+ */
 int
 cmd_move(struct session *s, struct req *r, const char *user_field,
     const char *amount_field, int (*fn)(struct db *, struct db_move *,
@@ -279,6 +282,9 @@ cmd_move(struct session *s, struct req *r, const char *user_field,
 	rc = fn(s->peer.srv->db, &m, r->reply);
 	if (rc == ERR_INSUFFICIENT_FUNDS) {
 		r->balance = m.balance;
+	}
+	if (rc != ERR_NONE && m.message != NULL) {
+		r->message = m.message;
 	}
 	return rc;
 }

@@ -1073,6 +1073,8 @@ START_TEST(admin_refunds_a_completed_drop_once)
 	cJSON_Delete(r);
 	r = h_call(a, line);
 	H_ASSERT_ERROR(r, "conflict");
+	ck_assert_str_eq(h_str(r, "message"),
+	    "that drop has already been refunded");
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	/* A keyed refund retried returns its first result, not conflict. */
@@ -1090,6 +1092,14 @@ START_TEST(admin_refunds_a_completed_drop_once)
 	H_ASSERT_OK(r);
 	ck_assert_int_eq(h_num(r, "tx"), refund);
 	ck_assert_int_eq(h_num(r, "balance"), 100);
+	cJSON_Delete(r);
+	/* The key with other arguments: the key's conflict, in its words. */
+	snprintf(line, sizeof(line), "{\"cmd\":\"refund\",\"tx\":%lld,"
+	    "\"note\":\"cold\",\"key\":\"rf-1\"}", (long long)tx);
+	r = h_call(a, line);
+	H_ASSERT_ERROR(r, "conflict");
+	ck_assert_str_eq(h_str(r, "message"),
+	    "idempotency key reused with different arguments");
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
