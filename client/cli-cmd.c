@@ -520,8 +520,12 @@ cli_cmd_parse_int(const char *s, long long min, long long max,
 }
 
 /*
- * A time: "YYYY-MM-DD HH:MM" (or with "T"), "YYYY-MM-DD" (its start, or
- * with end set the start of the next day), local time; or unix seconds.
+ * A time: "YYYY-MM-DD HH:MM" (or with "T"), "YYYY-MM-DD", local time; or
+ * unix seconds.  The server's bounds are inclusive, so with end set (an
+ * --until) a date means its last second and a minute its 59th: drink
+ * shows times to the minute, and "--until 2026-11-21 12:00" keeps what
+ * the tables list as 12:00.  A day that does not exist (February 30)
+ * is refused rather than moved into the next month.
  */
 int
 cli_cmd_parse_time(const char *s, int end, long long *out)
@@ -529,7 +533,7 @@ cli_cmd_parse_time(const char *s, int end, long long *out)
 	static const char *const formats[] = {
 		"%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
 	};
-	struct tm tm;
+	struct tm tm, want;
 	const char *rest;
 	time_t t;
 	size_t i;
@@ -543,6 +547,7 @@ cli_cmd_parse_time(const char *s, int end, long long *out)
 		    *rest != '\0') {
 			continue;
 		}
+		want = tm;
 		if (i == 2 && end) {
 			tm.tm_mday++;
 		}
@@ -550,7 +555,18 @@ cli_cmd_parse_time(const char *s, int end, long long *out)
 		if ((t = mktime(&tm)) == (time_t)-1 || t < 0) {
 			return -1;
 		}
-		*out = (long long)t;
+		if (i == 2 && end) {
+			/* Back to the day given, to check it below. */
+			tm = want;
+			tm.tm_isdst = -1;
+			if (mktime(&tm) == (time_t)-1) {
+				return -1;
+			}
+		}
+		if (tm.tm_mday != want.tm_mday || tm.tm_mon != want.tm_mon) {
+			return -1;
+		}
+		*out = (long long)t - (end ? (i == 2 ? 1 : -59) : 0);
 		return 0;
 	}
 	return -1;

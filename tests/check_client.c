@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -918,6 +919,44 @@ START_TEST(dates_are_taken_where_times_are)
 	DRINK_AS(&r, "admin", "adminpw", "log", "--until", "2999-01-01");
 	ck_assert(strstr(r.out, "cash") != NULL);
 	expect_run(&r, 0, NULL, "");
+	/* No February 30th, not even as March 2nd. */
+	DRINK_AS(&r, "admin", "adminpw", "log", "--since", "2026-02-30");
+	expect_run(&r, 2, "", "drink: log: --since must be a date "
+	    "YYYY-MM-DD, a time YYYY-MM-DD HH:MM, or unix seconds, not "
+	    "'2026-02-30'\n");
+}
+END_TEST
+
+/*
+ * Tables show times to the minute: --until that minute keeps the rows
+ * listed at it, though they were made a few seconds after it began.
+ */
+START_TEST(until_a_minute_keeps_that_minute)
+{
+	struct run_result r;
+	char minute[32], day[16];
+	time_t t;
+	struct tm tm;
+
+	/* A credit made at second 0 would pass without the rule. */
+	do {
+		DRINK_AS(&r, "admin", "adminpw", "credit", "bob", "5",
+		    "cash");
+		expect_run(&r, 0, NULL, "");
+		t = (time_t)h_sql_int(srv, "SELECT max(created) FROM tx");
+	} while (t % 60 == 0 && sleep(1) == 0);
+	ck_assert(localtime_r(&t, &tm) != NULL);
+	ck_assert(strftime(minute, sizeof(minute), "%Y-%m-%d %H:%M",
+	    &tm) > 0);
+	ck_assert(strftime(day, sizeof(day), "%Y-%m-%d", &tm) > 0);
+	DRINK_AS(&r, "admin", "adminpw", "log", "--kind", "credit",
+	    "--user", "bob", "--since", minute, "--until", minute);
+	ck_assert_msg(strstr(r.out, "cash") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
+	DRINK_AS(&r, "admin", "adminpw", "log", "--kind", "credit",
+	    "--user", "bob", "--since", day, "--until", day);
+	ck_assert_msg(strstr(r.out, "cash") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
 }
 END_TEST
 
@@ -1521,6 +1560,7 @@ client_suite(void)
 	    180);
 	tcase_add_test(tc, json_prints_each_reply_as_sent);
 	tcase_add_test(tc, dates_are_taken_where_times_are);
+	tcase_add_test(tc, until_a_minute_keeps_that_minute);
 	tcase_add_test(tc, tables_align_wide_characters);
 	tcase_add_test(tc, bash_completion_reads_drink_help);
 	tc = h_tcase(s, "settings", setup, teardown, 120);
