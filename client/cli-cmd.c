@@ -940,7 +940,9 @@ cli_cmd_drop_slot(struct cli_cmd_run *run, struct cli_session *s)
 		found = 1;
 		for (i = 0; i < sizeof(learn) / sizeof(learn[0]); i++) {
 			v = cJSON_GetObjectItemCaseSensitive(slot, learn[i]);
-			if (v != NULL && !cJSON_IsNull(v)) {
+			/* A slot without an item: "Dropping from ...". */
+			if (v != NULL && !cJSON_IsNull(v) &&
+			    !(cJSON_IsString(v) && v->valuestring[0] == '\0')) {
 				cJSON_AddItemToObject(run->info, learn[i],
 				    cJSON_Duplicate(v, 1));
 			}

@@ -393,6 +393,8 @@ cli_print_dropping(const struct cli_cmd_run *run)
 	if (cli_print_expand(run, NULL, "Dropping {item} from {display} slot "
 	    "{slot} ...", 1, text, sizeof(text)) != 0 &&
 	    cli_print_expand(run, NULL, "Dropping {item} from {machine} slot "
+	    "{slot} ...", 1, text, sizeof(text)) != 0 &&
+	    cli_print_expand(run, NULL, "Dropping from {display} slot "
 	    "{slot} ...", 1, text, sizeof(text)) != 0) {
 		cli_print_expand(run, NULL, "Dropping from {machine} slot "
 		    "{slot} ...", 0, text, sizeof(text));
@@ -425,7 +427,7 @@ cli_print_table_init(struct cli_print_table *t,
 	}
 }
 
-/* One row of ncols cells; NULL cells print as "-". */
+/* One row of ncols cells; NULL and empty cells print as "-". */
 static void
 cli_print_table_row(struct cli_print_table *t, const char *const *cells)
 {
@@ -438,7 +440,8 @@ cli_print_table_row(struct cli_print_table *t, const char *const *cells)
 		    sizeof(*t->cells));
 	}
 	for (i = 0; i < t->ncols; i++) {
-		c = xstrdup(cells[i] != NULL ? cells[i] : "-");
+		c = xstrdup(cells[i] != NULL && cells[i][0] != '\0' ?
+		    cells[i] : "-");
 		cli_print_clean(c);
 		t->cells[t->nrows * t->ncols + i] = c;
 	}
@@ -759,7 +762,7 @@ cli_print_cards(const struct cli_cmd_run *run, const cJSON *reply)
 void
 cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply)
 {
-	const cJSON *slot = cJSON_GetObjectItemCaseSensitive(reply, "slot");
+	const cJSON *slot = cJSON_GetObjectItemCaseSensitive(reply, "slot"), *v;
 	char text[CLI_PRINT_TEXT_MAX], b[64];
 	const char *enabled;
 
@@ -767,7 +770,11 @@ cli_print_slot_set(const struct cli_cmd_run *run, const cJSON *reply)
 		slot = reply;
 	}
 	enabled = cli_print_value(slot, "enabled", b, sizeof(b));
-	cli_print_expand(run, slot, "Slot {slot} of {machine}: {item}, "
+	/* A slot set up without an item reads as the slots table shows it. */
+	v = cJSON_GetObjectItemCaseSensitive(slot, "item");
+	cli_print_expand(run, slot, cJSON_IsString(v) &&
+	    v->valuestring[0] != '\0' ? "Slot {slot} of {machine}: {item}, "
+	    "price {price}, stock {stock}" : "Slot {slot} of {machine}: -, "
 	    "price {price}, stock {stock}", 0, text, sizeof(text));
 	printf("%s, %s\n", text, enabled == NULL ? "?" :
 	    strcmp(enabled, "yes") == 0 ? "enabled" : "disabled");

@@ -960,6 +960,23 @@ START_TEST(until_a_minute_keeps_that_minute)
 }
 END_TEST
 
+/* A slot set up without an item shows "-", as any missing value does. */
+START_TEST(a_slot_without_an_item_reads_as_a_dash)
+{
+	struct run_result r;
+
+	DRINK_AS(&r, "admin", "adminpw", "slot-set", "m1", "2", "--price",
+	    "5");
+	expect_run(&r, 0, "Slot 2 of m1: -, price 5, stock 0, enabled\n", "");
+	DRINK(&r, "slots", "m1");
+	expect_run(&r, 0, "SLOT  ITEM  PRICE  STOCK  ENABLED\n"
+	    "   1  Cola     10      5  yes\n"
+	    "   2  -         5      0  yes\n", "");
+	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "2");
+	expect_run(&r, 1, "Dropping from Big Drink slot 2 ...\n", NULL);
+}
+END_TEST
+
 /* Columns line up on the screen when names have wide characters. */
 START_TEST(tables_align_wide_characters)
 {
@@ -1561,6 +1578,7 @@ client_suite(void)
 	tcase_add_test(tc, json_prints_each_reply_as_sent);
 	tcase_add_test(tc, dates_are_taken_where_times_are);
 	tcase_add_test(tc, until_a_minute_keeps_that_minute);
+	tcase_add_test(tc, a_slot_without_an_item_reads_as_a_dash);
 	tcase_add_test(tc, tables_align_wide_characters);
 	tcase_add_test(tc, bash_completion_reads_drink_help);
 	tc = h_tcase(s, "settings", setup, teardown, 120);
