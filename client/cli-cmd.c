@@ -445,7 +445,7 @@ cli_cmd_help(FILE *fp, const struct spec_cmd *c)
 		} else if (a->type == SPEC_T_TIME) {
 			snprintf(rule, sizeof(rule), "YYYY-MM-DD[ HH:MM] or "
 			    "unix seconds");
-		} else if (a->type == SPEC_T_SECRET) {
+		} else if (spec_secret(a)) {
 			/* As cli_cmd_password() is told to take it. */
 			snprintf(rule, sizeof(rule), "taken from $%s when "
 			    "set", strcmp(a->field, "old") == 0 ?

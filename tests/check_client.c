@@ -505,6 +505,11 @@ START_TEST(help_is_generated_from_the_specification)
 	ck_assert_msg(strstr(r.out, "the new user's password; taken from "
 	    "$DRINK_NEW_PASSWORD when set\n") != NULL, "%s", r.out);
 	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "help", "machine-mod");
+	ck_assert_msg(strstr(r.out, "  --legacy-password  set the tini "
+	    "board's password (asked twice); taken from $DRINK_NEW_PASSWORD "
+	    "when set\n") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
 	DRINK(&r, "--help");
 	ck_assert(strstr(r.out, "  set-balance USER BALANCE NOTE [--key KEY] [--yes]\n")
 	    != NULL);
