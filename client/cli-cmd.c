@@ -90,6 +90,12 @@ static const struct cli_cmd_text cli_cmd_errors_debit[] = {
 	{ NULL, NULL }
 };
 
+/* Logged in already: only the old password can be wrong. */
+static const struct cli_cmd_text cli_cmd_errors_passwd[] = {
+	{ "bad_credentials", "the current password is wrong" },
+	{ NULL, NULL }
+};
+
 static const struct cli_cmd_text cli_cmd_errors_refund[] = {
 	{ "no_such_transaction", "there is no completed drop {tx} to "
 	    "refund" },
@@ -120,7 +126,7 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	{ .proto = "history", .print = cli_print_history },
 	{ .proto = "who", .print = cli_print_who },
 	{ .proto = "passwd", .prepare = cli_cmd_prepare_passwd,
-	    .done = "Password changed" },
+	    .done = "Password changed", .errors = cli_cmd_errors_passwd },
 	{ .proto = "user_add", .prepare = cli_cmd_prepare_user_add,
 	    .done = "User {user} added", .lost = CLI_CMD_LOST_MONEY },
 	{ .proto = "user_mod", .prepare = cli_cmd_prepare_user_mod,

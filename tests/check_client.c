@@ -214,6 +214,8 @@ END_TEST
 
 START_TEST(exit_1_is_a_refusal_in_plain_words)
 {
+	const char *const wrong_old[] = { "DRINK_PASSWORD=wrong",
+		"DRINK_NEW_PASSWORD=newpw", NULL };
 	struct run_result r;
 
 	DRINK_AS(&r, "alice", "wrong", "balance");
@@ -245,6 +247,14 @@ START_TEST(exit_1_is_a_refusal_in_plain_words)
 	expect_run(&r, 1, "Dropping Cola from Big Drink slot 1 ...\n",
 	    "drink: machine m1 is offline (machine_offline)\n");
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* Logged in by a kept login, passwd can only get the old one wrong. */
+	DRINK_AS(&r, "alice", "alicepw", "login");
+	expect_run(&r, 0, NULL, "");
+	drink_env(&r, wrong_old, NULL, NULL, "passwd", NULL);
+	expect_run(&r, 1, "", "drink: the current password is wrong "
+	    "(bad_credentials)\n");
+	DRINK(&r, "logout");
+	expect_run(&r, 0, NULL, "");
 }
 END_TEST
 
