@@ -481,6 +481,14 @@ cli_cmd_usage_one(FILE *fp, const char *name)
 int
 cli_cmd_help_words(int argc, char **argv, void (*list)(FILE *))
 {
+	char group[CLI_CMD_NAME_MAX];
+
+	/* "help card add", as "card add" is typed (cli_cmd_execute). */
+	if (argc == 3 && strcmp(argv[1], "card") == 0) {
+		snprintf(group, sizeof(group), "card-%s", argv[2]);
+		return cli_cmd_usage_one(stdout, group) == 0 ? CLI_EXIT_OK :
+		    CLI_EXIT_USAGE;
+	}
 	if (argc > 2) {
 		cli_error("usage: %shelp [COMMAND]", cli_cmd_typed);
 		return CLI_EXIT_USAGE;

@@ -50,6 +50,14 @@ _drink()
 		    COMPREPLY=($(compgen -W "$(_drink_words)" -- "$cur"))
 		return
 	fi
+	if [[ $cmd == card ]]; then
+		# "card add" is card-add (drink(1)).
+		if ((COMP_CWORD == i + 1)); then
+			COMPREPLY=($(compgen -W 'add list del' -- "$cur"))
+			return
+		fi
+		cmd=card-${COMP_WORDS[i+1]}
+	fi
 	help=$(drink help "$cmd" 2>/dev/null) || return
 	case $prev in
 	--kind | --role)

@@ -530,6 +530,11 @@ START_TEST(help_is_generated_from_the_specification)
 	ck_assert(strstr(r.out, "unsubscribe") == NULL);
 	ck_assert(strstr(r.out, "  watch ") != NULL);
 	expect_run(&r, 0, NULL, "");
+	/* "card add" as drink(1) spells it, for help as for running it. */
+	DRINK(&r, "help", "card", "add");
+	ck_assert_msg(strncmp(r.out, "usage: drink card-add CARD [LABEL...] "
+	    "[--user USER]\n", 52) == 0, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
 	DRINK(&r, "help", "nope");
 	expect_run(&r, 2, "", "drink: unknown command 'nope' (try drink "
 	    "help)\n");
@@ -1550,7 +1555,8 @@ START_TEST(bash_completion_reads_drink_help)
 		"c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); _drink; "
 		"echo \"${COMPREPLY[*]}\"; }\n"
 		"c drink us; c drink log --kind ''; c drink -u a drop m1 1 --; "
-		"c drink user-add x --role ''; c drink help sl; c drink hel",
+		"c drink user-add x --role ''; c drink help sl; c drink hel; "
+		"c drink card ''; c drink card add --",
 		NULL };
 	const char *envp[ENV_MAX + 1];
 	char *own[4];
@@ -1563,7 +1569,9 @@ START_TEST(bash_completion_reads_drink_help)
 	    "--delay --key --help\n"
 	    "member admin\n"
 	    "slots slot-set\n"
-	    "help\n", "");
+	    "help\n"
+	    "add list del\n"
+	    "--user --help\n", "");
 	free(path);
 	free(dir);
 }
