@@ -34,8 +34,8 @@ cli_tty_catch(int signo)
 
 /*
  * Read one line from fd into buf, a byte at a time so nothing after the
- * newline is consumed.  -1 on end of file, a signal, or a line that does
- * not fit.
+ * newline is consumed.  -1 on end of file or a signal, 1 for a line that
+ * does not fit.
  */
 static int
 cli_tty_read_line(int fd, char *buf, size_t len)
@@ -66,7 +66,7 @@ cli_tty_read_line(int fd, char *buf, size_t len)
 	if (n > 0 && buf[n - 1] == '\r') {
 		buf[--n] = '\0';
 	}
-	return toolong ? -1 : 0;
+	return toolong ? 1 : 0;
 }
 
 /* Prompt on the terminal and read a line with echo off. */
@@ -114,9 +114,16 @@ cli_tty_ask(const char *env, const char *prompt, char *buf, size_t len)
 	}
 	if (st != 0) {
 		cli_tty_wipe(buf, len);
-		cli_error("no password read (at most %zu bytes)", len - 1);
+		/* Ctrl-D is not a password too long. */
+		if (st > 0) {
+			cli_error("the password is longer than %zu bytes",
+			    len - 1);
+		} else {
+			cli_error("no password read");
+		}
+		return -1;
 	}
-	return st;
+	return 0;
 }
 
 int

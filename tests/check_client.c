@@ -1093,6 +1093,14 @@ START_TEST(password_is_asked_without_echo)
 	EXPECT_EXIT(p, 1);
 	ck_assert(strstr(p->buf, "guess") == NULL);
 	run_pty_free(p);
+	/* Ctrl-D at the prompt is no password, not one too long. */
+	p = pty_drink(NULL, "-u", "alice", "balance", NULL);
+	EXPECT(p, "Password for alice@localhost:");
+	send_keys(p, "\x04");
+	EXPECT(p, "drink: no password read");
+	EXPECT_EXIT(p, 2);
+	ck_assert_msg(strstr(p->buf, "at most") == NULL, "%s", p->buf);
+	run_pty_free(p);
 }
 END_TEST
 
