@@ -332,8 +332,16 @@ cli_parse_args(int argc, char **argv, struct cli_config *flags, int *done)
 			    argv[optind - 1]);
 			return CLI_EXIT_USAGE;
 		default:
-			cli_error("unknown option '%s' (try --help)",
-			    argv[optind - 1]);
+			/* getopt_long: a known flag given "=value" has optopt. */
+			if (optopt != 0 && strncmp(argv[optind - 1], "--",
+			    2) == 0 && strchr(argv[optind - 1], '=') != NULL) {
+				cli_error("option '%.*s' takes no value",
+				    (int)strcspn(argv[optind - 1], "="),
+				    argv[optind - 1]);
+			} else {
+				cli_error("unknown option '%s' (try --help)",
+				    argv[optind - 1]);
+			}
 			return CLI_EXIT_USAGE;
 		}
 	}

@@ -453,6 +453,8 @@ START_TEST(exit_2_is_a_usage_error_naming_the_rule)
 	DRINK(&r, "--bogus");
 	expect_run(&r, 2, "", "drink: unknown option '--bogus' (try "
 	    "--help)\n");
+	DRINK(&r, "--json=yes", "machines");
+	expect_run(&r, 2, "", "drink: option '--json' takes no value\n");
 }
 END_TEST
 
