@@ -67,7 +67,7 @@ struct config_key {
 
 static config_check_fn config_check_cert, config_check_key, config_check_ca,
     config_check_crl, config_check_database, config_check_ports_file,
-    config_check_tini;
+    config_check_listener, config_check_tini;
 static config_valid_fn config_valid_ibutton;
 
 static config_valid_fn config_valid_origins;
@@ -78,7 +78,8 @@ static const struct config_key config_keys[] = {
 #define L(n, d, lo, hi) \
 	{ #n, CONFIG_LONG, offsetof(struct config, n), d, lo, hi, 0, NULL, NULL }
 	K(listen, CONFIG_ADDR, "127.0.0.1:4242", 0, NULL),
-	K(machine_listen, CONFIG_ADDR, "127.0.0.1:4343", 0, NULL),
+	K(machine_listen, CONFIG_ADDR, "127.0.0.1:4343", 0,
+	    config_check_listener),
 	K(database, CONFIG_PATH, "drink.db", 0, config_check_database),
 	K(cert, CONFIG_PATH, NULL, 1, config_check_cert),
 	K(key, CONFIG_PATH, NULL, 1, config_check_key),
@@ -101,11 +102,11 @@ static const struct config_key config_keys[] = {
 	L(keep_sessions_days, "400", 1, 36500),
 	L(crl_warn_days, "7", 0, 3650),
 	K(log_level, CONFIG_LEVEL, "info", 0, NULL),
-	K(web_listen, CONFIG_ADDR, NULL, 0, NULL),
+	K(web_listen, CONFIG_ADDR, NULL, 0, config_check_listener),
 	{ "web_origins", CONFIG_STRING, offsetof(struct config, web_origins),
 	    NULL, 0, 0, 0, config_valid_origins, NULL },
 	/* Legacy dialects, LEGACY.md: each listener is off unless set. */
-	K(sunday_listen, CONFIG_ADDR, NULL, 0, NULL),
+	K(sunday_listen, CONFIG_ADDR, NULL, 0, config_check_listener),
 	K(sunday_default_machine, CONFIG_STRING, NULL, 0, NULL),
 	{ "sunday_ibutton", CONFIG_STRING,
 	    offsetof(struct config, sunday_ibutton), "any", 0, 0, 0,
@@ -712,18 +713,105 @@ config_valid_ibutton(const char *value, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The address a listener key opens, or NULL when the server opens none for
+ * it: the machine port needs machine_ca, the others are off unless set.
+ */
+static const char *
+config_listener_addr(const struct config *cfg, const struct config_key *k)
+{
+	if (k->type != CONFIG_ADDR ||
+	    (k->off == offsetof(struct config, machine_listen) &&
+	    cfg->machine_ca == NULL)) {
+		return NULL;
+	}
+	return *(char *const *)config_field(cfg, k);
+}
+
+/*
+ * Could a and b not both be bound?  The same port (0 never clashes: each
+ * gets a free one) on the same address, or one of them on the wildcard
+ * of the other's family; "*" is one dual-stack socket, so it takes the
+ * port on every address of both.
+ */
+static int
+config_addrs_clash(const char *a, const char *b)
+{
+	unsigned char ba[sizeof(struct in6_addr)], bb[sizeof(struct in6_addr)];
+	static const unsigned char any[sizeof(struct in6_addr)];
+	char ha[128], hb[128], pa[16], pb[16], err[256];
+	int fa, fb;
+	size_t n;
+
+	if (config_addr_split(a, ha, sizeof(ha), pa, sizeof(pa), err,
+	    sizeof(err)) != 0 || config_addr_split(b, hb, sizeof(hb), pb,
+	    sizeof(pb), err, sizeof(err)) != 0 || strcmp(pa, pb) != 0 ||
+	    strcmp(pa, "0") == 0) {
+		return 0;
+	}
+	if (strcmp(ha, "*") == 0 || strcmp(hb, "*") == 0) {
+		return 1;
+	}
+	fa = a[0] == '[' ? AF_INET6 : AF_INET;
+	fb = b[0] == '[' ? AF_INET6 : AF_INET;
+	if (fa != fb || inet_pton(fa, ha, ba) != 1 ||
+	    inet_pton(fb, hb, bb) != 1) {
+		return 0;
+	}
+	n = fa == AF_INET6 ? sizeof(struct in6_addr) : sizeof(struct in_addr);
+	return memcmp(ba, bb, n) == 0 || memcmp(ba, any, n) == 0 ||
+	    memcmp(bb, any, n) == 0;
+}
+
+/*
+ * No two listeners on one port: the start would bind the first and fail
+ * on the second with only "Address already in use".  Said on the later
+ * key, naming the earlier one and where it was set.
+ */
+static int
+config_check_listener(const struct config *cfg, const char *value, char *err,
+    size_t errlen)
+{
+	const char *other, *where;
+	size_t i, self;
+
+	/* value is this key's own string: it names the key. */
+	for (self = 0; self < CONFIG_NKEYS; self++) {
+		if (config_keys[self].type != CONFIG_LONG &&
+		    *(char *const *)config_field(cfg, &config_keys[self]) ==
+		    value) {
+			break;
+		}
+	}
+	if (self == CONFIG_NKEYS ||
+	    config_listener_addr(cfg, &config_keys[self]) == NULL) {
+		return 0;
+	}
+	for (i = 0; i < self; i++) {
+		if ((other = config_listener_addr(cfg, &config_keys[i])) ==
+		    NULL || !config_addrs_clash(other, value)) {
+			continue;
+		}
+		where = cfg->origin[i] != NULL ? cfg->origin[i] : "default";
+		snprintf(err, errlen, "%s clashes with %s = %s (%s): give "
+		    "each listener a port of its own", value,
+		    config_keys[i].name, other, where);
+		return -1;
+	}
+	return 0;
+}
+
 /* Boards present machine certificates: no machine_ca, no tini listener. */
 static int
 config_check_tini(const struct config *cfg, const char *value, char *err,
     size_t errlen)
 {
-	(void)value;
 	if (cfg->machine_ca == NULL) {
 		snprintf(err, errlen, "needs machine_ca (boards present "
 		    "machine certificates)");
 		return -1;
 	}
-	return 0;
+	return config_check_listener(cfg, value, err, errlen);
 }
 
 int

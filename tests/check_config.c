@@ -198,6 +198,60 @@ START_TEST(listen_addresses_are_numeric_with_a_port_in_range)
 }
 END_TEST
 
+START_TEST(two_listeners_on_one_port_are_refused_before_binding)
+{
+	static const struct {
+		const char *key, *value, *clash;	/* clash NULL: fine */
+	} cases[] = {
+		{ "machine_listen", "127.0.0.1:6242", "listen = 127.0.0.1:6242" },
+		{ "web_listen", "*:6343", "machine_listen = 127.0.0.1:6343" },
+		{ "sunday_listen", "0.0.0.0:6242", "listen = 127.0.0.1:6242" },
+		{ "tini_listen", "[::1]:6343", NULL },
+		{ "web_listen", "127.0.0.2:6242", NULL },
+		{ "web_listen", "127.0.0.1:6244", NULL },
+	};
+	struct config c;
+	char err[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_init(&c);
+		ck_assert_int_eq(config_load(&c, write_conf(
+		    "listen = 127.0.0.1:6242\n"
+		    "machine_listen = 127.0.0.1:6343\n"
+		    "machine_ca = /nonexistent/ca.crt\n"), err,
+		    sizeof(err)), 0);
+		ck_assert_int_eq(config_set(&c, cases[i].key, cases[i].value,
+		    err, sizeof(err)), 0);
+		(void)config_check_server(&c, err, sizeof(err));
+		if (cases[i].clash != NULL) {
+			ck_assert_msg(strstr(err, cases[i].clash) != NULL &&
+			    strstr(err, "give each listener a port of its "
+			    "own") != NULL && strstr(err, cases[i].key) !=
+			    NULL, "%s: %s", cases[i].value, err);
+		} else {
+			ck_assert_msg(strstr(err, "clashes") == NULL, "%s: %s",
+			    cases[i].value, err);
+		}
+		unlink(path);
+		config_free(&c);
+	}
+	/* The machine port stays shut without machine_ca: no clash. */
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "web_listen", "127.0.0.1:4343", err,
+	    sizeof(err)), 0);
+	(void)config_check_server(&c, err, sizeof(err));
+	ck_assert_msg(strstr(err, "clashes") == NULL, "%s", err);
+	ck_assert_int_eq(config_set(&c, "listen", "127.0.0.1:0", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&c, "web_listen", "127.0.0.1:0", err,
+	    sizeof(err)), 0);
+	(void)config_check_server(&c, err, sizeof(err));
+	ck_assert_msg(strstr(err, "clashes") == NULL, "%s", err);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(file_values_remember_their_line)
 {
 	struct config c;
@@ -302,6 +356,7 @@ config_suite(void)
 	tcase_add_test(tc, numbers_are_range_checked);
 	tcase_add_test(tc, server_check_refuses_a_readable_key);
 	tcase_add_test(tc, listen_addresses_are_numeric_with_a_port_in_range);
+	tcase_add_test(tc, two_listeners_on_one_port_are_refused_before_binding);
 	tcase_add_test(tc, file_values_remember_their_line);
 	tcase_add_test(tc, a_key_set_twice_is_warned_and_the_last_value_used);
 	tcase_add_test(tc,
