@@ -8,8 +8,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db-int.h"
@@ -106,6 +108,63 @@ db_backup_fsync(const char *path)
 	return rc;
 }
 
+/*
+ * path with its directory resolved (the file itself need not exist), or
+ * NULL when the directory does not resolve.  Caller frees.
+ */
+static char *
+db_backup_canon(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/'), *out = NULL;
+	char real[PATH_MAX];
+	const char *base = slash != NULL ? slash + 1 : path;
+
+	if (slash == dir) {
+		slash[1] = '\0';
+	} else if (slash != NULL) {
+		*slash = '\0';
+	}
+	if (realpath(slash != NULL ? dir : ".", real) != NULL) {
+		out = xasprintf("%s/%s", real, base);
+	}
+	free(dir);
+	return out;
+}
+
+/*
+ * Is dst the database src, or one of the files beside it?  The backup is
+ * renamed over dst: over a database a server has open, its later commits
+ * go to the unlinked file (and its WAL to the new one), so they are lost
+ * or worse; over DB-wal, DB-shm, the lock or the answers file, that file
+ * is gone.
+ */
+static int
+db_backup_is_db(const char *src_path, const char *dst_path)
+{
+	static const char *const side[] = { "", "-wal", "-shm", "-journal",
+		".lock", ".answers" };
+	struct stat a, b;
+	char *src, *dst, *name;
+	size_t i;
+	int same = 0;
+
+	if (stat(src_path, &a) == 0 && stat(dst_path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		return 1;
+	}
+	src = db_backup_canon(src_path);
+	dst = db_backup_canon(dst_path);
+	for (i = 0; src != NULL && dst != NULL && !same &&
+	    i < sizeof(side) / sizeof(side[0]); i++) {
+		name = xasprintf("%s%s", src, side[i]);
+		same = strcmp(name, dst) == 0;
+		free(name);
+	}
+	free(src);
+	free(dst);
+	return same;
+}
+
 int
 db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
     size_t errlen)
@@ -117,6 +176,12 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 	if (access(src_path, F_OK) != 0) {
 		snprintf(err, errlen, "database %s: %s", src_path,
 		    strerror(errno));
+		goto out;
+	}
+	if (db_backup_is_db(src_path, dst_path)) {
+		snprintf(err, errlen, "%s is the database %s or one of its "
+		    "files; write the backup to another file", dst_path,
+		    src_path);
 		goto out;
 	}
 	db_backup_unlink(tmp);

@@ -751,6 +751,52 @@ START_TEST(ops_backup_of_a_live_database_is_a_verified_copy)
 }
 END_TEST
 
+/*
+ * A backup is renamed over its FILE: over the live database, the server's
+ * later commits would go to the unlinked file.  Refused, by any name.
+ */
+START_TEST(ops_backup_never_replaces_the_database_or_its_files)
+{
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *c = h_connect_as(s, "alice", "alicepw");
+	char *link = xasprintf("%s/link.db", s->dir), *text;
+	char *wal = xasprintf("%s-wal", s->db);
+	char *lock = xasprintf("%s/./drink.db.lock", s->dir);
+	const char *dst[4];
+	struct stat before, after;
+	size_t i;
+	int rc;
+
+	ck_assert_int_eq(symlink(s->db, link), 0);
+	dst[0] = s->db;
+	dst[1] = link;
+	dst[2] = wal;
+	dst[3] = lock;
+	ck_assert_int_eq(stat(s->db, &before), 0);
+	for (i = 0; i < sizeof(dst) / sizeof(dst[0]); i++) {
+		rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf,
+		    dst[i]);
+		ck_assert_msg(rc == 1 && strstr(text, "is the database") !=
+		    NULL && strstr(text, "write the backup to another file")
+		    != NULL, "%s: %d %s", dst[i], rc, text);
+		free(text);
+	}
+	ck_assert_int_eq(stat(s->db, &after), 0);
+	ck_assert_uint_eq(before.st_ino, after.st_ino);
+	/* What the server commits next is in the file drinkd.conf names. */
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":3}");
+	h_close(c);
+	h_server_stop(s);
+	ck_assert_int_eq(ops_file_int(s->db, "SELECT balance FROM accounts"
+	    " WHERE name = 'bob'"), 3);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	free(link);
+	free(wal);
+	free(lock);
+	h_server_free(s);
+}
+END_TEST
+
 START_TEST(ops_backup_refuses_a_broken_ledger)
 {
 	struct h_server *s = h_server_start(NULL);
@@ -1419,6 +1465,7 @@ ops_suite(void)
 	    NULL, OPS_TIMEOUT);
 	tcase_add_test(tc, ops_backup_of_a_live_database_is_a_verified_copy);
 	tcase_add_test(tc, ops_backup_refuses_a_broken_ledger);
+	tcase_add_test(tc, ops_backup_never_replaces_the_database_or_its_files);
 	tcase_add_test(tc, ops_restore_puts_a_backup_back);
 	tcase_add_test(tc, ops_start_after_a_torn_checkpoint_recovers_the_wal);
 
