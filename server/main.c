@@ -67,6 +67,7 @@ main_usage(FILE *f)
 	    "not\n"
 	    "  restore FILE          replace the database with a backup "
 	    "(server stopped)\n"
+	    "  SUBCOMMAND --help     its usage\n"
 	    "\n"
 	    "keys:");
 	for (i = 0; config_key_name(i) != NULL; i++) {
@@ -555,16 +556,50 @@ main_check_owner(const char *path)
 
 static const struct {
 	const char *name;
+	const char *usage;	/* its arguments, for -h and --help */
+	int file;		/* its argument is a FILE, never an option */
 	int (*fn)(struct config *, int, char **);
 } main_subcommands[] = {
-	{ "init", main_init },
-	{ "useradd", main_useradd },
-	{ "usermod", main_usermod },
-	{ "passwd", main_passwd },
-	{ "check-ledger", main_check_ledger },
-	{ "backup", main_backup },
-	{ "restore", main_restore },
+	{ "init", "init", 0, main_init },
+	{ "useradd", "useradd NAME [--admin] [--balance N]  (password on "
+	    "stdin)", 0, main_useradd },
+	{ "usermod", "usermod NAME [--admin|--member] [--enable|--disable]",
+	    0, main_usermod },
+	{ "passwd", "passwd NAME  (password on stdin; asked on a terminal)",
+	    0, main_passwd },
+	{ "check-ledger", "check-ledger", 0, main_check_ledger },
+	{ "backup", "backup FILE", 1, main_backup },
+	{ "restore", "restore FILE", 1, main_restore },
 };
+
+/*
+ * -h or --help anywhere after a subcommand: its usage, before anything is
+ * opened (never "backup --help" as a backup named --help).  Otherwise an
+ * option where backup or restore wants a FILE is a usage error; a file
+ * whose name starts with '-' is given as ./-NAME.
+ */
+static int
+main_subcommand_help(size_t k, int argc, char **argv)
+{
+	const char *name = main_subcommands[k].name;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			printf("usage: drinkd [-f drinkd.conf] [--KEY=VALUE ...] "
+			    "%s\n", main_subcommands[k].usage);
+			return 0;
+		}
+	}
+	if (main_subcommands[k].file && argc > 0 && argv[0][0] == '-') {
+		fprintf(stderr, "drinkd: %s: unknown option \"%s\" (a FILE "
+		    "whose name starts with - is ./%s)\n", name, argv[0],
+		    argv[0]);
+		return 2;
+	}
+	return -1;
+}
 
 /*
  * glibc gives every thread a cache of the blocks it freed (tcache, up to
@@ -820,6 +855,11 @@ main(int argc, char **argv)
 	for (k = 0; k < sizeof(main_subcommands) /
 	    sizeof(main_subcommands[0]); k++) {
 		if (strcmp(argv[first], main_subcommands[k].name) == 0) {
+			rc = main_subcommand_help(k, argc - first - 1,
+			    argv + first + 1);
+			if (rc >= 0) {
+				goto out_cfg;
+			}
 			rc = 1;
 			if (main_check_owner(cfg.database) != 0) {
 				goto out_cfg;

@@ -554,6 +554,53 @@ START_TEST(ops_commands_never_create_a_missing_database)
 }
 END_TEST
 
+/*
+ * NAME --help is NAME's usage, and nothing is done: not "backup --help"
+ * writing a backup named --help, not useradd waiting for a password.
+ */
+START_TEST(ops_subcommand_help_is_its_usage_and_does_nothing)
+{
+	static const char *const cmds[] = {
+		"init --help", "useradd carol --help", "usermod carol -h",
+		"passwd --help", "check-ledger --help", "backup --help",
+		"restore -h",
+	};
+	char *dir = h_tmpdir(), *conf, *text, *db, *p, want[64];
+	size_t i;
+	int rc;
+
+	db = xasprintf("%s/drink.db", dir);
+	p = xasprintf("database = %s", db);
+	conf = ops_conf(dir, p);
+	free(p);
+	rc = ops_run(dir, &text, "-f %s init", conf);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		rc = ops_run(dir, &text, "-f %s %s", conf, cmds[i]);
+		snprintf(want, sizeof(want), "usage: drinkd [-f drinkd.conf] "
+		    "[--KEY=VALUE ...] %.*s", (int)strcspn(cmds[i], " "),
+		    cmds[i]);
+		ck_assert_msg(rc == 0 && strstr(text, want) != NULL, "%s: %d %s",
+		    cmds[i], rc, text);
+		free(text);
+	}
+	ck_assert_msg(access("--help", F_OK) != 0, "backup wrote ./--help");
+	rc = ops_run(dir, &text, "-f %s usermod carol --admin", conf);
+	ck_assert_msg(rc == 1 && strstr(text, "no such user") != NULL, "%s",
+	    text);
+	free(text);
+	/* An option where a FILE goes is a usage error, and says how. */
+	rc = ops_run(dir, &text, "-f %s backup -q", conf);
+	ck_assert_msg(rc == 2 && strstr(text, "./-q") != NULL &&
+	    access("-q", F_OK) != 0, "%d %s", rc, text);
+	free(text);
+	free(conf);
+	free(db);
+	free(dir);
+}
+END_TEST
+
 /* ---- keys ---------------------------------------------------------------- */
 
 START_TEST(ops_key_readable_by_drinkds_group_is_accepted)
@@ -1457,6 +1504,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_key_set_twice_is_warned_by_n_and_in_the_log);
 	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
 	tcase_add_test(tc, ops_commands_never_create_a_missing_database);
+	tcase_add_test(tc, ops_subcommand_help_is_its_usage_and_does_nothing);
 	tcase_add_test(tc, ops_server_says_how_far_to_raise_a_low_fd_limit);
 	tcase_add_test(tc, ops_unreadable_key_says_how_to_let_drinkd_read_it);
 	tcase_add_test(tc, ops_key_readable_by_drinkds_group_is_accepted);
