@@ -99,6 +99,14 @@ int tls_same_ca(const char *a, const char *b);
  * -1 when the file cannot be read or no CRL in it has a nextUpdate.
  */
 int tls_crl_expiry(const char *path, int64_t *seconds_left);
+/*
+ * How many CA certificates in ca_path have no CRL of theirs (issuer =
+ * the CA's subject) in crl_path; the first one's subject into name.
+ * With CRL checking on every certificate of a chain, each of them makes
+ * every certificate it signed fail.  -1 when either file cannot be read.
+ */
+int tls_crl_uncovered(const char *crl_path, const char *ca_path, char *name,
+    size_t namelen);
 /* -1 when a private key file may be read by others or a foreign group. */
 int tls_key_file_private(const char *path, char *err, size_t errlen);
 

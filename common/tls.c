@@ -337,6 +337,49 @@ tls_crl_expiry(const char *path, int64_t *seconds_left)
 	return rc;
 }
 
+int
+tls_crl_uncovered(const char *crl_path, const char *ca_path, char *name,
+    size_t namelen)
+{
+	STACK_OF(X509) *cas = tls_read_certs(ca_path);
+	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+	X509_CRL *crl;
+	X509 *ca;
+	BIO *in = NULL;
+	int i, j, found, n = -1;
+
+	if (cas == NULL || crls == NULL ||
+	    (in = BIO_new_file(crl_path, "r")) == NULL) {
+		goto out;
+	}
+	while ((crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_CRL_push(crls, crl) <= 0) {
+			X509_CRL_free(crl);
+			break;
+		}
+	}
+	n = 0;
+	for (i = 0; i < sk_X509_num(cas); i++) {
+		ca = sk_X509_value(cas, i);
+		for (j = 0, found = 0; j < sk_X509_CRL_num(crls) && !found;
+		    j++) {
+			found = X509_NAME_cmp(X509_CRL_get_issuer(
+			    sk_X509_CRL_value(crls, j)),
+			    X509_get_subject_name(ca)) == 0;
+		}
+		if (!found && n++ == 0) {
+			X509_NAME_oneline(X509_get_subject_name(ca), name,
+			    (int)namelen);
+		}
+	}
+out:
+	BIO_free(in);
+	ERR_clear_error();	/* the end of the file reads as an error */
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	sk_X509_pop_free(cas, X509_free);
+	return n;
+}
+
 /*
  * Owner-only, or readable by the group this process runs as (Debian's
  * ssl-cert convention: root:drinkd 0640); the refusal names the program

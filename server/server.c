@@ -143,6 +143,32 @@ server_new_ctxs(SSL_CTX **member, SSL_CTX **machine, char *err,
 }
 
 /*
+ * The CRL is checked for every certificate of a chain, so a CA of key
+ * (the file ca) without a CRL in it fails every certificate it signed
+ * with "unable to get certificate CRL": say so.  The member port checks
+ * the CRL only with member_ca; the machine port always.  1 when said.
+ */
+static int
+server_crl_coverage(const struct config *cfg, const char *key,
+    const char *ca, void (*say)(const char *))
+{
+	char msg[1024], name[256] = "";
+	int n;
+
+	if (cfg->crl == NULL || ca == NULL ||
+	    (n = tls_crl_uncovered(cfg->crl, ca, name, sizeof(name))) <= 0) {
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "crl %s holds no CRL from %s%s (in %s %s): "
+	    "every certificate %s signed is refused (\"unable to get "
+	    "certificate CRL\"); add its CRL to the file, e.g. cat the CAs' "
+	    "CRLs into one (SIGHUP reloads it)", cfg->crl, name,
+	    n > 1 ? " and other CAs" : "", key, ca, n > 1 ? "they" : "it");
+	say(msg);
+	return 1;
+}
+
+/*
  * Certificate set-ups that work now but mislead or will stop working: one
  * CA trusted on both ports (a member certificate could register as the
  * machine its CN names, a controller's log in as the user of its name),
@@ -166,6 +192,8 @@ server_cert_warnings(const struct config *cfg, void (*say)(const char *))
 		say(msg);
 		n++;
 	}
+	n += server_crl_coverage(cfg, "member_ca", cfg->member_ca, say);
+	n += server_crl_coverage(cfg, "machine_ca", cfg->machine_ca, say);
 	if (cfg->crl == NULL || cfg->crl_warn_days == 0) {
 		return n;
 	}

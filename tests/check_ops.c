@@ -603,6 +603,47 @@ END_TEST
 
 /* ---- keys ---------------------------------------------------------------- */
 
+/*
+ * The CRL is checked for every certificate of a chain: a CA with no CRL
+ * in the file fails every certificate it signed ("unable to get
+ * certificate CRL") while drinkd -n said OK.  Now -n names that CA.
+ */
+START_TEST(ops_crl_without_a_cas_crl_is_warned)
+{
+	char *dir = h_tmpdir(), *conf, *text, *more;
+	char *ca = h_cert_path("ca.crt"), *other = h_cert_path("other-ca.crt");
+	char *crl = h_cert_path("crl-empty.pem");
+	int rc;
+
+	/* The CRL is the good CA's; the controllers' CA has none in it. */
+	more = xasprintf("member_ca = %s\nmachine_ca = %s\ncrl = %s", ca,
+	    other, crl);
+	conf = ops_conf(dir, more);
+	rc = ops_run(dir, &text, "-f %s -n", conf);
+	ck_assert_msg(rc == 0 && strstr(text, "holds no CRL from") != NULL &&
+	    strstr(text, "(in machine_ca ") != NULL && strstr(text,
+	    "(in member_ca ") == NULL && strstr(text, "configuration OK") !=
+	    NULL, "%d %s", rc, text);
+	free(text);
+	free(conf);
+	free(more);
+	/* Every CA covered: nothing to say. */
+	more = xasprintf("member_ca = %s\nmachine_ca = %s\ncrl = %s", ca, ca,
+	    crl);
+	conf = ops_conf(dir, more);
+	rc = ops_run(dir, &text, "-f %s -n", conf);
+	ck_assert_msg(rc == 0 && strstr(text, "holds no CRL") == NULL, "%d %s",
+	    rc, text);
+	free(text);
+	free(conf);
+	free(more);
+	free(crl);
+	free(other);
+	free(ca);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_key_readable_by_drinkds_group_is_accepted)
 {
 	static const struct {
@@ -1508,6 +1549,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_server_says_how_far_to_raise_a_low_fd_limit);
 	tcase_add_test(tc, ops_unreadable_key_says_how_to_let_drinkd_read_it);
 	tcase_add_test(tc, ops_key_readable_by_drinkds_group_is_accepted);
+	tcase_add_test(tc, ops_crl_without_a_cas_crl_is_warned);
 
 	tc = h_tcase(s, "backup and restore, verified by the ledger", NULL,
 	    NULL, OPS_TIMEOUT);
