@@ -298,6 +298,30 @@ server_reload(void)
 	return 0;
 }
 
+/*
+ * Why a listener could not bind, with the key (and where it was set) to
+ * change, and for the two usual causes what to look at.
+ */
+static void
+server_bind_error(const char *what, const char *spec, const char *key, int e)
+{
+	const char *where = config_origin(server->cfg, key);
+	const char *hint = "";
+
+	if (e == EADDRINUSE) {
+		hint = "; another program (or another drinkd) holds the port: "
+		    "see ss -ltnp, or give this key another port";
+	} else if (e == EADDRNOTAVAIL) {
+		hint = "; no interface of this host has that address: see "
+		    "ip -brief address, or use *";
+	} else if (e == EACCES) {
+		hint = "; a port below 1024 needs CAP_NET_BIND_SERVICE (see "
+		    "drinkd.service)";
+	}
+	log_err("%s: cannot listen on %s (%s, %s): %s%s", what, spec, key,
+	    where != NULL ? where : "default", strerror(e), hint);
+}
+
 static int
 server_bind(const char *what, const char *spec, struct listener *l)
 {
@@ -353,8 +377,7 @@ server_bind(const char *what, const char *spec, struct listener *l)
 	}
 	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
 	    listen(fd, 1024) != 0) {
-		log_err("%s: cannot listen on %s: %s", what, spec,
-		    strerror(errno));
+		server_bind_error(what, spec, l->key, errno);
 		goto err;
 	}
 	getsockname(fd, (struct sockaddr *)&ss, &sl);

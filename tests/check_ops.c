@@ -373,6 +373,11 @@ START_TEST(ops_start_failures_reach_stderr_without_d)
 	ck_assert_msg(rc == 1 && strstr(text, "cannot listen on 127.0.0.1:") !=
 	    NULL && strstr(text, "Address already in use") != NULL, "%d: %s",
 	    rc, text);
+	/* It names the key to change, where it was set, and what to do. */
+	ck_assert_msg(strstr(text, "(listen, ") != NULL &&
+	    strstr(text, "drinkd.conf:7): ") != NULL &&
+	    strstr(text, "another program (or another drinkd) holds the port")
+	    != NULL, "%s", text);
 	free(text);
 	close(fd);
 	free(more);
