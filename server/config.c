@@ -673,12 +673,32 @@ config_dir_writable(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* A directory where a file goes: SQLite says only "disk I/O error". */
+static int
+config_not_dir(const char *path, const char *example, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	size_t n = strlen(path);
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is a directory; name a file in it, "
+		    "e.g. %.*s/%s", path, (int)(n > 1 && path[n - 1] == '/' ?
+		    n - 1 : n), path, example);
+		return -1;
+	}
+	return 0;
+}
+
 /* An existing database must open; a new one needs a writable directory. */
 static int
 config_check_database(const struct config *cfg, const char *value,
     char *err, size_t errlen)
 {
 	(void)cfg;
+	if (config_not_dir(value, "drink.db", err, errlen) != 0) {
+		return -1;
+	}
 	if (access(value, F_OK) != 0) {
 		return config_dir_writable(value, err, errlen);
 	}
@@ -694,6 +714,9 @@ config_check_ports_file(const struct config *cfg, const char *value,
     char *err, size_t errlen)
 {
 	(void)cfg;
+	if (config_not_dir(value, "ports.json", err, errlen) != 0) {
+		return -1;
+	}
 	return config_dir_writable(value, err, errlen);
 }
 

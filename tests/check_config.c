@@ -252,6 +252,28 @@ START_TEST(two_listeners_on_one_port_are_refused_before_binding)
 }
 END_TEST
 
+/* A directory where a file goes: the start could not open or write it. */
+START_TEST(a_directory_is_no_database_or_ports_file)
+{
+	struct config c;
+	char err[1024];
+
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "database", "/tmp/", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&c, "ports_file", "/tmp", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--database: database: /tmp/ is a "
+	    "directory; name a file in it, e.g. /tmp/drink.db") != NULL, "%s",
+	    err);
+	ck_assert_msg(strstr(err, "--ports_file: ports_file: /tmp is a "
+	    "directory; name a file in it, e.g. /tmp/ports.json") != NULL,
+	    "%s", err);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(file_values_remember_their_line)
 {
 	struct config c;
@@ -357,6 +379,7 @@ config_suite(void)
 	tcase_add_test(tc, server_check_refuses_a_readable_key);
 	tcase_add_test(tc, listen_addresses_are_numeric_with_a_port_in_range);
 	tcase_add_test(tc, two_listeners_on_one_port_are_refused_before_binding);
+	tcase_add_test(tc, a_directory_is_no_database_or_ports_file);
 	tcase_add_test(tc, file_values_remember_their_line);
 	tcase_add_test(tc, a_key_set_twice_is_warned_and_the_last_value_used);
 	tcase_add_test(tc,
