@@ -830,6 +830,7 @@ main(int argc, char **argv)
 		if (config_set(&cfg, o.sets[i], eq + 1, err, sizeof(err)) !=
 		    0) {
 			fprintf(stderr, "drinkd: command line: %s\n", err);
+			rc = 2;		/* a usage error, whatever the file had */
 			goto out_cfg;
 		}
 	}

@@ -328,6 +328,18 @@ START_TEST(ops_check_lists_every_refusal_and_unset_required_keys)
 	ck_assert_msg(rc == 2 && strstr(text, "listen: port 65536 is out of "
 	    "range") != NULL, "%d %s", rc, text);
 	free(text);
+	/* Still one when the file has mistakes of its own: those are 1. */
+	free(conf);
+	conf = ops_conf(dir, "bogus = 1");
+	rc = ops_run(dir, &text, "-f %s -n --listen=127.0.0.1:65536", conf);
+	ck_assert_msg(rc == 2 && strstr(text, "bogus") != NULL &&
+	    strstr(text, "listen: port 65536 is out of range") != NULL,
+	    "%d %s", rc, text);
+	free(text);
+	rc = ops_run(dir, &text, "-f %s -n", conf);
+	ck_assert_msg(rc == 1 && strstr(text, "bogus") != NULL, "%d %s", rc,
+	    text);
+	free(text);
 	/* -n with words after it is a usage error, not "configuration OK". */
 	rc = ops_run(dir, &text, "-f %s -n useradd zed", conf);
 	ck_assert_msg(rc == 2 && strstr(text, "-n checks the configuration "
