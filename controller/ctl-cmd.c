@@ -172,31 +172,50 @@ ctl_cmd_find(const char *name)
 	return NULL;
 }
 
-/* A reply to one of our requests: pings, and card_drops (id "c..."). */
+/*
+ * Whether a reply answers one of our card_drops.  m->id is the id's raw
+ * JSON text, quotes included, as the server echoed it.
+ */
+static int
+ctl_cmd_is_card_reply(const struct ctl_cmd_msg *m)
+{
+	static const char prefix[] = "\"" CTL_CARD_ID_PREFIX;
+
+	return m->id != NULL &&
+	    strncmp(m->id, prefix, sizeof(prefix) - 1) == 0;
+}
+
+/*
+ * A reply to one of our requests: a card_drop's outcome is what the
+ * person at the machine is waiting for, so it is logged either way;
+ * a ping's only when the server refused it.
+ */
 static void
 ctl_cmd_on_reply(const struct ctl_cmd_msg *m)
 {
 	const cJSON *err = cJSON_GetObjectItemCaseSensitive(m->obj, "error");
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(m->obj, "message");
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(m->obj, "user");
+	const cJSON *balance = cJSON_GetObjectItemCaseSensitive(m->obj,
+	    "balance");
+	int card = ctl_cmd_is_card_reply(m);
 
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m->obj, "ok"))) {
-		if (m->id != NULL && m->id[0] == 'c') {
+		if (card) {
 			log_info("card drop %.*s done: %.*s charged, balance "
 			    "%lld", CTL_CMD_LOG_MAX, m->id, CTL_CMD_LOG_MAX,
-			    cJSON_GetStringValue(cJSON_GetObjectItem(m->obj,
-			    "user")) != NULL ? cJSON_GetStringValue(
-			    cJSON_GetObjectItem(m->obj, "user")) : "?",
-			    (long long)cJSON_GetNumberValue(
-			    cJSON_GetObjectItem(m->obj, "balance")));
+			    cJSON_IsString(user) ? user->valuestring : "?",
+			    cJSON_IsNumber(balance) ?
+			    (long long)balance->valuedouble : -1LL);
 			return;
 		}
 		log_debug("server answered %s", m->id != NULL ? m->id : "-");
 		return;
 	}
-	log_warn("server refused request %.*s: %.*s: %.*s", CTL_CMD_LOG_MAX,
-	    m->id != NULL ? m->id : "-", CTL_CMD_LOG_MAX,
-	    cJSON_IsString(err) ? err->valuestring : "?", CTL_CMD_LOG_MAX * 2,
-	    cJSON_IsString(text) ? text->valuestring : "");
+	log_warn("server refused %s %.*s: %.*s: %.*s", card ? "card drop" :
+	    "request", CTL_CMD_LOG_MAX, m->id != NULL ? m->id : "-",
+	    CTL_CMD_LOG_MAX, cJSON_IsString(err) ? err->valuestring : "?",
+	    CTL_CMD_LOG_MAX * 2, cJSON_IsString(text) ? text->valuestring : "");
 }
 
 static void

@@ -370,7 +370,7 @@ ctl_link_send_card(struct ctl_link *l, const char *uid, int slot)
 	char id[32];
 	int rc;
 
-	snprintf(id, sizeof(id), "c%lu", ++l->card_seq);
+	snprintf(id, sizeof(id), CTL_CARD_ID_PREFIX "%lu", ++l->card_seq);
 	cJSON_AddStringToObject(o, "id", id);
 	cJSON_AddStringToObject(o, "cmd", "card_drop");
 	cJSON_AddStringToObject(o, "card", uid);

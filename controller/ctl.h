@@ -36,6 +36,12 @@ enum ctl_exit {
 #define CTL_MAX_LINE 65536	/* the protocol's default max_line */
 #define CTL_DELAY_MAX 300	/* seconds, as for a member's drop */
 
+/*
+ * The ids of our own requests: pings are "c1", "c2", ...; card_drops
+ * "card1", "card2", ..., so that a reply says which of the two it answers.
+ */
+#define CTL_CARD_ID_PREFIX "card"
+
 /* What the command line chose; strings point into argv. */
 struct ctl_config {
 	const char *host;

@@ -349,6 +349,42 @@ START_TEST(sigterm_during_a_delay_cancels_without_vending)
 }
 END_TEST
 
+/*
+ * A card tap buys from the slot and the person at the machine gets the
+ * outcome in the log: who paid and the balance, or why it was refused.
+ */
+START_TEST(card_drop_outcomes_are_logged)
+{
+	char *dir = h_tmpdir(), *cards = xasprintf("%s/cards", dir);
+	struct h_client *a;
+	FILE *f;
+	cJSON *r;
+
+	a = h_connect_as(srv, "alice", "alicepw");
+	r = h_call(a, "{\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	h_close(a);
+	ctl_start("machine-m1", "1:5,2:5", "--card-file", cards);
+	wait_online(1);
+	ck_assert_ptr_nonnull(f = fopen(cards, "a"));
+	fputs("04a2b3c4 1\n", f);
+	fclose(f);
+	ctl_log_wait("card drop \"card1\" done: alice charged, balance 90",
+	    1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_ptr_nonnull(f = fopen(cards, "a"));
+	fputs("ffffffff 1\n", f);
+	fclose(f);
+	ctl_log_wait("server refused card drop \"card2\": bad_credentials", 1);
+	/* A ping's answer is not taken for a card's. */
+	ck_assert_int_eq(ctl_log_count("card drop \"c"), 2);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	free(cards);
+	free(dir);
+}
+END_TEST
+
 /* ---- the link --------------------------------------------------------- */
 
 START_TEST(reconnects_with_backoff_after_server_restart)
@@ -541,6 +577,7 @@ controller_suite(void)
 	tcase_add_test(tc, empty_slot_charges_nothing);
 	tcase_add_test(tc, delay_is_waited_out_while_talking);
 	tcase_add_test(tc, sigterm_during_a_delay_cancels_without_vending);
+	tcase_add_test(tc, card_drop_outcomes_are_logged);
 	tc = h_tcase(s, "the controller's link", setup, teardown, 90);
 	tcase_add_test(tc, reconnects_with_backoff_after_server_restart);
 	tcase_add_test(tc, refused_certificate_exits_1_without_retrying);
