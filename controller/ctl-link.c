@@ -486,19 +486,22 @@ ctl_link_serve(struct ctl_link *l)
 }
 
 /*
- * One connection from dial to close.  close_notify is sent only when
+ * One connection from dial to close; *up is how long it stayed
+ * registered, -1 if it never was.  close_notify is sent only when
  * leaving on purpose: after a TLS or socket error OpenSSL forbids it.
  */
 static int
-ctl_link_session(struct ctl_link *l, int *registered)
+ctl_link_session(struct ctl_link *l, int64_t *up)
 {
+	int64_t since;
 	int st;
 
-	*registered = 0;
+	*up = -1;
 	if ((st = ctl_link_connect(l)) == CTL_LINK_OK &&
 	    (st = ctl_link_register(l)) == CTL_LINK_OK) {
-		*registered = 1;
+		since = now_ms();
 		st = ctl_link_serve(l);
+		*up = now_ms() - since;
 	}
 	(void)ctl_cmd_vend_cancel(l, 0, "the connection to the server ended");
 	if (l->conn != NULL && st != CTL_LINK_RETRY) {
@@ -526,27 +529,37 @@ ctl_link_sleep(int64_t ms)
 /*
  * Connect and serve until stopped.  Between attempts wait a random time
  * between half and all of the backoff, which doubles from
- * CTL_BACKOFF_MIN_MS to CTL_BACKOFF_MAX_MS and starts again after a
- * registration, so a fleet of machines does not reconnect in lock step
- * after a server restart.
+ * CTL_BACKOFF_MIN_MS to CTL_BACKOFF_MAX_MS, so a fleet of machines does
+ * not reconnect in lock step after a server restart.  It starts again
+ * only after a connection that stayed registered for CTL_STABLE_MS: one
+ * the server closes right after registering (most often because another
+ * controller runs with this certificate, and each new connection for a
+ * machine replaces the last) would otherwise be redialled twice a
+ * second for ever.
  */
 int
 ctl_link_run(const struct ctl_config *cfg, SSL_CTX *ctx)
 {
 	struct ctl_link l = { .cfg = cfg, .ctx = ctx };
-	int64_t backoff = CTL_BACKOFF_MIN_MS, wait;
-	int st, registered;
+	int64_t backoff = CTL_BACKOFF_MIN_MS, wait, up;
+	int st;
 
 	for (;;) {
-		st = ctl_link_session(&l, &registered);
+		st = ctl_link_session(&l, &up);
 		if (st == CTL_LINK_STOP) {
 			return CTL_EXIT_OK;
 		}
 		if (st == CTL_LINK_FATAL) {
 			return CTL_EXIT_FATAL;
 		}
-		if (registered) {
+		if (up >= CTL_STABLE_MS) {
 			backoff = CTL_BACKOFF_MIN_MS;
+		} else if (up >= 0) {
+			log_warn("the connection ended %.1f s after registering; "
+			    "if this repeats, check that no other controller "
+			    "uses this machine's certificate (the server "
+			    "keeps only the newest connection of a machine)",
+			    (double)up / 1000);
 		}
 		wait = backoff / 2 + (int64_t)(drand48() * (double)backoff / 2);
 		log_info("reconnecting in %.1f s", (double)wait / 1000);

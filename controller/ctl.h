@@ -33,6 +33,7 @@ enum ctl_exit {
 #define CTL_ALERT_MS 1000	/* a refusal's alert, after a failed write */
 #define CTL_BACKOFF_MIN_MS 500
 #define CTL_BACKOFF_MAX_MS 30000
+#define CTL_STABLE_MS 30000	/* registered this long: backoff starts over */
 #define CTL_MAX_LINE 65536	/* the protocol's default max_line */
 #define CTL_DELAY_MAX 300	/* seconds, as for a member's drop */
 

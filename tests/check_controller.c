@@ -27,6 +27,7 @@
 static struct h_server *srv;
 static char *ctl_log;		/* the controller's stderr */
 static pid_t ctl_pid;
+static pid_t ctl2_pid;		/* a second controller, when a test runs one */
 
 /* A loopback port free right now, for a server that must keep its port. */
 static int
@@ -71,6 +72,7 @@ setup(void)
 {
 	ctl_log = NULL;
 	ctl_pid = 0;
+	ctl2_pid = 0;
 	start_server("");
 }
 
@@ -78,6 +80,7 @@ static void
 teardown(void)
 {
 	run_kill(ctl_pid);
+	run_kill(ctl2_pid);
 	if (ctl_log != NULL) {
 		unlink(ctl_log);
 		free(ctl_log);
@@ -413,6 +416,44 @@ START_TEST(reconnects_with_backoff_after_server_restart)
 }
 END_TEST
 
+/*
+ * Two controllers with one certificate: the server keeps the newest
+ * connection, so each registration closes the other's.  The backoff must
+ * still grow (in 8 s: 0.25 + 0.5 + 1 + 2 + 4 s of waiting at least, five
+ * reconnections each), not start again at 0.5 s after every registration
+ * (over twenty between them), and the log says what to look for.
+ */
+START_TEST(a_twin_controller_does_not_hammer_the_server)
+{
+	const char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+	char **argv = ctl_argv("machine-m1", "1:5,2:5", NULL, NULL);
+	char *dir = h_tmpdir(), *log2 = xasprintf("%s/twin.log", dir);
+	char *text2;
+	int first, total;
+
+	ctl_start("machine-m1", "1:5,2:5", NULL, NULL);
+	wait_online(1);
+	first = ctl_log_count("registered with");
+	ctl2_pid = run_spawn((const char *const *)argv, env, log2);
+	ck_assert_int_gt(ctl2_pid, 0);
+	usleep(8000000);
+	run_kill(ctl2_pid);
+	ctl2_pid = 0;
+	text2 = h_slurp(log2, H_SLURP_MAX);
+	total = ctl_log_count("registered with") - first +
+	    str_count(text2, "registered with");
+	ck_assert_msg(total >= 2 && total <= 14, "%d registrations in 8 s",
+	    total);
+	ck_assert_int_gt(ctl_log_count("after registering; if this "
+	    "repeats, check that no other controller uses this machine's "
+	    "certificate"), 0);
+	free(text2);
+	free(log2);
+	free(dir);
+	h_argv_free(argv);
+}
+END_TEST
+
 /* A certificate for a machine the server does not know: forbidden. */
 START_TEST(refused_certificate_exits_1_without_retrying)
 {
@@ -580,6 +621,7 @@ controller_suite(void)
 	tcase_add_test(tc, card_drop_outcomes_are_logged);
 	tc = h_tcase(s, "the controller's link", setup, teardown, 90);
 	tcase_add_test(tc, reconnects_with_backoff_after_server_restart);
+	tcase_add_test(tc, a_twin_controller_does_not_hammer_the_server);
 	tcase_add_test(tc, refused_certificate_exits_1_without_retrying);
 	tcase_add_test(tc, disabled_machine_exits_1_without_retrying);
 	tcase_add_test(tc, revoked_certificate_exits_1_without_retrying);
