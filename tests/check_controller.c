@@ -529,6 +529,39 @@ START_TEST(a_key_readable_by_another_group_is_refused)
 }
 END_TEST
 
+/*
+ * The converse, as --help promises: 0640 with drink-machine's own group
+ * is a private key (Debian's ssl-cert convention), and the machine runs.
+ */
+START_TEST(a_key_readable_by_its_own_group_is_accepted)
+{
+	const char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+	char *dir = h_tmpdir(), *key = xasprintf("%s/m1.key", dir);
+	char *src = h_cert_path("machine-m1.key"), *cmd;
+	char *bin = run_bin("drink-machine");
+	const char *argv[] = { bin, "--help", NULL };
+	struct run_result r;
+
+	run_prog(argv, env, NULL, NULL, 10000, &r);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "mode 600, or 640 with drink-machine's\n"
+	    "                        own group") != NULL, "--help says:\n%s",
+	    r.out);
+	run_result_free(&r);
+	cmd = xasprintf("cp %s %s", src, key);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(chown(key, (uid_t)-1, getegid()), 0);
+	ck_assert_int_eq(chmod(key, 0640), 0);
+	ctl_start("machine-m1", "1:5", "--key", key);
+	wait_online(1);
+	free(bin);
+	free(cmd);
+	free(src);
+	free(key);
+	free(dir);
+}
+END_TEST
+
 /* A disabled machine is refused the same way, once. */
 START_TEST(disabled_machine_exits_1_without_retrying)
 {
@@ -626,6 +659,7 @@ controller_suite(void)
 	tcase_add_test(tc, disabled_machine_exits_1_without_retrying);
 	tcase_add_test(tc, revoked_certificate_exits_1_without_retrying);
 	tcase_add_test(tc, a_key_readable_by_another_group_is_refused);
+	tcase_add_test(tc, a_key_readable_by_its_own_group_is_accepted);
 	tcase_add_test(tc, member_port_exits_1_naming_the_machine_port);
 	tcase_add_test(tc, wrong_server_ca_is_named_and_retried);
 	return s;
