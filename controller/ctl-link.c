@@ -400,6 +400,28 @@ ctl_link_poll_card(struct ctl_link *l, int64_t now)
 	return r == 1 ? ctl_link_send_card(l, uid, slot) : 0;
 }
 
+/*
+ * Forget the taps the reader saw while no connection was registered:
+ * whoever tapped then was told nothing and may have walked away, so a
+ * card_drop now would charge them for an item nobody takes.
+ */
+static void
+ctl_link_skip_stale_cards(struct ctl_link *l)
+{
+	char uid[HW_CARD_MAX + 1];
+	int slot, n = 0;
+
+	while (l->cfg->hw_ops->card(l->cfg->hw, uid, sizeof(uid),
+	    &slot) == 1) {
+		n++;
+	}
+	if (n > 0) {
+		log_warn("ignored %d card tap%s made while the machine was not "
+		    "connected to the server; nobody was charged", n,
+		    n == 1 ? "" : "s");
+	}
+}
+
 static int64_t
 ctl_link_min(int64_t a, int64_t b)
 {
@@ -424,6 +446,7 @@ ctl_link_serve(struct ctl_link *l)
 	l->next_ping = now + CTL_PING_MS;
 	l->next_temp = now;
 	l->next_card = now;
+	ctl_link_skip_stale_cards(l);
 	for (;;) {
 		now = now_ms();
 		if (l->vend.active && now >= l->vend.due) {

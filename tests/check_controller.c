@@ -454,6 +454,49 @@ START_TEST(a_twin_controller_does_not_hammer_the_server)
 }
 END_TEST
 
+/*
+ * A card tapped while the server is away got no answer; it must not buy
+ * anything once the controller is back, minutes later perhaps.
+ */
+START_TEST(a_tap_while_offline_charges_nobody)
+{
+	char *dir = h_tmpdir(), *cards = xasprintf("%s/cards", dir);
+	struct h_client *a;
+	FILE *f;
+	cJSON *r;
+
+	a = h_connect_as(srv, "alice", "alicepw");
+	r = h_call(a, "{\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	h_close(a);
+	ctl_start("machine-m1", "1:5,2:5", "--card-file", cards);
+	wait_online(1);
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	ctl_log_wait("reconnecting in", 1);
+	ck_assert_ptr_nonnull(f = fopen(cards, "a"));
+	fputs("04a2b3c4 1\n", f);
+	fclose(f);
+	usleep(1000000);
+	h_server_restart(srv);
+	wait_online(1);
+	ctl_log_wait("ignored 1 card tap made while the machine was not "
+	    "connected", 1);
+	/* Taps after that buy as usual. */
+	ck_assert_ptr_nonnull(f = fopen(cards, "a"));
+	fputs("04a2b3c4 2\n", f);
+	fclose(f);
+	ctl_log_wait("card drop \"card1\" done: alice charged, balance 95",
+	    1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 95);
+	ck_assert_int_eq(stock(1), 5);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 1);
+	free(cards);
+	free(dir);
+}
+END_TEST
+
 /* A certificate for a machine the server does not know: forbidden. */
 START_TEST(refused_certificate_exits_1_without_retrying)
 {
@@ -655,6 +698,7 @@ controller_suite(void)
 	tc = h_tcase(s, "the controller's link", setup, teardown, 90);
 	tcase_add_test(tc, reconnects_with_backoff_after_server_restart);
 	tcase_add_test(tc, a_twin_controller_does_not_hammer_the_server);
+	tcase_add_test(tc, a_tap_while_offline_charges_nobody);
 	tcase_add_test(tc, refused_certificate_exits_1_without_retrying);
 	tcase_add_test(tc, disabled_machine_exits_1_without_retrying);
 	tcase_add_test(tc, revoked_certificate_exits_1_without_retrying);
