@@ -5,10 +5,13 @@
  * the whole system run, and be tested, with no hardware at all.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "hw.h"
@@ -219,20 +222,36 @@ hw_sim_temperature(void *hw, double *celsius)
 /*
  * The simulated reader: each complete line "UID SLOT" appended to the
  * card file is one tap (a card held to the reader, then a slot button).
- * Malformed lines are skipped with a warning.
+ * Malformed lines are skipped with a warning.  Only a regular file will
+ * do: opening a FIFO would block the controller until someone writes to
+ * it, and reading from an offset needs a file that keeps its lines.
  */
 static int
 hw_sim_card(void *hw, char *uid, size_t len, int *slot)
 {
 	struct hw_sim *sim = hw;
 	char line[128], id[HW_CARD_MAX + 2];
+	struct stat st;
 	FILE *f;
-	int found = 0, n;
+	int found = 0, n, fd;
 
 	if (sim->card_file == NULL) {
 		return -1;
 	}
-	if ((f = fopen(sim->card_file, "r")) == NULL) {
+	if ((fd = open(sim->card_file, O_RDONLY | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		return 0;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		log_warn("card file %s is not a regular file; the simulated "
+		    "card reader is off", sim->card_file);
+		close(fd);
+		free(sim->card_file);
+		sim->card_file = NULL;
+		return -1;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
 		return 0;
 	}
 	while (!found && fseek(f, sim->card_off, SEEK_SET) == 0 &&

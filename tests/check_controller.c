@@ -388,6 +388,29 @@ START_TEST(card_drop_outcomes_are_logged)
 }
 END_TEST
 
+/*
+ * A FIFO given as --card-file: opening it would wait for a writer, and
+ * the controller with it.  It is refused and the link stays alive.
+ */
+START_TEST(a_fifo_card_file_does_not_block)
+{
+	char *dir = h_tmpdir(), *fifo = xasprintf("%s/fifo", dir);
+
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ctl_start("machine-m1", "1:5,2:5", "--card-file", fifo);
+	wait_online(1);
+	ctl_log_wait("is not a regular file; the simulated card reader is "
+	    "off", 1);
+	ctl_log_wait("send: {\"event\":\"temperature\"", 1);
+	ck_assert_int_eq(kill(ctl_pid, SIGTERM), 0);
+	ck_assert_int_eq(run_wait(ctl_pid, 5000), 0);
+	ctl_pid = 0;
+	unlink(fifo);
+	free(fifo);
+	free(dir);
+}
+END_TEST
+
 /* ---- the link --------------------------------------------------------- */
 
 START_TEST(reconnects_with_backoff_after_server_restart)
@@ -695,6 +718,7 @@ controller_suite(void)
 	tcase_add_test(tc, delay_is_waited_out_while_talking);
 	tcase_add_test(tc, sigterm_during_a_delay_cancels_without_vending);
 	tcase_add_test(tc, card_drop_outcomes_are_logged);
+	tcase_add_test(tc, a_fifo_card_file_does_not_block);
 	tc = h_tcase(s, "the controller's link", setup, teardown, 90);
 	tcase_add_test(tc, reconnects_with_backoff_after_server_restart);
 	tcase_add_test(tc, a_twin_controller_does_not_hammer_the_server);
