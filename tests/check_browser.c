@@ -121,6 +121,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "status-latest", setup_screens },
 	{ "a drop made elsewhere is followed to its outcome",
 	    "tests/browser/screens.js", "drop-elsewhere", setup_screens },
+	{ "History shows a drop's end without a reload",
+	    "tests/browser/screens.js", "history-live", setup_screens },
 	{ "logged-in devices fit the screen, Revoke in reach",
 	    "tests/browser/screens.js", "devices-fit", setup_screens },
 	{ "each Revoke is named for its device to a screen reader",

@@ -678,6 +678,13 @@ function onEvent(ev) {
     }
     case "drop":
       onDropEvent(ev);
+      // A drop's end moves no money (its price was held when it was
+      // queued, and a failed one's hold given back shows as a balance
+      // event): History's first page is read again for its state.
+      if ((ev.state === "completed" || ev.state === "failed") &&
+          state.tab === "history" && state.historyBefore.length === 0) {
+        loadHistory(null);
+      }
       break;
     case "session":
       if (state.tab === "online") loadOnline();

@@ -477,6 +477,29 @@ SCENARIOS["drop-elsewhere"] = async (browser) => {
     "both pages show the balance after the Cola alone");
 };
 
+// History open on a phone follows a drop made elsewhere to its end: the
+// row that showed "pending" while the machine vended reads "completed"
+// when it is done, without a reload (the end moves no money, so no
+// balance event says so).
+SCENARIOS["history-live"] = async (browser) => {
+  const open = await loggedIn(browser, "alice", "alicepw", "alice-history");
+  const other = await loggedIn(browser, "alice", "alicepw", "alice-other");
+  await phone(open, true);
+  await open.tap("#tabbtn-history");
+  await open.waitFor("document.querySelector('#history tbody td.what')?.textContent === 'credit: initial balance'",
+    "the history");
+  const before = Number(await open.text("#balance"));
+  await other.waitFor(ONLINE + " === 'online'", "m1 online");
+  await other.tap(COLA);
+  await open.waitFor("document.querySelector('#history tbody td.what')?.textContent.startsWith('Cola')",
+    "the Cola in History");
+  await other.waitFor(BANNER + ".textContent.startsWith('Done')", "the other device's Cola done", 15000);
+  const STATE = "document.querySelector('#history tbody td.tx-state').textContent";
+  await open.waitFor(STATE + " === 'completed'", "History to show the Cola completed, without a reload", 3000);
+  await open.shot("history-live");
+  check(await open.text("#balance") === String(before - 10), "the open page shows the balance after the Cola");
+};
+
 // Logged-in devices fit the screen whatever their labels: a browser's
 // user agent or a long host name wraps, and Revoke stays in reach without
 // scrolling sideways, on a phone and on a laptop.
