@@ -45,12 +45,23 @@ function sentence(text) {
   return /[.!?]$/.test(text) ? text : text + ".";
 }
 
-// The server states a name's rule for a program ("\"user\" must be a user
-// name: lower-case letters, ..."); a person reads "A user name is
-// lower-case letters, ...".  The rule itself stays the server's.
+// The fields a rule can be about, as the forms call them.
+const FIELDS = {
+  amount: "the amount", balance: "the balance", price: "the price", stock: "the stock",
+  slot: "the slot number", name: "the display name", item: "the item", note: "the note",
+  label: "the label", new: "the new password", password: "the password",
+};
+
+// The server states a field's rule for a program ("\"user\" must be a
+// user name: lower-case letters, ...", "\"amount\" must be a whole number
+// from 1 to 1000000000"); a person reads "A user name is lower-case
+// letters, ..." and "The amount must be ...".  The rule itself stays the
+// server's.
 function nameRule(message) {
   const m = /^"[^"]*" must be an? (user name|machine id): (.*)$/.exec(message);
-  return m ? "A " + m[1] + " is " + m[2] : message;
+  if (m) return "A " + m[1] + " is " + m[2];
+  const f = /^"([a-z_]+)" (must be .*)$/.exec(message);
+  return f ? (FIELDS[f[1]] || "the " + f[1].replace(/_/g, " ")) + " " + f[2] : message;
 }
 
 // The words for a failed reply.  whose: whose balance an

@@ -968,6 +968,12 @@ SCENARIOS["form-errors-clear"] = async (browser) => {
   check(await alice.text("#send-form .error") === "", "changing the recipient clears the error");
   await alice.tap("#send-form button[type=submit]");
   await alice.waitFor("document.querySelector('#status').textContent === 'Sent 5 credits to bob.'", "the send");
+  // A rule the server states for a field is said in the form's words.
+  await alice.typeInto("#send-to", "bob");
+  await alice.typeInto("#send-amount", "99999999999");
+  await alice.tap("#send-form button[type=submit]");
+  const big = (await alice.waitFor("document.querySelector('#send-form .error').textContent", "the huge amount refused")).value;
+  check(big === "The amount must be a whole number from 1 to 1000000000.", "the amount's rule is in words (" + big + ")");
 
   const admin = await loggedIn(browser, "admin", "adminpw");
   await admin.tap("#tabbtn-users");
