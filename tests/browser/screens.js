@@ -542,6 +542,52 @@ SCENARIOS["devices-fit"] = async (browser) => {
   await alice.waitFor("document.querySelectorAll('#tokens tbody tr').length === 1", "the long browser token revoked");
 };
 
+// What members and admins name can be one long word (an item, a card's
+// label, a note): on the narrowest phone (320 px) it wraps, the page does
+// not scroll sideways, and the buttons beside it stay in reach.
+SCENARIOS["long-words-fit"] = async (browser) => {
+  const ITEM = "Rhabarberschorlenkonzentratflaschenpfandrueckgabeautomatenmate";
+  const LABEL = "x".repeat(120);
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  check(await admin.eval("call('slot_set', { machine: 'm1', slot: 5, item: " + JSON.stringify(ITEM) + " })" +
+    ".then((r) => r.ok)"), "slot 5 of m1 holds " + ITEM);
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await viewport(alice, 320, 640);
+  const sideways = async (what) => {
+    await sleep(300);
+    const w = await alice.eval("document.documentElement.scrollWidth");
+    await alice.shot("long-words-" + what);
+    check(w <= 320, what + " does not scroll sideways at 320 px (" + w + ")");
+  };
+  await alice.waitFor("[...document.querySelectorAll('" + MACHINE + " .item')].some((e) => e.textContent === " +
+    JSON.stringify(ITEM) + ")", "the long item");
+  await alice.eval("document.querySelector(\"" + MACHINE + " li.slot:last-child\").scrollIntoView()");
+  await sideways("machines");
+  const bad = await fits(alice, MACHINE + " button.drop");
+  check(bad === "", "every Drop within 320 px" + (bad ? ": " + bad : ""));
+
+  await alice.tap("#tabbtn-cards");
+  await alice.typeInto("#my-cards .card-uid", "04A2B3C4");
+  await alice.typeInto("#my-cards .card-label", LABEL);
+  await alice.tap("#my-cards form button[type=submit]");
+  await alice.waitFor("document.querySelector('#status').textContent === 'Card " + LABEL + " added.'", "the card added");
+  await alice.eval("document.querySelector('#my-cards table').scrollIntoView()");
+  await sideways("cards");
+  const remove = await fits(alice, "#my-cards tbody button");
+  check(remove === "", "Remove within 320 px" + (remove ? ": " + remove : ""));
+
+  await alice.tap("#tabbtn-send");
+  await alice.typeInto("#send-to", "bob");
+  await alice.typeInto("#send-amount", "1");
+  await alice.typeInto("#send-note", ITEM);
+  await alice.tap("#send-form button[type=submit]");
+  await alice.waitFor("document.querySelector('#status').textContent === 'Sent 1 credits to bob.'", "the send");
+  await alice.tap("#tabbtn-history");
+  await alice.waitFor("document.querySelector('#history tbody td.what')?.textContent.includes(" + JSON.stringify(ITEM) + ")",
+    "the note in History");
+  await sideways("history");
+};
+
 // The accessible names of the buttons named name... ("Revoke" for a
 // screen reader) on page, as Chromium computes them, each with its node.
 async function buttonsNamed(page, prefix) {
