@@ -127,6 +127,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "devices-fit", setup_screens },
 	{ "long names wrap on a 320 px phone, buttons in reach",
 	    "tests/browser/screens.js", "long-words-fit", setup_screens },
+	{ "a double tap sends a button's request once",
+	    "tests/browser/screens.js", "remove-once", setup_screens },
 	{ "each Revoke is named for its device to a screen reader",
 	    "tests/browser/screens.js", "revoke-names", setup_screens },
 	{ "the admin's row buttons name their user or session",

@@ -802,6 +802,26 @@ function formReset(form) {
   for (const err of form.querySelectorAll(".error")) err.textContent = "";
 }
 
+// A button that sends a request does nothing more until its reply comes:
+// a second tap would send it again, and its refusal ("no such card")
+// would then stand where the first one's outcome should.  It is not
+// disabled, which would take the focus from it (and a keyboard user's
+// place on the page with it).
+const busyButtons = new WeakSet();
+
+function once(run) {
+  return async (ev) => {
+    const button = ev.currentTarget;
+    if (busyButtons.has(button)) return;
+    busyButtons.add(button);
+    try {
+      await run();
+    } finally {
+      busyButtons.delete(button);
+    }
+  };
+}
+
 function wholeNumber(text) {
   return /^[0-9]+$/.test(text.trim()) ? Number(text) : NaN;
 }
@@ -908,7 +928,7 @@ async function loadTokens() {
       type: "button", class: "quiet",
       "aria-label": "Revoke " + (t.label || "the device with no label, created " + when(t.created)) +
         (t.token_id === mine ? " (this browser)" : ""),
-      on: { click: () => revokeToken(t, t.token_id === mine) },
+      on: { click: once(() => revokeToken(t, t.token_id === mine)) },
     }, "Revoke")))));
 }
 
@@ -979,7 +999,7 @@ function cardsPanel(box, user) {
       h("td", { class: "used", "data-label": "Last used" }, when(c.last_used)),
       h("td", { class: "del" }, h("button", {
         type: "button", class: "quiet", "aria-label": "Remove card " + (c.label || c.card_id),
-        on: { click: () => del(c) },
+        on: { click: once(() => del(c)) },
       }, "Remove")))));
     if (r.cards.length === 0) {
       body.append(h("tr", {}, h("td", { colspan: 5, class: "hint" }, "No cards yet.")));
@@ -1040,11 +1060,11 @@ async function loadUsers() {
       h("button", {
         type: "button", class: "quiet",
         "aria-label": "Make " + u.user + (u.role === "admin" ? " a member" : " an admin"),
-        on: { click: () => userMod(u, { role: u.role === "admin" ? "member" : "admin" }) },
+        on: { click: once(() => userMod(u, { role: u.role === "admin" ? "member" : "admin" })) },
       }, u.role === "admin" ? "Make member" : "Make admin"),
       h("button", {
         type: "button", class: "quiet", "aria-label": (u.disabled ? "Enable " : "Disable ") + u.user,
-        on: { click: () => userMod(u, { disabled: !u.disabled }) },
+        on: { click: once(() => userMod(u, { disabled: !u.disabled })) },
       }, u.disabled ? "Enable" : "Disable")))));
 }
 
@@ -1099,14 +1119,14 @@ function renderAdminMachines() {
         h("td", { class: "save" }, h("button", {
           type: "button", class: "quiet",
           on: {
-            click: async () => {
+            click: once(async () => {
               setStatus("");
               const p = wholeNumber(price.value), st = wholeNumber(stock.value);
               if (isNaN(p) || isNaN(st)) { err.textContent = "Price and stock are whole numbers."; return; }
               const r = await call("slot_set", { machine: m.machine, slot: s.slot, item: item.value, price: p, stock: st, enabled: enabled.checked });
               err.textContent = r.ok ? "" : explain(r);
               if (r.ok) setStatus("Slot " + s.slot + " of " + m.name + " saved.");
-            },
+            }),
           },
         }, "Save"), err));
       clearOnInput(row, err);
@@ -1120,10 +1140,10 @@ function renderAdminMachines() {
     const card = h("article", { class: "card", dataset: { machine: m.machine } },
       h("div", { class: "row" },
         h("strong", {}, m.machine), name,
-        h("button", { type: "button", class: "quiet", on: { click: () => machineMod(m.machine, { name: name.value }) } }, "Rename"),
+        h("button", { type: "button", class: "quiet", on: { click: once(() => machineMod(m.machine, { name: name.value })) } }, "Rename"),
         h("button", {
           type: "button", class: "quiet switch",
-          on: { click: () => machineMod(m.machine, { enabled: !(state.machines.get(m.machine) || m).enabled }) },
+          on: { click: once(() => machineMod(m.machine, { enabled: !(state.machines.get(m.machine) || m).enabled })) },
         }),
         h("span", { class: "state" })),
       h("div", { class: "scroll" }, h("table", { class: "list stack slots-edit" },
@@ -1133,7 +1153,7 @@ function renderAdminMachines() {
       h("div", { class: "row" }, newSlot, h("button", {
         type: "button", class: "quiet",
         on: {
-          click: async () => {
+          click: once(async () => {
             const n = wholeNumber(newSlot.value);
             if (!(n >= 1 && n <= 255)) { setStatus("A slot number is 1 to 255.", true); return; }
             const r = await call("slot_set", { machine: m.machine, slot: n });
@@ -1146,7 +1166,7 @@ function renderAdminMachines() {
               const next = [...body.rows].find((tr) => Number(tr.dataset.slot) > n);
               body.insertBefore(slotRow(r), next || null);
             }
-          },
+          }),
         },
       }, "Add slot")));
     adminMachineShow(card, m);
@@ -1206,7 +1226,7 @@ async function loadLog(older) {
     h("td", { class: "user" }, t.user), h("td", { class: "what" }, describe(t)),
     amountCell(t), h("td", { class: "tx-state" }, t.refund ? "refunded (tx " + t.refund + ")" : t.state),
     h("td", { class: "act" }, t.kind === "drop" && t.state === "completed" && !t.refund ? h("button", {
-      type: "button", class: "quiet refund", on: { click: () => refund(t) },
+      type: "button", class: "quiet refund", on: { click: once(() => refund(t)) },
     }, "Refund") : "")));
   if (older) $("#log tbody").append(...rows); else $("#log tbody").replaceChildren(...rows);
   if (!older && rows.length === 0) {
@@ -1242,10 +1262,10 @@ async function loadOnline() {
       type: "button", class: "quiet",
       "aria-label": "Kick session " + c.session + " (" + (c.user || c.machine || c.kind) + " from " + c.address + ")",
       on: {
-        click: async () => {
+        click: once(async () => {
           const k = await call("kick", { session: c.session });
           setStatus(k.ok ? "Session " + c.session + " closed." : explain(k), !k.ok);
-        },
+        }),
       },
     }, "Kick")))));
 }

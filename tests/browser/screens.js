@@ -588,6 +588,26 @@ SCENARIOS["long-words-fit"] = async (browser) => {
   await sideways("history");
 };
 
+// A button that sends a request is off till its reply: a double tap on
+// a card's Remove removes it once and says so, with no "No such card"
+// from the second tap.
+SCENARIOS["remove-once"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await phone(alice, true);
+  await alice.tap("#tabbtn-cards");
+  await alice.typeInto("#my-cards .card-uid", "04A2B3C4");
+  await alice.typeInto("#my-cards .card-label", "fob");
+  await alice.tap("#my-cards form button[type=submit]");
+  await alice.waitFor("document.querySelector('#status').textContent === 'Card fob added.'", "the card added");
+  await alice.eval("(() => { const b = document.querySelector('#my-cards tbody button'); b.click(); b.click(); })()");
+  await alice.waitFor("document.querySelector('#my-cards tbody td.hint')", "no cards left");
+  await sleep(500);
+  check(alice.sentCmd("card_del").length === 1, "a double tap on Remove sends one card_del (" +
+    alice.sentCmd("card_del").length + ")");
+  const told = [await alice.text("#status"), await alice.text("#my-cards .error")];
+  check(told[0] === "Card fob removed." && told[1] === "", "the removal is told, no error (" + told.join(" | ") + ")");
+};
+
 // The accessible names of the buttons named name... ("Revoke" for a
 // screen reader) on page, as Chromium computes them, each with its node.
 async function buttonsNamed(page, prefix) {
