@@ -353,23 +353,32 @@ START_TEST(sigterm_during_a_delay_cancels_without_vending)
 END_TEST
 
 /*
+ * alice's card 04a2b3c4 bound, and m1's controller (slots 1 and 2, five
+ * each) online, reading taps from cards.
+ */
+static void
+card_ctl_start(const char *cards)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r = h_call(a, "{\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
+
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	h_close(a);
+	ctl_start("machine-m1", "1:5,2:5", "--card-file", cards);
+	wait_online(1);
+}
+
+/*
  * A card tap buys from the slot and the person at the machine gets the
  * outcome in the log: who paid and the balance, or why it was refused.
  */
 START_TEST(card_drop_outcomes_are_logged)
 {
 	char *dir = h_tmpdir(), *cards = xasprintf("%s/cards", dir);
-	struct h_client *a;
 	FILE *f;
-	cJSON *r;
 
-	a = h_connect_as(srv, "alice", "alicepw");
-	r = h_call(a, "{\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	h_close(a);
-	ctl_start("machine-m1", "1:5,2:5", "--card-file", cards);
-	wait_online(1);
+	card_ctl_start(cards);
 	ck_assert_ptr_nonnull(f = fopen(cards, "a"));
 	fputs("04a2b3c4 1\n", f);
 	fclose(f);
@@ -484,17 +493,9 @@ END_TEST
 START_TEST(a_tap_while_offline_charges_nobody)
 {
 	char *dir = h_tmpdir(), *cards = xasprintf("%s/cards", dir);
-	struct h_client *a;
 	FILE *f;
-	cJSON *r;
 
-	a = h_connect_as(srv, "alice", "alicepw");
-	r = h_call(a, "{\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
-	h_close(a);
-	ctl_start("machine-m1", "1:5,2:5", "--card-file", cards);
-	wait_online(1);
+	card_ctl_start(cards);
 	ck_assert_int_eq(h_server_stop(srv), 0);
 	ctl_log_wait("reconnecting in", 1);
 	ck_assert_ptr_nonnull(f = fopen(cards, "a"));
