@@ -1938,7 +1938,6 @@ db_jobs_run(struct db *db)
 
 	assert(db->wbusy);
 	while ((j = db->jobs_head) != NULL) {
-		db_batch_check(db);
 		if (db->in_batch && db->batch_size >= DB_BATCH_MAX) {
 			db_batch_commit(db);
 		}
@@ -1968,6 +1967,12 @@ db_jobs_run(struct db *db)
 			j->w.done = 1;
 			pthread_cond_signal(&j->w.cond);
 		}
+		/*
+		 * If SQLite rolled the batch back, its writers fail now: the
+		 * next write, maybe another thread's, must begin a new one,
+		 * not run unbatched and be told it failed once committed.
+		 */
+		db_batch_check(db);
 	}
 }
 

@@ -1920,6 +1920,95 @@ START_TEST(a_queued_write_that_cannot_begin_fails_before_it_runs)
 END_TEST
 
 /*
+ * A queued write during which SQLite rolls the whole batch back, as it
+ * does on an I/O error (here: interrupted, which SQLite treats alike).
+ */
+static int
+queued_rollback(sqlite3 *h, void *arg)
+{
+	struct queued *q = arg;
+	sqlite3_stmt *st, *ins;
+
+	q->runs++;
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "SELECT name FROM settings",
+	    -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, "INSERT INTO settings"
+	    " (name, value) VALUES ('interrupted', 'q')", -1, &ins, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_interrupt(h);
+	ck_assert_int_eq(sqlite3_step(ins), SQLITE_INTERRUPT);
+	sqlite3_finalize(ins);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_get_autocommit(h), 1);
+	return ERR_INTERNAL;
+}
+
+struct writer {
+	const char *name;
+	int rc;
+};
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	sqlite3 *h = db_write_begin(db);
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(db_run(h, "INSERT INTO settings (name, value)"
+	    " VALUES (?, 'w')", "t", w->name), 0);
+	w->rc = db_write_end(db, ERR_NONE);
+	return NULL;
+}
+
+/*
+ * A queued write made by the connection's holder as it lets go, during
+ * which SQLite rolled the whole batch back: the holder's write fails
+ * with it, and the next writer, who was waiting for the connection,
+ * starts a batch of its own.  Its write is then either kept and told
+ * so, or neither: never committed behind a failure (a retry would apply
+ * it twice).
+ */
+START_TEST(a_batch_rolled_back_by_a_queued_write_is_not_reused)
+{
+	struct queued bad = { .name = "bad", .rc = ERR_NONE };
+	struct writer next = { .name = "next", .rc = -1 };
+	struct db_ticket *later;
+	pthread_t t;
+	sqlite3 *h;
+	int waiting = 0, i;
+
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	ck_assert_int_eq(db_run(h, "INSERT INTO settings (name, value)"
+	    " VALUES ('holder', 'h')", ""), 0);
+	ck_assert_int_eq(db_write_queue(db, queued_rollback, &bad, &later),
+	    ERR_NONE);
+	ck_assert_int_eq(pthread_create(&t, NULL, writer_main, &next), 0);
+	for (i = 0; i < 500 && !waiting; i++) {
+		pthread_mutex_lock(&db->wlock);
+		waiting = db->wwaiting;
+		pthread_mutex_unlock(&db->wlock);
+		if (!waiting) {
+			usleep(10 * 1000);
+		}
+	}
+	ck_assert_int_eq(waiting, 1);
+	ck_assert_int_eq(db_write_end(db, ERR_NONE), ERR_INTERNAL);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(bad.runs, 1);
+	ck_assert_int_eq(db_ticket_wait(db, later), ERR_INTERNAL);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name IN ('holder', 'interrupted')"), 0);
+	/* Told it failed, it is not there; told it is kept, it is. */
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'next'"), next.rc == ERR_NONE);
+	ck_assert_int_eq(next.rc, ERR_NONE);
+	ck_assert_int_eq(db->durable_seq, db->committed_seq);
+}
+END_TEST
+
+/*
  * Many threads queueing writes while others take the connection
  * themselves (db_send): every queued write is made once and kept, and
  * the money the others moved is all there.
@@ -2098,6 +2187,7 @@ ledger_suite(void)
 	tcase_add_test(tc,
 	    a_queued_write_that_cannot_begin_fails_before_it_runs);
 	tcase_add_test(tc, queued_writes_from_many_threads_are_all_kept);
+	tcase_add_test(tc, a_batch_rolled_back_by_a_queued_write_is_not_reused);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("machines");
 	tcase_add_checked_fixture(tc, setup, teardown);
