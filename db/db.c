@@ -119,6 +119,7 @@ struct db_waiter {
 	int wanted;			/* someone waits, or will at once */
 	int queued;			/* cond was made when its job was queued */
 	int made;			/* the write was made (db_write_close) */
+	int refusal;			/* kept to wait, the refusal it gives */
 	struct db_waiter *next;
 };
 
@@ -1804,10 +1805,11 @@ db_write_begin(struct db *db)
 
 /*
  * End the open write, keeping the connection; wlock is held on return.
- * Kept (rc ERR_NONE), w joins the batch.  A failed statement rolls back
- * its savepoint: nothing was applied, and a storage fault there is
- * unavailable.  A failed RELEASE or COMMIT may or may not have reached
- * the disk, so it stays internal (outcome unknown).
+ * Kept (rc ERR_NONE), w joins the batch; so does a refusal that may
+ * have seen writes not yet durable, to wait for them.  A failed
+ * statement rolls back its savepoint: nothing was applied, and a storage
+ * fault there is unavailable.  A failed RELEASE or COMMIT may or may not
+ * have reached the disk, so it stays internal (outcome unknown).
  */
 static int
 db_write_close(struct db *db, int rc, struct db_waiter *w, int wanted)
@@ -1847,6 +1849,19 @@ db_write_close(struct db *db, int rc, struct db_waiter *w, int wanted)
 	if (w->queued && w->sleeping) {
 		wanted = 1;
 	}
+	/*
+	 * A refusal is an answer read from the batch before it, and from
+	 * batches committed but maybe not yet synced: like a read
+	 * (db_read_end), it is given only once they are durable.  So it
+	 * joins the batch, empty, and gives its refusal once that is
+	 * durable, or internal if it is lost (db_waiter_wait).
+	 */
+	if (rc != ERR_NONE && rc != ERR_INTERNAL && rc != ERR_UNAVAILABLE &&
+	    db->in_batch && (db->batch_size > 0 ||
+	    db->durable_seq < db->committed_seq)) {
+		w->refusal = rc;
+		rc = ERR_NONE;
+	}
 	if (rc == ERR_NONE) {
 		w->op = db_op;
 		if (!w->queued) {
@@ -1871,7 +1886,10 @@ db_write_finish(struct db *db, int rc, struct db_waiter *w, int wanted)
 	return rc;
 }
 
-/* Wait until w's batch is durable or lost: its outcome. */
+/*
+ * Wait until w's batch is durable or lost: its outcome (for a refusal
+ * kept to wait, the refusal once durable).
+ */
 static int
 db_waiter_wait(struct db *db, struct db_waiter *w)
 {
@@ -1894,7 +1912,7 @@ db_waiter_wait(struct db *db, struct db_waiter *w)
 	}
 	pthread_mutex_unlock(&db->wlock);
 	pthread_cond_destroy(&w->cond);
-	return w->rc;
+	return w->rc != ERR_NONE ? w->rc : w->refusal;
 }
 
 int

@@ -202,10 +202,14 @@ int
 db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply)
 {
 	struct drop_hold_args a = { .d = d, .online = online, .reply = reply };
+	int rc;
 
 	d->replayed = 0;
 	d->message[0] = '\0';
-	return db_write_run(db, drop_hold, &a);
+	if ((rc = db_write_run(db, drop_hold, &a)) == ERR_INTERNAL) {
+		d->message[0] = '\0';	/* a refusal's words, lost with it */
+	}
+	return rc;
 }
 
 /*

@@ -245,6 +245,8 @@ out:
 	rc = db_write_end(db, rc);
 	if (rc == ERR_NONE) {
 		ledger_json_move(reply, res);
+	} else if (rc == ERR_INTERNAL) {
+		m->message = NULL;	/* a refusal's words, lost with it */
 	}
 	cJSON_Delete(res);
 	return rc;

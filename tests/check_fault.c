@@ -619,6 +619,45 @@ START_TEST(a_read_is_answered_only_once_what_it_saw_is_durable)
 }
 END_TEST
 
+/*
+ * A refusal is an answer too: one decided from a commit still being
+ * synced waits for that sync.  While alice's send to bob is being synced,
+ * bob's send of more than he has is refused with the balance it saw:
+ * that balance (10) comes only after the sync, or it is the durable one.
+ */
+START_TEST(a_refusal_is_answered_only_once_what_it_saw_is_durable)
+{
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *d = h_connect_as(srv, "bob", "bobpw");
+	int64_t answered, synced;
+	cJSON *r;
+
+	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM sessions WHERE"
+	    " user = 'bob'") == 1);
+	fault_kind("slow");
+	h_send(c, "{\"id\":1,\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
+	/* Committed (another connection sees it), not yet synced. */
+	H_WAIT_UNTIL(h_balance(srv, "bob") == 10);
+	r = h_call(d, "{\"cmd\":\"send\",\"to\":\"alice\",\"amount\":20}");
+	answered = realtime_ns();
+	synced = slow_sync_ended();
+	H_ASSERT_ERROR(r, "insufficient_funds");
+	ck_assert_msg(h_num(r, "balance") == 0 ||
+	    (synced > 0 && answered > synced),
+	    "refused with a balance of %lld before the send was durable",
+	    (long long)h_num(r, "balance"));
+	cJSON_Delete(r);
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	fault(0);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	h_close(c);
+	h_close(d);
+}
+END_TEST
+
 /* A SIGBUS not raised by the WAL index is explained, and a restart works. */
 START_TEST(a_sigbus_is_logged_and_the_next_start_works)
 {
@@ -1114,6 +1153,8 @@ main(void)
 	tcase_add_test(tc, a_batch_open_when_a_sync_fails_is_rolled_back);
 	tcase_add_test(tc, a_wal_that_cannot_be_reserved_is_logged);
 	tcase_add_test(tc, a_read_is_answered_only_once_what_it_saw_is_durable);
+	tcase_add_test(tc,
+	    a_refusal_is_answered_only_once_what_it_saw_is_durable);
 	tcase_add_test(tc,
 	    a_capture_whose_sync_fails_is_charged_after_a_restart);
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
