@@ -188,6 +188,9 @@ drop_settler_main(void *arg)
 			    "background", (long long)it->tx,
 			    captured ? "capture" : "release",
 			    (long long)((now_ms() - it->since) / 1000));
+			event_drop(it->tx, NULL, NULL, 0, captured ?
+			    "completed" : "failed", captured ? NULL :
+			    proto_err_code(it->outcome));
 			drop_finish(srv, it->v);
 			free(it);
 			pause = 100;
@@ -394,8 +397,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		snprintf(rq->message, sizeof(rq->message), "the outcome of "
 		    "drop tx %lld could not be recorded yet; retry with the "
 		    "same key to learn it", (long long)d.tx);
-		event_drop(d.tx, NULL, NULL, 0, "failed",
-		    proto_err_code(ERR_INTERNAL));
+		/* Still in flight: the settler tells how it ended. */
 		return ERR_INTERNAL;
 	} else if (captured && rc != ERR_NONE) {
 		log_info("drop tx %lld: the machine's ok was recorded as the "

@@ -220,6 +220,48 @@ START_TEST(a_vend_during_a_fault_is_captured_once_storage_recovers)
 END_TEST
 
 /*
+ * A drop whose capture is left to the settler is still in flight: its
+ * subscribers are not told it failed, and they are told it completed
+ * once the capture is recorded.
+ */
+START_TEST(a_drop_left_to_the_settler_ends_when_it_is_recorded)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *w = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	const char *states[] = { "queued", "vending", "completed" };
+	cJSON *ev;
+	int64_t tx = 0;
+	int i;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"drops\"]}");
+	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
+	for (i = 0; i < 3; i++) {
+		if (i == 2) {
+			/* Nothing more while the capture is not recorded. */
+			ck_assert_int_eq(h_read_line(w, 1500), CONN_TIMEOUT);
+			fault(0);
+		}
+		ev = h_read(w);
+		ck_assert_str_eq(h_str(ev, "event"), "drop");
+		ck_assert_msg(strcmp(h_str(ev, "state"), states[i]) == 0,
+		    "%s", w->line);
+		if (i == 0) {
+			tx = h_num(ev, "tx");
+		}
+		ck_assert_int_eq(h_num(ev, "tx"), tx);
+		cJSON_Delete(ev);
+	}
+	ck_assert_int_eq(h_sql_int(srv, "SELECT state = 'completed' FROM tx"
+	    " WHERE id = %lld", (long long)tx), 1);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	fake_stop(f);
+	h_close(c);
+	h_close(w);
+}
+END_TEST
+
+/*
  * After a restart: alice's keyed drop (10) was charged once, and her
  * keyed retry says so.
  */
@@ -1146,6 +1188,8 @@ main(void)
 	tc = h_tcase(s, "storage faults", setup, teardown, 180);
 	tcase_add_test(tc,
 	    a_vend_during_a_fault_is_captured_once_storage_recovers);
+	tcase_add_test(tc,
+	    a_drop_left_to_the_settler_ends_when_it_is_recorded);
 	tcase_add_test(tc, a_restart_captures_what_the_machine_vended);
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
