@@ -1,7 +1,8 @@
 /*
- * Crash safety: clients drop and send (every request with an idempotency
- * key) against fake controllers while the server is killed with SIGKILL
- * at random moments, over and over.  After each restart the database must
+ * Crash safety: members drop and send, and an admin credits them and
+ * refunds their completed drops (every request with an idempotency key),
+ * against fake controllers while the server is killed with SIGKILL at
+ * random moments, over and over.  After each restart the database must
  * be intact, the ledger sound, no hold left pending, every success a
  * client saw present in the ledger, and a retry of every request whose
  * answer was lost must return the first result, never apply twice.
@@ -16,13 +17,22 @@
 #include "harness.h"
 
 #define CRASH_ROUNDS 20
-#define CRASH_WORKERS 4
-#define CRASH_OPS 20000		/* requests recorded over the whole test */
+#define CRASH_WORKERS 5		/* alice, bob, alice, bob, admin */
+#define CRASH_OPS 40000		/* requests recorded over the whole test */
+
+enum op_kind { OP_SEND, OP_DROP, OP_CREDIT, OP_REFUND };
+
+static const char *const op_tx_kind[] = {
+	[OP_SEND] = "transfer", [OP_DROP] = "drop", [OP_CREDIT] = "credit",
+	[OP_REFUND] = "refund",
+};
 
 struct op {
 	char line[256];		/* the request, key included */
-	int bob;		/* sent by bob (else alice) */
-	int drop;		/* a drop (else a send) */
+	int who;		/* sent by 0 alice, 1 bob, 2 admin */
+	enum op_kind kind;
+	int64_t of;		/* OP_REFUND: the drop refunded */
+	int refunding;		/* OP_DROP: an OP_REFUND names it */
 	int answered;		/* a final answer arrived */
 	int ok;
 	int64_t tx;
@@ -33,6 +43,9 @@ static struct op ops[CRASH_OPS];
 static int nops;
 static pthread_mutex_t ops_lock = PTHREAD_MUTEX_INITIALIZER;
 static int crashed;		/* atomic: the server was killed */
+static int64_t credits_before;	/* credit tx made by the setup */
+static int refund_from;		/* ops before it: none left to refund */
+static int admin_seq;		/* the admin's requests, over all rounds */
 
 /* A new keyed request; keys are unique by user, round, worker, seq. */
 static struct op *
@@ -43,9 +56,9 @@ op_new(int drop, const char *user, int round, int seq)
 	pthread_mutex_lock(&ops_lock);
 	ck_assert_int_lt(nops, CRASH_OPS);
 	o = &ops[nops++];
+	o->kind = drop ? OP_DROP : OP_SEND;
 	pthread_mutex_unlock(&ops_lock);
-	o->drop = drop;
-	o->bob = strcmp(user, "bob") == 0;
+	o->who = strcmp(user, "bob") == 0;
 	if (drop) {
 		snprintf(o->line, sizeof(o->line), "{\"cmd\":\"drop\","
 		    "\"machine\":\"m%d\",\"slot\":%d,\"key\":\"%s-%d-%d\"}",
@@ -56,6 +69,51 @@ op_new(int drop, const char *user, int round, int seq)
 		    strcmp(user, "alice") == 0 ? "bob" : "alice", 1 + seq % 7,
 		    user, round, seq);
 	}
+	return o;
+}
+
+/*
+ * An admin's keyed request: every other one a refund of a drop a member
+ * was told had completed, when there is one not yet refunded, else a
+ * credit.
+ */
+static struct op *
+op_admin(int round)
+{
+	struct op *o, *d = NULL;
+	int i, seq;
+
+	pthread_mutex_lock(&ops_lock);
+	seq = admin_seq++;
+	ck_assert_int_lt(nops, CRASH_OPS);
+	while (refund_from < nops && (ops[refund_from].kind != OP_DROP ||
+	    ops[refund_from].refunding || (ops[refund_from].answered &&
+	    !ops[refund_from].ok))) {
+		refund_from++;
+	}
+	for (i = refund_from; seq % 2 == 1 && d == NULL && i < nops; i++) {
+		if (ops[i].kind == OP_DROP && ops[i].ok &&
+		    !ops[i].refunding) {
+			d = &ops[i];
+			d->refunding = 1;
+		}
+	}
+	o = &ops[nops++];
+	o->who = 2;
+	if (d != NULL) {
+		o->kind = OP_REFUND;
+		o->of = d->tx;
+		snprintf(o->line, sizeof(o->line), "{\"cmd\":\"refund\","
+		    "\"tx\":%lld,\"note\":\"crash\",\"key\":\"r%lld\"}",
+		    (long long)d->tx, (long long)d->tx);
+	} else {
+		o->kind = OP_CREDIT;
+		snprintf(o->line, sizeof(o->line), "{\"cmd\":\"credit\","
+		    "\"user\":\"%s\",\"amount\":%d,\"note\":\"crash\","
+		    "\"key\":\"admin-%d-%d\"}", seq % 4 < 2 ? "alice" : "bob",
+		    1 + seq % 5, round, seq);
+	}
+	pthread_mutex_unlock(&ops_lock);
 	return o;
 }
 
@@ -85,9 +143,13 @@ op_run(struct h_client *c, struct op *o)
 			usleep(20 * 1000);
 			continue;
 		}
+		pthread_mutex_lock(&ops_lock);
 		o->answered = 1;
 		o->ok = h_ok(r);
 		o->tx = o->ok ? h_num(r, "tx") : 0;
+		pthread_mutex_unlock(&ops_lock);
+		ck_assert_msg(o->ok || (o->kind != OP_CREDIT &&
+		    o->kind != OP_REFUND), "%s -> %s", o->line, c->line);
 		cJSON_Delete(r);
 		return 0;
 	}
@@ -111,17 +173,19 @@ worker_main(void *arg)
 	if (c == NULL) {
 		return NULL;
 	}
-	h_send(c, w->user[0] == 'a' ?
+	h_send(c, strcmp(w->user, "alice") == 0 ?
 	    "{\"cmd\":\"login\",\"user\":\"alice\",\"password\":\"alicepw\"}" :
-	    "{\"cmd\":\"login\",\"user\":\"bob\",\"password\":\"bobpw\"}");
+	    strcmp(w->user, "bob") == 0 ?
+	    "{\"cmd\":\"login\",\"user\":\"bob\",\"password\":\"bobpw\"}" :
+	    "{\"cmd\":\"login\",\"user\":\"admin\",\"password\":\"adminpw\"}");
 	if (h_read_line(c, 30000) != CONN_OK) {
 		h_close(c);
 		return NULL;
 	}
 	for (seq = 0; !__atomic_load_n(&crashed, __ATOMIC_SEQ_CST);
 	    seq++) {
-		o = op_new(seq % 3 == 0, w->user, w->round,
-		    w->index * 100000 + seq);
+		o = strcmp(w->user, "admin") == 0 ? op_admin(w->round) : op_new(seq % 3 == 0, w->user,
+		    w->round, w->index * 100000 + seq);
 		if (op_run(c, o) != 0) {
 			break;
 		}
@@ -134,26 +198,28 @@ worker_main(void *arg)
 static int
 retry_unanswered(void)
 {
-	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
-	struct h_client *b = h_connect_as(srv, "bob", "bobpw");
+	struct h_client *by[3];
 	int i, n = 0;
 
+	by[0] = h_connect_as(srv, "alice", "alicepw");
+	by[1] = h_connect_as(srv, "bob", "bobpw");
+	by[2] = h_connect_as(srv, "admin", "adminpw");
 	for (i = 0; i < nops; i++) {
 		if (!ops[i].answered) {
-			ck_assert_int_eq(op_run(ops[i].bob ? b : a, &ops[i]),
-			    0);
+			ck_assert_int_eq(op_run(by[ops[i].who], &ops[i]), 0);
 			n++;
 		}
 	}
-	h_close(a);
-	h_close(b);
+	for (i = 0; i < 3; i++) {
+		h_close(by[i]);
+	}
 	return n;
 }
 
 static void
 check_round(void)
 {
-	int i, sends = 0, drops = 0;
+	int i, sends = 0, drops = 0, credits = 0, refunds = 0;
 
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM"
 	    " pragma_integrity_check WHERE integrity_check != 'ok'"), 0);
@@ -168,12 +234,23 @@ check_round(void)
 		/* The success the client saw is in the ledger. */
 		ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
 		    " WHERE id = %lld AND state = 'completed' AND kind = '%s'",
-		    (long long)ops[i].tx, ops[i].drop ? "drop" : "transfer"),
-		    1);
-		if (ops[i].drop) {
+		    (long long)ops[i].tx, op_tx_kind[ops[i].kind]), 1);
+		switch (ops[i].kind) {
+		case OP_DROP:
 			drops++;
-		} else {
+			break;
+		case OP_SEND:
 			sends++;
+			break;
+		case OP_CREDIT:
+			credits++;
+			break;
+		case OP_REFUND:
+			refunds++;
+			ck_assert_int_eq(h_sql_int(srv, "SELECT refund_of FROM"
+			    " tx WHERE id = %lld", (long long)ops[i].tx),
+			    ops[i].of);
+			break;
 		}
 	}
 	/* Every applied movement is one a client was told about, once. */
@@ -181,6 +258,10 @@ check_round(void)
 	    " WHERE kind = 'transfer'"), sends);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
 	    " WHERE kind = 'drop' AND state = 'completed'"), drops);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'credit'"), credits_before + credits);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'refund'"), refunds);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(DISTINCT tx) FROM idem"),
 	    h_sql_int(srv, "SELECT count(*) FROM idem"));
 }
@@ -193,7 +274,7 @@ START_TEST(killed_at_random_the_ledger_stays_whole)
 	struct h_client *a;
 	char *conf, *ca = h_cert_path("ca.crt");
 	cJSON *r;
-	int round, i, lost = 0;
+	int round, i, lost = 0, refunds;
 
 	conf = xasprintf("machine_ca = %s\nvend_timeout = 2\n", ca);
 	free(ca);
@@ -219,6 +300,8 @@ START_TEST(killed_at_random_the_ledger_stays_whole)
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
 	h_close(a);
+	credits_before = h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'credit'");
 	srandom((unsigned)getpid());
 	for (round = 0; round < CRASH_ROUNDS; round++) {
 		f1 = fake_start(srv, "m1", FAKE_ACK, 5 + (int)(random() % 20));
@@ -226,7 +309,8 @@ START_TEST(killed_at_random_the_ledger_stays_whole)
 		    FAKE_ACK, 5 + (int)(random() % 20));
 		__atomic_store_n(&crashed, 0, __ATOMIC_SEQ_CST);
 		for (i = 0; i < CRASH_WORKERS; i++) {
-			w[i].user = i % 2 ? "bob" : "alice";
+			w[i].user = i == CRASH_WORKERS - 1 ? "admin" :
+			    i % 2 ? "bob" : "alice";
 			w[i].round = round;
 			w[i].index = i;
 			pthread_create(&t[i], NULL, worker_main, &w[i]);
@@ -250,9 +334,12 @@ START_TEST(killed_at_random_the_ledger_stays_whole)
 	}
 	/* The kills did land in the middle of requests. */
 	ck_assert_int_gt(nops, CRASH_ROUNDS * 5);
+	refunds = h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'refund'");
+	ck_assert_int_gt(refunds, 0);
 	ck_assert_int_ge(lost, CRASH_ROUNDS / 2);
-	printf("crash: %d rounds, %d requests, %d answers lost to a kill "
-	    "and retried\n", CRASH_ROUNDS, nops, lost);
+	printf("crash: %d rounds, %d requests (%d refunds), %d answers lost "
+	    "to a kill and retried\n", CRASH_ROUNDS, nops, refunds, lost);
 	h_server_free(srv);
 }
 END_TEST
