@@ -4,6 +4,7 @@
 #   make run        dev certificates, demo database, server + simulated machines
 #   make check      unit tests, then integration tests over real TLS
 #   make install    PREFIX=/usr/local DESTDIR= (drinkd in sbin, units, docs)
+#   make uninstall  the same PREFIX and DESTDIR: removes what install put there
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -67,7 +68,8 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGS = $(BUILD)/drinkd $(BUILD)/drink $(BUILD)/drink-machine
 TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 
-.PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install clean \
+.PHONY: all deps run check check-asan check-tsan check-valgrind fuzz certs install \
+    uninstall clean \
     browser-deps bench
 all: $(PROGS)
 
@@ -296,6 +298,28 @@ install: all
 		echo "kept $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf (example: $(DOCDIR)/examples/drinkd.conf)"; \
 	else \
 		install -m 644 dist/drinkd.conf $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf; \
+	fi
+
+# Removes every file install wrote, and the directories that were drink's
+# own once empty.  /etc/drink/drinkd.conf goes only while it is the example
+# as installed; the operator's edits, the certificates, the drinkd user and
+# the database in /var/lib/drink stay.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/drinkd $(DESTDIR)$(BINDIR)/drink \
+	    $(DESTDIR)$(BINDIR)/drink-machine $(DESTDIR)$(BINDIR)/drink-mkcerts \
+	    $(DESTDIR)$(BASHCOMPDIR)/drink $(DESTDIR)$(ZSHCOMPDIR)/_drink \
+	    $(DESTDIR)$(MANDIR)/man1/drink.1 $(DESTDIR)$(MANDIR)/man1/drink-machine.1 \
+	    $(DESTDIR)$(MANDIR)/man1/drink-mkcerts.1 $(DESTDIR)$(MANDIR)/man8/drinkd.8 \
+	    $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/protocol.md \
+	    $(DESTDIR)$(DOCDIR)/legacy.md $(DESTDIR)$(DOCDIR)/examples/drinkd.conf \
+	    $(DESTDIR)$(SYSUSERSDIR)/drink.conf $(DESTDIR)$(UNITDIR)/drinkd.service \
+	    '$(DESTDIR)$(UNITDIR)/drink-machine@.service'
+	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || :
+	@if cmp -s dist/drinkd.conf $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf; \
+		rmdir $(DESTDIR)$(SYSCONFDIR)/drink 2>/dev/null || :; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/drink/drinkd.conf (not the example as installed; remove it by hand)"; \
 	fi
 
 clean:

@@ -1476,6 +1476,44 @@ START_TEST(ops_install_layout_and_units_verify)
 END_TEST
 
 /*
+ * make uninstall takes away every file make install wrote and leaves what
+ * is not its own: another program's file in the same directories, and an
+ * /etc/drink/drinkd.conf the operator has changed.
+ */
+START_TEST(ops_uninstall_removes_what_install_put_there)
+{
+	const char *build = getenv("BUILD");
+	char *dir = h_tmpdir(), *text;
+	int rc;
+
+	if (build == NULL) {
+		build = "build";
+	}
+	rc = ops_sh(&text, "make -s --no-print-directory -o all install "
+	    "BUILD=%s DESTDIR=%s/root PREFIX=/usr && "
+	    "echo other >%s/root/usr/bin/other && "
+	    "make -s --no-print-directory uninstall BUILD=%s DESTDIR=%s/root "
+	    "PREFIX=/usr >/dev/null && cd %s/root && find . ! -type d | sort && "
+	    "find . -name '*drink*'", build, dir, dir, build, dir, dir);
+	ck_assert_msg(rc == 0 && strcmp(text, "./usr/bin/other\n") == 0,
+	    "%d\n%s", rc, text);
+	free(text);
+	/* An edited drinkd.conf is the operator's: kept, and said so. */
+	rc = ops_sh(&text, "make -s --no-print-directory -o all install "
+	    "BUILD=%s DESTDIR=%s/root PREFIX=/usr && "
+	    "echo 'listen = *:4242' >>%s/root/etc/drink/drinkd.conf && "
+	    "make -s --no-print-directory uninstall BUILD=%s DESTDIR=%s/root "
+	    "PREFIX=/usr && cd %s/root && find . ! -type d | sort",
+	    build, dir, dir, build, dir, dir);
+	ck_assert_msg(rc == 0 && strstr(text, "kept ") != NULL &&
+	    strstr(text, "./etc/drink/drinkd.conf\n./usr/bin/other\n") !=
+	    NULL, "%d\n%s", rc, text);
+	free(text);
+	free(dir);
+}
+END_TEST
+
+/*
  * Start a server with GLIBC_TUNABLES set to given (NULL: unset) and check
  * that the process the harness started serves, running with tunables
  * want, and that glibc gives freed 200-byte blocks back to the shared
@@ -1595,6 +1633,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_mkcerts_makes_a_server_certificate_for_real_names);
 	tcase_add_test(tc, ops_make_certs_makes_the_whole_demo_set);
 	tcase_add_test(tc, ops_install_layout_and_units_verify);
+	tcase_add_test(tc, ops_uninstall_removes_what_install_put_there);
 
 	tc = h_tcase(s, "glibc's per-thread malloc cache is limited", NULL,
 	    NULL, OPS_TIMEOUT);
