@@ -663,11 +663,17 @@ config_dir_writable(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "directory %s: %s", dir, strerror(errno));
 	} else if (!S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s is not a directory", dir);
-	} else if (access(dir, W_OK | X_OK) != 0) {
+	} else if (access(dir, W_OK | X_OK) == 0) {
+		rc = 0;
+	} else if (errno == EROFS) {
+		/* Writable by hand, perhaps, but not in the unit's sandbox. */
+		snprintf(err, errlen, "directory %s is not writable: %s "
+		    "(drinkd.service leaves only /var/lib/drink and /run/drink "
+		    "writable: add ReadWritePaths=%s with systemctl edit "
+		    "drinkd)", dir, strerror(EROFS), dir);
+	} else {
 		snprintf(err, errlen, "directory %s is not writable: %s", dir,
 		    strerror(errno));
-	} else {
-		rc = 0;
 	}
 	free(dir);
 	return rc;

@@ -3,9 +3,12 @@
  * --KEY=VALUE flags, and the errors an operator sees for a bad file.
  */
 #include <check.h>
+#include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "drinkd.h"
@@ -274,6 +277,72 @@ START_TEST(a_directory_is_no_database_or_ports_file)
 }
 END_TEST
 
+static void
+write_proc(const char *file, const char *text)
+{
+	FILE *f = fopen(file, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", file, strerror(errno));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/*
+ * Under drinkd.service (ProtectSystem=strict) a directory outside
+ * /var/lib/drink and /run/drink is read-only, though writable by hand:
+ * the refusal says how to open it.  The read-only directory is a tmpfs in
+ * a mount namespace of this test's own (as root, else in a user
+ * namespace; neither possible fails the test).
+ */
+START_TEST(a_read_only_directory_names_readwritepaths)
+{
+	char *dir = xstrdup("/tmp/drink-config-ro-XXXXXX"), *db, *ports;
+	char *want, map[64];
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	struct config c;
+	char err[2048];
+
+	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	db = xasprintf("%s/drink.db", dir);
+	ports = xasprintf("%s/ports.json", dir);
+	if (unshare(CLONE_NEWNS) != 0) {
+		ck_assert_msg(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0,
+		    "needs a mount namespace: %s", strerror(errno));
+		write_proc("/proc/self/setgroups", "deny");
+		snprintf(map, sizeof(map), "0 %ld 1", (long)uid);
+		write_proc("/proc/self/uid_map", map);
+		snprintf(map, sizeof(map), "0 %ld 1", (long)gid);
+		write_proc("/proc/self/gid_map", map);
+	}
+	ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
+	    "make mounts private: %s", strerror(errno));
+	ck_assert_msg(mount("tmpfs", dir, "tmpfs", MS_RDONLY, "size=4096") ==
+	    0, "mount a read-only tmpfs on %s: %s", dir, strerror(errno));
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "database", db, err, sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&c, "ports_file", ports, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
+	want = xasprintf("--database: database: directory %s is not "
+	    "writable: Read-only file system (drinkd.service leaves only "
+	    "/var/lib/drink and /run/drink writable: add ReadWritePaths=%s "
+	    "with systemctl edit drinkd)", dir, dir);
+	ck_assert_msg(strstr(err, want) != NULL, "%s", err);
+	free(want);
+	want = xasprintf("--ports_file: ports_file: directory %s is not "
+	    "writable: Read-only file system (drinkd.service", dir);
+	ck_assert_msg(strstr(err, want) != NULL, "%s", err);
+	free(want);
+	config_free(&c);
+	ck_assert_int_eq(umount(dir), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	free(ports);
+	free(db);
+	free(dir);
+}
+END_TEST
+
 START_TEST(file_values_remember_their_line)
 {
 	struct config c;
@@ -380,6 +449,7 @@ config_suite(void)
 	tcase_add_test(tc, listen_addresses_are_numeric_with_a_port_in_range);
 	tcase_add_test(tc, two_listeners_on_one_port_are_refused_before_binding);
 	tcase_add_test(tc, a_directory_is_no_database_or_ports_file);
+	tcase_add_test(tc, a_read_only_directory_names_readwritepaths);
 	tcase_add_test(tc, file_values_remember_their_line);
 	tcase_add_test(tc, a_key_set_twice_is_warned_and_the_last_value_used);
 	tcase_add_test(tc,
