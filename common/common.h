@@ -100,6 +100,13 @@ int tls_same_ca(const char *a, const char *b);
  */
 int tls_crl_expiry(const char *path, int64_t *seconds_left);
 /*
+ * Seconds until the earliest notAfter of the certificates in the PEM file
+ * (negative once past), that certificate's subject into name; -1 when the
+ * file holds no certificate that can be read.
+ */
+int tls_cert_expiry(const char *path, int64_t *seconds_left, char *name,
+    size_t namelen);
+/*
  * How many CA certificates in ca_path have no CRL of theirs (issuer =
  * the CA's subject) in crl_path; the first one's subject into name.
  * With CRL checking on every certificate of a chain, each of them makes

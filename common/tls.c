@@ -338,6 +338,34 @@ tls_crl_expiry(const char *path, int64_t *seconds_left)
 }
 
 int
+tls_cert_expiry(const char *path, int64_t *seconds_left, char *name,
+    size_t namelen)
+{
+	STACK_OF(X509) *certs = tls_read_certs(path);
+	X509 *x, *soonest = NULL;
+	int i, day, sec, rc = -1;
+
+	/* A file of several certificates is as good as its first to expire. */
+	for (i = 0; certs != NULL && i < sk_X509_num(certs); i++) {
+		x = sk_X509_value(certs, i);
+		if (soonest == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
+		    X509_get0_notAfter(soonest)) < 0) {
+			soonest = x;
+		}
+	}
+	if (soonest != NULL && ASN1_TIME_diff(&day, &sec, NULL,
+	    X509_get0_notAfter(soonest)) == 1) {
+		*seconds_left = (int64_t)day * 86400 + sec;
+		X509_NAME_oneline(X509_get_subject_name(soonest), name,
+		    (int)namelen);
+		rc = 0;
+	}
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+	return rc;
+}
+
+int
 tls_crl_uncovered(const char *crl_path, const char *ca_path, char *name,
     size_t namelen)
 {

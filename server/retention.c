@@ -3,7 +3,8 @@
  * than keep_temperatures_days / keep_sessions_days (db_prune), once when
  * the server starts and then every hour.  It works in small batches with a
  * pause between them, so drops and logins never wait long for the writer.
- * Money rows are never pruned.
+ * Money rows are never pruned.  Once a day it logs the certificate
+ * warnings of the start again (server_cert_warnings).
  */
 #include <errno.h>
 #include <time.h>
@@ -72,13 +73,29 @@ retention_prune(struct db *db, const struct config *cfg)
 	return (int)(total > INT32_MAX ? INT32_MAX : total);
 }
 
+static void
+retention_say(const char *msg)
+{
+	log_warn("%s", msg);
+}
+
 static void *
 retention_main(void *arg)
 {
 	struct server *srv = arg;
+	long hours = 0;
 
 	do {
 		(void)retention_prune(srv->db, srv->cfg);
+		/*
+		 * The start logged the certificate warnings; a server runs
+		 * for months, past a certificate's or a CRL's end: again
+		 * once a day.
+		 */
+		if (hours > 0 && hours % 24 == 0) {
+			(void)server_cert_warnings(srv->cfg, retention_say);
+		}
+		hours++;
 	} while (!retention_wait(RETENTION_INTERVAL_S * 1000LL));
 	return NULL;
 }

@@ -44,6 +44,7 @@
  */
 #define SERVER_FD_MARGIN (48 + SERVER_BUSY_THREADS)
 #define SERVER_FD_GUESS 64	/* open at start, when /proc cannot say */
+#define SERVER_CERT_WARN_DAYS 14	/* after ACME's renewal, 30 days ahead */
 
 /* The running server: for the acceptors and the signal loop only. */
 static struct server *server;
@@ -169,10 +170,53 @@ server_crl_coverage(const struct config *cfg, const char *key,
 }
 
 /*
+ * The server certificate (key cert) or a client CA (member_ca,
+ * machine_ca) that has expired, or will within SERVER_CERT_WARN_DAYS:
+ * 1 and say() when so.  TLS does not say it: a client sees only a failed
+ * handshake, the log only the alert it sent.
+ */
+static int
+server_cert_expiry(const char *key, const char *path,
+    void (*say)(const char *))
+{
+	int own = strcmp(key, "cert") == 0;
+	char msg[1024], name[256];
+	int64_t left;
+
+	if (path == NULL || tls_cert_expiry(path, &left, name,
+	    sizeof(name)) != 0) {
+		return 0;
+	}
+	if (left <= 0) {
+		snprintf(msg, sizeof(msg), "%s %s: %s expired %lld day(s) "
+		    "ago: %s; %s", key, path, name, (long long)(-left / 86400),
+		    own ? "members, controllers and browsers refuse it" :
+		    "every certificate it signed is refused",
+		    own ? "renew it (drink-mkcerts(1), RENEWAL) and reload "
+		    "drinkd (SIGHUP)" : "make a new CA, certificates from it, "
+		    "and reload drinkd (SIGHUP)");
+	} else if (left < SERVER_CERT_WARN_DAYS * INT64_C(86400)) {
+		snprintf(msg, sizeof(msg), "%s %s: %s expires in %lld day(s) "
+		    "%lld hour(s): %s before then, and reload drinkd (SIGHUP), "
+		    "or %s", key, path, name, (long long)(left / 86400),
+		    (long long)(left % 86400 / 3600),
+		    own ? "renew it (drink-mkcerts(1), RENEWAL)" :
+		    "make a new CA and certificates from it",
+		    own ? "members, controllers and browsers will refuse it" :
+		    "every certificate it signed will be refused");
+	} else {
+		return 0;
+	}
+	say(msg);
+	return 1;
+}
+
+/*
  * Certificate set-ups that work now but mislead or will stop working: one
  * CA trusted on both ports (a member certificate could register as the
  * machine its CN names, a controller's log in as the user of its name),
- * and a CRL whose nextUpdate is near or past (OpenSSL then refuses every
+ * the server certificate or a client CA expired or about to, and a CRL
+ * whose nextUpdate is near or past (OpenSSL then refuses every
  * certificate).  say() gets each warning; returns how many there were.
  */
 int
@@ -194,6 +238,9 @@ server_cert_warnings(const struct config *cfg, void (*say)(const char *))
 	}
 	n += server_crl_coverage(cfg, "member_ca", cfg->member_ca, say);
 	n += server_crl_coverage(cfg, "machine_ca", cfg->machine_ca, say);
+	n += server_cert_expiry("cert", cfg->cert, say);
+	n += server_cert_expiry("member_ca", cfg->member_ca, say);
+	n += server_cert_expiry("machine_ca", cfg->machine_ca, say);
 	if (cfg->crl == NULL || cfg->crl_warn_days == 0) {
 		return n;
 	}

@@ -223,6 +223,71 @@ START_TEST(id_crl_near_next_update_is_warned)
 END_TEST
 
 /*
+ * A server certificate past its end: every client refuses the handshake
+ * and says so only on its side, so drinkd says it at start, on SIGHUP and
+ * in -n.  One that ends within 14 days, and a client CA too, is warned of
+ * ahead.
+ */
+START_TEST(id_server_cert_expiry_is_warned)
+{
+	char *crt = h_cert_path("expired-server.crt");
+	char *key = h_cert_path("expired-server.key");
+	char *ca = h_cert_path("ca.crt"), *cakey = h_cert_path("ca.key");
+	char *dir = h_tmpdir(), *conf, *cmd, *extra;
+	struct h_server *s;
+	char text[4096];
+
+	conf = xasprintf("cert = %s\nkey = %s", crt, key);
+	s = h_server_start(conf);
+	ck_assert(h_server_log_wait(s, "ready", 10000));
+	ck_assert(h_server_log_contains(s, "/CN=localhost expired "));
+	ck_assert(h_server_log_contains(s, "members, controllers and browsers "
+	    "refuse it; renew it (drink-mkcerts(1), RENEWAL) and reload "
+	    "drinkd (SIGHUP)"));
+	kill(s->pid, SIGHUP);
+	ck_assert(h_server_log_wait(s, "reloaded certificates", 10000));
+	ck_assert_int_ge(h_server_log_count(s, "/CN=localhost expired "), 2);
+	ck_assert_int_eq(id_check_config(s, "", text, sizeof(text)), 0);
+	ck_assert_msg(strstr(text, "warning: cert ") != NULL &&
+	    strstr(text, "/CN=localhost expired ") != NULL &&
+	    strstr(text, "configuration OK") != NULL, "drinkd -n: %s", text);
+	h_server_free(s);
+	free(conf);
+
+	/* Three days left: a warning ahead, for the server and a CA alike. */
+	cmd = xasprintf("cd %s && openssl req -new -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout s.key -subj /CN=localhost "
+	    "-out s.csr 2>/dev/null && openssl x509 -req -in s.csr -CA %s "
+	    "-CAkey %s -days 3 -out s.crt 2>/dev/null && chmod 600 s.key",
+	    dir, ca, cakey);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	s = h_server_start(NULL);
+	extra = xasprintf(" --cert=%s/s.crt --key=%s/s.key --member_ca=%s/s.crt",
+	    dir, dir, dir);
+	ck_assert_int_eq(id_check_config(s, extra, text, sizeof(text)), 0);
+	ck_assert_msg(strstr(text, "warning: cert ") != NULL &&
+	    (strstr(text, "/CN=localhost expires in 2 day(s) 23 hour(s): ") !=
+	    NULL || strstr(text, "/CN=localhost expires in 3 day(s) 0 "
+	    "hour(s): ") != NULL) && strstr(text, "renew it "
+	    "(drink-mkcerts(1), RENEWAL) before then") != NULL &&
+	    strstr(text, "warning: member_ca ") != NULL &&
+	    strstr(text, "every certificate it signed will be refused") !=
+	    NULL, "drinkd -n: %s", text);
+	/* The test set's own certificates, with years left: nothing. */
+	ck_assert_int_eq(id_check_config(s, "", text, sizeof(text)), 0);
+	ck_assert_msg(strstr(text, "warning") == NULL, "drinkd -n: %s", text);
+	h_server_free(s);
+	free(extra);
+	free(dir);
+	free(cakey);
+	free(ca);
+	free(key);
+	free(crt);
+}
+END_TEST
+
+/*
  * SIGHUP reads the certificate files again, not the configuration file:
  * when the file has changed since the start, the log says which keys wait
  * for a restart; an unchanged file, nothing.
@@ -600,6 +665,7 @@ id_suite(void)
 	    NULL, ID_TIMEOUT);
 	tcase_add_test(tc, id_same_ca_on_both_ports_is_warned);
 	tcase_add_test(tc, id_crl_near_next_update_is_warned);
+	tcase_add_test(tc, id_server_cert_expiry_is_warned);
 	tcase_add_test(tc,
 	    id_reload_names_configuration_changes_it_does_not_apply);
 
