@@ -165,6 +165,20 @@ db_backup_is_db(const char *src_path, const char *dst_path)
 	return same;
 }
 
+/*
+ * A directory, or a name ending in '/': SQLite would say only "disk I/O
+ * error", and a rename over it "Is a directory" or "Not a directory".
+ */
+static int
+db_backup_is_dir(const char *path)
+{
+	struct stat st;
+	size_t n = strlen(path);
+
+	return (n > 0 && path[n - 1] == '/') ||
+	    (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
 int
 db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
     size_t errlen)
@@ -176,6 +190,17 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 	if (access(src_path, F_OK) != 0) {
 		snprintf(err, errlen, "database %s: %s", src_path,
 		    strerror(errno));
+		goto out;
+	}
+	if (db_backup_is_dir(src_path)) {
+		snprintf(err, errlen, "%s is a directory, not a database "
+		    "file", src_path);
+		goto out;
+	}
+	if (db_backup_is_dir(dst_path)) {
+		snprintf(err, errlen, "%s is a directory; name a file in it, "
+		    "e.g. %s%sdrink-backup.db", dst_path, dst_path,
+		    dst_path[strlen(dst_path) - 1] == '/' ? "" : "/");
 		goto out;
 	}
 	if (db_backup_is_db(src_path, dst_path)) {

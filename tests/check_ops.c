@@ -902,6 +902,49 @@ START_TEST(ops_backup_never_replaces_the_database_or_its_files)
 }
 END_TEST
 
+/*
+ * A directory for FILE (drinkd backup /var/backups/drink/) is named as
+ * such, before any work: not "Is a directory" or "Not a directory" from
+ * the final rename, nor "disk I/O error" from SQLite for a restore.
+ */
+START_TEST(ops_backup_and_restore_name_a_directory_given_for_a_file)
+{
+	struct h_server *s = h_server_start(NULL);
+	char *dir = xasprintf("%s/backups", s->dir), *text, *want;
+	int rc;
+
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf, dir);
+	want = xasprintf("%s is a directory; name a file in it, e.g. "
+	    "%s/drink-backup.db", dir, dir);
+	ck_assert_msg(rc == 1 && strstr(text, want) != NULL, "%d %s", rc,
+	    text);
+	free(want);
+	free(text);
+	rc = ops_run(s->dir, &text, "-f %s backup %s/", s->conf, dir);
+	want = xasprintf("%s/ is a directory; name a file in it, e.g. "
+	    "%s/drink-backup.db", dir, dir);
+	ck_assert_msg(rc == 1 && strstr(text, want) != NULL, "%d %s", rc,
+	    text);
+	free(want);
+	free(text);
+	/* Nothing was left in it, or beside it. */
+	rc = ops_sh(&text, "ls -A %s; ls %s | grep -c tmp", dir, s->dir);
+	ck_assert_msg(strcmp(text, "0\n") == 0, "%d %s", rc, text);
+	free(text);
+	h_server_stop(s);
+	rc = ops_run(s->dir, &text, "-f %s restore %s/", s->conf, dir);
+	want = xasprintf("%s/ is a directory, not a database file", dir);
+	ck_assert_msg(rc == 1 && strstr(text, want) != NULL, "%d %s", rc,
+	    text);
+	free(want);
+	free(text);
+	ck_assert_int_eq(h_check_ledger(s), 0);
+	free(dir);
+	h_server_free(s);
+}
+END_TEST
+
 START_TEST(ops_backup_refuses_a_broken_ledger)
 {
 	struct h_server *s = h_server_start(NULL);
@@ -1611,6 +1654,8 @@ ops_suite(void)
 	tcase_add_test(tc, ops_backup_of_a_live_database_is_a_verified_copy);
 	tcase_add_test(tc, ops_backup_refuses_a_broken_ledger);
 	tcase_add_test(tc, ops_backup_never_replaces_the_database_or_its_files);
+	tcase_add_test(tc,
+	    ops_backup_and_restore_name_a_directory_given_for_a_file);
 	tcase_add_test(tc, ops_restore_puts_a_backup_back);
 	tcase_add_test(tc, ops_start_after_a_torn_checkpoint_recovers_the_wal);
 
