@@ -1375,6 +1375,40 @@ START_TEST(ops_mkcerts_makes_a_server_certificate_for_real_names)
 }
 END_TEST
 
+/*
+ * One CA for members and controllers lets a member certificate register
+ * as a machine: mkcerts warns, whichever kind came first, and keeps quiet
+ * in a CA directory of controllers only.
+ */
+START_TEST(ops_mkcerts_warns_of_one_ca_for_members_and_controllers)
+{
+	char *dir = h_tmpdir(), *text;
+	int rc;
+
+	rc = ops_sh(&text, "certs/mkcerts %s/a member alice >/dev/null && "
+	    "certs/mkcerts %s/a machine m1 >/dev/null", dir, dir);
+	ck_assert_msg(rc == 0 && strstr(text, "a's CA also signs members: "
+	    "give controllers a CA of their own") != NULL, "%d %s", rc, text);
+	free(text);
+	rc = ops_sh(&text, "certs/mkcerts %s/b machine m1 >/dev/null && "
+	    "certs/mkcerts %s/b member alice >/dev/null", dir, dir);
+	ck_assert_msg(rc == 0 && strstr(text, "b's CA also signs controllers")
+	    != NULL, "%d %s", rc, text);
+	free(text);
+	rc = ops_sh(&text, "certs/mkcerts %s/c server drink.example "
+	    ">/dev/null && certs/mkcerts %s/c machine m1 >/dev/null", dir,
+	    dir);
+	ck_assert_msg(rc == 0 && strstr(text, "c's CA also signs the server")
+	    != NULL, "%d %s", rc, text);
+	free(text);
+	rc = ops_sh(&text, "certs/mkcerts %s/d machine m1 >/dev/null && "
+	    "certs/mkcerts %s/d machine m2 >/dev/null", dir, dir);
+	ck_assert_msg(rc == 0 && text[0] == '\0', "%d %s", rc, text);
+	free(text);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_make_certs_makes_the_whole_demo_set)
 {
 	/* Controllers have a CA of their own, in machines/. */
@@ -1676,6 +1710,8 @@ ops_suite(void)
 	tc = h_tcase(s, "certificates, units and the installed layout", NULL,
 	    NULL, OPS_TIMEOUT);
 	tcase_add_test(tc, ops_mkcerts_makes_a_server_certificate_for_real_names);
+	tcase_add_test(tc,
+	    ops_mkcerts_warns_of_one_ca_for_members_and_controllers);
 	tcase_add_test(tc, ops_make_certs_makes_the_whole_demo_set);
 	tcase_add_test(tc, ops_install_layout_and_units_verify);
 	tcase_add_test(tc, ops_uninstall_removes_what_install_put_there);
