@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -266,6 +267,43 @@ server_cert_warnings(const struct config *cfg, void (*say)(const char *))
 		n++;
 	}
 	return n;
+}
+
+/*
+ * Tell systemd (Type=notify) how the start went: READY=1 once every port
+ * is bound and the pending drops are settled, so that "systemctl start"
+ * fails, and says so, when drinkd exits before that; STOPPING=1 when a
+ * stop begins.  Without NOTIFY_SOCKET (not under systemd) nothing is
+ * sent.  A name starting with '@' is in the abstract namespace.
+ */
+static void
+server_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	socklen_t len;
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    (n = strlen(path)) >= sizeof(addr.sun_path)) {
+		return;
+	}
+	memcpy(addr.sun_path, path, n);
+	if (path[0] == '@') {
+		addr.sun_path[0] = '\0';
+	}
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("cannot tell systemd %s: %s", state, strerror(errno));
+		return;
+	}
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&addr, len) == -1) {
+		log_warn("cannot tell systemd %s (NOTIFY_SOCKET=%s): %s", state,
+		    path, strerror(errno));
+	}
+	close(fd);
 }
 
 static void
@@ -1268,6 +1306,7 @@ server_run(struct server *srv)
 	}
 	log_info("drinkd %s ready", DRINK_VERSION);
 	log_stderr_too(0);
+	server_notify("READY=1");
 	for (;;) {
 		if (sigwait(&set, &sig) != 0) {
 			continue;
@@ -1278,6 +1317,7 @@ server_run(struct server *srv)
 		}
 		log_info("received %s; stopping", sig == SIGTERM ? "SIGTERM" :
 		    "SIGINT");
+		server_notify("STOPPING=1");
 		break;
 	}
 	retention_stop();

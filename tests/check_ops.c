@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -1481,6 +1483,7 @@ START_TEST(ops_install_layout_and_units_verify)
 	rc = ops_sh(&text, "cd %s/root/usr/lib/systemd/system && "
 	    "grep -x 'ExecStart=/usr/sbin/drinkd -f /etc/drink/drinkd.conf' "
 	    "drinkd.service && grep -x 'User=drinkd' drinkd.service && "
+	    "grep -x 'Type=notify' drinkd.service && "
 	    "grep -x 'StateDirectory=drink' drinkd.service && "
 	    "grep -x 'ConfigurationDirectory=drink' drinkd.service && "
 	    "grep -x 'CapabilityBoundingSet=' drinkd.service && "
@@ -1586,6 +1589,64 @@ START_TEST(ops_uninstall_removes_what_install_put_there)
 	    strstr(text, "./etc/drink/drinkd.conf\n./usr/bin/other\n") !=
 	    NULL, "%d\n%s", rc, text);
 	free(text);
+	free(dir);
+}
+END_TEST
+
+/* One datagram from the notify socket, within ms; "" when none came. */
+static char *
+ops_notify_recv(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000,
+		.tv_usec = (ms % 1000) * 1000 };
+	char buf[256];
+	ssize_t n;
+
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	return xstrdup(buf);
+}
+
+/*
+ * Under drinkd.service (Type=notify) systemd learns that the start
+ * succeeded only from READY=1, sent once the server serves, so that a
+ * start that fails (here: another drinkd holds the database) fails
+ * "systemctl start" too instead of passing and dying just after.
+ */
+START_TEST(ops_systemd_is_told_ready_and_stopping)
+{
+	char *dir = h_tmpdir(), *text, *got;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct h_server *s;
+	int fd, rc;
+
+	ck_assert_int_lt(snprintf(addr.sun_path, sizeof(addr.sun_path),
+	    "%s/notify", dir), (int)sizeof(addr.sun_path));
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_DGRAM, 0), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", addr.sun_path, 1), 0);
+	s = h_server_start(NULL);
+	got = ops_notify_recv(fd, 10000);
+	ck_assert_str_eq(got, "READY=1");
+	free(got);
+	ck_assert(h_server_log_contains(s, "ready"));
+	/* A second drinkd on the database never gets that far. */
+	rc = ops_run(s->dir, &text, "-f %s", s->conf);
+	ck_assert_msg(rc == 1 && strstr(text, "is in use by drinkd") != NULL,
+	    "%d %s", rc, text);
+	free(text);
+	got = ops_notify_recv(fd, 500);
+	ck_assert_str_eq(got, "");
+	free(got);
+	ck_assert_int_eq(h_server_stop(s), 0);
+	got = ops_notify_recv(fd, 1000);
+	ck_assert_str_eq(got, "STOPPING=1");
+	free(got);
+	ck_assert_int_eq(unsetenv("NOTIFY_SOCKET"), 0);
+	close(fd);
+	h_server_free(s);
 	free(dir);
 }
 END_TEST
@@ -1715,6 +1776,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_make_certs_makes_the_whole_demo_set);
 	tcase_add_test(tc, ops_install_layout_and_units_verify);
 	tcase_add_test(tc, ops_uninstall_removes_what_install_put_there);
+	tcase_add_test(tc, ops_systemd_is_told_ready_and_stopping);
 
 	tc = h_tcase(s, "glibc's per-thread malloc cache is limited", NULL,
 	    NULL, OPS_TIMEOUT);
