@@ -839,7 +839,14 @@ main(int argc, char **argv)
 	(void)config_warnings(&cfg, o.check_only ? main_say : main_warn);
 	if (o.check_only) {
 		log_stderr_too(1);
-		if (main_check_config(&cfg) != 0 || load_failed) {
+		/*
+		 * As root on drinkd's database the server refuses, and the
+		 * checks below would judge the key by root's group: say only
+		 * whom to run it as.
+		 */
+		if (main_check_owner(cfg.database) != 0) {
+			rc = 1;
+		} else if (main_check_config(&cfg) != 0 || load_failed) {
 			rc = 1;
 		} else {
 			(void)server_cert_warnings(&cfg, main_say);

@@ -560,6 +560,18 @@ START_TEST(ops_commands_never_create_a_missing_database)
 		ck_assert_msg(rc == 1 && strstr(text, "run this as that user")
 		    != NULL, "%d %s", rc, text);
 		free(text);
+		/*
+		 * -n says what the server would, not that a key of mode 640
+		 * for drinkd's group is wrong because root's group is not it.
+		 */
+		p = xasprintf("%s/server.key", dir);
+		ck_assert_int_eq(chown(p, 0, 1), 0);
+		ck_assert_int_eq(chmod(p, 0640), 0);
+		free(p);
+		rc = ops_run(dir, &text, "-f %s -n", conf);
+		ck_assert_msg(rc == 1 && strstr(text, "run this as that user")
+		    != NULL && strstr(text, "key") == NULL, "%d %s", rc, text);
+		free(text);
 		p = xasprintf("%s-wal", db);
 		ck_assert_int_ne(access(p, F_OK), 0);
 		free(p);
