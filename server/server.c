@@ -418,13 +418,16 @@ server_bind(const char *what, const char *spec, struct listener *l)
 	struct timeval idle = { .tv_sec = SERVER_IDLE_SECS };
 	char host[128], port[16], err[256];
 	int one = 1, zero = 0, defer = SERVER_DEFER_ACCEPT_S, fd = -1, gai;
+	int star;
+	const char *only4 = "";
 
 	if (config_addr_split(spec, host, sizeof(host), port, sizeof(port),
 	    err, sizeof(err)) != 0) {
 		log_err("%s: %s", what, err);
 		return -1;
 	}
-	if (strcmp(host, "*") == 0) {
+	star = strcmp(host, "*") == 0;
+	if (star) {
 		/* One dual-stack socket serves both families. */
 		hints.ai_family = AF_INET6;
 		gai = getaddrinfo(NULL, port, &hints, &res);
@@ -441,6 +444,20 @@ server_bind(const char *what, const char *spec, struct listener *l)
 		return -1;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 && errno == EAFNOSUPPORT && star &&
+	    res->ai_family == AF_INET6) {
+		/* A kernel without IPv6 (ipv6.disable=1): IPv4's wildcard. */
+		freeaddrinfo(res);
+		res = NULL;
+		hints.ai_family = AF_INET;
+		if ((gai = getaddrinfo(NULL, port, &hints, &res)) != 0) {
+			log_err("%s: bad address \"%s\": %s", what, spec,
+			    gai_strerror(gai));
+			return -1;
+		}
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		only4 = " (IPv4 only: no IPv6 on this host)";
+	}
 	if (fd == -1) {
 		log_err("%s: socket: %s", what, strerror(errno));
 		goto err;
@@ -457,7 +474,7 @@ server_bind(const char *what, const char *spec, struct listener *l)
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
 	/* A thread waiting in accept() is idle: it may leave (see below). */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
-	if (res->ai_family == AF_INET6 && strcmp(host, "*") == 0) {
+	if (res->ai_family == AF_INET6 && star) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	}
 	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
@@ -471,7 +488,8 @@ server_bind(const char *what, const char *spec, struct listener *l)
 	    ((struct sockaddr_in *)&ss)->sin_port);
 	l->fd = fd;
 	freeaddrinfo(res);
-	log_info("%s: listening on %s (port %d)", what, spec, l->port);
+	log_info("%s: listening on %s (port %d)%s", what, spec, l->port,
+	    only4);
 	return 0;
 err:
 	if (fd != -1) {

@@ -734,6 +734,33 @@ START_TEST(a_sync_thread_that_cannot_start_stops_drinkd)
 }
 END_TEST
 
+/*
+ * On a kernel without IPv6 (ipv6.disable=1) a "*:PORT" listener, as the
+ * installed drinkd.conf has, is every IPv4 address instead of failing
+ * the start on socket(AF_INET6).
+ */
+START_TEST(a_wildcard_listener_without_ipv6_is_ipv4)
+{
+	FILE *f;
+
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	ck_assert_ptr_nonnull(f = fopen(srv->conf, "a"));
+	fprintf(f, "listen = *:0\nmachine_listen = *:0\n");
+	fclose(f);
+	fault_kind("noipv6");
+	h_server_restart(srv);
+	ck_assert(h_server_log_contains(srv, "member port: listening on *:0 "
+	    "(port "));
+	ck_assert(h_server_log_contains(srv, "machine port: listening on "
+	    "*:0 (port "));
+	ck_assert_int_eq(h_server_log_count(srv, "(IPv4 only: no IPv6 on "
+	    "this host)"), 2);
+	ck_assert(!h_server_log_contains(srv, "Address family"));
+	h_close(h_connect_as(srv, "alice", "alicepw"));
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+}
+END_TEST
+
 /* Run a shell command; its exit status (the output goes to the log). */
 static int
 fault_sh(const char *fmt, const char *path)
@@ -1203,6 +1230,7 @@ main(void)
 	    a_capture_whose_sync_fails_is_charged_after_a_restart);
 	tcase_add_test(tc, a_sigbus_is_logged_and_the_next_start_works);
 	tcase_add_test(tc, a_sync_thread_that_cannot_start_stops_drinkd);
+	tcase_add_test(tc, a_wildcard_listener_without_ipv6_is_ipv4);
 	tcase_add_test(tc, a_truncated_wal_index_is_survived);
 	tcase_add_test(tc, an_immutable_wal_index_is_survived);
 	tcase_add_test(tc, check_ledger_says_when_a_drinkd_started_during_it);

@@ -15,7 +15,9 @@
  * what it holds (SQLite calls that a malformed database); every other
  * kind leaves reads alone.  When it says "nothread", files are left
  * alone and no thread can be started: pthread_create fails with EAGAIN,
- * as it does when a system runs out of tasks.  Everything else, the
+ * as it does when a system runs out of tasks.  When it says "noipv6",
+ * files are left alone and socket(AF_INET6, ...) fails with
+ * EAFNOSUPPORT, as on a kernel booted with ipv6.disable=1.  Everything else, the
  * answers file included, works as usual.  Apart from all that, $DRINK_FAULT_HOLD holds the reads
  * of the one process given it (see fault_hold).
  */
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -138,7 +141,8 @@ fault_errno(int fd, enum fault_op op)
 	int sync = op == FAULT_SYNC;
 
 	if (!fault_kind(kind, sizeof(kind)) ||
-	    strncmp(kind, "nothread", 8) == 0 || !fault_db_fd(fd)) {
+	    strncmp(kind, "nothread", 8) == 0 ||
+	    strncmp(kind, "noipv6", 6) == 0 || !fault_db_fd(fd)) {
 		return 0;
 	}
 	if (strncmp(kind, "read", 4) == 0) {
@@ -343,4 +347,21 @@ pthread_create(pthread_t *t, const pthread_attr_t *attr,
 	}
 	return ((fault_thread_fn)fault_real(&real, "pthread_create"))(t,
 	    attr, fn, arg);
+}
+
+typedef int (*fault_socket_fn)(int, int, int);
+
+int
+socket(int domain, int type, int protocol)
+{
+	static void *real;
+	char kind[16];
+
+	if (domain == AF_INET6 && fault_kind(kind, sizeof(kind)) &&
+	    strncmp(kind, "noipv6", 6) == 0) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	return ((fault_socket_fn)fault_real(&real, "socket"))(domain, type,
+	    protocol);
 }
