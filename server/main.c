@@ -818,8 +818,12 @@ main(int argc, char **argv)
 	if (o.file != NULL && config_load(&cfg, o.file, err, sizeof(err)) != 0) {
 		main_print_lines(err);
 		rc = 1;
-		/* -n goes on to check what did load: every mistake at once. */
-		if (!o.check_only) {
+		/*
+		 * -n goes on to check what did load: every mistake at once.
+		 * A file that could not be opened loaded nothing: checking
+		 * the defaults would only add refusals it does not have.
+		 */
+		if (!o.check_only || cfg.file == NULL) {
 			goto out_cfg;
 		}
 		load_failed = 1;

@@ -275,6 +275,14 @@ START_TEST(ops_check_names_every_mistake_at_once)
 		free(want);
 	}
 	free(text);
+	/* A file that cannot be opened is the one mistake: no refusals of
+	 * the defaults that stand in for it. */
+	rc = ops_run(dir, &text, "-f %s/missing.conf -n", dir);
+	want = xasprintf("drinkd: cannot open %s/missing.conf: No such file "
+	    "or directory\n", dir);
+	ck_assert_msg(rc == 1 && strcmp(text, want) == 0, "%d %s", rc, text);
+	free(want);
+	free(text);
 	free(conf);
 	free(dir);
 }
