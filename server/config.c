@@ -665,6 +665,12 @@ config_dir_writable(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s is not a directory", dir);
 	} else if (access(dir, W_OK | X_OK) == 0) {
 		rc = 0;
+	} else if (errno == EROFS && dir[0] != '/') {
+		/* drinkd.service runs in /, read-only there. */
+		snprintf(err, errlen, "directory %s is not writable: %s "
+		    "(drinkd.service leaves only /var/lib/drink and /run/drink "
+		    "writable: give an absolute path in one of them)", dir,
+		    strerror(EROFS));
 	} else if (errno == EROFS) {
 		/* Writable by hand, perhaps, but not in the unit's sandbox. */
 		snprintf(err, errlen, "directory %s is not writable: %s "

@@ -335,6 +335,18 @@ START_TEST(a_read_only_directory_names_readwritepaths)
 	ck_assert_msg(strstr(err, want) != NULL, "%s", err);
 	free(want);
 	config_free(&c);
+	/* A relative path (drinkd.service runs in /): an absolute one. */
+	ck_assert_int_eq(chdir(dir), 0);
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "database", "drink.db", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(config_check_server(&c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--database: database: directory . is not "
+	    "writable: Read-only file system (drinkd.service leaves only "
+	    "/var/lib/drink and /run/drink writable: give an absolute path "
+	    "in one of them)") != NULL, "%s", err);
+	config_free(&c);
+	ck_assert_int_eq(chdir("/"), 0);
 	ck_assert_int_eq(umount(dir), 0);
 	ck_assert_int_eq(rmdir(dir), 0);
 	free(ports);
