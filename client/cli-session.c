@@ -417,13 +417,24 @@ cli_session_files(const struct cli_session *s)
 }
 
 /*
- * Why a server's certificate may not have verified, when it is the usual
- * reason: drink was not told the club's CA (no --ca, or a DRINK_CONFIG
+ * Why a server's certificate may not have verified, when it is one of the
+ * usual reasons: -H is not a name the certificate is for (those are
+ * said), or drink was not told the club's CA (no --ca, or a DRINK_CONFIG
  * set in the shell but not exported), or was told another one.
  */
 static const char *
 cli_session_verify_hint(const struct cli_session *s, char *buf, size_t len)
 {
+	char names[256];
+
+	if (tls_verify_name_mismatch(conn_ssl(s->conn), names,
+	    sizeof(names))) {
+		snprintf(buf, len, "; the server's certificate is for %s, not "
+		    "%s: connect with -H one of those (or \"host =\" in the "
+		    "config file)", names[0] != '\0' ? names : "no name at all",
+		    s->cfg->host);
+		return buf;
+	}
 	if (!tls_verify_issuer_unknown(conn_ssl(s->conn))) {
 		return "";
 	}

@@ -90,6 +90,12 @@ int tls_peer_client_eku(SSL *ssl);
  */
 int tls_verify_issuer_unknown(SSL *ssl);
 /*
+ * 1 when the peer's certificate failed to verify because it is not for
+ * the name or address connected to; names gets the DNS names and
+ * addresses it is for (subjectAltName), comma-separated.  0 otherwise.
+ */
+int tls_verify_name_mismatch(SSL *ssl, char *names, size_t len);
+/*
  * 1 when the two PEM files hold a certificate in common (one CA trusted
  * for two roles), 0 when not, -1 when either cannot be read.
  */

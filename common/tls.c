@@ -8,6 +8,7 @@
  * resumption, so every connection's certificate is verified afresh.
  */
 #include <errno.h>		/* program_invocation_short_name */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -238,6 +239,55 @@ tls_verify_issuer_unknown(SSL *ssl)
 	default:
 		return 0;
 	}
+}
+
+int
+tls_verify_name_mismatch(SSL *ssl, char *names, size_t len)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	GENERAL_NAMES *sans = NULL;
+	const GENERAL_NAME *gn;
+	char one[256];
+	size_t used = 0;
+	int i, n;
+
+	names[0] = '\0';
+	switch (SSL_get_verify_result(ssl)) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		break;
+	default:
+		return 0;
+	}
+	/* A failed check leaves the chain, not the peer certificate, set. */
+	if (chain != NULL && sk_X509_num(chain) > 0) {
+		sans = X509_get_ext_d2i(sk_X509_value(chain, 0),
+		    NID_subject_alt_name, NULL, NULL);
+	}
+	for (i = 0; i < sk_GENERAL_NAME_num(sans) && used < len; i++) {
+		gn = sk_GENERAL_NAME_value(sans, i);
+		if (gn->type == GEN_DNS) {
+			snprintf(one, sizeof(one), "%.*s",
+			    ASN1_STRING_length(gn->d.dNSName),
+			    (const char *)ASN1_STRING_get0_data(
+			    gn->d.dNSName));
+		} else if (gn->type == GEN_IPADD &&
+		    (ASN1_STRING_length(gn->d.iPAddress) == 4 ||
+		    ASN1_STRING_length(gn->d.iPAddress) == 16)) {
+			(void)inet_ntop(ASN1_STRING_length(gn->d.iPAddress) ==
+			    4 ? AF_INET : AF_INET6,
+			    ASN1_STRING_get0_data(gn->d.iPAddress), one,
+			    sizeof(one));
+		} else {
+			continue;
+		}
+		n = snprintf(names + used, len - used, "%s%s",
+		    used > 0 ? ", " : "", one);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	GENERAL_NAMES_free(sans);
+	ERR_clear_error();
+	return 1;
 }
 
 int

@@ -196,15 +196,26 @@ ctl_link_cert_refused(const struct ctl_link *l)
 }
 
 /*
- * Why the server's certificate did not verify, when the reason is that no
- * certificate in --ca issued it: --ca names another CA than the one that
- * signed drinkd's "cert" (or the server has a certificate from elsewhere).
+ * Why the server's certificate did not verify, when the reason is that it
+ * is not for -H (the names it is for are said), or that no certificate in
+ * --ca issued it: --ca names another CA than the one that signed drinkd's
+ * "cert" (or the server has a certificate from elsewhere).
  * Either side can be the one to fix, so this is said, not decided: the
  * attempt is retried like any other failed handshake.  "" otherwise.
  */
 static const char *
 ctl_link_verify_hint(const struct ctl_link *l, char *buf, size_t len)
 {
+	char names[256];
+
+	if (tls_verify_name_mismatch(conn_ssl(l->conn), names,
+	    sizeof(names))) {
+		snprintf(buf, len, ": the server's certificate is for %s, not "
+		    "%s; -H must be one of those (DRINK_SERVER in "
+		    "drink-machine@.service's .env file)", names[0] != '\0' ?
+		    names : "no name at all", l->cfg->host);
+		return buf;
+	}
 	if (!tls_verify_issuer_unknown(conn_ssl(l->conn))) {
 		return "";
 	}

@@ -650,6 +650,19 @@ START_TEST(exit_3_is_a_connection_failure)
 	    "= FILE\" in the config file (is DRINK_CONFIG set and "
 	    "exported?)\n") != NULL, "%d %s", r.status, r.err);
 	run_result_free(&r);
+	/* A name the server's certificate is not for: which names it is. */
+	{
+		char *port = xasprintf("%d", srv->port);
+
+		DRINK(&r, "-H", "127.1", "-p", port, "machines");
+		free(port);
+	}
+	ck_assert_msg(r.status == 3 && strstr(r.err, "certificate verify "
+	    "failed: hostname mismatch; the server's certificate is for "
+	    "localhost, 127.0.0.1, ::1, not 127.1: connect with -H one of "
+	    "those (or \"host =\" in the config file)\n") != NULL, "%d %s",
+	    r.status, r.err);
+	run_result_free(&r);
 	DRINK(&r, "--ca", "/nonexistent.crt", "machines");
 	expect_run(&r, 3, "", "drink: cannot read CA /nonexistent.crt: No "
 	    "such file or directory\n");

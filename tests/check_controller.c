@@ -705,6 +705,28 @@ START_TEST(wrong_server_ca_is_named_and_retried)
 }
 END_TEST
 
+/*
+ * -H a name the server's certificate is not for (DRINK_SERVER mistyped in
+ * the unit's .env file): the log says which names it is for, and the
+ * controller keeps retrying, as for a CA that does not verify it.
+ */
+START_TEST(wrong_server_name_is_named_and_retried)
+{
+	char **argv = ctl_argv("machine-m1", "1:5", NULL, NULL);
+	const char *want = "hostname mismatch: the server's certificate is "
+	    "for localhost, 127.0.0.1, ::1, not 127.1; -H must be one of "
+	    "those (DRINK_SERVER in drink-machine@.service's .env file)";
+
+	/* 127.1 reaches 127.0.0.1, but is no name in the certificate. */
+	ctl_argv_set(argv, "-H", xstrdup("127.1"));
+	ctl_spawn(argv);
+	ctl_log_wait(want, 2);
+	ctl_log_wait("reconnecting in", 2);
+	ck_assert_int_eq(run_wait(ctl_pid, 0), -2);
+	ck_assert_int_eq(h_machine_online(srv, "m1"), 0);
+}
+END_TEST
+
 static Suite *
 controller_suite(void)
 {
@@ -731,6 +753,7 @@ controller_suite(void)
 	tcase_add_test(tc, a_key_readable_by_its_own_group_is_accepted);
 	tcase_add_test(tc, member_port_exits_1_naming_the_machine_port);
 	tcase_add_test(tc, wrong_server_ca_is_named_and_retried);
+	tcase_add_test(tc, wrong_server_name_is_named_and_retried);
 	return s;
 }
 
