@@ -322,17 +322,32 @@ cmd_who(struct session *s, struct req *r)
 int
 cmd_passwd(struct session *s, struct req *r)
 {
+	const char *address = s->peer.client.address;
 	struct db_user u;
+	int64_t wait;
 	char *hash;
 	int rc;
 
+	/*
+	 * The old password is a guess like a login's (a session may hold
+	 * only a token, or be left open): throttled on the same records.
+	 */
+	if ((wait = auth_throttled(s->user, address)) > 0) {
+		r->retry_after = wait;
+		log_info("passwd throttled: user %s from %s, retry after %lld s",
+		    s->user, address, (long long)wait);
+		return ERR_LOCKED_OUT;
+	}
 	if ((rc = db_user_get(s->peer.srv->db, s->user, &u)) != ERR_NONE) {
 		return rc;
 	}
 	if (!auth_verify(u.hash, req_str(r, "old"))) {
-		log_info("passwd: wrong old password for %s", s->user);
+		auth_failed(s->user, address);
+		log_info("passwd: wrong old password for %s from %s", s->user,
+		    address);
 		return ERR_BAD_CREDENTIALS;
 	}
+	auth_succeeded(s->user, address);
 	if ((hash = auth_hash(req_str(r, "new"))) == NULL) {
 		return ERR_INTERNAL;
 	}

@@ -1421,6 +1421,37 @@ START_TEST(member_passwd)
 }
 END_TEST
 
+/*
+ * passwd checks the old password as a login does, and is throttled as a
+ * login is: a session that holds a stolen token must not be able to
+ * guess the account's password through passwd at the rate of the hash.
+ */
+START_TEST(member_passwd_guesses_locked_out)
+{
+	struct h_client *c = h_connect_as(member_srv, "alice", "alicepw");
+	cJSON *r;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		h_expect(c, "bad_credentials", "{\"cmd\":\"passwd\","
+		    "\"old\":\"guess\",\"new\":\"mine\"}");
+	}
+	/* Even the right old password is refused while locked. */
+	r = h_call(c, "{\"cmd\":\"passwd\",\"old\":\"alicepw\","
+	    "\"new\":\"mine\"}");
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	/* Nothing was changed. */
+	ck_assert_int_eq(member_balance_cmd(c), 100);
+	h_close(c);
+	c = h_connect(member_srv, NULL);
+	h_expect(c, "locked_out", "{\"cmd\":\"login\","
+	    "\"user\":\"alice\",\"password\":\"mine\"}");
+	h_close(c);
+}
+END_TEST
+
 /* ---- logout and quit -------------------------------------------------- */
 
 START_TEST(member_logout)
@@ -1925,6 +1956,7 @@ member_suite(void)
 
 	MEMBER_TCASE("passwd changes the password");
 	tcase_add_test(tc, member_passwd);
+	tcase_add_test(tc, member_passwd_guesses_locked_out);
 
 	MEMBER_TCASE("logout and quit");
 	tcase_add_test(tc, member_logout);
