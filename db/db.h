@@ -345,10 +345,11 @@ int db_tokens(struct db *db, const char *user, cJSON *array);
 int db_token_revoke(struct db *db, const char *user, int64_t id);
 /*
  * The user a live token hash belongs to (name copied into user, which has
- * PROTO_NAME_MAX + 1 bytes), stamping last_use; ERR_BAD_CREDENTIALS when
- * the token is unknown, expired or revoked.
+ * PROTO_NAME_MAX + 1 bytes) and its token_id in *id, stamping last_use;
+ * ERR_BAD_CREDENTIALS when the token is unknown, expired or revoked.
  */
-int db_token_use(struct db *db, const char *hash, char *user, size_t len);
+int db_token_use(struct db *db, const char *hash, char *user, size_t len,
+    int64_t *id);
 
 /* session.c */
 int db_session_open(struct db *db, const char *kind, const char *address,

@@ -76,7 +76,8 @@ db_token_revoke(struct db *db, const char *user, int64_t id)
 }
 
 int
-db_token_use(struct db *db, const char *hash, char *user, size_t len)
+db_token_use(struct db *db, const char *hash, char *user, size_t len,
+    int64_t *id)
 {
 	sqlite3 *h;
 	sqlite3_stmt *st;
@@ -86,12 +87,14 @@ db_token_use(struct db *db, const char *hash, char *user, size_t len)
 		return ERR_INTERNAL;
 	}
 	st = db_prep(h, "UPDATE tokens SET last_used = ?"
-	    " WHERE hash = ? AND expires > ? RETURNING user", "ltl", db_now(),
+	    " WHERE hash = ? AND expires > ? RETURNING user, id", "ltl",
+	    db_now(),
 	    hash, db_now());
 	if (st != NULL && (r = db_step(st)) >= 0) {
 		rc = ERR_BAD_CREDENTIALS;
 		if (r == 1) {
 			snprintf(user, len, "%s", db_col_text(st, 0));
+			*id = sqlite3_column_int64(st, 1);
 			rc = ERR_NONE;
 		}
 		/* RETURNING: the row is written when the statement ends. */

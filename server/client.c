@@ -140,6 +140,7 @@ client_name_locked(struct client *c, const char *name)
 	int was = c->name[0] != '\0';
 
 	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->token_id = 0;
 	if (c->addr == NULL) {
 		return;
 	}
@@ -250,6 +251,14 @@ client_set_name(struct client *c, const char *name)
 	pthread_mutex_unlock(&client_lock);
 }
 
+void
+client_set_token(struct client *c, int64_t token_id)
+{
+	pthread_mutex_lock(&client_lock);
+	c->token_id = token_id;
+	pthread_mutex_unlock(&client_lock);
+}
+
 int
 client_login(struct client *c, const char *name, long max_per_ip)
 {
@@ -313,11 +322,12 @@ client_list(cJSON *array, int full)
 
 /*
  * Shut down every visible client matching (every client at all when
- * session is 0 and user NULL), except the one given; why is kept for the
- * owner's log line.  Returns how many.
+ * session is 0 and user NULL; with user, only those logged in by login
+ * token token_id when it is not 0), except the one given; why is kept
+ * for the owner's log line.  Returns how many.
  */
 static int
-client_kick_match(int64_t session, const char *user,
+client_kick_match(int64_t session, const char *user, int64_t token_id,
     const struct client *except, const char *why)
 {
 	struct client *o;
@@ -331,7 +341,8 @@ client_kick_match(int64_t session, const char *user,
 		if ((session == 0 && user == NULL) ||
 		    (o->visible && session != 0 && o->session == session) ||
 		    (o->visible && user != NULL && o->kind == CLIENT_MEMBER &&
-		    strcmp(o->name, user) == 0)) {
+		    strcmp(o->name, user) == 0 &&
+		    (token_id == 0 || o->token_id == token_id))) {
 			shutdown(o->fd, SHUT_RDWR);
 			o->closed_by = why;
 			n++;
@@ -344,21 +355,31 @@ client_kick_match(int64_t session, const char *user,
 int
 client_kick(int64_t session)
 {
-	return client_kick_match(session, NULL, NULL,
+	return client_kick_match(session, NULL, 0, NULL,
 	    "closed by the server: kicked by an admin") > 0 ? 0 : -1;
 }
 
 int
-client_kick_user(const char *user, const struct client *except)
+client_kick_user(const char *user, const struct client *except,
+    const char *why)
 {
-	return client_kick_match(0, user, except,
-	    "closed by the server: user disabled or changed");
+	return client_kick_match(0, user, 0, except, why);
+}
+
+int
+client_kick_token(const char *user, int64_t token_id,
+    const struct client *except)
+{
+	assert(token_id != 0);
+	return client_kick_match(0, user, token_id, except,
+	    "closed by the server: login token revoked");
 }
 
 void
 client_kick_all(void)
 {
-	client_kick_match(0, NULL, NULL, "closed by the server: shutting down");
+	client_kick_match(0, NULL, 0, NULL,
+	    "closed by the server: shutting down");
 }
 
 int

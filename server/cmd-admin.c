@@ -77,13 +77,18 @@ cmd_user_mod(struct session *s, struct req *r)
 	 * A disabled or re-roled user's live sessions end now: sessions keep
 	 * the role they logged in with, so they must log in again.  The
 	 * admin's own session ends only after this reply, so they hear that
-	 * the change was made.
+	 * the change was made.  A new password ends them too (their tokens
+	 * are gone, and so must be whoever knew the old one), but not the
+	 * admin's own session, as passwd leaves the session that asked.
 	 */
-	if (disabled == 1 || req_str(r, "role") != NULL) {
-		self = strcmp(user, s->user) == 0;
+	if (disabled == 1 || req_str(r, "role") != NULL || password != NULL) {
+		self = strcmp(user, s->user) == 0 &&
+		    (disabled == 1 || req_str(r, "role") != NULL);
 		log_info("user %s %s; closed %d session(s)", user,
-		    disabled == 1 ? "disabled" : "changed role",
-		    client_kick_user(user, &s->peer.client) + self);
+		    disabled == 1 ? "disabled" : req_str(r, "role") != NULL ?
+		    "changed role" : "given a new password",
+		    client_kick_user(user, &s->peer.client,
+		    "closed by the server: user disabled or changed") + self);
 		if (self) {
 			s->ending = "closed by the server: user disabled or "
 			    "changed";

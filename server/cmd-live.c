@@ -82,7 +82,10 @@ cmd_token_revoke(struct session *s, struct req *r)
 	if (rc == ERR_BAD_REQUEST) {
 		r->message = "you have no token with that token_id";
 	} else if (rc == ERR_NONE) {
-		log_info("token %lld of %s revoked", (long long)id, s->user);
+		/* What it logged in ends too (not this session: it asked). */
+		log_info("token %lld of %s revoked; closed %d session(s)",
+		    (long long)id, s->user, client_kick_token(s->user, id,
+		    &s->peer.client));
 	}
 	return rc;
 }

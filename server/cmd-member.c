@@ -9,10 +9,13 @@
 
 #define HISTORY_DEFAULT_LIMIT 20
 
-/* Log s in as u after a successful check; fills the reply. */
+/*
+ * Log s in as u after a successful check, by login token token_id (0:
+ * by password); fills the reply.
+ */
 static int
 cmd_login_done(struct session *s, struct req *r, struct db_user *u,
-    const char *how)
+    const char *how, int64_t token_id)
 {
 	int rc;
 
@@ -28,6 +31,10 @@ cmd_login_done(struct session *s, struct req *r, struct db_user *u,
 		log_info("login failed: user %s from %s (disabled meanwhile)",
 		    u->name, s->peer.client.address);
 		return ERR_BAD_CREDENTIALS;
+	}
+	/* Revoking the token (or a new password) ends this session. */
+	if (token_id != 0) {
+		client_set_token(&s->peer.client, token_id);
 	}
 	log_info("login ok: user %s (%s)%s from %s port %d, session %lld",
 	    u->name, u->role, how, s->peer.client.address,
@@ -48,7 +55,7 @@ cmd_login_token(struct session *s, struct req *r, const char *token)
 	const char *address = s->peer.client.address;
 	char hash[TOKEN_HASH_LEN], user[PROTO_NAME_MAX + 1];
 	struct db_user u;
-	int64_t wait;
+	int64_t wait, id = 0;
 	int rc;
 
 	if ((wait = auth_throttled(NULL, address)) > 0) {
@@ -58,7 +65,7 @@ cmd_login_token(struct session *s, struct req *r, const char *token)
 		return ERR_LOCKED_OUT;
 	}
 	token_hash(token, hash);
-	rc = db_token_use(s->peer.srv->db, hash, user, sizeof(user));
+	rc = db_token_use(s->peer.srv->db, hash, user, sizeof(user), &id);
 	if (rc == ERR_NONE) {
 		rc = db_user_get(s->peer.srv->db, user, &u);
 		if (rc == ERR_NONE && u.disabled) {
@@ -74,7 +81,7 @@ cmd_login_token(struct session *s, struct req *r, const char *token)
 		return rc;
 	}
 	auth_succeeded(u.name, address);
-	return cmd_login_done(s, r, &u, " by token");
+	return cmd_login_done(s, r, &u, " by token", id);
 }
 
 int
@@ -114,7 +121,7 @@ cmd_login(struct session *s, struct req *r)
 		return ERR_BAD_CREDENTIALS;
 	}
 	auth_succeeded(user, s->peer.client.address);
-	return cmd_login_done(s, r, &u, "");
+	return cmd_login_done(s, r, &u, "", 0);
 }
 
 int
@@ -353,8 +360,15 @@ cmd_passwd(struct session *s, struct req *r)
 	}
 	rc = db_user_mod(s->peer.srv->db, s->user, NULL, -1, hash, 0);
 	free(hash);
+	/*
+	 * Every other session of the user ends: those a token logged in
+	 * have lost it, and one that knew only the old password (someone
+	 * who guessed or stole it) must not outlive the change.
+	 */
 	if (rc == ERR_NONE) {
-		log_info("password changed for %s", s->user);
+		log_info("password changed for %s; closed %d other session(s)",
+		    s->user, client_kick_user(s->user, &s->peer.client,
+		    "closed by the server: password changed"));
 	}
 	return rc;
 }

@@ -109,6 +109,7 @@ struct client {
 	enum client_kind kind;
 	enum client_pool pool;	/* set before client_admit, then fixed */
 	char name[PROTO_NAME_MAX + 1];	/* user or machine; "" for none */
+	int64_t token_id;	/* the login token it logged in by; 0: none */
 	char address[64];
 	int port;
 	int64_t since;
@@ -133,8 +134,13 @@ struct client {
 int client_admit(struct client *c, long max_port, long max_unauth_per_ip);
 void client_remove(struct client *c);
 void client_show(struct client *c, int64_t session);
-/* Name (or with NULL unname) a connection: the user or machine. */
+/*
+ * Name (or with NULL unname) a connection: the user or machine.  Its
+ * login token, if any, is forgotten: client_set_token says it again.
+ */
 void client_set_name(struct client *c, const char *name);
+/* A member connection is logged in by login token token_id. */
+void client_set_token(struct client *c, int64_t token_id);
 /*
  * A member connection logs in as name, unless its address already has
  * max_per_ip logged-in member sessions: -1, and it stays as it was.
@@ -144,10 +150,14 @@ int client_login(struct client *c, const char *name, long max_per_ip);
 void client_list(cJSON *array, int full);
 /*
  * Shut the socket of a session (or every session of a user but except,
- * which may be NULL) down.
+ * which may be NULL; or every session a user's login token token_id
+ * logged in, but except) down; why is for the log.
  */
 int client_kick(int64_t session);
-int client_kick_user(const char *user, const struct client *except);
+int client_kick_user(const char *user, const struct client *except,
+    const char *why);
+int client_kick_token(const char *user, int64_t token_id,
+    const struct client *except);
 /* Shut every connection down at shutdown. */
 void client_kick_all(void);
 /* Why the server shut c's socket down (kick, shutdown), or NULL. */

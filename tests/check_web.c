@@ -228,6 +228,53 @@ START_TEST(token_revoked_by_passwd_and_disable)
 }
 END_TEST
 
+/*
+ * A revoked token stops logging in and ends the sessions it logged in:
+ * whoever holds a stolen token keeps no session once it is revoked, or
+ * once the password is changed (which revokes every token).  A session
+ * logged in otherwise stays, and so does the one that did the revoking.
+ */
+START_TEST(token_revoke_ends_its_sessions)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *c, *d;
+	int64_t id, id2;
+	char *tok = make_token(a, "stolen", &id), *tok2;
+
+	tok2 = make_token(a, "phone", &id2);
+	b = h_connect(srv, NULL);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	c = h_connect(srv, NULL);
+	h_expectf(c, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok2);
+	/* Bob's own session by password is not alice's token's. */
+	d = h_connect_as(srv, "bob", "bobpw");
+	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
+	    (long long)id);
+	ck_assert_msg(h_closed(b), "session of a revoked token still open");
+	h_expect(c, NULL, "{\"cmd\":\"balance\"}");
+	h_expect(a, NULL, "{\"cmd\":\"balance\"}");
+	/* A new password revokes the rest, and ends what they logged in. */
+	h_expect(a, NULL, "{\"cmd\":\"passwd\",\"old\":\"alicepw\","
+	    "\"new\":\"alicepw2\"}");
+	ck_assert_msg(h_closed(c), "token session open after passwd");
+	h_expect(a, NULL, "{\"cmd\":\"balance\"}");
+	h_expect(d, NULL, "{\"cmd\":\"balance\"}");
+	ck_assert(h_server_log_wait(srv, "login token revoked", 5000));
+	/* So does a new password an admin gives. */
+	h_close(b);
+	b = h_connect_as(srv, "admin", "adminpw");
+	h_expect(b, NULL, "{\"cmd\":\"user_mod\",\"user\":\"bob\","
+	    "\"password\":\"bobpw2\"}");
+	ck_assert_msg(h_closed(d), "session open after user_mod password");
+	h_expect(b, NULL, "{\"cmd\":\"balance\"}");
+	h_close(d);
+	h_close(c);
+	h_close(b);
+	h_close(a);
+	free(tok);
+	free(tok2);
+}
+END_TEST
+
 START_TEST(token_errors_and_throttle)
 {
 	struct h_client *c = h_connect_as(srv, "bob", "bobpw");
@@ -2232,6 +2279,7 @@ main(void)
 	tcase_add_test(tc, token_login_list_revoke);
 	tcase_add_test(tc, token_id_never_given_again);
 	tcase_add_test(tc, token_revoked_by_passwd_and_disable);
+	tcase_add_test(tc, token_revoke_ends_its_sessions);
 	tcase_add_test(tc, token_errors_and_throttle);
 	tc = h_tcase(s, "subscribe on the member port", setup, teardown,
 	    WEB_TIMEOUT);
