@@ -463,6 +463,21 @@ web_origin_ok(const struct web *w)
 	return 0;
 }
 
+/*
+ * 1 when key is a Sec-WebSocket-Key: the base64 of 16 bytes (RFC 6455
+ * section 4.2.1), 22 digits, the last of which carries 2 bits and 4 zero
+ * bits of padding, then "==".
+ */
+static int
+web_ws_key_ok(const char *key)
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	return strlen(key) == 24 && strspn(key, digits) == 22 &&
+	    strchr("AQgw", key[21]) != NULL && strcmp(key + 22, "==") == 0;
+}
+
 /* base64(SHA-1(key + GUID)), RFC 6455 section 4.2.2. */
 static void
 web_ws_accept(const char *key, char out[64])
@@ -1081,7 +1096,7 @@ web_upgrade(struct web *w)
 	if (!w->parser.upgrade ||
 	    !web_list_has(w->values[WEB_H_UPGRADE], "websocket") ||
 	    !web_list_has(w->values[WEB_H_CONNECTION], "upgrade") ||
-	    w->value_len[WEB_H_WS_KEY] == 0 ||
+	    !web_ws_key_ok(w->values[WEB_H_WS_KEY]) ||
 	    w->parser.method != HTTP_GET) {
 		(void)web_error(w, 400, "Bad Request", 0, NULL);
 		return -1;

@@ -1280,6 +1280,39 @@ START_TEST(ws_header_values_trimmed)
 }
 END_TEST
 
+/*
+ * Sec-WebSocket-Key is the base64 of 16 bytes (RFC 6455 section 4.2.1):
+ * anything else is not a WebSocket handshake and is refused with 400.
+ */
+START_TEST(ws_key_must_be_16_bytes)
+{
+	static const char *const bad[] = {
+		"x", "!!!", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=",
+		"dGhlIHNhbXBsZSBub25jZR==", "dGhlIHNhbXBsZSBub25j*Q==",
+		"dGhlIHNhbXBsZSBub25jZSE=", "dGhlIHNhbXBsZSBub25jZQ==AAAA",
+	};
+	struct h_client *c;
+	char *req, head[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = web_dial();
+		req = xasprintf("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+		    "Origin: https://127.0.0.1:%d\r\n\r\n", web_port, bad[i],
+		    web_port);
+		h_send_raw(c, req, strlen(req));
+		free(req);
+		ck_assert_ptr_nonnull(http_read_head(c, head, sizeof(head),
+		    5000));
+		ck_assert_msg(strncmp(head, "HTTP/1.1 400", 12) == 0,
+		    "key \"%s\": %s", bad[i], head);
+		h_close(c);
+	}
+}
+END_TEST
+
 START_TEST(ws_session_requests)
 {
 	char own[64];
@@ -2301,6 +2334,7 @@ main(void)
 	tc = h_tcase(s, "web port WebSocket", setup, teardown, WEB_TIMEOUT);
 	tcase_add_test(tc, ws_origin_checked);
 	tcase_add_test(tc, ws_header_values_trimmed);
+	tcase_add_test(tc, ws_key_must_be_16_bytes);
 	tcase_add_test(tc, ws_session_requests);
 	tcase_add_test(tc, ws_too_big_and_binary);
 	tcase_add_test(tc, ws_events);
