@@ -350,6 +350,12 @@ int db_token_revoke(struct db *db, const char *user, int64_t id);
  */
 int db_token_use(struct db *db, const char *hash, char *user, size_t len,
     int64_t *id);
+/*
+ * ERR_NONE when token id is still live (not revoked, not expired),
+ * ERR_BAD_CREDENTIALS when not.  Read in the writer's order, so a
+ * revocation that has returned is seen.
+ */
+int db_token_live(struct db *db, int64_t id);
 
 /* session.c */
 int db_session_open(struct db *db, const char *kind, const char *address,

@@ -108,3 +108,22 @@ db_token_use(struct db *db, const char *hash, char *user, size_t len,
 	sqlite3_finalize(st);
 	return db_write_end(db, rc);
 }
+
+int
+db_token_live(struct db *db, int64_t id)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int rc = ERR_INTERNAL, r;
+
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	st = db_prep(h, "SELECT 1 FROM tokens WHERE id = ? AND expires > ?",
+	    "ll", id, db_now());
+	if (st != NULL && (r = db_step(st)) >= 0) {
+		rc = r == 1 ? ERR_NONE : ERR_BAD_CREDENTIALS;
+	}
+	sqlite3_finalize(st);
+	return db_write_end(db, rc);
+}

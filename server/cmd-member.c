@@ -32,9 +32,22 @@ cmd_login_done(struct session *s, struct req *r, struct db_user *u,
 		    u->name, s->peer.client.address);
 		return ERR_BAD_CREDENTIALS;
 	}
-	/* Revoking the token (or a new password) ends this session. */
+	/*
+	 * Revoking the token (or a new password) ends this session: it is
+	 * marked with the token first, then the token is looked at again,
+	 * so a revocation that deleted it since db_token_use() either is
+	 * seen here or finds this session marked when it kicks.
+	 */
 	if (token_id != 0) {
 		client_set_token(&s->peer.client, token_id);
+		if ((rc = db_token_live(s->peer.srv->db, token_id)) !=
+		    ERR_NONE) {
+			session_logout(s);
+			log_info("login failed: user %s by token from %s "
+			    "(token revoked meanwhile)", u->name,
+			    s->peer.client.address);
+			return rc;
+		}
 	}
 	log_info("login ok: user %s (%s)%s from %s port %d, session %lld",
 	    u->name, u->role, how, s->peer.client.address,

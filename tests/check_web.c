@@ -275,6 +275,62 @@ START_TEST(token_revoke_ends_its_sessions)
 }
 END_TEST
 
+/*
+ * A token revoked while sessions are logging in by it: a login that found
+ * the token just before the revocation must not end up a session that
+ * the revocation missed.  Many logins by the token are in flight on
+ * several connections when it is revoked; afterwards none of them is
+ * logged in.
+ */
+#define RACE_CONNS 8
+#define RACE_LOGINS 150
+
+START_TEST(token_revoke_during_logins)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *c[RACE_CONNS];
+	int64_t id;
+	char *tok = make_token(a, "raced", &id), *line, *all;
+	size_t len, i, j;
+	cJSON *r;
+	int rc;
+
+	line = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}\n", tok);
+	len = strlen(line);
+	all = xmalloc(len * RACE_LOGINS);
+	for (j = 0; j < RACE_LOGINS; j++) {
+		memcpy(all + j * len, line, len);
+	}
+	for (i = 0; i < RACE_CONNS; i++) {
+		c[i] = h_connect(srv, NULL);
+	}
+	for (i = 0; i < RACE_CONNS; i++) {
+		ck_assert_int_eq(h_send_raw(c[i], all, len * RACE_LOGINS),
+		    CONN_OK);
+	}
+	usleep(20000);
+	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
+	    (long long)id);
+	for (i = 0; i < RACE_CONNS; i++) {
+		/* Its replies, until it is closed or has answered them all. */
+		while ((rc = h_read_line(c[i], 3000)) == CONN_OK) {
+		}
+		if (rc == CONN_TIMEOUT) {
+			h_send(c[i], "{\"cmd\":\"balance\"}");
+			r = h_read(c[i]);
+			ck_assert_msg(!h_ok(r), "connection %zu is still logged "
+			    "in by the revoked token", i);
+			cJSON_Delete(r);
+		}
+		h_close(c[i]);
+	}
+	free(all);
+	free(line);
+	free(tok);
+	h_close(a);
+}
+END_TEST
+
 START_TEST(token_errors_and_throttle)
 {
 	struct h_client *c = h_connect_as(srv, "bob", "bobpw");
@@ -2313,6 +2369,7 @@ main(void)
 	tcase_add_test(tc, token_id_never_given_again);
 	tcase_add_test(tc, token_revoked_by_passwd_and_disable);
 	tcase_add_test(tc, token_revoke_ends_its_sessions);
+	tcase_add_test(tc, token_revoke_during_logins);
 	tcase_add_test(tc, token_errors_and_throttle);
 	tc = h_tcase(s, "subscribe on the member port", setup, teardown,
 	    WEB_TIMEOUT);
