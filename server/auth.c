@@ -14,7 +14,13 @@
  * the address's record.  Card guesses (auth_card_*) are counted on the
  * same schedule but never cleared by a success; see there.  Records live
  * in a small fixed table; when it is full the stalest record is reused.
+ *
+ * An address is counted as a place by its network where one host can
+ * choose among many: an IPv6 address by its /64 (a site or a host is given
+ * a /64 whole and can speak from any address in it), an IPv4 address as
+ * it is.
  */
+#include <arpa/inet.h>
 #include <argon2.h>
 #include <assert.h>
 #include <semaphore.h>
@@ -56,6 +62,28 @@ static int64_t (*auth_clock)(void) = now_ms;
 /* The lock must end before the record lapses, or a lock could be cut short. */
 _Static_assert(AUTH_CARD_FORGET > AUTH_MAX_LOCK * 1000,
     "card records lapse only after the longest lock");
+
+/*
+ * The record key of a client address: prefix and the address, or for an
+ * IPv6 address its /64 ("a:2001:db8:1:2::/64").
+ */
+static void
+auth_place_key(const char *prefix, const char *address, char *out,
+    size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+
+	if (strchr(address, ':') != NULL &&
+	    inet_pton(AF_INET6, address, &a) == 1) {
+		memset(a.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a, text, sizeof(text)) != NULL) {
+			snprintf(out, len, "%s%s/64", prefix, text);
+			return;
+		}
+	}
+	snprintf(out, len, "%s%s", prefix, address);
+}
 
 void
 auth_set_clock(int64_t (*clock)(void))
@@ -186,7 +214,7 @@ auth_throttled(const char *user, const char *address)
 	char ku[80], ka[80];
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
-	snprintf(ka, sizeof(ka), "a:%s", address);
+	auth_place_key("a:", address, ka, sizeof(ka));
 	return auth_pair_wait(user != NULL ? ku : NULL, ka);
 }
 
@@ -291,7 +319,7 @@ auth_failed(const char *user, const char *address)
 	char ku[80], ka[80];
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
-	snprintf(ka, sizeof(ka), "a:%s", address);
+	auth_place_key("a:", address, ka, sizeof(ka));
 	auth_pair_fail(user != NULL ? ku : NULL, ka, 0);
 }
 
@@ -349,7 +377,7 @@ auth_succeeded(const char *user, const char *address)
 	char ku[80], ka[80];
 
 	snprintf(ku, sizeof(ku), "u:%s", user);
-	snprintf(ka, sizeof(ka), "a:%s", address);
+	auth_place_key("a:", address, ka, sizeof(ka));
 	pthread_mutex_lock(&auth_lock);
 	if ((r = auth_record(ku, 0)) != NULL) {
 		memset(r, 0, sizeof(*r));
@@ -388,10 +416,18 @@ static void
 auth_card_keys(enum auth_card kind, const char *user, const char *place,
     char ku[80], char kp[80])
 {
+	char prefix[24];
+
 	assert(kind < sizeof(auth_card_kinds) / sizeof(auth_card_kinds[0]));
 	snprintf(ku, 80, "c:%s:u:%s", auth_card_kinds[kind],
 	    user != NULL ? user : "");
-	snprintf(kp, 80, "c:%s:p:%s", auth_card_kinds[kind], place);
+	snprintf(prefix, sizeof(prefix), "c:%s:p:", auth_card_kinds[kind]);
+	/* A tap's place is its machine; the others' a client's address. */
+	if (kind == AUTH_CARD_TAP) {
+		snprintf(kp, 80, "%s%s", prefix, place);
+	} else {
+		auth_place_key(prefix, place, kp, 80);
+	}
 }
 
 int64_t

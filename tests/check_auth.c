@@ -78,6 +78,42 @@ START_TEST(success_clears_the_record)
 }
 END_TEST
 
+/*
+ * An IPv6 client can speak from any address of its /64: the address
+ * throttle counts the /64, or one host could guess without end by
+ * changing address every few tries.  IPv4 addresses count one by one.
+ */
+START_TEST(ipv6_addresses_count_by_their_64)
+{
+	char address[64];
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		snprintf(address, sizeof(address), "2001:db8:1:2::%x", i + 1);
+		auth_failed(NULL, address);
+	}
+	ck_assert_int_eq(auth_throttled(NULL, "2001:db8:1:2:ffff::9"), 1);
+	ck_assert_int_eq(auth_throttled("frank", "2001:db8:1:2::77"), 1);
+	/* The next /64 is another place. */
+	ck_assert_int_eq(auth_throttled(NULL, "2001:db8:1:3::1"), 0);
+	/* A success from any address of it clears the /64's record. */
+	auth_succeeded("frank", "2001:db8:1:2::abcd");
+	ck_assert_int_eq(auth_throttled(NULL, "2001:db8:1:2::1"), 0);
+	for (i = 0; i < 5; i++) {
+		snprintf(address, sizeof(address), "10.7.0.%d", i + 1);
+		auth_failed(NULL, address);
+	}
+	ck_assert_int_eq(auth_throttled(NULL, "10.7.0.9"), 0);
+	/* Card guesses at IBUTTON from an address are counted so too. */
+	for (i = 0; i < 5; i++) {
+		snprintf(address, sizeof(address), "2001:db8:5::%x", i + 1);
+		auth_card_guess(AUTH_CARD_IBUTTON, NULL, address);
+	}
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_IBUTTON, NULL,
+	    "2001:db8:5::99"), 1);
+}
+END_TEST
+
 /* ---- card guesses ---------------------------------------------------- */
 
 static int64_t fake_now = 1000000;
@@ -178,6 +214,7 @@ auth_suite(void)
 	tc = tcase_create("throttling");
 	tcase_add_test(tc, five_failures_lock_the_account_then_it_doubles);
 	tcase_add_test(tc, success_clears_the_record);
+	tcase_add_test(tc, ipv6_addresses_count_by_their_64);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("card guesses");
 	tcase_add_test(tc, card_guesses_lock_and_no_success_clears_them);
