@@ -15,12 +15,9 @@
  * same schedule but never cleared by a success; see there.  Records live
  * in a small fixed table; when it is full the stalest record is reused.
  *
- * An address is counted as a place by its network where one host can
- * choose among many: an IPv6 address by its /64 (a site or a host is given
- * a /64 whole and can speak from any address in it), an IPv4 address as
- * it is.
+ * An address is counted by its place (client_place): an IPv6 address by
+ * its /64.
  */
-#include <arpa/inet.h>
 #include <argon2.h>
 #include <assert.h>
 #include <semaphore.h>
@@ -63,26 +60,19 @@ static int64_t (*auth_clock)(void) = now_ms;
 _Static_assert(AUTH_CARD_FORGET > AUTH_MAX_LOCK * 1000,
     "card records lapse only after the longest lock");
 
-/*
- * The record key of a client address: prefix and the address, or for an
- * IPv6 address its /64 ("a:2001:db8:1:2::/64").
- */
+/* The record key of a client address: prefix and its place. */
 static void
 auth_place_key(const char *prefix, const char *address, char *out,
     size_t len)
 {
-	char text[INET6_ADDRSTRLEN];
-	struct in6_addr a;
+	char place[CLIENT_PLACE_MAX];
+	int n;
 
-	if (strchr(address, ':') != NULL &&
-	    inet_pton(AF_INET6, address, &a) == 1) {
-		memset(a.s6_addr + 8, 0, 8);
-		if (inet_ntop(AF_INET6, &a, text, sizeof(text)) != NULL) {
-			snprintf(out, len, "%s%s/64", prefix, text);
-			return;
-		}
-	}
-	snprintf(out, len, "%s%s", prefix, address);
+	client_place(address, place, sizeof(place));
+	/* Every prefix and place fit a record's key. */
+	n = snprintf(out, len, "%s%s", prefix, place);
+	assert(n > 0 && (size_t)n < len);
+	(void)n;
 }
 
 void

@@ -13,12 +13,15 @@
  * unauthenticated one instead of being refused: a burst of idle sockets
  * from one address (one NAT, a whole club) delays a real client by at
  * most one handshake, it cannot lock it out.  Logged-in member sessions
- * are capped per address separately (client_login).
+ * are capped per address separately (client_login).  An "address" here
+ * is a place (client_place): an IPv6 client counts by its /64, or one
+ * host could take every connection by changing address.
  *
  * kick shuts the socket down under the lock.  The owning thread removes
  * its entry (under the same lock) before it closes the descriptor, so a
  * kick can never reach a descriptor number that has been reused.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +53,23 @@ static int client_total;
 static int client_port_total[CLIENT_POOLS];
 static uint64_t client_seq;		/* admissions so far */
 static struct client_addr *client_addrs[CLIENT_ADDR_BUCKETS];
+
+void
+client_place(const char *address, char *out, size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+
+	if (strchr(address, ':') != NULL &&
+	    inet_pton(AF_INET6, address, &a) == 1) {
+		memset(a.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a, text, sizeof(text)) != NULL) {
+			snprintf(out, len, "%s/64", text);
+			return;
+		}
+	}
+	snprintf(out, len, "%s", address);
+}
 
 /* The slot of address's record (lock held): where it is or would go. */
 static struct client_addr **
@@ -160,17 +180,19 @@ client_admit(struct client *c, long max_port, long max_unauth_per_ip)
 {
 	struct client_addr **pp, *a;
 	struct client *oldest;
+	char place[CLIENT_PLACE_MAX];
 
+	client_place(c->address, place, sizeof(place));
 	pthread_mutex_lock(&client_lock);
 	assert(c->pool < CLIENT_POOLS);
 	if (client_port_total[c->pool] >= max_port) {
 		pthread_mutex_unlock(&client_lock);
 		return -1;
 	}
-	pp = client_addr_slot(c->address);
+	pp = client_addr_slot(place);
 	if ((a = *pp) == NULL) {
 		a = *pp = xcalloc(1, sizeof(*a));
-		snprintf(a->address, sizeof(a->address), "%s", c->address);
+		snprintf(a->address, sizeof(a->address), "%s", place);
 	}
 	oldest = a->unauth_tail[c->pool];
 	if (a->unauth[c->pool] >= max_unauth_per_ip && oldest != NULL) {

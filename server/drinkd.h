@@ -132,6 +132,14 @@ struct client {
  * make room (c->made_room is set).
  */
 int client_admit(struct client *c, long max_port, long max_unauth_per_ip);
+/*
+ * Where a client address is, as limits and throttles count it: an IPv4
+ * address as it is, an IPv6 address as its /64 ("2001:db8:1:2::/64"),
+ * since a host or a site is given a /64 whole and can speak from any
+ * address in it.
+ */
+#define CLIENT_PLACE_MAX 64
+void client_place(const char *address, char *out, size_t len);
 void client_remove(struct client *c);
 void client_show(struct client *c, int64_t session);
 /*

@@ -114,6 +114,47 @@ START_TEST(ipv6_addresses_count_by_their_64)
 }
 END_TEST
 
+/*
+ * Connection limits count places too: nine connections not logged in
+ * from nine addresses of one /64 are nine from one place, so with
+ * max_unauth_per_ip 8 the ninth closes the oldest, as from one address.
+ */
+START_TEST(ipv6_connections_count_by_their_64)
+{
+	struct client c[12];
+	char place[CLIENT_PLACE_MAX];
+	int i;
+
+	client_place("2001:db8:1:2:3:4:5:6", place, sizeof(place));
+	ck_assert_str_eq(place, "2001:db8:1:2::/64");
+	client_place("10.0.0.1", place, sizeof(place));
+	ck_assert_str_eq(place, "10.0.0.1");
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 12; i++) {
+		c[i].kind = CLIENT_MEMBER;
+		c[i].pool = CLIENT_POOL_MEMBER;
+		c[i].fd = -1;
+		if (i < 9) {
+			snprintf(c[i].address, sizeof(c[i].address),
+			    "2001:db8:9:9::%x", i + 1);
+		} else {
+			snprintf(c[i].address, sizeof(c[i].address),
+			    "10.9.0.%d", i + 1);
+		}
+		ck_assert_int_eq(client_admit(&c[i], 100, 8), 0);
+	}
+	ck_assert(c[8].made_room);
+	ck_assert(c[0].evicted);
+	ck_assert(!c[1].evicted);
+	/* IPv4 addresses are places of their own. */
+	ck_assert(!c[9].made_room && !c[10].made_room && !c[11].made_room);
+	for (i = 0; i < 12; i++) {
+		client_remove(&c[i]);
+	}
+	ck_assert_int_eq(client_count(), 0);
+}
+END_TEST
+
 /* ---- card guesses ---------------------------------------------------- */
 
 static int64_t fake_now = 1000000;
@@ -215,6 +256,7 @@ auth_suite(void)
 	tcase_add_test(tc, five_failures_lock_the_account_then_it_doubles);
 	tcase_add_test(tc, success_clears_the_record);
 	tcase_add_test(tc, ipv6_addresses_count_by_their_64);
+	tcase_add_test(tc, ipv6_connections_count_by_their_64);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("card guesses");
 	tcase_add_test(tc, card_guesses_lock_and_no_success_clears_them);
