@@ -571,6 +571,7 @@ SCENARIOS["long-words-fit"] = async (browser) => {
   await alice.typeInto("#my-cards .card-label", LABEL);
   await alice.tap("#my-cards form button[type=submit]");
   await alice.waitFor("document.querySelector('#status').textContent === 'Card " + LABEL + " added.'", "the card added");
+  await alice.waitFor("document.querySelector('#my-cards tbody button')", "the card's row");
   await alice.eval("document.querySelector('#my-cards table').scrollIntoView()");
   await sideways("cards");
   const remove = await fits(alice, "#my-cards tbody button");
@@ -599,6 +600,8 @@ SCENARIOS["remove-once"] = async (browser) => {
   await alice.typeInto("#my-cards .card-label", "fob");
   await alice.tap("#my-cards form button[type=submit]");
   await alice.waitFor("document.querySelector('#status').textContent === 'Card fob added.'", "the card added");
+  // The status is set before the list is read again: wait for its row.
+  await alice.waitFor("document.querySelector('#my-cards tbody button')", "the card's row");
   await alice.eval("(() => { const b = document.querySelector('#my-cards tbody button'); b.click(); b.click(); })()");
   await alice.waitFor("document.querySelector('#my-cards tbody td.hint')", "no cards left");
   await sleep(500);
