@@ -388,6 +388,86 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 }
 END_TEST
 
+/*
+ * A hold whose COMMIT reports an error is never left pending in a running
+ * drinkd: SQLite publishes a commit to the WAL index (what every
+ * connection reads) only once the whole COMMIT has succeeded, and rolls
+ * the batch back otherwise.  The member is told internal (the outcome is
+ * unknown to drinkd), nothing is held or charged, nothing reaches the
+ * machine, and once storage recovers the member's next drop, with the
+ * same key, is made: no drop_in_progress, no restart needed.  (A COMMIT
+ * that succeeded but whose sync failed stops writes until a restart,
+ * which settles the drop: a_failed_sync_stops_writes_until_a_restart.)
+ */
+START_TEST(a_hold_whose_commit_fails_is_never_left_pending)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	const char *drop = "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"key\":\"k1\"}";
+	int64_t deadline = now_ms() + H_WAIT_MS;
+	cJSON *r;
+	int made = 0, failed = 0;
+
+	sessions_landed();
+	fault(1);
+	/*
+	 * Internal: the hold was made and its batch's COMMIT failed.  (If
+	 * some other write met the fault first, the drop is refused with
+	 * unavailable, nothing tried, until the next probe: it is the probe.)
+	 */
+	while (!failed) {
+		ck_assert(now_ms() < deadline);
+		r = h_call(c, drop);
+		ck_assert_msg(h_error(r) != NULL, "%s", h_text(r));
+		if (strcmp(h_error(r), "unavailable") == 0) {
+			usleep(100 * 1000);
+		} else {
+			H_ASSERT_ERROR(r, "internal");
+			failed = 1;
+		}
+		cJSON_Delete(r);
+	}
+	ck_assert(h_server_log_contains(srv, "commit failed: disk I/O "
+	    "error"));
+	ck_assert_int_eq(fake_vends(f), 0);
+	/* While storage still fails: no hold, as drinkd and the file see. */
+	r = h_call(c, "{\"cmd\":\"balance\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 100);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop'"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM idem"), 0);
+	fault(0);
+	/* Refused with unavailable until the next probe finds storage back. */
+	while (!made) {
+		ck_assert(now_ms() < deadline);
+		r = h_call(c, drop);
+		if (h_error(r) != NULL && strcmp(h_error(r), "unavailable") ==
+		    0) {
+			usleep(100 * 1000);
+		} else {
+			H_ASSERT_OK(r);
+			ck_assert_int_eq(h_num(r, "balance"), 90);
+			made = 1;
+		}
+		cJSON_Delete(r);
+	}
+	ck_assert_int_eq(fake_vends(f), 1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'pending'"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'"), 1);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	ck_assert_int_eq(h_server_log_count(srv, "storage recovered after"),
+	    1);
+	h_close(c);
+	fake_stop(f);
+}
+END_TEST
+
 /* With alice at 100: her drop of Coke (10) from a machine that vends. */
 static void
 alice_drops_once(void)
@@ -1221,6 +1301,7 @@ main(void)
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
+	tcase_add_test(tc, a_hold_whose_commit_fails_is_never_left_pending);
 	tcase_add_test(tc, a_batch_open_when_a_sync_fails_is_rolled_back);
 	tcase_add_test(tc, a_wal_that_cannot_be_reserved_is_logged);
 	tcase_add_test(tc, a_read_is_answered_only_once_what_it_saw_is_durable);
