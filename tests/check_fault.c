@@ -333,15 +333,25 @@ call_ok(struct h_client *c, const char *line)
 /*
  * Session records are written moments after the fact: let alice's and
  * m1's land first, so that the first write to meet the fault is the one
- * the log must name.
+ * the log must name.  Seen in the file, they are committed, but their
+ * sync may still be running, and a sync fault would fail it: a read
+ * through drinkd on c (if not NULL) returns only once what it saw is
+ * durable.
  */
 static void
-sessions_landed(void)
+sessions_landed(struct h_client *c)
 {
+	cJSON *r;
+
 	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) = 3 AND"
 	    " sum(ended IS NULL) = 2 AND sum(user = 'alice') = 1 AND"
 	    " sum(machine = 'm1') = 1 AND (SELECT last_seen IS NOT NULL"
 	    " FROM users WHERE name = 'alice') FROM sessions"), 1);
+	if (c != NULL) {
+		r = h_call(c, "{\"cmd\":\"history\"}");
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+	}
 }
 
 START_TEST(writes_are_refused_visibly_while_storage_fails)
@@ -351,7 +361,7 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 	cJSON *r;
 	int i, unavailable = 0;
 
-	sessions_landed();
+	sessions_landed(c);
 	/* The disk is full this time. */
 	fault_kind("full");
 	/* The first write finds the fault; the next ones are refused. */
@@ -409,7 +419,7 @@ START_TEST(a_hold_whose_commit_fails_is_never_left_pending)
 	cJSON *r;
 	int made = 0, failed = 0;
 
-	sessions_landed();
+	sessions_landed(c);
 	fault(1);
 	/*
 	 * Internal: the hold was made and its batch's COMMIT failed.  (If
@@ -498,7 +508,7 @@ START_TEST(a_failed_sync_stops_writes_until_a_restart)
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw"), *d;
 	cJSON *r;
 
-	sessions_landed();
+	sessions_landed(c);
 	fault_kind("sync");
 	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
 	H_ASSERT_ERROR(r, "internal");
@@ -544,6 +554,10 @@ START_TEST(a_batch_open_when_a_sync_fails_is_rolled_back)
 
 	ck_assert_int_eq(h_sql_wait(srv, 1, "SELECT count(*) = 2 FROM"
 	    " sessions WHERE user = 'alice' AND ended IS NULL"), 1);
+	/* Answered once the sessions' sync is done (sessions_landed). */
+	r = h_call(a, "{\"cmd\":\"history\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
 	fault_kind("slowfail");
 	h_send(a, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
 	H_WAIT_UNTIL(access(syncing, F_OK) == 0);
@@ -632,7 +646,7 @@ START_TEST(a_capture_whose_sync_fails_is_charged_after_a_restart)
 	int64_t t0;
 	cJSON *r;
 
-	sessions_landed();
+	sessions_landed(c);
 	r = drop_vended_during_fault(f, c, "sync");
 	ck_assert_ptr_nonnull(strstr(h_str(r, "message"), "retry with the "
 	    "same key"));
@@ -1225,7 +1239,7 @@ START_TEST(sunday_drop_refused_by_storage_is_103_and_charges_nothing)
 	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
 	struct h_client *c = sunday_alice(), *a;
 
-	sessions_landed();
+	sessions_landed(NULL);
 	fault_kind("eio");
 	lg_say(c, "DROP 3\nWHOAMI\n", "ERR 103 Unknown Failure.\r\n"
 	    "OK:  alice\r\n");
