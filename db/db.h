@@ -345,11 +345,12 @@ int db_tokens(struct db *db, const char *user, cJSON *array);
 int db_token_revoke(struct db *db, const char *user, int64_t id);
 /*
  * The user a live token hash belongs to (name copied into user, which has
- * PROTO_NAME_MAX + 1 bytes) and its token_id in *id, stamping last_use;
- * ERR_BAD_CREDENTIALS when the token is unknown, expired or revoked.
+ * PROTO_NAME_MAX + 1 bytes), its token_id in *id and when it expires (unix
+ * seconds) in *expires, stamping last_use; ERR_BAD_CREDENTIALS when the
+ * token is unknown, expired or revoked.
  */
 int db_token_use(struct db *db, const char *hash, char *user, size_t len,
-    int64_t *id);
+    int64_t *id, int64_t *expires);
 /*
  * ERR_NONE when token id is still live (not revoked, not expired),
  * ERR_BAD_CREDENTIALS when not.  Read in the writer's order, so a

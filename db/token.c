@@ -77,7 +77,7 @@ db_token_revoke(struct db *db, const char *user, int64_t id)
 
 int
 db_token_use(struct db *db, const char *hash, char *user, size_t len,
-    int64_t *id)
+    int64_t *id, int64_t *expires)
 {
 	sqlite3 *h;
 	sqlite3_stmt *st;
@@ -87,7 +87,8 @@ db_token_use(struct db *db, const char *hash, char *user, size_t len,
 		return ERR_INTERNAL;
 	}
 	st = db_prep(h, "UPDATE tokens SET last_used = ?"
-	    " WHERE hash = ? AND expires > ? RETURNING user, id", "ltl",
+	    " WHERE hash = ? AND expires > ? RETURNING user, id, expires",
+	    "ltl",
 	    db_now(),
 	    hash, db_now());
 	if (st != NULL && (r = db_step(st)) >= 0) {
@@ -95,6 +96,7 @@ db_token_use(struct db *db, const char *hash, char *user, size_t len,
 		if (r == 1) {
 			snprintf(user, len, "%s", db_col_text(st, 0));
 			*id = sqlite3_column_int64(st, 1);
+			*expires = sqlite3_column_int64(st, 2);
 			rc = ERR_NONE;
 		}
 		/* RETURNING: the row is written when the statement ends. */

@@ -11,11 +11,11 @@
 
 /*
  * Log s in as u after a successful check, by login token token_id (0:
- * by password); fills the reply.
+ * by password) that expires at expires; fills the reply.
  */
 static int
 cmd_login_done(struct session *s, struct req *r, struct db_user *u,
-    const char *how, int64_t token_id)
+    const char *how, int64_t token_id, int64_t expires)
 {
 	int rc;
 
@@ -39,7 +39,7 @@ cmd_login_done(struct session *s, struct req *r, struct db_user *u,
 	 * seen here or finds this session marked when it kicks.
 	 */
 	if (token_id != 0) {
-		client_set_token(&s->peer.client, token_id);
+		session_set_token(s, token_id, expires);
 		if ((rc = db_token_live(s->peer.srv->db, token_id)) !=
 		    ERR_NONE) {
 			session_logout(s);
@@ -68,7 +68,7 @@ cmd_login_token(struct session *s, struct req *r, const char *token)
 	const char *address = s->peer.client.address;
 	char hash[TOKEN_HASH_LEN], user[PROTO_NAME_MAX + 1];
 	struct db_user u;
-	int64_t wait, id = 0;
+	int64_t wait, id = 0, expires = 0;
 	int rc;
 
 	if ((wait = auth_throttled(NULL, address)) > 0) {
@@ -78,7 +78,8 @@ cmd_login_token(struct session *s, struct req *r, const char *token)
 		return ERR_LOCKED_OUT;
 	}
 	token_hash(token, hash);
-	rc = db_token_use(s->peer.srv->db, hash, user, sizeof(user), &id);
+	rc = db_token_use(s->peer.srv->db, hash, user, sizeof(user), &id,
+	    &expires);
 	if (rc == ERR_NONE) {
 		rc = db_user_get(s->peer.srv->db, user, &u);
 		if (rc == ERR_NONE && u.disabled) {
@@ -94,7 +95,7 @@ cmd_login_token(struct session *s, struct req *r, const char *token)
 		return rc;
 	}
 	auth_succeeded(u.name, address);
-	return cmd_login_done(s, r, &u, " by token", id);
+	return cmd_login_done(s, r, &u, " by token", id, expires);
 }
 
 int
@@ -134,7 +135,7 @@ cmd_login(struct session *s, struct req *r)
 		return ERR_BAD_CREDENTIALS;
 	}
 	auth_succeeded(user, s->peer.client.address);
-	return cmd_login_done(s, r, &u, "", 0);
+	return cmd_login_done(s, r, &u, "", 0, 0);
 }
 
 int

@@ -271,6 +271,8 @@ struct session {
 	const char *what;	/* "member", "web" or "Sunday": session_open */
 	const char *ending;	/* set by a handler: the session ends once
 				 * this reply is sent; why, for the log */
+	int64_t token_id;	/* the login token it logged in by; 0: none */
+	int64_t token_expires;	/* unix s: when that token expires */
 };
 #define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);
@@ -301,6 +303,19 @@ int session_busy(void);
 void session_busy_add(int delta);
 int session_login(struct session *s, const char *user, struct db_user *u);
 void session_logout(struct session *s);
+/*
+ * s, just logged in, did so by login token token_id, which expires at
+ * expires (unix seconds): the login ends then, and with the token's
+ * revocation.
+ */
+void session_set_token(struct session *s, int64_t token_id,
+    int64_t expires);
+/*
+ * When s's login token expires, on the now_ms() clock (INT64_MAX when s
+ * is not logged in by a token): its connection is closed then.
+ */
+int64_t session_token_deadline(const struct session *s);
+#define SESSION_TOKEN_EXPIRED "closed by the server: login token expired"
 
 /*
  * vend.c: the vend queue and machine registry; no I/O, injectable clock.

@@ -8,9 +8,11 @@
  * thread touches them.  Other threads reach it only through the client
  * registry, which can shut its socket down.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "drinkd.h"
 
@@ -85,6 +87,8 @@ session_login(struct session *s, const char *user, struct db_user *u)
 	}
 	snprintf(s->user, sizeof(s->user), "%s", u->name);
 	s->logged_in = 1;
+	s->token_id = 0;
+	s->token_expires = 0;
 	s->admin = strcmp(u->role, "admin") == 0;
 	if (s->events != NULL) {
 		event_queue_who(s->events, s->user, s->admin);
@@ -107,11 +111,41 @@ session_logout(struct session *s)
 	s->logged_in = 0;
 	s->admin = 0;
 	s->user[0] = '\0';
+	s->token_id = 0;
+	s->token_expires = 0;
 	s->anon_since = now_ms();
 	client_set_name(&s->peer.client, NULL);
 	if (s->events != NULL) {
 		event_queue_who(s->events, NULL, 0);
 	}
+}
+
+void
+session_set_token(struct session *s, int64_t token_id, int64_t expires)
+{
+	assert(s->logged_in && token_id != 0);
+	s->token_id = token_id;
+	s->token_expires = expires;
+	client_set_token(&s->peer.client, token_id);
+}
+
+/*
+ * The token's expiry is wall-clock time and the deadlines run on the
+ * monotonic clock: the distance between them is taken afresh each time,
+ * so a wall clock set forward is seen at the next wakeup.
+ */
+int64_t
+session_token_deadline(const struct session *s)
+{
+	struct timespec ts;
+	int64_t wall;
+
+	if (!s->logged_in || s->token_id == 0) {
+		return INT64_MAX;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return now_ms() + (s->token_expires * 1000 - wall);
 }
 
 int
@@ -284,7 +318,7 @@ session_loop(struct session *s)
 	char *line, *out;
 	size_t len, outlen;
 	int64_t idle_deadline = now_ms() + cfg->idle_timeout * 1000;
-	int64_t login, deadline;
+	int64_t login, deadline, token;
 	int rc, anon;
 
 	session_set_pump(s, session_flush);
@@ -293,10 +327,17 @@ session_loop(struct session *s)
 			return "closed by the server: event queue overflow "
 			    "or write failed";
 		}
+		/* A login by token ends when the token expires. */
+		if ((token = session_token_deadline(s)) <= now_ms()) {
+			return SESSION_TOKEN_EXPIRED;
+		}
 		/* Not logged in, the connection has login_timeout in all. */
 		login = s->anon_since + cfg->login_timeout * 1000;
 		anon = !s->logged_in && login < idle_deadline;
 		deadline = anon ? login : idle_deadline;
+		if (token < deadline) {
+			deadline = token;
+		}
 		rc = conn_read_line(s->peer.conn, &line, &len, deadline,
 		    cfg->line_timeout * 1000);
 		switch (rc) {
@@ -313,7 +354,10 @@ session_loop(struct session *s)
 		case CONN_EOF:
 			return session_closed_why(s, "closed by the client");
 		case CONN_TIMEOUT:
-			/* The login or idle deadline, or a started line's. */
+			/* The login, token or idle deadline, or a line's. */
+			if (now_ms() >= token) {
+				return SESSION_TOKEN_EXPIRED;
+			}
 			if (now_ms() < deadline) {
 				return "closed by the server: line timeout";
 			}

@@ -768,7 +768,9 @@ web_ws_answer(struct web *w)
 	int held = w->held_since != 0;
 
 	web_ws_hold(w, 1);
+	/* Nothing is answered once the login's token has expired. */
 	while (!w->closing && w->later_why == NULL &&
+	    session_token_deadline(w->s) > now_ms() &&
 	    (r = w->req_head) != NULL) {
 		w->req_head = r->next;
 		if (w->req_head == NULL) {
@@ -900,6 +902,7 @@ enum web_ws_limit {
 	WEB_WS_IDLE,		/* no complete message within idle_timeout */
 	WEB_WS_LOGIN,		/* not logged in within login_timeout */
 	WEB_WS_LINE,		/* a message begun, unfinished at line_timeout */
+	WEB_WS_TOKEN,		/* the login token it logged in by expired */
 };
 
 static const struct {
@@ -915,6 +918,8 @@ static const struct {
 	[WEB_WS_LINE] = { WSLAY_CODE_POLICY_VIOLATION,
 	    "message not finished within line_timeout",
 	    "closed by the server: line timeout" },
+	[WEB_WS_TOKEN] = { WSLAY_CODE_POLICY_VIOLATION, "login token expired",
+	    SESSION_TOKEN_EXPIRED },
 };
 
 /*
@@ -940,6 +945,10 @@ web_ws_deadline(const struct web *w, enum web_ws_limit *limit)
 		until = t;
 		*limit = WEB_WS_LINE;
 	}
+	if ((t = session_token_deadline(s)) <= until) {
+		until = t;
+		*limit = WEB_WS_TOKEN;
+	}
 	return until;
 }
 
@@ -953,6 +962,10 @@ web_ws_expire(struct web *w, enum web_ws_limit limit)
 		log_info("session %lld: no login within login_timeout (%ld s); "
 		    "closing", (long long)s->peer.client.session,
 		    s->peer.srv->cfg->login_timeout);
+	} else if (limit == WEB_WS_TOKEN) {
+		log_info("session %lld: login token %lld of %s expired; "
+		    "closing", (long long)s->peer.client.session,
+		    (long long)s->token_id, s->user);
 	} else if (limit == WEB_WS_LINE) {
 		log_info("session %lld: message not finished within "
 		    "line_timeout (%ld s); closing",

@@ -15,6 +15,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
+
+#include <sqlite3.h>
 
 #include "fake.h"
 #include "harness.h"
@@ -101,6 +104,40 @@ wait_event(struct h_client *c, const char *name, int64_t timeout_ms)
 }
 
 /* ---- tokens ----------------------------------------------------------- */
+
+/*
+ * Make login token id expire secs seconds from now, behind the running
+ * server's back (a day is the shortest token_create gives); the unix
+ * time it now expires at.
+ */
+static int64_t
+expire_token_in(int64_t id, int secs)
+{
+	int64_t at = (int64_t)time(NULL) + secs;
+	sqlite3 *h = NULL;
+	char *sql = xasprintf("UPDATE tokens SET expires = %lld"
+	    " WHERE id = %lld", (long long)at, (long long)id), *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(srv->db, &h, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	ck_assert_msg(sqlite3_exec(h, sql, NULL, NULL, &msg) == SQLITE_OK,
+	    "%s: %s", sql, msg != NULL ? msg : "");
+	ck_assert_int_eq(sqlite3_changes(h), 1);
+	sqlite3_close(h);
+	free(sql);
+	return at;
+}
+
+/* Wall-clock ms, to set against a token's expiry (unix seconds). */
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static char *
 make_token(struct h_client *c, const char *label, int64_t *id)
@@ -328,6 +365,55 @@ START_TEST(token_revoke_during_logins)
 	free(line);
 	free(tok);
 	h_close(a);
+}
+END_TEST
+
+/*
+ * A login by token lasts no longer than the token: when it expires, the
+ * sessions it logged in are closed, idle or busy, and the log says why.
+ * A session logged in by password is not one of them.
+ */
+START_TEST(token_login_ends_when_token_expires)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *c;
+	int64_t id, at, t;
+	char *tok = make_token(a, "short", &id);
+	cJSON *r;
+
+	at = expire_token_in(id, 3);
+	b = h_connect(srv, NULL);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	c = h_connect(srv, NULL);
+	h_expectf(c, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	/* c asks all along: each answer comes before the expiry. */
+	while ((t = wall_ms()) < (at + 6) * 1000) {
+		/* (A write to a connection closed meanwhile may fail.) */
+		if (h_send_raw(c, "{\"cmd\":\"balance\"}\n", 18) != CONN_OK ||
+		    h_read_line(c, 2000) != CONN_OK) {
+			break;
+		}
+		ck_assert_msg(wall_ms() < at * 1000 + 1000, "answered %lld ms "
+		    "after the token expired", (long long)(wall_ms() -
+		    at * 1000));
+		r = cJSON_Parse(c->line);
+		H_ASSERT_OK(r);
+		cJSON_Delete(r);
+		usleep(100 * 1000);
+	}
+	ck_assert_msg(t >= at * 1000 - 1000 && t < (at + 6) * 1000,
+	    "busy session closed at %lld ms from the expiry",
+	    (long long)(t - at * 1000));
+	ck_assert_msg(h_wait_closed(b, 3000) >= 0,
+	    "idle session open after its token expired");
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: login "
+	    "token expired), user alice", 5000));
+	h_expect(a, NULL, "{\"cmd\":\"balance\"}");
+	h_expectf(a, "bad_credentials", "{\"cmd\":\"login\",\"token\":\"%s\"}",
+	    tok);
+	h_close(c);
+	h_close(b);
+	h_close(a);
+	free(tok);
 }
 END_TEST
 
@@ -1652,6 +1738,43 @@ START_TEST(ws_login_timeout)
 END_TEST
 
 /*
+ * A WebSocket logged in by a token is closed when the token expires, with
+ * a close frame saying why; one logged in by password stays.
+ */
+START_TEST(ws_token_login_ends_when_token_expires)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *c, *d;
+	char own[64], reason[128], *tok, *login;
+	int64_t id, at;
+	cJSON *r;
+
+	tok = make_token(a, "tab", &id);
+	at = expire_token_in(id, 3);
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	r = ws_call(c, login);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	d = ws_open_as("alice", "alicepw");
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
+	ck_assert_str_eq(reason, "login token expired");
+	ck_assert_int_ge(wall_ms(), at * 1000 - 1000);
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: login "
+	    "token expired), user alice", 5000));
+	r = ws_call(d, "{\"cmd\":\"whoami\"}");
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "alice");
+	cJSON_Delete(r);
+	h_close(d);
+	h_close(c);
+	h_close(a);
+	free(login);
+	free(tok);
+}
+END_TEST
+
+/*
  * An admin who demotes themselves in the web app gets the answer, then a
  * close frame; the last admin cannot.
  */
@@ -2370,6 +2493,7 @@ main(void)
 	tcase_add_test(tc, token_revoked_by_passwd_and_disable);
 	tcase_add_test(tc, token_revoke_ends_its_sessions);
 	tcase_add_test(tc, token_revoke_during_logins);
+	tcase_add_test(tc, token_login_ends_when_token_expires);
 	tcase_add_test(tc, token_errors_and_throttle);
 	tc = h_tcase(s, "subscribe on the member port", setup, teardown,
 	    WEB_TIMEOUT);
@@ -2396,6 +2520,7 @@ main(void)
 	tcase_add_test(tc, ws_too_big_and_binary);
 	tcase_add_test(tc, ws_events);
 	tcase_add_test(tc, ws_login_timeout);
+	tcase_add_test(tc, ws_token_login_ends_when_token_expires);
 	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
