@@ -48,6 +48,18 @@ cmd_token_create(struct session *s, struct req *r)
 	int64_t id, expires;
 	int rc;
 
+	/*
+	 * Only a session that knows the password makes tokens: one a token
+	 * logged in could otherwise turn a stolen token into a new one that
+	 * outlives the stolen one's revocation (and any expiry).
+	 */
+	if (s->token_id != 0) {
+		log_info("token_create refused to %s: session %lld is logged "
+		    "in by token %lld", s->user,
+		    (long long)s->peer.client.session, (long long)s->token_id);
+		r->message = "log in with your password to make a login token";
+		return ERR_FORBIDDEN;
+	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
 		return ERR_INTERNAL;
 	}

@@ -383,6 +383,12 @@ cmd_passwd(struct session *s, struct req *r)
 		log_info("password changed for %s; closed %d other session(s)",
 		    s->user, client_kick_user(s->user, &s->peer.client,
 		    "closed by the server: password changed"));
+		/*
+		 * This session has shown the password, as a login by it does,
+		 * and the token it may have logged in by is gone: from now on
+		 * it is a password login (a web app makes its new token so).
+		 */
+		session_set_token(s, 0, 0);
 	}
 	return rc;
 }

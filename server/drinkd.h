@@ -304,9 +304,9 @@ void session_busy_add(int delta);
 int session_login(struct session *s, const char *user, struct db_user *u);
 void session_logout(struct session *s);
 /*
- * s, just logged in, did so by login token token_id, which expires at
- * expires (unix seconds): the login ends then, and with the token's
- * revocation.
+ * s, logged in, is so by login token token_id, which expires at expires
+ * (unix seconds): the login ends then, and with the token's revocation.
+ * token_id 0: by password (or certificate), which ends neither way.
  */
 void session_set_token(struct session *s, int64_t token_id,
     int64_t expires);

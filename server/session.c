@@ -123,7 +123,7 @@ session_logout(struct session *s)
 void
 session_set_token(struct session *s, int64_t token_id, int64_t expires)
 {
-	assert(s->logged_in && token_id != 0);
+	assert(s->logged_in);
 	s->token_id = token_id;
 	s->token_expires = expires;
 	client_set_token(&s->peer.client, token_id);

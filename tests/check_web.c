@@ -417,6 +417,56 @@ START_TEST(token_login_ends_when_token_expires)
 }
 END_TEST
 
+/*
+ * A session a token logged in makes no token: whoever holds a stolen
+ * token cannot turn it into one that outlives its revocation.  It may
+ * still list and revoke them; once it has shown the password (passwd,
+ * as the web app does, or a login by password) it may make one.
+ */
+START_TEST(token_session_makes_no_token)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b;
+	int64_t id, id2;
+	char *tok = make_token(a, "stolen", &id), *tok2;
+	cJSON *r;
+
+	b = h_connect(srv, NULL);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	r = h_call(b, "{\"cmd\":\"token_create\",\"label\":\"mine now\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	ck_assert_str_eq(h_str(r, "message"),
+	    "log in with your password to make a login token");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens"), 1);
+	h_expect(b, NULL, "{\"cmd\":\"tokens\"}");
+	/* The revocation leaves the thief nothing. */
+	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
+	    (long long)id);
+	ck_assert_msg(h_closed(b), "session of a revoked token still open");
+	h_close(b);
+	/* A new password shown by a token's session: it may make one. */
+	free(tok);
+	tok = make_token(a, "tab", &id);
+	b = h_connect(srv, NULL);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	h_expect(b, NULL, "{\"cmd\":\"passwd\",\"old\":\"alicepw\","
+	    "\"new\":\"alicepw2\"}");
+	tok2 = make_token(b, "tab again", &id2);
+	h_close(b);
+	/* So may one that logged in by password after its token. */
+	b = h_connect(srv, NULL);
+	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok2);
+	h_expect(b, "forbidden", "{\"cmd\":\"token_create\"}");
+	h_login(b, "alice", "alicepw2");
+	free(tok2);
+	tok2 = make_token(b, "laptop", &id2);
+	h_close(b);
+	h_close(a);
+	free(tok);
+	free(tok2);
+}
+END_TEST
+
 START_TEST(token_errors_and_throttle)
 {
 	struct h_client *c = h_connect_as(srv, "bob", "bobpw");
@@ -2494,6 +2544,7 @@ main(void)
 	tcase_add_test(tc, token_revoke_ends_its_sessions);
 	tcase_add_test(tc, token_revoke_during_logins);
 	tcase_add_test(tc, token_login_ends_when_token_expires);
+	tcase_add_test(tc, token_session_makes_no_token);
 	tcase_add_test(tc, token_errors_and_throttle);
 	tc = h_tcase(s, "subscribe on the member port", setup, teardown,
 	    WEB_TIMEOUT);
