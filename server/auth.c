@@ -14,6 +14,10 @@
  * the address's record.  Card guesses (auth_card_*) are counted on the
  * same schedule but never cleared by a success; see there.  Records live
  * in a small fixed table; when it is full the stalest record is reused.
+ * The records of accounts that exist are kept apart (auth_accounts), so
+ * that a flood of failures under other names or from other addresses
+ * cannot push one out and so end its lock: there is at most one for each
+ * account, and only admins make accounts.
  *
  * An address is counted by its place (client_place): an IPv6 address by
  * its /64.
@@ -53,6 +57,9 @@ struct auth_record {
 };
 /* All guarded by auth_lock. */
 static struct auth_record auth_records[AUTH_RECORDS];
+/* Records "u:name" of accounts that exist, never reused for another. */
+static struct auth_record *auth_accounts;
+static size_t auth_accounts_n, auth_accounts_cap;
 static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t (*auth_clock)(void) = now_ms;
 
@@ -142,13 +149,83 @@ auth_verify(const char *hash, const char *password)
 	return hash != NULL && rc == ARGON2_OK;
 }
 
-/* Find key's record, or claim the stalest slot for it; lock held. */
+/* key's record among the accounts', or NULL; lock held. */
+static struct auth_record *
+auth_account_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < auth_accounts_n; i++) {
+		if (strcmp(auth_accounts[i].key, key) == 0) {
+			return &auth_accounts[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * key's record among the accounts', made (or moved there from the table,
+ * where a failure before the account existed put it) if need be; lock
+ * held.  The pointer lasts until the next call.
+ */
+static struct auth_record *
+auth_account_record(const char *key)
+{
+	struct auth_record *r = auth_account_find(key);
+	size_t i;
+
+	if (r != NULL) {
+		return r;
+	}
+	if (auth_accounts_n == auth_accounts_cap) {
+		auth_accounts_cap = auth_accounts_cap > 0 ?
+		    2 * auth_accounts_cap : 16;
+		auth_accounts = xreallocarray(auth_accounts, auth_accounts_cap,
+		    sizeof(*auth_accounts));
+	}
+	r = &auth_accounts[auth_accounts_n++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->key, sizeof(r->key), "%s", key);
+	for (i = 0; i < AUTH_RECORDS; i++) {
+		if (strcmp(auth_records[i].key, key) == 0) {
+			*r = auth_records[i];
+			memset(&auth_records[i], 0, sizeof(auth_records[i]));
+			break;
+		}
+	}
+	return r;
+}
+
+/* Forget key's record wherever it is; lock held. */
+static void
+auth_forget(const char *key)
+{
+	struct auth_record *r;
+	size_t i;
+
+	if ((r = auth_account_find(key)) != NULL) {
+		*r = auth_accounts[--auth_accounts_n];
+	}
+	for (i = 0; i < AUTH_RECORDS; i++) {
+		if (strcmp(auth_records[i].key, key) == 0) {
+			memset(&auth_records[i], 0, sizeof(auth_records[i]));
+		}
+	}
+}
+
+/*
+ * Find key's record (an account's first), or claim the table's stalest
+ * slot for it; lock held.
+ */
 static struct auth_record *
 auth_record(const char *key, int create)
 {
 	struct auth_record *r, *stalest = &auth_records[0];
 	size_t i;
 
+	if ((r = auth_account_find(key)) != NULL) {
+		return r;
+	}
 	for (i = 0; i < AUTH_RECORDS; i++) {
 		r = &auth_records[i];
 		if (strcmp(r->key, key) == 0) {
@@ -216,14 +293,15 @@ struct auth_lock_note {
 };
 
 /*
- * Count a failure for key; forget: see struct auth_record.  Lock held.
- * A lock it starts is noted in *note.
+ * Count a failure for key, an account's when account; forget: see struct
+ * auth_record.  Lock held.  A lock it starts is noted in *note.
  */
 static void
-auth_fail_key(const char *key, int64_t now, int64_t forget,
+auth_fail_key(const char *key, int account, int64_t now, int64_t forget,
     struct auth_lock_note *note)
 {
-	struct auth_record *r = auth_record(key, 1);
+	struct auth_record *r = account ? auth_account_record(key) :
+	    auth_record(key, 1);
 	int64_t secs = 0;
 	int over;
 
@@ -285,9 +363,12 @@ auth_log_lock(const struct auth_lock_note *note)
 	assert(!"auth record key of no known kind");
 }
 
-/* A failure on a user's record (ku NULL: none) and a place's. */
+/*
+ * A failure on a user's record (ku NULL: none; an account's when account)
+ * and a place's.
+ */
 static void
-auth_pair_fail(const char *ku, const char *kp, int64_t forget)
+auth_pair_fail(const char *ku, int account, const char *kp, int64_t forget)
 {
 	struct auth_lock_note nu = { .secs = 0 }, np;
 	int64_t now;
@@ -295,9 +376,9 @@ auth_pair_fail(const char *ku, const char *kp, int64_t forget)
 	pthread_mutex_lock(&auth_lock);
 	now = auth_clock();
 	if (ku != NULL) {
-		auth_fail_key(ku, now, forget, &nu);
+		auth_fail_key(ku, account, now, forget, &nu);
 	}
-	auth_fail_key(kp, now, forget, &np);
+	auth_fail_key(kp, 0, now, forget, &np);
 	pthread_mutex_unlock(&auth_lock);
 	auth_log_lock(&nu);
 	auth_log_lock(&np);
@@ -310,7 +391,17 @@ auth_failed(const char *user, const char *address)
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	auth_place_key("a:", address, ka, sizeof(ka));
-	auth_pair_fail(user != NULL ? ku : NULL, ka, 0);
+	auth_pair_fail(user != NULL ? ku : NULL, 0, ka, 0);
+}
+
+void
+auth_account_failed(const char *user, const char *address)
+{
+	char ku[80], ka[80];
+
+	snprintf(ku, sizeof(ku), "u:%s", user);
+	auth_place_key("a:", address, ka, sizeof(ka));
+	auth_pair_fail(ku, 1, ka, 0);
 }
 
 /*
@@ -341,7 +432,7 @@ auth_key_failed(const char *key)
 
 	snprintf(k, sizeof(k), "k:%s", key);
 	pthread_mutex_lock(&auth_lock);
-	auth_fail_key(k, auth_clock(), 0, &note);
+	auth_fail_key(k, 0, auth_clock(), 0, &note);
 	pthread_mutex_unlock(&auth_lock);
 	auth_log_lock(&note);
 }
@@ -363,18 +454,13 @@ auth_key_succeeded(const char *key)
 void
 auth_succeeded(const char *user, const char *address)
 {
-	struct auth_record *r;
 	char ku[80], ka[80];
 
 	snprintf(ku, sizeof(ku), "u:%s", user);
 	auth_place_key("a:", address, ka, sizeof(ka));
 	pthread_mutex_lock(&auth_lock);
-	if ((r = auth_record(ku, 0)) != NULL) {
-		memset(r, 0, sizeof(*r));
-	}
-	if ((r = auth_record(ka, 0)) != NULL) {
-		memset(r, 0, sizeof(*r));
-	}
+	auth_forget(ku);
+	auth_forget(ka);
 	pthread_mutex_unlock(&auth_lock);
 }
 
@@ -435,5 +521,5 @@ auth_card_guess(enum auth_card kind, const char *user, const char *place)
 	char ku[80], kp[80];
 
 	auth_card_keys(kind, user, place, ku, kp);
-	auth_pair_fail(user != NULL ? ku : NULL, kp, AUTH_CARD_FORGET);
+	auth_pair_fail(user != NULL ? ku : NULL, 0, kp, AUTH_CARD_FORGET);
 }

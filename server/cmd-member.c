@@ -128,7 +128,11 @@ cmd_login(struct session *s, struct req *r)
 	found = rc == ERR_NONE;
 	/* Unknown and disabled users cost a full check and get one answer. */
 	if (!auth_verify(found ? u.hash : NULL, password) || u.disabled) {
-		auth_failed(user, s->peer.client.address);
+		if (found) {
+			auth_account_failed(user, s->peer.client.address);
+		} else {
+			auth_failed(user, s->peer.client.address);
+		}
 		log_info("login failed: user %s from %s%s", user,
 		    s->peer.client.address, !found ? " (no such user)" :
 		    u.disabled ? " (disabled)" : "");
@@ -363,7 +367,7 @@ cmd_passwd(struct session *s, struct req *r)
 		return rc;
 	}
 	if (!auth_verify(u.hash, req_str(r, "old"))) {
-		auth_failed(s->user, address);
+		auth_account_failed(s->user, address);
 		log_info("passwd: wrong old password for %s from %s", s->user,
 		    address);
 		return ERR_BAD_CREDENTIALS;

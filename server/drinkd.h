@@ -181,6 +181,13 @@ int auth_verify(const char *hash, const char *password);
 /* Seconds until user/address may try again; 0 when allowed. */
 int64_t auth_throttled(const char *user, const char *address);
 void auth_failed(const char *user, const char *address);
+/*
+ * auth_failed for user, an account that exists: its record is never
+ * reused for another key, so a flood of other failures cannot end its
+ * lock.  (A name that is no account gets auth_failed: its records are
+ * bounded, the accounts' by the accounts.)
+ */
+void auth_account_failed(const char *user, const char *address);
 void auth_succeeded(const char *user, const char *address);
 /* Token logins: the address alone is throttled (user NULL above). */
 /* Throttling by a key of the caller's (a board's password). */

@@ -79,6 +79,40 @@ START_TEST(success_clears_the_record)
 END_TEST
 
 /*
+ * A flood of failures under many names from many addresses, more than
+ * the throttle's table holds, does not push an account's record out and
+ * so end its lock: the account stays locked, and its record is its own
+ * (a success clears it).
+ */
+START_TEST(a_flood_of_failures_leaves_an_account_locked)
+{
+	char name[32], address[32];
+	int i;
+
+	for (i = 0; i < 15; i++) {
+		auth_account_failed("grace", "10.9.0.1");
+	}
+	ck_assert_int_eq(auth_throttled("grace", "10.9.0.2"), 900);
+	for (i = 0; i < 2 * 4096 + 10; i++) {
+		snprintf(name, sizeof(name), "flood%d", i);
+		snprintf(address, sizeof(address), "10.200.%d.%d", i / 256,
+		    i % 256);
+		auth_failed(name, address);
+	}
+	/* The flood's own records are there (the newest at least). */
+	for (i = 0; i < 4; i++) {
+		auth_failed("flood8201", "10.200.32.9");
+	}
+	ck_assert_int_eq(auth_throttled("flood8201", "10.9.0.2"), 1);
+	ck_assert_int_ge(auth_throttled("grace", "10.9.0.3"), 890);
+	auth_succeeded("grace", "10.9.0.3");
+	ck_assert_int_eq(auth_throttled("grace", "10.9.0.3"), 0);
+	auth_account_failed("grace", "10.9.0.3");
+	ck_assert_int_eq(auth_throttled("grace", "10.9.0.3"), 0);
+}
+END_TEST
+
+/*
  * An IPv6 client can speak from any address of its /64: the address
  * throttle counts the /64, or one host could guess without end by
  * changing address every few tries.  IPv4 addresses count one by one.
@@ -255,6 +289,7 @@ auth_suite(void)
 	tc = tcase_create("throttling");
 	tcase_add_test(tc, five_failures_lock_the_account_then_it_doubles);
 	tcase_add_test(tc, success_clears_the_record);
+	tcase_add_test(tc, a_flood_of_failures_leaves_an_account_locked);
 	tcase_add_test(tc, ipv6_addresses_count_by_their_64);
 	tcase_add_test(tc, ipv6_connections_count_by_their_64);
 	suite_add_tcase(s, tc);
