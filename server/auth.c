@@ -14,10 +14,11 @@
  * the address's record.  Card guesses (auth_card_*) are counted on the
  * same schedule but never cleared by a success; see there.  Records live
  * in a small fixed table; when it is full the stalest record is reused.
- * The records of accounts that exist are kept apart (auth_accounts), so
- * that a flood of failures under other names or from other addresses
- * cannot push one out and so end its lock: there is at most one for each
- * account, and only admins make accounts.
+ * The records of things that exist (an account's, a machine's: their
+ * card guesses, a board's password) are kept apart (auth_kept), so that a
+ * flood of failures under other names or from other addresses cannot
+ * push one out and so end its lock: there are at most a few for each
+ * account and machine, and only admins make those.
  *
  * An address is counted by its place (client_place): an IPv6 address by
  * its /64.
@@ -57,9 +58,9 @@ struct auth_record {
 };
 /* All guarded by auth_lock. */
 static struct auth_record auth_records[AUTH_RECORDS];
-/* Records "u:name" of accounts that exist, never reused for another. */
-static struct auth_record *auth_accounts;
-static size_t auth_accounts_n, auth_accounts_cap;
+/* Records of accounts and machines that exist, never reused for another. */
+static struct auth_record *auth_kept;
+static size_t auth_kept_n, auth_kept_cap;
 static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t (*auth_clock)(void) = now_ms;
 
@@ -149,41 +150,41 @@ auth_verify(const char *hash, const char *password)
 	return hash != NULL && rc == ARGON2_OK;
 }
 
-/* key's record among the accounts', or NULL; lock held. */
+/* key's record among the kept ones, or NULL; lock held. */
 static struct auth_record *
-auth_account_find(const char *key)
+auth_kept_find(const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < auth_accounts_n; i++) {
-		if (strcmp(auth_accounts[i].key, key) == 0) {
-			return &auth_accounts[i];
+	for (i = 0; i < auth_kept_n; i++) {
+		if (strcmp(auth_kept[i].key, key) == 0) {
+			return &auth_kept[i];
 		}
 	}
 	return NULL;
 }
 
 /*
- * key's record among the accounts', made (or moved there from the table,
+ * key's record among the kept ones, made (or moved there from the table,
  * where a failure before the account existed put it) if need be; lock
  * held.  The pointer lasts until the next call.
  */
 static struct auth_record *
-auth_account_record(const char *key)
+auth_kept_record(const char *key)
 {
-	struct auth_record *r = auth_account_find(key);
+	struct auth_record *r = auth_kept_find(key);
 	size_t i;
 
 	if (r != NULL) {
 		return r;
 	}
-	if (auth_accounts_n == auth_accounts_cap) {
-		auth_accounts_cap = auth_accounts_cap > 0 ?
-		    2 * auth_accounts_cap : 16;
-		auth_accounts = xreallocarray(auth_accounts, auth_accounts_cap,
-		    sizeof(*auth_accounts));
+	if (auth_kept_n == auth_kept_cap) {
+		auth_kept_cap = auth_kept_cap > 0 ?
+		    2 * auth_kept_cap : 16;
+		auth_kept = xreallocarray(auth_kept, auth_kept_cap,
+		    sizeof(*auth_kept));
 	}
-	r = &auth_accounts[auth_accounts_n++];
+	r = &auth_kept[auth_kept_n++];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->key, sizeof(r->key), "%s", key);
 	for (i = 0; i < AUTH_RECORDS; i++) {
@@ -203,8 +204,8 @@ auth_forget(const char *key)
 	struct auth_record *r;
 	size_t i;
 
-	if ((r = auth_account_find(key)) != NULL) {
-		*r = auth_accounts[--auth_accounts_n];
+	if ((r = auth_kept_find(key)) != NULL) {
+		*r = auth_kept[--auth_kept_n];
 	}
 	for (i = 0; i < AUTH_RECORDS; i++) {
 		if (strcmp(auth_records[i].key, key) == 0) {
@@ -214,7 +215,7 @@ auth_forget(const char *key)
 }
 
 /*
- * Find key's record (an account's first), or claim the table's stalest
+ * Find key's record (a kept one first), or claim the table's stalest
  * slot for it; lock held.
  */
 static struct auth_record *
@@ -223,7 +224,7 @@ auth_record(const char *key, int create)
 	struct auth_record *r, *stalest = &auth_records[0];
 	size_t i;
 
-	if ((r = auth_account_find(key)) != NULL) {
+	if ((r = auth_kept_find(key)) != NULL) {
 		return r;
 	}
 	for (i = 0; i < AUTH_RECORDS; i++) {
@@ -293,14 +294,15 @@ struct auth_lock_note {
 };
 
 /*
- * Count a failure for key, an account's when account; forget: see struct
- * auth_record.  Lock held.  A lock it starts is noted in *note.
+ * Count a failure for key, kept apart when kept (it is of something that
+ * exists); forget: see struct auth_record.  Lock held.  A lock it starts
+ * is noted in *note.
  */
 static void
-auth_fail_key(const char *key, int account, int64_t now, int64_t forget,
+auth_fail_key(const char *key, int kept, int64_t now, int64_t forget,
     struct auth_lock_note *note)
 {
-	struct auth_record *r = account ? auth_account_record(key) :
+	struct auth_record *r = kept ? auth_kept_record(key) :
 	    auth_record(key, 1);
 	int64_t secs = 0;
 	int over;
@@ -364,11 +366,12 @@ auth_log_lock(const struct auth_lock_note *note)
 }
 
 /*
- * A failure on a user's record (ku NULL: none; an account's when account)
- * and a place's.
+ * A failure on a user's record (ku NULL: none; an account's when
+ * account) and a place's (a machine's when machine).
  */
 static void
-auth_pair_fail(const char *ku, int account, const char *kp, int64_t forget)
+auth_pair_fail(const char *ku, int account, const char *kp, int machine,
+    int64_t forget)
 {
 	struct auth_lock_note nu = { .secs = 0 }, np;
 	int64_t now;
@@ -378,7 +381,7 @@ auth_pair_fail(const char *ku, int account, const char *kp, int64_t forget)
 	if (ku != NULL) {
 		auth_fail_key(ku, account, now, forget, &nu);
 	}
-	auth_fail_key(kp, 0, now, forget, &np);
+	auth_fail_key(kp, machine, now, forget, &np);
 	pthread_mutex_unlock(&auth_lock);
 	auth_log_lock(&nu);
 	auth_log_lock(&np);
@@ -391,7 +394,7 @@ auth_failed(const char *user, const char *address)
 
 	snprintf(ku, sizeof(ku), "u:%s", user != NULL ? user : "");
 	auth_place_key("a:", address, ka, sizeof(ka));
-	auth_pair_fail(user != NULL ? ku : NULL, 0, ka, 0);
+	auth_pair_fail(user != NULL ? ku : NULL, 0, ka, 0, 0);
 }
 
 void
@@ -401,7 +404,7 @@ auth_account_failed(const char *user, const char *address)
 
 	snprintf(ku, sizeof(ku), "u:%s", user);
 	auth_place_key("a:", address, ka, sizeof(ka));
-	auth_pair_fail(ku, 1, ka, 0);
+	auth_pair_fail(ku, 1, ka, 0, 0);
 }
 
 /*
@@ -432,7 +435,7 @@ auth_key_failed(const char *key)
 
 	snprintf(k, sizeof(k), "k:%s", key);
 	pthread_mutex_lock(&auth_lock);
-	auth_fail_key(k, 0, auth_clock(), 0, &note);
+	auth_fail_key(k, 1, auth_clock(), 0, &note);
 	pthread_mutex_unlock(&auth_lock);
 	auth_log_lock(&note);
 }
@@ -440,14 +443,11 @@ auth_key_failed(const char *key)
 void
 auth_key_succeeded(const char *key)
 {
-	struct auth_record *r;
 	char k[80];
 
 	snprintf(k, sizeof(k), "k:%s", key);
 	pthread_mutex_lock(&auth_lock);
-	if ((r = auth_record(k, 0)) != NULL) {
-		memset(r, 0, sizeof(*r));
-	}
+	auth_forget(k);
 	pthread_mutex_unlock(&auth_lock);
 }
 
@@ -521,5 +521,7 @@ auth_card_guess(enum auth_card kind, const char *user, const char *place)
 	char ku[80], kp[80];
 
 	auth_card_keys(kind, user, place, ku, kp);
-	auth_pair_fail(user != NULL ? ku : NULL, 0, kp, AUTH_CARD_FORGET);
+	/* A user here is logged in, a tap's place a registered machine. */
+	auth_pair_fail(user != NULL ? ku : NULL, 1, kp, kind == AUTH_CARD_TAP,
+	    AUTH_CARD_FORGET);
 }

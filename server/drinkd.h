@@ -190,7 +190,10 @@ void auth_failed(const char *user, const char *address);
 void auth_account_failed(const char *user, const char *address);
 void auth_succeeded(const char *user, const char *address);
 /* Token logins: the address alone is throttled (user NULL above). */
-/* Throttling by a key of the caller's (a board's password). */
+/*
+ * Throttling by a key of the caller's (a board's password, asked only of
+ * a registered machine: kept apart like an account's record).
+ */
 int64_t auth_key_throttled(const char *key);
 void auth_key_failed(const char *key);
 void auth_key_succeeded(const char *key);
@@ -208,7 +211,10 @@ enum auth_card {
 /* Seconds until user/place may guess again; 0 when allowed. */
 int64_t auth_card_throttled(enum auth_card kind, const char *user,
     const char *place);
-/* Count one guess. */
+/*
+ * Count one guess.  user is logged in, and a tap's place is a registered
+ * machine: their records are kept apart like an account's.
+ */
 void auth_card_guess(enum auth_card kind, const char *user,
     const char *place);
 /* Tests: the clock throttling reads (NULL: now_ms again). */

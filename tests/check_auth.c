@@ -84,21 +84,35 @@ END_TEST
  * so end its lock: the account stays locked, and its record is its own
  * (a success clears it).
  */
-START_TEST(a_flood_of_failures_leaves_an_account_locked)
+
+/*
+ * Failures under 8202 names that are no account, from as many addresses,
+ * each also an unknown card at IBUTTON: twice what the table holds.
+ */
+static void
+flood(void)
 {
 	char name[32], address[32];
+	int i;
+
+	for (i = 0; i < 2 * 4096 + 10; i++) {
+		snprintf(name, sizeof(name), "flood%d", i);
+		snprintf(address, sizeof(address), "10.200.%d.%d", i / 256,
+		    i % 256);
+		auth_failed(name, address);
+		auth_card_guess(AUTH_CARD_IBUTTON, NULL, address);
+	}
+}
+
+START_TEST(a_flood_of_failures_leaves_an_account_locked)
+{
 	int i;
 
 	for (i = 0; i < 15; i++) {
 		auth_account_failed("grace", "10.9.0.1");
 	}
 	ck_assert_int_eq(auth_throttled("grace", "10.9.0.2"), 900);
-	for (i = 0; i < 2 * 4096 + 10; i++) {
-		snprintf(name, sizeof(name), "flood%d", i);
-		snprintf(address, sizeof(address), "10.200.%d.%d", i / 256,
-		    i % 256);
-		auth_failed(name, address);
-	}
+	flood();
 	/* The flood's own records are there (the newest at least). */
 	for (i = 0; i < 4; i++) {
 		auth_failed("flood8201", "10.200.32.9");
@@ -109,6 +123,36 @@ START_TEST(a_flood_of_failures_leaves_an_account_locked)
 	ck_assert_int_eq(auth_throttled("grace", "10.9.0.3"), 0);
 	auth_account_failed("grace", "10.9.0.3");
 	ck_assert_int_eq(auth_throttled("grace", "10.9.0.3"), 0);
+}
+END_TEST
+
+/*
+ * Nor does it end the card-guess lock of a user or of a machine's reader,
+ * or the lock on a board's password.
+ */
+START_TEST(a_flood_of_failures_leaves_card_and_board_locks)
+{
+	int i;
+
+	for (i = 0; i < 15; i++) {
+		auth_card_guess(AUTH_CARD_ADD, "bob", "10.8.0.1");
+		auth_card_guess(AUTH_CARD_TAP, NULL, "m1");
+		auth_key_failed("tini:m2");
+	}
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_ADD, "bob",
+	    "10.8.0.2"), 900);
+	ck_assert_int_eq(auth_card_throttled(AUTH_CARD_TAP, NULL, "m1"), 900);
+	ck_assert_int_eq(auth_key_throttled("tini:m2"), 900);
+	flood();
+	ck_assert_int_ge(auth_card_throttled(AUTH_CARD_ADD, "bob",
+	    "10.8.0.3"), 890);
+	ck_assert_int_ge(auth_card_throttled(AUTH_CARD_TAP, NULL, "m1"), 890);
+	ck_assert_int_ge(auth_key_throttled("tini:m2"), 890);
+	/* The board's right password clears its record as before. */
+	auth_key_succeeded("tini:m2");
+	ck_assert_int_eq(auth_key_throttled("tini:m2"), 0);
+	auth_key_failed("tini:m2");
+	ck_assert_int_eq(auth_key_throttled("tini:m2"), 0);
 }
 END_TEST
 
@@ -290,6 +334,7 @@ auth_suite(void)
 	tcase_add_test(tc, five_failures_lock_the_account_then_it_doubles);
 	tcase_add_test(tc, success_clears_the_record);
 	tcase_add_test(tc, a_flood_of_failures_leaves_an_account_locked);
+	tcase_add_test(tc, a_flood_of_failures_leaves_card_and_board_locks);
 	tcase_add_test(tc, ipv6_addresses_count_by_their_64);
 	tcase_add_test(tc, ipv6_connections_count_by_their_64);
 	suite_add_tcase(s, tc);
