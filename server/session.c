@@ -83,6 +83,10 @@ session_login(struct session *s, const char *user, struct db_user *u)
 	}
 	if (db_user_get(s->peer.srv->db, user, u) != ERR_NONE || u->disabled) {
 		client_set_name(&s->peer.client, s->logged_in ? s->user : NULL);
+		/* The login kept is still the token's, if it was (kicks). */
+		if (s->logged_in && s->token_id != 0) {
+			client_set_token(&s->peer.client, s->token_id);
+		}
 		return -1;
 	}
 	snprintf(s->user, sizeof(s->user), "%s", u->name);
