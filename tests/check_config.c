@@ -277,16 +277,6 @@ START_TEST(a_directory_is_no_database_or_ports_file)
 }
 END_TEST
 
-static void
-write_proc(const char *file, const char *text)
-{
-	FILE *f = fopen(file, "w");
-
-	ck_assert_msg(f != NULL, "%s: %s", file, strerror(errno));
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 /*
  * Under drinkd.service (ProtectSystem=strict) a directory outside
  * /var/lib/drink and /run/drink is read-only, though writable by hand:
@@ -297,26 +287,14 @@ write_proc(const char *file, const char *text)
 START_TEST(a_read_only_directory_names_readwritepaths)
 {
 	char *dir = xstrdup("/tmp/drink-config-ro-XXXXXX"), *db, *ports;
-	char *want, map[64];
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
+	char *want;
 	struct config c;
 	char err[2048];
 
 	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
 	db = xasprintf("%s/drink.db", dir);
 	ports = xasprintf("%s/ports.json", dir);
-	if (unshare(CLONE_NEWNS) != 0) {
-		ck_assert_msg(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0,
-		    "needs a mount namespace: %s", strerror(errno));
-		write_proc("/proc/self/setgroups", "deny");
-		snprintf(map, sizeof(map), "0 %ld 1", (long)uid);
-		write_proc("/proc/self/uid_map", map);
-		snprintf(map, sizeof(map), "0 %ld 1", (long)gid);
-		write_proc("/proc/self/gid_map", map);
-	}
-	ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
-	    "make mounts private: %s", strerror(errno));
+	h_own_mounts("a read-only directory test");
 	ck_assert_msg(mount("tmpfs", dir, "tmpfs", MS_RDONLY, "size=4096") ==
 	    0, "mount a read-only tmpfs on %s: %s", dir, strerror(errno));
 	config_init(&c);

@@ -943,41 +943,17 @@ END_TEST
 
 /* ---- a full small tmpfs --------------------------------------------- */
 
-static void
-tmpfs_write(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	fputs(text, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 /*
  * A tmpfs of size bytes at dir, in a mount namespace of this test
- * process's own (drinkd, started later, inherits it; it vanishes with
- * the test): as root directly, else inside a user namespace.  Neither
- * possible fails the test: it is not skipped.
+ * process's own (h_own_mounts): drinkd, started later, inherits it, and
+ * it vanishes with the test.
  */
 static void
 tmpfs_mount(const char *dir, long size)
 {
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	char map[64], opts[64];
+	char opts[64];
 
-	if (unshare(CLONE_NEWNS) != 0) {
-		ck_assert_msg(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0,
-		    "a full-tmpfs test needs a mount namespace: not root, "
-		    "and no user namespace either: %s", strerror(errno));
-		tmpfs_write("/proc/self/setgroups", "deny");
-		snprintf(map, sizeof(map), "0 %ld 1", (long)uid);
-		tmpfs_write("/proc/self/uid_map", map);
-		snprintf(map, sizeof(map), "0 %ld 1", (long)gid);
-		tmpfs_write("/proc/self/gid_map", map);
-	}
-	ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
-	    "make mounts private: %s", strerror(errno));
+	h_own_mounts("a full-tmpfs test");
 	snprintf(opts, sizeof(opts), "size=%ld,mode=0700", size);
 	ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, opts) == 0,
 	    "mount a %ld-byte tmpfs on %s: %s", size, dir, strerror(errno));

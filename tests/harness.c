@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -932,6 +934,38 @@ h_tmpdir(void)
 	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir,
 	    strerror(errno));
 	return dir;
+}
+
+/* Write text to a /proc/self file of the namespace set-up. */
+static void
+h_write_proc(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+void
+h_own_mounts(const char *why)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char map[64];
+
+	if (unshare(CLONE_NEWNS) != 0) {
+		ck_assert_msg(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0,
+		    "%s needs a mount namespace: not root, and no user "
+		    "namespace either: %s", why, strerror(errno));
+		h_write_proc("/proc/self/setgroups", "deny");
+		snprintf(map, sizeof(map), "0 %ld 1", (long)uid);
+		h_write_proc("/proc/self/uid_map", map);
+		snprintf(map, sizeof(map), "0 %ld 1", (long)gid);
+		h_write_proc("/proc/self/gid_map", map);
+	}
+	ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
+	    "make mounts private: %s", strerror(errno));
 }
 
 void

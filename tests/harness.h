@@ -188,6 +188,14 @@ char *h_tmpdir(void);
 char *h_slurp(const char *path, size_t max);
 /* Copy a file and set its mode; fails the test on any error. */
 void h_copy_file(const char *from, const char *to, mode_t mode);
+/*
+ * Put this test process (and the drinkd it starts later) in a mount
+ * namespace of its own with private mounts, so that what it mounts
+ * vanishes with it: as root directly, else inside a user namespace
+ * mapping it to root.  Neither possible fails the test (never skipped);
+ * why names what it is for.
+ */
+void h_own_mounts(const char *why);
 /* Whether conf (drinkd.conf lines) has a line setting key. */
 int h_conf_sets(const char *conf, const char *key);
 
