@@ -79,13 +79,6 @@ START_TEST(success_clears_the_record)
 END_TEST
 
 /*
- * A flood of failures under many names from many addresses, more than
- * the throttle's table holds, does not push an account's record out and
- * so end its lock: the account stays locked, and its record is its own
- * (a success clears it).
- */
-
-/*
  * Failures under 8202 names that are no account, from as many addresses,
  * each also an unknown card at IBUTTON: twice what the table holds.
  */
@@ -104,6 +97,12 @@ flood(void)
 	}
 }
 
+/*
+ * A flood of failures under many names from many addresses, more than
+ * the throttle's table holds, does not push an account's record out and
+ * so end its lock: the account stays locked, and its record is its own
+ * (a success clears it).
+ */
 START_TEST(a_flood_of_failures_leaves_an_account_locked)
 {
 	int i;
