@@ -1672,6 +1672,31 @@ START_TEST(ops_systemd_is_told_ready_and_stopping)
 END_TEST
 
 /*
+ * A NOTIFY_SOCKET nobody listens on (systemd gone, a stale environment)
+ * is warned of, naming it, and the server serves all the same.
+ */
+START_TEST(ops_systemd_unreachable_is_warned_of)
+{
+	char *dir = h_tmpdir(), *path = xasprintf("%s/nobody", dir);
+	struct h_server *s;
+	struct h_client *c;
+
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
+	s = h_server_start(NULL);
+	ck_assert_int_eq(unsetenv("NOTIFY_SOCKET"), 0);
+	H_WAIT_UNTIL(h_server_log_contains(s, "cannot tell systemd READY=1"));
+	ck_assert(h_server_log_contains(s, path));
+	c = h_connect(s, NULL);
+	h_expect(c, NULL, "{\"cmd\":\"ping\"}");
+	h_close(c);
+	ck_assert_int_eq(h_server_stop(s), 0);
+	h_server_free(s);
+	free(path);
+	free(dir);
+}
+END_TEST
+
+/*
  * Start a server with GLIBC_TUNABLES set to given (NULL: unset) and check
  * that the process the harness started serves, running with tunables
  * want, and that glibc gives freed 200-byte blocks back to the shared
@@ -1797,6 +1822,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_install_layout_and_units_verify);
 	tcase_add_test(tc, ops_uninstall_removes_what_install_put_there);
 	tcase_add_test(tc, ops_systemd_is_told_ready_and_stopping);
+	tcase_add_test(tc, ops_systemd_unreachable_is_warned_of);
 
 	tc = h_tcase(s, "glibc's per-thread malloc cache is limited", NULL,
 	    NULL, OPS_TIMEOUT);
