@@ -274,7 +274,8 @@ server_cert_warnings(const struct config *cfg, void (*say)(const char *))
  * is bound and the pending drops are settled, so that "systemctl start"
  * fails, and says so, when drinkd exits before that; STOPPING=1 when a
  * stop begins.  Without NOTIFY_SOCKET (not under systemd) nothing is
- * sent.  A name starting with '@' is in the abstract namespace.
+ * sent.  A name starting with '@' is in the abstract namespace.  The
+ * send never waits: a socket whose queue is full is warned of instead.
  */
 static void
 server_notify(const char *state)
@@ -298,7 +299,7 @@ server_notify(const char *state)
 		log_warn("cannot tell systemd %s: %s", state, strerror(errno));
 		return;
 	}
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
 	    (struct sockaddr *)&addr, len) == -1) {
 		log_warn("cannot tell systemd %s (NOTIFY_SOCKET=%s): %s", state,
 		    path, strerror(errno));
