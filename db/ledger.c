@@ -356,14 +356,28 @@ ledger_debit(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
 	    -m->amount, balance, user, res, tx);
 }
 
+/*
+ * Refused while the user has a drop pending: its price sits in @holds,
+ * outside the balance set, and would come back on top of it if the drop
+ * failed.  The admin sets it again once the drop has ended.
+ */
 static int
 ledger_set_balance(sqlite3 *h, struct db_move *m, int64_t actor, cJSON *res,
     int64_t *tx)
 {
+	sqlite3_stmt *st;
 	int64_t user, balance;
+	int r;
 
 	if ((user = ledger_user_id(h, m->user, &balance)) <= 0) {
 		return user == 0 ? ERR_NO_SUCH_USER : ERR_INTERNAL;
+	}
+	st = db_prep(h, "SELECT 1 FROM tx WHERE account = ? AND kind = 'drop'"
+	    " AND state = 'pending'", "l", user);
+	r = st != NULL ? db_step(st) : -1;
+	sqlite3_finalize(st);
+	if (r != 0) {
+		return r == 1 ? ERR_DROP_IN_PROGRESS : ERR_INTERNAL;
 	}
 	return ledger_admin_move(h, m, actor, "adjust", "@adjustments",
 	    m->amount - balance, balance, user, res, tx);

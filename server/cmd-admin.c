@@ -119,7 +119,15 @@ cmd_debit(struct session *s, struct req *r)
 int
 cmd_set_balance(struct session *s, struct req *r)
 {
-	return cmd_move(s, r, "user", "balance", db_set_balance);
+	int rc = cmd_move(s, r, "user", "balance", db_set_balance);
+
+	if (rc == ERR_DROP_IN_PROGRESS) {
+		snprintf(r->msgbuf, sizeof(r->msgbuf), "%s has a drop in "
+		    "progress; set the balance again once it has ended",
+		    req_str(r, "user"));
+		r->message = r->msgbuf;
+	}
+	return rc;
 }
 
 int

@@ -1169,6 +1169,51 @@ START_TEST(sigterm_lets_a_drop_in_flight_settle)
 }
 END_TEST
 
+/*
+ * set_balance while the member has a drop held is refused, and writes
+ * nothing: set while the price sits in @holds, the balance would gain the
+ * price again when the drop failed.  Once the drop has ended it works.
+ */
+START_TEST(set_balance_waits_for_a_held_drop)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	const char *set = "{\"cmd\":\"set_balance\",\"user\":\"alice\","
+	    "\"balance\":10,\"note\":\"count\",\"key\":\"sb-1\"}";
+	cJSON *r;
+
+	send_drop(c, "m1", 3, NULL);
+	fake_wait_vends(f, 1);
+	r = h_call(a, set);
+	H_ASSERT_ERROR(r, "drop_in_progress");
+	ck_assert_str_eq(h_str(r, "message"), "alice has a drop in progress; "
+	    "set the balance again once it has ended");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'adjust'"), 0);
+	/* The machine fails the vend: the hold comes back, only it. */
+	fake_answer_last(f, 0);
+	r = h_read(c);
+	H_ASSERT_ERROR(r, "drop_failed");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	/* The refusal used no key: the same request now does the work. */
+	r = h_call(a, set);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 10);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 10);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'adjust'"), 1);
+	h_ledger_settled(srv);
+	fake_stop(f);
+	h_close(a);
+	h_close(c);
+}
+END_TEST
+
 static Suite *
 machine_suite(void)
 {
@@ -1208,6 +1253,7 @@ machine_suite(void)
 	tcase_add_test(tc, one_drop_in_flight_per_member);
 	tcase_add_test(tc, retried_drop_with_key_vends_once);
 	tcase_add_test(tc, admin_refunds_a_completed_drop_once);
+	tcase_add_test(tc, set_balance_waits_for_a_held_drop);
 	tc = h_tcase(s, "crashes and signals", setup, teardown, MACHINE_TIMEOUT);
 	tcase_add_test(tc, server_killed_mid_drop_releases_the_hold_on_restart);
 	tcase_add_test(tc, sigterm_lets_a_drop_in_flight_settle);
