@@ -23,18 +23,24 @@
 #define DB_ANSWER_SLOTS 4096
 #define DB_ANSWER_MAGIC 0x6472696e6b616e73ULL	/* "drinkans" */
 
+/*
+ * stock is the stock a vend's capture sets, plus one: 0 (-1) one less,
+ * as in a file written before it was recorded; -1 (-2) left alone (a
+ * sensed count stands); n + 1 the count n the machine gave.
+ */
 struct db_answer_rec {
 	int64_t tx;
 	int32_t outcome;	/* enum proto_err: ERR_NONE is "vended" */
-	int32_t pad;
-	uint64_t check;		/* tx ^ outcome ^ magic: a torn write fails */
+	int32_t stock;		/* the capture's stock + 1 (see above) */
+	uint64_t check;		/* of the fields above: a torn write fails */
 };
 
 static uint64_t
-db_answer_check(int64_t tx, int32_t outcome)
+db_answer_check(int64_t tx, int32_t outcome, int32_t stock)
 {
 	return (uint64_t)tx ^ ((uint64_t)(uint32_t)outcome << 32) ^
-	    DB_ANSWER_MAGIC;
+	    DB_ANSWER_MAGIC ^
+	    (uint64_t)(uint32_t)stock * 0x9e3779b97f4a7c15ULL;
 }
 
 int
@@ -114,15 +120,17 @@ db_answer_sync(struct db *db)
 }
 
 int
-db_answer_put(struct db *db, int64_t tx, int outcome)
+db_answer_put(struct db *db, int64_t tx, int outcome, int64_t stock)
 {
 	struct db_answer_rec r = { .tx = tx, .outcome = outcome };
 	off_t off = (off_t)(tx % DB_ANSWER_SLOTS) * (off_t)sizeof(r);
 
+	ASSERT(stock >= -2 && stock <= PROTO_MAX_AMOUNT);
 	if (db->answers == -1) {
 		return -1;
 	}
-	r.check = db_answer_check(tx, outcome);
+	r.stock = (int32_t)(stock + 1);
+	r.check = db_answer_check(tx, outcome, r.stock);
 	if (pwrite(db->answers, &r, sizeof(r), off) != (ssize_t)sizeof(r) ||
 	    db_answer_sync(db) != 0) {
 		log_err("drop tx %lld: cannot record the machine's answer in "
@@ -133,17 +141,19 @@ db_answer_put(struct db *db, int64_t tx, int outcome)
 }
 
 int
-db_answer_get(struct db *db, int64_t tx, int *outcome)
+db_answer_get(struct db *db, int64_t tx, int *outcome, int64_t *stock)
 {
 	struct db_answer_rec r;
 	off_t off = (off_t)(tx % DB_ANSWER_SLOTS) * (off_t)sizeof(r);
 
 	if (db->answers == -1 ||
 	    pread(db->answers, &r, sizeof(r), off) != (ssize_t)sizeof(r) ||
-	    r.tx != tx || r.check != db_answer_check(r.tx, r.outcome)) {
+	    r.tx != tx || r.check != db_answer_check(r.tx, r.outcome,
+	    r.stock) || r.stock < -1 || r.stock > PROTO_MAX_AMOUNT + 1) {
 		return 0;
 	}
 	*outcome = r.outcome;
+	*stock = (int64_t)r.stock - 1;
 	return 1;
 }
 

@@ -149,10 +149,13 @@ void db_unlock(int fd);
  * settled, so a restart after a storage fault captures what was vended.
  */
 int db_answer_open(struct db *db);
-/* Record that the machine answered tx with outcome (ERR_NONE: vended). */
-int db_answer_put(struct db *db, int64_t tx, int outcome);
-/* 1 and *outcome when an answer for tx is recorded. */
-int db_answer_get(struct db *db, int64_t tx, int *outcome);
+/*
+ * Record that the machine answered tx with outcome (ERR_NONE: vended),
+ * and the stock its capture sets (as db_drop_capture).
+ */
+int db_answer_put(struct db *db, int64_t tx, int outcome, int64_t stock);
+/* 1, *outcome and *stock when an answer for tx is recorded. */
+int db_answer_get(struct db *db, int64_t tx, int *outcome, int64_t *stock);
 /* Forget every answer (all pending drops are settled). */
 int db_answer_reset(struct db *db);
 
@@ -238,10 +241,12 @@ int db_drop_hold(struct db *db, struct db_drop *d, int online, cJSON *reply);
 /* Move every field of the object from into the object to. */
 void ledger_json_move(cJSON *to, cJSON *from);
 /*
- * The machine vended: @holds -> @sales; adds the result.  Stock is not
- * touched: it follows the machine (db_machine_vended, db_machine_stock).
+ * The machine vended: @holds -> @sales, and in the same write the drop's
+ * slot gets stock (as db_machine_vended; -2 leaves it alone), only if the
+ * drop is captured now: a capture found made before (its write reported
+ * lost, yet kept) moved the stock then.  Adds the result.
  */
-int db_drop_capture(struct db *db, int64_t tx, cJSON *reply);
+int db_drop_capture(struct db *db, int64_t tx, int64_t stock, cJSON *reply);
 /*
  * A write made on one thread whose durability another awaits: it is the
  * outcome of the write, ERR_NONE once durable, ERR_INTERNAL when its batch

@@ -278,24 +278,27 @@ drop_settled(sqlite3 *h, int64_t tx, const char *state, cJSON *res)
 
 /*
  * Capture inside an open write transaction (shared with restart): the
- * price moves @holds -> @sales, the tx is completed, and res gets the
- * result (also stored for the drop's idempotency key, if it has one).  0
- * when captured now; 1 when it was captured before (res filled all the
- * same); 2 when the drop was released instead (nothing changes); -1 on
- * error.
+ * price moves @holds -> @sales, the tx is completed, the drop's slot gets
+ * stock (as machine_vended; -2 leaves it alone), and res gets the result
+ * (also stored for the drop's idempotency key, if it has one).  0 when
+ * captured now; 1 when it was captured before (res filled all the same,
+ * the stock left as that capture set it); 2 when the drop was released
+ * instead (nothing changes); -1 on error.  So every capture lowers its
+ * slot's stock once, in the capture's own transaction.
  */
 static int
-drop_capture(sqlite3 *h, int64_t tx, cJSON *res)
+drop_capture(sqlite3 *h, int64_t tx, int64_t stock, cJSON *res)
 {
 	sqlite3_stmt *st;
 	int64_t account, price, balance;
-	char state[16], item[256];
-	int r;
+	char state[16], item[256], machine[64];
+	int r, slot;
 
 	/* The state is compared here, not bound: see drop_settled. */
 	st = db_prep(h, "SELECT t.state, t.account, -t.amount, t.item,"
-	    " a.balance FROM tx t JOIN accounts a ON a.id = t.account"
-	    " WHERE t.id = ? AND t.kind = 'drop'", "l", tx);
+	    " a.balance, t.machine, t.slot FROM tx t JOIN accounts a"
+	    " ON a.id = t.account WHERE t.id = ? AND t.kind = 'drop'", "l",
+	    tx);
 	if (st == NULL || (r = db_step(st)) != 1) {
 		sqlite3_finalize(st);
 		return -1;
@@ -305,6 +308,8 @@ drop_capture(sqlite3 *h, int64_t tx, cJSON *res)
 	price = sqlite3_column_int64(st, 2);
 	snprintf(item, sizeof(item), "%s", db_col_text(st, 3));
 	balance = sqlite3_column_int64(st, 4);
+	snprintf(machine, sizeof(machine), "%s", db_col_text(st, 5));
+	slot = sqlite3_column_int(st, 6);
 	sqlite3_finalize(st);
 	if (strcmp(state, "completed") != 0 && strcmp(state, "pending") != 0) {
 		return 2;
@@ -322,14 +327,15 @@ drop_capture(sqlite3 *h, int64_t tx, cJSON *res)
 	    " WHERE id = ?", "ll", db_now(), tx) != 0 ||
 	    db_run(h, "UPDATE idem SET reply = json_object('tx', ?, 'item', ?,"
 	    " 'price', ?, 'balance', ?) WHERE account = ? AND tx = ?",
-	    "ltllll", tx, item, price, balance, account, tx) != 0) {
+	    "ltllll", tx, item, price, balance, account, tx) != 0 ||
+	    (stock != -2 && machine_vended(h, machine, slot, stock) != 0)) {
 		return -1;
 	}
 	return 0;
 }
 
 int
-db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
+db_drop_capture(struct db *db, int64_t tx, int64_t stock, cJSON *reply)
 {
 	cJSON *res = cJSON_CreateObject();
 	sqlite3 *h;
@@ -339,7 +345,7 @@ db_drop_capture(struct db *db, int64_t tx, cJSON *reply)
 		cJSON_Delete(res);
 		return ERR_INTERNAL;
 	}
-	r = drop_capture(h, tx, res);
+	r = drop_capture(h, tx, stock, res);
 	rc = db_write_end(db, r == 0 || r == 1 ? ERR_NONE : ERR_INTERNAL);
 	if (rc == ERR_NONE) {
 		ledger_json_move(reply, res);
@@ -432,9 +438,10 @@ drop_vended(sqlite3 *h, void *arg)
 
 	/*
 	 * A drop released meanwhile stays released, and one captured before
-	 * is not captured again; the stock moves all the same.
+	 * is not captured again; the stock moves all the same (this is the
+	 * one write of the machine's "ok"), so not in drop_capture.
 	 */
-	if ((a->captured = drop_capture(h, a->tx, a->res)) >= 0 &&
+	if ((a->captured = drop_capture(h, a->tx, -2, a->res)) >= 0 &&
 	    (a->stock == -2 || machine_vended(h, a->machine, a->slot,
 	    a->stock) == 0)) {
 		return ERR_NONE;
@@ -491,10 +498,11 @@ db_drop_vended_wait(struct db *db, struct db_ticket *later, cJSON *reply,
 static int
 drop_recover(struct db *db, sqlite3 *h, int64_t tx)
 {
+	int64_t stock;
 	cJSON *res;
 	int outcome, rc;
 
-	if (!db_answer_get(db, tx, &outcome)) {
+	if (!db_answer_get(db, tx, &outcome, &stock)) {
 		log_warn("drop tx %lld was pending when the previous drinkd "
 		    "stopped, and its machine had not answered: the hold is "
 		    "returned and the member not charged", (long long)tx);
@@ -512,7 +520,7 @@ drop_recover(struct db *db, sqlite3 *h, int64_t tx)
 	    "but its machine had vended: the drop is captured now",
 	    (long long)tx);
 	res = cJSON_CreateObject();
-	rc = drop_capture(h, tx, res);
+	rc = drop_capture(h, tx, stock, res);
 	cJSON_Delete(res);
 	return rc == 0 || rc == 1 ? 0 : -1;
 }

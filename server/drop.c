@@ -31,6 +31,9 @@
  * queued, on the machine's own thread, in the order the machine's
  * messages arrived, before the member is woken; queued writes are made in
  * their order, ahead of any write begun after them (db_writer_acquire).
+ * A capture is always written with its stock change: when the write of
+ * an "ok" is lost, the capture's retry (or the restart's, from the
+ * answers file) carries it, and sets it only if it captures the drop.
  * Whichever of capture and release is recorded first stands:
  * the other finds the drop settled (an "ok" crossing a timeout).
  *
@@ -56,6 +59,9 @@
 struct drop_item {
 	int64_t tx;
 	int outcome;		/* ERR_NONE: capture; else release with it */
+	int64_t stock;		/* a capture's stock (db_drop_capture) */
+	char machine[PROTO_NAME_MAX + 1]; /* the drop's slot, for its event */
+	int slot;
 	char message[160];
 	struct vend *v;		/* finished once recorded (if submitted) */
 	int64_t since;
@@ -72,17 +78,19 @@ struct drop_backlog {
 };
 
 /*
- * One attempt to record a settlement.  A release finds the drop captured
+ * One attempt to record a settlement; a capture sets the slot's stock
+ * with it (-2: leaves it alone).  A release finds the drop captured
  * instead (*captured) when the machine's "ok" was recorded on its thread
  * just as a timeout or a disconnect failed the vend.
  */
 static int
-drop_record(struct server *srv, int64_t tx, int outcome,
+drop_record(struct server *srv, int64_t tx, int outcome, int64_t stock,
     const char *message, cJSON *reply, int *captured)
 {
 	*captured = outcome == ERR_NONE;
-	return outcome == ERR_NONE ? db_drop_capture(srv->db, tx, reply) :
-	    db_drop_release(srv->db, tx, outcome, message, reply, captured);
+	return outcome == ERR_NONE ? db_drop_capture(srv->db, tx, stock,
+	    reply) : db_drop_release(srv->db, tx, outcome, message, reply,
+	    captured);
 }
 
 /*
@@ -92,8 +100,8 @@ drop_record(struct server *srv, int64_t tx, int outcome,
  * the settler thread takes over.
  */
 static int
-drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
-    cJSON *reply, int *captured)
+drop_settle(struct server *srv, int64_t tx, int outcome, int64_t stock,
+    const char *message, cJSON *reply, int *captured)
 {
 	useconds_t pause = 100 * 1000;
 	int rc = ERR_INTERNAL, tries;
@@ -107,7 +115,8 @@ drop_settle(struct server *srv, int64_t tx, int outcome, const char *message,
 			usleep(pause);
 			pause *= 2;
 		}
-		rc = drop_record(srv, tx, outcome, message, reply, captured);
+		rc = drop_record(srv, tx, outcome, stock, message, reply,
+		    captured);
 	}
 	return rc;
 }
@@ -124,14 +133,17 @@ drop_finish(struct server *srv, struct vend *v)
 
 /* Hand a settlement to the settler thread. */
 static void
-drop_defer(struct server *srv, struct vend *v, int64_t tx, int outcome,
-    const char *message)
+drop_defer(struct server *srv, struct vend *v, const struct db_drop *d,
+    int outcome, int64_t stock, const char *message)
 {
 	struct drop_backlog *b = srv->backlog;
 	struct drop_item *it = xcalloc(1, sizeof(*it));
 
-	it->tx = tx;
+	it->tx = d->tx;
 	it->outcome = outcome;
+	it->stock = stock;
+	snprintf(it->machine, sizeof(it->machine), "%s", d->machine);
+	it->slot = d->slot;
 	snprintf(it->message, sizeof(it->message), "%s", message);
 	it->v = v;
 	it->since = now_ms();
@@ -175,8 +187,8 @@ drop_settler_main(void *arg)
 		it = b->head;
 		pthread_mutex_unlock(&b->lock);
 		scratch = cJSON_CreateObject();
-		rc = drop_record(srv, it->tx, it->outcome, it->message,
-		    scratch, &captured);
+		rc = drop_record(srv, it->tx, it->outcome, it->stock,
+		    it->message, scratch, &captured);
 		cJSON_Delete(scratch);
 		pthread_mutex_lock(&b->lock);
 		if (rc == ERR_NONE) {
@@ -191,6 +203,10 @@ drop_settler_main(void *arg)
 			event_drop(it->tx, NULL, NULL, 0, captured ?
 			    "completed" : "failed", captured ? NULL :
 			    proto_err_code(it->outcome));
+			/* A capture set the slot's stock too. */
+			if (it->outcome == ERR_NONE) {
+				event_slots(srv, it->machine, NULL, it->slot);
+			}
 			drop_finish(srv, it->v);
 			free(it);
 			pause = 100;
@@ -284,15 +300,16 @@ drop_stock(struct server *srv, const char *name, int slot, int64_t stock,
 }
 
 /*
- * The write of an "ok" failed: the answer goes to the answers file (a
- * restart captures the drop), and the stock is written on its own.
+ * The write of an "ok" failed: the answer and the stock its capture sets
+ * go to the answers file (a restart captures the drop with them).  The
+ * stock is not written on its own: the capture's retry sets it, in the
+ * capture's own write, and only if that capture is made then (the write
+ * reported lost may have been kept, stock and all).
  */
 static void
-drop_vended_lost(struct server *srv, int64_t tx, const char *name,
-    int slot, int64_t stock, const char *id)
+drop_vended_lost(struct server *srv, int64_t tx, int64_t stock)
 {
-	(void)db_answer_put(srv->db, tx, ERR_NONE);
-	drop_stock(srv, name, slot, stock, id);
+	(void)db_answer_put(srv->db, tx, ERR_NONE, stock);
 }
 
 /*
@@ -301,7 +318,7 @@ drop_vended_lost(struct server *srv, int64_t tx, const char *name,
  * result added to reply).  If its batch was lost, the vend is made
  * durable another way; then, or when the write was refused (no ticket:
  * the machine's thread did the same), 0: drop_settle captures it, with
- * its retries.
+ * its retries, and the stock with it.
  */
 static int
 drop_captured(struct server *srv, const struct db_drop *d, struct vend *v,
@@ -311,8 +328,7 @@ drop_captured(struct server *srv, const struct db_drop *d, struct vend *v,
 
 	if (v->capture != NULL && db_drop_vended_wait(srv->db, v->capture,
 	    reply, &captured) != ERR_NONE) {
-		drop_vended_lost(srv, d->tx, d->machine, d->slot, v->ok_stock,
-		    v->id);
+		drop_vended_lost(srv, d->tx, v->ok_stock);
 	}
 	v->capture = NULL;
 	event_slots(srv, d->machine, NULL, d->slot);
@@ -357,6 +373,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	v->slot = d.slot;
 	v->delay = rq->delay;
 	v->timeout_ms = (int64_t)srv->cfg->vend_timeout * 1000;
+	v->ok_stock = -2;	/* until an "ok" says (drop_vended) */
 	snprintf(v->user, sizeof(v->user), "%s", d.user);
 	if ((rc = vend_submit(srv->vends, v, d.machine)) == ERR_NONE) {
 		/*
@@ -382,8 +399,8 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 	 */
 	if (rc == ERR_NONE && drop_captured(srv, &d, v, reply)) {
 		/* Recorded by the write the machine's thread queued. */
-	} else if (drop_settle(srv, d.tx, rc, rq->message, reply, &captured) !=
-	    ERR_NONE) {
+	} else if (drop_settle(srv, d.tx, rc, v->ok_stock, rq->message, reply,
+	    &captured) != ERR_NONE) {
 		log_err("drop tx %lld: the machine %s, but the database "
 		    "refused to record the %s: retrying in the background "
 		    "until it is recorded; %s is answered internal and "
@@ -391,7 +408,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		    (long long)d.tx, rc == ERR_NONE ? "VENDED" :
 		    "did not vend", rc == ERR_NONE ? "capture" : "release",
 		    d.user);
-		drop_defer(srv, v, d.tx, rc, rq->message);
+		drop_defer(srv, v, &d, rc, v->ok_stock, rq->message);
 		/* The machine acted: the outcome is unknown, not refused. */
 		(void)db_take_refused();
 		snprintf(rq->message, sizeof(rq->message), "the outcome of "
@@ -405,6 +422,9 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		    proto_err_code(rc));
 		rc = ERR_NONE;
 		rq->message[0] = '\0';
+	} else if (rc == ERR_NONE) {
+		/* Captured apart from the "ok", which set the stock too. */
+		event_slots(srv, d.machine, NULL, d.slot);
 	}
 	if (rc == ERR_NONE) {
 		event_drop(d.tx, NULL, NULL, 0, "completed", NULL);
@@ -450,8 +470,7 @@ drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 	}
 	if (db_drop_vended(srv->db, p->tx, vend_mach_name(m), p->slot,
 	    p->stock, &later) != ERR_NONE) {
-		drop_vended_lost(srv, p->tx, vend_mach_name(m), p->slot,
-		    p->stock, p->id);
+		drop_vended_lost(srv, p->tx, p->stock);
 	}
 	p->v->ok_stock = p->stock;
 	vend_settle(srv->vends, p->v, ERR_NONE, later);

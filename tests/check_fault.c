@@ -174,13 +174,53 @@ retry_answered(struct h_client *c)
 	return done;
 }
 
+/* m1 slot 3's stock (5 at setup), as the database file has it. */
+static int64_t
+slot3_stock(void)
+{
+	return h_sql_int(srv, "SELECT stock FROM slots WHERE machine = 'm1'"
+	    " AND slot = 3");
+}
+
+/* 1 once w, subscribed to slots, hears m1 slot 3 has stock (10 s). */
+static int
+slot3_event_says(struct h_client *w, int64_t stock)
+{
+	int64_t deadline = now_ms() + 10000;
+	const cJSON *ev, *slot, *n;
+	cJSON *line;
+	int found = 0;
+
+	while (!found && now_ms() < deadline &&
+	    h_read_line(w, deadline - now_ms()) == CONN_OK) {
+		line = cJSON_Parse(w->line);
+		ev = cJSON_GetObjectItem(line, "event");
+		slot = cJSON_GetObjectItem(line, "slot");
+		n = cJSON_GetObjectItem(line, "stock");
+		found = cJSON_IsString(ev) && strcmp(ev->valuestring,
+		    "slot") == 0 && cJSON_IsNumber(slot) &&
+		    slot->valuedouble == 3 && cJSON_IsNumber(n) &&
+		    n->valuedouble == (double)stock;
+		cJSON_Delete(line);
+	}
+	return found;
+}
+
+/*
+ * A vend whose capture storage refused is captured once storage
+ * recovers, the slot's stock lowered with it (and its subscribers told):
+ * not before (the stock's own write would meet the fault too), and not
+ * twice.
+ */
 START_TEST(a_vend_during_a_fault_is_captured_once_storage_recovers)
 {
 	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *w = h_connect_as(srv, "bob", "bobpw");
 	cJSON *r;
 	int64_t tx;
 
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"slots\"]}");
 	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
 	/* Still in flight while the fault lasts: nothing else vends. */
 	r = keyed_retry(c);
@@ -204,6 +244,10 @@ START_TEST(a_vend_during_a_fault_is_captured_once_storage_recovers)
 	    " WHERE id = %lld", (long long)tx), 1);
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
 	ck_assert(h_server_log_contains(srv, "capture recorded after"));
+	/* The stock fell with the capture, once. */
+	ck_assert_int_eq(slot3_stock(), 4);
+	ck_assert(slot3_event_says(w, 4));
+	h_close(w);
 	/* The member is not wedged: the next drop reaches the machine. */
 	h_send(c, "{\"id\":2,\"cmd\":\"drop\",\"machine\":\"m1\","
 	    "\"slot\":3}");
@@ -213,6 +257,7 @@ START_TEST(a_vend_during_a_fault_is_captured_once_storage_recovers)
 	H_ASSERT_OK(r);
 	ck_assert_int_eq(h_num(r, "balance"), 80);
 	cJSON_Delete(r);
+	ck_assert_int_eq(slot3_stock(), 3);
 	ck_assert_int_eq(h_check_ledger(srv), 0);
 	fake_stop(f);
 	h_close(c);
@@ -263,7 +308,7 @@ END_TEST
 
 /*
  * After a restart: alice's keyed drop (10) was charged once, and her
- * keyed retry says so.
+ * keyed retry says so; the slot's stock fell by one, with the capture.
  */
 static void
 charged_once(void)
@@ -272,6 +317,7 @@ charged_once(void)
 	cJSON *r;
 
 	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(slot3_stock(), 4);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'completed'"), 1);
 	c = h_connect_as(srv, "alice", "alicepw");
@@ -608,8 +654,9 @@ START_TEST(a_wal_that_cannot_be_reserved_is_logged)
 END_TEST
 
 /*
- * 1 when s's answers file (db/answer.c) holds a vended record: records of
- * a tx, an outcome, padding and a check, each at its own 24 bytes.
+ * 1 when s's answers file (db/answer.c) holds a vended record whose
+ * capture lowers the stock by one: records of a tx, an outcome, the
+ * stock + 1 and a check, each at its own 24 bytes.
  */
 static int
 answer_says_vended(struct h_server *s)
@@ -618,15 +665,15 @@ answer_says_vended(struct h_server *s)
 	FILE *f = fopen(path, "rb");
 	struct {
 		int64_t tx;
-		int32_t outcome, pad;
+		int32_t outcome, stock;
 		uint64_t check;
 	} rec;
 	int found = 0;
 
 	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
 	while (fread(&rec, sizeof(rec), 1, f) == 1) {
-		found |= rec.tx > 0 && rec.outcome == 0 && rec.check ==
-		    ((uint64_t)rec.tx ^ 0x6472696e6b616e73ULL);
+		found |= rec.tx > 0 && rec.outcome == 0 && rec.stock == 0 &&
+		    rec.check == ((uint64_t)rec.tx ^ 0x6472696e6b616e73ULL);
 	}
 	fclose(f);
 	free(path);

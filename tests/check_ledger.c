@@ -335,11 +335,11 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 	ck_assert_int_eq(d.replayed, 0);
 	ck_assert_int_gt(d.tx, first);
 	ck_assert_int_eq(balance("alice"), 90);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
 	cJSON_Delete(r);
 	/* A capture retried after it was recorded finds it so, once. */
 	r = cJSON_CreateObject();
-	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
 	ck_assert_int_eq(field(r, "tx"), d.tx);
 	ck_assert_int_eq(field(r, "balance"), 90);
 	cJSON_Delete(r);
@@ -365,7 +365,7 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam", r,
 	    &captured), ERR_NONE);
 	ck_assert_int_eq(captured, 0);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_INTERNAL);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_INTERNAL);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_DROP_FAILED);
 	ck_assert_int_eq(balance("alice"), 90);
 	ck_assert(ledger_clean());
@@ -421,6 +421,76 @@ START_TEST(vended_records_stock_and_capture_in_one_write)
 	ck_assert_int_eq(balance("alice"), 90);
 	ck_assert_int_eq(sql_int("SELECT balance FROM accounts WHERE name ="
 	    " '@sales'"), 10);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * A capture made apart from the machine's "ok" (its write was lost) sets
+ * the slot's stock in the same write, once: a capture retried after one
+ * that was kept leaves the stock as that one set it.
+ */
+START_TEST(a_retried_capture_lowers_the_stock_once)
+{
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1 };
+	cJSON *r = cJSON_CreateObject();
+
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
+	    ERR_NONE);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -1, r), ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 4);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -1, r), ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 4);
+	ck_assert_int_eq(balance("alice"), 90);
+	/* A count the machine gave is set; -2 (a sensed count) is kept. */
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, 2, r), ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 2);
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 2);
+	ck_assert_int_eq(balance("alice"), 70);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * A restart captures the pending drops their machines vended (the
+ * answers file), each lowering its slot's stock in that write as its
+ * "ok" said: one less, the count the machine gave, or (a sensed count
+ * standing) nothing.
+ */
+START_TEST(a_capture_at_restart_sets_the_stock)
+{
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1 };
+	static const char *const who[] = { "alice", "admin", "bob" };
+	static const int64_t said[] = { -1, 3, -2 };
+	cJSON *r = cJSON_CreateObject();
+	int i, n;
+
+	ck_assert_int_eq(db_answer_open(db), 0);
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(db_slot_set(db, "m1", i + 1, "Tea",
+		    i == 2 ? 0 : 10, 5, 1, r), ERR_NONE);
+		d.user = who[i];
+		d.slot = i + 1;
+		ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+		ck_assert_int_eq(db_answer_put(db, d.tx, ERR_NONE, said[i]),
+		    0);
+	}
+	ck_assert_int_eq(db_drop_release_pending(db, &n), ERR_NONE);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM tx WHERE kind = 'drop'"
+	    " AND state = 'completed'"), 3);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots WHERE slot = 1"), 4);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots WHERE slot = 2"), 3);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots WHERE slot = 3"), 5);
 	ck_assert(ledger_clean());
 	cJSON_Delete(r);
 }
@@ -964,7 +1034,7 @@ START_TEST(a_keyed_drop_is_settled_through_its_own_index)
 	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
 	    ERR_NONE);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
 	for (i = 0; i < sizeof(settle) / sizeof(settle[0]); i++) {
 		ck_assert_msg(plan_uses(settle[i], "idem_tx"), "%s", settle[i]);
 	}
@@ -1082,7 +1152,7 @@ START_TEST(tx_is_written_without_a_temporary_btree)
 	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
 	    ERR_NONE);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
 	ck_assert_int_eq(balance("alice"), 90);
 	ck_assert(ledger_clean());
 	cJSON_Delete(r);
@@ -1252,7 +1322,7 @@ START_TEST(balance_in_memory_follows_every_movement)
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
 	ck_assert_int_eq(balance("alice"), 60);
 	balances_match_ledger(members3);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
 	captured = d.tx;
 	ck_assert_int_eq(balance("alice"), 60);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
@@ -2196,6 +2266,8 @@ ledger_suite(void)
 	tcase_add_test(tc, the_sync_thread_takes_no_process_signal);
 	tcase_add_test(tc, the_wal_is_still_checkpointed);
 	tcase_add_test(tc, vended_records_stock_and_capture_in_one_write);
+	tcase_add_test(tc, a_retried_capture_lowers_the_stock_once);
+	tcase_add_test(tc, a_capture_at_restart_sets_the_stock);
 	suite_add_tcase(s, tc);
 	return s;
 }
