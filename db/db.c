@@ -1809,13 +1809,16 @@ db_write_begin(struct db *db)
  * have seen writes not yet durable, to wait for them.  A failed
  * statement rolls back its savepoint: nothing was applied, and a storage
  * fault there is unavailable.  A failed RELEASE or COMMIT may or may not
- * have reached the disk, so it stays internal (outcome unknown).
+ * have reached the disk, so it stays internal (outcome unknown).  A
+ * savepoint that cannot be rolled back to, its transaction still open,
+ * would leave the write in the batch for the next COMMIT: the whole
+ * batch is rolled back instead, and its writers fail with this one.
  */
 static int
 db_write_close(struct db *db, int rc, struct db_waiter *w, int wanted)
 {
 	const char *what = NULL;
-	char why[256] = "";
+	char why[256] = "", undo[256] = "";
 	int storage = 0;
 
 	if (rc == ERR_NONE) {
@@ -1833,8 +1836,13 @@ db_write_close(struct db *db, int rc, struct db_waiter *w, int wanted)
 		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(db->writer));
 	}
 	if (rc != ERR_NONE && sqlite3_get_autocommit(db->writer) == 0) {
-		sqlite3_exec(db->writer, "ROLLBACK TO w; RELEASE w", NULL, NULL,
-		    NULL);
+		if (db_exec_ctl(db->writer, "ROLLBACK TO w") == SQLITE_OK) {
+			(void)db_exec_ctl(db->writer, "RELEASE w");
+		} else if (sqlite3_get_autocommit(db->writer) == 0) {
+			snprintf(undo, sizeof(undo), "%s",
+			    sqlite3_errmsg(db->writer));
+			sqlite3_exec(db->writer, "ROLLBACK", NULL, NULL, NULL);
+		}
 	}
 	db->ntouched = 0;
 	db->touched_lost = 0;
@@ -1843,6 +1851,15 @@ db_write_close(struct db *db, int rc, struct db_waiter *w, int wanted)
 		db_fault(db, db_op, what, why);
 	} else if (what != NULL) {
 		log_err("database: cannot finish a write: %s", why);
+	}
+	if (undo[0] != '\0') {
+		log_err("database: cannot undo a failed write: %s; its batch "
+		    "is rolled back", undo);
+		/* A refusal read from the lost batch is no answer either. */
+		if (rc != ERR_UNAVAILABLE) {
+			rc = ERR_INTERNAL;
+		}
+		db_batch_check(db);
 	}
 	w->made = 1;
 	/* A queued write whose ticket is waited for already is wanted. */

@@ -2079,6 +2079,61 @@ START_TEST(a_batch_rolled_back_by_a_queued_write_is_not_reused)
 END_TEST
 
 /*
+ * A queued write that leaves without its savepoint (it released it
+ * itself): its RELEASE fails, and so does the ROLLBACK TO meant to undo
+ * it, while the batch's transaction is still open.
+ */
+static int
+queued_savepoint_gone(sqlite3 *h, void *arg)
+{
+	struct queued *q = arg;
+
+	q->runs++;
+	ck_assert_int_eq(sqlite3_exec(h, "INSERT INTO settings (name, value)"
+	    " VALUES ('gone', 'g'); RELEASE w", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_get_autocommit(h), 0);
+	return q->rc;
+}
+
+/*
+ * A write that can be neither released nor rolled back to its savepoint
+ * fails its whole batch: nothing of it is committed behind the internal
+ * its caller is told, nor anything of the batch's other writes, which
+ * are told the same; the next write begins a batch of its own.
+ */
+START_TEST(a_write_that_cannot_be_undone_fails_its_batch)
+{
+	struct queued bad = { .name = "gone", .rc = ERR_NONE };
+	struct db_ticket *later;
+	sqlite3 *h;
+	int rc;
+
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	ck_assert_int_eq(db_run(h, "INSERT INTO settings (name, value)"
+	    " VALUES ('holder', 'h')", ""), 0);
+	ck_assert_int_eq(db_write_queue(db, queued_savepoint_gone, &bad,
+	    &later), ERR_NONE);
+	rc = db_write_end(db, ERR_NONE);
+	ck_assert_int_eq(bad.runs, 1);
+	ck_assert_int_eq(db_ticket_wait(db, later), ERR_INTERNAL);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'gone'"), 0);
+	/* Told it failed, it is not there; told it is kept, it is. */
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'holder'"), rc == ERR_NONE);
+	ck_assert_int_eq(rc, ERR_INTERNAL);
+	ck_assert_int_eq(sqlite3_get_autocommit(db->writer), 1);
+	ck_assert_ptr_nonnull(h = db_write_begin(db));
+	ck_assert_int_eq(db_run(h, "INSERT INTO settings (name, value)"
+	    " VALUES ('next', 'n')", ""), 0);
+	ck_assert_int_eq(db_write_end(db, ERR_NONE), ERR_NONE);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM settings WHERE"
+	    " name = 'next'"), 1);
+	ck_assert_int_eq(db->durable_seq, db->committed_seq);
+}
+END_TEST
+
+/*
  * Many threads queueing writes while others take the connection
  * themselves (db_send): every queued write is made once and kept, and
  * the money the others moved is all there.
@@ -2258,6 +2313,7 @@ ledger_suite(void)
 	    a_queued_write_that_cannot_begin_fails_before_it_runs);
 	tcase_add_test(tc, queued_writes_from_many_threads_are_all_kept);
 	tcase_add_test(tc, a_batch_rolled_back_by_a_queued_write_is_not_reused);
+	tcase_add_test(tc, a_write_that_cannot_be_undone_fails_its_batch);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("machines");
 	tcase_add_checked_fixture(tc, setup, teardown);
