@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -25,6 +26,16 @@
 #ifndef DRINKD_CONF
 #define DRINKD_CONF "/etc/drink/drinkd.conf"
 #endif
+
+/*
+ * Exit statuses: 0 done, 1 a failure that may pass (a port in use, the
+ * database locked or failing, no memory), 2 a usage error, and
+ * MAIN_EXIT_CONFIG (EX_CONFIG, 78) for a configuration that cannot work
+ * as it is: the file cannot be read or has a bad line, or the server
+ * refuses a value (-n's checks).  drinkd.service restarts on 1 but not on
+ * 2 or 78 (RestartPreventExitStatus), which only an edit can mend.
+ */
+#define MAIN_EXIT_CONFIG EX_CONFIG
 
 struct main_opts {
 	const char *file;
@@ -703,7 +714,7 @@ main_serve(struct config *cfg)
 	/* Cleared by server_run() once it serves. */
 	log_stderr_too(1);
 	if (main_check_config(cfg) != 0) {
-		return 1;
+		return MAIN_EXIT_CONFIG;
 	}
 	if (cmd_table_check(err, sizeof(err)) != 0) {
 		fatal("%s", err);
@@ -817,7 +828,7 @@ main(int argc, char **argv)
 	}
 	if (o.file != NULL && config_load(&cfg, o.file, err, sizeof(err)) != 0) {
 		main_print_lines(err);
-		rc = 1;
+		rc = MAIN_EXIT_CONFIG;
 		/*
 		 * -n goes on to check what did load: every mistake at once.
 		 * A file that could not be opened loaded nothing: checking
@@ -851,7 +862,7 @@ main(int argc, char **argv)
 		if (main_check_owner(cfg.database) != 0) {
 			rc = 1;
 		} else if (main_check_config(&cfg) != 0 || load_failed) {
-			rc = 1;
+			rc = MAIN_EXIT_CONFIG;
 		} else {
 			(void)server_cert_warnings(&cfg, main_say);
 			printf("configuration OK\n");

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1903,8 +1904,8 @@ START_TEST(hostile_startup_refuses_exposed_key)
 		rc = h_drinkd_run(args, out, 20000);
 		took = now_ms() - start;
 		text = h_slurp(out, H_SLURP_MAX);
-		ck_assert_msg(rc == 1, "key mode %03o: drinkd exited %d:\n%s",
-		    (unsigned)modes[i], rc, text);
+		ck_assert_msg(rc == EX_CONFIG, "key mode %03o: drinkd exited "
+		    "%d:\n%s", (unsigned)modes[i], rc, text);
 		ck_assert_msg(took < 5000, "key mode %03o: refusal took %lld "
 		    "ms", (unsigned)modes[i], (long long)took);
 		ck_assert_msg(strstr(text, "chmod 600 it") != NULL,
@@ -1976,32 +1977,33 @@ START_TEST(hostile_check_config_reports_problems)
 	int rc;
 
 	h_copy_file(src, key, 0600);
-	/* A certificate that is not there: 1, naming it. */
+	/* A certificate that is not there: 78 (EX_CONFIG), naming it. */
 	conf = hostile_conf_in(dir, key, "cert = /nonexistent/server.crt");
 	args = xasprintf("-f %s -n", conf);
 	rc = h_drinkd_run(args, out, 20000);
 	text = h_slurp(out, H_SLURP_MAX);
-	ck_assert_msg(rc == 1, "-n with a missing cert exited %d: %s", rc,
-	    text);
+	ck_assert_msg(rc == EX_CONFIG, "-n with a missing cert exited %d: %s",
+	    rc, text);
 	ck_assert_msg(strstr(text, "/nonexistent/server.crt") != NULL &&
 	    strstr(text, "configuration OK") == NULL, "%s", text);
 	free(text);
 	free(conf);
-	/* An exposed key: 1, saying so. */
+	/* An exposed key: 78, saying so. */
 	h_copy_file(src, key, 0644);
 	conf = hostile_conf_in(dir, key, NULL);
 	rc = h_drinkd_run(args, out, 20000);
 	text = h_slurp(out, H_SLURP_MAX);
-	ck_assert_msg(rc == 1 && strstr(text, "accessible by others") !=
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, "accessible by others") !=
 	    NULL, "-n with key 0644 exited %d: %s", rc, text);
 	free(text);
 	free(conf);
-	/* A value out of range in the file: 1, naming file:line and key. */
+	/* A value out of range in the file: 78, naming file:line and key. */
 	h_copy_file(src, key, 0600);
 	conf = hostile_conf_in(dir, key, "max_line = 10");
 	rc = h_drinkd_run(args, out, 20000);
 	text = h_slurp(out, H_SLURP_MAX);
-	ck_assert_msg(rc == 1 && strstr(text, "drinkd.conf:7: max_line: ") !=
+	ck_assert_msg(rc == EX_CONFIG &&
+	    strstr(text, "drinkd.conf:7: max_line: ") !=
 	    NULL,
 	    "-n with max_line = 10 exited %d: %s", rc, text);
 	free(text);

@@ -17,6 +17,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -213,7 +214,8 @@ START_TEST(ops_check_refuses_each_bad_value_naming_file_line_and_key)
 		conf = ops_conf(dir, line);
 		p = xasprintf("drinkd: %s:7: %s", conf, expect);
 		rc = ops_run(dir, &text, "-f %s -n", conf);
-		ck_assert_msg(rc == 1, "%s: -n exited %d: %s", line, rc, text);
+		ck_assert_msg(rc == EX_CONFIG, "%s: -n exited %d: %s", line,
+		    rc, text);
 		ck_assert_msg(strstr(text, p) != NULL, "%s: want \"%s\" in:\n%s",
 		    line, p, text);
 		ck_assert_msg(strstr(text, "configuration OK") == NULL, "%s",
@@ -255,8 +257,8 @@ START_TEST(ops_check_names_every_mistake_at_once)
 	conf = ops_conf(dir, "vend_timout = 3\nlisten = 127.0.0.1:99999\n"
 	    "max_clients = 0\nmachine_ca = /nonexistent/ca.crt");
 	rc = ops_run(dir, &text, "-f %s -n", conf);
-	ck_assert_msg(rc == 1 && strstr(text, "configuration OK") == NULL,
-	    "%d %s", rc, text);
+	ck_assert_msg(rc == EX_CONFIG &&
+	    strstr(text, "configuration OK") == NULL, "%d %s", rc, text);
 	for (i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
 		want = xasprintf("drinkd: %s%s", conf, expect[i]);
 		ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in:\n%s",
@@ -266,8 +268,8 @@ START_TEST(ops_check_names_every_mistake_at_once)
 	free(text);
 	/* The server: the same load refusals, and no start. */
 	rc = ops_run(dir, &text, "-f %s -d", conf);
-	ck_assert_msg(rc == 1 && strstr(text, "ready") == NULL, "%d %s", rc,
-	    text);
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, "ready") == NULL,
+	    "%d %s", rc, text);
 	for (i = 0; i < 3; i++) {
 		want = xasprintf("drinkd: %s%s", conf, expect[i]);
 		ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in:\n%s",
@@ -280,7 +282,8 @@ START_TEST(ops_check_names_every_mistake_at_once)
 	rc = ops_run(dir, &text, "-f %s/missing.conf -n", dir);
 	want = xasprintf("drinkd: cannot open %s/missing.conf: No such file "
 	    "or directory\n", dir);
-	ck_assert_msg(rc == 1 && strcmp(text, want) == 0, "%d %s", rc, text);
+	ck_assert_msg(rc == EX_CONFIG && strcmp(text, want) == 0, "%d %s", rc,
+	    text);
 	free(want);
 	free(text);
 	free(conf);
@@ -327,7 +330,7 @@ START_TEST(ops_check_lists_every_refusal_and_unset_required_keys)
 
 	conf = ops_conf(dir, "cert =\nkey =\ndatabase = /nonexistent/x.db");
 	rc = ops_run(dir, &text, "-f %s -n", conf);
-	ck_assert_int_eq(rc, 1);
+	ck_assert_int_eq(rc, EX_CONFIG);
 	ck_assert_msg(strstr(text, ":7: cert: not set (required)") != NULL &&
 	    strstr(text, ":8: key: not set (required)") != NULL &&
 	    strstr(text, ":9: database: directory /nonexistent: ") != NULL,
@@ -338,7 +341,8 @@ START_TEST(ops_check_lists_every_refusal_and_unset_required_keys)
 	ck_assert_msg(rc == 2 && strstr(text, "listen: port 65536 is out of "
 	    "range") != NULL, "%d %s", rc, text);
 	free(text);
-	/* Still one when the file has mistakes of its own: those are 1. */
+	/* Still 2 when the file has mistakes of its own: those alone are
+	 * a configuration error, 78. */
 	free(conf);
 	conf = ops_conf(dir, "bogus = 1");
 	rc = ops_run(dir, &text, "-f %s -n --listen=127.0.0.1:65536", conf);
@@ -347,8 +351,8 @@ START_TEST(ops_check_lists_every_refusal_and_unset_required_keys)
 	    "%d %s", rc, text);
 	free(text);
 	rc = ops_run(dir, &text, "-f %s -n", conf);
-	ck_assert_msg(rc == 1 && strstr(text, "bogus") != NULL, "%d %s", rc,
-	    text);
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, "bogus") != NULL,
+	    "%d %s", rc, text);
 	free(text);
 	/* -n with words after it is a usage error, not "configuration OK". */
 	rc = ops_run(dir, &text, "-f %s -n useradd zed", conf);
@@ -373,17 +377,28 @@ START_TEST(ops_start_failures_reach_stderr_without_d)
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sa);
 	char *dir = h_tmpdir(), *conf, *text, *more;
+	struct h_server *srv;
 	int fd, rc;
 
-	/* Not started with -d (syslog), and the certificate is missing. */
+	/*
+	 * Not started with -d (syslog), and the certificate is missing: a
+	 * configuration error, 78, on which drinkd.service does not restart.
+	 */
 	conf = ops_conf(dir, "cert = /nonexistent/server.crt");
 	rc = ops_run(dir, &text, "-f %s", conf);
-	ck_assert_msg(rc == 1 && strstr(text, "drinkd: ") != NULL &&
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, "drinkd: ") != NULL &&
 	    strstr(text, ":7: cert: cannot read /nonexistent/server.crt") !=
 	    NULL, "%d: %s", rc, text);
 	free(text);
 	free(conf);
-	/* The port is taken. */
+	/* So is a port that cannot be parsed. */
+	conf = ops_conf(dir, "machine_listen = 127.0.0.1:http");
+	rc = ops_run(dir, &text, "-f %s", conf);
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, ":7: machine_listen: ")
+	    != NULL && strstr(text, "ready") == NULL, "%d: %s", rc, text);
+	free(text);
+	free(conf);
+	/* The port is taken: 1, a failure that may pass (systemd retries). */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -403,6 +418,15 @@ START_TEST(ops_start_failures_reach_stderr_without_d)
 	free(text);
 	close(fd);
 	free(more);
+	free(conf);
+	/* The database in use by another drinkd: 1 too. */
+	srv = h_server_start(NULL);
+	conf = ops_conf(dir, NULL);
+	rc = ops_run(dir, &text, "-f %s --database=%s", conf, srv->db);
+	ck_assert_msg(rc == 1 && strstr(text, "is in use by drinkd") != NULL,
+	    "%d: %s", rc, text);
+	free(text);
+	h_server_free(srv);
 	free(conf);
 	free(dir);
 }
@@ -483,8 +507,8 @@ START_TEST(ops_unreadable_key_says_how_to_let_drinkd_read_it)
 	    "drinkd runs as nobody: let it read the file, e.g. chgrp nogroup "
 	    "%s/server.key and chmod g+r %s/server.key (a private key: mode "
 	    "640)", dir, dir, dir);
-	ck_assert_msg(rc != 0 && strstr(text, want) != NULL, "%d %s", rc,
-	    text);
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, want) != NULL, "%d %s",
+	    rc, text);
 	free(want);
 	free(text);
 	want = xasprintf("rm -rf %s", dir);
@@ -714,8 +738,9 @@ START_TEST(ops_key_readable_by_drinkds_group_is_accepted)
 			ck_assert_msg(rc == 0, "mode %03o: %d %s",
 			    (unsigned)cases[i].mode, rc, text);
 		} else {
-			ck_assert_msg(rc == 1 && strstr(text, ":5: key: key ")
-			    != NULL && strstr(text, cases[i].refusal) != NULL,
+			ck_assert_msg(rc == EX_CONFIG &&
+			    strstr(text, ":5: key: key ") != NULL &&
+			    strstr(text, cases[i].refusal) != NULL,
 			    "mode %03o group %s: %d %s",
 			    (unsigned)cases[i].mode, cases[i].own_group ?
 			    "own" : "other", rc, text);
@@ -1509,6 +1534,8 @@ START_TEST(ops_install_layout_and_units_verify)
 	    "grep -x 'CapabilityBoundingSet=' drinkd.service && "
 	    "grep -x 'ProtectSystem=strict' drinkd.service && "
 	    "grep '^LimitNOFILE=' drinkd.service && "
+	    "grep -x 'Restart=on-failure' drinkd.service && "
+	    "grep -x 'RestartPreventExitStatus=2 78' drinkd.service && "
 	    "grep -x 'Restart=on-failure' drink-machine@.service && "
 	    "grep -F '/usr/bin/drink-machine' drink-machine@.service", dir);
 	ck_assert_msg(rc == 0, "%s", text);
