@@ -671,16 +671,18 @@ db_migrate(struct db *db, char *err, size_t errlen)
 	if ((st = db_prep(db->writer, "PRAGMA user_version", "")) == NULL ||
 	    db_step(st) != 1) {
 		sqlite3_finalize(st);
-		snprintf(err, errlen, "cannot read schema version");
+		snprintf(err, errlen, "cannot read the schema version of %s",
+		    db->path);
 		return -1;
 	}
 	version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	db->created = version == 0;
+	/* As db_probe says it: init and the subcommands come here. */
 	if (version > DB_SCHEMA_VERSION) {
-		snprintf(err, errlen,
-		    "database schema version %d is newer than this drinkd "
-		    "(%d)", version, DB_SCHEMA_VERSION);
+		snprintf(err, errlen, "database %s has schema version %d, "
+		    "newer than this drinkd (%d)", db->path, version,
+		    DB_SCHEMA_VERSION);
 		return -1;
 	}
 	for (v = version + 1; v <= DB_SCHEMA_VERSION; v++) {

@@ -805,6 +805,44 @@ ops_exec(const char *db, const char *sql)
 	sqlite3_close(h);
 }
 
+/*
+ * A database a newer drinkd has migrated (a downgrade): init, and the
+ * subcommands that open it, name the file and both schema versions, and
+ * leave it as it was.
+ */
+START_TEST(ops_init_names_a_database_newer_than_it)
+{
+	static const char *const cmds[] = { "init", "usermod admin --admin" };
+	char *dir = h_tmpdir(), *conf, *text, *db, *sql, *want;
+	size_t i;
+	int rc;
+
+	conf = ops_conf(dir, NULL);
+	db = xasprintf("%s/drink.db", dir);
+	rc = ops_run(dir, &text, "-f %s init", conf);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	sql = xasprintf("PRAGMA user_version = %d", DB_SCHEMA_VERSION + 1);
+	ops_exec(db, sql);
+	want = xasprintf("error: database %s has schema version %d, newer "
+	    "than this drinkd (%d)\n", db, DB_SCHEMA_VERSION + 1,
+	    DB_SCHEMA_VERSION);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		rc = ops_run(dir, &text, "-f %s %s", conf, cmds[i]);
+		ck_assert_msg(rc == 1 && strstr(text, want) != NULL, "%s: %d "
+		    "%s", cmds[i], rc, text);
+		free(text);
+		ck_assert_int_eq(ops_file_int(db, "PRAGMA user_version"),
+		    DB_SCHEMA_VERSION + 1);
+	}
+	free(want);
+	free(sql);
+	free(db);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_backup_of_a_live_database_is_a_verified_copy)
 {
 	struct h_server *s = h_server_start(NULL);
@@ -1810,6 +1848,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_key_set_twice_is_warned_by_n_and_in_the_log);
 	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
 	tcase_add_test(tc, ops_commands_never_create_a_missing_database);
+	tcase_add_test(tc, ops_init_names_a_database_newer_than_it);
 	tcase_add_test(tc, ops_subcommand_help_is_its_usage_and_does_nothing);
 	tcase_add_test(tc, ops_server_says_how_far_to_raise_a_low_fd_limit);
 	tcase_add_test(tc, ops_unreadable_key_says_how_to_let_drinkd_read_it);
