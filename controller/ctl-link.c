@@ -570,13 +570,22 @@ ctl_link_sleep(int64_t ms)
  * controller runs with this certificate, and each new connection for a
  * machine replaces the last) would otherwise be redialled twice a
  * second for ever.
+ *
+ * The server says nothing about why it closes, so a twin is told from a
+ * restart by what follows: a twin leaves the server up, and the next
+ * connection registers and is closed early again; a restarting server
+ * refuses the next connection (its listeners close first), or the new
+ * one keeps it.  So the twin is named only when CTL_TWIN_SHORT
+ * registrations in a row ended early, with no failed attempt between.
  */
+#define CTL_TWIN_SHORT 2
+
 int
 ctl_link_run(const struct ctl_config *cfg, SSL_CTX *ctx)
 {
 	struct ctl_link l = { .cfg = cfg, .ctx = ctx };
 	int64_t backoff = CTL_BACKOFF_MIN_MS, wait, up;
-	int st;
+	int st, shorts = 0;
 
 	for (;;) {
 		st = ctl_link_session(&l, &up);
@@ -588,12 +597,15 @@ ctl_link_run(const struct ctl_config *cfg, SSL_CTX *ctx)
 		}
 		if (up >= CTL_STABLE_MS) {
 			backoff = CTL_BACKOFF_MIN_MS;
-		} else if (up >= 0) {
-			log_warn("the connection ended %.1f s after registering; "
-			    "if this repeats, check that no other controller "
-			    "uses this machine's certificate (the server "
-			    "keeps only the newest connection of a machine)",
-			    (double)up / 1000);
+			shorts = 0;
+		} else if (up < 0) {
+			shorts = 0;
+		} else if (++shorts >= CTL_TWIN_SHORT) {
+			log_warn("the connection ended %.1f s after "
+			    "registering, %d times in a row; check that no "
+			    "other controller uses this machine's certificate "
+			    "(the server keeps only the newest connection of "
+			    "a machine)", (double)up / 1000, shorts);
 		}
 		wait = backoff / 2 + (int64_t)(drand48() * (double)backoff / 2);
 		log_info("reconnecting in %.1f s", (double)wait / 1000);
