@@ -185,7 +185,7 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 {
 	char *tmp = xasprintf("%s.tmp", dst_path), *dir, *slash;
 	sqlite3 *src = NULL, *dst = NULL;
-	int fd, rc = -1;
+	int fd, quiet, rc = -1;
 
 	if (access(src_path, F_OK) != 0) {
 		snprintf(err, errlen, "database %s: %s", src_path,
@@ -217,13 +217,15 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 		goto out;
 	}
 	close(fd);
-	if (db_sqlite_open(src_path, &src, SQLITE_OPEN_READONLY) !=
-	    SQLITE_OK) {
-		snprintf(err, errlen, "cannot open database %s: %s", src_path,
-		    src != NULL ? sqlite3_errmsg(src) : "out of memory");
+	/*
+	 * Read as check-ledger reads: with no server on the database, a
+	 * plain read-only connection would make DB-wal and DB-shm beside it
+	 * and could not remove them, so it is read as immutable instead.
+	 */
+	if ((src = db_connect_snapshot(src_path, &quiet, err, errlen)) ==
+	    NULL) {
 		goto out;
 	}
-	sqlite3_busy_timeout(src, DB_BUSY_MS);
 	if (db_sqlite_open(tmp, &dst, SQLITE_OPEN_READWRITE) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", tmp,
@@ -231,6 +233,11 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 		goto out;
 	}
 	if (db_backup_copy(dst, src, err, errlen) != 0) {
+		goto out;
+	}
+	if (quiet && db_snapshot_busy(src_path)) {
+		snprintf(err, errlen, "a drinkd started on %s during the "
+		    "backup; run backup again", src_path);
 		goto out;
 	}
 	sqlite3_close(dst);
@@ -253,7 +260,7 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 	rc = 0;
 out:
 	sqlite3_close(dst);
-	sqlite3_close(src);
+	db_connection_close(src);
 	if (rc != 0) {
 		db_backup_unlink(tmp);
 	}

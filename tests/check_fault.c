@@ -1183,6 +1183,61 @@ START_TEST(check_ledger_says_when_a_drinkd_started_during_it)
 }
 END_TEST
 
+/*
+ * backup of a stopped server's database reads it the same way (as it
+ * lies, so that it leaves no DB-wal or DB-shm beside it): a drinkd
+ * started on it during the copy may have changed it under the copy, so
+ * the backup fails, saying so, and writes no FILE.
+ */
+START_TEST(backup_says_when_a_drinkd_started_during_it)
+{
+	char *hold = xasprintf("%s.hold", fault_flag);
+	char *reading = xasprintf("%s.hold.reading", fault_flag);
+	char *out = xasprintf("%s.backup", fault_flag), *args, *text, *wal;
+	char *copy = xasprintf("%s/copy.db", srv->dir);
+	char *cmd = xasprintf("backup %s", copy);
+	int status;
+	pid_t pid;
+	FILE *f;
+
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	wal = xasprintf("%s-wal", srv->db);
+	ck_assert_msg(access(wal, F_OK) != 0, "%s left by a clean stop", wal);
+	f = fopen(hold, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	args = xasprintf("-f %s %s", srv->conf, cmd);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("DRINK_FAULT_HOLD", hold, 1);
+		_exit(h_drinkd_run(args, out, 60000));
+	}
+	H_WAIT_UNTIL(access(reading, F_OK) == 0);
+	h_server_restart(srv);
+	ck_assert_int_eq(access(wal, F_OK), 0);
+	unlink(hold);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	text = h_slurp(out, H_SLURP_MAX);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+	    strstr(text, "during the backup; run backup again") != NULL &&
+	    strstr(text, "written to") == NULL, "status %d: %s", status,
+	    text);
+	ck_assert_msg(access(copy, F_OK) != 0, "%s written", copy);
+	free(text);
+	/* Run again, beside the running server: a copy. */
+	ck_assert_int_eq(h_server_cmd(srv, cmd, NULL), 0);
+	ck_assert_int_eq(access(copy, F_OK), 0);
+	free(cmd);
+	free(copy);
+	free(args);
+	free(wal);
+	free(out);
+	free(reading);
+	free(hold);
+}
+END_TEST
+
 /* ---- the Sunday dialect ---------------------------------------------- */
 
 /* A Sunday connection, greeted on m1. */
@@ -1352,6 +1407,7 @@ main(void)
 	tcase_add_test(tc, a_truncated_wal_index_is_survived);
 	tcase_add_test(tc, an_immutable_wal_index_is_survived);
 	tcase_add_test(tc, check_ledger_says_when_a_drinkd_started_during_it);
+	tcase_add_test(tc, backup_says_when_a_drinkd_started_during_it);
 	tc = h_tcase(s, "Sunday replies while storage fails", sunday_setup,
 	    teardown, 180);
 	tcase_add_test(tc,

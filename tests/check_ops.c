@@ -942,6 +942,64 @@ START_TEST(ops_backup_of_a_live_database_is_a_verified_copy)
 END_TEST
 
 /*
+ * With no server running, a backup reads the database without leaving
+ * DB-wal or DB-shm beside it (made by whoever ran the backup, root
+ * perhaps, they would outlive it), nor anything beside the copy: the
+ * database is as it was found, the backup one file.
+ */
+START_TEST(ops_backup_of_a_stopped_database_leaves_it_as_it_was)
+{
+	static const char *const side[] = { "-wal", "-shm", ".tmp",
+		".answers" };
+	struct h_server *s = h_server_start(NULL);
+	struct h_client *c = h_connect_as(s, "alice", "alicepw");
+	char *copy = xasprintf("%s/backup.db", s->dir), *text, *p;
+	char *before, *after;
+	size_t i, n0 = 0, n1 = 0;
+	int rc;
+
+	h_expect(c, NULL, "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":7}");
+	h_close(c);
+	ck_assert_int_eq(h_server_stop(s), 0);
+	for (i = 0; i < 2; i++) {
+		p = xasprintf("%s%s", s->db, side[i]);
+		ck_assert_msg(access(p, F_OK) != 0, "%s left by a clean stop",
+		    p);
+		free(p);
+	}
+	before = ops_read_all(s->db, &n0);
+	ck_assert_ptr_nonnull(before);
+	rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf, copy);
+	ck_assert_msg(rc == 0 && strstr(text, "(ledger OK)") != NULL,
+	    "%d %s", rc, text);
+	free(text);
+	for (i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		p = xasprintf("%s%s", s->db, side[i]);
+		ck_assert_msg(i >= 2 || access(p, F_OK) != 0, "backup left %s",
+		    p);
+		free(p);
+		p = xasprintf("%s%s", copy, side[i]);
+		ck_assert_msg(access(p, F_OK) != 0, "backup left %s", p);
+		free(p);
+	}
+	after = ops_read_all(s->db, &n1);
+	ck_assert_ptr_nonnull(after);
+	ck_assert_msg(n0 == n1 && memcmp(before, after, n0) == 0,
+	    "backup changed %s", s->db);
+	ck_assert_int_eq(ops_file_int(copy, "SELECT balance FROM accounts"
+	    " WHERE name = 'bob'"), 7);
+	/* The server starts on it as before. */
+	h_server_restart(s);
+	ck_assert_int_eq(h_balance(s, "bob"), 7);
+	free(before);
+	free(after);
+	free(copy);
+	h_server_free(s);
+}
+END_TEST
+
+/*
  * A backup is renamed over its FILE: over the live database, the server's
  * later commits would go to the unlinked file.  Refused, by any name.
  */
@@ -1858,6 +1916,8 @@ ops_suite(void)
 	tc = h_tcase(s, "backup and restore, verified by the ledger", NULL,
 	    NULL, OPS_TIMEOUT);
 	tcase_add_test(tc, ops_backup_of_a_live_database_is_a_verified_copy);
+	tcase_add_test(tc,
+	    ops_backup_of_a_stopped_database_leaves_it_as_it_was);
 	tcase_add_test(tc, ops_backup_refuses_a_broken_ledger);
 	tcase_add_test(tc, ops_backup_never_replaces_the_database_or_its_files);
 	tcase_add_test(tc,
