@@ -153,6 +153,13 @@ card_main(void *arg)
 		rq.slot = j->slot;
 		rc = drop_run(j->srv, &rq, reply);
 	}
+	/*
+	 * As cmd.c answers a member: a write (the card's last use, the
+	 * hold) refused before it was tried changed nothing.
+	 */
+	if (rc == ERR_INTERNAL && db_take_refused()) {
+		rc = ERR_UNAVAILABLE;
+	}
 	if (rc == ERR_NONE) {
 		out = cJSON_CreateObject();
 		if (j->id != NULL) {
@@ -177,6 +184,9 @@ card_main(void *arg)
 
 			cJSON_AddNumberToObject(out, "retry_after",
 			    (double)(wait > 0 ? wait : 1));
+		} else if (rc == ERR_UNAVAILABLE) {
+			cJSON_AddNumberToObject(out, "retry_after",
+			    (double)db_retry_after(j->srv->db));
 		}
 	}
 	j->id = NULL;

@@ -444,6 +444,87 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 }
 END_TEST
 
+/* The next message from the server on a controller's c, pings answered. */
+static cJSON *
+fault_ctl_read(struct h_client *c)
+{
+	char line[128];
+	cJSON *m;
+
+	for (;;) {
+		m = h_read(c);
+		if (!cJSON_IsString(cJSON_GetObjectItem(m, "cmd")) ||
+		    strcmp(h_str(m, "cmd"), "ping") != 0) {
+			return m;
+		}
+		snprintf(line, sizeof(line), "{\"id\":\"%.60s\",\"ok\":true}",
+		    h_str(m, "id"));
+		h_send(c, line);
+		cJSON_Delete(m);
+	}
+}
+
+/*
+ * A card tapped while writes are refused: the controller is told
+ * unavailable with retry_after, as a member is for a drop, not internal
+ * (outcome unknown): nothing was held, and no vend was sent.
+ */
+START_TEST(a_card_tap_while_writes_are_refused_is_unavailable)
+{
+	const char *tap = "{\"id\":7,\"cmd\":\"card_drop\","
+	    "\"card\":\"a11ce0a11ce0\",\"slot\":3}";
+	int64_t deadline = now_ms() + H_WAIT_MS;
+	struct h_client *c, *m;
+	char err[512], last[256] = "";
+	cJSON *r;
+	int refused = 0;
+
+	h_admin(srv, "{\"cmd\":\"card_add\",\"card\":\"a11ce0a11ce0\","
+	    "\"user\":\"alice\"}", NULL);
+	m = h_tls_dial(srv->machine_port, "machine-m1", err, sizeof(err));
+	ck_assert_msg(m != NULL, "%s", err);
+	r = h_call(m, "{\"id\":1,\"cmd\":\"register\","
+	    "\"slots\":[{\"slot\":3,\"stock\":5}]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	c = h_connect_as(srv, "alice", "alicepw");
+	fault_kind("full");
+	/* A member's write meets the fault, and then they are refused. */
+	while (!refused) {
+		ck_assert(now_ms() < deadline);
+		r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\","
+		    "\"amount\":1}");
+		ck_assert_msg(h_error(r) != NULL, "%s", h_text(r));
+		refused = strcmp(h_error(r), "unavailable") == 0;
+		cJSON_Delete(r);
+	}
+	/* (A tap may be the probe let through every 2 s: tap again.) */
+	for (refused = 0; !refused; ) {
+		ck_assert_msg(now_ms() < deadline, "no tap was refused with "
+		    "unavailable; the last reply: %s", last);
+		h_send(m, tap);
+		r = fault_ctl_read(m);
+		ck_assert_msg(h_error(r) != NULL, "%s", h_text(r));
+		ck_assert_int_eq(h_num(r, "id"), 7);
+		if (strcmp(h_error(r), "unavailable") == 0) {
+			ck_assert_int_ge(h_num(r, "retry_after"), 1);
+			refused = 1;
+		} else {
+			snprintf(last, sizeof(last), "%s", h_text(r));
+			usleep(100 * 1000);
+		}
+		cJSON_Delete(r);
+	}
+	fault(0);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop'"), 0);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	h_close(c);
+	h_close(m);
+}
+END_TEST
+
 /*
  * A hold whose COMMIT reports an error is never left pending in a running
  * drinkd: SQLite publishes a commit to the WAL index (what every
@@ -1406,6 +1487,7 @@ main(void)
 	tcase_add_test(tc, a_wildcard_listener_without_ipv6_is_ipv4);
 	tcase_add_test(tc, a_truncated_wal_index_is_survived);
 	tcase_add_test(tc, an_immutable_wal_index_is_survived);
+	tcase_add_test(tc, a_card_tap_while_writes_are_refused_is_unavailable);
 	tcase_add_test(tc, check_ledger_says_when_a_drinkd_started_during_it);
 	tcase_add_test(tc, backup_says_when_a_drinkd_started_during_it);
 	tc = h_tcase(s, "Sunday replies while storage fails", sunday_setup,
