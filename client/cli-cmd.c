@@ -53,6 +53,8 @@ static int cli_cmd_prepare_user_mod(struct cli_cmd_run *,
     struct cli_session *);
 static int cli_cmd_prepare_machine_mod(struct cli_cmd_run *,
     struct cli_session *);
+static int cli_cmd_prepare_card_add(struct cli_cmd_run *,
+    struct cli_session *);
 
 /*
  * What a failed drop means, in the member's words.  {name} is the field of
@@ -153,7 +155,8 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	{ .proto = "slot_set", .print = cli_print_slot_set },
 	{ .proto = "log", .print = cli_print_log },
 	{ .proto = "kick", .done = "Session {session} kicked" },
-	{ .proto = "card_add", .done = "Card {card_id} bound to {user}" },
+	{ .proto = "card_add", .prepare = cli_cmd_prepare_card_add,
+	    .done = "Card {card_id} bound to {user}" },
 	{ .proto = "cards", .print = cli_print_cards },
 	{ .proto = "card_del", .done = "Card {request.card_id} unbound" },
 };
@@ -1092,6 +1095,27 @@ cli_cmd_prepare_machine_mod(struct cli_cmd_run *run, struct cli_session *s)
 }
 
 /*
+ * A login by a kept token binds a card only with the password (a stolen
+ * token must not bind the thief's card): asked as a login asks for it,
+ * or DRINK_PASSWORD.  Once the server has it, this connection needs it
+ * no more.
+ */
+static int
+cli_cmd_prepare_card_add(struct cli_cmd_run *run, struct cli_session *s)
+{
+	char prompt[PROTO_NAME_MAX + 64];
+
+	if (!cli_session_by_token(s)) {
+		return CLI_EXIT_OK;
+	}
+	snprintf(prompt, sizeof(prompt), "Password for %.32s (to bind a "
+	    "card): ", cli_session_user(s) != NULL ? cli_session_user(s) :
+	    "you");
+	cJSON_AddTrueToObject(run->info, "shows_password");
+	return cli_cmd_password(run, "password", "DRINK_PASSWORD", prompt, 0);
+}
+
+/*
  * A destructive command goes ahead with --yes, or when the person at the
  * terminal says so; without a terminal to ask on it is a usage error.
  */
@@ -1295,6 +1319,10 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 	unknown = cli_cmd_unknown(st, reply);
 	if (st == CLI_EXIT_OK) {
 		st = cli_cmd_show(&run, show, reply, raw);
+	}
+	if (st == CLI_EXIT_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	    run.info, "shows_password"))) {
+		cli_session_password_shown(s);
 	}
 	/* The server closes it; the next command logs in afresh. */
 	if (st == CLI_EXIT_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(

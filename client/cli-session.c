@@ -21,6 +21,8 @@ struct cli_session {
 	struct conn *conn;
 	char *password;		/* the one that worked; wiped on free */
 	int logged_in;
+	int by_token;		/* logged in by a kept token, and has not
+				 * shown the password since */
 	char user[PROTO_NAME_MAX + 1];	/* who is logged in, when known */
 	char role[16];		/* their role, when the server said */
 	int lost;		/* the server closed the connection on us */
@@ -46,6 +48,7 @@ cli_session_drop(struct cli_session *s)
 	conn_free(s->conn);
 	s->conn = NULL;
 	s->logged_in = 0;
+	s->by_token = 0;
 	s->user[0] = '\0';
 	s->role[0] = '\0';
 }
@@ -98,6 +101,7 @@ cli_session_logged(struct cli_session *s, const cJSON *msg)
 	    cJSON_GetObjectItemCaseSensitive(msg, "role")) ?
 	    cJSON_GetObjectItemCaseSensitive(msg, "role")->valuestring : "");
 	s->logged_in = 1;
+	s->by_token = 0;
 }
 
 const char *
@@ -122,6 +126,18 @@ const char *
 cli_session_password(const struct cli_session *s)
 {
 	return s->password;
+}
+
+int
+cli_session_by_token(const struct cli_session *s)
+{
+	return s->logged_in && s->by_token;
+}
+
+void
+cli_session_password_shown(struct cli_session *s)
+{
+	s->by_token = 0;
 }
 
 /* "host:port", with brackets around an IPv6 address. */
@@ -704,6 +720,7 @@ cli_session_token_login(struct cli_session *s, const char *token)
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
 		cli_session_logged(s, reply);
+		s->by_token = 1;
 	} else {
 		err = cJSON_GetStringValue(cJSON_GetObjectItem(reply, "error"));
 		if (err != NULL && strcmp(err, "bad_credentials") == 0) {

@@ -77,6 +77,12 @@ int cli_session_has_user(const struct cli_session *s);
 /* The password this session logged in with, or NULL. */
 const char *cli_session_password(const struct cli_session *s);
 /*
+ * Whether the login was by a kept token and the server has not been shown
+ * the password since (then card_add needs it, and a right one shows it).
+ */
+int cli_session_by_token(const struct cli_session *s);
+void cli_session_password_shown(struct cli_session *s);
+/*
  * Send req (an "id" is added) and wait up to timeout_ms for its reply.
  * CLI_EXIT_OK with *reply set (caller deletes) and, when raw is not NULL,
  * *raw the reply line exactly as received (caller frees).  Whether the

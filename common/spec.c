@@ -275,7 +275,12 @@ const struct spec_cmd spec_table[] = {
 	    { .field = "label", .type = SPEC_T_TEXT, .form = SPEC_F_REST,
 	    .min = 0, .max = PROTO_NOTE_MAX, .meta = "LABEL...",
 	    .help = "a name for it; the words are joined by single spaces" },
-	    O_OWNER }, .cli = "card-add" },
+	    O_OWNER,
+	    /* Asked by drink when its login was by a kept token. */
+	    { .field = "password", .type = SPEC_T_SECRET,
+	    .form = SPEC_F_HIDDEN, .min = 1, .max = PROTO_PASSWORD_MAX,
+	    .help = "your password, needed when the login was by token" } },
+	    .cli = "card-add" },
 	{ .name = "cards", .role = SPEC_MEMBER, .flags = SPEC_CMD_OWNER,
 	    .summary = "list bound cards", .args = {
 	    O_OWNER }, .cli = "card-list" },

@@ -51,9 +51,10 @@ cmd_token_create(struct session *s, struct req *r)
 	/*
 	 * Only a session that knows the password makes tokens: one a token
 	 * logged in could otherwise turn a stolen token into a new one that
-	 * outlives the stolen one's revocation (and any expiry).
+	 * outlives the stolen one's revocation (and any expiry).  One
+	 * that has shown the password since (card_add) may.
 	 */
-	if (s->token_id != 0) {
+	if (s->token_only) {
 		log_info("token_create refused to %s: session %lld is logged "
 		    "in by token %lld", s->user,
 		    (long long)s->peer.client.session, (long long)s->token_id);

@@ -286,6 +286,9 @@ struct session {
 				 * this reply is sent; why, for the log */
 	int64_t token_id;	/* the login token it logged in by; 0: none */
 	int64_t token_expires;	/* unix s: when that token expires */
+	int token_only;		/* logged in by token_id, and has not shown
+				 * the password since: makes no token and
+				 * binds no card without it */
 };
 #define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);
@@ -323,6 +326,11 @@ void session_logout(struct session *s);
  */
 void session_set_token(struct session *s, int64_t token_id,
     int64_t expires);
+/*
+ * s, logged in, has shown its member's password: it may do what only a
+ * login by password may, though a login by token still ends with it.
+ */
+void session_password_shown(struct session *s);
 /*
  * When s's login token expires, on the now_ms() clock (INT64_MAX when s
  * is not logged in by a token): its connection is closed then.

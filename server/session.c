@@ -93,6 +93,7 @@ session_login(struct session *s, const char *user, struct db_user *u)
 	s->logged_in = 1;
 	s->token_id = 0;
 	s->token_expires = 0;
+	s->token_only = 0;
 	s->admin = strcmp(u->role, "admin") == 0;
 	if (s->events != NULL) {
 		event_queue_who(s->events, s->user, s->admin);
@@ -117,6 +118,7 @@ session_logout(struct session *s)
 	s->user[0] = '\0';
 	s->token_id = 0;
 	s->token_expires = 0;
+	s->token_only = 0;
 	s->anon_since = now_ms();
 	client_set_name(&s->peer.client, NULL);
 	if (s->events != NULL) {
@@ -130,7 +132,15 @@ session_set_token(struct session *s, int64_t token_id, int64_t expires)
 	assert(s->logged_in);
 	s->token_id = token_id;
 	s->token_expires = expires;
+	s->token_only = token_id != 0;
 	client_set_token(&s->peer.client, token_id);
+}
+
+void
+session_password_shown(struct session *s)
+{
+	assert(s->logged_in);
+	s->token_only = 0;
 }
 
 /*

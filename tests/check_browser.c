@@ -156,6 +156,9 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "device-labels", setup_screens },
 	{ "a form's error goes when its fields change",
 	    "tests/browser/screens.js", "form-errors-clear", setup_screens },
+	{ "a page a reload logged in asks for the password to add a card",
+	    "tests/browser/screens.js", "card-add-after-reload",
+	    setup_screens },
 };
 
 START_TEST(web_app_in_browser)

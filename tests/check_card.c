@@ -317,6 +317,80 @@ START_TEST(card_add_guesses_locked_out)
 }
 END_TEST
 
+/*
+ * A session logged in by a login token binds a card only with the
+ * password: a stolen token could otherwise bind the thief's card, which
+ * would go on charging the member after the token is revoked.  The
+ * password is checked and throttled as a login's is (a wrong one is a
+ * failed login of the account); a right one lifts the rule for the
+ * session, which still ends with its token.  A session logged in by
+ * password binds as before.
+ */
+START_TEST(card_add_by_token_needs_password)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *c;
+	char *login;
+	cJSON *r;
+	int64_t id;
+	int i;
+
+	r = h_call(a, "{\"cmd\":\"token_create\",\"label\":\"stolen\"}");
+	H_ASSERT_OK(r);
+	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}",
+	    h_str(r, "token"));
+	id = h_num(r, "token_id");
+	cJSON_Delete(r);
+	b = h_connect(srv, NULL);
+	h_expect(b, NULL, login);
+	r = h_call(b, "{\"cmd\":\"card_add\",\"card\":\"7e57ca4d\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	ck_assert_str_eq(h_str(r, "message"), "give your password to bind "
+	    "a card: this session logged in by a login token");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM cards"), 0);
+	/* A wrong password is a failed login: five lock the account. */
+	for (i = 0; i < 5; i++) {
+		h_expect(b, "bad_credentials", "{\"cmd\":\"card_add\","
+		    "\"card\":\"7e57ca4d\",\"password\":\"guess\"}");
+	}
+	r = h_call(b, "{\"cmd\":\"card_add\",\"card\":\"7e57ca4d\","
+	    "\"password\":\"alicepw\"}");
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	c = h_connect(srv, NULL);
+	h_expect(c, "locked_out", "{\"cmd\":\"login\",\"user\":\"alice\","
+	    "\"password\":\"alicepw\"}");
+	ck_assert(h_server_log_contains(srv, "card_add: wrong password for "
+	    "alice from 127.0.0.1"));
+	ck_assert(h_server_log_contains(srv, "warning: throttling logins as "
+	    "user alice: 5 failures in a row, locked for 1 s"));
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM cards"), 0);
+	usleep(1100 * 1000);
+	/* The right one binds the card, and the next needs none. */
+	r = h_call(b, "{\"cmd\":\"card_add\",\"card\":\"7e57ca4d\","
+	    "\"label\":\"fob\",\"password\":\"alicepw\"}");
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "alice");
+	cJSON_Delete(r);
+	card_add(b, "7e57ca4e", NULL);
+	ck_assert_int_eq(card_count(a, NULL), 2);
+	/* It still ends with its token. */
+	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
+	    (long long)id);
+	ck_assert_msg(h_closed(b), "session of a revoked token still open");
+	/* A password login binds without it; a wrong one given is refused. */
+	card_add(a, "7e57ca4f", NULL);
+	h_expect(a, "bad_credentials", "{\"cmd\":\"card_add\","
+	    "\"card\":\"7e57ca50\",\"password\":\"guess\"}");
+	ck_assert_int_eq(card_count(a, NULL), 3);
+	h_close(c);
+	h_close(b);
+	h_close(a);
+	free(login);
+}
+END_TEST
+
 /* ---- card_drop on the machine port ------------------------------------ */
 
 static void
@@ -728,6 +802,7 @@ card_suite(void)
 	tcase_add_test(tc, card_admin_forms);
 	tcase_add_test(tc, card_limit_per_member);
 	tcase_add_test(tc, card_add_guesses_locked_out);
+	tcase_add_test(tc, card_add_by_token_needs_password);
 
 	tc = h_tcase(s, "a tap at the machine is the owner's drop", tap_setup,
 	    teardown, CARD_TIMEOUT);

@@ -1825,6 +1825,63 @@ START_TEST(ws_token_login_ends_when_token_expires)
 END_TEST
 
 /*
+ * The web app reloaded is logged in by its token: a card is bound there
+ * only with the password, which once given lets the page make a token
+ * too (it counts as a login by password).  A page logged in by password
+ * binds without it.
+ */
+START_TEST(ws_card_add_by_token_needs_password)
+{
+	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *c, *d;
+	char own[64], *tok, *login;
+	int64_t id;
+	cJSON *r;
+
+	tok = make_token(a, "tab", &id);
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	r = ws_call(c, login);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"id\":1,\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	ck_assert_int_eq(h_num(r, "id"), 1);
+	ck_assert_str_eq(h_str(r, "message"), "give your password to bind "
+	    "a card: this session logged in by a login token");
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"card_add\",\"card\":\"04a2b3c4\","
+	    "\"password\":\"bobpw\"}");
+	H_ASSERT_ERROR(r, "bad_credentials");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM cards"), 0);
+	r = ws_call(c, "{\"cmd\":\"token_create\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"card_add\",\"card\":\"04a2b3c4\","
+	    "\"label\":\"fob\",\"password\":\"alicepw\"}");
+	H_ASSERT_OK(r);
+	ck_assert_int_gt(h_num(r, "card_id"), 0);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM cards WHERE "
+	    "label = 'fob'"), 1);
+	r = ws_call(c, "{\"cmd\":\"token_create\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	d = ws_open_as("bob", "bobpw");
+	r = ws_call(d, "{\"cmd\":\"card_add\",\"card\":\"b0b0b0b0\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM cards"), 2);
+	h_close(d);
+	h_close(c);
+	h_close(a);
+	free(login);
+	free(tok);
+}
+END_TEST
+
+/*
  * An admin who demotes themselves in the web app gets the answer, then a
  * close frame; the last admin cannot.
  */
@@ -2299,6 +2356,43 @@ START_TEST(cli_login_keeps_token_logout_revokes)
 END_TEST
 
 /*
+ * A kept login (a token) binds a card only with the password: drink asks
+ * for it as a login does, or takes DRINK_PASSWORD; a wrong one is said
+ * in words and binds nothing.
+ */
+START_TEST(cli_card_add_by_kept_login_asks_password)
+{
+	char *home = h_tmpdir(), *base = cli_base(home), *out, *text;
+
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw %s -u alice login "
+	    ">/dev/null", base), 0);
+	out = xasprintf("%s/out", home);
+	ck_assert_int_ne(sh("%s card add 04a2b3c4 fob > %s 2>&1 < /dev/null",
+	    base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "set DRINK_PASSWORD") != NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw2 %s card add 04a2b3c4 fob "
+	    "> %s 2>&1", base, out), 1);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "wrong password (bad_credentials)") !=
+	    NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM cards"), 0);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=alicepw %s card add 04a2b3c4 fob "
+	    "> %s 2>&1", base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "bound to alice") != NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM cards WHERE "
+	    "label = 'fob'"), 1);
+	free(out);
+	free(base);
+	free(home);
+}
+END_TEST
+
+/*
  * A second "drink login" revokes the login it replaces (the file keeps one
  * token, so the server must not keep two), for the same user and for
  * another; and a revoked kept login is no error when the password login
@@ -2572,6 +2666,7 @@ main(void)
 	tcase_add_test(tc, ws_events);
 	tcase_add_test(tc, ws_login_timeout);
 	tcase_add_test(tc, ws_token_login_ends_when_token_expires);
+	tcase_add_test(tc, ws_card_add_by_token_needs_password);
 	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
@@ -2584,6 +2679,7 @@ main(void)
 	tc = h_tcase(s, "drink login, logout and watch", setup, teardown,
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
+	tcase_add_test(tc, cli_card_add_by_kept_login_asks_password);
 	tcase_add_test(tc, cli_login_again_revokes_the_login_it_replaces);
 	tcase_add_test(tc, cli_login_says_when_the_replaced_login_stays);
 	tcase_add_test(tc, cli_watch_prints_events);

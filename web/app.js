@@ -964,6 +964,10 @@ function cardError(r) {
 
 // A list of cards with a form to add one, in box: one's own (user null) or,
 // for an admin, the named user's.  Returns the function that reloads it.
+// A page logged in by its kept token (a reload) binds a card only with the
+// password (protocol: card_add): asked for in the form when the server
+// says so, with what was typed kept; once given, this connection needs it
+// no more, and the field goes with the form's next reset.
 function cardsPanel(box, user) {
   const who = user ? { user: user } : {};
   const body = h("tbody");
@@ -972,12 +976,16 @@ function cardsPanel(box, user) {
     maxlength: 64, placeholder: "04A2B3C4D5E680", required: true,
   });
   const label = h("input", { class: "card-label", maxlength: 200, placeholder: "blue key fob" });
+  const password = h("input", { class: "card-password", type: "password", autocomplete: "current-password" });
+  const asked = h("label", { class: "card-password-row", hidden: true }, "Your password ", password);
   const form = h("form", { class: "row card-add" },
     h("label", {}, "Card number (UID) ", uid),
     h("label", { class: "grow" }, "Label (optional) ", label),
+    asked,
     h("p", { class: "error", role: "alert" }),
     h("button", { type: "submit" }, "Add card"));
   const err = form.querySelector(".error");
+  form.addEventListener("reset", () => { asked.hidden = true; });
 
   async function del(c) {
     const r = await call("card_del", Object.assign({ card_id: c.card_id }, who));
@@ -1011,7 +1019,23 @@ function cardsPanel(box, user) {
     if (!u) return "A card number is 4 to 32 hex digits (0-9, A-F).";
     const args = Object.assign({ card: u }, who);
     if (label.value.trim()) args.label = label.value.trim();
+    if (!asked.hidden) {
+      if (!password.value) {
+        password.focus();
+        return "Enter your password to add a card.";
+      }
+      args.password = password.value;
+    }
     const r = await call("card_add", args);
+    if (!r.ok && r.error === "forbidden" && asked.hidden) {
+      asked.hidden = false;
+      password.focus();
+      return "Enter your password to add a card: this browser stayed logged in without it.";
+    }
+    if (!r.ok && r.error === "bad_credentials") {
+      password.value = "";
+      password.focus();
+    }
     if (!r.ok) return cardError(r);
     form.reset();
     setStatus("Card " + (args.label || r.card_id) + " added" + (user ? " for " + user : "") + ".");

@@ -1074,6 +1074,69 @@ SCENARIOS["form-errors-clear"] = async (browser) => {
     "correcting the price clears the row's error");
 };
 
+// A page logged in by its kept token (a reload) binds a card only with
+// the password (protocol: card_add): Add card asks for it in the form,
+// with the number and label typed kept; a wrong one is said and cleared;
+// the right one adds the card, and the next card of this page needs it no
+// more.  A page logged in by the password is never asked.
+SCENARIOS["card-add-after-reload"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await phone(alice, true);
+  await alice.goto(process.env.WEB_URL);
+  await alice.waitFor("!document.querySelector('#app-view').hidden && " +
+    "document.querySelector('#user-name').textContent === 'alice'", "alice logged in again by the token");
+  // The login shows its first tab once the machines are read: then Cards.
+  const SHOWN = "document.querySelector('#tabbtn-machines')?.getAttribute('aria-current') === 'page'";
+  await alice.waitFor(SHOWN, "alice's first tab");
+  await alice.tap("#tabbtn-cards");
+  await alice.waitFor("document.querySelector('#my-cards tbody td.hint')", "the empty card list");
+  const FIELDS = ["#my-cards .card-uid", "#my-cards .card-label"];
+  const ERR = "document.querySelector('#my-cards .error').textContent";
+  const ASKED = "!document.querySelector('#my-cards .card-password-row').hidden";
+  const SUBMIT = "#my-cards form button[type=submit]";
+  await alice.typeInto(FIELDS[0], "04A2B3C4");
+  await alice.typeInto(FIELDS[1], "fob");
+  await alice.tap(SUBMIT);
+  const asked = (await alice.waitFor(ERR, "the password asked for")).value;
+  check(asked === "Enter your password to add a card: this browser stayed logged in without it.",
+    "Add card asks for the password (" + asked + ")");
+  check(await alice.eval(ASKED), "the password field shows");
+  check(await alice.eval("document.activeElement === document.querySelector('#my-cards .card-password')"),
+    "the password field has the focus");
+  check(JSON.stringify(await values(alice, FIELDS)) === '["04A2B3C4","fob"]', "the number and label typed are kept");
+  await alice.shot("card-password-asked");
+  await alice.typeInto("#my-cards .card-password", "alicepw-not");
+  await alice.tap(SUBMIT);
+  const wrong = (await alice.waitFor(ERR, "the wrong password refused")).value;
+  check(wrong === "Wrong password.", "a wrong password is said (" + wrong + ")");
+  check(await alice.value("#my-cards .card-password") === "", "the wrong password is cleared");
+  check(JSON.stringify(await values(alice, FIELDS)) === '["04A2B3C4","fob"]', "the number and label are still there");
+  await alice.typeInto("#my-cards .card-password", "alicepw");
+  await alice.tap(SUBMIT);
+  await alice.waitFor("document.querySelector('#status').textContent === 'Card fob added.'", "the card added");
+  await alice.waitFor("document.querySelectorAll('#my-cards tr[data-card-id]').length === 1", "the card's row");
+  check(!(await alice.eval(ASKED)), "the password field is gone once the card is added");
+  check(JSON.stringify(await values(alice, FIELDS.concat(["#my-cards .card-password"]))) === '["","",""]',
+    "the form is empty once the card is added");
+  // The server has seen the password: the next card needs it no more.
+  await alice.typeInto(FIELDS[0], "04A2B3C5");
+  await alice.tap(SUBMIT);
+  await alice.waitFor("document.querySelectorAll('#my-cards tr[data-card-id]').length === 2", "the second card's row");
+  check(!(await alice.eval(ASKED)), "the second card is added without asking");
+  const sent = alice.sentCmd("card_add");
+  check(sent.length === 4 && sent.map((m) => "password" in m).join() === "false,true,true,false",
+    "card_add sent without, with a wrong, with the right and without a password (" +
+    sent.map((m) => "password" in m).join() + ")");
+  const bob = await loggedIn(browser, "bob", "bobpw");
+  await bob.waitFor(SHOWN, "bob's first tab");
+  await bob.tap("#tabbtn-cards");
+  await bob.typeInto(FIELDS[0], "0B0B0B0B");
+  await bob.tap(SUBMIT);
+  await bob.waitFor("document.querySelectorAll('#my-cards tr[data-card-id]').length === 1", "bob's card's row");
+  check(!(await bob.eval(ASKED)) && bob.sentCmd("card_add").length === 1,
+    "a page logged in by the password adds a card without asking");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
