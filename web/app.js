@@ -718,9 +718,16 @@ async function loadSlots(machine) {
 
 const PAGE = 20;
 
+// A machine by the name the machine list shows, or by its id when it has
+// none here (deleted since).
+function machineName(id) {
+  const m = state.machines.get(id);
+  return m && m.name ? m.name : id;
+}
+
 function describe(t) {
   switch (t.kind) {
-    case "drop": return (t.item || "item") + " from " + t.machine + " slot " + t.slot;
+    case "drop": return (t.item || "item") + " from " + machineName(t.machine) + " slot " + t.slot;
     case "transfer": return (t.amount < 0 ? "to " : "from ") + t.counterparty + (t.note ? ": " + t.note : "");
     case "refund": return "refund" + (t.note ? ": " + t.note : "");
     default: return t.kind + (t.note ? ": " + t.note : "");

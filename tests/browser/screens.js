@@ -1137,6 +1137,27 @@ SCENARIOS["card-add-after-reload"] = async (browser) => {
     "a page logged in by the password adds a card without asking");
 };
 
+// History and the Log name a drop's machine as the machine list does
+// ("Big Drink"), not by its id.
+SCENARIOS["history-machine-names"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  await alice.tap(COLA);
+  await alice.waitFor(BANNER + ".textContent.startsWith('Done')", "the Cola dropped", 15000);
+  await alice.tap("#tabbtn-history");
+  const WHAT = "(document.querySelector('#history tbody td.what') || {}).textContent";
+  await alice.waitFor(WHAT + "?.startsWith('Cola')", "the Cola in History");
+  const what = await alice.eval(WHAT);
+  check(what === "Cola from Big Drink slot 3", "History names the machine (" + what + ")");
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-log");
+  const LOG = "[...document.querySelectorAll('#log tbody td.what')].map((c) => c.textContent)" +
+    ".find((t) => t.startsWith('Cola'))";
+  await admin.waitFor(LOG, "the Cola in the Log");
+  const logged = await admin.eval(LOG);
+  check(logged === "Cola from Big Drink slot 3", "the Log names the machine (" + logged + ")");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
