@@ -1216,28 +1216,27 @@ START_TEST(a_full_tmpfs_degrades_and_recovers)
 END_TEST
 
 /*
- * check-ledger on a stopped server's database reads it as it lies, with
- * no WAL and no lock; a drinkd started on it during the check may have
- * changed it under the check, so the check says so instead of a verdict,
- * and exits 1.  The check is held at its first read of the database
- * (DRINK_FAULT_HOLD) while the server starts.
+ * Run "drinkd CMD" on the stopped server's database, held at its first
+ * read of it (DRINK_FAULT_HOLD) while the server starts again on it: CMD
+ * then reads a database that may change under it.  Its exit status in
+ * *status; what it printed, to free.
  */
-START_TEST(check_ledger_says_when_a_drinkd_started_during_it)
+static char *
+fault_run_while_started(const char *cmd, int *status)
 {
 	char *hold = xasprintf("%s.hold", fault_flag);
 	char *reading = xasprintf("%s.hold.reading", fault_flag);
-	char *out = xasprintf("%s.check", fault_flag), *args, *text, *wal;
-	int status;
+	char *out = xasprintf("%s.out", fault_flag);
+	char *args = xasprintf("-f %s %s", srv->conf, cmd);
+	char *wal = xasprintf("%s-wal", srv->db), *text;
 	pid_t pid;
 	FILE *f;
 
 	ck_assert_int_eq(h_server_stop(srv), 0);
-	wal = xasprintf("%s-wal", srv->db);
 	ck_assert_msg(access(wal, F_OK) != 0, "%s left by a clean stop", wal);
 	f = fopen(hold, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
-	args = xasprintf("-f %s check-ledger", srv->conf);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -1248,19 +1247,33 @@ START_TEST(check_ledger_says_when_a_drinkd_started_during_it)
 	h_server_restart(srv);
 	ck_assert_int_eq(access(wal, F_OK), 0);
 	unlink(hold);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(waitpid(pid, status, 0), pid);
 	text = h_slurp(out, H_SLURP_MAX);
+	free(wal);
+	free(args);
+	free(out);
+	free(reading);
+	free(hold);
+	return text;
+}
+
+/*
+ * check-ledger on a stopped server's database reads it as it lies, with
+ * no WAL and no lock; a drinkd started on it during the check may have
+ * changed it under the check, so the check says so instead of a verdict,
+ * and exits 1.
+ */
+START_TEST(check_ledger_says_when_a_drinkd_started_during_it)
+{
+	int status;
+	char *text = fault_run_while_started("check-ledger", &status);
+
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
 	    strstr(text, "during the check; run check-ledger again") != NULL &&
 	    strstr(text, "ledger OK") == NULL, "status %d: %s", status, text);
 	free(text);
 	/* Run again, beside the running server: a verdict. */
 	ck_assert_int_eq(h_check_ledger(srv), 0);
-	free(args);
-	free(wal);
-	free(out);
-	free(reading);
-	free(hold);
 }
 END_TEST
 
@@ -1272,34 +1285,11 @@ END_TEST
  */
 START_TEST(backup_says_when_a_drinkd_started_during_it)
 {
-	char *hold = xasprintf("%s.hold", fault_flag);
-	char *reading = xasprintf("%s.hold.reading", fault_flag);
-	char *out = xasprintf("%s.backup", fault_flag), *args, *text, *wal;
 	char *copy = xasprintf("%s/copy.db", srv->dir);
-	char *cmd = xasprintf("backup %s", copy);
+	char *cmd = xasprintf("backup %s", copy), *text;
 	int status;
-	pid_t pid;
-	FILE *f;
 
-	ck_assert_int_eq(h_server_stop(srv), 0);
-	wal = xasprintf("%s-wal", srv->db);
-	ck_assert_msg(access(wal, F_OK) != 0, "%s left by a clean stop", wal);
-	f = fopen(hold, "w");
-	ck_assert_ptr_nonnull(f);
-	fclose(f);
-	args = xasprintf("-f %s %s", srv->conf, cmd);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setenv("DRINK_FAULT_HOLD", hold, 1);
-		_exit(h_drinkd_run(args, out, 60000));
-	}
-	H_WAIT_UNTIL(access(reading, F_OK) == 0);
-	h_server_restart(srv);
-	ck_assert_int_eq(access(wal, F_OK), 0);
-	unlink(hold);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	text = h_slurp(out, H_SLURP_MAX);
+	text = fault_run_while_started(cmd, &status);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
 	    strstr(text, "during the backup; run backup again") != NULL &&
 	    strstr(text, "written to") == NULL, "status %d: %s", status,
@@ -1311,11 +1301,6 @@ START_TEST(backup_says_when_a_drinkd_started_during_it)
 	ck_assert_int_eq(access(copy, F_OK), 0);
 	free(cmd);
 	free(copy);
-	free(args);
-	free(wal);
-	free(out);
-	free(reading);
-	free(hold);
 }
 END_TEST
 
