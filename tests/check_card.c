@@ -424,26 +424,6 @@ ctl_connect(void)
 	return c;
 }
 
-/* The next message that is not a ping (pings are answered). */
-static cJSON *
-ctl_read(struct h_client *c)
-{
-	char line[128];
-	cJSON *m;
-
-	for (;;) {
-		m = h_read(c);
-		if (!cJSON_IsString(cJSON_GetObjectItem(m, "cmd")) ||
-		    strcmp(h_str(m, "cmd"), "ping") != 0) {
-			return m;
-		}
-		snprintf(line, sizeof(line), "{\"id\":\"%.60s\",\"ok\":true}",
-		    h_str(m, "id"));
-		h_send(c, line);
-		cJSON_Delete(m);
-	}
-}
-
 static void
 ledger_clean(void)
 {
@@ -462,7 +442,7 @@ ctl_tap(struct h_client *c, const char *card, int slot, int vend_ok)
 	snprintf(line, sizeof(line), "{\"id\":7,\"cmd\":\"card_drop\","
 	    "\"card\":\"%s\",\"slot\":%d}", card, slot);
 	h_send(c, line);
-	m = ctl_read(c);
+	m = h_ctl_read(c);
 	if (vend_ok < 0) {
 		return m;	/* refused: this is the reply */
 	}
@@ -474,7 +454,7 @@ ctl_tap(struct h_client *c, const char *card, int slot, int vend_ok)
 	    h_str(m, "id"), vend_ok ? "true" : "false,\"error\":\"jammed\"");
 	cJSON_Delete(m);
 	h_send(c, line);
-	return ctl_read(c);
+	return h_ctl_read(c);
 }
 
 START_TEST(card_tap_charges_owner)
@@ -643,7 +623,7 @@ START_TEST(card_tap_bad_arguments)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		h_send(c, bad[i]);
-		r = ctl_read(c);
+		r = h_ctl_read(c);
 		H_ASSERT_ERROR(r, "bad_request");
 		ck_assert_int_eq(h_num(r, "id"), 3);
 		cJSON_Delete(r);
@@ -660,11 +640,11 @@ START_TEST(card_tap_one_at_a_time)
 
 	h_send(c, "{\"id\":7,\"cmd\":\"card_drop\","
 	    "\"card\":\"0d000016c2f28501\",\"slot\":1}");
-	m = ctl_read(c);
+	m = h_ctl_read(c);
 	ck_assert_str_eq(h_str(m, "cmd"), "vend");
 	h_send(c, "{\"id\":8,\"cmd\":\"card_drop\","
 	    "\"card\":\"b0b0b0b0\",\"slot\":1}");
-	r = ctl_read(c);
+	r = h_ctl_read(c);
 	H_ASSERT_ERROR(r, "drop_in_progress");
 	ck_assert_int_eq(h_num(r, "id"), 8);
 	cJSON_Delete(r);
@@ -672,7 +652,7 @@ START_TEST(card_tap_one_at_a_time)
 	    h_str(m, "id"));
 	cJSON_Delete(m);
 	h_send(c, line);
-	r = ctl_read(c);
+	r = h_ctl_read(c);
 	H_ASSERT_OK(r);
 	ck_assert_int_eq(h_num(r, "id"), 7);
 	cJSON_Delete(r);
@@ -689,7 +669,7 @@ START_TEST(card_tap_controller_gone_settles)
 
 	h_send(c, "{\"id\":7,\"cmd\":\"card_drop\","
 	    "\"card\":\"0d000016c2f28501\",\"slot\":1}");
-	m = ctl_read(c);
+	m = h_ctl_read(c);
 	ck_assert_str_eq(h_str(m, "cmd"), "vend");
 	cJSON_Delete(m);
 	h_close(c);

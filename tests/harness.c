@@ -1268,6 +1268,25 @@ h_read(struct h_client *c)
 }
 
 cJSON *
+h_ctl_read(struct h_client *c)
+{
+	char line[128];
+	cJSON *m;
+
+	for (;;) {
+		m = h_read(c);
+		if (!cJSON_IsString(cJSON_GetObjectItem(m, "cmd")) ||
+		    strcmp(h_str(m, "cmd"), "ping") != 0) {
+			return m;
+		}
+		snprintf(line, sizeof(line), "{\"id\":\"%.60s\",\"ok\":true}",
+		    h_str(m, "id"));
+		h_send(c, line);
+		cJSON_Delete(m);
+	}
+}
+
+cJSON *
 h_call(struct h_client *c, const char *json_line)
 {
 	h_send(c, json_line);

@@ -253,6 +253,9 @@ void h_send(struct h_client *c, const char *line);
 int h_read_line(struct h_client *c, int64_t timeout_ms);
 /* The next line, parsed; fails the test on timeout, close or bad JSON. */
 cJSON *h_read(struct h_client *c);
+/* On a controller's connection: the next message that is not the
+ * server's ping, each ping answered ok. */
+cJSON *h_ctl_read(struct h_client *c);
 /* Send json_line and return the next reply (caller cJSON_Delete()s). */
 cJSON *h_call(struct h_client *c, const char *json_line);
 cJSON *h_callf(struct h_client *c, const char *fmt, ...) PRINTFLIKE(2, 3);
