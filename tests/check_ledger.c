@@ -497,12 +497,6 @@ START_TEST(a_capture_at_restart_sets_the_stock)
 END_TEST
 
 /*
- * Checkpoints still happen, now off the commit path (ckpt.c): once the
- * WAL passes 1000 frames the database file itself receives the new
- * pages, without anyone asking for a checkpoint, and the ledger read
- * through it is whole.
- */
-/*
  * The WAL's blocks are reserved at open, so that commits write over them
  * rather than grow the file; restarts keep them (journal_size_limit).
  */
@@ -668,6 +662,12 @@ START_TEST(the_statement_cache_lends_each_statement_once)
 }
 END_TEST
 
+/*
+ * Checkpoints still happen, now off the commit path (ckpt.c): once the
+ * WAL passes 1000 frames the database file itself receives the new
+ * pages, without anyone asking for a checkpoint, and the ledger read
+ * through it is whole.
+ */
 START_TEST(the_wal_is_still_checkpointed)
 {
 	struct db_move m = { .actor = "alice", .user = "bob", .amount = 1 };
