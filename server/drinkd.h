@@ -235,6 +235,13 @@ struct server {
 	int stopping;		/* set once by SIGTERM; use server_stopping() */
 	int64_t started;	/* unix seconds, for Sunday's UPTIME */
 };
+/*
+ * Serve until a signal stops it: 0.  -1: it could not start and may on
+ * another try (a port in use, TLS or database failure).
+ * SERVER_RUN_CONFIG: it can never start as configured (the descriptor
+ * limit its unit or shell set leaves no room for clients).
+ */
+#define SERVER_RUN_CONFIG (-2)
 int server_run(struct server *srv);
 /* 1 once shutdown has begun; safe from any thread. */
 int server_stopping(struct server *srv);

@@ -32,8 +32,10 @@
  * database locked or failing, no memory), 2 a usage error, and
  * MAIN_EXIT_CONFIG (EX_CONFIG, 78) for a configuration that cannot work
  * as it is: the file cannot be read or has a bad line, or the server
- * refuses a value (-n's checks).  drinkd.service restarts on 1 but not on
- * 2 or 78 (RestartPreventExitStatus), which only an edit can mend.
+ * refuses a value (-n's checks), or the descriptor limit leaves no room
+ * for clients (server_run's SERVER_RUN_CONFIG).  drinkd.service restarts
+ * on 1 but not on 2 or 78 (RestartPreventExitStatus), which only an edit
+ * can mend.
  */
 #define MAIN_EXIT_CONFIG EX_CONFIG
 
@@ -739,6 +741,9 @@ main_serve(struct config *cfg)
 	(void)db_name_clashes(srv.db);
 	rc = server_run(&srv);
 	db_close(srv.db);
+	if (rc == SERVER_RUN_CONFIG) {
+		return MAIN_EXIT_CONFIG;
+	}
 	return rc == 0 ? 0 : 1;
 }
 

@@ -913,7 +913,10 @@ server_fds_open(void)
  * Raise the soft RLIMIT_NOFILE to the hard limit, then serve no more
  * clients than the limit leaves room for after what is open now and
  * SERVER_FD_MARGIN; a configured max_clients above that is lowered, with
- * a warning.  Then take the reserve descriptor.
+ * a warning.  Then take the reserve descriptor.  SERVER_RUN_CONFIG when
+ * the limit leaves no room at all: only raising it (LimitNOFILE=) helps,
+ * so it is not worth a restart.  It counts what the open database holds,
+ * hence runs here rather than with -n's checks.
  */
 static int
 server_fd_limits(struct config *cfg)
@@ -953,7 +956,7 @@ server_fd_limits(struct config *cfg)
 		    "raise it to at least %ld for %d clients (LimitNOFILE= "
 		    "in the unit, or ulimit -n)", server_fd_limit, open_now,
 		    SERVER_FD_MARGIN, open_now + SERVER_FD_MARGIN + 100, 100);
-		return -1;
+		return SERVER_RUN_CONFIG;
 	}
 	if (cfg->max_clients > room) {
 		log_warn("max_clients %ld is more than the descriptor limit "
@@ -1231,13 +1234,13 @@ server_run(struct server *srv)
 
 	char err[512];
 	sigset_t set;
-	int sig, i;
+	int sig, i, rc;
 
 	server = srv;
 	pthread_mutex_init(&srv->ctx_lock, NULL);
 	db_set_balance_hook(srv->db, event_balance);
-	if (server_fd_limits(cfg) != 0) {
-		return -1;
+	if ((rc = server_fd_limits(cfg)) != 0) {
+		return rc;
 	}
 	if (server_new_ctxs(&srv->member_ctx, &srv->machine_ctx, err,
 	    sizeof(err)) != 0) {
