@@ -349,7 +349,13 @@ sunday_ibutton(struct sunday *u, int nargs, char **args)
 		sunday_say(u, SUNDAY_BAD_IBUTTON);
 		return;
 	}
+	db_set_op("IBUTTON login");
+	(void)db_take_refused();
 	rc = db_card_owner(SUNDAY_SRV(u)->db, uid, &owner);
+	/* The card's last use, refused before it was tried: nothing broke. */
+	if (rc == ERR_INTERNAL && db_take_refused()) {
+		rc = ERR_UNAVAILABLE;
+	}
 	if (rc == ERR_NONE) {
 		login = session_login(u->s, owner.name, &owner);
 		if (login == -1) {
@@ -366,7 +372,9 @@ sunday_ibutton(struct sunday *u, int nargs, char **args)
 		    (long long)u->s->peer.client.session, address,
 		    rc == ERR_BAD_CREDENTIALS ? "unknown card or disabled "
 		    "owner" : rc == ERR_FORBIDDEN ? "the address is at "
-		    "max_clients_per_ip" : "internal error");
+		    "max_clients_per_ip" : rc == ERR_UNAVAILABLE ? "storage is "
+		    "unavailable (writes are refused until it recovers)" :
+		    "internal error");
 		sunday_say(u, SUNDAY_BAD_IBUTTON);
 		return;
 	}

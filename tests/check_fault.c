@@ -1422,6 +1422,61 @@ START_TEST(sunday_drop_whose_capture_cannot_be_recorded_is_103)
 }
 END_TEST
 
+/*
+ * An IBUTTON login while writes are refused (the card's last use is the
+ * lookup's first write): LEGACY.md 2.3's 207, byte for byte, and the log
+ * says storage refused it, not "internal error": nothing went wrong
+ * inside drinkd.  Once storage is back the card logs in.
+ */
+START_TEST(sunday_ibutton_while_writes_are_refused_logs_unavailable)
+{
+	static const char want[] = "IBUTTON login refused from 127.0.0.1: "
+	    "storage is unavailable (writes are refused until it recovers)";
+	int64_t deadline = now_ms() + H_WAIT_MS;
+	struct h_client *c, *a;
+	char *ok;
+	cJSON *r;
+	int refused = 0;
+
+	h_admin(srv, "{\"cmd\":\"card_add\",\"card\":\"a11ce0a11ce0\","
+	    "\"user\":\"alice\"}", NULL);
+	c = sunday_connect();
+	a = h_connect_as(srv, "alice", "alicepw");
+	fault_kind("full");
+	/* A member's write meets the fault, and then they are refused. */
+	while (!refused) {
+		ck_assert(now_ms() < deadline);
+		r = h_call(a, "{\"cmd\":\"send\",\"to\":\"bob\","
+		    "\"amount\":1}");
+		ck_assert_msg(h_error(r) != NULL, "%s", h_text(r));
+		refused = strcmp(h_error(r), "unavailable") == 0;
+		cJSON_Delete(r);
+	}
+	/* (A login may be the probe let through every 2 s: try again.) */
+	while (!h_server_log_contains(srv, want)) {
+		ck_assert_msg(now_ms() < deadline, "no IBUTTON login was "
+		    "logged as refused by storage");
+		lg_say(c, "IBUTTON a11ce0a11ce0\n", "ERR 207 Invalid "
+		    "Ibutton\r\n");
+		usleep(100 * 1000);
+	}
+	ck_assert_int_eq(h_server_log_count(srv, "IBUTTON login refused "
+	    "from 127.0.0.1: internal error"), 0);
+	lg_say(c, "WHOAMI\n", "ERR 204 You need to login.\r\n");
+	fault(0);
+	H_WAIT_UNTIL(call_ok(a, "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":1}"));
+	/* (The first send that met the fault may or may not have landed.) */
+	ok = xasprintf("OK: %lld\r\n", (long long)h_balance(srv, "alice"));
+	lg_say(c, "IBUTTON a11ce0a11ce0\n", ok);
+	free(ok);
+	lg_say(c, "WHOAMI\n", "OK:  alice\r\n");
+	h_ledger_settled(srv);
+	h_close(a);
+	h_close(c);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1462,6 +1517,8 @@ main(void)
 	tcase_add_test(tc,
 	    sunday_drop_refused_by_storage_is_103_and_charges_nothing);
 	tcase_add_test(tc, sunday_drop_whose_capture_cannot_be_recorded_is_103);
+	tcase_add_test(tc,
+	    sunday_ibutton_while_writes_are_refused_logs_unavailable);
 	tc = h_tcase(s, "a full small tmpfs", NULL, NULL, 240);
 	tcase_add_test(tc, a_full_tmpfs_degrades_and_recovers);
 	failed = h_run(s);
