@@ -244,9 +244,13 @@ void ledger_json_move(cJSON *to, cJSON *from);
  * The machine vended: @holds -> @sales, and in the same write the drop's
  * slot gets stock (as db_machine_vended; -2 leaves it alone), only if the
  * drop is captured now: a capture found made before (its write reported
- * lost, yet kept) moved the stock then.  Adds the result.
+ * lost, yet kept) moved the stock then.  Adds the result, *captured 1.
+ * A drop found released stays released (the member is not charged, the
+ * stock is left alone): ERR_NONE all the same, for that is the recorded
+ * outcome, with *captured 0 and nothing added.
  */
-int db_drop_capture(struct db *db, int64_t tx, int64_t stock, cJSON *reply);
+int db_drop_capture(struct db *db, int64_t tx, int64_t stock, cJSON *reply,
+    int *captured);
 /*
  * A write made on one thread whose durability another awaits: it is the
  * outcome of the write, ERR_NONE once durable, ERR_INTERNAL when its batch

@@ -335,19 +335,22 @@ drop_capture(sqlite3 *h, int64_t tx, int64_t stock, cJSON *res)
 }
 
 int
-db_drop_capture(struct db *db, int64_t tx, int64_t stock, cJSON *reply)
+db_drop_capture(struct db *db, int64_t tx, int64_t stock, cJSON *reply,
+    int *captured)
 {
 	cJSON *res = cJSON_CreateObject();
 	sqlite3 *h;
 	int r, rc;
 
+	*captured = 0;
 	if ((h = db_write_begin(db)) == NULL) {
 		cJSON_Delete(res);
 		return ERR_INTERNAL;
 	}
 	r = drop_capture(h, tx, stock, res);
-	rc = db_write_end(db, r == 0 || r == 1 ? ERR_NONE : ERR_INTERNAL);
-	if (rc == ERR_NONE) {
+	rc = db_write_end(db, r >= 0 ? ERR_NONE : ERR_INTERNAL);
+	if (rc == ERR_NONE && r != 2) {
+		*captured = 1;
 		ledger_json_move(reply, res);
 	}
 	cJSON_Delete(res);

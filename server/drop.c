@@ -81,16 +81,37 @@ struct drop_backlog {
  * One attempt to record a settlement; a capture sets the slot's stock
  * with it (-2: leaves it alone).  A release finds the drop captured
  * instead (*captured) when the machine's "ok" was recorded on its thread
- * just as a timeout or a disconnect failed the vend.
+ * just as a timeout or a disconnect failed the vend.  A capture that
+ * finds the drop released is recorded too (*captured 0): the drop stands
+ * released, so a retry would change nothing.
  */
 static int
 drop_record(struct server *srv, int64_t tx, int outcome, int64_t stock,
     const char *message, cJSON *reply, int *captured)
 {
-	*captured = outcome == ERR_NONE;
-	return outcome == ERR_NONE ? db_drop_capture(srv->db, tx, stock,
-	    reply) : db_drop_release(srv->db, tx, outcome, message, reply,
-	    captured);
+	int rc;
+
+	if (outcome != ERR_NONE) {
+		return db_drop_release(srv->db, tx, outcome, message, reply,
+		    captured);
+	}
+	rc = db_drop_capture(srv->db, tx, stock, reply, captured);
+	if (rc == ERR_NONE && !*captured) {
+		log_err("drop tx %lld: the machine vended, but the drop had "
+		    "already been released: it stays released and its member "
+		    "was not charged", (long long)tx);
+	}
+	return rc;
+}
+
+/*
+ * The error a settled drop failed with: its own, or for a capture that
+ * found it released, drop_failed.
+ */
+static int
+drop_failed_with(int outcome)
+{
+	return outcome != ERR_NONE ? outcome : ERR_DROP_FAILED;
 }
 
 /*
@@ -198,13 +219,14 @@ drop_settler_main(void *arg)
 			b->count--;
 			log_warn("drop tx %lld: %s recorded after %lld s, in the "
 			    "background", (long long)it->tx,
-			    captured ? "capture" : "release",
+			    captured ? "capture" : it->outcome == ERR_NONE ?
+			    "release (found before the capture)" : "release",
 			    (long long)((now_ms() - it->since) / 1000));
 			event_drop(it->tx, NULL, NULL, 0, captured ?
 			    "completed" : "failed", captured ? NULL :
-			    proto_err_code(it->outcome));
+			    proto_err_code(drop_failed_with(it->outcome)));
 			/* A capture set the slot's stock too. */
-			if (it->outcome == ERR_NONE) {
+			if (captured && it->outcome == ERR_NONE) {
 				event_slots(srv, it->machine, NULL, it->slot);
 			}
 			drop_finish(srv, it->v);
@@ -416,6 +438,12 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		    "same key to learn it", (long long)d.tx);
 		/* Still in flight: the settler tells how it ended. */
 		return ERR_INTERNAL;
+	} else if (!captured && rc == ERR_NONE) {
+		/* Released before the capture (drop_record logged it). */
+		rc = ERR_DROP_FAILED;
+		snprintf(rq->message, sizeof(rq->message), "drop tx %lld was "
+		    "released before its capture; nothing charged",
+		    (long long)d.tx);
 	} else if (captured && rc != ERR_NONE) {
 		log_info("drop tx %lld: the machine's ok was recorded as the "
 		    "drop was failing (%s): captured", (long long)d.tx,

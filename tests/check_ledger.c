@@ -335,11 +335,13 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 	ck_assert_int_eq(d.replayed, 0);
 	ck_assert_int_gt(d.tx, first);
 	ck_assert_int_eq(balance("alice"), 90);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r, &captured),
+	    ERR_NONE);
 	cJSON_Delete(r);
 	/* A capture retried after it was recorded finds it so, once. */
 	r = cJSON_CreateObject();
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r, &captured),
+	    ERR_NONE);
 	ck_assert_int_eq(field(r, "tx"), d.tx);
 	ck_assert_int_eq(field(r, "balance"), 90);
 	cJSON_Delete(r);
@@ -365,9 +367,51 @@ START_TEST(drop_refused_as_in_progress_leaves_its_key_unused)
 	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_FAILED, "jam", r,
 	    &captured), ERR_NONE);
 	ck_assert_int_eq(captured, 0);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_INTERNAL);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r, &captured),
+	    ERR_NONE);
+	ck_assert_int_eq(captured, 0);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_DROP_FAILED);
 	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert(ledger_clean());
+	cJSON_Delete(r);
+}
+END_TEST
+
+/*
+ * A capture that finds its drop released (its settlement deferred while
+ * a release was recorded) is a recorded outcome, not an error to retry
+ * for ever: the drop stays failed, its member keeps the price, the stock
+ * is left as it was, and nothing is added to the reply.
+ */
+START_TEST(a_capture_that_finds_the_drop_released_is_recorded)
+{
+	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1 };
+	cJSON *r = cJSON_CreateObject();
+	int captured = -1;
+
+	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
+	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
+	    ERR_NONE);
+	cJSON_Delete(r);
+	r = cJSON_CreateObject();
+	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
+	ck_assert_int_eq(balance("alice"), 90);
+	ck_assert_int_eq(db_drop_release(db, d.tx, ERR_DROP_TIMEOUT, "late",
+	    r, &captured), ERR_NONE);
+	ck_assert_int_eq(captured, 0);
+	cJSON_Delete(r);
+	r = cJSON_CreateObject();
+	captured = -1;
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -1, r, &captured),
+	    ERR_NONE);
+	ck_assert_int_eq(captured, 0);
+	ck_assert_ptr_null(r->child);
+	ck_assert_int_eq(balance("alice"), 100);
+	ck_assert_int_eq(sql_int("SELECT balance FROM accounts WHERE name ="
+	    " '@sales'"), 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM tx WHERE kind ="
+	    " 'drop' AND state = 'failed'"), 1);
+	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 5);
 	ck_assert(ledger_clean());
 	cJSON_Delete(r);
 }
@@ -435,22 +479,27 @@ START_TEST(a_retried_capture_lowers_the_stock_once)
 {
 	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1 };
 	cJSON *r = cJSON_CreateObject();
+	int captured;
 
 	ck_assert_int_eq(db_machine_add(db, "m1", "M"), ERR_NONE);
 	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
 	    ERR_NONE);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -1, r, &captured),
+	    ERR_NONE);
 	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 4);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -1, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -1, r, &captured),
+	    ERR_NONE);
 	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 4);
 	ck_assert_int_eq(balance("alice"), 90);
 	/* A count the machine gave is set; -2 (a sensed count) is kept. */
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, 2, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, 2, r, &captured),
+	    ERR_NONE);
 	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 2);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r, &captured),
+	    ERR_NONE);
 	ck_assert_int_eq(sql_int("SELECT stock FROM slots"), 2);
 	ck_assert_int_eq(balance("alice"), 70);
 	ck_assert(ledger_clean());
@@ -1027,6 +1076,7 @@ START_TEST(a_keyed_drop_is_settled_through_its_own_index)
 	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1,
 		.key = "k", .request = "drop m1 1" };
 	cJSON *r = cJSON_CreateObject();
+	int captured;
 	char err[256];
 	size_t i;
 
@@ -1034,7 +1084,8 @@ START_TEST(a_keyed_drop_is_settled_through_its_own_index)
 	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
 	    ERR_NONE);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r, &captured),
+	    ERR_NONE);
 	for (i = 0; i < sizeof(settle) / sizeof(settle[0]); i++) {
 		ck_assert_msg(plan_uses(settle[i], "idem_tx"), "%s", settle[i]);
 	}
@@ -1121,6 +1172,7 @@ START_TEST(tx_is_written_without_a_temporary_btree)
 {
 	struct db_drop d = { .user = "alice", .machine = "m1", .slot = 1 };
 	cJSON *r = cJSON_CreateObject();
+	int captured;
 	char err[256];
 	size_t i;
 
@@ -1152,7 +1204,8 @@ START_TEST(tx_is_written_without_a_temporary_btree)
 	ck_assert_int_eq(db_slot_set(db, "m1", 1, "Coke", 10, 5, 1, r),
 	    ERR_NONE);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r, &captured),
+	    ERR_NONE);
 	ck_assert_int_eq(balance("alice"), 90);
 	ck_assert(ledger_clean());
 	cJSON_Delete(r);
@@ -1322,7 +1375,8 @@ START_TEST(balance_in_memory_follows_every_movement)
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
 	ck_assert_int_eq(balance("alice"), 60);
 	balances_match_ledger(members3);
-	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r), ERR_NONE);
+	ck_assert_int_eq(db_drop_capture(db, d.tx, -2, r, &was_captured),
+	    ERR_NONE);
 	captured = d.tx;
 	ck_assert_int_eq(balance("alice"), 60);
 	ck_assert_int_eq(db_drop_hold(db, &d, 1, r), ERR_NONE);
@@ -2278,6 +2332,7 @@ ledger_suite(void)
 	tcase_add_test(tc, credit_debit_and_set_balance_use_system_accounts);
 	tcase_add_test(tc, refund_returns_a_completed_drop_once);
 	tcase_add_test(tc, drop_refused_as_in_progress_leaves_its_key_unused);
+	tcase_add_test(tc, a_capture_that_finds_the_drop_released_is_recorded);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("idempotency keys");
 	tcase_add_checked_fixture(tc, setup, teardown);
