@@ -34,6 +34,8 @@
  * A capture is always written with its stock change: when the write of
  * an "ok" is lost, the capture's retry (or the restart's, from the
  * answers file) carries it, and sets it only if it captures the drop.
+ * A sensed count stored after the "ok" is newer than that change: the
+ * retry then leaves the stock alone (struct drop_owed).
  * Whichever of capture and release is recorded first stands:
  * the other finds the drop settled (an "ok" crossing a timeout).
  *
@@ -68,14 +70,130 @@ struct drop_item {
 	struct drop_item *next;
 };
 
+/*
+ * A capture owed since its machine's "ok" (drop_vended), until the drop
+ * is settled: the stock the capture sets, made -2 by a sensed count for
+ * its slot stored since (drop_sensed), which is newer.  lost: the write
+ * of the "ok" was lost, so the answers file holds the stock too (for a
+ * restart), and is kept in step with it.
+ */
+struct drop_owed {
+	int64_t tx;
+	char machine[PROTO_NAME_MAX + 1];
+	int slot;
+	int64_t stock;
+	int lost;
+	struct drop_owed *next;
+};
+
 struct drop_backlog {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* an item arrived, or stop */
 	struct drop_item *head, *tail;	/* guarded by lock */
+	struct drop_owed *owed;		/* guarded by lock */
 	int count;			/* items; guarded by lock */
 	int stop;			/* guarded by lock */
 	pthread_t thread;
 };
+
+/* Owe tx's capture, which sets its slot's stock (-2: leaves it alone). */
+static void
+drop_owed_add(struct server *srv, int64_t tx, const char *machine, int slot,
+    int64_t stock)
+{
+	struct drop_backlog *b = srv->backlog;
+	struct drop_owed *o;
+
+	if (b == NULL) {
+		return;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->tx = tx;
+	snprintf(o->machine, sizeof(o->machine), "%s", machine);
+	o->slot = slot;
+	o->stock = stock;
+	pthread_mutex_lock(&b->lock);
+	o->next = b->owed;
+	b->owed = o;
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* tx's capture is settled: it is owed no more.  b->lock is held. */
+static void
+drop_owed_done_locked(struct drop_backlog *b, int64_t tx)
+{
+	struct drop_owed **op, *o;
+
+	for (op = &b->owed; (o = *op) != NULL; op = &o->next) {
+		if (o->tx == tx) {
+			*op = o->next;
+			free(o);
+			break;
+		}
+	}
+}
+
+static void
+drop_owed_done(struct server *srv, int64_t tx)
+{
+	struct drop_backlog *b = srv->backlog;
+
+	if (b == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	drop_owed_done_locked(b, tx);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* The stock tx's owed capture sets now; stock if none is owed. */
+static int64_t
+drop_owed_stock(struct server *srv, int64_t tx, int64_t stock)
+{
+	struct drop_backlog *b = srv->backlog;
+	struct drop_owed *o;
+
+	if (b == NULL) {
+		return stock;
+	}
+	pthread_mutex_lock(&b->lock);
+	for (o = b->owed; o != NULL; o = o->next) {
+		if (o->tx == tx) {
+			stock = o->stock;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return stock;
+}
+
+/*
+ * A sensed count for the slot was stored: the captures owed for it leave
+ * it alone, at a restart too.  (The answers file is written under the
+ * lock, so that it never goes back to an older stock: drop_vended_lost.)
+ */
+static void
+drop_owed_sensed(struct server *srv, const char *machine, int slot)
+{
+	struct drop_backlog *b = srv->backlog;
+	struct drop_owed *o;
+
+	if (b == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	for (o = b->owed; o != NULL; o = o->next) {
+		if (o->slot != slot || o->stock == -2 ||
+		    strcmp(o->machine, machine) != 0) {
+			continue;
+		}
+		o->stock = -2;
+		if (o->lost) {
+			(void)db_answer_put(srv->db, o->tx, ERR_NONE, -2);
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+}
 
 /*
  * One attempt to record a settlement; a capture sets the slot's stock
@@ -95,6 +213,7 @@ drop_record(struct server *srv, int64_t tx, int outcome, int64_t stock,
 		return db_drop_release(srv->db, tx, outcome, message, reply,
 		    captured);
 	}
+	stock = drop_owed_stock(srv, tx, stock);
 	rc = db_drop_capture(srv->db, tx, stock, reply, captured);
 	if (rc == ERR_NONE && !*captured) {
 		log_err("drop tx %lld: the machine vended, but the drop had "
@@ -229,6 +348,7 @@ drop_settler_main(void *arg)
 			if (captured && it->outcome == ERR_NONE) {
 				event_slots(srv, it->machine, NULL, it->slot);
 			}
+			drop_owed_done_locked(b, it->tx);
 			drop_finish(srv, it->v);
 			free(it);
 			pause = 100;
@@ -285,6 +405,7 @@ void
 drop_stop(struct server *srv)
 {
 	struct drop_backlog *b = srv->backlog;
+	struct drop_owed *o;
 	struct drop_item *it;
 
 	if (b == NULL) {
@@ -295,6 +416,10 @@ drop_stop(struct server *srv)
 	pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 	pthread_join(b->thread, NULL);
+	while ((o = b->owed) != NULL) {
+		b->owed = o->next;
+		free(o);
+	}
 	while ((it = b->head) != NULL) {
 		b->head = it->next;
 		log_err("drop tx %lld: still not recorded at exit; the next "
@@ -326,12 +451,29 @@ drop_stock(struct server *srv, const char *name, int slot, int64_t stock,
  * go to the answers file (a restart captures the drop with them).  The
  * stock is not written on its own: the capture's retry sets it, in the
  * capture's own write, and only if that capture is made then (the write
- * reported lost may have been kept, stock and all).
+ * reported lost may have been kept, stock and all).  The stock is the
+ * owed capture's (a sensed count since may have made it -2).
  */
 static void
 drop_vended_lost(struct server *srv, int64_t tx, int64_t stock)
 {
+	struct drop_backlog *b = srv->backlog;
+	struct drop_owed *o;
+
+	if (b != NULL) {
+		pthread_mutex_lock(&b->lock);
+		for (o = b->owed; o != NULL; o = o->next) {
+			if (o->tx == tx) {
+				o->lost = 1;
+				stock = o->stock;
+				break;
+			}
+		}
+	}
 	(void)db_answer_put(srv->db, tx, ERR_NONE, stock);
+	if (b != NULL) {
+		pthread_mutex_unlock(&b->lock);
+	}
 }
 
 /*
@@ -466,6 +608,7 @@ drop_run(struct server *srv, struct drop_req *rq, cJSON *reply)
 		    proto_err_code(rc), rq->message);
 		event_drop(d.tx, NULL, NULL, 0, "failed", proto_err_code(rc));
 	}
+	drop_owed_done(srv, d.tx);
 	drop_finish(srv, v);
 	return rc;
 }
@@ -496,6 +639,7 @@ drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 	if (p->v == NULL) {
 		return;
 	}
+	drop_owed_add(srv, p->tx, vend_mach_name(m), p->slot, p->stock);
 	if (db_drop_vended(srv->db, p->tx, vend_mach_name(m), p->slot,
 	    p->stock, &later) != ERR_NONE) {
 		drop_vended_lost(srv, p->tx, p->stock);
@@ -580,6 +724,8 @@ drop_sensed(struct server *srv, struct mach *m, const cJSON *slots)
 	cJSON_ArrayForEach(e, slots) {
 		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
 		vend_sensed(srv->vends, m, (int)slot->valuedouble);
+		drop_owed_sensed(srv, vend_mach_name(m),
+		    (int)slot->valuedouble);
 	}
 	return 0;
 }

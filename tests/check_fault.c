@@ -265,6 +265,59 @@ START_TEST(a_vend_during_a_fault_is_captured_once_storage_recovers)
 END_TEST
 
 /*
+ * A machine that senses its stock reports it after the "ok" whose write
+ * storage lost.  When that count is stored before the capture's retry,
+ * the newest information wins: the retry captures the drop but leaves
+ * the count alone instead of lowering it once more.
+ */
+START_TEST(a_sensed_count_stored_before_a_capture_retry_stands)
+{
+	static const char sensed[] = "{\"event\":\"slots\",\"slots\":"
+	    "[{\"slot\":3,\"stock\":4}]}";
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t deadline;
+	cJSON *r;
+
+	/* Answered internal: the capture is the settler's now. */
+	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
+	/* Long enough for the settler to pause for seconds. */
+	sleep(3);
+	fault(0);
+	/*
+	 * The machine reports the count it sensed (one less than 5) until it
+	 * is stored: one report is the probe that finds storage back.
+	 */
+	deadline = now_ms() + H_WAIT_MS;
+	while (slot3_stock() != 4) {
+		ck_assert(now_ms() < deadline);
+		fake_send(f, sensed);
+		usleep(50 * 1000);
+	}
+	ck_assert_msg(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'pending'") == 1, "the capture was "
+	    "retried before the sensed count was stored");
+	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'completed'") == 1);
+	H_WAIT_UNTIL(h_server_log_contains(srv, "capture recorded after"));
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(slot3_stock(), 4);
+	/* Settled: alice's next drop reaches the machine, one less. */
+	h_send(c, "{\"id\":2,\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":3}");
+	fake_wait_vends(f, 2);
+	fake_answer_last(f, 1);
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(slot3_stock(), 3);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+/*
  * A drop whose capture is left to the settler is still in flight: its
  * subscribers are not told it failed, and they are told it completed
  * once the capture is recorded.
@@ -1490,6 +1543,7 @@ main(void)
 	    a_vend_during_a_fault_is_captured_once_storage_recovers);
 	tcase_add_test(tc,
 	    a_drop_left_to_the_settler_ends_when_it_is_recorded);
+	tcase_add_test(tc, a_sensed_count_stored_before_a_capture_retry_stands);
 	tcase_add_test(tc, a_restart_captures_what_the_machine_vended);
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
