@@ -71,18 +71,18 @@ struct drop_item {
 };
 
 /*
- * A capture owed since its machine's "ok" (drop_vended), until the drop
- * is settled: the stock the capture sets, made -2 by a sensed count for
- * its slot stored since (drop_sensed), which is newer.  lost: the write
- * of the "ok" was lost, so the answers file holds the stock too (for a
- * restart), and is kept in step with it.
+ * A capture owed since the write of its machine's "ok" was lost
+ * (drop_vended_lost), until the drop is settled: the stock the capture
+ * sets, made -2 by a sensed count for its slot stored since
+ * (drop_sensed), which is newer.  The answers file holds the same stock,
+ * for a restart, and is kept in step with it.  A drop whose "ok" was
+ * recorded owes nothing: its stock was set with its capture.
  */
 struct drop_owed {
 	int64_t tx;
 	char machine[PROTO_NAME_MAX + 1];
 	int slot;
 	int64_t stock;
-	int lost;
 	struct drop_owed *next;
 };
 
@@ -95,28 +95,6 @@ struct drop_backlog {
 	int stop;			/* guarded by lock */
 	pthread_t thread;
 };
-
-/* Owe tx's capture, which sets its slot's stock (-2: leaves it alone). */
-static void
-drop_owed_add(struct server *srv, int64_t tx, const char *machine, int slot,
-    int64_t stock)
-{
-	struct drop_backlog *b = srv->backlog;
-	struct drop_owed *o;
-
-	if (b == NULL) {
-		return;
-	}
-	o = xcalloc(1, sizeof(*o));
-	o->tx = tx;
-	snprintf(o->machine, sizeof(o->machine), "%s", machine);
-	o->slot = slot;
-	o->stock = stock;
-	pthread_mutex_lock(&b->lock);
-	o->next = b->owed;
-	b->owed = o;
-	pthread_mutex_unlock(&b->lock);
-}
 
 /* tx's capture is settled: it is owed no more.  b->lock is held. */
 static void
@@ -188,9 +166,7 @@ drop_owed_sensed(struct server *srv, const char *machine, int slot)
 			continue;
 		}
 		o->stock = -2;
-		if (o->lost) {
-			(void)db_answer_put(srv->db, o->tx, ERR_NONE, -2);
-		}
+		(void)db_answer_put(srv->db, o->tx, ERR_NONE, -2);
 	}
 	pthread_mutex_unlock(&b->lock);
 }
@@ -448,32 +424,39 @@ drop_stock(struct server *srv, const char *name, int slot, int64_t stock,
 
 /*
  * The write of an "ok" failed: the answer and the stock its capture sets
- * go to the answers file (a restart captures the drop with them).  The
- * stock is not written on its own: the capture's retry sets it, in the
- * capture's own write, and only if that capture is made then (the write
- * reported lost may have been kept, stock and all).  The stock is the
- * owed capture's (a sensed count since may have made it -2).
+ * go to the answers file (a restart captures the drop with them), and
+ * the capture is owed (struct drop_owed).  The stock is not written on
+ * its own: the capture's retry sets it, in the capture's own write, and
+ * only if that capture is made then (the write reported lost may have
+ * been kept, stock and all).  Owed already, it keeps the owed stock (a
+ * sensed count since may have made it -2).
  */
 static void
-drop_vended_lost(struct server *srv, int64_t tx, int64_t stock)
+drop_vended_lost(struct server *srv, int64_t tx, const char *machine,
+    int slot, int64_t stock)
 {
 	struct drop_backlog *b = srv->backlog;
 	struct drop_owed *o;
 
-	if (b != NULL) {
-		pthread_mutex_lock(&b->lock);
-		for (o = b->owed; o != NULL; o = o->next) {
-			if (o->tx == tx) {
-				o->lost = 1;
-				stock = o->stock;
-				break;
-			}
-		}
+	if (b == NULL) {
+		(void)db_answer_put(srv->db, tx, ERR_NONE, stock);
+		return;
 	}
-	(void)db_answer_put(srv->db, tx, ERR_NONE, stock);
-	if (b != NULL) {
-		pthread_mutex_unlock(&b->lock);
+	pthread_mutex_lock(&b->lock);
+	for (o = b->owed; o != NULL && o->tx != tx; o = o->next) {
+		;
 	}
+	if (o == NULL) {
+		o = xcalloc(1, sizeof(*o));
+		o->tx = tx;
+		snprintf(o->machine, sizeof(o->machine), "%s", machine);
+		o->slot = slot;
+		o->stock = stock;
+		o->next = b->owed;
+		b->owed = o;
+	}
+	(void)db_answer_put(srv->db, tx, ERR_NONE, o->stock);
+	pthread_mutex_unlock(&b->lock);
 }
 
 /*
@@ -492,7 +475,7 @@ drop_captured(struct server *srv, const struct db_drop *d, struct vend *v,
 
 	if (v->capture != NULL && db_drop_vended_wait(srv->db, v->capture,
 	    reply, &captured) != ERR_NONE) {
-		drop_vended_lost(srv, d->tx, v->ok_stock);
+		drop_vended_lost(srv, d->tx, d->machine, d->slot, v->ok_stock);
 	}
 	v->capture = NULL;
 	event_slots(srv, d->machine, NULL, d->slot);
@@ -639,10 +622,10 @@ drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 	if (p->v == NULL) {
 		return;
 	}
-	drop_owed_add(srv, p->tx, vend_mach_name(m), p->slot, p->stock);
 	if (db_drop_vended(srv->db, p->tx, vend_mach_name(m), p->slot,
 	    p->stock, &later) != ERR_NONE) {
-		drop_vended_lost(srv, p->tx, p->stock);
+		drop_vended_lost(srv, p->tx, vend_mach_name(m), p->slot,
+		    p->stock);
 	}
 	p->v->ok_stock = p->stock;
 	vend_settle(srv->vends, p->v, ERR_NONE, later);
