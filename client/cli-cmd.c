@@ -53,8 +53,6 @@ static int cli_cmd_prepare_user_mod(struct cli_cmd_run *,
     struct cli_session *);
 static int cli_cmd_prepare_machine_mod(struct cli_cmd_run *,
     struct cli_session *);
-static int cli_cmd_prepare_card_add(struct cli_cmd_run *,
-    struct cli_session *);
 
 /*
  * What a failed drop means, in the member's words.  {name} is the field of
@@ -155,8 +153,7 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	{ .proto = "slot_set", .print = cli_print_slot_set },
 	{ .proto = "log", .print = cli_print_log },
 	{ .proto = "kick", .done = "Session {session} kicked" },
-	{ .proto = "card_add", .prepare = cli_cmd_prepare_card_add,
-	    .done = "Card {card_id} bound to {user}" },
+	{ .proto = "card_add", .done = "Card {card_id} bound to {user}" },
 	{ .proto = "cards", .print = cli_print_cards },
 	{ .proto = "card_del", .done = "Card {request.card_id} unbound" },
 };
@@ -1095,24 +1092,25 @@ cli_cmd_prepare_machine_mod(struct cli_cmd_run *run, struct cli_session *s)
 }
 
 /*
- * A login by a kept token binds a card only with the password (a stolen
- * token must not bind the thief's card): asked as a login asks for it,
- * or DRINK_PASSWORD.  Once the server has it, this connection needs it
- * no more.
+ * A login by a kept token does what a stolen token must not (bind a card,
+ * add or change a user: the command's SPEC_A_OWN argument) only with the
+ * password: asked as a login asks for it, or DRINK_PASSWORD.  Once the
+ * server has it, this connection needs it no more.
  */
 static int
-cli_cmd_prepare_card_add(struct cli_cmd_run *run, struct cli_session *s)
+cli_cmd_own_password(struct cli_cmd_run *run, struct cli_session *s)
 {
-	char prompt[PROTO_NAME_MAX + 64];
+	const struct spec_arg *a = spec_own(run->spec);
+	char prompt[PROTO_NAME_MAX + 96];
 
-	if (!cli_session_by_token(s)) {
+	if (a == NULL || !cli_session_by_token(s)) {
 		return CLI_EXIT_OK;
 	}
-	snprintf(prompt, sizeof(prompt), "Password for %.32s (to bind a "
-	    "card): ", cli_session_user(s) != NULL ? cli_session_user(s) :
-	    "you");
+	snprintf(prompt, sizeof(prompt), "Password for %.32s (to %s): ",
+	    cli_session_user(s) != NULL ? cli_session_user(s) : "you",
+	    run->spec->own_for);
 	cJSON_AddTrueToObject(run->info, "shows_password");
-	return cli_cmd_password(run, "password", "DRINK_PASSWORD", prompt, 0);
+	return cli_cmd_password(run, a->field, "DRINK_PASSWORD", prompt, 0);
 }
 
 /*
@@ -1287,8 +1285,9 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 	if ((st = cli_cmd_connect(&run, s)) != CLI_EXIT_OK) {
 		goto out;
 	}
-	if (show->prepare != NULL &&
-	    (st = show->prepare(&run, s)) != CLI_EXIT_OK) {
+	if ((show->prepare != NULL &&
+	    (st = show->prepare(&run, s)) != CLI_EXIT_OK) ||
+	    (st = cli_cmd_own_password(&run, s)) != CLI_EXIT_OK) {
 		goto out;
 	}
 	key = cJSON_GetObjectItemCaseSensitive(run.req, "key");

@@ -78,7 +78,8 @@ int cli_session_has_user(const struct cli_session *s);
 const char *cli_session_password(const struct cli_session *s);
 /*
  * Whether the login was by a kept token and the server has not been shown
- * the password since (then card_add needs it, and a right one shows it).
+ * the password since (then card_add, user_add and user_mod need it, and a
+ * right one shows it).
  */
 int cli_session_by_token(const struct cli_session *s);
 void cli_session_password_shown(struct cli_session *s);

@@ -329,6 +329,12 @@ enum spec_complete {
 };
 #define SPEC_A_REQ 0x1	/* the request must have it */
 #define SPEC_A_END 0x2	/* TIME: a date alone means the end of that day */
+/*
+ * SECRET: the session user's own password, which a session logged in by a
+ * login token must give for the command (spec_cmd.own_for says why):
+ * drinkd checks it as a login's; drink asks for it after a kept login.
+ */
+#define SPEC_A_OWN 0x4
 struct spec_arg {
 	const char *field;	/* JSON member name */
 	enum spec_type type;
@@ -357,6 +363,12 @@ struct spec_cmd {
 	const char *summary;
 	struct spec_arg args[SPEC_MAX_ARGS];	/* ended by a NULL field */
 	const char *cli;	/* drink's name when not the protocol's */
+	/*
+	 * What the command does that a stolen login token must not do (it
+	 * would outlive the token's revocation), in words after "to": "bind
+	 * a card".  Set exactly when an argument is SPEC_A_OWN.
+	 */
+	const char *own_for;
 };
 #define PROTO_PASSWORD_MAX 1024	/* bytes */
 extern const struct spec_cmd spec_table[];
@@ -367,6 +379,8 @@ const struct spec_cmd *spec_find(const char *name);
 size_t spec_nargs(const struct spec_cmd *c);
 const struct spec_arg *spec_arg_find(const struct spec_cmd *c,
     const char *field);
+/* The command's SPEC_A_OWN argument, or NULL. */
+const struct spec_arg *spec_own(const struct spec_cmd *c);
 /*
  * Check one argument's value (integer: the raw literal was a plain
  * integer); ERR_NONE, or the error code with the rule in plain words in

@@ -21,6 +21,12 @@
  *      cli_cmd_shows (client/cli-cmd.c) prints its reply's fields one per
  *      line.  Add an entry there for a table, a sentence or a refusal text.
  *   4. Document it in docs/protocol.md and drink(1).
+ *
+ * A command whose effect would outlive a stolen login token (a card bound,
+ * a user added or changed) takes the session user's own password in an
+ * argument flagged SPEC_A_OWN (S_OWN below) and says what for in own_for:
+ * drinkd then requires it of a session logged in by token, and drink asks
+ * for it after a kept login.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -74,6 +80,14 @@
 #define S_SECRET(f, fl, o, h) { .field = f, .type = SPEC_T_SECRET, \
 	.flags = fl, .form = SPEC_F_SECRET, .min = 1, \
 	.max = PROTO_PASSWORD_MAX, .opt = o, .help = h }
+
+/*
+ * The session user's own password, asked by drink when its login was by a
+ * kept token (drinkd requires it then): SPEC_A_OWN, with own_for.
+ */
+#define S_OWN(f) { .field = f, .type = SPEC_T_SECRET, .flags = SPEC_A_OWN, \
+	.form = SPEC_F_HIDDEN, .min = 1, .max = PROTO_PASSWORD_MAX, \
+	.help = "your password, needed when the login was by token" }
 
 const struct spec_cmd spec_table[] = {
 	/* Any session. */
@@ -173,7 +187,9 @@ const struct spec_cmd spec_table[] = {
 	    { .field = "balance", .type = SPEC_T_AMOUNT,
 	    .form = SPEC_F_OPTION, .min = 0, .max = PROTO_MAX_AMOUNT,
 	    .opt = "balance", .meta = "N", .help = "opening balance" },
-	    O_KEY } },
+	    O_KEY,
+	    /* "password" is the new user's. */
+	    S_OWN("your_password") }, .own_for = "add a user" },
 	{ .name = "user_mod", .role = SPEC_ADMIN, .flags = SPEC_CMD_SOME,
 	    .summary = "change a user's role, state or password", .args = {
 	    W_USER("user", "USER", "the user to change"),
@@ -183,7 +199,8 @@ const struct spec_cmd spec_table[] = {
 	    O_BOOL("disabled", "disable", "enable",
 	    "disable (no logins, kicked now) or enable the account"),
 	    S_SECRET("password", 0, "password",
-	    "set a new password (asked twice)") } },
+	    "set a new password (asked twice)"),
+	    S_OWN("your_password") }, .own_for = "change a user" },
 	{ .name = "users", .role = SPEC_ADMIN, .flags = 0,
 	    .summary = "list users", .args = { { 0 } } },
 	{ .name = "credit", .role = SPEC_ADMIN, .flags = SPEC_CMD_KEYED,
@@ -275,12 +292,8 @@ const struct spec_cmd spec_table[] = {
 	    { .field = "label", .type = SPEC_T_TEXT, .form = SPEC_F_REST,
 	    .min = 0, .max = PROTO_NOTE_MAX, .meta = "LABEL...",
 	    .help = "a name for it; the words are joined by single spaces" },
-	    O_OWNER,
-	    /* Asked by drink when its login was by a kept token. */
-	    { .field = "password", .type = SPEC_T_SECRET,
-	    .form = SPEC_F_HIDDEN, .min = 1, .max = PROTO_PASSWORD_MAX,
-	    .help = "your password, needed when the login was by token" } },
-	    .cli = "card-add" },
+	    O_OWNER, S_OWN("password") }, .cli = "card-add",
+	    .own_for = "bind a card" },
 	{ .name = "cards", .role = SPEC_MEMBER, .flags = SPEC_CMD_OWNER,
 	    .summary = "list bound cards", .args = {
 	    O_OWNER }, .cli = "card-list" },
@@ -346,6 +359,19 @@ spec_list(const char *const *list, char *buf, size_t len)
 		    i == 0 ? "" : list[i + 1] == NULL ? " or " : ", ",
 		    list[i]);
 	}
+}
+
+const struct spec_arg *
+spec_own(const struct spec_cmd *c)
+{
+	size_t i;
+
+	for (i = 0; i < SPEC_MAX_ARGS && c->args[i].field != NULL; i++) {
+		if (c->args[i].flags & SPEC_A_OWN) {
+			return &c->args[i];
+		}
+	}
+	return NULL;
 }
 
 const char *

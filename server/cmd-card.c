@@ -14,9 +14,9 @@
  *
  * A bound card goes on paying after the login that bound it ends, so a
  * session logged in by a login token (which may have been stolen) binds
- * one only with the member's password ("password", checked as a login's
- * is); once shown, the session counts as a login by password, as after
- * passwd.  An admin's session is no exception: the password is theirs.
+ * one only with the member's password ("password"): the dispatcher checks
+ * it (SPEC_A_OWN, cmd_own_password) before this handler runs.  An admin's
+ * session is no exception: the password is theirs.
  */
 #include <string.h>
 
@@ -31,53 +31,6 @@ cmd_card_user(struct session *s, struct req *r)
 	return user != NULL ? user : s->user;
 }
 
-/*
- * The password card_add carries, checked like a login's: throttled on the
- * account's and the address's records, a wrong one counted as a failed
- * login of the account.  Required of a session that logged in by token
- * and has not shown the password since; checked whenever given.
- */
-static int
-cmd_card_password(struct session *s, struct req *r)
-{
-	const char *password = req_str(r, "password");
-	const char *address = s->peer.client.address;
-	struct db_user u;
-	int64_t wait;
-	int rc;
-
-	if (password == NULL) {
-		if (!s->token_only) {
-			return ERR_NONE;
-		}
-		log_info("card_add refused to %s: session %lld is logged in "
-		    "by token %lld and gave no password", s->user,
-		    (long long)s->peer.client.session, (long long)s->token_id);
-		r->message = "give your password to bind a card: this session "
-		    "logged in by a login token";
-		return ERR_FORBIDDEN;
-	}
-	if ((wait = auth_throttled(s->user, address)) > 0) {
-		r->retry_after = wait;
-		log_info("card_add throttled: password of %s from %s, retry "
-		    "after %lld s", s->user, address, (long long)wait);
-		return ERR_LOCKED_OUT;
-	}
-	if ((rc = db_user_get(s->peer.srv->db, s->user, &u)) != ERR_NONE) {
-		return rc;
-	}
-	if (!auth_verify(u.hash, password)) {
-		auth_account_failed(s->user, address);
-		log_info("card_add: wrong password for %s from %s", s->user,
-		    address);
-		r->message = "wrong password";
-		return ERR_BAD_CREDENTIALS;
-	}
-	auth_succeeded(s->user, address);
-	session_password_shown(s);
-	return ERR_NONE;
-}
-
 int
 cmd_card_add(struct session *s, struct req *r)
 {
@@ -86,9 +39,6 @@ cmd_card_add(struct session *s, struct req *r)
 	int64_t id = 0, wait;
 	int rc;
 
-	if ((rc = cmd_card_password(s, r)) != ERR_NONE) {
-		return rc;
-	}
 	if (!s->admin && (wait = auth_card_throttled(AUTH_CARD_ADD, s->user,
 	    address)) > 0) {
 		r->retry_after = wait;

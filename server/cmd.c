@@ -1,8 +1,10 @@
 /*
  * The command table and the dispatcher.  Everything a handler may assume
  * is checked here, once: the request is a JSON object, the command exists,
- * the session's role allows it, and every argument present has the right
- * JSON type and range.  Handlers hold only domain logic.
+ * the session's role allows it, every argument present has the right JSON
+ * type and range, and a session logged in by a login token gave its user's
+ * own password for a command a stolen token must not run (SPEC_A_OWN).
+ * Handlers hold only domain logic.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,16 @@ cmd_table_check(char *err, size_t len)
 		if (cmd_handler(spec_table[i].name) == NULL) {
 			snprintf(err, len, "command %s has no handler",
 			    spec_table[i].name);
+			return -1;
+		}
+	}
+	for (i = 0; i < spec_count; i++) {
+		if ((spec_own(&spec_table[i]) != NULL) !=
+		    (spec_table[i].own_for != NULL) ||
+		    (spec_own(&spec_table[i]) != NULL &&
+		    spec_own(&spec_table[i])->type != SPEC_T_SECRET)) {
+			snprintf(err, len, "command %s: own_for goes with one "
+			    "secret SPEC_A_OWN argument", spec_table[i].name);
 			return -1;
 		}
 	}
@@ -240,6 +252,63 @@ cmd_id(const char *line, const struct proto_scan *ps, int *valid)
 	return out;
 }
 
+/*
+ * The session user's own password, for a command whose SPEC_A_OWN argument
+ * carries it (card_add, user_add, user_mod): what it does would outlive a
+ * stolen login token's revocation.  Required of a session that logged in
+ * by token and has not shown the password since (forbidden without it);
+ * checked whenever given, as a login's is: throttled on the account's and
+ * the address's records, a wrong one counted as a failed login of the
+ * account, a right one clears them and shows the password, so the session
+ * counts as a login by password from then on.
+ */
+static int
+cmd_own_password(struct session *s, const struct cmd *cmd, struct req *r)
+{
+	const struct spec_arg *a = spec_own(cmd->spec);
+	const char *name = cmd->spec->name, *address = s->peer.client.address;
+	const char *password;
+	struct db_user u;
+	int64_t wait;
+	int rc;
+
+	if (a == NULL) {
+		return ERR_NONE;
+	}
+	if ((password = req_str(r, a->field)) == NULL) {
+		if (!s->token_only) {
+			return ERR_NONE;
+		}
+		log_info("%s refused to %s: session %lld is logged in by token "
+		    "%lld and gave no password", name, s->user,
+		    (long long)s->peer.client.session, (long long)s->token_id);
+		snprintf(r->msgbuf, sizeof(r->msgbuf), "give your password to "
+		    "%s: this session logged in by a login token",
+		    cmd->spec->own_for);
+		r->message = r->msgbuf;
+		return ERR_FORBIDDEN;
+	}
+	if ((wait = auth_throttled(s->user, address)) > 0) {
+		r->retry_after = wait;
+		log_info("%s throttled: password of %s from %s, retry after "
+		    "%lld s", name, s->user, address, (long long)wait);
+		return ERR_LOCKED_OUT;
+	}
+	if ((rc = db_user_get(s->peer.srv->db, s->user, &u)) != ERR_NONE) {
+		return rc;
+	}
+	if (!auth_verify(u.hash, password)) {
+		auth_account_failed(s->user, address);
+		log_info("%s: wrong password for %s from %s", name, s->user,
+		    address);
+		r->message = "wrong password";
+		return ERR_BAD_CREDENTIALS;
+	}
+	auth_succeeded(s->user, address);
+	session_password_shown(s);
+	return ERR_NONE;
+}
+
 /* Record an admin command with its arguments, passwords removed. */
 static void
 cmd_audit(struct session *s, const struct cmd *cmd, const cJSON *msg,
@@ -349,7 +418,10 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		cJSON_AddBoolToObject(r.reply, "ok", 1);
 		db_set_op(cmd->spec->name);
 		(void)db_take_refused();
-		rc = cmd->exec(s, &r);
+		/* Audited with the command when refused, as an admin's is. */
+		if ((rc = cmd_own_password(s, cmd, &r)) == ERR_NONE) {
+			rc = cmd->exec(s, &r);
+		}
 		/* Refused before it was tried: nothing was applied. */
 		if (rc == ERR_INTERNAL && db_take_refused()) {
 			rc = ERR_UNAVAILABLE;

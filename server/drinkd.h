@@ -294,8 +294,9 @@ struct session {
 	int64_t token_id;	/* the login token it logged in by; 0: none */
 	int64_t token_expires;	/* unix s: when that token expires */
 	int token_only;		/* logged in by token_id, and has not shown
-				 * the password since: makes no token and
-				 * binds no card without it */
+				 * the password since: makes no token, and
+				 * binds no card nor adds or changes a user
+				 * without it (SPEC_A_OWN) */
 };
 #define SESSION_LOGIN_BUSY (-2)	/* session_login: address at its cap */
 void *session_main(void *arg);

@@ -409,6 +409,112 @@ END_TEST
 
 /* ---- users ------------------------------------------------------------ */
 
+/*
+ * A session logged in by an admin's login token (which may have been
+ * stolen) adds no user and changes none without the admin's own password
+ * in "your_password": a user it added, or a password, role or account
+ * state it set, would outlive the token's revocation.  The password is
+ * checked and throttled as a login's is (a wrong one is a failed login of
+ * the admin); a right one lifts the rule for the session, which still
+ * ends with its token.  A session logged in by password needs none.
+ */
+START_TEST(admin_user_changes_by_token_need_password)
+{
+	struct h_client *a = admin_connect(), *b, *c;
+	char *login;
+	cJSON *r;
+	int64_t id;
+	int i;
+
+	r = h_call(a, "{\"cmd\":\"token_create\",\"label\":\"stolen\"}");
+	H_ASSERT_OK(r);
+	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}",
+	    h_str(r, "token"));
+	id = h_num(r, "token_id");
+	cJSON_Delete(r);
+	b = h_connect(admin_srv, NULL);
+	h_expect(b, NULL, login);
+	r = h_call(b, "{\"cmd\":\"user_add\",\"user\":\"mallory\","
+	    "\"password\":\"thiefpw\",\"role\":\"admin\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	ck_assert_str_eq(h_str(r, "message"), "give your password to add a "
+	    "user: this session logged in by a login token");
+	cJSON_Delete(r);
+	r = h_call(b, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"password\":\"thiefpw\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	ck_assert_str_eq(h_str(r, "message"), "give your password to change "
+	    "a user: this session logged in by a login token");
+	cJSON_Delete(r);
+	h_expect(b, "forbidden", "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"role\":\"admin\"}");
+	h_expect(b, "forbidden", "{\"cmd\":\"user_mod\",\"user\":\"bob\","
+	    "\"disabled\":true}");
+	/* Binding a card for another member is no way round it. */
+	h_expect(b, "forbidden", "{\"cmd\":\"card_add\",\"card\":\"7e57ca4d\","
+	    "\"user\":\"alice\"}");
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM users "
+	    "WHERE name = 'mallory'"), 0);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM users "
+	    "WHERE role = 'admin' OR disabled = 1"), 1);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM cards"),
+	    0);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM audit "
+	    "WHERE cmd IN ('user_add', 'user_mod') AND result = "
+	    "'forbidden'"), 4);
+	c = h_connect(admin_srv, NULL);
+	h_login(c, "alice", "alicepw");
+	h_close(c);
+	/* A wrong password is a failed login: five lock the account. */
+	for (i = 0; i < 5; i++) {
+		h_expect(b, "bad_credentials", "{\"cmd\":\"user_add\","
+		    "\"user\":\"mallory\",\"password\":\"thiefpw\","
+		    "\"your_password\":\"guess\"}");
+	}
+	r = h_call(b, "{\"cmd\":\"user_add\",\"user\":\"mallory\","
+	    "\"password\":\"thiefpw\",\"your_password\":\"adminpw\"}");
+	H_ASSERT_ERROR(r, "locked_out");
+	ck_assert_int_ge(h_num(r, "retry_after"), 1);
+	cJSON_Delete(r);
+	c = h_connect(admin_srv, NULL);
+	h_expect(c, "locked_out", "{\"cmd\":\"login\",\"user\":\"admin\","
+	    "\"password\":\"adminpw\"}");
+	h_close(c);
+	ck_assert(h_server_log_contains(admin_srv, "user_add: wrong password "
+	    "for admin from 127.0.0.1"));
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM users "
+	    "WHERE name = 'mallory'"), 0);
+	usleep(1100 * 1000);
+	/* The right one adds the user, and the next change needs none. */
+	r = h_call(b, "{\"cmd\":\"user_add\",\"user\":\"mallory\","
+	    "\"password\":\"mallorypw\",\"your_password\":\"adminpw\"}");
+	H_ASSERT_OK(r);
+	ck_assert_str_eq(h_str(r, "user"), "mallory");
+	cJSON_Delete(r);
+	h_expect(b, NULL, "{\"cmd\":\"user_mod\",\"user\":\"mallory\","
+	    "\"role\":\"admin\"}");
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM users "
+	    "WHERE name = 'mallory' AND role = 'admin'"), 1);
+	/* It still ends with its token. */
+	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
+	    (long long)id);
+	ck_assert_msg(h_closed(b), "session of a revoked token still open");
+	/* A password login needs none; a wrong one given is refused. */
+	h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"mallory\","
+	    "\"disabled\":true}");
+	h_expect(a, "bad_credentials", "{\"cmd\":\"user_mod\","
+	    "\"user\":\"mallory\",\"disabled\":false,"
+	    "\"your_password\":\"guess\"}");
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT disabled FROM users "
+	    "WHERE name = 'mallory'"), 1);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM audit "
+	    "WHERE args LIKE '%%adminpw%%' OR args LIKE '%%guess%%'"), 0);
+	h_close(b);
+	h_close(a);
+	free(login);
+}
+END_TEST
+
 START_TEST(admin_users_fields)
 {
 	struct h_client *a = admin_connect();
@@ -1186,6 +1292,7 @@ admin_suite(void)
 	tcase_add_test(tc, admin_user_mod_refusals);
 	tcase_add_test(tc, admin_user_mod_keeps_the_last_admin);
 	tcase_add_test(tc, admin_user_mod_self_answers_before_closing);
+	tcase_add_test(tc, admin_user_changes_by_token_need_password);
 
 	ADMIN_TCASE("users lists every member");
 	tcase_add_test(tc, admin_users_fields);

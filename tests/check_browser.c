@@ -159,6 +159,9 @@ static const struct browser_case {
 	{ "a page a reload logged in asks for the password to add a card",
 	    "tests/browser/screens.js", "card-add-after-reload",
 	    setup_screens },
+	{ "an admin's page a reload logged in asks for the password to "
+	    "add a user", "tests/browser/screens.js", "user-add-after-reload",
+	    setup_screens },
 	{ "History and the Log name a drop's machine",
 	    "tests/browser/screens.js", "history-machine-names",
 	    setup_screens },

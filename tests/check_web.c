@@ -1882,6 +1882,65 @@ START_TEST(ws_card_add_by_token_needs_password)
 END_TEST
 
 /*
+ * An admin's page reloaded is logged in by its token: users are added or
+ * changed there only with the admin's password ("your_password"), which
+ * once given holds for the page.  A page logged in by password needs none.
+ */
+START_TEST(ws_user_changes_by_token_need_password)
+{
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw"), *c, *d;
+	char own[64], *tok, *login;
+	int64_t id;
+	cJSON *r;
+
+	tok = make_token(a, "tab", &id);
+	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
+	c = ws_open(own);
+	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	r = ws_call(c, login);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"id\":1,\"cmd\":\"user_add\",\"user\":\"carol\","
+	    "\"password\":\"carolpw\",\"role\":\"admin\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	ck_assert_int_eq(h_num(r, "id"), 1);
+	ck_assert_str_eq(h_str(r, "message"), "give your password to add a "
+	    "user: this session logged in by a login token");
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"role\":\"admin\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"user_add\",\"user\":\"carol\","
+	    "\"password\":\"carolpw\",\"your_password\":\"carolpw\"}");
+	H_ASSERT_ERROR(r, "bad_credentials");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE "
+	    "name = 'carol' OR role = 'admin'"), 1);
+	r = ws_call(c, "{\"cmd\":\"user_add\",\"user\":\"carol\","
+	    "\"password\":\"carolpw\",\"your_password\":\"adminpw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	r = ws_call(c, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"role\":\"admin\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE "
+	    "name = 'carol' OR role = 'admin'"), 3);
+	d = ws_open_as("admin", "adminpw");
+	r = ws_call(d, "{\"cmd\":\"user_add\",\"user\":\"dave\","
+	    "\"password\":\"davepw\"}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	h_close(d);
+	h_close(c);
+	h_close(a);
+	free(login);
+	free(tok);
+}
+END_TEST
+
+/*
  * An admin who demotes themselves in the web app gets the answer, then a
  * close frame; the last admin cannot.
  */
@@ -2393,6 +2452,52 @@ START_TEST(cli_card_add_by_kept_login_asks_password)
 END_TEST
 
 /*
+ * A kept admin login (a token) adds or changes a user only with the
+ * admin's password: drink asks for it after the new user's, or takes
+ * DRINK_PASSWORD; a wrong one is said in words and changes nothing.
+ */
+START_TEST(cli_user_add_by_kept_login_asks_password)
+{
+	char *home = h_tmpdir(), *base = cli_base(home), *out, *text;
+
+	ck_assert_int_eq(sh("DRINK_PASSWORD=adminpw %s -u admin login "
+	    ">/dev/null", base), 0);
+	out = xasprintf("%s/out", home);
+	ck_assert_int_ne(sh("DRINK_NEW_PASSWORD=carolpw %s user-add carol "
+	    "--admin > %s 2>&1 < /dev/null", base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "set DRINK_PASSWORD") != NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=adminpw2 "
+	    "DRINK_NEW_PASSWORD=carolpw "
+	    "%s user-add carol --admin > %s 2>&1", base, out), 1);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "wrong password (bad_credentials)") !=
+	    NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE "
+	    "name = 'carol'"), 0);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=adminpw "
+	    "DRINK_NEW_PASSWORD=carolpw "
+	    "%s user-add carol --admin > %s 2>&1", base, out), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE "
+	    "name = 'carol' AND role = 'admin'"), 1);
+	ck_assert_int_ne(sh("%s user-mod alice --role admin > %s 2>&1 "
+	    "< /dev/null", base, out), 0);
+	text = slurp(out);
+	ck_assert_msg(strstr(text, "set DRINK_PASSWORD") != NULL, "%s", text);
+	free(text);
+	ck_assert_int_eq(sh("DRINK_PASSWORD=adminpw %s user-mod alice --role "
+	    "admin > %s 2>&1", base, out), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM users WHERE "
+	    "name = 'alice' AND role = 'admin'"), 1);
+	free(out);
+	free(base);
+	free(home);
+}
+END_TEST
+
+/*
  * A second "drink login" revokes the login it replaces (the file keeps one
  * token, so the server must not keep two), for the same user and for
  * another; and a revoked kept login is no error when the password login
@@ -2667,6 +2772,7 @@ main(void)
 	tcase_add_test(tc, ws_login_timeout);
 	tcase_add_test(tc, ws_token_login_ends_when_token_expires);
 	tcase_add_test(tc, ws_card_add_by_token_needs_password);
+	tcase_add_test(tc, ws_user_changes_by_token_need_password);
 	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
@@ -2680,6 +2786,7 @@ main(void)
 	    WEB_TIMEOUT);
 	tcase_add_test(tc, cli_login_keeps_token_logout_revokes);
 	tcase_add_test(tc, cli_card_add_by_kept_login_asks_password);
+	tcase_add_test(tc, cli_user_add_by_kept_login_asks_password);
 	tcase_add_test(tc, cli_login_again_revokes_the_login_it_replaces);
 	tcase_add_test(tc, cli_login_says_when_the_replaced_login_stays);
 	tcase_add_test(tc, cli_watch_prints_events);

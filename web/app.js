@@ -50,6 +50,7 @@ const FIELDS = {
   amount: "the amount", balance: "the balance", price: "the price", stock: "the stock",
   slot: "the slot number", name: "the display name", item: "the item", note: "the note",
   label: "the label", new: "the new password", password: "the password",
+  your_password: "your password",
 };
 
 // The server states a field's rule for a program ("\"user\" must be a
@@ -194,10 +195,11 @@ function freshKey() {
 }
 
 // The arguments as the server compares them (member order aside; a
-// user_add's password is not compared).
+// user_add's passwords are not compared).
 function signature(args) {
   const a = Object.assign({}, args);
   delete a.password;
+  delete a.your_password;
   return JSON.stringify(Object.keys(a).sort().map((k) => [k, a[k]]));
 }
 
@@ -816,6 +818,48 @@ function formReset(form) {
 // place on the page with it).
 const busyButtons = new WeakSet();
 
+// A page logged in by its kept token (a reload) does what a stolen token
+// must not (bind a card, add or change a user) only with the password
+// (protocol: card_add, user_add, user_mod).  This is the field for it,
+// hidden until the server asks; what: the change, in words after "to".
+// add() puts it in the request under field, or says it is missing;
+// refused() reads a reply and gives the words to show when the password
+// was asked for (a wrong one is cleared, and said by explain()).  Once the
+// server has it, the connection needs it no more: the field goes with the
+// next reset(), keeping what else was typed until then.
+function ownPassword(cls, what) {
+  const input = h("input", { class: cls, type: "password", autocomplete: "current-password" });
+  const row = h("label", { class: cls + "-row", hidden: true }, "Your password ", input);
+  return {
+    row: row,
+    add(args, field) {
+      if (row.hidden) return null;
+      if (!input.value) {
+        input.focus();
+        return "Enter your password to " + what + ".";
+      }
+      args[field] = input.value;
+      return null;
+    },
+    refused(r) {
+      if (!r.ok && r.error === "forbidden" && row.hidden) {
+        row.hidden = false;
+        input.focus();
+        return "Enter your password to " + what + ": this browser stayed logged in without it.";
+      }
+      if (!r.ok && r.error === "bad_credentials" && !row.hidden) {
+        input.value = "";
+        input.focus();
+      }
+      return null;
+    },
+    reset() {
+      row.hidden = true;
+      input.value = "";
+    },
+  };
+}
+
 function once(run) {
   return async (ev) => {
     const button = ev.currentTarget;
@@ -873,15 +917,24 @@ function setupForms() {
     return null;
   });
 
+  const addOwn = ownPassword("useradd-own", "add a user");
+  $("#useradd-form .error").before(addOwn.row);
+  $("#useradd-form").addEventListener("reset", addOwn.reset);
+  $("#users").parentElement.after(usersOwn.row);
   formHandler($("#useradd-form"), async () => {
     const balance = wholeNumber($("#useradd-balance").value || "0");
     if (isNaN(balance)) return "The balance must be a whole number.";
     // Lower-cased, as the login and Send take a name.
     const user = $("#useradd-user").value.trim().toLowerCase();
-    const r = await call("user_add", {
+    const args = {
       user: user, password: $("#useradd-password").value,
       role: $("#useradd-role").value, balance: balance,
-    });
+    };
+    const missing = addOwn.add(args, "your_password");
+    if (missing) return missing;
+    const r = await call("user_add", args);
+    const asked = addOwn.refused(r);
+    if (asked) return asked;
     if (!r.ok) return explain(r);
     $("#useradd-form").reset();
     setStatus("User " + user + " added.");
@@ -972,9 +1025,7 @@ function cardError(r) {
 // A list of cards with a form to add one, in box: one's own (user null) or,
 // for an admin, the named user's.  Returns the function that reloads it.
 // A page logged in by its kept token (a reload) binds a card only with the
-// password (protocol: card_add): asked for in the form when the server
-// says so, with what was typed kept; once given, this connection needs it
-// no more, and the field goes with the form's next reset.
+// password, asked for in the form (ownPassword).
 function cardsPanel(box, user) {
   const who = user ? { user: user } : {};
   const body = h("tbody");
@@ -983,16 +1034,15 @@ function cardsPanel(box, user) {
     maxlength: 64, placeholder: "04A2B3C4D5E680", required: true,
   });
   const label = h("input", { class: "card-label", maxlength: 200, placeholder: "blue key fob" });
-  const password = h("input", { class: "card-password", type: "password", autocomplete: "current-password" });
-  const asked = h("label", { class: "card-password-row", hidden: true }, "Your password ", password);
+  const own = ownPassword("card-password", "add a card");
   const form = h("form", { class: "row card-add" },
     h("label", {}, "Card number (UID) ", uid),
     h("label", { class: "grow" }, "Label (optional) ", label),
-    asked,
+    own.row,
     h("p", { class: "error", role: "alert" }),
     h("button", { type: "submit" }, "Add card"));
   const err = form.querySelector(".error");
-  form.addEventListener("reset", () => { asked.hidden = true; });
+  form.addEventListener("reset", own.reset);
 
   async function del(c) {
     const r = await call("card_del", Object.assign({ card_id: c.card_id }, who));
@@ -1026,23 +1076,11 @@ function cardsPanel(box, user) {
     if (!u) return "A card number is 4 to 32 hex digits (0-9, A-F).";
     const args = Object.assign({ card: u }, who);
     if (label.value.trim()) args.label = label.value.trim();
-    if (!asked.hidden) {
-      if (!password.value) {
-        password.focus();
-        return "Enter your password to add a card.";
-      }
-      args.password = password.value;
-    }
+    const missing = own.add(args, "password");
+    if (missing) return missing;
     const r = await call("card_add", args);
-    if (!r.ok && r.error === "forbidden" && asked.hidden) {
-      asked.hidden = false;
-      password.focus();
-      return "Enter your password to add a card: this browser stayed logged in without it.";
-    }
-    if (!r.ok && r.error === "bad_credentials") {
-      password.value = "";
-      password.focus();
-    }
+    const asked = own.refused(r);
+    if (asked) return asked;
     if (!r.ok) return cardError(r);
     form.reset();
     setStatus("Card " + (args.label || r.card_id) + " added" + (user ? " for " + user : "") + ".");
@@ -1110,6 +1148,10 @@ function moneyForm(u) {
   $("#money-amount").focus();
 }
 
+// The password a page logged in by its token gives for a row's change,
+// asked for under the list; the row's button is then pressed again.
+const usersOwn = ownPassword("users-own", "change a user");
+
 async function userMod(u, change) {
   // Taking one's own admin role or account away locks oneself out.
   if (u.user === state.user && ("role" in change || change.disabled) &&
@@ -1117,7 +1159,19 @@ async function userMod(u, change) {
         "Disable your own account? You cannot log in again.")) {
     return;
   }
-  const r = await call("user_mod", Object.assign({ user: u.user }, change));
+  const args = Object.assign({ user: u.user }, change);
+  const missing = usersOwn.add(args, "your_password");
+  if (missing) {
+    setStatus(missing + " Then press the button again.", true);
+    return;
+  }
+  const r = await call("user_mod", args);
+  const asked = usersOwn.refused(r);
+  if (asked) {
+    setStatus(asked + " Then press the button again.", true);
+    return;
+  }
+  if (r.ok) usersOwn.reset();
   setStatus(r.ok ? "User " + u.user + " updated." : explain(r), !r.ok);
   loadUsers();
 }

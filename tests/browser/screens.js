@@ -1158,6 +1158,98 @@ SCENARIOS["history-machine-names"] = async (browser) => {
   check(logged === "Cola from Big Drink slot 3", "the Log names the machine (" + logged + ")");
 };
 
+// An admin's page logged in by its kept token (a reload) adds or changes a
+// user only with the admin's password (protocol: user_add, user_mod): Add
+// user asks for it in the form, with what was typed kept; a wrong one is
+// said and cleared; the right one adds the user.  After another reload a
+// row's Make admin asks for it under the list, and the page's next change
+// needs it no more.  A page logged in by the password is never asked.
+SCENARIOS["user-add-after-reload"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  const SHOWN = "document.querySelector('#tabbtn-machines')?.getAttribute('aria-current') === 'page'";
+  const reload = async (what) => {
+    await admin.goto(process.env.WEB_URL);
+    await admin.waitFor("!document.querySelector('#app-view').hidden && " +
+      "document.querySelector('#user-name').textContent === 'admin (admin)'", "admin logged in again by the token " + what);
+    // The login shows its first tab once the machines are read: then Users.
+    await admin.waitFor(SHOWN, "admin's first tab " + what);
+    await admin.tap("#tabbtn-users");
+    await admin.waitFor("document.querySelector('#users tr[data-user=bob]')", "the users list " + what);
+  };
+  await reload("after a reload");
+  const FIELDS = ["#useradd-user", "#useradd-password", "#useradd-role", "#useradd-balance"];
+  const ERR = "document.querySelector('#useradd-form .error').textContent";
+  const ASKED = "!document.querySelector('#useradd-form .useradd-own-row').hidden";
+  const SUBMIT = "#useradd-form button[type=submit]";
+  await admin.typeInto(FIELDS[0], "carol");
+  await admin.typeInto(FIELDS[1], "carolpw");
+  await admin.eval("document.querySelector('#useradd-role').value = 'admin'");
+  await admin.tap(SUBMIT);
+  const asked = (await admin.waitFor(ERR, "the password asked for")).value;
+  check(asked === "Enter your password to add a user: this browser stayed logged in without it.",
+    "Add user asks for the password (" + asked + ")");
+  check(await admin.eval(ASKED), "the password field shows");
+  check(await admin.eval("document.activeElement === document.querySelector('#useradd-form .useradd-own')"),
+    "the password field has the focus");
+  const kept = '["carol","carolpw","admin","0"]';
+  check(JSON.stringify(await values(admin, FIELDS)) === kept, "the new user's fields typed are kept");
+  await admin.shot("useradd-password-asked");
+  await admin.typeInto("#useradd-form .useradd-own", "adminpw-not");
+  await admin.tap(SUBMIT);
+  const wrong = (await admin.waitFor(ERR, "the wrong password refused")).value;
+  check(wrong === "Wrong password.", "a wrong password is said (" + wrong + ")");
+  check(await admin.value("#useradd-form .useradd-own") === "", "the wrong password is cleared");
+  check(JSON.stringify(await values(admin, FIELDS)) === kept, "the new user's fields are still there");
+  await admin.typeInto("#useradd-form .useradd-own", "adminpw");
+  await admin.tap(SUBMIT);
+  await admin.waitFor("document.querySelector('#status').textContent === 'User carol added.'", "carol added");
+  await admin.waitFor("document.querySelector('#users tr[data-user=carol] td.role')?.textContent === 'admin'",
+    "carol's row, an admin");
+  check(!(await admin.eval(ASKED)), "the password field is gone once the user is added");
+  check(JSON.stringify(await values(admin, FIELDS.concat(["#useradd-form .useradd-own"]))) ===
+    '["","","member","0",""]', "the form is empty once the user is added");
+  const added = admin.sentCmd("user_add");
+  check(added.length === 3 && added.map((m) => "your_password" in m).join() === "false,true,true",
+    "user_add sent without, with a wrong and with the right password (" +
+    added.map((m) => "your_password" in m).join() + ")");
+
+  // A row's change after another reload: asked for under the list.
+  await reload("once more");
+  const ROW_ASKED = "!document.querySelector('.users-own-row').hidden";
+  const MAKE = "#users button[aria-label='Make alice an admin']";
+  check(!(await admin.eval(ROW_ASKED)), "no password asked for before a change");
+  await admin.tap(MAKE);
+  const said = (await admin.waitFor("document.querySelector('#status').textContent", "the password asked for")).value;
+  check(said === "Enter your password to change a user: this browser stayed logged in without it. " +
+    "Then press the button again.", "Make admin asks for the password (" + said + ")");
+  check(await admin.eval(ROW_ASKED), "the password field shows under the list");
+  check(await admin.eval("document.activeElement === document.querySelector('.users-own')"),
+    "the password field has the focus");
+  check(await admin.eval("document.querySelector('#users tr[data-user=alice] td.role').textContent") === "member",
+    "alice is still a member");
+  await admin.typeInto(".users-own", "adminpw");
+  await admin.tap(MAKE);
+  await admin.waitFor("document.querySelector('#users tr[data-user=alice] td.role')?.textContent === 'admin'",
+    "alice made an admin");
+  check(!(await admin.eval(ROW_ASKED)), "the password field is gone once the change is made");
+  await admin.tap("#users button[aria-label='Disable bob']");
+  await admin.waitFor("document.querySelector('#users tr[data-user=bob] td.ustate')?.textContent === 'disabled'",
+    "bob disabled without asking");
+  const mods = admin.sentCmd("user_mod");
+  check(mods.length === 3 && mods.map((m) => "your_password" in m).join() === "false,true,false",
+    "user_mod sent without, with and without the password (" + mods.map((m) => "your_password" in m).join() + ")");
+
+  const other = await loggedIn(browser, "admin", "adminpw", "admin by password");
+  await other.waitFor(SHOWN, "the other page's first tab");
+  await other.tap("#tabbtn-users");
+  await other.waitFor("document.querySelector('#users tr[data-user=bob]')", "the other page's users list");
+  await other.tap("#users button[aria-label='Enable bob']");
+  await other.waitFor("document.querySelector('#users tr[data-user=bob] td.ustate')?.textContent === 'active'",
+    "bob enabled");
+  check(!(await other.eval(ROW_ASKED)) && other.sentCmd("user_mod").length === 1,
+    "a page logged in by the password changes a user without asking");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
