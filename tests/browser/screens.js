@@ -1130,6 +1130,9 @@ SCENARIOS["card-add-after-reload"] = async (browser) => {
   const bob = await loggedIn(browser, "bob", "bobpw");
   await bob.waitFor(SHOWN, "bob's first tab");
   await bob.tap("#tabbtn-cards");
+  // The list drawn first: its row moves the form, and a tap meant for the
+  // field would land beside it.
+  await bob.waitFor("document.querySelector('#my-cards tbody td.hint')", "bob's empty card list");
   await bob.typeInto(FIELDS[0], "0B0B0B0B");
   await bob.tap(SUBMIT);
   await bob.waitFor("document.querySelectorAll('#my-cards tr[data-card-id]').length === 1", "bob's card's row");
