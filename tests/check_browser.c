@@ -165,6 +165,8 @@ static const struct browser_case {
 	{ "History and the Log name a drop's machine",
 	    "tests/browser/screens.js", "history-machine-names",
 	    setup_screens },
+	{ "what is typed at once after a login is kept",
+	    "tests/browser/screens.js", "type-after-login", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

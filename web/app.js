@@ -1053,6 +1053,7 @@ function cardsPanel(box, user) {
 
   async function load() {
     const r = await call("cards", who);
+    if (!box.contains(form)) box.replaceChildren(...panel);
     if (!r.ok) {
       err.textContent = cardError(r);
       return;
@@ -1088,13 +1089,20 @@ function cardsPanel(box, user) {
     return null;
   });
 
-  box.replaceChildren(
+  // The list and the form below it are drawn together, once the list has
+  // come: a form drawn under a list still empty would move down when the
+  // list came (after a login's own requests, just after a login), from
+  // under a finger already on its way to it, and what was typed then
+  // would go nowhere.
+  const panel = [
     h("div", { class: "scroll" }, h("table", { class: "list cards" },
       h("thead", {}, h("tr", {}, h("th", { class: "num" }, "No."), h("th", {}, "Label"),
         h("th", {}, "Added"), h("th", {}, "Last used"), h("th", {}))),
       body)),
     h("h3", {}, "Add a card"),
-    form);
+    form,
+  ];
+  box.replaceChildren(h("p", { class: "hint" }, "Reading the cards…"));
   return load;
 }
 

@@ -225,8 +225,10 @@ class Page {
   // Tap selector as a finger does: where it is drawn, after scrolling the
   // page up or down to it but never sideways, since what is off the side
   // of a phone's screen is out of reach.  Fails when it is not drawn
-  // inside the window or something else covers it.
-  async tap(selector, ms = 5000) {
+  // inside the window or something else covers it.  aim: the ms a finger
+  // takes from seeing the spot to touching it, for a page that may move
+  // meanwhile (the touch lands where the spot was seen).
+  async tap(selector, ms = 5000, aim = 0) {
     const js = "(() => { const e = document.querySelector(" + JSON.stringify(selector) + ");" +
       " if (!e || e.disabled || !e.checkVisibility()) return null;" +
       " let r = e.getBoundingClientRect();" +
@@ -243,6 +245,7 @@ class Page {
       await this.shot("FAILED-" + this.name);
       throw new Error(this.name + ": cannot tap " + selector + (at ? " (drawn at x " + at.at + ")" : ""));
     }
+    if (aim) await sleep(aim);
     const base = { x: at.x, y: at.y, button: "left", clickCount: 1 };
     await this.send("Input.dispatchMouseEvent", Object.assign({ type: "mousePressed" }, base));
     await this.send("Input.dispatchMouseEvent", Object.assign({ type: "mouseReleased" }, base));
@@ -250,8 +253,8 @@ class Page {
 
   // Tap a field and type into it, after whatever it holds, as a person
   // does (type() replaces the field's value instead).
-  async typeInto(selector, text) {
-    await this.tap(selector);
+  async typeInto(selector, text, aim = 0) {
+    await this.tap(selector, 5000, aim);
     await this.send("Input.insertText", { text: text });
   }
 

@@ -1253,6 +1253,37 @@ SCENARIOS["user-add-after-reload"] = async (browser) => {
     "a page logged in by the password changes a user without asking");
 };
 
+// A person who taps Cards and types a card number the moment the login
+// lets them, on a phone, finds what they typed in the field: the form
+// does not move from under the finger while they aim at it, though the
+// list of cards drawn above it comes only after the login's own requests
+// (the machines and each one's slots) have been answered.
+SCENARIOS["type-after-login"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  check(await admin.eval("Promise.all([...Array(80).keys()].map((i) => call('machine_add', { machine: 'x' + i, name: 'X ' + i })" +
+    ".then(() => call('slot_set', { machine: 'x' + i, slot: 1, item: 'Tea', price: 2, stock: 3 }))))" +
+    ".then((l) => l.every((r) => r.ok))"), "80 machines more, so a login has more to read");
+  check(await admin.eval("Promise.all(['0B0B0B01', '0B0B0B02'].map((c) => call('card_add', { user: 'bob', card: c })))" +
+    ".then((l) => l.every((r) => r.ok))"), "two cards of bob's");
+  // alice has no card, bob two: the list above the form is one row or two.
+  for (const [user, password, uid] of [["alice", "alicepw", "04A2B3C4"], ["bob", "bobpw", "0B0B0B03"]]) {
+    const page = await browser.page(user);
+    await phone(page, true);
+    await (await login(page, user, password, false))();
+    await page.tap("#tabbtn-cards");
+    await page.typeInto("#my-cards .card-uid", uid, 250);
+    await page.typeInto("#my-cards .card-label", "fob", 250);
+    const v = await values(page, ["#my-cards .card-uid", "#my-cards .card-label"]);
+    await page.shot("type-after-login-" + user);
+    check(v[0] === uid && v[1] === "fob", user + "'s card number and label, typed at once after the " +
+      "login, are in their fields (" + JSON.stringify(v) + ")");
+    check(await page.eval("document.querySelector('#tabbtn-cards').getAttribute('aria-current')") === "page",
+      user + "'s Cards tab is the one shown");
+    await page.tap("#my-cards form button[type=submit]");
+    await page.waitFor("document.querySelector('#status').textContent === 'Card fob added.'", user + "'s card added");
+  }
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
