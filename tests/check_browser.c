@@ -57,9 +57,52 @@ setup_screens(void)
 	    NULL);
 }
 
+/*
+ * setup_screens's world with drinkd under the storage-fault shim
+ * (tests/shim/fault.c): a scenario writes a fault's kind into
+ * $FAULT_FILE to make the database's writes fail, and removes it to end
+ * the fault.
+ */
+static char *fault_flag;
+
+static void
+setup_fault(void)
+{
+	const char *build = getenv("BUILD"), *asan = getenv("ASAN_OPTIONS");
+	char *dir = h_tmpdir(), *shim, *opts;
+	char cwd[4096];
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	if (build == NULL || build[0] == '\0') {
+		build = "build";
+	}
+	shim = build[0] == '/' ? xasprintf("%s/tests/fault.so", build) :
+	    xasprintf("%s/%s/tests/fault.so", cwd, build);
+	ck_assert_msg(access(shim, R_OK) == 0, "%s missing", shim);
+	fault_flag = xasprintf("%s/fault", dir);
+	setenv("LD_PRELOAD", shim, 1);
+	setenv("DRINK_FAULT_FILE", fault_flag, 1);
+	/* As check_fault.c: an instrumented drinkd lets the shim come first. */
+	opts = xasprintf("%s%sverify_asan_link_order=0:handle_sigbus=0:"
+	    "allow_user_segv_handler=1",
+	    asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ?
+	    ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+	setup_screens();
+	free(opts);
+	free(shim);
+	free(dir);
+}
+
 static void
 teardown(void)
 {
+	if (fault_flag != NULL) {
+		unlink(fault_flag);
+		free(fault_flag);
+		fault_flag = NULL;
+	}
+
 	h_server_free(srv);
 	srv = NULL;
 }
@@ -167,6 +210,8 @@ static const struct browser_case {
 	    setup_screens },
 	{ "what is typed at once after a login is kept",
 	    "tests/browser/screens.js", "type-after-login", setup_screens },
+	{ "a change refused while storage fails says when to try again",
+	    "tests/browser/screens.js", "unavailable-told", setup_fault },
 };
 
 START_TEST(web_app_in_browser)
@@ -197,6 +242,11 @@ START_TEST(web_app_in_browser)
 		setenv("CERTS", certs, 1);
 		setenv("BUILD", build, 1);
 		setenv("SHOTS", shots, 1);
+		/* The shim is drinkd's alone, not the browser's nor m1's. */
+		unsetenv("LD_PRELOAD");
+		if (fault_flag != NULL) {
+			setenv("FAULT_FILE", fault_flag, 1);
+		}
 		execlp("node", "node", c->script, c->scenario, (char *)NULL);
 		fprintf(stderr, "cannot run node: the test needs nodejs "
 		    "(make check installs it)\n");

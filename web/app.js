@@ -65,10 +65,23 @@ function nameRule(message) {
   return f ? (FIELDS[f[1]] || "the " + f[1].replace(/_/g, " ")) + " " + f[2] : message;
 }
 
+// A wait of retry_after seconds, in words: "2 seconds", "5 minutes".
+function waitWords(seconds) {
+  const n = seconds < 60 ? seconds : Math.ceil(seconds / 60);
+  return n + (seconds < 60 ? " second" : " minute") + (n === 1 ? "" : "s");
+}
+
 // The words for a failed reply.  whose: whose balance an
 // insufficient_funds reply gives (a user name; absent: one's own).
 function explain(reply, whose) {
   const check = KEYED[reply.cmd];
+  if (reply.error === "unavailable") {
+    // Storage is failing: refused before anything was written, so the
+    // same action is safe to send again after the wait (protocol:
+    // unavailable).  The server's own words are about its disk.
+    return "The server cannot save changes just now; nothing was changed. Try again " +
+      (reply.retry_after ? "in " + waitWords(reply.retry_after) + "." : "later.");
+  }
   if (reply.error === "internal") {
     // The change may have been made all the same (protocol: internal).
     return "The server had a problem, so the outcome is unknown: check " +
@@ -84,7 +97,7 @@ function explain(reply, whose) {
   if (reply.error === "insufficient_funds" && typeof reply.balance === "number") {
     text += " " + (whose ? "The balance of " + whose : "Your balance") + " is " + reply.balance + ".";
   } else if (reply.error === "locked_out" && reply.retry_after) {
-    text += " Try again in " + reply.retry_after + " seconds.";
+    text += " Try again in " + waitWords(reply.retry_after) + ".";
   } else if ((reply.error === "drop_failed" || reply.error === "drop_timeout") &&
       !/nothing/i.test(text)) {
     text += " Nothing was charged.";

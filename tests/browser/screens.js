@@ -1284,6 +1284,68 @@ SCENARIOS["type-after-login"] = async (browser) => {
   }
 };
 
+// While storage fails, drinkd refuses a change with unavailable and
+// retry_after (nothing was changed): the member is told so in words, and
+// when to try again, for a drop and for a form; the Drop button and the
+// form's button work again at once, and once storage is back a drop goes
+// through.  ($FAULT_FILE is drinkd's fault switch: tests/shim/fault.c.)
+SCENARIOS["unavailable-told"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await phone(alice, true);
+  const COLA = MACHINE + " button.drop[data-slot='3']";
+  await alice.waitFor("document.querySelector(\"" + COLA + "\") && !document.querySelector(\"" + COLA + "\").disabled",
+    "Cola's Drop on");
+  fs.writeFileSync(process.env.FAULT_FILE, "full\n");
+  // A write meets the fault: then writes are refused, a probe let through
+  // every 2 s.
+  const refused = await alice.waitFor("call('send', { to: 'bob', amount: 1 })" +
+    ".then((r) => r.error === 'unavailable' ? r : null)", "a change refused with unavailable");
+  check(refused.value.retry_after >= 1, "unavailable carries retry_after (" + refused.value.retry_after + ")");
+  const WAIT = /^The server cannot save changes just now; nothing was changed\. Try again in [1-9][0-9]* seconds?\.$/;
+  const DROP_STATUS = "document.querySelector('#drop-status').textContent";
+  // (A tap may be the probe, which meets the fault: tap again.)
+  let told = "";
+  for (let i = 0; i < 10 && !/Try again/.test(told); i++) {
+    await alice.tap(COLA);
+    await alice.waitFor("!document.querySelector('#drop-status').classList.contains('busy')", "the drop's answer");
+    told = await alice.eval(DROP_STATUS);
+    if (!/Try again/.test(told)) await sleep(300);
+  }
+  await alice.shot("unavailable-drop");
+  check(WAIT.test(told.replace(/^Cola: /, "")), "the refused drop says why and when to try again (" + told + ")");
+  check(await alice.eval("!document.querySelector(\"" + COLA + "\").disabled && " +
+    "!document.querySelector(\"" + COLA + "\").closest('li').querySelector('.why')"),
+    "Cola's Drop is on again, nothing under it");
+
+  await alice.tap("#tabbtn-send");
+  await alice.typeInto("#send-to", "bob");
+  await alice.typeInto("#send-amount", "5");
+  const ERR = "document.querySelector('#send-form .error').textContent";
+  let err = "";
+  for (let i = 0; i < 10 && !/Try again/.test(err); i++) {
+    await alice.tap("#send-form button[type=submit]");
+    err = (await alice.waitFor(ERR, "the send's answer")).value;
+    if (!/Try again/.test(err)) await sleep(300);
+  }
+  await alice.shot("unavailable-send");
+  check(WAIT.test(err), "the refused send says why and when to try again (" + err + ")");
+  check(!(await alice.eval("document.querySelector('#send-form button[type=submit]').disabled")) &&
+    (await values(alice, ["#send-to", "#send-amount"])).join() === "bob,5",
+    "Send is on again, with what was typed kept for the retry");
+
+  fs.unlinkSync(process.env.FAULT_FILE);
+  await alice.tap("#tabbtn-machines");
+  // The next probe commits and ends the episode: a drop then goes through.
+  let done = "";
+  for (let i = 0; i < 10 && !done.startsWith("Done"); i++) {
+    await sleep(1000);
+    await alice.tap(COLA);
+    await alice.waitFor("!document.querySelector('#drop-status').classList.contains('busy')", "the drop's answer", 30000);
+    done = await alice.eval(DROP_STATUS);
+  }
+  check(done.startsWith("Done: Cola dropped"), "once storage is back the drop goes through (" + done + ")");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
