@@ -212,6 +212,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "type-after-login", setup_screens },
 	{ "a change refused while storage fails says when to try again",
 	    "tests/browser/screens.js", "unavailable-told", setup_fault },
+	{ "a user's Cards… panel opens in sight on a phone",
+	    "tests/browser/screens.js", "user-cards-in-sight", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -1122,8 +1122,13 @@ function cardsPanel(box, user) {
 function userCards(u) {
   setStatus("");
   $("#user-cards-title").textContent = "Cards of " + u.user;
-  $("#user-cards").hidden = false;
+  const panel = $("#user-cards");
+  panel.hidden = false;
   cardsPanel($("#user-cards-box"), u.user)();
+  // It opens below the whole list, on a phone out of sight: brought up,
+  // as the balance form is by its focused field.
+  const r = panel.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > innerHeight) panel.scrollIntoView({ block: "start" });
 }
 
 // ---- admin: users --------------------------------------------------------------

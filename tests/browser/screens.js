@@ -1346,6 +1346,35 @@ SCENARIOS["unavailable-told"] = async (browser) => {
   check(done.startsWith("Done: Cola dropped"), "once storage is back the drop goes through (" + done + ")");
 };
 
+// An admin on a phone who taps a user's Cards… sees the panel it opens:
+// it opens below the whole list of users, which is longer than the
+// screen, and is brought into sight (as the balance form is, by its
+// focused field), its title clear of the status line.
+SCENARIOS["user-cards-in-sight"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  for (let i = 1; i <= 8; i++) {
+    check(await admin.eval("call('user_add', { user: 'user" + i + "', password: 'pw" + i + "' }).then((r) => r.ok)"),
+      "user" + i + " added");
+  }
+  await phone(admin, true);
+  await admin.tap("#tabbtn-users");
+  await admin.waitFor("document.querySelector('#users tr[data-user=user8]')", "the users list");
+  const SIGHT = "(() => { const t = document.querySelector('#user-cards-title').getBoundingClientRect();" +
+    " const s = document.querySelector('#status').getBoundingClientRect();" +
+    " return t.height > 0 && t.top >= Math.max(0, s.bottom) && t.bottom <= innerHeight; })()";
+  for (const who of ["alice", "user3"]) {
+    await admin.tap("#users tr[data-user=" + who + "] button.cards");
+    await admin.waitFor("document.querySelector('#user-cards-box tbody td.hint')", who + "'s cards");
+    await sleep(300);
+    await admin.shot("user-cards-in-sight-" + who);
+    const where = await admin.eval("Math.round(document.querySelector('#user-cards-title').getBoundingClientRect().top)" +
+      " + ' of ' + innerHeight");
+    check(await admin.eval(SIGHT), "at 390 px the Cards of " + who + " panel is in sight once opened (its title at " +
+      where + ")");
+    check(await admin.text("#user-cards-title") === "Cards of " + who, "the panel is " + who + "'s");
+  }
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
