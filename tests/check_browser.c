@@ -214,6 +214,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "unavailable-told", setup_fault },
 	{ "a user's Cards… panel opens in sight on a phone",
 	    "tests/browser/screens.js", "user-cards-in-sight", setup_screens },
+	{ "the next user of a browser sees nothing of the last one's",
+	    "tests/browser/screens.js", "next-user-clean", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -292,8 +292,22 @@ function forgetToken() {
 // shown: logged out, revoked); a failed login's error goes in #login-error.
 function showLogin(message) {
   state.user = null;
-  // The next person at this browser finds nothing of the last one's.
+  // The next person at this browser finds nothing of the last one's:
+  // no form as they left it, nor what they were shown (how their drop
+  // ended, with their balance; their history, devices and cards; an
+  // admin's lists), which would stand in the next one's tabs until, or
+  // if, the next one's own came.
   for (const t of TABS) tabReset(t.id);
+  $("#drop-status").hidden = true;
+  $("#drop-status").textContent = "";
+  for (const list of ["#history", "#tokens", "#users", "#log", "#online"]) {
+    $(list + " tbody").replaceChildren();
+  }
+  $("#admin-machines").replaceChildren();
+  $("#user-cards-box").replaceChildren();
+  state.loadMyCards = cardsPanel($("#my-cards"), null);
+  state.historyBefore = [];
+  state.logBefore = null;
   setStatus("");
   $("#who").hidden = true;
   $("#app-view").hidden = true;

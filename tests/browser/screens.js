@@ -1375,6 +1375,39 @@ SCENARIOS["user-cards-in-sight"] = async (browser) => {
   }
 };
 
+// The next person to log in at a browser (a shared phone, a kiosk)
+// finds nothing shown to the last one: not how their drop ended, with
+// their balance, on the Machines tab, nor their history, devices or
+// cards in the tabs theirs are read into.
+SCENARIOS["next-user-clean"] = async (browser) => {
+  const page = await loggedIn(browser, "alice", "alicepw", "shared");
+  await phone(page, true);
+  await page.tap(MACHINE + " button.drop[data-slot='3']");
+  await page.waitFor("document.querySelector('#drop-status').textContent.startsWith('Done')", "alice's drop done");
+  check(await page.eval("call('card_add', { card: '0A0A0A0A', label: 'alice fob' }).then((r) => r.ok)"), "a card of alice's");
+  for (const t of ["history", "cards", "account"]) {
+    await page.tap("#tabbtn-" + t);
+    await sleep(300);
+  }
+  check(await page.eval("document.querySelector('#history tbody').textContent.includes('Cola') &&" +
+    " document.querySelector('#my-cards tbody').textContent.includes('alice fob')"),
+    "alice's History shows her Cola, and Cards her card");
+  await page.tap("#tabbtn-machines");
+  await page.tap("#logout");
+  await page.waitFor("!document.querySelector('#login-view').hidden", "the login form");
+  await page.type("#login-user", "bob");
+  await page.type("#login-password", "bobpw");
+  await page.tap("#login-submit");
+  await page.waitFor("document.querySelector('#user-name').textContent === 'bob'", "bob logged in");
+  await page.shot("next-user-machines");
+  const left = await page.eval("(() => { const d = document.querySelector('#drop-status');" +
+    " return [d.hidden ? '' : d.textContent, document.querySelector('#history tbody').textContent," +
+    " document.querySelector('#tokens tbody').textContent," +
+    " [...document.querySelectorAll('#my-cards tr[data-card-id]')].map((r) => r.textContent).join()]" +
+    ".filter((t) => t).join(' | '); })()");
+  check(left === "", "bob's screens hold nothing of alice's (" + left + ")");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
