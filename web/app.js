@@ -1148,7 +1148,13 @@ function userCards(u) {
 // ---- admin: users --------------------------------------------------------------
 
 async function loadUsers() {
+  // Add a user comes under the list, drawn with it the first time (as a
+  // card list's form is): drawn under a list still empty, it would move
+  // down when the list came, from under a finger already on its way.
+  const add = [$("#useradd-form").previousElementSibling, $("#useradd-form")];
+  if ($("#users tbody").rows.length === 0) for (const e of add) e.hidden = true;
   const r = await call("users");
+  for (const e of add) e.hidden = false;
   if (!r.ok) return;
   $("#users tbody").replaceChildren(...r.users.map((u) => h("tr", { dataset: { user: u.user } },
     h("td", { class: "user" }, u.user), h("td", { class: "role" }, u.role),

@@ -1282,6 +1282,17 @@ SCENARIOS["type-after-login"] = async (browser) => {
     await page.tap("#my-cards form button[type=submit]");
     await page.waitFor("document.querySelector('#status').textContent === 'Card fob added.'", user + "'s card added");
   }
+  // The same for an admin's Add a user, under the list of users.
+  const second = await browser.page("admin on a phone");
+  await phone(second, true);
+  await (await login(second, "admin", "adminpw", false))();
+  await second.tap("#tabbtn-users");
+  await second.typeInto("#useradd-user", "carol", 250);
+  await second.typeInto("#useradd-password", "carolpw", 250);
+  const v = await values(second, ["#useradd-user", "#useradd-password"]);
+  await second.shot("type-after-login-admin");
+  check(v.join() === "carol,carolpw", "the user name and password typed at once after the login are in their " +
+    "fields (" + v + ")");
 };
 
 // While storage fails, drinkd refuses a change with unavailable and
