@@ -216,6 +216,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "user-cards-in-sight", setup_screens },
 	{ "the next user of a browser sees nothing of the last one's",
 	    "tests/browser/screens.js", "next-user-clean", setup_screens },
+	{ "a card's Remove refused says why in sight on a phone",
+	    "tests/browser/screens.js", "card-remove-refused", setup_fault },
 };
 
 START_TEST(web_app_in_browser)

@@ -1071,10 +1071,12 @@ function cardsPanel(box, user) {
   const err = form.querySelector(".error");
   form.addEventListener("reset", own.reset);
 
+  // Its outcome goes in the status line, as a row's other actions' do:
+  // the form's error line is the form's, and on a phone it is below the
+  // screen's edge under a few cards.
   async function del(c) {
     const r = await call("card_del", Object.assign({ card_id: c.card_id }, who));
-    err.textContent = r.ok ? "" : cardError(r);
-    setStatus(r.ok ? "Card " + (c.label || c.card_id) + " removed." : "");
+    setStatus(r.ok ? "Card " + (c.label || c.card_id) + " removed." : cardError(r), !r.ok);
     await load();
   }
 

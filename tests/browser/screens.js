@@ -1419,6 +1419,37 @@ SCENARIOS["next-user-clean"] = async (browser) => {
   check(left === "", "bob's screens hold nothing of alice's (" + left + ")");
 };
 
+// A card's Remove refused (here while storage fails) tells why where a
+// person on a phone sees it: the Remove is in the list, above the Add a
+// card form, whose own error line is then below the screen's edge.
+SCENARIOS["card-remove-refused"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await phone(alice, true);
+  check(await alice.eval("Promise.all(['0A0A0A01', '0A0A0A02', '0A0A0A03', '0A0A0A04', '0A0A0A05'].map((c, i) =>" +
+    " call('card_add', { card: c, label: 'fob ' + i }))).then((l) => l.every((r) => r.ok))"), "five cards of alice's");
+  await alice.tap("#tabbtn-cards");
+  await alice.waitFor("document.querySelectorAll('#my-cards tr[data-card-id]').length === 5", "alice's cards");
+  fs.writeFileSync(process.env.FAULT_FILE, "full\n");
+  await alice.waitFor("call('send', { to: 'bob', amount: 1 }).then((r) => r.error === 'unavailable')",
+    "a change refused with unavailable");
+  // The refusal, wherever it is written, and whether it is in sight.
+  const TOLD = "(() => { const e = [document.querySelector('#status'), document.querySelector('#my-cards .error')]" +
+    ".find((x) => x.textContent.includes('Try again in')); if (!e) return null;" +
+    " const r = e.getBoundingClientRect(); return { text: e.textContent, seen: r.top >= 0 && r.bottom <= innerHeight }; })()";
+  let told = null;
+  for (let i = 0; i < 10 && !told; i++) {
+    await alice.tap("#my-cards tr[data-card-id] button");
+    await sleep(300);
+    told = await alice.eval(TOLD);
+  }
+  await alice.shot("card-remove-refused");
+  check(told !== null, "the refused Remove is told");
+  check(told.seen, "the refused Remove is told in sight at 390 px (" + told.text + ")");
+  check(await alice.eval("document.querySelectorAll('#my-cards tr[data-card-id]').length") === 5,
+    "the card is still listed");
+  fs.unlinkSync(process.env.FAULT_FILE);
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
