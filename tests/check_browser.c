@@ -218,6 +218,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "next-user-clean", setup_screens },
 	{ "a card's Remove refused says why in sight on a phone",
 	    "tests/browser/screens.js", "card-remove-refused", setup_fault },
+	{ "a login kept by no token while storage fails says so",
+	    "tests/browser/screens.js", "stay-not-kept", setup_fault },
 };
 
 START_TEST(web_app_in_browser)

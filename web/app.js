@@ -346,8 +346,13 @@ async function passwordLogin(ev) {
     return;
   }
   $("#login-password").value = "";
-  await keepToken($("#login-stay").checked);
+  const kept = await keepToken($("#login-stay").checked);
   await loggedIn(r);
+  // (While the server's storage fails a login is answered, but its token
+  // cannot be written.)
+  if (!kept) {
+    setStatus("Logged in, but this browser could not keep the login: reloading the page will ask for the password again.", true);
+  }
 }
 
 // The browser and system a person knows a user agent by ("Firefox on
@@ -389,7 +394,7 @@ function deviceLabel(stay) {
 // otherwise it lives as long as this tab, for a day, in sessionStorage.
 // Which store holds it is what tells the two apart later (the label is
 // only for people).  A login makes it; a new password, which revokes
-// every token, makes it again as the login chose.
+// every token, makes it again as the login chose.  Whether it was made.
 async function keepToken(stay) {
   const t = await call("token_create", { label: deviceLabel(stay), days: stay ? 90 : 1 });
   if (t.ok) {
@@ -397,6 +402,7 @@ async function keepToken(stay) {
     store.setItem(TOKEN_KEY, t.token);
     store.setItem(TOKEN_KEY + ".id", String(t.token_id));
   }
+  return !!t.ok;
 }
 
 function myTokenId() {

@@ -1450,6 +1450,28 @@ SCENARIOS["card-remove-refused"] = async (browser) => {
   fs.unlinkSync(process.env.FAULT_FILE);
 };
 
+// A login while storage fails is answered, but its token cannot be
+// written: the member who ticked "Stay logged in" is told that this
+// browser did not keep the login, rather than meet the login form,
+// unexplained, at the next reload.
+SCENARIOS["stay-not-kept"] = async (browser) => {
+  const bob = await loggedIn(browser, "bob", "bobpw");
+  fs.writeFileSync(process.env.FAULT_FILE, "full\n");
+  await bob.waitFor("call('token_create', { label: 'probe', days: 1 }).then((r) => r.error === 'unavailable')",
+    "a change refused with unavailable");
+  const alice = await browser.page("alice");
+  await phone(alice, true);
+  await (await login(alice, "alice", "alicepw", true))();
+  await alice.waitFor("document.querySelector('#tabbtn-machines').getAttribute('aria-current') === 'page'",
+    "alice's first tab");
+  const status = await alice.text("#status");
+  await alice.shot("stay-not-kept");
+  check(!(await alice.eval("localStorage.getItem('drink.token')")), "no token was kept");
+  check(/could not keep the login/.test(status) && /password/.test(status),
+    "alice is told the login was not kept, and what a reload will ask (" + status + ")");
+  fs.unlinkSync(process.env.FAULT_FILE);
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
