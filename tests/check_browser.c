@@ -220,6 +220,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "card-remove-refused", setup_fault },
 	{ "a login kept by no token while storage fails says so",
 	    "tests/browser/screens.js", "stay-not-kept", setup_fault },
+	{ "a locked login says its wait in words",
+	    "tests/browser/screens.js", "locked-out-told", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -1472,6 +1472,25 @@ SCENARIOS["stay-not-kept"] = async (browser) => {
   fs.unlinkSync(process.env.FAULT_FILE);
 };
 
+// A login locked after failures says when to try again, in words: the
+// first lock is 1 second, "1 second", not "1 seconds".
+SCENARIOS["locked-out-told"] = async (browser) => {
+  const page = await browser.page("bob");
+  await phone(page, true);
+  await page.goto(process.env.WEB_URL);
+  await page.waitFor("!document.querySelector('#login-view').hidden", "the login form");
+  await page.type("#login-user", "bob");
+  const ERR = "document.querySelector('#login-error').textContent";
+  let err = "";
+  for (let i = 0; i < 8 && !/Too many/.test(err); i++) {
+    await page.type("#login-password", "wrong" + i);
+    await page.tap("#login-submit");
+    err = (await page.waitFor(ERR, "the login's answer")).value;
+  }
+  await page.shot("locked-out-told");
+  check(/^Too many failed logins\. Try again in 1 second\.$/.test(err), "the locked login says its wait (" + err + ")");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
