@@ -222,6 +222,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "stay-not-kept", setup_fault },
 	{ "a locked login says its wait in words",
 	    "tests/browser/screens.js", "locked-out-told", setup_screens },
+	{ "Set up's new slot field says what goes in it",
+	    "tests/browser/screens.js", "new-slot-labelled", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

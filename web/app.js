@@ -1289,7 +1289,8 @@ function renderAdminMachines() {
         h("thead", {}, h("tr", {}, h("th", {}, "Slot"), h("th", {}, "Item"), h("th", {}, "Price"),
           h("th", {}, "Stock"), h("th", {}, "On"), h("th", {}))),
         body)),
-      h("div", { class: "row" }, newSlot, h("button", {
+      // Said beside it: an empty box there could as well be for an item.
+      h("div", { class: "row" }, h("label", {}, "New slot number ", newSlot), h("button", {
         type: "button", class: "quiet",
         on: {
           click: once(async () => {

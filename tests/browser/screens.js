@@ -1491,6 +1491,27 @@ SCENARIOS["locked-out-told"] = async (browser) => {
   check(/^Too many failed logins\. Try again in 1 second\.$/.test(err), "the locked login says its wait (" + err + ")");
 };
 
+// Set up's field for a new slot says on screen what goes in it: on a
+// phone it is an empty box beside Add slot, under the slots' rows, which
+// could as well be for an item's name.
+SCENARIOS["new-slot-labelled"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await phone(admin, true);
+  await admin.tap("#tabbtn-admin-machines");
+  const NEWSLOT = "#admin-machines article[data-machine=m1] input[aria-label='New slot number']";
+  await admin.waitFor("document.querySelector(\"" + NEWSLOT + "\")", "the slot editor");
+  const shown = await admin.eval("(() => { const i = document.querySelector(\"" + NEWSLOT + "\");" +
+    " i.scrollIntoView({ block: 'center' }); const l = i.labels[0]; if (!l) return '';" +
+    " const r = l.getBoundingClientRect(), ir = i.getBoundingClientRect();" +
+    " return r.width > 0 && Math.abs((r.top + r.bottom) / 2 - (ir.top + ir.bottom) / 2) < ir.height ?" +
+    " l.textContent.trim() : ''; })()");
+  await admin.shot("new-slot-labelled");
+  check(/slot number/i.test(shown), "the new slot's field is labelled beside it (" + JSON.stringify(shown) + ")");
+  await admin.typeInto(NEWSLOT, "7");
+  await admin.tap("#admin-machines article[data-machine=m1] .row:last-child button");
+  await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
