@@ -555,10 +555,46 @@ function dropBlocked(m, s) {
   return null;
 }
 
+// A Drop tapped drops from the machine and slot its button names then.
+function dropAt(ev) {
+  const b = ev.currentTarget.dataset;
+  const m = state.machines.get(b.machine);
+  const s = (state.slots.get(b.machine) || []).find((x) => x.slot === Number(b.slot));
+  if (m && s) drop(m, s);
+}
+
+// Make el's children look like want's, keeping el's own nodes where they
+// are of the same kind (their attributes and text brought up to date), so
+// that a list redrawn in place keeps its buttons: a finger down on a
+// button that is replaced before it lifts taps nothing.  A kept node keeps
+// its listeners, so these must read what they act on from the node.
+function morphChildren(el, want) {
+  const have = [...el.childNodes];
+  const next = [...want.childNodes];
+  next.forEach((n, i) => {
+    const o = have[i];
+    if (o && o.nodeType === Node.TEXT_NODE && n.nodeType === Node.TEXT_NODE) {
+      if (o.nodeValue !== n.nodeValue) o.nodeValue = n.nodeValue;
+    } else if (o && o.nodeType === Node.ELEMENT_NODE && o.nodeName === n.nodeName) {
+      for (const a of [...o.attributes]) if (!n.hasAttribute(a.name)) o.removeAttribute(a.name);
+      for (const a of [...n.attributes]) if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+      morphChildren(o, n);
+    } else if (o) {
+      el.replaceChild(n, o);
+    } else {
+      el.append(n);
+    }
+  });
+  for (const o of have.slice(next.length)) o.remove();
+}
+
+// The machine list, redrawn in place (see morphChildren): it is redrawn
+// on every machine's or slot's event, which can come at any time (a
+// temperature report, another member's drop, an admin's change).
 function renderMachines() {
-  const box = $("#machines");
-  if (!box) return;
-  box.replaceChildren();
+  const into = $("#machines");
+  if (!into) return;
+  const box = document.createElement("div");
   if (state.machines.size === 0) {
     box.append(h("p", { class: "hint" }, "No machines yet."));
   }
@@ -578,7 +614,7 @@ function renderMachines() {
           title: why || "Drop " + s.item,
           "aria-label": "Drop " + s.item + " from " + m.name + (why ? " (" + why + ")" : ""),
           dataset: { machine: m.machine, slot: String(s.slot) },
-          on: { click: () => drop(m, s) },
+          on: { click: dropAt },
         }, "Drop"),
         why && why !== "empty" ? h("span", { class: "why", "aria-hidden": "true" }, why) : null);
     });
@@ -590,6 +626,7 @@ function renderMachines() {
         h("span", { class: "temp" }, temp)),
       rows.length ? h("ul", { class: "slots" }, rows) : h("p", { class: "hint" }, "No slots set up.")));
   }
+  morphChildren(into, box);
 }
 
 function dropStatus(text, kind) {

@@ -1512,6 +1512,33 @@ SCENARIOS["new-slot-labelled"] = async (browser) => {
   await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
 };
 
+// A finger's tap on Drop counts though the machine list is redrawn while
+// the finger is down: machines' and slots' events redraw it at any time
+// (a temperature report, another member's drop, an admin's change), and
+// a tap lasts a tenth of a second or so.
+SCENARIOS["drop-tap-during-redraw"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await phone(alice, true);
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  const COLA = MACHINE + " button.drop[data-slot='3']";
+  const at = await alice.eval("(() => { const r = document.querySelector(\"" + COLA + "\").getBoundingClientRect();" +
+    " return { x: r.left + r.width / 2, y: r.top + r.height / 2 }; })()");
+  const base = { x: at.x, y: at.y, button: "left", clickCount: 1 };
+  await alice.send("Input.dispatchMouseEvent", Object.assign({ type: "mousePressed" }, base));
+  // While the finger is down, an admin's change to another machine's slot
+  // comes to alice's page as an event, which redraws the list.
+  check(await admin.eval("call('slot_set', { machine: 'm2', slot: 1, stock: 9 }).then((r) => r.ok)"), "m2's stock changed");
+  await alice.waitFor("[...document.querySelectorAll('.machine[data-machine=m2] .stock')].some((e) => e.textContent === '9 left')",
+    "the list redrawn with m2's new stock");
+  await alice.send("Input.dispatchMouseEvent", Object.assign({ type: "mouseReleased" }, base));
+  await sleep(500);
+  const told = await alice.eval("document.querySelector('#drop-status').hidden ? '' : document.querySelector('#drop-status').textContent");
+  await alice.shot("drop-tap-during-redraw");
+  check(told !== "" && alice.sentCmd("drop").length === 1, "the tap made a drop (" + told + ")");
+  await alice.waitFor("document.querySelector('#drop-status').textContent.startsWith('Done')", "the Cola dropped", 15000);
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
