@@ -226,6 +226,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "new-slot-labelled", setup_screens },
 	{ "a tap on Drop counts though the list is redrawn under it",
 	    "tests/browser/screens.js", "drop-tap-during-redraw", setup_screens },
+	{ "a tap on Kick counts though the list is redrawn under it",
+	    "tests/browser/screens.js", "kick-tap-during-redraw", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -936,7 +936,7 @@ function once(run) {
     if (busyButtons.has(button)) return;
     busyButtons.add(button);
     try {
-      await run();
+      await run(button);
     } finally {
       busyButtons.delete(button);
     }
@@ -1427,10 +1427,13 @@ async function refund(t) {
 
 // ---- admin: online -------------------------------------------------------------------
 
+// Redrawn in place on every session event (see morphChildren): a Kick
+// reads its session from its button.
 async function loadOnline() {
   const r = await call("who");
   if (!r.ok) return;
-  $("#online tbody").replaceChildren(...r.clients.map((c) => h("tr", {},
+  const want = document.createElement("tbody");
+  want.append(...r.clients.map((c) => h("tr", {},
     h("td", { "data-label": "Session" }, c.session), h("td", {}, c.kind),
     h("td", { class: "label" }, c.user || c.machine || "—"),
     h("td", { "data-label": "From" }, c.address + ":" + c.port),
@@ -1438,13 +1441,16 @@ async function loadOnline() {
     h("td", {}, h("button", {
       type: "button", class: "quiet",
       "aria-label": "Kick session " + c.session + " (" + (c.user || c.machine || c.kind) + " from " + c.address + ")",
+      dataset: { session: String(c.session) },
       on: {
-        click: once(async () => {
-          const k = await call("kick", { session: c.session });
-          setStatus(k.ok ? "Session " + c.session + " closed." : explain(k), !k.ok);
+        click: once(async (button) => {
+          const session = Number(button.dataset.session);
+          const k = await call("kick", { session: session });
+          setStatus(k.ok ? "Session " + session + " closed." : explain(k), !k.ok);
         }),
       },
     }, "Kick")))));
+  morphChildren($("#online tbody"), want);
 }
 
 // ---- start ------------------------------------------------------------------------------

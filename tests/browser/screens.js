@@ -1539,6 +1539,35 @@ SCENARIOS["drop-tap-during-redraw"] = async (browser) => {
   await alice.waitFor("document.querySelector('#drop-status').textContent.startsWith('Done')", "the Cola dropped", 15000);
 };
 
+// The same for Kick on the Online tab, which is redrawn whenever anyone
+// logs in or out: a finger down on a session's Kick when another login
+// redraws the list still kicks that session, and only it.
+SCENARIOS["kick-tap-during-redraw"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  const bob = await loggedIn(browser, "bob", "bobpw");
+  await phone(admin, true);
+  await admin.tap("#tabbtn-online");
+  const BOB = "[...document.querySelectorAll('#online tbody tr')].find((r) => r.querySelector('.label').textContent === 'bob')";
+  await admin.waitFor(BOB, "bob online");
+  const rows = await admin.eval("document.querySelectorAll('#online tbody tr').length");
+  const bobSession = Number(await admin.eval(BOB + ".cells[0].textContent"));
+  const at = await admin.eval("(() => { const b = " + BOB + ".querySelector('button'); b.scrollIntoView({ block: 'center' });" +
+    " const r = b.getBoundingClientRect(); return { x: r.left + r.width / 2, y: r.top + r.height / 2 }; })()");
+  const base = { x: at.x, y: at.y, button: "left", clickCount: 1 };
+  await admin.send("Input.dispatchMouseEvent", Object.assign({ type: "mousePressed" }, base));
+  // While the finger is down, alice logs in: the list is redrawn.
+  await loggedIn(browser, "alice", "alicepw");
+  await admin.waitFor("document.querySelectorAll('#online tbody tr').length === " + (rows + 1), "the list redrawn with alice");
+  await admin.send("Input.dispatchMouseEvent", Object.assign({ type: "mouseReleased" }, base));
+  await sleep(500);
+  const kicks = admin.sentCmd("kick").map((k) => k.session);
+  check(kicks.length === 1 && kicks[0] === bobSession, "the tap kicked bob's session " + bobSession +
+    ", once (" + kicks + ")");
+  await admin.waitFor("document.querySelector('#status').textContent === 'Session " + bobSession + " closed.'",
+    "the kick told");
+  await bob.waitFor("document.querySelector('#status').textContent.startsWith('Connection lost')", "bob's page cut off");
+};
+
 async function main() {
   const name = process.argv[2];
   if (!SCENARIOS[name]) {
