@@ -1395,21 +1395,42 @@ ws_call(struct h_client *c, const char *text)
 	}
 }
 
-/* A WebSocket from the server's own origin, logged in as user. */
+/* A WebSocket from the server's own origin, logged in by login. */
 static struct h_client *
-ws_open_as(const char *user, const char *password)
+ws_open_login(const char *login)
 {
-	char own[64], *login;
+	char own[64];
 	struct h_client *c;
 	cJSON *r;
 
 	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
 	c = ws_open(own);
-	login = xasprintf("{\"cmd\":\"login\",\"user\":\"%s\","
-	    "\"password\":\"%s\"}", user, password);
 	r = ws_call(c, login);
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
+	return c;
+}
+
+/* A WebSocket from the server's own origin, logged in as user. */
+static struct h_client *
+ws_open_as(const char *user, const char *password)
+{
+	char *login = xasprintf("{\"cmd\":\"login\",\"user\":\"%s\","
+	    "\"password\":\"%s\"}", user, password);
+	struct h_client *c = ws_open_login(login);
+
+	free(login);
+	return c;
+}
+
+/* The same, logged in by the login token tok (as the web app reloaded). */
+static struct h_client *
+ws_open_by_token(const char *tok)
+{
+	char *login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}",
+	    tok);
+	struct h_client *c = ws_open_login(login);
+
 	free(login);
 	return c;
 }
@@ -1794,18 +1815,13 @@ END_TEST
 START_TEST(ws_token_login_ends_when_token_expires)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *c, *d;
-	char own[64], reason[128], *tok, *login;
+	char reason[128], *tok;
 	int64_t id, at;
 	cJSON *r;
 
 	tok = make_token(a, "tab", &id);
 	at = expire_token_in(id, 3);
-	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
-	c = ws_open(own);
-	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
-	r = ws_call(c, login);
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_by_token(tok);
 	d = ws_open_as("alice", "alicepw");
 	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
 	ck_assert_str_eq(reason, "login token expired");
@@ -1819,7 +1835,6 @@ START_TEST(ws_token_login_ends_when_token_expires)
 	h_close(d);
 	h_close(c);
 	h_close(a);
-	free(login);
 	free(tok);
 }
 END_TEST
@@ -1833,17 +1848,12 @@ END_TEST
 START_TEST(ws_card_add_by_token_needs_password)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *c, *d;
-	char own[64], *tok, *login;
+	char *tok;
 	int64_t id;
 	cJSON *r;
 
 	tok = make_token(a, "tab", &id);
-	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
-	c = ws_open(own);
-	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
-	r = ws_call(c, login);
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_by_token(tok);
 	r = ws_call(c, "{\"id\":1,\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
 	H_ASSERT_ERROR(r, "forbidden");
 	ck_assert_int_eq(h_num(r, "id"), 1);
@@ -1876,7 +1886,6 @@ START_TEST(ws_card_add_by_token_needs_password)
 	h_close(d);
 	h_close(c);
 	h_close(a);
-	free(login);
 	free(tok);
 }
 END_TEST
@@ -1889,17 +1898,12 @@ END_TEST
 START_TEST(ws_user_changes_by_token_need_password)
 {
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw"), *c, *d;
-	char own[64], *tok, *login;
+	char *tok;
 	int64_t id;
 	cJSON *r;
 
 	tok = make_token(a, "tab", &id);
-	snprintf(own, sizeof(own), "https://127.0.0.1:%d", web_port);
-	c = ws_open(own);
-	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
-	r = ws_call(c, login);
-	H_ASSERT_OK(r);
-	cJSON_Delete(r);
+	c = ws_open_by_token(tok);
 	r = ws_call(c, "{\"id\":1,\"cmd\":\"user_add\",\"user\":\"carol\","
 	    "\"password\":\"carolpw\",\"role\":\"admin\"}");
 	H_ASSERT_ERROR(r, "forbidden");
@@ -1935,7 +1939,6 @@ START_TEST(ws_user_changes_by_token_need_password)
 	h_close(d);
 	h_close(c);
 	h_close(a);
-	free(login);
 	free(tok);
 }
 END_TEST
