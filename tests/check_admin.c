@@ -421,19 +421,13 @@ END_TEST
 START_TEST(admin_user_changes_by_token_need_password)
 {
 	struct h_client *a = admin_connect(), *b, *c;
-	char *login;
+	char *tok;
 	cJSON *r;
 	int64_t id;
 	int i;
 
-	r = h_call(a, "{\"cmd\":\"token_create\",\"label\":\"stolen\"}");
-	H_ASSERT_OK(r);
-	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}",
-	    h_str(r, "token"));
-	id = h_num(r, "token_id");
-	cJSON_Delete(r);
-	b = h_connect(admin_srv, NULL);
-	h_expect(b, NULL, login);
+	tok = h_token_make(a, "stolen", &id);
+	b = h_connect_by_token(admin_srv, tok);
 	r = h_call(b, "{\"cmd\":\"user_add\",\"user\":\"mallory\","
 	    "\"password\":\"thiefpw\",\"role\":\"admin\"}");
 	H_ASSERT_ERROR(r, "forbidden");
@@ -511,7 +505,7 @@ START_TEST(admin_user_changes_by_token_need_password)
 	    "WHERE args LIKE '%%adminpw%%' OR args LIKE '%%guess%%'"), 0);
 	h_close(b);
 	h_close(a);
-	free(login);
+	free(tok);
 }
 END_TEST
 

@@ -329,19 +329,13 @@ END_TEST
 START_TEST(card_add_by_token_needs_password)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *c;
-	char *login;
+	char *tok;
 	cJSON *r;
 	int64_t id;
 	int i;
 
-	r = h_call(a, "{\"cmd\":\"token_create\",\"label\":\"stolen\"}");
-	H_ASSERT_OK(r);
-	login = xasprintf("{\"cmd\":\"login\",\"token\":\"%s\"}",
-	    h_str(r, "token"));
-	id = h_num(r, "token_id");
-	cJSON_Delete(r);
-	b = h_connect(srv, NULL);
-	h_expect(b, NULL, login);
+	tok = h_token_make(a, "stolen", &id);
+	b = h_connect_by_token(srv, tok);
 	r = h_call(b, "{\"cmd\":\"card_add\",\"card\":\"7e57ca4d\"}");
 	H_ASSERT_ERROR(r, "forbidden");
 	ck_assert_str_eq(h_str(r, "message"), "give your password to bind "
@@ -387,7 +381,7 @@ START_TEST(card_add_by_token_needs_password)
 	h_close(c);
 	h_close(b);
 	h_close(a);
-	free(login);
+	free(tok);
 }
 END_TEST
 

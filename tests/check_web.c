@@ -139,30 +139,14 @@ wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static char *
-make_token(struct h_client *c, const char *label, int64_t *id)
-{
-	cJSON *r = h_callf(c, "{\"cmd\":\"token_create\",\"label\":\"%s\"}",
-	    label);
-	char *token;
-
-	H_ASSERT_OK(r);
-	token = xstrdup(h_str(r, "token"));
-	ck_assert_uint_eq(strlen(token), 64);
-	*id = h_num(r, "token_id");
-	ck_assert_int_gt(h_num(r, "expires"), (int64_t)time(NULL) + 89 * 86400);
-	cJSON_Delete(r);
-	return token;
-}
-
 START_TEST(token_login_list_revoke)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b;
 	int64_t id, id2;
-	char *tok = make_token(a, "laptop", &id), *tok2;
+	char *tok = h_token_make(a, "laptop", &id), *tok2;
 	cJSON *r, *list;
 
-	tok2 = make_token(a, "phone", &id2);
+	tok2 = h_token_make(a, "phone", &id2);
 	ck_assert_int_ne(id, id2);
 	/* Only the hash is stored. */
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tokens WHERE "
@@ -215,18 +199,17 @@ START_TEST(token_id_never_given_again)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b;
 	int64_t old, id;
-	char *stale = make_token(a, "laptop", &old), *tok;
+	char *stale = h_token_make(a, "laptop", &old), *tok;
 
 	/* The laptop's token, the newest, is revoked from elsewhere. */
 	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
 	    (long long)old);
-	tok = make_token(a, "phone", &id);
+	tok = h_token_make(a, "phone", &id);
 	ck_assert_int_gt(id, old);
 	/* The laptop, logged in still, revokes the id it kept. */
 	h_expectf(a, "bad_request", "{\"cmd\":\"token_revoke\","
 	    "\"token_id\":%lld}", (long long)old);
-	b = h_connect(srv, NULL);
-	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	b = h_connect_by_token(srv, tok);
 	h_close(b);
 	free(stale);
 	free(tok);
@@ -238,7 +221,7 @@ START_TEST(token_revoked_by_passwd_and_disable)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *adm;
 	int64_t id;
-	char *tok = make_token(a, "x", &id);
+	char *tok = h_token_make(a, "x", &id);
 
 	h_expect(a, NULL, "{\"cmd\":\"passwd\",\"old\":\"alicepw\","
 	    "\"new\":\"alicepw2\"}");
@@ -246,7 +229,7 @@ START_TEST(token_revoked_by_passwd_and_disable)
 	h_expectf(b, "bad_credentials", "{\"cmd\":\"login\",\"token\":\"%s\"}",
 	    tok);
 	free(tok);
-	tok = make_token(a, "y", &id);
+	tok = h_token_make(a, "y", &id);
 	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
 	adm = h_connect_as(srv, "admin", "adminpw");
 	h_expect(adm, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
@@ -275,13 +258,11 @@ START_TEST(token_revoke_ends_its_sessions)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *c, *d;
 	int64_t id, id2;
-	char *tok = make_token(a, "stolen", &id), *tok2;
+	char *tok = h_token_make(a, "stolen", &id), *tok2;
 
-	tok2 = make_token(a, "phone", &id2);
-	b = h_connect(srv, NULL);
-	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
-	c = h_connect(srv, NULL);
-	h_expectf(c, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok2);
+	tok2 = h_token_make(a, "phone", &id2);
+	b = h_connect_by_token(srv, tok);
+	c = h_connect_by_token(srv, tok2);
 	/* Bob's own session by password is not alice's token's. */
 	d = h_connect_as(srv, "bob", "bobpw");
 	h_expectf(a, NULL, "{\"cmd\":\"token_revoke\",\"token_id\":%lld}",
@@ -327,7 +308,7 @@ START_TEST(token_revoke_during_logins)
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw");
 	struct h_client *c[RACE_CONNS];
 	int64_t id;
-	char *tok = make_token(a, "raced", &id), *line, *all;
+	char *tok = h_token_make(a, "raced", &id), *line, *all;
 	size_t len, i, j;
 	cJSON *r;
 	int rc;
@@ -377,14 +358,12 @@ START_TEST(token_login_ends_when_token_expires)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b, *c;
 	int64_t id, at, t;
-	char *tok = make_token(a, "short", &id);
+	char *tok = h_token_make(a, "short", &id);
 	cJSON *r;
 
 	at = expire_token_in(id, 3);
-	b = h_connect(srv, NULL);
-	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
-	c = h_connect(srv, NULL);
-	h_expectf(c, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	b = h_connect_by_token(srv, tok);
+	c = h_connect_by_token(srv, tok);
 	/* c asks all along: each answer comes before the expiry. */
 	while ((t = wall_ms()) < (at + 6) * 1000) {
 		/* (A write to a connection closed meanwhile may fail.) */
@@ -427,11 +406,10 @@ START_TEST(token_session_makes_no_token)
 {
 	struct h_client *a = h_connect_as(srv, "alice", "alicepw"), *b;
 	int64_t id, id2;
-	char *tok = make_token(a, "stolen", &id), *tok2;
+	char *tok = h_token_make(a, "stolen", &id), *tok2;
 	cJSON *r;
 
-	b = h_connect(srv, NULL);
-	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	b = h_connect_by_token(srv, tok);
 	r = h_call(b, "{\"cmd\":\"token_create\",\"label\":\"mine now\"}");
 	H_ASSERT_ERROR(r, "forbidden");
 	ck_assert_str_eq(h_str(r, "message"),
@@ -446,20 +424,18 @@ START_TEST(token_session_makes_no_token)
 	h_close(b);
 	/* A new password shown by a token's session: it may make one. */
 	free(tok);
-	tok = make_token(a, "tab", &id);
-	b = h_connect(srv, NULL);
-	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok);
+	tok = h_token_make(a, "tab", &id);
+	b = h_connect_by_token(srv, tok);
 	h_expect(b, NULL, "{\"cmd\":\"passwd\",\"old\":\"alicepw\","
 	    "\"new\":\"alicepw2\"}");
-	tok2 = make_token(b, "tab again", &id2);
+	tok2 = h_token_make(b, "tab again", &id2);
 	h_close(b);
 	/* So may one that logged in by password after its token. */
-	b = h_connect(srv, NULL);
-	h_expectf(b, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", tok2);
+	b = h_connect_by_token(srv, tok2);
 	h_expect(b, "forbidden", "{\"cmd\":\"token_create\"}");
 	h_login(b, "alice", "alicepw2");
 	free(tok2);
-	tok2 = make_token(b, "laptop", &id2);
+	tok2 = h_token_make(b, "laptop", &id2);
 	h_close(b);
 	h_close(a);
 	free(tok);
@@ -1819,7 +1795,7 @@ START_TEST(ws_token_login_ends_when_token_expires)
 	int64_t id, at;
 	cJSON *r;
 
-	tok = make_token(a, "tab", &id);
+	tok = h_token_make(a, "tab", &id);
 	at = expire_token_in(id, 3);
 	c = ws_open_by_token(tok);
 	d = ws_open_as("alice", "alicepw");
@@ -1852,7 +1828,7 @@ START_TEST(ws_card_add_by_token_needs_password)
 	int64_t id;
 	cJSON *r;
 
-	tok = make_token(a, "tab", &id);
+	tok = h_token_make(a, "tab", &id);
 	c = ws_open_by_token(tok);
 	r = ws_call(c, "{\"id\":1,\"cmd\":\"card_add\",\"card\":\"04a2b3c4\"}");
 	H_ASSERT_ERROR(r, "forbidden");
@@ -1902,7 +1878,7 @@ START_TEST(ws_user_changes_by_token_need_password)
 	int64_t id;
 	cJSON *r;
 
-	tok = make_token(a, "tab", &id);
+	tok = h_token_make(a, "tab", &id);
 	c = ws_open_by_token(tok);
 	r = ws_call(c, "{\"id\":1,\"cmd\":\"user_add\",\"user\":\"carol\","
 	    "\"password\":\"carolpw\",\"role\":\"admin\"}");

@@ -1147,6 +1147,31 @@ h_connect_as(struct h_server *s, const char *user, const char *password)
 	return c;
 }
 
+char *
+h_token_make(struct h_client *c, const char *label, int64_t *id)
+{
+	cJSON *r = h_callf(c, "{\"cmd\":\"token_create\",\"label\":\"%s\"}",
+	    label);
+	char *token;
+
+	H_ASSERT_OK(r);
+	token = xstrdup(h_str(r, "token"));
+	ck_assert_uint_eq(strlen(token), 64);
+	*id = h_num(r, "token_id");
+	ck_assert_int_gt(h_num(r, "expires"), (int64_t)time(NULL) + 89 * 86400);
+	cJSON_Delete(r);
+	return token;
+}
+
+struct h_client *
+h_connect_by_token(struct h_server *s, const char *token)
+{
+	struct h_client *c = h_connect(s, NULL);
+
+	h_expectf(c, NULL, "{\"cmd\":\"login\",\"token\":\"%s\"}", token);
+	return c;
+}
+
 void
 h_close(struct h_client *c)
 {

@@ -227,6 +227,14 @@ struct h_client *h_connect(struct h_server *s, const char *cert);
 /* Connect and log in with a password; fails the test unless ok. */
 struct h_client *h_connect_as(struct h_server *s, const char *user,
     const char *password);
+/*
+ * A login token made on c's session (token_create with label): the token
+ * (caller frees), its id in *id.  Fails the test unless it is 64 hex
+ * digits lasting the default 90 days.
+ */
+char *h_token_make(struct h_client *c, const char *label, int64_t *id);
+/* Connect and log in by token; fails the test unless ok. */
+struct h_client *h_connect_by_token(struct h_server *s, const char *token);
 void h_close(struct h_client *c);
 /* Plain TCP to 127.0.0.1:port, non-blocking; caller closes the fd. */
 int h_tcp_dial(int port);
