@@ -55,37 +55,12 @@ fault(int on)
 static void
 fault_setup(const char *conf)
 {
-	const char *build = getenv("BUILD"), *asan = getenv("ASAN_OPTIONS");
-	char *dir = h_tmpdir(), *shim;
-	char cwd[4096], *opts;
-
-	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
-	if (build == NULL || build[0] == '\0') {
-		build = "build";
-	}
-	shim = build[0] == '/' ? xasprintf("%s/tests/fault.so", build) :
-	    xasprintf("%s/%s/tests/fault.so", cwd, build);
-	ck_assert_msg(access(shim, R_OK) == 0, "%s missing", shim);
-	fault_flag = xasprintf("%s/fault", dir);
-	setenv("LD_PRELOAD", shim, 1);
-	setenv("DRINK_FAULT_FILE", fault_flag, 1);
-	/*
-	 * An instrumented drinkd: let the shim come first, and leave SIGBUS
-	 * to drinkd's own handler.
-	 */
-	opts = xasprintf("%s%sverify_asan_link_order=0:handle_sigbus=0:"
-	    "allow_user_segv_handler=1",
-	    asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ?
-	    ":" : "");
-	setenv("ASAN_OPTIONS", opts, 1);
+	fault_flag = h_fault_shim();
 	srv = h_machine_server_start(conf);
 	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
 	    "\"name\":\"Big Drink\"}",
 	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
 	    "\"slot\":3,\"item\":\"Coke\",\"price\":10,\"stock\":5}", NULL);
-	free(opts);
-	free(shim);
-	free(dir);
 }
 
 static void

@@ -1172,6 +1172,34 @@ h_connect_by_token(struct h_server *s, const char *token)
 	return c;
 }
 
+char *
+h_fault_shim(void)
+{
+	const char *build = getenv("BUILD"), *asan = getenv("ASAN_OPTIONS");
+	char *dir = h_tmpdir(), *shim, *flag, *opts;
+	char cwd[4096];
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	if (build == NULL || build[0] == '\0') {
+		build = "build";
+	}
+	shim = build[0] == '/' ? xasprintf("%s/tests/fault.so", build) :
+	    xasprintf("%s/%s/tests/fault.so", cwd, build);
+	ck_assert_msg(access(shim, R_OK) == 0, "%s missing", shim);
+	flag = xasprintf("%s/fault", dir);
+	setenv("LD_PRELOAD", shim, 1);
+	setenv("DRINK_FAULT_FILE", flag, 1);
+	opts = xasprintf("%s%sverify_asan_link_order=0:handle_sigbus=0:"
+	    "allow_user_segv_handler=1",
+	    asan != NULL ? asan : "", asan != NULL && asan[0] != '\0' ?
+	    ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+	free(opts);
+	free(shim);
+	free(dir);
+	return flag;
+}
+
 void
 h_close(struct h_client *c)
 {

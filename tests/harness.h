@@ -181,6 +181,14 @@ int h_server_instrumented(struct h_server *s);
  */
 char *h_tmpdir(void);
 /*
+ * Put the storage-fault shim (tests/shim/fault.c, BUILD/tests/fault.so)
+ * under every drinkd started from now on: LD_PRELOAD, and ASAN_OPTIONS
+ * that let an instrumented drinkd load it first and keep its own SIGBUS
+ * handler.  Returns the flag file (in a new temporary directory; caller
+ * frees) into which a test writes a fault's kind to make writes fail.
+ */
+char *h_fault_shim(void);
+/*
  * A file's first max bytes (H_SLURP_MAX suits the logs and outputs tests
  * read back), NUL-terminated; "" when it cannot be opened.  Caller frees.
  */
