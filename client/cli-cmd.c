@@ -1093,9 +1093,10 @@ cli_cmd_prepare_machine_mod(struct cli_cmd_run *run, struct cli_session *s)
 
 /*
  * A login by a kept token does what a stolen token must not (bind a card,
- * add or change a user: the command's SPEC_A_OWN argument) only with the
- * password: asked as a login asks for it, or DRINK_PASSWORD.  Once the
- * server has it, this connection needs it no more.
+ * add or change a user, change a machine: the command's SPEC_A_OWN
+ * argument) only with the password: asked as a login asks for it, or
+ * DRINK_PASSWORD.  Once the server has it, this connection needs it no
+ * more.
  */
 static int
 cli_cmd_own_password(struct cli_cmd_run *run, struct cli_session *s)

@@ -23,10 +23,10 @@
  *   4. Document it in docs/protocol.md and drink(1).
  *
  * A command whose effect would outlive a stolen login token (a card bound,
- * a user added or changed) takes the session user's own password in an
- * argument flagged SPEC_A_OWN (S_OWN below) and says what for in own_for:
- * drinkd then requires it of a session logged in by token, and drink asks
- * for it after a kept login.
+ * a user added or changed, a machine changed) takes the
+ * session user's own password in an argument flagged SPEC_A_OWN (S_OWN
+ * below) and says what for in own_for: drinkd then requires it of a
+ * session logged in by token, and drink asks for it after a kept login.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -243,7 +243,8 @@ const struct spec_cmd spec_table[] = {
 	    { .field = "legacy_password", .type = SPEC_T_BOARD_PW,
 	    .form = SPEC_F_SECRET, .min = 0, .max = 64,
 	    .opt = "legacy-password",
-	    .help = "set the tini board's password (asked twice)" } } },
+	    .help = "set the tini board's password (asked twice)" },
+	    S_OWN("your_password") }, .own_for = "change a machine" },
 	{ .name = "machine_del", .role = SPEC_ADMIN, .flags = SPEC_CMD_CONFIRM,
 	    .summary = "remove a machine", .args = {
 	    W_MACHINE("the machine's id") } },

@@ -934,6 +934,60 @@ START_TEST(admin_machine_add_mod_del)
 }
 END_TEST
 
+/*
+ * A session logged in by an admin's login token changes no machine
+ * without the admin's own password in "your_password": a tini board's
+ * password it set would let whoever stole the token speak for the machine
+ * (and a name or a switch it set stays) after the token was revoked.  The
+ * password is checked as user_mod's is; a right one lifts the rule for
+ * the session.  A session logged in by password needs none.
+ */
+START_TEST(admin_machine_mod_by_token_needs_password)
+{
+	struct h_client *a = admin_connect(), *b;
+	char *tok;
+	cJSON *r;
+	int64_t id;
+
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
+	    "\"name\":\"Snacks\"}");
+	tok = h_token_make(a, "stolen", &id);
+	b = h_connect_by_token(admin_srv, tok);
+	r = h_call(b, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"thiefpw\"}");
+	H_ASSERT_ERROR(r, "forbidden");
+	ck_assert_str_eq(h_str(r, "message"), "give your password to change "
+	    "a machine: this session logged in by a login token");
+	cJSON_Delete(r);
+	h_expect(b, "forbidden", "{\"cmd\":\"machine_mod\","
+	    "\"machine\":\"m1\",\"enabled\":false}");
+	h_expect(b, "bad_credentials", "{\"cmd\":\"machine_mod\","
+	    "\"machine\":\"m1\",\"legacy_password\":\"thiefpw\","
+	    "\"your_password\":\"guess\"}");
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM machines "
+	    "WHERE legacy_hash IS NULL AND enabled = 1"), 1);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM audit "
+	    "WHERE cmd = 'machine_mod' AND result = 'forbidden'"), 2);
+	ck_assert(h_server_log_contains(admin_srv, "machine_mod: wrong "
+	    "password for admin from 127.0.0.1"));
+	/* The right one sets it, and the next change needs none. */
+	h_expect(b, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"boardpw\",\"your_password\":\"adminpw\"}");
+	h_expect(b, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"name\":\"Drinks\"}");
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM machines "
+	    "WHERE legacy_hash IS NOT NULL AND display = 'Drinks'"), 1);
+	/* A password login needs none. */
+	h_expect(a, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"legacy_password\":\"\"}");
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM audit "
+	    "WHERE args LIKE '%%adminpw%%' OR args LIKE '%%guess%%'"), 0);
+	h_close(b);
+	h_close(a);
+	free(tok);
+}
+END_TEST
+
 /* One slot_set; checks the slot fields of the reply. */
 static void
 admin_set_slot(struct h_client *a, const char *args, int slot,
@@ -1305,6 +1359,7 @@ admin_suite(void)
 
 	ADMIN_TCASE("machines and slots are configured by admins");
 	tcase_add_test(tc, admin_machine_add_mod_del);
+	tcase_add_test(tc, admin_machine_mod_by_token_needs_password);
 	tcase_add_test(tc, admin_slot_set);
 
 	ADMIN_TCASE("log filters the whole ledger");

@@ -183,6 +183,9 @@ static const struct browser_case {
 	{ "an admin's page a reload logged in asks for the password to "
 	    "add a user", "tests/browser/screens.js", "user-add-after-reload",
 	    setup_screens },
+	{ "an admin's page a reload logged in asks for the password to "
+	    "change a machine", "tests/browser/screens.js",
+	    "setup-after-reload", setup_screens },
 	{ "History and the Log name a drop's machine",
 	    "tests/browser/screens.js", "history-machine-names",
 	    setup_screens },

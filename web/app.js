@@ -521,12 +521,13 @@ async function loadMachines() {
 
 // Set up drawn anew from what is known, unless someone is typing in it:
 // a redraw would throw away what they typed (in any row, even with the
-// focus on a button).  Then each card's switch and state are brought up
-// to date in place: a machine switched off reads so at once, and its
-// button offers to switch it on.
+// focus on a button, or in the password asked for under it before a
+// Rename is pressed again).  Then each card's switch and state are
+// brought up to date in place: a machine switched off reads so at once,
+// and its button offers to switch it on.
 function adminMachinesRefresh() {
   if (state.tab !== "admin-machines") return;
-  if (!document.activeElement.closest("#admin-machines")) {
+  if (!document.activeElement.closest("#admin-machines, .machines-own-row")) {
     renderAdminMachines();
     return;
   }
@@ -889,9 +890,10 @@ function formReset(form) {
 const busyButtons = new WeakSet();
 
 // A page logged in by its kept token (a reload) does what a stolen token
-// must not (bind a card, add or change a user) only with the password
-// (protocol: card_add, user_add, user_mod).  This is the field for it,
-// hidden until the server asks; what: the change, in words after "to".
+// must not (bind a card, add or change a user, change a machine) only
+// with the password (protocol: card_add, user_add, user_mod,
+// machine_mod).  This is the field for it, hidden until the server asks;
+// what: the change, in words after "to".
 // add() puts it in the request under field, or says it is missing;
 // refused() reads a reply and gives the words to show when the password
 // was asked for (a wrong one is cleared, and said by explain()).  Once the
@@ -991,6 +993,7 @@ function setupForms() {
   $("#useradd-form .error").before(addOwn.row);
   $("#useradd-form").addEventListener("reset", addOwn.reset);
   $("#users").parentElement.after(usersOwn.row);
+  $("#admin-machines").after(machinesOwn.row);
   formHandler($("#useradd-form"), async () => {
     const balance = wholeNumber($("#useradd-balance").value || "0");
     if (isNaN(balance)) return "The balance must be a whole number.";
@@ -1361,14 +1364,31 @@ function adminMachineShow(card, m) {
   el.textContent = st.text;
 }
 
+// The password a page logged in by its token gives for a machine's
+// change (protocol: machine_mod), asked for under the machines; the
+// card's button is then pressed again.
+const machinesOwn = ownPassword("machines-own", "change a machine");
+
 // The reply says only ok; the machine's event may come before or after
 // it, so the change is taken as made at once and shown on both screens.
 async function machineMod(id, change) {
-  const r = await call("machine_mod", Object.assign({ machine: id }, change));
+  const args = Object.assign({ machine: id }, change);
+  const missing = machinesOwn.add(args, "your_password");
+  if (missing) {
+    setStatus(missing + " Then press the button again.", true);
+    return;
+  }
+  const r = await call("machine_mod", args);
+  const asked = machinesOwn.refused(r);
+  if (asked) {
+    setStatus(asked + " Then press the button again.", true);
+    return;
+  }
   if (!r.ok) {
     setStatus(explain(r), true);
     return;
   }
+  machinesOwn.reset();
   setStatus("Machine " + id + ("enabled" in change ? " switched " + (change.enabled ? "on." : "off.") : " updated."));
   const m = state.machines.get(id);
   if (m) {

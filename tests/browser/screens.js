@@ -1253,6 +1253,50 @@ SCENARIOS["user-add-after-reload"] = async (browser) => {
     "a page logged in by the password changes a user without asking");
 };
 
+// An admin's page logged in by its kept token (a reload) changes a machine
+// only with the admin's password (protocol: machine_mod): Set up's Rename
+// asks for it under the machines, with the name typed kept; pressed again
+// with it, the machine is renamed, and the page's next change (a Switch
+// off) needs it no more.
+SCENARIOS["setup-after-reload"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.goto(process.env.WEB_URL);
+  await admin.waitFor("!document.querySelector('#app-view').hidden && " +
+    "document.querySelector('#user-name').textContent === 'admin (admin)'", "admin logged in again by the token");
+  await admin.waitFor("document.querySelector('#tabbtn-machines')?.getAttribute('aria-current') === 'page'",
+    "admin's first tab");
+  await admin.tap("#tabbtn-admin-machines");
+  const CARD = "#admin-machines article[data-machine=m1]";
+  const NAME = CARD + " input[aria-label='Display name of m1']";
+  const RENAME = CARD + " > .row:first-child > button:nth-of-type(1)";
+  const SWITCH = CARD + " > .row:first-child > button:nth-of-type(2)";
+  const ASKED = "!document.querySelector('.machines-own-row').hidden";
+  await admin.waitFor("document.querySelector(\"" + NAME + "\")", "m1's card");
+  check(!(await admin.eval(ASKED)), "no password asked for before a change");
+  await admin.type(NAME, "Bigger Drink");
+  await admin.tap(RENAME);
+  const said = (await admin.waitFor("document.querySelector('#status').textContent", "the password asked for")).value;
+  check(said === "Enter your password to change a machine: this browser stayed logged in without it. " +
+    "Then press the button again.", "Rename asks for the password (" + said + ")");
+  check(await admin.eval(ASKED), "the password field shows under the machines");
+  check(await admin.eval("document.activeElement === document.querySelector('.machines-own')"),
+    "the password field has the focus");
+  check(await admin.value(NAME) === "Bigger Drink", "the name typed is kept");
+  await admin.shot("setup-password-asked");
+  await admin.typeInto(".machines-own", "adminpw");
+  await admin.tap(RENAME);
+  await admin.waitFor("document.querySelector('#status').textContent === 'Machine m1 updated.'", "m1 renamed");
+  await admin.waitFor("document.querySelector(\"#machines article[data-machine=m1] h2\")?.textContent === " +
+    "'Bigger Drink'", "the machine list to name m1 Bigger Drink");
+  check(!(await admin.eval(ASKED)), "the password field is gone once the change is made");
+  await admin.tap(SWITCH);
+  await admin.waitFor("document.querySelector('#status').textContent === 'Machine m1 switched off.'",
+    "m1 switched off without asking");
+  const mods = admin.sentCmd("machine_mod");
+  check(mods.length === 3 && mods.map((m) => "your_password" in m).join() === "false,true,false",
+    "machine_mod sent without, with and without the password (" + mods.map((m) => "your_password" in m).join() + ")");
+};
+
 // A person who taps Cards and types a card number the moment the login
 // lets them, on a phone, finds what they typed in the field: the form
 // does not move from under the finger while they aim at it, though the
