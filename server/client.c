@@ -346,7 +346,9 @@ client_list(cJSON *array, int full)
  * Shut down every visible client matching (every client at all when
  * session is 0 and user NULL; with user, only those logged in by login
  * token token_id when it is not 0), except the one given; why is kept
- * for the owner's log line.  Returns how many.
+ * for the owner's log line.  Returns how many.  A WebSocket session's
+ * reading alone is shut down: that wakes its thread, which then tells
+ * the browser why in a close frame (web.c) before it closes.
  */
 static int
 client_kick_match(int64_t session, const char *user, int64_t token_id,
@@ -365,7 +367,8 @@ client_kick_match(int64_t session, const char *user, int64_t token_id,
 		    (o->visible && user != NULL && o->kind == CLIENT_MEMBER &&
 		    strcmp(o->name, user) == 0 &&
 		    (token_id == 0 || o->token_id == token_id))) {
-			shutdown(o->fd, SHUT_RDWR);
+			shutdown(o->fd, o->pool == CLIENT_POOL_WEB &&
+			    o->visible ? SHUT_RD : SHUT_RDWR);
 			o->closed_by = why;
 			n++;
 		}

@@ -850,6 +850,29 @@ web_ws_flush(struct web *w)
 }
 
 /*
+ * Whether another thread closed this session (a kick, its user disabled
+ * or changed, its token revoked: client_kick_match shut down its reading
+ * alone).  The first time, the close frame says why to the browser: the
+ * log's reason without "closed by the server: ", so that a page can tell
+ * its member what happened.  Nothing more is read once it is set: the
+ * read would only meet the end of the stream.
+ */
+static int
+web_ws_kicked(struct web *w)
+{
+	static const char prefix[] = "closed by the server: ";
+	const char *why = client_closed_by(&w->s->peer.client);
+
+	if (why == NULL) {
+		return 0;
+	}
+	web_ws_close(w, WSLAY_CODE_POLICY_VIOLATION,
+	    strncmp(why, prefix, sizeof(prefix) - 1) == 0 ?
+	    why + sizeof(prefix) - 1 : why, why);
+	return 1;
+}
+
+/*
  * session_pump() for a WebSocket: while a request waits (a drop at its
  * machine), queue the events that came meanwhile and send what can go.
  */
@@ -864,6 +887,8 @@ web_ws_pump(struct session *s)
 	if (w == NULL) {
 		return -1;
 	}
+	/* Kicked meanwhile: no more events, the close frame now. */
+	(void)web_ws_kicked(w);
 	(void)web_ws_events(w);
 	(void)web_ws_flush(w);
 	return 0;
@@ -990,7 +1015,7 @@ web_ws_loop(struct web *w)
 	int64_t now, until, quiet = now_ms();
 	enum web_ws_limit limit;
 	nfds_t n;
-	int want_read, want_write, room, reading, got, trimmed = 0;
+	int want_read, want_write, room, reading, got, kicked, trimmed = 0;
 
 	w->idle_deadline = now_ms() + w->s->peer.srv->cfg->idle_timeout * 1000;
 	web_current = w;
@@ -1001,6 +1026,7 @@ web_ws_loop(struct web *w)
 			    "server stopping",
 			    "closed by the server: shutting down");
 		}
+		kicked = web_ws_kicked(w);
 		web_ws_answer(w);
 		(void)web_ws_events(w);
 		(void)web_ws_close_due(w);
@@ -1014,6 +1040,10 @@ web_ws_loop(struct web *w)
 		want_write = wslay_event_want_write(w->ws);
 		if (!want_read && !want_write) {
 			return web_ws_why(w, "closed by the client");
+		}
+		/* Its close frame is out; no answer to it can be read. */
+		if (kicked && !want_write) {
+			return web_ws_why(w, "closed by the server");
 		}
 		room = wslay_event_get_queued_msg_count(w->ws) < WEB_WS_QUEUE;
 		reading = want_read && !w->closing && room;
@@ -1047,7 +1077,7 @@ web_ws_loop(struct web *w)
 		}
 		/* With replies piling up, wait for the browser to take them. */
 		pfd[0].fd = conn_fd(s->peer.conn);
-		pfd[0].events = (want_read && room ? POLLIN : 0) |
+		pfd[0].events = (want_read && room && !kicked ? POLLIN : 0) |
 		    (want_write && w->send_blocked ? POLLOUT : 0);
 		n = 1;
 		if (s->events != NULL && room && !w->closing) {
@@ -1070,6 +1100,10 @@ web_ws_loop(struct web *w)
 		}
 		quiet = now_ms();
 		trimmed = 0;
+		/* Kicked while waiting: the close frame first (above). */
+		if (client_closed_by(&s->peer.client) != NULL) {
+			continue;
+		}
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    want_read && web_ws_read(w) != 0) {
 			return web_ws_why(w, "connection lost");

@@ -1739,6 +1739,52 @@ ws_close_reason(struct h_client *c, char *reason, size_t cap)
 }
 
 /*
+ * A session the server closes from elsewhere (its user disabled by an
+ * admin, an admin's kick) gets a close frame whose reason says why, so
+ * that the page can tell its member (the log's reason without "closed by
+ * the server: "); the log says it as before.
+ */
+START_TEST(ws_closed_by_server_says_why)
+{
+	char reason[128];
+	struct h_client *c, *d, *a;
+	const cJSON *e;
+	cJSON *r;
+	int64_t session = 0;
+
+	c = ws_open_as("alice", "alicepw");
+	d = ws_open_as("bob", "bobpw");
+	r = ws_call(d, "{\"cmd\":\"subscribe\",\"topics\":[\"balance\"]}");
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	a = h_connect_as(srv, "admin", "adminpw");
+	h_expect(a, NULL, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":true}");
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
+	ck_assert_str_eq(reason, "user disabled or changed");
+	ck_assert(h_server_log_wait(srv, "closed (closed by the server: user "
+	    "disabled or changed), user alice", 5000));
+	r = h_call(a, "{\"cmd\":\"who\"}");
+	H_ASSERT_OK(r);
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		if (cJSON_IsString(cJSON_GetObjectItem(e, "user")) &&
+		    strcmp(h_str(e, "user"), "bob") == 0) {
+			session = h_num(e, "session");
+		}
+	}
+	cJSON_Delete(r);
+	ck_assert_int_gt(session, 0);
+	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)session);
+	ck_assert_int_eq(ws_close_reason(d, reason, sizeof(reason)), 1008);
+	ck_assert_str_eq(reason, "kicked by an admin");
+	h_close(a);
+	h_close(d);
+	h_close(c);
+}
+END_TEST
+
+/*
  * A WebSocket that does not log in is closed at login_timeout (2 s here)
  * with a close frame saying why, and the log says so; one that logs in
  * stays past it, and a logout starts the count again.
@@ -2753,6 +2799,7 @@ main(void)
 	tcase_add_test(tc, ws_card_add_by_token_needs_password);
 	tcase_add_test(tc, ws_user_changes_by_token_need_password);
 	tcase_add_test(tc, ws_close_reasons_logged);
+	tcase_add_test(tc, ws_closed_by_server_says_why);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
 	tcase_add_test(tc, ws_drop_events_before_an_instant_reply);

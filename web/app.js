@@ -147,6 +147,16 @@ const conn = {
   pending: new Map(),
   ready: null,
   retry: 500,
+  closedWhy: "",   // the reason of the server's last close frame, until reconnected
+};
+
+// Why the server closed the connection (its close frame's reason,
+// protocol: WebSocket), in words for the login form when the login this
+// page kept no longer works.  Any other reason: "Please log in again."
+// (A login refused says no more than bad_credentials, whatever the
+// account: only the server's close tells why.)
+const CLOSED_WORDS = {
+  "user disabled or changed": "Your account was disabled or changed by an admin; log in again, or ask an admin.",
 };
 
 function connect() {
@@ -171,7 +181,9 @@ function connect() {
         p.done(Object.assign(msg, { cmd: p.cmd }));
       }
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (ev) => {
+      // Kept through the failed attempts that may follow (they have none).
+      if (ev.reason) conn.closedWhy = ev.reason;
       for (const p of conn.pending.values()) {
         p.done({ ok: false, error: "connection", cmd: p.cmd });
       }
@@ -187,10 +199,12 @@ function connect() {
 async function reconnect() {
   await connect();
   setStatus("");
+  const why = conn.closedWhy;
+  conn.closedWhy = "";
   if (state.user) {
     const token = storedToken();
     if (!token || !(await tokenLogin(token))) {
-      showLogin("Please log in again.");
+      showLogin(CLOSED_WORDS[why] || "Please log in again.");
     }
   }
 }
