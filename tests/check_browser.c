@@ -186,6 +186,8 @@ static const struct browser_case {
 	{ "an admin's page a reload logged in asks for the password to "
 	    "change a machine", "tests/browser/screens.js",
 	    "setup-after-reload", setup_screens },
+	{ "a refusal that begins with a user's name keeps it as written",
+	    "tests/browser/screens.js", "message-keeps-name", setup_screens },
 	{ "a member disabled while logged in is told why",
 	    "tests/browser/screens.js", "disabled-told", setup_screens },
 	{ "History and the Log name a drop's machine",

@@ -40,8 +40,12 @@ const KEYED = {
   set_balance: "the Log", refund: "the Log", user_add: "Users",
 };
 
-function sentence(text) {
-  text = text.charAt(0).toUpperCase() + text.slice(1);
+// A message as a sentence: a capital first, a full stop last.  A message
+// that begins with a name the request gave ("admin is the last admin; ..."
+// for user admin) keeps the name as it is written: names are lower-case.
+function sentence(text, names) {
+  const first = text.split(/[\s;:,]/, 1)[0];
+  if (!(names || []).includes(first)) text = text.charAt(0).toUpperCase() + text.slice(1);
   return /[.!?]$/.test(text) ? text : text + ".";
 }
 
@@ -92,7 +96,10 @@ function explain(reply, whose) {
       (check ? ", so the outcome is unknown: check " + check + " before trying again." :
         ". Try again.");
   }
-  let text = reply.message ? sentence(nameRule(reply.message)) :
+  // A rule nameRule put in words begins with its own, never with a name.
+  const sent = reply.sentArgs || {};
+  const rule = reply.message ? nameRule(reply.message) : null;
+  let text = rule ? sentence(rule, rule === reply.message ? [sent.user, sent.to, sent.machine] : []) :
     ERRORS[reply.error] || "Something went wrong (" + reply.error + ").";
   if (reply.error === "insufficient_funds" && typeof reply.balance === "number") {
     text += " " + (whose ? "The balance of " + whose : "Your balance") + " is " + reply.balance + ".";
@@ -178,7 +185,7 @@ function connect() {
       } else if (conn.pending.has(msg.id)) {
         const p = conn.pending.get(msg.id);
         conn.pending.delete(msg.id);
-        p.done(Object.assign(msg, { cmd: p.cmd }));
+        p.done(Object.assign(msg, { cmd: p.cmd, sentArgs: p.args }));
       }
     });
     ws.addEventListener("close", (ev) => {
@@ -231,7 +238,7 @@ function signature(args) {
 }
 
 // Send a request; resolves with the reply (ok or not), never rejects.  The
-// reply carries cmd, for explain().
+// reply carries cmd and the request's arguments (sentArgs), for explain().
 async function call(cmd, args) {
   await conn.ready;
   args = Object.assign({}, args);
@@ -248,7 +255,7 @@ async function call(cmd, args) {
       resolve({ ok: false, error: "connection", cmd: cmd });
       return;
     }
-    conn.pending.set(id, { cmd: cmd, done: resolve });
+    conn.pending.set(id, { cmd: cmd, args: args, done: resolve });
     conn.ws.send(JSON.stringify(Object.assign({ id: id, cmd: cmd }, args)));
   });
   if (keyed) {

@@ -1297,6 +1297,27 @@ SCENARIOS["setup-after-reload"] = async (browser) => {
     "machine_mod sent without, with and without the password (" + mods.map((m) => "your_password" in m).join() + ")");
 };
 
+// A refusal that begins with a user's name keeps the name as it is
+// written: the last admin made a member reads "admin is the last admin;
+// ...", not "Admin is ...", which is no one's name.  A refusal in the
+// server's own words still begins with a capital.
+SCENARIOS["message-keeps-name"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-users");
+  await admin.waitFor("document.querySelector('#users tr[data-user=admin]')", "the users list");
+  await admin.tap("#users button[aria-label='Make admin a member']");
+  const said = (await admin.waitFor("document.querySelector('#status').textContent", "the refusal")).value;
+  check(said === "admin is the last admin; make another admin first.",
+    "the refusal names admin as written (" + said + ")");
+  check(await admin.text("#users tr[data-user=admin] td.role") === "admin", "admin is still an admin");
+  await admin.tap("#tabbtn-send");
+  await admin.typeInto("#send-to", "admin");
+  await admin.typeInto("#send-amount", "1");
+  await admin.tap("#send-form button[type=submit]");
+  const own = (await admin.waitFor("document.querySelector('#send-form .error').textContent", "the send refused")).value;
+  check(own === "Cannot send credits to yourself.", "the server's own words begin with a capital (" + own + ")");
+};
+
 // A member whose account an admin disables while they are logged in is
 // told so on the login form, from the reason the server closed their
 // connection with, not just asked to log in again; logging in is then
