@@ -188,6 +188,8 @@ static const struct browser_case {
 	    "setup-after-reload", setup_screens },
 	{ "a refusal that begins with a user's name keeps it as written",
 	    "tests/browser/screens.js", "message-keeps-name", setup_screens },
+	{ "a list that cannot be read says so, with Try again",
+	    "tests/browser/screens.js", "reads-failed-told", setup_fault },
 	{ "a member disabled while logged in is told why",
 	    "tests/browser/screens.js", "disabled-told", setup_screens },
 	{ "History and the Log name a drop's machine",

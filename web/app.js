@@ -146,6 +146,20 @@ function signed(n) {
   return (n > 0 ? "+" : "") + n;
 }
 
+// A list that could not be read says so where it would be, with a way to
+// read it again: rows left from before, or none, would pass for what the
+// server holds now.  what: the list, after "Could not read".  Said
+// without explain()'s words for a change (whether it was made): a read
+// changes nothing.
+function readFailed(body, what, r, retry) {
+  const why = r.error === "connection" ? "The connection to the server was lost." :
+    r.error === "internal" || r.error === "unavailable" ? "The server had a problem." : explain(r);
+  const columns = body.closest("table").tHead.rows[0].cells.length;
+  body.replaceChildren(h("tr", {}, h("td", { colspan: columns, class: "hint read-failed" },
+    h("span", { role: "alert" }, "Could not read " + what + ". " + why + " "),
+    h("button", { type: "button", class: "quiet retry", on: { click: once(() => retry()) } }, "Try again"))));
+}
+
 // ---- the connection ----------------------------------------------------
 
 const conn = {
@@ -841,7 +855,10 @@ async function loadHistory(before) {
   const args = { limit: PAGE };
   if (before) args.before = before;
   const r = await call("history", args);
-  if (!r.ok) return;
+  if (!r.ok) {
+    readFailed($("#history tbody"), "your history", r, () => loadHistory(before));
+    return;
+  }
   const body = $("#history tbody");
   body.replaceChildren(...r.transactions.map((t) => h("tr", {},
     h("td", { class: "tx" }, t.tx), h("td", { class: "time" }, when(t.time)),
@@ -1069,7 +1086,10 @@ function setupForms() {
 
 async function loadTokens() {
   const r = await call("tokens");
-  if (!r.ok) return;
+  if (!r.ok) {
+    readFailed($("#tokens tbody"), "your logged-in devices", r, loadTokens);
+    return;
+  }
   const mine = myTokenId();
   // Each Revoke is named for its device: a screen reader's list of
   // buttons would read just "Revoke" for every one.
@@ -1224,7 +1244,10 @@ async function loadUsers() {
   if ($("#users tbody").rows.length === 0) for (const e of add) e.hidden = true;
   const r = await call("users");
   for (const e of add) e.hidden = false;
-  if (!r.ok) return;
+  if (!r.ok) {
+    readFailed($("#users tbody"), "the users", r, loadUsers);
+    return;
+  }
   $("#users tbody").replaceChildren(...r.users.map((u) => h("tr", { dataset: { user: u.user } },
     h("td", { class: "user" }, u.user), h("td", { class: "role" }, u.role),
     h("td", { class: "num balance", "data-label": "Balance" }, u.balance),
@@ -1472,7 +1495,10 @@ async function refund(t) {
 // reads its session from its button.
 async function loadOnline() {
   const r = await call("who");
-  if (!r.ok) return;
+  if (!r.ok) {
+    readFailed($("#online tbody"), "who is online", r, loadOnline);
+    return;
+  }
   const want = document.createElement("tbody");
   want.append(...r.clients.map((c) => h("tr", {},
     h("td", { "data-label": "Session" }, c.session), h("td", {}, c.kind),

@@ -1318,6 +1318,48 @@ SCENARIOS["message-keeps-name"] = async (browser) => {
   check(own === "Cannot send credits to yourself.", "the server's own words begin with a capital (" + own + ")");
 };
 
+// A list that cannot be read says so in its tab, with a Try again that
+// reads it once the server can: History, Account's devices and Users
+// while drinkd's database cannot be read (tests/shim/fault.c: "read"),
+// and Online when the connection is lost as it is asked for (a reconnect
+// then reads it anew).  Nothing passes for a list read just now.
+SCENARIOS["reads-failed-told"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.waitFor("document.querySelector('#tabbtn-machines')?.getAttribute('aria-current') === 'page'",
+    "admin's first tab");
+  // A commit makes every reader's cached pages stale: the reads go to the disk.
+  await admin.tap("#tabbtn-send");
+  await admin.typeInto("#send-to", "alice");
+  await admin.typeInto("#send-amount", "1");
+  await admin.tap("#send-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#status').textContent === 'Sent 1 credits to alice.'", "the send");
+  fs.writeFileSync(process.env.FAULT_FILE, "read\n");
+  const FAILED = (list) => "document.querySelector('" + list + " td.read-failed')?.textContent";
+  for (const [tab, list, what] of [["history", "#history", "your history"],
+    ["account", "#tokens", "your logged-in devices"], ["users", "#users", "the users"]]) {
+    await admin.tap("#tabbtn-" + tab);
+    const said = (await admin.waitFor(FAILED(list), what + " refused")).value;
+    check(said === "Could not read " + what + ". The server had a problem. Try again",
+      tab + " says it could not read " + what + " (" + said + ")");
+    check(await admin.eval("document.querySelectorAll('" + list + " tbody tr').length") === 1,
+      tab + " shows nothing else");
+  }
+  await admin.shot("reads-failed-users");
+  fs.unlinkSync(process.env.FAULT_FILE);
+  await admin.tap("#users td.read-failed button");
+  await admin.waitFor("document.querySelector('#users tr[data-user=bob]')", "the users read again by Try again");
+  check(!(await admin.eval(FAILED("#users"))), "the failure is gone once the users are read");
+
+  await admin.tap("#tabbtn-online");
+  await admin.waitFor("document.querySelector('#online tbody button')", "who is online");
+  await admin.eval("conn.ws.close(); loadOnline()");
+  const said = (await admin.waitFor(FAILED("#online"), "who is online refused")).value;
+  check(said === "Could not read who is online. The connection to the server was lost. Try again",
+    "Online says it could not read who is online (" + said + ")");
+  await admin.waitFor("document.querySelector('#online tbody button[aria-label^=Kick]')",
+    "who is online read again once reconnected", 10000);
+};
+
 // A member whose account an admin disables while they are logged in is
 // told so on the login form, from the reason the server closed their
 // connection with, not just asked to log in again; logging in is then
