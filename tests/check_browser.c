@@ -186,6 +186,9 @@ static const struct browser_case {
 	{ "an admin's page a reload logged in asks for the password to "
 	    "change a machine", "tests/browser/screens.js",
 	    "setup-after-reload", setup_screens },
+	{ "a password asked for after a reload goes with a logout",
+	    "tests/browser/screens.js", "own-password-gone-after-logout",
+	    setup_screens },
 	{ "a refusal that begins with a user's name keeps it as written",
 	    "tests/browser/screens.js", "message-keeps-name", setup_screens },
 	{ "a list that cannot be read says so, with Try again",

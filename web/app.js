@@ -333,6 +333,10 @@ function showLogin(message) {
   // admin's lists), which would stand in the next one's tabs until, or
   // if, the next one's own came.
   for (const t of TABS) tabReset(t.id);
+  // The password asked for under Users and Set up (the forms' and the
+  // cards' own go with their form and panel).
+  usersOwn.reset();
+  machinesOwn.reset();
   $("#drop-status").hidden = true;
   $("#drop-status").textContent = "";
   for (const list of ["#history", "#tokens", "#users", "#log", "#online"]) {

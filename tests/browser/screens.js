@@ -1297,6 +1297,40 @@ SCENARIOS["setup-after-reload"] = async (browser) => {
     "machine_mod sent without, with and without the password (" + mods.map((m) => "your_password" in m).join() + ")");
 };
 
+// The password a reloaded admin's page asked for under Users and Set up
+// goes with a logout: the next person at the browser finds no field
+// asking for the last one's password, nor what was typed in it.
+SCENARIOS["own-password-gone-after-logout"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.goto(process.env.WEB_URL);
+  await admin.waitFor("!document.querySelector('#app-view').hidden && " +
+    "document.querySelector('#user-name').textContent === 'admin (admin)'", "admin logged in again by the token");
+  await admin.tap("#tabbtn-users");
+  await admin.waitFor("document.querySelector('#users tr[data-user=alice]')", "the users list");
+  await admin.tap("#users button[aria-label='Make alice an admin']");
+  await admin.waitFor("!document.querySelector('.users-own-row').hidden", "the password asked for under Users");
+  await admin.typeInto(".users-own", "half-typed");
+  await admin.tap("#tabbtn-admin-machines");
+  await admin.waitFor("document.querySelector('#admin-machines article[data-machine=m1]')", "m1's card");
+  await admin.tap("#admin-machines article[data-machine=m1] > .row:first-child > button:nth-of-type(2)");
+  await admin.waitFor("!document.querySelector('.machines-own-row').hidden", "the password asked for under Set up");
+  await admin.typeInto(".machines-own", "half-typed");
+  await admin.tap("#logout");
+  await admin.waitFor("!document.querySelector('#login-view').hidden", "the login form");
+  await admin.type("#login-user", "admin");
+  await admin.type("#login-password", "adminpw");
+  await admin.tap("#login-submit");
+  await admin.waitFor("document.querySelector('#user-name').textContent === 'admin (admin)'", "admin logged in");
+  for (const [tab, cls] of [["users", "users-own"], ["admin-machines", "machines-own"]]) {
+    await admin.tap("#tabbtn-" + tab);
+    await sleep(300);
+    check(await admin.eval("document.querySelector('." + cls + "-row').hidden && " +
+      "document.querySelector('." + cls + "').value === ''"),
+      "no password field left under " + tab + ", and nothing typed in it");
+  }
+  await admin.shot("own-password-gone");
+};
+
 // A refusal that begins with a user's name keeps the name as it is
 // written: the last admin made a member reads "admin is the last admin;
 // ...", not "Admin is ...", which is no one's name.  A refusal in the
