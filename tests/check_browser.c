@@ -186,6 +186,8 @@ static const struct browser_case {
 	{ "an admin's page a reload logged in asks for the password to "
 	    "change a machine", "tests/browser/screens.js",
 	    "setup-after-reload", setup_screens },
+	{ "a page whose login ends from another session says why",
+	    "tests/browser/screens.js", "closed-why-told", setup_screens },
 	{ "a password asked for after a reload goes with a logout",
 	    "tests/browser/screens.js", "own-password-gone-after-logout",
 	    setup_screens },

@@ -178,6 +178,8 @@ const conn = {
 // account: only the server's close tells why.)
 const CLOSED_WORDS = {
   "user disabled or changed": "Your account was disabled or changed by an admin; log in again, or ask an admin.",
+  "password changed": "Your password was changed in another session; log in with the new one.",
+  "login token revoked": "This browser's login was revoked from another device; log in again.",
 };
 
 function connect() {

@@ -1419,6 +1419,37 @@ SCENARIOS["disabled-told"] = async (browser) => {
   check(err === "Wrong user or password.", "the login is refused as a wrong one (" + err + ")");
 };
 
+// A member whose page's login ends from another of their sessions is
+// told why on the login form: their password changed there (which
+// revoked this page's token), or this page's login revoked in Devices
+// (which ends a session its token logged in: here after a reload).
+SCENARIOS["closed-why-told"] = async (browser) => {
+  const NOTE = "!document.querySelector('#login-view').hidden && document.querySelector('#login-note').textContent";
+  const first = await loggedIn(browser, "alice", "alicepw", "first");
+  const other = await loggedIn(browser, "alice", "alicepw", "other");
+  check(await other.eval("call('passwd', { old: 'alicepw', new: 'alicepw2' }).then((r) => r.ok)"),
+    "alice's password changed in the other page");
+  const changed = (await first.waitFor(NOTE, "the first page's login form", 10000)).value;
+  check(changed === "Your password was changed in another session; log in with the new one.",
+    "the first page says the password changed (" + changed + ")");
+  await first.shot("password-changed-told");
+
+  // Reloaded: logged in by its token, which a revocation then ends.
+  const third = await loggedIn(browser, "alice", "alicepw2", "third");
+  await third.goto(process.env.WEB_URL);
+  await third.waitFor("!document.querySelector('#app-view').hidden && " +
+    "document.querySelector('#user-name').textContent === 'alice'", "the third page logged in again by its token");
+  const id = await third.eval("myTokenId()");
+  check(typeof id === "number" && id > 0, "the third page has a token (" + id + ")");
+  check(await other.eval("call('token_revoke', { token_id: " + id + " }).then((r) => r.ok)"),
+    "the third page's token revoked from the other page");
+  const revoked = (await third.waitFor(NOTE, "the third page's login form", 10000)).value;
+  check(revoked === "This browser's login was revoked from another device; log in again.",
+    "the third page says its login was revoked (" + revoked + ")");
+  check(await other.eval("document.querySelector('#login-view').hidden"),
+    "the page that revoked it is still logged in");
+};
+
 // A person who taps Cards and types a card number the moment the login
 // lets them, on a phone, finds what they typed in the field: the form
 // does not move from under the finger while they aim at it, though the
