@@ -1256,6 +1256,71 @@ START_TEST(kept_login_not_used_is_said_before_the_password_prompt)
 END_TEST
 
 /*
+ * After a kept login (a token), adding or changing a user and changing a
+ * machine go ahead only with the admin's own password: asked for on the
+ * terminal after the new user's, or taken from DRINK_PASSWORD; a wrong
+ * one is refused with nothing changed.
+ */
+START_TEST(a_kept_login_asks_for_the_password_to_change_users_and_machines)
+{
+	const char *const carol_pw[] = { "DRINK_NEW_PASSWORD=carolpw", NULL };
+	const char *const admin_pw[] = { "DRINK_PASSWORD=adminpw", NULL };
+	struct run_result r;
+	struct run_pty *p;
+
+	DRINK_AS(&r, "admin", "adminpw", "login");
+	expect_run(&r, 0, NULL, "");
+	p = pty_drink(carol_pw, "user-add", "carol", NULL);
+	EXPECT(p, "Password for admin (to add a user):");
+	send_keys(p, "adminpw\r");
+	EXPECT_EXIT(p, 0);
+	ck_assert_msg(strstr(p->buf, "adminpw") == NULL, "echoed: %s", p->buf);
+	run_pty_free(p);
+	DRINK_AS(&r, "carol", "carolpw", "balance");
+	expect_run(&r, 0, "Balance: 0\n", "");
+
+	p = pty_drink(NULL, "user-mod", "carol", "--disable", NULL);
+	EXPECT(p, "Password for admin (to change a user):");
+	send_keys(p, "guess\r");
+	EXPECT(p, "(bad_credentials)");
+	EXPECT_EXIT(p, 1);
+	run_pty_free(p);
+	DRINK_AS(&r, "carol", "carolpw", "balance");
+	expect_run(&r, 0, "Balance: 0\n", "");
+	p = pty_drink(NULL, "user-mod", "carol", "--disable", NULL);
+	EXPECT(p, "Password for admin (to change a user):");
+	send_keys(p, "adminpw\r");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+	DRINK_AS(&r, "carol", "carolpw", "balance");
+	ck_assert_msg(r.status == 1 && strstr(r.err, "bad_credentials"),
+	    "carol disabled: exit %d, %s", r.status, r.err);
+	run_result_free(&r);
+
+	/* No terminal: DRINK_PASSWORD, with the kept login still the one. */
+	drink_env(&r, admin_pw, NULL, NULL, "machine-mod", "m1", "--name",
+	    "Big Drink", NULL);
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "machines");
+	ck_assert_msg(r.status == 0 && strstr(r.out, "Big Drink") != NULL,
+	    "m1 renamed: exit %d, %s%s", r.status, r.out, r.err);
+	run_result_free(&r);
+	p = pty_drink(NULL, "machine-mod", "m1", "--name", "Small", NULL);
+	EXPECT(p, "Password for admin (to change a machine):");
+	send_keys(p, "guess\r");
+	EXPECT(p, "(bad_credentials)");
+	EXPECT_EXIT(p, 1);
+	run_pty_free(p);
+	DRINK(&r, "machines");
+	ck_assert_msg(strstr(r.out, "Big Drink") != NULL &&
+	    strstr(r.out, "Small") == NULL, "m1 not renamed: %s", r.out);
+	run_result_free(&r);
+	DRINK(&r, "whoami");
+	expect_run(&r, 0, "admin (admin), balance 1000\n", "");
+}
+END_TEST
+
+/*
  * A member is offered neither the commands only admins may use nor, as
  * whom to send credits to, themself.
  */
@@ -1634,6 +1699,8 @@ client_suite(void)
 	tcase_add_test(tc, shell_edits_lines_and_keeps_history);
 	tcase_add_test(tc, shell_logout_ends_a_password_login);
 	tcase_add_test(tc, kept_login_not_used_is_said_before_the_password_prompt);
+	tcase_add_test(tc,
+	    a_kept_login_asks_for_the_password_to_change_users_and_machines);
 	tcase_add_test(tc, shell_completes_for_a_member_what_a_member_may_do);
 	tcase_add_test(tc, shell_completes_commands_options_and_names);
 	tcase_add_test(tc, shell_says_when_the_server_closed_the_session);
