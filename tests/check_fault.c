@@ -256,8 +256,13 @@ START_TEST(a_sensed_count_stored_before_a_capture_retry_stands)
 
 	/* Answered internal: the capture is the settler's now. */
 	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
-	/* Long enough for the settler to pause for seconds. */
-	sleep(3);
+	/*
+	 * The settler tries at 0, 0.1, 0.3, 0.7, 1.5, 3.1 and 6.3 s after it
+	 * took the capture (drop.c): storage comes back at 4 s, mid-way
+	 * through its longest pause yet, which leaves the machine's report
+	 * 2 s to be stored first (at 3 s it raced the try at 3.1 s).
+	 */
+	sleep(4);
 	fault(0);
 	/*
 	 * The machine reports the count it sensed (one less than 5) until it
