@@ -102,8 +102,9 @@ db_ckpt_main(void *arg)
 }
 
 /*
- * SQLite's WAL hook on the writer, after each COMMIT (the writer's
- * thread): wake the checkpointer, starting it the first time.
+ * SQLite's WAL hook on the writer, after each COMMIT that wrote to the
+ * WAL (the writer's thread): note it (db_batch_commit), and wake the
+ * checkpointer, starting it the first time.
  */
 static int
 db_ckpt_hook(void *arg, sqlite3 *h, const char *name, int frames)
@@ -112,6 +113,7 @@ db_ckpt_hook(void *arg, sqlite3 *h, const char *name, int frames)
 	struct db_ckpt *c = db->ckpt;
 	int started;
 
+	db->commit_wrote = 1;
 	if (frames < DB_CKPT_FRAMES) {
 		return SQLITE_OK;
 	}

@@ -103,6 +103,11 @@ struct db {
 	int created;		/* db_open made the schema from nothing */
 	struct db_ckpt *ckpt;	/* the checkpointer (ckpt.c) */
 	int ckpt_busy;		/* it is checkpointing; wlock */
+	/*
+	 * The writer's COMMIT wrote to the WAL (ckpt.c's hook sets it; an
+	 * empty transaction writes nothing).  The connection's holder's.
+	 */
+	int commit_wrote;
 	int64_t fault_since;	/* storage episode start (ms), 0: none; wlock */
 	int64_t fault_until;	/* writes refused until then; wlock */
 	long fault_refused;	/* writes refused this episode; wlock */

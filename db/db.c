@@ -1072,8 +1072,9 @@ db_schema_version(struct db *db)
 /*
  * Storage faults.  An episode starts with the first write that fails for
  * a storage reason (I/O error, disk full, read-only, cannot open) and
- * ends with the first batch that commits again.  Meanwhile writes are
- * refused up front, without touching the disk, except one probe every
+ * ends with the first batch whose COMMIT writes to the WAL again (an
+ * empty one succeeds without the disk).  Meanwhile writes are refused up
+ * front, without touching the disk, except one probe every
  * DB_FAULT_PROBE_MS; the log gets one line when it starts (naming the
  * operation, from db_set_op) and one when it ends.
  */
@@ -1154,7 +1155,11 @@ db_fault(struct db *db, const char *op, const char *what, const char *why)
 	db->fault_until = now + DB_FAULT_PROBE_MS;
 }
 
-/* A batch committed (wlock held): a fault episode, if any, is over. */
+/*
+ * A batch committed and wrote to the WAL (wlock held): a fault episode,
+ * if any, is over.  (One that wrote nothing, its writes all refused or
+ * rolled back, never touched the disk: it tells nothing.)
+ */
 static void
 db_recovered(struct db *db)
 {
@@ -1381,6 +1386,7 @@ db_batch_commit(struct db *db)
 	/* Before the COMMIT: a read that may see it waits for its sync. */
 	__atomic_store_n(&db->commit_seq, seq, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&db->wlock);
+	db->commit_wrote = 0;
 	rc = db_exec_ctl(db->writer, "COMMIT");
 	if (rc != SQLITE_OK) {
 		storage = db_storage_error(db);
@@ -1396,7 +1402,7 @@ db_batch_commit(struct db *db)
 	db->committed_seq = seq;
 	if (storage) {
 		db_fault(db, db_batch_op(db), "commit", why);
-	} else if (rc == SQLITE_OK) {
+	} else if (rc == SQLITE_OK && db->commit_wrote) {
 		db_recovered(db);
 	}
 	if (rc == SQLITE_OK) {

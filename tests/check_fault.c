@@ -478,6 +478,64 @@ START_TEST(writes_are_refused_visibly_while_storage_fails)
 END_TEST
 
 /*
+ * The probe let through while storage fails may change nothing: a send
+ * refused for want of funds commits an empty transaction, which SQLite
+ * makes without touching the disk.  That is no sign storage is back:
+ * the log does not say it recovered, and the next write to meet the
+ * fault is the same episode, not a new one; the episode ends, once, with
+ * the first write storage takes.
+ */
+START_TEST(a_probe_that_writes_nothing_does_not_end_a_fault)
+{
+	static const char overdraft[] = "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":1000}";
+	static const char send[] = "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":10}";
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t deadline = now_ms() + H_WAIT_MS;
+	cJSON *r;
+	int probed = 0;
+
+	sessions_landed(c);
+	fault_kind("eio");
+	r = h_call(c, send);
+	H_ASSERT_ERROR(r, "internal");
+	cJSON_Delete(r);
+	ck_assert(h_server_log_contains(srv, "storage is failing: send"));
+	/* Refused up front until the probe, which is refused for funds. */
+	while (!probed) {
+		ck_assert(now_ms() < deadline);
+		r = h_call(c, overdraft);
+		ck_assert_msg(h_error(r) != NULL, "%s", h_text(r));
+		if (strcmp(h_error(r), "unavailable") == 0) {
+			usleep(100 * 1000);
+		} else {
+			H_ASSERT_ERROR(r, "insufficient_funds");
+			probed = 1;
+		}
+		cJSON_Delete(r);
+	}
+	ck_assert(!h_server_log_contains(srv, "storage recovered"));
+	/* The next write is the probe (or refused): the same episode. */
+	r = h_call(c, send);
+	ck_assert_msg(h_error(r) != NULL, "%s", h_text(r));
+	cJSON_Delete(r);
+	ck_assert(!h_server_log_contains(srv, "storage recovered"));
+	ck_assert_int_eq(h_server_log_count(srv, "storage is failing"), 1);
+	fault(0);
+	/* The probe that writes ends it, once. */
+	H_WAIT_UNTIL(call_ok(c, send));
+	ck_assert_int_eq(h_server_log_count(srv, "storage recovered after"),
+	    1);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+/*
  * A card tapped while writes are refused: the controller is told
  * unavailable with retry_after, as a member is for a drop, not internal
  * (outcome unknown): nothing was held, and no vend was sent.
@@ -1527,6 +1585,7 @@ main(void)
 	tcase_add_test(tc, a_restart_captures_what_the_machine_vended);
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
+	tcase_add_test(tc, a_probe_that_writes_nothing_does_not_end_a_fault);
 	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
 	tcase_add_test(tc, a_hold_whose_commit_fails_is_never_left_pending);
 	tcase_add_test(tc, a_batch_open_when_a_sync_fails_is_rolled_back);
