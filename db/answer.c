@@ -26,7 +26,11 @@
 /*
  * stock is the stock a vend's capture sets, plus one: 0 (-1) one less,
  * as in a file written before it was recorded; -1 (-2) left alone (a
- * sensed count stands); n + 1 the count n the machine gave.
+ * sensed count stands); n + 1 the count n the machine gave.  outcome
+ * below zero is "vended" too, while a sensed count n for the drop's slot
+ * is being stored, or was and its sync failed: -(n + 1).  Whether the
+ * database kept it is only known at the restart, which leaves the slot
+ * alone if it holds n (db_answer_get).
  */
 struct db_answer_rec {
 	int64_t tx;
@@ -120,17 +124,23 @@ db_answer_sync(struct db *db)
 }
 
 int
-db_answer_put(struct db *db, int64_t tx, int outcome, int64_t stock)
+db_answer_put(struct db *db, int64_t tx, int outcome, int64_t stock,
+    int64_t sensed)
 {
 	struct db_answer_rec r = { .tx = tx, .outcome = outcome };
 	off_t off = (off_t)(tx % DB_ANSWER_SLOTS) * (off_t)sizeof(r);
 
 	ASSERT(stock >= -2 && stock <= PROTO_MAX_AMOUNT);
+	ASSERT(sensed >= -1 && sensed <= PROTO_MAX_AMOUNT);
+	ASSERT(outcome >= 0 && (sensed == -1 || outcome == ERR_NONE));
 	if (db->answers == -1) {
 		return -1;
 	}
+	if (sensed >= 0) {
+		r.outcome = (int32_t)-(sensed + 1);
+	}
 	r.stock = (int32_t)(stock + 1);
-	r.check = db_answer_check(tx, outcome, r.stock);
+	r.check = db_answer_check(tx, r.outcome, r.stock);
 	if (pwrite(db->answers, &r, sizeof(r), off) != (ssize_t)sizeof(r) ||
 	    db_answer_sync(db) != 0) {
 		log_err("drop tx %lld: cannot record the machine's answer in "
@@ -141,7 +151,8 @@ db_answer_put(struct db *db, int64_t tx, int outcome, int64_t stock)
 }
 
 int
-db_answer_get(struct db *db, int64_t tx, int *outcome, int64_t *stock)
+db_answer_get(struct db *db, int64_t tx, int *outcome, int64_t *stock,
+    int64_t *sensed)
 {
 	struct db_answer_rec r;
 	off_t off = (off_t)(tx % DB_ANSWER_SLOTS) * (off_t)sizeof(r);
@@ -149,11 +160,13 @@ db_answer_get(struct db *db, int64_t tx, int *outcome, int64_t *stock)
 	if (db->answers == -1 ||
 	    pread(db->answers, &r, sizeof(r), off) != (ssize_t)sizeof(r) ||
 	    r.tx != tx || r.check != db_answer_check(r.tx, r.outcome,
-	    r.stock) || r.stock < -1 || r.stock > PROTO_MAX_AMOUNT + 1) {
+	    r.stock) || r.stock < -1 || r.stock > PROTO_MAX_AMOUNT + 1 ||
+	    r.outcome < -(PROTO_MAX_AMOUNT + 1)) {
 		return 0;
 	}
-	*outcome = r.outcome;
+	*outcome = r.outcome < 0 ? ERR_NONE : r.outcome;
 	*stock = (int64_t)r.stock - 1;
+	*sensed = r.outcome < 0 ? -(int64_t)r.outcome - 1 : -1;
 	return 1;
 }
 

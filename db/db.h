@@ -151,11 +151,16 @@ void db_unlock(int fd);
 int db_answer_open(struct db *db);
 /*
  * Record that the machine answered tx with outcome (ERR_NONE: vended),
- * and the stock its capture sets (as db_drop_capture).
+ * and the stock its capture sets (as db_drop_capture).  sensed (>= 0,
+ * for a vend) is a count for the drop's slot being stored since, that
+ * may be kept though its write failed: the capture leaves the slot
+ * alone if it holds that count; -1: none.
  */
-int db_answer_put(struct db *db, int64_t tx, int outcome, int64_t stock);
-/* 1, *outcome and *stock when an answer for tx is recorded. */
-int db_answer_get(struct db *db, int64_t tx, int *outcome, int64_t *stock);
+int db_answer_put(struct db *db, int64_t tx, int outcome, int64_t stock,
+    int64_t sensed);
+/* 1, *outcome, *stock and *sensed when an answer for tx is recorded. */
+int db_answer_get(struct db *db, int64_t tx, int *outcome, int64_t *stock,
+    int64_t *sensed);
 /* Forget every answer (all pending drops are settled). */
 int db_answer_reset(struct db *db);
 

@@ -495,17 +495,41 @@ db_drop_vended_wait(struct db *db, struct db_ticket *later, cJSON *reply,
 }
 
 /*
+ * Whether tx's slot holds count (inside an open write): 1, 0, or -1 on
+ * error.
+ */
+static int
+drop_slot_holds(sqlite3 *h, int64_t tx, int64_t count)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = db_prep(h, "SELECT s.stock = ? FROM tx t JOIN slots s"
+	    " ON s.machine = t.machine AND s.slot = t.slot WHERE t.id = ?",
+	    "ll", count, tx);
+	if (st == NULL || (r = db_step(st)) < 0) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	r = r == 1 && sqlite3_column_int(st, 0) == 1;
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
  * Settle one drop a previous run left pending, as its machine answered if
- * the answer was recorded (answer.c), else as never answered.
+ * the answer was recorded (answer.c), else as never answered.  A sensed
+ * count stored after the "ok" (the file says which; whether the database
+ * kept it, the slot tells) stands: the capture leaves the slot alone.
  */
 static int
 drop_recover(struct db *db, sqlite3 *h, int64_t tx)
 {
-	int64_t stock;
+	int64_t stock, sensed;
 	cJSON *res;
-	int outcome, rc;
+	int outcome, rc, holds;
 
-	if (!db_answer_get(db, tx, &outcome, &stock)) {
+	if (!db_answer_get(db, tx, &outcome, &stock, &sensed)) {
 		log_warn("drop tx %lld was pending when the previous drinkd "
 		    "stopped, and its machine had not answered: the hold is "
 		    "returned and the member not charged", (long long)tx);
@@ -522,6 +546,14 @@ drop_recover(struct db *db, sqlite3 *h, int64_t tx)
 	log_warn("drop tx %lld was pending when the previous drinkd stopped, "
 	    "but its machine had vended: the drop is captured now",
 	    (long long)tx);
+	if (sensed >= 0 && stock != -2) {
+		if ((holds = drop_slot_holds(h, tx, sensed)) < 0) {
+			return -1;
+		}
+		if (holds) {
+			stock = -2;
+		}
+	}
 	res = cJSON_CreateObject();
 	rc = drop_capture(h, tx, stock, res);
 	cJSON_Delete(res);

@@ -35,7 +35,9 @@
  * an "ok" is lost, the capture's retry (or the restart's, from the
  * answers file) carries it, and sets it only if it captures the drop.
  * A sensed count stored after the "ok" is newer than that change: the
- * retry then leaves the stock alone (struct drop_owed).
+ * retry then leaves the stock alone (struct drop_owed), and so does the
+ * restart's, also when the count's write may or may not have been kept
+ * (its sync failed) and the slot holds it (drop_owed_sensed).
  * Whichever of capture and release is recorded first stands:
  * the other finds the drop settled (an "ok" crossing a timeout).
  *
@@ -75,7 +77,8 @@ struct drop_item {
  * (drop_vended_lost), until the drop is settled: the stock the capture
  * sets, made -2 by a sensed count for its slot stored since
  * (drop_sensed), which is newer.  The answers file holds the same stock,
- * for a restart, and is kept in step with it.  A drop whose "ok" was
+ * for a restart, and is kept in step with it (and says when a sensed
+ * count is being stored).  A drop whose "ok" was
  * recorded owes nothing: its stock was set with its capture.
  */
 struct drop_owed {
@@ -145,13 +148,25 @@ drop_owed_stock(struct server *srv, int64_t tx, int64_t stock)
 	return stock;
 }
 
+/* Where a sensed count for a slot stands with the captures owed for it. */
+enum drop_sense {
+	DROP_SENSE_STORING,	/* being stored, or lost to a failed sync */
+	DROP_SENSE_STORED,	/* stored: it stands over them */
+	DROP_SENSE_LOST,	/* not stored: they set their stock */
+};
+
 /*
- * A sensed count for the slot was stored: the captures owed for it leave
- * it alone, at a restart too.  (The answers file is written under the
+ * A sensed count for the slot is being stored, was, or was not: the
+ * captures owed for it, and the answers file for a restart, are told.
+ * While it is being stored (and after a failed sync, which stops writes
+ * until a restart, with the count on disk or not) the file says so, and
+ * the restart leaves the slot alone if it holds the count.  Stored, the
+ * captures leave it alone.  (The answers file is written under the
  * lock, so that it never goes back to an older stock: drop_vended_lost.)
  */
 static void
-drop_owed_sensed(struct server *srv, const char *machine, int slot)
+drop_owed_sensed(struct server *srv, const char *machine, int slot,
+    int64_t count, enum drop_sense how)
 {
 	struct drop_backlog *b = srv->backlog;
 	struct drop_owed *o;
@@ -165,10 +180,43 @@ drop_owed_sensed(struct server *srv, const char *machine, int slot)
 		    strcmp(o->machine, machine) != 0) {
 			continue;
 		}
-		o->stock = -2;
-		(void)db_answer_put(srv->db, o->tx, ERR_NONE, -2);
+		switch (how) {
+		case DROP_SENSE_STORING:
+			(void)db_answer_put(srv->db, o->tx, ERR_NONE, o->stock,
+			    count);
+			break;
+		case DROP_SENSE_STORED:
+			o->stock = -2;
+			(void)db_answer_put(srv->db, o->tx, ERR_NONE, -2, -1);
+			break;
+		case DROP_SENSE_LOST:
+			(void)db_answer_put(srv->db, o->tx, ERR_NONE, o->stock,
+			    -1);
+			break;
+		}
 	}
 	pthread_mutex_unlock(&b->lock);
+}
+
+/* drop_owed_sensed for each well-formed count of a slots event. */
+static void
+drop_owed_sensed_all(struct server *srv, const char *machine,
+    const cJSON *slots, enum drop_sense how)
+{
+	const cJSON *e, *slot, *stock;
+
+	cJSON_ArrayForEach(e, slots) {
+		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
+		stock = cJSON_GetObjectItemCaseSensitive(e, "stock");
+		if (!cJSON_IsNumber(slot) || !cJSON_IsNumber(stock) ||
+		    slot->valuedouble < 1 || slot->valuedouble > 255 ||
+		    stock->valuedouble < 0 ||
+		    stock->valuedouble > PROTO_MAX_AMOUNT) {
+			continue;
+		}
+		drop_owed_sensed(srv, machine, (int)slot->valuedouble,
+		    (int64_t)stock->valuedouble, how);
+	}
 }
 
 /*
@@ -439,7 +487,7 @@ drop_vended_lost(struct server *srv, int64_t tx, const char *machine,
 	struct drop_owed *o;
 
 	if (b == NULL) {
-		(void)db_answer_put(srv->db, tx, ERR_NONE, stock);
+		(void)db_answer_put(srv->db, tx, ERR_NONE, stock, -1);
 		return;
 	}
 	pthread_mutex_lock(&b->lock);
@@ -455,7 +503,7 @@ drop_vended_lost(struct server *srv, int64_t tx, const char *machine,
 		o->next = b->owed;
 		b->owed = o;
 	}
-	(void)db_answer_put(srv->db, tx, ERR_NONE, o->stock);
+	(void)db_answer_put(srv->db, tx, ERR_NONE, o->stock, -1);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -687,29 +735,43 @@ drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
 	}
 }
 
-/* Sensed stock: it stands over any capture of a vend already sent. */
+/*
+ * Sensed stock: it stands over any capture of a vend already sent, and
+ * over a capture owed since its "ok" was lost (drop_owed_sensed): one
+ * the restart makes too, whether the count's write was kept or not.
+ */
 int
 drop_sensed(struct server *srv, struct mach *m, const cJSON *slots)
 {
+	const char *name = vend_mach_name(m);
 	const cJSON *e, *slot;
 	cJSON *before;
+	int stopped;
 
 	if (!cJSON_IsArray(slots)) {
 		return -1;
 	}
-	before = event_slots_before(srv, vend_mach_name(m));
-	if (db_machine_stock(srv->db, vend_mach_name(m), slots) != ERR_NONE) {
+	/* Writes stopped until a restart refuse it: nothing is stored. */
+	if (!(stopped = db_writes_stopped(srv->db))) {
+		drop_owed_sensed_all(srv, name, slots, DROP_SENSE_STORING);
+	}
+	before = event_slots_before(srv, name);
+	if (db_machine_stock(srv->db, name, slots) != ERR_NONE) {
+		/* Unless its own sync failed: kept or not, the restart tells. */
+		if (!stopped && !db_writes_stopped(srv->db)) {
+			drop_owed_sensed_all(srv, name, slots,
+			    DROP_SENSE_LOST);
+		}
 		cJSON_Delete(before);
 		return -1;
 	}
-	event_slots(srv, vend_mach_name(m), before, 0);
+	event_slots(srv, name, before, 0);
 	/* Answers are handled on this same thread, so the order holds. */
 	cJSON_ArrayForEach(e, slots) {
 		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
 		vend_sensed(srv->vends, m, (int)slot->valuedouble);
-		drop_owed_sensed(srv, vend_mach_name(m),
-		    (int)slot->valuedouble);
 	}
+	drop_owed_sensed_all(srv, name, slots, DROP_SENSE_STORED);
 	return 0;
 }
 

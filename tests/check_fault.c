@@ -379,6 +379,82 @@ START_TEST(a_restart_captures_what_the_machine_vended)
 }
 END_TEST
 
+/*
+ * Storage is back, the machine's sensed count is stored while the
+ * capture whose "ok" storage lost still waits for the settler's next
+ * try (m1 reports it until it is stored: a_sensed_count_stored_before_
+ * a_capture_retry_stands), and m1 reports slot 3 at 4.
+ */
+static void
+sensed_while_capture_owed(struct fake *f)
+{
+	static const char sensed[] = "{\"event\":\"slots\",\"slots\":"
+	    "[{\"slot\":3,\"stock\":4}]}";
+	int64_t deadline = now_ms() + H_WAIT_MS;
+
+	while (slot3_stock() != 4) {
+		ck_assert(now_ms() < deadline);
+		fake_send(f, sensed);
+		usleep(50 * 1000);
+	}
+	ck_assert_msg(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'pending'") == 1, "the capture was "
+	    "retried before the sensed count was stored");
+}
+
+/*
+ * The same, and drinkd dies before the settler's try: the restart
+ * captures the drop from the answers file, and the sensed count, newer
+ * than the "ok", still stands.
+ */
+START_TEST(a_sensed_count_stored_before_a_restart_stands)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+
+	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
+	/* Mid-way through the settler's pause from 3.1 to 6.3 s. */
+	sleep(4);
+	fault(0);
+	sensed_while_capture_owed(f);
+	h_server_kill(srv);
+	h_close(c);
+	fake_stop(f);
+	h_server_restart(srv);
+	ck_assert(h_server_log_contains(srv, "its machine had vended: the "
+	    "drop is captured now"));
+	charged_once();
+}
+END_TEST
+
+/*
+ * The sensed count's own sync fails: it may be on disk or not, and
+ * writes stop until a restart.  On disk (the kernel kept it here), it
+ * stands over the capture the restart makes; lost, the capture would
+ * lower the count before it.  Either way the slot holds 4.
+ */
+START_TEST(a_sensed_count_whose_sync_failed_stands_after_a_restart)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+
+	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
+	sleep(4);
+	fault_kind("sync");
+	sensed_while_capture_owed(f);
+	H_WAIT_UNTIL(h_server_log_contains(srv, "until drinkd is "
+	    "restarted"));
+	h_close(c);
+	fake_stop(f);
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	fault(0);
+	h_server_restart(srv);
+	ck_assert(h_server_log_contains(srv, "its machine had vended: the "
+	    "drop is captured now"));
+	charged_once();
+}
+END_TEST
+
 /* A restart after a drop that was never answered still releases it. */
 START_TEST(a_restart_releases_what_the_machine_never_answered)
 {
@@ -1583,6 +1659,9 @@ main(void)
 	    a_drop_left_to_the_settler_ends_when_it_is_recorded);
 	tcase_add_test(tc, a_sensed_count_stored_before_a_capture_retry_stands);
 	tcase_add_test(tc, a_restart_captures_what_the_machine_vended);
+	tcase_add_test(tc, a_sensed_count_stored_before_a_restart_stands);
+	tcase_add_test(tc,
+	    a_sensed_count_whose_sync_failed_stands_after_a_restart);
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_probe_that_writes_nothing_does_not_end_a_fault);
