@@ -204,9 +204,7 @@ db_machine_stock(struct db *db, const char *name, const cJSON *slots)
 	sqlite3 *h;
 	int rc = ERR_INTERNAL;
 
-	if ((h = db_write_begin(db)) == NULL) {
-		return ERR_INTERNAL;
-	}
+	/* Checked before the write: a bad report is bad, storage or not. */
 	cJSON_ArrayForEach(e, slots) {
 		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
 		stock = cJSON_GetObjectItemCaseSensitive(e, "stock");
@@ -214,9 +212,15 @@ db_machine_stock(struct db *db, const char *name, const cJSON *slots)
 		    slot->valuedouble < 1 || slot->valuedouble > 255 ||
 		    stock->valuedouble < 0 ||
 		    stock->valuedouble > PROTO_MAX_AMOUNT) {
-			rc = ERR_BAD_REQUEST;
-			goto out;
+			return ERR_BAD_REQUEST;
 		}
+	}
+	if ((h = db_write_begin(db)) == NULL) {
+		return ERR_INTERNAL;
+	}
+	cJSON_ArrayForEach(e, slots) {
+		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
+		stock = cJSON_GetObjectItemCaseSensitive(e, "stock");
 		if (db_run(h, "UPDATE slots SET stock = ? WHERE machine = ?"
 		    " AND slot = ?", "lti", (int64_t)stock->valuedouble, name,
 		    (int)slot->valuedouble) != 0) {

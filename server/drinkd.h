@@ -579,7 +579,10 @@ void drop_answer(struct server *srv, struct mach *m, const char *id, int ok,
     int64_t stock, const char *why, struct drop_vended *later);
 /* Record a capture drop_answer left (no-op when none); wakes its member. */
 void drop_vended(struct server *srv, struct mach *m, struct drop_vended *p);
-/* A machine reported sensed stock: [{slot, stock}]; -1 when malformed. */
+/*
+ * A machine reported sensed stock: [{slot, stock}].  ERR_NONE when
+ * stored, ERR_BAD_REQUEST when malformed, else storage's error.
+ */
 int drop_sensed(struct server *srv, struct mach *m, const cJSON *slots);
 
 /* machine.c: a JSON controller on the machine port (PROTOCOL.md section 4). */

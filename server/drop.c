@@ -746,24 +746,24 @@ drop_sensed(struct server *srv, struct mach *m, const cJSON *slots)
 	const char *name = vend_mach_name(m);
 	const cJSON *e, *slot;
 	cJSON *before;
-	int stopped;
+	int stopped, rc;
 
 	if (!cJSON_IsArray(slots)) {
-		return -1;
+		return ERR_BAD_REQUEST;
 	}
 	/* Writes stopped until a restart refuse it: nothing is stored. */
 	if (!(stopped = db_writes_stopped(srv->db))) {
 		drop_owed_sensed_all(srv, name, slots, DROP_SENSE_STORING);
 	}
 	before = event_slots_before(srv, name);
-	if (db_machine_stock(srv->db, name, slots) != ERR_NONE) {
+	if ((rc = db_machine_stock(srv->db, name, slots)) != ERR_NONE) {
 		/* Unless its own sync failed: kept or not, the restart tells. */
 		if (!stopped && !db_writes_stopped(srv->db)) {
 			drop_owed_sensed_all(srv, name, slots,
 			    DROP_SENSE_LOST);
 		}
 		cJSON_Delete(before);
-		return -1;
+		return rc;
 	}
 	event_slots(srv, name, before, 0);
 	/* Answers are handled on this same thread, so the order holds. */
@@ -772,7 +772,7 @@ drop_sensed(struct server *srv, struct mach *m, const cJSON *slots)
 		vend_sensed(srv->vends, m, (int)slot->valuedouble);
 	}
 	drop_owed_sensed_all(srv, name, slots, DROP_SENSE_STORED);
-	return 0;
+	return ERR_NONE;
 }
 
 /*

@@ -160,6 +160,20 @@ machine_on_reply(struct machine_conn *mc, const cJSON *msg)
 	    &mc->vended);
 }
 
+/*
+ * A well-formed event the database did not take (a storage fault, logged
+ * apart): the event was fine, so the log does not blame the machine.
+ */
+static void
+machine_event_lost(const char *name, const char *ev)
+{
+	int refused = db_take_refused();
+
+	log_warn("machine %s: %s event not recorded: %s", name, ev,
+	    refused ? "storage refuses writes until it recovers" :
+	    "the database could not write it");
+}
+
 static void
 machine_on_event(struct machine_conn *mc, const cJSON *msg)
 {
@@ -168,20 +182,26 @@ machine_on_event(struct machine_conn *mc, const cJSON *msg)
 	const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(msg,
 	    "event"));
 	const cJSON *v;
+	int rc;
 
+	(void)db_take_refused();	/* this thread's earlier writes' */
 	if (strcmp(ev, "slots") == 0) {
-		if (drop_sensed(srv, mc->mach,
-		    cJSON_GetObjectItemCaseSensitive(msg, "slots")) != 0) {
+		rc = drop_sensed(srv, mc->mach,
+		    cJSON_GetObjectItemCaseSensitive(msg, "slots"));
+		if (rc == ERR_BAD_REQUEST) {
 			log_warn("machine %s: bad slots event ignored", name);
+		} else if (rc != ERR_NONE) {
+			machine_event_lost(name, "slots");
 		}
 	} else if (strcmp(ev, "temperature") == 0) {
 		v = cJSON_GetObjectItemCaseSensitive(msg, "celsius");
 		if (!cJSON_IsNumber(v) || v->valuedouble < -100 ||
-		    v->valuedouble > 200 ||
-		    db_machine_temperature(srv->db, name, v->valuedouble) !=
-		    ERR_NONE) {
+		    v->valuedouble > 200) {
 			log_warn("machine %s: bad temperature event ignored",
 			    name);
+		} else if (db_machine_temperature(srv->db, name,
+		    v->valuedouble) != ERR_NONE) {
+			machine_event_lost(name, "temperature");
 		} else {
 			event_machine(srv, name);
 		}

@@ -612,6 +612,43 @@ START_TEST(a_probe_that_writes_nothing_does_not_end_a_fault)
 END_TEST
 
 /*
+ * A controller's slots and temperature events, well formed, while
+ * storage refuses writes: they are not recorded, and the log says so,
+ * without calling them bad (nothing is wrong with the controller).
+ */
+START_TEST(events_storage_refuses_are_not_logged_as_bad)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	sessions_landed(c);
+	fault_kind("eio");
+	r = h_call(c, "{\"cmd\":\"send\",\"to\":\"bob\",\"amount\":10}");
+	H_ASSERT_ERROR(r, "internal");
+	cJSON_Delete(r);
+	fake_send(f, "{\"event\":\"slots\",\"slots\":"
+	    "[{\"slot\":3,\"stock\":4}]}");
+	fake_send(f, "{\"event\":\"temperature\",\"celsius\":4.5}");
+	H_WAIT_UNTIL(h_server_log_contains(srv, "machine m1: temperature "
+	    "event not recorded: storage refuses writes until it recovers"));
+	ck_assert(h_server_log_contains(srv, "machine m1: slots event not "
+	    "recorded: storage refuses writes until it recovers"));
+	ck_assert(!h_server_log_contains(srv, "bad slots event"));
+	ck_assert(!h_server_log_contains(srv, "bad temperature event"));
+	ck_assert_int_eq(slot3_stock(), 5);
+	fault(0);
+	/* A malformed one still is bad. */
+	fake_send(f, "{\"event\":\"slots\",\"slots\":"
+	    "[{\"slot\":3,\"stock\":-4}]}");
+	H_WAIT_UNTIL(h_server_log_contains(srv, "machine m1: bad slots "
+	    "event ignored"));
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+/*
  * A card tapped while writes are refused: the controller is told
  * unavailable with retry_after, as a member is for a drop, not internal
  * (outcome unknown): nothing was held, and no vend was sent.
@@ -1665,6 +1702,7 @@ main(void)
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_probe_that_writes_nothing_does_not_end_a_fault);
+	tcase_add_test(tc, events_storage_refuses_are_not_logged_as_bad);
 	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
 	tcase_add_test(tc, a_hold_whose_commit_fails_is_never_left_pending);
 	tcase_add_test(tc, a_batch_open_when_a_sync_fails_is_rolled_back);
