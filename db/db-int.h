@@ -111,6 +111,7 @@ struct db {
 	int64_t fault_since;	/* storage episode start (ms), 0: none; wlock */
 	int64_t fault_until;	/* writes refused until then; wlock */
 	long fault_refused;	/* writes refused this episode; wlock */
+	uint64_t recover_seq;	/* the batch whose sync ends it, 0; wlock */
 	int answers;		/* answer.c's file, or -1 */
 	/* Its fdatasync, shared by the callers that wait together. */
 	pthread_mutex_t ans_lock;

@@ -1072,11 +1072,11 @@ db_schema_version(struct db *db)
 /*
  * Storage faults.  An episode starts with the first write that fails for
  * a storage reason (I/O error, disk full, read-only, cannot open) and
- * ends with the first batch whose COMMIT writes to the WAL again (an
- * empty one succeeds without the disk).  Meanwhile writes are refused up
- * front, without touching the disk, except one probe every
- * DB_FAULT_PROBE_MS; the log gets one line when it starts (naming the
- * operation, from db_set_op) and one when it ends.
+ * ends once a batch whose COMMIT wrote to the WAL (an empty one succeeds
+ * without the disk) is synced, no write having failed meanwhile.
+ * Meanwhile writes are refused up front, without touching the disk,
+ * except one probe every DB_FAULT_PROBE_MS; the log gets one line when
+ * it starts (naming the operation, from db_set_op) and one when it ends.
  */
 #define DB_FAULT_PROBE_MS 2000
 #define DB_SHM_RETRY_MS 60000	/* retry_after once DB-shm is lost */
@@ -1153,16 +1153,19 @@ db_fault(struct db *db, const char *op, const char *what, const char *why)
 		    op != NULL ? op : "a write", what, why);
 	}
 	db->fault_until = now + DB_FAULT_PROBE_MS;
+	db->recover_seq = 0;
 }
 
 /*
- * A batch committed and wrote to the WAL (wlock held): a fault episode,
+ * A batch that wrote to the WAL is synced (wlock held): a fault episode,
  * if any, is over.  (One that wrote nothing, its writes all refused or
- * rolled back, never touched the disk: it tells nothing.)
+ * rolled back, never touched the disk, and a COMMIT whose sync fails
+ * did not reach it: they tell nothing.)
  */
 static void
 db_recovered(struct db *db)
 {
+	db->recover_seq = 0;
 	if (db->fault_since != 0) {
 		log_warn("storage recovered after %lld s; %ld write(s) were "
 		    "refused meanwhile",
@@ -1402,8 +1405,10 @@ db_batch_commit(struct db *db)
 	db->committed_seq = seq;
 	if (storage) {
 		db_fault(db, db_batch_op(db), "commit", why);
-	} else if (rc == SQLITE_OK && db->commit_wrote) {
-		db_recovered(db);
+	} else if (rc == SQLITE_OK && db->commit_wrote &&
+	    db->fault_since != 0 && db->recover_seq == 0) {
+		/* Its sync ends the episode (db_sync). */
+		db->recover_seq = seq;
 	}
 	if (rc == SQLITE_OK) {
 		db_batch_committed(db, seq);
@@ -1517,6 +1522,10 @@ db_sync(struct db *db)
 	}
 	if (rc == 0) {
 		assert(db->durable_seq < target);
+		/* Before the reports: a writer told it is durable sees it. */
+		if (db->recover_seq != 0 && db->recover_seq <= target) {
+			db_recovered(db);
+		}
 		db_waiters_finish(db, first, ERR_NONE);
 		/* After the reports: a read that sees it finds them made. */
 		__atomic_store_n(&db->durable_seq, target, __ATOMIC_SEQ_CST);
@@ -1526,6 +1535,7 @@ db_sync(struct db *db)
 		 * commits are built on them: stop writing (db_write_begin).
 		 */
 		db->sync_failed = 1;
+		db->recover_seq = 0;
 		db->fault_since = now_ms();
 		db->fault_until = db->fault_since + DB_SHM_RETRY_MS;
 		db->fault_refused = 0;
@@ -1740,6 +1750,7 @@ db_write_refused(struct db *db)
 			    db->path);
 		}
 		db->fault_until = now_ms() + DB_SHM_RETRY_MS;
+		db->recover_seq = 0;
 	}
 	if (db->fault_since != 0 && now_ms() < db->fault_until) {
 		db->fault_refused++;

@@ -612,6 +612,53 @@ START_TEST(a_probe_that_writes_nothing_does_not_end_a_fault)
 END_TEST
 
 /*
+ * Storage that takes the probe's COMMIT but fails its sync has not
+ * recovered: the log says the sync failed, never that storage recovered.
+ */
+START_TEST(a_probe_whose_sync_fails_does_not_end_a_fault)
+{
+	static const char send[] = "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":10}";
+	struct fake *f = fake_start(srv, "m1", FAKE_ACK, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t deadline = now_ms() + H_WAIT_MS;
+	cJSON *r;
+	int probed = 0;
+
+	sessions_landed(c);
+	fault_kind("eio");
+	r = h_call(c, send);
+	H_ASSERT_ERROR(r, "internal");
+	cJSON_Delete(r);
+	/*
+	 * The failed COMMIT is followed by a sync (of nothing new), which
+	 * must not meet the sync fault: it would stop writes at once.
+	 */
+	usleep(500 * 1000);
+	fault_kind("sync");
+	/* Refused up front until the probe, whose sync fails. */
+	while (!probed) {
+		ck_assert(now_ms() < deadline);
+		r = h_call(c, send);
+		ck_assert_msg(h_error(r) != NULL, "%s", h_text(r));
+		if (strcmp(h_error(r), "unavailable") == 0) {
+			usleep(100 * 1000);
+		} else {
+			H_ASSERT_ERROR(r, "internal");
+			probed = 1;
+		}
+		cJSON_Delete(r);
+	}
+	ck_assert(h_server_log_contains(srv, "storage is failing: send: the "
+	    "sync of"));
+	ck_assert(!h_server_log_contains(srv, "storage recovered"));
+	fault(0);
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+/*
  * A controller's slots and temperature events, well formed, while
  * storage refuses writes: they are not recorded, and the log says so,
  * without calling them bad (nothing is wrong with the controller).
@@ -1702,6 +1749,7 @@ main(void)
 	tcase_add_test(tc, a_restart_releases_what_the_machine_never_answered);
 	tcase_add_test(tc, writes_are_refused_visibly_while_storage_fails);
 	tcase_add_test(tc, a_probe_that_writes_nothing_does_not_end_a_fault);
+	tcase_add_test(tc, a_probe_whose_sync_fails_does_not_end_a_fault);
 	tcase_add_test(tc, events_storage_refuses_are_not_logged_as_bad);
 	tcase_add_test(tc, a_failed_sync_stops_writes_until_a_restart);
 	tcase_add_test(tc, a_hold_whose_commit_fails_is_never_left_pending);
