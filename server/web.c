@@ -129,6 +129,7 @@ struct web {
 	/* Each message the server sends must be taken by; 0: none going. */
 	int64_t write_deadline;
 	int send_blocked;	/* the socket took less than offered */
+	int peer_rdhup;		/* poll() said the reading side is shut */
 	int closing;
 	int64_t close_deadline;	/* a close frame must be answered by */
 	const char *why;	/* the server closes: why, for the log */
@@ -1079,6 +1080,17 @@ web_ws_loop(struct web *w)
 		pfd[0].fd = conn_fd(s->peer.conn);
 		pfd[0].events = (want_read && room && !kicked ? POLLIN : 0) |
 		    (want_write && w->send_blocked ? POLLOUT : 0);
+		/*
+		 * Not reading (the browser does not take its replies), it
+		 * must still wake when a kick or shutdown shuts its reading
+		 * down (client_kick_match): nothing else says so, and POLLOUT
+		 * may not come before the write deadline.  Not asked again
+		 * once the browser has shut its own writing down, which poll()
+		 * then says for good (the write deadline still ends it).
+		 */
+		if (!(pfd[0].events & POLLIN) && !kicked && !w->peer_rdhup) {
+			pfd[0].events |= POLLRDHUP;
+		}
 		n = 1;
 		if (s->events != NULL && room && !w->closing) {
 			pfd[1].fd = event_queue_fd(s->events);
@@ -1115,6 +1127,9 @@ web_ws_loop(struct web *w)
 		}
 		if (pfd[0].revents & POLLOUT) {
 			w->send_blocked = 0;
+		}
+		if (pfd[0].revents & POLLRDHUP & pfd[0].events) {
+			w->peer_rdhup = 1;
 		}
 	}
 }

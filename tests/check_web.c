@@ -1784,6 +1784,96 @@ START_TEST(ws_closed_by_server_says_why)
 }
 END_TEST
 
+/* The session number of user's session, as who lists it (0: none). */
+static int64_t
+who_session_of(struct h_client *a, const char *user)
+{
+	const cJSON *e;
+	cJSON *r = h_call(a, "{\"cmd\":\"who\"}");
+	int64_t session = 0;
+
+	H_ASSERT_OK(r);
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		if (cJSON_IsString(cJSON_GetObjectItem(e, "user")) &&
+		    strcmp(h_str(e, "user"), user) == 0) {
+			session = h_num(e, "session");
+		}
+	}
+	cJSON_Delete(r);
+	return session;
+}
+
+/*
+ * A WebSocket logged in as user whose replies back up: far more of them
+ * than the socket holds, none read, so the server's writes wait and it
+ * reads no more requests.
+ */
+static struct h_client *
+ws_open_not_reading(const char *user, const char *password)
+{
+	struct h_client *c = ws_open_as(user, password);
+	char *data, *req;
+	int small = 4096, i;
+
+	setsockopt(conn_fd(c->conn), SOL_SOCKET, SO_RCVBUF, &small,
+	    sizeof(small));
+	data = xmalloc(60001);
+	memset(data, 'x', 60000);
+	data[60000] = '\0';
+	req = xasprintf("{\"cmd\":\"ping\",\"data\":\"%s\"}", data);
+	for (i = 0; i < 100; i++) {
+		ws_text(c, req);
+	}
+	free(req);
+	free(data);
+	usleep(500 * 1000);
+	return c;
+}
+
+/*
+ * A session whose browser has stopped taking its replies is closed at
+ * once when an admin kicks it, not when its write deadline (60 s) comes:
+ * the log says it was kicked, and who no longer lists it.  At shutdown
+ * such a session is closed as soon, not left open at exit.
+ */
+START_TEST(ws_kick_reaches_a_session_not_reading)
+{
+	struct h_client *c, *a;
+	char *want;
+	int64_t session, t0;
+
+	c = ws_open_not_reading("bob", "bobpw");
+	a = h_connect_as(srv, "admin", "adminpw");
+	session = who_session_of(a, "bob");
+	ck_assert_int_gt(session, 0);
+	t0 = now_ms();
+	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)session);
+	want = xasprintf("session %lld: closed (closed by the server: kicked "
+	    "by an admin), user bob", (long long)session);
+	ck_assert_msg(h_server_log_wait(srv, want, 5000), "no \"%s\" after "
+	    "%lld ms", want, (long long)(now_ms() - t0));
+	free(want);
+	/* Gone from the list just after its log line. */
+	t0 = now_ms();
+	while (who_session_of(a, "bob") != 0 && now_ms() - t0 < 2000) {
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(who_session_of(a, "bob"), 0);
+	h_close(a);
+	h_close(c);
+	c = ws_open_not_reading("alice", "alicepw");
+	t0 = now_ms();
+	ck_assert_int_eq(h_server_stop(srv), 0);
+	ck_assert_msg(now_ms() - t0 < 5000, "the stop took %lld ms",
+	    (long long)(now_ms() - t0));
+	ck_assert(!h_server_log_contains(srv, "still open at exit"));
+	ck_assert(h_server_log_contains(srv, "closed (closed by the server: "
+	    "shutting down), user alice"));
+	h_close(c);
+}
+END_TEST
+
 /*
  * A WebSocket that does not log in is closed at login_timeout (2 s here)
  * with a close frame saying why, and the log says so; one that logs in
@@ -2800,6 +2890,7 @@ main(void)
 	tcase_add_test(tc, ws_user_changes_by_token_need_password);
 	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_closed_by_server_says_why);
+	tcase_add_test(tc, ws_kick_reaches_a_session_not_reading);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
 	tcase_add_test(tc, ws_drop_events_before_an_instant_reply);
