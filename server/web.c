@@ -596,6 +596,16 @@ web_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 		web_ws_fed(w, got);
 		return (ssize_t)got;
 	}
+	/*
+	 * The end a kick made (it shut the reading down as this read went
+	 * on) is not the browser's: nothing more to read, and the close
+	 * frame saying why goes next (web_ws_kicked), where an error here
+	 * would have wslay close without one.
+	 */
+	if (rc == CONN_EOF && client_closed_by(&w->s->peer.client) != NULL) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
 	w->peer_closed |= rc == CONN_EOF;
 	wslay_event_set_error(ctx, rc == CONN_TIMEOUT ? WSLAY_ERR_WOULDBLOCK :
 	    WSLAY_ERR_CALLBACK_FAILURE);

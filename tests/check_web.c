@@ -1875,6 +1875,46 @@ START_TEST(ws_kick_reaches_a_session_not_reading)
 END_TEST
 
 /*
+ * A session kicked while it reads what its browser sent (a burst of
+ * requests) still gets the close frame saying why, every time: the end
+ * of the stream the kick makes is not taken for the browser's.
+ */
+START_TEST(ws_kick_while_reading_says_why)
+{
+	struct h_client *c, *a;
+	char reason[128], *data, *req;
+	int64_t session;
+	int round, i;
+
+	a = h_connect_as(srv, "admin", "adminpw");
+	data = xmalloc(4001);
+	memset(data, 'y', 4000);
+	data[4000] = '\0';
+	req = xasprintf("{\"cmd\":\"ping\",\"data\":\"%s\"}", data);
+	free(data);
+	for (round = 0; round < 30; round++) {
+		c = ws_open_as("bob", "bobpw");
+		session = who_session_of(a, "bob");
+		ck_assert_int_gt(session, 0);
+		for (i = 0; i < 12; i++) {
+			ws_text(c, req);
+		}
+		h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+		    (long long)session);
+		ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)),
+		    1008);
+		ck_assert_str_eq(reason, "kicked by an admin");
+		h_close(c);
+		while (who_session_of(a, "bob") != 0) {
+			usleep(10 * 1000);
+		}
+	}
+	free(req);
+	h_close(a);
+}
+END_TEST
+
+/*
  * A WebSocket that does not log in is closed at login_timeout (2 s here)
  * with a close frame saying why, and the log says so; one that logs in
  * stays past it, and a logout starts the count again.
@@ -2891,6 +2931,7 @@ main(void)
 	tcase_add_test(tc, ws_close_reasons_logged);
 	tcase_add_test(tc, ws_closed_by_server_says_why);
 	tcase_add_test(tc, ws_kick_reaches_a_session_not_reading);
+	tcase_add_test(tc, ws_kick_while_reading_says_why);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
 	tcase_add_test(tc, ws_drop_events_before_an_instant_reply);
