@@ -779,9 +779,15 @@ web_ws_answer(struct web *w)
 	int held = w->held_since != 0;
 
 	web_ws_hold(w, 1);
-	/* Nothing is answered once the login's token has expired. */
+	/*
+	 * Nothing is answered once the login's token has expired, nor once
+	 * another thread closed the session (a kick, its user disabled,
+	 * its token revoked) while one was answered: the requests behind
+	 * it must not outlive the login that sent them.
+	 */
 	while (!w->closing && w->later_why == NULL &&
 	    session_token_deadline(w->s) > now_ms() &&
+	    client_closed_by(&w->s->peer.client) == NULL &&
 	    (r = w->req_head) != NULL) {
 		w->req_head = r->next;
 		if (w->req_head == NULL) {

@@ -1915,6 +1915,53 @@ START_TEST(ws_kick_while_reading_says_why)
 END_TEST
 
 /*
+ * A kick ends a session's requests as it ends its connection: those its
+ * browser sent behind one being answered are neither answered nor
+ * applied after it.  Here the kick comes while logins (password hashes)
+ * are answered, ten sends of a credit behind them, all sent at once:
+ * none is made.
+ */
+START_TEST(ws_kick_ends_requests_waiting)
+{
+	static const char login[] = "{\"cmd\":\"login\",\"user\":"
+	    "\"alice\",\"password\":\"alicepw\"}";
+	static const char send[] = "{\"cmd\":\"send\",\"to\":\"bob\","
+	    "\"amount\":1}";
+	struct h_client *c, *a;
+	unsigned char *all, *f;
+	char reason[128];
+	int64_t session, before;
+	size_t len = 0, n;
+	int i;
+
+	c = ws_open_as("alice", "alicepw");
+	a = h_connect_as(srv, "admin", "adminpw");
+	session = who_session_of(a, "alice");
+	ck_assert_int_gt(session, 0);
+	before = h_balance(srv, "bob");
+	all = xmalloc(16 * (sizeof(login) + 14));
+	for (i = 0; i < 16; i++) {
+		f = i < 6 ? ws_frame_bytes(1, WS_TEXT, login, strlen(login),
+		    &n) : ws_frame_bytes(1, WS_TEXT, send, strlen(send), &n);
+		memcpy(all + len, f, n);
+		len += n;
+		free(f);
+	}
+	ck_assert_int_eq(h_send_raw(c, all, len), CONN_OK);
+	free(all);
+	/* The first login is being answered (each takes some 30 ms). */
+	usleep(20 * 1000);
+	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)session);
+	ck_assert_int_eq(ws_close_reason(c, reason, sizeof(reason)), 1008);
+	ck_assert_str_eq(reason, "kicked by an admin");
+	ck_assert_int_eq(h_balance(srv, "bob"), before);
+	h_close(a);
+	h_close(c);
+}
+END_TEST
+
+/*
  * A WebSocket that does not log in is closed at login_timeout (2 s here)
  * with a close frame saying why, and the log says so; one that logs in
  * stays past it, and a logout starts the count again.
@@ -2932,6 +2979,7 @@ main(void)
 	tcase_add_test(tc, ws_closed_by_server_says_why);
 	tcase_add_test(tc, ws_kick_reaches_a_session_not_reading);
 	tcase_add_test(tc, ws_kick_while_reading_says_why);
+	tcase_add_test(tc, ws_kick_ends_requests_waiting);
 	tcase_add_test(tc, ws_own_demotion_answered_then_closed);
 	tcase_add_test(tc, ws_drop_events_before_reply);
 	tcase_add_test(tc, ws_drop_events_before_an_instant_reply);
