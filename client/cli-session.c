@@ -799,6 +799,9 @@ cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
 	if (st == CONN_TIMEOUT) {
 		return CLI_EXIT_TIMEOUT;
 	}
+	if (st == CONN_WAKE) {
+		return CLI_EXIT_INTERRUPTED;
+	}
 	if (st != CONN_OK) {
 		cli_error("connection lost: %s", st == CONN_EOF ?
 		    "closed by the server" : conn_error(s->conn));
@@ -813,6 +816,14 @@ cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
 	*raw = xmalloc(len + 1);
 	memcpy(*raw, line, len + 1);
 	return CLI_EXIT_OK;
+}
+
+void
+cli_session_set_wake(struct cli_session *s, int fd)
+{
+	if (s->conn != NULL) {
+		conn_set_wake_fd(s->conn, fd);
+	}
 }
 
 void

@@ -727,6 +727,7 @@ cli_shell_run(struct cli_session *s)
 	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
 		printf("Type help for the commands, quit to leave.\n");
 		cli_shell_edit_init(&sh);
+		cli_tty_set_shell(1);
 	}
 	for (;;) {
 		fflush(stdout);

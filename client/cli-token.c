@@ -444,21 +444,31 @@ cli_token_watch(struct cli_cmd_run *run, struct cli_session *s)
 	cJSON *req = cJSON_CreateObject(), *reply = NULL, *msg;
 	char *raw = NULL;
 	int64_t next_ping;
-	int st;
+	int st, wake;
 
+	/*
+	 * In the shell, Ctrl-C ends the watch and the shell goes on; one
+	 * pressed while subscribing ends it as soon as it has begun.
+	 */
+	wake = cli_tty_watch_interrupt();
 	cJSON_AddStringToObject(req, "cmd", "subscribe");
 	cJSON_AddItemToObject(req, "topics", cJSON_CreateStringArray(
 	    (const char *const[]){ "machines", "slots" }, 2));
 	if ((st = cli_session_call(s, run, req, &reply)) != CLI_EXIT_OK) {
-		return st;
+		goto out;
 	}
 	cJSON_Delete(reply);
+	reply = NULL;
 	if (!run->json) {
 		fprintf(stderr, "watching machines and slots; Ctrl-C stops\n");
 	}
+	cli_session_set_wake(s, wake);
 	next_ping = now_ms() + CLI_WATCH_PING_MS;
 	for (;;) {
 		st = cli_session_next(s, next_ping - now_ms(), &msg, &raw);
+		if (st == CLI_EXIT_INTERRUPTED) {
+			break;
+		}
 		if (st == CLI_EXIT_TIMEOUT) {
 			req = cJSON_CreateObject();
 			cJSON_AddStringToObject(req, "cmd", "ping");
@@ -466,12 +476,12 @@ cli_token_watch(struct cli_cmd_run *run, struct cli_session *s)
 			cJSON_Delete(req);
 			next_ping = now_ms() + CLI_WATCH_PING_MS;
 			if (st != CLI_EXIT_OK) {
-				return st;
+				goto out;
 			}
 			continue;
 		}
 		if (st != CLI_EXIT_OK) {
-			return st;
+			goto out;
 		}
 		if (cJSON_GetObjectItem(msg, "event") != NULL) {
 			if (run->json) {
@@ -485,4 +495,21 @@ cli_token_watch(struct cli_cmd_run *run, struct cli_session *s)
 		free(raw);
 		raw = NULL;
 	}
+	/*
+	 * Back to the shell's prompt, on a line of its own after the echoed
+	 * ^C, with the session no longer sent the events.
+	 */
+	cli_session_set_wake(s, -1);
+	cli_tty_watch_release();
+	printf("\n");
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "unsubscribe");
+	if ((st = cli_session_call(s, run, req, &reply)) == CLI_EXIT_OK) {
+		cJSON_Delete(reply);
+	}
+	return st;
+out:
+	cli_session_set_wake(s, -1);
+	cli_tty_watch_release();
+	return st;
 }

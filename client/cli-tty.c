@@ -3,7 +3,8 @@
  * controlling terminal with echo off.  /dev/tty rather than stdin, so a
  * shell reading commands from a pipe can still ask.  A signal while echo
  * is off restores the terminal before it takes effect.  Also Ctrl-C held
- * off while a drop is in flight.
+ * off while a drop is in flight, and, in the interactive shell, Ctrl-C
+ * ending the command that asks or watches rather than the shell.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,18 @@
 #include "cli.h"
 
 static volatile sig_atomic_t cli_tty_signo;
+
+/*
+ * Set by the interactive shell: Ctrl-C at a password or confirmation
+ * prompt, or during "watch", ends that command and the shell goes on.
+ * Elsewhere it ends drink, as a person expects of a one-shot command.
+ */
+static int cli_tty_shell;
+
+/* Written to by the SIGINT handler while watching from the shell. */
+static int cli_tty_wake[2] = { -1, -1 };
+static struct sigaction cli_tty_watch_old;
+static int cli_tty_watching;
 
 static const int cli_tty_signals[] = { SIGINT, SIGHUP, SIGQUIT, SIGTERM };
 #define CLI_TTY_NSIGNALS (sizeof(cli_tty_signals) / sizeof(cli_tty_signals[0]))
@@ -107,6 +120,16 @@ cli_tty_ask(const char *env, const char *prompt, char *buf, size_t len)
 	for (i = 0; i < CLI_TTY_NSIGNALS; i++) {
 		sigaction(cli_tty_signals[i], &old_sa[i], NULL);
 	}
+	if (cli_tty_signo == SIGINT && cli_tty_shell) {
+		/* Echo is off: nothing ended the prompt's line. */
+		if (write(fd, "\n", 1) < 0) {
+			/* The message below says it all the same. */
+		}
+		close(fd);
+		cli_tty_wipe(buf, len);
+		cli_error("interrupted; nothing done");
+		return -1;
+	}
 	close(fd);
 	if (cli_tty_signo != 0) {
 		cli_tty_wipe(buf, len);
@@ -129,6 +152,7 @@ cli_tty_ask(const char *env, const char *prompt, char *buf, size_t len)
 int
 cli_tty_confirm(const char *name, const char *words)
 {
+	struct sigaction sa, old_sa;
 	char answer[16];
 	int fd, st;
 
@@ -137,8 +161,22 @@ cli_tty_confirm(const char *name, const char *words)
 		    "to confirm on; add --yes", name);
 		return CLI_EXIT_USAGE;
 	}
+	/* In the shell, Ctrl-C is a no: the read returns, the shell goes on. */
+	cli_tty_signo = 0;
+	if (cli_tty_shell) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = cli_tty_catch;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, &old_sa);
+	}
 	dprintf(fd, "%s %s: are you sure? [y/N] ", name, words);
 	st = cli_tty_read_line(fd, answer, sizeof(answer));
+	if (cli_tty_shell) {
+		sigaction(SIGINT, &old_sa, NULL);
+		if (cli_tty_signo != 0) {
+			dprintf(fd, "\n");
+		}
+	}
 	close(fd);
 	if (st == 0 && (strcmp(answer, "y") == 0 ||
 	    strcmp(answer, "yes") == 0 || strcmp(answer, "Y") == 0)) {
@@ -247,4 +285,67 @@ cli_tty_release_interrupt(void)
 	}
 	sigaction(SIGINT, &cli_tty_hold.old, NULL);
 	cli_tty_hold.held = 0;
+}
+
+void
+cli_tty_set_shell(int shell)
+{
+	cli_tty_shell = shell;
+}
+
+static void
+cli_tty_watch_catch(int signo)
+{
+	ssize_t w;
+
+	(void)signo;
+	w = write(cli_tty_wake[1], "", 1);
+	(void)w;
+}
+
+/* Empty the wake pipe, so an old Ctrl-C does not end the next watch. */
+static void
+cli_tty_watch_drain(void)
+{
+	char junk[64];
+
+	while (read(cli_tty_wake[0], junk, sizeof(junk)) > 0) {
+		continue;
+	}
+}
+
+int
+cli_tty_watch_interrupt(void)
+{
+	struct sigaction sa;
+
+	if (!cli_tty_shell || cli_tty_watching) {
+		return -1;
+	}
+	if (cli_tty_wake[0] == -1 && pipe2(cli_tty_wake, O_CLOEXEC |
+	    O_NONBLOCK) != 0) {
+		cli_tty_wake[0] = cli_tty_wake[1] = -1;
+		return -1;
+	}
+	cli_tty_watch_drain();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_tty_watch_catch;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGINT, &sa, &cli_tty_watch_old) != 0) {
+		return -1;
+	}
+	cli_tty_watching = 1;
+	return cli_tty_wake[0];
+}
+
+void
+cli_tty_watch_release(void)
+{
+	if (!cli_tty_watching) {
+		return;
+	}
+	sigaction(SIGINT, &cli_tty_watch_old, NULL);
+	cli_tty_watch_drain();
+	cli_tty_watching = 0;
 }

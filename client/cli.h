@@ -23,6 +23,7 @@ enum cli_exit {
 };
 #define CLI_EXIT_TIMEOUT (-1)	/* internal: cli_session_next waited out */
 #define CLI_EXIT_BAD_TOKEN (-2) /* internal: the server knows no such token */
+#define CLI_EXIT_INTERRUPTED (-3) /* internal: cli_session_next woken */
 
 /* Deadlines, in milliseconds. */
 #define CLI_CONNECT_MS 10000	/* dial + handshake; again: greeting */
@@ -121,6 +122,11 @@ int cli_session_send(struct cli_session *s, cJSON *req);
  */
 int cli_session_next(struct cli_session *s, int64_t timeout_ms, cJSON **obj,
     char **raw);
+/*
+ * While fd is readable, cli_session_next returns CLI_EXIT_INTERRUPTED
+ * instead of waiting; -1 turns that off.
+ */
+void cli_session_set_wake(struct cli_session *s, int fd);
 /* Say "quit" and close, best effort and bounded. */
 void cli_session_close(struct cli_session *s);
 /*
@@ -162,6 +168,19 @@ int cli_tty_confirm(const char *name, const char *words);
  */
 void cli_tty_hold_interrupt(const char *first, const char *second);
 void cli_tty_release_interrupt(void);
+/*
+ * The interactive shell sets this: Ctrl-C at a password prompt or a
+ * confirmation then ends that command ("interrupted; nothing done", or
+ * "not confirmed") instead of drink.
+ */
+void cli_tty_set_shell(int shell);
+/*
+ * For "watch" in the shell: from here to release, Ctrl-C makes the
+ * returned descriptor readable instead of ending drink.  -1 outside the
+ * shell (Ctrl-C ends drink) or when it cannot be arranged.
+ */
+int cli_tty_watch_interrupt(void);
+void cli_tty_watch_release(void);
 
 /* cli-cmd.c */
 /*

@@ -1520,6 +1520,52 @@ START_TEST(shell_survives_ctrl_c_during_a_drop)
 END_TEST
 
 /*
+ * In the shell, Ctrl-C at the password prompt, at "are you sure?" or
+ * while watching ends that command, not the shell: it says so, nothing
+ * is done, and the next command runs on.  A one-shot "drink watch" still
+ * ends on it.
+ */
+START_TEST(shell_survives_ctrl_c_at_a_prompt_and_in_watch)
+{
+	struct run_pty *p = pty_drink(NULL, "-u", "admin", NULL);
+
+	EXPECT(p, "drink> ");
+	send_keys(p, "whoami\r");
+	EXPECT(p, "Password for admin@");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "drink: interrupted; nothing done");
+	EXPECT(p, "drink> ");
+	send_keys(p, "whoami\r");
+	EXPECT(p, "Password for admin@");
+	send_keys(p, "adminpw\r");
+	EXPECT(p, "admin (admin)");
+	EXPECT(p, "admin (1000)> ");
+	send_keys(p, "machine-del m1\r");
+	EXPECT(p, "machine-del m1: are you sure? [y/N] ");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "drink: machine-del: not confirmed; nothing done");
+	EXPECT(p, "admin (1000)> ");
+	send_keys(p, "watch\r");
+	EXPECT(p, "watching machines and slots; Ctrl-C stops");
+	run_pty_send(p, "\x03");
+	EXPECT(p, "admin (1000)> ");
+	send_keys(p, "slots m1\r");
+	EXPECT(p, "Cola");
+	EXPECT(p, "admin (1000)> ");
+	send_keys(p, "quit\r");
+	EXPECT_EXIT(p, 0);
+	run_pty_free(p);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 1);
+	p = pty_drink((const char *const[]){ "DRINK_PASSWORD=alicepw", NULL },
+	    "-u", "alice", "watch", NULL);
+	EXPECT(p, "Ctrl-C stops");
+	run_pty_send(p, "\x03");
+	EXPECT_EXIT(p, 130);
+	run_pty_free(p);
+}
+END_TEST
+
+/*
  * The countdown line is erased before the result is printed, so the
  * result starts its own line; without a terminal there is no countdown
  * to erase.
@@ -1707,6 +1753,7 @@ client_suite(void)
 	tcase_add_test(tc, drop_counts_its_delay_down);
 	tcase_add_test(tc, ctrl_c_waits_for_a_drop_in_flight);
 	tcase_add_test(tc, shell_survives_ctrl_c_during_a_drop);
+	tcase_add_test(tc, shell_survives_ctrl_c_at_a_prompt_and_in_watch);
 	tcase_add_test(tc, destructive_commands_ask_on_the_terminal);
 	tcase_add_test(tc, drop_result_has_a_line_of_its_own);
 	tcase_add_test(tc, an_empty_new_password_is_a_usage_error);
