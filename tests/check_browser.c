@@ -216,6 +216,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "locked-out-told", setup_screens },
 	{ "Set up's new slot field says what goes in it",
 	    "tests/browser/screens.js", "new-slot-labelled", setup_screens },
+	{ "Add slot for a slot that exists says so and changes nothing",
+	    "tests/browser/screens.js", "add-slot-that-exists", setup_screens },
 	{ "a tap on Drop counts though the list is redrawn under it",
 	    "tests/browser/screens.js", "drop-tap-during-redraw", setup_screens },
 	{ "a tap on Kick counts though the list is redrawn under it",

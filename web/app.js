@@ -1386,6 +1386,12 @@ function renderAdminMachines() {
           click: once(async () => {
             const n = wholeNumber(newSlot.value);
             if (!(n >= 1 && n <= 255)) { setStatus("A slot number is 1 to 255.", true); return; }
+            // slot_set with only a number leaves a slot that is there as
+            // it is: nothing would be added.
+            if (body.querySelector("tr[data-slot='" + n + "']")) {
+              setStatus("Slot " + n + " of " + m.name + " is already set up; change it in its row.", true);
+              return;
+            }
             const r = await call("slot_set", { machine: m.machine, slot: n });
             setStatus(r.ok ? "Slot " + n + " added." : explain(r), !r.ok);
             if (!r.ok) return;

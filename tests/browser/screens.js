@@ -1709,6 +1709,31 @@ SCENARIOS["new-slot-labelled"] = async (browser) => {
   await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
 };
 
+// Add slot with the number of a slot the machine has already changes
+// nothing and says so: the server's slot_set with only a number creates
+// the slot or leaves it as it is, so "Slot 3 added." would not be true.
+SCENARIOS["add-slot-that-exists"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await phone(admin, true);
+  await admin.tap("#tabbtn-admin-machines");
+  const M1 = "#admin-machines article[data-machine=m1]";
+  const NEWSLOT = M1 + " input[aria-label='New slot number']";
+  await admin.waitFor("document.querySelector(\"" + NEWSLOT + "\")", "the slot editor");
+  await admin.typeInto(NEWSLOT, "3");
+  await admin.tap(M1 + " .row:last-child button");
+  const said = (await admin.waitFor("document.querySelector('#status').textContent", "the outcome of Add slot")).value;
+  await admin.shot("add-slot-that-exists");
+  check(said === "Slot 3 of Big Drink is already set up; change it in its row.",
+    "Add slot for slot 3 says it is there already (" + JSON.stringify(said) + ")");
+  check(await admin.eval("document.querySelectorAll(\"" + M1 + " tr[data-slot='3']\").length") === 1,
+    "slot 3 has still one row");
+  check(await admin.value(NEWSLOT) === "3", "the number typed is kept, to be corrected");
+  // A new number is still added.
+  await admin.eval("document.querySelector(\"" + NEWSLOT + "\").value = '7'");
+  await admin.tap(M1 + " .row:last-child button");
+  await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
+};
+
 // A finger's tap on Drop counts though the machine list is redrawn while
 // the finger is down: machines' and slots' events redraw it at any time
 // (a temperature report, another member's drop, an admin's change), and
