@@ -210,6 +210,36 @@ static const char *cli_session_alert_hint(const struct cli_session *s,
     char *buf, size_t len);
 
 /*
+ * A first line that is not JSON: another protocol answers on that port,
+ * most likely drinkd's Sunday port ("Welcome to ...").  What it said, in
+ * printable ASCII and cut short, and where members go instead.
+ */
+static const char *
+cli_session_greeting_hint(const char *line, size_t len, char *buf,
+    size_t size)
+{
+	char said[64];
+	size_t i, n = 0;
+
+	for (i = 0; i < len && n + 4 < sizeof(said); i++) {
+		if (line[i] == '\r' || line[i] == '\n') {
+			break;
+		}
+		said[n++] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
+	}
+	if (i < len && line[i] != '\r' && line[i] != '\n') {
+		said[n++] = '.';
+		said[n++] = '.';
+		said[n++] = '.';
+	}
+	said[n] = '\0';
+	snprintf(buf, size, " (\"%s\"): that port speaks another protocol, "
+	    "as drinkd's Sunday port does: members use the member port "
+	    "(4242 unless the club chose another)", said);
+	return buf;
+}
+
+/*
  * Read the next message within timeout_ms, passing over events unless
  * events is set (the greeting is one).  Events are news nobody asked this
  * client for.  On success *obj is the parsed object (caller deletes) and
@@ -261,7 +291,9 @@ cli_session_read(struct cli_session *s, int64_t timeout_ms, int events,
 		if (!cJSON_IsObject(*obj)) {
 			cJSON_Delete(*obj);
 			*obj = NULL;
-			cli_error("malformed %s from %s", what, addr);
+			cli_error("malformed %s from %s%s", what, addr, events ?
+			    cli_session_greeting_hint(*line, *len, hint,
+			    sizeof(hint)) : "");
 			return CLI_EXIT_CONN;
 		}
 		if (events ||

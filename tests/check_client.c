@@ -17,6 +17,7 @@
 #include "common.h"
 #include "fake.h"
 #include "harness.h"
+#include "legacy.h"
 #include "run.h"
 
 #define CLIENT_MS 60000		/* a drink run must end by then */
@@ -720,6 +721,29 @@ START_TEST(exit_3_says_why_the_server_refused_the_certificate)
 	    "%d %s", r.status, r.err);
 	run_result_free(&r);
 	free(port);
+}
+END_TEST
+
+/*
+ * drinkd's Sunday port answers with a line of text, not the protocol's
+ * hello: the client says what it heard and where members go instead.
+ */
+START_TEST(exit_3_says_a_sunday_port_is_not_the_member_port)
+{
+	struct h_server *sun = h_server_start("sunday_listen = 127.0.0.1:0\n");
+	struct run_result r;
+	char *port = xasprintf("%d", lg_port(sun, "sunday_listen"));
+
+	DRINK(&r, "-p", port, "machines");
+	ck_assert_msg(r.status == 3 && strstr(r.err, "drink: malformed "
+	    "greeting from localhost:") != NULL && strstr(r.err, " (\"Welcome "
+	    "to ") != NULL && strstr(r.err, "\"): that port speaks another "
+	    "protocol, as drinkd's Sunday port does: members use the member "
+	    "port (4242 unless the club chose another)\n") != NULL, "%d %s",
+	    r.status, r.err);
+	run_result_free(&r);
+	free(port);
+	h_server_free(sun);
 }
 END_TEST
 
@@ -1729,6 +1753,7 @@ client_suite(void)
 	tcase_add_test(tc, help_is_named_as_it_is_typed);
 	tcase_add_test(tc, exit_3_is_a_connection_failure);
 	tcase_add_test(tc, exit_3_says_why_the_server_refused_the_certificate);
+	tcase_add_test(tc, exit_3_says_a_sunday_port_is_not_the_member_port);
 	tcase_add_test(tc, exit_4_is_output_that_could_not_be_written);
 	tc = h_tcase(s, "output for scripts and people", setup, teardown,
 	    180);
