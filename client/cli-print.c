@@ -33,6 +33,17 @@ struct cli_print_table {
  * own, they stand in for the server's default message of the code only
  * (see cli_print_refusal).
  */
+/*
+ * The shell cannot take -u: it logs in as drink was started, or by a
+ * login kept meanwhile (drink -u USER login, from another terminal).
+ */
+static const struct cli_cmd_text cli_print_errors_shell[] = {
+	{ "auth_required",
+	    "{message}; quit, then start drink -u USER (or keep a login with "
+	    "drink -u USER login), or use a member certificate" },
+	{ NULL, NULL },
+};
+
 static const struct cli_cmd_text cli_print_errors_any[] = {
 	{ "auth_required",
 	    "{message}; use -u USER or a member certificate" },
@@ -354,6 +365,9 @@ cli_print_refusal(const struct cli_cmd_run *run, const cJSON *reply)
 	    strcmp(msg, proto_err_message((enum proto_err)e)) != 0;
 	if (cli_print_pick(run != NULL ? run->errors : NULL, run, reply, code,
 	    precise, text, sizeof(text)) == 0 ||
+	    (cli_cmd_prefix()[0] == '\0' && cli_print_pick(
+	    cli_print_errors_shell, run, reply, code, precise, text,
+	    sizeof(text)) == 0) ||
 	    cli_print_pick(cli_print_errors_any, run, reply, code, precise,
 	    text, sizeof(text)) == 0) {
 		cli_error("%s (%s)", text, code);

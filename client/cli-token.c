@@ -251,7 +251,10 @@ cli_token_login(struct cli_cmd_run *run, struct cli_session *s)
 	int st;
 
 	if (cfg->user == NULL) {
-		cli_error("login: name the user with -u USER");
+		/* The shell's user is the one drink was started with. */
+		cli_error(cli_cmd_prefix()[0] == '\0' ? "login: quit, then "
+		    "start drink -u USER to log in as USER" :
+		    "login: name the user with -u USER");
 		return CLI_EXIT_USAGE;
 	}
 	if ((st = cli_session_login(s)) != CLI_EXIT_OK) {

@@ -225,6 +225,12 @@ START_TEST(exit_1_is_a_refusal_in_plain_words)
 	DRINK(&r, "balance");
 	expect_run(&r, 1, "", "drink: log in first; use -u USER or a member "
 	    "certificate (auth_required)\n");
+	/* The shell takes no -u: it says how to log in from there. */
+	drink_env(&r, NULL, "balance\nlogin\n", NULL, NULL);
+	expect_run(&r, 2, "", "drink: log in first; quit, then start drink "
+	    "-u USER (or keep a login with drink -u USER login), or use a "
+	    "member certificate (auth_required)\n"
+	    "drink: login: quit, then start drink -u USER to log in as USER\n");
 	DRINK_AS(&r, "alice", "alicepw", "users");
 	expect_run(&r, 1, "", "drink: only admins may do that (forbidden)\n");
 	DRINK_AS(&r, "alice", "alicepw", "send", "carol", "1");
