@@ -666,18 +666,54 @@ cli_print_transactions(const cJSON *reply, int with_user)
 	cli_print_table_flush(&t);
 }
 
+/* The server's pages when no --limit is given (protocol.md). */
+#define CLI_PRINT_HISTORY_PAGE 20
+#define CLI_PRINT_LOG_PAGE 100
+
+/*
+ * A full page may not be all there is: say how to see the next one.  On
+ * standard error, so the table reads the same to a script.
+ */
+static void
+cli_print_older(const struct cli_cmd_run *run, const cJSON *reply,
+    long long page)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(reply,
+	    "transactions");
+	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(run->req,
+	    "limit"), *tx;
+	int n = cJSON_GetArraySize(list);
+
+	/* Whole numbers from the command line go as they were typed. */
+	if (cJSON_IsRaw(limit)) {
+		page = strtoll(limit->valuestring, NULL, 10);
+	} else if (cJSON_IsNumber(limit)) {
+		page = (long long)limit->valuedouble;
+	}
+	if (n == 0 || n < page) {
+		return;
+	}
+	tx = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, n - 1),
+	    "tx");
+	if (cJSON_IsNumber(tx)) {
+		fflush(stdout);
+		fprintf(stderr, "(%d shown; the same with --before %lld for "
+		    "older ones)\n", n, (long long)tx->valuedouble);
+	}
+}
+
 void
 cli_print_history(const struct cli_cmd_run *run, const cJSON *reply)
 {
-	(void)run;
 	cli_print_transactions(reply, 0);
+	cli_print_older(run, reply, CLI_PRINT_HISTORY_PAGE);
 }
 
 void
 cli_print_log(const struct cli_cmd_run *run, const cJSON *reply)
 {
-	(void)run;
 	cli_print_transactions(reply, 1);
+	cli_print_older(run, reply, CLI_PRINT_LOG_PAGE);
 }
 
 /* Members are not told sessions or addresses: those cells read "-". */

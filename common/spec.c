@@ -63,8 +63,9 @@
 	.help = h }
 #define O_BEFORE O_INT("before", "before", "TX", 1, SPEC_ID_MAX, \
 	"only transactions older than TX")
-#define O_LIMIT O_INT("limit", "limit", "N", 1, 1000, \
-	"how many transactions to list (default 20)")
+/* The server's page when no limit is asked for: history's, log's. */
+#define O_LIMIT(d) O_INT("limit", "limit", "N", 1, 1000, \
+	"how many transactions to list (default " d ")")
 #define O_KEY { .field = "key", .type = SPEC_T_KEY, .form = SPEC_F_OPTION, \
 	.min = 1, .max = PROTO_KEY_MAX, .opt = "key", .meta = "KEY", \
 	.help = "idempotency key: repeating the command with it never " \
@@ -151,7 +152,7 @@ const struct spec_cmd spec_table[] = {
 	    W_NOTE(0, "what it is for"), O_KEY } },
 	{ .name = "history", .role = SPEC_MEMBER, .flags = 0,
 	    .summary = "list your transactions, newest first", .args = {
-	    O_LIMIT, O_BEFORE } },
+	    O_LIMIT("20"), O_BEFORE } },
 	{ .name = "who", .role = SPEC_MEMBER, .flags = 0,
 	    .summary = "list connected clients", .args = { { 0 } } },
 	{ .name = "passwd", .role = SPEC_MEMBER, .flags = 0,
@@ -278,7 +279,7 @@ const struct spec_cmd spec_table[] = {
 	    .form = SPEC_F_OPTION, .min = 0, .max = SPEC_TIME_MAX,
 	    .opt = "until", .meta = "TIME",
 	    .help = "only up to this time (a date alone: to its end)" },
-	    O_LIMIT, O_BEFORE } },
+	    O_LIMIT("100"), O_BEFORE } },
 	{ .name = "kick", .role = SPEC_ADMIN, .flags = SPEC_CMD_CONFIRM,
 	    .summary = "disconnect a client", .args = {
 	    W_ID("session", "SESSION", "its session number (see who)") } },

@@ -753,6 +753,58 @@ START_TEST(exit_3_says_a_sunday_port_is_not_the_member_port)
 }
 END_TEST
 
+/*
+ * history and log give a page: when it is full there may be older ones,
+ * and standard error says how to see them (the table is the same for a
+ * script).  The defaults in --help are the server's: 20 and 100.
+ */
+START_TEST(a_full_page_says_how_to_see_older_ones)
+{
+	struct run_result r;
+	const char *last;
+	char *want;
+	long long tx = 0;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		DRINK_AS(&r, "alice", "alicepw", "send", "bob", "1");
+		expect_run(&r, 0, NULL, "");
+	}
+	DRINK_AS(&r, "alice", "alicepw", "history", "--limit", "2");
+	ck_assert_int_eq(r.status, 0);
+	last = strrchr(r.out, '\n');
+	while (last != NULL && last > r.out && last[-1] != '\n') {
+		last--;
+	}
+	ck_assert(last != NULL && sscanf(last, "%lld", &tx) == 1);
+	want = xasprintf("(2 shown; the same with --before %lld for older "
+	    "ones)\n", tx);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	run_result_free(&r);
+	/* The whole history fits: nothing more is said. */
+	DRINK_AS(&r, "alice", "alicepw", "history", "--limit", "10");
+	expect_run(&r, 0, NULL, "");
+	DRINK_AS(&r, "alice", "alicepw", "history");
+	expect_run(&r, 0, NULL, "");
+	DRINK_AS(&r, "admin", "adminpw", "log", "--limit", "1");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strncmp(r.err, "(1 shown; the same with --before ",
+	    33) == 0, "%s", r.err);
+	run_result_free(&r);
+	DRINK_AS(&r, "admin", "adminpw", "log", "--limit", "50");
+	expect_run(&r, 0, NULL, "");
+	DRINK(&r, "log", "--help");
+	ck_assert_msg(strstr(r.out, "how many transactions to list (default "
+	    "100)") != NULL, "%s", r.out);
+	run_result_free(&r);
+	DRINK(&r, "history", "--help");
+	ck_assert_msg(strstr(r.out, "how many transactions to list (default "
+	    "20)") != NULL, "%s", r.out);
+	run_result_free(&r);
+}
+END_TEST
+
 START_TEST(exit_4_is_output_that_could_not_be_written)
 {
 	struct run_result r;
@@ -1764,6 +1816,7 @@ client_suite(void)
 	tc = h_tcase(s, "output for scripts and people", setup, teardown,
 	    180);
 	tcase_add_test(tc, json_prints_each_reply_as_sent);
+	tcase_add_test(tc, a_full_page_says_how_to_see_older_ones);
 	tcase_add_test(tc, dates_are_taken_where_times_are);
 	tcase_add_test(tc, until_a_minute_keeps_that_minute);
 	tcase_add_test(tc, a_slot_without_an_item_reads_as_a_dash);
