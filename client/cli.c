@@ -110,7 +110,9 @@ cli_usage(FILE *fp)
 	fprintf(fp, "\nHelp:\n  %-36s %s\n", "help [COMMAND]",
 	    "this text, or one command's usage");
 	fprintf(fp,
-	    "\nWithout COMMAND, drink reads commands from standard input;\n"
+	    "\nWithout COMMAND, drink is a shell: it reads commands, one a "
+	    "line, from\nstandard input (on a terminal with line editing "
+	    "and Tab completion);\n"
 	    "drink help COMMAND or drink COMMAND --help shows one command's "
 	    "usage.\n"
 	    "Defaults come from $DRINK_CONFIG or ~/.config/drink/config.\n"

@@ -494,6 +494,12 @@ START_TEST(help_is_generated_from_the_specification)
 	DRINK(&r, "help", "--help");
 	ck_assert(strncmp(r.out, "usage: drink help [COMMAND]\n", 28) == 0);
 	expect_run(&r, 0, NULL, "");
+	/* The shell is named, for whoever looks for a "drink shell". */
+	DRINK(&r, "--help");
+	ck_assert_msg(strstr(r.out, "\nWithout COMMAND, drink is a shell: it "
+	    "reads commands, one a line, from\nstandard input (on a terminal "
+	    "with line editing and Tab completion);\n") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
 	/* Logging in needs no login: not said. */
 	DRINK(&r, "login", "--help");
 	expect_run(&r, 0, "usage: drink login\n\nLog in as -u USER and keep "
