@@ -1117,14 +1117,23 @@ cli_cmd_own_password(struct cli_cmd_run *run, struct cli_session *s)
 /*
  * A destructive command goes ahead with --yes, or when the person at the
  * terminal says so; without a terminal to ask on it is a usage error.
+ * Asked once logged in, so that one the server is sure to refuse (an
+ * admin's command, the login a member's) asks nothing: the refusal says
+ * why.
  */
 static int
-cli_cmd_confirm(struct cli_cmd_run *run, int argc, char **argv)
+cli_cmd_confirm(struct cli_cmd_run *run, struct cli_session *s, int argc,
+    char **argv)
 {
+	const char *role = cli_session_role(s);
 	char *line, name[CLI_CMD_NAME_MAX];
 	int st;
 
 	if (!(run->spec->flags & SPEC_CMD_CONFIRM) || run->yes) {
+		return CLI_EXIT_OK;
+	}
+	if (run->spec->role == SPEC_ADMIN && role != NULL &&
+	    strcmp(role, "admin") != 0) {
 		return CLI_EXIT_OK;
 	}
 	spec_cli_name(run->spec, name, sizeof(name));
@@ -1273,12 +1282,12 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 		cli_cmd_help(stdout, run.spec);
 		goto out;
 	}
-	if ((st = cli_cmd_confirm(&run, argc, argv)) != CLI_EXIT_OK ||
-	    (st = cli_cmd_add_key(&run)) != CLI_EXIT_OK) {
+	if ((st = cli_cmd_add_key(&run)) != CLI_EXIT_OK) {
 		goto out;
 	}
 	if (show->run != NULL) {
-		if ((st = cli_session_open(s)) == CLI_EXIT_OK) {
+		if ((st = cli_cmd_confirm(&run, s, argc, argv)) ==
+		    CLI_EXIT_OK && (st = cli_session_open(s)) == CLI_EXIT_OK) {
 			st = show->run(&run, s);
 		}
 		goto out;
@@ -1288,7 +1297,8 @@ cli_cmd_execute(struct cli_session *s, int argc, char **argv)
 	}
 	if ((show->prepare != NULL &&
 	    (st = show->prepare(&run, s)) != CLI_EXIT_OK) ||
-	    (st = cli_cmd_own_password(&run, s)) != CLI_EXIT_OK) {
+	    (st = cli_cmd_own_password(&run, s)) != CLI_EXIT_OK ||
+	    (st = cli_cmd_confirm(&run, s, argc, argv)) != CLI_EXIT_OK) {
 		goto out;
 	}
 	key = cJSON_GetObjectItemCaseSensitive(run.req, "key");

@@ -1762,6 +1762,17 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 0);
+	/*
+	 * A member is not asked to confirm an admin's command: the password
+	 * comes first, then the refusal, with no question between.
+	 */
+	p = pty_drink(NULL, "-u", "alice", "kick", "1", NULL);
+	EXPECT(p, "Password for alice@");
+	send_keys(p, "alicepw\r");
+	EXPECT(p, "drink: only admins may do that (forbidden)");
+	EXPECT_EXIT(p, 1);
+	ck_assert_msg(strstr(p->buf, "are you sure") == NULL, "%s", p->buf);
+	run_pty_free(p);
 }
 END_TEST
 
