@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,17 +49,32 @@ cli_tty_catch(int signo)
 /*
  * Read one line from fd into buf, a byte at a time so nothing after the
  * newline is consumed.  -1 on end of file or a signal, 1 for a line that
- * does not fit.
+ * does not fit.  A signal caught just before read() began would leave it
+ * waiting for a key: read() is entered only once poll() says a byte is
+ * there, and poll() wakes every CLI_TTY_POLL_MS to look at the flag.
  */
+#define CLI_TTY_POLL_MS 200
+
 static int
 cli_tty_read_line(int fd, char *buf, size_t len)
 {
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t n = 0;
-	int toolong = 0;
+	int toolong = 0, rc;
 	ssize_t r;
 	char c;
 
 	for (;;) {
+		if (cli_tty_signo != 0) {
+			return -1;
+		}
+		rc = poll(&pfd, 1, CLI_TTY_POLL_MS);
+		if (rc < 0 && errno != EINTR) {
+			return -1;
+		}
+		if (rc <= 0) {
+			continue;
+		}
 		r = read(fd, &c, 1);
 		if (r < 0 && errno == EINTR && cli_tty_signo == 0) {
 			continue;
