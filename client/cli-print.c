@@ -671,7 +671,8 @@ cli_print_transactions(const cJSON *reply, int with_user)
 #define CLI_PRINT_LOG_PAGE 100
 
 /*
- * A full page may not be all there is: say how to see the next one.  On
+ * A full page may not be all there is: say how to see the next one; an
+ * empty one, that there is nothing (a bare header reads as a fault).  On
  * standard error, so the table reads the same to a script.
  */
 static void
@@ -690,7 +691,12 @@ cli_print_older(const struct cli_cmd_run *run, const cJSON *reply,
 	} else if (cJSON_IsNumber(limit)) {
 		page = (long long)limit->valuedouble;
 	}
-	if (n == 0 || n < page) {
+	if (n == 0) {
+		fflush(stdout);
+		fprintf(stderr, "(no transactions)\n");
+		return;
+	}
+	if (n < page) {
 		return;
 	}
 	tx = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, n - 1),

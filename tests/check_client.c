@@ -762,7 +762,8 @@ END_TEST
 /*
  * history and log give a page: when it is full there may be older ones,
  * and standard error says how to see them (the table is the same for a
- * script).  The defaults in --help are the server's: 20 and 100.
+ * script), and an empty one says there is nothing.  The defaults in
+ * --help are the server's: 20 and 100.
  */
 START_TEST(a_full_page_says_how_to_see_older_ones)
 {
@@ -807,6 +808,13 @@ START_TEST(a_full_page_says_how_to_see_older_ones)
 	DRINK(&r, "history", "--help");
 	ck_assert_msg(strstr(r.out, "how many transactions to list (default "
 	    "20)") != NULL, "%s", r.out);
+	run_result_free(&r);
+	/* Nothing to list: said, under the header alone. */
+	DRINK_AS(&r, "alice", "alicepw", "history", "--before", "1");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strchr(r.out, '\n') == r.out + strlen(r.out) - 1,
+	    "the header alone: %s", r.out);
+	ck_assert_str_eq(r.err, "(no transactions)\n");
 	run_result_free(&r);
 }
 END_TEST
@@ -1038,7 +1046,7 @@ START_TEST(dates_are_taken_where_times_are)
 	DRINK_AS(&r, "admin", "adminpw", "log", "--since", "2000-01-01 00:00",
 	    "--until", "2000-12-31");
 	expect_run(&r, 0, "TX  TIME  USER  KIND  AMOUNT  STATE  DETAILS\n",
-	    "");
+	    "(no transactions)\n");
 	DRINK_AS(&r, "admin", "adminpw", "log", "--until", "2999-01-01");
 	ck_assert(strstr(r.out, "cash") != NULL);
 	expect_run(&r, 0, NULL, "");
