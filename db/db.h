@@ -310,6 +310,11 @@ int db_machine_allowed(struct db *db, const char *name);
 /* Sensed stock from a controller: [{slot, stock}] for configured slots. */
 int db_machine_stock(struct db *db, const char *name, const cJSON *slots);
 /*
+ * One count of a machine's slots report, if well-formed (a slot 1-255, a
+ * stock 0 to PROTO_MAX_AMOUNT): 1 with *slot and *stock, else 0.
+ */
+int db_stock_count(const cJSON *e, int *slot, int64_t *stock);
+/*
  * A vend of slot succeeded: stock >= 0 is the count the machine sensed,
  * -1 means one item less (never below 0).
  */

@@ -198,20 +198,32 @@ db_machine_allowed(struct db *db, const char *name)
 }
 
 int
+db_stock_count(const cJSON *e, int *slot, int64_t *stock)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "slot");
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "stock");
+
+	if (!cJSON_IsNumber(n) || !cJSON_IsNumber(c) ||
+	    n->valuedouble < 1 || n->valuedouble > 255 ||
+	    c->valuedouble < 0 || c->valuedouble > PROTO_MAX_AMOUNT) {
+		return 0;
+	}
+	*slot = (int)n->valuedouble;
+	*stock = (int64_t)c->valuedouble;
+	return 1;
+}
+
+int
 db_machine_stock(struct db *db, const char *name, const cJSON *slots)
 {
-	const cJSON *e, *slot, *stock;
+	const cJSON *e;
+	int64_t stock;
 	sqlite3 *h;
-	int rc = ERR_INTERNAL;
+	int slot, rc = ERR_INTERNAL;
 
 	/* Checked before the write: a bad report is bad, storage or not. */
 	cJSON_ArrayForEach(e, slots) {
-		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
-		stock = cJSON_GetObjectItemCaseSensitive(e, "stock");
-		if (!cJSON_IsNumber(slot) || !cJSON_IsNumber(stock) ||
-		    slot->valuedouble < 1 || slot->valuedouble > 255 ||
-		    stock->valuedouble < 0 ||
-		    stock->valuedouble > PROTO_MAX_AMOUNT) {
+		if (!db_stock_count(e, &slot, &stock)) {
 			return ERR_BAD_REQUEST;
 		}
 	}
@@ -219,11 +231,9 @@ db_machine_stock(struct db *db, const char *name, const cJSON *slots)
 		return ERR_INTERNAL;
 	}
 	cJSON_ArrayForEach(e, slots) {
-		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
-		stock = cJSON_GetObjectItemCaseSensitive(e, "stock");
+		(void)db_stock_count(e, &slot, &stock);
 		if (db_run(h, "UPDATE slots SET stock = ? WHERE machine = ?"
-		    " AND slot = ?", "lti", (int64_t)stock->valuedouble, name,
-		    (int)slot->valuedouble) != 0) {
+		    " AND slot = ?", "lti", stock, name, slot) != 0) {
 			goto out;
 		}
 	}

@@ -203,19 +203,14 @@ static void
 drop_owed_sensed_all(struct server *srv, const char *machine,
     const cJSON *slots, enum drop_sense how)
 {
-	const cJSON *e, *slot, *stock;
+	const cJSON *e;
+	int64_t stock;
+	int slot;
 
 	cJSON_ArrayForEach(e, slots) {
-		slot = cJSON_GetObjectItemCaseSensitive(e, "slot");
-		stock = cJSON_GetObjectItemCaseSensitive(e, "stock");
-		if (!cJSON_IsNumber(slot) || !cJSON_IsNumber(stock) ||
-		    slot->valuedouble < 1 || slot->valuedouble > 255 ||
-		    stock->valuedouble < 0 ||
-		    stock->valuedouble > PROTO_MAX_AMOUNT) {
-			continue;
+		if (db_stock_count(e, &slot, &stock)) {
+			drop_owed_sensed(srv, machine, slot, stock, how);
 		}
-		drop_owed_sensed(srv, machine, (int)slot->valuedouble,
-		    (int64_t)stock->valuedouble, how);
 	}
 }
 
