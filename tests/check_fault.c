@@ -240,34 +240,24 @@ START_TEST(a_vend_during_a_fault_is_captured_once_storage_recovers)
 END_TEST
 
 /*
- * A machine that senses its stock reports it after the "ok" whose write
- * storage lost.  When that count is stored before the capture's retry,
- * the newest information wins: the retry captures the drop but leaves
- * the count alone instead of lowering it once more.
+ * After drop_vended_during_fault: storage is back (kind NULL) or fails
+ * only its syncs (kind "sync") mid-way through the settler's longest
+ * pause yet, and m1 reports slot 3 at 4 (one less than 5) until that is
+ * stored, while the capture whose "ok" storage lost still waits for the
+ * settler's next try.  The settler tries at 0, 0.1, 0.3, 0.7, 1.5, 3.1
+ * and 6.3 s after it took the capture (drop.c): at 4 s the report has
+ * 2 s to be stored first (at 3 s it raced the try at 3.1 s).  One report
+ * is the probe that finds storage back.
  */
-START_TEST(a_sensed_count_stored_before_a_capture_retry_stands)
+static void
+sensed_while_capture_owed(struct fake *f, const char *kind)
 {
 	static const char sensed[] = "{\"event\":\"slots\",\"slots\":"
 	    "[{\"slot\":3,\"stock\":4}]}";
-	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
-	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 	int64_t deadline;
-	cJSON *r;
 
-	/* Answered internal: the capture is the settler's now. */
-	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
-	/*
-	 * The settler tries at 0, 0.1, 0.3, 0.7, 1.5, 3.1 and 6.3 s after it
-	 * took the capture (drop.c): storage comes back at 4 s, mid-way
-	 * through its longest pause yet, which leaves the machine's report
-	 * 2 s to be stored first (at 3 s it raced the try at 3.1 s).
-	 */
 	sleep(4);
-	fault(0);
-	/*
-	 * The machine reports the count it sensed (one less than 5) until it
-	 * is stored: one report is the probe that finds storage back.
-	 */
+	fault_kind(kind);
 	deadline = now_ms() + H_WAIT_MS;
 	while (slot3_stock() != 4) {
 		ck_assert(now_ms() < deadline);
@@ -277,6 +267,23 @@ START_TEST(a_sensed_count_stored_before_a_capture_retry_stands)
 	ck_assert_msg(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'pending'") == 1, "the capture was "
 	    "retried before the sensed count was stored");
+}
+
+/*
+ * A machine that senses its stock reports it after the "ok" whose write
+ * storage lost.  When that count is stored before the capture's retry,
+ * the newest information wins: the retry captures the drop but leaves
+ * the count alone instead of lowering it once more.
+ */
+START_TEST(a_sensed_count_stored_before_a_capture_retry_stands)
+{
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	cJSON *r;
+
+	/* Answered internal: the capture is the settler's now. */
+	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
+	sensed_while_capture_owed(f, NULL);
 	H_WAIT_UNTIL(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
 	    " kind = 'drop' AND state = 'completed'") == 1);
 	H_WAIT_UNTIL(h_server_log_contains(srv, "capture recorded after"));
@@ -380,32 +387,10 @@ START_TEST(a_restart_captures_what_the_machine_vended)
 END_TEST
 
 /*
- * Storage is back, the machine's sensed count is stored while the
- * capture whose "ok" storage lost still waits for the settler's next
- * try (m1 reports it until it is stored: a_sensed_count_stored_before_
- * a_capture_retry_stands), and m1 reports slot 3 at 4.
- */
-static void
-sensed_while_capture_owed(struct fake *f)
-{
-	static const char sensed[] = "{\"event\":\"slots\",\"slots\":"
-	    "[{\"slot\":3,\"stock\":4}]}";
-	int64_t deadline = now_ms() + H_WAIT_MS;
-
-	while (slot3_stock() != 4) {
-		ck_assert(now_ms() < deadline);
-		fake_send(f, sensed);
-		usleep(50 * 1000);
-	}
-	ck_assert_msg(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
-	    " kind = 'drop' AND state = 'pending'") == 1, "the capture was "
-	    "retried before the sensed count was stored");
-}
-
-/*
- * The same, and drinkd dies before the settler's try: the restart
- * captures the drop from the answers file, and the sensed count, newer
- * than the "ok", still stands.
+ * A sensed count stored while the capture is owed
+ * (sensed_while_capture_owed), and drinkd dies before the settler's
+ * try: the restart captures the drop from the answers file, and the
+ * sensed count, newer than the "ok", still stands.
  */
 START_TEST(a_sensed_count_stored_before_a_restart_stands)
 {
@@ -413,10 +398,7 @@ START_TEST(a_sensed_count_stored_before_a_restart_stands)
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 
 	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
-	/* Mid-way through the settler's pause from 3.1 to 6.3 s. */
-	sleep(4);
-	fault(0);
-	sensed_while_capture_owed(f);
+	sensed_while_capture_owed(f, NULL);
 	h_server_kill(srv);
 	h_close(c);
 	fake_stop(f);
@@ -439,9 +421,7 @@ START_TEST(a_sensed_count_whose_sync_failed_stands_after_a_restart)
 	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
 
 	cJSON_Delete(drop_vended_during_fault(f, c, "eio"));
-	sleep(4);
-	fault_kind("sync");
-	sensed_while_capture_owed(f);
+	sensed_while_capture_owed(f, "sync");
 	H_WAIT_UNTIL(h_server_log_contains(srv, "until drinkd is "
 	    "restarted"));
 	h_close(c);

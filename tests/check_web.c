@@ -1672,6 +1672,25 @@ START_TEST(ws_events)
 }
 END_TEST
 
+/* The session number of user's session, as who lists it (0: none). */
+static int64_t
+who_session_of(struct h_client *a, const char *user)
+{
+	const cJSON *e;
+	cJSON *r = h_call(a, "{\"cmd\":\"who\"}");
+	int64_t session = 0;
+
+	H_ASSERT_OK(r);
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		if (cJSON_IsString(cJSON_GetObjectItem(e, "user")) &&
+		    strcmp(h_str(e, "user"), user) == 0) {
+			session = h_num(e, "session");
+		}
+	}
+	cJSON_Delete(r);
+	return session;
+}
+
 /*
  * The log says who ended a WebSocket session: an admin's kick, or the
  * browser going away (not "connection lost" or "write failed").
@@ -1680,21 +1699,11 @@ START_TEST(ws_close_reasons_logged)
 {
 	char *want;
 	struct h_client *c, *a;
-	cJSON *r, *list, *e;
-	int64_t session = 0;
+	int64_t session;
 
 	c = ws_open_as("bob", "bobpw");
 	a = h_connect_as(srv, "admin", "adminpw");
-	r = h_call(a, "{\"cmd\":\"who\"}");
-	H_ASSERT_OK(r);
-	list = h_array(r, "clients");
-	cJSON_ArrayForEach(e, list) {
-		if (cJSON_IsString(cJSON_GetObjectItem(e, "user")) &&
-		    strcmp(h_str(e, "user"), "bob") == 0) {
-			session = h_num(e, "session");
-		}
-	}
-	cJSON_Delete(r);
+	session = who_session_of(a, "bob");
 	ck_assert_int_gt(session, 0);
 	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
 	    (long long)session);
@@ -1748,9 +1757,8 @@ START_TEST(ws_closed_by_server_says_why)
 {
 	char reason[128];
 	struct h_client *c, *d, *a;
-	const cJSON *e;
 	cJSON *r;
-	int64_t session = 0;
+	int64_t session;
 
 	c = ws_open_as("alice", "alicepw");
 	d = ws_open_as("bob", "bobpw");
@@ -1764,15 +1772,7 @@ START_TEST(ws_closed_by_server_says_why)
 	ck_assert_str_eq(reason, "user disabled or changed");
 	ck_assert(h_server_log_wait(srv, "closed (closed by the server: user "
 	    "disabled or changed), user alice", 5000));
-	r = h_call(a, "{\"cmd\":\"who\"}");
-	H_ASSERT_OK(r);
-	cJSON_ArrayForEach(e, h_array(r, "clients")) {
-		if (cJSON_IsString(cJSON_GetObjectItem(e, "user")) &&
-		    strcmp(h_str(e, "user"), "bob") == 0) {
-			session = h_num(e, "session");
-		}
-	}
-	cJSON_Delete(r);
+	session = who_session_of(a, "bob");
 	ck_assert_int_gt(session, 0);
 	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
 	    (long long)session);
@@ -1783,25 +1783,6 @@ START_TEST(ws_closed_by_server_says_why)
 	h_close(c);
 }
 END_TEST
-
-/* The session number of user's session, as who lists it (0: none). */
-static int64_t
-who_session_of(struct h_client *a, const char *user)
-{
-	const cJSON *e;
-	cJSON *r = h_call(a, "{\"cmd\":\"who\"}");
-	int64_t session = 0;
-
-	H_ASSERT_OK(r);
-	cJSON_ArrayForEach(e, h_array(r, "clients")) {
-		if (cJSON_IsString(cJSON_GetObjectItem(e, "user")) &&
-		    strcmp(h_str(e, "user"), user) == 0) {
-			session = h_num(e, "session");
-		}
-	}
-	cJSON_Delete(r);
-	return session;
-}
 
 /*
  * A WebSocket logged in as user whose replies back up: far more of them
