@@ -973,6 +973,25 @@ function ownPassword(cls, what) {
       row.hidden = true;
       input.value = "";
     },
+    // A change by a button (under Users, Set up): cmd sent with the
+    // password in your_password when asked for.  The reply, or null when
+    // the status line now asks for the password, to press the button
+    // again with it.
+    async send(cmd, args) {
+      const missing = this.add(args, "your_password");
+      if (missing) {
+        setStatus(missing + " Then press the button again.", true);
+        return null;
+      }
+      const r = await call(cmd, args);
+      const asked = this.refused(r);
+      if (asked) {
+        setStatus(asked + " Then press the button again.", true);
+        return null;
+      }
+      if (r.ok) this.reset();
+      return r;
+    },
   };
 }
 
@@ -1303,19 +1322,8 @@ async function userMod(u, change) {
         "Disable your own account? You cannot log in again.")) {
     return;
   }
-  const args = Object.assign({ user: u.user }, change);
-  const missing = usersOwn.add(args, "your_password");
-  if (missing) {
-    setStatus(missing + " Then press the button again.", true);
-    return;
-  }
-  const r = await call("user_mod", args);
-  const asked = usersOwn.refused(r);
-  if (asked) {
-    setStatus(asked + " Then press the button again.", true);
-    return;
-  }
-  if (r.ok) usersOwn.reset();
+  const r = await usersOwn.send("user_mod", Object.assign({ user: u.user }, change));
+  if (!r) return;
   setStatus(r.ok ? "User " + u.user + " updated." : explain(r), !r.ok);
   loadUsers();
 }
@@ -1428,23 +1436,12 @@ const machinesOwn = ownPassword("machines-own", "change a machine");
 // The reply says only ok; the machine's event may come before or after
 // it, so the change is taken as made at once and shown on both screens.
 async function machineMod(id, change) {
-  const args = Object.assign({ machine: id }, change);
-  const missing = machinesOwn.add(args, "your_password");
-  if (missing) {
-    setStatus(missing + " Then press the button again.", true);
-    return;
-  }
-  const r = await call("machine_mod", args);
-  const asked = machinesOwn.refused(r);
-  if (asked) {
-    setStatus(asked + " Then press the button again.", true);
-    return;
-  }
+  const r = await machinesOwn.send("machine_mod", Object.assign({ machine: id }, change));
+  if (!r) return;
   if (!r.ok) {
     setStatus(explain(r), true);
     return;
   }
-  machinesOwn.reset();
   setStatus("Machine " + id + ("enabled" in change ? " switched " + (change.enabled ? "on." : "off.") : " updated."));
   const m = state.machines.get(id);
   if (m) {
