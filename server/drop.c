@@ -73,19 +73,24 @@ struct drop_item {
 };
 
 /*
- * A capture owed since the write of its machine's "ok" was lost
- * (drop_vended_lost), until the drop is settled: the stock the capture
- * sets, made -2 by a sensed count for its slot stored since
- * (drop_sensed), which is newer.  The answers file holds the same stock,
- * for a restart, and is kept in step with it (and says when a sensed
- * count is being stored).  A drop whose "ok" was
- * recorded owes nothing: its stock was set with its capture.
+ * A capture whose machine's "ok" is being written (drop_owed_begin, on
+ * the machine's thread before the write is queued), and owed once that
+ * write was lost (drop_vended_lost), until the drop is settled: the
+ * stock the capture sets, made -2 by a sensed count for its slot stored
+ * since (drop_sensed), which is newer.  It is in place before the write
+ * can fail, so a count stored between the failure and the member's
+ * thread hearing of it is not missed.  Once lost, the answers file holds
+ * the same stock, for a restart, and is kept in step with it (and says
+ * when a sensed count is being stored).  A drop whose "ok" was recorded
+ * owes nothing: its stock was set with its capture.
  */
 struct drop_owed {
 	int64_t tx;
 	char machine[PROTO_NAME_MAX + 1];
 	int slot;
 	int64_t stock;
+	int64_t sensing;	/* a count being stored for slot, or -1 */
+	int lost;		/* the write of the "ok" failed */
 	struct drop_owed *next;
 };
 
@@ -157,12 +162,13 @@ enum drop_sense {
 
 /*
  * A sensed count for the slot is being stored, was, or was not: the
- * captures owed for it, and the answers file for a restart, are told.
- * While it is being stored (and after a failed sync, which stops writes
- * until a restart, with the count on disk or not) the file says so, and
- * the restart leaves the slot alone if it holds the count.  Stored, the
- * captures leave it alone.  (The answers file is written under the
- * lock, so that it never goes back to an older stock: drop_vended_lost.)
+ * captures owed or being written for it, and for those owed the answers
+ * file for a restart, are told.  While it is being stored (and after a
+ * failed sync, which stops writes until a restart, with the count on
+ * disk or not) the file says so, and the restart leaves the slot alone
+ * if it holds the count.  Stored, the captures leave it alone.  (The
+ * answers file is written under the lock, so that it never goes back to
+ * an older stock: drop_vended_lost.)
  */
 static void
 drop_owed_sensed(struct server *srv, const char *machine, int slot,
@@ -182,17 +188,19 @@ drop_owed_sensed(struct server *srv, const char *machine, int slot,
 		}
 		switch (how) {
 		case DROP_SENSE_STORING:
-			(void)db_answer_put(srv->db, o->tx, ERR_NONE, o->stock,
-			    count);
+			o->sensing = count;
 			break;
 		case DROP_SENSE_STORED:
 			o->stock = -2;
-			(void)db_answer_put(srv->db, o->tx, ERR_NONE, -2, -1);
+			o->sensing = -1;
 			break;
 		case DROP_SENSE_LOST:
-			(void)db_answer_put(srv->db, o->tx, ERR_NONE, o->stock,
-			    -1);
+			o->sensing = -1;
 			break;
+		}
+		if (o->lost) {
+			(void)db_answer_put(srv->db, o->tx, ERR_NONE, o->stock,
+			    o->sensing);
 		}
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -465,18 +473,58 @@ drop_stock(struct server *srv, const char *name, int slot, int64_t stock,
 	}
 }
 
+/* The capture of tx's "ok" (b->lock held): NULL when none is owed. */
+static struct drop_owed *
+drop_owed_find_locked(struct drop_backlog *b, int64_t tx)
+{
+	struct drop_owed *o;
+
+	for (o = b->owed; o != NULL && o->tx != tx; o = o->next) {
+		;
+	}
+	return o;
+}
+
+/*
+ * The machine's thread is about to queue the write of tx's "ok", which
+ * sets stock: until the drop is settled, a sensed count for the slot
+ * stored meanwhile is recorded against it (drop_owed_sensed), whenever
+ * the member's thread learns that the write was lost.
+ */
+static void
+drop_owed_begin(struct server *srv, int64_t tx, const char *machine,
+    int slot, int64_t stock)
+{
+	struct drop_backlog *b = srv->backlog;
+	struct drop_owed *o;
+
+	if (b == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	ASSERT(drop_owed_find_locked(b, tx) == NULL);
+	o = xcalloc(1, sizeof(*o));
+	o->tx = tx;
+	snprintf(o->machine, sizeof(o->machine), "%s", machine);
+	o->slot = slot;
+	o->stock = stock;
+	o->sensing = -1;
+	o->next = b->owed;
+	b->owed = o;
+	pthread_mutex_unlock(&b->lock);
+}
+
 /*
  * The write of an "ok" failed: the answer and the stock its capture sets
  * go to the answers file (a restart captures the drop with them), and
  * the capture is owed (struct drop_owed).  The stock is not written on
  * its own: the capture's retry sets it, in the capture's own write, and
  * only if that capture is made then (the write reported lost may have
- * been kept, stock and all).  Owed already, it keeps the owed stock (a
- * sensed count since may have made it -2).
+ * been kept, stock and all).  It is the owed stock, which a sensed count
+ * stored since the write was queued may have made -2.
  */
 static void
-drop_vended_lost(struct server *srv, int64_t tx, const char *machine,
-    int slot, int64_t stock)
+drop_vended_lost(struct server *srv, int64_t tx, int64_t stock)
 {
 	struct drop_backlog *b = srv->backlog;
 	struct drop_owed *o;
@@ -486,19 +534,10 @@ drop_vended_lost(struct server *srv, int64_t tx, const char *machine,
 		return;
 	}
 	pthread_mutex_lock(&b->lock);
-	for (o = b->owed; o != NULL && o->tx != tx; o = o->next) {
-		;
-	}
-	if (o == NULL) {
-		o = xcalloc(1, sizeof(*o));
-		o->tx = tx;
-		snprintf(o->machine, sizeof(o->machine), "%s", machine);
-		o->slot = slot;
-		o->stock = stock;
-		o->next = b->owed;
-		b->owed = o;
-	}
-	(void)db_answer_put(srv->db, tx, ERR_NONE, o->stock, -1);
+	o = drop_owed_find_locked(b, tx);
+	ASSERT(o != NULL);
+	o->lost = 1;
+	(void)db_answer_put(srv->db, tx, ERR_NONE, o->stock, o->sensing);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -516,9 +555,14 @@ drop_captured(struct server *srv, const struct db_drop *d, struct vend *v,
 {
 	int captured = 0;
 
-	if (v->capture != NULL && db_drop_vended_wait(srv->db, v->capture,
-	    reply, &captured) != ERR_NONE) {
-		drop_vended_lost(srv, d->tx, d->machine, d->slot, v->ok_stock);
+	if (v->capture != NULL) {
+		if (db_drop_vended_wait(srv->db, v->capture, reply,
+		    &captured) != ERR_NONE) {
+			drop_vended_lost(srv, d->tx, v->ok_stock);
+		} else {
+			/* Recorded, stock and all: nothing is owed. */
+			drop_owed_done(srv, d->tx);
+		}
 	}
 	v->capture = NULL;
 	event_slots(srv, d->machine, NULL, d->slot);
@@ -665,10 +709,11 @@ drop_vended(struct server *srv, struct mach *m, struct drop_vended *p)
 	if (p->v == NULL) {
 		return;
 	}
+	/* Before the write can fail: see struct drop_owed. */
+	drop_owed_begin(srv, p->tx, vend_mach_name(m), p->slot, p->stock);
 	if (db_drop_vended(srv->db, p->tx, vend_mach_name(m), p->slot,
 	    p->stock, &later) != ERR_NONE) {
-		drop_vended_lost(srv, p->tx, vend_mach_name(m), p->slot,
-		    p->stock);
+		drop_vended_lost(srv, p->tx, p->stock);
 	}
 	p->v->ok_stock = p->stock;
 	vend_settle(srv->vends, p->v, ERR_NONE, later);

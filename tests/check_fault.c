@@ -305,6 +305,60 @@ START_TEST(a_sensed_count_stored_before_a_capture_retry_stands)
 END_TEST
 
 /*
+ * The write of an "ok" fails, and m1's sensed count is stored, before
+ * the thread of the drop's member hears of that failure (the shim holds
+ * it just after it wrote the member the drop's "queued" event): the
+ * count is newer than the "ok", and it stands over the capture's retry
+ * all the same.
+ */
+START_TEST(a_sensed_count_stored_before_a_lost_ok_is_heard_of_stands)
+{
+	static const char sensed[] = "{\"event\":\"slots\",\"slots\":"
+	    "[{\"slot\":3,\"stock\":4}]}";
+	struct fake *f = fake_start(srv, "m1", FAKE_SILENT, 0);
+	struct h_client *c = h_connect_as(srv, "alice", "alicepw");
+	int64_t deadline;
+	cJSON *r;
+
+	h_expect(c, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"drops\"]}");
+	h_hold_writes(fault_flag, c, 1);
+	h_send(c, "{\"id\":1,\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"key\":\"k1\"}");
+	fake_wait_vends(f, 1);
+	/* Alice's thread wrote her the drop's "queued" event: held. */
+	H_WAIT_UNTIL(h_writes_held(fault_flag));
+	fault(1);
+	fake_answer_last(f, 1);
+	/* Its write makes the capture's, queued before it: both are lost. */
+	fake_send(f, sensed);
+	H_WAIT_UNTIL(h_server_log_contains(srv, "slots event not recorded"));
+	fault(0);
+	deadline = now_ms() + H_WAIT_MS;
+	while (slot3_stock() != 4) {
+		ck_assert(now_ms() < deadline);
+		fake_send(f, sensed);
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE"
+	    " kind = 'drop' AND state = 'pending'"), 1);
+	/* Only now does alice's thread learn the capture was lost. */
+	h_hold_writes(fault_flag, c, 0);
+	/* Past the drop's events, its reply: charged once, by the retry. */
+	while (cJSON_GetObjectItem(r = h_read(c), "event") != NULL) {
+		cJSON_Delete(r);
+	}
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_balance(srv, "alice"), 90);
+	ck_assert_int_eq(slot3_stock(), 4);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+	fake_stop(f);
+	h_close(c);
+}
+END_TEST
+
+/*
  * A drop whose capture is left to the settler is still in flight: its
  * subscribers are not told it failed, and they are told it completed
  * once the capture is recorded.
@@ -1722,6 +1776,8 @@ main(void)
 	tcase_add_test(tc,
 	    a_drop_left_to_the_settler_ends_when_it_is_recorded);
 	tcase_add_test(tc, a_sensed_count_stored_before_a_capture_retry_stands);
+	tcase_add_test(tc,
+	    a_sensed_count_stored_before_a_lost_ok_is_heard_of_stands);
 	tcase_add_test(tc, a_restart_captures_what_the_machine_vended);
 	tcase_add_test(tc, a_sensed_count_stored_before_a_restart_stands);
 	tcase_add_test(tc,

@@ -1201,6 +1201,36 @@ h_fault_shim(void)
 }
 
 void
+h_hold_writes(const char *flag, const struct h_client *c, int hold)
+{
+	char *path = xasprintf("%s.hold", flag), *held;
+	FILE *f;
+
+	if (hold) {
+		/* A mark left by an earlier hold says nothing of this one. */
+		held = xasprintf("%s.held", flag);
+		(void)unlink(held);
+		free(held);
+		ck_assert_ptr_nonnull(f = fopen(path, "w"));
+		fprintf(f, "%d\n", c->port);
+		ck_assert_int_eq(fclose(f), 0);
+	} else {
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	free(path);
+}
+
+int
+h_writes_held(const char *flag)
+{
+	char *path = xasprintf("%s.held", flag);
+	int held = access(path, F_OK) == 0;
+
+	free(path);
+	return held;
+}
+
+void
 h_close(struct h_client *c)
 {
 	if (c == NULL) {

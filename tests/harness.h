@@ -189,6 +189,13 @@ char *h_tmpdir(void);
  */
 char *h_fault_shim(void);
 /*
+ * With the shim (flag from h_fault_shim): while hold, the drinkd thread
+ * that writes to c waits just after each write (fault_hold_peer); it is
+ * let go when hold is 0.  h_writes_held: 1 once a write was held.
+ */
+void h_hold_writes(const char *flag, const struct h_client *c, int hold);
+int h_writes_held(const char *flag);
+/*
  * A file's first max bytes (H_SLURP_MAX suits the logs and outputs tests
  * read back), NUL-terminated; "" when it cannot be opened.  Caller frees.
  */

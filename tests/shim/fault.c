@@ -19,12 +19,15 @@
  * files are left alone and socket(AF_INET6, ...) fails with
  * EAFNOSUPPORT, as on a kernel booted with ipv6.disable=1.  Everything else, the
  * answers file included, works as usual.  Apart from all that, $DRINK_FAULT_HOLD holds the reads
- * of the one process given it (see fault_hold).
+ * of the one process given it (see fault_hold), and $DRINK_FAULT_FILE.hold
+ * the writes to one client (see fault_hold_peer).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +110,54 @@ fault_hold(int fd)
 	}
 	fault_mark(hold, ".reading");
 	for (i = 0; i < 6000 && access(hold, F_OK) == 0; i++) {
+		(void)nanosleep(&(struct timespec){ .tv_nsec = 10000000 },
+		    NULL);
+	}
+}
+
+/*
+ * $DRINK_FAULT_FILE.hold, while it exists and names a port: once a write
+ * to a socket whose peer has that port is made, the thread that made it
+ * waits (up to a minute), after creating $DRINK_FAULT_FILE.held to say
+ * so.  A test holds the thread that serves one of its clients just after
+ * a reply, or an event a waiting request pumps, was written, while it
+ * does something beside it.
+ */
+static void
+fault_hold_peer(int fd)
+{
+	const char *flag = getenv("DRINK_FAULT_FILE");
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char path[4200];
+	int port = 0, peer, i;
+	FILE *f;
+
+	/* Not a socket (the log, the held mark itself): never held. */
+	if (flag == NULL || getpeername(fd, (struct sockaddr *)&ss,
+	    &sl) != 0) {
+		return;
+	}
+	if (ss.ss_family == AF_INET) {
+		peer = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		peer = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	} else {
+		return;
+	}
+	snprintf(path, sizeof(path), "%s.hold", flag);
+	if ((f = fopen(path, "r")) == NULL) {
+		return;
+	}
+	if (fscanf(f, "%d", &port) != 1) {
+		port = 0;
+	}
+	fclose(f);
+	if (port != peer) {
+		return;
+	}
+	fault_mark(flag, ".held");
+	for (i = 0; i < 6000 && access(path, F_OK) == 0; i++) {
 		(void)nanosleep(&(struct timespec){ .tv_nsec = 10000000 },
 		    NULL);
 	}
@@ -265,12 +316,17 @@ write(int fd, const void *buf, size_t n)
 {
 	static void *real;
 	int e = fault_errno(fd, FAULT_WRITE);
+	ssize_t r;
 
 	if (e != 0) {
 		errno = e;
 		return -1;
 	}
-	return ((fault_write_fn)fault_real(&real, "write"))(fd, buf, n);
+	r = ((fault_write_fn)fault_real(&real, "write"))(fd, buf, n);
+	e = errno;
+	fault_hold_peer(fd);
+	errno = e;
+	return r;
 }
 
 int
