@@ -143,14 +143,16 @@ $(BUILD)/drink-machine: $(call obj,$(CTRL_SRC)) $(BUILD)/libdrink.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(HARNESS_SRC)) $(BUILD)/libdrink.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) $(CHECK_LIBS)
 
-# The storage-fault shim check_fault and check_browser preload into drinkd:
-# plain, never sanitized (it must not bring a second sanitizer runtime
-# along).
+# The storage-fault shim check_fault, check_browser, check_member and
+# check_sunday preload into drinkd: plain, never sanitized (it must not
+# bring a second sanitizer runtime along).
 $(BUILD)/tests/fault.so: tests/shim/fault.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -g -fPIC -shared $(WARN) -o $@ $< -ldl
 
-$(BUILD)/tests/check_fault $(BUILD)/tests/check_browser: $(BUILD)/tests/fault.so
+$(BUILD)/tests/check_fault $(BUILD)/tests/check_browser \
+    $(BUILD)/tests/check_member $(BUILD)/tests/check_sunday: \
+    $(BUILD)/tests/fault.so
 
 # The fuzz targets, renamed so both link into the corpus replay test.
 FUZZ_TARGETS = request machine

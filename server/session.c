@@ -329,6 +329,7 @@ static const char *
 session_loop(struct session *s)
 {
 	const struct config *cfg = s->peer.srv->cfg;
+	const char *kicked;
 	char *line, *out;
 	size_t len, outlen;
 	int64_t idle_deadline = now_ms() + cfg->idle_timeout * 1000;
@@ -379,6 +380,13 @@ session_loop(struct session *s)
 			    "login_timeout" : "closed by the server: idle timeout";
 		default:
 			return session_closed_why(s, conn_error(s->peer.conn));
+		}
+		/*
+		 * Kicked since the last reply, with this line already read:
+		 * it is not run, as if the kick had been seen while waiting.
+		 */
+		if ((kicked = client_closed_by(&s->peer.client)) != NULL) {
+			return kicked;
 		}
 		/* Counted until the answer is written, so shutdown waits. */
 		session_busy_add(1);

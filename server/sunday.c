@@ -755,6 +755,7 @@ sunday_flush(struct sunday *u)
 static const char *
 sunday_loop(struct sunday *u)
 {
+	const char *kicked;
 	int64_t idle;
 	char *line;
 	size_t len;
@@ -780,6 +781,13 @@ sunday_loop(struct sunday *u)
 			return "timed out";
 		default:
 			return conn_error(u->s->peer.conn);
+		}
+		/*
+		 * Kicked since the last reply, with this line already read:
+		 * it is not run (sunday_main logs the kick's reason).
+		 */
+		if ((kicked = client_closed_by(&u->s->peer.client)) != NULL) {
+			return kicked;
 		}
 		/* Counted until the answer is written, so shutdown waits. */
 		session_busy_add(1);

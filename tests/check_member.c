@@ -16,10 +16,19 @@
 #define MEMBER_TIMEOUT 60	/* seconds per test; ASan builds are slow */
 
 static struct h_server *member_srv;
+static char *member_shim;	/* the fault shim's flag, under member_srv */
 
 static void
 member_setup(void)
 {
+	member_srv = h_server_start(NULL);
+}
+
+/* The same under the fault shim, to hold a client's thread (h_hold_writes). */
+static void
+member_shim_setup(void)
+{
+	member_shim = h_fault_shim();
 	member_srv = h_server_start(NULL);
 }
 
@@ -28,6 +37,8 @@ member_teardown(void)
 {
 	h_server_free(member_srv);
 	member_srv = NULL;
+	free(member_shim);
+	member_shim = NULL;
 }
 
 /* The connection still answers requests. */
@@ -1500,6 +1511,47 @@ START_TEST(member_quit_closes)
 }
 END_TEST
 
+/*
+ * An admin kicks alice just after her reply to one line was written,
+ * with her next line already sent (the shim holds her thread there):
+ * that line is not run, and her session ends as it does for a kick seen
+ * while it waits.
+ */
+START_TEST(member_kick_stops_the_lines_already_sent)
+{
+	static const char batch[] = "{\"id\":1,\"cmd\":\"balance\"}\n"
+	    "{\"id\":2,\"cmd\":\"send\",\"to\":\"bob\",\"amount\":5}\n";
+	struct h_client *c = h_connect_as(member_srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(member_srv, "admin", "adminpw");
+	int64_t id;
+	cJSON *r;
+
+	/* The record is written moments after the login. */
+	H_WAIT_UNTIL((id = h_sql_int(member_srv, "SELECT max(id) FROM"
+	    " sessions WHERE user = 'alice'")) != H_SQL_NULL);
+	h_hold_writes(member_shim, c, 1);
+	ck_assert_int_eq(h_send_raw(c, batch, sizeof(batch) - 1), CONN_OK);
+	H_WAIT_UNTIL(h_writes_held(member_shim));
+	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)id);
+	h_hold_writes(member_shim, c, 0);
+	r = h_read(c);
+	ck_assert_int_eq(h_num(r, "id"), 1);
+	H_ASSERT_OK(r);
+	cJSON_Delete(r);
+	ck_assert_msg(h_closed(c), "answered after the kick: %s", c->line);
+	ck_assert_msg(h_server_log_wait(member_srv, "closed (closed by the "
+	    "server: kicked by an admin), user alice", 10000),
+	    "no kick reason");
+	ck_assert_int_eq(h_balance(member_srv, "alice"), 100);
+	ck_assert_int_eq(h_balance(member_srv, "bob"), 0);
+	ck_assert_int_eq(h_sql_int(member_srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'transfer'"), 0);
+	h_close(c);
+	h_close(a);
+}
+END_TEST
+
 /* ---- framing ---------------------------------------------------------- */
 
 START_TEST(member_pipelining)
@@ -1971,6 +2023,10 @@ member_suite(void)
 	tcase_add_test(tc, member_line_one_byte_too_long);
 	tcase_add_test(tc, member_binary_garbage);
 	tcase_add_test(tc, member_plaintext_refused);
+
+	tc = h_tcase(s, "a kick stops the lines already sent",
+	    member_shim_setup, member_teardown, MEMBER_TIMEOUT);
+	tcase_add_test(tc, member_kick_stops_the_lines_already_sent);
 
 	MEMBER_TCASE("sessions table records each connection");
 	tcase_add_test(tc, member_sessions_recorded);

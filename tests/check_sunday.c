@@ -21,6 +21,7 @@
 #define SUNDAY_TIMEOUT 90
 
 static struct h_server *srv;
+static char *shim;	/* the fault shim's flag, when srv runs under it */
 
 static void
 sunday_start(const char *more)
@@ -51,6 +52,14 @@ machines_setup(void)
 	    "\"item\":\"Club-Mate\",\"price\":150,\"stock\":9}", NULL);
 }
 
+/* machines_setup under the fault shim, to hold a client's thread. */
+static void
+shim_setup(void)
+{
+	shim = h_fault_shim();
+	machines_setup();
+}
+
 static void
 plain_setup(void)
 {
@@ -74,6 +83,8 @@ teardown(void)
 {
 	h_server_free(srv);
 	srv = NULL;
+	free(shim);
+	shim = NULL;
 }
 
 /* A Sunday connection (presenting cert unless NULL), greeting read. */
@@ -1052,6 +1063,34 @@ START_TEST(sunday_room_made_is_logged_as_the_servers)
 }
 END_TEST
 
+/*
+ * alice is disabled just after her reply to one line was written, with
+ * her next line already sent (the shim holds her thread there): that
+ * line is not run, and the log says why the server closed her session.
+ */
+START_TEST(sunday_kick_stops_the_lines_already_sent)
+{
+	struct h_client *c = sunday_login("alice", "alicepw", "OK: 100\r\n");
+	static const char batch[] = "GETBALANCE\nSENDCREDITS 5 bob\n";
+
+	h_hold_writes(shim, c, 1);
+	ck_assert_int_eq(h_send_raw(c, batch, sizeof(batch) - 1), CONN_OK);
+	H_WAIT_UNTIL(h_writes_held(shim));
+	h_admin(srv, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	    "\"disabled\":true}", NULL);
+	h_hold_writes(shim, c, 0);
+	lg_expect(c, "OK: 100\r\n");
+	ck_assert_msg(h_closed(c), "answered after the kick: %s", c->line);
+	ck_assert_msg(h_server_log_wait(srv, "closed (closed by the server: "
+	    "user disabled or changed), user alice", 10000), "no reason");
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
+	ck_assert_int_eq(h_balance(srv, "bob"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'transfer'"), 0);
+	h_close(c);
+}
+END_TEST
+
 static Suite *
 sunday_suite(void)
 {
@@ -1115,6 +1154,9 @@ sunday_suite(void)
 	tcase_add_test(tc, sunday_drop_in_progress_across_ports);
 	tcase_add_test(tc, sunday_drop_survives_disconnect);
 	tcase_add_test(tc, sunday_drop_offline_machine);
+
+	SUNDAY_TCASE("a kick stops the lines already sent", shim_setup);
+	tcase_add_test(tc, sunday_kick_stops_the_lines_already_sent);
 
 	SUNDAY_TCASE("SENDCREDITS is a drink send", machines_setup);
 	tcase_add_test(tc, sunday_sendcredits);
