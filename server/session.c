@@ -338,9 +338,10 @@ session_loop(struct session *s)
 
 	session_set_pump(s, session_flush);
 	while (!s->quit && !server_stopping(s->peer.srv)) {
+		/* A write that fails because of a kick: the kick says why. */
 		if (session_flush(s) != 0) {
-			return "closed by the server: event queue overflow "
-			    "or write failed";
+			return session_closed_why(s, "closed by the server: "
+			    "event queue overflow or write failed");
 		}
 		/* A login by token ends when the token expires. */
 		if ((token = session_token_deadline(s)) <= now_ms()) {

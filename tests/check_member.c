@@ -1552,6 +1552,43 @@ START_TEST(member_kick_stops_the_lines_already_sent)
 }
 END_TEST
 
+/*
+ * An event for alice arrives after her last reply was written, and an
+ * admin kicks her before her thread writes it (the shim holds her thread
+ * between the two): the log says she was kicked, not that a write
+ * failed.
+ */
+START_TEST(member_kick_with_an_event_waiting_is_logged_as_a_kick)
+{
+	struct h_client *c = h_connect_as(member_srv, "alice", "alicepw");
+	struct h_client *b = h_connect_as(member_srv, "bob", "bobpw");
+	struct h_client *a = h_connect_as(member_srv, "admin", "adminpw");
+	int64_t id;
+
+	H_WAIT_UNTIL((id = h_sql_int(member_srv, "SELECT max(id) FROM"
+	    " sessions WHERE user = 'alice'")) != H_SQL_NULL);
+	h_expect(c, NULL, "{\"cmd\":\"subscribe\","
+	    "\"topics\":[\"balance\"]}");
+	h_hold_writes(member_shim, c, 1);
+	h_send(c, "{\"id\":1,\"cmd\":\"ping\"}");
+	H_WAIT_UNTIL(h_writes_held(member_shim));
+	/* Bob's credits make alice a balance event, still to be written. */
+	h_expect(a, NULL, "{\"cmd\":\"credit\",\"user\":\"bob\","
+	    "\"amount\":5,\"note\":\"test\"}");
+	member_send(b, "alice", 5);
+	h_expectf(a, NULL, "{\"cmd\":\"kick\",\"session\":%lld}",
+	    (long long)id);
+	h_hold_writes(member_shim, c, 0);
+	ck_assert_msg(h_server_log_wait(member_srv, "closed (closed by the "
+	    "server: kicked by an admin), user alice", 10000),
+	    "no kick reason");
+	ck_assert(!h_server_log_contains(member_srv, "write failed"));
+	h_close(c);
+	h_close(b);
+	h_close(a);
+}
+END_TEST
+
 /* ---- framing ---------------------------------------------------------- */
 
 START_TEST(member_pipelining)
@@ -2024,9 +2061,11 @@ member_suite(void)
 	tcase_add_test(tc, member_binary_garbage);
 	tcase_add_test(tc, member_plaintext_refused);
 
-	tc = h_tcase(s, "a kick stops the lines already sent",
+	tc = h_tcase(s, "a kick just after a reply",
 	    member_shim_setup, member_teardown, MEMBER_TIMEOUT);
 	tcase_add_test(tc, member_kick_stops_the_lines_already_sent);
+	tcase_add_test(tc,
+	    member_kick_with_an_event_waiting_is_logged_as_a_kick);
 
 	MEMBER_TCASE("sessions table records each connection");
 	tcase_add_test(tc, member_sessions_recorded);
