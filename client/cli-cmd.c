@@ -695,6 +695,24 @@ cli_cmd_set(struct cli_cmd_run *run, const struct spec_arg *a,
 	return CLI_EXIT_OK;
 }
 
+/* The server's check of a range's ends, so it need not refuse it. */
+static int
+cli_cmd_order(const struct cli_cmd_run *run)
+{
+	const struct spec_arg *lo, *hi;
+	char lo_name[CLI_CMD_NAME_MAX], hi_name[CLI_CMD_NAME_MAX];
+	int64_t lo_v, hi_v;
+
+	if (spec_check_order(run->spec, run->req, &lo, &hi, &lo_v, &hi_v) ==
+	    ERR_NONE) {
+		return CLI_EXIT_OK;
+	}
+	cli_cmd_arg_name(lo, lo_name, sizeof(lo_name));
+	cli_cmd_arg_name(hi, hi_name, sizeof(hi_name));
+	return cli_cmd_usage_error(run, "%s is later than %s: no transaction "
+	    "could match", lo_name, hi_name);
+}
+
 /*
  * argv[*i] is "--name" or "--name=value"; a value may be the next word,
  * and a date's time the word after that.
@@ -867,6 +885,9 @@ cli_cmd_parse(struct cli_cmd_run *run, int argc, char **argv, int *help)
 		cli_cmd_synopsis(c, syn, sizeof(syn));
 		st = cli_cmd_usage_error(run, "nothing to change; usage: "
 		    "%s%s", cli_cmd_typed, syn);
+	}
+	if (st == CLI_EXIT_OK) {
+		st = cli_cmd_order(run);
 	}
 out:
 	free(rest);

@@ -346,6 +346,12 @@ struct spec_arg {
 	const char *on, *off;	/* SWITCH (and OPTION's shorthand) */
 	enum spec_complete complete;
 	const char *help;	/* one line for drink CMD --help */
+	/*
+	 * INT, TIME: the argument that ends the range this one starts; when
+	 * both are given, this one may not be greater (the range would hold
+	 * nothing).
+	 */
+	const char *upto;
 };
 #define SPEC_MAX_ARGS 8
 #define SPEC_CMD_NOCLI 0x1	/* not a drink command (login is -u) */
@@ -388,6 +394,15 @@ const struct spec_arg *spec_own(const struct spec_cmd *c);
  */
 int spec_check(const struct spec_arg *a, const cJSON *v, int integer,
     char *why, size_t len);
+/*
+ * Check the arguments of c given in args (numbers, or drink's raw integer
+ * literals) against each other: ERR_NONE, or ERR_BAD_REQUEST with *lo and
+ * *hi the start and end of a range given the wrong way round, and their
+ * values in *lo_v and *hi_v.
+ */
+int spec_check_order(const struct spec_cmd *c, const cJSON *args,
+    const struct spec_arg **lo, const struct spec_arg **hi, int64_t *lo_v,
+    int64_t *hi_v);
 /* 1 for the types whose values are never logged or stored in clear. */
 int spec_secret(const struct spec_arg *a);
 /* The rule an argument's value must follow, in plain words, in buf. */

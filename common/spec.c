@@ -30,6 +30,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -274,7 +275,7 @@ const struct spec_cmd spec_table[] = {
 	    .help = "only this kind" },
 	    { .field = "since", .type = SPEC_T_TIME, .form = SPEC_F_OPTION,
 	    .min = 0, .max = SPEC_TIME_MAX, .opt = "since", .meta = "TIME",
-	    .help = "only from this time on" },
+	    .help = "only from this time on", .upto = "until" },
 	    { .field = "until", .type = SPEC_T_TIME, .flags = SPEC_A_END,
 	    .form = SPEC_F_OPTION, .min = 0, .max = SPEC_TIME_MAX,
 	    .opt = "until", .meta = "TIME",
@@ -533,6 +534,45 @@ spec_check(const struct spec_arg *a, const cJSON *v, int integer,
 		spec_rule(a, why, len);
 	}
 	return err;
+}
+
+/* An integer argument's value, a number or a raw literal: 0, or -1. */
+static int
+spec_int_value(const cJSON *v, int64_t *out)
+{
+	char *end;
+
+	if (cJSON_IsNumber(v)) {
+		*out = (int64_t)v->valuedouble;
+		return 0;
+	}
+	if (cJSON_IsRaw(v) && v->valuestring != NULL) {
+		*out = strtoll(v->valuestring, &end, 10);
+		return *end == '\0' && end != v->valuestring ? 0 : -1;
+	}
+	return -1;
+}
+
+int
+spec_check_order(const struct spec_cmd *c, const cJSON *args,
+    const struct spec_arg **lo, const struct spec_arg **hi, int64_t *lo_v,
+    int64_t *hi_v)
+{
+	size_t i;
+
+	for (i = 0; i < SPEC_MAX_ARGS && c->args[i].field != NULL; i++) {
+		if (c->args[i].upto == NULL ||
+		    spec_int_value(cJSON_GetObjectItemCaseSensitive(args,
+		    c->args[i].field), lo_v) != 0 ||
+		    spec_int_value(cJSON_GetObjectItemCaseSensitive(args,
+		    c->args[i].upto), hi_v) != 0 || *lo_v <= *hi_v) {
+			continue;
+		}
+		*lo = &c->args[i];
+		*hi = spec_arg_find(c, c->args[i].upto);
+		return ERR_BAD_REQUEST;
+	}
+	return ERR_NONE;
 }
 
 void

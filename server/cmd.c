@@ -179,6 +179,24 @@ cmd_check_args(const struct cmd *cmd, const cJSON *msg, const char *line,
 	return ERR_NONE;
 }
 
+/* A range given the wrong way round can hold nothing: say so. */
+static int
+cmd_check_order(const struct cmd *cmd, const struct req *r, char *msgbuf,
+    size_t len)
+{
+	const struct spec_arg *lo, *hi;
+	int64_t lo_v, hi_v;
+
+	if (spec_check_order(cmd->spec, r->args, &lo, &hi, &lo_v, &hi_v) ==
+	    ERR_NONE) {
+		return ERR_NONE;
+	}
+	snprintf(msgbuf, len, "\"%s\" (%lld) is later than \"%s\" (%lld): "
+	    "no transaction could match", lo->field, (long long)lo_v,
+	    hi->field, (long long)hi_v);
+	return ERR_BAD_REQUEST;
+}
+
 const char *
 req_str(const struct req *r, const char *name)
 {
@@ -403,6 +421,9 @@ cmd_dispatch(struct session *s, const char *line, size_t len, size_t *outlen)
 		r.msg = msg;
 		rc = cmd_check_args(cmd, msg, line, &ps, &r, msgbuf,
 		    sizeof(msgbuf));
+		if (rc == ERR_NONE) {
+			rc = cmd_check_order(cmd, &r, msgbuf, sizeof(msgbuf));
+		}
 		if (rc == ERR_NONE && (cmd->spec->flags & SPEC_CMD_OWNER) &&
 		    !s->admin && req_str(&r, "user") != NULL &&
 		    strcmp(req_str(&r, "user"), s->user) != 0) {

@@ -1171,6 +1171,38 @@ START_TEST(admin_log_filters)
 }
 END_TEST
 
+/*
+ * A range whose start is after its end can hold nothing: refused, naming
+ * both ends, rather than answered with an empty list that reads as "no
+ * transactions then".  One second (since == until) is a range.
+ */
+START_TEST(admin_log_reversed_range_refused)
+{
+	struct h_client *a = admin_connect();
+	cJSON *r;
+
+	r = h_call(a, "{\"cmd\":\"log\",\"since\":2000,\"until\":1999}");
+	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "\"since\" (2000) is later "
+	    "than \"until\" (1999): no transaction could match");
+	cJSON_Delete(r);
+	r = h_callf(a, "{\"cmd\":\"log\",\"since\":%lld,\"until\":%lld}",
+	    (long long)time(NULL), (long long)time(NULL) - 86400);
+	H_ASSERT_ERROR(r, "bad_request");
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"log\",\"since\":2000,\"until\":2000}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "transactions")), 0);
+	cJSON_Delete(r);
+	r = h_callf(a, "{\"cmd\":\"log\",\"since\":0,\"until\":%lld}",
+	    (long long)time(NULL) + 3600);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "transactions")), 2);
+	cJSON_Delete(r);
+	h_close(a);
+}
+END_TEST
+
 /* ---- kick ------------------------------------------------------------- */
 
 START_TEST(admin_kick)
@@ -1364,6 +1396,7 @@ admin_suite(void)
 
 	ADMIN_TCASE("log filters the whole ledger");
 	tcase_add_test(tc, admin_log_filters);
+	tcase_add_test(tc, admin_log_reversed_range_refused);
 
 	ADMIN_TCASE("kick closes a session");
 	tcase_add_test(tc, admin_kick);

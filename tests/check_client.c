@@ -420,6 +420,13 @@ START_TEST(exit_2_is_a_usage_error_naming_the_rule)
 	DRINK(&r, "log", "--limit", "1001");
 	expect_run(&r, 2, "", "drink: log: --limit must be a whole number "
 	    "from 1 to 1000, not '1001'\n");
+	/* A range the wrong way round (a day's --until is its end). */
+	DRINK(&r, "log", "--since", "2026-01-02", "--until", "2026-01-01");
+	expect_run(&r, 2, "", "drink: log: --since is later than --until: "
+	    "no transaction could match\n");
+	DRINK(&r, "log", "--since", "1000", "--until=999");
+	expect_run(&r, 2, "", "drink: log: --since is later than --until: "
+	    "no transaction could match\n");
 	DRINK(&r, "kick", "0");
 	expect_run(&r, 2, "", "drink: kick: SESSION must be a whole number "
 	    "from 1 to 9007199254740992, not '0'\n");
@@ -1045,6 +1052,11 @@ START_TEST(dates_are_taken_where_times_are)
 	expect_run(&r, 0, NULL, "");
 	DRINK_AS(&r, "admin", "adminpw", "log", "--since", "2000-01-01 00:00",
 	    "--until", "2000-12-31");
+	expect_run(&r, 0, "TX  TIME  USER  KIND  AMOUNT  STATE  DETAILS\n",
+	    "(no transactions)\n");
+	/* One day, from its first second to its last. */
+	DRINK_AS(&r, "admin", "adminpw", "log", "--since", "2000-01-01",
+	    "--until", "2000-01-01");
 	expect_run(&r, 0, "TX  TIME  USER  KIND  AMOUNT  STATE  DETAILS\n",
 	    "(no transactions)\n");
 	DRINK_AS(&r, "admin", "adminpw", "log", "--until", "2999-01-01");
