@@ -532,6 +532,12 @@ cli_session_alert_hint(const struct cli_session *s, char *buf, size_t len)
 		    "(4242 unless the club chose another)");
 		return buf;
 	}
+	if (strstr(err, "alert no application protocol") != NULL) {
+		snprintf(buf, len, "; that port serves the web app (HTTPS), as "
+		    "drinkd's web port does: members use the member port "
+		    "(4242 unless the club chose another)");
+		return buf;
+	}
 	for (i = 0; s->cfg->cert != NULL &&
 	    i < sizeof(alerts) / sizeof(alerts[0]); i++) {
 		if (strstr(err, alerts[i].alert) != NULL) {
@@ -560,10 +566,21 @@ cli_session_open(struct cli_session *s)
 	if (s->ctx == NULL && cli_session_files(s) != 0) {
 		return CLI_EXIT_CONN;
 	}
-	if (s->ctx == NULL && (s->ctx = tls_ctx_new(TLS_CLIENT, s->cfg->cert,
-	    s->cfg->key, s->cfg->ca, NULL, err, sizeof(err))) == NULL) {
-		cli_error("%s", err);
-		return CLI_EXIT_CONN;
+	if (s->ctx == NULL) {
+		if ((s->ctx = tls_ctx_new(TLS_CLIENT, s->cfg->cert,
+		    s->cfg->key, s->cfg->ca, NULL, err, sizeof(err))) ==
+		    NULL) {
+			cli_error("%s", err);
+			return CLI_EXIT_CONN;
+		}
+		/* So that drinkd's web port refuses the handshake (tls.c). */
+		if (tls_ctx_offer_drink(s->ctx) != 0) {
+			cli_error("cannot set up TLS: %s", tls_error_string(err,
+			    sizeof(err), "out of memory"));
+			SSL_CTX_free(s->ctx);
+			s->ctx = NULL;
+			return CLI_EXIT_CONN;
+		}
 	}
 	deadline = now_ms() + CLI_CONNECT_MS;
 	if ((fd = conn_dial(s->cfg->host, s->cfg->port, deadline, err,

@@ -78,6 +78,16 @@ enum tls_role {
  */
 SSL_CTX *tls_ctx_new(enum tls_role role, const char *cert, const char *key,
     const char *ca, const char *crl, char *err, size_t errlen);
+/* Which port a member-context connection is on, for ALPN (tls.c). */
+enum tls_port {
+	TLS_PORT_MEMBER,	/* the protocol: takes ALPN "drink/1" */
+	TLS_PORT_WEB,		/* HTTPS: "http/1.1", or the handshake fails */
+	TLS_PORT_LEGACY,	/* Sunday: no ALPN */
+};
+/* Mark a server connection's port before its handshake. */
+void tls_port_mark(SSL *ssl, enum tls_port port);
+/* A client context offers ALPN "drink/1"; 0, or -1. */
+int tls_ctx_offer_drink(SSL_CTX *ctx);
 /* The latest OpenSSL error as text, or fallback when the queue is empty. */
 const char *tls_error_string(char *buf, size_t len, const char *fallback);
 /* Copy the verified peer certificate's subject CN into buf; -1 if none. */

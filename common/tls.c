@@ -60,6 +60,61 @@ tls_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *what,
 	return -1;
 }
 
+/*
+ * ALPN (RFC 7301) tells a client at once which port it reached: drink
+ * offers "drink/1"; the member port takes it, and the web port, which
+ * speaks only HTTP/1.1, ends the handshake with no_application_protocol
+ * rather than wait for a request the client will never send.  A client
+ * that offers nothing is served as before.  The ports share one context,
+ * so the port is marked on each connection (tls_port_mark).
+ */
+#define TLS_ALPN_DRINK "drink/1"
+#define TLS_ALPN_HTTP "http/1.1"
+
+static char tls_mark_web, tls_mark_legacy;
+
+void
+tls_port_mark(SSL *ssl, enum tls_port port)
+{
+	SSL_set_app_data(ssl, port == TLS_PORT_WEB ? &tls_mark_web :
+	    port == TLS_PORT_LEGACY ? &tls_mark_legacy : NULL);
+}
+
+static int
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const void *mark = SSL_get_app_data(ssl);
+	const char *want = mark == &tls_mark_web ? TLS_ALPN_HTTP :
+	    mark == NULL ? TLS_ALPN_DRINK : NULL;
+	unsigned int i, n;
+
+	(void)arg;
+	for (i = 0; want != NULL && i < inlen; i += 1 + n) {
+		n = in[i];
+		if (i + 1 + n > inlen) {
+			break;
+		}
+		if (n == strlen(want) && memcmp(in + i + 1, want, n) == 0) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)n;
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return mark == &tls_mark_web ? SSL_TLSEXT_ERR_ALERT_FATAL :
+	    SSL_TLSEXT_ERR_NOACK;
+}
+
+int
+tls_ctx_offer_drink(SSL_CTX *ctx)
+{
+	static const unsigned char protos[] = "\x07" TLS_ALPN_DRINK;
+
+	/* 0 is success here, unlike most of OpenSSL. */
+	return SSL_CTX_set_alpn_protos(ctx, protos, sizeof(protos) - 1) == 0 ?
+	    0 : -1;
+}
+
 static int
 tls_load_crl(SSL_CTX *ctx, const char *crl)
 {
@@ -175,6 +230,7 @@ tls_ctx_new(enum tls_role role, const char *cert, const char *key,
 		}
 		SSL_CTX_set_session_id_context(ctx, sid_ctx,
 		    sizeof(sid_ctx) - 1);
+		SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
 		/*
 		 * A resumed session carries the first handshake's verdict on
 		 * the client certificate, so a certificate that has expired

@@ -821,6 +821,7 @@ sunday_main(void *arg)
 		s->peer.client.fd = -1;
 		goto out;
 	}
+	tls_port_mark(conn_ssl(s->peer.conn), TLS_PORT_LEGACY);
 	if (conn_accept(s->peer.conn, now_ms() +
 	    s->peer.srv->cfg->handshake_timeout * 1000) != CONN_OK) {
 		log_info("Sunday %s port %d: TLS handshake failed: %s",

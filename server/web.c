@@ -1453,6 +1453,7 @@ web_main(void *arg)
 		s->peer.client.fd = -1;
 		goto out;
 	}
+	tls_port_mark(conn_ssl(s->peer.conn), TLS_PORT_WEB);
 	/* wslay resends what a blocked write left, from its own buffer. */
 	SSL_set_mode(conn_ssl(s->peer.conn), SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

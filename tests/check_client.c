@@ -767,6 +767,37 @@ START_TEST(exit_3_says_a_sunday_port_is_not_the_member_port)
 END_TEST
 
 /*
+ * drinkd's web port is HTTPS: it would wait for a request as long as the
+ * client waited for a greeting.  The handshake already tells them apart
+ * (ALPN), so drink says at once where members go instead.
+ */
+START_TEST(exit_3_says_the_web_port_is_not_the_member_port)
+{
+	struct h_server *web = h_server_start("web_listen = 127.0.0.1:0\n");
+	struct run_result r;
+	char *port = xasprintf("%d", lg_port(web, "web_listen"));
+	int64_t start = now_ms();
+
+	DRINK(&r, "-p", port, "machines");
+	ck_assert_msg(now_ms() - start < 5000, "took %lld ms",
+	    (long long)(now_ms() - start));
+	ck_assert_msg(r.status == 3 && strstr(r.err, "drink: TLS handshake "
+	    "with localhost:") == r.err && strstr(r.err, "; that port serves "
+	    "the web app (HTTPS), as drinkd's web port does: members use the "
+	    "member port (4242 unless the club chose another)\n") != NULL,
+	    "%d %s", r.status, r.err);
+	run_result_free(&r);
+	/* The member port of the same server still answers drink. */
+	free(port);
+	port = xasprintf("%d", web->port);
+	DRINK(&r, "-p", port, "machines");
+	expect_run(&r, 0, NULL, "");
+	free(port);
+	h_server_free(web);
+}
+END_TEST
+
+/*
  * history and log give a page: when it is full there may be older ones,
  * and standard error says how to see them (the table is the same for a
  * script), and an empty one says there is nothing.  The defaults in
@@ -1849,6 +1880,7 @@ client_suite(void)
 	tcase_add_test(tc, exit_3_is_a_connection_failure);
 	tcase_add_test(tc, exit_3_says_why_the_server_refused_the_certificate);
 	tcase_add_test(tc, exit_3_says_a_sunday_port_is_not_the_member_port);
+	tcase_add_test(tc, exit_3_says_the_web_port_is_not_the_member_port);
 	tcase_add_test(tc, exit_4_is_output_that_could_not_be_written);
 	tc = h_tcase(s, "output for scripts and people", setup, teardown,
 	    180);
