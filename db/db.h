@@ -321,7 +321,10 @@ int db_stock_count(const cJSON *e, int *slot, int64_t *stock);
 int db_machine_vended(struct db *db, const char *name, int slot,
     int64_t stock);
 int db_machine_temperature(struct db *db, const char *name, double celsius);
-/* item NULL and price/stock/enabled -1 leave that field alone. */
+/*
+ * item NULL and price/stock/enabled -1 leave that field alone; a slot
+ * not set up yet needs item and price (ERR_BAD_REQUEST without).
+ */
 int db_slot_set(struct db *db, const char *machine, int slot,
     const char *item, int64_t price, int64_t stock, int enabled,
     cJSON *out);

@@ -151,6 +151,22 @@ db_slot_set(struct db *db, const char *machine, int slot, const char *item,
 		rc = r == 0 ? ERR_NO_SUCH_MACHINE : ERR_INTERNAL;
 		goto out;
 	}
+	/*
+	 * A new slot is set up whole, with what it sells and for how much:
+	 * one without would be listed, and dropped from, as nothing for
+	 * nothing.  Checked in the write, so a slot made meanwhile counts.
+	 */
+	if (item == NULL || price < 0) {
+		st = db_prep(h, "SELECT 1 FROM slots WHERE machine = ? AND"
+		    " slot = ?", "ti", machine, slot);
+		r = st != NULL ? db_step(st) : -1;
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r != 1) {
+			rc = r == 0 ? ERR_BAD_REQUEST : ERR_INTERNAL;
+			goto out;
+		}
+	}
 	if (db_run(h, "INSERT INTO slots (machine, slot, item, price, stock,"
 	    " enabled) VALUES (?1, ?2, coalesce(?3, ''), max(?4, 0),"
 	    " max(?5, 0), CASE WHEN ?6 < 0 THEN 1 ELSE ?6 END)"

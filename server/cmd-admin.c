@@ -218,6 +218,14 @@ cmd_slot_set(struct session *s, struct req *r)
 	if (rc == ERR_NONE) {
 		event_slots(s->peer.srv, req_str(r, "machine"), NULL,
 		    (int)req_int(r, "slot", 0));
+	} else if (rc == ERR_BAD_REQUEST) {
+		snprintf(r->msgbuf, sizeof(r->msgbuf), "slot %d of %s is not "
+		    "set up yet: a new slot needs an item and a price "
+		    "(missing %s)", (int)req_int(r, "slot", 0),
+		    req_str(r, "machine"), req_str(r, "item") != NULL ?
+		    "\"price\"" : req_int(r, "price", -1) >= 0 ? "\"item\"" :
+		    "\"item\" and \"price\"");
+		r->message = r->msgbuf;
 	}
 	return rc;
 }

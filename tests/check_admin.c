@@ -913,7 +913,7 @@ START_TEST(admin_machine_add_mod_del)
 	    "\"machine\":\"m9\",\"name\":\"x\"}");
 
 	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
-	    "\"slot\":1,\"item\":\"Cola\"}");
+	    "\"slot\":1,\"item\":\"Cola\",\"price\":1}");
 	h_expect(a, NULL, "{\"cmd\":\"machine_del\",\"machine\":\"m1\"}");
 	h_expect(a, "no_such_machine", "{\"cmd\":\"machine_del\","
 	    "\"machine\":\"m1\"}");
@@ -1018,15 +1018,43 @@ START_TEST(admin_slot_set)
 	    "\"name\":\"Snacks\"}");
 	admin_set_slot(a, "\"slot\":3,\"item\":\"Cola\",\"price\":150,"
 	    "\"stock\":4,\"enabled\":true", 3, "Cola", 150, 4, 1);
-	/* Defaults for a new slot. */
-	admin_set_slot(a, "\"slot\":4", 4, "", 0, 0, 1);
+	/*
+	 * A new slot needs its item and price; stock and enabled have
+	 * defaults.  Refused, nothing is made.
+	 */
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4}");
+	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "slot 4 of m1 is not set up "
+	    "yet: a new slot needs an item and a price (missing \"item\" and "
+	    "\"price\")");
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"price\":5,\"stock\":2}");
+	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "slot 4 of m1 is not set up "
+	    "yet: a new slot needs an item and a price (missing \"item\")");
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"item\":\"Mate\",\"enabled\":false}");
+	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "slot 4 of m1 is not set up "
+	    "yet: a new slot needs an item and a price (missing \"price\")");
+	cJSON_Delete(r);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM slots"
+	    " WHERE slot = 4"), 0);
+	/* Defaults for a new slot: no stock, enabled; a price may be 0. */
+	admin_set_slot(a, "\"slot\":4,\"item\":\"Water\",\"price\":0", 4,
+	    "Water", 0, 0, 1);
 	/* An update keeps what it does not name. */
 	admin_set_slot(a, "\"slot\":3,\"price\":200", 3, "Cola", 200, 4, 1);
 	admin_set_slot(a, "\"slot\":3,\"enabled\":false", 3, "Cola", 200, 4,
 	    0);
 	admin_set_slot(a, "\"slot\":3,\"stock\":0,\"item\":\"Cola Zero\"", 3,
 	    "Cola Zero", 200, 0, 0);
-	admin_set_slot(a, "\"slot\":255,\"price\":0", 255, "", 0, 0, 1);
+	admin_set_slot(a, "\"slot\":255,\"item\":\"Tea\",\"price\":3", 255,
+	    "Tea", 3, 0, 1);
+	/* One field of a slot that exists. */
+	admin_set_slot(a, "\"slot\":255,\"stock\":7", 255, "Tea", 3, 7, 1);
 
 	r = h_call(a, "{\"cmd\":\"slots\",\"machine\":\"m1\"}");
 	H_ASSERT_OK(r);

@@ -1134,13 +1134,29 @@ START_TEST(until_a_minute_keeps_that_minute)
 }
 END_TEST
 
-/* A slot set up without an item shows "-", as any missing value does. */
+/*
+ * A new slot needs an item and a price: the server says which is
+ * missing.  A slot without an item (as slot_set once made a new one)
+ * shows "-", as any missing value does.
+ */
 START_TEST(a_slot_without_an_item_reads_as_a_dash)
 {
 	struct run_result r;
 
 	DRINK_AS(&r, "admin", "adminpw", "slot-set", "m1", "2", "--price",
 	    "5");
+	expect_run(&r, 1, "", "drink: slot 2 of m1 is not set up yet: a new "
+	    "slot needs an item and a price (missing \"item\") "
+	    "(bad_request)\n");
+	DRINK_AS(&r, "admin", "adminpw", "slot-set", "m1", "2", "--stock",
+	    "3");
+	expect_run(&r, 1, "", "drink: slot 2 of m1 is not set up yet: a new "
+	    "slot needs an item and a price (missing \"item\" and "
+	    "\"price\") (bad_request)\n");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM slots"), 1);
+	h_sql_exec(srv, "INSERT INTO slots (machine, slot, item, price, stock,"
+	    " enabled) VALUES ('m1', 2, '', 5, 0, 1)");
+	DRINK_AS(&r, "admin", "adminpw", "slot-set", "m1", "2", "--enable");
 	expect_run(&r, 0, "Slot 2 of m1: -, price 5, stock 0, enabled\n", "");
 	DRINK(&r, "slots", "m1");
 	expect_run(&r, 0, "SLOT  ITEM  PRICE  STOCK  ENABLED\n"

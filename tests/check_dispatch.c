@@ -342,8 +342,11 @@ START_TEST(text_arguments_are_bounded)
 	    "\"name\":\"\"}", "bad_request");
 	expect_error("{\"cmd\":\"slot_set\",\"machine\":\"m9\","
 	    "\"slot\":1,\"item\":\"\"}", "bad_request");
-	expect("{\"cmd\":\"slot_set\",\"machine\":\"m9\",\"slot\":1}",
-	    "\"item\":\"\"");
+	/* Nor is a new slot made without one (or a price). */
+	expect_error("{\"cmd\":\"slot_set\",\"machine\":\"m9\",\"slot\":1}",
+	    "bad_request");
+	expect("{\"cmd\":\"slot_set\",\"machine\":\"m9\",\"slot\":1,"
+	    "\"item\":\"Tea\",\"price\":0}", "\"item\":\"Tea\"");
 }
 END_TEST
 

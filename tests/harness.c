@@ -1582,6 +1582,23 @@ h_sql_wait(struct h_server *s, int64_t want, const char *fmt, ...)
 	return v;
 }
 
+void
+h_sql_exec(struct h_server *s, const char *sql)
+{
+	sqlite3 *h = NULL;
+	char *err = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(s->db, &h, SQLITE_OPEN_READWRITE, NULL);
+	ck_assert_msg(rc == SQLITE_OK, "open %s: %s", s->db,
+	    h != NULL ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+	sqlite3_busy_timeout(h, 10000);
+	rc = sqlite3_exec(h, sql, NULL, NULL, &err);
+	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err != NULL ? err :
+	    sqlite3_errstr(rc));
+	sqlite3_close(h);
+}
+
 int64_t
 h_balance(struct h_server *s, const char *user)
 {

@@ -319,6 +319,11 @@ int64_t h_sql_int(struct h_server *s, const char *fmt, ...) PRINTFLIKE(2, 3);
  */
 int64_t h_sql_wait(struct h_server *s, int64_t want, const char *fmt, ...)
     PRINTFLIKE(3, 4);
+/*
+ * Run one SQL statement on the database as another writer would, for a
+ * state drinkd itself no longer makes (one an older version left).
+ */
+void h_sql_exec(struct h_server *s, const char *sql);
 int64_t h_balance(struct h_server *s, const char *user);
 /* `drinkd check-ledger` exit code. */
 int h_check_ledger(struct h_server *s);

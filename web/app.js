@@ -1371,6 +1371,10 @@ function renderAdminMachines() {
     };
     const body = h("tbody", {}, slots.map(slotRow));
     const newSlot = h("input", { type: "number", min: 1, max: 255, step: 1, class: "short", "aria-label": "New slot number" });
+    // A new slot is made with what it sells and its price (the server
+    // refuses one without); stock and the switch are set in its row.
+    const newItem = h("input", { "aria-label": "New slot's item", maxlength: 200 });
+    const newPrice = h("input", { type: "number", min: 0, step: 1, class: "short", "aria-label": "New slot's price" });
     // The switch asks for the opposite of what is known when tapped, not
     // of what was known when the card was drawn: the card outlives
     // machine events while the admin edits in it.
@@ -1388,22 +1392,30 @@ function renderAdminMachines() {
           h("th", {}, "Stock"), h("th", {}, "On"), h("th", {}))),
         body)),
       // Said beside it: an empty box there could as well be for an item.
-      h("div", { class: "row" }, h("label", {}, "New slot number ", newSlot), h("button", {
+      h("div", { class: "row" }, h("label", {}, "New slot number ", newSlot), h("label", {}, "Item ", newItem),
+        h("label", {}, "Price ", newPrice), h("button", {
         type: "button", class: "quiet",
         on: {
           click: once(async () => {
             const n = wholeNumber(newSlot.value);
             if (!(n >= 1 && n <= 255)) { setStatus("A slot number is 1 to 255.", true); return; }
-            // slot_set with only a number leaves a slot that is there as
-            // it is: nothing would be added.
+            // slot_set on a slot that is there changes it: nothing would
+            // be added.
             if (body.querySelector("tr[data-slot='" + n + "']")) {
               setStatus("Slot " + n + " of " + m.name + " is already set up; change it in its row.", true);
               return;
             }
-            const r = await call("slot_set", { machine: m.machine, slot: n });
+            const p = wholeNumber(newPrice.value);
+            if (newItem.value.trim() === "" || isNaN(p)) {
+              setStatus("A new slot needs its item and a price (a whole number).", true);
+              return;
+            }
+            const r = await call("slot_set", { machine: m.machine, slot: n, item: newItem.value, price: p });
             setStatus(r.ok ? "Slot " + n + " added." : explain(r), !r.ok);
             if (!r.ok) return;
             newSlot.value = "";
+            newItem.value = "";
+            newPrice.value = "";
             // The slot event redraws nothing while focus is in this panel
             // (that would undo unsaved edits): the new row goes in here.
             if (!body.querySelector("tr[data-slot='" + n + "']")) {

@@ -111,6 +111,8 @@ SCENARIOS["forms-open-empty"] = async (browser) => {
   check(await admin.value(PRICE3) === "10", "slot 3's price reads as saved on coming back");
   const NEWSLOT = "#admin-machines input[aria-label='New slot number']";
   await admin.typeInto(NEWSLOT, "7");
+  await admin.typeInto("#admin-machines input[aria-label=\"New slot's item\"]", "Tea");
+  await admin.typeInto("#admin-machines input[aria-label=\"New slot's price\"]", "3");
   await admin.tap("#admin-machines .row:last-child button");
   await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
   await admin.waitFor("document.querySelector(\"#admin-machines input[aria-label='Price of slot 7']\")",
@@ -374,6 +376,8 @@ SCENARIOS["status-in-sight"] = async (browser) => {
   const NEWSLOT = "#admin-machines input[aria-label='New slot number']";
   await admin.waitFor("document.querySelector(\"" + NEWSLOT + "\")", "the slot editor");
   await admin.typeInto(NEWSLOT, "7");
+  await admin.typeInto("#admin-machines article:first-child input[aria-label=\"New slot's item\"]", "Tea");
+  await admin.typeInto("#admin-machines article:first-child input[aria-label=\"New slot's price\"]", "3");
   await admin.tap("#admin-machines article:first-child .row:last-child button");
   await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
   await inSight("Add slot");
@@ -1705,20 +1709,23 @@ SCENARIOS["new-slot-labelled"] = async (browser) => {
   await admin.shot("new-slot-labelled");
   check(/slot number/i.test(shown), "the new slot's field is labelled beside it (" + JSON.stringify(shown) + ")");
   await admin.typeInto(NEWSLOT, "7");
+  await admin.typeInto("#admin-machines article[data-machine=m1] input[aria-label=\"New slot's item\"]", "Tea");
+  await admin.typeInto("#admin-machines article[data-machine=m1] input[aria-label=\"New slot's price\"]", "3");
   await admin.tap("#admin-machines article[data-machine=m1] .row:last-child button");
   await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
 };
 
 // Add slot with the number of a slot the machine has already changes
-// nothing and says so: the server's slot_set with only a number creates
-// the slot or leaves it as it is, so "Slot 3 added." would not be true.
+// nothing and says so: the server's slot_set would change that slot, so
+// "Slot 3 added." would not be true.  A new slot needs its item and price
+// (the server refuses one without): said before asking.
 SCENARIOS["add-slot-that-exists"] = async (browser) => {
   const admin = await loggedIn(browser, "admin", "adminpw");
   await phone(admin, true);
   await admin.tap("#tabbtn-admin-machines");
   const M1 = "#admin-machines article[data-machine=m1]";
   const NEWSLOT = M1 + " input[aria-label='New slot number']";
-  await admin.waitFor("document.querySelector(\"" + NEWSLOT + "\")", "the slot editor");
+  await admin.waitFor("document.querySelector(\"" + M1 + " tr[data-slot='3']\")", "the slot editor with slot 3");
   await admin.typeInto(NEWSLOT, "3");
   await admin.tap(M1 + " .row:last-child button");
   const said = (await admin.waitFor("document.querySelector('#status').textContent", "the outcome of Add slot")).value;
@@ -1728,10 +1735,19 @@ SCENARIOS["add-slot-that-exists"] = async (browser) => {
   check(await admin.eval("document.querySelectorAll(\"" + M1 + " tr[data-slot='3']\").length") === 1,
     "slot 3 has still one row");
   check(await admin.value(NEWSLOT) === "3", "the number typed is kept, to be corrected");
-  // A new number is still added.
+  // A new number without an item or a price is not sent.
   await admin.eval("document.querySelector(\"" + NEWSLOT + "\").value = '7'");
   await admin.tap(M1 + " .row:last-child button");
+  await admin.waitFor("document.querySelector('#status').textContent === " +
+    "'A new slot needs its item and a price (a whole number).'", "Add slot without an item saying what it needs");
+  check(admin.sentCmd("slot_set").length === 0, "nothing was sent");
+  // With them, it is added, and its row shows them.
+  await admin.typeInto(M1 + " input[aria-label=\"New slot's item\"]", "Tea");
+  await admin.typeInto(M1 + " input[aria-label=\"New slot's price\"]", "3");
+  await admin.tap(M1 + " .row:last-child button");
   await admin.waitFor("document.querySelector('#status').textContent === 'Slot 7 added.'", "slot 7 added");
+  check(await admin.value(M1 + " input[aria-label='Item in slot 7']") === "Tea", "slot 7's row shows its item");
+  check(await admin.value(M1 + " input[aria-label='Price of slot 7']") === "3", "slot 7's row shows its price");
 };
 
 // A finger's tap on Drop counts though the machine list is redrawn while
