@@ -350,6 +350,25 @@ cli_parse_args(int argc, char **argv, struct cli_config *flags, int *done)
 	return CLI_EXIT_OK;
 }
 
+/*
+ * A user no account can have is said at once, as a command's USER is:
+ * not after a password has been asked for and sent with it.
+ */
+static int
+cli_valid_user(const struct cli_config *cfg, int from_flag)
+{
+	char rule[256];
+
+	if (cfg->user == NULL || proto_valid_name(cfg->user)) {
+		return 0;
+	}
+	spec_rule(spec_arg_find(spec_find("login"), "user"), rule,
+	    sizeof(rule));
+	cli_error("%s %s, not '%s'", from_flag ? "-u" : "user in the config "
+	    "file", rule, cfg->user);
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -381,6 +400,10 @@ main(int argc, char **argv)
 	}
 	if (cfg.port == NULL) {
 		cfg.port = xstrdup(CLI_DEFAULT_PORT);
+	}
+	if (cli_valid_user(&cfg, flags.user != NULL) != 0) {
+		cli_config_free(&cfg);
+		return CLI_EXIT_USAGE;
 	}
 	if ((cfg.cert == NULL) != (cfg.key == NULL)) {
 		cli_error("--cert and --key go together");

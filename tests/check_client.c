@@ -464,6 +464,29 @@ START_TEST(exit_2_is_a_usage_error_naming_the_rule)
 	/* No password and no terminal to ask on. */
 	DRINK(&r, "-u", "alice", "balance");
 	expect_run(&r, 2, "", NULL);
+	/*
+	 * A name no user can have is said before a password is asked for
+	 * and sent, wherever it came from.
+	 */
+	DRINK_AS(&r, "Alice", "alicepw", "balance");
+	expect_run(&r, 2, "", "drink: -u must be a user name: lower-case "
+	    "letters, digits, '_', '.' or '-', starting with a letter, at "
+	    "most 32 characters, not 'Alice'\n");
+	DRINK(&r, "-u", "", "balance");
+	expect_run(&r, 2, "", "drink: -u must be a user name: lower-case "
+	    "letters, digits, '_', '.' or '-', starting with a letter, at "
+	    "most 32 characters, not ''\n");
+	{
+		char *bad = xasprintf("%s/bad-user.conf", home);
+		char *dc = xasprintf("DRINK_CONFIG=%s", bad);
+		const char *const env[] = { dc, "DRINK_PASSWORD=x", NULL };
+
+		write_file(bad, "user = alice smith\n");
+		drink_env(&r, env, NULL, NULL, "balance", NULL);
+		expect_run(&r, 2, "", NULL);
+		free(dc);
+		free(bad);
+	}
 	DRINK(&r, "--bogus");
 	expect_run(&r, 2, "", "drink: unknown option '--bogus' (try "
 	    "--help)\n");
