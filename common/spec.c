@@ -400,7 +400,8 @@ spec_rule(const struct spec_arg *a, char *buf, size_t len)
 	case SPEC_T_SECRET:
 		if (a->min > 0) {
 			snprintf(buf, len, "must be %" PRId64 " to %" PRId64
-			    " bytes long", a->min, a->max);
+			    " bytes long%s", a->min, a->max,
+			    a->type == SPEC_T_TEXT ? " and not blank" : "");
 		} else {
 			snprintf(buf, len, "must be at most %" PRId64
 			    " bytes long", a->max);
@@ -478,6 +479,13 @@ spec_string_ok(const cJSON *v, int64_t min, int64_t max)
 	return (int64_t)n >= min && (int64_t)n <= max;
 }
 
+/* Nothing but spaces, tabs and line breaks. */
+static int
+spec_blank(const char *s)
+{
+	return s[strspn(s, " \t\r\n\v\f")] == '\0';
+}
+
 int
 spec_check(const struct spec_arg *a, const cJSON *v, int integer,
     char *why, size_t len)
@@ -487,10 +495,14 @@ spec_check(const struct spec_arg *a, const cJSON *v, int integer,
 
 	switch (a->type) {
 	case SPEC_T_STRING:
-	case SPEC_T_TEXT:
 	case SPEC_T_KEY:
 	case SPEC_T_SECRET:
 		ok = spec_string_ok(v, a->min, a->max);
+		break;
+	case SPEC_T_TEXT:
+		/* Text that must be there (a name, an item) is not blanks. */
+		ok = spec_string_ok(v, a->min, a->max) &&
+		    (a->min == 0 || !spec_blank(v->valuestring));
 		break;
 	case SPEC_T_NAME:
 		ok = cJSON_IsString(v) && proto_valid_name(v->valuestring);

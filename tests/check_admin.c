@@ -1086,6 +1086,17 @@ START_TEST(admin_slot_set)
 	h_expect(a, "bad_request", line);
 	free(line);
 	free(item201);
+	/* An item of blanks would show as no item at all. */
+	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"item\":\" \\t \"}");
+	H_ASSERT_ERROR(r, "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "\"item\" must be 1 to 200 "
+	    "bytes long and not blank");
+	cJSON_Delete(r);
+	h_expect(a, "bad_request", "{\"cmd\":\"machine_mod\","
+	    "\"machine\":\"m1\",\"name\":\"   \"}");
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM machines"
+	    " WHERE name = 'm1' AND display = 'Snacks'"), 1);
 	/* None of the refusals changed slot 3. */
 	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT price FROM slots"
 	    " WHERE machine = 'm1' AND slot = 3"), 200);

@@ -449,7 +449,10 @@ START_TEST(exit_2_is_a_usage_error_naming_the_rule)
 	    "[--stock N] [--enable|--disable]\n");
 	DRINK(&r, "machine-add", "x", "");
 	expect_run(&r, 2, "", "drink: machine-add: NAME... must be 1 to 200 "
-	    "bytes long, not ''\n");
+	    "bytes long and not blank, not ''\n");
+	DRINK(&r, "slot-set", "m1", "1", "--item", "  ");
+	expect_run(&r, 2, "", "drink: slot-set: --item must be 1 to 200 "
+	    "bytes long and not blank, not '  '\n");
 	DRINK(&r, "machine-mod", "m1", "--enable", "--disable");
 	expect_run(&r, 2, "", "drink: machine-mod: --disable given twice, "
 	    "or conflicts with an earlier option\n");

@@ -243,8 +243,18 @@ START_TEST(checks_say_the_rule_in_plain_words)
 	    ERR_BAD_REQUEST);
 	ck_assert_int_eq(check(arg("machine_add", "name"), "\"\"", 0, why),
 	    ERR_BAD_REQUEST);
-	ck_assert_str_eq(why, "must be 1 to 200 bytes long");
+	ck_assert_str_eq(why, "must be 1 to 200 bytes long and not blank");
+	/* A name or an item of blanks only shows as nothing at all. */
+	ck_assert_int_eq(check(arg("machine_add", "name"), "\" \\t \"", 0,
+	    why), ERR_BAD_REQUEST);
+	ck_assert_int_eq(check(arg("slot_set", "item"), "\"  \"", 0, why),
+	    ERR_BAD_REQUEST);
+	ck_assert_str_eq(why, "must be 1 to 200 bytes long and not blank");
+	ck_assert_int_eq(check(arg("slot_set", "item"), "\" Tea \"", 0, why),
+	    ERR_NONE);
 	ck_assert_int_eq(check(arg("send", "note"), "\"\"", 0, why),
+	    ERR_NONE);
+	ck_assert_int_eq(check(arg("send", "note"), "\"  \"", 0, why),
 	    ERR_NONE);
 	ck_assert_int_eq(check(arg("machine_mod", "enabled"), "1", 1, why),
 	    ERR_BAD_REQUEST);
