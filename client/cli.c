@@ -294,8 +294,21 @@ cli_parse_args(int argc, char **argv, struct cli_config *flags, int *done)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:H:p:u:h", cli_options,
 	    NULL)) != -1) {
+		/* An empty file name is a slip, not a file to look for. */
+		if ((ch == CLI_OPT_CA || ch == CLI_OPT_CERT ||
+		    ch == CLI_OPT_KEY) && optarg[0] == '\0') {
+			cli_error("option '%s' needs a value",
+			    ch == CLI_OPT_CA ? "--ca" : ch == CLI_OPT_CERT ?
+			    "--cert" : "--key");
+			return CLI_EXIT_USAGE;
+		}
 		switch (ch) {
 		case 'H':
+			if (optarg[0] == '\0') {
+				cli_error("bad host '' (a name or an address, "
+				    "such as localhost)");
+				return CLI_EXIT_USAGE;
+			}
 			flags->host = optarg;
 			break;
 		case 'p':

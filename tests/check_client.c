@@ -668,6 +668,12 @@ START_TEST(exit_3_is_a_connection_failure)
 	    "ca-certificates.crt\n");
 	drink_env(&r, env2, NULL, NULL, "-p", "0", "machines", NULL);
 	expect_run(&r, 2, "", "drink: bad port '0'\n");
+	/* No host at all is a slip on the command line, not a lookup. */
+	DRINK(&r, "-H", "", "machines");
+	expect_run(&r, 2, "", "drink: bad host '' (a name or an address, "
+	    "such as localhost)\n");
+	DRINK(&r, "--ca", "", "machines");
+	expect_run(&r, 2, "", "drink: option '--ca' needs a value\n");
 	{
 		char *port = xasprintf("%d", srv->port);
 
