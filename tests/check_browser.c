@@ -170,6 +170,8 @@ static const struct browser_case {
 	    setup_screens },
 	{ "the Log with no entries for its filter says so",
 	    "tests/browser/screens.js", "log-empty", setup_screens },
+	{ "the Log's Since after Until is said in the form's words",
+	    "tests/browser/screens.js", "log-range-reversed", setup_screens },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

@@ -1474,6 +1474,12 @@ async function loadLog(older) {
   const since = $("#log-since").value, until = $("#log-until").value;
   if (since) args.since = Math.floor(new Date(since + "T00:00").getTime() / 1000);
   if (until) args.until = Math.floor(new Date(until + "T23:59:59").getTime() / 1000);
+  // Said here in the form's words, not as the server's refusal in unix
+  // seconds (protocol: log).
+  if (since && until && args.since > args.until) {
+    $("#log-form .error").textContent = "Since is after Until, so no entry could match.";
+    return;
+  }
   if (older && state.logBefore) args.before = state.logBefore;
   const r = await call("log", args);
   const err = $("#log-form .error");

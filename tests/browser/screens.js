@@ -914,6 +914,28 @@ SCENARIOS["log-empty"] = async (browser) => {
     "with entries, no word of none");
 };
 
+// Since after Until is said in the form's words, and nothing is asked
+// of the server; one day (Since = Until) is a range.
+SCENARIOS["log-range-reversed"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-log");
+  await admin.waitFor("document.querySelector('#log tbody tr')", "the Log");
+  const asked = admin.sentCmd("log").length;
+  await admin.eval("document.querySelector('#log-since').value = '2026-01-02'; " +
+    "document.querySelector('#log-until').value = '2026-01-01'; true");
+  await admin.tap("#log-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#log-form .error').textContent !== ''", "the form's error");
+  const said = await admin.text("#log-form .error");
+  await admin.shot("log-range-reversed");
+  check(said === "Since is after Until, so no entry could match.",
+    "Since after Until is said (" + JSON.stringify(said) + ")");
+  check(admin.sentCmd("log").length === asked, "no log request was sent");
+  await admin.eval("document.querySelector('#log-until').value = '2026-01-02'; true");
+  await admin.tap("#log-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#log-form .error').textContent === ''", "the error gone");
+  check(admin.sentCmd("log").length === asked + 1, "one day is asked for");
+};
+
 // Revoking this browser's own login asks first, saying it logs this
 // browser out; done, the page is logged out at once and says why.  Log
 // out's "You are logged out." is a notice, not an error.
