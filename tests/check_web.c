@@ -926,6 +926,67 @@ web_dial(void)
 	return c;
 }
 
+/*
+ * ALPN, with protos in wire form: what the server selected ("" for none)
+ * in sel, or the handshake's error in err; 0 when it completed.
+ */
+static int
+web_alpn(int port, const unsigned char *protos, size_t len, char *sel,
+    size_t sel_len, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = h_tls_ctx(NULL);
+	const unsigned char *got = NULL;
+	struct h_client *c;
+	unsigned int n = 0;
+
+	ck_assert_int_eq(SSL_CTX_set_alpn_protos(ctx, protos,
+	    (unsigned int)len), 0);
+	c = h_tls_dial_ctx(port, ctx, err, errlen);
+	SSL_CTX_free(ctx);
+	if (c == NULL) {
+		return -1;
+	}
+	SSL_get0_alpn_selected(conn_ssl(c->conn), &got, &n);
+	snprintf(sel, sel_len, "%.*s", (int)n, got != NULL ?
+	    (const char *)got : "");
+	h_close(c);
+	return 0;
+}
+
+/*
+ * The web port speaks HTTP/1.1: a browser's offer (h2, http/1.1) gets
+ * http/1.1; an offer without it (drink's "drink/1", HTTP/2 alone) ends
+ * the handshake at once, so such a client need not wait for a greeting
+ * that never comes.  The member port takes "drink/1" and lets anything
+ * else go by without ALPN.
+ */
+START_TEST(web_port_alpn_is_http_1_1)
+{
+	static const unsigned char browser[] = "\x02" "h2" "\x08" "http/1.1";
+	static const unsigned char drink[] = "\x07" "drink/1";
+	static const unsigned char h2[] = "\x02" "h2";
+	char sel[64], err[256];
+	int64_t start = now_ms();
+
+	ck_assert_int_eq(web_alpn(web_port, browser, sizeof(browser) - 1, sel,
+	    sizeof(sel), err, sizeof(err)), 0);
+	ck_assert_str_eq(sel, "http/1.1");
+	ck_assert_int_eq(web_alpn(web_port, drink, sizeof(drink) - 1, sel,
+	    sizeof(sel), err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "no application protocol") != NULL, "%s",
+	    err);
+	ck_assert_int_eq(web_alpn(web_port, h2, sizeof(h2) - 1, sel,
+	    sizeof(sel), err, sizeof(err)), -1);
+	ck_assert_int_lt(now_ms() - start, 5000);
+	ck_assert_int_eq(web_alpn(srv->port, drink, sizeof(drink) - 1, sel,
+	    sizeof(sel), err, sizeof(err)), 0);
+	ck_assert_str_eq(sel, "drink/1");
+	ck_assert_int_eq(web_alpn(srv->port, browser, sizeof(browser) - 1, sel,
+	    sizeof(sel), err, sizeof(err)), 0);
+	ck_assert_str_eq(sel, "");
+}
+END_TEST
+
 START_TEST(http_static_and_errors)
 {
 	struct h_client *c = web_dial();
@@ -2945,6 +3006,7 @@ main(void)
 	tcase_add_test(tc, http_busy_503);
 	tcase_add_test(tc, http_plain_redirected);
 	tcase_add_test(tc, http_etag_not_modified);
+	tcase_add_test(tc, web_port_alpn_is_http_1_1);
 	tc = h_tcase(s, "web port WebSocket", setup, teardown, WEB_TIMEOUT);
 	tcase_add_test(tc, ws_origin_checked);
 	tcase_add_test(tc, ws_header_values_trimmed);
