@@ -1186,6 +1186,12 @@ START_TEST(a_slot_without_an_item_reads_as_a_dash)
 	    "slot needs an item and a price (missing \"item\" and "
 	    "\"price\") (bad_request)\n");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM slots"), 1);
+	/* The help says so before anyone tries. */
+	DRINK(&r, "help", "slot-set");
+	ck_assert_msg(strstr(r.out, "  --item ITEM        what the slot holds "
+	    "(a new slot needs it)\n  --price N          price in credits (a "
+	    "new slot needs it); 0 to 1000000000\n") != NULL, "%s", r.out);
+	expect_run(&r, 0, NULL, "");
 	h_sql_exec(srv, "INSERT INTO slots (machine, slot, item, price, stock,"
 	    " enabled) VALUES ('m1', 2, '', 5, 0, 1)");
 	DRINK_AS(&r, "admin", "adminpw", "slot-set", "m1", "2", "--enable");
