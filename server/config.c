@@ -702,7 +702,47 @@ config_not_dir(const char *path, const char *example, char *err,
 	return 0;
 }
 
-/* An existing database must open; a new one needs a writable directory. */
+/*
+ * The server writes the database it opens.  A file left root's by an init
+ * run as root, or made read-only, would pass the read-only probe below and
+ * then stop the start with exit 1, which drinkd.service retries forever:
+ * say whom drinkd runs as and how to give it the file.
+ */
+static int
+config_db_writable(const char *path, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	struct stat st;
+	char owner[64];
+	int e;
+
+	if (access(path, R_OK | W_OK) == 0) {
+		return 0;
+	}
+	e = errno;
+	if (e != EACCES || geteuid() == 0 || stat(path, &st) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path,
+		    strerror(e));
+		return -1;
+	}
+	if ((pw = getpwuid(st.st_uid)) != NULL) {
+		snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+	} else {
+		snprintf(owner, sizeof(owner), "uid %u", (unsigned)st.st_uid);
+	}
+	pw = getpwuid(geteuid());
+	snprintf(err, errlen, "cannot write %s: %s (owner %s, mode %03o); "
+	    "drinkd runs as %s: give it the file, e.g. chown %s %s and "
+	    "chmod 600 %s", path, strerror(e), owner,
+	    (unsigned)(st.st_mode & 07777), pw != NULL ? pw->pw_name :
+	    "another user", pw != NULL ? pw->pw_name : "USER", path, path);
+	return -1;
+}
+
+/*
+ * An existing database must open and be writable; a new one needs a
+ * writable directory.
+ */
 static int
 config_check_database(const struct config *cfg, const char *value,
     char *err, size_t errlen)
@@ -715,7 +755,8 @@ config_check_database(const struct config *cfg, const char *value,
 		return config_dir_writable(value, err, errlen);
 	}
 	/* WAL writes DB-wal and DB-shm beside the file. */
-	if (config_dir_writable(value, err, errlen) != 0) {
+	if (config_dir_writable(value, err, errlen) != 0 ||
+	    config_db_writable(value, err, errlen) != 0) {
 		return -1;
 	}
 	return db_probe(value, err, errlen);

@@ -523,6 +523,96 @@ START_TEST(ops_unreadable_key_says_how_to_let_drinkd_read_it)
 }
 END_TEST
 
+/*
+ * A database drinkd's user cannot write (left root's by an init run as
+ * root, or made read-only) is refused by -n and at start as configuration
+ * (exit 78, which drinkd.service does not retry), naming whom drinkd runs
+ * as and how to give it the file; -n used to call it OK, and the start
+ * then exited 1, retried every 5 s.
+ */
+START_TEST(ops_database_drinkd_cannot_write_says_how_to_give_it)
+{
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
+	    "build";
+	static const struct {
+		uid_t owner;
+		mode_t mode;
+		const char *who;
+	} cases[] = {
+		{ 65534, 0400, "owner nobody, mode 400" },
+		{ 0, 0600, "owner root, mode 600" },
+	};
+	char *dir, *conf, *text, *want, *abs, *db, *p;
+	size_t i;
+	int rc;
+
+	if (geteuid() != 0) {
+		return;	/* it takes root to run drinkd as another user */
+	}
+	/* Outside the tests' private directory, which nobody cannot enter. */
+	dir = xstrdup("/tmp/drink-ops-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+	text = h_cert_path("server.crt");
+	want = xasprintf("%s/server.crt", dir);
+	h_copy_file(text, want, 0644);
+	free(text);
+	text = xasprintf("cert = %s", want);
+	free(want);
+	conf = ops_conf(dir, text);
+	free(text);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	p = xasprintf("%s/server.key", dir);
+	ck_assert_int_eq(chown(p, 65534, 65534), 0);
+	free(p);
+	text = xasprintf("%s/drinkd", build);
+	abs = xasprintf("%s/drinkd", dir);
+	h_copy_file(text, abs, 0755);
+	free(text);
+	db = xasprintf("%s/drink.db", dir);
+	rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
+	    "--clear-groups %s -f %s init", abs, conf);
+	ck_assert_msg(rc == 0 && access(db, F_OK) == 0, "init: %d %s", rc,
+	    text);
+	free(text);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(chown(db, cases[i].owner, cases[i].owner), 0);
+		ck_assert_int_eq(chmod(db, cases[i].mode), 0);
+		want = xasprintf("%s:3: database: cannot write %s: Permission "
+		    "denied (%s); drinkd runs as nobody: give it the file, "
+		    "e.g. chown nobody %s and chmod 600 %s", conf, db,
+		    cases[i].who, db, db);
+		rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
+		    "--clear-groups %s -f %s -n", abs, conf);
+		ck_assert_msg(rc == EX_CONFIG && strstr(text, want) != NULL,
+		    "-n: %d %s", rc, text);
+		free(text);
+		rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
+		    "--clear-groups %s -f %s -d", abs, conf);
+		ck_assert_msg(rc == EX_CONFIG && strstr(text, want) != NULL,
+		    "start: %d %s", rc, text);
+		free(text);
+		free(want);
+	}
+	/* Given back, it serves again. */
+	ck_assert_int_eq(chown(db, 65534, 65534), 0);
+	ck_assert_int_eq(chmod(db, 0600), 0);
+	rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
+	    "--clear-groups %s -f %s -n", abs, conf);
+	ck_assert_msg(rc == 0 && strstr(text, "configuration OK") != NULL,
+	    "%d %s", rc, text);
+	free(text);
+	want = xasprintf("rm -rf %s", dir);
+	ck_assert_int_eq(system(want), 0);
+	free(want);
+	free(db);
+	free(abs);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_commands_never_create_a_missing_database)
 {
 	static const char *const cmds[] = {
@@ -1913,6 +2003,8 @@ ops_suite(void)
 	tcase_add_test(tc, ops_subcommand_help_is_its_usage_and_does_nothing);
 	tcase_add_test(tc, ops_server_says_how_far_to_raise_a_low_fd_limit);
 	tcase_add_test(tc, ops_unreadable_key_says_how_to_let_drinkd_read_it);
+	tcase_add_test(tc,
+	    ops_database_drinkd_cannot_write_says_how_to_give_it);
 	tcase_add_test(tc, ops_key_readable_by_drinkds_group_is_accepted);
 	tcase_add_test(tc, ops_crl_without_a_cas_crl_is_warned);
 
