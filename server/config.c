@@ -505,6 +505,19 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			rc = -1;
 		}
 	}
+	/*
+	 * A directory (-f /etc/drink) reads as an empty file: say so.  Having
+	 * loaded nothing, it is no file for -n to check further.
+	 */
+	if (ferror(f)) {
+		config_refusal(err, errlen, "cannot read %s: %s", path,
+		    strerror(errno));
+		rc = -1;
+		if (lineno == 0) {
+			free(cfg->file);
+			cfg->file = NULL;
+		}
+	}
 	fclose(f);
 	return rc;
 }

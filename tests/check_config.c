@@ -93,6 +93,10 @@ START_TEST(file_errors_name_the_line)
 	ck_assert_int_eq(config_load(&c, "/nonexistent/drinkd.conf", err,
 	    sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "No such file") != NULL, "%s", err);
+	/* -f of the directory, not the file in it: not an empty file. */
+	ck_assert_int_eq(config_load(&c, "/tmp", err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "cannot read /tmp: Is a directory") != NULL,
+	    "%s", err);
 	config_free(&c);
 }
 END_TEST
