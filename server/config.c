@@ -903,8 +903,18 @@ config_check_tini(const struct config *cfg, const char *value, char *err,
 	return config_check_listener(cfg, value, err, errlen);
 }
 
-int
-config_check_server(const struct config *cfg, char *err, size_t errlen)
+/* The keys naming a file a reload reads again: certificates, key, CRL. */
+static int
+config_key_is_tls(const struct config_key *k)
+{
+	return k->check == config_check_cert || k->check == config_check_key ||
+	    k->check == config_check_ca || k->check == config_check_crl;
+}
+
+/* The checks of every key, or of the TLS files only; see drinkd.h. */
+static int
+config_check_keys(const struct config *cfg, int tls_only, char *err,
+    size_t errlen)
 {
 	char reason[512];
 	const char *value, *where;
@@ -915,7 +925,8 @@ config_check_server(const struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < CONFIG_NKEYS && used < errlen; i++) {
 		const struct config_key *k = &config_keys[i];
 
-		if (k->type == CONFIG_LONG) {
+		if (k->type == CONFIG_LONG || (tls_only &&
+		    !config_key_is_tls(k))) {
 			continue;
 		}
 		value = *(char **)config_field(cfg, k);
@@ -932,4 +943,16 @@ config_check_server(const struct config *cfg, char *err, size_t errlen)
 		used += n > 0 ? (size_t)n : 0;
 	}
 	return err[0] != '\0' ? -1 : 0;
+}
+
+int
+config_check_server(const struct config *cfg, char *err, size_t errlen)
+{
+	return config_check_keys(cfg, 0, err, errlen);
+}
+
+int
+config_check_tls(const struct config *cfg, char *err, size_t errlen)
+{
+	return config_check_keys(cfg, 1, err, errlen);
 }

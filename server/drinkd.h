@@ -78,6 +78,9 @@ int config_warnings(const struct config *cfg, void (*say)(const char *));
  * joined by newlines).
  */
 int config_check_server(const struct config *cfg, char *err, size_t errlen);
+/* The same checks of cert, key, member_ca, machine_ca and crl alone: the
+ * files a reload (SIGHUP) reads again. */
+int config_check_tls(const struct config *cfg, char *err, size_t errlen);
 /* Split a listen address; -1 with err when it is not a numeric
  * IPv4:PORT, [IPv6]:PORT or *:PORT with a port from 0 to 65535. */
 int config_addr_split(const char *spec, char *host, size_t hostlen,

@@ -361,11 +361,23 @@ server_reload_config_note(void)
 int
 server_reload(void)
 {
-	char err[512];
+	char err[2048], *line, *save = NULL;
 	SSL_CTX *member, *machine, *old_member, *old_machine;
 
-	if (tls_key_file_private(server->cfg->key, err, sizeof(err)) != 0 ||
-	    server_new_ctxs(&member, &machine, err, sizeof(err)) != 0) {
+	/*
+	 * -n's checks first: they say what is wrong with a file (missing,
+	 * unreadable by drinkd's user, not private, not matching), where
+	 * OpenSSL says only "system lib".
+	 */
+	if (config_check_tls(server->cfg, err, sizeof(err)) != 0) {
+		for (line = strtok_r(err, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			log_err("reload failed, keeping the old certificates: "
+			    "%s", line);
+		}
+		return -1;
+	}
+	if (server_new_ctxs(&member, &machine, err, sizeof(err)) != 0) {
 		log_err("reload failed, keeping the old certificates: %s", err);
 		return -1;
 	}

@@ -2137,13 +2137,28 @@ START_TEST(hostile_sighup_bad_files_keep_old_certificates)
 	hostile_register_ok(s, "machine-m1", "m1");
 	hostile_ping_ok(c, "a failed reload");
 
+	/*
+	 * A certificate missing (mid-copy, or renamed): the reload names the
+	 * file and why, as drinkd -n does, not OpenSSL's "system lib".
+	 */
+	ck_assert_int_eq(unlink(crt), 0);
+	ck_assert_int_eq(kill(s->pid, SIGHUP), 0);
+	more = xasprintf(": cert: cannot read %s: No such file or "
+	    "directory", crt);
+	ck_assert_msg(h_server_log_wait(s, more, 10000),
+	    "no missing certificate named");
+	free(more);
+	ck_assert_int_eq(h_server_log_count(s, "reload failed"), 2);
+	ck_assert_int_eq(h_server_log_count(s, "system lib"), 0);
+	hostile_fresh_ok(s, "a reload without its certificate");
+
 	/* An exposed key: refused on reload too. */
 	h_copy_file(crt_src, crt, 0644);
 	ck_assert_int_eq(chmod(key, 0644), 0);
 	ck_assert_int_eq(kill(s->pid, SIGHUP), 0);
 	ck_assert_msg(h_server_log_wait(s, "accessible by others",
 	    10000), "an exposed key was not refused on reload");
-	ck_assert_int_eq(h_server_log_count(s, "reload failed"), 2);
+	ck_assert_int_eq(h_server_log_count(s, "reload failed"), 3);
 	hostile_fresh_ok(s, "a reload with an exposed key");
 
 	/* Put right, the next reload takes. */
