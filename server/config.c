@@ -931,7 +931,10 @@ config_check_keys(const struct config *cfg, int tls_only, char *err,
 		}
 		value = *(char **)config_field(cfg, k);
 		if (value == NULL && k->required) {
-			snprintf(reason, sizeof(reason), "not set (required)");
+			/* Without a file, the file is what is missing. */
+			snprintf(reason, sizeof(reason), "not set (required%s)",
+			    cfg->file != NULL ? "" : "; no configuration file "
+			    "was read: -f FILE, or " DRINKD_CONF);
 		} else if (value == NULL || k->check == NULL ||
 		    k->check(cfg, value, reason, sizeof(reason)) == 0) {
 			continue;
