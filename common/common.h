@@ -123,6 +123,12 @@ int tls_crl_expiry(const char *path, int64_t *seconds_left);
 int tls_cert_expiry(const char *path, int64_t *seconds_left, char *name,
     size_t namelen);
 /*
+ * The same certificate's notAfter as "YYYY-MM-DD HH:MM UTC" into until,
+ * its subject into name; -1 as for tls_cert_expiry().
+ */
+int tls_cert_until(const char *path, char *until, size_t untillen, char *name,
+    size_t namelen);
+/*
  * How many CA certificates in ca_path have no CRL of theirs (issuer =
  * the CA's subject) in crl_path; the first one's subject into name.
  * With CRL checking on every certificate of a chain, each of them makes

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -443,15 +444,13 @@ tls_crl_expiry(const char *path, int64_t *seconds_left)
 	return rc;
 }
 
-int
-tls_cert_expiry(const char *path, int64_t *seconds_left, char *name,
-    size_t namelen)
+/* A file of several certificates is as good as its first to expire. */
+static X509 *
+tls_soonest(STACK_OF(X509) *certs)
 {
-	STACK_OF(X509) *certs = tls_read_certs(path);
 	X509 *x, *soonest = NULL;
-	int i, day, sec, rc = -1;
+	int i;
 
-	/* A file of several certificates is as good as its first to expire. */
 	for (i = 0; certs != NULL && i < sk_X509_num(certs); i++) {
 		x = sk_X509_value(certs, i);
 		if (soonest == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
@@ -459,6 +458,38 @@ tls_cert_expiry(const char *path, int64_t *seconds_left, char *name,
 			soonest = x;
 		}
 	}
+	return soonest;
+}
+
+int
+tls_cert_until(const char *path, char *until, size_t untillen, char *name,
+    size_t namelen)
+{
+	STACK_OF(X509) *certs = tls_read_certs(path);
+	X509 *soonest = tls_soonest(certs);
+	struct tm tm;
+	int rc = -1;
+
+	if (soonest != NULL &&
+	    ASN1_TIME_to_tm(X509_get0_notAfter(soonest), &tm) == 1 &&
+	    strftime(until, untillen, "%Y-%m-%d %H:%M UTC", &tm) > 0) {
+		X509_NAME_oneline(X509_get_subject_name(soonest), name,
+		    (int)namelen);
+		rc = 0;
+	}
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+	return rc;
+}
+
+int
+tls_cert_expiry(const char *path, int64_t *seconds_left, char *name,
+    size_t namelen)
+{
+	STACK_OF(X509) *certs = tls_read_certs(path);
+	X509 *soonest = tls_soonest(certs);
+	int day, sec, rc = -1;
+
 	if (soonest != NULL && ASN1_TIME_diff(&day, &sec, NULL,
 	    X509_get0_notAfter(soonest)) == 1) {
 		*seconds_left = (int64_t)day * 86400 + sec;

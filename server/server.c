@@ -270,6 +270,23 @@ server_cert_warnings(const struct config *cfg, void (*say)(const char *))
 }
 
 /*
+ * Which server certificate the contexts just made serve, and until when:
+ * at start, and after a reload, where "reloaded certificates" alone does
+ * not tell a renewed certificate from the old one still at that path.
+ */
+static void
+server_cert_note(const struct config *cfg)
+{
+	char until[64], name[256];
+
+	if (tls_cert_until(cfg->cert, until, sizeof(until), name,
+	    sizeof(name)) == 0) {
+		log_info("cert %s: %s, valid until %s", cfg->cert, name,
+		    until);
+	}
+}
+
+/*
  * Tell systemd (Type=notify) how the start went: READY=1 once every port
  * is bound and the pending drops are settled, so that "systemctl start"
  * fails, and says so, when drinkd exits before that; STOPPING=1 when a
@@ -391,6 +408,7 @@ server_reload(void)
 	SSL_CTX_free(old_machine);
 	log_info("reloaded certificates%s", server->cfg->crl != NULL ?
 	    " and CRL" : "");
+	server_cert_note(server->cfg);
 	(void)server_cert_warnings(server->cfg, server_say);
 	server_reload_config_note();
 	return 0;
@@ -1259,6 +1277,7 @@ server_run(struct server *srv)
 		log_err("%s", err);
 		return -1;
 	}
+	server_cert_note(cfg);
 	(void)server_cert_warnings(cfg, server_say);
 	srv->started = (int64_t)time(NULL);
 	if (server_listen("member port", "listen", cfg->listen, CLIENT_MEMBER,

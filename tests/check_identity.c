@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ec.h>
@@ -219,6 +220,76 @@ START_TEST(id_crl_near_next_update_is_warned)
 	free(conf);
 	free(ca);
 	free(crl);
+}
+END_TEST
+
+/* The notAfter of the PEM certificate at path, as drinkd logs it. */
+static void
+id_cert_until(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+	struct tm tm;
+
+	ck_assert_ptr_nonnull(f);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm), 1);
+	ck_assert_uint_gt(strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm), 0);
+	X509_free(x);
+}
+
+/*
+ * The log says which certificate the server serves and until when: at
+ * start, and after a reload, where "reloaded certificates" alone could
+ * not tell a renewed certificate from the old one left at that path.
+ */
+START_TEST(id_certificate_in_use_is_logged_at_start_and_reload)
+{
+	char *src = h_cert_path("server.crt"), *ksrc = h_cert_path("server.key");
+	char *ca = h_cert_path("ca.crt"), *cakey = h_cert_path("ca.key");
+	char *dir = h_tmpdir(), *crt, *key, *conf, *cmd, *want;
+	char until[64];
+	struct h_server *s;
+
+	crt = xasprintf("%s/s.crt", dir);
+	key = xasprintf("%s/s.key", dir);
+	h_copy_file(src, crt, 0644);
+	h_copy_file(ksrc, key, 0600);
+	conf = xasprintf("cert = %s\nkey = %s", crt, key);
+	s = h_server_start(conf);
+	ck_assert(h_server_log_wait(s, "ready", 10000));
+	id_cert_until(crt, until, sizeof(until));
+	want = xasprintf("info: cert %s: /CN=localhost, valid until %s", crt,
+	    until);
+	ck_assert_msg(h_server_log_count(s, want) == 1, "no \"%s\"", want);
+	free(want);
+
+	/* Renewed in place (three days, to differ): the reload names it. */
+	cmd = xasprintf("cd %s && openssl req -new -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout n.key -subj /CN=localhost "
+	    "-out n.csr 2>/dev/null && openssl x509 -req -in n.csr -CA %s "
+	    "-CAkey %s -days 3 -out n.crt 2>/dev/null && chmod 600 n.key && "
+	    "mv n.crt s.crt && mv n.key s.key", dir, ca, cakey);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	id_cert_until(crt, until, sizeof(until));
+	kill(s->pid, SIGHUP);
+	ck_assert(h_server_log_wait(s, "reloaded certificates", 10000));
+	want = xasprintf("info: cert %s: /CN=localhost, valid until %s", crt,
+	    until);
+	ck_assert_msg(h_server_log_wait(s, want, 10000), "no \"%s\"", want);
+	free(want);
+	h_server_free(s);
+	free(conf);
+	free(key);
+	free(crt);
+	free(dir);
+	free(cakey);
+	free(ca);
+	free(ksrc);
+	free(src);
 }
 END_TEST
 
@@ -666,6 +737,8 @@ id_suite(void)
 	tcase_add_test(tc, id_same_ca_on_both_ports_is_warned);
 	tcase_add_test(tc, id_crl_near_next_update_is_warned);
 	tcase_add_test(tc, id_server_cert_expiry_is_warned);
+	tcase_add_test(tc,
+	    id_certificate_in_use_is_logged_at_start_and_reload);
 	tcase_add_test(tc,
 	    id_reload_names_configuration_changes_it_does_not_apply);
 
