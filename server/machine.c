@@ -539,6 +539,7 @@ static int
 machine_admit(struct machine_conn *mc, char *name, size_t len)
 {
 	const char *why = NULL;
+	char how[PROTO_NAME_MAX + 64] = "";
 	int rc;
 
 	if (tls_peer_cn(conn_ssl(mc->peer.conn), name, len) != 0 ||
@@ -549,16 +550,21 @@ machine_admit(struct machine_conn *mc, char *name, size_t len)
 	} else if ((rc = db_machine_allowed(mc->peer.srv->db, name)) ==
 	    ERR_NO_SUCH_MACHINE) {
 		why = "not a registered machine";
+		snprintf(how, sizeof(how), "; an admin adds it with drink "
+		    "machine-add %s NAME", name);
 	} else if (rc == ERR_FORBIDDEN) {
 		why = "machine is disabled";
+		snprintf(how, sizeof(how), "; an admin enables it with drink "
+		    "machine-mod %s --enable", name);
 	} else if (rc != ERR_NONE) {
 		why = "database error";
 	}
 	if (why == NULL) {
 		return 0;
 	}
-	log_warn("machine connection from %s port %d refused: CN \"%s\": %s",
-	    mc->peer.client.address, mc->peer.client.port, name, why);
+	/* The log, read by whoever can mend it, says how; the wire does not. */
+	log_warn("machine connection from %s port %d refused: CN \"%s\": %s%s",
+	    mc->peer.client.address, mc->peer.client.port, name, why, how);
 	(void)machine_send_error(mc, NULL, ERR_FORBIDDEN, why);
 	return -1;
 }

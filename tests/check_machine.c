@@ -126,7 +126,9 @@ START_TEST(machine_port_refuses_bad_certificates)
 	expect_refused("expired-m1", "certificate has expired");
 	expect_refused("serveronly-m1", "unsuitable certificate purpose");
 	expect_refused("noeku-m1", "lacks extended key usage clientAuth");
-	expect_refused("machine-ghost", "CN \"ghost\": not a registered machine");
+	/* The log says how to let it in. */
+	expect_refused("machine-ghost", "CN \"ghost\": not a registered "
+	    "machine; an admin adds it with drink machine-add ghost NAME");
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM sessions"
 	    " WHERE kind = 'machine'"), 0);
 }
@@ -157,7 +159,8 @@ START_TEST(machine_port_refuses_revoked_and_disabled)
 	    "\"enabled\":false}");
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
-	expect_refused("machine-m1", "CN \"m1\": machine is disabled");
+	expect_refused("machine-m1", "CN \"m1\": machine is disabled; an "
+	    "admin enables it with drink machine-mod m1 --enable");
 	h_close(a);
 }
 END_TEST
