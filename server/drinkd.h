@@ -530,14 +530,15 @@ void vend_wait(struct vend_reg *reg, struct vend *v);
 int vend_wait_for(struct vend_reg *reg, struct vend *v, int64_t max_ms);
 /* v is settled: it leaves the registry (its user may drop again). */
 void vend_finish(struct vend_reg *reg, struct vend *v);
-/* Shutdown: refuse new vends; vends submitted and not finished. */
 /*
  * Shutdown: refuse new vends, send no more, and fail those still queued
  * (nothing charged); vends already at a machine run on until answered,
- * timed out or closed.  A vend sent now could be cut off at the machine
- * when the machines are closed, and drop for nothing.
+ * timed out or closed, and their number is returned.  A vend sent now
+ * could be cut off at the machine when the machines are closed, and drop
+ * for nothing.
  */
-void vend_drain(struct vend_reg *reg);
+int vend_drain(struct vend_reg *reg);
+/* Vends submitted and not finished. */
 int vend_active(struct vend_reg *reg);
 /* Wait until no vend is active or deadline; returns how many are left. */
 int vend_wait_idle(struct vend_reg *reg, int64_t deadline);

@@ -1229,7 +1229,11 @@ server_stop(void)
 	}
 	server_idle_stop();
 	/* A drop settles, and its answer is written, before anyone is cut. */
-	vend_drain(server->vends);
+	/* A stop that waits says why, or it looks hung (systemctl stop). */
+	if ((left = vend_drain(server->vends)) > 0) {
+		log_info("stopping: waiting up to %ld s for %d drop(s) at a "
+		    "machine to settle", server->cfg->vend_timeout, left);
+	}
 	left = server_drops_wait(deadline);
 	while (session_busy() > 0 && now_ms() < deadline) {
 		usleep(20 * 1000);

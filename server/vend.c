@@ -788,11 +788,12 @@ vend_active(struct vend_reg *reg)
 	return n;
 }
 
-void
+int
 vend_drain(struct vend_reg *reg)
 {
 	struct mach *m;
 	struct vend *v;
+	int sent = 0;
 
 	vend_lock(reg);
 	reg->draining = 1;
@@ -802,8 +803,10 @@ vend_drain(struct vend_reg *reg)
 			vend_done(reg, v, ERR_DROP_FAILED, "the server is "
 			    "shutting down; nothing charged");
 		}
+		sent += m->inflight != NULL;
 	}
 	vend_unlock(reg);
+	return sent;
 }
 
 int

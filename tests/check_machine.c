@@ -1160,6 +1160,9 @@ START_TEST(sigterm_lets_a_drop_in_flight_settle)
 	H_ASSERT_OK(r);
 	cJSON_Delete(r);
 	ck_assert_int_eq(h_server_stop(srv), 0);
+	/* The wait is said, so that a slow stop does not look hung. */
+	ck_assert_int_eq(h_server_log_count(srv, "info: stopping: waiting up "
+	    "to 3 s for 1 drop(s) at a machine to settle"), 1);
 	ck_assert_int_eq(fake_vends(f), 1);
 	ck_assert_int_eq(h_balance(srv, "bob"), 100);
 	h_close(b);
