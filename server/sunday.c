@@ -708,10 +708,17 @@ sunday_exec(struct sunday *u, char *line, size_t len)
 	sunday_say(u, SUNDAY_BAD_COMMAND);
 }
 
-/* "Welcome to <name>\n" for the starting machine, which it selects. */
+/*
+ * "Welcome to <name>\n" for the starting machine, which it selects.  A
+ * sunday_default_machine that names no machine (a typo, a machine not yet
+ * added or since deleted) falls back to the first machine, as LEGACY.md
+ * says; a kiosk beside one machine would then drop from another, so the
+ * first such session of a run is logged for the operator.
+ */
 static void
 sunday_greet(struct sunday *u)
 {
+	static int warned;	/* atomic: the fallback has been logged */
 	const char *want = SUNDAY_SRV(u)->cfg->sunday_default_machine;
 	char name[PROTO_NOTE_MAX + 1];
 	cJSON *reply, *first;
@@ -732,6 +739,14 @@ sunday_greet(struct sunday *u)
 			    cJSON_GetStringValue(cJSON_GetObjectItem(first,
 			    "name")));
 			sunday_oneline(name);
+			if (want != NULL &&
+			    !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+				log_warn("sunday_default_machine = %s names no "
+				    "machine: Sunday sessions start on %s, the "
+				    "first machine by id; add the machine "
+				    "(drink machine-add) or correct the key",
+				    want, u->machine);
+			}
 		}
 		cJSON_Delete(reply);
 	}

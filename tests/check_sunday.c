@@ -170,6 +170,12 @@ START_TEST(sunday_greeting_unknown_default_machine)
 	    "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
 	    "\"name\":\"Snack\"}", NULL);
 	h_close(sunday_connect_cert(NULL, "Welcome to Snack\n"));
+	/* A kiosk sent to another machine than configured: said, once. */
+	h_close(sunday_connect_cert(NULL, "Welcome to Snack\n"));
+	ck_assert_int_eq(h_server_log_count(srv, "warning: "
+	    "sunday_default_machine = nosuch names no machine: Sunday "
+	    "sessions start on m2, the first machine by id; add the machine "
+	    "(drink machine-add) or correct the key"), 1);
 }
 END_TEST
 
