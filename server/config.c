@@ -339,6 +339,34 @@ config_changed(const struct config *run, const struct config *now, char *out,
 }
 
 void
+config_keep_options(struct config *now, const struct config *run)
+{
+	const struct config_key *k;
+	const char *v;
+	char **sp;
+	size_t i;
+
+	for (i = 0; i < CONFIG_NKEYS; i++) {
+		k = &config_keys[i];
+		if (run->origin[i] == NULL ||
+		    strncmp(run->origin[i], "--", 2) != 0) {
+			continue;
+		}
+		if (k->type == CONFIG_LONG) {
+			*(long *)config_field(now, k) =
+			    *(const long *)config_field(run, k);
+		} else {
+			sp = config_field(now, k);
+			v = *(char *const *)config_field(run, k);
+			free(*sp);
+			*sp = v != NULL ? xstrdup(v) : NULL;
+		}
+		free(now->origin[i]);
+		now->origin[i] = xstrdup(run->origin[i]);
+	}
+}
+
+void
 config_init(struct config *cfg)
 {
 	char err[256];

@@ -68,6 +68,9 @@ int config_load(struct config *cfg, const char *path, char *err,
  */
 int config_changed(const struct config *run, const struct config *now,
     char *out, size_t len);
+/* now takes the values run's command line set (--KEY=VALUE), which win
+ * over the file at every start. */
+void config_keep_options(struct config *now, const struct config *run);
 /* What the loaded file did that works but may not be meant: a key set
  * twice.  say() gets each warning; returns how many there were. */
 int config_warnings(const struct config *cfg, void (*say)(const char *));

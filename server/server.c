@@ -336,37 +336,62 @@ server_say(const char *msg)
  * drinkd runs with, say which keys wait for a restart (a changed cert or
  * key path among them: the reload read the old one).
  */
+/* Refusals, one per line, as one log line: joined by "; ". */
+static void
+server_join_lines(const char *err, char *one, size_t len)
+{
+	const char *p;
+	size_t used = 0;
+
+	for (p = err; *p != '\0' && used + 3 < len; p++) {
+		if (*p == '\n') {
+			one[used++] = ';';
+			one[used++] = ' ';
+		} else {
+			one[used++] = *p;
+		}
+	}
+	one[used] = '\0';
+}
+
+/*
+ * A reload reads the certificate, key, CA and CRL files again, not the
+ * configuration file: when the file now says something else than what
+ * drinkd runs with, say which keys wait for a restart (a changed cert or
+ * key path among them: the reload read the old one).  A changed file is
+ * checked as -n would check it, with the command line's keys: one that
+ * the next start would refuse is said now, while drinkd still serves,
+ * not found by a restart that then stays down.
+ */
 static void
 server_reload_config_note(void)
 {
 	struct config now;
-	char err[1024], one[1100], keys[1024], *p;
-	size_t used;
+	char err[2048], one[2100], keys[1024];
 
 	if (server->cfg->file == NULL) {
 		return;
 	}
 	config_init(&now);
 	if (config_load(&now, server->cfg->file, err, sizeof(err)) != 0) {
-		/* One log line: the refusals joined by "; ". */
-		for (p = err, used = 0; *p != '\0' && used + 3 < sizeof(one);
-		    p++) {
-			if (*p == '\n') {
-				one[used++] = ';';
-				one[used++] = ' ';
-			} else {
-				one[used++] = *p;
-			}
-		}
-		one[used] = '\0';
+		server_join_lines(err, one, sizeof(one));
 		log_warn("%s no longer loads (%s); a reload does not read it, "
 		    "but the next start will", server->cfg->file, one);
 	} else if (config_changed(server->cfg, &now, keys, sizeof(keys)) >
 	    0) {
-		log_warn("%s has changed since drinkd started (%s): a reload "
-		    "reads only the certificate, key, CA and CRL files "
-		    "again; restart drinkd for the rest", server->cfg->file,
-		    keys);
+		config_keep_options(&now, server->cfg);
+		if (config_check_server(&now, err, sizeof(err)) != 0) {
+			server_join_lines(err, one, sizeof(one));
+			log_warn("%s has changed since drinkd started (%s), "
+			    "and the next start would refuse it (%s): mend "
+			    "it before restarting drinkd", server->cfg->file,
+			    keys, one);
+		} else {
+			log_warn("%s has changed since drinkd started (%s): a "
+			    "reload reads only the certificate, key, CA and "
+			    "CRL files again; restart drinkd for the rest",
+			    server->cfg->file, keys);
+		}
 	}
 	config_free(&now);
 }

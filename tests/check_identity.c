@@ -382,6 +382,22 @@ START_TEST(id_reload_names_configuration_changes_it_does_not_apply)
 	    "certificate, key, CA and CRL files again; restart drinkd for "
 	    "the rest", 10000));
 	ck_assert_int_eq(h_server_log_count(s, "reloaded certificates"), 2);
+	/*
+	 * A change the next start would refuse (a certificate path that
+	 * does not exist) is said now, as -n says it, while drinkd serves.
+	 */
+	f = fopen(s->conf, "a");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "cert = /nonexistent/server.crt\n");
+	fclose(f);
+	kill(s->pid, SIGHUP);
+	ck_assert(h_server_log_wait(s, "has changed since drinkd started "
+	    "(cert, keep_sessions_days, log_level), and the next start would "
+	    "refuse it (", 10000));
+	ck_assert(h_server_log_contains(s, ": cert: cannot read "
+	    "/nonexistent/server.crt: No such file or directory): mend it "
+	    "before restarting drinkd"));
+	h_close(h_connect_as(s, "alice", "alicepw"));
 	/* A file that no longer loads is said too; the server serves on. */
 	f = fopen(s->conf, "a");
 	ck_assert_ptr_nonnull(f);
