@@ -764,6 +764,48 @@ static void db_syncer_stop(struct db *db);
 static int db_syncer_start(struct db *db);
 static void db_sync_kick(struct db *db);
 
+/*
+ * An SQLite file another program made: schema version 0 with tables in it
+ * (drinkd sets the version in the transaction that makes its tables, so a
+ * file of its own never looks so).  Taken for drinkd's, it would be
+ * switched to WAL mode and given drinkd's tables beside its own: a typo in
+ * database, say /var/lib/grafana/grafana.db.  -1 with err when so.
+ */
+static int
+db_foreign(int version, int objects, const char *path, char *err,
+    size_t errlen)
+{
+	if (version != 0 || objects == 0) {
+		return 0;
+	}
+	snprintf(err, errlen, "%s is an SQLite database of another program "
+	    "(schema version 0 and %d schema objects, none of them drinkd's): "
+	    "left as it is; point database at drinkd's own file, or at a new "
+	    "one", path, objects);
+	return -1;
+}
+
+/* db_foreign() for the file at path, before anything writes to it. */
+static int
+db_foreign_file(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	/* Unreadable or not SQLite: the open that follows says so. */
+	if (db_sqlite_open(path, &h, SQLITE_OPEN_READWRITE) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "SELECT (SELECT user_version FROM "
+	    "pragma_user_version), (SELECT count(*) FROM sqlite_master)", -1,
+	    &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		rc = db_foreign(sqlite3_column_int(st, 0),
+		    sqlite3_column_int(st, 1), path, err, errlen);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return rc;
+}
+
 struct db *
 db_open(const char *path, int readers, char *err, size_t errlen)
 {
@@ -777,6 +819,9 @@ db_open(const char *path, int readers, char *err, size_t errlen)
 		return NULL;
 	}
 	close(fd);
+	if (db_foreign_file(path, err, errlen) != 0) {
+		return NULL;
+	}
 	db = xcalloc(1, sizeof(*db));
 	db->path = xstrdup(path);
 	db->balances = db_balances_new();
@@ -938,7 +983,7 @@ db_probe(const char *path, char *err, size_t errlen)
 	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
 	char *uri;
-	int rc, version;
+	int rc, version, objects;
 
 	/*
 	 * A non-empty DB-wal means the last run did not checkpoint (a crash,
@@ -972,6 +1017,7 @@ db_probe(const char *path, char *err, size_t errlen)
 		    path, sqlite3_errmsg(h));
 		goto out;
 	}
+	objects = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) !=
 	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
@@ -983,6 +1029,9 @@ db_probe(const char *path, char *err, size_t errlen)
 	if (version > DB_SCHEMA_VERSION) {
 		snprintf(err, errlen, "database %s has schema version %d, newer "
 		    "than this drinkd (%d)", path, version, DB_SCHEMA_VERSION);
+		goto out;
+	}
+	if (db_foreign(version, objects, path, err, errlen) != 0) {
 		goto out;
 	}
 	rc = 0;

@@ -936,6 +936,62 @@ START_TEST(ops_init_names_a_database_newer_than_it)
 }
 END_TEST
 
+/*
+ * database naming another program's SQLite file (a typo, say the
+ * neighbour's /var/lib/grafana/grafana.db): -n, init and the server
+ * refuse it and leave it as it was, not switched to WAL mode and without
+ * drinkd's tables added beside its own.
+ */
+START_TEST(ops_another_programs_database_is_left_alone)
+{
+	static const struct {
+		const char *args;
+		int rc;
+	} runs[] = {
+		{ "-n", EX_CONFIG },
+		{ "init", 1 },
+		{ "-d", EX_CONFIG },
+		{ "usermod admin --admin", 1 },
+	};
+	char *dir = h_tmpdir(), *conf, *text, *db, *p, *want, *head;
+	sqlite3 *h = NULL;
+	size_t i, len = 0;
+	int rc;
+
+	db = xasprintf("%s/grafana.db", dir);
+	ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(h, "CREATE TABLE dashboard (id INTEGER "
+	    "PRIMARY KEY, title TEXT); INSERT INTO dashboard (title) VALUES "
+	    "('hosts')", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	p = xasprintf("database = %s", db);
+	conf = ops_conf(dir, p);
+	free(p);
+	want = xasprintf("%s is an SQLite database of another program (schema "
+	    "version 0 and 1 schema objects, none of them drinkd's): left as "
+	    "it is; point database at drinkd's own file, or at a new one", db);
+	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		rc = ops_run(dir, &text, "-f %s %s", conf, runs[i].args);
+		ck_assert_msg(rc == runs[i].rc && strstr(text, want) != NULL,
+		    "%s: %d %s", runs[i].args, rc, text);
+		free(text);
+	}
+	ck_assert_int_eq(ops_file_int(db, "SELECT count(*) FROM "
+	    "sqlite_master"), 1);
+	ck_assert_int_eq(ops_file_int(db, "SELECT count(*) FROM dashboard"),
+	    1);
+	/* Bytes 18 and 19 of the header: 1, a rollback journal; 2, WAL. */
+	head = ops_read_all(db, &len);
+	ck_assert_msg(head != NULL && len >= 20 && head[18] == 1 &&
+	    head[19] == 1, "the file was switched to WAL mode");
+	free(head);
+	free(want);
+	free(conf);
+	free(db);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_backup_of_a_live_database_is_a_verified_copy)
 {
 	struct h_server *s = h_server_start(NULL);
@@ -2000,6 +2056,7 @@ ops_suite(void)
 	tcase_add_test(tc, ops_start_failures_reach_stderr_without_d);
 	tcase_add_test(tc, ops_commands_never_create_a_missing_database);
 	tcase_add_test(tc, ops_init_names_a_database_newer_than_it);
+	tcase_add_test(tc, ops_another_programs_database_is_left_alone);
 	tcase_add_test(tc, ops_subcommand_help_is_its_usage_and_does_nothing);
 	tcase_add_test(tc, ops_server_says_how_far_to_raise_a_low_fd_limit);
 	tcase_add_test(tc, ops_unreadable_key_says_how_to_let_drinkd_read_it);
