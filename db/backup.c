@@ -179,6 +179,37 @@ db_backup_is_dir(const char *path)
 	    (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/*
+ * May the backup be renamed over dst?  Only when dst is missing, empty, or
+ * a database drinkd made (an earlier backup, as in a nightly rotation):
+ * the SQLite header with a schema version set (bytes 60 to 63, drinkd's
+ * user_version).  A typo must not put a database where the configuration
+ * file, or anything else, was.  -1 with err when not.
+ */
+static int
+db_backup_replaceable(const char *dst_path, char *err, size_t errlen)
+{
+	static const char magic[16] = "SQLite format 3";
+	unsigned char head[64];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(dst_path, O_RDONLY | O_CLOEXEC)) == -1) {
+		return 0;	/* missing; any other trouble, the write says */
+	}
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	if (n == 0 || (n == (ssize_t)sizeof(head) &&
+	    memcmp(head, magic, sizeof(magic)) == 0 &&
+	    (head[60] | head[61] | head[62] | head[63]) != 0)) {
+		return 0;
+	}
+	snprintf(err, errlen, "%s exists and is not a drinkd database (a "
+	    "backup only replaces an earlier one): left as it is; remove it, "
+	    "or name another file", dst_path);
+	return -1;
+}
+
 int
 db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
     size_t errlen)
@@ -207,6 +238,9 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 		snprintf(err, errlen, "%s is the database %s or one of its "
 		    "files; write the backup to another file", dst_path,
 		    src_path);
+		goto out;
+	}
+	if (db_backup_replaceable(dst_path, err, errlen) != 0) {
 		goto out;
 	}
 	db_backup_unlink(tmp);

@@ -1195,6 +1195,66 @@ START_TEST(ops_backup_never_replaces_the_database_or_its_files)
 END_TEST
 
 /*
+ * A backup replaces an earlier backup (the nightly rotation of drinkd(8))
+ * or an empty file, and nothing else: a typo such as "backup
+ * /etc/drink/drinkd.conf" used to put a database where the configuration
+ * was.
+ */
+START_TEST(ops_backup_replaces_only_an_earlier_backup)
+{
+	struct h_server *s = h_server_start(NULL);
+	char *old = xasprintf("%s/drink-Mon.db", s->dir);
+	char *notes = xasprintf("%s/notes.txt", s->dir);
+	char *empty = xasprintf("%s/empty.db", s->dir);
+	char *text, *conf, *want;
+	const char *keep[2];
+	size_t i;
+	int rc;
+
+	/* Written, then written again over itself a week later. */
+	for (i = 0; i < 2; i++) {
+		rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf, old);
+		ck_assert_msg(rc == 0 && strstr(text, "(ledger OK)") != NULL,
+		    "%d %s", rc, text);
+		free(text);
+	}
+	ops_write(empty, "");
+	rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf, empty);
+	ck_assert_msg(rc == 0, "%d %s", rc, text);
+	free(text);
+	ck_assert_int_gt(ops_file_int(empty, "PRAGMA user_version"), 0);
+	ops_write(notes, "the club's notes\n");
+	conf = h_slurp(s->conf, H_SLURP_MAX);
+	keep[0] = notes;
+	keep[1] = s->conf;
+	for (i = 0; i < 2; i++) {
+		rc = ops_run(s->dir, &text, "-f %s backup %s", s->conf,
+		    keep[i]);
+		want = xasprintf("backup: %s exists and is not a drinkd "
+		    "database (a backup only replaces an earlier one): left as "
+		    "it is; remove it, or name another file", keep[i]);
+		ck_assert_msg(rc == 1 && strstr(text, want) != NULL, "%d %s",
+		    rc, text);
+		free(want);
+		free(text);
+	}
+	text = h_slurp(notes, H_SLURP_MAX);
+	ck_assert_msg(text != NULL && strcmp(text, "the club's notes\n") == 0,
+	    "notes.txt was replaced");
+	free(text);
+	text = h_slurp(s->conf, H_SLURP_MAX);
+	ck_assert_msg(text != NULL && conf != NULL && strcmp(text, conf) == 0,
+	    "drinkd.conf was replaced");
+	free(text);
+	free(conf);
+	h_server_free(s);
+	free(empty);
+	free(notes);
+	free(old);
+}
+END_TEST
+
+/*
  * A directory for FILE (drinkd backup /var/backups/drink/) is named as
  * such, before any work: not "Is a directory" or "Not a directory" from
  * the final rename, nor "disk I/O error" from SQLite for a restore.
@@ -2072,6 +2132,7 @@ ops_suite(void)
 	    ops_backup_of_a_stopped_database_leaves_it_as_it_was);
 	tcase_add_test(tc, ops_backup_refuses_a_broken_ledger);
 	tcase_add_test(tc, ops_backup_never_replaces_the_database_or_its_files);
+	tcase_add_test(tc, ops_backup_replaces_only_an_earlier_backup);
 	tcase_add_test(tc,
 	    ops_backup_and_restore_name_a_directory_given_for_a_file);
 	tcase_add_test(tc, ops_restore_puts_a_backup_back);
