@@ -228,6 +228,10 @@ db_backup(const char *src_path, const char *dst_path, FILE *out, char *err,
 		    "file", src_path);
 		goto out;
 	}
+	/* Named, not SQLite's "copy failed: file is not a database". */
+	if (db_probe_header(src_path, err, errlen) != 0) {
+		goto out;
+	}
 	if (db_backup_is_dir(dst_path)) {
 		snprintf(err, errlen, "%s is a directory; name a file in it, "
 		    "e.g. %s%sdrink-backup.db", dst_path, dst_path,

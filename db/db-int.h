@@ -226,6 +226,8 @@ void db_connection_close(sqlite3 *h);
 sqlite3 *db_connect_snapshot(const char *path, int *quiet, char *err,
     size_t errlen);
 int db_snapshot_busy(const char *path);
+/* -1 with err when path opens and is not an SQLite 3 file (empty is). */
+int db_probe_header(const char *path, char *err, size_t errlen);
 
 /* shm.c */
 /* 1 once the DB-shm mapping was lost and replaced by private memory. */

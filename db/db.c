@@ -952,7 +952,7 @@ db_connect_snapshot(const char *path, int *quiet, char *err, size_t errlen)
 }
 
 /* The 16 bytes every SQLite 3 database file starts with. */
-static int
+int
 db_probe_header(const char *path, char *err, size_t errlen)
 {
 	static const char magic[16] = "SQLite format 3";
