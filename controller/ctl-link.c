@@ -354,7 +354,11 @@ ctl_link_register(struct ctl_link *l)
 		    name->valuestring : "(unnamed)");
 		st = CTL_LINK_OK;
 	} else if (code == ERR_FORBIDDEN) {
-		log_err("the server refused this machine: forbidden: %.200s",
+		/* Mended on the server: say where to look, and with what. */
+		log_err("the server refused this machine: forbidden: %.200s; "
+		    "the server's log says how to let it in (an admin's drink "
+		    "machine-add, or machine-mod --enable, for the id in "
+		    "--cert's CN)",
 		    cJSON_IsString(text) ? text->valuestring : "no reason given");
 		st = CTL_LINK_FATAL;
 	} else if (code == ERR_UNKNOWN_COMMAND) {

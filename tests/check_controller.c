@@ -542,6 +542,11 @@ START_TEST(refused_certificate_exits_1_without_retrying)
 	ck_assert_int_eq(ctl_log_count("reconnecting in"), 0);
 	ck_assert_int_eq(ctl_log_count("the server refused this machine"),
 	    1);
+	/* Where it is mended, and with what. */
+	ck_assert_int_eq(ctl_log_count("the server refused this machine: "
+	    "forbidden: not a registered machine; the server's log says how "
+	    "to let it in (an admin's drink machine-add, or machine-mod "
+	    "--enable, for the id in --cert's CN)"), 1);
 }
 END_TEST
 
