@@ -711,8 +711,18 @@ main_serve(struct config *cfg)
 {
 	struct server srv = { .cfg = cfg };
 	char err[256];
+	sigset_t hup;
 	int rc;
 
+	/*
+	 * A SIGHUP before server_run() waits for signals would end drinkd
+	 * ("Hangup", a reload sent right after a restart): blocked from here,
+	 * in this thread and every thread started from it, it waits and is
+	 * taken as a reload once the server serves.
+	 */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &hup, NULL);
 	/* Cleared by server_run() once it serves. */
 	log_stderr_too(1);
 	if (main_check_config(cfg) != 0) {

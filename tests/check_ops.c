@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1969,6 +1970,79 @@ ops_notify_recv(int fd, int ms)
  * start that fails (here: another drinkd holds the database) fails
  * "systemctl start" too instead of passing and dying just after.
  */
+/* Wait up to ms for needle in the file at path; 1 when it came. */
+static int
+ops_file_wait(const char *path, const char *needle, int64_t ms)
+{
+	int64_t deadline = now_ms() + ms;
+	char *text;
+	int found;
+
+	for (;;) {
+		text = h_slurp(path, H_SLURP_MAX);
+		found = text != NULL && strstr(text, needle) != NULL;
+		free(text);
+		if (found || now_ms() >= deadline) {
+			return found;
+		}
+		usleep(50 * 1000);
+	}
+}
+
+/*
+ * A SIGHUP while drinkd is still starting (a certificate hook's reload
+ * right after a restart; here the start waits for a database another
+ * program holds) used to end it, "Hangup", exit 129, with nothing in the
+ * log.  It is a reload, done once the server serves.
+ */
+START_TEST(ops_sighup_during_the_start_is_a_reload_once_serving)
+{
+	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
+	    "build";
+	char *dir = h_tmpdir(), *conf, *text, *log, *pidf, *db;
+	sqlite3 *h = NULL;
+	long pid;
+	int rc;
+
+	conf = ops_conf(dir, NULL);
+	db = xasprintf("%s/drink.db", dir);
+	log = xasprintf("%s/start.log", dir);
+	pidf = xasprintf("%s/start.pid", dir);
+	rc = ops_run(dir, &text, "-f %s init", conf);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	/* Held, the start waits at its first write (after binding). */
+	ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(h, "BEGIN EXCLUSIVE; SELECT count(*) "
+	    "FROM users", NULL, NULL, NULL), SQLITE_OK);
+	rc = ops_sh(&text, "%s/drinkd -f %s -d >%s 2>&1 </dev/null & "
+	    "echo $! >%s", build, conf, log, pidf);
+	ck_assert_msg(rc == 0, "%s", text);
+	free(text);
+	ck_assert_msg(ops_file_wait(log, "member port: listening", 20000),
+	    "never bound");
+	text = h_slurp(pidf, H_SLURP_MAX);
+	pid = strtol(text, NULL, 10);
+	free(text);
+	ck_assert_int_gt(pid, 1);
+	ck_assert_int_eq(kill((pid_t)pid, SIGHUP), 0);
+	usleep(200 * 1000);
+	ck_assert_int_eq(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	ck_assert_msg(ops_file_wait(log, "reloaded certificates", 20000),
+	    "the SIGHUP was no reload (see %s)", log);
+	ck_assert(ops_file_wait(log, "ready", 1000));
+	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
+	ck_assert(ops_file_wait(log, "info: stopped", 20000));
+	free(pidf);
+	free(log);
+	free(db);
+	free(conf);
+	free(dir);
+}
+END_TEST
+
 START_TEST(ops_systemd_is_told_ready_and_stopping)
 {
 	char *dir = h_tmpdir(), *text, *got;
@@ -2163,6 +2237,8 @@ ops_suite(void)
 	tcase_add_test(tc, ops_install_layout_and_units_verify);
 	tcase_add_test(tc, ops_uninstall_removes_what_install_put_there);
 	tcase_add_test(tc, ops_systemd_is_told_ready_and_stopping);
+	tcase_add_test(tc,
+	    ops_sighup_during_the_start_is_a_reload_once_serving);
 	tcase_add_test(tc, ops_systemd_unreachable_is_warned_of);
 
 	tc = h_tcase(s, "glibc's per-thread malloc cache is limited", NULL,
