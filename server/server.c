@@ -1019,6 +1019,10 @@ server_fd_limits(struct config *cfg)
 		    cfg->max_clients, server_fd_limit, room);
 		cfg->max_clients = room;
 	}
+	/* What took effect: LimitNOFILE= or ulimit -n, and max_clients. */
+	log_info("limits: up to %ld connections on each port (max_clients; "
+	    "the member, machine and web ports count apart), descriptor "
+	    "limit %ld (ulimit -n)", cfg->max_clients, server_fd_limit);
 	return 0;
 }
 

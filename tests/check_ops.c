@@ -442,7 +442,7 @@ START_TEST(ops_server_says_how_far_to_raise_a_low_fd_limit)
 {
 	const char *build = getenv("BUILD") != NULL ? getenv("BUILD") :
 	    "build";
-	char *dir = h_tmpdir(), *conf = ops_conf(dir, NULL), *text;
+	char *dir = h_tmpdir(), *conf = ops_conf(dir, NULL), *text, *want;
 	long need = 0;
 	const char *p;
 	int rc;
@@ -467,6 +467,18 @@ START_TEST(ops_server_says_how_far_to_raise_a_low_fd_limit)
 	    "cat %s/d.log", need, build, conf, dir, dir, dir);
 	ck_assert_msg(strstr(text, "leaves no room") == NULL &&
 	    strstr(text, "ready") != NULL, "%d %s", rc, text);
+	/*
+	 * The start says what took effect, to check a LimitNOFILE= by: the
+	 * limit, and max_clients as lowered to fit it.
+	 */
+	ck_assert_msg((p = strstr(text, "serving at most ")) != NULL, "%s",
+	    text);
+	want = xasprintf("info: limits: up to %ld connections on each port "
+	    "(max_clients; the member, machine and web ports count apart), "
+	    "descriptor limit %ld (ulimit -n)", strtol(p + strlen("serving "
+	    "at most "), NULL, 10), need);
+	ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+	free(want);
 	free(text);
 	free(conf);
 	free(dir);
