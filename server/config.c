@@ -212,6 +212,12 @@ config_addr_split(const char *spec, char *host, size_t hostlen, char *port,
 	}
 	memcpy(host, spec, n);
 	host[n] = '\0';
+	/* ::1:4242 is the IPv6 address in its own form, not a host name. */
+	if (!v6 && inet_pton(AF_INET6, host, bin) == 1) {
+		snprintf(err, errlen, "\"%s\" is an IPv6 address: write it in "
+		    "brackets, [%s]:%s", host, host, colon + 1);
+		return -1;
+	}
 	if (!(strcmp(host, "*") == 0 && !v6) &&
 	    inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1) {
 		snprintf(err, errlen, "\"%s\" is not a numeric %s address "

@@ -181,6 +181,9 @@ START_TEST(listen_addresses_are_numeric_with_a_port_in_range)
 		{ "[localhost]:4242", "is not a numeric IPv6" },
 		{ "[*]:4242", "is not a numeric IPv6" },
 		{ "1.2.3:4242", "is not a numeric IPv4" },
+		{ "::1:4242", "\"::1\" is an IPv6 address: write it in "
+		    "brackets, [::1]:4242" },
+		{ "fe80::1:4343", "[fe80::1]:4343" },
 	};
 	static const char *const good[] = {
 		"127.0.0.1:0", "*:4242", "[::1]:65535", "0.0.0.0:1",
