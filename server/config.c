@@ -696,6 +696,7 @@ static int
 config_dir_writable(const char *path, char *err, size_t errlen)
 {
 	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct passwd *pw;
 	struct stat st;
 	int rc = -1;
 
@@ -724,6 +725,12 @@ config_dir_writable(const char *path, char *err, size_t errlen)
 		    "(drinkd.service leaves only /var/lib/drink and /run/drink "
 		    "writable: add ReadWritePaths=%s with systemctl edit "
 		    "drinkd)", dir, strerror(EROFS), dir);
+	} else if (errno == EACCES && geteuid() != 0 &&
+	    (pw = getpwuid(geteuid())) != NULL) {
+		/* Made by root for drinkd (install -d without -o). */
+		snprintf(err, errlen, "directory %s is not writable: %s; "
+		    "drinkd runs as %s, who may not create files in it",
+		    dir, strerror(EACCES), pw->pw_name);
 	} else {
 		snprintf(err, errlen, "directory %s is not writable: %s", dir,
 		    strerror(errno));

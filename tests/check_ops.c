@@ -584,6 +584,18 @@ START_TEST(ops_database_drinkd_cannot_write_says_how_to_give_it)
 	h_copy_file(text, abs, 0755);
 	free(text);
 	db = xasprintf("%s/drink.db", dir);
+	/* A directory left root's (install -d without -o): named, and who. */
+	ck_assert_int_eq(chown(dir, 0, 0), 0);
+	rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
+	    "--clear-groups %s -f %s -n", abs, conf);
+	want = xasprintf("%s:3: database: directory %s is not writable: "
+	    "Permission denied; drinkd runs as nobody, who may not create "
+	    "files in it", conf, dir);
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, want) != NULL,
+	    "-n: %d %s", rc, text);
+	free(want);
+	free(text);
+	ck_assert_int_eq(chown(dir, 65534, 65534), 0);
 	rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
 	    "--clear-groups %s -f %s init", abs, conf);
 	ck_assert_msg(rc == 0 && access(db, F_OK) == 0, "init: %d %s", rc,
