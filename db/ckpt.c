@@ -74,6 +74,7 @@ db_ckpt_main(void *arg)
 	sqlite3 *h;
 	int failing = 0, frames;
 
+	(void)pthread_setname_np(pthread_self(), DB_CKPT_THREAD_NAME);
 	h = db_connect(db->path, 0, err, sizeof(err));
 	pthread_mutex_lock(&c->lock);
 	if (h == NULL) {
@@ -127,7 +128,7 @@ db_ckpt_hook(void *arg, sqlite3 *h, const char *name, int frames)
 		return SQLITE_OK;
 	}
 	if (!c->started && !c->stop &&
-	    pthread_create(&c->thread, NULL, db_ckpt_main, db) == 0) {
+	    db_thread_start(&c->thread, db_ckpt_main, db) == 0) {
 		c->started = 1;
 	}
 	started = c->started && !c->dead;

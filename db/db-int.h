@@ -38,6 +38,8 @@
  */
 #define DB_WAL_BYTES 100663296	/* 96 MiB */
 #define DB_SYNC_THREAD_NAME "drink-sync"	/* db_syncer_main's */
+#define DB_CKPT_THREAD_NAME "drink-ckpt"	/* db_ckpt_main's */
+#define DB_BOOK_THREAD_NAME "drink-book"	/* db_book_main's */
 #define DB_PAGE_SIZE 1024	/* of a new database (db_connect) */
 #define DB_STR_(x) #x
 #define DB_STR(x) DB_STR_(x)	/* a number as a string literal */
@@ -210,6 +212,14 @@ void db_book_stop(struct db *db);
 /* ckpt.c: checkpoints off the commit path, from db_open to db_close. */
 void db_ckpt_init(struct db *db);
 void db_ckpt_stop(struct db *db);
+/*
+ * pthread_create for the database's own threads (db.c), with the signals
+ * a process is sent blocked in the new thread: it may be started before
+ * drinkd's main thread blocks them for its sigwait, or from a thread that
+ * never did, and one of them landing there would end drinkd.  Faults its
+ * own accesses raise stay deliverable.  0, or the error number.
+ */
+int db_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 /* sqlite3_open_v2, after SQLite's one-time settings (db.c). */
 int db_sqlite_open(const char *path, sqlite3 **h, int flags);
 /* A connection of our own (db.c), and its closing with its statements. */

@@ -1639,14 +1639,8 @@ db_syncer_main(void *arg)
 	return NULL;
 }
 
-/*
- * Start the sync thread, with the signals a process is sent blocked in it
- * (the opener may not have blocked them yet: drinkd's main thread takes
- * them with sigwait); faults raised by its own accesses stay deliverable.
- * 0, or the error number.
- */
-static int
-db_syncer_start(struct db *db)
+int
+db_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	static const int faults[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL };
 	sigset_t all, old;
@@ -1658,8 +1652,18 @@ db_syncer_start(struct db *db)
 		sigdelset(&all, faults[i]);
 	}
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&db->sync_thread, NULL, db_syncer_main, db);
+	rc = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* Start the sync thread (db_thread_start); 0, or the error number. */
+static int
+db_syncer_start(struct db *db)
+{
+	int rc;
+
+	rc = db_thread_start(&db->sync_thread, db_syncer_main, db);
 	db->sync_started = rc == 0;
 	return rc;
 }

@@ -113,6 +113,7 @@ db_book_main(void *arg)
 	uint64_t seq;
 	sqlite3 *h;
 
+	(void)pthread_setname_np(pthread_self(), DB_BOOK_THREAD_NAME);
 	db_set_op("recording sessions");
 	pthread_mutex_lock(&db->book_lock);
 	for (;;) {
@@ -161,7 +162,7 @@ db_book_add(struct db *db, const struct db_book *b)
 	c->next = NULL;
 	pthread_mutex_lock(&db->book_lock);
 	if (!db->book_started && !db->book_stop &&
-	    pthread_create(&db->book_thread, NULL, db_book_main, db) == 0) {
+	    db_thread_start(&db->book_thread, db_book_main, db) == 0) {
 		db->book_started = 1;
 	}
 	if (db->book_started && !db->book_stop) {

@@ -690,6 +690,79 @@ START_TEST(the_sync_thread_takes_no_process_signal)
 }
 END_TEST
 
+/* Is a thread of this process named name? */
+static int
+thread_named(const char *name)
+{
+	char path[300], comm[64];
+	struct dirent *e;
+	int found = 0;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	ck_assert_ptr_nonnull(d);
+	while (!found && (e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    e->d_name);
+		if (e->d_name[0] == '.' || (f = fopen(path, "r")) == NULL) {
+			continue;
+		}
+		found = fgets(comm, sizeof(comm), f) != NULL &&
+		    strncmp(comm, name, strlen(name)) == 0 &&
+		    comm[strlen(name)] == '\n';
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The bookkeeping and checkpoint threads start when first needed, from
+ * whichever thread writes: at drinkd's start that is its main thread,
+ * before it blocks the signals its sigwait takes (a first session record,
+ * or a commit onto a long WAL a crash left).  Started from this thread,
+ * which blocks none of them, they block them all the same: a SIGTERM
+ * landing there would end drinkd at once instead of stopping it.
+ */
+START_TEST(the_book_and_checkpoint_threads_take_no_process_signal)
+{
+	static const int blocked[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+	static const char *const names[] = { DB_BOOK_THREAD_NAME,
+		DB_CKPT_THREAD_NAME };
+	struct db_move m = { .amount = 1 };
+	unsigned long long blk;
+	sigset_t mine;
+	int64_t id;
+	size_t i, j;
+	int n;
+	cJSON *r;
+
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, NULL, &mine), 0);
+	ck_assert_int_eq(sigismember(&mine, SIGTERM), 0);
+	ck_assert_int_eq(db_session_open(db, "member", "127.0.0.1", 1, &id),
+	    ERR_NONE);
+	db_book_flush(db);
+	/* Past 1000 frames of WAL a commit starts the checkpointer. */
+	for (n = 0; n < 20000 && !thread_named(DB_CKPT_THREAD_NAME); n++) {
+		m.actor = n % 2 == 0 ? "alice" : "bob";
+		m.user = n % 2 == 0 ? "bob" : "alice";
+		r = cJSON_CreateObject();
+		ck_assert_int_eq(db_send(db, &m, r), ERR_NONE);
+		cJSON_Delete(r);
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		blk = thread_sigblk(names[i]);
+		for (j = 0; j < sizeof(blocked) / sizeof(blocked[0]); j++) {
+			ck_assert_msg(blk & (1ULL << (blocked[j] - 1)),
+			    "signal %d not blocked on %s", blocked[j],
+			    names[i]);
+		}
+		ck_assert_msg(!(blk & (1ULL << (SIGSEGV - 1))),
+		    "SIGSEGV blocked on %s", names[i]);
+	}
+}
+END_TEST
+
 /*
  * The statement cache: a statement given back is lent again for the same
  * text, found by its address or, at another address, by the text itself;
@@ -2413,6 +2486,8 @@ ledger_suite(void)
 	tcase_add_test(tc, machines_and_slots_round_trip);
 	tcase_add_test(tc, the_wal_is_reserved_at_open);
 	tcase_add_test(tc, the_sync_thread_takes_no_process_signal);
+	tcase_add_test(tc,
+	    the_book_and_checkpoint_threads_take_no_process_signal);
 	tcase_add_test(tc, the_wal_is_still_checkpointed);
 	tcase_add_test(tc, vended_records_stock_and_capture_in_one_write);
 	tcase_add_test(tc, a_retried_capture_lowers_the_stock_once);
