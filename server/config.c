@@ -579,6 +579,7 @@ config_readable(const char *path, char *err, size_t errlen)
 {
 	struct passwd *pw;
 	struct group *gr;
+	struct stat st;
 	int e;
 
 	if (access(path, R_OK) == 0) {
@@ -590,6 +591,29 @@ config_readable(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	pw = getpwuid(geteuid());
+	/*
+	 * Already set up for a group (root:drinkd, 640) and run by someone
+	 * else (drinkd -n from an operator's login): the chgrp below would
+	 * take the file from the server.  Say whom to run it as instead.
+	 */
+	if (stat(path, &st) == 0 && (st.st_mode & S_IRGRP) &&
+	    st.st_gid != getegid() && (gr = getgrgid(st.st_gid)) != NULL) {
+		char me[64], group[64], how[128] = "";
+
+		snprintf(me, sizeof(me), "%s", pw != NULL ? pw->pw_name :
+		    "another user");
+		snprintf(group, sizeof(group), "%s", gr->gr_name);
+		/* getpwnam reuses pw's storage: me is a copy. */
+		if (getpwnam(group) != NULL) {
+			snprintf(how, sizeof(how), ", e.g. runuser -u %s -- "
+			    "drinkd ...", group);
+		}
+		snprintf(err, errlen, "cannot read %s: %s; it is for group %s "
+		    "(mode %03o), and drinkd runs as %s, who is not in it: run "
+		    "drinkd as the server's user%s", path, strerror(e), group,
+		    (unsigned)(st.st_mode & 0777), me, how);
+		return -1;
+	}
 	gr = getgrgid(getegid());
 	snprintf(err, errlen, "cannot read %s: %s; drinkd runs as %s: let "
 	    "it read the file, e.g. chgrp %s %s and chmod g+r %s (a private "

@@ -527,6 +527,27 @@ START_TEST(ops_unreadable_key_says_how_to_let_drinkd_read_it)
 	    rc, text);
 	free(want);
 	free(text);
+	/*
+	 * Set up for another group already (root:drinkd, 640) and checked
+	 * by someone else: the chgrp above would take the key from the
+	 * server, so -n says whom to run as instead.
+	 */
+	want = xasprintf("%s/server.key", dir);
+	ck_assert_int_eq(chown(want, 0, 1), 0);
+	ck_assert_int_eq(chmod(want, 0640), 0);
+	free(want);
+	rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
+	    "--clear-groups %s -f %s -n", abs, conf);
+	/* Group 1 is Debian's daemon, which has a user of that name too. */
+	ck_assert_ptr_nonnull(getgrgid(1));
+	want = xasprintf("key: cannot read %s/server.key: Permission denied; "
+	    "it is for group %s (mode 640), and drinkd runs as nobody, "
+	    "who is not in it: run drinkd as the server's user", dir,
+	    getgrgid(1)->gr_name);
+	ck_assert_msg(rc == EX_CONFIG && strstr(text, want) != NULL &&
+	    strstr(text, "chgrp") == NULL, "%d %s", rc, text);
+	free(want);
+	free(text);
 	want = xasprintf("rm -rf %s", dir);
 	ck_assert_int_eq(system(want), 0);
 	free(want);
