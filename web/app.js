@@ -1485,6 +1485,13 @@ async function loadLog(older) {
   const err = $("#log-form .error");
   if (!r.ok) {
     err.textContent = explain(r);
+    // A refused filter has no list: the one shown answered another
+    // filter and would read as this one's.
+    if (!older) {
+      $("#log tbody").replaceChildren();
+      state.logBefore = null;
+      $("#log-older").disabled = true;
+    }
     return;
   }
   err.textContent = "";

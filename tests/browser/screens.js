@@ -936,6 +936,38 @@ SCENARIOS["log-range-reversed"] = async (browser) => {
   check(admin.sentCmd("log").length === asked + 1, "one day is asked for");
 };
 
+// A filter the server refuses leaves no list under it: what was shown
+// was the answer to another filter, and under this one it would read as
+// this one's ("No entries for nobody." under an empty User field).
+SCENARIOS["log-refused-clears"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  check(await admin.eval("call('credit', { user: 'alice', amount: 5, note: 'log test' }).then((r) => r.ok)"),
+    "alice credited, so the Log has an entry");
+  await admin.tap("#tabbtn-log");
+  await admin.waitFor("document.querySelector('#log tbody tr[data-tx]')", "the Log's entries");
+  await admin.typeInto("#log-machine", "Big Drink");
+  await admin.tap("#log-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#log-form .error').textContent", "the filter refused");
+  check((await admin.text("#log-form .error")).startsWith("A machine id is"),
+    "the refusal names the rule (" + await admin.text("#log-form .error") + ")");
+  check(await admin.eval("document.querySelectorAll('#log tbody tr').length") === 0,
+    "no entries of the filter before are left under the refused one");
+  check(await admin.eval("document.querySelector('#log-older').disabled"), "no Older for a list not shown");
+
+  await admin.type("#log-machine", "");
+  await admin.typeInto("#log-user", "nobody");
+  await admin.tap("#log-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#log tbody').innerText.trim() === 'No entries for nobody.'",
+    "the empty Log");
+  await admin.type("#log-user", "");
+  await admin.typeInto("#log-machine", "Big Drink");
+  await admin.tap("#log-form button[type=submit]");
+  await admin.waitFor("document.querySelector('#log-form .error').textContent", "the filter refused again");
+  await admin.shot("log-refused-clears");
+  const left = await admin.eval("document.querySelector('#log tbody').innerText.trim()");
+  check(left === "", "no word of the last filter's result under the refused one (" + JSON.stringify(left) + ")");
+};
+
 // Revoking this browser's own login asks first, saying it logs this
 // browser out; done, the page is logged out at once and says why.  Log
 // out's "You are logged out." is a notice, not an error.
