@@ -174,6 +174,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "log-range-reversed", setup_screens },
 	{ "a refused Log filter leaves no list of another under it",
 	    "tests/browser/screens.js", "log-refused-clears", setup_screens },
+	{ "the Log's Older goes on with the list shown",
+	    "tests/browser/screens.js", "log-older-same-list", setup_screens },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

@@ -302,6 +302,7 @@ const state = {
   dropLate: null,         // this page's drop refused without its tx, whose events may follow
   dropsBusy: new Set(),   // tx of this user's drops under way (events), from anywhere
   historyBefore: [],      // stack of "before" values for paging
+  logArgs: null,          // the filter of the log shown, which Older goes on with
   logBefore: null,
   moneyUser: null,
   loadMyCards: null,      // reloads the Cards tab's list
@@ -348,6 +349,7 @@ function showLogin(message) {
   $("#user-cards-box").replaceChildren();
   state.loadMyCards = cardsPanel($("#my-cards"), null);
   state.historyBefore = [];
+  state.logArgs = null;
   state.logBefore = null;
   setStatus("");
   $("#who").hidden = true;
@@ -1465,7 +1467,8 @@ async function machineMod(id, change) {
 
 // ---- admin: log --------------------------------------------------------------------
 
-async function loadLog(older) {
+// The log request for the filter as typed.
+function logFilter() {
   const args = { limit: 50 };
   for (const f of ["user", "machine", "kind"]) {
     const v = $("#log-" + f).value.trim().toLowerCase();
@@ -1475,26 +1478,41 @@ async function loadLog(older) {
   if (since) args.since = Math.floor(new Date(since + "T00:00").getTime() / 1000);
   if (until) args.until = Math.floor(new Date(until + "T23:59:59").getTime() / 1000);
   // Said here in the form's words, not as the server's refusal in unix
-  // seconds (protocol: log).
+  // seconds (protocol: log): null, and nothing is asked.
   if (since && until && args.since > args.until) {
     $("#log-form .error").textContent = "Since is after Until, so no entry could match.";
+    return null;
+  }
+  return args;
+}
+
+// A refused filter has no list: the one shown answered another filter
+// and would read as this one's.
+function logClear() {
+  $("#log tbody").replaceChildren();
+  state.logArgs = null;
+  state.logBefore = null;
+  $("#log-older").disabled = true;
+}
+
+// Older goes on with the list shown, read with the filter it was shown
+// for: what has been typed into the fields since waits for Show.
+async function loadLog(older) {
+  if (older && !(state.logArgs && state.logBefore)) return;
+  const args = older ? Object.assign({}, state.logArgs, { before: state.logBefore }) : logFilter();
+  if (args === null) {
+    logClear();
     return;
   }
-  if (older && state.logBefore) args.before = state.logBefore;
   const r = await call("log", args);
   const err = $("#log-form .error");
   if (!r.ok) {
     err.textContent = explain(r);
-    // A refused filter has no list: the one shown answered another
-    // filter and would read as this one's.
-    if (!older) {
-      $("#log tbody").replaceChildren();
-      state.logBefore = null;
-      $("#log-older").disabled = true;
-    }
+    if (!older) logClear();
     return;
   }
   err.textContent = "";
+  if (!older) state.logArgs = args;
   // A drop that was refunded names its refund: no second Refund.
   const rows = r.transactions.map((t) => h("tr", { dataset: { tx: String(t.tx) } },
     h("td", { class: "tx", "data-label": "tx" }, t.tx), h("td", { class: "time" }, when(t.time)),

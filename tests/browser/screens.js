@@ -968,6 +968,23 @@ SCENARIOS["log-refused-clears"] = async (browser) => {
   check(left === "", "no word of the last filter's result under the refused one (" + JSON.stringify(left) + ")");
 };
 
+// Older goes on with the list shown, whatever has been typed into the
+// filter since: the next page of an unfiltered Log, not bob's entries
+// older than its last (none, which ended the list without a word).
+SCENARIOS["log-older-same-list"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  check(await admin.eval("(async () => { for (let i = 1; i <= 52; i++) {" +
+    " if (!(await call('credit', { user: 'alice', amount: 1, note: 'page ' + i })).ok) return false; }" +
+    " return true; })()"), "52 credits to alice, more than one page of the Log");
+  await admin.tap("#tabbtn-log");
+  await admin.waitFor("document.querySelectorAll('#log tbody tr[data-tx]').length === 50", "the Log's first page");
+  await admin.typeInto("#log-user", "bob");
+  await admin.tap("#log-older");
+  await admin.waitFor("document.querySelectorAll('#log tbody tr[data-tx]').length > 50", "the next page", 3000);
+  const notes = await admin.eval("[...document.querySelectorAll('#log tbody tr[data-tx] .what')].map((e) => e.textContent)");
+  check(notes.includes("credit: page 1"), "the next page has the first credit (" + notes.slice(-3).join(", ") + ")");
+};
+
 // Revoking this browser's own login asks first, saying it logs this
 // browser out; done, the page is logged out at once and says why.  Log
 // out's "You are logged out." is a notice, not an error.
