@@ -176,6 +176,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "log-refused-clears", setup_screens },
 	{ "the Log's Older goes on with the list shown",
 	    "tests/browser/screens.js", "log-older-same-list", setup_screens },
+	{ "a refund names the drop it gave back",
+	    "tests/browser/screens.js", "refund-names-drop", setup_screens },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

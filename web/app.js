@@ -841,11 +841,14 @@ function machineName(id) {
   return m && m.name ? m.name : id;
 }
 
+// A refund carries its drop's machine, slot and item: it says what it
+// gave back, as drink history does.
 function describe(t) {
+  const drop = () => (t.item || "item") + " from " + machineName(t.machine) + " slot " + t.slot;
   switch (t.kind) {
-    case "drop": return (t.item || "item") + " from " + machineName(t.machine) + " slot " + t.slot;
+    case "drop": return drop();
     case "transfer": return (t.amount < 0 ? "to " : "from ") + t.counterparty + (t.note ? ": " + t.note : "");
-    case "refund": return "refund" + (t.note ? ": " + t.note : "");
+    case "refund": return "refund" + (t.machine ? " of " + drop() : "") + (t.note ? ": " + t.note : "");
     default: return t.kind + (t.note ? ": " + t.note : "");
   }
 }

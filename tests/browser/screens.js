@@ -985,6 +985,32 @@ SCENARIOS["log-older-same-list"] = async (browser) => {
   check(notes.includes("credit: page 1"), "the next page has the first credit (" + notes.slice(-3).join(", ") + ")");
 };
 
+// A refund says what it gave back, in History and in the Log, as drink
+// history does: the drop's item, machine and slot, then the reason.
+SCENARIOS["refund-names-drop"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  await alice.tap(COLA);
+  await alice.waitFor(BANNER + ".textContent.startsWith('Done')", "the Cola dropped", 15000);
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-log");
+  admin.dialogAnswer = "jammed";
+  await admin.tap("#log button.refund");
+  await admin.waitFor("document.querySelector('#status').textContent.startsWith('Refunded')", "the refund");
+  const REFUND = "[...document.querySelectorAll('#log tbody tr')]" +
+    ".find((r) => r.querySelector('.amount')?.textContent === '+10')?.querySelector('.what').textContent";
+  await admin.waitFor(REFUND, "the refund in the Log");
+  const logged = await admin.eval(REFUND);
+  check(logged === "refund of Cola from Big Drink slot 3: jammed", "the Log names what was refunded (" + logged + ")");
+  await alice.tap("#tabbtn-history");
+  const WHAT = "(document.querySelector('#history tbody td.what') || {}).textContent";
+  await alice.waitFor(WHAT + "?.startsWith('refund')", "the refund in History");
+  const what = await alice.eval(WHAT);
+  check(what === "refund of Cola from Big Drink slot 3: jammed", "History names what was refunded (" + what + ")");
+  await phone(alice, true);
+  await alice.shot("refund-names-drop-390");
+};
+
 // Revoking this browser's own login asks first, saying it logs this
 // browser out; done, the page is logged out at once and says why.  Log
 // out's "You are logged out." is a notice, not an error.
