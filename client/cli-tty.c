@@ -46,6 +46,15 @@ cli_tty_catch(int signo)
 	cli_tty_signo = signo;
 }
 
+/* Ends a prompt's line that no typed newline ended (Ctrl-C, Ctrl-D). */
+static void
+cli_tty_newline(int fd)
+{
+	if (write(fd, "\n", 1) < 0) {
+		/* The message that follows says it all the same. */
+	}
+}
+
 /*
  * Read one line from fd into buf, a byte at a time so nothing after the
  * newline is consumed.  -1 on end of file or a signal, 1 for a line that
@@ -138,13 +147,15 @@ cli_tty_ask(const char *env, const char *prompt, char *buf, size_t len)
 	}
 	if (cli_tty_signo == SIGINT && cli_tty_shell) {
 		/* Echo is off: nothing ended the prompt's line. */
-		if (write(fd, "\n", 1) < 0) {
-			/* The message below says it all the same. */
-		}
+		cli_tty_newline(fd);
 		close(fd);
 		cli_tty_wipe(buf, len);
 		cli_error("interrupted; nothing done");
 		return -1;
+	}
+	/* Nor did Ctrl-D: "no password read" below gets a line of its own. */
+	if (st < 0 && cli_tty_signo == 0) {
+		cli_tty_newline(fd);
 	}
 	close(fd);
 	if (cli_tty_signo != 0) {
@@ -189,9 +200,10 @@ cli_tty_confirm(const char *name, const char *words)
 	st = cli_tty_read_line(fd, answer, sizeof(answer));
 	if (cli_tty_shell) {
 		sigaction(SIGINT, &old_sa, NULL);
-		if (cli_tty_signo != 0) {
-			dprintf(fd, "\n");
-		}
+	}
+	/* Ctrl-C or Ctrl-D ended no line: the answer gets its own. */
+	if (st < 0) {
+		cli_tty_newline(fd);
 	}
 	close(fd);
 	if (st == 0 && (strcmp(answer, "y") == 0 ||

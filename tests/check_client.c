@@ -1301,13 +1301,18 @@ START_TEST(password_is_asked_without_echo)
 	EXPECT_EXIT(p, 1);
 	ck_assert(strstr(p->buf, "guess") == NULL);
 	run_pty_free(p);
-	/* Ctrl-D at the prompt is no password, not one too long. */
+	/*
+	 * Ctrl-D at the prompt is no password, not one too long, said on a
+	 * line of its own: nothing echoed ended the prompt's.
+	 */
 	p = pty_drink(NULL, "-u", "alice", "balance", NULL);
 	EXPECT(p, "Password for alice@localhost:");
 	send_keys(p, "\x04");
 	EXPECT(p, "drink: no password read");
 	EXPECT_EXIT(p, 2);
 	ck_assert_msg(strstr(p->buf, "at most") == NULL, "%s", p->buf);
+	ck_assert_msg(strstr(p->buf, ": drink: no password read") == NULL,
+	    "the message is on the prompt's line:\n%s", p->buf);
 	run_pty_free(p);
 }
 END_TEST
@@ -1867,6 +1872,15 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	EXPECT_EXIT(p, 0);
 	run_pty_free(p);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 0);
+	/* Ctrl-D is a no, said on a line of its own. */
+	p = pty_drink(env, "-u", "admin", "kick", "1", NULL);
+	EXPECT(p, "are you sure? [y/N] ");
+	send_keys(p, "\x04");
+	EXPECT(p, "kick: not confirmed; nothing done");
+	EXPECT_EXIT(p, 2);
+	ck_assert_msg(strstr(p->buf, "] drink: kick") == NULL,
+	    "the message is on the question's line:\n%s", p->buf);
+	run_pty_free(p);
 	/*
 	 * A member is not asked to confirm an admin's command: the password
 	 * comes first, then the refusal, with no question between.
