@@ -1017,6 +1017,12 @@ function wholeNumber(text) {
   return /^[0-9]+$/.test(text.trim()) ? Number(text) : NaN;
 }
 
+// A whole number with its sign, for a field whose range the server's
+// refusal states better than "whole numbers" does (-5 is one).
+function signedWhole(text) {
+  return /^-?[0-9]+$/.test(text.trim()) ? Number(text) : NaN;
+}
+
 function setupForms() {
   $("#login-form").addEventListener("submit", passwordLogin);
   clearOnInput($("#login-form"), $("#login-error"));
@@ -1363,7 +1369,9 @@ function renderAdminMachines() {
           on: {
             click: once(async () => {
               setStatus("");
-              const p = wholeNumber(price.value), st = wholeNumber(stock.value);
+              // A negative number goes to the server, whose refusal
+              // names the field and its range.
+              const p = signedWhole(price.value), st = signedWhole(stock.value);
               if (isNaN(p) || isNaN(st)) { err.textContent = "Price and stock are whole numbers."; return; }
               const r = await call("slot_set", { machine: m.machine, slot: s.slot, item: item.value, price: p, stock: st, enabled: enabled.checked });
               err.textContent = r.ok ? "" : explain(r);

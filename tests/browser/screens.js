@@ -263,8 +263,8 @@ SCENARIOS["status-latest"] = async (browser) => {
   await admin.type(PRICE3, "-5");
   await admin.eval(ROW3 + ".querySelector('button').click()");
   await admin.waitFor(ROW3 + ".querySelector('.error').textContent", "the bad price refused");
-  check(await admin.eval(ROW3 + ".querySelector('.error').textContent") === "Price and stock are whole numbers.",
-    "the bad price is told in its row");
+  check(await admin.eval(ROW3 + ".querySelector('.error').textContent") ===
+    "The price must be a whole number from 0 to 1000000000.", "the bad price is told in its row");
   check(await admin.text(STATUS) === "", "slot 3's refused price leaves no 'saved' in the status line");
   await admin.shot("status-bad-price");
   await admin.type(PRICE3, "11");
@@ -1009,6 +1009,28 @@ SCENARIOS["refund-names-drop"] = async (browser) => {
   check(what === "refund of Cola from Big Drink slot 3: jammed", "History names what was refunded (" + what + ")");
   await phone(alice, true);
   await alice.shot("refund-names-drop-390");
+};
+
+// A slot's price or stock out of its range is refused in the server's
+// words, naming the field and its range: -5 is a whole number, so "Price
+// and stock are whole numbers." would not say what is wrong with it.
+SCENARIOS["slot-range-told"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-admin-machines");
+  const ROW = "#admin-machines article[data-machine=m1] tr[data-slot='3']";
+  await admin.waitFor("document.querySelector(\"" + ROW + "\")", "the slot editor");
+  await admin.type(ROW + " input[aria-label='Price of slot 3']", "-5");
+  await admin.tap(ROW + " .save button");
+  await admin.waitFor("document.querySelector(\"" + ROW + " .error\").textContent", "the price refused");
+  const said = await admin.text(ROW + " .error");
+  check(said === "The price must be a whole number from 0 to 1000000000.", "the price's range is told (" + said + ")");
+  await admin.type(ROW + " input[aria-label='Price of slot 3']", "10");
+  await admin.type(ROW + " input[aria-label='Stock of slot 3']", "1.5");
+  await admin.tap(ROW + " .save button");
+  await admin.waitFor("document.querySelector(\"" + ROW + " .error\").textContent", "the stock refused");
+  const stock = await admin.text(ROW + " .error");
+  check(stock === "Price and stock are whole numbers.", "a stock that is no whole number is told so (" + stock + ")");
+  check(admin.sentCmd("slot_set").length === 1, "the stock of 1.5 was not sent");
 };
 
 // Revoking this browser's own login asks first, saying it logs this
