@@ -180,6 +180,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "refund-names-drop", setup_screens },
 	{ "a slot's price out of range is told with its range",
 	    "tests/browser/screens.js", "slot-range-told", setup_screens },
+	{ "a delayed drop counts its delay down",
+	    "tests/browser/screens.js", "drop-counts-down", setup_screens },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

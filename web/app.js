@@ -299,6 +299,7 @@ const state = {
   slots: new Map(),       // id -> [slot]
   dropsMine: new Set(),   // tx of this page's drops: their replies tell how they ended
   dropping: null,         // this page's drop awaiting its reply: {machine, slot, delay, tx}
+  dropCount: null,        // the interval counting its delay down
   dropLate: null,         // this page's drop refused without its tx, whose events may follow
   dropsBusy: new Set(),   // tx of this user's drops under way (events), from anywhere
   historyBefore: [],      // stack of "before" values for paging
@@ -340,6 +341,8 @@ function showLogin(message) {
   // cards' own go with their form and panel).
   usersOwn.reset();
   machinesOwn.reset();
+  clearInterval(state.dropCount);
+  state.dropCount = null;
   $("#drop-status").hidden = true;
   $("#drop-status").textContent = "";
   for (const list of ["#history", "#tokens", "#users", "#log", "#online"]) {
@@ -674,6 +677,8 @@ function renderMachines() {
 }
 
 function dropStatus(text, kind) {
+  clearInterval(state.dropCount);
+  state.dropCount = null;
   const el = $("#drop-status");
   el.hidden = false;
   el.className = "drop-status " + (kind || "");
@@ -756,10 +761,24 @@ function onDropEvent(ev) {
     // how it ended, with details; nothing after the reply overwrites that.
     const d = state.dropping;
     if (d && d.tx === ev.tx && (ev.state === "queued" || ev.state === "vending")) {
-      let text = what + DROP_WORDS[ev.state];
-      // The delay it was sent with (the list may show another by now).
-      if (ev.state === "vending" && d.delay > 0) text += " (it drops after " + d.delay + " s)";
+      const text = what + DROP_WORDS[ev.state];
+      // The delay it was sent with (the list may show another by now),
+      // counted down as the machine waits it out, as drink drop does:
+      // whoever walks to the machine wants to know what is left.
       dropStatus(text, "busy");
+      if (ev.state === "vending" && d.delay > 0) {
+        const end = Date.now() + d.delay * 1000;
+        const count = () => {
+          const left = Math.ceil((end - Date.now()) / 1000);
+          $("#drop-status").textContent = text + (left > 0 ? " (it drops in " + left + " s)" : "");
+          if (left <= 0) {
+            clearInterval(state.dropCount);
+            state.dropCount = null;
+          }
+        };
+        count();
+        state.dropCount = setInterval(count, 250);
+      }
     }
     return;
   }

@@ -255,7 +255,7 @@ async function main() {
     await alice.waitFor(STATUS + ".includes('Vending now')", "the delayed drop vending");
     await alice.shot("18-drop-delayed");
     const vending = await alice.text("#drop-status");
-    check(vending.includes("after 5 s") && !vending.includes("30"),
+    check(/drops in [1-5] s/.test(vending) && !vending.includes("30"),
       "the delay shown is the one sent (" + vending + ")");
     check(await alice.eval("[...document.querySelectorAll('button.drop')].every((b) => b.disabled)"),
       "every Drop button is off while the drop is under way");

@@ -1033,6 +1033,28 @@ SCENARIOS["slot-range-told"] = async (browser) => {
   check(admin.sentCmd("slot_set").length === 1, "the stock of 1.5 was not sent");
 };
 
+// A delayed drop counts its delay down while the machine waits, as drink
+// drop does, so whoever walks to the machine knows how long is left; at
+// the end the count goes.
+SCENARIOS["drop-counts-down"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await phone(alice, true);
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  await alice.eval("document.querySelector('#drop-delay').value = '5'");
+  await alice.tap(COLA);
+  await alice.waitFor(BANNER + ".textContent.includes('Vending now')", "the drop vending");
+  const left = async () => Number((/drops in ([0-9]+) s/.exec(await alice.text("#drop-status")) || [])[1]);
+  const first = await left();
+  check(first >= 4 && first <= 5, "the count starts at the delay (" + await alice.text("#drop-status") + ")");
+  await alice.shot("drop-counts-down-390");
+  await sleep(2100);
+  const later = await left();
+  check(later >= 1 && later <= first - 2, "two seconds on, it is two less or more (" +
+    await alice.text("#drop-status") + ")");
+  await alice.waitFor(BANNER + ".textContent.startsWith('Done')", "the drop done", 15000);
+  check(!(await alice.text("#drop-status")).includes("drops in"), "the count is gone with the outcome");
+};
+
 // Revoking this browser's own login asks first, saying it logs this
 // browser out; done, the page is logged out at once and says why.  Log
 // out's "You are logged out." is a notice, not an error.
