@@ -25,6 +25,7 @@ struct cli_print_table {
 	size_t ncols;
 	size_t nrows, cap;
 	char **cells;	/* nrows * ncols, each owned, never NULL */
+	const char *none;	/* what an empty table has none of, or NULL */
 };
 
 /*
@@ -479,7 +480,22 @@ cli_print_cell(const char *s, size_t width, int right, int last)
 	}
 }
 
-/* Print the header and rows with widths fitted to the data, then free. */
+/*
+ * A list with nothing in it says so, under its header alone: a bare
+ * header reads as a fault.  On standard error, so the table reads the
+ * same to a script.
+ */
+static void
+cli_print_none(const char *what)
+{
+	fflush(stdout);
+	fprintf(stderr, "(no %s)\n", what);
+}
+
+/*
+ * Print the header and rows with widths fitted to the data (an empty
+ * table with its none said), then free.
+ */
 static void
 cli_print_table_flush(struct cli_print_table *t)
 {
@@ -508,6 +524,9 @@ cli_print_table_flush(struct cli_print_table *t)
 		free(t->cells[i]);
 	}
 	free(t->cells);
+	if (t->nrows == 0 && t->none != NULL) {
+		cli_print_none(t->none);
+	}
 }
 
 void
@@ -523,6 +542,7 @@ cli_print_machines(const struct cli_cmd_run *run, const cJSON *reply)
 
 	(void)run;
 	cli_print_table_init(&t, cols);
+	t.none = "machines";
 	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(reply,
 	    "machines")) {
 		const char *row[5];
@@ -553,6 +573,7 @@ cli_print_slots(const struct cli_cmd_run *run, const cJSON *reply)
 
 	(void)run;
 	cli_print_table_init(&t, cols);
+	t.none = "slots";
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(reply,
 	    "slots")) {
 		const char *row[5];
@@ -692,8 +713,7 @@ cli_print_older(const struct cli_cmd_run *run, const cJSON *reply,
 		page = (long long)limit->valuedouble;
 	}
 	if (n == 0) {
-		fflush(stdout);
-		fprintf(stderr, "(no transactions)\n");
+		cli_print_none("transactions");
 		return;
 	}
 	if (n < page) {
@@ -798,6 +818,7 @@ cli_print_cards(const struct cli_cmd_run *run, const cJSON *reply)
 
 	(void)run;
 	cli_print_table_init(&t, cols);
+	t.none = "cards";
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(reply,
 	    "cards")) {
 		const char *row[4];

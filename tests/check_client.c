@@ -1205,6 +1205,35 @@ START_TEST(a_slot_without_an_item_reads_as_a_dash)
 }
 END_TEST
 
+/*
+ * A list with nothing in it says so on standard error, under the header
+ * alone (a bare header reads as a fault; a script reads the same table):
+ * no machines on a new server, no slots on a new machine, no cards.
+ */
+START_TEST(an_empty_list_says_so)
+{
+	struct run_result r;
+
+	DRINK_AS(&r, "alice", "alicepw", "card-list");
+	expect_run(&r, 0, "CARD  LABEL  ADDED  LAST USED\n", "(no cards)\n");
+	h_admin(srv, "{\"cmd\":\"machine_add\",\"machine\":\"m2\","
+	    "\"name\":\"New one\"}", NULL);
+	DRINK(&r, "slots", "m2");
+	expect_run(&r, 0, "SLOT  ITEM  PRICE  STOCK  ENABLED\n",
+	    "(no slots)\n");
+	h_admin(srv, "{\"cmd\":\"machine_del\",\"machine\":\"m1\"}",
+	    "{\"cmd\":\"machine_del\",\"machine\":\"m2\"}", NULL);
+	DRINK(&r, "machines");
+	expect_run(&r, 0, "MACHINE  NAME  ONLINE  ENABLED  TEMP\n",
+	    "(no machines)\n");
+	/* With rows, nothing more is said. */
+	DRINK_AS(&r, "alice", "alicepw", "card-add", "0a0b0c0d");
+	expect_run(&r, 0, NULL, "");
+	DRINK_AS(&r, "alice", "alicepw", "card-list");
+	expect_run(&r, 0, NULL, "");
+}
+END_TEST
+
 /* Columns line up on the screen when names have wide characters. */
 START_TEST(tables_align_wide_characters)
 {
@@ -1957,6 +1986,7 @@ client_suite(void)
 	tcase_add_test(tc, dates_are_taken_where_times_are);
 	tcase_add_test(tc, until_a_minute_keeps_that_minute);
 	tcase_add_test(tc, a_slot_without_an_item_reads_as_a_dash);
+	tcase_add_test(tc, an_empty_list_says_so);
 	tcase_add_test(tc, tables_align_wide_characters);
 	tcase_add_test(tc, bash_completion_reads_drink_help);
 	tc = h_tcase(s, "settings", setup, teardown, 120);
