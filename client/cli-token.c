@@ -401,7 +401,14 @@ cli_token_print_event(const cJSON *ev)
 
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	if (name != NULL && strcmp(name, "machine") == 0) {
+	if (name != NULL && strcmp(name, "machine") == 0 &&
+	    cJSON_IsTrue(cJSON_GetObjectItem(ev, "deleted"))) {
+		/* Its last state is offline and disabled: not what it says. */
+		printf("%s  machine %s (%s): deleted\n", stamp,
+		    cJSON_GetStringValue(cJSON_GetObjectItem(ev, "machine")),
+		    cJSON_IsString(cJSON_GetObjectItem(ev, "name")) ?
+		    cJSON_GetStringValue(cJSON_GetObjectItem(ev, "name")) : "");
+	} else if (name != NULL && strcmp(name, "machine") == 0) {
 		char t[32] = "";
 
 		if (cJSON_IsNumber(temp)) {

@@ -2898,13 +2898,19 @@ START_TEST(cli_watch_prints_events)
 	    "\"name\":\"Renamed Drink\"}");
 	h_expect(a, NULL, "{\"cmd\":\"slot_set\",\"machine\":\"m1\","
 	    "\"slot\":3,\"price\":15}");
+	/* A machine deleted is said to be, not taken for one disabled. */
+	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m9\","
+	    "\"name\":\"Short-lived\"}");
+	h_expect(a, NULL, "{\"cmd\":\"machine_del\",\"machine\":\"m9\"}");
 	h_close(a);
 	deadline = now_ms() + 5000;
 	for (;;) {
 		text = slurp(out);
 		if ((strstr(text, "machine m1 (Renamed Drink): offline, "
 		    "enabled") != NULL && strstr(text, "slot m1 3: Cola, price "
-		    "15, stock 5, enabled") != NULL) || now_ms() > deadline) {
+		    "15, stock 5, enabled") != NULL &&
+		    strstr(text, "machine m9 (Short-lived): deleted\n") !=
+		    NULL) || now_ms() > deadline) {
 			break;
 		}
 		free(text);
@@ -2913,6 +2919,9 @@ START_TEST(cli_watch_prints_events)
 	kill((pid_t)pid, SIGTERM);
 	ck_assert_msg(strstr(text, "Renamed Drink") != NULL &&
 	    strstr(text, "price 15") != NULL, "watch printed:\n%s", text);
+	ck_assert_msg(strstr(text, "machine m9 (Short-lived): deleted\n") !=
+	    NULL && strstr(text, "(Short-lived): offline, disabled") == NULL,
+	    "watch printed:\n%s", text);
 	free(text);
 	free(out);
 	free(pidf);
