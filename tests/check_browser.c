@@ -182,6 +182,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "slot-range-told", setup_screens },
 	{ "a delayed drop counts its delay down",
 	    "tests/browser/screens.js", "drop-counts-down", setup_screens },
+	{ "the Log's Machine filter takes a display name",
+	    "tests/browser/screens.js", "log-machine-by-name", setup_screens },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

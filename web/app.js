@@ -1497,12 +1497,17 @@ async function machineMod(id, change) {
 
 // ---- admin: log --------------------------------------------------------------------
 
-// The log request for the filter as typed.
+// The log request for the filter as typed.  A machine may be given as
+// the rows name it, by its display name, as well as by its id.
 function logFilter() {
   const args = { limit: 50 };
   for (const f of ["user", "machine", "kind"]) {
     const v = $("#log-" + f).value.trim().toLowerCase();
     if (v) args[f] = v;
+  }
+  if (args.machine && !state.machines.has(args.machine)) {
+    const m = [...state.machines.values()].find((x) => (x.name || "").toLowerCase() === args.machine);
+    if (m) args.machine = m.machine;
   }
   const since = $("#log-since").value, until = $("#log-until").value;
   if (since) args.since = Math.floor(new Date(since + "T00:00").getTime() / 1000);
@@ -1529,6 +1534,9 @@ function logClear() {
 // for: what has been typed into the fields since waits for Show.
 async function loadLog(older) {
   if (older && !(state.logArgs && state.logBefore)) return;
+  // The machines to pick from for the filter, as they are now.
+  $("#log-machines").replaceChildren(...[...state.machines.values()].map((m) =>
+    h("option", { value: m.machine, label: m.name || m.machine })));
   const args = older ? Object.assign({}, state.logArgs, { before: state.logBefore }) : logFilter();
   if (args === null) {
     logClear();

@@ -945,7 +945,7 @@ SCENARIOS["log-refused-clears"] = async (browser) => {
     "alice credited, so the Log has an entry");
   await admin.tap("#tabbtn-log");
   await admin.waitFor("document.querySelector('#log tbody tr[data-tx]')", "the Log's entries");
-  await admin.typeInto("#log-machine", "Big Drink");
+  await admin.typeInto("#log-machine", "Big Fridge");
   await admin.tap("#log-form button[type=submit]");
   await admin.waitFor("document.querySelector('#log-form .error').textContent", "the filter refused");
   check((await admin.text("#log-form .error")).startsWith("A machine id is"),
@@ -960,7 +960,7 @@ SCENARIOS["log-refused-clears"] = async (browser) => {
   await admin.waitFor("document.querySelector('#log tbody').innerText.trim() === 'No entries for nobody.'",
     "the empty Log");
   await admin.type("#log-user", "");
-  await admin.typeInto("#log-machine", "Big Drink");
+  await admin.typeInto("#log-machine", "Big Fridge");
   await admin.tap("#log-form button[type=submit]");
   await admin.waitFor("document.querySelector('#log-form .error').textContent", "the filter refused again");
   await admin.shot("log-refused-clears");
@@ -1053,6 +1053,31 @@ SCENARIOS["drop-counts-down"] = async (browser) => {
     await alice.text("#drop-status") + ")");
   await alice.waitFor(BANNER + ".textContent.startsWith('Done')", "the drop done", 15000);
   check(!(await alice.text("#drop-status")).includes("drops in"), "the count is gone with the outcome");
+};
+
+// The Log's Machine filter takes a machine as the Log's rows name it,
+// by its display name, as well as by its id, and offers the machines to
+// pick from: an admin who typed "Big Drink" was told the rule of ids.
+SCENARIOS["log-machine-by-name"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  await alice.tap(COLA);
+  await alice.waitFor(BANNER + ".textContent.startsWith('Done')", "the Cola dropped", 15000);
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-log");
+  await admin.waitFor("document.querySelector('#log tbody tr[data-tx]')", "the Log's entries");
+  const offered = await admin.eval("[...document.querySelectorAll('#log-machines option')]" +
+    ".map((o) => o.value + '=' + o.label).join(', ')");
+  check(offered === "m1=Big Drink, m2=Small Drink", "the machines are offered (" + offered + ")");
+  await admin.typeInto("#log-machine", "big drink");
+  await admin.tap("#log-form button[type=submit]");
+  await sleep(500);
+  const err = await admin.text("#log-form .error");
+  check(err === "", "a display name is taken (" + err + ")");
+  const rows = await admin.eval("[...document.querySelectorAll('#log tbody tr')].map((r) => r.innerText.trim())");
+  check(rows.length === 1 && rows[0].includes("Cola from Big Drink slot 3"),
+    "m1's drop alone is listed (" + JSON.stringify(rows) + ")");
+  check(admin.sentCmd("log").slice(-1)[0].machine === "m1", "the filter sent is m1's id");
 };
 
 // Revoking this browser's own login asks first, saying it logs this
