@@ -91,6 +91,10 @@ function explain(reply, whose) {
     return "The server had a problem, so the outcome is unknown: check " +
       (check ? check + " " : "") + "before trying again.";
   }
+  if (reply.error === "connection" && reply.unsent) {
+    return "The page is not connected to the server just now, so nothing was sent. " +
+      "Try again once it has reconnected.";
+  }
   if (reply.error === "connection") {
     return "The connection to the server was lost before the answer came" +
       (check ? ", so the outcome is unknown: check " + check + " before trying again." :
@@ -182,6 +186,9 @@ const CLOSED_WORDS = {
   "login token revoked": "This browser's login was revoked from another device; log in again.",
 };
 
+// Resolves true once the server has said hello, false when this attempt
+// failed first: a request waiting for it is then answered at once (not
+// sent) instead of waiting for good; the close schedules the next try.
 function connect() {
   conn.ready = new Promise((resolve) => {
     const ws = new WebSocket("wss://" + location.host + "/ws");
@@ -195,7 +202,7 @@ function connect() {
       }
       if (msg.event === "hello") {
         conn.retry = 500;
-        resolve();
+        resolve(true);
       } else if (msg.event) {
         onEvent(msg);
       } else if (conn.pending.has(msg.id)) {
@@ -211,6 +218,7 @@ function connect() {
         p.done({ ok: false, error: "connection", cmd: p.cmd });
       }
       conn.pending.clear();
+      resolve(false);
       setStatus("Connection lost; reconnecting…", true);
       setTimeout(reconnect, conn.retry);
       conn.retry = Math.min(conn.retry * 2, 15000);
@@ -220,7 +228,7 @@ function connect() {
 }
 
 async function reconnect() {
-  await connect();
+  if (!(await connect())) return;
   setStatus("");
   const why = conn.closedWhy;
   conn.closedWhy = "";
@@ -268,7 +276,7 @@ async function call(cmd, args) {
   const id = conn.nextId++;
   const r = await new Promise((resolve) => {
     if (conn.ws.readyState !== WebSocket.OPEN) {
-      resolve({ ok: false, error: "connection", cmd: cmd });
+      resolve({ ok: false, error: "connection", cmd: cmd, unsent: true });
       return;
     }
     conn.pending.set(id, { cmd: cmd, args: args, done: resolve });

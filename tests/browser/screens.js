@@ -1080,6 +1080,39 @@ SCENARIOS["log-machine-by-name"] = async (browser) => {
   check(admin.sentCmd("log").slice(-1)[0].machine === "m1", "the filter sent is m1's id");
 };
 
+// An action asked for while the page is reconnecting (the server down
+// for a moment) is answered at once, saying nothing was sent: it does not
+// wait on a connection that will never come, its button off for good and
+// no word said.  Once the page is back, the same action goes through.
+SCENARIOS["offline-action-told"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.tap("#tabbtn-send");
+  // The server unreachable: every new connection fails (a path that is
+  // not the WebSocket's) until __down goes.
+  await alice.eval("(() => { const Real = WebSocket; window.__down = true;" +
+    " window.WebSocket = function (url) { return new Real(window.__down ? 'wss://' + location.host + '/down' : url); };" +
+    " Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });" +
+    " conn.ws.close(); })()");
+  await alice.waitFor("document.querySelector('#status').textContent.startsWith('Connection lost')", "the loss told");
+  await sleep(1200);
+  await alice.typeInto("#send-to", "bob");
+  await alice.typeInto("#send-amount", "3");
+  await alice.tap("#send-form button[type=submit]");
+  const SEND = "document.querySelector('#send-form button[type=submit]')";
+  await alice.waitFor("!" + SEND + ".disabled && document.querySelector('#send-form .error').textContent",
+    "the send answered", 4000);
+  const said = await alice.text("#send-form .error");
+  check(/nothing was sent/i.test(said), "the page says nothing was sent (" + said + ")");
+  await alice.shot("offline-action-told");
+  check(alice.sentCmd("send").length === 0, "no send went out");
+  await alice.eval("window.__down = false");
+  await alice.waitFor("conn.ws.readyState === WebSocket.OPEN && document.querySelector('#status').textContent === ''",
+    "the page back", 20000);
+  await alice.tap("#send-form button[type=submit]");
+  await alice.waitFor("document.querySelector('#status').textContent === 'Sent 3 credits to bob.'", "the send made");
+  check(await alice.text("#balance") === "97", "sent once (balance " + await alice.text("#balance") + ")");
+};
+
 // Revoking this browser's own login asks first, saying it logs this
 // browser out; done, the page is logged out at once and says why.  Log
 // out's "You are logged out." is a notice, not an error.
