@@ -270,6 +270,10 @@ cli_cmd_lookup(const char *word)
 	}
 	if (ambiguous) {
 		cli_error("ambiguous command '%s': %s", word, cands);
+	} else if (strcmp(word, "shell") == 0 && cli_cmd_typed[0] != '\0') {
+		/* Asked for by name on the command line, as in "drink shell". */
+		cli_error("unknown command 'shell': drink without a command is "
+		    "the shell");
 	} else {
 		cli_error("unknown command '%s' (try %shelp)", word,
 		    cli_cmd_typed);

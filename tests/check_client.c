@@ -403,6 +403,10 @@ START_TEST(exit_2_is_a_usage_error_naming_the_rule)
 	DRINK(&r, "bogus");
 	expect_run(&r, 2, "", "drink: unknown command 'bogus' (try drink "
 	    "help)\n");
+	/* The shell is drink without a command, as the one asking is told. */
+	DRINK(&r, "shell");
+	expect_run(&r, 2, "", "drink: unknown command 'shell': drink without "
+	    "a command is the shell\n");
 	DRINK(&r, "us");
 	expect_run(&r, 2, "", "drink: ambiguous command 'us': user-add, "
 	    "user-mod, users\n");
