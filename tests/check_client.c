@@ -827,7 +827,7 @@ START_TEST(exit_3_says_the_web_port_is_not_the_member_port)
 	free(port);
 	port = xasprintf("%d", web->port);
 	DRINK(&r, "-p", port, "machines");
-	expect_run(&r, 0, NULL, "");
+	expect_run(&r, 0, NULL, "(no machines)\n");
 	free(port);
 	h_server_free(web);
 }
