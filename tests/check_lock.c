@@ -409,25 +409,6 @@ demo_online_within(const char *dir, const char *machine, int64_t ms)
 	return online;
 }
 
-/* Whether the file at path holds needle within ms. */
-static int
-demo_file_holds_within(const char *path, const char *needle, int64_t ms)
-{
-	int64_t end = demo_now_ms() + ms;
-	char *text;
-	int found;
-
-	for (;;) {
-		text = h_slurp(path, H_SLURP_MAX);
-		found = text != NULL && strstr(text, needle) != NULL;
-		free(text);
-		if (found || demo_now_ms() >= end) {
-			return found;
-		}
-		usleep(100 * 1000);
-	}
-}
-
 /*
  * The demo as a user meets it: a simulated machine whose machine an admin
  * switches off exits, and is started again, so that switching it back on
@@ -449,10 +430,10 @@ START_TEST(the_demo_brings_machines_back_and_remakes_a_deleted_database)
 	ck_assert_int_eq(h_drink_run("-u admin machine-mod coffee --disable",
 	    out, 10000), 0);
 	/* Its controller, cut off, tries again and is refused: it exits. */
-	ck_assert_msg(demo_file_holds_within(log, "run-demo: drink-machine "
+	ck_assert_msg(h_file_wait(log, "run-demo: drink-machine "
 	    "for coffee stopped (exit 1); starting it again in 5 s", 30000),
 	    "%s", h_slurp(log, H_SLURP_MAX));
-	ck_assert(demo_file_holds_within(log, "forbidden: machine is disabled",
+	ck_assert(h_file_wait(log, "forbidden: machine is disabled",
 	    0));
 	ck_assert(!demo_online_within(dir, "coffee", 0));
 	ck_assert_int_eq(h_drink_run("-u admin machine-mod coffee --enable",

@@ -2015,25 +2015,6 @@ ops_notify_recv(int fd, int ms)
  * start that fails (here: another drinkd holds the database) fails
  * "systemctl start" too instead of passing and dying just after.
  */
-/* Wait up to ms for needle in the file at path; 1 when it came. */
-static int
-ops_file_wait(const char *path, const char *needle, int64_t ms)
-{
-	int64_t deadline = now_ms() + ms;
-	char *text;
-	int found;
-
-	for (;;) {
-		text = h_slurp(path, H_SLURP_MAX);
-		found = text != NULL && strstr(text, needle) != NULL;
-		free(text);
-		if (found || now_ms() >= deadline) {
-			return found;
-		}
-		usleep(50 * 1000);
-	}
-}
-
 /*
  * A SIGHUP while drinkd is still starting (a certificate hook's reload
  * right after a restart; here the start waits for a database another
@@ -2064,7 +2045,7 @@ START_TEST(ops_sighup_during_the_start_is_a_reload_once_serving)
 	    "echo $! >%s", build, conf, log, pidf);
 	ck_assert_msg(rc == 0, "%s", text);
 	free(text);
-	ck_assert_msg(ops_file_wait(log, "member port: listening", 20000),
+	ck_assert_msg(h_file_wait(log, "member port: listening", 20000),
 	    "never bound");
 	text = h_slurp(pidf, H_SLURP_MAX);
 	pid = strtol(text, NULL, 10);
@@ -2075,11 +2056,11 @@ START_TEST(ops_sighup_during_the_start_is_a_reload_once_serving)
 	ck_assert_int_eq(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(h);
-	ck_assert_msg(ops_file_wait(log, "reloaded certificates", 20000),
+	ck_assert_msg(h_file_wait(log, "reloaded certificates", 20000),
 	    "the SIGHUP was no reload (see %s)", log);
-	ck_assert(ops_file_wait(log, "ready", 1000));
+	ck_assert(h_file_wait(log, "ready", 1000));
 	ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
-	ck_assert(ops_file_wait(log, "info: stopped", 20000));
+	ck_assert(h_file_wait(log, "info: stopped", 20000));
 	free(pidf);
 	free(log);
 	free(db);

@@ -739,17 +739,27 @@ h_server_log_contains(struct h_server *s, const char *needle)
 }
 
 int
-h_server_log_wait(struct h_server *s, const char *needle, int64_t timeout_ms)
+h_file_wait(const char *path, const char *needle, int64_t timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
+	char *text;
+	int found;
 
-	while (!h_server_log_contains(s, needle)) {
-		if (now_ms() > deadline) {
-			return 0;
+	for (;;) {
+		text = h_slurp(path, 64 * 1024 * 1024);
+		found = text != NULL && strstr(text, needle) != NULL;
+		free(text);
+		if (found || now_ms() >= deadline) {
+			return found;
 		}
 		usleep(20 * 1000);
 	}
-	return 1;
+}
+
+int
+h_server_log_wait(struct h_server *s, const char *needle, int64_t timeout_ms)
+{
+	return h_file_wait(s->log, needle, timeout_ms);
 }
 
 int

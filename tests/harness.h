@@ -125,6 +125,8 @@ void h_server_free(struct h_server *s);
 int h_server_cmd(struct h_server *s, const char *args, const char *stdin_text);
 /* 1 when the server's log contains needle. */
 int h_server_log_contains(struct h_server *s, const char *needle);
+/* Poll the file at path until it holds needle: 1, or 0 after timeout_ms. */
+int h_file_wait(const char *path, const char *needle, int64_t timeout_ms);
 /* Poll the log until it contains needle: 1, or 0 after timeout_ms. */
 int h_server_log_wait(struct h_server *s, const char *needle,
     int64_t timeout_ms);
