@@ -140,6 +140,35 @@ ops_sh(char **text, const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/*
+ * For drinkd run as nobody: a directory outside the tests' private one
+ * (which nobody cannot enter) with a configuration (*conf) naming its own
+ * server certificate, and a copy of drinkd (*abs: the tree under test may
+ * be in a home nobody cannot enter).  Caller frees all three.
+ */
+static char *
+ops_nobody_dir(const char *build, char **conf, char **abs)
+{
+	char *dir = xstrdup("/tmp/drink-ops-XXXXXX"), *text, *crt;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	text = h_cert_path("server.crt");
+	crt = xasprintf("%s/server.crt", dir);
+	h_copy_file(text, crt, 0644);
+	free(text);
+	text = xasprintf("cert = %s", crt);
+	free(crt);
+	*conf = ops_conf(dir, text);
+	free(text);
+	ck_assert_int_eq(chmod(*conf, 0644), 0);
+	text = xasprintf("%s/drinkd", build);
+	*abs = xasprintf("%s/drinkd", dir);
+	h_copy_file(text, *abs, 0755);
+	free(text);
+	return dir;
+}
+
 /* ---- drinkd -n ----------------------------------------------------------- */
 
 START_TEST(ops_check_refuses_each_bad_value_naming_file_line_and_key)
@@ -499,24 +528,7 @@ START_TEST(ops_unreadable_key_says_how_to_let_drinkd_read_it)
 	if (geteuid() != 0) {
 		return;	/* it takes root to run drinkd as another user */
 	}
-	/* Outside the tests' private directory, which nobody cannot enter. */
-	dir = xstrdup("/tmp/drink-ops-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(chmod(dir, 0755), 0);
-	text = h_cert_path("server.crt");
-	want = xasprintf("%s/server.crt", dir);
-	h_copy_file(text, want, 0644);
-	free(text);
-	text = xasprintf("cert = %s", want);
-	free(want);
-	conf = ops_conf(dir, text);
-	free(text);
-	ck_assert_int_eq(chmod(conf, 0644), 0);
-	/* The tree under test may be in a home nobody cannot enter. */
-	text = xasprintf("%s/drinkd", build);
-	abs = xasprintf("%s/drinkd", dir);
-	h_copy_file(text, abs, 0755);
-	free(text);
+	dir = ops_nobody_dir(build, &conf, &abs);
 	rc = ops_sh(&text, "setpriv --reuid=65534 --regid=65534 "
 	    "--clear-groups %s -f %s -n", abs, conf);
 	want = xasprintf("key: cannot read %s/server.key: Permission denied; "
@@ -583,27 +595,11 @@ START_TEST(ops_database_drinkd_cannot_write_says_how_to_give_it)
 	if (geteuid() != 0) {
 		return;	/* it takes root to run drinkd as another user */
 	}
-	/* Outside the tests' private directory, which nobody cannot enter. */
-	dir = xstrdup("/tmp/drink-ops-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(chmod(dir, 0755), 0);
+	dir = ops_nobody_dir(build, &conf, &abs);
 	ck_assert_int_eq(chown(dir, 65534, 65534), 0);
-	text = h_cert_path("server.crt");
-	want = xasprintf("%s/server.crt", dir);
-	h_copy_file(text, want, 0644);
-	free(text);
-	text = xasprintf("cert = %s", want);
-	free(want);
-	conf = ops_conf(dir, text);
-	free(text);
-	ck_assert_int_eq(chmod(conf, 0644), 0);
 	p = xasprintf("%s/server.key", dir);
 	ck_assert_int_eq(chown(p, 65534, 65534), 0);
 	free(p);
-	text = xasprintf("%s/drinkd", build);
-	abs = xasprintf("%s/drinkd", dir);
-	h_copy_file(text, abs, 0755);
-	free(text);
 	db = xasprintf("%s/drink.db", dir);
 	/* A directory left root's (install -d without -o): named, and who. */
 	ck_assert_int_eq(chown(dir, 0, 0), 0);
