@@ -461,18 +461,20 @@ tls_soonest(STACK_OF(X509) *certs)
 	return soonest;
 }
 
-int
-tls_cert_until(const char *path, char *until, size_t untillen, char *name,
+/*
+ * The notAfter (UTC) of the certificate in the PEM file at path that
+ * expires first, and its subject into name: 0, or -1 when none is read.
+ */
+static int
+tls_cert_soonest(const char *path, struct tm *tm, char *name,
     size_t namelen)
 {
 	STACK_OF(X509) *certs = tls_read_certs(path);
 	X509 *soonest = tls_soonest(certs);
-	struct tm tm;
 	int rc = -1;
 
 	if (soonest != NULL &&
-	    ASN1_TIME_to_tm(X509_get0_notAfter(soonest), &tm) == 1 &&
-	    strftime(until, untillen, "%Y-%m-%d %H:%M UTC", &tm) > 0) {
+	    ASN1_TIME_to_tm(X509_get0_notAfter(soonest), tm) == 1) {
 		X509_NAME_oneline(X509_get_subject_name(soonest), name,
 		    (int)namelen);
 		rc = 0;
@@ -483,23 +485,26 @@ tls_cert_until(const char *path, char *until, size_t untillen, char *name,
 }
 
 int
+tls_cert_until(const char *path, char *until, size_t untillen, char *name,
+    size_t namelen)
+{
+	struct tm tm;
+
+	return tls_cert_soonest(path, &tm, name, namelen) == 0 &&
+	    strftime(until, untillen, "%Y-%m-%d %H:%M UTC", &tm) > 0 ? 0 : -1;
+}
+
+int
 tls_cert_expiry(const char *path, int64_t *seconds_left, char *name,
     size_t namelen)
 {
-	STACK_OF(X509) *certs = tls_read_certs(path);
-	X509 *soonest = tls_soonest(certs);
-	int day, sec, rc = -1;
+	struct tm tm;
 
-	if (soonest != NULL && ASN1_TIME_diff(&day, &sec, NULL,
-	    X509_get0_notAfter(soonest)) == 1) {
-		*seconds_left = (int64_t)day * 86400 + sec;
-		X509_NAME_oneline(X509_get_subject_name(soonest), name,
-		    (int)namelen);
-		rc = 0;
+	if (tls_cert_soonest(path, &tm, name, namelen) != 0) {
+		return -1;
 	}
-	sk_X509_pop_free(certs, X509_free);
-	ERR_clear_error();
-	return rc;
+	*seconds_left = (int64_t)timegm(&tm) - (int64_t)time(NULL);
+	return 0;
 }
 
 int
