@@ -152,6 +152,17 @@ drop_hold(sqlite3 *h, void *arg)
 	snprintf(d->item, sizeof(d->item), "%s", db_col_text(st, 2));
 	price = sqlite3_column_int64(st, 3);
 	d->price = price;
+	/*
+	 * A slot made before slot_set required an item (and price), or
+	 * before an item could not be blanks, sells nothing anyone chose:
+	 * it cannot vend until it is set up.
+	 */
+	if (d->item[strspn(d->item, " \t\r\n\v\f")] == '\0') {
+		snprintf(d->message, sizeof(d->message), "slot %d of %s is "
+		    "not set up: it has no item", d->slot, d->machine);
+		rc = ERR_SLOT_DISABLED;
+		goto out;
+	}
 	if (!sqlite3_column_int(st, 5)) {
 		rc = ERR_SLOT_DISABLED;
 		goto out;

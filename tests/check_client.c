@@ -1173,11 +1173,12 @@ END_TEST
 /*
  * A new slot needs an item and a price: the server says which is
  * missing.  A slot without an item (as slot_set once made a new one)
- * shows "-", as any missing value does.
+ * shows "-", as any missing value does, and sells nothing.
  */
 START_TEST(a_slot_without_an_item_reads_as_a_dash)
 {
 	struct run_result r;
+	struct fake *f;
 
 	DRINK_AS(&r, "admin", "adminpw", "slot-set", "m1", "2", "--price",
 	    "5");
@@ -1204,8 +1205,14 @@ START_TEST(a_slot_without_an_item_reads_as_a_dash)
 	expect_run(&r, 0, "SLOT  ITEM  PRICE  STOCK  ENABLED\n"
 	    "   1  Cola     10      5  yes\n"
 	    "   2  -         5      0  yes\n", "");
+	/* It cannot be dropped from until it is set up. */
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
 	DRINK_AS(&r, "alice", "alicepw", "drop", "m1", "2");
-	expect_run(&r, 1, "Dropping from Big Drink slot 2 ...\n", NULL);
+	expect_run(&r, 1, "Dropping from Big Drink slot 2 ...\n", "drink: "
+	    "slot 2 of m1 is not set up: it has no item (slot_disabled)\n");
+	ck_assert_int_eq(fake_vends(f), 0);
+	fake_stop(f);
+	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 }
 END_TEST
 

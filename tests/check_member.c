@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fake.h"
 #include "harness.h"
 
 #define MEMBER_TIMEOUT 60	/* seconds per test; ASan builds are slow */
@@ -30,6 +31,13 @@ member_shim_setup(void)
 {
 	member_shim = h_fault_shim();
 	member_srv = h_server_start(NULL);
+}
+
+/* With a machine port, for drops a controller answers (fake.h). */
+static void
+member_machine_setup(void)
+{
+	member_srv = h_machine_server_start(NULL);
 }
 
 static void
@@ -1349,6 +1357,54 @@ START_TEST(member_drop_unknown_slot)
 }
 END_TEST
 
+/*
+ * A slot from a database made before slot_set required an item holds "":
+ * it sells nothing anyone chose, even online and stocked, and at price 0
+ * it would vend for free.  Refused as slot_disabled, nothing held.
+ */
+START_TEST(member_drop_slot_without_item_refused)
+{
+	struct h_server *srv = member_srv;
+	struct h_client *c;
+	struct fake *f;
+	cJSON *r;
+
+	member_add_machine(srv);
+	h_sql_exec(srv, "INSERT INTO slots (machine, slot, item, price, stock,"
+	    " enabled) VALUES ('m1', 3, '', 0, 5, 1), ('m1', 4, ' \t', 10,"
+	    " 5, 1)");
+	f = fake_start(srv, "m1", FAKE_ACK, 0);
+	c = h_connect_as(srv, "alice", "alicepw");
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
+	ck_assert_str_eq(h_error(r), "slot_disabled");
+	ck_assert_str_eq(h_str(r, "message"), "slot 3 of m1 is not set up: "
+	    "it has no item");
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"key\":\"k4\"}");
+	ck_assert_str_eq(h_error(r), "slot_disabled");
+	ck_assert_str_eq(h_str(r, "message"), "slot 4 of m1 is not set up: "
+	    "it has no item");
+	cJSON_Delete(r);
+	/* Nothing vended, charged, held or recorded. */
+	ck_assert_int_eq(fake_vends(f), 0);
+	ck_assert_int_eq(member_balance_cmd(c), 100);
+	ck_assert_int_eq(h_balance(srv, "@holds"), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx"
+	    " WHERE kind = 'drop'"), 0);
+	/* Once set up, it sells. */
+	h_admin(srv, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	    "\"item\":\"Water\",\"price\":30}", NULL);
+	h_expect(c, NULL, "{\"cmd\":\"drop\",\"machine\":\"m1\","
+	    "\"slot\":3}");
+	ck_assert_int_eq(fake_vends(f), 1);
+	ck_assert_int_eq(member_balance_cmd(c), 70);
+	h_close(c);
+	fake_stop(f);
+	ck_assert_int_eq(h_check_ledger(srv), 0);
+}
+END_TEST
+
 /* ---- who -------------------------------------------------------------- */
 
 START_TEST(member_who_hides_addresses)
@@ -2039,6 +2095,9 @@ member_suite(void)
 	MEMBER_TCASE("drop without a controller charges nothing");
 	tcase_add_test(tc, member_drop_offline_charges_nothing);
 	tcase_add_test(tc, member_drop_unknown_slot);
+	tc = h_tcase(s, "drop refuses a slot that is not set up",
+	    member_machine_setup, member_teardown, MEMBER_TIMEOUT);
+	tcase_add_test(tc, member_drop_slot_without_item_refused);
 
 	MEMBER_TCASE("who hides addresses from members");
 	tcase_add_test(tc, member_who_hides_addresses);

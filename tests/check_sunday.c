@@ -802,7 +802,14 @@ START_TEST(sunday_drop_refusals)
 	lg_say(c, "DROP 3\n", "ERR 102 Slot disabled.\r\n");
 	lg_say(c, "DROP 2\n", "ERR 100 Slot empty.\r\n");
 	lg_say(c, "DROP 4\n", "ERR 203 User is poor.\r\n");
+	/* A slot without an item (an old database's) is not set up. */
+	h_sql_exec(srv, "INSERT INTO slots (machine, slot, item, price, stock,"
+	    " enabled) VALUES ('m1', 8, '', 0, 5, 1)");
+	lg_say(c, "DROP 8\nWHOAMI\n", "ERR 102 Slot disabled.\r\n"
+	    "OK:  alice\r\n");
 	ck_assert_int_eq(fake_vends(f), 0);
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind = 'drop'"), 0);
 	ck_assert_int_eq(h_balance(srv, "alice"), 100);
 	h_ledger_settled(srv);
 	h_close(c);
