@@ -54,8 +54,10 @@
 #define W_AMOUNT(f, m, lo, h) { .field = f, .type = SPEC_T_AMOUNT, \
 	.flags = SPEC_A_REQ, .min = lo, .max = PROTO_MAX_AMOUNT, .meta = m, \
 	.help = h }
+/* A note that must be given says something: not "", not blanks only. */
 #define W_NOTE(fl, h) { .field = "note", .type = SPEC_T_TEXT, .flags = fl, \
-	.min = 0, .max = PROTO_NOTE_MAX, .meta = "NOTE", .help = h }
+	.min = ((fl) & SPEC_A_REQ) ? 1 : 0, .max = PROTO_NOTE_MAX, \
+	.meta = "NOTE", .help = h }
 #define W_ID(f, m, h) { .field = f, .type = SPEC_T_INT, .flags = SPEC_A_REQ, \
 	.min = 1, .max = SPEC_ID_MAX, .meta = m, .help = h }
 /* Options: --opt VALUE. */

@@ -838,6 +838,54 @@ END_TEST
 
 /* ---- refund ----------------------------------------------------------- */
 
+/*
+ * An admin's money note says why, for the ledger: "" or blanks only is
+ * refused with the rule, and nothing moves.  send's note stays optional.
+ */
+START_TEST(admin_money_notes_not_blank)
+{
+	static const char *const notes[] = { "", "   ", "\\t \\r\\n" };
+	struct h_client *a = admin_connect();
+	int64_t credit, txs;
+	size_t i;
+	cJSON *r;
+
+	r = h_call(a, "{\"cmd\":\"credit\",\"user\":\"alice\",\"amount\":5,"
+	    "\"note\":\"c\"}");
+	H_ASSERT_OK(r);
+	credit = h_num(r, "tx");
+	cJSON_Delete(r);
+	txs = h_sql_int(admin_srv, "SELECT count(*) FROM tx");
+	for (i = 0; i < sizeof(notes) / sizeof(notes[0]); i++) {
+		r = h_callf(a, "{\"cmd\":\"credit\",\"user\":\"alice\","
+		    "\"amount\":5,\"note\":\"%s\"}", notes[i]);
+		ck_assert_str_eq(h_error(r), "bad_request");
+		ck_assert_str_eq(h_str(r, "message"), "\"note\" must be 1 to "
+		    "200 bytes long and not blank");
+		cJSON_Delete(r);
+		h_expectf(a, "bad_request", "{\"cmd\":\"debit\",\"user\":"
+		    "\"alice\",\"amount\":5,\"note\":\"%s\"}", notes[i]);
+		h_expectf(a, "bad_request", "{\"cmd\":\"set_balance\",\"user\":"
+		    "\"alice\",\"balance\":7,\"note\":\"%s\"}", notes[i]);
+		/* Refused before the transaction is looked at. */
+		h_expectf(a, "bad_request", "{\"cmd\":\"refund\",\"tx\":%lld,"
+		    "\"note\":\"%s\"}", (long long)credit, notes[i]);
+	}
+	ck_assert_int_eq(h_balance(admin_srv, "alice"), 105);
+	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM tx"), txs);
+	/* A note with something in it, spaces around, is taken as given. */
+	h_expect(a, NULL, "{\"cmd\":\"debit\",\"user\":\"alice\","
+	    "\"amount\":5,\"note\":\" x \"}");
+	/* send's note may still be left empty. */
+	h_login(a, "alice", "alicepw");
+	h_expect(a, NULL, "{\"cmd\":\"send\",\"to\":\"admin\",\"amount\":1,"
+	    "\"note\":\"\"}");
+	ck_assert_int_eq(h_balance(admin_srv, "alice"), 99);
+	ck_assert_int_eq(h_check_ledger(admin_srv), 0);
+	h_close(a);
+}
+END_TEST
+
 START_TEST(admin_refund_only_drops)
 {
 	struct h_client *a = admin_connect();
@@ -1419,6 +1467,7 @@ admin_suite(void)
 	ADMIN_TCASE("credit, debit and set_balance move money");
 	tcase_add_test(tc, admin_credit_debit_set_balance);
 	tcase_add_test(tc, admin_money_refusals);
+	tcase_add_test(tc, admin_money_notes_not_blank);
 	tcase_add_test(tc, admin_credit_key_once);
 
 	ADMIN_TCASE("every change to money or users takes a key");

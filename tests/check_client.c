@@ -457,6 +457,22 @@ START_TEST(exit_2_is_a_usage_error_naming_the_rule)
 	DRINK(&r, "slot-set", "m1", "1", "--item", "  ");
 	expect_run(&r, 2, "", "drink: slot-set: --item must be 1 to 200 "
 	    "bytes long and not blank, not '  '\n");
+	/* An admin's money note says why; send's may be left out. */
+	DRINK(&r, "credit", "bob", "5", "");
+	expect_run(&r, 2, "", "drink: credit: NOTE must be 1 to 200 bytes "
+	    "long and not blank, not ''\n");
+	DRINK(&r, "debit", "bob", "5", "   ");
+	expect_run(&r, 2, "", "drink: debit: NOTE must be 1 to 200 bytes "
+	    "long and not blank, not '   '\n");
+	DRINK(&r, "set-balance", "bob", "5", " ", "--yes");
+	expect_run(&r, 2, "", "drink: set-balance: NOTE must be 1 to 200 "
+	    "bytes long and not blank, not ' '\n");
+	DRINK(&r, "refund", "1", "\t");
+	expect_run(&r, 2, "", "drink: refund: NOTE must be 1 to 200 bytes "
+	    "long and not blank, not '\t'\n");
+	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM tx WHERE "
+	    "kind IN ('credit', 'debit', 'adjust', 'refund') AND "
+	    "note NOT LIKE 'initial%%'"), 0);
 	DRINK(&r, "machine-mod", "m1", "--enable", "--disable");
 	expect_run(&r, 2, "", "drink: machine-mod: --disable given twice, "
 	    "or conflicts with an earlier option\n");
