@@ -103,15 +103,25 @@ cmd_token_revoke(struct session *s, struct req *r)
 	return rc;
 }
 
+/*
+ * An empty list would subscribe to nothing and say ok: a client's mistake
+ * (unsubscribe's empty list is another matter: it asks what is left).
+ */
 int
 cmd_subscribe(struct session *s, struct req *r)
 {
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(r->args,
+	    "topics");
 	const char *why = "";
 	unsigned bits, now;
 	int rc;
 
-	rc = event_topics_parse(cJSON_GetObjectItemCaseSensitive(r->args,
-	    "topics"), s->logged_in, s->admin, &bits, &why);
+	if (cJSON_IsArray(list) && cJSON_GetArraySize(list) == 0) {
+		r->message = "\"topics\" must name at least one topic "
+		    "(machines, slots, balance, drops, sessions)";
+		return ERR_BAD_REQUEST;
+	}
+	rc = event_topics_parse(list, s->logged_in, s->admin, &bits, &why);
 	if (rc != ERR_NONE) {
 		r->message = why;
 		return rc;

@@ -712,6 +712,40 @@ START_TEST(member_bad_request_wrong_types)
 }
 END_TEST
 
+/*
+ * subscribe with no topics would say ok and subscribe to nothing: it is
+ * refused, naming the topics there are.  unsubscribe's empty list stays
+ * a question (what is left).
+ */
+START_TEST(member_subscribe_needs_a_topic)
+{
+	struct h_client *c = h_connect_as(member_srv, "alice", "alicepw");
+	cJSON *r;
+
+	r = h_call(c, "{\"id\":1,\"cmd\":\"subscribe\",\"topics\":[]}");
+	ck_assert_str_eq(h_error(r), "bad_request");
+	ck_assert_str_eq(h_str(r, "message"), "\"topics\" must name at least "
+	    "one topic (machines, slots, balance, drops, sessions)");
+	cJSON_Delete(r);
+	member_ping_ok(c);
+	r = h_call(c, "{\"cmd\":\"unsubscribe\",\"topics\":[]}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 0);
+	cJSON_Delete(r);
+	r = h_call(c, "{\"cmd\":\"subscribe\",\"topics\":[\"balance\"]}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 1);
+	cJSON_Delete(r);
+	/* A refused empty list leaves what was subscribed as it was. */
+	h_expect(c, "bad_request", "{\"cmd\":\"subscribe\",\"topics\":[]}");
+	r = h_call(c, "{\"cmd\":\"unsubscribe\",\"topics\":[]}");
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(cJSON_GetArraySize(h_array(r, "topics")), 1);
+	cJSON_Delete(r);
+	h_close(c);
+}
+END_TEST
+
 START_TEST(member_bad_request_names)
 {
 	struct h_client *c = h_connect_as(member_srv, "alice", "alicepw");
@@ -2068,6 +2102,7 @@ member_suite(void)
 	tcase_add_test(tc, member_bad_request_not_an_object);
 	tcase_add_test(tc, member_bad_request_missing_or_mistyped_cmd);
 	tcase_add_test(tc, member_bad_request_wrong_types);
+	tcase_add_test(tc, member_subscribe_needs_a_topic);
 	tcase_add_test(tc, member_bad_request_names);
 	tcase_add_test(tc, member_bad_request_note_and_key_length);
 	tcase_add_test(tc, member_bad_request_nul_in_string);
