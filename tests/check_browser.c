@@ -186,6 +186,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "log-machine-by-name", setup_screens },
 	{ "an action while reconnecting is told nothing was sent",
 	    "tests/browser/screens.js", "offline-action-told", setup_screens },
+	{ "a refund without a reason is asked for one, nothing sent",
+	    "tests/browser/screens.js", "refund-needs-reason", setup_screens },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

@@ -1582,6 +1582,12 @@ async function loadLog(older) {
 async function refund(t) {
   const note = prompt("Refund " + (t.item || "drop") + " (tx " + t.tx + ") to " + t.user + ". Reason:", "");
   if (note === null) return;
+  // The reason is the ledger's note, which may not be blank: said in the
+  // prompt's words rather than sent to be refused as "the note".
+  if (!note.trim()) {
+    setStatus("A refund needs a reason, for the ledger; nothing was refunded.", true);
+    return;
+  }
   const r = await call("refund", { tx: t.tx, note: note });
   setStatus(r.ok ? "Refunded tx " + t.tx + "." : explain(r), !r.ok);
   if (r.ok) loadLog(false);

@@ -914,6 +914,35 @@ SCENARIOS["log-empty"] = async (browser) => {
     "with entries, no word of none");
 };
 
+// A refund's reason is the ledger's note: left empty or blank it is
+// asked for again in the prompt's words, and nothing is sent; with one,
+// the drop is refunded.
+SCENARIOS["refund-needs-reason"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  const tx = await alice.eval("call('drop', { machine: 'm1', slot: 3 }).then((r) => r.ok ? r.tx : JSON.stringify(r))");
+  check(typeof tx === "number", "alice dropped a Cola (" + tx + ")");
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-log");
+  const REFUND = "#log tr[data-tx='" + tx + "'] button.refund";
+  await admin.waitFor("document.querySelector(\"" + REFUND + "\")", "Refund on alice's drop");
+  for (const answer of ["", "   "]) {
+    admin.dialogAnswer = answer;
+    await admin.tap(REFUND);
+    await admin.waitFor("document.querySelector('#status').classList.contains('bad')", "the blank reason refused");
+    const said = await admin.text(STATUS);
+    check(said === "A refund needs a reason, for the ledger; nothing was refunded.",
+      "a reason of " + JSON.stringify(answer) + " is asked for (" + said + ")");
+    check(admin.sentCmd("refund").length === 0, "nothing is sent for " + JSON.stringify(answer));
+    await admin.eval("setStatus('')");
+  }
+  admin.dialogAnswer = "came out warm";
+  await admin.tap(REFUND);
+  await admin.waitFor("document.querySelector('#status').textContent === 'Refunded tx " + tx + ".'", "the refund");
+  check(admin.sentCmd("refund").length === 1 && admin.sentCmd("refund")[0].note === "came out warm",
+    "the refund carries its reason");
+};
+
 // Since after Until is said in the form's words, and nothing is asked
 // of the server; one day (Since = Until) is a range.
 SCENARIOS["log-range-reversed"] = async (browser) => {
