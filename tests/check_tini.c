@@ -625,6 +625,40 @@ START_TEST(tini_vend_nack_releases)
 }
 END_TEST
 
+/*
+ * A slot without an item (an old database's) is refused before the hold:
+ * the board is sent no "3", so it has nothing to answer, and the next
+ * vend is the next drop's.
+ */
+START_TEST(tini_slot_without_item_not_vended)
+{
+	struct h_client *b = board_login("0password\n");
+	struct h_client *c;
+	cJSON *r;
+
+	h_sql_exec(srv, "INSERT INTO slots (machine, slot, item, price, stock,"
+	    " enabled) VALUES ('m1', 9, '', 0, 5, 1)");
+	c = member_drop(9);
+	r = h_read(c);
+	H_ASSERT_ERROR(r, "slot_disabled");
+	ck_assert_str_eq(h_str(r, "message"), "slot 9 of m1 is not set up: "
+	    "it has no item");
+	cJSON_Delete(r);
+	ck_assert(lg_quiet(b, 300));
+	h_close(c);
+	c = member_drop(3);
+	lg_expect(b, "33\n");
+	lg_send(b, "4\n");
+	r = h_read(c);
+	H_ASSERT_OK(r);
+	ck_assert_int_eq(h_num(r, "balance"), 90);
+	cJSON_Delete(r);
+	ledger_clean();
+	h_close(c);
+	h_close(b);
+}
+END_TEST
+
 START_TEST(tini_late_ack_moves_nothing)
 {
 	struct h_client *b = board_login("0password\n");
@@ -1059,6 +1093,7 @@ tini_suite(void)
 	    tini_delay_holds_up_no_one_and_the_timeout_runs_from_the_write);
 	tcase_add_test(tc, tini_vending_event_when_the_board_is_told);
 	tcase_add_test(tc, tini_vend_nack_releases);
+	tcase_add_test(tc, tini_slot_without_item_not_vended);
 	tcase_add_test(tc, tini_late_ack_moves_nothing);
 	tcase_add_test(tc, tini_disconnect_mid_vend_releases);
 	tcase_add_test(tc, tini_replaced_by_newer_board);
