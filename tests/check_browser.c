@@ -58,6 +58,19 @@ setup_screens(void)
 }
 
 /*
+ * setup_screens's world with two slots of m1 that are not set up, as an
+ * old database may hold them: slot 6's item is "", slot 7's blanks.
+ */
+static void
+setup_no_item(void)
+{
+	setup_screens();
+	h_sql_exec(srv, "INSERT INTO slots (machine, slot, item, price, stock,"
+	    " enabled) VALUES ('m1', 6, '', 0, 5, 1), ('m1', 7, '  ', 0, 5,"
+	    " 1)");
+}
+
+/*
  * setup_screens's world with drinkd under the storage-fault shim
  * (tests/shim/fault.c): a scenario writes a fault's kind into
  * $FAULT_FILE to make the database's writes fail, and removes it to end
@@ -188,6 +201,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "offline-action-told", setup_screens },
 	{ "a refund without a reason is asked for one, nothing sent",
 	    "tests/browser/screens.js", "refund-needs-reason", setup_screens },
+	{ "a slot without an item is not offered to drop from",
+	    "tests/browser/screens.js", "no-item-not-offered", setup_no_item },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

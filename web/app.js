@@ -654,7 +654,9 @@ function renderMachines() {
     box.append(h("p", { class: "hint" }, "No machines yet."));
   }
   for (const m of [...state.machines.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    const slots = (state.slots.get(m.machine) || []).filter((s) => s.item);
+    // A slot with no item (or blanks only, from an old database) is not
+    // set up: the server refuses its drops, so it is not offered.
+    const slots = (state.slots.get(m.machine) || []).filter((s) => s.item && s.item.trim());
     // Why a Drop is off is written under it, as "empty" is in the stock
     // column: a phone shows no title.  The button's label says it to a
     // screen reader, so the words under it are not read twice.

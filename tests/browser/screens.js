@@ -914,6 +914,22 @@ SCENARIOS["log-empty"] = async (browser) => {
     "with entries, no word of none");
 };
 
+// Slots of m1 that are not set up (check_browser.c's setup_no_item: slot
+// 6's item "", slot 7's blanks) are not offered: no empty box to drop
+// from, which the server would refuse.
+SCENARIOS["no-item-not-offered"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  await alice.waitFor("document.querySelectorAll('#machines li.slot').length >= 4", "the slots");
+  await sleep(300);
+  const slots = await alice.eval("[...document.querySelectorAll('#machines button.drop')]" +
+    ".map((b) => b.closest('.machine').dataset.machine + '/' + b.dataset.slot).sort().join(' ')");
+  check(slots === "m1/3 m1/4 m1/5 m2/1", "only the slots with an item are offered (" + slots + ")");
+  const items = await alice.eval("[...document.querySelectorAll('#machines li.slot .item')]" +
+    ".filter((e) => !e.textContent.trim()).length");
+  check(items === 0, "no slot reads as nothing (" + items + ")");
+};
+
 // A refund's reason is the ledger's note: left empty or blank it is
 // asked for again in the prompt's words, and nothing is sent; with one,
 // the drop is refunded.
