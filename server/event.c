@@ -46,7 +46,7 @@ static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
  */
 static int event_nqueues;
 
-static void event_slots_forget(void);
+static void event_seen_forget(void);
 
 static int
 event_listened(void)
@@ -215,8 +215,8 @@ event_queue_topics(struct event_queue *q, unsigned bits, int add)
 	now = q->topics;
 	pthread_mutex_unlock(&q->lock);
 	/* After: a slot event from now on reaches q, seen before or not. */
-	if (add && (bits & EVENT_T_SLOTS)) {
-		event_slots_forget();
+	if (add && (bits & (EVENT_T_SLOTS | EVENT_T_MACHINES))) {
+		event_seen_forget();
 	}
 	return now;
 }
@@ -351,61 +351,67 @@ event_publish(unsigned topic, const char *user, const cJSON *ev)
 }
 
 /*
- * The last slot event published for a (machine, slot), so that a slot
- * event saying what the last one said is not sent again: a drop's capture
- * and the controller's sensed count that follows it both describe the
- * slot as it now is, and listeners hear it once.  Direct-mapped (a slot
- * whose entry another took may be told twice, which is harmless); guarded
- * by event_lock; forgotten whenever a queue starts listening to slots,
- * since it did not hear the lines kept here.
+ * The last slot event published for a (machine, slot), and the last
+ * machine event for a machine (slot 0), so that an event saying what the
+ * last one said is not sent again: a drop's capture and the controller's
+ * sensed count that follows it both describe the slot as it now is, and
+ * a machine disabled while online is told so by the disable and again by
+ * its controller's end; listeners hear each once.  Direct-mapped (an
+ * event whose entry another took may be told twice, which is harmless);
+ * guarded by event_lock; forgotten whenever a queue starts listening to
+ * slots or machines, since it did not hear the lines kept here.
  */
-#define EVENT_SLOTS_SEEN 512
-static struct event_slot_seen {
+#define EVENT_SEEN 512
+static struct event_seen_entry {
 	char machine[PROTO_NAME_MAX + 1];
 	int slot;
 	char *line;
 	size_t len;
-} event_slots_seen[EVENT_SLOTS_SEEN];
+} event_seen[EVENT_SEEN];
 
 static void
-event_slots_forget(void)
+event_seen_forget(void)
 {
 	size_t i;
 
 	pthread_mutex_lock(&event_lock);
-	for (i = 0; i < EVENT_SLOTS_SEEN; i++) {
-		free(event_slots_seen[i].line);
-		event_slots_seen[i].line = NULL;
+	for (i = 0; i < EVENT_SEEN; i++) {
+		free(event_seen[i].line);
+		event_seen[i].line = NULL;
 	}
 	pthread_mutex_unlock(&event_lock);
 }
 
 /*
- * A machine was deleted: its slots are gone, so what was last said about
- * them says nothing about the slots of a machine made again under that
- * name (they would otherwise be taken for old news and never told).
+ * A machine was deleted: it and its slots are gone, so what was last said
+ * about them says nothing about a machine made again under that name (it
+ * would otherwise be taken for old news and never told).
  */
 static void
-event_slots_forget_machine(const char *machine)
+event_seen_forget_machine(const char *machine)
 {
 	size_t i;
 
 	pthread_mutex_lock(&event_lock);
-	for (i = 0; i < EVENT_SLOTS_SEEN; i++) {
-		if (event_slots_seen[i].line != NULL &&
-		    strcmp(event_slots_seen[i].machine, machine) == 0) {
-			free(event_slots_seen[i].line);
-			event_slots_seen[i].line = NULL;
+	for (i = 0; i < EVENT_SEEN; i++) {
+		if (event_seen[i].line != NULL &&
+		    strcmp(event_seen[i].machine, machine) == 0) {
+			free(event_seen[i].line);
+			event_seen[i].line = NULL;
 		}
 	}
 	pthread_mutex_unlock(&event_lock);
 }
 
-/* Publish the slot event ev of machine's slot unless it was the last. */
+/*
+ * Publish ev to topic unless it is what was last published about
+ * machine's slot (0: about machine itself).
+ */
 static void
-event_publish_slot(const char *machine, int slot, const cJSON *ev)
+event_publish_seen(unsigned topic, const char *machine, int slot,
+    const cJSON *ev)
 {
-	struct event_slot_seen *e;
+	struct event_seen_entry *e;
 	uint32_t h = 2166136261u;
 	const char *c;
 	size_t len;
@@ -415,7 +421,7 @@ event_publish_slot(const char *machine, int slot, const cJSON *ev)
 		h = (h ^ (unsigned char)*c) * 16777619u;
 	}
 	h = (h ^ (uint32_t)slot) * 16777619u;
-	e = &event_slots_seen[h % EVENT_SLOTS_SEEN];
+	e = &event_seen[h % EVENT_SEEN];
 	pthread_mutex_lock(&event_lock);
 	if (e->line != NULL && e->slot == slot &&
 	    strcmp(e->machine, machine) == 0 && e->len == len &&
@@ -430,7 +436,7 @@ event_publish_slot(const char *machine, int slot, const cJSON *ev)
 	e->line = xmalloc(len);
 	memcpy(e->line, text, len);
 	e->len = len;
-	event_deliver(EVENT_T_SLOTS, NULL, ev, &text, &len);
+	event_deliver(topic, NULL, ev, &text, &len);
 	pthread_mutex_unlock(&event_lock);
 	free(text);
 }
@@ -485,7 +491,7 @@ event_machine(struct server *srv, const char *machine)
 	cJSON *ev = event_machine_now(srv, machine);
 
 	if (ev != NULL) {
-		event_publish(EVENT_T_MACHINES, NULL, ev);
+		event_publish_seen(EVENT_T_MACHINES, machine, 0, ev);
 		cJSON_Delete(ev);
 	}
 }
@@ -502,7 +508,7 @@ event_machine_deleted(const char *machine, const cJSON *last)
 	const cJSON *name = cJSON_GetObjectItem(last, "name");
 	const cJSON *temp = cJSON_GetObjectItem(last, "temperature");
 
-	event_slots_forget_machine(machine);
+	event_seen_forget_machine(machine);
 	cJSON_AddStringToObject(ev, "machine", machine);
 	cJSON_AddStringToObject(ev, "name", cJSON_IsString(name) ?
 	    name->valuestring : "");
@@ -570,7 +576,7 @@ event_slots(struct server *srv, const char *machine, cJSON *before,
 			cJSON_AddItemToObject(ev, old->string,
 			    cJSON_Duplicate(old, 1));
 		}
-		event_publish_slot(machine, n, ev);
+		event_publish_seen(EVENT_T_SLOTS, machine, n, ev);
 		cJSON_Delete(ev);
 	}
 out:

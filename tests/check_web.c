@@ -726,6 +726,70 @@ START_TEST(subscribe_machine_deleted_has_every_field)
 }
 END_TEST
 
+/* The machine events about machine that arrive on c within ms. */
+static int
+count_machine_events(struct h_client *c, const char *machine, int64_t ms)
+{
+	int64_t deadline = now_ms() + ms;
+	const cJSON *ev;
+	cJSON *r;
+	int n = 0;
+
+	while (now_ms() < deadline &&
+	    h_read_line(c, deadline - now_ms()) == CONN_OK) {
+		r = cJSON_Parse(c->line);
+		ev = cJSON_GetObjectItem(r, "event");
+		if (cJSON_IsString(ev) && strcmp(ev->valuestring,
+		    "machine") == 0 && strcmp(h_str(r, "machine"),
+		    machine) == 0) {
+			ck_assert_msg(cJSON_IsFalse(cJSON_GetObjectItem(r,
+			    "online")) && cJSON_IsFalse(cJSON_GetObjectItem(r,
+			    "enabled")), "%s", c->line);
+			n++;
+		}
+		cJSON_Delete(r);
+	}
+	return n;
+}
+
+/*
+ * Disabling a machine whose controller is online is one change: the
+ * disable and the controller's end that follows it are told once, as
+ * "offline, disabled".  A listener that subscribes later still hears it
+ * enabled again.
+ */
+START_TEST(subscribe_machine_disabled_told_once)
+{
+	struct h_client *w = h_connect_as(srv, "alice", "alicepw");
+	struct h_client *a = h_connect_as(srv, "admin", "adminpw");
+	struct fake *f;
+	cJSON *ev;
+
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":"
+	    "[\"machines\"]}");
+	f = fake_start(srv, "m1", FAKE_ACK, 200);
+	ev = wait_event(w, "machine", 5000);
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(ev, "online")));
+	cJSON_Delete(ev);
+	h_expect(a, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":false}");
+	ck_assert_int_eq(count_machine_events(w, "m1", 1500), 1);
+	fake_stop(f);
+	h_close(w);
+	w = h_connect_as(srv, "alice", "alicepw");
+	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":"
+	    "[\"machines\"]}");
+	h_expect(a, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	    "\"enabled\":true}");
+	ev = wait_event(w, "machine", 2000);
+	ck_assert_str_eq(h_str(ev, "machine"), "m1");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(ev, "enabled")));
+	cJSON_Delete(ev);
+	h_close(w);
+	h_close(a);
+}
+END_TEST
+
 START_TEST(subscribe_sessions_admin)
 {
 	struct h_client *a = h_connect_as(srv, "admin", "adminpw"), *c;
@@ -3005,6 +3069,7 @@ main(void)
 	tcase_add_test(tc, subscribe_slot_told_once_per_change);
 	tcase_add_test(tc, subscribe_slot_of_a_machine_made_again);
 	tcase_add_test(tc, subscribe_machine_deleted_has_every_field);
+	tcase_add_test(tc, subscribe_machine_disabled_told_once);
 	tcase_add_test(tc, subscribe_sessions_admin);
 	tcase_add_test(tc, subscribe_ordering);
 	tcase_add_test(tc, subscribe_overflow_closes_only_slow);
