@@ -191,6 +191,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "log-older-same-list", setup_screens },
 	{ "a refund names the drop it gave back",
 	    "tests/browser/screens.js", "refund-names-drop", setup_screens },
+	{ "a refund reads the Log again with the list's own filter",
+	    "tests/browser/screens.js", "refund-keeps-list", setup_screens },
 	{ "a slot's price out of range is told with its range",
 	    "tests/browser/screens.js", "slot-range-told", setup_screens },
 	{ "a delayed drop counts its delay down",

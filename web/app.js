@@ -1541,13 +1541,15 @@ function logClear() {
 }
 
 // Older goes on with the list shown, read with the filter it was shown
-// for: what has been typed into the fields since waits for Show.
-async function loadLog(older) {
+// for, and again (after a refund) reads that list afresh: what has been
+// typed into the fields since waits for Show.
+async function loadLog(older, again) {
   if (older && !(state.logArgs && state.logBefore)) return;
   // The machines to pick from for the filter, as they are now.
   $("#log-machines").replaceChildren(...[...state.machines.values()].map((m) =>
     h("option", { value: m.machine, label: m.name || m.machine })));
-  const args = older ? Object.assign({}, state.logArgs, { before: state.logBefore }) : logFilter();
+  const args = older ? Object.assign({}, state.logArgs, { before: state.logBefore }) :
+    again && state.logArgs ? state.logArgs : logFilter();
   if (args === null) {
     logClear();
     return;
@@ -1592,7 +1594,7 @@ async function refund(t) {
   }
   const r = await call("refund", { tx: t.tx, note: note });
   setStatus(r.ok ? "Refunded tx " + t.tx + "." : explain(r), !r.ok);
-  if (r.ok) loadLog(false);
+  if (r.ok) loadLog(false, true);
 }
 
 // ---- admin: online -------------------------------------------------------------------

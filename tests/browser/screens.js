@@ -1056,6 +1056,32 @@ SCENARIOS["refund-names-drop"] = async (browser) => {
   await alice.shot("refund-names-drop-390");
 };
 
+// A refund reads the Log again with the filter its list was shown for,
+// as Older goes on with it: what has been typed into the fields since
+// waits for Show, and the list does not turn into bob's (none).
+SCENARIOS["refund-keeps-list"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  await alice.waitFor(ONLINE + " === 'online'", "m1 online");
+  await alice.tap(COLA);
+  await alice.waitFor(BANNER + ".textContent.startsWith('Done')", "the Cola dropped", 15000);
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await admin.tap("#tabbtn-log");
+  await admin.waitFor("document.querySelector('#log button.refund')", "the drop in the Log");
+  await admin.typeInto("#log-user", "bob");
+  admin.dialogAnswer = "jammed";
+  await admin.tap("#log button.refund");
+  await admin.waitFor("document.querySelector('#status').textContent.startsWith('Refunded')", "the refund");
+  const REFUND = "[...document.querySelectorAll('#log tbody tr')]" +
+    ".some((r) => r.querySelector('.what')?.textContent.startsWith('refund of Cola'))";
+  await admin.waitFor(REFUND + " || document.querySelector('#log tbody').innerText.includes('No entries')",
+    "the Log read again");
+  const shown = await admin.eval("document.querySelector('#log tbody').innerText.trim()");
+  check(await admin.eval(REFUND), "the refund shows in the list it was made from (" + JSON.stringify(shown) + ")");
+  check(await admin.eval("[...document.querySelectorAll('#log tbody tr[data-tx] .user')]" +
+    ".some((e) => e.textContent === 'alice')"), "alice's entries are still listed (" + JSON.stringify(shown) + ")");
+  check(await admin.value("#log-user") === "bob", "what was typed stays in the field");
+};
+
 // A slot's price or stock out of its range is refused in the server's
 // words, naming the field and its range: -5 is a whole number, so "Price
 // and stock are whole numbers." would not say what is wrong with it.
