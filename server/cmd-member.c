@@ -212,6 +212,11 @@ cmd_whoami(struct session *s, struct req *r)
 	cJSON_AddStringToObject(r->reply, "user", u.name);
 	cJSON_AddStringToObject(r->reply, "role", u.role);
 	cJSON_AddNumberToObject(r->reply, "balance", (double)u.balance);
+	/* As who shows it to admins: a client's own, not to be kicked. */
+	if (s->admin) {
+		cJSON_AddNumberToObject(r->reply, "session",
+		    (double)s->peer.client.session);
+	}
 	return ERR_NONE;
 }
 

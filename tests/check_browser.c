@@ -257,6 +257,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "drop-tap-during-redraw", setup_screens },
 	{ "a tap on Kick counts though the list is redrawn under it",
 	    "tests/browser/screens.js", "kick-tap-during-redraw", setup_screens },
+	{ "Kick asks first, and not for this page's own session",
+	    "tests/browser/screens.js", "kick-asks", setup_screens },
 };
 
 START_TEST(web_app_in_browser)

@@ -1492,6 +1492,45 @@ START_TEST(member_who_hides_addresses)
 }
 END_TEST
 
+/*
+ * whoami tells an admin the number who gives this connection, so that a
+ * client can tell its own session from the others before kicking one; a
+ * member, who sees no session numbers in who, is not told one either.
+ */
+START_TEST(member_whoami_names_own_session)
+{
+	struct h_client *a = h_connect_as(member_srv, "alice", "alicepw");
+	struct h_client *adm = h_connect_as(member_srv, "admin", "adminpw");
+	const cJSON *e;
+	int64_t mine;
+	cJSON *r;
+	int found = 0;
+
+	r = h_call(adm, "{\"cmd\":\"whoami\"}");
+	H_ASSERT_OK(r);
+	mine = h_num(r, "session");
+	ck_assert_int_gt(mine, 0);
+	cJSON_Delete(r);
+	r = h_call(adm, "{\"cmd\":\"who\"}");
+	H_ASSERT_OK(r);
+	cJSON_ArrayForEach(e, h_array(r, "clients")) {
+		if (h_num(e, "session") == mine) {
+			ck_assert_int_eq(h_num(e, "port"), adm->port);
+			ck_assert_str_eq(h_str(e, "user"), "admin");
+			found++;
+		}
+	}
+	ck_assert_int_eq(found, 1);
+	cJSON_Delete(r);
+	r = h_call(a, "{\"cmd\":\"whoami\"}");
+	H_ASSERT_OK(r);
+	ck_assert_msg(!cJSON_HasObjectItem(r, "session"), "%s", h_text(r));
+	cJSON_Delete(r);
+	h_close(a);
+	h_close(adm);
+}
+END_TEST
+
 /* ---- passwd ----------------------------------------------------------- */
 
 START_TEST(member_passwd)
@@ -2136,6 +2175,7 @@ member_suite(void)
 
 	MEMBER_TCASE("who hides addresses from members");
 	tcase_add_test(tc, member_who_hides_addresses);
+	tcase_add_test(tc, member_whoami_names_own_session);
 
 	MEMBER_TCASE("passwd changes the password");
 	tcase_add_test(tc, member_passwd);

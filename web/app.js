@@ -1618,8 +1618,20 @@ async function loadOnline() {
       "aria-label": "Kick session " + c.session + " (" + (c.user || c.machine || c.kind) + " from " + c.address + ")",
       dataset: { session: String(c.session) },
       on: {
+        // Asked first, as drink kick asks; this page's own session
+        // is not kicked: the page would only be cut off and log in again.
         click: once(async (button) => {
           const session = Number(button.dataset.session);
+          const me = await call("whoami");
+          if (!me.ok) {
+            setStatus(explain(me), true);
+            return;
+          }
+          if (me.session === session) {
+            setStatus("Session " + session + " is this page's own; log out to end it.", true);
+            return;
+          }
+          if (!confirm(button.getAttribute("aria-label") + "?")) return;
           const k = await call("kick", { session: session });
           setStatus(k.ok ? "Session " + session + " closed." : explain(k), !k.ok);
         }),

@@ -2072,13 +2072,50 @@ SCENARIOS["kick-tap-during-redraw"] = async (browser) => {
   await loggedIn(browser, "alice", "alicepw");
   await admin.waitFor("document.querySelectorAll('#online tbody tr').length === " + (rows + 1), "the list redrawn with alice");
   await admin.send("Input.dispatchMouseEvent", Object.assign({ type: "mouseReleased" }, base));
-  await sleep(500);
+  // Asked first (and answered yes), about bob's session.
+  await admin.waitFor("document.querySelector('#status').textContent === 'Session " + bobSession + " closed.'",
+    "the kick told");
+  check(admin.asked.length === 1 && admin.asked[0].startsWith("Kick session " + bobSession + " (bob "),
+    "the tap asked about bob's session (" + JSON.stringify(admin.asked) + ")");
   const kicks = admin.sentCmd("kick").map((k) => k.session);
   check(kicks.length === 1 && kicks[0] === bobSession, "the tap kicked bob's session " + bobSession +
     ", once (" + kicks + ")");
+  await bob.waitFor("statusSeen.some((t) => t.startsWith('Connection lost'))", "bob's page cut off");
+};
+
+// Kick asks first, as drink kick does, naming the session it would end;
+// cancelled, nothing is sent.  This page's own session is not kicked: it
+// would only cut the page off, which then logs in again.
+SCENARIOS["kick-asks"] = async (browser) => {
+  const admin = await loggedIn(browser, "admin", "adminpw");
+  await loggedIn(browser, "bob", "bobpw");
+  await admin.tap("#tabbtn-online");
+  const ROW = (who) => "[...document.querySelectorAll('#online tbody tr')].find((r) => r.querySelector('.label').textContent === '" +
+    who + "')";
+  await admin.waitFor(ROW("bob"), "bob online");
+  const bobSession = Number(await admin.eval(ROW("bob") + ".cells[0].textContent"));
+  admin.dialogAnswer = null;
+  await admin.tap("#online button[data-session='" + bobSession + "']");
+  await sleep(500);
+  check(admin.asked.length === 1 && admin.asked[0] === "Kick session " + bobSession + " (bob from 127.0.0.1)?",
+    "Kick asks first, naming the session (" + JSON.stringify(admin.asked) + ")");
+  check(admin.sentCmd("kick").length === 0, "a Kick not confirmed sends nothing");
+  check(await admin.eval(ROW("bob") + " !== undefined"), "bob is still online");
+  admin.dialogAnswer = "";
+  await admin.tap("#online button[data-session='" + bobSession + "']");
   await admin.waitFor("document.querySelector('#status').textContent === 'Session " + bobSession + " closed.'",
     "the kick told");
-  await bob.waitFor("statusSeen.some((t) => t.startsWith('Connection lost'))", "bob's page cut off");
+  check(admin.sentCmd("kick").length === 1, "a Kick confirmed is sent once");
+  // The admin's own row: said so, nothing asked, nothing sent.
+  const asked = admin.asked.length;
+  await admin.waitFor(ROW("admin"), "this page's session listed");
+  const mine = Number(await admin.eval(ROW("admin") + ".cells[0].textContent"));
+  await admin.tap("#online button[data-session='" + mine + "']");
+  await admin.waitFor("document.querySelector('#status').textContent.includes('this page')", "the own session told");
+  const said = await admin.text("#status");
+  await admin.shot("kick-asks-own");
+  check(said === "Session " + mine + " is this page's own; log out to end it.", "the own session is said to be (" + said + ")");
+  check(admin.asked.length === asked && admin.sentCmd("kick").length === 1, "nothing asked or sent for it");
 };
 
 async function main() {
