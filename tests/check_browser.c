@@ -205,6 +205,8 @@ static const struct browser_case {
 	    "tests/browser/screens.js", "refund-needs-reason", setup_screens },
 	{ "a slot without an item is not offered to drop from",
 	    "tests/browser/screens.js", "no-item-not-offered", setup_no_item },
+	{ "the connection's loss stays told while the page is offline",
+	    "tests/browser/screens.js", "offline-status-kept", setup_screens },
 	{ "revoking this browser asks, then logs it out with a notice",
 	    "tests/browser/screens.js", "revoke-this-browser",
 	    setup_screens },

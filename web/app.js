@@ -173,7 +173,10 @@ const conn = {
   ready: null,
   retry: 500,
   closedWhy: "",   // the reason of the server's last close frame, until reconnected
+  down: false,     // lost and not yet back: the status line says so (setStatus)
 };
+
+const CONN_LOST = "Connection lost; reconnecting…";
 
 // Why the server closed the connection (its close frame's reason,
 // protocol: WebSocket), in words for the login form when the login this
@@ -202,6 +205,7 @@ function connect() {
       }
       if (msg.event === "hello") {
         conn.retry = 500;
+        conn.down = false;
         resolve(true);
       } else if (msg.event) {
         onEvent(msg);
@@ -219,7 +223,8 @@ function connect() {
       }
       conn.pending.clear();
       resolve(false);
-      setStatus("Connection lost; reconnecting…", true);
+      conn.down = true;
+      setStatus(CONN_LOST, true);
       setTimeout(reconnect, conn.retry);
       conn.retry = Math.min(conn.retry * 2, 15000);
     });
@@ -318,7 +323,14 @@ const state = {
   tab: "machines",
 };
 
+// An empty text clears the line, but while the page is offline it goes
+// on saying so: a tab switched to or an action's answer does not make
+// the page look connected until the next failed attempt says it again.
 function setStatus(text, bad) {
+  if (!text && conn.down) {
+    text = CONN_LOST;
+    bad = true;
+  }
   const el = $("#status");
   el.textContent = text;
   el.classList.toggle("bad", !!bad);

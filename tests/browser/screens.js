@@ -1184,6 +1184,37 @@ SCENARIOS["offline-action-told"] = async (browser) => {
   check(await alice.text("#balance") === "97", "sent once (balance " + await alice.text("#balance") + ")");
 };
 
+// "Connection lost; reconnecting…" stays on the status line while the
+// page is offline: switching tabs or an action's answer does not clear
+// it until the next failed attempt (up to 15 s later); the page back, it
+// goes.
+SCENARIOS["offline-status-kept"] = async (browser) => {
+  const alice = await loggedIn(browser, "alice", "alicepw");
+  const LOST = "Connection lost; reconnecting…";
+  await alice.eval("(() => { const Real = WebSocket; window.__down = true;" +
+    " window.WebSocket = function (url) { return new Real(window.__down ? 'wss://' + location.host + '/down' : url); };" +
+    " Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });" +
+    " conn.ws.close(); })()");
+  await alice.waitFor("document.querySelector('#status').textContent === '" + LOST + "'", "the loss told");
+  // Past the quick first attempts: the next is seconds away.
+  await sleep(4000);
+  await alice.tap("#tabbtn-history");
+  await sleep(200);
+  let said = await alice.text("#status");
+  check(said === LOST, "a tab switched to still says the page is offline (" + JSON.stringify(said) + ")");
+  await alice.tap("#tabbtn-send");
+  await alice.typeInto("#send-to", "bob");
+  await alice.typeInto("#send-amount", "3");
+  await alice.tap("#send-form button[type=submit]");
+  await alice.waitFor("document.querySelector('#send-form .error').textContent", "the send answered", 4000);
+  said = await alice.text("#status");
+  await alice.shot("offline-status-kept");
+  check(said === LOST, "an action's answer leaves the page said to be offline (" + JSON.stringify(said) + ")");
+  await alice.eval("window.__down = false");
+  await alice.waitFor("conn.ws.readyState === WebSocket.OPEN && document.querySelector('#status').textContent === ''",
+    "the page back, the line gone", 20000);
+};
+
 // Revoking this browser's own login asks first, saying it logs this
 // browser out; done, the page is logged out at once and says why.  Log
 // out's "You are logged out." is a notice, not an error.
