@@ -53,6 +53,7 @@ static int cli_cmd_prepare_user_mod(struct cli_cmd_run *,
     struct cli_session *);
 static int cli_cmd_prepare_machine_mod(struct cli_cmd_run *,
     struct cli_session *);
+static int cli_cmd_prepare_kick(struct cli_cmd_run *, struct cli_session *);
 
 /*
  * What a failed drop means, in the member's words.  {name} is the field of
@@ -152,7 +153,8 @@ static const struct cli_cmd_show cli_cmd_shows[] = {
 	{ .proto = "machine_del", .done = "Machine {machine} deleted" },
 	{ .proto = "slot_set", .print = cli_print_slot_set },
 	{ .proto = "log", .print = cli_print_log },
-	{ .proto = "kick", .done = "Session {session} kicked" },
+	{ .proto = "kick", .prepare = cli_cmd_prepare_kick,
+	    .done = "Session {session} kicked" },
 	{ .proto = "card_add", .done = "Card {card_id} bound to {user}" },
 	{ .proto = "cards", .print = cli_print_cards },
 	{ .proto = "card_del", .done = "Card {request.card_id} unbound" },
@@ -1137,6 +1139,50 @@ cli_cmd_own_password(struct cli_cmd_run *run, struct cli_session *s)
 	    run->spec->own_for);
 	cJSON_AddTrueToObject(run->info, "shows_password");
 	return cli_cmd_password(run, a->field, "DRINK_PASSWORD", prompt, 0);
+}
+
+/*
+ * A kick of a session that who does not list asks nothing: there is
+ * nothing to be sure of, and the server's refusal ("no such session")
+ * says so at once, as with --yes.  Only an admin is asked, and only an
+ * admin sees session numbers in who.
+ */
+static int
+cli_cmd_prepare_kick(struct cli_cmd_run *run, struct cli_session *s)
+{
+	const char *role = cli_session_role(s);
+	const cJSON *c;
+	cJSON *req, *reply = NULL;
+	long long want, n;
+	int st, found = 0;
+
+	if (run->yes || role == NULL || strcmp(role, "admin") != 0) {
+		return CLI_EXIT_OK;
+	}
+	want = atoll(cli_cmd_req_string(run, "session"));
+	req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "who");
+	st = cli_session_request(s, req, CLI_REPLY_MS, &reply, NULL);
+	cJSON_Delete(req);
+	if (st != CLI_EXIT_OK) {
+		return st;
+	}
+	/* Not read (refused): asked as before, the kick tells. */
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok"))) {
+		found = 1;
+	}
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(reply,
+	    "clients")) {
+		if (cli_print_int(c, "session", &n) == 0 && n == want) {
+			found = 1;
+			break;
+		}
+	}
+	cJSON_Delete(reply);
+	if (!found) {
+		run->yes = 1;
+	}
+	return CLI_EXIT_OK;
 }
 
 /*

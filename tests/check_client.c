@@ -1914,6 +1914,8 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
 	struct run_pty *p = pty_drink(env, "-u", "admin", "machine-del", "m1",
 	    NULL);
+	struct h_client *alice;
+	char session[32];
 
 	EXPECT(p, "machine-del m1: are you sure? [y/N] ");
 	send_keys(p, "n\r");
@@ -1929,7 +1931,10 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	run_pty_free(p);
 	ck_assert_int_eq(h_sql_int(srv, "SELECT count(*) FROM machines"), 0);
 	/* Ctrl-D is a no, said on a line of its own. */
-	p = pty_drink(env, "-u", "admin", "kick", "1", NULL);
+	alice = h_connect_as(srv, "alice", "alicepw");
+	snprintf(session, sizeof(session), "%lld",
+	    (long long)member_session("alice"));
+	p = pty_drink(env, "-u", "admin", "kick", session, NULL);
 	EXPECT(p, "are you sure? [y/N] ");
 	send_keys(p, "\x04");
 	EXPECT(p, "kick: not confirmed; nothing done");
@@ -1937,6 +1942,8 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	ck_assert_msg(strstr(p->buf, "] drink: kick") == NULL,
 	    "the message is on the question's line:\n%s", p->buf);
 	run_pty_free(p);
+	h_expect(alice, NULL, "{\"cmd\":\"balance\"}");
+	h_close(alice);
 	/*
 	 * A member is not asked to confirm an admin's command: the password
 	 * comes first, then the refusal, with no question between.
@@ -1948,6 +1955,28 @@ START_TEST(destructive_commands_ask_on_the_terminal)
 	EXPECT_EXIT(p, 1);
 	ck_assert_msg(strstr(p->buf, "are you sure") == NULL, "%s", p->buf);
 	run_pty_free(p);
+}
+END_TEST
+
+/*
+ * A kick of a session that is not there asks nothing: the server's
+ * refusal comes at once, on a terminal or without one.
+ */
+START_TEST(kick_of_no_session_asks_nothing)
+{
+	const char *const env[] = { "DRINK_PASSWORD=adminpw", NULL };
+	struct run_pty *p = pty_drink(env, "-u", "admin", "kick", "999999",
+	    NULL);
+	struct run_result r;
+
+	EXPECT(p, "no such session");
+	EXPECT_EXIT(p, 1);
+	ck_assert_msg(strstr(p->buf, "are you sure") == NULL, "%s", p->buf);
+	run_pty_free(p);
+	drink_env(&r, env, NULL, NULL, "-u", "admin", "kick", "999999", NULL);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "no such session") !=
+	    NULL, "exit %d: %s", r.status, r.err);
+	run_result_free(&r);
 }
 END_TEST
 
@@ -2033,6 +2062,7 @@ client_suite(void)
 	tcase_add_test(tc, shell_survives_ctrl_c_during_a_drop);
 	tcase_add_test(tc, shell_survives_ctrl_c_at_a_prompt_and_in_watch);
 	tcase_add_test(tc, destructive_commands_ask_on_the_terminal);
+	tcase_add_test(tc, kick_of_no_session_asks_nothing);
 	tcase_add_test(tc, drop_result_has_a_line_of_its_own);
 	tcase_add_test(tc, an_empty_new_password_is_a_usage_error);
 	return s;
