@@ -95,9 +95,11 @@ fault_db_fd(int fd)
 
 /*
  * $DRINK_FAULT_HOLD, in the one process given it: while the file it
- * names exists, a read of the database waits (up to a minute), once
- * $DRINK_FAULT_HOLD.reading has been created to say so.  A test holds a
- * reader there while it does something beside it.
+ * names exists, a read of the database through SQLite (pread) waits (up
+ * to a minute), once $DRINK_FAULT_HOLD.reading has been created to say
+ * so.  A test holds a reader there while it does something beside it.
+ * drinkd's own look at the file's header (read) is not held: the reader
+ * is held where SQLite reads the pages.
  */
 static void
 fault_hold(int fd)
@@ -275,7 +277,7 @@ ssize_t
 read(int fd, void *buf, size_t n)
 {
 	static void *real;
-	int e = (fault_hold(fd), fault_errno(fd, FAULT_READ));
+	int e = fault_errno(fd, FAULT_READ);
 
 	if (e != 0) {
 		errno = e;
