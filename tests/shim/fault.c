@@ -123,41 +123,53 @@ fault_hold(int fd)
  * waits (up to a minute), after creating $DRINK_FAULT_FILE.held to say
  * so.  A test holds the thread that serves one of its clients just after
  * a reply, or an event a waiting request pumps, was written, while it
- * does something beside it.
+ * does something beside it.  Only a write begun once the hold was set
+ * is held: the client may read a reply, and set the hold, before the
+ * write that sent it has returned (fault_hold_peer, then
+ * fault_hold_wait after the write).
  */
-static void
+static int
 fault_hold_peer(int fd)
 {
 	const char *flag = getenv("DRINK_FAULT_FILE");
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char path[4200];
-	int port = 0, peer, i;
+	int port = 0, peer;
 	FILE *f;
 
 	/* Not a socket (the log, the held mark itself): never held. */
 	if (flag == NULL || getpeername(fd, (struct sockaddr *)&ss,
 	    &sl) != 0) {
-		return;
+		return 0;
 	}
 	if (ss.ss_family == AF_INET) {
 		peer = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	} else if (ss.ss_family == AF_INET6) {
 		peer = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	} else {
-		return;
+		return 0;
 	}
 	snprintf(path, sizeof(path), "%s.hold", flag);
 	if ((f = fopen(path, "r")) == NULL) {
-		return;
+		return 0;
 	}
 	if (fscanf(f, "%d", &port) != 1) {
 		port = 0;
 	}
 	fclose(f);
-	if (port != peer) {
-		return;
-	}
+	return port == peer;
+}
+
+/* The write fault_hold_peer said to hold was made: wait while held. */
+static void
+fault_hold_wait(void)
+{
+	const char *flag = getenv("DRINK_FAULT_FILE");
+	char path[4200];
+	int i;
+
+	snprintf(path, sizeof(path), "%s.hold", flag);
 	fault_mark(flag, ".held");
 	for (i = 0; i < 6000 && access(path, F_OK) == 0; i++) {
 		(void)nanosleep(&(struct timespec){ .tv_nsec = 10000000 },
@@ -317,16 +329,19 @@ ssize_t
 write(int fd, const void *buf, size_t n)
 {
 	static void *real;
-	int e = fault_errno(fd, FAULT_WRITE);
+	int e = fault_errno(fd, FAULT_WRITE), held;
 	ssize_t r;
 
 	if (e != 0) {
 		errno = e;
 		return -1;
 	}
+	held = fault_hold_peer(fd);
 	r = ((fault_write_fn)fault_real(&real, "write"))(fd, buf, n);
 	e = errno;
-	fault_hold_peer(fd);
+	if (held) {
+		fault_hold_wait();
+	}
 	errno = e;
 	return r;
 }
