@@ -428,18 +428,16 @@ START_TEST(admin_user_changes_by_token_need_password)
 
 	tok = h_token_make(a, "stolen", &id);
 	b = h_connect_by_token(admin_srv, tok);
-	r = h_call(b, "{\"cmd\":\"user_add\",\"user\":\"mallory\","
+	h_expect_refused(b, "forbidden",
+	    "give your password to add a "
+	    "user: this session logged in by a login token",
+	    "{\"cmd\":\"user_add\",\"user\":\"mallory\","
 	    "\"password\":\"thiefpw\",\"role\":\"admin\"}");
-	H_ASSERT_ERROR(r, "forbidden");
-	ck_assert_str_eq(h_str(r, "message"), "give your password to add a "
-	    "user: this session logged in by a login token");
-	cJSON_Delete(r);
-	r = h_call(b, "{\"cmd\":\"user_mod\",\"user\":\"alice\","
+	h_expect_refused(b, "forbidden",
+	    "give your password to change "
+	    "a user: this session logged in by a login token",
+	    "{\"cmd\":\"user_mod\",\"user\":\"alice\","
 	    "\"password\":\"thiefpw\"}");
-	H_ASSERT_ERROR(r, "forbidden");
-	ck_assert_str_eq(h_str(r, "message"), "give your password to change "
-	    "a user: this session logged in by a login token");
-	cJSON_Delete(r);
 	h_expect(b, "forbidden", "{\"cmd\":\"user_mod\",\"user\":\"alice\","
 	    "\"role\":\"admin\"}");
 	h_expect(b, "forbidden", "{\"cmd\":\"user_mod\",\"user\":\"bob\","
@@ -994,19 +992,17 @@ START_TEST(admin_machine_mod_by_token_needs_password)
 {
 	struct h_client *a = admin_connect(), *b;
 	char *tok;
-	cJSON *r;
 	int64_t id;
 
 	h_expect(a, NULL, "{\"cmd\":\"machine_add\",\"machine\":\"m1\","
 	    "\"name\":\"Snacks\"}");
 	tok = h_token_make(a, "stolen", &id);
 	b = h_connect_by_token(admin_srv, tok);
-	r = h_call(b, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
+	h_expect_refused(b, "forbidden",
+	    "give your password to change "
+	    "a machine: this session logged in by a login token",
+	    "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
 	    "\"legacy_password\":\"thiefpw\"}");
-	H_ASSERT_ERROR(r, "forbidden");
-	ck_assert_str_eq(h_str(r, "message"), "give your password to change "
-	    "a machine: this session logged in by a login token");
-	cJSON_Delete(r);
 	h_expect(b, "forbidden", "{\"cmd\":\"machine_mod\","
 	    "\"machine\":\"m1\",\"enabled\":false}");
 	h_expect(b, "bad_credentials", "{\"cmd\":\"machine_mod\","
@@ -1070,24 +1066,21 @@ START_TEST(admin_slot_set)
 	 * A new slot needs its item and price; stock and enabled have
 	 * defaults.  Refused, nothing is made.
 	 */
-	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4}");
-	H_ASSERT_ERROR(r, "bad_request");
-	ck_assert_str_eq(h_str(r, "message"), "slot 4 of m1 is not set up "
+	h_expect_refused(a, "bad_request",
+	    "slot 4 of m1 is not set up "
 	    "yet: a new slot needs an item and a price (missing \"item\" and "
-	    "\"price\")");
-	cJSON_Delete(r);
-	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+	    "\"price\")",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4}");
+	h_expect_refused(a, "bad_request",
+	    "slot 4 of m1 is not set up "
+	    "yet: a new slot needs an item and a price (missing \"item\")",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
 	    "\"price\":5,\"stock\":2}");
-	H_ASSERT_ERROR(r, "bad_request");
-	ck_assert_str_eq(h_str(r, "message"), "slot 4 of m1 is not set up "
-	    "yet: a new slot needs an item and a price (missing \"item\")");
-	cJSON_Delete(r);
-	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
+	h_expect_refused(a, "bad_request",
+	    "slot 4 of m1 is not set up "
+	    "yet: a new slot needs an item and a price (missing \"price\")",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":4,"
 	    "\"item\":\"Mate\",\"enabled\":false}");
-	H_ASSERT_ERROR(r, "bad_request");
-	ck_assert_str_eq(h_str(r, "message"), "slot 4 of m1 is not set up "
-	    "yet: a new slot needs an item and a price (missing \"price\")");
-	cJSON_Delete(r);
 	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM slots"
 	    " WHERE slot = 4"), 0);
 	/* Defaults for a new slot: no stock, enabled; a price may be 0. */
@@ -1135,12 +1128,11 @@ START_TEST(admin_slot_set)
 	free(line);
 	free(item201);
 	/* An item of blanks would show as no item at all. */
-	r = h_call(a, "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
+	h_expect_refused(a, "bad_request",
+	    "\"item\" must be 1 to 200 "
+	    "bytes long and not blank",
+	    "{\"cmd\":\"slot_set\",\"machine\":\"m1\",\"slot\":3,"
 	    "\"item\":\" \\t \"}");
-	H_ASSERT_ERROR(r, "bad_request");
-	ck_assert_str_eq(h_str(r, "message"), "\"item\" must be 1 to 200 "
-	    "bytes long and not blank");
-	cJSON_Delete(r);
 	h_expect(a, "bad_request", "{\"cmd\":\"machine_mod\","
 	    "\"machine\":\"m1\",\"name\":\"   \"}");
 	ck_assert_int_eq(h_sql_int(admin_srv, "SELECT count(*) FROM machines"
@@ -1268,11 +1260,10 @@ START_TEST(admin_log_reversed_range_refused)
 	struct h_client *a = admin_connect();
 	cJSON *r;
 
-	r = h_call(a, "{\"cmd\":\"log\",\"since\":2000,\"until\":1999}");
-	H_ASSERT_ERROR(r, "bad_request");
-	ck_assert_str_eq(h_str(r, "message"), "\"since\" (2000) is later "
-	    "than \"until\" (1999): no transaction could match");
-	cJSON_Delete(r);
+	h_expect_refused(a, "bad_request",
+	    "\"since\" (2000) is later "
+	    "than \"until\" (1999): no transaction could match",
+	    "{\"cmd\":\"log\",\"since\":2000,\"until\":1999}");
 	r = h_callf(a, "{\"cmd\":\"log\",\"since\":%lld,\"until\":%lld}",
 	    (long long)time(NULL), (long long)time(NULL) - 86400);
 	H_ASSERT_ERROR(r, "bad_request");

@@ -1418,6 +1418,18 @@ h_expect(struct h_client *c, const char *code, const char *line)
 }
 
 void
+h_expect_refused(struct h_client *c, const char *code, const char *message,
+    const char *line)
+{
+	cJSON *r = h_call(c, line);
+
+	ck_assert_msg(h_error(r) != NULL && strcmp(h_error(r), code) == 0,
+	    "%.300s: expected %s, got %.300s", line, code, c->line);
+	ck_assert_str_eq(h_str(r, "message"), message);
+	cJSON_Delete(r);
+}
+
+void
 h_expectf(struct h_client *c, const char *code, const char *fmt, ...)
 {
 	va_list ap;

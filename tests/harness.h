@@ -291,6 +291,9 @@ cJSON *h_callf(struct h_client *c, const char *fmt, ...) PRINTFLIKE(2, 3);
 void h_expect(struct h_client *c, const char *code, const char *line);
 void h_expectf(struct h_client *c, const char *code, const char *fmt, ...)
     PRINTFLIKE(3, 4);
+/* As h_expect for an error code, whose message must be message. */
+void h_expect_refused(struct h_client *c, const char *code,
+    const char *message, const char *line);
 /* Log in; fails the test unless the reply is ok. */
 void h_login(struct h_client *c, const char *user, const char *password);
 /* ms until the server closed the connection, or -1 (a line or timeout). */
