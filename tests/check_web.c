@@ -585,9 +585,29 @@ START_TEST(subscribe_drop_balance_slot_machine)
 }
 END_TEST
 
-/* The slot events that arrive on c within ms; each must show stock. */
+/* Whether slot event r shows stock (any stock when it is negative). */
 static int
-count_slot_events(struct h_client *c, int64_t ms, int stock)
+slot_shows(const cJSON *r, int64_t stock)
+{
+	return stock < 0 || h_num(r, "stock") == stock;
+}
+
+/* Whether machine event r shows its machine offline and disabled. */
+static int
+machine_off_and_disabled(const cJSON *r, int64_t unused)
+{
+	(void)unused;
+	return cJSON_IsFalse(cJSON_GetObjectItem(r, "online")) &&
+	    cJSON_IsFalse(cJSON_GetObjectItem(r, "enabled"));
+}
+
+/*
+ * The events named event (about machine, unless NULL) that arrive on c
+ * within ms; each must fit(event, arg).
+ */
+static int
+count_events(struct h_client *c, int64_t ms, const char *event,
+    const char *machine, int (*fit)(const cJSON *, int64_t), int64_t arg)
 {
 	int64_t deadline = now_ms() + ms;
 	const cJSON *ev;
@@ -598,9 +618,10 @@ count_slot_events(struct h_client *c, int64_t ms, int stock)
 	    h_read_line(c, deadline - now_ms()) == CONN_OK) {
 		r = cJSON_Parse(c->line);
 		ev = cJSON_GetObjectItem(r, "event");
-		if (cJSON_IsString(ev) && strcmp(ev->valuestring, "slot") == 0) {
-			ck_assert_msg(stock < 0 || h_num(r, "stock") == stock,
-			    "%s", c->line);
+		if (cJSON_IsString(ev) && strcmp(ev->valuestring, event) == 0 &&
+		    (machine == NULL || strcmp(h_str(r, "machine"),
+		    machine) == 0)) {
+			ck_assert_msg(fit(r, arg), "%s", c->line);
 			n++;
 		}
 		cJSON_Delete(r);
@@ -625,9 +646,9 @@ START_TEST(subscribe_slot_told_once_per_change)
 	h_expect(w, NULL, "{\"cmd\":\"subscribe\",\"topics\":[\"slots\"]}");
 	pid = h_machine_start(srv, "m1", "--simulate 3:5 --vend-ms 20");
 	H_WAIT_UNTIL(h_machine_online(srv, "m1") == 1);
-	(void)count_slot_events(w, 300, -1);
+	(void)count_events(w, 300, "slot", NULL, slot_shows, -1);
 	h_expect(a, NULL, "{\"cmd\":\"drop\",\"machine\":\"m1\",\"slot\":3}");
-	ck_assert_int_eq(count_slot_events(w, 1500, 4), 1);
+	ck_assert_int_eq(count_events(w, 1500, "slot", NULL, slot_shows, 4), 1);
 	ck_assert_int_eq(h_machine_stop(pid), 0);
 	/* Nobody listens while the stock goes to 9. */
 	n = h_server_log_count(srv, "), user alice,");
@@ -726,32 +747,6 @@ START_TEST(subscribe_machine_deleted_has_every_field)
 }
 END_TEST
 
-/* The machine events about machine that arrive on c within ms. */
-static int
-count_machine_events(struct h_client *c, const char *machine, int64_t ms)
-{
-	int64_t deadline = now_ms() + ms;
-	const cJSON *ev;
-	cJSON *r;
-	int n = 0;
-
-	while (now_ms() < deadline &&
-	    h_read_line(c, deadline - now_ms()) == CONN_OK) {
-		r = cJSON_Parse(c->line);
-		ev = cJSON_GetObjectItem(r, "event");
-		if (cJSON_IsString(ev) && strcmp(ev->valuestring,
-		    "machine") == 0 && strcmp(h_str(r, "machine"),
-		    machine) == 0) {
-			ck_assert_msg(cJSON_IsFalse(cJSON_GetObjectItem(r,
-			    "online")) && cJSON_IsFalse(cJSON_GetObjectItem(r,
-			    "enabled")), "%s", c->line);
-			n++;
-		}
-		cJSON_Delete(r);
-	}
-	return n;
-}
-
 /*
  * Disabling a machine whose controller is online is one change: the
  * disable and the controller's end that follows it are told once, as
@@ -773,7 +768,8 @@ START_TEST(subscribe_machine_disabled_told_once)
 	cJSON_Delete(ev);
 	h_expect(a, NULL, "{\"cmd\":\"machine_mod\",\"machine\":\"m1\","
 	    "\"enabled\":false}");
-	ck_assert_int_eq(count_machine_events(w, "m1", 1500), 1);
+	ck_assert_int_eq(count_events(w, 1500, "machine", "m1",
+	    machine_off_and_disabled, 0), 1);
 	fake_stop(f);
 	h_close(w);
 	w = h_connect_as(srv, "alice", "alicepw");
