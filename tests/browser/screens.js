@@ -888,14 +888,21 @@ SCENARIOS["adds-told"] = async (browser) => {
   await admin.shot("adds-machine-bad-id-390");
 };
 
-// The Log filtered to a user with no entries says so, as History does
-// when it is empty; the filter cleared, the entries are back.
-SCENARIOS["log-empty"] = async (browser) => {
+// An admin's page on the Log, which shows at least one entry (alice's
+// credit).
+async function logWithEntry(browser) {
   const admin = await loggedIn(browser, "admin", "adminpw");
   check(await admin.eval("call('credit', { user: 'alice', amount: 5, note: 'log test' }).then((r) => r.ok)"),
     "alice credited, so the Log has an entry");
   await admin.tap("#tabbtn-log");
   await admin.waitFor("document.querySelector('#log tbody tr[data-tx]')", "the Log's entries");
+  return admin;
+}
+
+// The Log filtered to a user with no entries says so, as History does
+// when it is empty; the filter cleared, the entries are back.
+SCENARIOS["log-empty"] = async (browser) => {
+  const admin = await logWithEntry(browser);
   await admin.typeInto("#log-user", "nobody");
   await admin.tap("#log-form button[type=submit]");
   await admin.waitFor("!document.querySelector('#log tbody tr[data-tx]')", "the entries gone");
@@ -985,11 +992,7 @@ SCENARIOS["log-range-reversed"] = async (browser) => {
 // was the answer to another filter, and under this one it would read as
 // this one's ("No entries for nobody." under an empty User field).
 SCENARIOS["log-refused-clears"] = async (browser) => {
-  const admin = await loggedIn(browser, "admin", "adminpw");
-  check(await admin.eval("call('credit', { user: 'alice', amount: 5, note: 'log test' }).then((r) => r.ok)"),
-    "alice credited, so the Log has an entry");
-  await admin.tap("#tabbtn-log");
-  await admin.waitFor("document.querySelector('#log tbody tr[data-tx]')", "the Log's entries");
+  const admin = await logWithEntry(browser);
   await admin.typeInto("#log-machine", "Big Fridge");
   await admin.tap("#log-form button[type=submit]");
   await admin.waitFor("document.querySelector('#log-form .error').textContent", "the filter refused");
